@@ -1,0 +1,12 @@
+# Writes the C++ block between <!-- example:begin --> and <!-- example:end --> of README to OUT.
+file(READ ${README} text)
+string(FIND "${text}" "<!-- example:begin -->" b)
+string(FIND "${text}" "<!-- example:end -->" e)
+if(b EQUAL -1 OR e EQUAL -1)
+  message(FATAL_ERROR "README.md has no example block")
+endif()
+math(EXPR len "${e} - ${b}")
+string(SUBSTRING "${text}" ${b} ${len} block)
+string(REGEX REPLACE "^[^\n]*\n```cpp\n" "" block "${block}")
+string(REGEX REPLACE "```[ \n]*$" "" block "${block}")
+file(WRITE ${OUT} "${block}")

@@ -1,0 +1,192 @@
+// custdb/database.h — the database and its transactions.
+//
+// Ownership and threads:
+// - Database owns the LMDB environment. It is thread-safe: share one instance across threads.
+//   Open a given file at most once per process (LMDB's rule; a second open fails with kBusy).
+//   It must outlive every transaction begun on it.
+// - ReadTxn is a snapshot: it sees the database as of its begin, whatever commits later. Any
+//   number run at once, in any thread and in other processes, beside the single writer. One
+//   ReadTxn must not be used by two threads at the same time; it may move between threads.
+// - WriteTxn: one at a time per database file, across processes (others wait in begin_write).
+//   Use it from the thread that began it. Not committed when destroyed means aborted.
+//   A write on a ReadTxn does not compile: the write methods exist only on WriteTxn.
+// - Every record returned is an owned copy: it stays valid after the transaction ends.
+//
+// Write semantics: each write call is atomic on its own. It validates first and either applies
+// completely or returns an error having changed nothing, leaving the transaction usable. Only a
+// failure of the storage itself (I/O, corruption found mid-write) poisons the transaction:
+// later calls and commit() then fail, and nothing of it is stored.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "custdb/options.h"
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb {
+
+namespace detail {
+struct DatabaseImpl;
+struct TxnState;
+}  // namespace detail
+
+struct CheckReport;
+
+// What to do with a customer's transactions and relationships when it is deleted.
+enum class DeleteMode { kRestrict, kCascade };
+
+struct TableCounts {
+  std::uint64_t customers = 0;
+  std::uint64_t relationships = 0;
+  std::uint64_t transactions = 0;
+};
+
+// Reads shared by both transaction kinds. Not constructed directly.
+class ReadView {
+ public:
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+
+  Result<std::optional<Customer>> get_customer(CustomerId id) const;
+  Result<std::optional<Customer>> find_by_external_ref(std::string_view ref) const;
+  // Every customer whose email (phone) equals the given one after normalization, by id.
+  // An unparseable email or phone is kInvalidArgument.
+  Result<std::vector<Customer>> find_by_email(std::string_view email) const;
+  Result<std::vector<Customer>> find_by_phone(std::string_view phone) const;
+  // Calls fn for every customer in id order until it returns false.
+  Status for_each_customer(const std::function<bool(const Customer&)>& fn) const;
+
+  Result<std::optional<Relationship>> get_relationship(RelationshipId id) const;
+  // Every relationship with `id` at either end, ordered by relationship id.
+  Result<std::vector<Relationship>> relationships_of(CustomerId id) const;
+
+  Result<std::optional<Transaction>> get_transaction(TransactionId id) const;
+  // The customer's transactions with from <= ts < to, in (ts, id) order. Unbounded when absent.
+  Result<std::vector<Transaction>> transactions_of(CustomerId id,
+                                                   std::optional<Timestamp> from = std::nullopt,
+                                                   std::optional<Timestamp> to = std::nullopt) const;
+
+  Result<TableCounts> counts() const;
+
+ protected:
+  ReadView(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
+  ReadView(ReadView&&) noexcept;
+  ReadView& operator=(ReadView&&) noexcept;
+  ~ReadView();
+
+  detail::DatabaseImpl* db_;
+  std::unique_ptr<detail::TxnState> state_;
+
+  friend struct detail::DatabaseImpl;
+};
+
+class ReadTxn : public ReadView {
+ public:
+  ReadTxn(ReadTxn&&) noexcept;
+  ReadTxn& operator=(ReadTxn&&) noexcept;
+  ~ReadTxn();  // ends the snapshot
+
+ private:
+  ReadTxn(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
+  friend class Database;
+};
+
+class WriteTxn : public ReadView {
+ public:
+  WriteTxn(WriteTxn&&) noexcept;
+  WriteTxn& operator=(WriteTxn&&) noexcept;
+  ~WriteTxn();  // aborts unless committed
+
+  // Inserts a new customer and returns its id (the given one, or the next free id when 0).
+  // Normalizes email, phone, country and tags; ignores `aggregates` and `updated_at`.
+  Result<CustomerId> insert_customer(Customer customer);
+  // Partial update: `mutate` receives the stored customer and changes what it wants. The id and
+  // aggregates cannot be changed this way. Returns false when there is no such customer.
+  Result<bool> update_customer(CustomerId id, const std::function<void(Customer&)>& mutate);
+  // Returns false when there is no such customer. kRestrict refuses (kFailedPrecondition) a
+  // customer with transactions or relationships; kCascade removes them too.
+  Result<bool> delete_customer(CustomerId id, DeleteMode mode = DeleteMode::kRestrict);
+
+  // Both ends must exist, differ, and the link must be new (see is_symmetric).
+  Result<RelationshipId> add_relationship(Relationship rel);
+  Result<bool> remove_relationship(RelationshipId id);
+
+  // The customer must exist. Updates the customer's aggregates in this transaction.
+  Result<TransactionId> add_transaction(Transaction txn);
+  // Changes a stored transaction (any field but id, customer included) and moves the aggregates.
+  Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
+  Result<bool> remove_transaction(TransactionId id);
+
+  // Makes every change durable (per Options::sync) and visible to later transactions.
+  // After commit, or after any error from it, the transaction is finished.
+  Status commit();
+  // Discards every change. Idempotent; the destructor calls it.
+  void abort() noexcept;
+
+ private:
+  WriteTxn(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
+  friend class Database;
+
+  // Runs one write operation, growing the map and replaying the transaction when LMDB's map
+  // is full (see src/engine/write_txn.cc).
+  template <class R>
+  Result<R> run(std::function<Result<R>(detail::TxnState&)> op);
+};
+
+struct DatabaseInfo {
+  std::filesystem::path path;
+  bool encrypted = false;
+  bool read_only = false;
+  std::string base_currency;
+  std::uint32_t format_version = 0;
+  std::size_t map_size = 0;      // bytes currently mapped
+  std::size_t file_size = 0;     // bytes of the data file
+  std::size_t page_size = 0;
+  unsigned max_readers = 0;
+  unsigned readers_in_use = 0;
+};
+
+class Database {
+ public:
+  // Opens (or creates, per options) the database in directory `path` (LMDB's data.mdb and
+  // lock.mdb live inside). Reclaims reader slots of dead processes.
+  static Result<Database> open(const std::filesystem::path& path, const Options& options = {});
+
+  Database(Database&&) noexcept;
+  Database& operator=(Database&&) noexcept;
+  ~Database();
+
+  Result<ReadTxn> begin_read() const;
+  // Blocks while another writer (thread or process) holds the write lock.
+  Result<WriteTxn> begin_write();
+
+  // One-shot conveniences: each runs in its own transaction.
+  Result<std::optional<Customer>> get_customer(CustomerId id) const;
+  Result<CustomerId> insert_customer(Customer customer);
+  // Inserts all or none, in one transaction. Returns the ids in input order.
+  Result<std::vector<CustomerId>> insert_customers(std::span<const Customer> customers);
+  Result<TransactionId> add_transaction(Transaction txn);
+
+  // Full consistency check: every record decodes and authenticates, every index entry matches
+  // a record and every record its index entries, aggregates equal their transactions.
+  Result<CheckReport> check() const;
+
+  DatabaseInfo info() const;
+  // Flushes buffers to disk (useful with SyncMode::kNone).
+  Status sync();
+
+ private:
+  explicit Database(std::unique_ptr<detail::DatabaseImpl> impl);
+  std::unique_ptr<detail::DatabaseImpl> impl_;
+};
+
+}  // namespace custdb

@@ -1,0 +1,240 @@
+// custdb/query.h — segment queries over customers: parse, build, print and evaluate them.
+//
+// The text form (keywords, field names and enum names are case-insensitive):
+//
+//   query     := or_expr
+//   or_expr   := and_expr { "or" and_expr }
+//   and_expr  := unary { "and" unary }
+//   unary     := "not" unary | "(" query ")" | predicate
+//   predicate := field cmp value
+//              | field "in" "(" value { "," value } ")"
+//              | field "between" value "and" value     -- this "and" belongs to between
+//              | "tag" "=" value
+//              | "related" "(" reltype [ "," query ] ")"
+//   cmp       := "=" | "!=" | "<" | "<=" | ">" | ">="
+//   value     := integer | decimal | 'quoted text' | bare_word | date | timestamp
+//
+// e.g. `tier in (gold, platinum) and region = east and last_txn_at < 2026-08-01`.
+// Precedence: not > and > or. A bare word is a letter, '_' or non-ASCII byte followed by those,
+// digits and '-'; other text is quoted, with '' for a quote inside ('o''brien'). A date is
+// YYYY-MM-DD (years 1800..2200); a timestamp is a date followed by T and a time, as
+// parse_timestamp() reads it (2026-08-01T10:30:00Z), and is only accepted by timestamp fields.
+// Each field takes one kind of value (see Value below); anything else is an error, never a
+// false predicate: `tier = 5`, `total_amount = gold`, `region < x`, `income_band = 11`,
+// `region = ''`. total_amount is written in major units (1000.50) and held in minor units.
+// reltype is a built-in relation type's name other than "custom" (bare or quoted), or any
+// other word or 'quoted text', which names a custom type (held lower case).
+//
+// Semantics. Two-valued logic; the engine's index planner must reproduce these exactly.
+//  * A comparison, `in` or `between` on an absent value is false. Absent means: no birth_date
+//    (so no age either), no income_band, no first_txn_at / last_txn_at, an empty region, city
+//    or country. Enum fields (gender and consent states included: `unknown` is a value),
+//    txn_count, total_amount and created_at are always present.
+//  * `not p` is the complement of p over all customers: it is true wherever p is false,
+//    including where p is false because a value is absent.
+//  * `f != v` means exactly `not f = v`, so it is true where f is absent.
+//  * `f in (a, b)` is `f = a or f = b`; `f between a and b` is `a <= f and f <= b` (an empty
+//    range when a > b).
+//  * <, <=, >, >= and between apply to numbers, amounts, dates, timestamps, and to the enums
+//    tier and risk (by enum number: bronze < ... < diamond, low < medium < high). Text fields
+//    and the other enums take only =, != and in. `tag` takes only =.
+//  * region, city and country are compared ASCII-case-insensitively with the stored text;
+//    query values are held normalized (trimmed; region and city lower case, country upper case).
+//  * `tag = t`: t (trimmed, lower case) is one of the customer's tags.
+//  * `age`: whole years completed on EvalContext::as_of, see age_on(); absent birth_date makes
+//    every age predicate false (and `age != n` true).
+//  * Timestamp fields compare instants: a date value means midnight UTC of that day, so
+//    `last_txn_at = 2026-08-01` matches only that exact millisecond; `< 2026-08-01` means
+//    "before that day".
+//  * `related(t, q)`: true iff some relationship of type t has this customer at either end
+//    (from or to) and the customer at the other end matches q; without q, any customer does.
+//    A custom type matches kCustom relationships whose custom_type equals the name
+//    ASCII-case-insensitively. q is evaluated with the same as-of date. A relationship of a
+//    customer with itself has that customer at the other end.
+//
+// Thread-safety: everything here is a plain value or a pure function.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb::query {
+
+// ---- fields -----------------------------------------------------------------------------------
+
+enum class Field : std::uint8_t {
+  kType, kTier, kStage, kRegion, kCity, kCountry, kGender, kIncomeBand, kRisk, kBirthDate, kAge,
+  kCreatedAt, kConsentEmail, kConsentSms, kConsentPhone, kTxnCount, kTotalAmount, kFirstTxnAt,
+  kLastTxnAt,
+};
+
+// The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
+std::string_view to_string(Field field);
+// Case-insensitive inverse of to_string(Field).
+std::optional<Field> field_from_string(std::string_view name);
+
+// What a field's values are, which fixes how they are held in a Value (see Value).
+enum class FieldKind : std::uint8_t { kEnum, kText, kInteger, kAmount, kDate, kTimestamp };
+FieldKind kind_of(Field field);
+// Whether <, <=, >, >= and between apply: every field but text fields and the enums other
+// than tier and risk.
+bool is_ordered(Field field);
+
+enum class Cmp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
+// "=", "!=", "<", "<=", ">", ">=".
+std::string_view to_string(Cmp cmp);
+
+// ---- the tree ---------------------------------------------------------------------------------
+
+// One comparison operand, in the one representation the planner compares:
+//   kEnum      type, tier, stage, gender, risk, consent_*  int64: the enum's number
+//   kText      region, city (lower case), country (upper case, 2 letters)   string, trimmed
+//   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years)     int64
+//   kAmount    total_amount                int64: minor units of the base currency
+//   kDate      birth_date                  int64: days since 1970-01-01
+//   kTimestamp created_at, first_txn_at, last_txn_at   int64: milliseconds since the epoch (UTC)
+using Value = std::variant<std::int64_t, std::string>;
+
+struct ParseOptions {
+  // Fraction digits of the base currency (2 for USD/EUR, 0 for JPY), 0..9. Amounts in query
+  // text are decimals in major units converted exactly to minor units; more fraction digits
+  // than this is an error (with 2, 1000.5 is 100050 and 1000.505 is rejected).
+  int amount_decimals = 2;
+};
+
+struct Node {
+  enum class Kind : std::uint8_t { kAnd, kOr, kNot, kCompare, kIn, kBetween, kTag, kRelated };
+
+  Kind kind = Kind::kAnd;
+  // kAnd, kOr: the operands, at least two, none of the same kind (chains are flat: `a and b
+  // and c` and `(a and b) and c` are one kAnd of three). kNot: the one operand.
+  // kRelated: the sub-query, or none for "any customer". Empty for the other kinds.
+  std::vector<Node> children;
+  // kCompare, kIn, kBetween: the field and its values (see Value). kCompare holds one value;
+  // kIn one or more, in written order; kBetween two, {low, high}. Defaults elsewhere.
+  Field field = Field::kType;
+  Cmp cmp = Cmp::kEq;  // kCompare only; kEq for every other kind
+  std::vector<Value> values;
+  // kTag: the tag, trimmed and lower case.
+  std::string tag;
+  // kRelated: the relation type; for kCustom, custom_type holds its name (trimmed, lower case),
+  // otherwise custom_type is empty.
+  RelationType rel_type = RelationType::kHousehold;
+  std::string custom_type;
+
+  // Canonical query text; parse(n.to_string(o), o) == n for trees in the form parse() and the
+  // builder produce. Amounts print with `options.amount_decimals` fraction digits.
+  std::string to_string(const ParseOptions& options = {}) const;
+
+  friend bool operator==(const Node&, const Node&) = default;
+};
+
+// Errors are kInvalidArgument with "at <position>: expected ..., found ..." where position is
+// the 1-based character (UTF-8 code point) where the problem starts.
+Result<Node> parse(std::string_view text, const ParseOptions& options = {});
+
+// ---- the builder ------------------------------------------------------------------------------
+//
+// Builds the same trees as parse(), for code:
+//   using namespace custdb::query;
+//   Node q = all_of(in(Field::kTier, {Tier::kGold, Tier::kPlatinum}), eq(Field::kRegion, "east"),
+//                   lt(Field::kLastTxnAt, Date{2026y / 8 / 1}));
+// Values are normalized and checked as the parser does (text lower-cased, country upper-cased,
+// integer ranges, ordering only on ordered fields). A mistake there is a programming error and
+// throws std::invalid_argument.
+
+// total_amount takes its value as an Amount, in minor units: Amount{123450} is 1234.50 USD.
+// A plain integer is refused there, because the text form reads integers as major units.
+struct Amount {
+  std::int64_t minor_units = 0;
+};
+
+// A builder operand: an enum of the field's type, text (for text fields, or an enum value's
+// name), an integer, an Amount, a Date or a Timestamp (a Date on a timestamp field means
+// midnight UTC, as in the text form).
+struct Operand {
+  using Alternatives = std::variant<CustomerType, Tier, Stage, Gender, Risk, ConsentState,
+                                    std::int64_t, Amount, Date, Timestamp, std::string>;
+
+  Operand(CustomerType v) : value(v) {}
+  Operand(Tier v) : value(v) {}
+  Operand(Stage v) : value(v) {}
+  Operand(Gender v) : value(v) {}
+  Operand(Risk v) : value(v) {}
+  Operand(ConsentState v) : value(v) {}
+  Operand(std::int64_t v) : value(v) {}
+  Operand(Amount v) : value(v) {}
+  Operand(Date v) : value(v) {}
+  Operand(Timestamp v) : value(v) {}
+  // A template so that the literal 0 stays an integer rather than a null const char*.
+  template <class Text>
+    requires std::is_convertible_v<const Text&, std::string_view>
+  Operand(const Text& text) : value(std::string(std::string_view(text))) {}
+
+  Alternatives value;
+};
+
+Node eq(Field field, Operand value);
+Node ne(Field field, Operand value);
+Node lt(Field field, Operand value);
+Node le(Field field, Operand value);
+Node gt(Field field, Operand value);
+Node ge(Field field, Operand value);
+Node in(Field field, std::initializer_list<Operand> values);  // at least one value
+Node between(Field field, Operand low, Operand high);
+Node tag(std::string_view name);
+// `type` must not be kCustom; use related_custom for custom types.
+Node related(RelationType type, std::optional<Node> subquery = {});
+// `name` must not be a built-in type's name (nor "custom"): the text form would read it as one.
+Node related_custom(std::string_view name, std::optional<Node> subquery = {});
+
+// Conjunction / disjunction, flattened like the parser's: all_of(a) is a, and operands that
+// are themselves all_of (any_of) are spliced in. Empty operand lists throw.
+Node all_of(std::vector<Node> operands);
+Node any_of(std::vector<Node> operands);
+template <class... Rest>
+  requires(std::is_same_v<std::remove_cvref_t<Rest>, Node> && ...)
+Node all_of(Node first, Rest&&... rest) {
+  return all_of(std::vector<Node>{std::move(first), std::forward<Rest>(rest)...});
+}
+template <class... Rest>
+  requires(std::is_same_v<std::remove_cvref_t<Rest>, Node> && ...)
+Node any_of(Node first, Rest&&... rest) {
+  return any_of(std::vector<Node>{std::move(first), std::forward<Rest>(rest)...});
+}
+Node negate(Node operand);
+inline Node operator!(Node operand) { return negate(std::move(operand)); }
+inline Node operator&&(Node a, Node b) { return all_of(std::move(a), std::move(b)); }
+inline Node operator||(Node a, Node b) { return any_of(std::move(a), std::move(b)); }
+
+// ---- the reference evaluator ------------------------------------------------------------------
+
+struct EvalContext {
+  // The day `age` is computed on.
+  Date as_of{};
+  // Every relationship that has the given customer at either end, each paired with the
+  // customer at the other end. Called only for related(); must be set if the query uses it.
+  std::function<std::vector<std::pair<Relationship, Customer>>(CustomerId)> related;
+};
+
+// Whether `customer` is in the segment `query`: the brute-force definition the planner is
+// checked against.
+bool matches(const Node& query, const Customer& customer, const EvalContext& context);
+
+// Whole years completed from `birth_date` to `as_of`: the count goes up on the birthday
+// itself, i.e. when (month, day) of as_of reaches (month, day) of birth_date. Someone born on
+// Feb 29 turns a year older on Mar 1 in common years. Negative if born after as_of.
+int age_on(Date birth_date, Date as_of);
+
+}  // namespace custdb::query

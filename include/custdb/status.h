@@ -1,0 +1,70 @@
+// custdb/status.h — the one error type of the public API.
+//
+// Every fallible call returns `Result<T>` (tl::expected<T, Error>), marked [[nodiscard]] so a
+// result cannot be dropped silently. Absence is a value, never an error: lookups return
+// `Result<std::optional<T>>` and only fail for real failures (I/O, corruption, bad input).
+//
+// Thread-safety: Error and Result are plain values.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <tl/expected.hpp>
+
+namespace custdb {
+
+// A small, stable set of codes. Callers branch on the code; the message is for humans.
+enum class ErrorCode : int {
+  kInvalidArgument = 1,  // bad input: a field failed validation; message names field and reason
+  kAlreadyExists = 2,    // a unique constraint (id, external_ref, relationship) would be violated
+  kFailedPrecondition = 3,  // the write needs something absent or forbids something present
+                            // (unknown customer, delete with dependents and no cascade)
+  kCorruption = 4,       // stored bytes failed checksum, authentication or verification
+  kAuthentication = 5,   // wrong passphrase or key; never reported as corruption
+  kIOError = 6,          // the OS or LMDB failed (disk full, permissions, missing file)
+  kBusy = 7,             // a resource is held by someone else (reader table full, map growth)
+  kReadOnly = 8,         // a write on a database opened read-only
+  kUnsupported = 9,      // the file needs a feature this build or CPU lacks
+  kInternal = 10,        // a bug in custdb; please report it
+};
+
+std::string_view to_string(ErrorCode code) noexcept;
+
+class Error {
+ public:
+  Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  ErrorCode code() const noexcept { return code_; }
+  const std::string& message() const noexcept { return message_; }
+  // "<code>: <message>", for logs and the CLI.
+  std::string to_string() const;
+
+  // Prefixes context ("customer 42: ") to the message, keeping the code.
+  Error with_context(std::string_view context) const;
+
+ private:
+  ErrorCode code_;
+  std::string message_;
+};
+
+// tl::expected with [[nodiscard]]: ignoring a Result is a compiler warning.
+template <class T>
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using Base = tl::expected<T, Error>;
+  using Base::Base;
+  Result() = default;
+  Result(const Base& b) : Base(b) {}
+  Result(Base&& b) : Base(std::move(b)) {}
+};
+
+// For operations with no value. `Status ok = {};` is success.
+using Status = Result<void>;
+
+inline tl::unexpected<Error> make_error(ErrorCode code, std::string message) {
+  return tl::unexpected<Error>(Error(code, std::move(message)));
+}
+
+}  // namespace custdb

@@ -1,0 +1,168 @@
+// custdb/types.h — the records custdb stores, as plain structs.
+//
+// These are values: copy them, keep them, change them. FlatBuffers never appears in the public
+// API; the engine encodes and decodes at its boundary (src/codec). Absence is std::optional.
+//
+// Every enum below reaches disk (inside records and in index keys).
+// On-disk format: never renumber an enumerator, never reuse a retired number; add at the end.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace custdb {
+
+// ---- time -----------------------------------------------------------------------------------
+
+// A calendar date (days since 1970-01-01, proleptic Gregorian). Birth dates, since-dates,
+// consent dates.
+using Date = std::chrono::sys_days;
+// An instant in UTC with millisecond precision. Transaction times, created/updated times.
+using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
+
+// "YYYY-MM-DD" -> Date. Rejects impossible dates (2026-02-30) and years outside 1800..2200.
+std::optional<Date> parse_date(std::string_view text);
+// "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|±HH:MM]" or with a space instead of 'T'.
+// A bare date means midnight UTC.
+std::optional<Timestamp> parse_timestamp(std::string_view text);
+std::string format_date(Date d);
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds omitted when zero).
+std::string format_timestamp(Timestamp t);
+
+// ---- identifiers ----------------------------------------------------------------------------
+
+using CustomerId = std::uint64_t;      // 0 means "assign one" on insert; never stored
+using TransactionId = std::uint64_t;   // 0 means "assign one" on insert; never stored
+using RelationshipId = std::uint64_t;  // always assigned by the engine
+
+// ---- enumerations (on-disk format: never renumber) ---------------------------------------------
+
+enum class CustomerType : std::uint8_t { kIndividual = 0, kCorporate = 1, kProspect = 2 };
+enum class Gender : std::uint8_t { kUnknown = 0, kFemale = 1, kMale = 2, kOther = 3 };
+enum class Tier : std::uint8_t { kBronze = 0, kSilver = 1, kGold = 2, kPlatinum = 3, kDiamond = 4 };
+enum class Stage : std::uint8_t {
+  kProspect = 0, kNew = 1, kActive = 2, kLoyal = 3, kAtRisk = 4, kChurned = 5
+};
+enum class Risk : std::uint8_t { kLow = 0, kMedium = 1, kHigh = 2 };
+// kUnknown: never asked. A consent is either granted or denied once asked.
+enum class ConsentState : std::uint8_t { kUnknown = 0, kGranted = 1, kDenied = 2 };
+enum class RelationType : std::uint8_t {
+  kHousehold = 0, kSpouse = 1, kParent = 2, kChild = 3, kEmployer = 4, kEmployee = 5,
+  kReferral = 6, kGuarantor = 7, kBeneficiary = 8,
+  kCustom = 255,  // named by Relationship::custom_type
+};
+enum class TransactionKind : std::uint8_t {
+  kDeposit = 0, kWithdrawal = 1, kPurchase = 2, kPayment = 3, kTransfer = 4, kInvestment = 5,
+  kLoan = 6
+};
+enum class Channel : std::uint8_t { kBranch = 0, kMobile = 1, kWeb = 2, kPhone = 3, kAtm = 4 };
+
+// Names are the lowercase identifiers used by the CLI, import files and the query language
+// ("at_risk", "platinum", "atm"). from_string is case-insensitive.
+std::string_view to_string(CustomerType v);
+std::string_view to_string(Gender v);
+std::string_view to_string(Tier v);
+std::string_view to_string(Stage v);
+std::string_view to_string(Risk v);
+std::string_view to_string(ConsentState v);
+std::string_view to_string(RelationType v);
+std::string_view to_string(TransactionKind v);
+std::string_view to_string(Channel v);
+template <class E> std::optional<E> from_string(std::string_view name);
+
+// Symmetric relations (household, spouse) mean the same read from either end, so a link and
+// its mirror are one relationship: adding B→A when A→B exists is a duplicate.
+bool is_symmetric(RelationType t);
+
+// ---- records --------------------------------------------------------------------------------
+
+struct Consent {
+  ConsentState state = ConsentState::kUnknown;
+  std::optional<Date> date;  // when it was granted or denied; required unless kUnknown
+
+  friend bool operator==(const Consent&, const Consent&) = default;
+};
+
+struct Address {
+  std::string city;
+  std::string region;
+  std::string country;  // ISO 3166-1 alpha-2, upper case ("DE"); empty when unknown
+
+  friend bool operator==(const Address&, const Address&) = default;
+};
+
+// Kept by the engine, exact, in the same write transaction as each transaction insert,
+// amendment or removal. Read-only to applications: values set on insert/update are ignored.
+struct Aggregates {
+  std::uint64_t txn_count = 0;
+  std::int64_t total_amount = 0;  // minor units of the database's base currency
+  std::optional<Timestamp> first_txn_at;
+  std::optional<Timestamp> last_txn_at;
+
+  friend bool operator==(const Aggregates&, const Aggregates&) = default;
+};
+
+struct Customer {
+  CustomerId id = 0;
+  std::string external_ref;  // the application's own key; unique when non-empty
+  CustomerType type = CustomerType::kIndividual;
+  std::string name;  // required
+  std::optional<std::string> email;  // stored normalized: trimmed, lower case
+  std::optional<std::string> phone;  // stored normalized: '+' and digits only
+  std::optional<Date> birth_date;
+  Gender gender = Gender::kUnknown;
+  Address address;
+  Tier tier = Tier::kBronze;
+  Stage stage = Stage::kProspect;
+  std::optional<std::uint8_t> income_band;  // 1..10
+  Risk risk = Risk::kLow;
+  Consent consent_email;
+  Consent consent_sms;
+  Consent consent_phone;
+  std::vector<std::string> tags;  // stored normalized: trimmed, lower case, sorted, unique
+  Timestamp created_at{};  // set to now on insert when left at the epoch
+  Timestamp updated_at{};  // set by the engine on every write
+  Aggregates aggregates;   // maintained by the engine
+
+  friend bool operator==(const Customer&, const Customer&) = default;
+};
+
+struct Relationship {
+  RelationshipId id = 0;  // assigned by the engine
+  CustomerId from = 0;
+  CustomerId to = 0;
+  RelationType type = RelationType::kHousehold;
+  std::string custom_type;  // the name of a kCustom relation; empty for the built-in types
+  std::optional<Date> since;
+
+  friend bool operator==(const Relationship&, const Relationship&) = default;
+};
+
+struct Transaction {
+  TransactionId id = 0;
+  CustomerId customer_id = 0;
+  Timestamp ts{};
+  // Exact minor units (cents for USD, yen for JPY) in `currency`. Sign is the caller's: the
+  // engine adds it to the customer's total as given. |amount| <= kMaxAmount.
+  std::int64_t amount = 0;
+  std::string currency;  // ISO 4217 alpha code, upper case ("EUR")
+  // The amount in the database's base currency. Required when `currency` differs from the base
+  // currency (custdb holds no exchange rates); ignored and stored equal to `amount` otherwise.
+  std::optional<std::int64_t> base_amount;
+  TransactionKind kind = TransactionKind::kPurchase;
+  Channel channel = Channel::kWeb;
+  std::string product;
+  std::string description;
+
+  friend bool operator==(const Transaction&, const Transaction&) = default;
+};
+
+// 10^15 minor units: large enough for any real single amount, small enough that 9,000 of the
+// largest cannot overflow a customer's int64 total.
+inline constexpr std::int64_t kMaxAmount = 1'000'000'000'000'000;
+
+}  // namespace custdb

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs custdb's build and test dependencies on Debian 12. Needs root (or sudo) only when
+# something is missing.
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config liblmdb-dev lmdb-utils libflatbuffers-dev
+  flatbuffers-compiler libxxhash-dev libsodium-dev libexpected-dev libboost-test-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,318 @@
+#include "codec/record_codec.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "crypto/crypto.h"
+#include "records_generated.h"
+
+namespace custdb::codec {
+namespace {
+
+using namespace std::chrono;
+
+tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
+  static constexpr const char* kNames[] = {"?", "customers", "relationships", "transactions",
+                                           "meta"};
+  auto t = static_cast<unsigned>(table);
+  std::string m = t < 5 ? kNames[t] : "?";
+  m += " key ";
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (auto b : key) {
+    m += kHex[b >> 4];
+    m += kHex[b & 15];
+  }
+  m += ": ";
+  m += why;
+  return make_error(ErrorCode::kCorruption, std::move(m));
+}
+
+// Associated data / checksum prefix: table, key length, key, version, flags.
+void bind_prefix(Table table, Bytes key, std::uint8_t flags, std::vector<std::uint8_t>& ad) {
+  ad.clear();
+  ad.push_back(static_cast<std::uint8_t>(table));
+  ad.push_back(static_cast<std::uint8_t>(key.size()));
+  ad.insert(ad.end(), key.begin(), key.end());
+  ad.push_back(kFormatVersion);
+  ad.push_back(flags);
+}
+
+std::uint64_t checksum(Table table, Bytes key, Bytes payload) {
+  std::uint8_t prefix[2 + 255 + 2];
+  std::size_t n = 0;
+  prefix[n++] = static_cast<std::uint8_t>(table);
+  prefix[n++] = static_cast<std::uint8_t>(key.size());
+  std::memcpy(prefix + n, key.data(), key.size());
+  n += key.size();
+  prefix[n++] = kFormatVersion;
+  prefix[n++] = 0;
+  XXH64_hash_t seed = XXH3_64bits(prefix, n);
+  return XXH3_64bits_withSeed(payload.data(), payload.size(), seed);
+}
+
+// FlatBuffers builders reused per thread: encoding is on every write's path.
+flatbuffers::FlatBufferBuilder& builder() {
+  thread_local flatbuffers::FlatBufferBuilder b(512);
+  b.Clear();
+  return b;
+}
+
+flatbuffers::Offset<flatbuffers::String> str(flatbuffers::FlatBufferBuilder& b,
+                                             const std::string& s) {
+  return s.empty() ? 0 : b.CreateString(s);
+}
+
+std::string get(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+std::optional<Date> get_date(flatbuffers::Optional<std::int32_t> v) {
+  if (!v) return std::nullopt;
+  return Date{days{*v}};
+}
+std::optional<Timestamp> get_ts(flatbuffers::Optional<std::int64_t> v) {
+  if (!v) return std::nullopt;
+  return Timestamp{milliseconds{*v}};
+}
+flatbuffers::Optional<std::int32_t> put_date(const std::optional<Date>& d) {
+  if (!d) return flatbuffers::nullopt;
+  return static_cast<std::int32_t>(d->time_since_epoch().count());
+}
+flatbuffers::Optional<std::int64_t> put_ts(const std::optional<Timestamp>& t) {
+  if (!t) return flatbuffers::nullopt;
+  return t->time_since_epoch().count();
+}
+
+std::uint64_t storage_id(Bytes key) {
+  std::uint64_t v = 0;
+  for (auto b : key) v = (v << 8) | b;
+  return v;
+}
+
+template <class E>
+bool enum_ok(std::uint8_t v, E last) {
+  return v <= static_cast<std::uint8_t>(last);
+}
+
+}  // namespace
+
+void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
+                       std::vector<std::uint8_t>& out) const {
+  out.clear();
+  if (!cipher_) {
+    out.resize(kPlainHeaderSize + payload.size());
+    out[0] = kFormatVersion;
+    out[1] = 0;
+    std::uint64_t h = checksum(table, key, payload);
+    for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(h >> (8 * i));
+    if (!payload.empty()) std::memcpy(out.data() + kPlainHeaderSize, payload.data(), payload.size());
+    return;
+  }
+  thread_local std::vector<std::uint8_t> ad;
+  bind_prefix(table, key, kFlagSealed, ad);
+  out.resize(2 + payload.size() + cipher_->overhead());
+  out[0] = kFormatVersion;
+  out[1] = kFlagSealed;
+  cipher_->seal(payload, ad, std::span<std::uint8_t>(out.data() + 2, out.size() - 2));
+}
+
+Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,
+                                  std::vector<std::uint8_t>& scratch) const {
+  if (stored.size() < 2) return corrupt(table, key, "value shorter than its envelope");
+  if (stored[0] != kFormatVersion)
+    return corrupt(table, key, "unknown format version " + std::to_string(stored[0]));
+  const bool is_sealed = stored[1] == kFlagSealed;
+  if (stored[1] != 0 && !is_sealed) return corrupt(table, key, "unknown envelope flags");
+  if (is_sealed != (cipher_ != nullptr))
+    return corrupt(table, key,
+                   is_sealed ? "sealed value in a plaintext database"
+                             : "plaintext value in an encrypted database");
+  if (!cipher_) {
+    if (stored.size() < kPlainHeaderSize) return corrupt(table, key, "truncated envelope");
+    Bytes payload = stored.subspan(kPlainHeaderSize);
+    std::uint64_t want = 0;
+    for (int i = 0; i < 8; ++i) want |= std::uint64_t{stored[2 + i]} << (8 * i);
+    if (checksum(table, key, payload) != want) return corrupt(table, key, "checksum mismatch");
+    // Copied so the FlatBuffer is aligned: LMDB values have no alignment guarantee.
+    scratch.assign(payload.begin(), payload.end());
+    return Bytes(scratch.data(), scratch.size());
+  }
+  if (stored.size() < 2 + cipher_->overhead()) return corrupt(table, key, "truncated sealed value");
+  thread_local std::vector<std::uint8_t> ad;
+  bind_prefix(table, key, kFlagSealed, ad);
+  scratch.resize(stored.size() - 2 - cipher_->overhead());
+  if (auto s = cipher_->open(stored.subspan(2), ad, scratch); !s)
+    return corrupt(table, key, "authentication failed (tampered, moved or swapped value)");
+  return Bytes(scratch.data(), scratch.size());
+}
+
+// ---- customers -------------------------------------------------------------------------------
+
+void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const {
+  auto& b = builder();
+  auto ext = str(b, c.external_ref), name = str(b, c.name);
+  auto email = c.email ? b.CreateString(*c.email) : 0;
+  auto phone = c.phone ? b.CreateString(*c.phone) : 0;
+  auto city = str(b, c.address.city), region = str(b, c.address.region),
+       country = str(b, c.address.country);
+  auto tags = c.tags.empty() ? 0 : b.CreateVectorOfStrings(c.tags);
+  fb::CustomerBuilder cb(b);
+  cb.add_external_ref(ext);
+  cb.add_type(static_cast<std::uint8_t>(c.type));
+  cb.add_name(name);
+  cb.add_email(email);
+  cb.add_phone(phone);
+  if (auto d = put_date(c.birth_date)) cb.add_birth_date(*d);
+  cb.add_gender(static_cast<std::uint8_t>(c.gender));
+  cb.add_city(city);
+  cb.add_region(region);
+  cb.add_country(country);
+  cb.add_tier(static_cast<std::uint8_t>(c.tier));
+  cb.add_stage(static_cast<std::uint8_t>(c.stage));
+  if (c.income_band) cb.add_income_band(*c.income_band);
+  cb.add_risk(static_cast<std::uint8_t>(c.risk));
+  cb.add_consent_email(static_cast<std::uint8_t>(c.consent_email.state));
+  if (auto d = put_date(c.consent_email.date)) cb.add_consent_email_date(*d);
+  cb.add_consent_sms(static_cast<std::uint8_t>(c.consent_sms.state));
+  if (auto d = put_date(c.consent_sms.date)) cb.add_consent_sms_date(*d);
+  cb.add_consent_phone(static_cast<std::uint8_t>(c.consent_phone.state));
+  if (auto d = put_date(c.consent_phone.date)) cb.add_consent_phone_date(*d);
+  cb.add_tags(tags);
+  cb.add_created_at(c.created_at.time_since_epoch().count());
+  cb.add_updated_at(c.updated_at.time_since_epoch().count());
+  cb.add_txn_count(c.aggregates.txn_count);
+  cb.add_total_amount(c.aggregates.total_amount);
+  if (auto t = put_ts(c.aggregates.first_txn_at)) cb.add_first_txn_at(*t);
+  if (auto t = put_ts(c.aggregates.last_txn_at)) cb.add_last_txn_at(*t);
+  b.Finish(cb.Finish());
+  wrap(Table::kCustomers, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
+}
+
+Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = unwrap(Table::kCustomers, key, stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  flatbuffers::Verifier v(payload->data(), payload->size());
+  if (!v.VerifyBuffer<fb::Customer>(nullptr))
+    return corrupt(Table::kCustomers, key, "record fails FlatBuffers verification");
+  const fb::Customer* f = flatbuffers::GetRoot<fb::Customer>(payload->data());
+  if (!enum_ok(f->type(), CustomerType::kProspect) || !enum_ok(f->gender(), Gender::kOther) ||
+      !enum_ok(f->tier(), Tier::kDiamond) || !enum_ok(f->stage(), Stage::kChurned) ||
+      !enum_ok(f->risk(), Risk::kHigh) || !enum_ok(f->consent_email(), ConsentState::kDenied) ||
+      !enum_ok(f->consent_sms(), ConsentState::kDenied) ||
+      !enum_ok(f->consent_phone(), ConsentState::kDenied))
+    return corrupt(Table::kCustomers, key, "enumeration value out of range");
+  Customer c;
+  c.id = key.size() == 8 ? storage_id(key) : 0;
+  c.external_ref = get(f->external_ref());
+  c.type = static_cast<CustomerType>(f->type());
+  c.name = get(f->name());
+  if (f->email()) c.email = f->email()->str();
+  if (f->phone()) c.phone = f->phone()->str();
+  c.birth_date = get_date(f->birth_date());
+  c.gender = static_cast<Gender>(f->gender());
+  c.address.city = get(f->city());
+  c.address.region = get(f->region());
+  c.address.country = get(f->country());
+  c.tier = static_cast<Tier>(f->tier());
+  c.stage = static_cast<Stage>(f->stage());
+  if (auto ib = f->income_band()) c.income_band = *ib;
+  c.risk = static_cast<Risk>(f->risk());
+  c.consent_email = {static_cast<ConsentState>(f->consent_email()),
+                     get_date(f->consent_email_date())};
+  c.consent_sms = {static_cast<ConsentState>(f->consent_sms()), get_date(f->consent_sms_date())};
+  c.consent_phone = {static_cast<ConsentState>(f->consent_phone()),
+                     get_date(f->consent_phone_date())};
+  if (auto tags = f->tags()) {
+    c.tags.reserve(tags->size());
+    for (const auto* t : *tags) c.tags.push_back(t->str());
+  }
+  c.created_at = Timestamp{milliseconds{f->created_at()}};
+  c.updated_at = Timestamp{milliseconds{f->updated_at()}};
+  c.aggregates.txn_count = f->txn_count();
+  c.aggregates.total_amount = f->total_amount();
+  c.aggregates.first_txn_at = get_ts(f->first_txn_at());
+  c.aggregates.last_txn_at = get_ts(f->last_txn_at());
+  return c;
+}
+
+// ---- relationships ---------------------------------------------------------------------------
+
+void RecordCodec::encode(Bytes key, const Relationship& r, std::vector<std::uint8_t>& out) const {
+  auto& b = builder();
+  auto custom = str(b, r.custom_type);
+  fb::RelationshipBuilder rb(b);
+  rb.add_from(r.from);
+  rb.add_to(r.to);
+  rb.add_type(static_cast<std::uint8_t>(r.type));
+  rb.add_custom_type(custom);
+  if (auto d = put_date(r.since)) rb.add_since(*d);
+  b.Finish(rb.Finish());
+  wrap(Table::kRelationships, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
+}
+
+Result<Relationship> RecordCodec::decode_relationship(Bytes key, Bytes stored) const {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = unwrap(Table::kRelationships, key, stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  flatbuffers::Verifier v(payload->data(), payload->size());
+  if (!v.VerifyBuffer<fb::Relationship>(nullptr))
+    return corrupt(Table::kRelationships, key, "record fails FlatBuffers verification");
+  const fb::Relationship* f = flatbuffers::GetRoot<fb::Relationship>(payload->data());
+  if (!enum_ok(f->type(), RelationType::kBeneficiary) &&
+      f->type() != static_cast<std::uint8_t>(RelationType::kCustom))
+    return corrupt(Table::kRelationships, key, "enumeration value out of range");
+  Relationship r;
+  r.id = key.size() == 8 ? storage_id(key) : 0;
+  r.from = f->from();
+  r.to = f->to();
+  r.type = static_cast<RelationType>(f->type());
+  r.custom_type = get(f->custom_type());
+  r.since = get_date(f->since());
+  return r;
+}
+
+// ---- transactions ----------------------------------------------------------------------------
+
+void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8_t>& out) const {
+  auto& b = builder();
+  auto currency = str(b, t.currency), product = str(b, t.product),
+       description = str(b, t.description);
+  fb::TransactionBuilder tb(b);
+  tb.add_customer_id(t.customer_id);
+  tb.add_ts(t.ts.time_since_epoch().count());
+  tb.add_amount(t.amount);
+  tb.add_currency(currency);
+  tb.add_base_amount(t.base_amount.value_or(t.amount));
+  tb.add_kind(static_cast<std::uint8_t>(t.kind));
+  tb.add_channel(static_cast<std::uint8_t>(t.channel));
+  tb.add_product(product);
+  tb.add_description(description);
+  b.Finish(tb.Finish());
+  wrap(Table::kTransactions, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
+}
+
+Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored) const {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = unwrap(Table::kTransactions, key, stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  flatbuffers::Verifier v(payload->data(), payload->size());
+  if (!v.VerifyBuffer<fb::Transaction>(nullptr))
+    return corrupt(Table::kTransactions, key, "record fails FlatBuffers verification");
+  const fb::Transaction* f = flatbuffers::GetRoot<fb::Transaction>(payload->data());
+  if (!enum_ok(f->kind(), TransactionKind::kLoan) || !enum_ok(f->channel(), Channel::kAtm))
+    return corrupt(Table::kTransactions, key, "enumeration value out of range");
+  Transaction t;
+  t.id = key.size() == 8 ? storage_id(key) : 0;
+  t.customer_id = f->customer_id();
+  t.ts = Timestamp{milliseconds{f->ts()}};
+  t.amount = f->amount();
+  t.currency = get(f->currency());
+  t.base_amount = f->base_amount();
+  t.kind = static_cast<TransactionKind>(f->kind());
+  t.channel = static_cast<Channel>(f->channel());
+  t.product = get(f->product());
+  t.description = get(f->description());
+  return t;
+}
+
+}  // namespace custdb::codec

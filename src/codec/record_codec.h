@@ -1,0 +1,72 @@
+// Turning records into stored bytes and back: the one place that knows FlatBuffers, the value
+// envelope and sealing. Layout (docs/format.md has the byte tables):
+//
+//   plaintext:  [0] format version (1)  [1] flags = 0  [2..9] XXH3-64, little-endian  [10..] FlatBuffer
+//   sealed:     [0] format version (1)  [1] flags = 1  [2..]  nonce || AEAD ciphertext || tag
+//
+// The checksum covers (table, key, version, flags, payload); the AEAD's associated data is
+// (table, key, version, flags). So a value copied under another key or into another table fails
+// its check in both modes, and in sealed mode nobody without the data key can forge one.
+//
+// Thread-safety: a RecordCodec is immutable after construction and may be shared; decode
+// uses a caller-supplied or thread-local scratch buffer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb::crypto {
+class RecordCipher;
+}
+
+namespace custdb::codec {
+
+// Table identifiers bound into checksums and associated data.
+// On-disk format: never renumber.
+enum class Table : std::uint8_t {
+  kCustomers = 1,
+  kRelationships = 2,
+  kTransactions = 3,
+  kMeta = 4,
+};
+
+inline constexpr std::uint8_t kFormatVersion = 1;
+inline constexpr std::uint8_t kFlagSealed = 1;
+inline constexpr std::size_t kPlainHeaderSize = 10;
+
+using Bytes = std::span<const std::uint8_t>;
+
+class RecordCodec {
+ public:
+  // `cipher` null: plaintext mode with checksums. Not owned; must outlive the codec.
+  explicit RecordCodec(crypto::RecordCipher* cipher) : cipher_(cipher) {}
+
+  bool sealed() const { return cipher_ != nullptr; }
+
+  // Encodes the record (its id is the key and is not stored inside) into `out`.
+  void encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const;
+  void encode(Bytes key, const Relationship& r, std::vector<std::uint8_t>& out) const;
+  void encode(Bytes key, const Transaction& t, std::vector<std::uint8_t>& out) const;
+
+  // Decodes stored bytes read under `key`. Any mismatch (checksum, authentication, FlatBuffers
+  // verification, out-of-range enum) is kCorruption naming the table and key.
+  Result<Customer> decode_customer(Bytes key, Bytes stored) const;
+  Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
+  Result<Transaction> decode_transaction(Bytes key, Bytes stored) const;
+
+  // Envelope only: wraps an arbitrary payload (used for the meta table's encrypted values).
+  void wrap(Table table, Bytes key, Bytes payload, std::vector<std::uint8_t>& out) const;
+  // Returns the payload in `scratch`-backed storage; valid until scratch changes.
+  Result<Bytes> unwrap(Table table, Bytes key, Bytes stored,
+                       std::vector<std::uint8_t>& scratch) const;
+
+ private:
+  crypto::RecordCipher* cipher_;  // seal advances its nonce counter (thread-safe)
+};
+
+}  // namespace custdb::codec

@@ -1,0 +1,199 @@
+// crypto.h — encryption at rest: the data key, its wrapping, record sealing and blind-index
+// tokens. Internal to custdb; built on libsodium.
+//
+// Keys: one random 32-byte data key per database encrypts everything. It is stored only
+// wrapped (XChaCha20-Poly1305) under a key-encryption key (KEK) derived from the user's secret:
+// Argon2id for a passphrase, keyed BLAKE2b for a raw key. Changing the passphrase rewraps the
+// data key; no record is rewritten. From the data key, crypto_kdf derives independent subkeys:
+// one for sealing records (context "cdbrecrd") and one per indexed field (context "cdbtoken").
+//
+// Key header, version 1 — stored by the engine in its meta table. 107 bytes, integers
+// little-endian:
+//
+//   offset  size  field
+//        0     1  version = 1
+//        1     1  cipher of the records (Cipher)
+//        2     1  source of the KEK (KeySource)
+//        3     8  Argon2id opslimit (0 for a raw key)
+//       11     8  Argon2id memlimit in bytes (0 for a raw key)
+//       19    16  salt (Argon2id salt, or BLAKE2b salt for a raw key)
+//       35    24  wrap nonce
+//       59    48  wrapped data key: 32 bytes ciphertext || 16 bytes tag
+//
+// The wrap's associated data is bytes 0..58 (everything before the wrapped key), so none of
+// those fields can be altered without unwrap_key failing.
+//
+// Sealed record: nonce || ciphertext || 16-byte tag (see RecordCipher for the nonce).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include <sodium.h>
+
+#include "custdb/key.h"
+#include "custdb/status.h"
+
+namespace custdb::crypto {
+
+// Initializes libsodium once per process; thread-safe and cheap after the first call. Every
+// function here calls it, so callers need not.
+void ensure_sodium();
+
+// On-disk: never renumber.
+enum class Cipher : std::uint8_t { kAes256Gcm = 1, kXChaCha20Poly1305 = 2 };
+// On-disk: never renumber.
+enum class KeySource : std::uint8_t { kPassphrase = 1, kRawKey = 2 };
+
+// AES-256-GCM when the CPU has AES-NI and CLMUL (libsodium offers it only then), otherwise
+// XChaCha20-Poly1305.
+Cipher preferred_cipher();
+bool cipher_available(Cipher cipher);
+
+// Secret bytes in sodium_malloc memory: locked (not swapped), guarded by no-access pages, wiped
+// on free. data() is 16-byte aligned. Move-only; not thread-safe to mutate, safe to read
+// concurrently.
+class SecretBuffer {
+ public:
+  SecretBuffer() noexcept = default;
+  // Uninitialized contents. Throws std::bad_alloc when libsodium cannot allocate.
+  explicit SecretBuffer(std::size_t size);
+  SecretBuffer(SecretBuffer&& other) noexcept;
+  SecretBuffer& operator=(SecretBuffer&& other) noexcept;
+  ~SecretBuffer();
+
+  std::uint8_t* data() noexcept { return data_; }
+  const std::uint8_t* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  std::span<const std::uint8_t> span() const noexcept { return {data_, size_}; }
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+inline constexpr std::size_t kDataKeySize = 32;
+// The database's data key: kDataKeySize bytes.
+using DataKey = SecretBuffer;
+
+// Argon2id cost for passphrases. Tests use kMin; production keeps the default.
+struct KdfCost {
+  std::uint64_t opslimit = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
+  std::uint64_t memlimit = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
+
+  static constexpr KdfCost min() {
+    return {crypto_pwhash_argon2id_OPSLIMIT_MIN, crypto_pwhash_argon2id_MEMLIMIT_MIN};
+  }
+};
+
+// The wrapped data key and how to unwrap it; layout in the table above. A plain value.
+struct KeyHeader {
+  static constexpr std::uint8_t kVersion = 1;
+  static constexpr std::size_t kSize = 107;
+
+  Cipher cipher = Cipher::kXChaCha20Poly1305;
+  KeySource source = KeySource::kPassphrase;
+  std::uint64_t opslimit = 0;
+  std::uint64_t memlimit = 0;
+  std::array<std::uint8_t, 16> salt{};
+  std::array<std::uint8_t, 24> wrap_nonce{};
+  std::array<std::uint8_t, 48> wrapped_key{};  // 32-byte data key + 16-byte tag
+
+  std::vector<std::uint8_t> serialize() const;
+  // kCorruption on a wrong size, an unknown version, cipher or source, or KDF parameters that
+  // do not fit the source (out of libsodium's range for a passphrase, non-zero for a raw key).
+  static Result<KeyHeader> parse(std::span<const std::uint8_t> bytes);
+
+  bool operator==(const KeyHeader&) const = default;
+};
+
+// A new random data key for a new database, wrapped under `key`. `cost` applies to passphrases.
+// kInvalidArgument for an empty passphrase, kUnsupported for a cipher this CPU lacks.
+Result<std::pair<KeyHeader, DataKey>> create_key(const KeyMaterial& key, Cipher cipher,
+                                                 KdfCost cost = {});
+
+// The data key. kAuthentication when `key` is of the wrong kind (passphrase vs raw key) or
+// wrong; kUnsupported when the header's cipher is unavailable on this CPU; kIOError when
+// Argon2id cannot get its memory.
+Result<DataKey> unwrap_key(const KeyHeader& header, const KeyMaterial& key);
+
+// The same data key wrapped under `new_key` with a fresh salt and nonce; the cipher is kept.
+// The caller proves knowledge of the old secret by having unwrapped `data_key`.
+Result<KeyHeader> rewrap_key(const KeyHeader& old, const DataKey& data_key,
+                             const KeyMaterial& new_key, KdfCost cost = {});
+
+// Seals and opens records under one data key. Thread-safe: seal and open may run concurrently
+// from any number of threads. Owns a copy of its key material; not copyable or movable.
+//
+// Nonce: epoch (u32, big-endian) || counter (u64, big-endian, from 0 per instance), then for
+// XChaCha20 12 random bytes drawn once per instance. No syscall per record; unique as long as
+// the INVARIANT holds: every instance gets an epoch that was durably committed before its first
+// seal and was never given to another instance under the same data key, across crashes and
+// processes. (The random tail of XChaCha20 nonces is a second line of defence only.)
+class RecordCipher {
+ public:
+  static constexpr std::size_t kTagSize = 16;
+  static constexpr std::size_t nonce_size(Cipher cipher) {
+    return cipher == Cipher::kAes256Gcm ? crypto_aead_aes256gcm_NPUBBYTES
+                                        : crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  }
+  static constexpr std::size_t overhead(Cipher cipher) { return nonce_size(cipher) + kTagSize; }
+
+  // Preconditions (std::invalid_argument otherwise): key.size() == kDataKeySize and
+  // cipher_available(cipher).
+  RecordCipher(const DataKey& key, Cipher cipher, std::uint32_t epoch);
+  RecordCipher(const RecordCipher&) = delete;
+  RecordCipher& operator=(const RecordCipher&) = delete;
+
+  Cipher cipher() const noexcept { return cipher_; }
+  std::uint32_t epoch() const noexcept { return epoch_; }
+  std::size_t overhead() const noexcept { return overhead(cipher_); }
+
+  // out = nonce || ciphertext || tag; out.size() must be plain.size() + overhead()
+  // (std::invalid_argument otherwise). `ad` (e.g. table id and record key) is authenticated,
+  // not stored. out must not overlap plain.
+  void seal(std::span<const std::uint8_t> plain, std::span<const std::uint8_t> ad,
+            std::span<std::uint8_t> out);
+
+  // Opens a record sealed by any RecordCipher under the same data key and cipher, whatever its
+  // epoch: the nonce is read from `sealed`. plain_out.size() must be sealed.size() - overhead()
+  // (kInternal otherwise). kCorruption("authentication failed") when the bytes or `ad` differ
+  // from what was sealed; plain_out is then zeroed.
+  Status open(std::span<const std::uint8_t> sealed, std::span<const std::uint8_t> ad,
+              std::span<std::uint8_t> plain_out) const;
+
+ private:
+  Cipher cipher_;
+  std::uint32_t epoch_;
+  // AES-256-GCM: the expanded crypto_aead_aes256gcm_state (needs 16-byte alignment, which
+  // SecretBuffer gives). XChaCha20-Poly1305: the 32-byte record key.
+  SecretBuffer key_;
+  std::array<std::uint8_t, 12> nonce_tail_{};
+  std::atomic<std::uint64_t> counter_{0};
+};
+
+// Blind-index tokens: a keyed hash of a normalized field value, so equal values can be found
+// without storing them. Immutable after construction, so thread-safe; move-only.
+class Tokenizer {
+ public:
+  static constexpr std::uint32_t kMaxFields = 64;
+  static constexpr std::size_t kTokenSize = 16;
+  using Token = std::array<std::uint8_t, kTokenSize>;
+
+  // Precondition (std::invalid_argument otherwise): key.size() == kDataKeySize.
+  explicit Tokenizer(const DataKey& key);
+
+  // BLAKE2b-128 of `value` keyed with the field's subkey: equal for equal (field, value),
+  // unrelated across fields and data keys. field_id < kMaxFields (std::out_of_range otherwise).
+  Token token(std::uint32_t field_id, std::span<const std::uint8_t> value) const;
+
+ private:
+  SecretBuffer subkeys_;  // kMaxFields subkeys of 32 bytes each
+};
+
+}  // namespace custdb::crypto

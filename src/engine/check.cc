@@ -1,0 +1,240 @@
+// The full consistency check. Records first: each must decode, reference existing customers,
+// and have every index entry it derives. Then each index's entry count must equal the number
+// of entries the records derive; only when it differs are the index's entries walked to name
+// the orphans (an entry set that contains every expected entry and has the same size has no
+// others: entries are distinct because each value ends with its owner's id).
+#include <lmdb.h>
+
+#include <unordered_map>
+
+#include "engine/db_impl.h"
+
+namespace custdb {
+
+std::string to_string(CheckProblem::Kind kind) {
+  switch (kind) {
+    case CheckProblem::Kind::kUndecodable: return "undecodable record";
+    case CheckProblem::Kind::kMissingIndexEntry: return "missing index entry";
+    case CheckProblem::Kind::kOrphanIndexEntry: return "orphan index entry";
+    case CheckProblem::Kind::kStaleAggregate: return "stale aggregate";
+    case CheckProblem::Kind::kDanglingReference: return "dangling reference";
+    case CheckProblem::Kind::kBadMetadata: return "bad metadata";
+  }
+  return "problem";
+}
+
+namespace detail {
+namespace {
+
+using index::IndexEntry;
+using index::IndexId;
+using Kind = CheckProblem::Kind;
+
+std::string hex(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::string describe(const Aggregates& a) {
+  auto ts = [](const std::optional<Timestamp>& t) { return t ? format_timestamp(*t) : "-"; };
+  return "count " + std::to_string(a.txn_count) + ", total " + std::to_string(a.total_amount) +
+         ", first " + ts(a.first_txn_at) + ", last " + ts(a.last_txn_at);
+}
+
+struct Checker {
+  const DatabaseImpl& db;
+  TxnState& st;
+  CheckReport& report;
+  std::array<std::uint64_t, index::kIndexCount> expected{};
+
+  void problem(Kind k, std::string where, std::string what) {
+    report.problems.push_back({k, std::move(where), std::move(what)});
+  }
+
+  bool entry_present(const IndexEntry& e) {
+    MDB_dbi dbi = db.dbi_index[static_cast<std::size_t>(e.index)];
+    MDB_val k = storage::to_val(e.key), v = storage::to_val(e.value);
+    if (index::spec(e.index).unique) {
+      if (mdb_get(st.txn.get(), dbi, &k, &v) != 0) return false;
+      return storage::to_view(v) == e.value;
+    }
+    storage::Cursor cur(st.txn.get(), dbi);
+    return cur.get(k, v, MDB_GET_BOTH) == 0;
+  }
+
+  void check_entries(const std::vector<IndexEntry>& entries, const std::string& owner) {
+    for (const auto& e : entries) {
+      ++expected[static_cast<std::size_t>(e.index)];
+      if (!entry_present(e))
+        problem(Kind::kMissingIndexEntry, index::spec(e.index).dbi_name,
+                owner + " lacks key " + hex(e.key));
+    }
+  }
+
+  bool customer_exists(CustomerId id) {
+    storage::IdKey k(id);
+    MDB_val kv = k.val(), v;
+    return mdb_get(st.txn.get(), db.dbi_customers, &kv, &v) == 0;
+  }
+
+  // Walks one table, calling fn(key, value) for each record.
+  template <class Fn>
+  Status walk(MDB_dbi dbi, Fn fn) {
+    storage::Cursor cur(st.txn.get(), dbi);
+    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    while (rc == 0) {
+      fn(storage::to_bytes(k), storage::to_bytes(v));
+      rc = cur.get(k, v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan"));
+    return {};
+  }
+
+  Status run() {
+    std::unordered_map<CustomerId, Aggregates> stored, computed;
+    std::vector<IndexEntry> entries;
+    std::uint64_t max_customer = 0, max_rel = 0, max_txn = 0;
+
+    auto s = walk(db.dbi_customers, [&](storage::Bytes k, storage::Bytes v) {
+      ++report.customers;
+      auto c = db.codec->decode_customer(k, v);
+      if (!c) return problem(Kind::kUndecodable, "customers", c.error().message());
+      max_customer = std::max(max_customer, c->id);
+      stored[c->id] = c->aggregates;
+      entries.clear();
+      db.keys->customer_entries(*c, entries);
+      check_entries(entries, "customer " + std::to_string(c->id));
+    });
+    if (!s) return s;
+
+    s = walk(db.dbi_relationships, [&](storage::Bytes k, storage::Bytes v) {
+      ++report.relationships;
+      auto r = db.codec->decode_relationship(k, v);
+      if (!r) return problem(Kind::kUndecodable, "relationships", r.error().message());
+      max_rel = std::max(max_rel, r->id);
+      for (CustomerId end : {r->from, r->to})
+        if (!customer_exists(end))
+          problem(Kind::kDanglingReference, "relationships",
+                  "relationship " + std::to_string(r->id) + " names missing customer " +
+                      std::to_string(end));
+      entries.clear();
+      db.keys->relationship_entries(*r, entries);
+      check_entries(entries, "relationship " + std::to_string(r->id));
+    });
+    if (!s) return s;
+
+    s = walk(db.dbi_transactions, [&](storage::Bytes k, storage::Bytes v) {
+      ++report.transactions;
+      auto t = db.codec->decode_transaction(k, v);
+      if (!t) return problem(Kind::kUndecodable, "transactions", t.error().message());
+      max_txn = std::max(max_txn, t->id);
+      if (!stored.count(t->customer_id)) {
+        problem(Kind::kDanglingReference, "transactions",
+                "transaction " + std::to_string(t->id) + " names missing customer " +
+                    std::to_string(t->customer_id));
+      } else {
+        Aggregates& a = computed[t->customer_id];
+        a.txn_count++;
+        a.total_amount += t->base_amount.value_or(t->amount);
+        if (!a.first_txn_at || t->ts < *a.first_txn_at) a.first_txn_at = t->ts;
+        if (!a.last_txn_at || t->ts > *a.last_txn_at) a.last_txn_at = t->ts;
+      }
+      entries.clear();
+      db.keys->transaction_entries(*t, entries);
+      check_entries(entries, "transaction " + std::to_string(t->id));
+    });
+    if (!s) return s;
+
+    for (const auto& [id, agg] : stored) {
+      auto it = computed.find(id);
+      Aggregates want = it == computed.end() ? Aggregates{} : it->second;
+      if (!(want == agg))
+        problem(Kind::kStaleAggregate, "customers",
+                "customer " + std::to_string(id) + " stores " + describe(agg) +
+                    " but its transactions give " + describe(want));
+    }
+
+    for (std::size_t i = 0; i < index::kIndexCount; ++i) {
+      MDB_stat stat;
+      mdb_stat(st.txn.get(), db.dbi_index[i], &stat);
+      report.index_entries += stat.ms_entries;
+      if (stat.ms_entries != expected[i]) {
+        if (auto w = find_orphans(static_cast<IndexId>(i)); !w) return w;
+      }
+    }
+
+    auto counter = [&](std::string_view name, std::uint64_t max_id) {
+      auto next = db.next_id(st, name);
+      if (!next) return problem(Kind::kBadMetadata, "meta", next.error().message());
+      if (max_id >= *next)
+        problem(Kind::kBadMetadata, "meta",
+                std::string(name) + " is " + std::to_string(*next) + " but id " +
+                    std::to_string(max_id) + " exists");
+    };
+    counter("next_id.customer", max_customer);
+    counter("next_id.relationship", max_rel);
+    counter("next_id.transaction", max_txn);
+    return {};
+  }
+
+  // Every entry whose owner record is missing or would not derive it.
+  Status find_orphans(IndexId id) {
+    const auto& spec = index::spec(id);
+    std::vector<IndexEntry> derived;
+    return walk_dups(id, [&](std::string_view key, std::string_view value) {
+             std::uint64_t owner = index::IndexKeys::owner_id(value);
+             derived.clear();
+             bool loaded = false;
+             if (spec.owner == index::Owner::kCustomer) {
+               auto c = db.load_customer(st, owner);
+               if (c && *c) db.keys->customer_entries(**c, derived), loaded = true;
+             } else if (spec.owner == index::Owner::kRelationship) {
+               auto r = db.load_relationship(st, owner);
+               if (r && *r) db.keys->relationship_entries(**r, derived), loaded = true;
+             } else {
+               auto t = db.load_transaction(st, owner);
+               if (t && *t) db.keys->transaction_entries(**t, derived), loaded = true;
+             }
+             IndexEntry e{id, std::string(key), std::string(value)};
+             if (!loaded || std::find(derived.begin(), derived.end(), e) == derived.end())
+               problem(Kind::kOrphanIndexEntry, spec.dbi_name,
+                       "key " + hex(key) + " -> " + std::to_string(owner) +
+                           (loaded ? " does not match the record" : " has no record"));
+           });
+  }
+
+  template <class Fn>
+  Status walk_dups(IndexId id, Fn fn) {
+    storage::Cursor cur(st.txn.get(), db.dbi_index[static_cast<std::size_t>(id)]);
+    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    while (rc == 0) {
+      fn(storage::to_view(k), storage::to_view(v));
+      rc = cur.get(k, v, MDB_NEXT);  // MDB_NEXT visits every dup of a dupsort database
+    }
+    if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan index"));
+    return {};
+  }
+};
+
+}  // namespace
+
+Result<CheckReport> DatabaseImpl::check() const {
+  auto st = begin(false);
+  if (!st) return tl::unexpected(st.error());
+  CheckReport report;
+  Checker checker{*this, **st, report};
+  if (auto s = checker.run(); !s) return tl::unexpected(s.error());
+  return report;
+}
+
+}  // namespace detail
+}  // namespace custdb

@@ -1,0 +1,122 @@
+// The engine's private state: the LMDB environment and its databases, the codec and index-key
+// derivation for this file's mode, and the operations every public call is built from.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "codec/record_codec.h"
+#include "custdb/check.h"
+#include "custdb/database.h"
+#include "index/index_keys.h"
+#include "storage/lmdb.h"
+
+namespace custdb::crypto {
+class RecordCipher;
+class Tokenizer;
+class SecretBuffer;
+}  // namespace custdb::crypto
+
+namespace custdb::detail {
+
+// One LMDB transaction plus what a WriteTxn needs to survive map growth.
+struct TxnState {
+  storage::Txn txn;
+  bool write = false;
+  bool poisoned = false;  // a storage failure mid-write: only abort remains
+  bool map_full = false;  // the last put/del hit MDB_MAP_FULL
+  // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
+  std::vector<std::function<Status(TxnState&)>> redo;
+  std::shared_lock<std::shared_timed_mutex> remap_guard;
+  std::vector<std::uint8_t> buf;  // encode scratch
+};
+
+struct DatabaseImpl {
+  ~DatabaseImpl();
+
+  std::filesystem::path path;
+  std::string registry_key;  // canonical path in the process-wide open-database registry
+  Options options;
+  storage::Env env;
+  MDB_dbi dbi_meta = 0, dbi_customers = 0, dbi_relationships = 0, dbi_transactions = 0;
+  std::array<MDB_dbi, index::kIndexCount> dbi_index{};
+  bool encrypted = false;
+  std::string base_currency;
+  std::unique_ptr<crypto::SecretBuffer> data_key;  // encrypted mode: unwrapped at open
+  std::unique_ptr<crypto::RecordCipher> cipher;
+  std::unique_ptr<crypto::Tokenizer> tokenizer;
+  std::unique_ptr<codec::RecordCodec> codec;
+  std::unique_ptr<index::IndexKeys> keys;
+  // Held shared by every transaction of this process, exclusively to remap (LMDB requires
+  // that no transaction of the process is active while the map size changes).
+  mutable std::shared_timed_mutex remap_mutex;
+
+  static Result<std::unique_ptr<DatabaseImpl>> open(const std::filesystem::path& path,
+                                                    const Options& options);
+
+  Result<std::unique_ptr<TxnState>> begin(bool write) const;
+  // Aborts st's transaction, grows the map, begins a new one and replays st.redo.
+  Status grow_and_replay(TxnState& st);
+  Status commit(TxnState& st);
+
+  // ---- storage primitives (set st.map_full / st.poisoned as appropriate) ----
+  Result<std::optional<storage::Bytes>> get(TxnState& st, MDB_dbi dbi, storage::Bytes key) const;
+  Status put(TxnState& st, MDB_dbi dbi, storage::Bytes key, storage::Bytes val,
+             unsigned flags = 0) const;
+  Status del(TxnState& st, MDB_dbi dbi, storage::Bytes key,
+             std::optional<storage::Bytes> val = std::nullopt) const;
+  Status put_entry(TxnState& st, const index::IndexEntry& e) const;
+  Status del_entry(TxnState& st, const index::IndexEntry& e) const;
+  // Applies the difference between a record's old and new index entries.
+  Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
+                        std::vector<index::IndexEntry> new_entries) const;
+  // Values of every dup under `key` in a dupsort index.
+  Result<std::vector<std::string>> index_values(TxnState& st, index::IndexId id,
+                                                std::string_view key) const;
+
+  // ---- meta ----
+  Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
+  Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id) const;
+
+  // ---- records ----
+  Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const;
+  Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const;
+  Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const;
+  Status store_customer(TxnState& st, const Customer& c) const;
+
+  // ---- operations (ops.cc) ----
+  Result<CustomerId> insert_customer(TxnState& st, Customer c) const;
+  Result<bool> update_customer(TxnState& st, CustomerId id,
+                               const std::function<void(Customer&)>& mutate) const;
+  Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode) const;
+  Result<RelationshipId> add_relationship(TxnState& st, Relationship r) const;
+  Result<bool> remove_relationship(TxnState& st, RelationshipId id) const;
+  Result<TransactionId> add_transaction(TxnState& st, Transaction t) const;
+  Result<bool> amend_transaction(TxnState& st, TransactionId id,
+                                 const std::function<void(Transaction&)>& mutate) const;
+  Result<bool> remove_transaction(TxnState& st, TransactionId id) const;
+
+  // ---- reads (reads.cc) ----
+  Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,
+                                             std::string_view key) const;
+  Result<std::vector<Relationship>> relationships_of(TxnState& st, CustomerId id) const;
+  Result<std::vector<Transaction>> transactions_of(TxnState& st, CustomerId id,
+                                                   std::optional<Timestamp> from,
+                                                   std::optional<Timestamp> to) const;
+  // The customer's first and last transaction times, not counting `excluded`.
+  Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> first_last_txn(
+      TxnState& st, CustomerId id, TransactionId excluded) const;
+
+  // ---- consistency check (check.cc) ----
+  Result<CheckReport> check() const;
+};
+
+Timestamp now_ms();
+
+}  // namespace custdb::detail

@@ -1,0 +1,370 @@
+// Write operations. Each validates and checks every precondition before its first write, so a
+// failure leaves the transaction as it was; after the first write only a storage failure can
+// stop it (and that poisons the transaction).
+#include <lmdb.h>
+
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+
+namespace custdb::detail {
+namespace {
+
+using index::IndexEntry;
+using index::IndexId;
+using storage::Bytes;
+using namespace custdb::engine;
+
+constexpr std::string_view kNextCustomer = "next_id.customer";
+constexpr std::string_view kNextRelationship = "next_id.relationship";
+constexpr std::string_view kNextTransaction = "next_id.transaction";
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+tl::unexpected<Error> precondition(std::string m) {
+  return make_error(ErrorCode::kFailedPrecondition, std::move(m));
+}
+
+// Aggregates after adding (sign +1) a transaction's base amount; overflow is an input error.
+Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
+  std::int64_t total;
+  if (__builtin_add_overflow(a.total_amount, *t.base_amount, &total))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "amount: the customer's total_amount would overflow");
+  a.total_amount = total;
+  ++a.txn_count;
+  if (!a.first_txn_at || t.ts < *a.first_txn_at) a.first_txn_at = t.ts;
+  if (!a.last_txn_at || t.ts > *a.last_txn_at) a.last_txn_at = t.ts;
+  return a;
+}
+
+}  // namespace
+
+// ---- customers -------------------------------------------------------------------------------
+
+Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const {
+  if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+  if (c.id == 0) {
+    auto next = next_id(st, kNextCustomer);
+    if (!next) return tl::unexpected(next.error());
+    c.id = *next;
+  }
+  storage::IdKey key(c.id);
+  auto existing = get(st, dbi_customers, key.span());
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing)
+    return make_error(ErrorCode::kAlreadyExists, "id: customer " + std::to_string(c.id) + " exists");
+  if (!c.external_ref.empty()) {
+    auto k = keys->equality_key(IndexId::kExternalRef, c.external_ref);
+    auto owner = get(st, dbi_index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
+    if (!owner) return tl::unexpected(owner.error());
+    if (*owner)
+      return make_error(ErrorCode::kAlreadyExists,
+                        "external_ref: '" + c.external_ref + "' belongs to customer " +
+                            std::to_string(storage::get_u64((*owner)->data())));
+  }
+  const Timestamp now = now_ms();
+  if (c.created_at == Timestamp{}) c.created_at = now;
+  c.updated_at = now;
+  c.aggregates = {};
+
+  std::vector<IndexEntry> entries;
+  keys->customer_entries(c, entries);
+  if (auto s = store_customer(st, c); !s) return tl::unexpected(s.error());
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
+  if (auto s = bump_counter(st, kNextCustomer, c.id); !s) return tl::unexpected(s.error());
+  return c.id;
+}
+
+Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
+                                           const std::function<void(Customer&)>& mutate) const {
+  auto old = load_customer(st, id);
+  if (!old) return tl::unexpected(old.error());
+  if (!*old) return false;
+  Customer c = **old;
+  mutate(c);
+  c.id = id;                               // identity is the key
+  c.aggregates = (*old)->aggregates;       // engine-maintained
+  if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+  if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
+    auto k = keys->equality_key(IndexId::kExternalRef, c.external_ref);
+    auto owner = get(st, dbi_index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
+    if (!owner) return tl::unexpected(owner.error());
+    if (*owner)
+      return make_error(ErrorCode::kAlreadyExists,
+                        "external_ref: '" + c.external_ref + "' belongs to customer " +
+                            std::to_string(storage::get_u64((*owner)->data())));
+  }
+  c.updated_at = now_ms();
+  std::vector<IndexEntry> before, after;
+  keys->customer_entries(**old, before);
+  keys->customer_entries(c, after);
+  if (auto s = store_customer(st, c); !s) return tl::unexpected(s.error());
+  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
+    return tl::unexpected(s.error());
+  return true;
+}
+
+Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMode mode) const {
+  auto c = load_customer(st, id);
+  if (!c) return tl::unexpected(c.error());
+  if (!*c) return false;
+  auto rels = index_values(st, IndexId::kRelByCustomer, index::IndexKeys::id_key(id));
+  if (!rels) return tl::unexpected(rels.error());
+  auto txns = index_values(st, IndexId::kTxnByCustomer, index::IndexKeys::id_key(id));
+  if (!txns) return tl::unexpected(txns.error());
+  if (mode == DeleteMode::kRestrict && (!rels->empty() || !txns->empty()))
+    return precondition("customer " + std::to_string(id) + " has " +
+                        std::to_string(txns->size()) + " transactions and " +
+                        std::to_string(rels->size()) +
+                        " relationships; delete with cascade to remove them too");
+  // Load everything first: a record that fails to decode stops the delete before any write.
+  std::vector<Relationship> rel_records;
+  for (const auto& v : *rels) {
+    auto r = load_relationship(st, index::IndexKeys::owner_id(v));
+    if (!r) return tl::unexpected(r.error());
+    if (*r) rel_records.push_back(std::move(**r));
+  }
+  std::vector<Transaction> txn_records;
+  for (const auto& v : *txns) {
+    auto t = load_transaction(st, index::IndexKeys::owner_id(v));
+    if (!t) return tl::unexpected(t.error());
+    if (*t) txn_records.push_back(std::move(**t));
+  }
+  std::vector<IndexEntry> entries;
+  for (const auto& r : rel_records) {
+    entries.clear();
+    keys->relationship_entries(r, entries);
+    for (const auto& e : entries)
+      if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+    storage::IdKey k(r.id);
+    if (auto s = del(st, dbi_relationships, k.span()); !s) return tl::unexpected(s.error());
+  }
+  for (const auto& t : txn_records) {
+    entries.clear();
+    keys->transaction_entries(t, entries);
+    for (const auto& e : entries)
+      if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+    storage::IdKey k(t.id);
+    if (auto s = del(st, dbi_transactions, k.span()); !s) return tl::unexpected(s.error());
+  }
+  entries.clear();
+  keys->customer_entries(**c, entries);
+  for (const auto& e : entries)
+    if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+  storage::IdKey k(id);
+  if (auto s = del(st, dbi_customers, k.span()); !s) return tl::unexpected(s.error());
+  return true;
+}
+
+// ---- relationships ---------------------------------------------------------------------------
+
+Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) const {
+  if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
+  for (CustomerId end : {r.from, r.to}) {
+    auto v = get(st, dbi_customers, storage::IdKey(end).span());
+    if (!v) return tl::unexpected(v.error());
+    if (!*v)
+      return precondition((end == r.from ? "from" : "to") + std::string(": customer ") +
+                          std::to_string(end) + " does not exist");
+  }
+  auto existing = relationships_of(st, r.from);
+  if (!existing) return tl::unexpected(existing.error());
+  for (const auto& e : *existing) {
+    if (e.type != r.type || e.custom_type != r.custom_type) continue;
+    bool same = e.from == r.from && e.to == r.to;
+    bool mirror = is_symmetric(r.type) && e.from == r.to && e.to == r.from;
+    if (same || mirror)
+      return make_error(ErrorCode::kAlreadyExists,
+                        "relationship: " + std::string(to_string(r.type)) + " link " +
+                            std::to_string(r.from) + " -> " + std::to_string(r.to) +
+                            " exists as relationship " + std::to_string(e.id));
+  }
+  auto next = next_id(st, kNextRelationship);
+  if (!next) return tl::unexpected(next.error());
+  r.id = *next;
+  storage::IdKey k(r.id);
+  codec->encode(k.span(), r, st.buf);
+  if (auto s = put(st, dbi_relationships, k.span(), st.buf, MDB_NOOVERWRITE); !s)
+    return tl::unexpected(s.error());
+  std::vector<IndexEntry> entries;
+  keys->relationship_entries(r, entries);
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
+  if (auto s = bump_counter(st, kNextRelationship, r.id); !s) return tl::unexpected(s.error());
+  return r.id;
+}
+
+Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) const {
+  auto r = load_relationship(st, id);
+  if (!r) return tl::unexpected(r.error());
+  if (!*r) return false;
+  std::vector<IndexEntry> entries;
+  keys->relationship_entries(**r, entries);
+  for (const auto& e : entries)
+    if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+  if (auto s = del(st, dbi_relationships, storage::IdKey(id).span()); !s)
+    return tl::unexpected(s.error());
+  return true;
+}
+
+// ---- transactions ----------------------------------------------------------------------------
+
+Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) const {
+  if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
+  auto c = load_customer(st, t.customer_id);
+  if (!c) return tl::unexpected(c.error());
+  if (!*c)
+    return precondition("customer_id: customer " + std::to_string(t.customer_id) +
+                        " does not exist");
+  if (t.id == 0) {
+    auto next = next_id(st, kNextTransaction);
+    if (!next) return tl::unexpected(next.error());
+    t.id = *next;
+  }
+  storage::IdKey k(t.id);
+  auto existing = get(st, dbi_transactions, k.span());
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing)
+    return make_error(ErrorCode::kAlreadyExists,
+                      "id: transaction " + std::to_string(t.id) + " exists");
+  Customer updated = **c;
+  auto agg = add_to(updated.aggregates, t);
+  if (!agg) return tl::unexpected(agg.error());
+  updated.aggregates = *agg;
+
+  codec->encode(k.span(), t, st.buf);
+  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  std::vector<IndexEntry> entries;
+  keys->transaction_entries(t, entries);
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
+  std::vector<IndexEntry> before, after;
+  keys->customer_entries(**c, before);
+  keys->customer_entries(updated, after);
+  if (auto s = store_customer(st, updated); !s) return tl::unexpected(s.error());
+  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
+    return tl::unexpected(s.error());
+  if (auto s = bump_counter(st, kNextTransaction, t.id); !s) return tl::unexpected(s.error());
+  return t.id;
+}
+
+namespace {
+// The aggregates of `c` without transaction `t` (whose first/last may need a rescan).
+Result<Aggregates> without(const DatabaseImpl& db, TxnState& st, const Customer& c,
+                           const Transaction& t) {
+  Aggregates a = c.aggregates;
+  std::int64_t total;
+  if (__builtin_sub_overflow(a.total_amount, *t.base_amount, &total) || a.txn_count == 0)
+    return make_error(ErrorCode::kCorruption, "customer " + std::to_string(c.id) +
+                                                  ": aggregates disagree with its transactions");
+  a.total_amount = total;
+  --a.txn_count;
+  if (a.txn_count == 0) {
+    a.first_txn_at.reset();
+    a.last_txn_at.reset();
+  } else if (t.ts == a.first_txn_at || t.ts == a.last_txn_at) {
+    auto fl = db.first_last_txn(st, c.id, t.id);
+    if (!fl) return tl::unexpected(fl.error());
+    a.first_txn_at = fl->first;
+    a.last_txn_at = fl->second;
+  }
+  return a;
+}
+}  // namespace
+
+Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
+                                             const std::function<void(Transaction&)>& mutate) const {
+  auto old = load_transaction(st, id);
+  if (!old) return tl::unexpected(old.error());
+  if (!*old) return false;
+  Transaction t = **old;
+  mutate(t);
+  t.id = id;
+  if (t.currency != base_currency && t.currency != (*old)->currency &&
+      t.base_amount == (*old)->base_amount)
+    t.base_amount.reset();  // a new foreign currency needs its own base amount
+  if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
+
+  auto old_customer = load_customer(st, (*old)->customer_id);
+  if (!old_customer) return tl::unexpected(old_customer.error());
+  if (!*old_customer)
+    return make_error(ErrorCode::kCorruption, "transaction " + std::to_string(id) +
+                                                  " belongs to a missing customer");
+  auto reduced = without(*this, st, **old_customer, **old);
+  if (!reduced) return tl::unexpected(reduced.error());
+
+  Customer old_updated = **old_customer;
+  old_updated.aggregates = *reduced;
+  std::optional<Customer> new_customer;  // set when the transaction moves to another customer
+  if (t.customer_id != (*old)->customer_id) {
+    auto nc = load_customer(st, t.customer_id);
+    if (!nc) return tl::unexpected(nc.error());
+    if (!*nc)
+      return precondition("customer_id: customer " + std::to_string(t.customer_id) +
+                          " does not exist");
+    new_customer = std::move(**nc);
+    auto agg = add_to(new_customer->aggregates, t);
+    if (!agg) return tl::unexpected(agg.error());
+    new_customer->aggregates = *agg;
+  } else {
+    auto agg = add_to(old_updated.aggregates, t);
+    if (!agg) return tl::unexpected(agg.error());
+    old_updated.aggregates = *agg;
+  }
+
+  storage::IdKey k(id);
+  codec->encode(k.span(), t, st.buf);
+  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  std::vector<IndexEntry> before, after;
+  keys->transaction_entries(**old, before);
+  keys->transaction_entries(t, after);
+  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
+    return tl::unexpected(s.error());
+  auto restore = [&](const Customer& was, const Customer& now) -> Status {
+    std::vector<IndexEntry> b, a;
+    keys->customer_entries(was, b);
+    keys->customer_entries(now, a);
+    if (auto s = store_customer(st, now); !s) return s;
+    return update_entries(st, std::move(b), std::move(a));
+  };
+  if (auto s = restore(**old_customer, old_updated); !s) return tl::unexpected(s.error());
+  if (new_customer) {
+    auto nc_before = load_customer(st, t.customer_id);  // unchanged so far in this op
+    if (!nc_before || !*nc_before) return make_error(ErrorCode::kInternal, "customer vanished");
+    if (auto s = restore(**nc_before, *new_customer); !s) return tl::unexpected(s.error());
+  }
+  return true;
+}
+
+Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) const {
+  auto t = load_transaction(st, id);
+  if (!t) return tl::unexpected(t.error());
+  if (!*t) return false;
+  auto c = load_customer(st, (*t)->customer_id);
+  if (!c) return tl::unexpected(c.error());
+  if (!*c)
+    return make_error(ErrorCode::kCorruption, "transaction " + std::to_string(id) +
+                                                  " belongs to a missing customer");
+  auto reduced = without(*this, st, **c, **t);
+  if (!reduced) return tl::unexpected(reduced.error());
+  Customer updated = **c;
+  updated.aggregates = *reduced;
+  std::vector<IndexEntry> entries;
+  keys->transaction_entries(**t, entries);
+  for (const auto& e : entries)
+    if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+  if (auto s = del(st, dbi_transactions, storage::IdKey(id).span()); !s)
+    return tl::unexpected(s.error());
+  std::vector<IndexEntry> before, after;
+  keys->customer_entries(**c, before);
+  keys->customer_entries(updated, after);
+  if (auto s = store_customer(st, updated); !s) return tl::unexpected(s.error());
+  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
+    return tl::unexpected(s.error());
+  return true;
+}
+
+}  // namespace custdb::detail

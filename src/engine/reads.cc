@@ -1,0 +1,147 @@
+// Index-backed reads.
+#include <lmdb.h>
+
+#include <algorithm>
+
+#include "engine/db_impl.h"
+#include "util/normalize.h"
+
+namespace custdb {
+namespace detail {
+
+using index::IndexId;
+using index::IndexKeys;
+
+Result<std::vector<Customer>> DatabaseImpl::customers_by(TxnState& st, IndexId id,
+                                                         std::string_view key) const {
+  std::vector<Customer> out;
+  std::vector<std::string> owners;
+  if (index::spec(id).unique) {
+    auto v = get(st, dbi_index[static_cast<std::size_t>(id)],
+                 storage::Bytes(reinterpret_cast<const std::uint8_t*>(key.data()), key.size()));
+    if (!v) return tl::unexpected(v.error());
+    if (*v) owners.emplace_back(reinterpret_cast<const char*>((*v)->data()), (*v)->size());
+  } else {
+    auto v = index_values(st, id, key);
+    if (!v) return tl::unexpected(v.error());
+    owners = std::move(*v);
+  }
+  for (const auto& o : owners) {
+    auto c = load_customer(st, IndexKeys::owner_id(o));
+    if (!c) return tl::unexpected(c.error());
+    if (!*c)
+      return make_error(ErrorCode::kCorruption,
+                        std::string(index::spec(id).dbi_name) + " names a missing customer");
+    out.push_back(std::move(**c));
+  }
+  return out;
+}
+
+Result<std::vector<Relationship>> DatabaseImpl::relationships_of(TxnState& st,
+                                                                 CustomerId id) const {
+  auto ids = index_values(st, IndexId::kRelByCustomer, IndexKeys::id_key(id));
+  if (!ids) return tl::unexpected(ids.error());
+  std::vector<Relationship> out;
+  out.reserve(ids->size());
+  for (const auto& v : *ids) {
+    auto r = load_relationship(st, IndexKeys::owner_id(v));
+    if (!r) return tl::unexpected(r.error());
+    if (!*r)
+      return make_error(ErrorCode::kCorruption, "idx.rel_by_customer names a missing relationship");
+    out.push_back(std::move(**r));
+  }
+  return out;  // dup values are ids in order
+}
+
+Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, CustomerId id,
+                                                               std::optional<Timestamp> from,
+                                                               std::optional<Timestamp> to) const {
+  std::vector<Transaction> out;
+  storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  const std::string key = IndexKeys::id_key(id);
+  MDB_val k = storage::to_val(key), v;
+  const bool ordered = keys->txn_values_ordered_by_time();
+  int rc;
+  if (ordered && from) {
+    std::string seek = IndexKeys::txn_time_seek(*from);
+    v = storage::to_val(seek);
+    rc = cur.get(k, v, MDB_GET_BOTH_RANGE);
+  } else {
+    rc = cur.get(k, v, MDB_SET);
+  }
+  while (rc == 0) {
+    TransactionId tid = IndexKeys::owner_id(storage::to_view(v));
+    if (ordered && to) {
+      std::string limit = IndexKeys::txn_time_seek(*to);
+      if (storage::to_view(v) >= std::string_view(limit)) break;
+    }
+    auto t = load_transaction(st, tid);
+    if (!t) return tl::unexpected(t.error());
+    if (!*t)
+      return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a missing transaction");
+    if ((!from || (*t)->ts >= *from) && (!to || (*t)->ts < *to)) out.push_back(std::move(**t));
+    rc = cur.get(k, v, MDB_NEXT_DUP);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "history"));
+  if (!ordered)
+    std::sort(out.begin(), out.end(), [](const Transaction& a, const Transaction& b) {
+      return a.ts != b.ts ? a.ts < b.ts : a.id < b.id;
+    });
+  return out;
+}
+
+Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> DatabaseImpl::first_last_txn(
+    TxnState& st, CustomerId id, TransactionId excluded) const {
+  std::pair<std::optional<Timestamp>, std::optional<Timestamp>> fl;
+  if (keys->txn_values_ordered_by_time()) {
+    // The index is in (ts, id) order: the first and last entries not excluded are the answer.
+    storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
+    const std::string key = IndexKeys::id_key(id);
+    for (bool forward : {true, false}) {
+      MDB_val k = storage::to_val(key), v;
+      int rc = cur.get(k, v, MDB_SET);
+      if (rc == 0 && !forward) rc = cur.get(k, v, MDB_LAST_DUP);
+      while (rc == 0) {
+        auto view = storage::to_view(v);
+        if (IndexKeys::owner_id(view) != excluded) {
+          Timestamp ts{std::chrono::milliseconds{
+              storage::get_i64(reinterpret_cast<const std::uint8_t*>(view.data()))}};
+          (forward ? fl.first : fl.second) = ts;
+          break;
+        }
+        rc = cur.get(k, v, forward ? MDB_NEXT_DUP : MDB_PREV_DUP);
+      }
+      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan"));
+    }
+    return fl;
+  }
+  auto all = transactions_of(st, id, std::nullopt, std::nullopt);
+  if (!all) return tl::unexpected(all.error());
+  for (const auto& t : *all) {
+    if (t.id == excluded) continue;
+    if (!fl.first || t.ts < *fl.first) fl.first = t.ts;
+    if (!fl.second || t.ts > *fl.second) fl.second = t.ts;
+  }
+  return fl;
+}
+
+}  // namespace detail
+
+Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) const {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  auto e = normalize::email(email);
+  if (!e) return make_error(ErrorCode::kInvalidArgument, "email: not an email address");
+  return db_->customers_by(*state_, index::IndexId::kEmail,
+                           db_->keys->equality_key(index::IndexId::kEmail, *e));
+}
+
+Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) const {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  auto p = normalize::phone(phone);
+  if (!p) return make_error(ErrorCode::kInvalidArgument, "phone: not a phone number");
+  return db_->customers_by(*state_, index::IndexId::kPhone,
+                           db_->keys->equality_key(index::IndexId::kPhone, *p));
+}
+
+}  // namespace custdb

@@ -1,0 +1,161 @@
+#include "engine/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "util/normalize.h"
+
+namespace custdb::engine {
+namespace {
+
+tl::unexpected<Error> bad(std::string_view field, std::string_view reason) {
+  std::string m(field);
+  m += ": ";
+  m += reason;
+  return make_error(ErrorCode::kInvalidArgument, std::move(m));
+}
+
+bool valid_utf8_text(std::string_view s) {
+  // Control characters would corrupt CSV/table output; anything else passes through unchanged.
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    unsigned char u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+template <class E>
+bool in_range(E v, E last) {
+  return static_cast<unsigned>(v) <= static_cast<unsigned>(last);
+}
+
+Status check_text(std::string_view field, const std::string& s, std::size_t max) {
+  if (s.size() > max) return bad(field, "longer than " + std::to_string(max) + " bytes");
+  if (!valid_utf8_text(s)) return bad(field, "contains control characters");
+  return {};
+}
+
+Status check_consent(std::string_view field, const Consent& c) {
+  if (!in_range(c.state, ConsentState::kDenied)) return bad(field, "unknown consent state");
+  if (c.state == ConsentState::kUnknown && c.date)
+    return bad(field, "a date is given but the consent state is unknown");
+  if (c.state != ConsentState::kUnknown && !c.date)
+    return bad(field, "granted or denied needs a date");
+  return {};
+}
+
+const Date kMinDate = Date{std::chrono::year{1800} / 1 / 1};
+const Date kMaxDate = Date{std::chrono::year{2200} / 12 / 31};
+
+}  // namespace
+
+bool valid_currency(std::string& code) {
+  if (code.size() != 3) return false;
+  for (char& c : code) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return true;
+}
+
+Status validate_customer(Customer& c) {
+  c.name = normalize::trim(c.name);
+  if (c.name.empty()) return bad("name", "required");
+  if (auto s = check_text("name", c.name, kMaxNameLength); !s) return s;
+  c.external_ref = normalize::trim(c.external_ref);
+  if (auto s = check_text("external_ref", c.external_ref, kMaxTextLength); !s) return s;
+  if (!in_range(c.type, CustomerType::kProspect)) return bad("type", "unknown customer type");
+  if (c.email) {
+    auto e = normalize::email(*c.email);
+    if (!e) return bad("email", "not an email address: '" + *c.email + "'");
+    c.email = std::move(*e);
+  }
+  if (c.phone) {
+    auto p = normalize::phone(*c.phone);
+    if (!p) return bad("phone", "not a phone number (7 to 15 digits): '" + *c.phone + "'");
+    c.phone = std::move(*p);
+  }
+  if (c.birth_date && (*c.birth_date < kMinDate || *c.birth_date > kMaxDate))
+    return bad("birth_date", "outside 1800-01-01..2200-12-31");
+  if (!in_range(c.gender, Gender::kOther)) return bad("gender", "unknown gender");
+  c.address.city = normalize::trim(c.address.city);
+  c.address.region = normalize::trim(c.address.region);
+  if (auto s = check_text("city", c.address.city, kMaxTextLength); !s) return s;
+  if (auto s = check_text("region", c.address.region, kMaxTextLength); !s) return s;
+  std::string& country = c.address.country;
+  country = normalize::trim(country);
+  if (!country.empty()) {
+    if (country.size() != 2 || !std::isalpha(static_cast<unsigned char>(country[0])) ||
+        !std::isalpha(static_cast<unsigned char>(country[1])))
+      return bad("country", "not an ISO 3166 alpha-2 code: '" + country + "'");
+    for (char& ch : country) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  if (!in_range(c.tier, Tier::kDiamond)) return bad("tier", "unknown tier");
+  if (!in_range(c.stage, Stage::kChurned)) return bad("stage", "unknown stage");
+  if (c.income_band && (*c.income_band < 1 || *c.income_band > 10))
+    return bad("income_band", "must be 1 to 10");
+  if (!in_range(c.risk, Risk::kHigh)) return bad("risk", "unknown risk rating");
+  if (auto s = check_consent("consent_email", c.consent_email); !s) return s;
+  if (auto s = check_consent("consent_sms", c.consent_sms); !s) return s;
+  if (auto s = check_consent("consent_phone", c.consent_phone); !s) return s;
+  if (c.tags.size() > kMaxTags) return bad("tags", "more than 64 tags");
+  std::vector<std::string> tags;
+  tags.reserve(c.tags.size());
+  for (const auto& t : c.tags) {
+    auto n = normalize::tag(t);
+    if (!n) return bad("tags", "bad tag '" + t + "' (empty, over 64 bytes, or has '|', ',' or a control character)");
+    tags.push_back(std::move(*n));
+  }
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  c.tags = std::move(tags);
+  return {};
+}
+
+Status validate_relationship(Relationship& r) {
+  if (r.from == 0) return bad("from", "required");
+  if (r.to == 0) return bad("to", "required");
+  if (r.from == r.to) return bad("to", "a customer cannot be related to itself");
+  bool known = in_range(r.type, RelationType::kBeneficiary) || r.type == RelationType::kCustom;
+  if (!known) return bad("type", "unknown relationship type");
+  if (r.type == RelationType::kCustom) {
+    auto name = normalize::tag(r.custom_type);
+    if (!name) return bad("type", "a custom relationship type needs a name");
+    if (from_string<RelationType>(*name))
+      return bad("type", "'" + *name + "' is a built-in type, not a custom one");
+    r.custom_type = std::move(*name);
+  } else if (!r.custom_type.empty()) {
+    return bad("type", "custom_type is only for custom relationships");
+  }
+  if (r.since && (*r.since < kMinDate || *r.since > kMaxDate))
+    return bad("since", "outside 1800-01-01..2200-12-31");
+  return {};
+}
+
+Status validate_transaction(Transaction& t, std::string_view base_currency) {
+  if (t.customer_id == 0) return bad("customer_id", "required");
+  const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
+  const Timestamp hi = std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate);
+  if (t.ts < lo || t.ts > hi) return bad("ts", "outside 1800-01-01..2200-12-31");
+  if (t.amount > kMaxAmount || t.amount < -kMaxAmount)
+    return bad("amount", "magnitude above 10^15 minor units");
+  if (!valid_currency(t.currency))
+    return bad("currency", "not an ISO 4217 code: '" + t.currency + "'");
+  if (t.currency == base_currency) {
+    t.base_amount = t.amount;
+  } else {
+    if (!t.base_amount)
+      return bad("base_amount", "required for a " + t.currency + " transaction in a " +
+                                    std::string(base_currency) + " database");
+    if (*t.base_amount > kMaxAmount || *t.base_amount < -kMaxAmount)
+      return bad("base_amount", "magnitude above 10^15 minor units");
+  }
+  if (!in_range(t.kind, TransactionKind::kLoan)) return bad("kind", "unknown transaction kind");
+  if (!in_range(t.channel, Channel::kAtm)) return bad("channel", "unknown channel");
+  t.product = normalize::trim(t.product);
+  if (auto s = check_text("product", t.product, kMaxTextLength); !s) return s;
+  if (auto s = check_text("description", t.description, kMaxDescriptionLength); !s) return s;
+  return {};
+}
+
+}  // namespace custdb::engine

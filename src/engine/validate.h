@@ -1,0 +1,28 @@
+// Write-side validation: every record is checked and put in canonical form here before any
+// byte is written. A failure is kInvalidArgument naming the field and the reason.
+#pragma once
+
+#include <string_view>
+
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb::engine {
+
+// Limits that keep every index key under LMDB's 511-byte key limit and records small.
+inline constexpr std::size_t kMaxNameLength = 200;
+inline constexpr std::size_t kMaxTextLength = 200;       // city, region, product, refs
+inline constexpr std::size_t kMaxDescriptionLength = 1000;
+inline constexpr std::size_t kMaxTags = 64;
+
+// Normalizes email, phone, country, tags in place; checks every field. The id, created_at,
+// updated_at and aggregates are the engine's and are not checked here.
+Status validate_customer(Customer& c);
+Status validate_relationship(Relationship& r);
+// `base_currency` decides whether base_amount is required (different currency) or is set
+// equal to amount (same currency).
+Status validate_transaction(Transaction& t, std::string_view base_currency);
+// ISO 4217 shape: three upper-case ASCII letters (input is upper-cased first).
+bool valid_currency(std::string& code);
+
+}  // namespace custdb::engine

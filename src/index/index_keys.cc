@@ -1,0 +1,78 @@
+#include "index/index_keys.h"
+
+#include "crypto/crypto.h"
+#include "storage/lmdb.h"
+
+namespace custdb::index {
+namespace {
+
+constexpr IndexSpec kSpecs[] = {
+    {IndexId::kExternalRef, "idx.external_ref", Owner::kCustomer, true},
+    {IndexId::kEmail, "idx.email", Owner::kCustomer, false},
+    {IndexId::kPhone, "idx.phone", Owner::kCustomer, false},
+    {IndexId::kRelByCustomer, "idx.rel_by_customer", Owner::kRelationship, false},
+    {IndexId::kTxnByCustomer, "idx.txn_by_customer", Owner::kTransaction, false},
+};
+static_assert(std::size(kSpecs) == kIndexCount);
+
+std::string be64(std::uint64_t v) {
+  std::string s(8, '\0');
+  storage::put_u64(reinterpret_cast<std::uint8_t*>(s.data()), v);
+  return s;
+}
+
+}  // namespace
+
+const IndexSpec& spec(IndexId id) { return kSpecs[static_cast<std::size_t>(id)]; }
+
+std::string IndexKeys::id_key(std::uint64_t id) { return be64(id); }
+
+std::uint64_t IndexKeys::owner_id(std::string_view value) {
+  if (value.size() < 8) return 0;
+  return storage::get_u64(reinterpret_cast<const std::uint8_t*>(value.data() + value.size() - 8));
+}
+
+std::string IndexKeys::token_or_plain(IndexId index, std::string_view value) const {
+  if (!tok_) return std::string(value);
+  auto t = tok_->token(static_cast<std::uint32_t>(index),
+                       std::span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+  return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+}
+
+std::string IndexKeys::equality_key(IndexId index, std::string_view value) const {
+  return token_or_plain(index, value);
+}
+
+std::string IndexKeys::txn_time_seek(Timestamp ts) {
+  std::string s(16, '\0');
+  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), ts.time_since_epoch().count());
+  return s;  // id part zero: the first entry at ts
+}
+
+void IndexKeys::customer_entries(const Customer& c, std::vector<IndexEntry>& out) const {
+  const std::string id = be64(c.id);
+  if (!c.external_ref.empty())
+    out.push_back({IndexId::kExternalRef, token_or_plain(IndexId::kExternalRef, c.external_ref), id});
+  if (c.email) out.push_back({IndexId::kEmail, token_or_plain(IndexId::kEmail, *c.email), id});
+  if (c.phone) out.push_back({IndexId::kPhone, token_or_plain(IndexId::kPhone, *c.phone), id});
+}
+
+void IndexKeys::relationship_entries(const Relationship& r, std::vector<IndexEntry>& out) const {
+  const std::string id = be64(r.id);
+  out.push_back({IndexId::kRelByCustomer, be64(r.from), id});
+  out.push_back({IndexId::kRelByCustomer, be64(r.to), id});
+}
+
+void IndexKeys::transaction_entries(const Transaction& t, std::vector<IndexEntry>& out) const {
+  std::string value;
+  if (txn_values_ordered_by_time()) {
+    value.assign(16, '\0');
+    storage::put_i64(reinterpret_cast<std::uint8_t*>(value.data()), t.ts.time_since_epoch().count());
+    storage::put_u64(reinterpret_cast<std::uint8_t*>(value.data() + 8), t.id);
+  } else {
+    value = be64(t.id);
+  }
+  out.push_back({IndexId::kTxnByCustomer, be64(t.customer_id), std::move(value)});
+}
+
+}  // namespace custdb::index

@@ -1,0 +1,87 @@
+// Deriving index entries: the one place that decides which LMDB key and value an attribute
+// becomes. Plaintext databases use order-preserving encodings; encrypted databases replace
+// every attribute value with a keyed token (crypto::Tokenizer) so no value reaches the file.
+// Both the write path (diffing old and new entries) and the consistency check call the same
+// functions, so they cannot disagree.
+//
+// Thread-safety: immutable after construction; share freely.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "custdb/types.h"
+
+namespace custdb::crypto {
+class Tokenizer;
+}
+
+namespace custdb::index {
+
+// Every secondary index. The number is the token field id in encrypted databases and part of
+// the file format. On-disk format: never renumber.
+enum class IndexId : std::uint8_t {
+  kExternalRef = 0,    // customers: ref -> id (unique)
+  kEmail = 1,          // customers: normalized email -> ids
+  kPhone = 2,          // customers: normalized phone -> ids
+  kRelByCustomer = 3,  // relationships: customer id (each end) -> relationship ids
+  kTxnByCustomer = 4,  // transactions: customer id -> (ts, txn id) | txn id when encrypted
+  kCount = 5,
+};
+
+enum class Owner : std::uint8_t { kCustomer, kRelationship, kTransaction };
+
+struct IndexSpec {
+  IndexId id;
+  const char* dbi_name;  // LMDB database name
+  Owner owner;           // which table's records the entries point at
+  bool unique;           // plain key -> 8-byte id; otherwise MDB_DUPSORT|MDB_DUPFIXED
+};
+
+const IndexSpec& spec(IndexId id);
+inline constexpr std::size_t kIndexCount = static_cast<std::size_t>(IndexId::kCount);
+
+struct IndexEntry {
+  IndexId index;
+  std::string key;
+  std::string value;  // ends with the owning record's 8-byte big-endian id
+
+  friend bool operator==(const IndexEntry&, const IndexEntry&) = default;
+  friend auto operator<=>(const IndexEntry& a, const IndexEntry& b) {
+    if (a.index != b.index) return a.index <=> b.index;
+    if (auto c = a.key <=> b.key; c != 0) return c;
+    return a.value <=> b.value;
+  }
+};
+
+class IndexKeys {
+ public:
+  // `tokenizer` null: plaintext mode. Not owned; must outlive this object.
+  explicit IndexKeys(const crypto::Tokenizer* tokenizer) : tok_(tokenizer) {}
+
+  bool tokenized() const { return tok_ != nullptr; }
+
+  // All entries a record must have, appended to `out` (sorted by the caller if needed).
+  void customer_entries(const Customer& c, std::vector<IndexEntry>& out) const;
+  void relationship_entries(const Relationship& r, std::vector<IndexEntry>& out) const;
+  void transaction_entries(const Transaction& t, std::vector<IndexEntry>& out) const;
+
+  // The key under which a lookup finds `value` (already normalized) in an equality index.
+  std::string equality_key(IndexId index, std::string_view value) const;
+  static std::string id_key(std::uint64_t id);
+  static std::uint64_t owner_id(std::string_view value);
+
+  // kTxnByCustomer values sort by (ts, id) in plaintext mode, so time ranges are cursor seeks;
+  // encrypted databases hold ids only and sort after decrypting.
+  bool txn_values_ordered_by_time() const { return tok_ == nullptr; }
+  // The smallest value at or after `ts` (plaintext mode only).
+  static std::string txn_time_seek(Timestamp ts);
+
+ private:
+  std::string token_or_plain(IndexId index, std::string_view value) const;
+  const crypto::Tokenizer* tok_;
+};
+
+}  // namespace custdb::index

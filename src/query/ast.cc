@@ -1,0 +1,367 @@
+// Field names, the canonical printer and the builder.
+#include <array>
+#include <stdexcept>
+
+#include "custdb/query.h"
+#include "query/field_rules.h"
+
+namespace custdb::query {
+namespace {
+
+constexpr std::array<std::pair<Field, std::string_view>, 19> kFieldNames = {{
+    {Field::kType, "type"},
+    {Field::kTier, "tier"},
+    {Field::kStage, "stage"},
+    {Field::kRegion, "region"},
+    {Field::kCity, "city"},
+    {Field::kCountry, "country"},
+    {Field::kGender, "gender"},
+    {Field::kIncomeBand, "income_band"},
+    {Field::kRisk, "risk"},
+    {Field::kBirthDate, "birth_date"},
+    {Field::kAge, "age"},
+    {Field::kCreatedAt, "created_at"},
+    {Field::kConsentEmail, "consent_email"},
+    {Field::kConsentSms, "consent_sms"},
+    {Field::kConsentPhone, "consent_phone"},
+    {Field::kTxnCount, "txn_count"},
+    {Field::kTotalAmount, "total_amount"},
+    {Field::kFirstTxnAt, "first_txn_at"},
+    {Field::kLastTxnAt, "last_txn_at"},
+}};
+
+constexpr std::int64_t kMillisPerDay = 86'400'000;
+
+// ---- printing ----
+
+std::string quote_if_needed(std::string_view text) {
+  if (rules::is_bare_word(text)) return std::string(text);
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string print_value(Field field, const Value& value, const ParseOptions& options) {
+  if (const auto* text = std::get_if<std::string>(&value)) return quote_if_needed(*text);
+  std::int64_t number = std::get<std::int64_t>(value);
+  switch (kind_of(field)) {
+    case FieldKind::kEnum: return std::string(rules::enum_name(field, number));
+    case FieldKind::kText:
+    case FieldKind::kInteger: return std::to_string(number);
+    case FieldKind::kAmount: return rules::format_scaled(number, options.amount_decimals);
+    case FieldKind::kDate: return format_date(Date{std::chrono::days{number}});
+    case FieldKind::kTimestamp: {
+      Timestamp t{std::chrono::milliseconds{number}};
+      // Midnight prints as a plain date, the way it is usually written.
+      if (number % kMillisPerDay == 0) return format_date(std::chrono::floor<std::chrono::days>(t));
+      return format_timestamp(t);
+    }
+  }
+  return std::to_string(number);
+}
+
+void print(const Node& node, const ParseOptions& options, std::string& out) {
+  auto print_operand = [&](const Node& child, bool parenthesize) {
+    if (parenthesize) out += '(';
+    print(child, options, out);
+    if (parenthesize) out += ')';
+  };
+  switch (node.kind) {
+    case Node::Kind::kAnd:
+    case Node::Kind::kOr: {
+      bool is_and = node.kind == Node::Kind::kAnd;
+      for (std::size_t i = 0; i < node.children.size(); ++i) {
+        if (i > 0) out += is_and ? " and " : " or ";
+        const Node& child = node.children[i];
+        // `and` binds tighter than `or`: only an `or` inside an `and` needs parentheses.
+        print_operand(child, is_and && child.kind == Node::Kind::kOr);
+      }
+      return;
+    }
+    case Node::Kind::kNot: {
+      out += "not ";
+      const Node& child = node.children.at(0);
+      print_operand(child, child.kind == Node::Kind::kAnd || child.kind == Node::Kind::kOr);
+      return;
+    }
+    case Node::Kind::kCompare:
+      out += to_string(node.field);
+      out += ' ';
+      out += to_string(node.cmp);
+      out += ' ';
+      out += print_value(node.field, node.values.at(0), options);
+      return;
+    case Node::Kind::kIn:
+      out += to_string(node.field);
+      out += " in (";
+      for (std::size_t i = 0; i < node.values.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += print_value(node.field, node.values[i], options);
+      }
+      out += ')';
+      return;
+    case Node::Kind::kBetween:
+      out += to_string(node.field);
+      out += " between ";
+      out += print_value(node.field, node.values.at(0), options);
+      out += " and ";
+      out += print_value(node.field, node.values.at(1), options);
+      return;
+    case Node::Kind::kTag:
+      out += "tag = ";
+      out += quote_if_needed(node.tag);
+      return;
+    case Node::Kind::kRelated:
+      out += "related(";
+      out += node.rel_type == RelationType::kCustom ? quote_if_needed(node.custom_type)
+                                                    : std::string(custdb::to_string(node.rel_type));
+      if (!node.children.empty()) {
+        out += ", ";
+        print(node.children[0], options, out);
+      }
+      out += ')';
+      return;
+  }
+}
+
+// ---- building ----
+
+[[noreturn]] void misuse(std::string message) {
+  throw std::invalid_argument("custdb::query builder: " + message);
+}
+
+template <class E>
+constexpr bool field_takes(Field field) {
+  switch (field) {
+    case Field::kType: return std::is_same_v<E, CustomerType>;
+    case Field::kTier: return std::is_same_v<E, Tier>;
+    case Field::kStage: return std::is_same_v<E, Stage>;
+    case Field::kGender: return std::is_same_v<E, Gender>;
+    case Field::kRisk: return std::is_same_v<E, Risk>;
+    case Field::kConsentEmail:
+    case Field::kConsentSms:
+    case Field::kConsentPhone: return std::is_same_v<E, ConsentState>;
+    default: return false;
+  }
+}
+
+// The Value the parser would produce for the same operand written as text.
+Value to_value(Field field, const Operand& operand) {
+  std::string name(to_string(field));
+  const auto& v = operand.value;
+  switch (kind_of(field)) {
+    case FieldKind::kEnum: {
+      if (const auto* text = std::get_if<std::string>(&v)) {
+        if (auto number = rules::enum_number(field, *text)) return *number;
+        misuse("unknown " + name + " '" + *text + "'; expected one of " + rules::enum_names(field));
+      }
+      std::optional<std::int64_t> number = std::visit(
+          [&]<class T>(const T& x) -> std::optional<std::int64_t> {
+            if constexpr (std::is_enum_v<T>) {
+              if (field_takes<T>(field)) return static_cast<std::int64_t>(x);
+            }
+            return std::nullopt;
+          },
+          v);
+      if (!number) misuse(name + " takes its own enum type or one of " + rules::enum_names(field));
+      return *number;
+    }
+    case FieldKind::kText: {
+      const auto* text = std::get_if<std::string>(&v);
+      if (!text) misuse(name + " takes text");
+      auto normalized = rules::normalize_text(field, *text);
+      if (!normalized)
+        misuse("expected " + rules::text_expectation(field) + ", got '" + *text + "'");
+      return *normalized;
+    }
+    case FieldKind::kInteger: {
+      const auto* number = std::get_if<std::int64_t>(&v);
+      if (!number) misuse(name + " takes an integer");
+      if (auto violation = rules::integer_range_violation(field, *number))
+        misuse("expected " + *violation + ", got " + std::to_string(*number));
+      return *number;
+    }
+    case FieldKind::kAmount: {
+      const auto* amount = std::get_if<Amount>(&v);
+      if (!amount) misuse(name + " takes query::Amount{minor units}");
+      return amount->minor_units;
+    }
+    case FieldKind::kDate: {
+      const auto* date = std::get_if<Date>(&v);
+      if (!date) misuse(name + " takes a Date");
+      return static_cast<std::int64_t>(date->time_since_epoch().count());
+    }
+    case FieldKind::kTimestamp: {
+      if (const auto* date = std::get_if<Date>(&v))
+        return std::chrono::time_point_cast<std::chrono::milliseconds>(*date)
+            .time_since_epoch()
+            .count();
+      const auto* timestamp = std::get_if<Timestamp>(&v);
+      if (!timestamp) misuse(name + " takes a Timestamp or a Date");
+      return timestamp->time_since_epoch().count();
+    }
+  }
+  misuse("invalid field");
+}
+
+Node compare(Field field, Cmp cmp, const Operand& operand) {
+  if (cmp != Cmp::kEq && cmp != Cmp::kNe && !is_ordered(field))
+    misuse(std::string(to_string(field)) + " takes only =, != and in, not " +
+           std::string(to_string(cmp)));
+  Node node;
+  node.kind = Node::Kind::kCompare;
+  node.field = field;
+  node.cmp = cmp;
+  node.values.push_back(to_value(field, operand));
+  return node;
+}
+
+Node combine(Node::Kind kind, std::vector<Node> operands) {
+  if (operands.empty()) misuse("all_of/any_of need at least one operand");
+  if (operands.size() == 1) return std::move(operands[0]);
+  Node node;
+  node.kind = kind;
+  for (Node& operand : operands) {
+    if (operand.kind == kind) {
+      for (Node& grandchild : operand.children) node.children.push_back(std::move(grandchild));
+    } else {
+      node.children.push_back(std::move(operand));
+    }
+  }
+  return node;
+}
+
+}  // namespace
+
+std::string_view to_string(Field field) {
+  for (const auto& [f, name] : kFieldNames)
+    if (f == field) return name;
+  return "invalid";
+}
+
+std::optional<Field> field_from_string(std::string_view name) {
+  for (const auto& [field, n] : kFieldNames)
+    if (rules::iequals(n, name)) return field;
+  return std::nullopt;
+}
+
+FieldKind kind_of(Field field) {
+  switch (field) {
+    case Field::kType:
+    case Field::kTier:
+    case Field::kStage:
+    case Field::kGender:
+    case Field::kRisk:
+    case Field::kConsentEmail:
+    case Field::kConsentSms:
+    case Field::kConsentPhone: return FieldKind::kEnum;
+    case Field::kRegion:
+    case Field::kCity:
+    case Field::kCountry: return FieldKind::kText;
+    case Field::kIncomeBand:
+    case Field::kAge:
+    case Field::kTxnCount: return FieldKind::kInteger;
+    case Field::kTotalAmount: return FieldKind::kAmount;
+    case Field::kBirthDate: return FieldKind::kDate;
+    case Field::kCreatedAt:
+    case Field::kFirstTxnAt:
+    case Field::kLastTxnAt: return FieldKind::kTimestamp;
+  }
+  return FieldKind::kInteger;
+}
+
+bool is_ordered(Field field) {
+  switch (kind_of(field)) {
+    case FieldKind::kEnum: return field == Field::kTier || field == Field::kRisk;
+    case FieldKind::kText: return false;
+    default: return true;
+  }
+}
+
+std::string_view to_string(Cmp cmp) {
+  switch (cmp) {
+    case Cmp::kEq: return "=";
+    case Cmp::kNe: return "!=";
+    case Cmp::kLt: return "<";
+    case Cmp::kLe: return "<=";
+    case Cmp::kGt: return ">";
+    case Cmp::kGe: return ">=";
+  }
+  return "?";
+}
+
+std::string Node::to_string(const ParseOptions& options) const {
+  std::string out;
+  print(*this, options, out);
+  return out;
+}
+
+Node eq(Field field, Operand value) { return compare(field, Cmp::kEq, value); }
+Node ne(Field field, Operand value) { return compare(field, Cmp::kNe, value); }
+Node lt(Field field, Operand value) { return compare(field, Cmp::kLt, value); }
+Node le(Field field, Operand value) { return compare(field, Cmp::kLe, value); }
+Node gt(Field field, Operand value) { return compare(field, Cmp::kGt, value); }
+Node ge(Field field, Operand value) { return compare(field, Cmp::kGe, value); }
+
+Node in(Field field, std::initializer_list<Operand> values) {
+  if (values.size() == 0) misuse("in() needs at least one value");
+  Node node;
+  node.kind = Node::Kind::kIn;
+  node.field = field;
+  for (const Operand& value : values) node.values.push_back(to_value(field, value));
+  return node;
+}
+
+Node between(Field field, Operand low, Operand high) {
+  if (!is_ordered(field)) misuse(std::string(to_string(field)) + " has no order for between");
+  Node node;
+  node.kind = Node::Kind::kBetween;
+  node.field = field;
+  node.values = {to_value(field, low), to_value(field, high)};
+  return node;
+}
+
+Node tag(std::string_view name) {
+  auto normalized = rules::normalize_tag(name);
+  if (!normalized) misuse("tag() needs a non-empty tag");
+  Node node;
+  node.kind = Node::Kind::kTag;
+  node.tag = std::move(*normalized);
+  return node;
+}
+
+Node related(RelationType type, std::optional<Node> subquery) {
+  if (type == RelationType::kCustom) misuse("related(kCustom): use related_custom(name)");
+  Node node;
+  node.kind = Node::Kind::kRelated;
+  node.rel_type = type;
+  if (subquery) node.children.push_back(std::move(*subquery));
+  return node;
+}
+
+Node related_custom(std::string_view name, std::optional<Node> subquery) {
+  auto relation = rules::relation_from_name(name);
+  if (!relation || relation->first != RelationType::kCustom)
+    misuse("related_custom('" + std::string(name) + "'): not a custom type name");
+  Node node;
+  node.kind = Node::Kind::kRelated;
+  node.rel_type = RelationType::kCustom;
+  node.custom_type = std::move(relation->second);
+  if (subquery) node.children.push_back(std::move(*subquery));
+  return node;
+}
+
+Node all_of(std::vector<Node> operands) { return combine(Node::Kind::kAnd, std::move(operands)); }
+Node any_of(std::vector<Node> operands) { return combine(Node::Kind::kOr, std::move(operands)); }
+
+Node negate(Node operand) {
+  Node node;
+  node.kind = Node::Kind::kNot;
+  node.children.push_back(std::move(operand));
+  return node;
+}
+
+}  // namespace custdb::query

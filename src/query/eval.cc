@@ -1,0 +1,144 @@
+// The reference evaluator: the semantics of custdb/query.h applied to one decoded customer,
+// with no cleverness, so the index planner has something simple to be checked against.
+#include <algorithm>
+#include <limits>
+
+#include "custdb/query.h"
+#include "query/field_rules.h"
+
+namespace custdb::query {
+namespace {
+
+// A customer's value for a field: a number (Value's mapping), text, or absent (neither).
+struct FieldValue {
+  std::optional<std::int64_t> number;
+  std::optional<std::string_view> text;
+};
+
+std::int64_t millis(Timestamp t) { return t.time_since_epoch().count(); }
+
+std::optional<std::int64_t> millis(const std::optional<Timestamp>& t) {
+  if (!t) return std::nullopt;
+  return millis(*t);
+}
+
+std::optional<std::string_view> present_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;  // an empty address part is an unknown one
+  return std::string_view(text);
+}
+
+FieldValue value_of(Field field, const Customer& c, const EvalContext& context) {
+  auto number = [](auto v) { return FieldValue{static_cast<std::int64_t>(v), std::nullopt}; };
+  switch (field) {
+    case Field::kType: return number(c.type);
+    case Field::kTier: return number(c.tier);
+    case Field::kStage: return number(c.stage);
+    case Field::kGender: return number(c.gender);
+    case Field::kRisk: return number(c.risk);
+    case Field::kConsentEmail: return number(c.consent_email.state);
+    case Field::kConsentSms: return number(c.consent_sms.state);
+    case Field::kConsentPhone: return number(c.consent_phone.state);
+    case Field::kRegion: return {std::nullopt, present_text(c.address.region)};
+    case Field::kCity: return {std::nullopt, present_text(c.address.city)};
+    case Field::kCountry: return {std::nullopt, present_text(c.address.country)};
+    case Field::kIncomeBand:
+      if (!c.income_band) return {};
+      return number(*c.income_band);
+    case Field::kAge:
+      if (!c.birth_date) return {};
+      return number(age_on(*c.birth_date, context.as_of));
+    case Field::kBirthDate:
+      if (!c.birth_date) return {};
+      return number(c.birth_date->time_since_epoch().count());
+    case Field::kTxnCount:
+      return number(std::min<std::uint64_t>(c.aggregates.txn_count,
+                                            std::numeric_limits<std::int64_t>::max()));
+    case Field::kTotalAmount: return number(c.aggregates.total_amount);
+    case Field::kCreatedAt: return number(millis(c.created_at));
+    case Field::kFirstTxnAt: return {millis(c.aggregates.first_txn_at), std::nullopt};
+    case Field::kLastTxnAt: return {millis(c.aggregates.last_txn_at), std::nullopt};
+  }
+  return {};
+}
+
+// `actual cmp expected` for a present value; kNe is handled by the caller as `not =`. A value
+// of the wrong alternative for the field (a hand-made tree) matches nothing.
+bool holds(const FieldValue& actual, Cmp cmp, const Value& expected) {
+  if (actual.text) {
+    const auto* text = std::get_if<std::string>(&expected);
+    return cmp == Cmp::kEq && text && rules::iequals(*actual.text, *text);
+  }
+  const auto* number = std::get_if<std::int64_t>(&expected);
+  if (!actual.number || !number) return false;
+  switch (cmp) {
+    case Cmp::kEq: return *actual.number == *number;
+    case Cmp::kNe: return *actual.number != *number;
+    case Cmp::kLt: return *actual.number < *number;
+    case Cmp::kLe: return *actual.number <= *number;
+    case Cmp::kGt: return *actual.number > *number;
+    case Cmp::kGe: return *actual.number >= *number;
+  }
+  return false;
+}
+
+bool is_present(const FieldValue& value) { return value.number || value.text; }
+
+bool relation_type_matches(const Node& node, const Relationship& relationship) {
+  if (relationship.type != node.rel_type) return false;
+  return node.rel_type != RelationType::kCustom ||
+         rules::iequals(relationship.custom_type, node.custom_type);
+}
+
+}  // namespace
+
+bool matches(const Node& query, const Customer& customer, const EvalContext& context) {
+  switch (query.kind) {
+    case Node::Kind::kAnd:
+      return std::all_of(query.children.begin(), query.children.end(),
+                         [&](const Node& child) { return matches(child, customer, context); });
+    case Node::Kind::kOr:
+      return std::any_of(query.children.begin(), query.children.end(),
+                         [&](const Node& child) { return matches(child, customer, context); });
+    case Node::Kind::kNot: return !matches(query.children.at(0), customer, context);
+    case Node::Kind::kCompare: {
+      FieldValue actual = value_of(query.field, customer, context);
+      const Value& expected = query.values.at(0);
+      // `f != v` is exactly `not f = v`: true when f is absent.
+      if (query.cmp == Cmp::kNe) return !(is_present(actual) && holds(actual, Cmp::kEq, expected));
+      return is_present(actual) && holds(actual, query.cmp, expected);
+    }
+    case Node::Kind::kIn: {
+      FieldValue actual = value_of(query.field, customer, context);
+      return is_present(actual) &&
+             std::any_of(query.values.begin(), query.values.end(),
+                         [&](const Value& v) { return holds(actual, Cmp::kEq, v); });
+    }
+    case Node::Kind::kBetween: {
+      FieldValue actual = value_of(query.field, customer, context);
+      return is_present(actual) && holds(actual, Cmp::kGe, query.values.at(0)) &&
+             holds(actual, Cmp::kLe, query.values.at(1));
+    }
+    case Node::Kind::kTag:
+      return std::find(customer.tags.begin(), customer.tags.end(), query.tag) !=
+             customer.tags.end();
+    case Node::Kind::kRelated: {
+      for (const auto& [relationship, other] : context.related(customer.id)) {
+        bool involves_customer = relationship.from == customer.id || relationship.to == customer.id;
+        if (!involves_customer || !relation_type_matches(query, relationship)) continue;
+        if (query.children.empty() || matches(query.children[0], other, context)) return true;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+int age_on(Date birth_date, Date as_of) {
+  std::chrono::year_month_day born{birth_date}, today{as_of};
+  int years = static_cast<int>(today.year()) - static_cast<int>(born.year());
+  bool birthday_not_reached =
+      today.month() < born.month() || (today.month() == born.month() && today.day() < born.day());
+  return birthday_not_reached ? years - 1 : years;
+}
+
+}  // namespace custdb::query

@@ -1,0 +1,206 @@
+#include "query/field_rules.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace custdb::query::rules {
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool is_word_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_word_char(char c) { return is_word_start(c) || (c >= '0' && c <= '9') || c == '-'; }
+
+// Applies `fn` to every named value of enum E (numbers are sparse only for RelationType).
+template <class E, class Fn>
+void for_each_enum(Fn fn) {
+  for (int n = 0; n <= 255; ++n) {
+    auto value = static_cast<E>(n);
+    std::string_view name = custdb::to_string(value);
+    if (name != "invalid") fn(value, name);
+  }
+}
+
+template <class E>
+std::optional<std::int64_t> number_of(std::string_view name) {
+  auto value = from_string<E>(name);
+  if (!value) return std::nullopt;
+  return static_cast<std::int64_t>(*value);
+}
+
+template <class E>
+std::string_view name_of(std::int64_t number) {
+  if (number < 0 || number > 255) return "invalid";
+  return custdb::to_string(static_cast<E>(number));
+}
+
+template <class E>
+std::string names_of() {
+  std::string out;
+  for_each_enum<E>([&](E, std::string_view name) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  });
+  return out;
+}
+
+// Dispatches on the enum type behind an enum field.
+template <class Fn>
+auto with_enum_type(Field field, Fn fn) {
+  switch (field) {
+    case Field::kType: return fn(CustomerType{});
+    case Field::kTier: return fn(Tier{});
+    case Field::kStage: return fn(Stage{});
+    case Field::kGender: return fn(Gender{});
+    case Field::kRisk: return fn(Risk{});
+    default: return fn(ConsentState{});
+  }
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), lower);
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  auto first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
+bool is_keyword(std::string_view word) {
+  for (std::string_view keyword : {"and", "or", "not", "in", "between", "tag", "related"})
+    if (iequals(word, keyword)) return true;
+  return false;
+}
+
+bool is_bare_word(std::string_view text) {
+  return !text.empty() && is_word_start(text[0]) &&
+         std::all_of(text.begin(), text.end(), is_word_char) && !is_keyword(text);
+}
+
+std::optional<std::int64_t> enum_number(Field field, std::string_view name) {
+  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); });
+}
+
+std::string_view enum_name(Field field, std::int64_t number) {
+  return with_enum_type(field, [&]<class E>(E) { return name_of<E>(number); });
+}
+
+std::string enum_names(Field field) {
+  return with_enum_type(field, []<class E>(E) { return names_of<E>(); });
+}
+
+std::optional<std::string> normalize_text(Field field, std::string_view text) {
+  std::string value(trim(text));
+  if (value.empty()) return std::nullopt;
+  if (field == Field::kCountry) {
+    std::transform(value.begin(), value.end(), value.begin(), upper);
+    bool letters =
+        std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (value.size() != 2 || !letters) return std::nullopt;
+    return value;
+  }
+  return ascii_lower(value);
+}
+
+std::string text_expectation(Field field) {
+  if (field == Field::kCountry) return "a 2-letter country code (ISO 3166-1 alpha-2) for country";
+  return "a non-empty " + std::string(to_string(field)) + " (a word or 'quoted text')";
+}
+
+std::optional<std::string> integer_range_violation(Field field, std::int64_t value) {
+  std::string name(to_string(field));
+  if (field == Field::kIncomeBand && (value < 1 || value > 10))
+    return "an income_band from 1 to 10";
+  if (value < 0) return "a " + name + " of 0 or more";
+  return std::nullopt;
+}
+
+NumberError parse_scaled(std::string_view text, int decimals, std::int64_t& out) {
+  bool negative = !text.empty() && text[0] == '-';
+  if (negative) text.remove_prefix(1);
+  auto dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  std::string_view fraction = dot == std::string_view::npos ? "" : text.substr(dot + 1);
+  auto all_digits = [](std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!all_digits(whole) || (dot != std::string_view::npos && !all_digits(fraction)))
+    return NumberError::kSyntax;
+  if (fraction.size() > static_cast<std::size_t>(std::max(decimals, 0)))
+    return NumberError::kTooManyDecimals;
+
+  // Accumulate the magnitude, padded with zeros to `decimals` fraction digits, in unsigned
+  // arithmetic so that the most negative int64 is reachable.
+  const std::uint64_t limit =
+      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + (negative ? 1 : 0);
+  std::uint64_t magnitude = 0;
+  auto push = [&](unsigned digit) {
+    if (magnitude > (limit - digit) / 10) return false;
+    magnitude = magnitude * 10 + digit;
+    return true;
+  };
+  for (char c : whole)
+    if (!push(static_cast<unsigned>(c - '0'))) return NumberError::kOutOfRange;
+  for (int i = 0; i < decimals; ++i) {
+    unsigned digit = static_cast<std::size_t>(i) < fraction.size()
+                         ? static_cast<unsigned>(fraction[static_cast<std::size_t>(i)] - '0')
+                         : 0;
+    if (!push(digit)) return NumberError::kOutOfRange;
+  }
+  out = negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
+  return NumberError::kNone;
+}
+
+std::string format_scaled(std::int64_t value, int decimals) {
+  decimals = std::clamp(decimals, 0, 18);
+  std::uint64_t magnitude =
+      value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  std::string digits = std::to_string(magnitude);
+  if (digits.size() <= static_cast<std::size_t>(decimals))
+    digits.insert(0, static_cast<std::size_t>(decimals) + 1 - digits.size(), '0');
+  if (decimals > 0) digits.insert(digits.size() - static_cast<std::size_t>(decimals), ".");
+  return value < 0 ? "-" + digits : digits;
+}
+
+std::optional<std::string> normalize_tag(std::string_view text) {
+  std::string value = ascii_lower(trim(text));
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text) {
+  std::string name = ascii_lower(trim(text));
+  if (name.empty()) return std::nullopt;
+  auto type = from_string<RelationType>(name);
+  if (type == RelationType::kCustom) return std::nullopt;
+  if (type) return std::pair{*type, std::string()};
+  return std::pair{RelationType::kCustom, std::move(name)};
+}
+
+std::string relation_names() {
+  std::string out;
+  for_each_enum<RelationType>([&](RelationType type, std::string_view name) {
+    if (type == RelationType::kCustom) return;
+    if (!out.empty()) out += ", ";
+    out += name;
+  });
+  return out;
+}
+
+}  // namespace custdb::query::rules

@@ -1,0 +1,58 @@
+// The per-field value rules shared by the parser and the builder, so both normalize and reject
+// exactly the same values: enum names, text normalization, integer ranges, amounts, names of
+// relation types. Internal to src/query.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "custdb/query.h"
+
+namespace custdb::query::rules {
+
+// Limits recursion over user-supplied text (parser, printer, evaluator all recurse on depth).
+inline constexpr int kMaxDepth = 100;
+
+bool iequals(std::string_view a, std::string_view b);
+std::string ascii_lower(std::string_view text);
+std::string_view trim(std::string_view text);
+
+// Whether `text` prints bare (a bare word that is no keyword); otherwise it needs quotes.
+bool is_bare_word(std::string_view text);
+bool is_keyword(std::string_view word);
+
+// ---- enums (fields of FieldKind::kEnum) ----
+// The field's enum number for a case-insensitive name.
+std::optional<std::int64_t> enum_number(Field field, std::string_view name);
+std::string_view enum_name(Field field, std::int64_t number);  // "invalid" if none
+// "bronze, silver, gold, platinum, diamond", for error messages.
+std::string enum_names(Field field);
+
+// ---- text (FieldKind::kText) ----
+// The normalized value, or nullopt if the text is not acceptable for the field.
+std::optional<std::string> normalize_text(Field field, std::string_view text);
+// What normalize_text accepts, after "expected ": "a non-empty region", ...
+std::string text_expectation(Field field);
+
+// ---- integers (FieldKind::kInteger) ----
+// After "expected " when `value` is out of the field's range; nullopt when in range.
+std::optional<std::string> integer_range_violation(Field field, std::int64_t value);
+
+// ---- numbers in text: -?digits[.digits] ----
+enum class NumberError { kNone, kSyntax, kTooManyDecimals, kOutOfRange };
+// The number scaled by 10^decimals, exactly: ("1000.5", 2) -> 100050.
+NumberError parse_scaled(std::string_view text, int decimals, std::int64_t& out);
+std::string format_scaled(std::int64_t value, int decimals);
+
+// ---- tags and relation types ----
+std::optional<std::string> normalize_tag(std::string_view text);
+// A built-in type (custom name empty) or {kCustom, lower-cased name}. nullopt for empty text and
+// for "custom", which names no type.
+std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text);
+// "household, spouse, ..., beneficiary".
+std::string relation_names();
+
+}  // namespace custdb::query::rules

@@ -1,0 +1,503 @@
+// The query language's lexer and recursive-descent parser. The grammar is in custdb/query.h.
+#include <algorithm>
+#include <limits>
+
+#include "custdb/query.h"
+#include "query/field_rules.h"
+
+namespace custdb::query {
+namespace {
+
+struct Token {
+  enum class Kind {
+    kEnd, kError, kWord, kString, kNumber, kDate, kTimestamp, kLParen, kRParen, kComma, kCmp,
+  };
+  Kind kind = Kind::kEnd;
+  std::size_t offset = 0;   // byte offset of the token's first character
+  std::string_view source;  // the token as written, quotes included
+  std::string text;         // kString: the content with '' undoubled; otherwise == source
+  Cmp cmp = Cmp::kEq;       // kCmp
+  std::string error;        // kError: the complete message
+};
+
+// 1-based position in characters: UTF-8 continuation bytes do not count.
+std::size_t position(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + static_cast<std::size_t>(std::count_if(
+                 text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset),
+                 [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+Error error_at(std::string_view text, std::size_t offset, std::string_view message) {
+  return Error(ErrorCode::kInvalidArgument,
+               "at " + std::to_string(position(text, offset)) + ": " + std::string(message));
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+bool is_word_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_word_char(char c) { return is_word_start(c) || is_digit(c) || c == '-'; }
+// Characters of a token that starts with a digit: numbers, dates and timestamps with offsets.
+bool is_numeric_char(char c) { return is_word_char(c) || c == '.' || c == ':' || c == '+'; }
+
+bool looks_like_date(std::string_view s) {
+  if (s.size() < 10 || s[4] != '-' || s[7] != '-') return false;
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!is_digit(s[i])) return false;
+  return true;
+}
+
+bool looks_like_number(std::string_view s) {
+  if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+  auto dot = s.find('.');
+  auto digits = [](std::string_view part) {
+    return !part.empty() && std::all_of(part.begin(), part.end(), is_digit);
+  };
+  return digits(s.substr(0, dot)) && (dot == std::string_view::npos || digits(s.substr(dot + 1)));
+}
+
+// Tokenizes the whole text. Ends with kEnd, or with kError at the first character that starts
+// no token; the parser reports that error when it reaches it, so earlier syntax errors win.
+std::vector<Token> tokenize(std::string_view text) {
+  std::vector<Token> tokens;
+  std::size_t i = 0;
+  auto emit = [&](Token::Kind kind, std::size_t start, std::size_t end) {
+    Token token;
+    token.kind = kind;
+    token.offset = start;
+    token.source = text.substr(start, end - start);
+    token.text = std::string(token.source);
+    tokens.push_back(std::move(token));
+    i = end;
+  };
+  auto emit_cmp = [&](Cmp cmp, std::size_t length) {
+    emit(Token::Kind::kCmp, i, i + length);
+    tokens.back().cmp = cmp;
+  };
+  auto emit_error = [&](std::string_view message) {
+    Token token;
+    token.kind = Token::Kind::kError;
+    token.offset = i;
+    token.error = error_at(text, i, message).message();
+    tokens.push_back(std::move(token));
+  };
+  auto next_is = [&](char c) { return i + 1 < text.size() && text[i + 1] == c; };
+
+  while (true) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    if (i == text.size()) {
+      emit(Token::Kind::kEnd, i, i);
+      return tokens;
+    }
+    char c = text[i];
+    if (c == '(') {
+      emit(Token::Kind::kLParen, i, i + 1);
+    } else if (c == ')') {
+      emit(Token::Kind::kRParen, i, i + 1);
+    } else if (c == ',') {
+      emit(Token::Kind::kComma, i, i + 1);
+    } else if (c == '=') {
+      emit_cmp(Cmp::kEq, 1);
+    } else if (c == '!' && next_is('=')) {
+      emit_cmp(Cmp::kNe, 2);
+    } else if (c == '<') {
+      next_is('=') ? emit_cmp(Cmp::kLe, 2) : emit_cmp(Cmp::kLt, 1);
+    } else if (c == '>') {
+      next_is('=') ? emit_cmp(Cmp::kGe, 2) : emit_cmp(Cmp::kGt, 1);
+    } else if (c == '\'') {
+      std::string content;
+      std::size_t j = i + 1;
+      for (;; ++j) {
+        if (j == text.size()) {
+          emit_error("expected a closing quote for the text starting here, found end of query");
+          return tokens;
+        }
+        if (text[j] != '\'') {
+          content += text[j];
+        } else if (j + 1 < text.size() && text[j + 1] == '\'') {
+          content += '\'';
+          ++j;
+        } else {
+          break;
+        }
+      }
+      emit(Token::Kind::kString, i, j + 1);
+      tokens.back().text = std::move(content);
+    } else if (is_digit(c) || (c == '-' && i + 1 < text.size() && is_digit(text[i + 1]))) {
+      std::size_t end = i + 1;
+      while (end < text.size() && is_numeric_char(text[end])) ++end;
+      std::string_view run = text.substr(i, end - i);
+      if (looks_like_date(run) && run.size() == 10) {
+        emit(Token::Kind::kDate, i, end);
+      } else if (looks_like_date(run) && (run[10] == 'T' || run[10] == 't')) {
+        emit(Token::Kind::kTimestamp, i, end);
+      } else if (looks_like_number(run)) {
+        emit(Token::Kind::kNumber, i, end);
+      } else {
+        emit_error("expected a number, date or timestamp, found '" + std::string(run) +
+                   "' (quote text that starts with a digit)");
+        return tokens;
+      }
+    } else if (is_word_start(c)) {
+      std::size_t end = i + 1;
+      while (end < text.size() && is_word_char(text[end])) ++end;
+      emit(Token::Kind::kWord, i, end);
+    } else {
+      emit_error("expected a condition, value or operator, found '" + std::string(1, c) + "'");
+      return tokens;
+    }
+  }
+}
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string describe(const Token& token) {
+  switch (token.kind) {
+    case Token::Kind::kEnd: return "end of query";
+    case Token::Kind::kString: return std::string(token.source);
+    default: return quoted(token.source);
+  }
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+class Parser {
+ public:
+  Parser(std::string_view text, const ParseOptions& options)
+      : text_(text), options_(options), tokens_(tokenize(text)) {}
+
+  Result<Node> parse_query() {
+    auto query = parse_or(0);
+    if (!query) return query;
+    const Token& token = peek();
+    if (token.kind == Token::Kind::kRParen)
+      return fail(token, "'and', 'or' or end of query", " (no '(' matches it)");
+    if (token.kind != Token::Kind::kEnd) return fail(token, "'and', 'or' or end of query");
+    return query;
+  }
+
+ private:
+  const Token& peek() const { return tokens_[next_]; }
+  // The tokens end with kEnd or kError, which no rule consumes, so next_ stays in range.
+  void advance() { ++next_; }
+  static bool is_word(const Token& token, std::string_view word) {
+    return token.kind == Token::Kind::kWord && rules::iequals(token.text, word);
+  }
+  static bool is_missing_value(const Token& token) {
+    switch (token.kind) {
+      case Token::Kind::kWord:
+      case Token::Kind::kString:
+      case Token::Kind::kNumber:
+      case Token::Kind::kDate:
+      case Token::Kind::kTimestamp: return false;
+      default: return true;
+    }
+  }
+
+  tl::unexpected<Error> fail(const Token& token, std::string_view expected,
+                             std::string_view note = {}) const {
+    if (token.kind == Token::Kind::kError)
+      return tl::unexpected(Error(ErrorCode::kInvalidArgument, token.error));
+    return tl::unexpected(error_at(
+        text_, token.offset,
+        "expected " + std::string(expected) + ", found " + describe(token) + std::string(note)));
+  }
+
+  std::string at(const Token& token) const { return std::to_string(position(text_, token.offset)); }
+
+  Result<Node> parse_or(int depth) {
+    std::vector<Node> operands;
+    while (true) {
+      auto operand = parse_and(depth);
+      if (!operand) return operand;
+      operands.push_back(std::move(*operand));
+      if (!is_word(peek(), "or")) break;
+      advance();
+    }
+    // The builder's flattening, so parsed and built trees compare equal.
+    return any_of(std::move(operands));
+  }
+
+  Result<Node> parse_and(int depth) {
+    std::vector<Node> operands;
+    while (true) {
+      auto operand = parse_unary(depth);
+      if (!operand) return operand;
+      operands.push_back(std::move(*operand));
+      if (!is_word(peek(), "and")) break;
+      advance();
+    }
+    return all_of(std::move(operands));
+  }
+
+  Result<Node> parse_unary(int depth) {
+    const Token& token = peek();
+    if (depth > rules::kMaxDepth)
+      return fail(token, "at most " + std::to_string(rules::kMaxDepth) + " levels of nesting",
+                  " at a deeper level");
+    if (is_word(token, "not")) {
+      advance();
+      auto operand = parse_unary(depth + 1);
+      if (!operand) return operand;
+      Node node;
+      node.kind = Node::Kind::kNot;
+      node.children.push_back(std::move(*operand));
+      return node;
+    }
+    if (token.kind == Token::Kind::kLParen) {
+      advance();
+      auto inner = parse_or(depth + 1);
+      if (!inner) return inner;
+      if (peek().kind != Token::Kind::kRParen)
+        return fail(peek(), "'and', 'or' or ')' to close '(' at " + at(token));
+      advance();
+      return inner;
+    }
+    bool starts_predicate =
+        !rules::is_keyword(token.text) || is_word(token, "tag") || is_word(token, "related");
+    if (token.kind == Token::Kind::kWord && starts_predicate) return parse_predicate(depth);
+    return fail(token, "a condition (a field, tag, related, not or '(')");
+  }
+
+  Result<Node> parse_predicate(int depth) {
+    const Token& name = peek();
+    if (is_word(name, "tag")) return parse_tag();
+    if (is_word(name, "related")) return parse_related(depth);
+    auto field = field_from_string(name.text);
+    if (!field) return unknown_field(name);
+    advance();
+
+    std::string field_name = quoted(to_string(*field));
+    std::string unordered = "=, != or in after " + field_name + " (" +
+                            std::string(to_string(*field)) + " has no order)";
+    Node node;
+    node.field = *field;
+    const Token& op = peek();
+    if (op.kind == Token::Kind::kCmp) {
+      if (op.cmp != Cmp::kEq && op.cmp != Cmp::kNe && !is_ordered(*field))
+        return fail(op, unordered);
+      advance();
+      node.kind = Node::Kind::kCompare;
+      node.cmp = op.cmp;
+      auto value = parse_value(*field, quoted(to_string(op.cmp)));
+      if (!value) return tl::unexpected(value.error());
+      node.values.push_back(std::move(*value));
+      return node;
+    }
+    if (is_word(op, "in")) {
+      advance();
+      if (peek().kind != Token::Kind::kLParen) return fail(peek(), "'(' after 'in'");
+      advance();
+      node.kind = Node::Kind::kIn;
+      std::string after = "'('";
+      while (true) {
+        auto value = parse_value(*field, after);
+        if (!value) return tl::unexpected(value.error());
+        node.values.push_back(std::move(*value));
+        if (peek().kind == Token::Kind::kRParen) break;
+        if (peek().kind != Token::Kind::kComma)
+          return fail(peek(), "',' or ')' in the list after 'in'");
+        advance();
+        after = "','";
+      }
+      advance();
+      return node;
+    }
+    if (is_word(op, "between")) {
+      if (!is_ordered(*field)) return fail(op, unordered);
+      advance();
+      node.kind = Node::Kind::kBetween;
+      auto low = parse_value(*field, "'between'");
+      if (!low) return tl::unexpected(low.error());
+      if (!is_word(peek(), "and")) return fail(peek(), "'and' after between's lower bound");
+      advance();
+      auto high = parse_value(*field, "'and'");
+      if (!high) return tl::unexpected(high.error());
+      node.values = {std::move(*low), std::move(*high)};
+      return node;
+    }
+    return fail(op, "a comparison (=, !=, <, <=, >, >=, in or between) after " + field_name);
+  }
+
+  tl::unexpected<Error> unknown_field(const Token& name) const {
+    std::string fields, nearest;
+    std::size_t nearest_distance = std::numeric_limits<std::size_t>::max();
+    std::string word = rules::ascii_lower(name.text);
+    auto consider = [&](std::string_view candidate) {
+      if (!fields.empty()) fields += ", ";
+      fields += candidate;
+      // A truncated name ('last_txn') is as near as a typo.
+      bool truncated = word.size() >= 3 && candidate.starts_with(word);
+      std::size_t distance = truncated ? 1 : edit_distance(word, candidate);
+      if (distance < nearest_distance) nearest_distance = distance, nearest = candidate;
+    };
+    for (int f = 0; f <= static_cast<int>(Field::kLastTxnAt); ++f)
+      consider(to_string(static_cast<Field>(f)));
+    consider("tag");
+    consider("related");
+    std::string note = " (";
+    // A suggestion must share something with the word: 'a' is two edits from 'age' too.
+    if (nearest_distance <= 2 && nearest_distance < name.text.size())
+      note += "did you mean '" + nearest + "'? ";
+    note += "fields: " + fields + ")";
+    return fail(name, "a field", note);
+  }
+
+  Result<Value> parse_value(Field field, const std::string& after) {
+    const Token& token = peek();
+    if (is_missing_value(token)) return fail(token, "a value after " + after);
+    std::string name(to_string(field));
+    bool is_text = token.kind == Token::Kind::kWord || token.kind == Token::Kind::kString;
+    Value value;
+    switch (kind_of(field)) {
+      case FieldKind::kEnum: {
+        auto number = is_text ? rules::enum_number(field, token.text) : std::nullopt;
+        if (!number) return fail(token, "one of " + rules::enum_names(field) + " for " + name);
+        value = *number;
+        break;
+      }
+      case FieldKind::kText: {
+        auto text = is_text ? rules::normalize_text(field, token.text) : std::nullopt;
+        if (!text) return fail(token, rules::text_expectation(field));
+        value = std::move(*text);
+        break;
+      }
+      case FieldKind::kInteger: {
+        std::int64_t number = 0;
+        if (token.kind != Token::Kind::kNumber) return fail(token, "an integer for " + name);
+        switch (rules::parse_scaled(token.text, 0, number)) {
+          case rules::NumberError::kNone: break;
+          case rules::NumberError::kOutOfRange: return fail(token, "an integer within 64 bits");
+          default: return fail(token, "an integer for " + name);
+        }
+        if (auto violation = rules::integer_range_violation(field, number))
+          return fail(token, *violation);
+        value = number;
+        break;
+      }
+      case FieldKind::kAmount: {
+        std::int64_t minor_units = 0;
+        std::string example = options_.amount_decimals > 0 ? "1000.50" : "1000";
+        if (token.kind != Token::Kind::kNumber)
+          return fail(token, "an amount for " + name + " (a number like " + example + ")");
+        switch (rules::parse_scaled(token.text, options_.amount_decimals, minor_units)) {
+          case rules::NumberError::kNone: break;
+          case rules::NumberError::kTooManyDecimals:
+            return fail(token, "at most " + std::to_string(options_.amount_decimals) +
+                                   " decimal places for " + name);
+          case rules::NumberError::kOutOfRange:
+            return fail(token, "an amount within 64 bits of minor units");
+          case rules::NumberError::kSyntax:
+            return fail(token, "an amount for " + name + " (a number like " + example + ")");
+        }
+        value = minor_units;
+        break;
+      }
+      case FieldKind::kDate: {
+        if (token.kind != Token::Kind::kDate) return fail(token, "a date (YYYY-MM-DD) for " + name);
+        auto date = parse_date(token.text);
+        if (!date) return fail(token, "a valid date (YYYY-MM-DD, years 1800 to 2200)");
+        value = static_cast<std::int64_t>(date->time_since_epoch().count());
+        break;
+      }
+      case FieldKind::kTimestamp: {
+        if (token.kind != Token::Kind::kDate && token.kind != Token::Kind::kTimestamp)
+          return fail(token, "a date (YYYY-MM-DD) or timestamp for " + name);
+        // A bare date reads as midnight UTC, as in the header.
+        auto timestamp = parse_timestamp(token.text);
+        if (!timestamp) {
+          if (token.kind == Token::Kind::kDate)
+            return fail(token, "a valid date (YYYY-MM-DD, years 1800 to 2200)");
+          return fail(token, "a valid timestamp (YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|+HH:MM])");
+        }
+        value = static_cast<std::int64_t>(timestamp->time_since_epoch().count());
+        break;
+      }
+    }
+    advance();
+    return value;
+  }
+
+  Result<Node> parse_tag() {
+    advance();  // "tag"
+    const Token& op = peek();
+    if (op.kind != Token::Kind::kCmp || op.cmp != Cmp::kEq) return fail(op, "'=' after 'tag'");
+    advance();
+    const Token& token = peek();
+    if (is_missing_value(token)) return fail(token, "a value after '='");
+    if (token.kind != Token::Kind::kWord && token.kind != Token::Kind::kString)
+      return fail(token, "a tag (a word or 'quoted text')");
+    auto tag = rules::normalize_tag(token.text);
+    if (!tag) return fail(token, "a non-empty tag");
+    advance();
+    Node node;
+    node.kind = Node::Kind::kTag;
+    node.tag = std::move(*tag);
+    return node;
+  }
+
+  Result<Node> parse_related(int depth) {
+    const Token& keyword = peek();
+    advance();
+    if (peek().kind != Token::Kind::kLParen) return fail(peek(), "'(' after 'related'");
+    advance();
+    const Token& type = peek();
+    std::string expected_type =
+        "a relation type (" + rules::relation_names() + ") or a custom type's name";
+    if (type.kind != Token::Kind::kWord && type.kind != Token::Kind::kString)
+      return fail(type, expected_type);
+    auto relation = rules::relation_from_name(type.text);
+    if (!relation) return fail(type, expected_type);
+    advance();
+    Node node;
+    node.kind = Node::Kind::kRelated;
+    node.rel_type = relation->first;
+    node.custom_type = std::move(relation->second);
+    if (peek().kind == Token::Kind::kComma) {
+      advance();
+      auto subquery = parse_or(depth + 1);
+      if (!subquery) return subquery;
+      node.children.push_back(std::move(*subquery));
+      if (peek().kind != Token::Kind::kRParen)
+        return fail(peek(), "'and', 'or' or ')' to close 'related(' at " + at(keyword));
+    } else if (peek().kind != Token::Kind::kRParen) {
+      return fail(peek(), "',' or ')' after the relation type");
+    }
+    advance();
+    return node;
+  }
+
+  std::string_view text_;
+  const ParseOptions& options_;
+  std::vector<Token> tokens_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace
+
+Result<Node> parse(std::string_view text, const ParseOptions& options) {
+  if (options.amount_decimals < 0 || options.amount_decimals > 9)
+    return make_error(ErrorCode::kInvalidArgument, "amount_decimals must be 0 to 9, not " +
+                                                       std::to_string(options.amount_decimals));
+  return Parser(text, options).parse_query();
+}
+
+}  // namespace custdb::query

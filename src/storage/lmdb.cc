@@ -1,0 +1,135 @@
+#include "storage/lmdb.h"
+
+#include <cerrno>
+
+namespace custdb::storage {
+
+Error lmdb_error(int rc, std::string_view what) {
+  std::string msg(what);
+  msg += ": ";
+  msg += mdb_strerror(rc);
+  ErrorCode code = ErrorCode::kIOError;
+  switch (rc) {
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_BAD_DBI:
+    case MDB_INCOMPATIBLE:
+      code = ErrorCode::kCorruption;
+      break;
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case EAGAIN:
+    case EBUSY:
+      code = ErrorCode::kBusy;
+      break;
+    case EACCES:
+    case EROFS:
+      code = ErrorCode::kReadOnly;
+      break;
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case EINVAL:
+      code = ErrorCode::kInternal;
+      break;
+    default:
+      break;  // MDB_MAP_FULL, ENOSPC, EIO, ENOENT...: kIOError
+  }
+  return Error(code, std::move(msg));
+}
+
+Env& Env::operator=(Env&& o) noexcept {
+  if (this != &o) {
+    if (env_) mdb_env_close(env_);
+    env_ = o.env_;
+    o.env_ = nullptr;
+  }
+  return *this;
+}
+
+Env::~Env() {
+  if (env_) mdb_env_close(env_);
+}
+
+Result<Env> Env::open(const OpenParams& p) {
+  Env env;
+  int rc = mdb_env_create(&env.env_);
+  if (rc) return tl::unexpected(lmdb_error(rc, "mdb_env_create"));
+  if (p.map_size && (rc = mdb_env_set_mapsize(env.env_, p.map_size)))
+    return tl::unexpected(lmdb_error(rc, "mdb_env_set_mapsize"));
+  if ((rc = mdb_env_set_maxreaders(env.env_, p.max_readers)))
+    return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxreaders"));
+  if ((rc = mdb_env_set_maxdbs(env.env_, p.max_dbs)))
+    return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxdbs"));
+  rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0644);
+  if (rc) return tl::unexpected(lmdb_error(rc, "cannot open database at " + p.dir));
+  return env;
+}
+
+Status Env::set_map_size(std::size_t bytes) {
+  int rc = mdb_env_set_mapsize(env_, bytes);
+  if (rc) return tl::unexpected(lmdb_error(rc, "mdb_env_set_mapsize"));
+  return {};
+}
+
+MDB_envinfo Env::info() const {
+  MDB_envinfo i{};
+  mdb_env_info(env_, &i);
+  return i;
+}
+
+MDB_stat Env::stat() const {
+  MDB_stat s{};
+  mdb_env_stat(env_, &s);
+  return s;
+}
+
+int Env::reader_check() {
+  int dead = 0;
+  mdb_reader_check(env_, &dead);
+  return dead;
+}
+
+Status Env::sync(bool force) {
+  int rc = mdb_env_sync(env_, force ? 1 : 0);
+  if (rc) return tl::unexpected(lmdb_error(rc, "mdb_env_sync"));
+  return {};
+}
+
+Status Env::copy_to(const std::string& dir, bool compact) const {
+  int rc = mdb_env_copy2(env_, dir.c_str(), compact ? MDB_CP_COMPACT : 0);
+  if (rc) return tl::unexpected(lmdb_error(rc, "backup to " + dir));
+  return {};
+}
+
+Txn& Txn::operator=(Txn&& o) noexcept {
+  if (this != &o) {
+    abort();
+    txn_ = o.txn_;
+    o.txn_ = nullptr;
+  }
+  return *this;
+}
+
+int Txn::begin(MDB_env* env, unsigned flags, Txn& out) {
+  out.abort();
+  return mdb_txn_begin(env, nullptr, flags, &out.txn_);
+}
+
+int Txn::commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;
+  return rc;
+}
+
+void Txn::abort() noexcept {
+  if (txn_) {
+    mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+}
+
+Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cur_); }
+
+}  // namespace custdb::storage

@@ -1,0 +1,248 @@
+// The database as a whole: transactions, persistence, growth, concurrency, corruption.
+#include <lmdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "test_util.h"
+
+using namespace custdb;
+using namespace custdb::test;
+
+BOOST_AUTO_TEST_SUITE(database)
+
+BOOST_DATA_TEST_CASE(uncommitted_transaction_aborts_in_destructor, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  {
+    auto txn = must(db.begin_write());
+    (void)must(txn.insert_customer(sample_customer(1)));
+  }
+  BOOST_TEST(must(must(db.begin_read()).counts()).customers == 0u);
+  {
+    auto txn = must(db.begin_write());
+    (void)must(txn.insert_customer(sample_customer(1)));
+    txn.abort();
+    BOOST_TEST((txn.commit().error().code() == ErrorCode::kFailedPrecondition));
+  }
+  BOOST_TEST(must(must(db.begin_read()).counts()).customers == 0u);
+}
+
+BOOST_DATA_TEST_CASE(reopen_keeps_committed_data, kModes, mode) {
+  TempDir dir;
+  CustomerId id;
+  {
+    auto db = open_db(mode, dir.path());
+    id = must(db.insert_customer(sample_customer(7)));
+    (void)must(db.add_transaction(sample_txn(id, 4200, "2025-04-01")));
+  }
+  auto db = open_db(mode, dir.path());
+  auto c = must(db.get_customer(id)).value();
+  BOOST_TEST(c.name == "Customer 7");
+  BOOST_TEST(c.aggregates.total_amount == 4200);
+  BOOST_TEST(db.info().encrypted == (mode == Mode::kEncrypted));
+  // The id counter persisted too: the next id does not reuse 1.
+  BOOST_TEST(must(db.insert_customer(sample_customer(8))) == id + 1);
+  require_clean(db);
+}
+
+BOOST_DATA_TEST_CASE(grows_past_initial_map_size, kModes, mode) {
+  TempDir dir;
+  Options o;
+  o.initial_map_size = 256 * 1024;  // far too small for what follows
+  auto db = open_db(mode, dir.path(), o);
+  const std::size_t initial = db.info().map_size;
+  // One large transaction (growth mid-transaction replays it) and many small ones.
+  {
+    auto txn = must(db.begin_write());
+    for (int i = 1; i <= 3000; ++i) {
+      CustomerId id = must(txn.insert_customer(sample_customer(i)));
+      BOOST_TEST_REQUIRE(id == static_cast<CustomerId>(i));
+    }
+    must(txn.commit());
+  }
+  for (int i = 3001; i <= 3300; ++i) (void)must(db.insert_customer(sample_customer(i)));
+  BOOST_TEST(db.info().map_size > initial);
+  BOOST_TEST(db.info().file_size > 256u * 1024);
+  BOOST_TEST(must(must(db.begin_read()).counts()).customers == 3300u);
+  require_clean(db);
+}
+
+BOOST_AUTO_TEST_CASE(full_map_without_growth_is_an_error_not_a_crash) {
+  TempDir dir;
+  Options o;
+  o.initial_map_size = 256 * 1024;
+  o.grow_map = false;
+  auto db = open_db(Mode::kPlain, dir.path(), o);
+  Status failed;
+  int inserted = 0;
+  for (int i = 1; i <= 5000; ++i) {
+    auto r = db.insert_customer(sample_customer(i));
+    if (!r) {
+      failed = tl::unexpected(r.error());
+      break;
+    }
+    ++inserted;
+  }
+  BOOST_TEST_REQUIRE(!failed.has_value());
+  BOOST_TEST((failed.error().code() == ErrorCode::kIOError));
+  BOOST_TEST(failed.error().message().find("full") != std::string::npos);
+  BOOST_TEST(must(must(db.begin_read()).counts()).customers == static_cast<std::uint64_t>(inserted));
+  require_clean(db);
+}
+
+BOOST_DATA_TEST_CASE(read_only_open, kModes, mode) {
+  TempDir dir;
+  { auto db = open_db(mode, dir.path()); (void)must(db.insert_customer(sample_customer(1))); }
+  Options o;
+  o.read_only = true;
+  auto db = open_db(mode, dir.path(), o);
+  BOOST_TEST(must(db.get_customer(1)).has_value());
+  auto w = db.begin_write();
+  BOOST_TEST_REQUIRE(!w.has_value());
+  BOOST_TEST((w.error().code() == ErrorCode::kReadOnly));
+  require_clean(db);
+}
+
+BOOST_AUTO_TEST_CASE(open_errors) {
+  TempDir dir;
+  Options o;
+  o.create_if_missing = false;
+  BOOST_TEST((Database::open(dir / "none", o).error().code() == ErrorCode::kIOError));
+  auto db = open_db(Mode::kPlain, dir / "db");
+  // LMDB's rule: one open per process.
+  BOOST_TEST((Database::open(dir / "db").error().code() == ErrorCode::kBusy));
+  Options excl;
+  excl.error_if_exists = true;
+  BOOST_TEST((Database::open(dir / "db", excl).error().code() == ErrorCode::kAlreadyExists));
+}
+
+BOOST_DATA_TEST_CASE(snapshot_isolation_and_reader_threads, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  CustomerId id = must(db.insert_customer(sample_customer(1)));
+  auto snapshot = must(db.begin_read());
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, bad{0};
+  // Readers check an invariant the writer keeps in every commit: total == 100 * count.
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r)
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto txn = db.begin_read();
+        if (!txn) { ++bad; continue; }
+        auto c = txn->get_customer(id);
+        auto hist = txn->transactions_of(id);
+        if (!c || !*c || !hist) { ++bad; continue; }
+        const auto& a = (*c)->aggregates;
+        if (a.total_amount != 100 * static_cast<std::int64_t>(a.txn_count) ||
+            hist->size() != a.txn_count)
+          ++bad;
+        ++reads;
+      }
+    });
+  for (int i = 0; i < 200; ++i) {
+    auto txn = must(db.begin_write());
+    (void)must(txn.add_transaction(sample_txn(id, 100, "2025-01-01")));
+    must(txn.commit());
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  BOOST_TEST(bad.load() == 0);
+  BOOST_TEST(reads.load() > 0);
+  // The snapshot taken before the writes still sees none of them.
+  BOOST_TEST(must(snapshot.get_customer(id)).value().aggregates.txn_count == 0u);
+  BOOST_TEST(must(db.get_customer(id)).value().aggregates.txn_count == 200u);
+}
+
+BOOST_DATA_TEST_CASE(reader_in_another_process, kModes, mode) {
+  TempDir dir;
+  CustomerId id;
+  {
+    auto db = open_db(mode, dir.path());
+    id = must(db.insert_customer(sample_customer(1)));
+  }
+  auto db = open_db(mode, dir.path());
+  int to_child[2];
+  BOOST_TEST_REQUIRE(pipe(to_child) == 0);
+  pid_t pid = fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Child: its own open of the same file, read-only, reading while the parent writes.
+    close(to_child[1]);
+    Options o = options_for(mode);
+    o.read_only = true;
+    // The parent's registry entry was inherited; a child is its own process for LMDB.
+    auto child_db = Database::open(dir.path(), o);
+    int status = child_db ? 0 : 10;
+    std::uint64_t last = 0;
+    for (int i = 0; status == 0 && i < 2000; ++i) {
+      auto c = child_db->get_customer(id);
+      if (!c || !*c) { status = 11; break; }
+      const auto& a = (*c)->aggregates;
+      if (a.total_amount != 100 * static_cast<std::int64_t>(a.txn_count)) status = 12;
+      if (a.txn_count < last) status = 13;  // snapshots move forward only
+      last = a.txn_count;
+      if (last == 50) break;
+    }
+    char done;
+    if (status == 0 && last < 50) (void)!read(to_child[0], &done, 1);  // wait for the writer
+    if (status == 0) {
+      auto c = child_db->get_customer(id);
+      if (!c || !*c || (*c)->aggregates.txn_count != 50) status = 14;
+    }
+    _exit(status);
+  }
+  close(to_child[0]);
+  for (int i = 0; i < 50; ++i) (void)must(db.add_transaction(sample_txn(id, 100, "2025-01-01")));
+  (void)!write(to_child[1], "x", 1);
+  close(to_child[1]);
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  BOOST_TEST(WIFEXITED(wstatus));
+  BOOST_TEST(WEXITSTATUS(wstatus) == 0);
+}
+
+// Flips one byte inside the stored value of customer `id`, through LMDB directly.
+static void corrupt_customer_value(const fs::path& dir, CustomerId id, std::size_t offset) {
+  MDB_env* env;
+  BOOST_TEST_REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 64);
+  BOOST_TEST_REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn;
+  BOOST_TEST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  BOOST_TEST_REQUIRE(mdb_dbi_open(txn, "customers", 0, &dbi) == 0);
+  std::uint8_t key[8];
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<std::uint8_t>(id >> (8 * (7 - i)));
+  MDB_val k{8, key}, v;
+  BOOST_TEST_REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::vector<std::uint8_t> bytes(static_cast<std::uint8_t*>(v.mv_data),
+                                  static_cast<std::uint8_t*>(v.mv_data) + v.mv_size);
+  bytes.at(offset) ^= 0x5a;
+  MDB_val nv{bytes.size(), bytes.data()};
+  BOOST_TEST_REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
+  BOOST_TEST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+BOOST_DATA_TEST_CASE(corrupted_value_is_reported_as_corruption, kModes, mode) {
+  TempDir dir;
+  {
+    auto db = open_db(mode, dir.path());
+    for (int i = 1; i <= 3; ++i) (void)must(db.insert_customer(sample_customer(i)));
+  }
+  corrupt_customer_value(dir.path(), 2, 40);
+  auto db = open_db(mode, dir.path());
+  auto r = db.get_customer(2);
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kCorruption));
+  BOOST_TEST(must(db.get_customer(1)).has_value());  // the rest stays readable
+  auto report = must(db.check());
+  BOOST_TEST_REQUIRE(report.problems.size() >= 1u);
+  BOOST_TEST((report.problems[0].kind == CheckProblem::Kind::kUndecodable));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

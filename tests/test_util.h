@@ -1,0 +1,131 @@
+// Shared test helpers: temporary directories, databases in either storage mode, sample records.
+#pragma once
+
+#ifndef BOOST_TEST_DYN_LINK
+#define BOOST_TEST_DYN_LINK
+#endif
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <ostream>
+#include <random>
+#include <string>
+
+#include "custdb/check.h"
+#include "custdb/database.h"
+#include "custdb/key.h"
+
+namespace custdb {
+// Lets Boost.Test print custdb's enums by name in failure messages.
+template <class E>
+  requires std::is_enum_v<E> && requires(E e) { to_string(e); }
+std::ostream& operator<<(std::ostream& os, E e) {
+  return os << to_string(e);
+}
+}  // namespace custdb
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(custdb::Timestamp)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(custdb::Date)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<custdb::Timestamp>)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<custdb::Date>)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::uint8_t>)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::string>)
+
+namespace custdb::test {
+
+namespace fs = std::filesystem;
+
+// A directory removed with everything in it when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("custdb-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& s) const { return path_ / s; }
+
+ private:
+  fs::path path_;
+};
+
+enum class Mode { kPlain, kEncrypted };
+inline std::ostream& operator<<(std::ostream& os, Mode m) {
+  return os << (m == Mode::kPlain ? "plaintext" : "encrypted");
+}
+inline const auto kModes = boost::unit_test::data::make({Mode::kPlain, Mode::kEncrypted});
+
+// A fixed raw key: tests run many opens, and a raw key skips Argon2id.
+inline std::shared_ptr<const KeyMaterial> test_key(std::uint8_t fill = 7) {
+  std::vector<std::uint8_t> raw(32, fill);
+  return KeyMaterial::from_raw_key(raw).value();
+}
+
+inline Options options_for(Mode m, Options o = {}) {
+  if (m == Mode::kEncrypted && !o.key) o.key = test_key();
+  return o;
+}
+
+inline Database open_db(Mode m, const fs::path& dir, Options o = {}) {
+  auto db = Database::open(dir, options_for(m, std::move(o)));
+  BOOST_TEST_REQUIRE(db.has_value(), (db ? "" : db.error().to_string()));
+  return std::move(*db);
+}
+
+inline Customer sample_customer(int i) {
+  Customer c;
+  c.external_ref = "EXT-" + std::to_string(i);
+  c.name = "Customer " + std::to_string(i);
+  c.email = "user" + std::to_string(i) + "@example.com";
+  c.phone = "+1 555 010 " + std::to_string(1000 + i % 9000);
+  c.birth_date = parse_date("1980-01-01").value() + std::chrono::days(i % 9000);
+  c.gender = static_cast<Gender>(i % 4);
+  c.address = {"Springfield", i % 2 ? "east" : "west", "US"};
+  c.tier = static_cast<Tier>(i % 5);
+  c.stage = static_cast<Stage>(i % 6);
+  c.income_band = static_cast<std::uint8_t>(1 + i % 10);
+  c.risk = static_cast<Risk>(i % 3);
+  c.consent_email = {ConsentState::kGranted, parse_date("2024-05-01")};
+  c.tags = {"vip", "newsletter"};
+  return c;
+}
+
+inline Transaction sample_txn(CustomerId customer, std::int64_t amount, const char* ts) {
+  Transaction t;
+  t.customer_id = customer;
+  t.ts = parse_timestamp(ts).value();
+  t.amount = amount;
+  t.currency = "USD";
+  t.kind = TransactionKind::kPurchase;
+  t.channel = Channel::kWeb;
+  t.product = "checking";
+  return t;
+}
+
+// Requires a clean consistency check, printing every problem otherwise.
+inline void require_clean(const Database& db) {
+  auto report = db.check();
+  BOOST_TEST_REQUIRE(report.has_value(), (report ? "" : report.error().to_string()));
+  for (const auto& p : report->problems)
+    BOOST_TEST_MESSAGE(to_string(p.kind) << " in " << p.where << ": " << p.what);
+  BOOST_TEST_REQUIRE(report->clean());
+}
+
+template <class T>
+T must(Result<T> r) {
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().to_string()));
+  return std::move(*r);
+}
+inline void must(Status s) { BOOST_TEST_REQUIRE(s.has_value(), (s ? "" : s.error().to_string())); }
+
+}  // namespace custdb::test
