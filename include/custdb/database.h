@@ -40,6 +40,7 @@ struct TxnState;
 }  // namespace detail
 
 struct CheckReport;
+class KeyMaterial;
 
 // What to do with a customer's transactions and relationships when it is deleted.
 enum class DeleteMode { kRestrict, kCascade };
@@ -184,9 +185,33 @@ class Database {
   // Flushes buffers to disk (useful with SyncMode::kNone).
   Status sync();
 
+  // Encrypted databases: wraps the data key under `new_key` (a new passphrase or raw key) in
+  // one atomic write. Nothing is re-encrypted, so it takes the same time at any size; other
+  // open handles keep working. kFailedPrecondition on a plaintext database.
+  Status change_key(const KeyMaterial& new_key);
+
  private:
   explicit Database(std::unique_ptr<detail::DatabaseImpl> impl);
   std::unique_ptr<detail::DatabaseImpl> impl_;
 };
+
+struct RotationProgress {
+  std::string table;        // "customers", "relationships" or "transactions"
+  std::uint64_t done = 0;   // records of this table re-encrypted so far
+  std::uint64_t total = 0;  // records in this table
+  bool resumed = false;     // this run continues an interrupted one
+};
+
+// Re-encrypts every record and every index token of the encrypted database at `path` under a
+// new random data key, wrapped under the same passphrase or key (options.key).
+//
+// The database is rewritten into `path/rotate.tmp` in write transactions of `batch` records,
+// each recording its progress, and the new file then replaces data.mdb in one rename. If the
+// process dies at any point the original stays complete and readable, and the next call
+// resumes from the last committed batch (or starts over if the database changed meanwhile).
+// Needs the database to itself: fails with kBusy while any other handle has it open.
+Status rotate_data_key(const std::filesystem::path& path, const Options& options,
+                       const std::function<void(const RotationProgress&)>& progress = {},
+                       std::size_t batch = 10000);
 
 }  // namespace custdb

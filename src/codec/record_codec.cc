@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <stdexcept>
 
 #include "crypto/crypto.h"
 #include "records_generated.h"
@@ -107,12 +108,14 @@ void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
     if (!payload.empty()) std::memcpy(out.data() + kPlainHeaderSize, payload.data(), payload.size());
     return;
   }
+  crypto::RecordCipher* sealer = sealer_.load(std::memory_order_acquire);
+  if (!sealer) throw std::logic_error("custdb: sealing before a nonce epoch was reserved");
   thread_local std::vector<std::uint8_t> ad;
   bind_prefix(table, key, kFlagSealed, ad);
-  out.resize(2 + payload.size() + cipher_->overhead());
+  out.resize(2 + payload.size() + sealer->overhead());
   out[0] = kFormatVersion;
   out[1] = kFlagSealed;
-  cipher_->seal(payload, ad, std::span<std::uint8_t>(out.data() + 2, out.size() - 2));
+  sealer->seal(payload, ad, std::span<std::uint8_t>(out.data() + 2, out.size() - 2));
 }
 
 Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,

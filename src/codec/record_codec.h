@@ -12,6 +12,7 @@
 // uses a caller-supplied or thread-local scratch buffer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -43,8 +44,11 @@ using Bytes = std::span<const std::uint8_t>;
 
 class RecordCodec {
  public:
-  // `cipher` null: plaintext mode with checksums. Not owned; must outlive the codec.
-  explicit RecordCodec(crypto::RecordCipher* cipher) : cipher_(cipher) {}
+  // `cipher` null: plaintext mode with checksums. Otherwise it opens sealed values; sealing
+  // needs a sealer (set_sealer) with a reserved nonce epoch. Not owned; must outlive the codec.
+  explicit RecordCodec(const crypto::RecordCipher* cipher) : cipher_(cipher) {}
+  // Set once, before the first write transaction of the handle.
+  void set_sealer(crypto::RecordCipher* sealer) { sealer_.store(sealer, std::memory_order_release); }
 
   bool sealed() const { return cipher_ != nullptr; }
 
@@ -66,7 +70,8 @@ class RecordCodec {
                        std::vector<std::uint8_t>& scratch) const;
 
  private:
-  crypto::RecordCipher* cipher_;  // seal advances its nonce counter (thread-safe)
+  const crypto::RecordCipher* cipher_;
+  std::atomic<crypto::RecordCipher*> sealer_{nullptr};  // seal advances its nonce counter
 };
 
 }  // namespace custdb::codec

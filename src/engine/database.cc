@@ -6,6 +6,8 @@
 #include <mutex>
 #include <set>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -16,6 +18,11 @@
 
 namespace custdb {
 namespace detail {
+
+constexpr std::string_view kHeaderKey = "header";
+constexpr std::string_view kKeyHeaderKey = "key_header";
+constexpr std::string_view kEpochKey = "nonce_epoch";
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -31,9 +38,6 @@ pid_t g_registry_pid = 0;
 constexpr char kMagic[8] = {'c', 'u', 's', 't', 'd', 'b', 0, 0};
 constexpr std::uint32_t kFileFormat = 1;
 constexpr std::size_t kHeaderSize = 32;
-constexpr std::string_view kHeaderKey = "header";
-constexpr std::string_view kKeyHeaderKey = "key_header";
-constexpr std::string_view kEpochKey = "nonce_epoch";
 
 struct Header {
   std::uint32_t format = kFileFormat;
@@ -112,6 +116,7 @@ Timestamp now_ms() {
 DatabaseImpl::~DatabaseImpl() {
   // The env closes before the registry entry is released, so a reopen cannot race LMDB.
   env = storage::Env();
+  if (lock_fd >= 0) ::close(lock_fd);
   if (!registry_key.empty()) {
     std::lock_guard lock(g_registry_mutex);
     if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key);
@@ -119,7 +124,8 @@ DatabaseImpl::~DatabaseImpl() {
 }
 
 Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
-                                                         const Options& options) {
+                                                         const Options& options,
+                                                         bool take_process_lock) {
   auto d = std::make_unique<DatabaseImpl>();
   d->path = path;
   d->options = options;
@@ -149,6 +155,17 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                                               " is already open in this process; share that "
                                               "Database instance");
     d->registry_key = key;
+  }
+
+  if (take_process_lock) {
+    // Every open holds custdb.lock shared; data-key rotation takes it exclusively, so it knows
+    // no other handle (in any process) will see data.mdb replaced under it.
+    d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0 && options.read_only)
+      d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDONLY | O_CLOEXEC);
+    if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
+      return make_error(ErrorCode::kBusy,
+                        "the database is being re-encrypted (data-key rotation); try again later");
   }
 
   unsigned flags = 0;
@@ -229,16 +246,16 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   if (header && missing_dbis && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
 
-  // Phase 2, read-write only: create what is missing, raise the nonce epoch.
-  if (!options.read_only) {
+  // Phase 2, only for a new database (or one missing tables): create what is missing.
+  // Opening an existing database writes nothing; the nonce epoch is raised lazily before the
+  // first write transaction (ensure_sealer).
+  if (!options.read_only && (!header || missing_dbis)) {
     storage::Txn txn;
     if (int rc = storage::Txn::begin(d->env.get(), 0, txn))
       return tl::unexpected(storage::lmdb_error(rc, "begin write"));
-    if (!header || missing_dbis) {
-      for (auto& [slot, name, dflags] : all_dbis(*d)) {
-        int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
-        if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
-      }
+    for (auto& [slot, name, dflags] : all_dbis(*d)) {
+      int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
+      if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
     }
     auto put_meta = [&](std::string_view key, Bytes value) -> Status {
       MDB_val k = storage::to_val(key), v = storage::to_val(value);
@@ -246,7 +263,6 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
         return tl::unexpected(storage::lmdb_error(rc, "write meta"));
       return {};
     };
-    std::uint32_t epoch = 0;
     if (!header) {
       Header h;
       h.encrypted = options.key != nullptr;
@@ -265,31 +281,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       }
       header = h;
     }
-    if (header->encrypted) {
-      // Nonces are (epoch, counter); each open that may write takes a fresh epoch and makes it
-      // durable before sealing anything, so no nonce repeats under the key, across crashes too.
-      MDB_val k = storage::to_val(kEpochKey), v;
-      int rc = mdb_get(txn.get(), d->dbi_meta, &k, &v);
-      if (rc == 0 && v.mv_size == 4) {
-        const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
-        epoch = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                (std::uint32_t{p[2]} << 8) | p[3];
-      } else if (rc != MDB_NOTFOUND) {
-        return make_error(ErrorCode::kCorruption, "bad nonce epoch in meta");
-      }
-      if (epoch == UINT32_MAX)
-        return make_error(ErrorCode::kUnsupported, "nonce epochs exhausted: rotate the data key");
-      ++epoch;
-      std::uint8_t e[4] = {static_cast<std::uint8_t>(epoch >> 24),
-                           static_cast<std::uint8_t>(epoch >> 16),
-                           static_cast<std::uint8_t>(epoch >> 8), static_cast<std::uint8_t>(epoch)};
-      if (auto s = put_meta(kEpochKey, Bytes(e, 4)); !s) return tl::unexpected(s.error());
-    }
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit open"));
-    if (header->encrypted) {
-      if (auto s = d->env.sync(true); !s) return tl::unexpected(s.error());
-      d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, d->cipher->cipher(), epoch);
-    }
   }
   d->encrypted = header->encrypted;
   d->base_currency = header->currency;
@@ -298,9 +290,45 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   return d;
 }
 
+Status DatabaseImpl::ensure_sealer() const {
+  std::lock_guard lock(sealer_mutex);
+  if (sealer) return {};
+  // Nonces are (epoch, counter). Each handle that writes takes a fresh epoch and makes it
+  // durable before it seals anything, so no nonce repeats under the key, across crashes too.
+  storage::Txn txn;
+  if (int rc = storage::Txn::begin(env.get(), 0, txn))
+    return tl::unexpected(storage::lmdb_error(rc, "begin write"));
+  MDB_val k = storage::to_val(kEpochKey), v;
+  std::uint32_t epoch = 0;
+  int rc = mdb_get(txn.get(), dbi_meta, &k, &v);
+  if (rc == 0 && v.mv_size == 4) {
+    const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
+    epoch = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+            (std::uint32_t{p[2]} << 8) | p[3];
+  } else if (rc != MDB_NOTFOUND) {
+    return make_error(ErrorCode::kCorruption, "bad nonce epoch in meta");
+  }
+  if (epoch == UINT32_MAX)
+    return make_error(ErrorCode::kUnsupported, "nonce epochs exhausted: rotate the data key");
+  ++epoch;
+  std::uint8_t e[4] = {static_cast<std::uint8_t>(epoch >> 24), static_cast<std::uint8_t>(epoch >> 16),
+                       static_cast<std::uint8_t>(epoch >> 8), static_cast<std::uint8_t>(epoch)};
+  v = MDB_val{4, e};
+  if ((rc = mdb_put(txn.get(), dbi_meta, &k, &v, 0)))
+    return tl::unexpected(storage::lmdb_error(rc, "write nonce epoch"));
+  if ((rc = txn.commit())) return tl::unexpected(storage::lmdb_error(rc, "commit nonce epoch"));
+  if (auto s = const_cast<storage::Env&>(env).sync(true); !s) return s;
+  sealer = std::make_unique<crypto::RecordCipher>(*data_key, cipher->cipher(), epoch);
+  codec->set_sealer(sealer.get());
+  return {};
+}
+
 Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
+  if (write && encrypted && !sealer) {
+    if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
+  }
   auto st = std::make_unique<TxnState>();
   st->write = write;
   for (;;) {
@@ -751,5 +779,31 @@ DatabaseInfo Database::info() const {
 }
 
 Status Database::sync() { return impl_->env.sync(true); }
+
+Status Database::change_key(const KeyMaterial& new_key) {
+  auto& d = *impl_;
+  if (!d.encrypted)
+    return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  auto st = d.begin(true);
+  if (!st) return tl::unexpected(st.error());
+  auto stored = d.get(**st, d.dbi_meta, storage::Bytes(
+      reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
+      detail::kKeyHeaderKey.size()));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+  auto old = crypto::KeyHeader::parse(**stored);
+  if (!old) return tl::unexpected(old.error());
+  auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
+  if (!rewrapped) return tl::unexpected(rewrapped.error());
+  auto bytes = rewrapped->serialize();
+  if (auto s = d.put(**st, d.dbi_meta,
+                     storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
+                                    detail::kKeyHeaderKey.size()),
+                     bytes);
+      !s)
+    return s;
+  if (auto s = d.commit(**st); !s) return s;
+  return d.env.sync(true);  // the old wrapping must not be what survives a crash
+}
 
 }  // namespace custdb

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -49,7 +50,11 @@ struct DatabaseImpl {
   bool encrypted = false;
   std::string base_currency;
   std::unique_ptr<crypto::SecretBuffer> data_key;  // encrypted mode: unwrapped at open
+  // `cipher` opens records (its epoch 0 is never committed, so it never seals); `sealer`, with
+  // a durably reserved epoch, is made before the first write transaction (ensure_sealer).
   std::unique_ptr<crypto::RecordCipher> cipher;
+  mutable std::unique_ptr<crypto::RecordCipher> sealer;
+  mutable std::mutex sealer_mutex;
   std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
@@ -57,10 +62,15 @@ struct DatabaseImpl {
   // that no transaction of the process is active while the map size changes).
   mutable std::shared_timed_mutex remap_mutex;
 
+  int lock_fd = -1;  // custdb.lock: shared by every open, exclusive during key rotation
+
+  // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<DatabaseImpl>> open(const std::filesystem::path& path,
-                                                    const Options& options);
+                                                    const Options& options,
+                                                    bool take_process_lock = true);
 
   Result<std::unique_ptr<TxnState>> begin(bool write) const;
+  Status ensure_sealer() const;
   // Aborts st's transaction, grows the map, begins a new one and replays st.redo.
   Status grow_and_replay(TxnState& st);
   Status commit(TxnState& st);
@@ -101,6 +111,12 @@ struct DatabaseImpl {
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
                                  const std::function<void(Transaction&)>& mutate) const;
   Result<bool> remove_transaction(TxnState& st, TransactionId id) const;
+
+  // Stores a record exactly as given (ids, times and aggregates included) with its index
+  // entries: used to rewrite a database under a new key.
+  Status restore_customer(TxnState& st, const Customer& c) const;
+  Status restore_relationship(TxnState& st, const Relationship& r) const;
+  Status restore_transaction(TxnState& st, const Transaction& t) const;
 
   // ---- reads (reads.cc) ----
   Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,

@@ -367,4 +367,37 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) co
   return true;
 }
 
+// ---- restore (key rotation) -------------------------------------------------------------------
+
+Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) const {
+  if (auto s = store_customer(st, c); !s) return s;
+  std::vector<IndexEntry> entries;
+  keys->customer_entries(c, entries);
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
+Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) const {
+  storage::IdKey k(r.id);
+  codec->encode(k.span(), r, st.buf);
+  if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return s;
+  std::vector<IndexEntry> entries;
+  keys->relationship_entries(r, entries);
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
+Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) const {
+  storage::IdKey k(t.id);
+  codec->encode(k.span(), t, st.buf);
+  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return s;
+  std::vector<IndexEntry> entries;
+  keys->transaction_entries(t, entries);
+  for (const auto& e : entries)
+    if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
 }  // namespace custdb::detail

@@ -1,0 +1,235 @@
+// Data-key rotation: rewrite the database under a new data key into path/rotate.tmp in bounded,
+// resumable batches, then replace data.mdb with one rename.
+//
+// Why a rewrite and not in place: every record is sealed and every index key is a token under
+// the data key. Rotating in place would leave a window where records and tokens under two keys
+// mix and every reader must try both; a sibling file keeps the original whole and readable
+// until a single atomic rename, which makes "interrupted at any point" trivially safe.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "engine/db_impl.h"
+
+namespace custdb {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::DatabaseImpl;
+using detail::TxnState;
+
+constexpr std::string_view kSourceKey = "rotation.source";      // identity of what is copied
+constexpr std::string_view kProgressKey = "rotation.progress";  // table (1) + last id (8)
+
+storage::Bytes as_bytes(std::string_view s) {
+  return storage::Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Closes the lock file on every path out.
+struct LockFile {
+  int fd = -1;
+  ~LockFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The source's identity: its last committed LMDB transaction and its record counts. If any
+// differ on resume, the database changed since the interrupted run and the copy starts over.
+std::vector<std::uint8_t> source_identity(DatabaseImpl& src) {
+  MDB_envinfo info = src.env.info();
+  std::vector<std::uint8_t> id(32);
+  storage::put_u64(id.data(), info.me_last_txnid);
+  auto st = src.begin(false);
+  if (st) {
+    MDB_stat s;
+    MDB_dbi dbis[] = {src.dbi_customers, src.dbi_relationships, src.dbi_transactions};
+    for (int i = 0; i < 3; ++i) {
+      mdb_stat((*st)->txn.get(), dbis[i], &s);
+      storage::put_u64(id.data() + 8 + 8 * i, s.ms_entries);
+    }
+  }
+  return id;
+}
+
+}  // namespace
+
+Status rotate_data_key(const fs::path& path, const Options& options,
+                       const std::function<void(const RotationProgress&)>& progress,
+                       std::size_t batch) {
+  if (!options.key)
+    return make_error(ErrorCode::kInvalidArgument, "key rotation needs the database's key");
+  if (batch == 0) batch = 1;
+  std::error_code ec;
+  if (!fs::exists(path / "data.mdb", ec))
+    return make_error(ErrorCode::kIOError, "no database at " + path.string());
+
+  LockFile lock;
+  lock.fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock.fd < 0) return make_error(ErrorCode::kIOError, "cannot create " + path.string() + "/custdb.lock");
+  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0)
+    return make_error(ErrorCode::kBusy, "the database is open elsewhere; close it to rotate its key");
+
+  Options src_opts = options;
+  src_opts.read_only = true;
+  src_opts.create_if_missing = false;
+  auto src = DatabaseImpl::open(path, src_opts, /*take_process_lock=*/false);
+  if (!src) return tl::unexpected(src.error());
+  if (!(*src)->encrypted)
+    return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  const auto identity = source_identity(**src);
+
+  const fs::path tmp = path / "rotate.tmp";
+  bool resumed = false;
+  std::uint8_t start_table = 0;
+  std::uint64_t start_after = 0;
+  if (fs::exists(tmp / "data.mdb", ec)) {
+    // Resume only a copy of this very database state; anything else starts over.
+    Options probe = options;
+    probe.create_if_missing = false;
+    probe.read_only = true;
+    auto old = DatabaseImpl::open(tmp, probe, false);
+    bool usable = false;
+    if (old) {
+      auto st = (*old)->begin(false);
+      if (st) {
+        auto id = (*old)->get(**st, (*old)->dbi_meta, as_bytes(kSourceKey));
+        auto pr = (*old)->get(**st, (*old)->dbi_meta, as_bytes(kProgressKey));
+        if (id && *id && std::equal((*id)->begin(), (*id)->end(), identity.begin(), identity.end()) &&
+            pr && *pr && (*pr)->size() == 9) {
+          usable = true;
+          start_table = (**pr)[0];
+          start_after = storage::get_u64((*pr)->data() + 1);
+        }
+      }
+    }
+    if (!usable) fs::remove_all(tmp, ec);
+    resumed = usable;
+  } else {
+    fs::remove_all(tmp, ec);
+  }
+
+  Options dst_opts = options;
+  dst_opts.read_only = false;
+  dst_opts.create_if_missing = true;
+  dst_opts.error_if_exists = false;
+  dst_opts.base_currency = (*src)->base_currency;
+  dst_opts.initial_map_size = std::max(options.initial_map_size, (*src)->env.info().me_mapsize);
+  // A new database under the same secret gets a fresh random data key: that is the rotation.
+  auto dst = DatabaseImpl::open(tmp, dst_opts, false);
+  if (!dst) return tl::unexpected(dst.error());
+  DatabaseImpl& s = **src;
+  DatabaseImpl& d = **dst;
+
+  struct TableRun {
+    const char* name;
+    MDB_dbi src_dbi;
+  };
+  const TableRun tables[] = {{"customers", s.dbi_customers},
+                             {"relationships", s.dbi_relationships},
+                             {"transactions", s.dbi_transactions}};
+
+  auto read = s.begin(false);
+  if (!read) return tl::unexpected(read.error());
+  TxnState& rs = **read;
+
+  for (std::uint8_t ti = start_table; ti < 3; ++ti) {
+    const TableRun& table = tables[ti];
+    MDB_stat stat;
+    mdb_stat(rs.txn.get(), table.src_dbi, &stat);
+    RotationProgress p{table.name, 0, stat.ms_entries, resumed};
+    std::uint64_t after = ti == start_table ? start_after : 0;
+    bool first = after == 0;
+    for (bool more = true; more;) {
+      // One bounded batch: read the next `batch` records, re-seal them, record progress, commit.
+      auto wst = d.begin(true);
+      if (!wst) return tl::unexpected(wst.error());
+      TxnState& ws = **wst;
+      storage::Cursor cur(rs.txn.get(), table.src_dbi);
+      storage::IdKey seek(after);
+      MDB_val k = seek.val(), v;
+      int rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
+      if (rc == 0 && !first && storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
+        rc = cur.get(k, v, MDB_NEXT);
+      std::size_t n = 0;
+      std::uint64_t last = after;
+      for (; rc == 0 && n < batch; ++n) {
+        auto key = storage::to_bytes(k);
+        auto val = storage::to_bytes(v);
+        Status put;
+        if (ti == 0) {
+          auto c = s.codec->decode_customer(key, val);
+          if (!c) return tl::unexpected(c.error());
+          put = d.restore_customer(ws, *c);
+        } else if (ti == 1) {
+          auto r = s.codec->decode_relationship(key, val);
+          if (!r) return tl::unexpected(r.error());
+          put = d.restore_relationship(ws, *r);
+        } else {
+          auto t = s.codec->decode_transaction(key, val);
+          if (!t) return tl::unexpected(t.error());
+          put = d.restore_transaction(ws, *t);
+        }
+        if (!put) {
+          if (!ws.map_full) return put;
+          // Grow and redo this batch from its start.
+          ws.redo.clear();
+          if (auto g = d.grow_and_replay(ws); !g) return g;
+          k = seek.val();
+          rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
+          if (rc == 0 && !first &&
+              storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
+            rc = cur.get(k, v, MDB_NEXT);
+          n = static_cast<std::size_t>(-1);
+          last = after;
+          continue;
+        }
+        last = storage::get_u64(key.data());
+        rc = cur.get(k, v, MDB_NEXT);
+      }
+      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rotation read"));
+      more = rc == 0;
+      std::uint8_t pr[9];
+      pr[0] = more ? ti : static_cast<std::uint8_t>(ti + 1);
+      storage::put_u64(pr + 1, more ? last : 0);
+      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
+        return st2;
+      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kSourceKey), identity); !st2) return st2;
+      if (auto st2 = d.commit(ws); !st2) return st2;
+      p.done += n;
+      if (progress) progress(p);
+      after = last;
+      first = false;
+    }
+  }
+
+  // Counters, then the swap.
+  {
+    auto wst = d.begin(true);
+    if (!wst) return tl::unexpected(wst.error());
+    for (std::string_view counter :
+         {"next_id.customer", "next_id.relationship", "next_id.transaction"}) {
+      auto v = s.next_id(rs, counter);
+      if (!v) return tl::unexpected(v.error());
+      storage::IdKey next(*v);
+      if (auto st2 = d.put(**wst, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
+    }
+    for (std::string_view key : {kSourceKey, kProgressKey})
+      if (auto st2 = d.del(**wst, d.dbi_meta, as_bytes(key)); !st2) return st2;
+    if (auto st2 = d.commit(**wst); !st2) return st2;
+    if (auto st2 = d.env.sync(true); !st2) return st2;
+  }
+  read->reset();
+  src->reset();
+  dst->reset();
+  // The one step that changes what `path` holds: atomic on POSIX filesystems.
+  if (std::rename((tmp / "data.mdb").c_str(), (path / "data.mdb").c_str()) != 0)
+    return make_error(ErrorCode::kIOError, "cannot move the rotated database into place");
+  fs::remove(path / "lock.mdb", ec);  // stale reader table of the old file; nobody holds it
+  fs::remove_all(tmp, ec);
+  return {};
+}
+
+}  // namespace custdb
