@@ -132,6 +132,23 @@ BOOST_DATA_TEST_CASE(orphan_index_entry, kModes, mode) {
   BOOST_TEST(r.problems.size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(stale_entry_with_equal_count_is_named) {
+  // An email changed without its index entry: the count stays equal, yet both the missing new
+  // entry and the stale old one must be reported.
+  TempDir dir;
+  { auto db = open_db(Mode::kPlain, dir.path()); populate(db); }
+  {
+    RawFile raw(dir.path());
+    raw.del_first("idx.email");  // user1@example.com -> 1
+    raw.put("idx.email", "stale@example.com", RawFile::key_str(1));
+  }
+  auto db = open_db(Mode::kPlain, dir.path());
+  auto r = must(db.check());
+  kinds(r);
+  BOOST_TEST(has(r, CheckProblem::Kind::kMissingIndexEntry, "idx.email"));
+  BOOST_TEST(has(r, CheckProblem::Kind::kOrphanIndexEntry, "idx.email"));
+}
+
 BOOST_AUTO_TEST_CASE(stale_aggregate_and_dangling_reference) {
   // Plaintext only: rewriting a record behind the engine's back needs the codec, which is
   // exactly what encryption denies an attacker (covered by the authentication tests).

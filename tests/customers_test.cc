@@ -43,6 +43,9 @@ BOOST_DATA_TEST_CASE(given_and_assigned_ids, kModes, mode) {
   a.id = 100;
   BOOST_TEST(must(db.insert_customer(a)) == 100u);
   BOOST_TEST(must(db.insert_customer(sample_customer(2))) == 101u);  // after the largest
+  Customer huge = sample_customer(4);
+  huge.id = ~CustomerId{0};  // would wrap the id counter
+  BOOST_TEST((db.insert_customer(huge).error().code() == ErrorCode::kInvalidArgument));
   Customer dup = sample_customer(3);
   dup.id = 100;
   auto r = db.insert_customer(dup);

@@ -114,6 +114,10 @@ BOOST_AUTO_TEST_CASE(open_errors) {
   auto db = open_db(Mode::kPlain, dir / "db");
   // LMDB's rule: one open per process.
   BOOST_TEST((Database::open(dir / "db").error().code() == ErrorCode::kBusy));
+  Options bad_currency;
+  bad_currency.base_currency = "1$";
+  BOOST_TEST((Database::open(dir / "other", bad_currency).error().code() ==
+              ErrorCode::kInvalidArgument));
   Options excl;
   excl.error_if_exists = true;
   BOOST_TEST((Database::open(dir / "db", excl).error().code() == ErrorCode::kAlreadyExists));

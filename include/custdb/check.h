@@ -14,7 +14,7 @@ struct CheckProblem {
     kOrphanIndexEntry,  // an index entry has no record, or the record would not produce it
     kStaleAggregate,    // a customer's aggregates differ from its transactions
     kDanglingReference, // a relationship or transaction names a customer that does not exist
-    kBadMetadata,       // the header or counters are inconsistent
+    kBadMetadata,       // an id counter is behind the ids in use
   };
   Kind kind;
   std::string where;  // table or index name

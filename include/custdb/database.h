@@ -138,7 +138,7 @@ class WriteTxn : public ReadView {
   friend class Database;
 
   // Runs one write operation, growing the map and replaying the transaction when LMDB's map
-  // is full (see src/engine/write_txn.cc).
+  // is full (defined in src/engine/database.cc).
   template <class R>
   Result<R> run(std::function<Result<R>(detail::TxnState&)> op);
 };

@@ -35,6 +35,7 @@ std::string format_timestamp(Timestamp t);
 
 // ---- identifiers ----------------------------------------------------------------------------
 
+// Ids are 1 .. 2^63-1.
 using CustomerId = std::uint64_t;      // 0 means "assign one" on insert; never stored
 using TransactionId = std::uint64_t;   // 0 means "assign one" on insert; never stored
 using RelationshipId = std::uint64_t;  // always assigned by the engine
@@ -125,7 +126,8 @@ struct Customer {
   Consent consent_phone;
   std::vector<std::string> tags;  // stored normalized: trimmed, lower case, sorted, unique
   Timestamp created_at{};  // set to now on insert when left at the epoch
-  Timestamp updated_at{};  // set by the engine on every write
+  Timestamp updated_at{};  // set by the engine when the customer's own attributes change
+                           // (insert, update_customer); transactions landing leave it
   Aggregates aggregates;   // maintained by the engine
 
   friend bool operator==(const Customer&, const Customer&) = default;

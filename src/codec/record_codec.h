@@ -63,7 +63,7 @@ class RecordCodec {
   Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
   Result<Transaction> decode_transaction(Bytes key, Bytes stored) const;
 
-  // Envelope only: wraps an arbitrary payload (used for the meta table's encrypted values).
+  // Envelope only: wraps an arbitrary payload. encode() uses it; meta values are not wrapped.
   void wrap(Table table, Bytes key, Bytes payload, std::vector<std::uint8_t>& out) const;
   // Returns the payload in `scratch`-backed storage; valid until scratch changes.
   Result<Bytes> unwrap(Table table, Bytes key, Bytes stored,

@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "custdb/key.h"
 #include "engine/db_impl.h"
+#include "engine/validate.h"
 
 namespace custdb {
 namespace detail {
@@ -105,7 +106,7 @@ std::vector<DbiName> all_dbis(DatabaseImpl& d) {
 
 std::size_t round_up(std::size_t n, std::size_t page) { return (n + page - 1) / page * page; }
 
-constexpr auto kRemapWait = std::chrono::seconds(30);
+constexpr auto kRemapWait = std::chrono::milliseconds(30'000);
 
 }  // namespace
 
@@ -137,8 +138,9 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     if (!options.create_if_missing || options.read_only)
       return make_error(ErrorCode::kIOError, "no database at " + path.string());
     std::string currency = options.base_currency;
-    if (currency.size() != 3)
-      return make_error(ErrorCode::kInvalidArgument, "base_currency: not an ISO 4217 code");
+    if (!engine::valid_currency(currency))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
     fs::create_directories(path, ec);
     if (ec)
       return make_error(ErrorCode::kIOError, "cannot create " + path.string() + ": " + ec.message());
@@ -228,9 +230,8 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       if (header->encrypted) {
         auto kh = crypto::KeyHeader::parse(*key_header);
         if (!kh) return tl::unexpected(kh.error());
-        if (!crypto::cipher_available(kh->cipher))
-          return make_error(ErrorCode::kUnsupported,
-                            "the database's cipher is not available on this CPU");
+        // unwrap_key authenticates first, so a tampered cipher byte reads as a wrong key, and
+        // only then reports a cipher this CPU lacks (kUnsupported).
         auto dek = crypto::unwrap_key(*kh, *options.key);
         if (!dek) return tl::unexpected(dek.error());
         d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
@@ -267,7 +268,9 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       Header h;
       h.encrypted = options.key != nullptr;
       h.currency = options.base_currency;
-      for (char& c : h.currency) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (!engine::valid_currency(h.currency))
+        return make_error(ErrorCode::kInvalidArgument,
+                          "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
       h.created_ms = now_ms().time_since_epoch().count();
       if (auto s = put_meta(kHeaderKey, encode_header(h)); !s) return tl::unexpected(s.error());
       if (h.encrypted) {
@@ -331,33 +334,35 @@ Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
   }
   auto st = std::make_unique<TxnState>();
   st->write = write;
+  if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
+  return st;
+}
+
+Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
   for (;;) {
-    st->remap_guard = std::shared_lock(remap_mutex);
-    int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st->txn);
-    if (rc == 0) return st;
-    st->remap_guard.unlock();
+    st.ticket = remap_gate.enter();
+    int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st.txn);
+    if (rc == 0) return {};
+    st.ticket.release();
     if (rc != MDB_MAP_RESIZED) return tl::unexpected(storage::lmdb_error(rc, "begin transaction"));
     // Another process grew the map: adopt its size (needs no transaction of ours active).
-    std::unique_lock lock(remap_mutex, std::defer_lock);
-    if (!lock.try_lock_for(kRemapWait))
+    Status adopted;
+    if (!remap_gate.exclusive(kRemapWait, [&] {
+          adopted = const_cast<storage::Env&>(env).set_map_size(0);
+        }))
       return make_error(ErrorCode::kBusy, "waiting for read transactions to adopt a larger map");
-    if (auto s = const_cast<storage::Env&>(env).set_map_size(0); !s)
-      return tl::unexpected(s.error());
+    if (!adopted) return adopted;
   }
 }
 
 Status DatabaseImpl::grow_and_replay(TxnState& st) {
   st.txn.abort();
-  st.remap_guard.unlock();
+  st.ticket.release();
   st.map_full = false;
   if (!options.grow_map)
     return make_error(ErrorCode::kIOError, "database map is full (automatic growth is off)");
-  {
-    std::unique_lock lock(remap_mutex, std::defer_lock);
-    if (!lock.try_lock_for(kRemapWait))
-      return make_error(ErrorCode::kBusy,
-                        "the map must grow but read transactions of this process stayed open "
-                        "for 30 s (does this thread hold one?)");
+  Status grown;
+  bool ran = remap_gate.exclusive(kRemapWait, [&] {
     MDB_envinfo info = env.info();
     std::size_t page = env.stat().ms_psize;
     std::size_t cur = info.me_mapsize;
@@ -365,16 +370,21 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
                                              std::size_t{1} << 30);
     std::size_t next = round_up(cur + step, page);
     if (options.max_map_size && next > options.max_map_size) {
-      if (cur >= options.max_map_size)
-        return make_error(ErrorCode::kIOError, "database reached max_map_size (" +
-                                                   std::to_string(options.max_map_size) + " bytes)");
+      if (cur >= options.max_map_size) {
+        grown = make_error(ErrorCode::kIOError, "database map is full: it reached max_map_size (" +
+                                                    std::to_string(options.max_map_size) + " bytes)");
+        return;
+      }
       next = options.max_map_size / page * page;
     }
-    if (auto s = const_cast<storage::Env&>(env).set_map_size(next); !s) return s;
-  }
-  st.remap_guard = std::shared_lock(remap_mutex);
-  if (int rc = storage::Txn::begin(env.get(), 0, st.txn))
-    return tl::unexpected(storage::lmdb_error(rc, "begin write after growth"));
+    grown = const_cast<storage::Env&>(env).set_map_size(next);
+  });
+  if (!ran)
+    return make_error(ErrorCode::kBusy,
+                      "the map must grow but transactions of this process stayed open for 30 s "
+                      "(does this thread hold one?)");
+  if (!grown) return grown;
+  if (auto s = begin_into(st, true); !s) return s;
   for (auto& op : st.redo) {
     auto s = op(st);
     if (!s) {
@@ -586,8 +596,8 @@ Result<R> WriteTxn::run(std::function<Result<R>(TxnState&)> op) {
     r = op(*state_);
   }
   if (r) {
-    // Replays must reproduce what the caller was told (ids); a writer in another process
-    // slipping in while the map grew could change that, and then the transaction fails.
+    // Replays must reproduce what the caller was told (ids); a writer in another process or
+    // thread slipping in while the map grew could change that, and then the transaction fails.
     state_->redo.push_back([op, first = *r](TxnState& st) -> Status {
       auto again = op(st);
       if (!again) return tl::unexpected(again.error());
@@ -668,14 +678,17 @@ Result<std::vector<Transaction>> ReadView::transactions_of(CustomerId id,
 }
 Result<TableCounts> ReadView::counts() const {
   CUSTDB_REQUIRE_STATE();
+  if (!state_->txn) return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
   TableCounts c;
-  MDB_stat s;
-  mdb_stat(state_->txn.get(), db_->dbi_customers, &s);
-  c.customers = s.ms_entries;
-  mdb_stat(state_->txn.get(), db_->dbi_relationships, &s);
-  c.relationships = s.ms_entries;
-  mdb_stat(state_->txn.get(), db_->dbi_transactions, &s);
-  c.transactions = s.ms_entries;
+  std::pair<MDB_dbi, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
+                                                 {db_->dbi_relationships, &c.relationships},
+                                                 {db_->dbi_transactions, &c.transactions}};
+  for (auto [dbi, out] : tables) {
+    MDB_stat s;
+    if (int rc = mdb_stat(state_->txn.get(), dbi, &s))
+      return tl::unexpected(storage::lmdb_error(rc, "table statistics"));
+    *out = s.ms_entries;
+  }
   return c;
 }
 Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {

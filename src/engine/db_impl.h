@@ -8,7 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
+#include <condition_variable>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -26,15 +27,71 @@ class SecretBuffer;
 
 namespace custdb::detail {
 
+// LMDB changes the map size only while no transaction of the process is active. Every
+// transaction holds a ticket; a remap closes the gate to new tickets and waits for the count to
+// reach zero. A counter, not a shared mutex, because one thread may hold several transactions
+// (a ReadTxn and a WriteTxn, say), which a shared mutex does not allow.
+class RemapGate {
+ public:
+  class Ticket {
+   public:
+    Ticket() = default;
+    explicit Ticket(RemapGate* g) : gate_(g) {}
+    Ticket(Ticket&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)) {}
+    Ticket& operator=(Ticket&& o) noexcept {
+      release();
+      gate_ = std::exchange(o.gate_, nullptr);
+      return *this;
+    }
+    ~Ticket() { release(); }
+    void release() {
+      if (gate_) std::exchange(gate_, nullptr)->leave();
+    }
+
+   private:
+    RemapGate* gate_ = nullptr;
+  };
+
+  Ticket enter() {
+    std::unique_lock l(m_);
+    cv_.wait(l, [&] { return !remapping_; });
+    ++active_;
+    return Ticket(this);
+  }
+  // Runs fn with no transaction of this process active; false when that did not happen
+  // within `wait` (a transaction stayed open: perhaps in the calling thread).
+  template <class Fn>
+  bool exclusive(std::chrono::milliseconds wait, Fn&& fn) {
+    std::unique_lock l(m_);
+    cv_.wait(l, [&] { return !remapping_; });
+    remapping_ = true;
+    bool ok = cv_.wait_for(l, wait, [&] { return active_ == 0; });
+    if (ok) fn();
+    remapping_ = false;
+    cv_.notify_all();
+    return ok;
+  }
+
+ private:
+  void leave() {
+    std::lock_guard l(m_);
+    if (--active_ == 0) cv_.notify_all();
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  int active_ = 0;
+  bool remapping_ = false;
+};
+
 // One LMDB transaction plus what a WriteTxn needs to survive map growth.
 struct TxnState {
+  RemapGate::Ticket ticket;  // declared first: released only after `txn` has ended
   storage::Txn txn;
   bool write = false;
   bool poisoned = false;  // a storage failure mid-write: only abort remains
   bool map_full = false;  // the last put/del hit MDB_MAP_FULL
   // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
   std::vector<std::function<Status(TxnState&)>> redo;
-  std::shared_lock<std::shared_timed_mutex> remap_guard;
   std::vector<std::uint8_t> buf;  // encode scratch
 };
 
@@ -58,9 +115,7 @@ struct DatabaseImpl {
   std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
-  // Held shared by every transaction of this process, exclusively to remap (LMDB requires
-  // that no transaction of the process is active while the map size changes).
-  mutable std::shared_timed_mutex remap_mutex;
+  mutable RemapGate remap_gate;
 
   int lock_fd = -1;  // custdb.lock: shared by every open, exclusive during key rotation
 
@@ -70,6 +125,8 @@ struct DatabaseImpl {
                                                     bool take_process_lock = true);
 
   Result<std::unique_ptr<TxnState>> begin(bool write) const;
+  // Begins st.txn (with a gate ticket), adopting a map grown by another process.
+  Status begin_into(TxnState& st, bool write) const;
   Status ensure_sealer() const;
   // Aborts st's transaction, grows the map, begins a new one and replays st.redo.
   Status grow_and_replay(TxnState& st);

@@ -17,6 +17,8 @@ using namespace custdb::engine;
 constexpr std::string_view kNextCustomer = "next_id.customer";
 constexpr std::string_view kNextRelationship = "next_id.relationship";
 constexpr std::string_view kNextTransaction = "next_id.transaction";
+// Ids stay below 2^63 so `id + 1` (the next counter value) never wraps.
+constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
 
 Bytes as_bytes(std::string_view s) {
   return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
@@ -45,6 +47,7 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
 
 Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const {
   if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+  if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
   if (c.id == 0) {
     auto next = next_id(st, kNextCustomer);
     if (!next) return tl::unexpected(next.error());
@@ -186,9 +189,12 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   if (!next) return tl::unexpected(next.error());
   r.id = *next;
   storage::IdKey k(r.id);
+  auto taken = get(st, dbi_relationships, k.span());
+  if (!taken) return tl::unexpected(taken.error());
+  if (*taken)
+    return make_error(ErrorCode::kCorruption, "next_id.relationship is behind existing ids");
   codec->encode(k.span(), r, st.buf);
-  if (auto s = put(st, dbi_relationships, k.span(), st.buf, MDB_NOOVERWRITE); !s)
-    return tl::unexpected(s.error());
+  if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
   keys->relationship_entries(r, entries);
   for (const auto& e : entries)
@@ -214,6 +220,7 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
 
 Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) const {
   if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
+  if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
   auto c = load_customer(st, t.customer_id);
   if (!c) return tl::unexpected(c.error());
   if (!*c)
@@ -283,6 +290,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   Transaction t = **old;
   mutate(t);
   t.id = id;
+  (void)valid_currency(t.currency);  // upper-cases, so "eur" compares equal to "EUR"
   if (t.currency != base_currency && t.currency != (*old)->currency &&
       t.base_amount == (*old)->base_amount)
     t.base_amount.reset();  // a new foreign currency needs its own base amount

@@ -135,8 +135,8 @@ Status validate_relationship(Relationship& r) {
 Status validate_transaction(Transaction& t, std::string_view base_currency) {
   if (t.customer_id == 0) return bad("customer_id", "required");
   const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
-  const Timestamp hi = std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate);
-  if (t.ts < lo || t.ts > hi) return bad("ts", "outside 1800-01-01..2200-12-31");
+  const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate + std::chrono::days(1));
+  if (t.ts < lo || t.ts >= end) return bad("ts", "outside 1800-01-01..2200-12-31");
   if (t.amount > kMaxAmount || t.amount < -kMaxAmount)
     return bad("amount", "magnitude above 10^15 minor units");
   if (!valid_currency(t.currency))

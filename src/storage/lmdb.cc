@@ -24,10 +24,6 @@ Error lmdb_error(int rc, std::string_view what) {
     case EBUSY:
       code = ErrorCode::kBusy;
       break;
-    case EACCES:
-    case EROFS:
-      code = ErrorCode::kReadOnly;
-      break;
     case MDB_BAD_TXN:
     case MDB_BAD_VALSIZE:
     case EINVAL:

@@ -1,6 +1,7 @@
-// The one place that talks to LMDB: RAII owners for environment, transaction and cursor, and
-// the mapping of LMDB return codes onto custdb's ErrorCode. Nothing above this layer includes
-// <lmdb.h> except through these types.
+// The LMDB layer: RAII owners for environment, transaction and cursor, the mapping of LMDB
+// return codes onto custdb's ErrorCode, and key encodings. The engine uses these owners and
+// calls mdb_get/mdb_put/mdb_stat on their handles; it never creates or frees LMDB objects
+// itself.
 #pragma once
 
 #include <lmdb.h>
