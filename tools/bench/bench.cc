@@ -1,0 +1,145 @@
+// custdb benchmarks, run on demand (not part of the test suite).
+//
+//   custdb_bench [--customers N] [--runs R] [--dir DIR] [--suite crypto]
+//
+// Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
+// (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
+// lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
+// Prints a markdown table.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "custdb/database.h"
+#include "custdb/key.h"
+#include "synthetic.h"
+
+using namespace custdb;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::uint64_t customers = 1'000'000;
+  int runs = 5;
+  fs::path dir = fs::temp_directory_path() / "custdb-bench";
+  std::string suite = "crypto";
+};
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+[[noreturn]] void die(const std::string& what, const Error& e) {
+  std::fprintf(stderr, "%s: %s\n", what.c_str(), e.to_string().c_str());
+  std::exit(1);
+}
+
+struct Figures {
+  double insert_rate = 0, get_rate = 0, email_rate = 0;
+  std::uintmax_t file_size = 0;
+};
+
+Figures run_custdb(const Args& a, bool encrypted) {
+  fs::path path = a.dir / (encrypted ? "encrypted" : "plaintext");
+  fs::remove_all(path);
+  Options o;
+  o.initial_map_size = std::size_t{1} << 30;
+  if (encrypted) {
+    std::vector<std::uint8_t> raw(32, 0x42);
+    o.key = KeyMaterial::from_raw_key(raw).value();
+  }
+  auto db = Database::open(path, o);
+  if (!db) die("open", db.error());
+  synthetic::Generator gen;
+  Figures f;
+  auto t0 = Clock::now();
+  constexpr std::uint64_t kBatch = 10'000;
+  for (std::uint64_t first = 1; first <= a.customers; first += kBatch) {
+    auto txn = db->begin_write();
+    if (!txn) die("begin", txn.error());
+    for (std::uint64_t i = first; i < first + kBatch && i <= a.customers; ++i)
+      if (auto r = txn->insert_customer(gen.customer(i)); !r) die("insert", r.error());
+    if (auto s = txn->commit(); !s) die("commit", s.error());
+  }
+  f.insert_rate = a.customers / seconds_since(t0);
+
+  constexpr int kOps = 200'000;
+  std::mt19937_64 rng(7);
+  std::vector<double> gets, emails;
+  for (int run = 0; run < a.runs; ++run) {
+    auto txn = db->begin_read();
+    if (!txn) die("begin read", txn.error());
+    std::vector<std::uint64_t> ids(kOps);
+    for (auto& id : ids) id = 1 + rng() % a.customers;
+    auto t = Clock::now();
+    std::uint64_t found = 0;
+    for (auto id : ids) found += txn->get_customer(id).value().has_value();
+    gets.push_back(kOps / seconds_since(t));
+    if (found != static_cast<std::uint64_t>(kOps)) std::fprintf(stderr, "missing customers!\n");
+    std::vector<std::string> mails;
+    mails.reserve(kOps);
+    for (auto id : ids) mails.push_back(synthetic::Generator::email_of(id));
+    t = Clock::now();
+    found = 0;
+    for (const auto& m : mails) found += txn->find_by_email(m).value().size();
+    emails.push_back(kOps / seconds_since(t));
+    if (found != static_cast<std::uint64_t>(kOps)) std::fprintf(stderr, "missing emails!\n");
+  }
+  f.get_rate = median(gets);
+  f.email_rate = median(emails);
+  f.file_size = fs::file_size(path / "data.mdb");
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--customers") a.customers = std::stoull(next());
+    else if (arg == "--runs") a.runs = std::stoi(next());
+    else if (arg == "--dir") a.dir = next();
+    else if (arg == "--suite") a.suite = next();
+    else {
+      std::fprintf(stderr, "usage: custdb_bench [--customers N] [--runs R] [--dir DIR] [--suite crypto]\n");
+      return 2;
+    }
+  }
+  fs::create_directories(a.dir);
+  std::printf("custdb encrypted vs plaintext: %llu customers, median of %d runs\n\n",
+              static_cast<unsigned long long>(a.customers), a.runs);
+  Figures plain = run_custdb(a, false);
+  Figures enc = run_custdb(a, true);
+  std::printf("| operation | plaintext | encrypted | encrypted / plaintext |\n|---|---|---|---|\n");
+  auto row = [](const char* name, double p, double e, const char* unit) {
+    std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, p, unit, e, unit, e / p);
+  };
+  row("bulk insert (10k a commit, fsync)", plain.insert_rate, enc.insert_rate, "customers/s");
+  row("point get by id", plain.get_rate, enc.get_rate, "gets/s");
+  row("lookup by email", plain.email_rate, enc.email_rate, "lookups/s");
+  std::printf("| file size | %.1f MiB | %.1f MiB | %.2f |\n", plain.file_size / 1048576.0,
+              enc.file_size / 1048576.0, static_cast<double>(enc.file_size) / plain.file_size);
+  fs::remove_all(a.dir);
+  return 0;
+}
