@@ -104,6 +104,7 @@ BOOST_DATA_TEST_CASE(clean_database_reports_counts, kModes, mode) {
   BOOST_TEST(r.transactions == 4u);
   // 5 refs + 5 emails + 5 phones + 2 relationship ends + 4 transactions
   BOOST_TEST(r.index_entries == 21u);
+  BOOST_TEST(r.segment_bitmaps > 20u);  // every customer has ~20 postings, all in chunk 0
 }
 
 BOOST_DATA_TEST_CASE(missing_index_entry, kModes, mode) {
@@ -147,6 +148,21 @@ BOOST_AUTO_TEST_CASE(stale_entry_with_equal_count_is_named) {
   kinds(r);
   BOOST_TEST(has(r, CheckProblem::Kind::kMissingIndexEntry, "idx.email"));
   BOOST_TEST(has(r, CheckProblem::Kind::kOrphanIndexEntry, "idx.email"));
+}
+
+BOOST_DATA_TEST_CASE(segment_bitmaps_are_checked_both_ways, kModes, mode) {
+  TempDir dir;
+  std::string some_key;
+  { auto db = open_db(mode, dir.path()); populate(db); }
+  {
+    // Drop one stored bitmap chunk: every customer in it now lacks that posting.
+    RawFile raw(dir.path());
+    raw.del_first("idx.segments");
+  }
+  auto db = open_db(mode, dir.path());
+  auto r = must(db.check());
+  kinds(r);
+  BOOST_TEST(has(r, CheckProblem::Kind::kMissingIndexEntry, "idx.segments"));
 }
 
 BOOST_AUTO_TEST_CASE(stale_aggregate_and_dangling_reference) {

@@ -15,9 +15,9 @@ using namespace std::chrono;
 
 tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
   static constexpr const char* kNames[] = {"?", "customers", "relationships", "transactions",
-                                           "meta"};
+                                           "meta", "idx.segments"};
   auto t = static_cast<unsigned>(table);
-  std::string m = t < 5 ? kNames[t] : "?";
+  std::string m = t < 6 ? kNames[t] : "?";
   m += " key ";
   static constexpr char kHex[] = "0123456789abcdef";
   for (auto b : key) {

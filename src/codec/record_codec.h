@@ -34,6 +34,7 @@ enum class Table : std::uint8_t {
   kRelationships = 2,
   kTransactions = 3,
   kMeta = 4,
+  kPostings = 5,  // segment bitmaps (src/index/segments.h)
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;

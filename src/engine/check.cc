@@ -5,7 +5,10 @@
 // others: entries are distinct because each value ends with its owner's id).
 #include <lmdb.h>
 
+#include <map>
 #include <unordered_map>
+
+#include <roaring/roaring.hh>
 
 #include "engine/db_impl.h"
 
@@ -52,6 +55,7 @@ struct Checker {
   CheckReport& report;
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
+  std::map<std::string, Roaring> expected_postings;  // chunk key -> low 32 bits of members
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
@@ -112,6 +116,9 @@ struct Checker {
       entries.clear();
       db.keys->customer_entries(*c, entries);
       check_entries(entries, "customer " + std::to_string(c->id));
+      for (const auto& p : index::customer_postings(*c))
+        expected_postings[index::SegmentKeys::chunk_key(db.seg_keys->posting_key(p), c->id >> 16)]
+            .add(static_cast<std::uint32_t>(c->id));
     });
     if (!s) return s;
 
@@ -173,6 +180,8 @@ struct Checker {
       }
     }
 
+    if (auto p = check_postings(); !p) return p;
+
     auto counter = [&](std::string_view name, std::uint64_t max_id) {
       auto next = db.next_id(st, name);
       if (!next) return problem(Kind::kBadMetadata, "meta", next.error().message());
@@ -184,6 +193,44 @@ struct Checker {
     counter("next_id.customer", max_customer);
     counter("next_id.relationship", max_rel);
     counter("next_id.transaction", max_txn);
+    return {};
+  }
+
+  // Every stored segment chunk must equal the one the customers derive, and none may be absent.
+  Status check_postings() {
+    auto describe_ids = [](const Roaring& r) {
+      std::string s;
+      int n = 0;
+      for (auto it = r.begin(); it != r.end() && n < 5; ++it, ++n) s += (n ? ", " : "") + std::to_string(*it);
+      if (r.cardinality() > 5) s += ", ... (" + std::to_string(r.cardinality()) + ")";
+      return s;
+    };
+    auto s = walk(db.dbi_segments, [&](storage::Bytes k, storage::Bytes v) {
+      std::string key(reinterpret_cast<const char*>(k.data()), k.size());
+      ++report.segment_bitmaps;
+      thread_local std::vector<std::uint8_t> scratch;
+      auto payload = db.codec->unwrap(codec::Table::kPostings, k, v, scratch);
+      if (!payload) return problem(Kind::kUndecodable, "idx.segments", payload.error().message());
+      const char* p = reinterpret_cast<const char*>(payload->data());
+      if (roaring_bitmap_portable_deserialize_size(p, payload->size()) != payload->size())
+        return problem(Kind::kUndecodable, "idx.segments", "malformed bitmap at key " + hex(key));
+      Roaring stored = Roaring::readSafe(p, payload->size());
+      auto it = expected_postings.find(key);
+      Roaring want = it == expected_postings.end() ? Roaring() : it->second;
+      Roaring extra = stored - want, lacking = want - stored;
+      if (!extra.isEmpty())
+        problem(Kind::kOrphanIndexEntry, "idx.segments",
+                "key " + hex(key) + " lists customers (low bits) " + describe_ids(extra) +
+                    " that do not belong to it");
+      if (!lacking.isEmpty())
+        problem(Kind::kMissingIndexEntry, "idx.segments",
+                "key " + hex(key) + " lacks customers (low bits) " + describe_ids(lacking));
+      if (it != expected_postings.end()) expected_postings.erase(it);
+    });
+    if (!s) return s;
+    for (const auto& [key, want] : expected_postings)
+      problem(Kind::kMissingIndexEntry, "idx.segments",
+              "key " + hex(key) + " is absent; customers (low bits) " + describe_ids(want));
     return {};
   }
 

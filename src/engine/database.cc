@@ -97,6 +97,7 @@ std::vector<DbiName> all_dbis(DatabaseImpl& d) {
                             {&d.dbi_customers, "customers", 0},
                             {&d.dbi_relationships, "relationships", 0},
                             {&d.dbi_transactions, "transactions", 0}};
+  v.push_back({&d.dbi_segments, "idx.segments", 0});
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
     v.push_back({&d.dbi_index[i], s.dbi_name, s.unique ? 0u : unsigned{MDB_DUPSORT | MDB_DUPFIXED}});
@@ -290,6 +291,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   d->base_currency = header->currency;
   d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
   d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
+  d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
   return d;
 }
 
@@ -385,6 +387,7 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
                       "(does this thread hold one?)");
   if (!grown) return grown;
   if (auto s = begin_into(st, true); !s) return s;
+  st.posting_deltas.clear();  // the replay queues them again
   for (auto& op : st.redo) {
     auto s = op(st);
     if (!s) {
@@ -397,6 +400,11 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
 
 Status DatabaseImpl::commit(TxnState& st) {
   for (;;) {
+    if (auto s = flush_postings(st); !s) {
+      if (!st.map_full) return s;
+      if (auto g = grow_and_replay(st); !g) return g;
+      continue;
+    }
     int rc = st.txn.commit();
     if (rc == 0) return {};
     if (rc != MDB_MAP_FULL) return tl::unexpected(storage::lmdb_error(rc, "commit"));

@@ -5,6 +5,7 @@
 #include <array>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,7 +17,9 @@
 #include "codec/record_codec.h"
 #include "custdb/check.h"
 #include "custdb/database.h"
+#include "index/id_set.h"
 #include "index/index_keys.h"
+#include "index/segments.h"
 #include "storage/lmdb.h"
 
 namespace custdb::crypto {
@@ -93,6 +96,10 @@ struct TxnState {
   // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
   std::vector<std::function<Status(TxnState&)>> redo;
   std::vector<std::uint8_t> buf;  // encode scratch
+  // Segment-bitmap changes not yet written, by chunk key: (id low 32 bits, present) in order.
+  // Written once per chunk at commit (or before a segment read in this transaction), so a
+  // chunk touched by many customers of one transaction is rewritten once.
+  std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> posting_deltas;
 };
 
 struct DatabaseImpl {
@@ -104,6 +111,7 @@ struct DatabaseImpl {
   storage::Env env;
   MDB_dbi dbi_meta = 0, dbi_customers = 0, dbi_relationships = 0, dbi_transactions = 0;
   std::array<MDB_dbi, index::kIndexCount> dbi_index{};
+  MDB_dbi dbi_segments = 0;
   bool encrypted = false;
   std::string base_currency;
   std::unique_ptr<crypto::SecretBuffer> data_key;  // encrypted mode: unwrapped at open
@@ -115,6 +123,7 @@ struct DatabaseImpl {
   std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
+  std::unique_ptr<index::SegmentKeys> seg_keys;
   mutable RemapGate remap_gate;
 
   int lock_fd = -1;  // custdb.lock: shared by every open, exclusive during key rotation
@@ -156,6 +165,18 @@ struct DatabaseImpl {
   Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const;
   Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const;
   Status store_customer(TxnState& st, const Customer& c) const;
+  // Every customer change goes through here: the record (stored, or deleted when `after` is
+  // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
+  Status write_customer(TxnState& st, const Customer* before, const Customer* after) const;
+
+  // ---- segment postings (postings.cc) ----
+  void queue_postings(TxnState& st, const Customer* before, const Customer* after) const;
+  Status flush_postings(TxnState& st) const;
+  // The members of one posting (all its chunks).
+  Result<index::IdSet> posting_members(TxnState& st, const index::Posting& p) const;
+  // Plaintext only: the stored buckets of an ordered field within [lo, hi], ascending.
+  Result<std::vector<std::int64_t>> stored_buckets(TxnState& st, index::SegField f,
+                                                   std::int64_t lo, std::int64_t hi) const;
 
   // ---- operations (ops.cc) ----
   Result<CustomerId> insert_customer(TxnState& st, Customer c) const;

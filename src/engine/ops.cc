@@ -72,11 +72,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
   c.updated_at = now;
   c.aggregates = {};
 
-  std::vector<IndexEntry> entries;
-  keys->customer_entries(c, entries);
-  if (auto s = store_customer(st, c); !s) return tl::unexpected(s.error());
-  for (const auto& e : entries)
-    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
+  if (auto s = write_customer(st, nullptr, &c); !s) return tl::unexpected(s.error());
   if (auto s = bump_counter(st, kNextCustomer, c.id); !s) return tl::unexpected(s.error());
   return c.id;
 }
@@ -101,12 +97,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
                             std::to_string(storage::get_u64((*owner)->data())));
   }
   c.updated_at = now_ms();
-  std::vector<IndexEntry> before, after;
-  keys->customer_entries(**old, before);
-  keys->customer_entries(c, after);
-  if (auto s = store_customer(st, c); !s) return tl::unexpected(s.error());
-  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
-    return tl::unexpected(s.error());
+  if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
   return true;
 }
 
@@ -153,12 +144,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
     storage::IdKey k(t.id);
     if (auto s = del(st, dbi_transactions, k.span()); !s) return tl::unexpected(s.error());
   }
-  entries.clear();
-  keys->customer_entries(**c, entries);
-  for (const auto& e : entries)
-    if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-  storage::IdKey k(id);
-  if (auto s = del(st, dbi_customers, k.span()); !s) return tl::unexpected(s.error());
+  if (auto s = write_customer(st, &**c, nullptr); !s) return tl::unexpected(s.error());
   return true;
 }
 
@@ -248,12 +234,7 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
   keys->transaction_entries(t, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
-  std::vector<IndexEntry> before, after;
-  keys->customer_entries(**c, before);
-  keys->customer_entries(updated, after);
-  if (auto s = store_customer(st, updated); !s) return tl::unexpected(s.error());
-  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
-    return tl::unexpected(s.error());
+  if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
   if (auto s = bump_counter(st, kNextTransaction, t.id); !s) return tl::unexpected(s.error());
   return t.id;
 }
@@ -332,11 +313,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
     return tl::unexpected(s.error());
   auto restore = [&](const Customer& was, const Customer& now) -> Status {
-    std::vector<IndexEntry> b, a;
-    keys->customer_entries(was, b);
-    keys->customer_entries(now, a);
-    if (auto s = store_customer(st, now); !s) return s;
-    return update_entries(st, std::move(b), std::move(a));
+    return write_customer(st, &was, &now);
   };
   if (auto s = restore(**old_customer, old_updated); !s) return tl::unexpected(s.error());
   if (new_customer) {
@@ -366,24 +343,14 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) co
     if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
   if (auto s = del(st, dbi_transactions, storage::IdKey(id).span()); !s)
     return tl::unexpected(s.error());
-  std::vector<IndexEntry> before, after;
-  keys->customer_entries(**c, before);
-  keys->customer_entries(updated, after);
-  if (auto s = store_customer(st, updated); !s) return tl::unexpected(s.error());
-  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
-    return tl::unexpected(s.error());
+  if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
   return true;
 }
 
 // ---- restore (key rotation) -------------------------------------------------------------------
 
 Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) const {
-  if (auto s = store_customer(st, c); !s) return s;
-  std::vector<IndexEntry> entries;
-  keys->customer_entries(c, entries);
-  for (const auto& e : entries)
-    if (auto s = put_entry(st, e); !s) return s;
-  return {};
+  return write_customer(st, nullptr, &c);
 }
 
 Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) const {

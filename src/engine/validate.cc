@@ -98,6 +98,11 @@ Status validate_customer(Customer& c) {
   if (auto s = check_consent("consent_email", c.consent_email); !s) return s;
   if (auto s = check_consent("consent_sms", c.consent_sms); !s) return s;
   if (auto s = check_consent("consent_phone", c.consent_phone); !s) return s;
+  const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
+  const Timestamp end =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate + std::chrono::days(1));
+  if (c.created_at != Timestamp{} && (c.created_at < lo || c.created_at >= end))
+    return bad("created_at", "outside 1800-01-01..2200-12-31");
   if (c.tags.size() > kMaxTags) return bad("tags", "more than 64 tags");
   std::vector<std::string> tags;
   tags.reserve(c.tags.size());

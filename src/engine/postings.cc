@@ -1,0 +1,150 @@
+// Segment postings: queued per transaction, written per chunk, read per posting.
+#include <lmdb.h>
+
+#include <roaring/roaring.hh>
+
+#include "engine/db_impl.h"
+
+namespace custdb::detail {
+namespace {
+
+using index::Posting;
+using index::SegmentKeys;
+using storage::Bytes;
+
+constexpr int kChunkShift = 16;  // 65,536 ids a stored bitmap
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Decodes one stored chunk; kCorruption when its envelope or bitmap is damaged.
+Result<Roaring> read_chunk(const DatabaseImpl& db, std::string_view key, Bytes stored) {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = db.codec->unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  const char* p = reinterpret_cast<const char*>(payload->data());
+  if (payload->empty() || roaring_bitmap_portable_deserialize_size(p, payload->size()) != payload->size())
+    return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap");
+  return Roaring::readSafe(p, payload->size());
+}
+
+}  // namespace
+
+void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
+                                  const Customer* after) const {
+  std::vector<Posting> old_p, new_p;
+  if (before) old_p = index::customer_postings(*before);
+  if (after) new_p = index::customer_postings(*after);
+  const CustomerId id = after ? after->id : before->id;
+  const std::uint64_t chunk = id >> kChunkShift;
+  const auto low = static_cast<std::uint32_t>(id);
+  auto queue = [&](const Posting& p, bool present) {
+    st.posting_deltas[SegmentKeys::chunk_key(seg_keys->posting_key(p), chunk)].push_back({low, present});
+  };
+  auto o = old_p.begin(), n = new_p.begin();
+  while (o != old_p.end() || n != new_p.end()) {
+    if (n == new_p.end() || (o != old_p.end() && *o < *n)) queue(*o++, false);
+    else if (o == old_p.end() || *n < *o) queue(*n++, true);
+    else ++o, ++n;
+  }
+}
+
+Status DatabaseImpl::flush_postings(TxnState& st) const {
+  std::vector<std::uint8_t> out, serialized;
+  for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
+    const std::string& key = it->first;
+    auto stored = get(st, dbi_segments, as_bytes(key));
+    if (!stored) return tl::unexpected(stored.error());
+    Roaring bits;
+    if (*stored) {
+      auto chunk = read_chunk(*this, key, **stored);
+      if (!chunk) return tl::unexpected(chunk.error());
+      bits = std::move(*chunk);
+    }
+    for (auto [low, present] : it->second) {
+      if (present) bits.add(low);
+      else bits.remove(low);
+    }
+    if (bits.isEmpty()) {
+      if (auto s = del(st, dbi_segments, as_bytes(key)); !s) return s;
+    } else {
+      bits.runOptimize();
+      serialized.resize(bits.getSizeInBytes(/*portable=*/true));
+      bits.write(reinterpret_cast<char*>(serialized.data()), true);
+      codec->wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+      if (auto s = put(st, dbi_segments, as_bytes(key), out); !s) return s;
+    }
+    it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
+  }
+  return {};
+}
+
+Result<index::IdSet> DatabaseImpl::posting_members(TxnState& st, const Posting& p) const {
+  index::IdSet set;
+  const std::string prefix = seg_keys->posting_key(p);
+  storage::Cursor cur(st.txn.get(), dbi_segments);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  std::string first = SegmentKeys::chunk_key(prefix, 0);
+  MDB_val k = storage::to_val(first), v;
+  int rc = cur.get(k, v, MDB_SET_RANGE);
+  while (rc == 0) {
+    std::string_view key = storage::to_view(k);
+    if (key.size() != prefix.size() + SegmentKeys::kChunkBytes ||
+        key.substr(0, prefix.size()) != prefix)
+      break;
+    auto chunk = read_chunk(*this, key, storage::to_bytes(v));
+    if (!chunk) return tl::unexpected(chunk.error());
+    std::uint64_t c = storage::get_u64(reinterpret_cast<const std::uint8_t*>(key.data() + prefix.size()));
+    set.merge(static_cast<std::uint32_t>(c >> (32 - kChunkShift)), *chunk);
+    rc = cur.get(k, v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "segment read"));
+  return set;
+}
+
+Result<std::vector<std::int64_t>> DatabaseImpl::stored_buckets(TxnState& st, index::SegField f,
+                                                               std::int64_t lo,
+                                                               std::int64_t hi) const {
+  // Plaintext keys are [field][8][bucket BE][chunk]: one ordered cursor walk.
+  std::vector<std::int64_t> out;
+  if (lo > hi) return out;
+  storage::Cursor cur(st.txn.get(), dbi_segments);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  std::string seek = seg_keys->posting_key({f, index::encode_bucket(lo)});
+  MDB_val k = storage::to_val(seek), v;
+  int rc = cur.get(k, v, MDB_SET_RANGE);
+  while (rc == 0) {
+    std::string_view key = storage::to_view(k);
+    if (key.size() != 2 + 8 + SegmentKeys::kChunkBytes || key[0] != static_cast<char>(f) || key[1] != 8)
+      break;
+    std::int64_t b = index::decode_bucket(key.substr(2, 8));
+    if (b > hi) break;
+    if (out.empty() || out.back() != b) out.push_back(b);
+    // Skip the rest of this bucket's chunks.
+    std::string next = seg_keys->posting_key({f, index::encode_bucket(b)});
+    next = SegmentKeys::chunk_key(next, ~std::uint64_t{0});
+    k = storage::to_val(next);
+    rc = cur.get(k, v, MDB_SET_RANGE);
+    if (rc == 0 && storage::to_view(k) == std::string_view(next)) rc = cur.get(k, v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "segment scan"));
+  return out;
+}
+
+Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
+                                    const Customer* after) const {
+  std::vector<index::IndexEntry> old_e, new_e;
+  if (before) keys->customer_entries(*before, old_e);
+  if (after) keys->customer_entries(*after, new_e);
+  if (after) {
+    if (auto s = store_customer(st, *after); !s) return s;
+  } else {
+    if (auto s = del(st, dbi_customers, storage::IdKey(before->id).span()); !s) return s;
+  }
+  if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
+  queue_postings(st, before, after);
+  return {};
+}
+
+}  // namespace custdb::detail

@@ -1,0 +1,186 @@
+#include "index/segments.h"
+
+#include <algorithm>
+
+#include "crypto/crypto.h"
+#include "storage/lmdb.h"
+#include "util/normalize.h"
+
+namespace custdb::index {
+namespace {
+
+using namespace std::chrono;
+
+std::int64_t month_of_days(std::int64_t days) {
+  year_month_day ymd{sys_days{std::chrono::days{days}}};
+  return static_cast<int>(ymd.year()) * 12 + (static_cast<unsigned>(ymd.month()) - 1);
+}
+std::int64_t first_day_of_month(std::int64_t m) {
+  year_month_day ymd{year{static_cast<int>(m / 12)}, month{static_cast<unsigned>(m % 12 + 1)}, day{1}};
+  return sys_days{ymd}.time_since_epoch().count();
+}
+constexpr std::int64_t kMsPerDay = 86'400'000;
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Magnitude buckets: 1..7 exact, then 8 sub-buckets per power of two.
+std::int64_t log_bucket(std::uint64_t v) {
+  if (v < 8) return static_cast<std::int64_t>(v);
+  int e = 63 - __builtin_clzll(v);
+  return 8 + (e - 3) * 8 + static_cast<std::int64_t>((v >> (e - 3)) & 7);
+}
+std::pair<std::uint64_t, std::uint64_t> log_bounds(std::int64_t b) {
+  if (b < 8) return {static_cast<std::uint64_t>(b), static_cast<std::uint64_t>(b)};
+  int e = 3 + static_cast<int>((b - 8) / 8);
+  std::uint64_t sub = static_cast<std::uint64_t>((b - 8) % 8);
+  std::uint64_t lo = (8 + sub) << (e - 3);
+  std::uint64_t hi = e == 63 && sub == 7 ? ~std::uint64_t{0} : ((9 + sub) << (e - 3)) - 1;
+  return {lo, hi};
+}
+constexpr std::int64_t kMaxLogBucket = 8 + 60 * 8 + 7;  // 2^63 - 1
+
+const Date kMin = Date{year{1800} / 1 / 1};
+const Date kMax = Date{year{2200} / 12 / 31};
+
+void add_text(std::vector<Posting>& out, SegField f, const std::string& v) {
+  if (!v.empty()) out.push_back({f, v});
+}
+void add_enum(std::vector<Posting>& out, SegField f, std::uint8_t v) {
+  out.push_back({f, std::string(1, static_cast<char>(v))});
+}
+void add_ordered(std::vector<Posting>& out, SegField f, std::int64_t v) {
+  out.push_back({f, encode_bucket(bucket_of(f, v))});
+}
+
+}  // namespace
+
+const char* to_string(SegField f) {
+  static constexpr const char* kNames[] = {
+      "all", "type", "tier", "stage", "region", "city", "country", "gender", "income_band",
+      "risk", "birth_date", "created_at", "consent_email", "consent_sms", "consent_phone", "tag",
+      "txn_count", "total_amount", "first_txn_at", "last_txn_at"};
+  auto i = static_cast<std::size_t>(f);
+  return i < std::size(kNames) ? kNames[i] : "?";
+}
+
+std::string encode_bucket(std::int64_t bucket) {
+  std::string s(8, '\0');
+  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), bucket);
+  return s;
+}
+std::int64_t decode_bucket(std::string_view b) {
+  return b.size() == 8 ? storage::get_i64(reinterpret_cast<const std::uint8_t*>(b.data())) : 0;
+}
+
+bool is_bucketed(SegField f) {
+  switch (f) {
+    case SegField::kIncomeBand: case SegField::kBirthDate: case SegField::kCreatedAt:
+    case SegField::kTxnCount: case SegField::kTotalAmount: case SegField::kFirstTxnAt:
+    case SegField::kLastTxnAt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::int64_t bucket_of(SegField f, std::int64_t v) {
+  switch (f) {
+    case SegField::kIncomeBand: return v;
+    case SegField::kBirthDate: return month_of_days(v);
+    case SegField::kCreatedAt: case SegField::kFirstTxnAt: case SegField::kLastTxnAt:
+      return month_of_days(floor_div(v, kMsPerDay));
+    case SegField::kTxnCount: return log_bucket(static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)));
+    case SegField::kTotalAmount:
+      return v >= 0 ? log_bucket(static_cast<std::uint64_t>(v))
+                    : -log_bucket(static_cast<std::uint64_t>(-(v + 1)) + 1);
+    default: return 0;
+  }
+}
+
+std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) {
+  switch (f) {
+    case SegField::kIncomeBand: return {b, b};
+    case SegField::kBirthDate: return {first_day_of_month(b), first_day_of_month(b + 1) - 1};
+    case SegField::kCreatedAt: case SegField::kFirstTxnAt: case SegField::kLastTxnAt:
+      return {first_day_of_month(b) * kMsPerDay, first_day_of_month(b + 1) * kMsPerDay - 1};
+    case SegField::kTxnCount: {
+      auto [lo, hi] = log_bounds(b);
+      return {static_cast<std::int64_t>(lo), static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX))};
+    }
+    case SegField::kTotalAmount: {
+      if (b >= 0) {
+        auto [lo, hi] = log_bounds(b);
+        return {static_cast<std::int64_t>(lo), static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX))};
+      }
+      auto [lo, hi] = log_bounds(-b);  // magnitudes of -(v+1)+1 = -v
+      return {-static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX)),
+              -static_cast<std::int64_t>(lo)};
+    }
+    default: return {0, 0};
+  }
+}
+
+std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f) {
+  switch (f) {
+    case SegField::kIncomeBand: return {1, 10};
+    case SegField::kBirthDate: case SegField::kCreatedAt: case SegField::kFirstTxnAt:
+    case SegField::kLastTxnAt:
+      return {month_of_days(kMin.time_since_epoch().count()),
+              month_of_days(kMax.time_since_epoch().count())};
+    case SegField::kTxnCount: return {0, kMaxLogBucket};
+    case SegField::kTotalAmount: return {-kMaxLogBucket, kMaxLogBucket};
+    default: return {0, 0};
+  }
+}
+
+std::vector<Posting> customer_postings(const Customer& c) {
+  std::vector<Posting> out;
+  out.reserve(24);
+  out.push_back({SegField::kAll, std::string()});
+  add_enum(out, SegField::kType, static_cast<std::uint8_t>(c.type));
+  add_enum(out, SegField::kTier, static_cast<std::uint8_t>(c.tier));
+  add_enum(out, SegField::kStage, static_cast<std::uint8_t>(c.stage));
+  add_enum(out, SegField::kGender, static_cast<std::uint8_t>(c.gender));
+  add_enum(out, SegField::kRisk, static_cast<std::uint8_t>(c.risk));
+  add_enum(out, SegField::kConsentEmail, static_cast<std::uint8_t>(c.consent_email.state));
+  add_enum(out, SegField::kConsentSms, static_cast<std::uint8_t>(c.consent_sms.state));
+  add_enum(out, SegField::kConsentPhone, static_cast<std::uint8_t>(c.consent_phone.state));
+  add_text(out, SegField::kRegion, normalize::fold(c.address.region));
+  add_text(out, SegField::kCity, normalize::fold(c.address.city));
+  add_text(out, SegField::kCountry, c.address.country);
+  for (const auto& t : c.tags) add_text(out, SegField::kTag, t);
+  if (c.income_band) add_ordered(out, SegField::kIncomeBand, *c.income_band);
+  if (c.birth_date) add_ordered(out, SegField::kBirthDate, c.birth_date->time_since_epoch().count());
+  add_ordered(out, SegField::kCreatedAt, c.created_at.time_since_epoch().count());
+  add_ordered(out, SegField::kTxnCount, static_cast<std::int64_t>(c.aggregates.txn_count));
+  add_ordered(out, SegField::kTotalAmount, c.aggregates.total_amount);
+  if (c.aggregates.first_txn_at)
+    add_ordered(out, SegField::kFirstTxnAt, c.aggregates.first_txn_at->time_since_epoch().count());
+  if (c.aggregates.last_txn_at)
+    add_ordered(out, SegField::kLastTxnAt, c.aggregates.last_txn_at->time_since_epoch().count());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string SegmentKeys::posting_key(const Posting& p) const {
+  if (tok_) {
+    auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
+                         std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
+    return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+  }
+  std::string k;
+  k.reserve(2 + p.bucket.size());
+  k += static_cast<char>(p.field);
+  k += static_cast<char>(p.bucket.size());
+  k += p.bucket;
+  return k;
+}
+
+std::string SegmentKeys::chunk_key(const std::string& posting_key, std::uint64_t chunk) {
+  std::string k = posting_key;
+  k.resize(posting_key.size() + kChunkBytes);
+  storage::put_u64(reinterpret_cast<std::uint8_t*>(k.data() + posting_key.size()), chunk);
+  return k;
+}
+
+}  // namespace custdb::index

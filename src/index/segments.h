@@ -1,0 +1,74 @@
+// Segment postings: which (attribute, bucket) sets a customer belongs to. The planner answers
+// segment queries from these sets; the write path keeps them in step; the consistency check
+// recomputes them. One place derives them all.
+//
+// Stored as compressed bitmaps in LMDB database "idx.segments", one value per 65,536 ids:
+//   key   = posting key (below) || chunk (id >> 16, u64 big-endian)
+//   value = envelope(Roaring portable serialization of the low 32 bits of the member ids)
+// Posting key: plaintext  [field u8][bucket length u8][bucket bytes]
+//              encrypted  token(32 + field, bucket bytes), 16 bytes
+// Categorical fields (type, tier, region, tags...) have one bucket per value: exact answers.
+// Ordered fields (dates, amounts, counts) have coarse buckets, so a range is answered by the
+// buckets it covers fully plus candidates from the buckets it cuts, checked against records.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "custdb/types.h"
+
+namespace custdb::crypto {
+class Tokenizer;
+}
+
+namespace custdb::index {
+
+// On-disk format: never renumber.
+enum class SegField : std::uint8_t {
+  kAll = 0,  // every customer: the universe for `not`
+  kType = 1, kTier = 2, kStage = 3, kRegion = 4, kCity = 5, kCountry = 6, kGender = 7,
+  kIncomeBand = 8, kRisk = 9, kBirthDate = 10, kCreatedAt = 11, kConsentEmail = 12,
+  kConsentSms = 13, kConsentPhone = 14, kTag = 15, kTxnCount = 16, kTotalAmount = 17,
+  kFirstTxnAt = 18, kLastTxnAt = 19,
+};
+const char* to_string(SegField f);
+
+struct Posting {
+  SegField field;
+  std::string bucket;  // categorical: the value's bytes; ordered: encode_bucket(number)
+
+  friend auto operator<=>(const Posting&, const Posting&) = default;
+};
+
+// Every posting of a customer (sorted, unique).
+std::vector<Posting> customer_postings(const Customer& c);
+
+// ---- buckets of ordered fields --------------------------------------------------------------
+bool is_bucketed(SegField f);
+// Values: days since epoch (birth_date), ms since epoch (timestamps), minor units, counts,
+// income band. Buckets are monotonic in the value.
+std::int64_t bucket_of(SegField f, std::int64_t value);
+// The values a bucket holds, inclusive.
+std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t bucket);
+// Smallest and largest bucket any stored value can have (for enumerating tokenized buckets).
+std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f);
+std::string encode_bucket(std::int64_t bucket);  // 8 bytes, big-endian, sign-biased
+std::int64_t decode_bucket(std::string_view bytes);
+
+// ---- keys -----------------------------------------------------------------------------------
+class SegmentKeys {
+ public:
+  explicit SegmentKeys(const crypto::Tokenizer* tok) : tok_(tok) {}
+  bool tokenized() const { return tok_ != nullptr; }
+  std::string posting_key(const Posting& p) const;
+  static std::string chunk_key(const std::string& posting_key, std::uint64_t chunk);
+  static constexpr std::size_t kChunkBytes = 8;
+
+ private:
+  const crypto::Tokenizer* tok_;
+};
+
+}  // namespace custdb::index
