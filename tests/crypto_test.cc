@@ -156,13 +156,36 @@ BOOST_AUTO_TEST_CASE(nonces_embed_epoch_and_counter) {
     const std::uint32_t epoch = 0x01020304;
     RecordCipher rc(key, c, epoch);
     const Bytes ad;
+    Bytes first_random;
     for (std::uint64_t i = 0; i < 3; ++i) {
       const Bytes s = seal_bytes(rc, bytes("same"), ad);
       BOOST_TEST((Bytes(s.begin(), s.begin() + 4) == Bytes{1, 2, 3, 4}));
-      Bytes counter(8, 0);
-      counter[7] = static_cast<std::uint8_t>(i);
-      BOOST_TEST((Bytes(s.begin() + 4, s.begin() + 12) == counter));
+      if (c == Cipher::kAes256Gcm) {
+        // epoch || r || counter (u32): r stays put within a generation of 2^32 seals.
+        Bytes counter(4, 0);
+        counter[3] = static_cast<std::uint8_t>(i);
+        BOOST_TEST((Bytes(s.begin() + 8, s.begin() + 12) == counter));
+        Bytes r(s.begin() + 4, s.begin() + 8);
+        if (i == 0) first_random = r;
+        BOOST_TEST((r == first_random));
+      } else {
+        Bytes counter(8, 0);
+        counter[7] = static_cast<std::uint8_t>(i);
+        BOOST_TEST((Bytes(s.begin() + 4, s.begin() + 12) == counter));
+      }
     }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_replayed_epoch_still_gets_fresh_nonces) {
+  // A restored backup hands out an epoch that was used before: the per-instance random part
+  // must keep the two instances' nonces apart.
+  const DataKey key = random_data_key();
+  for (Cipher c : available_ciphers()) {
+    RecordCipher a(key, c, 7), b(key, c, 7);
+    const std::size_t n = RecordCipher::nonce_size(c);
+    const Bytes sa = seal_bytes(a, bytes("x"), {}), sb = seal_bytes(b, bytes("x"), {});
+    BOOST_TEST((Bytes(sa.begin(), sa.begin() + n) != Bytes(sb.begin(), sb.begin() + n)));
   }
 }
 

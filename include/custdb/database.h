@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "custdb/options.h"
+#include "custdb/segment.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
 
@@ -40,6 +41,9 @@ struct TxnState;
 }  // namespace detail
 
 struct CheckReport;
+namespace query {
+struct Node;
+}
 class KeyMaterial;
 
 // What to do with a customer's transactions and relationships when it is deleted.
@@ -77,6 +81,24 @@ class ReadView {
                                                    std::optional<Timestamp> to = std::nullopt) const;
 
   Result<TableCounts> counts() const;
+
+  // ---- segment queries (custdb/segment.h, custdb/query.h) ----
+  Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
+  Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
+  // Up to `limit` ids greater than `after`, ascending.
+  Result<SegmentPage> page(const query::Node& q, std::size_t limit, CustomerId after = 0,
+                           const SegmentOptions& o = {}) const;
+  // Calls fn with each matching customer in id order until it returns false.
+  Status stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
+                const SegmentOptions& o = {}) const;
+  // The n matching customers with the highest value of `by`.
+  Result<std::vector<Customer>> top(const query::Node& q, RankBy by, std::size_t n,
+                                    const SegmentOptions& o = {}) const;
+  // One row per group value present in the segment, ordered by group.
+  Result<std::vector<GroupRow>> group(const query::Node& q, GroupBy by,
+                                      const SegmentOptions& o = {}) const;
+  // The plan as text: each step with its estimated and actual sizes.
+  Result<std::string> explain(const query::Node& q, const SegmentOptions& o = {}) const;
 
  protected:
   ReadView(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);

@@ -39,16 +39,11 @@ void bind_prefix(Table table, Bytes key, std::uint8_t flags, std::vector<std::ui
   ad.push_back(flags);
 }
 
+// XXH3-64 of the payload, seeded with XXH3-64 of (table, key length, key, version, flags).
 std::uint64_t checksum(Table table, Bytes key, Bytes payload) {
-  std::uint8_t prefix[2 + 255 + 2];
-  std::size_t n = 0;
-  prefix[n++] = static_cast<std::uint8_t>(table);
-  prefix[n++] = static_cast<std::uint8_t>(key.size());
-  std::memcpy(prefix + n, key.data(), key.size());
-  n += key.size();
-  prefix[n++] = kFormatVersion;
-  prefix[n++] = 0;
-  XXH64_hash_t seed = XXH3_64bits(prefix, n);
+  thread_local std::vector<std::uint8_t> prefix;
+  bind_prefix(table, key, 0, prefix);
+  XXH64_hash_t seed = XXH3_64bits(prefix.data(), prefix.size());
   return XXH3_64bits_withSeed(payload.data(), payload.size(), seed);
 }
 

@@ -1,6 +1,10 @@
 // Encryption at rest on libsodium; the design is described in crypto.h.
 #include "crypto/crypto.h"
 
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -45,6 +49,17 @@ std::uint64_t get_le64(const std::uint8_t* p) {
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
 }
+// Counts forks, so a RecordCipher copied into a child process can refuse to seal.
+std::atomic<unsigned> g_fork_generation{0};
+unsigned current_fork_generation() {
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
+
 void put_be32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (3 - i)));
 }
@@ -52,11 +67,15 @@ void put_be64(std::uint8_t* p, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
 }
 
+// libsodium's own maxima allow an open that runs for hours; a damaged or hostile header must
+// not, so custdb caps the cost at 8x SENSITIVE time and 4 GiB of memory.
 bool argon2_cost_ok(std::uint64_t opslimit, std::uint64_t memlimit) {
   return opslimit >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
-         opslimit <= crypto_pwhash_argon2id_OPSLIMIT_MAX &&
+         opslimit <= std::min<std::uint64_t>(crypto_pwhash_argon2id_OPSLIMIT_MAX,
+                                             8 * crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE) &&
          memlimit >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
-         memlimit <= crypto_pwhash_argon2id_MEMLIMIT_MAX;
+         memlimit <= std::min<std::uint64_t>(crypto_pwhash_argon2id_MEMLIMIT_MAX,
+                                             std::uint64_t{4} << 30);
 }
 
 const char* cipher_name(Cipher cipher) {
@@ -296,8 +315,12 @@ RecordCipher::RecordCipher(const DataKey& key, Cipher cipher, std::uint32_t epoc
                                    record_key.data());
   } else {
     key_ = std::move(record_key);
-    randombytes_buf(nonce_tail_.data(), nonce_tail_.size());
   }
+  // Random per instance: if the persisted epoch is ever rolled back (a restored backup, a
+  // copied file, a tampered meta value), two instances with the same epoch still draw
+  // different nonces except with probability 2^-32 (AES-GCM) or 2^-96 (XChaCha20).
+  randombytes_buf(nonce_tail_.data(), nonce_tail_.size());
+  fork_generation_ = current_fork_generation();
 }
 
 void RecordCipher::seal(std::span<const std::uint8_t> plain, std::span<const std::uint8_t> ad,
@@ -308,10 +331,21 @@ void RecordCipher::seal(std::span<const std::uint8_t> plain, std::span<const std
   }
   // Relaxed suffices: only uniqueness matters, and fetch_add is atomic at any order. 2^64 seals
   // per instance are out of reach, so the counter never wraps.
+  if (fork_generation_ != current_fork_generation())
+    throw std::logic_error("RecordCipher: used in a forked child; its nonces would repeat the parent's");
   const std::uint64_t n = counter_.fetch_add(1, std::memory_order_relaxed);
   std::uint8_t* nonce = out.data();
   put_be32(nonce, epoch_);
-  put_be64(nonce + 4, n);
+  if (cipher_ == Cipher::kAes256Gcm) {
+    // epoch (4) || r(generation) (4) || counter (4). r is a random offset plus an odd multiple
+    // of the generation (n >> 32): a bijection, so generations of one instance never collide.
+    std::uint32_t tail;
+    std::memcpy(&tail, nonce_tail_.data(), 4);
+    put_be32(nonce + 4, tail + static_cast<std::uint32_t>(n >> 32) * 0x9E3779B1u);
+    put_be32(nonce + 8, static_cast<std::uint32_t>(n));
+  } else {
+    put_be64(nonce + 4, n);
+  }
   std::uint8_t* c = out.data() + nonce_len;
   unsigned long long clen = 0;
   if (cipher_ == Cipher::kAes256Gcm) {

@@ -130,11 +130,14 @@ Result<KeyHeader> rewrap_key(const KeyHeader& old, const DataKey& data_key,
 // Seals and opens records under one data key. Thread-safe: seal and open may run concurrently
 // from any number of threads. Owns a copy of its key material; not copyable or movable.
 //
-// Nonce: epoch (u32, big-endian) || counter (u64, big-endian, from 0 per instance), then for
-// XChaCha20 12 random bytes drawn once per instance. No syscall per record; unique as long as
-// the INVARIANT holds: every instance gets an epoch that was durably committed before its first
-// seal and was never given to another instance under the same data key, across crashes and
-// processes. (The random tail of XChaCha20 nonces is a second line of defence only.)
+// Nonce, AES-256-GCM (12 bytes): epoch (u32 BE) || r (u32 BE) || counter (u32 BE), where the
+// instance's 64-bit counter n gives counter = n mod 2^32 and r = R + (n >> 32) * 0x9E3779B1 for a
+// random R drawn once per instance. XChaCha20-Poly1305 (24 bytes): epoch (u32 BE) || n (u64 BE)
+// || 12 random bytes drawn once per instance. No syscall per record. The epoch makes nonces
+// unique outright while the INVARIANT below holds; the random part keeps them unique with high
+// probability when it does not (a restored backup or copied file replays old epochs).
+// A cipher used in a forked child throws std::logic_error rather than repeat the parent's
+// nonces.
 class RecordCipher {
  public:
   static constexpr std::size_t kTagSize = 16;
@@ -175,6 +178,7 @@ class RecordCipher {
   SecretBuffer key_;
   std::array<std::uint8_t, 12> nonce_tail_{};
   std::atomic<std::uint64_t> counter_{0};
+  unsigned fork_generation_ = 0;
 };
 
 // Blind-index tokens: a keyed hash of a normalized field value, so equal values can be found

@@ -16,6 +16,7 @@
 #include "custdb/key.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
+#include "util/normalize.h"
 
 namespace custdb {
 namespace detail {
@@ -163,9 +164,11 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   if (take_process_lock) {
     // Every open holds custdb.lock shared; data-key rotation takes it exclusively, so it knows
     // no other handle (in any process) will see data.mdb replaced under it.
-    d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (d->lock_fd < 0 && options.read_only)
       d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDONLY | O_CLOEXEC);
+    if (d->lock_fd < 0 && !options.read_only)
+      return make_error(ErrorCode::kIOError, "cannot create " + (path / "custdb.lock").string());
     if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
       return make_error(ErrorCode::kBusy,
                         "the database is being re-encrypted (data-key rotation); try again later");
@@ -289,6 +292,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   }
   d->encrypted = header->encrypted;
   d->base_currency = header->currency;
+  d->options.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
   d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
   d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
@@ -325,13 +329,14 @@ Status DatabaseImpl::ensure_sealer() const {
   if (auto s = const_cast<storage::Env&>(env).sync(true); !s) return s;
   sealer = std::make_unique<crypto::RecordCipher>(*data_key, cipher->cipher(), epoch);
   codec->set_sealer(sealer.get());
+  sealer_ready.store(true, std::memory_order_release);
   return {};
 }
 
 Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
-  if (write && encrypted && !sealer) {
+  if (write && encrypted && !sealer_ready.load(std::memory_order_acquire)) {
     if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   auto st = std::make_unique<TxnState>();
@@ -386,6 +391,10 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
                       "the map must grow but transactions of this process stayed open for 30 s "
                       "(does this thread hold one?)");
   if (!grown) return grown;
+  if (!st.replayable) {
+    st.grew = true;  // nothing to replay from: the caller re-runs its body
+    return make_error(ErrorCode::kBusy, "the map grew; run the transaction again");
+  }
   if (auto s = begin_into(st, true); !s) return s;
   st.posting_deltas.clear();  // the replay queues them again
   for (auto& op : st.redo) {
@@ -396,6 +405,17 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
     }
   }
   return {};
+}
+
+Status DatabaseImpl::write_retrying(const std::function<Status(TxnState&)>& body) {
+  for (int attempt = 0;; ++attempt) {
+    auto st = begin(true);
+    if (!st) return tl::unexpected(st.error());
+    Status s = body(**st);
+    if (s) s = commit(**st);
+    else if ((*st)->map_full) s = grow_and_replay(**st);
+    if (s || !(*st)->grew || attempt == 16) return s;
+  }
 }
 
 Status DatabaseImpl::commit(TxnState& st) {
@@ -660,8 +680,10 @@ Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
 }
 Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view ref) const {
   CUSTDB_REQUIRE_STATE();
+  const std::string want = normalize::trim(ref);
   auto v = db_->customers_by(*state_, index::IndexId::kExternalRef,
-                             db_->keys->equality_key(index::IndexId::kExternalRef, ref));
+                             db_->keys->equality_key(index::IndexId::kExternalRef, want),
+                             [&](const Customer& c) { return c.external_ref == want; });
   if (!v) return tl::unexpected(v.error());
   if (v->empty()) return std::optional<Customer>();
   return std::optional<Customer>(std::move(v->front()));
@@ -736,6 +758,7 @@ Result<ReadTxn> Database::begin_read() const {
 Result<WriteTxn> Database::begin_write() {
   auto st = impl_->begin(true);
   if (!st) return tl::unexpected(st.error());
+  (*st)->replayable = true;
   return WriteTxn(impl_.get(), std::move(*st));
 }
 
@@ -805,25 +828,20 @@ Status Database::change_key(const KeyMaterial& new_key) {
   auto& d = *impl_;
   if (!d.encrypted)
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
-  auto st = d.begin(true);
-  if (!st) return tl::unexpected(st.error());
-  auto stored = d.get(**st, d.dbi_meta, storage::Bytes(
-      reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
-      detail::kKeyHeaderKey.size()));
-  if (!stored) return tl::unexpected(stored.error());
-  if (!*stored) return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
-  auto old = crypto::KeyHeader::parse(**stored);
-  if (!old) return tl::unexpected(old.error());
-  auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
-  if (!rewrapped) return tl::unexpected(rewrapped.error());
-  auto bytes = rewrapped->serialize();
-  if (auto s = d.put(**st, d.dbi_meta,
-                     storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
-                                    detail::kKeyHeaderKey.size()),
-                     bytes);
-      !s)
-    return s;
-  if (auto s = d.commit(**st); !s) return s;
+  const storage::Bytes key(reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
+                           detail::kKeyHeaderKey.size());
+  auto s = d.write_retrying([&](TxnState& st) -> Status {
+    auto stored = d.get(st, d.dbi_meta, key);
+    if (!stored) return tl::unexpected(stored.error());
+    if (!*stored)
+      return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+    auto old = crypto::KeyHeader::parse(**stored);
+    if (!old) return tl::unexpected(old.error());
+    auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
+    if (!rewrapped) return tl::unexpected(rewrapped.error());
+    return d.put(st, d.dbi_meta, key, rewrapped->serialize());
+  });
+  if (!s) return s;
   return d.env.sync(true);  // the old wrapping must not be what survives a crash
 }
 

@@ -93,6 +93,10 @@ struct TxnState {
   bool write = false;
   bool poisoned = false;  // a storage failure mid-write: only abort remains
   bool map_full = false;  // the last put/del hit MDB_MAP_FULL
+  // True for WriteTxn, whose every write is in `redo`: only such a transaction can be replayed
+  // after the map grows. Any other writer re-runs its whole body (write_retrying).
+  bool replayable = false;
+  bool grew = false;  // a non-replayable transaction was aborted to grow the map
   // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
   std::vector<std::function<Status(TxnState&)>> redo;
   std::vector<std::uint8_t> buf;  // encode scratch
@@ -120,6 +124,7 @@ struct DatabaseImpl {
   std::unique_ptr<crypto::RecordCipher> cipher;
   mutable std::unique_ptr<crypto::RecordCipher> sealer;
   mutable std::mutex sealer_mutex;
+  mutable std::atomic<bool> sealer_ready{false};
   std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
@@ -140,6 +145,9 @@ struct DatabaseImpl {
   // Aborts st's transaction, grows the map, begins a new one and replays st.redo.
   Status grow_and_replay(TxnState& st);
   Status commit(TxnState& st);
+  // Runs body in a write transaction and commits; if the map fills up, grows it and runs the
+  // body again from the start in a new transaction.
+  Status write_retrying(const std::function<Status(TxnState&)>& body);
 
   // ---- storage primitives (set st.map_full / st.poisoned as appropriate) ----
   Result<std::optional<storage::Bytes>> get(TxnState& st, MDB_dbi dbi, storage::Bytes key) const;
@@ -199,6 +207,10 @@ struct DatabaseImpl {
   // ---- reads (reads.cc) ----
   Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,
                                              std::string_view key) const;
+  // As above; each customer found must satisfy `agrees`, else kCorruption.
+  Result<std::vector<Customer>> customers_by(
+      TxnState& st, index::IndexId id, std::string_view key,
+      const std::function<bool(const Customer&)>& agrees) const;
   Result<std::vector<Relationship>> relationships_of(TxnState& st, CustomerId id) const;
   Result<std::vector<Transaction>> transactions_of(TxnState& st, CustomerId id,
                                                    std::optional<Timestamp> from,

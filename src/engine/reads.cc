@@ -14,6 +14,12 @@ using index::IndexKeys;
 
 Result<std::vector<Customer>> DatabaseImpl::customers_by(TxnState& st, IndexId id,
                                                          std::string_view key) const {
+  return customers_by(st, id, key, {});
+}
+
+Result<std::vector<Customer>> DatabaseImpl::customers_by(
+    TxnState& st, IndexId id, std::string_view key,
+    const std::function<bool(const Customer&)>& agrees) const {
   std::vector<Customer> out;
   std::vector<std::string> owners;
   if (index::spec(id).unique) {
@@ -32,6 +38,11 @@ Result<std::vector<Customer>> DatabaseImpl::customers_by(TxnState& st, IndexId i
     if (!*c)
       return make_error(ErrorCode::kCorruption,
                         std::string(index::spec(id).dbi_name) + " names a missing customer");
+    // The record must carry the value its index entry claims (a tampered or stale index
+    // would otherwise answer with the wrong customers).
+    if (agrees && !agrees(**c))
+      return make_error(ErrorCode::kCorruption, std::string(index::spec(id).dbi_name) +
+                                                    " disagrees with customer " + std::to_string((*c)->id));
     out.push_back(std::move(**c));
   }
   return out;
@@ -46,7 +57,7 @@ Result<std::vector<Relationship>> DatabaseImpl::relationships_of(TxnState& st,
   for (const auto& v : *ids) {
     auto r = load_relationship(st, IndexKeys::owner_id(v));
     if (!r) return tl::unexpected(r.error());
-    if (!*r)
+    if (!*r || ((*r)->from != id && (*r)->to != id))
       return make_error(ErrorCode::kCorruption, "idx.rel_by_customer names a missing relationship");
     out.push_back(std::move(**r));
   }
@@ -78,7 +89,7 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
     }
     auto t = load_transaction(st, tid);
     if (!t) return tl::unexpected(t.error());
-    if (!*t)
+    if (!*t || (*t)->customer_id != id)
       return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a missing transaction");
     if ((!from || (*t)->ts >= *from) && (!to || (*t)->ts < *to)) out.push_back(std::move(**t));
     rc = cur.get(k, v, MDB_NEXT_DUP);
@@ -133,7 +144,8 @@ Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) co
   auto e = normalize::email(email);
   if (!e) return make_error(ErrorCode::kInvalidArgument, "email: not an email address");
   return db_->customers_by(*state_, index::IndexId::kEmail,
-                           db_->keys->equality_key(index::IndexId::kEmail, *e));
+                           db_->keys->equality_key(index::IndexId::kEmail, *e),
+                           [&](const Customer& c) { return c.email == *e; });
 }
 
 Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) const {
@@ -141,7 +153,8 @@ Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) co
   auto p = normalize::phone(phone);
   if (!p) return make_error(ErrorCode::kInvalidArgument, "phone: not a phone number");
   return db_->customers_by(*state_, index::IndexId::kPhone,
-                           db_->keys->equality_key(index::IndexId::kPhone, *p));
+                           db_->keys->equality_key(index::IndexId::kPhone, *p),
+                           [&](const Customer& c) { return c.phone == *p; });
 }
 
 }  // namespace custdb

@@ -67,7 +67,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     return make_error(ErrorCode::kIOError, "no database at " + path.string());
 
   LockFile lock;
-  lock.fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock.fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock.fd < 0) return make_error(ErrorCode::kIOError, "cannot create " + path.string() + "/custdb.lock");
   if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0)
     return make_error(ErrorCode::kBusy, "the database is open elsewhere; close it to rotate its key");
@@ -144,60 +144,49 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     bool first = after == 0;
     for (bool more = true; more;) {
       // One bounded batch: read the next `batch` records, re-seal them, record progress, commit.
-      auto wst = d.begin(true);
-      if (!wst) return tl::unexpected(wst.error());
-      TxnState& ws = **wst;
-      storage::Cursor cur(rs.txn.get(), table.src_dbi);
-      storage::IdKey seek(after);
-      MDB_val k = seek.val(), v;
-      int rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
-      if (rc == 0 && !first && storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
-        rc = cur.get(k, v, MDB_NEXT);
+      // If the new file's map fills up, it grows and the batch runs again from its start.
       std::size_t n = 0;
       std::uint64_t last = after;
-      for (; rc == 0 && n < batch; ++n) {
-        auto key = storage::to_bytes(k);
-        auto val = storage::to_bytes(v);
-        Status put;
-        if (ti == 0) {
-          auto c = s.codec->decode_customer(key, val);
-          if (!c) return tl::unexpected(c.error());
-          put = d.restore_customer(ws, *c);
-        } else if (ti == 1) {
-          auto r = s.codec->decode_relationship(key, val);
-          if (!r) return tl::unexpected(r.error());
-          put = d.restore_relationship(ws, *r);
-        } else {
-          auto t = s.codec->decode_transaction(key, val);
-          if (!t) return tl::unexpected(t.error());
-          put = d.restore_transaction(ws, *t);
+      auto s_batch = d.write_retrying([&](TxnState& ws) -> Status {
+        n = 0;
+        last = after;
+        storage::Cursor cur(rs.txn.get(), table.src_dbi);
+        storage::IdKey seek(after);
+        MDB_val k = seek.val(), v;
+        int rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
+        if (rc == 0 && !first && storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
+          rc = cur.get(k, v, MDB_NEXT);
+        for (; rc == 0 && n < batch; ++n) {
+          auto key = storage::to_bytes(k);
+          auto val = storage::to_bytes(v);
+          Status put;
+          if (ti == 0) {
+            auto c = s.codec->decode_customer(key, val);
+            if (!c) return tl::unexpected(c.error());
+            put = d.restore_customer(ws, *c);
+          } else if (ti == 1) {
+            auto r = s.codec->decode_relationship(key, val);
+            if (!r) return tl::unexpected(r.error());
+            put = d.restore_relationship(ws, *r);
+          } else {
+            auto t = s.codec->decode_transaction(key, val);
+            if (!t) return tl::unexpected(t.error());
+            put = d.restore_transaction(ws, *t);
+          }
+          if (!put) return put;
+          last = storage::get_u64(key.data());
+          rc = cur.get(k, v, MDB_NEXT);
         }
-        if (!put) {
-          if (!ws.map_full) return put;
-          // Grow and redo this batch from its start.
-          ws.redo.clear();
-          if (auto g = d.grow_and_replay(ws); !g) return g;
-          k = seek.val();
-          rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
-          if (rc == 0 && !first &&
-              storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
-            rc = cur.get(k, v, MDB_NEXT);
-          n = static_cast<std::size_t>(-1);
-          last = after;
-          continue;
-        }
-        last = storage::get_u64(key.data());
-        rc = cur.get(k, v, MDB_NEXT);
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rotation read"));
-      more = rc == 0;
-      std::uint8_t pr[9];
-      pr[0] = more ? ti : static_cast<std::uint8_t>(ti + 1);
-      storage::put_u64(pr + 1, more ? last : 0);
-      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
-        return st2;
-      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kSourceKey), identity); !st2) return st2;
-      if (auto st2 = d.commit(ws); !st2) return st2;
+        if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rotation read"));
+        more = rc == 0;
+        std::uint8_t pr[9];
+        pr[0] = more ? ti : static_cast<std::uint8_t>(ti + 1);
+        storage::put_u64(pr + 1, more ? last : 0);
+        if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
+          return st2;
+        return d.put(ws, d.dbi_meta, as_bytes(kSourceKey), identity);
+      });
+      if (!s_batch) return s_batch;
       p.done += n;
       if (progress) progress(p);
       after = last;
@@ -206,27 +195,46 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   }
 
   // Counters, then the swap.
-  {
-    auto wst = d.begin(true);
-    if (!wst) return tl::unexpected(wst.error());
+  auto finished = d.write_retrying([&](TxnState& ws) -> Status {
     for (std::string_view counter :
          {"next_id.customer", "next_id.relationship", "next_id.transaction"}) {
       auto v = s.next_id(rs, counter);
       if (!v) return tl::unexpected(v.error());
       storage::IdKey next(*v);
-      if (auto st2 = d.put(**wst, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
+      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
     }
     for (std::string_view key : {kSourceKey, kProgressKey})
-      if (auto st2 = d.del(**wst, d.dbi_meta, as_bytes(key)); !st2) return st2;
-    if (auto st2 = d.commit(**wst); !st2) return st2;
-    if (auto st2 = d.env.sync(true); !st2) return st2;
+      if (auto st2 = d.del(ws, d.dbi_meta, as_bytes(key)); !st2) return st2;
+    return {};
+  });
+  if (!finished) return finished;
+  // Nothing is swapped in unless it holds exactly what the original holds.
+  {
+    auto check = d.begin(false);
+    if (!check) return tl::unexpected(check.error());
+    MDB_dbi src_dbis[] = {s.dbi_customers, s.dbi_relationships, s.dbi_transactions};
+    MDB_dbi dst_dbis[] = {d.dbi_customers, d.dbi_relationships, d.dbi_transactions};
+    for (int i = 0; i < 3; ++i) {
+      MDB_stat a{}, b{};
+      mdb_stat(rs.txn.get(), src_dbis[i], &a);
+      mdb_stat((*check)->txn.get(), dst_dbis[i], &b);
+      if (a.ms_entries != b.ms_entries)
+        return make_error(ErrorCode::kInternal, std::string("rotation copied a different number of ") +
+                                                    tables[i].name + "; original left in place");
+    }
   }
+  if (auto st2 = d.env.sync(true); !st2) return st2;
   read->reset();
   src->reset();
   dst->reset();
   // The one step that changes what `path` holds: atomic on POSIX filesystems.
   if (std::rename((tmp / "data.mdb").c_str(), (path / "data.mdb").c_str()) != 0)
     return make_error(ErrorCode::kIOError, "cannot move the rotated database into place");
+  // Make the rename itself durable, so a power loss cannot bring the old file (and key) back.
+  if (int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   fs::remove(path / "lock.mdb", ec);  // stale reader table of the old file; nobody holds it
   fs::remove_all(tmp, ec);
   return {};

@@ -58,7 +58,8 @@ Result<Env> Env::open(const OpenParams& p) {
     return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxreaders"));
   if ((rc = mdb_env_set_maxdbs(env.env_, p.max_dbs)))
     return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxdbs"));
-  rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0644);
+  // 0600: customer data is nobody else's business, encrypted or not.
+  rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0600);
   if (rc) return tl::unexpected(lmdb_error(rc, "cannot open database at " + p.dir));
   return env;
 }
