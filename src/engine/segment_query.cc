@@ -1,0 +1,590 @@
+// The segment-query planner and its results.
+//
+// Each node evaluates to two id sets: `sure` (certainly in the segment) and `maybe`
+// (candidates the index cannot decide: members of buckets a range cuts). Sets combine by
+// intersection, union and difference; at the end only `maybe` ids are read and checked with
+// the reference evaluator (query::matches), so answers equal the brute-force definition.
+//   and: sure = ∩ sure_i            maybe = ∩ (sure_i ∪ maybe_i) − sure
+//   or:  sure = ∪ sure_i            maybe = ∪ maybe_i − sure
+//   not: sure = all − (sure ∪ maybe) maybe = maybe
+#include <lmdb.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "custdb/query.h"
+#include "engine/db_impl.h"
+#include "util/normalize.h"
+
+namespace custdb {
+namespace detail {
+namespace {
+
+using index::IdSet;
+using index::Posting;
+using index::SegField;
+using query::Cmp;
+using query::Field;
+using query::Node;
+
+struct Sets {
+  IdSet sure, maybe;
+};
+
+struct PlanStep {
+  std::string label;
+  double estimate = 0;
+  std::uint64_t sure = 0, maybe = 0;
+  std::vector<PlanStep> children;
+};
+
+SegField seg_field(Field f) {
+  switch (f) {
+    case Field::kType: return SegField::kType;
+    case Field::kTier: return SegField::kTier;
+    case Field::kStage: return SegField::kStage;
+    case Field::kRegion: return SegField::kRegion;
+    case Field::kCity: return SegField::kCity;
+    case Field::kCountry: return SegField::kCountry;
+    case Field::kGender: return SegField::kGender;
+    case Field::kIncomeBand: return SegField::kIncomeBand;
+    case Field::kRisk: return SegField::kRisk;
+    case Field::kBirthDate: case Field::kAge: return SegField::kBirthDate;
+    case Field::kCreatedAt: return SegField::kCreatedAt;
+    case Field::kConsentEmail: return SegField::kConsentEmail;
+    case Field::kConsentSms: return SegField::kConsentSms;
+    case Field::kConsentPhone: return SegField::kConsentPhone;
+    case Field::kTxnCount: return SegField::kTxnCount;
+    case Field::kTotalAmount: return SegField::kTotalAmount;
+    case Field::kFirstTxnAt: return SegField::kFirstTxnAt;
+    case Field::kLastTxnAt: return SegField::kLastTxnAt;
+  }
+  return SegField::kAll;
+}
+
+int enum_max(Field f) {
+  switch (f) {
+    case Field::kType: return 2;
+    case Field::kTier: return 4;
+    case Field::kStage: return 5;
+    case Field::kGender: return 3;
+    case Field::kRisk: return 2;
+    default: return 2;  // consents
+  }
+}
+
+std::int64_t val(const query::Value& v) { return std::get<std::int64_t>(v); }
+
+// The latest birth date whose age on `as_of` is at least `years`: the last valid date on or
+// before (as_of.year - years, as_of.month, as_of.day) — see query::age_on.
+std::int64_t born_by(Date as_of, std::int64_t years) {
+  using namespace std::chrono;
+  year_month_day d{as_of};
+  int y = static_cast<int>(d.year()) - static_cast<int>(std::clamp<std::int64_t>(years, -1000, 1000));
+  year_month_day t{year{y}, d.month(), d.day()};
+  if (!t.ok()) t = year_month_day{year{y} / d.month() / last};  // Feb 29 in a common year
+  return sys_days{t}.time_since_epoch().count();
+}
+
+constexpr std::int64_t kMin = INT64_MIN, kMax = INT64_MAX;
+
+class Planner {
+ public:
+  Planner(const DatabaseImpl& db, TxnState& st, Date as_of) : db_(db), st_(st), as_of_(as_of) {}
+
+  Result<const IdSet*> all() {
+    if (!all_) {
+      auto s = db_.posting_members(st_, {SegField::kAll, std::string()});
+      if (!s) return tl::unexpected(s.error());
+      all_ = std::move(*s);
+    }
+    return &*all_;
+  }
+
+  Result<Sets> eval(const Node& n, PlanStep& step) {
+    switch (n.kind) {
+      case Node::Kind::kAnd:
+      case Node::Kind::kOr: {
+        const bool is_and = n.kind == Node::Kind::kAnd;
+        step.label = is_and ? "and (intersect)" : "or (union)";
+        Sets acc;
+        double est = is_and ? 1.0 : 0.0;
+        auto total = all();
+        if (!total) return tl::unexpected(total.error());
+        const double universe = std::max<double>(1, (*total)->size());
+        for (std::size_t i = 0; i < n.children.size(); ++i) {
+          PlanStep child;
+          auto s = eval(n.children[i], child);
+          if (!s) return s;
+          double p = child.estimate / universe;
+          est = is_and ? est * p : est + p - est * p;  // independence
+          step.children.push_back(std::move(child));
+          if (i == 0) {
+            acc = std::move(*s);
+          } else if (is_and) {
+            IdSet any = (acc.sure | acc.maybe) & (s->sure | s->maybe);
+            acc.sure &= s->sure;
+            acc.maybe = any - acc.sure;
+          } else {
+            acc.sure |= s->sure;
+            acc.maybe = (acc.maybe | s->maybe) - acc.sure;
+          }
+        }
+        step.estimate = est * universe;
+        return finish(step, std::move(acc));
+      }
+      case Node::Kind::kNot: {
+        step.label = "not (complement)";
+        PlanStep child;
+        auto s = eval(n.children.at(0), child);
+        if (!s) return s;
+        auto total = all();
+        if (!total) return tl::unexpected(total.error());
+        step.estimate = std::max(0.0, static_cast<double>((*total)->size()) - child.estimate);
+        step.children.push_back(std::move(child));
+        Sets out;
+        out.sure = **total - (s->sure | s->maybe);
+        out.maybe = std::move(s->maybe);
+        return finish(step, std::move(out));
+      }
+      case Node::Kind::kTag: {
+        step.label = "index tag = '" + n.tag + "'";
+        auto s = db_.posting_members(st_, {SegField::kTag, n.tag});
+        if (!s) return tl::unexpected(s.error());
+        step.estimate = static_cast<double>(s->size());
+        return finish(step, Sets{std::move(*s), {}});
+      }
+      case Node::Kind::kRelated: return related(n, step);
+      case Node::Kind::kCompare:
+      case Node::Kind::kIn:
+      case Node::Kind::kBetween:
+        return predicate(n, step);
+    }
+    return make_error(ErrorCode::kInternal, "unknown query node");
+  }
+
+  // The exact set: sure plus the candidates that pass the reference evaluator.
+  Result<IdSet> resolve(const Node& n, PlanStep& step, std::uint64_t* verified = nullptr) {
+    auto s = eval(n, step);
+    if (!s) return tl::unexpected(s.error());
+    IdSet out = std::move(s->sure);
+    query::EvalContext ctx = context();
+    Status failed;
+    std::uint64_t checked = 0;
+    s->maybe.for_each([&](std::uint64_t id) {
+      auto c = db_.load_customer(st_, id);
+      if (!c) return failed = tl::unexpected(c.error()), false;
+      ++checked;
+      if (*c && query::matches(n, **c, ctx)) out.add(id);
+      return true;
+    });
+    if (!failed) return tl::unexpected(failed.error());
+    if (verified) *verified += checked;
+    return out;
+  }
+
+  query::EvalContext context() {
+    query::EvalContext ctx;
+    ctx.as_of = as_of_;
+    ctx.related = [this](CustomerId id) {
+      std::vector<std::pair<Relationship, Customer>> out;
+      auto rels = db_.relationships_of(st_, id);
+      if (!rels) return out;
+      for (auto& r : *rels) {
+        auto other = db_.load_customer(st_, r.from == id ? r.to : r.from);
+        if (other && *other) out.emplace_back(r, std::move(**other));
+      }
+      return out;
+    };
+    return ctx;
+  }
+
+ private:
+  Result<Sets> finish(PlanStep& step, Sets s) {
+    step.sure = s.sure.size();
+    step.maybe = s.maybe.size();
+    return s;
+  }
+
+  Result<IdSet> posting(SegField f, std::string bucket) {
+    return db_.posting_members(st_, {f, std::move(bucket)});
+  }
+
+  // Members of an ordered field with value in [lo, hi]: buckets inside are sure, cut ones maybe.
+  Result<Sets> range(SegField f, std::int64_t lo, std::int64_t hi) {
+    Sets out;
+    if (lo > hi) return out;
+    auto [dlo, dhi] = index::bucket_domain(f);
+    // Clamp open ends to the values any bucket can hold before bucketing them.
+    lo = std::max(lo, index::bucket_bounds(f, dlo).first);
+    hi = std::min(hi, index::bucket_bounds(f, dhi).second);
+    if (lo > hi) return out;
+    std::int64_t blo = index::bucket_of(f, lo);
+    std::int64_t bhi = index::bucket_of(f, hi);
+    std::vector<std::int64_t> buckets;
+    if (db_.seg_keys->tokenized()) {
+      for (std::int64_t b = blo; b <= bhi; ++b) buckets.push_back(b);  // tokens hide order
+    } else {
+      auto stored = db_.stored_buckets(st_, f, blo, bhi);
+      if (!stored) return tl::unexpected(stored.error());
+      buckets = std::move(*stored);
+    }
+    for (std::int64_t b : buckets) {
+      auto members = posting(f, index::encode_bucket(b));
+      if (!members) return tl::unexpected(members.error());
+      auto [vlo, vhi] = index::bucket_bounds(f, b);
+      (lo <= vlo && vhi <= hi ? out.sure : out.maybe) |= *members;
+    }
+    return out;
+  }
+
+  Result<Sets> predicate(const Node& n, PlanStep& step) {
+    step.label = "index " + n.to_string();
+    const Field f = n.field;
+    const SegField sf = seg_field(f);
+    const auto kind = query::kind_of(f);
+    // Turn the predicate into a value interval (ordered) or a list of values (categorical).
+    auto complement = [&](Result<Sets> eq) -> Result<Sets> {
+      if (!eq) return eq;
+      auto total = all();
+      if (!total) return tl::unexpected(total.error());
+      Sets out;
+      out.sure = **total - (eq->sure | eq->maybe);
+      out.maybe = std::move(eq->maybe);
+      return out;
+    };
+    Result<Sets> result = Sets{};
+    if (kind == query::FieldKind::kText || (kind == query::FieldKind::kEnum && !query::is_ordered(f))) {
+      // Categorical: = and != and in.
+      auto one = [&](const query::Value& v) -> Result<IdSet> {
+        if (kind == query::FieldKind::kText) return posting(sf, std::get<std::string>(v));
+        return posting(sf, std::string(1, static_cast<char>(val(v))));
+      };
+      Sets acc;
+      for (const auto& v : n.values) {
+        auto s = one(v);
+        if (!s) return tl::unexpected(s.error());
+        acc.sure |= *s;
+      }
+      result = n.kind == Node::Kind::kCompare && n.cmp == Cmp::kNe ? complement(std::move(acc))
+                                                                   : Result<Sets>(std::move(acc));
+    } else if (kind == query::FieldKind::kEnum) {
+      // tier, risk: ordered enums, a few values each.
+      auto in_range = [&](std::int64_t e) {
+        if (n.kind == Node::Kind::kIn)
+          return std::any_of(n.values.begin(), n.values.end(), [&](auto& v) { return val(v) == e; });
+        if (n.kind == Node::Kind::kBetween) return val(n.values[0]) <= e && e <= val(n.values[1]);
+        std::int64_t v = val(n.values[0]);
+        switch (n.cmp) {
+          case Cmp::kEq: case Cmp::kNe: return e == v;
+          case Cmp::kLt: return e < v;
+          case Cmp::kLe: return e <= v;
+          case Cmp::kGt: return e > v;
+          case Cmp::kGe: return e >= v;
+        }
+        return false;
+      };
+      Sets acc;
+      for (int e = 0; e <= enum_max(f); ++e) {
+        if (!in_range(e)) continue;
+        auto s = posting(sf, std::string(1, static_cast<char>(e)));
+        if (!s) return tl::unexpected(s.error());
+        acc.sure |= *s;
+      }
+      result = n.kind == Node::Kind::kCompare && n.cmp == Cmp::kNe ? complement(std::move(acc))
+                                                                   : Result<Sets>(std::move(acc));
+    } else {
+      // Ordered values: an interval [lo, hi] per value (in: one per value).
+      auto interval = [&](Cmp c, std::int64_t v) -> std::pair<std::int64_t, std::int64_t> {
+        switch (c) {
+          case Cmp::kEq: case Cmp::kNe: return {v, v};
+          case Cmp::kLt: return {kMin, v == kMin ? kMin : v - 1};
+          case Cmp::kLe: return {kMin, v};
+          case Cmp::kGt: return {v == kMax ? kMax : v + 1, kMax};
+          case Cmp::kGe: return {v, kMax};
+        }
+        return {1, 0};
+      };
+      std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
+      if (n.kind == Node::Kind::kBetween) intervals.push_back({val(n.values[0]), val(n.values[1])});
+      else if (n.kind == Node::Kind::kIn) for (auto& v : n.values) intervals.push_back({val(v), val(v)});
+      else intervals.push_back(interval(n.cmp, val(n.values[0])));
+      Sets acc;
+      for (auto [lo, hi] : intervals) {
+        if (lo > hi) continue;
+        if (f == Field::kAge) {
+          // age in [lo, hi]  <=>  born_by(hi + 1) < birth_date <= born_by(lo)
+          std::int64_t blo = hi >= 1000 ? kMin : born_by(as_of_, hi + 1) + 1;
+          std::int64_t bhi = lo <= -1000 ? kMax : born_by(as_of_, lo);
+          lo = blo;
+          hi = bhi;
+        }
+        auto s = range(sf, lo, hi);
+        if (!s) return s;
+        acc.sure |= s->sure;
+        acc.maybe |= s->maybe;
+      }
+      acc.maybe -= acc.sure;
+      result = n.kind == Node::Kind::kCompare && n.cmp == Cmp::kNe ? complement(std::move(acc))
+                                                                   : Result<Sets>(std::move(acc));
+    }
+    if (!result) return result;
+    step.estimate = static_cast<double>(result->sure.size() + result->maybe.size());
+    return finish(step, std::move(*result));
+  }
+
+  Result<Sets> related(const Node& n, PlanStep& step) {
+    const bool custom = n.rel_type == RelationType::kCustom;
+    step.label = "related(" + (custom ? "'" + n.custom_type + "'" : std::string(to_string(n.rel_type))) + ")";
+    IdSet ends;  // customers at the other end must be in here
+    bool any_end = n.children.empty();
+    if (!any_end) {
+      PlanStep child;
+      auto sub = resolve(n.children[0], child);
+      if (!sub) return tl::unexpected(sub.error());
+      step.children.push_back(std::move(child));
+      ends = std::move(*sub);
+    }
+    auto type_ok = [&](const Relationship& r) {
+      if (r.type != n.rel_type) return false;
+      if (!custom) return true;
+      if (r.custom_type.size() != n.custom_type.size()) return false;
+      for (std::size_t i = 0; i < r.custom_type.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(r.custom_type[i])) !=
+            std::tolower(static_cast<unsigned char>(n.custom_type[i])))
+          return false;
+      return true;
+    };
+    Sets out;
+    MDB_stat rel_stat{};
+    mdb_stat(st_.txn.get(), db_.dbi_relationships, &rel_stat);
+    if (!any_end && ends.size() < rel_stat.ms_entries) {
+      // Few candidates at the other end: follow their links.
+      Status failed;
+      ends.for_each([&](std::uint64_t id) {
+        auto rels = db_.relationships_of(st_, id);
+        if (!rels) return failed = tl::unexpected(rels.error()), false;
+        for (const auto& r : *rels)
+          if (type_ok(r)) out.sure.add(r.from == id ? r.to : r.from);
+        return true;
+      });
+      if (!failed) return tl::unexpected(failed.error());
+    } else {
+      // Otherwise one pass over all relationships.
+      storage::Cursor cur(st_.txn.get(), db_.dbi_relationships);
+      MDB_val k, v;
+      int rc = cur.get(k, v, MDB_FIRST);
+      while (rc == 0) {
+        auto r = db_.codec->decode_relationship(storage::to_bytes(k), storage::to_bytes(v));
+        if (!r) return tl::unexpected(r.error());
+        if (type_ok(*r)) {
+          if (any_end || ends.contains(r->to)) out.sure.add(r->from);
+          if (any_end || ends.contains(r->from)) out.sure.add(r->to);
+        }
+        rc = cur.get(k, v, MDB_NEXT);
+      }
+      if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "relationships"));
+    }
+    step.estimate = static_cast<double>(out.sure.size());
+    return finish(step, std::move(out));
+  }
+
+  const DatabaseImpl& db_;
+  TxnState& st_;
+  Date as_of_;
+  std::optional<IdSet> all_;
+};
+
+Date today() {
+  return std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+}
+
+void print(std::ostringstream& os, const PlanStep& s, int depth) {
+  os << std::string(depth * 2, ' ') << s.label << "  est " << static_cast<std::uint64_t>(std::llround(s.estimate))
+     << ", sure " << s.sure << ", to check " << s.maybe << "\n";
+  for (const auto& c : s.children) print(os, c, depth + 1);
+}
+
+}  // namespace
+}  // namespace detail
+
+// ---- public entry points ------------------------------------------------------------------------
+
+namespace {
+using detail::Planner;
+using detail::PlanStep;
+
+// A write transaction's queued segment changes must be visible to its own queries.
+Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
+  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  if (st->write && !st->posting_deltas.empty()) {
+    if (auto s = db->flush_postings(*st); !s) {
+      if (st->map_full) st->poisoned = true;  // a read cannot grow the map: see docs/queries.md
+      return s;
+    }
+  }
+  return {};
+}
+
+Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
+                               const query::Node& q, const SegmentOptions& o) {
+  if (auto s = prepare(db, st); !s) return tl::unexpected(s.error());
+  Planner p(*db, *st, o.as_of.value_or(detail::today()));
+  PlanStep step;
+  return p.resolve(q, step);
+}
+}  // namespace
+
+Result<std::uint64_t> ReadView::count(const query::Node& q, const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->size();
+}
+
+Result<std::vector<CustomerId>> ReadView::ids(const query::Node& q, const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->page(0, 0);
+}
+
+Result<SegmentPage> ReadView::page(const query::Node& q, std::size_t limit, CustomerId after,
+                                   const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  SegmentPage p;
+  p.ids = s->page(after, limit == 0 ? 0 : limit + 1);
+  if (limit && p.ids.size() > limit) {
+    p.ids.resize(limit);
+    p.next = p.ids.back();
+  }
+  return p;
+}
+
+Status ReadView::stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
+                        const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  Status failed;
+  s->for_each([&](std::uint64_t id) {
+    auto c = db_->load_customer(*state_, id);
+    if (!c) return failed = tl::unexpected(c.error()), false;
+    return !*c || fn(**c);
+  });
+  return failed;
+}
+
+Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std::size_t n,
+                                            const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  using index::SegField;
+  SegField f = by == RankBy::kTotalAmount ? SegField::kTotalAmount
+               : by == RankBy::kTxnCount  ? SegField::kTxnCount
+               : by == RankBy::kLastTxnAt ? SegField::kLastTxnAt
+               : by == RankBy::kFirstTxnAt ? SegField::kFirstTxnAt
+               : by == RankBy::kCreatedAt ? SegField::kCreatedAt
+                                          : SegField::kBirthDate;
+  auto value = [&](const Customer& c) -> std::optional<std::int64_t> {
+    switch (by) {
+      case RankBy::kTotalAmount: return c.aggregates.total_amount;
+      case RankBy::kTxnCount: return static_cast<std::int64_t>(c.aggregates.txn_count);
+      case RankBy::kLastTxnAt:
+        if (c.aggregates.last_txn_at) return c.aggregates.last_txn_at->time_since_epoch().count();
+        return std::nullopt;
+      case RankBy::kFirstTxnAt:
+        if (c.aggregates.first_txn_at) return c.aggregates.first_txn_at->time_since_epoch().count();
+        return std::nullopt;
+      case RankBy::kCreatedAt: return c.created_at.time_since_epoch().count();
+      case RankBy::kBirthDate:
+        if (c.birth_date) return c.birth_date->time_since_epoch().count();
+        return std::nullopt;
+    }
+    return std::nullopt;
+  };
+  // Walk the ranking field's buckets from the top; stop once a whole bucket has filled n.
+  std::vector<std::pair<std::int64_t, Customer>> ranked;
+  auto [dlo, dhi] = index::bucket_domain(f);
+  std::vector<std::int64_t> buckets;
+  if (db_->seg_keys->tokenized()) {
+    for (std::int64_t b = dhi; b >= dlo; --b) buckets.push_back(b);
+  } else {
+    auto stored = db_->stored_buckets(*state_, f, dlo, dhi);
+    if (!stored) return tl::unexpected(stored.error());
+    buckets.assign(stored->rbegin(), stored->rend());
+  }
+  for (std::int64_t b : buckets) {
+    if (n == 0 || ranked.size() >= n) break;
+    auto members = db_->posting_members(*state_, {f, index::encode_bucket(b)});
+    if (!members) return tl::unexpected(members.error());
+    *members &= *s;
+    Status failed;
+    members->for_each([&](std::uint64_t id) {
+      auto c = db_->load_customer(*state_, id);
+      if (!c) return failed = tl::unexpected(c.error()), false;
+      if (*c)
+        if (auto v = value(**c)) ranked.emplace_back(*v, std::move(**c));
+      return true;
+    });
+    if (!failed) return tl::unexpected(failed.error());
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second.id < b.second.id;
+  });
+  std::vector<Customer> out;
+  for (std::size_t i = 0; i < ranked.size() && i < n; ++i) out.push_back(std::move(ranked[i].second));
+  return out;
+}
+
+Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
+                                              const SegmentOptions& o) const {
+  auto s = run_query(db_, state_.get(), q, o);
+  if (!s) return tl::unexpected(s.error());
+  std::map<std::string, GroupRow> rows;
+  Status failed;
+  s->for_each([&](std::uint64_t id) {
+    auto c = db_->load_customer(*state_, id);
+    if (!c) return failed = tl::unexpected(c.error()), false;
+    if (!*c) return true;
+    const Customer& cu = **c;
+    std::string key = by == GroupBy::kTier     ? std::string(to_string(cu.tier))
+                      : by == GroupBy::kStage  ? std::string(to_string(cu.stage))
+                      : by == GroupBy::kType   ? std::string(to_string(cu.type))
+                                               : normalize::fold(cu.address.region);
+    GroupRow& r = rows[key];
+    const std::int64_t t = cu.aggregates.total_amount;
+    if (r.customers == 0) r.total_amount_min = r.total_amount_max = t;
+    r.group = key;
+    ++r.customers;
+    r.total_amount_sum += t;
+    r.total_amount_min = std::min(r.total_amount_min, t);
+    r.total_amount_max = std::max(r.total_amount_max, t);
+    r.txn_count_sum += cu.aggregates.txn_count;
+    return true;
+  });
+  if (!failed) return tl::unexpected(failed.error());
+  std::vector<GroupRow> out;
+  for (auto& [k, r] : rows) {
+    r.total_amount_avg = static_cast<double>(r.total_amount_sum) / static_cast<double>(r.customers);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions& o) const {
+  if (auto s = prepare(db_, state_.get()); !s) return tl::unexpected(s.error());
+  Planner p(*db_, *state_, o.as_of.value_or(detail::today()));
+  PlanStep step;
+  std::uint64_t verified = 0;
+  auto result = p.resolve(q, step, &verified);
+  if (!result) return tl::unexpected(result.error());
+  std::ostringstream os;
+  os << "query: " << q.to_string() << "\n";
+  detail::print(os, step, 0);
+  os << "records read to check candidates: " << verified << "\n";
+  os << "result: " << result->size() << " customers\n";
+  return os.str();
+}
+
+}  // namespace custdb

@@ -1,0 +1,342 @@
+// Segment queries: the planner against the brute-force definition (decode every customer and
+// run query::matches), on random data and thousands of random queries, in both storage modes,
+// before and after random updates and deletes. Plus the result shapes: pages, streams, top-N,
+// groups and explain.
+#include <map>
+#include <set>
+
+#include "custdb/query.h"
+#include "test_util.h"
+
+using namespace custdb;
+using namespace custdb::test;
+
+namespace {
+
+const Date kAsOf = parse_date("2026-06-15").value();
+
+template <class T, std::size_t N>
+const T& pick(std::mt19937& r, const T (&a)[N]) { return a[r() % N]; }
+
+const char* kRegions[] = {"east", "west", "North", "south"};
+const char* kCities[] = {"Boston", "Austin", "Lyon", "Köln"};
+const char* kCountries[] = {"US", "DE", "FR"};
+const char* kTags[] = {"vip", "student", "paperless", "mortgage"};
+
+Timestamp random_ts(std::mt19937& r) {
+  return parse_timestamp("2023-01-01").value() +
+         std::chrono::milliseconds(static_cast<std::int64_t>(r() % (3ull * 365 * 86'400'000)));
+}
+
+Customer random_customer(std::mt19937& r) {
+  Customer c;
+  c.name = "C" + std::to_string(r());
+  c.type = static_cast<CustomerType>(r() % 3);
+  c.tier = static_cast<Tier>(r() % 5);
+  c.stage = static_cast<Stage>(r() % 6);
+  c.gender = static_cast<Gender>(r() % 4);
+  c.risk = static_cast<Risk>(r() % 3);
+  if (r() % 5) c.address.region = pick(r, kRegions);
+  if (r() % 4) c.address.city = pick(r, kCities);
+  if (r() % 4) c.address.country = pick(r, kCountries);
+  if (r() % 5) c.income_band = static_cast<std::uint8_t>(1 + r() % 10);
+  if (r() % 6) c.birth_date = parse_date("1940-01-01").value() + std::chrono::days(r() % 25000);
+  if (r() % 30 == 0) c.birth_date = parse_date("1964-02-29");  // leap-day birthdays
+  Date d = parse_date("2024-01-01").value();
+  auto consent = [&] {
+    int v = static_cast<int>(r() % 3);
+    return v == 0 ? Consent{} : Consent{static_cast<ConsentState>(v), d};
+  };
+  c.consent_email = consent();
+  c.consent_sms = consent();
+  c.consent_phone = consent();
+  for (const char* t : kTags)
+    if (r() % 3 == 0) c.tags.push_back(t);
+  c.created_at = random_ts(r);
+  return c;
+}
+
+Transaction random_txn(std::mt19937& r, CustomerId id) {
+  Transaction t;
+  t.customer_id = id;
+  t.ts = random_ts(r);
+  std::int64_t mags[] = {1, 99, 5000, 250'000, 10'000'000};
+  t.amount = static_cast<std::int64_t>(r() % static_cast<std::uint64_t>(mags[r() % 5])) *
+             (r() % 7 == 0 ? -1 : 1);
+  t.currency = "USD";
+  t.kind = static_cast<TransactionKind>(r() % 7);
+  return t;
+}
+
+// Random query text from the grammar.
+class QueryGen {
+ public:
+  explicit QueryGen(std::uint32_t seed) : r_(seed) {}
+
+  std::string query(int depth = 0) {
+    int roll = static_cast<int>(r_() % 10);
+    if (depth < 3 && roll < 2) return "(" + query(depth + 1) + " and " + query(depth + 1) + ")";
+    if (depth < 3 && roll < 3) return "(" + query(depth + 1) + " or " + query(depth + 1) + ")";
+    if (depth < 3 && roll < 4) return "not " + query(depth + 1);
+    if (depth < 2 && roll == 4 && r_() % 2) {
+      const char* types[] = {"household", "spouse", "referral", "godparent"};
+      std::string t = types[r_() % 4];
+      return r_() % 3 ? "related(" + t + ", " + query(depth + 2) + ")" : "related(" + t + ")";
+    }
+    return predicate();
+  }
+
+ private:
+  std::string cmp(bool ordered) {
+    const char* all[] = {"=", "!=", "<", "<=", ">", ">="};
+    return ordered ? all[r_() % 6] : all[r_() % 2];
+  }
+  std::string date() {
+    int y = 2022 + static_cast<int>(r_() % 5), m = 1 + static_cast<int>(r_() % 12),
+        d = 1 + static_cast<int>(r_() % 28);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    return buf;
+  }
+  std::string birth() {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", 1940 + static_cast<int>(r_() % 66),
+                  1 + static_cast<int>(r_() % 12), 1 + static_cast<int>(r_() % 28));
+    return buf;
+  }
+  std::string amount() {
+    std::int64_t cents = static_cast<std::int64_t>(r_() % 20'000'000) - 1'000'000;
+    if (r_() % 4 == 0) cents = static_cast<std::int64_t>(r_() % 200'000);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "",
+                  static_cast<long long>(std::llabs(cents) / 100), static_cast<long long>(std::llabs(cents) % 100));
+    return buf;
+  }
+  template <std::size_t N>
+  std::string one_of(const char* const (&names)[N]) { return names[r_() % N]; }
+
+  std::string predicate() {
+    static const char* types[] = {"individual", "corporate", "prospect"};
+    static const char* tiers[] = {"bronze", "silver", "gold", "platinum", "diamond"};
+    static const char* stages[] = {"prospect", "new", "active", "loyal", "at_risk", "churned"};
+    static const char* genders[] = {"female", "male", "other", "unknown"};
+    static const char* risks[] = {"low", "medium", "high"};
+    static const char* consents[] = {"granted", "denied", "unknown"};
+    switch (r_() % 18) {
+      case 0: return "type " + cmp(false) + " " + one_of(types);
+      case 1: {
+        if (r_() % 3 == 0) return "tier in (" + one_of(tiers) + ", " + one_of(tiers) + ")";
+        if (r_() % 4 == 0) return "tier between " + one_of(tiers) + " and " + one_of(tiers);
+        return "tier " + cmp(true) + " " + one_of(tiers);
+      }
+      case 2: return "stage " + cmp(false) + " " + one_of(stages);
+      case 3: return "region " + cmp(false) + " " + std::string(kRegions[r_() % 4]);
+      case 4: return "city " + cmp(false) + " '" + std::string(kCities[r_() % 4]) + "'";
+      case 5: return "country in (" + std::string(kCountries[r_() % 3]) + ", " + kCountries[r_() % 3] + ")";
+      case 6: return "gender " + cmp(false) + " " + one_of(genders);
+      case 7: return "income_band " + cmp(true) + " " + std::to_string(1 + r_() % 10);
+      case 8: return "risk " + cmp(true) + " " + one_of(risks);
+      case 9: return "birth_date " + cmp(true) + " " + birth();
+      case 10: return r_() % 3 ? "age " + cmp(true) + " " + std::to_string(15 + r_() % 70)
+                               : "age between " + std::to_string(20 + r_() % 30) + " and " + std::to_string(40 + r_() % 40);
+      case 11: return "created_at " + cmp(true) + " " + date();
+      case 12: return std::string("consent_") + (r_() % 2 ? "email" : "sms") + " " + cmp(false) + " " + one_of(consents);
+      case 13: return "txn_count " + cmp(true) + " " + std::to_string(r_() % 7);
+      case 14: return r_() % 4 ? "total_amount " + cmp(true) + " " + amount()
+                               : "total_amount between " + amount() + " and " + amount();
+      case 15: return "first_txn_at " + cmp(true) + " " + date();
+      case 16: return "last_txn_at " + cmp(true) + " " + date();
+      default: return "tag = " + std::string(kTags[r_() % 4]);
+    }
+  }
+  std::mt19937 r_;
+};
+
+void fill(Database& db, std::mt19937& r, int n) {
+  auto txn = must(db.begin_write());
+  for (int i = 0; i < n; ++i) {
+    CustomerId id = must(txn.insert_customer(random_customer(r)));
+    for (int k = static_cast<int>(r() % 6); k > 0; --k) must(txn.add_transaction(random_txn(r, id)));
+  }
+  const char* types[] = {"household", "spouse", "referral", "godparent"};
+  for (int i = 0; i < n / 2; ++i) {
+    Relationship rel;
+    rel.from = 1 + r() % n;
+    rel.to = 1 + r() % n;
+    std::string t = types[r() % 4];
+    if (t == "godparent") rel.type = RelationType::kCustom, rel.custom_type = t;
+    else rel.type = *from_string<RelationType>(t);
+    (void)txn.add_relationship(rel);  // self-links and duplicates are refused: fine
+  }
+  must(txn.commit());
+}
+
+void churn(Database& db, std::mt19937& r, int n) {
+  auto txn = must(db.begin_write());
+  for (int i = 0; i < n / 3; ++i) {
+    CustomerId id = 1 + r() % n;
+    switch (r() % 5) {
+      case 0: (void)txn.delete_customer(id, DeleteMode::kCascade); break;
+      case 1: (void)txn.update_customer(id, [&](Customer& c) {
+                Customer fresh = random_customer(r);
+                fresh.id = c.id;
+                c = fresh;
+              }); break;
+      case 2: (void)txn.add_transaction(random_txn(r, id)); break;
+      case 3: (void)txn.remove_transaction(1 + r() % (n * 2)); break;
+      default: (void)txn.amend_transaction(1 + r() % (n * 2), [&](Transaction& t) {
+                 t.amount = random_txn(r, t.customer_id).amount;
+                 t.ts = random_ts(r);
+               });
+    }
+  }
+  must(txn.commit());
+}
+
+// The brute-force answer.
+std::vector<CustomerId> brute(const Database& db, const query::Node& q) {
+  auto txn = must(db.begin_read());
+  query::EvalContext ctx;
+  ctx.as_of = kAsOf;
+  ctx.related = [&](CustomerId id) {
+    std::vector<std::pair<Relationship, Customer>> out;
+    for (auto& rel : must(txn.relationships_of(id)))
+      out.emplace_back(rel, must(txn.get_customer(rel.from == id ? rel.to : rel.from)).value());
+    return out;
+  };
+  std::vector<CustomerId> ids;
+  must(txn.for_each_customer([&](const Customer& c) {
+    if (query::matches(q, c, ctx)) ids.push_back(c.id);
+    return true;
+  }));
+  return ids;
+}
+
+void differential(const Database& db, std::uint32_t seed, int queries) {
+  QueryGen gen(seed);
+  auto txn = must(db.begin_read());
+  SegmentOptions o{kAsOf};
+  int nonempty = 0;
+  for (int i = 0; i < queries; ++i) {
+    std::string text = gen.query();
+    auto q = query::parse(text);
+    BOOST_TEST_REQUIRE(q.has_value(), text << ": " << (q ? "" : q.error().message()));
+    auto want = brute(db, *q);
+    auto got = must(txn.ids(*q, o));
+    BOOST_TEST_REQUIRE((got == want), "query " << i << ": " << text << " planner " << got.size()
+                                                << " brute force " << want.size());
+    nonempty += !want.empty();
+  }
+  BOOST_TEST(nonempty > queries / 4);  // the generator must produce queries that select
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(segments)
+
+BOOST_DATA_TEST_CASE(planner_equals_brute_force, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::mt19937 r(2026);
+  fill(db, r, 300);
+  require_clean(db);
+  differential(db, 11, 1200);
+  churn(db, r, 300);
+  churn(db, r, 300);
+  require_clean(db);
+  differential(db, 12, 1200);
+}
+
+BOOST_AUTO_TEST_CASE(both_modes_give_identical_answers) {
+  TempDir a, b;
+  auto plain = open_db(Mode::kPlain, a.path());
+  auto enc = open_db(Mode::kEncrypted, b.path());
+  std::mt19937 r1(5), r2(5);
+  fill(plain, r1, 200);
+  fill(enc, r2, 200);
+  QueryGen gen(99);
+  auto tp = must(plain.begin_read());
+  auto te = must(enc.begin_read());
+  for (int i = 0; i < 300; ++i) {
+    auto q = query::parse(gen.query()).value();
+    BOOST_TEST_REQUIRE((must(tp.ids(q, {kAsOf})) == must(te.ids(q, {kAsOf}))), q.to_string());
+  }
+}
+
+BOOST_DATA_TEST_CASE(result_shapes, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::mt19937 r(77);
+  fill(db, r, 250);
+  auto txn = must(db.begin_read());
+  auto q = query::parse("tier >= silver or tag = vip").value();
+  auto all = must(txn.ids(q, {kAsOf}));
+  BOOST_TEST_REQUIRE(all.size() > 20u);
+  BOOST_TEST(must(txn.count(q, {kAsOf})) == all.size());
+  // Pages of 7 with the resume cursor reassemble the whole list.
+  std::vector<CustomerId> paged;
+  CustomerId after = 0;
+  for (;;) {
+    auto p = must(txn.page(q, 7, after, {kAsOf}));
+    BOOST_TEST(p.ids.size() <= 7u);
+    paged.insert(paged.end(), p.ids.begin(), p.ids.end());
+    if (!p.next) break;
+    after = *p.next;
+  }
+  BOOST_TEST((paged == all));
+  // Streaming yields the records of those ids, in order, and can stop.
+  std::vector<CustomerId> streamed;
+  must(txn.stream(q, [&](const Customer& c) {
+    streamed.push_back(c.id);
+    return streamed.size() < 10;
+  }, {kAsOf}));
+  BOOST_TEST((streamed == std::vector<CustomerId>(all.begin(), all.begin() + 10)));
+  // Top 15 by total_amount equals sorting the brute-force set.
+  std::vector<Customer> members;
+  for (auto id : all) members.push_back(must(txn.get_customer(id)).value());
+  std::sort(members.begin(), members.end(), [](const Customer& a, const Customer& b) {
+    return a.aggregates.total_amount != b.aggregates.total_amount
+               ? a.aggregates.total_amount > b.aggregates.total_amount : a.id < b.id;
+  });
+  auto top = must(txn.top(q, RankBy::kTotalAmount, 15, {kAsOf}));
+  BOOST_TEST_REQUIRE(top.size() == 15u);
+  for (int i = 0; i < 15; ++i) BOOST_TEST(top[i].id == members[i].id);
+  // Top by last activity leaves out customers without transactions.
+  auto recent = must(txn.top(q, RankBy::kLastTxnAt, 1000, {kAsOf}));
+  auto with_txns = std::count_if(members.begin(), members.end(),
+                                 [](const Customer& c) { return c.aggregates.txn_count > 0; });
+  BOOST_TEST(recent.size() == static_cast<std::size_t>(with_txns));
+  // Groups by tier add up to the segment, with exact sums.
+  auto groups = must(txn.group(q, GroupBy::kTier, {kAsOf}));
+  std::uint64_t n = 0;
+  for (const auto& g : groups) {
+    n += g.customers;
+    std::int64_t sum = 0, mx = INT64_MIN;
+    for (const auto& c : members)
+      if (to_string(c.tier) == g.group) sum += c.aggregates.total_amount, mx = std::max(mx, c.aggregates.total_amount);
+    BOOST_TEST(g.total_amount_sum == sum);
+    BOOST_TEST(g.total_amount_max == mx);
+  }
+  BOOST_TEST(n == all.size());
+  auto plan = must(txn.explain(query::parse("region = east and total_amount > 100.00").value(), {kAsOf}));
+  BOOST_TEST(plan.find("and (intersect)") != std::string::npos, plan);
+  BOOST_TEST(plan.find("est ") != std::string::npos, plan);
+  BOOST_TEST(plan.find("records read to check candidates") != std::string::npos, plan);
+}
+
+BOOST_DATA_TEST_CASE(write_transaction_sees_its_own_changes, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  auto q = query::parse("tier = diamond and tag = vip").value();
+  auto txn = must(db.begin_write());
+  Customer c = sample_customer(1);
+  c.tier = Tier::kDiamond;
+  CustomerId id = must(txn.insert_customer(c));
+  BOOST_TEST(must(txn.count(q)) == 1u);
+  must(txn.update_customer(id, [](Customer& x) { x.tags.clear(); }));
+  BOOST_TEST(must(txn.count(q)) == 0u);
+  must(txn.commit());
+  require_clean(db);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
