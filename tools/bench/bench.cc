@@ -1,7 +1,8 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--customers N] [--runs R] [--dir DIR] [--suite crypto]
+//   custdb_bench [--suite crypto|segments] [--customers N] [--txns T] [--runs R] [--dir DIR]
 //
+// Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries.
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
 // (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
 // lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
@@ -16,36 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "bench.h"
 #include "custdb/database.h"
 #include "custdb/key.h"
 #include "synthetic.h"
 
 using namespace custdb;
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace custdb::bench;
 
 namespace {
-
-struct Args {
-  std::uint64_t customers = 1'000'000;
-  int runs = 5;
-  fs::path dir = fs::temp_directory_path() / "custdb-bench";
-  std::string suite = "crypto";
-};
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-[[noreturn]] void die(const std::string& what, const Error& e) {
-  std::fprintf(stderr, "%s: %s\n", what.c_str(), e.to_string().c_str());
-  std::exit(1);
-}
 
 struct Figures {
   double insert_rate = 0, get_rate = 0, email_rate = 0;
@@ -106,6 +86,23 @@ Figures run_custdb(const Args& a, bool encrypted) {
 
 }  // namespace
 
+int custdb::bench::run_crypto(const Args& a) {
+  std::printf("custdb encrypted vs plaintext: %llu customers, median of %d runs\n\n",
+              static_cast<unsigned long long>(a.customers), a.runs);
+  Figures plain = run_custdb(a, false);
+  Figures enc = run_custdb(a, true);
+  std::printf("| operation | plaintext | encrypted | encrypted / plaintext |\n|---|---|---|---|\n");
+  auto row = [](const char* name, double p, double e, const char* unit) {
+    std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, p, unit, e, unit, e / p);
+  };
+  row("bulk insert (10k a commit, fsync)", plain.insert_rate, enc.insert_rate, "customers/s");
+  row("point get by id", plain.get_rate, enc.get_rate, "gets/s");
+  row("lookup by email", plain.email_rate, enc.email_rate, "lookups/s");
+  std::printf("| file size | %.1f MiB | %.1f MiB | %.2f |\n", plain.file_size / 1048576.0,
+              enc.file_size / 1048576.0, static_cast<double>(enc.file_size) / plain.file_size);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -121,25 +118,15 @@ int main(int argc, char** argv) {
     else if (arg == "--runs") a.runs = std::stoi(next());
     else if (arg == "--dir") a.dir = next();
     else if (arg == "--suite") a.suite = next();
+    else if (arg == "--txns") a.txns_per_customer = std::stoi(next());
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--customers N] [--runs R] [--dir DIR] [--suite crypto]\n");
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments] [--customers N] "
+                           "[--txns T] [--runs R] [--dir DIR]\n");
       return 2;
     }
   }
   fs::create_directories(a.dir);
-  std::printf("custdb encrypted vs plaintext: %llu customers, median of %d runs\n\n",
-              static_cast<unsigned long long>(a.customers), a.runs);
-  Figures plain = run_custdb(a, false);
-  Figures enc = run_custdb(a, true);
-  std::printf("| operation | plaintext | encrypted | encrypted / plaintext |\n|---|---|---|---|\n");
-  auto row = [](const char* name, double p, double e, const char* unit) {
-    std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, p, unit, e, unit, e / p);
-  };
-  row("bulk insert (10k a commit, fsync)", plain.insert_rate, enc.insert_rate, "customers/s");
-  row("point get by id", plain.get_rate, enc.get_rate, "gets/s");
-  row("lookup by email", plain.email_rate, enc.email_rate, "lookups/s");
-  std::printf("| file size | %.1f MiB | %.1f MiB | %.2f |\n", plain.file_size / 1048576.0,
-              enc.file_size / 1048576.0, static_cast<double>(enc.file_size) / plain.file_size);
+  int rc = a.suite == "segments" ? run_segments(a) : a.suite == "crypto" ? run_crypto(a) : 2;
   fs::remove_all(a.dir);
-  return 0;
+  return rc;
 }

@@ -1,0 +1,132 @@
+// custdb/io.h — import and export of whole tables as CSV or JSON Lines.
+//
+// File formats (docs/cli.md holds the full table with every value's syntax):
+// - CSV: RFC 4180. A header row names the columns, in any order; an empty cell is absent (the
+//   field's default). Fields containing , " CR or LF are quoted, quotes doubled.
+// - JSON Lines: one flat object per line, keys are the column names. Values are strings,
+//   numbers or null (= absent); `tags` may also be an array of strings.
+// - Values: enums by name ("at_risk", "platinum"), dates YYYY-MM-DD, times ISO 8601
+//   (parse_timestamp), tags separated by '|', amounts as exact decimals in the currency's
+//   minor-unit digits ("1234.50", "1000" for JPY; see currency_digits) — never floating point.
+//
+// Columns (export writes exactly these, in this order):
+//   customers:     id,external_ref,type,name,email,phone,birth_date,gender,city,region,country,
+//                  tier,stage,income_band,risk,created_at,tags,consent_email,consent_email_date,
+//                  consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at
+//                  (required in a CSV header: id, name; an empty id is assigned on import;
+//                  updated_at is exported but ignored on import: the engine sets it)
+//   relationships: from,to,type,since  (+ custom_type on import; a type that is no built-in name
+//                  is a custom type of that name, and export writes custom types that way)
+//   transactions:  id,customer_id,ts,amount,currency,kind,channel,product,description,base_amount
+//                  (base_amount in the database's base currency)
+// Aggregates are not columns: the engine recomputes them as transactions are imported.
+//
+// Errors name the place: "FILE:LINE: field: reason", LINE being the physical line (1-based; a
+// CSV header is line 1; a CSV record spanning lines is reported at its first line).
+//
+// Thread-safety: the functions are reentrant; import holds the database's write lock while a
+// write transaction is open, export one read snapshot for the whole table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "custdb/database.h"
+#include "custdb/status.h"
+
+namespace custdb::io {
+
+enum class Table { kCustomers, kRelationships, kTransactions };
+enum class Format { kCsv, kJsonLines };
+
+// "customers", "relationships", "transactions" (and back, case-insensitive).
+std::string_view to_string(Table t);
+std::optional<Table> table_from_string(std::string_view name);
+// The table's columns in export order, then the import-only ones (relationships: custom_type).
+std::span<const std::string_view> columns(Table t);
+
+// By extension, case-insensitive: .csv -> kCsv; .jsonl, .ndjson, .json -> kJsonLines.
+std::optional<Format> format_for_path(const std::filesystem::path& path);
+
+// ---- import ---------------------------------------------------------------------------------
+
+struct ImportOptions {
+  // false: all or nothing — one write transaction, the first bad row fails the import and
+  // nothing is stored. true: bad rows are reported and skipped, good rows stored in batches.
+  bool skip_bad = false;
+  // Rows per write transaction when skip_bad (at least 1).
+  std::size_t batch = 10000;
+  // Optional. Called with the number of data rows read, every 10,000 rows and once at the end.
+  std::function<void(std::uint64_t rows_done)> progress;
+};
+
+// A row that was not imported: reported as "FILE:LINE: field: reason".
+struct BadRow {
+  std::uint64_t line = 0;
+  std::string field;  // the column, or "row" when the row as a whole is unreadable
+  std::string reason;
+};
+
+struct ImportReport {
+  std::uint64_t rows = 0;      // data rows read (blank lines and the CSV header not counted)
+  std::uint64_t imported = 0;  // rows stored
+  std::vector<BadRow> bad;     // only with skip_bad, in file order
+};
+
+// A bad row without skip_bad fails with kInvalidArgument "FILE:LINE: field: reason" and stores
+// nothing. A bad CSV header (unknown, duplicate or missing required column) fails the import
+// even with skip_bad, as "FILE:1: column: reason". Storage failures (kIOError, kBusy, ...) fail
+// the import with their own code; with skip_bad, batches committed before stay.
+Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
+                                 Format format, const ImportOptions& options = {});
+// The same from a stream; messages name the source "<stdin>".
+Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
+                                   const ImportOptions& options = {});
+
+// ---- export ---------------------------------------------------------------------------------
+
+struct ExportOptions {
+  // false: name, email, phone and birth_date are masked (mask_*), which makes the output safe
+  // to share but not importable. An export meant for import needs reveal.
+  bool reveal = false;
+};
+
+// Writes the table in id order (customers, relationships and transactions each by their id),
+// CSV with a header row and "\n" line ends, or one JSON object per line. kIOError when `out`
+// fails.
+Status export_table(const Database& db, Table table, std::ostream& out, Format format,
+                    const ExportOptions& options = {});
+
+// ---- masking (shared with the CLI's display) -------------------------------------------------
+
+// Each word keeps its first character, the rest become '*': "Anna Meyer" -> "A*** M****".
+// Counts UTF-8 characters, not bytes.
+std::string mask_name(std::string_view name);
+// The local part masked like a word, the domain kept: "anna@example.com" -> "a***@example.com".
+std::string mask_email(std::string_view email);
+// A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567".
+std::string mask_phone(std::string_view phone);
+// Dates are masked whole.
+inline constexpr std::string_view kMaskedDate = "****-**-**";
+
+// ---- amounts --------------------------------------------------------------------------------
+
+// Minor-unit digits of an ISO 4217 currency (case-insensitive): 0 for JPY, KRW, VND, CLP,
+// ISK; 3 for BHD, KWD, OMR, JOD, TND; 2 for every other code.
+int currency_digits(std::string_view currency);
+// "-1234.50" -> -123450 for a 2-digit currency. Exact: [+-]digits[.digits], at most
+// currency_digits fraction digits, magnitude at most kMaxAmount. kInvalidArgument otherwise,
+// the message being the reason alone.
+Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency);
+// -123450 -> "-1234.50"; 1000 JPY -> "1000".
+std::string format_amount(std::int64_t minor_units, std::string_view currency);
+
+}  // namespace custdb::io

@@ -1,0 +1,208 @@
+// CSV per RFC 4180, read as a stream of characters so that quoted fields may span lines and
+// files of any size pass through without being held in memory.
+#include <algorithm>
+#include <cctype>
+#include <streambuf>
+
+#include "io/io_internal.h"
+
+namespace custdb::io::detail {
+namespace {
+
+std::string lower_trimmed(std::string_view s) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Splits the character stream into records of fields, counting physical lines.
+class CsvScanner {
+ public:
+  explicit CsvScanner(std::istream& in) : buf_(*in.rdbuf()) {
+    // A UTF-8 byte order mark (spreadsheets write one) is not part of the first column name.
+    if (peek() == 0xEF) {
+      get();
+      if (get() != 0xBB || get() != 0xBF) bad_bom_ = true;
+    }
+  }
+
+  bool bad_bom() const { return bad_bom_; }
+
+  // Reads the next non-blank record into `fields`. Returns false at the end of input. On bad
+  // quoting, `problem_column` is the index of the offending field and `problem` the reason;
+  // the rest of the record's line is skipped.
+  bool next(std::vector<std::string>& fields, std::uint64_t& start_line,
+            std::size_t& problem_column, std::string& problem) {
+    fields.clear();
+    problem.clear();
+    int c = get();
+    // Blank lines separate nothing in CSV; skipping them tolerates a trailing empty line.
+    while (c == '\n' || (c == '\r' && peek() == '\n')) {
+      if (c == '\r') get();
+      ++line_;
+      c = get();
+    }
+    if (c == kEnd) return false;
+    start_line = line_;
+    std::string field;
+    while (true) {
+      if (c == '"') {
+        // Quoted field: everything up to the closing quote, "" being one quote.
+        while (true) {
+          c = get();
+          if (c == kEnd) {
+            problem_column = fields.size();
+            problem = "unterminated quoted field (opened on line " + std::to_string(start_line) +
+                      ")";
+            return true;
+          }
+          if (c == '"') {
+            if (peek() == '"') {
+              get();
+              field += '"';
+              continue;
+            }
+            break;
+          }
+          if (c == '\n') ++line_;
+          field += static_cast<char>(c);
+        }
+        c = get();
+        if (c != ',' && c != '\n' && c != kEnd && !(c == '\r' && peek() == '\n')) {
+          problem_column = fields.size();
+          problem = "text after the closing quote";
+          skip_line(c);
+          return true;
+        }
+      } else {
+        while (c != ',' && c != '\n' && c != kEnd && !(c == '\r' && peek() == '\n')) {
+          if (c == '"') {
+            problem_column = fields.size();
+            problem = "quote inside an unquoted field (quote the whole field)";
+            skip_line(c);
+            return true;
+          }
+          field += static_cast<char>(c);
+          c = get();
+        }
+      }
+      fields.push_back(std::move(field));
+      field.clear();
+      if (c == ',') {
+        c = get();
+        continue;
+      }
+      if (c == '\r') get();  // the '\n' of CRLF
+      if (c != kEnd) ++line_;
+      return true;
+    }
+  }
+
+ private:
+  static constexpr int kEnd = std::char_traits<char>::eof();
+
+  int get() {
+    int c = buf_.sbumpc();
+    return c == kEnd ? kEnd : static_cast<unsigned char>(c);
+  }
+  int peek() {
+    int c = buf_.sgetc();
+    return c == kEnd ? kEnd : static_cast<unsigned char>(c);
+  }
+  // Drops the rest of the current line after a quoting problem at character c.
+  void skip_line(int c) {
+    while (c != '\n' && c != kEnd) c = get();
+    if (c == '\n') ++line_;
+  }
+
+  std::streambuf& buf_;
+  std::uint64_t line_ = 1;
+  bool bad_bom_ = false;
+};
+
+}  // namespace
+
+Status read_csv(std::istream& in, std::span<const std::string_view> columns,
+                std::span<const std::string_view> required, std::string_view source,
+                const RowSink& sink) {
+  auto header_error = [&](std::string_view field, std::string_view reason) {
+    return make_error(ErrorCode::kInvalidArgument, located(source, 1, field, reason));
+  };
+  if (!in.rdbuf()) return make_error(ErrorCode::kIOError, std::string(source) + ": not readable");
+  CsvScanner scanner(in);
+  if (scanner.bad_bom()) return header_error("row", "malformed byte order mark");
+
+  std::vector<std::string> fields;
+  std::uint64_t line = 0;
+  std::size_t problem_column = 0;
+  std::string problem;
+  if (!scanner.next(fields, line, problem_column, problem))
+    return header_error("row", "no header row");
+  if (!problem.empty()) return make_error(ErrorCode::kInvalidArgument,
+                                          located(source, line, "row", "header: " + problem));
+
+  // column_of[i]: the column index of the file's i-th field.
+  std::vector<std::size_t> column_of;
+  std::vector<bool> seen(columns.size(), false);
+  for (const auto& raw : fields) {
+    std::string name = lower_trimmed(raw);
+    auto it = std::find(columns.begin(), columns.end(), name);
+    if (it == columns.end())
+      return make_error(ErrorCode::kInvalidArgument,
+                        located(source, line, name.empty() ? "row" : name,
+                                name.empty() ? "empty column name" : "unknown column"));
+    std::size_t index = static_cast<std::size_t>(it - columns.begin());
+    if (seen[index])
+      return make_error(ErrorCode::kInvalidArgument,
+                        located(source, line, name, "duplicate column"));
+    seen[index] = true;
+    column_of.push_back(index);
+  }
+  for (std::string_view name : required) {
+    auto it = std::find(columns.begin(), columns.end(), name);
+    if (it == columns.end() || !seen[static_cast<std::size_t>(it - columns.begin())])
+      return make_error(ErrorCode::kInvalidArgument,
+                        located(source, line, name, "missing required column"));
+  }
+
+  ReadRow row;
+  while (scanner.next(fields, row.line, problem_column, problem)) {
+    row.cells.assign(columns.size(), std::nullopt);
+    row.problem.reset();
+    if (!problem.empty()) {
+      std::string field = problem_column < column_of.size()
+                              ? std::string(columns[column_of[problem_column]])
+                              : std::string("row");
+      row.problem = Problem{std::move(field), problem};
+    } else if (fields.size() != column_of.size()) {
+      row.problem = Problem{"row", "expected " + std::to_string(column_of.size()) +
+                                       " fields, found " + std::to_string(fields.size())};
+    } else {
+      for (std::size_t i = 0; i < fields.size(); ++i)
+        if (!fields[i].empty()) row.cells[column_of[i]] = Cell{std::move(fields[i]), {}, false};
+    }
+    if (auto s = sink(row); !s) return s;
+  }
+  if (in.bad()) return make_error(ErrorCode::kIOError, std::string(source) + ": read failed");
+  return {};
+}
+
+void append_csv_field(std::string& out, std::string_view value) {
+  bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos ||
+               (!value.empty() && (value.front() == ' ' || value.back() == ' '));
+  if (!quote) {
+    out += value;
+    return;
+  }
+  out += '"';
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace custdb::io::detail
