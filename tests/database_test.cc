@@ -250,3 +250,70 @@ BOOST_DATA_TEST_CASE(corrupted_value_is_reported_as_corruption, kModes, mode) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(database_tools)
+
+BOOST_DATA_TEST_CASE(hot_backup_while_writing_is_consistent, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir / "db");
+  CustomerId id = must(db.insert_customer(sample_customer(1)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread writer([&] {
+    for (int i = 2; !stop; ++i) {
+      auto txn = db.begin_write();
+      if (!txn) break;
+      (void)txn->insert_customer(sample_customer(i));
+      (void)txn->add_transaction(sample_txn(id, 100, "2025-01-01"));
+      if (txn->commit()) ++commits;
+    }
+  });
+  while (commits < 20) std::this_thread::yield();
+  must(db.backup(dir / "copy", false));
+  must(db.backup(dir / "compact", true));
+  stop = true;
+  writer.join();
+  BOOST_TEST((db.backup(dir / "copy").error().code() == ErrorCode::kAlreadyExists));
+  for (const char* name : {"copy", "compact"}) {
+    auto copy = open_db(mode, dir / name);
+    require_clean(copy);
+    auto c = must(copy.get_customer(id)).value();
+    BOOST_TEST(c.aggregates.txn_count >= 20u);
+    BOOST_TEST(must(must(copy.begin_read()).counts()).customers == c.aggregates.txn_count + 1);
+  }
+}
+
+BOOST_DATA_TEST_CASE(stats_neighborhood_and_groups, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  auto txn = must(db.begin_write());
+  for (int i = 1; i <= 6; ++i) (void)must(txn.insert_customer(sample_customer(i)));
+  must(txn.add_relationship({0, 1, 2, RelationType::kHousehold, "", {}}));
+  must(txn.add_relationship({0, 2, 3, RelationType::kHousehold, "", {}}));
+  must(txn.add_relationship({0, 3, 4, RelationType::kReferral, "", {}}));
+  must(txn.add_relationship({0, 5, 6, RelationType::kSpouse, "", {}}));
+  must(txn.commit());
+  auto stats = must(db.stats());
+  auto find = [&](const std::string& n) {
+    for (auto& s : stats)
+      if (s.name == n) return s.entries;
+    return std::uint64_t{999};
+  };
+  BOOST_TEST(find("customers") == 6u);
+  BOOST_TEST(find("relationships") == 4u);
+  BOOST_TEST(find("idx.email") == 6u);
+  auto read = must(db.begin_read());
+  BOOST_TEST(must(read.neighborhood(1, 1)).size() == 1u);
+  auto two = must(read.neighborhood(1, 2));
+  BOOST_TEST(two.size() == 2u);
+  BOOST_TEST(two[1].depth == 2);
+  BOOST_TEST(must(read.neighborhood(1, 5)).size() == 3u);
+  BOOST_TEST(must(read.neighborhood(1, 5, RelationType::kHousehold)).size() == 2u);
+  BOOST_TEST((read.neighborhood(1, 0).error().code() == ErrorCode::kInvalidArgument));
+  auto groups = must(read.group_all(GroupBy::kRegion));
+  BOOST_TEST_REQUIRE(groups.size() == 2u);  // sample customers alternate east and west
+  BOOST_TEST(groups[0].group == "east");
+  BOOST_TEST(groups[0].customers + groups[1].customers == 6u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -99,6 +99,17 @@ class ReadView {
                                       const SegmentOptions& o = {}) const;
   // The plan as text: each step with its estimated and actual sizes.
   Result<std::string> explain(const query::Node& q, const SegmentOptions& o = {}) const;
+  // Grouped aggregates over every customer.
+  Result<std::vector<GroupRow>> group_all(GroupBy by) const;
+
+  // The relationship graph around `id`: every relationship reachable within `depth` hops
+  // (breadth first), optionally only of one type, each with its hop distance from `id`.
+  struct Hop {
+    Relationship relationship;
+    int depth = 1;  // 1: touches `id`
+  };
+  Result<std::vector<Hop>> neighborhood(CustomerId id, int depth,
+                                        std::optional<RelationType> type = std::nullopt) const;
 
  protected:
   ReadView(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
@@ -206,6 +217,21 @@ class Database {
   DatabaseInfo info() const;
   // Flushes buffers to disk (useful with SyncMode::kNone).
   Status sync();
+
+  // A consistent copy of the database as of one snapshot, taken while others read and write,
+  // into directory `dir` (created; must not hold a database). compact: omit free pages and
+  // renumber, so the copy is as small as it can be. The copy is encrypted exactly as the
+  // original (same key) and opens with the same passphrase or key.
+  Status backup(const std::filesystem::path& dir, bool compact = false) const;
+
+  // Sizes of every LMDB database of the file (tables and indexes).
+  struct TableStats {
+    std::string name;
+    std::uint64_t entries = 0;
+    std::uint64_t pages = 0;  // branch + leaf + overflow
+    std::uint32_t depth = 0;
+  };
+  Result<std::vector<TableStats>> stats() const;
 
   // Encrypted databases: wraps the data key under `new_key` (a new passphrase or raw key) in
   // one atomic write. Nothing is re-encrypted, so it takes the same time at any size; other

@@ -846,3 +846,68 @@ Status Database::change_key(const KeyMaterial& new_key) {
 }
 
 }  // namespace custdb
+
+namespace custdb {
+
+Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+  std::error_code ec;
+  if (std::filesystem::exists(dir / "data.mdb", ec))
+    return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::kIOError, "cannot create " + dir.string() + ": " + ec.message());
+  // mdb_env_copy2 runs in its own read transaction: a snapshot, concurrent with writers.
+  auto s = impl_->env.copy_to(dir.string(), compact);
+  if (!s) return s;
+  return {};
+}
+
+Result<std::vector<Database::TableStats>> Database::stats() const {
+  auto st = impl_->begin(false);
+  if (!st) return tl::unexpected(st.error());
+  std::vector<TableStats> out;
+  auto add = [&](const char* name, MDB_dbi dbi) -> Status {
+    MDB_stat s;
+    if (int rc = mdb_stat((*st)->txn.get(), dbi, &s)) return tl::unexpected(storage::lmdb_error(rc, "stat"));
+    out.push_back({name, s.ms_entries, s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages,
+                   s.ms_depth});
+    return {};
+  };
+  const auto& d = *impl_;
+  if (auto s = add("meta", d.dbi_meta); !s) return tl::unexpected(s.error());
+  if (auto s = add("customers", d.dbi_customers); !s) return tl::unexpected(s.error());
+  if (auto s = add("relationships", d.dbi_relationships); !s) return tl::unexpected(s.error());
+  if (auto s = add("transactions", d.dbi_transactions); !s) return tl::unexpected(s.error());
+  for (std::size_t i = 0; i < index::kIndexCount; ++i)
+    if (auto s = add(index::spec(static_cast<index::IndexId>(i)).dbi_name, d.dbi_index[i]); !s)
+      return tl::unexpected(s.error());
+  if (auto s = add("idx.segments", d.dbi_segments); !s) return tl::unexpected(s.error());
+  return out;
+}
+
+Result<std::vector<ReadView::Hop>> ReadView::neighborhood(CustomerId id, int depth,
+                                                          std::optional<RelationType> type) const {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  if (depth < 1) return make_error(ErrorCode::kInvalidArgument, "depth: must be at least 1");
+  std::vector<Hop> out;
+  std::set<RelationshipId> seen_rel;
+  std::set<CustomerId> seen{id};
+  std::vector<CustomerId> frontier{id};
+  for (int d = 1; d <= depth && !frontier.empty(); ++d) {
+    std::vector<CustomerId> next;
+    for (CustomerId c : frontier) {
+      auto rels = db_->relationships_of(*state_, c);
+      if (!rels) return tl::unexpected(rels.error());
+      for (auto& r : *rels) {
+        if (type && r.type != *type) continue;
+        if (!seen_rel.insert(r.id).second) continue;
+        CustomerId other = r.from == c ? r.to : r.from;
+        if (seen.insert(other).second) next.push_back(other);
+        out.push_back({std::move(r), d});
+      }
+    }
+    frontier = std::move(next);
+  }
+  return out;
+}
+
+}  // namespace custdb

@@ -572,6 +572,18 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
   return out;
 }
 
+Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
+  // `not` of an empty categorical set is every customer: the planner's universe posting.
+  query::Node none;
+  none.kind = query::Node::Kind::kIn;
+  none.field = query::Field::kRegion;
+  none.values = {std::string()};
+  query::Node all;
+  all.kind = query::Node::Kind::kNot;
+  all.children = {none};
+  return group(all, by);
+}
+
 Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions& o) const {
   if (auto s = prepare(db_, state_.get()); !s) return tl::unexpected(s.error());
   Planner p(*db_, *state_, o.as_of.value_or(detail::today()));

@@ -1,0 +1,265 @@
+// Export: one read snapshot, records in id order, written through one row writer that knows
+// both formats, so that CSV and JSON Lines always carry the same columns and values.
+#include <algorithm>
+#include <ostream>
+
+#include "custdb/io.h"
+#include "io/io_internal.h"
+
+namespace custdb::io {
+namespace {
+
+namespace customer_column = detail::customer_column;
+namespace relationship_column = detail::relationship_column;
+namespace transaction_column = detail::transaction_column;
+
+// Writes rows cell by cell in column order. Absent values are an empty CSV cell or JSON null.
+class RowWriter {
+ public:
+  RowWriter(std::ostream& out, Format format, std::span<const std::string_view> names)
+      : out_(out), format_(format), names_(names) {}
+
+  void header() {
+    if (format_ != Format::kCsv) return;
+    for (std::string_view name : names_) {
+      separate();
+      detail::append_csv_field(buf_, name);
+    }
+    end_row();
+  }
+
+  void text(std::optional<std::string_view> value) {
+    separate();
+    if (format_ == Format::kCsv) {
+      if (value) detail::append_csv_field(buf_, *value);
+    } else if (value && !value->empty()) {
+      detail::append_json_string(buf_, *value);
+    } else {
+      buf_ += "null";
+    }
+  }
+  // Empty text is absent: the importer reads an empty cell as the field's default.
+  void text(const std::string& value) { text(std::optional<std::string_view>(value)); }
+  void text(const std::optional<std::string>& value) {
+    text(value ? std::optional<std::string_view>(*value) : std::nullopt);
+  }
+  template <class E>
+    requires std::is_enum_v<E>
+  void name(E value) {
+    text(std::optional<std::string_view>(to_string(value)));
+  }
+  void date(const std::optional<Date>& d) {
+    text(d ? std::optional<std::string>(format_date(*d)) : std::nullopt);
+  }
+  void timestamp(Timestamp t) { text(format_timestamp(t)); }
+
+  // Ids and small counts are JSON numbers; amounts stay strings (see below).
+  void number(std::optional<std::uint64_t> value) {
+    separate();
+    if (value) buf_ += std::to_string(*value);
+    else if (format_ == Format::kJsonLines) buf_ += "null";
+  }
+
+  // Amounts are JSON strings: exact decimals that a reader could otherwise take as a double.
+  void amount(std::optional<std::int64_t> minor, std::string_view currency) {
+    text(minor ? std::optional<std::string>(format_amount(*minor, currency)) : std::nullopt);
+  }
+
+  void list(const std::vector<std::string>& items) {
+    separate();
+    if (format_ == Format::kCsv) {
+      std::string joined;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) joined += '|';
+        joined += items[i];
+      }
+      detail::append_csv_field(buf_, joined);
+      return;
+    }
+    buf_ += '[';
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i) buf_ += ',';
+      detail::append_json_string(buf_, items[i]);
+    }
+    buf_ += ']';
+  }
+
+  // Ends the row; writes out in chunks so the stream sees large writes.
+  void end_row() {
+    if (format_ == Format::kJsonLines) buf_ += '}';
+    buf_ += '\n';
+    column_ = 0;
+    if (buf_.size() >= kChunk) flush();
+  }
+
+  Status finish() {
+    flush();
+    out_.flush();
+    if (!out_) return make_error(ErrorCode::kIOError, "export: writing the output failed");
+    return {};
+  }
+
+  bool ok() const { return static_cast<bool>(out_); }
+
+ private:
+  static constexpr std::size_t kChunk = 1 << 16;
+
+  // Before each cell: the separator (CSV) or the key (JSON).
+  void separate() {
+    if (format_ == Format::kCsv) {
+      if (column_ > 0) buf_ += ',';
+    } else {
+      buf_ += column_ == 0 ? "{" : ",";
+      detail::append_json_string(buf_, names_[column_]);
+      buf_ += ':';
+    }
+    ++column_;
+  }
+
+  void flush() {
+    out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+    buf_.clear();
+  }
+
+  std::ostream& out_;
+  Format format_;
+  std::span<const std::string_view> names_;
+  std::string buf_;
+  std::size_t column_ = 0;
+};
+
+void write_customer(RowWriter& w, const Customer& c, bool reveal) {
+  w.number(c.id);
+  w.text(c.external_ref);
+  w.name(c.type);
+  w.text(reveal ? c.name : mask_name(c.name));
+  if (reveal || !c.email) w.text(c.email);
+  else w.text(mask_email(*c.email));
+  if (reveal || !c.phone) w.text(c.phone);
+  else w.text(mask_phone(*c.phone));
+  if (reveal || !c.birth_date) w.date(c.birth_date);
+  else w.text(std::optional<std::string_view>(kMaskedDate));
+  w.name(c.gender);
+  w.text(c.address.city);
+  w.text(c.address.region);
+  w.text(c.address.country);
+  w.name(c.tier);
+  w.name(c.stage);
+  w.number(c.income_band ? std::optional<std::uint64_t>(*c.income_band) : std::nullopt);
+  w.name(c.risk);
+  w.timestamp(c.created_at);
+  w.list(c.tags);
+  w.name(c.consent_email.state);
+  w.date(c.consent_email.date);
+  w.name(c.consent_sms.state);
+  w.date(c.consent_sms.date);
+  w.name(c.consent_phone.state);
+  w.date(c.consent_phone.date);
+  w.timestamp(c.updated_at);
+  w.end_row();
+}
+
+void write_relationship(RowWriter& w, const Relationship& r) {
+  w.number(r.from);
+  w.number(r.to);
+  // A custom type is written by its own name, which never equals a built-in one.
+  if (r.type == RelationType::kCustom) w.text(r.custom_type);
+  else w.name(r.type);
+  w.date(r.since);
+  w.end_row();
+}
+
+void write_transaction(RowWriter& w, const Transaction& t, std::string_view base_currency) {
+  w.number(t.id);
+  w.number(t.customer_id);
+  w.timestamp(t.ts);
+  w.amount(t.amount, t.currency);
+  w.text(t.currency);
+  w.name(t.kind);
+  w.name(t.channel);
+  w.text(t.product);
+  w.text(t.description);
+  w.amount(t.base_amount, base_currency);
+  w.end_row();
+}
+
+// Every customer id, ascending. Collected first so that no read runs inside the iteration.
+Result<std::vector<CustomerId>> customer_ids(const ReadTxn& txn) {
+  std::vector<CustomerId> ids;
+  Status s = txn.for_each_customer([&](const Customer& c) {
+    ids.push_back(c.id);
+    return true;
+  });
+  if (!s) return tl::unexpected(s.error());
+  return ids;
+}
+
+}  // namespace
+
+Status export_table(const Database& db, Table table, std::ostream& out, Format format,
+                    const ExportOptions& options) {
+  auto txn = db.begin_read();
+  if (!txn) return tl::unexpected(txn.error());
+  std::span<const std::string_view> names = columns(table);
+  if (table == Table::kRelationships) names = names.first(relationship_column::kExported);
+  RowWriter w(out, format, names);
+  w.header();
+
+  switch (table) {
+    case Table::kCustomers: {
+      Status s = txn->for_each_customer([&](const Customer& c) {
+        write_customer(w, c, options.reveal);
+        return w.ok();
+      });
+      if (!s) return s;
+      break;
+    }
+    case Table::kRelationships: {
+      // No index lists relationships by id, but each has exactly one `from` end: gathering
+      // each customer's outgoing ones finds every relationship once.
+      auto ids = customer_ids(*txn);
+      if (!ids) return tl::unexpected(ids.error());
+      std::vector<Relationship> rels;
+      for (CustomerId id : *ids) {
+        auto of = txn->relationships_of(id);
+        if (!of) return tl::unexpected(of.error());
+        for (auto& r : *of)
+          if (r.from == id) rels.push_back(std::move(r));
+      }
+      std::sort(rels.begin(), rels.end(),
+                [](const Relationship& a, const Relationship& b) { return a.id < b.id; });
+      for (const auto& r : rels) {
+        write_relationship(w, r);
+        if (!w.ok()) break;
+      }
+      break;
+    }
+    case Table::kTransactions: {
+      // Transactions are indexed by customer, not by id. Only the ids are gathered (8 bytes
+      // each, so millions fit), then each record is read again in id order.
+      auto ids = customer_ids(*txn);
+      if (!ids) return tl::unexpected(ids.error());
+      std::vector<TransactionId> txn_ids;
+      for (CustomerId id : *ids) {
+        auto of = txn->transactions_of(id);
+        if (!of) return tl::unexpected(of.error());
+        for (const auto& t : *of) txn_ids.push_back(t.id);
+      }
+      std::sort(txn_ids.begin(), txn_ids.end());
+      const std::string base_currency = db.info().base_currency;
+      for (TransactionId id : txn_ids) {
+        auto t = txn->get_transaction(id);
+        if (!t) return tl::unexpected(t.error());
+        if (!*t)
+          return make_error(ErrorCode::kInternal,
+                            "transaction " + std::to_string(id) + " vanished from a snapshot");
+        write_transaction(w, **t, base_currency);
+        if (!w.ok()) break;
+      }
+      break;
+    }
+  }
+  return w.finish();
+}
+
+}  // namespace custdb::io
