@@ -183,6 +183,17 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   if (!env) return tl::unexpected(env.error());
   d->env = std::move(*env);
   d->env.reader_check();
+  {
+    // A file shorter than its own last page would make reads fault (SIGBUS) through the map:
+    // refuse it here as corruption.
+    MDB_envinfo info = d->env.info();
+    std::size_t page = d->env.stat().ms_psize;
+    auto size = fs::file_size(path / "data.mdb", ec);
+    if (!ec && size < (info.me_last_pgno + 1) * page)
+      return make_error(ErrorCode::kCorruption,
+                        "data.mdb is truncated: " + std::to_string(size) + " bytes, but its last page ends at " +
+                            std::to_string((info.me_last_pgno + 1) * page));
+  }
 
   // Phase 1, read only: open what exists and read the header. Nothing is written before the
   // key is checked, so a wrong key leaves the file byte-identical.
@@ -346,11 +357,17 @@ Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
 }
 
 Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
+  bool reclaimed = false;
   for (;;) {
     st.ticket = remap_gate.enter();
     int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st.txn);
     if (rc == 0) return {};
     st.ticket.release();
+    if (rc == MDB_READERS_FULL && !reclaimed) {
+      // Slots of processes that died holding a read transaction: clear them and try again.
+      reclaimed = true;
+      if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
+    }
     if (rc != MDB_MAP_RESIZED) return tl::unexpected(storage::lmdb_error(rc, "begin transaction"));
     // Another process grew the map: adopt its size (needs no transaction of ours active).
     Status adopted;

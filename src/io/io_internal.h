@@ -3,6 +3,7 @@
 // records. Exposed here (not in the public header) for tests.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <istream>

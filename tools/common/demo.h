@@ -1,0 +1,30 @@
+// The demo customer base: a realistic synthetic population (individuals, companies and
+// prospects; households, spouses, referrals and employers; deposits, purchases, payments and
+// loans over two years) loaded into a database. Used by `custdb demo` and by the tests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "custdb/database.h"
+#include "custdb/status.h"
+
+namespace custdb::synthetic {
+
+// Customers per write transaction (with their transactions); relationships are written in
+// batches of the same size once every customer exists.
+inline constexpr std::uint64_t kDemoBatch = 10000;
+
+// Called after each committed batch with the customers stored so far and the total asked for.
+using DemoProgress = std::function<void(std::uint64_t customers_done, std::uint64_t total)>;
+
+// Adds `customers` synthetic customers (5 to 10 transactions each, in the database's base
+// currency) and the relationships among them. Deterministic for a given seed. Ids continue
+// after the highest id already present, so a demo can be added to a database that holds
+// customers; records of an earlier demo with the same seed are then generated again under new
+// ids and may collide on external_ref (kAlreadyExists). Each batch commits on its own: after a
+// failure, the batches before it stay.
+Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed = 42,
+                     const DemoProgress& progress = {});
+
+}  // namespace custdb::synthetic
