@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs custdb's build and test dependencies on Debian 12 (the library's, the CLI's, the
 # tests', the benchmark's SQLite/SQLCipher, clang-14 for the fuzzers). Needs root (or sudo)
-# only when
-# something is missing.
+# only when something is missing.
 set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config liblmdb-dev lmdb-utils libflatbuffers-dev

@@ -19,11 +19,10 @@ inline constexpr std::uint64_t kDemoBatch = 10000;
 using DemoProgress = std::function<void(std::uint64_t customers_done, std::uint64_t total)>;
 
 // Adds `customers` synthetic customers (5 to 10 transactions each, in the database's base
-// currency) and the relationships among them. Deterministic for a given seed. Ids continue
-// after the highest id already present, so a demo can be added to a database that holds
-// customers; records of an earlier demo with the same seed are then generated again under new
-// ids and may collide on external_ref (kAlreadyExists). Each batch commits on its own: after a
-// failure, the batches before it stay.
+// currency) and the relationships among them. Deterministic for a given seed and starting id.
+// Ids continue after the highest id already present, so a demo can be added to a database
+// that holds customers (external refs and emails derive from the id, so they stay unique).
+// Each batch commits on its own: after a failure, the batches before it stay.
 Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed = 42,
                      const DemoProgress& progress = {});
 
