@@ -339,4 +339,20 @@ BOOST_DATA_TEST_CASE(write_transaction_sees_its_own_changes, kModes, mode) {
   require_clean(db);
 }
 
+BOOST_DATA_TEST_CASE(query_in_a_write_transaction_grows_the_map, kModes, mode) {
+  TempDir dir;
+  Options o;
+  o.initial_map_size = 256 * 1024;  // the pending bitmaps alone outgrow this
+  auto db = open_db(mode, dir.path(), o);
+  auto txn = must(db.begin_write());
+  for (int i = 1; i <= 3000; ++i) (void)must(txn.insert_customer(sample_customer(i)));
+  auto all = query::parse("tier >= bronze").value();
+  BOOST_TEST(must(txn.count(all)) == 3000u);
+  (void)must(txn.insert_customer(sample_customer(3001)));
+  BOOST_TEST(must(txn.count(all)) == 3001u);
+  must(txn.commit());
+  BOOST_TEST(db.info().map_size > 256u * 1024);
+  require_clean(db);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

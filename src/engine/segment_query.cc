@@ -419,10 +419,19 @@ using detail::PlanStep;
 // A write transaction's queued segment changes must be visible to its own queries.
 Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
   if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  if (st->write && !st->posting_deltas.empty()) {
-    if (auto s = db->flush_postings(*st); !s) {
-      if (st->map_full) st->poisoned = true;  // a read cannot grow the map: see docs/queries.md
+  if (st->poisoned)
+    return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
+  while (st->write && !st->posting_deltas.empty()) {
+    auto s = db->flush_postings(*st);
+    if (s) break;
+    if (!st->map_full || !st->replayable) {
+      st->poisoned = st->poisoned || st->map_full;
       return s;
+    }
+    // Grow the map and replay the transaction's writes (which queue the postings again).
+    if (auto g = db->grow_and_replay(*st); !g) {
+      st->poisoned = true;
+      return g;
     }
   }
   return {};
