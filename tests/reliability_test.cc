@@ -86,7 +86,7 @@ BOOST_DATA_TEST_CASE(sigkill_loses_nothing_committed, kModes, mode) {
     BOOST_TEST_REQUIRE(n <= acknowledged + 1);
     // Nothing half-present: each commit's three writes are all there, with exact aggregates.
     for (std::uint64_t id : {n, n > 1 ? n - 1 : n, std::uint64_t{1}}) {
-      if (id == 0) continue;
+      if (id == 0 || n == 0) continue;  // killed before its first commit: nothing to look at
       auto c = must(txn.get_customer(id));
       BOOST_TEST_REQUIRE(c.has_value());
       BOOST_TEST_REQUIRE(c->aggregates.txn_count == 1u);

@@ -29,7 +29,8 @@ struct SegmentPage {
 };
 
 // Fields a segment can be ordered by for top-N (descending; ties by ascending id). Customers
-// without a value (no transactions, no birth date) are not ranked.
+// without a value are not ranked: no transactions for kLastTxnAt / kFirstTxnAt, no birth date
+// for kBirthDate. total_amount and txn_count always have one (0 without transactions).
 enum class RankBy { kTotalAmount, kTxnCount, kLastTxnAt, kFirstTxnAt, kCreatedAt, kBirthDate };
 
 enum class GroupBy { kTier, kRegion, kStage, kType };

@@ -82,13 +82,16 @@ std::int64_t val(const query::Value& v) { return std::get<std::int64_t>(v); }
 std::int64_t born_by(Date as_of, std::int64_t years) {
   using namespace std::chrono;
   year_month_day d{as_of};
-  int y = static_cast<int>(d.year()) - static_cast<int>(std::clamp<std::int64_t>(years, -1000, 1000));
+  int y = static_cast<int>(d.year()) - static_cast<int>(years);  // |years| <= kMaxAgeSpan
   year_month_day t{year{y}, d.month(), d.day()};
   if (!t.ok()) t = year_month_day{year{y} / d.month() / last};  // Feb 29 in a common year
   return sys_days{t}.time_since_epoch().count();
 }
 
 constexpr std::int64_t kMin = INT64_MIN, kMax = INT64_MAX;
+// Ages beyond this many years are unbounded: no date in 1800..2200 is that far from any as-of
+// date chrono can hold.
+constexpr std::int64_t kMaxAgeSpan = 20000;
 
 class Planner {
  public:
@@ -181,6 +184,7 @@ class Planner {
       return true;
     });
     if (!failed) return tl::unexpected(failed.error());
+    if (error_) return tl::unexpected(*error_);
     if (verified) *verified += checked;
     return out;
   }
@@ -191,10 +195,17 @@ class Planner {
     ctx.related = [this](CustomerId id) {
       std::vector<std::pair<Relationship, Customer>> out;
       auto rels = db_.relationships_of(st_, id);
-      if (!rels) return out;
+      if (!rels) {
+        if (!error_) error_ = rels.error();  // reported by resolve(), never a silent miss
+        return out;
+      }
       for (auto& r : *rels) {
         auto other = db_.load_customer(st_, r.from == id ? r.to : r.from);
-        if (other && *other) out.emplace_back(r, std::move(**other));
+        if (!other) {
+          if (!error_) error_ = other.error();
+        } else if (*other) {
+          out.emplace_back(r, std::move(**other));
+        }
       }
       return out;
     };
@@ -316,8 +327,8 @@ class Planner {
         if (lo > hi) continue;
         if (f == Field::kAge) {
           // age in [lo, hi]  <=>  born_by(hi + 1) < birth_date <= born_by(lo)
-          std::int64_t blo = hi >= 1000 ? kMin : born_by(as_of_, hi + 1) + 1;
-          std::int64_t bhi = lo <= -1000 ? kMax : born_by(as_of_, lo);
+          std::int64_t blo = hi >= kMaxAgeSpan ? kMin : born_by(as_of_, std::max(hi, -kMaxAgeSpan) + 1) + 1;
+          std::int64_t bhi = lo <= -kMaxAgeSpan ? kMax : born_by(as_of_, std::min(lo, kMaxAgeSpan));
           lo = blo;
           hi = bhi;
         }
@@ -352,8 +363,7 @@ class Planner {
       if (!custom) return true;
       if (r.custom_type.size() != n.custom_type.size()) return false;
       for (std::size_t i = 0; i < r.custom_type.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(r.custom_type[i])) !=
-            std::tolower(static_cast<unsigned char>(n.custom_type[i])))
+        if (normalize::ascii_lower(r.custom_type[i]) != normalize::ascii_lower(n.custom_type[i]))
           return false;
       return true;
     };
@@ -395,6 +405,7 @@ class Planner {
   TxnState& st_;
   Date as_of_;
   std::optional<IdSet> all_;
+  std::optional<Error> error_;  // a storage error met inside query::matches' related lookups
 };
 
 Date today() {

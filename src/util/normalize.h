@@ -9,6 +9,9 @@
 
 namespace custdb::normalize {
 
+// ASCII-only lower case: independent of the C locale, so index keys never depend on it.
+inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 // Trimmed, lower case; nullopt unless it has the shape local@domain.tld (no spaces, one '@',
 // 3..254 characters, a dot in the domain, no empty labels).
 std::optional<std::string> email(std::string_view raw);
