@@ -56,6 +56,7 @@ struct Checker {
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
   std::map<std::string, Roaring> expected_postings;  // chunk key -> low 32 bits of members
+  std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> used_extents;
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
@@ -116,9 +117,15 @@ struct Checker {
       entries.clear();
       db.keys->customer_entries(*c, entries);
       check_entries(entries, "customer " + std::to_string(c->id));
-      for (const auto& p : index::customer_postings(*c))
+      for (const auto& p : index::customer_postings(*c)) {
         expected_postings[index::SegmentKeys::chunk_key(db.seg_keys->posting_key(p), c->id >> 16)]
             .add(static_cast<std::uint32_t>(c->id));
+        if (db.seg_keys->tokenized() && index::is_bucketed(p.field)) {
+          std::int64_t b = index::decode_bucket(p.bucket);
+          auto [it, fresh] = used_extents.try_emplace(p.field, b, b);
+          if (!fresh) it->second = {std::min(it->second.first, b), std::max(it->second.second, b)};
+        }
+      }
     });
     if (!s) return s;
 
@@ -181,6 +188,13 @@ struct Checker {
     }
 
     if (auto p = check_postings(); !p) return p;
+    for (const auto& [field, used] : used_extents) {
+      auto stored = db.bucket_extent(st, field);
+      if (!stored || !*stored || (*stored)->first > used.first || (*stored)->second < used.second)
+        problem(Kind::kBadMetadata, "meta",
+                std::string("extent.") + index::to_string(field) +
+                    " does not cover the buckets in use (queries would miss customers)");
+    }
 
     auto counter = [&](std::string_view name, std::uint64_t max_id) {
       auto next = db.next_id(st, name);

@@ -414,6 +414,7 @@ Status DatabaseImpl::grow_and_replay(TxnState& st) {
   }
   if (auto s = begin_into(st, true); !s) return s;
   st.posting_deltas.clear();  // the replay queues them again
+  st.extents_added.clear();
   for (auto& op : st.redo) {
     auto s = op(st);
     if (!s) {

@@ -104,6 +104,9 @@ struct TxnState {
   // Written once per chunk at commit (or before a segment read in this transaction), so a
   // chunk touched by many customers of one transaction is rewritten once.
   std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> posting_deltas;
+  // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
+  // merged into meta "extent.<field>" at flush (see DatabaseImpl::bucket_extent).
+  std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
 };
 
 struct DatabaseImpl {
@@ -182,6 +185,10 @@ struct DatabaseImpl {
   Status flush_postings(TxnState& st) const;
   // The members of one posting (all its chunks).
   Result<index::IdSet> posting_members(TxnState& st, const index::Posting& p) const;
+  // Encrypted only: the bucket range an ordered field has ever used (never shrinks), so
+  // planners enumerate tokens over it instead of the whole domain. nullopt: no bucket yet.
+  Result<std::optional<std::pair<std::int64_t, std::int64_t>>> bucket_extent(
+      TxnState& st, index::SegField f) const;
   // Plaintext only: the stored buckets of an ordered field within [lo, hi], ascending.
   Result<std::vector<std::int64_t>> stored_buckets(TxnState& st, index::SegField f,
                                                    std::int64_t lo, std::int64_t hi) const;

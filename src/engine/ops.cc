@@ -52,6 +52,8 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
     auto next = next_id(st, kNextCustomer);
     if (!next) return tl::unexpected(next.error());
     c.id = *next;
+    if (c.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
+      return precondition("id: no customer ids left to assign; give one explicitly");
   }
   storage::IdKey key(c.id);
   auto existing = get(st, dbi_customers, key.span());
@@ -216,6 +218,8 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
     auto next = next_id(st, kNextTransaction);
     if (!next) return tl::unexpected(next.error());
     t.id = *next;
+    if (t.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
+      return precondition("id: no transaction ids left to assign; give one explicitly");
   }
   storage::IdKey k(t.id);
   auto existing = get(st, dbi_transactions, k.span());

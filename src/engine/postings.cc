@@ -41,6 +41,11 @@ void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
   const auto low = static_cast<std::uint32_t>(id);
   auto queue = [&](const Posting& p, bool present) {
     st.posting_deltas[SegmentKeys::chunk_key(seg_keys->posting_key(p), chunk)].push_back({low, present});
+    if (present && seg_keys->tokenized() && index::is_bucketed(p.field)) {
+      std::int64_t b = index::decode_bucket(p.bucket);
+      auto [it, fresh] = st.extents_added.try_emplace(p.field, b, b);
+      if (!fresh) it->second = {std::min(it->second.first, b), std::max(it->second.second, b)};
+    }
   };
   auto o = old_p.begin(), n = new_p.begin();
   while (o != old_p.end() || n != new_p.end()) {
@@ -50,7 +55,42 @@ void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
   }
 }
 
+namespace {
+std::string extent_key(index::SegField f) {
+  return std::string("extent.") + index::to_string(f);
+}
+}  // namespace
+
+Result<std::optional<std::pair<std::int64_t, std::int64_t>>> DatabaseImpl::bucket_extent(
+    TxnState& st, index::SegField f) const {
+  const std::string key = extent_key(f);
+  auto stored = get(st, dbi_meta, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return std::optional<std::pair<std::int64_t, std::int64_t>>();
+  thread_local std::vector<std::uint8_t> scratch;
+  // Sealed like a record: the extent says which months and amounts occur.
+  auto payload = codec->unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  if (payload->size() != 16) return make_error(ErrorCode::kCorruption, "meta " + key + ": bad size");
+  return std::optional(std::pair(storage::get_i64(payload->data()), storage::get_i64(payload->data() + 8)));
+}
+
 Status DatabaseImpl::flush_postings(TxnState& st) const {
+  for (const auto& [field, added] : st.extents_added) {
+    auto current = bucket_extent(st, field);
+    if (!current) return tl::unexpected(current.error());
+    auto want = added;
+    if (*current) want = {std::min(want.first, (*current)->first), std::max(want.second, (*current)->second)};
+    if (*current && want == **current) continue;
+    std::uint8_t bytes[16];
+    storage::put_i64(bytes, want.first);
+    storage::put_i64(bytes + 8, want.second);
+    std::vector<std::uint8_t> sealed;
+    const std::string key = extent_key(field);
+    codec->wrap(codec::Table::kMeta, as_bytes(key), storage::Bytes(bytes, 16), sealed);
+    if (auto s = put(st, dbi_meta, as_bytes(key), sealed); !s) return s;
+  }
+  st.extents_added.clear();
   std::vector<std::uint8_t> out, serialized;
   for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
     const std::string& key = it->first;

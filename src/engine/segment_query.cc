@@ -236,7 +236,12 @@ class Planner {
     std::int64_t bhi = index::bucket_of(f, hi);
     std::vector<std::int64_t> buckets;
     if (db_.seg_keys->tokenized()) {
-      for (std::int64_t b = blo; b <= bhi; ++b) buckets.push_back(b);  // tokens hide order
+      // Tokens hide order: enumerate, but only over the buckets this field has ever used.
+      auto extent = db_.bucket_extent(st_, f);
+      if (!extent) return tl::unexpected(extent.error());
+      if (!*extent) return out;
+      for (std::int64_t b = std::max(blo, (*extent)->first); b <= std::min(bhi, (*extent)->second); ++b)
+        buckets.push_back(b);
     } else {
       auto stored = db_.stored_buckets(st_, f, blo, bhi);
       if (!stored) return tl::unexpected(stored.error());
@@ -528,7 +533,11 @@ Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std
   auto [dlo, dhi] = index::bucket_domain(f);
   std::vector<std::int64_t> buckets;
   if (db_->seg_keys->tokenized()) {
-    for (std::int64_t b = dhi; b >= dlo; --b) buckets.push_back(b);
+    auto extent = db_->bucket_extent(*state_, f);
+    if (!extent) return tl::unexpected(extent.error());
+    if (*extent)
+      for (std::int64_t b = std::min(dhi, (*extent)->second); b >= std::max(dlo, (*extent)->first); --b)
+        buckets.push_back(b);
   } else {
     auto stored = db_->stored_buckets(*state_, f, dlo, dhi);
     if (!stored) return tl::unexpected(stored.error());
