@@ -1,0 +1,686 @@
+// The admin CLI, driven as a subprocess: build/bin/custdb next to this test binary. Each test
+// checks exit codes, stdout and stderr, and compares answers with the library's on the same
+// database.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "custdb/io.h"
+#include "custdb/query.h"
+#include "demo.h"
+#include "test_util.h"
+
+extern char** environ;
+
+using namespace custdb;
+using namespace custdb::test;
+
+namespace {
+
+// ---- running the binary -------------------------------------------------------------------------
+
+fs::path cli_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "custdb"; }
+
+struct Output {
+  int code = -1;
+  std::string out, err;
+};
+
+std::ostream& operator<<(std::ostream& os, const Output& o) {
+  return os << "exit " << o.code << "\n--- stdout\n" << o.out << "--- stderr\n" << o.err;
+}
+
+using Env = std::map<std::string, std::string>;
+
+// A running `custdb` process with its stdout and stderr piped back.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const Env& env, const std::string& input) {
+    int in[2], out[2], err[2];
+    BOOST_TEST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    BOOST_TEST_REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    // Everything the child needs is built before fork: only async-signal-safe calls after.
+    const std::string binary = cli_binary().string();
+    std::vector<std::string> argv_s{binary};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);  // isolate from the shell
+    for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    pid_ = ::fork();
+    BOOST_TEST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+      ::execve(binary.c_str(), argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    // Small inputs fit the pipe buffer; larger ones are not needed by these tests.
+    if (!input.empty()) (void)!::write(in[1], input.data(), input.size());
+    ::close(in[1]);
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+  }
+
+  Output wait() {
+    Output o;
+    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+    std::string* sinks[2] = {&o.out, &o.err};
+    int open = 2;
+    char buf[65536];
+    while (open > 0) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+        if (n > 0) {
+          sinks[i]->append(buf, static_cast<std::size_t>(n));
+        } else {
+          ::close(fds[i].fd);
+          fds[i].fd = -1;
+          --open;
+        }
+      }
+    }
+    if (!reaped_) ::waitpid(pid_, &status_, 0);
+    o.code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+    return o;
+  }
+
+  // Whether the process is still running (its output is collected by wait()).
+  bool running() {
+    if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+    return !reaped_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+  int out_fd_ = -1, err_fd_ = -1;
+};
+
+Output run(const std::vector<std::string>& args, const Env& env = {}, const std::string& input = "") {
+  return Child(args, env, input).wait();
+}
+
+// Runs and requires the expected exit code, printing everything otherwise.
+Output expect(int code, const std::vector<std::string>& args, const Env& env = {},
+              const std::string& input = "") {
+  Output o = run(args, env, input);
+  BOOST_TEST_REQUIRE(o.code == code, "custdb " << args.front() << ": " << o);
+  return o;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+boost::property_tree::ptree parse_json(const std::string& text) {
+  boost::property_tree::ptree pt;
+  std::istringstream in(text);
+  try {
+    boost::property_tree::read_json(in, pt);
+  } catch (const std::exception& e) {
+    BOOST_FAIL("not JSON (" << e.what() << "):\n" << text);
+  }
+  return pt;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+// A raw key file (64 hex digits) for encrypted databases without Argon2's cost.
+fs::path key_file(const TempDir& dir, const std::string& name, char digit) {
+  fs::path p = dir / name;
+  write_text(p, std::string(64, digit) + "\n");
+  return p;
+}
+
+// ---- the shared demo database ---------------------------------------------------------------
+
+constexpr std::uint64_t kDemoCustomers = 300;
+
+// One demo database made by `custdb demo`, shared by the read-only tests.
+const fs::path& demo_db() {
+  static TempDir dir;
+  static fs::path path = [] {
+    fs::path p = dir / "demo";
+    Output o = run({"demo", "--customers", std::to_string(kDemoCustomers), "--seed", "7", "--db", p.string()});
+    BOOST_TEST_REQUIRE(o.code == 0, o);
+    return p;
+  }();
+  return path;
+}
+
+Options read_only() {
+  Options o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  return o;
+}
+
+// Flips one byte inside the stored value of customer `id`, through LMDB directly.
+void corrupt_customer(const fs::path& dir, CustomerId id) {
+  MDB_env* env;
+  BOOST_TEST_REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 64);
+  BOOST_TEST_REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn;
+  BOOST_TEST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  BOOST_TEST_REQUIRE(mdb_dbi_open(txn, "customers", 0, &dbi) == 0);
+  std::uint8_t key[8];
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<std::uint8_t>(id >> (8 * (7 - i)));
+  MDB_val k{8, key}, v;
+  BOOST_TEST_REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::vector<std::uint8_t> bytes(static_cast<std::uint8_t*>(v.mv_data),
+                                  static_cast<std::uint8_t*>(v.mv_data) + v.mv_size);
+  bytes.at(40) ^= 0x5a;
+  MDB_val nv{bytes.size(), bytes.data()};
+  BOOST_TEST_REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
+  BOOST_TEST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+// The CSV without its last column (customers' updated_at, which an import sets anew).
+std::string without_last_column(const std::string& csv) {
+  std::string out;
+  for (const std::string& line : lines_of(csv)) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(init_creates_and_refuses_an_existing_database) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  Output o = expect(0, {"init", "--db", db});
+  BOOST_TEST(contains(o.out, "created"));
+  o = expect(1, {"init", "--db", db});
+  BOOST_TEST(contains(o.err, "custdb: "));
+  BOOST_TEST(contains(o.err, "exists"));
+  // --db from the environment, and a base currency.
+  expect(0, {"init", "--currency", "JPY"}, {{"CUSTDB_DB", (dir / "jpy").string()}});
+  o = expect(0, {"stats", "--json"}, {{"CUSTDB_DB", (dir / "jpy").string()}});
+  BOOST_TEST(parse_json(o.out).get<std::string>("base_currency") == "JPY");
+  // --encrypt without a secret is a usage error; nothing is created.
+  expect(2, {"init", "--encrypt", "--db", (dir / "enc").string()});
+  BOOST_TEST(!fs::exists(dir / "enc" / "data.mdb"));
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
+  TempDir dir;
+  expect(2, {});                                              // no subcommand
+  expect(2, {"bogus"});                                       // unknown subcommand
+  expect(2, {"get"});                                         // missing argument
+  expect(2, {"get", "1"});                                    // no --db, no CUSTDB_DB
+  expect(2, {"get", "x", "--db", demo_db().string()});        // not an id
+  expect(2, {"report", "--by", "color", "--db", demo_db().string()});
+  expect(2, {"history", "1", "--from", "2025-13-01", "--db", demo_db().string()});
+  // A database that does not exist is a failed operation, and is not created by a read.
+  Output o = expect(1, {"get", "1", "--db", (dir / "none").string()});
+  BOOST_TEST(contains(o.err, "custdb: "));
+  BOOST_TEST(!fs::exists(dir / "none" / "data.mdb"));
+  expect(0, {"--help"});
+}
+
+BOOST_AUTO_TEST_CASE(demo_fills_a_consistent_database) {
+  auto db = must(Database::open(demo_db(), read_only()));
+  auto counts = must(must(db.begin_read()).counts());
+  BOOST_TEST(counts.customers == kDemoCustomers);
+  BOOST_TEST(counts.transactions >= 5 * kDemoCustomers);
+  BOOST_TEST(counts.transactions <= 10 * kDemoCustomers);
+  BOOST_TEST(counts.relationships > kDemoCustomers / 10);
+  require_clean(db);
+  // The library call behind it, in this process: same seed, same records.
+  TempDir dir;
+  auto mine = open_db(Mode::kPlain, dir / "db");
+  must(synthetic::populate_demo(mine, kDemoCustomers, 7));
+  Customer a = *must(mine.get_customer(42)), b = *must(db.get_customer(42));
+  a.updated_at = b.updated_at;  // the time of the insert
+  BOOST_TEST((a == b));
+  BOOST_TEST(must(must(mine.begin_read()).counts()).transactions == counts.transactions);
+}
+
+BOOST_AUTO_TEST_CASE(get_shows_one_customer) {
+  const std::string db = demo_db().string();
+  Customer c = [&] {
+    auto d = must(Database::open(demo_db(), read_only()));
+    return *must(d.get_customer(5));
+  }();
+  // --db after the subcommand, before it, and from the environment.
+  Output o = expect(0, {"get", "5", "--db", db});
+  BOOST_TEST(o.out == expect(0, {"--db", db, "get", "5"}).out);
+  BOOST_TEST(o.out == expect(0, {"get", "5"}, {{"CUSTDB_DB", db}}).out);
+  BOOST_TEST(contains(o.out, c.external_ref));
+  BOOST_TEST(contains(o.out, io::format_amount(c.aggregates.total_amount, "USD") + " USD"));
+  BOOST_TEST(contains(o.out, "txn_count"));
+  expect(1, {"get", "999999", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(masking_unless_reveal) {
+  const std::string db = demo_db().string();
+  Customer c = [&] {
+    auto d = must(Database::open(demo_db(), read_only()));
+    for (CustomerId id = 1;; ++id) {  // an individual: it has a birth date
+      auto x = *must(d.get_customer(id));
+      if (x.birth_date) return x;
+    }
+  }();
+  const std::string id = std::to_string(c.id);
+  Output masked = expect(0, {"get", id, "--db", db});
+  BOOST_TEST(!contains(masked.out, c.name));
+  BOOST_TEST(contains(masked.out, io::mask_name(c.name)));
+  BOOST_TEST(!contains(masked.out, *c.email));
+  BOOST_TEST(contains(masked.out, io::mask_email(*c.email)));
+  BOOST_TEST(!contains(masked.out, *c.phone));
+  BOOST_TEST(contains(masked.out, io::mask_phone(*c.phone)));
+  BOOST_TEST(contains(masked.out, "****-**-**"));
+  BOOST_TEST(!contains(masked.out, format_date(*c.birth_date)));
+  Output shown = expect(0, {"get", id, "--reveal", "--db", db});
+  BOOST_TEST(contains(shown.out, c.name));
+  BOOST_TEST(contains(shown.out, *c.email));
+  BOOST_TEST(contains(shown.out, *c.phone));
+  BOOST_TEST(contains(shown.out, format_date(*c.birth_date)));
+  // JSON and segment tables mask too; export masks its personal columns.
+  Output json = expect(0, {"get", id, "--json", "--db", db});
+  BOOST_TEST(parse_json(json.out).get<std::string>("name") == io::mask_name(c.name));
+  Output seg = expect(0, {"segment", "txn_count >= 0", "--limit", "400", "--db", db});
+  BOOST_TEST(contains(seg.out, io::mask_name(c.name)));
+  BOOST_TEST(!contains(seg.out, c.name));
+  Output exp = expect(0, {"export", "customers", "--db", db});
+  BOOST_TEST(!contains(exp.out, *c.email));
+  BOOST_TEST(contains(exp.out, io::mask_email(*c.email)));
+  BOOST_TEST(contains(expect(0, {"export", "customers", "--reveal", "--db", db}).out, *c.email));
+}
+
+BOOST_AUTO_TEST_CASE(find_by_email_phone_and_ref) {
+  const std::string db = demo_db().string();
+  Customer c = [&] {
+    auto d = must(Database::open(demo_db(), read_only()));
+    return *must(d.get_customer(17));
+  }();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--email", *c.email}, {"--phone", *c.phone}, {"--ref", c.external_ref}}) {
+    std::vector<std::string> cmd{"find", "--json", "--db", db};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto pt = parse_json(expect(0, cmd).out);
+    BOOST_TEST_REQUIRE(pt.size() >= 1u);
+    bool found = false;
+    for (const auto& [k, row] : pt) found |= row.get<CustomerId>("id") == 17;
+    BOOST_TEST(found, args.front());
+  }
+  Output table = expect(0, {"find", "--ref", c.external_ref, "--db", db});
+  BOOST_TEST(contains(table.out, "external_ref"));
+  expect(1, {"find", "--ref", "no-such-ref", "--db", db});
+  expect(2, {"find", "--email", "not an email", "--db", db});
+  expect(2, {"find", "--db", db});
+  expect(2, {"find", "--email", "a@b.c", "--ref", "x", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(history_in_time_order) {
+  const std::string db = demo_db().string();
+  std::vector<Transaction> all, in_2025;
+  {
+    auto d = must(Database::open(demo_db(), read_only()));
+    auto txn = must(d.begin_read());
+    all = must(txn.transactions_of(9));
+    in_2025 = must(txn.transactions_of(9, parse_timestamp("2025-01-01"), parse_timestamp("2026-01-01")));
+  }
+  auto pt = parse_json(expect(0, {"history", "9", "--json", "--db", db}).out);
+  BOOST_TEST(pt.size() == all.size());
+  std::string last;
+  for (const auto& [k, row] : pt) {
+    auto ts = row.get<std::string>("ts");
+    BOOST_TEST(last <= ts);
+    last = ts;
+  }
+  pt = parse_json(expect(0, {"history", "9", "--from", "2025-01-01", "--to", "2025-12-31", "--json",
+                             "--db", db}).out);
+  BOOST_TEST(pt.size() == in_2025.size());
+  Output table = expect(0, {"history", "9", "--db", db});
+  BOOST_TEST(contains(table.out, std::to_string(all.size()) + " transactions"));
+  expect(1, {"history", "999999", "--db", db});
+  expect(2, {"history", "9", "--to", "yesterday", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(related_prints_links_with_depth) {
+  const std::string db = demo_db().string();
+  std::vector<ReadView::Hop> hops;
+  {
+    auto d = must(Database::open(demo_db(), read_only()));
+    hops = must(must(d.begin_read()).neighborhood(1, 2));
+  }
+  BOOST_TEST_REQUIRE(!hops.empty());
+  auto pt = parse_json(expect(0, {"related", "1", "--depth", "2", "--json", "--db", db}).out);
+  BOOST_TEST(pt.size() == hops.size());
+  for (const auto& [k, row] : pt) {
+    BOOST_TEST(row.get<int>("depth") >= 1);
+    BOOST_TEST(row.get<int>("depth") <= 2);
+    BOOST_TEST(!row.get<std::string>("type").empty());
+  }
+  Output table = expect(0, {"related", "1", "--type", "household", "--db", db});
+  BOOST_TEST(contains(table.out, "household"));
+  BOOST_TEST(!contains(table.out, "referral"));
+  expect(2, {"related", "1", "--type", "cousin", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(segment_count_ids_explain_and_errors) {
+  const std::string db = demo_db().string();
+  auto d = must(Database::open(demo_db(), read_only()));
+  auto txn = must(d.begin_read());
+  const std::vector<std::string> queries = {
+      "tier in (gold, platinum) and region = east",
+      "total_amount > 1000.50 or txn_count >= 9",
+      "not stage = churned and related(household)",
+      "age between 30 and 50",
+  };
+  for (const std::string& q : queries) {
+    auto expected = must(txn.count(must(query::parse(q)), SegmentOptions{parse_date("2026-01-01")}));
+    Output o = expect(0, {"segment", q, "--count", "--as-of", "2026-01-01", "--db", db});
+    BOOST_TEST(o.out == std::to_string(expected) + "\n", q);
+    auto ids = lines_of(expect(0, {"segment", q, "--ids", "--as-of", "2026-01-01", "--db", db}).out);
+    BOOST_TEST(ids.size() == expected, q);
+  }
+  // Words are joined: an unquoted query works too.
+  BOOST_TEST(expect(0, {"segment", "tier", "=", "gold", "--count", "--db", db}).out ==
+             std::to_string(must(txn.count(must(query::parse("tier = gold"))))) + "\n");
+  Output plan = expect(0, {"segment", "tier = gold and region = west", "--explain", "--db", db});
+  BOOST_TEST(contains(plan.out, "result:"));
+  Output table = expect(0, {"segment", "tier = gold", "--limit", "5", "--db", db});
+  BOOST_TEST(contains(table.out, "txn_count"));
+  BOOST_TEST(lines_of(table.out).size() == 2u + 5u + 1u);  // header, rule, rows, footer
+  auto pt = parse_json(expect(0, {"segment", "tier = gold", "--json", "--db", db}).out);
+  BOOST_TEST(pt.get<std::uint64_t>("count") == must(txn.count(must(query::parse("tier = gold")))));
+  BOOST_TEST(pt.get_child("customers").size() <= 20u);
+  Output bad = expect(2, {"segment", "tier = ", "--count", "--db", db});
+  BOOST_TEST(contains(bad.err, "custdb: at "));
+  expect(2, {"segment", "tier = 5", "--db", db});
+  expect(2, {"segment", "total_amount > 10.505", "--count", "--db", db});  // 3 decimals in USD
+  expect(2, {"segment", "age > 3", "--as-of", "someday", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(report_groups_every_customer) {
+  const std::string db = demo_db().string();
+  auto pt = parse_json(expect(0, {"report", "--by", "region", "--json", "--db", db}).out);
+  BOOST_TEST(pt.get<std::string>("by") == "region");
+  std::uint64_t customers = 0;
+  for (const auto& [k, row] : pt.get_child("groups")) {
+    customers += row.get<std::uint64_t>("customers");
+    for (const char* key : {"region", "total_amount_sum", "total_amount_min", "total_amount_max",
+                            "total_amount_avg", "txn_count"})
+      BOOST_TEST(row.count(key) == 1u, key);
+  }
+  BOOST_TEST(customers == kDemoCustomers);
+  Output table = expect(0, {"report", "--db", db});  // by tier
+  BOOST_TEST(contains(table.out, "bronze"));
+  BOOST_TEST(contains(table.out, "total_avg"));
+}
+
+BOOST_AUTO_TEST_CASE(stats_lists_tables_and_info) {
+  const std::string db = demo_db().string();
+  Output o = expect(0, {"stats", "--db", db});
+  for (const char* s : {"customers", "transactions", "storage mode", "plaintext", "base currency",
+                        "format version", "page size", "map size", "readers"})
+    BOOST_TEST(contains(o.out, s), s);
+  auto pt = parse_json(expect(0, {"stats", "--json", "--db", db}).out);
+  BOOST_TEST(pt.get<std::uint64_t>("customers") == kDemoCustomers);
+  BOOST_TEST(pt.get<std::string>("storage_mode") == "plaintext");
+  bool customers_table = false;
+  for (const auto& [k, t] : pt.get_child("tables")) {
+    BOOST_TEST(t.count("bytes") == 1u);
+    if (t.get<std::string>("name") == "customers") {
+      customers_table = true;
+      BOOST_TEST(t.get<std::uint64_t>("entries") == kDemoCustomers);
+    }
+  }
+  BOOST_TEST(customers_table);
+}
+
+BOOST_AUTO_TEST_CASE(verify_clean_and_corrupted) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  expect(0, {"demo", "--customers", "50", "--db", db});
+  Output o = expect(0, {"verify", "--db", db});
+  BOOST_TEST(contains(o.out, "clean"));
+  BOOST_TEST(parse_json(expect(0, {"verify", "--json", "--db", db}).out).get<bool>("clean"));
+  corrupt_customer(dir / "db", 3);
+  o = expect(1, {"verify", "--db", db});
+  BOOST_TEST(contains(o.out, "undecodable"));
+  BOOST_TEST(contains(o.out, "customers"));
+  BOOST_TEST(contains(o.err, "problem"));
+  auto pt = parse_json(expect(1, {"verify", "--json", "--db", db}).out);
+  BOOST_TEST(!pt.get<bool>("clean"));
+  BOOST_TEST_REQUIRE(pt.get_child("problems").size() >= 1u);
+  auto first = pt.get_child("problems").begin()->second;
+  for (const char* key : {"kind", "where", "what"}) BOOST_TEST(first.count(key) == 1u, key);
+}
+
+BOOST_AUTO_TEST_CASE(export_import_round_trip) {
+  TempDir dir;
+  const std::string src = demo_db().string(), dst = (dir / "copy").string();
+  const char* tables[] = {"customers", "relationships", "transactions"};
+  expect(0, {"init", "--db", dst});
+  for (const char* t : tables) {
+    // Customers as JSON Lines, the rest as CSV: both formats make the trip.
+    const std::string file = (dir / (std::string(t) + (t == tables[0] ? ".jsonl" : ".csv"))).string();
+    Output o = expect(0, {"export", t, "--reveal", "--out", file, "--db", src});
+    BOOST_TEST(contains(o.out, "exported"));
+    o = expect(0, {"import", t, file, "--db", dst});
+    BOOST_TEST(contains(o.out, "imported"));
+  }
+  for (const char* t : tables) {
+    std::string a = expect(0, {"export", t, "--reveal", "--db", src}).out;
+    std::string b = expect(0, {"export", t, "--reveal", "--db", dst}).out;
+    if (t == tables[0]) {  // updated_at is the import's time
+      a = without_last_column(a);
+      b = without_last_column(b);
+    }
+    BOOST_TEST(a == b, t);
+    BOOST_TEST(lines_of(a).size() > 1u, t);
+  }
+  expect(0, {"verify", "--db", dst});
+  auto pt = parse_json(expect(0, {"stats", "--json", "--db", dst}).out);
+  BOOST_TEST(pt.get<std::uint64_t>("customers") == kDemoCustomers);
+}
+
+BOOST_AUTO_TEST_CASE(import_bad_row_stores_nothing_unless_skip_bad) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  expect(0, {"init", "--db", db});
+  const fs::path file = dir / "people.csv";
+  write_text(file,
+             "id,name,email,tier\n"
+             "1,Anna Meyer,anna@example.com,gold\n"
+             "2,Ben Okafor,ben@example.com,silver\n"
+             "3,Chloe Rossi,chloe@example.com,golden\n"  // line 4: bad tier
+             "4,David Novak,david@example.com,bronze\n");
+  Output o = expect(1, {"import", "customers", file.string(), "--db", db});
+  BOOST_TEST(contains(o.err, file.string() + ":4: tier:"), o.err);
+  auto customers = [&] {
+    return parse_json(expect(0, {"stats", "--json", "--db", db}).out).get<std::uint64_t>("customers");
+  };
+  BOOST_TEST(customers() == 0u);
+  o = expect(0, {"import", "customers", file.string(), "--skip-bad", "--db", db});
+  BOOST_TEST(contains(o.err, file.string() + ":4: tier:"), o.err);
+  BOOST_TEST(contains(o.out, "imported 3 of 4"));
+  BOOST_TEST(customers() == 3u);
+  // JSON Lines: a bad row further down, reported with its line; --json lists it.
+  const fs::path jl = dir / "more.jsonl";
+  write_text(jl, "{\"id\": 10, \"name\": \"Emma Silva\"}\n\n{\"id\": 11, \"name\": \"\"}\n");
+  o = expect(1, {"import", "customers", jl.string(), "--db", db});
+  BOOST_TEST(contains(o.err, jl.string() + ":3: name:"), o.err);
+  BOOST_TEST(customers() == 3u);
+  auto pt = parse_json(expect(0, {"import", "customers", jl.string(), "--skip-bad", "--json", "--db", db}).out);
+  BOOST_TEST(pt.get<int>("imported") == 1);
+  BOOST_TEST(pt.get_child("bad").begin()->second.get<int>("line") == 3);
+  // Unknown extension: a usage error; standard input with --format works.
+  expect(2, {"import", "customers", (dir / "x.txt").string(), "--db", db});
+  expect(0, {"import", "customers", "-", "--format", "csv", "--db", db}, {},
+         "id,name\n20,Felix Larsen\n");
+  BOOST_TEST(customers() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(encrypted_database_needs_its_secret) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  const std::string key = key_file(dir, "key", 'a').string();
+  const std::string wrong = key_file(dir, "wrong", 'b').string();
+  expect(0, {"init", "--encrypt", "--key-file", key, "--db", db});
+  expect(0, {"demo", "--customers", "30", "--key-file", key, "--db", db});
+  Output o = expect(0, {"get", "3", "--key-file", key, "--db", db});
+  BOOST_TEST(contains(o.out, "CRM-"));
+  BOOST_TEST(parse_json(expect(0, {"stats", "--json", "--key-file", key, "--db", db}).out)
+                 .get<std::string>("storage_mode") == "encrypted");
+  o = expect(3, {"get", "3", "--db", db});  // no secret
+  BOOST_TEST(contains(o.err, "custdb: "));
+  expect(3, {"get", "3", "--key-file", wrong, "--db", db});
+  expect(3, {"get", "3", "--db", db}, {{"CUSTDB_PASSPHRASE", "guess"}});
+  expect(0, {"verify", "--key-file", key, "--db", db});
+  // A passphrase from the environment is not forced on a plaintext database.
+  expect(0, {"get", "1", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "unrelated"}});
+}
+
+BOOST_AUTO_TEST_CASE(rekey_passphrase_and_rotate_data_key) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  expect(0, {"init", "--encrypt", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}});
+  expect(0, {"demo", "--customers", "40", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}});
+  const std::string before = expect(0, {"export", "customers", "--reveal", "--db", db},
+                                    {{"CUSTDB_PASSPHRASE", "old secret"}}).out;
+  // Without a new secret: a usage error. With one: old fails (3), new works.
+  expect(2, {"rekey", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}});
+  expect(0, {"rekey", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}, {"CUSTDB_NEW_PASSPHRASE", "new secret"}});
+  expect(3, {"get", "1", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}});
+  expect(0, {"get", "1", "--db", db}, {{"CUSTDB_PASSPHRASE", "new secret"}});
+  // Rekey with the wrong current secret: 3, and nothing changes.
+  expect(3, {"rekey", "--db", db}, {{"CUSTDB_PASSPHRASE", "old secret"}, {"CUSTDB_NEW_PASSPHRASE", "x"}});
+  // To a raw key file and rotate the data key in one go: change_key first, then rotation.
+  const std::string key = key_file(dir, "key", 'c').string();
+  Output o = expect(0, {"rekey", "--rotate-data-key", "--new-key-file", key, "--db", db},
+                    {{"CUSTDB_PASSPHRASE", "new secret"}});
+  BOOST_TEST(contains(o.out, "rotated"));
+  expect(3, {"get", "1", "--db", db}, {{"CUSTDB_PASSPHRASE", "new secret"}});
+  expect(0, {"verify", "--key-file", key, "--db", db});
+  BOOST_TEST(expect(0, {"export", "customers", "--reveal", "--key-file", key, "--db", db}).out == before);
+  // Rotation alone, with the same key; refused (busy) while another process has it open.
+  {
+    Options opts;
+    opts.key = must(KeyMaterial::from_file(key, true));
+    auto held = must(Database::open(dir / "db", opts));
+    o = expect(1, {"rekey", "--rotate-data-key", "--key-file", key, "--db", db});
+    BOOST_TEST(contains(o.err, "open"), o.err);
+  }
+  expect(0, {"rekey", "--rotate-data-key", "--key-file", key, "--db", db});
+  expect(0, {"verify", "--key-file", key, "--db", db});
+  // A plaintext database cannot be rekeyed.
+  expect(1, {"rekey", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "p"}, {"CUSTDB_NEW_PASSPHRASE", "q"}});
+}
+
+BOOST_AUTO_TEST_CASE(backup_while_another_process_writes) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  expect(0, {"demo", "--customers", "200", "--db", db});
+  // A writer in another process: a demo big enough to be committing during the backups.
+  Child writer({"demo", "--customers", "20000", "--seed", "9", "--db", db}, {}, "");
+  // And one in this process, committing small transactions continuously through the library
+  // (to existing customers: the demo takes the next ids).
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread local([&] {
+    Options o;
+    o.create_if_missing = false;
+    auto d = Database::open(dir / "db", o);
+    if (!d) return;
+    for (int i = 1; !stop; ++i) {
+      auto txn = d->begin_write();
+      if (!txn) break;
+      (void)txn->add_transaction(sample_txn(1 + i % 200, 100 + i, "2025-06-01"));
+      if (txn->commit()) ++commits;
+    }
+  });
+  // Backups, plain and compacted, for as long as the demo writes (a few seconds).
+  std::vector<std::string> copies;
+  for (int k = 0; k < 12 && (k < 2 || writer.running()); ++k) {
+    copies.push_back((dir / ("backup" + std::to_string(k))).string());
+    Output o = run({"backup", copies.back(), k % 2 ? "--compact" : "--json", "--db", db});
+    BOOST_TEST(o.code == 0, o);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  stop = true;
+  local.join();
+  Output w = writer.wait();
+  BOOST_TEST(w.code == 0, w);
+  BOOST_TEST(commits > 0);
+  // Every copy is consistent, and they saw the database grow.
+  std::vector<std::uint64_t> seen;
+  for (const std::string& copy : copies) {
+    Output o = run({"verify", "--json", "--db", copy});
+    BOOST_TEST(o.code == 0, copy << ": " << o);
+    if (o.code == 0) seen.push_back(parse_json(o.out).get<std::uint64_t>("transactions"));
+  }
+  BOOST_TEST(seen.front() < seen.back());
+  // A backup never overwrites a database.
+  expect(1, {"backup", copies.front(), "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(json_output_parses_for_every_read_command) {
+  const std::string db = demo_db().string();
+  auto pt = parse_json(expect(0, {"get", "2", "--json", "--db", db}).out);
+  for (const char* key : {"id", "external_ref", "name", "email", "tier", "stage", "tags",
+                          "created_at", "aggregates.txn_count", "aggregates.total_amount",
+                          "aggregates.currency"})
+    BOOST_TEST(pt.get_optional<std::string>(key).has_value(), key);
+  pt = parse_json(expect(0, {"segment", "tier = bronze", "--count", "--json", "--db", db}).out);
+  BOOST_TEST(pt.count("count") == 1u);
+  pt = parse_json(expect(0, {"segment", "tier = bronze", "--ids", "--limit", "3", "--json", "--db", db}).out);
+  BOOST_TEST(pt.size() == 3u);
+  pt = parse_json(expect(0, {"segment", "tier = bronze", "--explain", "--json", "--db", db}).out);
+  BOOST_TEST(contains(pt.get<std::string>("plan"), "result:"));
+  pt = parse_json(expect(0, {"report", "--json", "--db", db}).out);
+  BOOST_TEST(pt.get<std::string>("currency") == "USD");
+  TempDir dir;
+  pt = parse_json(expect(0, {"init", "--json", "--db", (dir / "db").string()}).out);
+  BOOST_TEST(pt.get<bool>("encrypted") == false);
+  pt = parse_json(expect(0, {"demo", "--customers", "5", "--json", "--db", (dir / "db").string()}).out);
+  BOOST_TEST(pt.get<int>("customers") == 5);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

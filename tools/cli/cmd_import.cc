@@ -1,0 +1,92 @@
+// custdb import customers|relationships|transactions FILE [--skip-bad] [--format csv|jsonl]:
+// load a CSV or JSON Lines file (io::import_file), all or nothing unless --skip-bad.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common.h"
+#include "custdb/io.h"
+
+namespace custdb::cli {
+namespace {
+
+// Lines in the file: the row total for the progress bar (an estimate: a CSV header or quoted
+// line breaks make it a little high). Only read when the bar is shown.
+std::uint64_t count_lines(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  char buf[1 << 16];
+  std::uint64_t lines = 0;
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) lines += buf[i] == '\n';
+    if (!in) break;
+  }
+  return lines;
+}
+
+}  // namespace
+
+Command add_import(CLI::App& app, Globals& g) {
+  struct Opts {
+    std::string table;
+    std::string file;
+    bool skip_bad = false;
+    std::string format;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand("import", "Load rows from a CSV or JSON Lines file");
+  sub->add_option("table", o->table, "customers, relationships or transactions")
+      ->required()
+      ->check(CLI::IsMember({"customers", "relationships", "transactions"}));
+  sub->add_option("file", o->file, "The file (- for standard input); its extension (.csv, .jsonl) gives the format")
+      ->required();
+  sub->add_flag("--skip-bad", o->skip_bad, "Load the good rows and list the bad ones");
+  sub->add_option("--format", o->format, "csv or jsonl, overriding the file's extension")
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  return {sub, [&g, o] {
+            const io::Table table = *io::table_from_string(o->table);
+            const io::Format format = format_arg(o->format, o->file);
+            Database db = open_database(g, /*read_only=*/false);
+            Progress bar("import " + o->table);
+            const bool from_stdin = o->file == "-";
+            if (bar.enabled() && !from_stdin) bar.set_total(count_lines(o->file));
+            io::ImportOptions opts;
+            opts.skip_bad = o->skip_bad;
+            opts.progress = [&](std::uint64_t rows) { bar.update(rows); };
+            auto report = from_stdin ? io::import_stream(db, table, std::cin, format, opts)
+                                     : io::import_file(db, table, o->file, format, opts);
+            bar.finish();
+            if (!report) {
+              const Error& e = report.error();
+              if (e.code() != ErrorCode::kInvalidArgument) die(e);
+              // A bad row or header: "FILE:LINE: field: reason", then what it means.
+              std::fprintf(stderr, "%s\n", e.message().c_str());
+              die_failure("nothing imported (all or nothing; --skip-bad loads the good rows)");
+            }
+            for (const io::BadRow& bad : report->bad)
+              std::fprintf(stderr, "%s:%llu: %s: %s\n", from_stdin ? "<stdin>" : o->file.c_str(),
+                           static_cast<unsigned long long>(bad.line), bad.field.c_str(),
+                           bad.reason.c_str());
+            if (g.json) {
+              Json bad = Json::array();
+              for (const io::BadRow& b : report->bad)
+                bad.push(Json::object().set("line", b.line).set("field", b.field).set("reason", b.reason));
+              print_json(Json::object()
+                             .set("table", o->table)
+                             .set("file", o->file)
+                             .set("rows", report->rows)
+                             .set("imported", report->imported)
+                             .set("bad", std::move(bad)));
+            } else {
+              std::printf("imported %llu of %llu rows into %s from %s",
+                          static_cast<unsigned long long>(report->imported),
+                          static_cast<unsigned long long>(report->rows), o->table.c_str(),
+                          o->file.c_str());
+              if (!report->bad.empty())
+                std::printf(" (%zu bad rows skipped)", report->bad.size());
+              std::printf("\n");
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace custdb::cli

@@ -1,0 +1,92 @@
+// custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--as-of DATE]: the customers
+// matching a segment query (custdb/query.h).
+#include "common.h"
+#include "custdb/io.h"
+#include "custdb/query.h"
+
+namespace custdb::cli {
+
+Command add_segment(CLI::App& app, Globals& g) {
+  struct Opts {
+    std::vector<std::string> query;
+    bool count = false, ids = false, explain = false;
+    std::size_t limit = 20;
+    std::string as_of;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand(
+      "segment", "Customers matching a query, e.g. \"tier in (gold, platinum) and region = east\"");
+  sub->add_option("query", o->query, "The query (words are joined with spaces)")->required();
+  auto* count = sub->add_flag("--count", o->count, "Print only the number of matches");
+  auto* ids = sub->add_flag("--ids", o->ids, "Print the matching ids, one per line");
+  auto* explain = sub->add_flag("--explain", o->explain, "Print the query plan with set sizes");
+  auto* limit = sub->add_option("--limit", o->limit,
+                                "Rows in the table (default 20); with --ids, at most this many ids");
+  sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
+  count->excludes(ids)->excludes(explain);
+  ids->excludes(explain);
+  return {sub, [&g, o, limit] {
+            SegmentOptions so;
+            if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
+            Database db = open_database(g, /*read_only=*/true);
+            const std::string currency = db.info().base_currency;
+            query::ParseOptions po;
+            po.amount_decimals = io::currency_digits(currency);
+            auto q = query::parse(join(o->query, " "), po);
+            if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
+            auto txn = must(db.begin_read());
+
+            if (o->count) {
+              std::uint64_t n = must(txn.count(*q, so));
+              if (g.json) print_json(Json::object().set("count", n));
+              else std::printf("%llu\n", static_cast<unsigned long long>(n));
+              return kExitOk;
+            }
+            if (o->explain) {
+              std::string plan = must(txn.explain(*q, so));
+              if (g.json) print_json(Json::object().set("query", q->to_string(po)).set("plan", plan));
+              else std::fputs(plan.c_str(), stdout);
+              return kExitOk;
+            }
+            if (o->ids) {
+              std::vector<CustomerId> list;
+              if (limit->count()) list = must(txn.page(*q, o->limit, 0, so)).ids;
+              else list = must(txn.ids(*q, so));
+              if (g.json) {
+                Json arr = Json::array();
+                for (CustomerId id : list) arr.push(id);
+                print_json(arr);
+              } else {
+                std::string out;
+                for (CustomerId id : list) out += std::to_string(id) + '\n';
+                std::fputs(out.c_str(), stdout);
+              }
+              return kExitOk;
+            }
+
+            const std::uint64_t total = must(txn.count(*q, so));
+            SegmentPage page = must(txn.page(*q, o->limit, 0, so));
+            std::vector<Customer> rows;
+            for (CustomerId id : page.ids)
+              if (auto c = must(txn.get_customer(id))) rows.push_back(std::move(*c));
+            if (g.json) {
+              Json arr = Json::array();
+              for (const Customer& c : rows) arr.push(customer_json(g, c, currency));
+              print_json(Json::object().set("count", total).set("customers", std::move(arr)));
+              return kExitOk;
+            }
+            TextTable table({"id", "name", "tier", "stage", "region", "txn_count", "total"},
+                            {0, 5, 6});
+            for (const Customer& c : rows)
+              table.add({std::to_string(c.id), shown_name(g, c.name), std::string(to_string(c.tier)),
+                         std::string(to_string(c.stage)), c.address.region,
+                         std::to_string(c.aggregates.txn_count),
+                         money(c.aggregates.total_amount, currency)});
+            table.print();
+            std::printf("%zu of %llu matching customers shown\n", rows.size(),
+                        static_cast<unsigned long long>(total));
+            return kExitOk;
+          }};
+}
+
+}  // namespace custdb::cli

@@ -1,0 +1,59 @@
+// custdb verify: the full consistency check (Database::check); exit 0 only when clean.
+#include "common.h"
+#include "custdb/check.h"
+
+namespace custdb::cli {
+
+Command add_verify(CLI::App& app, Globals& g) {
+  CLI::App* sub = app.add_subcommand(
+      "verify", "Check every record, index entry and aggregate; exit 1 listing any problem");
+  return {sub, [&g] {
+            Database db = open_database(g, /*read_only=*/true);
+            Result<CheckReport> result;
+            {
+              Progress bar("verify");
+              ProgressTicker ticker(bar, nullptr);  // check() reports no progress: elapsed time
+              result = db.check();
+            }
+            CheckReport report = must(std::move(result));
+            if (g.json) {
+              Json problems = Json::array();
+              for (const auto& p : report.problems)
+                problems.push(Json::object()
+                                  .set("kind", to_string(p.kind))
+                                  .set("where", p.where)
+                                  .set("what", p.what));
+              print_json(Json::object()
+                             .set("clean", report.clean())
+                             .set("customers", report.customers)
+                             .set("relationships", report.relationships)
+                             .set("transactions", report.transactions)
+                             .set("index_entries", report.index_entries)
+                             .set("segment_bitmaps", report.segment_bitmaps)
+                             .set("problems", std::move(problems)));
+            } else {
+              std::printf("checked %llu customers, %llu relationships, %llu transactions, "
+                          "%llu index entries, %llu segment bitmaps\n",
+                          static_cast<unsigned long long>(report.customers),
+                          static_cast<unsigned long long>(report.relationships),
+                          static_cast<unsigned long long>(report.transactions),
+                          static_cast<unsigned long long>(report.index_entries),
+                          static_cast<unsigned long long>(report.segment_bitmaps));
+              if (report.clean()) {
+                std::printf("clean\n");
+              } else {
+                TextTable table({"kind", "where", "what"});
+                for (const auto& p : report.problems) table.add({to_string(p.kind), p.where, p.what});
+                table.print();
+              }
+            }
+            if (!report.clean()) {
+              warn(std::to_string(report.problems.size()) + " problem" +
+                   (report.problems.size() == 1 ? "" : "s") + " found");
+              return kExitFailure;
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace custdb::cli

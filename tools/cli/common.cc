@@ -1,0 +1,582 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "custdb/io.h"
+
+namespace custdb::cli {
+
+// ---- exit codes and errors ----------------------------------------------------------------------
+
+int exit_code(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kAuthentication: return kExitAuth;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kCorruption:
+    case ErrorCode::kIOError:
+    case ErrorCode::kBusy:
+    case ErrorCode::kReadOnly:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kInternal: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+void warn(std::string_view message) {
+  std::cout.flush();
+  std::fprintf(stderr, "custdb: %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
+void die(const Error& error) {
+  // Corruption and internal errors say what they are; the others read well on their own.
+  if (error.code() == ErrorCode::kCorruption || error.code() == ErrorCode::kInternal ||
+      error.message().empty())
+    warn(error.to_string());
+  else
+    warn(error.message());
+  throw ExitRequest{exit_code(error.code())};
+}
+
+void die_usage(std::string_view message) {
+  warn(message);
+  throw ExitRequest{kExitUsage};
+}
+
+void die_failure(std::string_view message) {
+  warn(message);
+  throw ExitRequest{kExitFailure};
+}
+
+// ---- database and keys ----------------------------------------------------------------------------
+
+std::filesystem::path db_path(const Globals& g) {
+  if (g.db.empty()) die_usage("no database given: use --db PATH or set CUSTDB_DB");
+  return g.db;
+}
+
+bool db_exists(const Globals& g) {
+  std::error_code ec;
+  return std::filesystem::exists(db_path(g) / "data.mdb", ec);
+}
+
+LoadedKey load_key(const Globals& g) {
+  if (!g.key_file.empty()) return {must(KeyMaterial::from_file(g.key_file, true)), false};
+  if (!g.passphrase_file.empty())
+    return {must(KeyMaterial::from_file(g.passphrase_file, false)), false};
+  if (const char* p = std::getenv(kPassphraseEnv); p && *p)
+    return {KeyMaterial::from_passphrase(p), true};
+  return {};
+}
+
+std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphrase_file,
+                                                const std::string& new_key_file) {
+  if (!new_key_file.empty()) return must(KeyMaterial::from_file(new_key_file, true));
+  if (!new_passphrase_file.empty()) return must(KeyMaterial::from_file(new_passphrase_file, false));
+  if (const char* p = std::getenv(kNewPassphraseEnv); p && *p) return KeyMaterial::from_passphrase(p);
+  return nullptr;
+}
+
+Database open_database(const Globals& g, bool read_only) {
+  Options o;
+  o.read_only = read_only;
+  o.create_if_missing = false;
+  LoadedKey k = load_key(g);
+  o.key = k.key;
+  auto db = Database::open(db_path(g), o);
+  // A passphrase exported in the environment is not meant for a plaintext database: the
+  // library refuses a key there (kInvalidArgument), so open it without.
+  if (!db && k.from_env && db.error().code() == ErrorCode::kInvalidArgument) {
+    o.key = nullptr;
+    db = Database::open(db_path(g), o);
+  }
+  return must(std::move(db));
+}
+
+Database create_database(const Globals& g, bool encrypt, const std::string& currency,
+                         bool error_if_exists) {
+  Options o;
+  o.create_if_missing = true;
+  o.error_if_exists = error_if_exists;
+  o.base_currency = currency;
+  LoadedKey k = load_key(g);
+  if (encrypt) {
+    if (!k.key)
+      die_usage("--encrypt needs a secret: set CUSTDB_PASSPHRASE, or give --passphrase-file or "
+                "--key-file");
+    o.key = k.key;
+  } else if (k.key && !k.from_env) {
+    die_usage("a key or passphrase file was given without --encrypt");
+  }
+  return must(Database::open(db_path(g), o));
+}
+
+// ---- arguments --------------------------------------------------------------------------------
+
+Date parse_date_arg(std::string_view option, const std::string& text) {
+  auto d = parse_date(text);
+  if (!d)
+    die_usage(std::string(option) + ": not a date (YYYY-MM-DD, years 1800..2200): '" + text + "'");
+  return *d;
+}
+
+Timestamp parse_time_arg(std::string_view option, const std::string& text) {
+  auto t = parse_timestamp(text);
+  if (!t)
+    die_usage(std::string(option) + ": not a date or time (YYYY-MM-DD or ISO 8601): '" + text +
+              "'");
+  return *t;
+}
+
+// --format wins; else the extension of `file` (when given and known); else CSV.
+io::Format format_arg(const std::string& format, const std::string& file) {
+  if (format == "csv") return io::Format::kCsv;
+  if (format == "jsonl") return io::Format::kJsonLines;
+  if (file.empty() || file == "-") return io::Format::kCsv;
+  if (auto f = io::format_for_path(file)) return *f;
+  die_usage("cannot tell the format of '" + file +
+            "' from its extension (.csv, .jsonl, .ndjson, .json): give --format");
+}
+
+RelationType parse_relation_type_arg(const std::string& text) {
+  auto t = from_string<RelationType>(text);
+  if (!t) {
+    std::string names;
+    for (int v = 0; v <= 8; ++v) names += std::string(to_string(static_cast<RelationType>(v))) + ", ";
+    die_usage("--type: unknown relation type '" + text + "' (one of " + names + "custom)");
+  }
+  return *t;
+}
+
+// ---- masking and formatting -----------------------------------------------------------------------
+
+std::string shown_name(const Globals& g, std::string_view name) {
+  return g.reveal ? std::string(name) : io::mask_name(name);
+}
+
+std::string shown_email(const Globals& g, const std::optional<std::string>& email) {
+  if (!email) return "";
+  return g.reveal ? *email : io::mask_email(*email);
+}
+
+std::string shown_phone(const Globals& g, const std::optional<std::string>& phone) {
+  if (!phone) return "";
+  return g.reveal ? *phone : io::mask_phone(*phone);
+}
+
+std::string shown_birth_date(const Globals& g, const std::optional<Date>& date) {
+  if (!date) return "";
+  return g.reveal ? format_date(*date) : std::string(io::kMaskedDate);
+}
+
+std::string money(std::int64_t minor_units, std::string_view currency) {
+  return io::format_amount(minor_units, currency) + " " + std::string(currency);
+}
+
+std::string opt_time(const std::optional<Timestamp>& t) { return t ? format_timestamp(*t) : ""; }
+std::string opt_date(const std::optional<Date>& d) { return d ? format_date(*d) : ""; }
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+Json Json::object() {
+  Json j;
+  j.v_ = Object{};
+  return j;
+}
+
+Json Json::array() {
+  Json j;
+  j.v_ = Array{};
+  return j;
+}
+
+Json& Json::set(std::string key, Json value) {
+  std::get<Object>(v_).members.emplace_back(std::move(key), std::move(value));
+  return *this;
+}
+
+Json& Json::push(Json value) {
+  std::get<Array>(v_).items.push_back(std::move(value));
+  return *this;
+}
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;  // UTF-8 passes through
+        }
+    }
+  }
+  out += '"';
+}
+
+void newline(std::string& out, int indent, int level) {
+  if (indent <= 0) return;
+  out += '\n';
+  out.append(static_cast<std::size_t>(indent * level), ' ');
+}
+
+}  // namespace
+
+void Json::write(std::string& out, int indent, int level) const {
+  if (std::holds_alternative<std::monostate>(v_)) {
+    out += "null";
+  } else if (auto* b = std::get_if<bool>(&v_)) {
+    out += *b ? "true" : "false";
+  } else if (auto* i = std::get_if<std::int64_t>(&v_)) {
+    out += std::to_string(*i);
+  } else if (auto* u = std::get_if<std::uint64_t>(&v_)) {
+    out += std::to_string(*u);
+  } else if (auto* d = std::get_if<double>(&v_)) {
+    if (!std::isfinite(*d)) {
+      out += "null";
+    } else {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, *d);
+      out.append(buf, r.ptr);
+    }
+  } else if (auto* s = std::get_if<std::string>(&v_)) {
+    append_json_string(out, *s);
+  } else if (auto* a = std::get_if<Array>(&v_)) {
+    if (a->items.empty()) {
+      out += "[]";
+      return;
+    }
+    out += '[';
+    for (std::size_t k = 0; k < a->items.size(); ++k) {
+      if (k) out += ',';
+      newline(out, indent, level + 1);
+      a->items[k].write(out, indent, level + 1);
+    }
+    newline(out, indent, level);
+    out += ']';
+  } else if (auto* o = std::get_if<Object>(&v_)) {
+    if (o->members.empty()) {
+      out += "{}";
+      return;
+    }
+    out += '{';
+    for (std::size_t k = 0; k < o->members.size(); ++k) {
+      if (k) out += ',';
+      newline(out, indent, level + 1);
+      append_json_string(out, o->members[k].first);
+      out += indent > 0 ? ": " : ":";
+      o->members[k].second.write(out, indent, level + 1);
+    }
+    newline(out, indent, level);
+    out += '}';
+  }
+}
+
+std::string Json::dump(int indent) const {
+  std::string out;
+  write(out, indent, 0);
+  return out;
+}
+
+void print_json(const Json& value) { std::cout << value.dump() << '\n'; }
+
+Json customer_json(const Globals& g, const Customer& c, std::string_view currency) {
+  Json tags = Json::array();
+  for (const auto& t : c.tags) tags.push(t);
+  Json agg = Json::object();
+  agg.set("txn_count", c.aggregates.txn_count)
+      .set("total_amount", io::format_amount(c.aggregates.total_amount, currency))
+      .set("currency", currency)
+      .set("first_txn_at", c.aggregates.first_txn_at ? Json(format_timestamp(*c.aggregates.first_txn_at)) : Json())
+      .set("last_txn_at", c.aggregates.last_txn_at ? Json(format_timestamp(*c.aggregates.last_txn_at)) : Json());
+  auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
+  auto consent = [&](const Consent& k) {
+    return Json::object().set("state", to_string(k.state)).set("date", k.date ? Json(format_date(*k.date)) : Json());
+  };
+  Json j = Json::object();
+  j.set("id", c.id)
+      .set("external_ref", text_or_null(c.external_ref))
+      .set("type", to_string(c.type))
+      .set("name", shown_name(g, c.name))
+      .set("email", c.email ? Json(shown_email(g, c.email)) : Json())
+      .set("phone", c.phone ? Json(shown_phone(g, c.phone)) : Json())
+      .set("birth_date", c.birth_date ? Json(shown_birth_date(g, c.birth_date)) : Json())
+      .set("gender", to_string(c.gender))
+      .set("city", text_or_null(c.address.city))
+      .set("region", text_or_null(c.address.region))
+      .set("country", text_or_null(c.address.country))
+      .set("tier", to_string(c.tier))
+      .set("stage", to_string(c.stage))
+      .set("income_band", c.income_band ? Json(static_cast<int>(*c.income_band)) : Json())
+      .set("risk", to_string(c.risk))
+      .set("tags", std::move(tags))
+      .set("consent_email", consent(c.consent_email))
+      .set("consent_sms", consent(c.consent_sms))
+      .set("consent_phone", consent(c.consent_phone))
+      .set("created_at", format_timestamp(c.created_at))
+      .set("updated_at", format_timestamp(c.updated_at))
+      .set("aggregates", std::move(agg));
+  return j;
+}
+
+void print_customer(const Globals& g, const Customer& c, std::string_view currency) {
+  auto consent = [](const Consent& k) {
+    std::string s(to_string(k.state));
+    if (k.date) s += " (" + format_date(*k.date) + ")";
+    return s;
+  };
+  std::string address = c.address.city;
+  for (const std::string* part : {&c.address.region, &c.address.country})
+    if (!part->empty()) address += (address.empty() ? "" : ", ") + *part;
+  print_pairs({
+      {"id", std::to_string(c.id)},
+      {"external_ref", c.external_ref},
+      {"type", std::string(to_string(c.type))},
+      {"name", shown_name(g, c.name)},
+      {"email", shown_email(g, c.email)},
+      {"phone", shown_phone(g, c.phone)},
+      {"birth_date", shown_birth_date(g, c.birth_date)},
+      {"gender", std::string(to_string(c.gender))},
+      {"address", address},
+      {"tier", std::string(to_string(c.tier))},
+      {"stage", std::string(to_string(c.stage))},
+      {"income_band", c.income_band ? std::to_string(*c.income_band) : ""},
+      {"risk", std::string(to_string(c.risk))},
+      {"tags", join(c.tags, ", ")},
+      {"consent_email", consent(c.consent_email)},
+      {"consent_sms", consent(c.consent_sms)},
+      {"consent_phone", consent(c.consent_phone)},
+      {"created_at", format_timestamp(c.created_at)},
+      {"updated_at", format_timestamp(c.updated_at)},
+      {"txn_count", std::to_string(c.aggregates.txn_count)},
+      {"total_amount", money(c.aggregates.total_amount, currency)},
+      {"first_txn_at", opt_time(c.aggregates.first_txn_at)},
+      {"last_txn_at", opt_time(c.aggregates.last_txn_at)},
+  });
+}
+
+// ---- tables -------------------------------------------------------------------------------------
+
+namespace {
+
+// Display width: UTF-8 code points (custdb's text is mostly Latin; wide glyphs are rare).
+std::size_t width_of(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+void pad(std::string& out, std::size_t n) { out.append(n, ' '); }
+
+}  // namespace
+
+TextTable::TextTable(std::vector<std::string> headers, std::vector<std::size_t> right_aligned)
+    : headers_(std::move(headers)), right_(headers_.size(), false) {
+  for (std::size_t i : right_aligned)
+    if (i < right_.size()) right_[i] = true;
+}
+
+void TextTable::add(std::vector<std::string> row) {
+  row.resize(headers_.size());
+  rows_.push_back(std::move(row));
+}
+
+void TextTable::print() const {
+  std::vector<std::size_t> w(headers_.size());
+  for (std::size_t c = 0; c < headers_.size(); ++c) w[c] = width_of(headers_[c]);
+  for (const auto& r : rows_)
+    for (std::size_t c = 0; c < r.size(); ++c) w[c] = std::max(w[c], width_of(r[c]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::size_t gap = w[c] - width_of(cells[c]);
+      const bool last = c + 1 == cells.size();
+      if (c) out += "  ";
+      if (right_[c]) pad(out, gap);
+      out += cells[c];
+      if (!right_[c] && !last) pad(out, gap);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();  // an empty last cell
+    out += '\n';
+    return out;
+  };
+  std::string out = line(headers_);
+  std::vector<std::string> rule;
+  for (std::size_t c = 0; c < w.size(); ++c) rule.emplace_back(w[c], '-');
+  out += line(rule);
+  for (const auto& r : rows_) out += line(r);
+  std::cout << out;
+}
+
+void print_pairs(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::size_t w = 0;
+  for (const auto& p : pairs) w = std::max(w, width_of(p.first));
+  std::string out;
+  for (const auto& [k, v] : pairs) {
+    out += k;
+    pad(out, w - width_of(k) + 2);
+    out += v;
+    out += '\n';
+  }
+  std::cout << out;
+}
+
+// ---- progress -----------------------------------------------------------------------------------
+
+namespace {
+
+std::string count_text(double v, Progress::Unit unit) {
+  if (unit == Progress::Unit::kBytes) return human_bytes(static_cast<std::uint64_t>(v));
+  char buf[32];
+  if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+std::string clock_text(double seconds) {
+  auto s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+Progress::Progress(std::string label, std::uint64_t total, Unit unit)
+    : label_(std::move(label)), total_(total), unit_(unit), enabled_(::isatty(2) == 1),
+      start_(std::chrono::steady_clock::now()), last_draw_() {}
+
+Progress::~Progress() { finish(); }
+
+void Progress::set_label(std::string label) {
+  std::lock_guard lock(mu_);
+  label_ = std::move(label);
+}
+
+void Progress::set_total(std::uint64_t total) {
+  std::lock_guard lock(mu_);
+  total_ = total;
+}
+
+void Progress::update(std::uint64_t done) {
+  if (!enabled_) return;
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  done_ = done;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_draw_ < std::chrono::milliseconds(100) && !(total_ && done_ >= total_)) return;
+  last_draw_ = now;
+  draw(false);
+}
+
+void Progress::finish() {
+  if (!enabled_) return;
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  finished_ = true;
+  draw(true);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+void Progress::draw(bool final) {
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
+  const std::string per_s = count_text(rate, unit_) + "/s";
+  std::string line = label_;
+  if (total_ > 0) {
+    const double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+    constexpr int kBar = 24;
+    const int filled = static_cast<int>(frac * kBar);
+    line += " [" + std::string(static_cast<std::size_t>(filled), '#') +
+            std::string(static_cast<std::size_t>(kBar - filled), '-') + "]";
+    char pct[16];
+    std::snprintf(pct, sizeof pct, " %3d%%", static_cast<int>(frac * 100));
+    line += pct;
+    line += "  " + count_text(static_cast<double>(done_), unit_) + "/" +
+            count_text(static_cast<double>(total_), unit_);
+    line += "  " + per_s;
+    if (final) line += "  done in " + clock_text(elapsed);
+    else if (rate > 0 && done_ < total_)
+      line += "  ETA " + clock_text(static_cast<double>(total_ - done_) / rate);
+  } else {
+    if (done_ > 0) line += "  " + count_text(static_cast<double>(done_), unit_) + "  " + per_s;
+    line += final ? "  done in " + clock_text(elapsed) : "  " + clock_text(elapsed) + " elapsed";
+  }
+  std::string out = "\r" + line;
+  if (line.size() < last_width_) out.append(last_width_ - line.size(), ' ');
+  last_width_ = line.size();
+  std::fputs(out.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+ProgressTicker::ProgressTicker(Progress& progress, std::function<std::uint64_t()> sample)
+    : progress_(progress), sample_(std::move(sample)) {
+  if (!progress_.enabled()) return;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      progress_.update(sample_ ? sample_() : 0);
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; });
+    }
+  });
+}
+
+ProgressTicker::~ProgressTicker() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace custdb::cli

@@ -1,0 +1,275 @@
+// Shared by the subcommands of the custdb CLI: global options, opening the database, loading
+// keys, the one ErrorCode -> exit code mapping, output (aligned tables, JSON, masking) and the
+// progress bar. Every subcommand lives in its own cmd_<name>.cc and registers itself through
+// the add_<name> functions declared at the end.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "custdb/database.h"
+#include "custdb/io.h"
+#include "custdb/key.h"
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb::cli {
+
+// ---- global options ---------------------------------------------------------------------------
+
+struct Globals {
+  std::string db;               // --db PATH or CUSTDB_DB
+  std::string passphrase_file;  // --passphrase-file FILE
+  std::string key_file;         // --key-file FILE (32 raw bytes or 64 hex digits)
+  bool json = false;            // --json
+  bool reveal = false;          // --reveal: show names, emails, phones, birth dates
+};
+
+// Environment variables holding secrets (a secret is never a command-line argument).
+inline constexpr const char* kPassphraseEnv = "CUSTDB_PASSPHRASE";
+inline constexpr const char* kNewPassphraseEnv = "CUSTDB_NEW_PASSPHRASE";
+
+// ---- exit codes and errors ----------------------------------------------------------------------
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the operation failed (not found, problems found, I/O)
+inline constexpr int kExitUsage = 2;    // bad command line, query syntax or date
+inline constexpr int kExitAuth = 3;     // wrong or missing passphrase or key
+
+// The one mapping from library errors to exit codes.
+int exit_code(ErrorCode code);
+
+// Thrown by the die_* helpers, caught in main: unwinds (closing the database) and exits.
+struct ExitRequest {
+  int code;
+};
+
+// Print "custdb: <message>" to stderr and exit with the mapped / given code.
+[[noreturn]] void die(const Error& error);
+[[noreturn]] void die_usage(std::string_view message);
+[[noreturn]] void die_failure(std::string_view message);
+void warn(std::string_view message);  // "custdb: <message>" on stderr, no exit
+
+template <class T>
+T must(Result<T> r) {
+  if (!r) die(r.error());
+  return std::move(*r);
+}
+inline void must(Status s) {
+  if (!s) die(s.error());
+}
+
+// ---- database and keys ----------------------------------------------------------------------------
+
+// The database directory (--db or CUSTDB_DB); a usage error when neither is given.
+std::filesystem::path db_path(const Globals& g);
+// Whether a database exists at the path (its data file is present).
+bool db_exists(const Globals& g);
+
+// The secret for the database: --key-file (raw key), --passphrase-file, or CUSTDB_PASSPHRASE,
+// in that order. Null when none is given.
+struct LoadedKey {
+  std::shared_ptr<const KeyMaterial> key;
+  bool from_env = false;
+};
+LoadedKey load_key(const Globals& g);
+// The new secret for rekey: --new-key-file, --new-passphrase-file or CUSTDB_NEW_PASSPHRASE.
+std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphrase_file,
+                                                const std::string& new_key_file);
+
+// Opens the existing database (never creates one), with the key if one is given. A passphrase
+// from the environment is not forced on a plaintext database.
+Database open_database(const Globals& g, bool read_only);
+// Creates a database; `encrypt` needs a key (a usage error otherwise). error_if_exists: refuse
+// an existing one (exit 1).
+Database create_database(const Globals& g, bool encrypt, const std::string& currency,
+                         bool error_if_exists);
+
+// ---- arguments --------------------------------------------------------------------------------
+
+// YYYY-MM-DD; a usage error naming the option otherwise.
+Date parse_date_arg(std::string_view option, const std::string& text);
+// A date (midnight UTC) or an ISO 8601 time; a usage error otherwise.
+Timestamp parse_time_arg(std::string_view option, const std::string& text);
+// The file format for import/export: --format ("csv", "jsonl") when given, else the extension
+// of `file` (a usage error when unknown), else CSV (standard output).
+io::Format format_arg(const std::string& format, const std::string& file);
+// A built-in relation type's name; a usage error otherwise.
+RelationType parse_relation_type_arg(const std::string& text);
+
+// ---- masking and formatting -----------------------------------------------------------------------
+
+std::string shown_name(const Globals& g, std::string_view name);
+std::string shown_email(const Globals& g, const std::optional<std::string>& email);
+std::string shown_phone(const Globals& g, const std::optional<std::string>& phone);
+std::string shown_birth_date(const Globals& g, const std::optional<Date>& date);
+// "1234.50 USD".
+std::string money(std::int64_t minor_units, std::string_view currency);
+std::string opt_time(const std::optional<Timestamp>& t);
+std::string opt_date(const std::optional<Date>& d);
+std::string human_bytes(std::uint64_t bytes);
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
+// ---- JSON output --------------------------------------------------------------------------------
+
+// A JSON value built in code; objects keep their keys in insertion order.
+class Json {
+ public:
+  Json() = default;  // null
+  Json(std::nullptr_t) {}
+  Json(bool v) : v_(v) {}
+  Json(int v) : v_(static_cast<std::int64_t>(v)) {}
+  Json(long v) : v_(static_cast<std::int64_t>(v)) {}
+  Json(long long v) : v_(static_cast<std::int64_t>(v)) {}
+  Json(unsigned v) : v_(static_cast<std::uint64_t>(v)) {}
+  Json(unsigned long v) : v_(static_cast<std::uint64_t>(v)) {}
+  Json(unsigned long long v) : v_(static_cast<std::uint64_t>(v)) {}
+  Json(double v) : v_(v) {}
+  Json(std::string v) : v_(std::move(v)) {}
+  Json(std::string_view v) : v_(std::string(v)) {}
+  Json(const char* v) : v_(std::string(v)) {}
+  template <class T>
+  Json(const std::optional<T>& v) {
+    if (v) *this = Json(*v);
+  }
+
+  static Json object();
+  static Json array();
+  // Objects: appends a member. Arrays: appends an element. Returns *this for chaining.
+  Json& set(std::string key, Json value);
+  Json& push(Json value);
+
+  std::string dump(int indent = 2) const;
+
+ private:
+  struct Array {
+    std::vector<Json> items;
+  };
+  struct Object {
+    std::vector<std::pair<std::string, Json>> members;
+  };
+  void write(std::string& out, int indent, int level) const;
+
+  std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string, Array,
+               Object>
+      v_;
+};
+
+// Prints the value and a newline on stdout.
+void print_json(const Json& value);
+
+// A customer as JSON and as "field  value" lines, masked unless --reveal.
+Json customer_json(const Globals& g, const Customer& c, std::string_view currency);
+void print_customer(const Globals& g, const Customer& c, std::string_view currency);
+
+// ---- tables -------------------------------------------------------------------------------------
+
+// An aligned text table: a header row, a rule, the rows. Columns listed in right_aligned (by
+// index) are right-aligned (numbers), the rest left-aligned.
+class TextTable {
+ public:
+  explicit TextTable(std::vector<std::string> headers, std::vector<std::size_t> right_aligned = {});
+  void add(std::vector<std::string> row);
+  std::size_t size() const { return rows_.size(); }
+  void print() const;  // on stdout
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// "key  value" lines with the keys padded to one width.
+void print_pairs(const std::vector<std::pair<std::string, std::string>>& pairs);
+
+// ---- progress -----------------------------------------------------------------------------------
+
+// A progress bar with rate and ETA on stderr, drawn only when stderr is a terminal; silent
+// otherwise. Without a total it shows the count, the rate and the elapsed time. Thread-safe.
+class Progress {
+ public:
+  enum class Unit { kItems, kBytes };
+  Progress(std::string label, std::uint64_t total = 0, Unit unit = Unit::kItems);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  bool enabled() const { return enabled_; }
+  void set_label(std::string label);
+  void set_total(std::uint64_t total);
+  // Redraws at most 10 times a second (and always when done reaches the total).
+  void update(std::uint64_t done);
+  // Draws the final state and ends the line. Idempotent; the destructor calls it.
+  void finish();
+
+ private:
+  void draw(bool final);
+
+  std::string label_;
+  std::uint64_t total_;
+  Unit unit_;
+  bool enabled_;
+  bool finished_ = false;
+  std::uint64_t done_ = 0;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  std::size_t last_width_ = 0;
+  std::mutex mu_;
+};
+
+// Feeds a Progress from a background thread every 200 ms with `sample()`, for work that has
+// no progress callback of its own (backup: bytes copied so far; verify: nothing to count).
+// Runs only when the bar is enabled; stops in the destructor.
+class ProgressTicker {
+ public:
+  ProgressTicker(Progress& progress, std::function<std::uint64_t()> sample);
+  ~ProgressTicker();
+  ProgressTicker(const ProgressTicker&) = delete;
+  ProgressTicker& operator=(const ProgressTicker&) = delete;
+
+ private:
+  Progress& progress_;
+  std::function<std::uint64_t()> sample_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// ---- subcommands --------------------------------------------------------------------------------
+
+// A registered subcommand and what runs after a successful parse (returns the exit code).
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_init(CLI::App& app, Globals& g);
+Command add_demo(CLI::App& app, Globals& g);
+Command add_import(CLI::App& app, Globals& g);
+Command add_export(CLI::App& app, Globals& g);
+Command add_get(CLI::App& app, Globals& g);
+Command add_find(CLI::App& app, Globals& g);
+Command add_history(CLI::App& app, Globals& g);
+Command add_related(CLI::App& app, Globals& g);
+Command add_segment(CLI::App& app, Globals& g);
+Command add_report(CLI::App& app, Globals& g);
+Command add_stats(CLI::App& app, Globals& g);
+Command add_verify(CLI::App& app, Globals& g);
+Command add_backup(CLI::App& app, Globals& g);
+Command add_rekey(CLI::App& app, Globals& g);
+
+}  // namespace custdb::cli

@@ -1,0 +1,64 @@
+// custdb — the administration CLI: the CLI11 app, the global options, subcommand registration
+// and the exit codes (see docs/cli.md).
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "common.h"
+
+int main(int argc, char** argv) {
+  using namespace custdb::cli;
+
+  CLI::App app{"Administer a custdb customer database (see docs/cli.md).", "custdb"};
+  Globals g;
+  app.add_option("--db", g.db, "Database directory")->envname("CUSTDB_DB");
+  auto* passphrase_file = app.add_option(
+      "--passphrase-file", g.passphrase_file,
+      "File holding the passphrase of an encrypted database (or set CUSTDB_PASSPHRASE)");
+  auto* key_file = app.add_option("--key-file", g.key_file,
+                                  "File holding the raw 32-byte key (or 64 hex digits)");
+  passphrase_file->excludes(key_file);
+  app.add_flag("--json", g.json, "Print JSON instead of tables");
+  app.add_flag("--reveal", g.reveal, "Show names, emails, phones and birth dates unmasked");
+  // Global options may also follow the subcommand: `custdb get 5 --db x`.
+  app.fallthrough();
+  app.require_subcommand(1);
+
+  const std::vector<Command> commands = {
+      add_init(app, g),    add_demo(app, g),    add_import(app, g),  add_export(app, g),
+      add_get(app, g),     add_find(app, g),    add_history(app, g), add_related(app, g),
+      add_segment(app, g), add_report(app, g),  add_stats(app, g),   add_verify(app, g),
+      add_backup(app, g),  add_rekey(app, g),
+  };
+  for (const Command& c : commands) c.app->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "custdb: %s\nRun with --help for more information.\n", e.what());
+    return kExitUsage;
+  }
+
+  for (const Command& c : commands) {
+    if (!c.app->parsed()) continue;
+    try {
+      int rc = c.run();
+      std::cout.flush();
+      return rc;
+    } catch (const ExitRequest& x) {
+      std::cout.flush();
+      return x.code;
+    } catch (const std::exception& e) {
+      std::cout.flush();
+      std::fprintf(stderr, "custdb: %s\n", e.what());
+      return kExitFailure;
+    }
+  }
+  return kExitUsage;  // unreachable: require_subcommand(1)
+}
