@@ -169,3 +169,107 @@ BOOST_DATA_TEST_CASE(every_transaction_field, kModes, mode) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- the same through import: a CSV row with one bad cell names the file, line and field ----
+
+#include <sstream>
+
+#include "custdb/io.h"
+
+namespace {
+
+struct ImportCase {
+  custdb::io::Table table;
+  const char* column;
+  const char* value;
+  const char* field;  // the field the error must name (engine or parser)
+};
+
+// A valid row per table; the case replaces one column's value.
+std::string row_for(custdb::io::Table t, const char* column, const char* value) {
+  std::vector<std::pair<std::string, std::string>> cells;
+  switch (t) {
+    case custdb::io::Table::kCustomers:
+      cells = {{"id", "7"}, {"external_ref", "X-7"}, {"type", "individual"}, {"name", "Ann Lee"},
+               {"email", "ann@example.com"}, {"phone", "+15550100777"}, {"birth_date", "1980-02-03"},
+               {"gender", "female"}, {"city", "Boston"}, {"region", "east"}, {"country", "US"},
+               {"tier", "gold"}, {"stage", "active"}, {"income_band", "5"}, {"risk", "low"},
+               {"created_at", "2024-01-01T00:00:00Z"}, {"tags", "vip|newsletter"},
+               {"consent_email", "granted"}, {"consent_email_date", "2024-01-01"}};
+      break;
+    case custdb::io::Table::kRelationships:
+      cells = {{"from", "1"}, {"to", "2"}, {"type", "household"}, {"since", "2020-01-01"}};
+      break;
+    case custdb::io::Table::kTransactions:
+      cells = {{"id", "9"}, {"customer_id", "1"}, {"ts", "2025-01-01T10:00:00Z"}, {"amount", "12.50"},
+               {"currency", "USD"}, {"kind", "purchase"}, {"channel", "web"}, {"product", "p"},
+               {"description", "d"}};
+      break;
+  }
+  for (auto& [c, v] : cells)
+    if (c == column) v = value;
+  std::string header, line;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    header += (i ? "," : "") + cells[i].first;
+    line += (i ? "," : "") + cells[i].second;
+  }
+  return header + "\n" + line + "\n";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(bad_import)
+
+BOOST_DATA_TEST_CASE(every_field_through_import, kModes, mode) {
+  using custdb::io::Table;
+  const ImportCase cases[] = {
+      {Table::kCustomers, "id", "abc", "id"},
+      {Table::kCustomers, "id", "-4", "id"},
+      {Table::kCustomers, "name", "", "name"},
+      {Table::kCustomers, "type", "alien", "type"},
+      {Table::kCustomers, "email", "no-at-sign", "email"},
+      {Table::kCustomers, "phone", "12", "phone"},
+      {Table::kCustomers, "birth_date", "1980-02-30", "birth_date"},
+      {Table::kCustomers, "gender", "x", "gender"},
+      {Table::kCustomers, "country", "USA", "country"},
+      {Table::kCustomers, "tier", "golden", "tier"},
+      {Table::kCustomers, "stage", "sleepy", "stage"},
+      {Table::kCustomers, "income_band", "11", "income_band"},
+      {Table::kCustomers, "risk", "extreme", "risk"},
+      {Table::kCustomers, "created_at", "yesterday", "created_at"},
+      {Table::kCustomers, "consent_email", "maybe", "consent_email"},
+      {Table::kCustomers, "consent_email_date", "2024-13-01", "consent_email_date"},
+      {Table::kRelationships, "from", "x", "from"},
+      {Table::kRelationships, "to", "1", "to"},
+      {Table::kRelationships, "to", "99", "to"},
+      {Table::kRelationships, "since", "2020/01/01", "since"},
+      {Table::kTransactions, "customer_id", "99", "customer_id"},
+      {Table::kTransactions, "ts", "2025-01-01T25:00:00Z", "ts"},
+      {Table::kTransactions, "amount", "12.505", "amount"},
+      {Table::kTransactions, "amount", "1e3", "amount"},
+      {Table::kTransactions, "currency", "DOLLARS", "currency"},
+      {Table::kTransactions, "kind", "gift", "kind"},
+      {Table::kTransactions, "channel", "pigeon", "channel"},
+  };
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  (void)must(db.insert_customer(sample_customer(1)));
+  (void)must(db.insert_customer(sample_customer(2)));
+  const auto before = must(must(db.begin_read()).counts());
+  for (const auto& c : cases) {
+    std::istringstream in(row_for(c.table, c.column, c.value));
+    auto r = custdb::io::import_stream(db, c.table, in, custdb::io::Format::kCsv);
+    BOOST_TEST_REQUIRE(!r.has_value(), "accepted " << c.column << "=" << c.value);
+    // "<stdin>:2: field: reason" — line 2 is the data row under the header.
+    const std::string want = std::string("<stdin>:2: ") + c.field + ":";
+    BOOST_TEST(r.error().message().rfind(want, 0) == 0u,
+               c.column << "=" << c.value << " gave: " << r.error().message());
+  }
+  auto after = must(must(db.begin_read()).counts());
+  BOOST_TEST(after.customers == before.customers);
+  BOOST_TEST(after.relationships == 0u);
+  BOOST_TEST(after.transactions == 0u);
+  require_clean(db);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
