@@ -133,7 +133,7 @@ Output run(const std::vector<std::string>& args, const Env& env = {}, const std:
 Output expect(int code, const std::vector<std::string>& args, const Env& env = {},
               const std::string& input = "") {
   Output o = run(args, env, input);
-  BOOST_TEST_REQUIRE(o.code == code, "custdb " << args.front() << ": " << o);
+  BOOST_TEST_REQUIRE(o.code == code, "custdb " << (args.empty() ? std::string() : args.front()) << ": " << o);
   return o;
 }
 
