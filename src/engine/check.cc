@@ -225,10 +225,9 @@ struct Checker {
       thread_local std::vector<std::uint8_t> scratch;
       auto payload = db.codec->unwrap(codec::Table::kPostings, k, v, scratch);
       if (!payload) return problem(Kind::kUndecodable, "idx.segments", payload.error().message());
-      const char* p = reinterpret_cast<const char*>(payload->data());
-      if (roaring_bitmap_portable_deserialize_size(p, payload->size()) != payload->size())
-        return problem(Kind::kUndecodable, "idx.segments", "malformed bitmap at key " + hex(key));
-      Roaring stored = Roaring::readSafe(p, payload->size());
+      auto decoded = decode_bitmap(*payload);
+      if (!decoded) return problem(Kind::kUndecodable, "idx.segments", "malformed bitmap at key " + hex(key));
+      Roaring stored = std::move(*decoded);
       auto it = expected_postings.find(key);
       Roaring want = it == expected_postings.end() ? Roaring() : it->second;
       Roaring extra = stored - want, lacking = want - stored;

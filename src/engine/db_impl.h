@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <roaring/roaring.hh>
+
 #include "codec/record_codec.h"
 #include "custdb/check.h"
 #include "custdb/database.h"
@@ -231,5 +233,8 @@ struct DatabaseImpl {
 };
 
 Timestamp now_ms();
+// A stored segment bitmap (Roaring portable format), refusing damaged ones with kCorruption
+// instead of letting CRoaring throw or read out of bounds (postings.cc).
+Result<Roaring> decode_bitmap(storage::Bytes payload);
 
 }  // namespace custdb::detail

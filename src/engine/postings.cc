@@ -3,6 +3,8 @@
 
 #include <roaring/roaring.hh>
 
+#include <cstring>
+
 #include "engine/db_impl.h"
 
 namespace custdb::detail {
@@ -23,13 +25,32 @@ Result<Roaring> read_chunk(const DatabaseImpl& db, std::string_view key, Bytes s
   thread_local std::vector<std::uint8_t> scratch;
   auto payload = db.codec->unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
-  const char* p = reinterpret_cast<const char*>(payload->data());
-  if (payload->empty() || roaring_bitmap_portable_deserialize_size(p, payload->size()) != payload->size())
-    return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap");
-  return Roaring::readSafe(p, payload->size());
+  return decode_bitmap(*payload);
 }
 
 }  // namespace
+
+Result<Roaring> decode_bitmap(storage::Bytes payload) {
+  auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
+  const char* p = reinterpret_cast<const char*>(payload.data());
+  if (payload.size() < 8) return bad();
+  // CRoaring 0.2.66 computes sizes in wrapping 32-bit arithmetic, so a negative container
+  // count in the no-run-container layout (cookie 12346) passes its own size check: refuse it
+  // here. A chunk holds ids of one 2^16 block, so it never has more than one container.
+  std::uint32_t cookie = static_cast<std::uint32_t>(payload[0]) | payload[1] << 8 |
+                         payload[2] << 16 | static_cast<std::uint32_t>(payload[3]) << 24;
+  if ((cookie & 0xFFFF) == 12346) {
+    std::int32_t containers;
+    std::memcpy(&containers, p + 4, 4);
+    if (containers < 0 || containers > 65536) return bad();
+  }
+  if (roaring_bitmap_portable_deserialize_size(p, payload.size()) != payload.size()) return bad();
+  try {
+    return Roaring::readSafe(p, payload.size());
+  } catch (const std::exception&) {  // readSafe throws on a damaged bitmap
+    return bad();
+  }
+}
 
 void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
                                   const Customer* after) const {
