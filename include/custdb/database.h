@@ -11,6 +11,10 @@
 //   Use it from the thread that began it. Not committed when destroyed means aborted.
 //   A write on a ReadTxn does not compile: the write methods exist only on WriteTxn.
 // - Every record returned is an owned copy: it stays valid after the transaction ends.
+// - Map growth (Options::grow_map) must wait until no transaction of this process is open
+//   (LMDB's rule for resizing). A thread that keeps a ReadTxn open while its own write needs
+//   the map to grow makes that write fail with kBusy after 30 s: end read transactions before
+//   large writes, or size Options::initial_map_size for the data.
 //
 // Write semantics: each write call is atomic on its own. It validates first and either applies
 // completely or returns an error having changed nothing, leaving the transaction usable. Only a
