@@ -114,6 +114,10 @@ std::string mask_name(std::string_view name);
 std::string mask_email(std::string_view email);
 // A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567".
 std::string mask_phone(std::string_view phone);
+
+// `value` as a quoted JSON string (escapes ", \ and control characters; UTF-8 passes through):
+// the one JSON string writer shared by export and the CLI's --json output.
+std::string json_string(std::string_view value);
 // Dates are masked whole.
 inline constexpr std::string_view kMaskedDate = "****-**-**";
 

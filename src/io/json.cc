@@ -298,3 +298,11 @@ void append_json_string(std::string& out, std::string_view value) {
 }
 
 }  // namespace custdb::io::detail
+
+namespace custdb::io {
+std::string json_string(std::string_view value) {
+  std::string out;
+  detail::append_json_string(out, value);
+  return out;
+}
+}  // namespace custdb::io
