@@ -8,6 +8,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <lmdb.h>
+
 #include <filesystem>
 #include <ostream>
 #include <random>
@@ -127,5 +129,29 @@ T must(Result<T> r) {
   return std::move(*r);
 }
 inline void must(Status s) { BOOST_TEST_REQUIRE(s.has_value(), (s ? "" : s.error().to_string())); }
+
+// Flips one byte (at `offset`) of the stored value of customer `id`, through LMDB directly,
+// in a closed database: corruption behind the engine's back.
+inline void corrupt_customer_value(const fs::path& dir, CustomerId id, std::size_t offset) {
+  MDB_env* env;
+  BOOST_TEST_REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 64);
+  BOOST_TEST_REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
+  MDB_txn* txn;
+  BOOST_TEST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  BOOST_TEST_REQUIRE(mdb_dbi_open(txn, "customers", 0, &dbi) == 0);
+  std::uint8_t key[8];
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<std::uint8_t>(id >> (8 * (7 - i)));
+  MDB_val k{8, key}, v;
+  BOOST_TEST_REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::vector<std::uint8_t> bytes(static_cast<std::uint8_t*>(v.mv_data),
+                                  static_cast<std::uint8_t*>(v.mv_data) + v.mv_size);
+  bytes.at(offset) ^= 0x5a;
+  MDB_val nv{bytes.size(), bytes.data()};
+  BOOST_TEST_REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
+  BOOST_TEST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
 
 }  // namespace custdb::test
