@@ -1,8 +1,13 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//   custdb_bench [--suite crypto|segments|full] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//                [--engines custdb,custdb-enc,sqlite,sqlcipher]
 //
-// Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries.
+// Suite "full" (full_bench.cc): custdb plaintext and encrypted against SQLite and SQLCipher on
+// load, gets, lookups, landings, segments, history, grouped aggregates, file size and heap;
+// --engines picks which run (default all four), --txns defaults to 10.
+// Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries
+// (--txns defaults to 3).
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
 // (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
 // lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
@@ -119,14 +124,24 @@ int main(int argc, char** argv) {
     else if (arg == "--dir") a.dir = next();
     else if (arg == "--suite") a.suite = next();
     else if (arg == "--txns") a.txns_per_customer = std::stoi(next());
+    else if (arg == "--engines") a.engines = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments] [--customers N] "
-                           "[--txns T] [--runs R] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|full] [--customers N] "
+                           "[--txns T] [--runs R] [--dir DIR] [--engines LIST]\n");
       return 2;
     }
   }
+  if (a.customers == 0 || a.runs < 1) {
+    std::fprintf(stderr, "--customers and --runs must be at least 1\n");
+    return 2;
+  }
+  if (a.txns_per_customer < 0) a.txns_per_customer = a.suite == "full" ? 10 : 3;
   fs::create_directories(a.dir);
-  int rc = a.suite == "segments" ? run_segments(a) : a.suite == "crypto" ? run_crypto(a) : 2;
+  int rc = a.suite == "segments" ? run_segments(a)
+           : a.suite == "crypto" ? run_crypto(a)
+           : a.suite == "full"   ? run_full(a)
+                                 : 2;
+  if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
   fs::remove_all(a.dir);
   return rc;
 }

@@ -26,6 +26,11 @@ struct SqlApi {
   int (*bind_null)(sqlite3_stmt*, int);
   long long (*column_int64)(sqlite3_stmt*, int);
   const unsigned char* (*column_text)(sqlite3_stmt*, int);
+  int (*column_type)(sqlite3_stmt*, int);
+  // The library's own allocation statistics (SQLITE_DEFAULT_MEMSTATUS, on in Debian's builds):
+  // bytes in use, and the high-water mark since the last reset (reset when the flag is 1).
+  long long (*memory_used)();
+  long long (*memory_highwater)(int);
   const char* (*errmsg)(sqlite3*);
   const char* (*libversion)();
 
@@ -49,13 +54,16 @@ struct SqlApi {
     sym(a.bind_null, "sqlite3_bind_null");
     sym(a.column_int64, "sqlite3_column_int64");
     sym(a.column_text, "sqlite3_column_text");
+    sym(a.column_type, "sqlite3_column_type");
+    sym(a.memory_used, "sqlite3_memory_used");
+    sym(a.memory_highwater, "sqlite3_memory_highwater");
     sym(a.errmsg, "sqlite3_errmsg");
     sym(a.libversion, "sqlite3_libversion");
     return a;
   }
 };
 
-constexpr int kSqliteOk = 0, kSqliteRow = 100, kSqliteDone = 101;
+constexpr int kSqliteOk = 0, kSqliteRow = 100, kSqliteDone = 101, kSqliteNull = 5;
 constexpr int kOpenReadWrite = 0x2, kOpenCreate = 0x4;
 inline void (*const kTransient)(void*) = reinterpret_cast<void (*)(void*)>(-1);
 
@@ -69,6 +77,8 @@ class SqlDb {
   ~SqlDb() { api_.close(db_); }
   SqlDb(const SqlDb&) = delete;
   SqlDb& operator=(const SqlDb&) = delete;
+
+  const SqlApi& api() const { return api_; }
 
   void exec(const std::string& sql) {
     char* err = nullptr;
@@ -95,6 +105,7 @@ class SqlDb {
     void run() { while (row()) {} reset(); }
     void reset() { api_.reset(s_); }
     long long col(int i) { return api_.column_int64(s_, i); }
+    bool is_null(int i) { return api_.column_type(s_, i) == kSqliteNull; }
     std::string text(int i) {
       auto* t = api_.column_text(s_, i);
       return t ? reinterpret_cast<const char*>(t) : "";

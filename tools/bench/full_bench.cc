@@ -1,0 +1,587 @@
+// Suite "full" (issue #7): custdb plaintext and encrypted against SQLite (WAL) and SQLCipher on
+// every operation an application does, in one process, on the same synthetic base (fixed seed):
+// bulk load, point get, email lookup, transaction landing at two durability settings, segments,
+// a customer's history, grouped aggregates, file size and heap during load.
+//
+// Every engine must give the same answers (found rows, a digest of the records read, segment
+// counts and id lists, history rows, grouped aggregates); a difference is printed and makes the
+// exit status 1. Each engine's files are deleted after its measurements.
+#include <lmdb.h>
+#include <roaring/roaring_version.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "bench.h"
+#include "custdb/database.h"
+#include "custdb/query.h"
+#include "sql_api.h"
+#include "sql_engine.h"
+#include "synthetic.h"
+#include "workload.h"
+
+namespace custdb::bench {
+namespace {
+
+constexpr int kGets = 100'000;        // point gets a run
+constexpr int kEmails = 100'000;      // email lookups a run
+constexpr int kHistories = 20'000;    // history queries a run
+constexpr int kLandings = 20'000;     // transaction landings a run
+constexpr int kLandingBatch = 1'000;  // landings a commit
+constexpr double kMiB = 1048576.0;
+
+const char* const kEngineNames[] = {"custdb", "custdb-enc", "sqlite", "sqlcipher"};
+
+// Values by row key; a missing key is printed as "–".
+using Figures = std::map<std::string, double>;
+
+bool g_mismatch = false;
+Clock::time_point g_start = Clock::now();
+
+void note(const std::string& engine, const std::string& what) {
+  std::fprintf(stderr, "[%6.0f s] %s: %s\n", seconds_since(g_start), engine.c_str(), what.c_str());
+}
+
+// What every engine must answer identically.
+struct Answers {
+  std::uint64_t gets_found = 0, get_digest = 0, emails_found = 0, email_digest = 0;
+  std::uint64_t history_rows = 0, history_digest = 0;
+  std::vector<std::uint64_t> segment_counts, segment_id_digests;
+  std::map<std::string, GroupRow> by_tier, by_region;
+};
+
+std::uint64_t digest(const Customer& c) {
+  std::uint64_t h = c.id * 0x9E3779B97F4A7C15ull;
+  h += c.aggregates.txn_count * 1'000'003 + static_cast<std::uint64_t>(c.aggregates.total_amount);
+  h += c.tags.size() * 7 + c.name.size() * 13 + c.email.value_or("").size() * 17;
+  h += static_cast<std::uint64_t>(c.tier) * 19 + static_cast<std::uint64_t>(c.consent_sms.state) * 23;
+  if (c.aggregates.last_txn_at)
+    h += static_cast<std::uint64_t>(c.aggregates.last_txn_at->time_since_epoch().count());
+  if (c.birth_date) h += static_cast<std::uint64_t>(c.birth_date->time_since_epoch().count()) * 29;
+  return h;
+}
+
+std::uint64_t digest(const Transaction& t) {
+  return t.customer_id * 31 + static_cast<std::uint64_t>(t.amount) +
+         static_cast<std::uint64_t>(t.ts.time_since_epoch().count()) + t.product.size();
+}
+
+void compare(const std::string& engine, const char* what, std::uint64_t want, std::uint64_t got) {
+  if (want == got) return;
+  g_mismatch = true;
+  std::fprintf(stderr, "MISMATCH %s: %s is %llu, the first engine gave %llu\n", engine.c_str(),
+               what, static_cast<unsigned long long>(got), static_cast<unsigned long long>(want));
+}
+
+// The first engine run sets the answers; the others are compared with them.
+void check(const std::string& engine, std::optional<Answers>& ref, const Answers& got) {
+  if (!ref) {
+    ref = got;
+    return;
+  }
+  compare(engine, "point gets found", ref->gets_found, got.gets_found);
+  compare(engine, "point get digest", ref->get_digest, got.get_digest);
+  compare(engine, "email lookups found", ref->emails_found, got.emails_found);
+  compare(engine, "email lookup digest", ref->email_digest, got.email_digest);
+  compare(engine, "history rows", ref->history_rows, got.history_rows);
+  compare(engine, "history digest", ref->history_digest, got.history_digest);
+  auto segs = segments();
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    compare(engine, ("segment count of `" + segs[i].query + "`").c_str(), ref->segment_counts[i],
+            got.segment_counts[i]);
+    compare(engine, ("segment ids of `" + segs[i].query + "`").c_str(),
+            ref->segment_id_digests[i], got.segment_id_digests[i]);
+  }
+  auto groups = [&](const char* by, const std::map<std::string, GroupRow>& want,
+                    const std::map<std::string, GroupRow>& have) {
+    compare(engine, (std::string("groups by ") + by).c_str(), want.size(), have.size());
+    for (const auto& [k, w] : want) {
+      auto it = have.find(k);
+      GroupRow h = it == have.end() ? GroupRow{} : it->second;
+      std::string p = std::string("group ") + by + " " + k + ": ";
+      compare(engine, (p + "customers").c_str(), w.customers, h.customers);
+      compare(engine, (p + "sum").c_str(), w.total_amount_sum, h.total_amount_sum);
+      compare(engine, (p + "min").c_str(), w.total_amount_min, h.total_amount_min);
+      compare(engine, (p + "max").c_str(), w.total_amount_max, h.total_amount_max);
+      compare(engine, (p + "txn_count").c_str(), w.txn_count_sum, h.txn_count_sum);
+    }
+  };
+  groups("tier", ref->by_tier, got.by_tier);
+  groups("region", ref->by_region, got.by_region);
+}
+
+// ---- the workload: the same for every engine ---------------------------------------------------
+
+std::vector<CustomerId> random_ids(const Args& a, int count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<CustomerId> ids(count);
+  for (auto& id : ids) id = 1 + rng() % a.customers;
+  return ids;
+}
+
+std::vector<std::string> random_emails(const Args& a, int count, std::uint64_t seed) {
+  std::vector<std::string> out;
+  for (auto id : random_ids(a, count, seed)) out.push_back(synthetic::Generator::email_of(id));
+  return out;
+}
+
+// kLandings new transactions on random existing customers. durability 0 (durable) or 1.
+std::vector<Transaction> landings(const Args& a, int durability, int run) {
+  std::uint64_t seed = 1000 + 10 * durability + run;
+  synthetic::Generator gen(synthetic::Params{seed});
+  std::vector<Transaction> out;
+  for (auto id : random_ids(a, kLandings, seed)) out.push_back(std::move(gen.transactions(id, 1)[0]));
+  return out;
+}
+
+// History window: one year in the middle of the two years of transactions.
+const Timestamp kHistoryFrom = parse_timestamp("2025-05-01").value();
+const Timestamp kHistoryTo = parse_timestamp("2026-05-01").value();
+
+std::uint64_t ids_digest(const std::vector<CustomerId>& ids) {
+  std::uint64_t h = ids.size();
+  for (auto id : ids) h = h * 31 + id;
+  return h;
+}
+
+// ---- custdb ------------------------------------------------------------------------------------
+
+Figures run_custdb(const Args& a, bool encrypted, std::optional<Answers>& ref) {
+  const std::string label = encrypted ? "custdb-enc" : "custdb";
+  const fs::path path = a.dir / label;
+  Figures f;
+  Answers ans;
+  std::optional<Database> db(open_custdb(path, encrypted, SyncMode::kFull));
+  note(label, "load");
+  LoadStats ls = load_custdb(*db, a, label);
+  f["load_rate"] = ls.rows / ls.seconds;
+  f["load_s"] = ls.seconds;
+  f["heap"] = (ls.heap_peak - ls.heap_before) / kMiB;
+  f["heap_malloc"] = f["heap"];
+  f["file"] = fs::file_size(path / "data.mdb") / kMiB;
+  // Where the bytes are: LMDB pages per table and index (stderr), and a compacted copy (free
+  // pages left out), to tell live data from LMDB's free space.
+  if (auto st = db->stats()) {
+    std::sort(st->begin(), st->end(), [](auto& x, auto& y) { return x.pages > y.pages; });
+    for (const auto& t : *st)
+      std::fprintf(stderr, "  %s pages: %-28s %10llu entries %9llu pages (%.1f MiB) depth %u\n",
+                   label.c_str(), t.name.c_str(), static_cast<unsigned long long>(t.entries),
+                   static_cast<unsigned long long>(t.pages),
+                   t.pages * static_cast<double>(db->info().page_size) / kMiB, t.depth);
+  }
+  {
+    const fs::path copy = a.dir / (label + "-compact");
+    fs::remove_all(copy);
+    if (auto b = db->backup(copy, true); !b) die("backup", b.error());
+    f["file_compact"] = fs::file_size(copy / "data.mdb") / kMiB;
+    fs::remove_all(copy);
+  }
+  note(label, "loaded in " + std::to_string(ls.seconds) + " s; reads");
+
+  const auto segs = segments();
+  std::vector<query::Node> queries;
+  for (const auto& s : segs) {
+    auto q = query::parse(s.query);
+    if (!q) die(s.query, q.error());
+    queries.push_back(std::move(*q));
+  }
+  const SegmentOptions so{as_of()};
+  std::map<std::string, std::vector<double>> samples;
+  for (int run = 0; run < a.runs; ++run) {
+    auto rd = db->begin_read();  // one snapshot for the run's reads
+    if (!rd) die("begin read", rd.error());
+    Answers now;
+    auto ids = random_ids(a, kGets, 100 + run);
+    auto t = Clock::now();
+    for (auto id : ids) {
+      auto c = rd->get_customer(id);
+      if (!c) die("get", c.error());
+      if (*c) ++now.gets_found, now.get_digest += digest(**c);
+    }
+    samples["get"].push_back(kGets / seconds_since(t));
+
+    auto mails = random_emails(a, kEmails, 200 + run);
+    t = Clock::now();
+    for (const auto& m : mails) {
+      auto v = rd->find_by_email(m);
+      if (!v) die("find_by_email", v.error());
+      for (const auto& c : *v) ++now.emails_found, now.email_digest += digest(c);
+    }
+    samples["email"].push_back(kEmails / seconds_since(t));
+
+    ids = random_ids(a, kHistories, 300 + run);
+    t = Clock::now();
+    for (auto id : ids) {
+      auto v = rd->transactions_of(id, kHistoryFrom, kHistoryTo);
+      if (!v) die("transactions_of", v.error());
+      now.history_rows += v->size();
+      for (const auto& x : *v) now.history_digest += digest(x);
+    }
+    samples["history"].push_back(kHistories / seconds_since(t));
+
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+      std::uint64_t n = 0, d = 0;
+      samples["segc" + std::to_string(i)].push_back(rate([&] {
+        auto r = rd->count(queries[i], so);
+        if (!r) die("count", r.error());
+        n = *r;
+      }));
+      samples["segi" + std::to_string(i)].push_back(rate([&] {
+        auto r = rd->ids(queries[i], so);
+        if (!r) die("ids", r.error());
+        d = ids_digest(*r);
+      }));
+      now.segment_counts.push_back(n);
+      now.segment_id_digests.push_back(d);
+    }
+    for (auto [key, by] : {std::pair{"group_tier", GroupBy::kTier}, {"group_region", GroupBy::kRegion}}) {
+      std::vector<GroupRow> rows;
+      samples[key].push_back(rate([&] {
+        auto r = rd->group_all(by);
+        if (!r) die("group_all", r.error());
+        rows = std::move(*r);
+      }));
+      for (auto& r : rows) (by == GroupBy::kTier ? now.by_tier : now.by_region)[r.group] = r;
+    }
+    if (run == 0) ans = now;
+  }
+  check(label, ref, ans);
+
+  // Landings: the database is reopened with each durability setting.
+  for (int d = 0; d < 2; ++d) {
+    db.reset();
+    db.emplace(open_custdb(path, encrypted, d == 0 ? SyncMode::kFull : SyncMode::kNone, false));
+    note(label, d == 0 ? "landings, durable" : "landings, relaxed");
+    for (int run = 0; run < a.runs; ++run) {
+      auto land = landings(a, d, run);
+      auto t = Clock::now();
+      for (int first = 0; first < kLandings; first += kLandingBatch) {
+        auto w = db->begin_write();
+        if (!w) die("begin", w.error());
+        for (int i = first; i < first + kLandingBatch; ++i)
+          if (auto r = w->add_transaction(std::move(land[i])); !r) die("landing", r.error());
+        if (auto c = w->commit(); !c) die("commit", c.error());
+      }
+      samples[d == 0 ? "land_durable" : "land_relaxed"].push_back(kLandings / seconds_since(t));
+    }
+  }
+  db.reset();
+  fs::remove_all(path);
+  for (auto& [k, v] : samples) f[k] = median(v);
+  note(label, "done");
+  return f;
+}
+
+// ---- SQLite / SQLCipher ------------------------------------------------------------------------
+
+Figures run_sql(const Args& a, const SqlApi& api, bool cipher, std::optional<Answers>& ref) {
+  const std::string label = cipher ? "sqlcipher" : "sqlite";
+  const fs::path path = a.dir / (label + ".db");
+  Figures f;
+  Answers ans;
+  auto db = open_sql(api, path, cipher, "FULL");
+  create_schema(*db);
+  note(label, "load");
+  LoadStats ls = load_sql(*db, a, label);
+  f["load_rate"] = ls.rows / ls.seconds;
+  f["load_s"] = ls.seconds;
+  f["heap"] = ls.sql_highwater / kMiB;
+  f["heap_malloc"] = (ls.heap_peak - ls.heap_before) / kMiB;
+  auto t = Clock::now();
+  db->exec("ANALYZE;");
+  f["analyze_s"] = seconds_since(t);
+  db->exec("PRAGMA wal_checkpoint(TRUNCATE);");
+  f["file"] = sql_file_size(path) / kMiB;
+  note(label, "loaded in " + std::to_string(ls.seconds) + " s; reads");
+
+  const std::string cols = kCustomerColumns;
+  SqlDb::Stmt get(*db, "SELECT " + cols + " FROM customers WHERE id = ?1");
+  SqlDb::Stmt tags(*db, "SELECT tag FROM customer_tags WHERE customer_id = ?1 ORDER BY tag");
+  SqlDb::Stmt by_email(*db, "SELECT " + cols + " FROM customers WHERE email = ?1 ORDER BY id");
+  SqlDb::Stmt history(*db, std::string("SELECT ") + kTransactionColumns +
+                               " FROM transactions WHERE customer_id = ?1 AND ts >= ?2 AND ts < ?3"
+                               " ORDER BY ts, id");
+  auto group_sql = [](const char* col) {
+    return std::string("SELECT ") + col + ", count(*), sum(total_amount), min(total_amount), "
+           "max(total_amount), avg(total_amount), sum(txn_count) FROM customers GROUP BY " + col +
+           " ORDER BY " + col;
+  };
+  SqlDb::Stmt by_tier(*db, group_sql("tier")), by_region(*db, group_sql("region"));
+  const auto segs = segments();
+  std::vector<std::unique_ptr<SqlDb::Stmt>> counts, idlists;
+  for (const auto& s : segs) {
+    counts.push_back(std::make_unique<SqlDb::Stmt>(*db, "SELECT count(*) FROM customers WHERE " + s.sql_where));
+    idlists.push_back(std::make_unique<SqlDb::Stmt>(
+        *db, "SELECT id FROM customers WHERE " + s.sql_where + " ORDER BY id"));
+  }
+  std::map<std::string, std::vector<double>> samples;
+  for (int run = 0; run < a.runs; ++run) {
+    db->exec("BEGIN");  // one snapshot for the run's reads, like custdb's read transaction
+    Answers now;
+    auto ids = random_ids(a, kGets, 100 + run);
+    t = Clock::now();
+    for (auto id : ids) {
+      get.bind(1, static_cast<long long>(id));
+      if (get.row()) ++now.gets_found, now.get_digest += digest(row_to_customer(get, tags));
+      get.reset();
+    }
+    samples["get"].push_back(kGets / seconds_since(t));
+
+    auto mails = random_emails(a, kEmails, 200 + run);
+    t = Clock::now();
+    for (const auto& m : mails) {
+      by_email.bind(1, m);
+      while (by_email.row()) ++now.emails_found, now.email_digest += digest(row_to_customer(by_email, tags));
+      by_email.reset();
+    }
+    samples["email"].push_back(kEmails / seconds_since(t));
+
+    ids = random_ids(a, kHistories, 300 + run);
+    t = Clock::now();
+    for (auto id : ids) {
+      history.bind(1, static_cast<long long>(id))
+          .bind(2, kHistoryFrom.time_since_epoch().count())
+          .bind(3, kHistoryTo.time_since_epoch().count());
+      std::vector<Transaction> v;
+      while (history.row()) v.push_back(row_to_transaction(history));
+      history.reset();
+      now.history_rows += v.size();
+      for (const auto& x : v) now.history_digest += digest(x);
+    }
+    samples["history"].push_back(kHistories / seconds_since(t));
+
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+      std::uint64_t n = 0, d = 0;
+      samples["segc" + std::to_string(i)].push_back(rate([&] {
+        counts[i]->row();
+        n = static_cast<std::uint64_t>(counts[i]->col(0));
+        counts[i]->reset();
+      }));
+      samples["segi" + std::to_string(i)].push_back(rate([&] {
+        std::vector<CustomerId> v;
+        while (idlists[i]->row()) v.push_back(static_cast<CustomerId>(idlists[i]->col(0)));
+        idlists[i]->reset();
+        d = ids_digest(v);
+      }));
+      now.segment_counts.push_back(n);
+      now.segment_id_digests.push_back(d);
+    }
+    for (int g = 0; g < 2; ++g) {
+      SqlDb::Stmt& s = g == 0 ? by_tier : by_region;
+      std::vector<GroupRow> rows;
+      samples[g == 0 ? "group_tier" : "group_region"].push_back(rate([&] {
+        rows.clear();
+        while (s.row()) {
+          GroupRow r;
+          r.group = g == 0 ? std::string(to_string(static_cast<Tier>(s.col(0)))) : s.text(0);
+          r.customers = static_cast<std::uint64_t>(s.col(1));
+          r.total_amount_sum = s.col(2);
+          r.total_amount_min = s.col(3);
+          r.total_amount_max = s.col(4);
+          r.total_amount_avg = static_cast<double>(r.total_amount_sum) / static_cast<double>(r.customers);
+          r.txn_count_sum = static_cast<std::uint64_t>(s.col(6));
+          rows.push_back(std::move(r));
+        }
+        s.reset();
+      }));
+      for (auto& r : rows) (g == 0 ? now.by_tier : now.by_region)[r.group] = r;
+    }
+    db->exec("COMMIT");
+    if (run == 0) ans = now;
+  }
+  check(label, ref, ans);
+
+  SqlWriter w(*db);
+  for (int d = 0; d < 2; ++d) {
+    db->exec(d == 0 ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = OFF;");
+    note(label, d == 0 ? "landings, durable" : "landings, relaxed");
+    for (int run = 0; run < a.runs; ++run) {
+      auto land = landings(a, d, run);
+      t = Clock::now();
+      for (int first = 0; first < kLandings; first += kLandingBatch) {
+        db->exec("BEGIN");
+        for (int i = first; i < first + kLandingBatch; ++i) w.transaction(land[i]);
+        db->exec("COMMIT");
+      }
+      samples[d == 0 ? "land_durable" : "land_relaxed"].push_back(kLandings / seconds_since(t));
+    }
+  }
+  db.reset();
+  remove_sql_files(path);
+  for (auto& [k, v] : samples) f[k] = median(v);
+  note(label, "done");
+  return f;
+}
+
+// ---- output ------------------------------------------------------------------------------------
+
+std::string num(double v) {
+  char buf[64];
+  if (v < 10) std::snprintf(buf, sizeof buf, "%.2f", v);
+  else if (v < 100) std::snprintf(buf, sizeof buf, "%.1f", v);
+  else {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    std::string s = buf, out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (i && (s.size() - i) % 3 == 0) out += ',';
+      out += s[i];
+    }
+    return out;
+  }
+  return buf;
+}
+
+std::string cell(const Figures* f, const std::string& key) {
+  if (!f || !f->count(key)) return "–";
+  return num(f->at(key));
+}
+
+std::string ratio(const Figures* x, const Figures* y, const std::string& key) {
+  if (!x || !y || !x->count(key) || !y->count(key) || y->at(key) == 0) return "–";
+  char buf[32];
+  double r = x->at(key) / y->at(key);
+  std::snprintf(buf, sizeof buf, r < 10 ? "%.2f×" : "%.0f×", r);
+  return buf;
+}
+
+std::string machine() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "?";
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / (1 << 30);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%ld CPUs (%s), %.1f GiB RAM", sysconf(_SC_NPROCESSORS_ONLN),
+                model.c_str(), ram);
+  return buf;
+}
+
+std::string cipher_version(const SqlApi& api) {
+  SqlDb mem(api, ":memory:");
+  SqlDb::Stmt s(mem, "PRAGMA cipher_version;");
+  return s.row() ? s.text(0) : "?";
+}
+
+}  // namespace
+
+int run_full(const Args& a) {
+  g_start = Clock::now();
+  std::map<std::string, bool> on;
+  {
+    std::stringstream ss(a.engines);
+    std::string e;
+    while (std::getline(ss, e, ',')) {
+      if (std::find(std::begin(kEngineNames), std::end(kEngineNames), e) == std::end(kEngineNames)) {
+        std::fprintf(stderr, "unknown engine %s (custdb, custdb-enc, sqlite, sqlcipher)\n", e.c_str());
+        return 2;
+      }
+      on[e] = true;
+    }
+  }
+  std::optional<SqlApi> sqlite, sqlcipher;
+  if (on["sqlite"]) sqlite = SqlApi::load("libsqlite3.so.0");
+  if (on["sqlcipher"]) sqlcipher = SqlApi::load("libsqlcipher.so.0");
+
+  std::printf("## custdb against SQLite and SQLCipher (suite full)\n\n");
+  std::printf("- customers: %llu, %d transactions each (every insert updates the customer's aggregates "
+              "and their indexes), plus the generator's relationships; seed fixed "
+              "(tools/common/synthetic.cc)\n",
+              static_cast<unsigned long long>(a.customers), a.txns_per_customer);
+  std::printf("- engines: %s; runs: %d (rates are medians of the runs; the load runs once)\n",
+              a.engines.c_str(), a.runs);
+  std::printf("- bulk load: %llu customers with their transactions a commit (custdb: one WriteTxn; "
+              "SQL: BEGIN/COMMIT), then relationships %llu a commit; durable (fsync at every "
+              "commit): custdb SyncMode::kFull, SQL journal_mode=WAL + synchronous=FULL. "
+              "Rows = customers + transactions + relationships. SQL ANALYZE runs after the load, "
+              "not timed in it\n",
+              static_cast<unsigned long long>(kLoadBatch), static_cast<unsigned long long>(kLoadBatch));
+  std::printf("- reads in one snapshot a run (custdb ReadTxn, SQL BEGIN…COMMIT): %d point gets by "
+              "random id (SQL: SELECT all columns by primary key + the tags), %d lookups by email, "
+              "%d histories (one customer, ts in [2025-05-01, 2026-05-01)), every segment (count "
+              "and id list, ≥0.3 s each), grouped aggregates over all customers "
+              "(custdb group_all, SQL GROUP BY with count/sum/min/max/avg(total_amount)/sum(txn_count)); "
+              "every engine's answers are checked against the first's\n",
+              kGets, kEmails, kHistories);
+  std::printf("- transaction landing: %d a run on random existing customers, %d a commit; "
+              "durable = custdb SyncMode::kFull | SQL WAL + synchronous=FULL (fsync at each commit); "
+              "relaxed = custdb SyncMode::kNone | SQL WAL + synchronous=OFF (no fsync at commit)\n",
+              kLandings, kLandingBatch);
+  std::printf("- caches: SQL page cache cache_size=-%lld (%.1f GiB) per connection; custdb reads "
+              "through the OS page cache (LMDB mmap, map starts at 1 GiB and grows)\n",
+              kSqlCacheKib, kSqlCacheKib / 1048576.0);
+  std::printf("- file size: custdb data.mdb; SQL database + WAL after PRAGMA wal_checkpoint(TRUNCATE); "
+              "both right after the load\n");
+  std::printf("- peak heap during load, above the heap before it, sampled before and after every "
+              "commit: glibc mallinfo2 (uordblks + hblkhd: heap in use, not RSS; LMDB's map is "
+              "mmap, not heap, and the OS page cache is not counted for anyone). For SQL the "
+              "main row is sqlite3_memory_highwater (SQLite's own allocations, page cache "
+              "included); the mallinfo2 row measures every engine the same way\n");
+  std::printf("- ratios: custdb ÷ SQLite and custdb-enc ÷ SQLCipher of the row's figure: for rates "
+              "> 1 means custdb is faster; for seconds, MiB: < 1 means custdb is smaller. "
+              "enc/plain = custdb-enc ÷ custdb\n");
+  std::printf("- versions: LMDB %s, libsodium %s, CRoaring %d.%d.%d, SQLite %s, SQLCipher %s "
+              "(on SQLite %s), compiler g++ %s\n",
+              mdb_version(nullptr, nullptr, nullptr), sodium_version_string(), ROARING_VERSION_MAJOR,
+              ROARING_VERSION_MINOR, ROARING_VERSION_REVISION, sqlite ? sqlite->libversion() : "–",
+              sqlcipher ? cipher_version(*sqlcipher).c_str() : "–",
+              sqlcipher ? sqlcipher->libversion() : "–", __VERSION__);
+  std::printf("- machine: %s\n\n", machine().c_str());
+  std::fflush(stdout);
+
+  std::optional<Answers> ref;
+  std::optional<Figures> plain, sql, enc, cipher;
+  if (on["custdb"]) plain = run_custdb(a, false, ref);
+  if (sqlite) sql = run_sql(a, *sqlite, false, ref);
+  if (on["custdb-enc"]) enc = run_custdb(a, true, ref);
+  if (sqlcipher) cipher = run_sql(a, *sqlcipher, true, ref);
+
+  struct Row {
+    std::string key, label;
+  };
+  std::vector<Row> rows = {
+      {"load_rate", "bulk load (rows/s)"},
+      {"load_s", "bulk load (s)"},
+      {"get", "point get by id, all fields (gets/s)"},
+      {"email", "lookup by email (lookups/s)"},
+      {"land_durable", "transaction landing, durable (landings/s)"},
+      {"land_relaxed", "transaction landing, relaxed (landings/s)"},
+  };
+  const auto segs = segments();
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    std::string matches = ref ? " — " + num(static_cast<double>(ref->segment_counts[i])) + " matches" : "";
+    rows.push_back({"segc" + std::to_string(i), "segment count: `" + segs[i].query + "`" + matches + " (queries/s)"});
+    rows.push_back({"segi" + std::to_string(i), "segment ids: `" + segs[i].query + "` (queries/s)"});
+  }
+  rows.push_back({"history", "one customer's history, 1-year range (queries/s)"});
+  rows.push_back({"group_tier", "grouped aggregates by tier, all customers (queries/s)"});
+  rows.push_back({"group_region", "grouped aggregates by region, all customers (queries/s)"});
+  rows.push_back({"file", "file size after load (MiB)"});
+  rows.push_back({"file_compact", "custdb file size, compacted copy (backup --compact) (MiB)"});
+  rows.push_back({"heap", "peak heap during load (MiB; custdb mallinfo2, SQL sqlite3_memory_highwater)"});
+  rows.push_back({"heap_malloc", "peak heap during load, mallinfo2 for all (MiB)"});
+  rows.push_back({"analyze_s", "SQL ANALYZE after load, not in load time (s)"});
+
+  const Figures* P = plain ? &*plain : nullptr;
+  const Figures* S = sql ? &*sql : nullptr;
+  const Figures* E = enc ? &*enc : nullptr;
+  const Figures* C = cipher ? &*cipher : nullptr;
+  std::printf("| operation | custdb | SQLite | ratio | custdb-enc | SQLCipher | ratio | enc/plain |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : rows)
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label.c_str(), cell(P, r.key).c_str(),
+                cell(S, r.key).c_str(), ratio(P, S, r.key).c_str(), cell(E, r.key).c_str(),
+                cell(C, r.key).c_str(), ratio(E, C, r.key).c_str(), ratio(E, P, r.key).c_str());
+  std::printf("\nanswers %s across the engines run; total time %.0f s\n",
+              g_mismatch ? "DIFFER (see stderr)" : "identical", seconds_since(g_start));
+  return g_mismatch ? 1 : 0;
+}
+
+}  // namespace custdb::bench
