@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config liblmdb-dev lmdb-utils libflatbuffers-dev
   flatbuffers-compiler libxxhash-dev libsodium-dev libexpected-dev libboost-test-dev
-  libroaring-dev libcli11-dev libsqlite3-dev libsqlcipher-dev clang-14 libclang-rt-14-dev
+  libroaring-dev libnlopt-cxx-dev libboost-dev libcli11-dev libsqlite3-dev libsqlcipher-dev clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

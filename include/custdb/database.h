@@ -42,6 +42,7 @@ namespace custdb {
 namespace detail {
 struct DatabaseImpl;
 struct TxnState;
+struct Access;  // lets the engine's own modules (src/analytics) reach the implementation
 }  // namespace detail
 
 struct CheckReport;
@@ -125,6 +126,7 @@ class ReadView {
   std::unique_ptr<detail::TxnState> state_;
 
   friend struct detail::DatabaseImpl;
+  friend struct detail::Access;
 };
 
 class ReadTxn : public ReadView {
@@ -245,6 +247,7 @@ class Database {
  private:
   explicit Database(std::unique_ptr<detail::DatabaseImpl> impl);
   std::unique_ptr<detail::DatabaseImpl> impl_;
+  friend struct detail::Access;
 };
 
 struct RotationProgress {

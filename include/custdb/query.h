@@ -77,6 +77,12 @@ enum class Field : std::uint8_t {
   kType, kTier, kStage, kRegion, kCity, kCountry, kGender, kIncomeBand, kRisk, kBirthDate, kAge,
   kCreatedAt, kConsentEmail, kConsentSms, kConsentPhone, kTxnCount, kTotalAmount, kFirstTxnAt,
   kLastTxnAt,
+  // Derived from the last scoring run (Customer::scores, custdb/analytics.h); absent for a
+  // customer never scored, or with no purchase by the scoring date.
+  kPAlive, kExpectedPurchases, kClv, kRScore, kFScore, kMScore,
+  // Whole days from the UTC day of last_txn_at (first_txn_at) to the query's as-of date;
+  // absent without transactions. Negative when that day is after the as-of date.
+  kRecencyDays, kTenureDays,
 };
 
 // The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
@@ -85,7 +91,7 @@ std::string_view to_string(Field field);
 std::optional<Field> field_from_string(std::string_view name);
 
 // What a field's values are, which fixes how they are held in a Value (see Value).
-enum class FieldKind : std::uint8_t { kEnum, kText, kInteger, kAmount, kDate, kTimestamp };
+enum class FieldKind : std::uint8_t { kEnum, kText, kInteger, kAmount, kDate, kTimestamp, kDecimal };
 FieldKind kind_of(Field field);
 // Whether <, <=, >, >= and between apply: every field but text fields and the enums other
 // than tier and risk.
@@ -100,8 +106,10 @@ std::string_view to_string(Cmp cmp);
 // One comparison operand, in the one representation the planner compares:
 //   kEnum      type, tier, stage, gender, risk, consent_*  int64: the enum's number
 //   kText      region, city (lower case), country (upper case, 2 letters)   string, trimmed
-//   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years)     int64
-//   kAmount    total_amount                int64: minor units of the base currency
+//   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years),    int64
+//              r_score, f_score, m_score (1..5), recency_days, tenure_days (>= 0)
+//   kAmount    total_amount, clv           int64: minor units of the base currency
+//   kDecimal   p_alive, expected_purchases int64: millionths (0.3 is 300000; at most 6 decimals)
 //   kDate      birth_date                  int64: days since 1970-01-01
 //   kTimestamp created_at, first_txn_at, last_txn_at   int64: milliseconds since the epoch (UTC)
 using Value = std::variant<std::int64_t, std::string>;
@@ -159,13 +167,17 @@ Result<Node> parse(std::string_view text, const ParseOptions& options = {});
 struct Amount {
   std::int64_t minor_units = 0;
 };
+// p_alive and expected_purchases take a Decimal, in millionths: Decimal{300000} is 0.3.
+struct Decimal {
+  std::int64_t millionths = 0;
+};
 
 // A builder operand: an enum of the field's type, text (for text fields, or an enum value's
 // name), an integer, an Amount, a Date or a Timestamp (a Date on a timestamp field means
 // midnight UTC, as in the text form).
 struct Operand {
   using Alternatives = std::variant<CustomerType, Tier, Stage, Gender, Risk, ConsentState,
-                                    std::int64_t, Amount, Date, Timestamp, std::string>;
+                                    std::int64_t, Amount, Decimal, Date, Timestamp, std::string>;
 
   Operand(CustomerType v) : value(v) {}
   Operand(Tier v) : value(v) {}
@@ -175,6 +187,7 @@ struct Operand {
   Operand(ConsentState v) : value(v) {}
   Operand(std::int64_t v) : value(v) {}
   Operand(Amount v) : value(v) {}
+  Operand(Decimal v) : value(v) {}
   Operand(Date v) : value(v) {}
   Operand(Timestamp v) : value(v) {}
   // A template so that the literal 0 stays an integer rather than a null const char*.
@@ -221,7 +234,7 @@ inline Node operator||(Node a, Node b) { return any_of(std::move(a), std::move(b
 // ---- the reference evaluator ------------------------------------------------------------------
 
 struct EvalContext {
-  // The day `age` is computed on.
+  // The day `age`, `recency_days` and `tenure_days` are computed on.
   Date as_of{};
   // Every relationship that has the given customer at either end, each paired with the
   // customer at the other end. Called only for related(); must be set if the query uses it.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -107,6 +108,24 @@ struct Aggregates {
   friend bool operator==(const Aggregates&, const Aggregates&) = default;
 };
 
+// Written by a scoring run (custdb::score_customers, custdb/analytics.h) from the stored CLV
+// model; read-only to applications like the aggregates: values set on insert/update are
+// ignored. The segment language reads them as p_alive, expected_purchases, clv and r/f/m_score.
+struct Scores {
+  Date as_of{};                     // the day scored (RFM taken as of this day)
+  double p_alive = 0;               // 0..1, stored to 6 decimals
+  double expected_purchases = 0;    // over the scoring horizon, >= 0, stored to 6 decimals
+  std::int64_t expected_value = 0;  // per purchase, minor units of the base currency
+  std::int64_t clv = 0;             // over the horizon, discounted; minor units
+  std::uint8_t r_score = 0, f_score = 0, m_score = 0;  // 1..5 (custdb::RfmRow)
+
+  friend bool operator==(const Scores&, const Scores&) = default;
+};
+
+// The one conversion of Scores' decimals to the millionths they are stored, indexed and
+// compared in (query::Decimal). `v` must be finite and below 9.2e12.
+inline std::int64_t to_millionths(double v) { return std::llround(v * 1e6); }
+
 struct Customer {
   CustomerId id = 0;
   std::string external_ref;  // the application's own key; unique when non-empty
@@ -129,6 +148,7 @@ struct Customer {
   Timestamp updated_at{};  // set by the engine when the customer's own attributes change
                            // (insert, update_customer); transactions landing leave it
   Aggregates aggregates;   // maintained by the engine
+  std::optional<Scores> scores;  // the last scoring run's; absent if never scored
 
   friend bool operator==(const Customer&, const Customer&) = default;
 };

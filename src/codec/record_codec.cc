@@ -181,6 +181,14 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
   cb.add_total_amount(c.aggregates.total_amount);
   if (auto t = put_ts(c.aggregates.first_txn_at)) cb.add_first_txn_at(*t);
   if (auto t = put_ts(c.aggregates.last_txn_at)) cb.add_last_txn_at(*t);
+  fb::Scores scores;
+  if (c.scores) {
+    const Scores& sc = *c.scores;
+    scores = fb::Scores(static_cast<std::int32_t>(sc.as_of.time_since_epoch().count()), sc.r_score,
+                        sc.f_score, sc.m_score, to_millionths(sc.p_alive),
+                        to_millionths(sc.expected_purchases), sc.expected_value, sc.clv);
+    cb.add_scores(&scores);
+  }
   b.Finish(cb.Finish());
   wrap(Table::kCustomers, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
@@ -230,6 +238,20 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
   c.aggregates.total_amount = f->total_amount();
   c.aggregates.first_txn_at = get_ts(f->first_txn_at());
   c.aggregates.last_txn_at = get_ts(f->last_txn_at());
+  if (const fb::Scores* sc = f->scores()) {
+    auto score_ok = [](std::uint8_t v) { return v >= 1 && v <= 5; };
+    if (!score_ok(sc->r_score()) || !score_ok(sc->f_score()) || !score_ok(sc->m_score()) ||
+        sc->p_alive() < 0 || sc->p_alive() > 1'000'000 || sc->expected_purchases() < 0)
+      return corrupt(Table::kCustomers, key, "scores out of range");
+    c.scores = Scores{Date{std::chrono::days{sc->as_of()}},
+                      static_cast<double>(sc->p_alive()) / 1e6,
+                      static_cast<double>(sc->expected_purchases()) / 1e6,
+                      sc->expected_value(),
+                      sc->clv(),
+                      sc->r_score(),
+                      sc->f_score(),
+                      sc->m_score()};
+  }
   return c;
 }
 

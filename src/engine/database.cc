@@ -524,6 +524,25 @@ Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index:
   return out;
 }
 
+// ---- meta values -----------------------------------------------------------------------------
+
+Result<std::optional<std::string>> DatabaseImpl::get_meta(TxnState& st, std::string_view key) const {
+  auto stored = get(st, dbi_meta, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return std::optional<std::string>();
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = codec->unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  return std::optional<std::string>(std::in_place, reinterpret_cast<const char*>(payload->data()),
+                                    payload->size());
+}
+
+Status DatabaseImpl::put_meta(TxnState& st, std::string_view key, std::string_view value) const {
+  std::vector<std::uint8_t> sealed;
+  codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
+  return put(st, dbi_meta, as_bytes(key), sealed);
+}
+
 // ---- meta counters ---------------------------------------------------------------------------
 
 Result<std::uint64_t> DatabaseImpl::next_id(TxnState& st, std::string_view counter) const {

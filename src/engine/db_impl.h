@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <utility>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <roaring/roaring.hh>
@@ -170,6 +171,9 @@ struct DatabaseImpl {
                                                 std::string_view key) const;
 
   // ---- meta ----
+  // A meta value sealed like a record (encrypted mode) or checksummed (plaintext).
+  Result<std::optional<std::string>> get_meta(TxnState& st, std::string_view key) const;
+  Status put_meta(TxnState& st, std::string_view key, std::string_view value) const;
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
   Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id) const;
 
@@ -200,6 +204,9 @@ struct DatabaseImpl {
   Result<bool> update_customer(TxnState& st, CustomerId id,
                                const std::function<void(Customer&)>& mutate) const;
   Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode) const;
+  // Replaces a customer's scores (analytics), leaving updated_at: the customer's own
+  // attributes did not change. false when there is no such customer.
+  Result<bool> set_scores(TxnState& st, CustomerId id, const std::optional<Scores>& scores) const;
   Result<RelationshipId> add_relationship(TxnState& st, Relationship r) const;
   Result<bool> remove_relationship(TxnState& st, RelationshipId id) const;
   Result<TransactionId> add_transaction(TxnState& st, Transaction t) const;
@@ -230,6 +237,21 @@ struct DatabaseImpl {
 
   // ---- consistency check (check.cc) ----
   Result<CheckReport> check() const;
+};
+
+// Meta values of the analytics layer (sealed: rules and models describe customers). Key
+// rotation copies every key listed here under the new key.
+inline constexpr std::string_view kMetaClvModel = "analytics.model";
+inline constexpr std::string_view kMetaRules = "analytics.rules";
+inline constexpr std::array<std::string_view, 2> kSealedMetaKeys = {kMetaClvModel, kMetaRules};
+
+// The engine's modules outside src/engine (src/analytics) reach a handle's implementation and
+// a transaction's state through here.
+struct Access {
+  static const DatabaseImpl& impl(const ReadView& v) { return *v.db_; }
+  // Null when the transaction has finished.
+  static TxnState* state(const ReadView& v) { return v.state_.get(); }
+  static DatabaseImpl& impl(Database& d) { return *d.impl_; }
 };
 
 Timestamp now_ms();

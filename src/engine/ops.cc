@@ -3,6 +3,8 @@
 // stop it (and that poisons the transaction).
 #include <lmdb.h>
 
+#include <cmath>
+
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 
@@ -73,6 +75,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
   if (c.created_at == Timestamp{}) c.created_at = now;
   c.updated_at = now;
   c.aggregates = {};
+  c.scores.reset();  // engine-maintained (set_scores)
 
   if (auto s = write_customer(st, nullptr, &c); !s) return tl::unexpected(s.error());
   if (auto s = bump_counter(st, kNextCustomer, c.id); !s) return tl::unexpected(s.error());
@@ -88,6 +91,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   mutate(c);
   c.id = id;                               // identity is the key
   c.aggregates = (*old)->aggregates;       // engine-maintained
+  c.scores = (*old)->scores;               // engine-maintained
   if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
     auto k = keys->equality_key(IndexId::kExternalRef, c.external_ref);
@@ -99,6 +103,33 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
                             std::to_string(storage::get_u64((*owner)->data())));
   }
   c.updated_at = now_ms();
+  if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
+  return true;
+}
+
+Result<bool> DatabaseImpl::set_scores(TxnState& st, CustomerId id,
+                                      const std::optional<Scores>& scores) const {
+  auto old = load_customer(st, id);
+  if (!old) return tl::unexpected(old.error());
+  if (!*old) return false;
+  if (scores) {
+    const Scores& s = *scores;
+    auto score_ok = [](std::uint8_t v) { return v >= 1 && v <= 5; };
+    if (!std::isfinite(s.p_alive) || s.p_alive < 0 || s.p_alive > 1 ||
+        !std::isfinite(s.expected_purchases) || s.expected_purchases < 0 ||
+        s.expected_purchases > 1e12 || !score_ok(s.r_score) || !score_ok(s.f_score) ||
+        !score_ok(s.m_score))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "scores of customer " + std::to_string(id) + ": out of range");
+  }
+  Customer c = **old;
+  c.scores = scores;
+  if (c.scores) {  // held as stored, so the caller's copy compares equal to a re-read
+    c.scores->p_alive = static_cast<double>(to_millionths(c.scores->p_alive)) / 1e6;
+    c.scores->expected_purchases =
+        static_cast<double>(to_millionths(c.scores->expected_purchases)) / 1e6;
+  }
+  if (c == **old) return true;
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
   return true;
 }

@@ -85,15 +85,13 @@ std::string extent_key(index::SegField f) {
 Result<std::optional<std::pair<std::int64_t, std::int64_t>>> DatabaseImpl::bucket_extent(
     TxnState& st, index::SegField f) const {
   const std::string key = extent_key(f);
-  auto stored = get(st, dbi_meta, as_bytes(key));
-  if (!stored) return tl::unexpected(stored.error());
-  if (!*stored) return std::optional<std::pair<std::int64_t, std::int64_t>>();
-  thread_local std::vector<std::uint8_t> scratch;
   // Sealed like a record: the extent says which months and amounts occur.
-  auto payload = codec->unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  auto payload = get_meta(st, key);
   if (!payload) return tl::unexpected(payload.error());
-  if (payload->size() != 16) return make_error(ErrorCode::kCorruption, "meta " + key + ": bad size");
-  return std::optional(std::pair(storage::get_i64(payload->data()), storage::get_i64(payload->data() + 8)));
+  if (!*payload) return std::optional<std::pair<std::int64_t, std::int64_t>>();
+  if ((*payload)->size() != 16) return make_error(ErrorCode::kCorruption, "meta " + key + ": bad size");
+  auto* bytes = reinterpret_cast<const std::uint8_t*>((*payload)->data());
+  return std::optional(std::pair(storage::get_i64(bytes), storage::get_i64(bytes + 8)));
 }
 
 Status DatabaseImpl::flush_postings(TxnState& st) const {
@@ -106,10 +104,8 @@ Status DatabaseImpl::flush_postings(TxnState& st) const {
     std::uint8_t bytes[16];
     storage::put_i64(bytes, want.first);
     storage::put_i64(bytes + 8, want.second);
-    std::vector<std::uint8_t> sealed;
-    const std::string key = extent_key(field);
-    codec->wrap(codec::Table::kMeta, as_bytes(key), storage::Bytes(bytes, 16), sealed);
-    if (auto s = put(st, dbi_meta, as_bytes(key), sealed); !s) return s;
+    if (auto s = put_meta(st, extent_key(field), std::string_view(reinterpret_cast<char*>(bytes), 16)); !s)
+      return s;
   }
   st.extents_added.clear();
   std::vector<std::uint8_t> out, serialized;

@@ -203,6 +203,13 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       storage::IdKey next(*v);
       if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
     }
+    // Values sealed under the old key (segment extents are rebuilt by the restores).
+    for (std::string_view key : detail::kSealedMetaKeys) {
+      auto v = s.get_meta(rs, key);
+      if (!v) return tl::unexpected(v.error());
+      if (*v)
+        if (auto st2 = d.put_meta(ws, key, **v); !st2) return st2;
+    }
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.dbi_meta, as_bytes(key)); !st2) return st2;
     return {};

@@ -59,7 +59,14 @@ SegField seg_field(Field f) {
     case Field::kTxnCount: return SegField::kTxnCount;
     case Field::kTotalAmount: return SegField::kTotalAmount;
     case Field::kFirstTxnAt: return SegField::kFirstTxnAt;
-    case Field::kLastTxnAt: return SegField::kLastTxnAt;
+    case Field::kLastTxnAt: case Field::kRecencyDays: return SegField::kLastTxnAt;
+    case Field::kTenureDays: return SegField::kFirstTxnAt;
+    case Field::kPAlive: return SegField::kPAlive;
+    case Field::kExpectedPurchases: return SegField::kExpectedPurchases;
+    case Field::kClv: return SegField::kClv;
+    case Field::kRScore: return SegField::kRScore;
+    case Field::kFScore: return SegField::kFScore;
+    case Field::kMScore: return SegField::kMScore;
   }
   return SegField::kAll;
 }
@@ -336,6 +343,14 @@ class Planner {
           std::int64_t bhi = lo <= -kMaxAgeSpan ? kMax : born_by(as_of_, std::min(lo, kMaxAgeSpan));
           lo = blo;
           hi = bhi;
+        } else if (f == Field::kRecencyDays || f == Field::kTenureDays) {
+          // days in [lo, hi]  <=>  the UTC day of the timestamp is in [as_of - hi, as_of - lo]
+          const std::int64_t today = as_of_.time_since_epoch().count();
+          constexpr std::int64_t kDayMs = 86'400'000, kSpan = 10'000'000;  // days: beyond any date
+          std::int64_t tlo = hi >= kSpan ? kMin : (today - std::max(hi, -kSpan)) * kDayMs;
+          std::int64_t thi = lo <= -kSpan ? kMax : (today - std::min(lo, kSpan) + 1) * kDayMs - 1;
+          lo = tlo;
+          hi = thi;
         }
         auto s = range(sf, lo, hi);
         if (!s) return s;

@@ -37,6 +37,8 @@ std::pair<std::uint64_t, std::uint64_t> log_bounds(std::int64_t b) {
   return {lo, hi};
 }
 constexpr std::int64_t kMaxLogBucket = 8 + 60 * 8 + 7;  // 2^63 - 1
+// p_alive buckets: one per percentage point (values in millionths).
+constexpr std::int64_t kPAliveStep = 10'000;
 
 const Date kMin = Date{year{1800} / 1 / 1};
 const Date kMax = Date{year{2200} / 12 / 31};
@@ -57,7 +59,8 @@ const char* to_string(SegField f) {
   static constexpr const char* kNames[] = {
       "all", "type", "tier", "stage", "region", "city", "country", "gender", "income_band",
       "risk", "birth_date", "created_at", "consent_email", "consent_sms", "consent_phone", "tag",
-      "txn_count", "total_amount", "first_txn_at", "last_txn_at"};
+      "txn_count", "total_amount", "first_txn_at", "last_txn_at", "p_alive", "expected_purchases",
+      "clv", "r_score", "f_score", "m_score"};
   auto i = static_cast<std::size_t>(f);
   return i < std::size(kNames) ? kNames[i] : "?";
 }
@@ -75,7 +78,8 @@ bool is_bucketed(SegField f) {
   switch (f) {
     case SegField::kIncomeBand: case SegField::kBirthDate: case SegField::kCreatedAt:
     case SegField::kTxnCount: case SegField::kTotalAmount: case SegField::kFirstTxnAt:
-    case SegField::kLastTxnAt:
+    case SegField::kLastTxnAt: case SegField::kPAlive: case SegField::kExpectedPurchases:
+    case SegField::kClv: case SegField::kRScore: case SegField::kFScore: case SegField::kMScore:
       return true;
     default:
       return false;
@@ -84,12 +88,17 @@ bool is_bucketed(SegField f) {
 
 std::int64_t bucket_of(SegField f, std::int64_t v) {
   switch (f) {
-    case SegField::kIncomeBand: return v;
+    case SegField::kIncomeBand: case SegField::kRScore: case SegField::kFScore:
+    case SegField::kMScore:
+      return v;
+    case SegField::kPAlive: return floor_div(v, kPAliveStep);
+    case SegField::kExpectedPurchases:
+      return log_bucket(static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)));
     case SegField::kBirthDate: return month_of_days(v);
     case SegField::kCreatedAt: case SegField::kFirstTxnAt: case SegField::kLastTxnAt:
       return month_of_days(floor_div(v, kMsPerDay));
     case SegField::kTxnCount: return log_bucket(static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)));
-    case SegField::kTotalAmount:
+    case SegField::kTotalAmount: case SegField::kClv:
       return v >= 0 ? log_bucket(static_cast<std::uint64_t>(v))
                     : -log_bucket(static_cast<std::uint64_t>(-(v + 1)) + 1);
     default: return 0;
@@ -98,15 +107,18 @@ std::int64_t bucket_of(SegField f, std::int64_t v) {
 
 std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) {
   switch (f) {
-    case SegField::kIncomeBand: return {b, b};
+    case SegField::kIncomeBand: case SegField::kRScore: case SegField::kFScore:
+    case SegField::kMScore:
+      return {b, b};
+    case SegField::kPAlive: return {b * kPAliveStep, b * kPAliveStep + kPAliveStep - 1};
     case SegField::kBirthDate: return {first_day_of_month(b), first_day_of_month(b + 1) - 1};
     case SegField::kCreatedAt: case SegField::kFirstTxnAt: case SegField::kLastTxnAt:
       return {first_day_of_month(b) * kMsPerDay, first_day_of_month(b + 1) * kMsPerDay - 1};
-    case SegField::kTxnCount: {
+    case SegField::kTxnCount: case SegField::kExpectedPurchases: {
       auto [lo, hi] = log_bounds(b);
       return {static_cast<std::int64_t>(lo), static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX))};
     }
-    case SegField::kTotalAmount: {
+    case SegField::kTotalAmount: case SegField::kClv: {
       if (b >= 0) {
         auto [lo, hi] = log_bounds(b);
         return {static_cast<std::int64_t>(lo), static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX))};
@@ -122,6 +134,10 @@ std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) 
 std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f) {
   switch (f) {
     case SegField::kIncomeBand: return {1, 10};
+    case SegField::kRScore: case SegField::kFScore: case SegField::kMScore: return {1, 5};
+    case SegField::kPAlive: return {0, 1'000'000 / kPAliveStep};
+    case SegField::kExpectedPurchases: return {0, kMaxLogBucket};
+    case SegField::kClv: return {-kMaxLogBucket, kMaxLogBucket};
     case SegField::kBirthDate: case SegField::kCreatedAt: case SegField::kFirstTxnAt:
     case SegField::kLastTxnAt:
       return {month_of_days(kMin.time_since_epoch().count()),
@@ -157,6 +173,14 @@ std::vector<Posting> customer_postings(const Customer& c) {
     add_ordered(out, SegField::kFirstTxnAt, c.aggregates.first_txn_at->time_since_epoch().count());
   if (c.aggregates.last_txn_at)
     add_ordered(out, SegField::kLastTxnAt, c.aggregates.last_txn_at->time_since_epoch().count());
+  if (c.scores) {
+    add_ordered(out, SegField::kPAlive, to_millionths(c.scores->p_alive));
+    add_ordered(out, SegField::kExpectedPurchases, to_millionths(c.scores->expected_purchases));
+    add_ordered(out, SegField::kClv, c.scores->clv);
+    add_ordered(out, SegField::kRScore, c.scores->r_score);
+    add_ordered(out, SegField::kFScore, c.scores->f_score);
+    add_ordered(out, SegField::kMScore, c.scores->m_score);
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

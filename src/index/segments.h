@@ -33,6 +33,8 @@ enum class SegField : std::uint8_t {
   kIncomeBand = 8, kRisk = 9, kBirthDate = 10, kCreatedAt = 11, kConsentEmail = 12,
   kConsentSms = 13, kConsentPhone = 14, kTag = 15, kTxnCount = 16, kTotalAmount = 17,
   kFirstTxnAt = 18, kLastTxnAt = 19,
+  // Customer::scores (decimals in millionths); no posting for a customer never scored.
+  kPAlive = 20, kExpectedPurchases = 21, kClv = 22, kRScore = 23, kFScore = 24, kMScore = 25,
 };
 const char* to_string(SegField f);
 

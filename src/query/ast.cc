@@ -8,7 +8,7 @@
 namespace custdb::query {
 namespace {
 
-constexpr std::array<std::pair<Field, std::string_view>, 19> kFieldNames = {{
+constexpr std::array<std::pair<Field, std::string_view>, 27> kFieldNames = {{
     {Field::kType, "type"},
     {Field::kTier, "tier"},
     {Field::kStage, "stage"},
@@ -28,6 +28,14 @@ constexpr std::array<std::pair<Field, std::string_view>, 19> kFieldNames = {{
     {Field::kTotalAmount, "total_amount"},
     {Field::kFirstTxnAt, "first_txn_at"},
     {Field::kLastTxnAt, "last_txn_at"},
+    {Field::kPAlive, "p_alive"},
+    {Field::kExpectedPurchases, "expected_purchases"},
+    {Field::kClv, "clv"},
+    {Field::kRScore, "r_score"},
+    {Field::kFScore, "f_score"},
+    {Field::kMScore, "m_score"},
+    {Field::kRecencyDays, "recency_days"},
+    {Field::kTenureDays, "tenure_days"},
 }};
 
 constexpr std::int64_t kMillisPerDay = 86'400'000;
@@ -52,6 +60,12 @@ std::string print_value(Field field, const Value& value, const ParseOptions& opt
     case FieldKind::kText:
     case FieldKind::kInteger: return std::to_string(number);
     case FieldKind::kAmount: return rules::format_scaled(number, options.amount_decimals);
+    case FieldKind::kDecimal: {
+      std::string text = rules::format_scaled(number, 6);  // trailing zeros dropped: 0.3
+      while (text.back() == '0') text.pop_back();
+      if (text.back() == '.') text.pop_back();
+      return text;
+    }
     case FieldKind::kDate: return format_date(Date{std::chrono::days{number}});
     case FieldKind::kTimestamp: {
       Timestamp t{std::chrono::milliseconds{number}};
@@ -189,6 +203,11 @@ Value to_value(Field field, const Operand& operand) {
       if (!amount) misuse(name + " takes query::Amount{minor units}");
       return amount->minor_units;
     }
+    case FieldKind::kDecimal: {
+      const auto* decimal = std::get_if<Decimal>(&v);
+      if (!decimal) misuse(name + " takes query::Decimal{millionths}");
+      return decimal->millionths;
+    }
     case FieldKind::kDate: {
       const auto* date = std::get_if<Date>(&v);
       if (!date) misuse(name + " takes a Date");
@@ -263,8 +282,16 @@ FieldKind kind_of(Field field) {
     case Field::kCountry: return FieldKind::kText;
     case Field::kIncomeBand:
     case Field::kAge:
-    case Field::kTxnCount: return FieldKind::kInteger;
-    case Field::kTotalAmount: return FieldKind::kAmount;
+    case Field::kTxnCount:
+    case Field::kRScore:
+    case Field::kFScore:
+    case Field::kMScore:
+    case Field::kRecencyDays:
+    case Field::kTenureDays: return FieldKind::kInteger;
+    case Field::kTotalAmount:
+    case Field::kClv: return FieldKind::kAmount;
+    case Field::kPAlive:
+    case Field::kExpectedPurchases: return FieldKind::kDecimal;
     case Field::kBirthDate: return FieldKind::kDate;
     case Field::kCreatedAt:
     case Field::kFirstTxnAt:

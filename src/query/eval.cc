@@ -22,6 +22,11 @@ std::optional<std::int64_t> millis(const std::optional<Timestamp>& t) {
   return millis(*t);
 }
 
+// Whole days from the UTC day of `t` to `as_of`.
+std::int64_t days_between(Timestamp t, Date as_of) {
+  return (as_of - std::chrono::floor<std::chrono::days>(t)).count();
+}
+
 std::optional<std::string_view> present_text(const std::string& text) {
   if (text.empty()) return std::nullopt;  // an empty address part is an unknown one
   return std::string_view(text);
@@ -57,6 +62,30 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
     case Field::kCreatedAt: return number(millis(c.created_at));
     case Field::kFirstTxnAt: return {millis(c.aggregates.first_txn_at), std::nullopt};
     case Field::kLastTxnAt: return {millis(c.aggregates.last_txn_at), std::nullopt};
+    case Field::kPAlive:
+      if (!c.scores) return {};
+      return number(to_millionths(c.scores->p_alive));
+    case Field::kExpectedPurchases:
+      if (!c.scores) return {};
+      return number(to_millionths(c.scores->expected_purchases));
+    case Field::kClv:
+      if (!c.scores) return {};
+      return number(c.scores->clv);
+    case Field::kRScore:
+      if (!c.scores) return {};
+      return number(c.scores->r_score);
+    case Field::kFScore:
+      if (!c.scores) return {};
+      return number(c.scores->f_score);
+    case Field::kMScore:
+      if (!c.scores) return {};
+      return number(c.scores->m_score);
+    case Field::kRecencyDays:
+      if (!c.aggregates.last_txn_at) return {};
+      return number(days_between(*c.aggregates.last_txn_at, context.as_of));
+    case Field::kTenureDays:
+      if (!c.aggregates.first_txn_at) return {};
+      return number(days_between(*c.aggregates.first_txn_at, context.as_of));
   }
   return {};
 }

@@ -126,6 +126,9 @@ std::optional<std::string> integer_range_violation(Field field, std::int64_t val
   std::string name(to_string(field));
   if (field == Field::kIncomeBand && (value < 1 || value > 10))
     return "an income_band from 1 to 10";
+  if ((field == Field::kRScore || field == Field::kFScore || field == Field::kMScore) &&
+      (value < 1 || value > 5))
+    return "a " + name + " from 1 to 5";
   if (value < 0) return "a " + name + " of 0 or more";
   return std::nullopt;
 }

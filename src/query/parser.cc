@@ -411,6 +411,21 @@ class Parser {
         value = minor_units;
         break;
       }
+      case FieldKind::kDecimal: {
+        std::int64_t millionths = 0;
+        if (token.kind != Token::Kind::kNumber)
+          return fail(token, "a number for " + name + " (like 0.25)");
+        switch (rules::parse_scaled(token.text, 6, millionths)) {
+          case rules::NumberError::kNone: break;
+          case rules::NumberError::kTooManyDecimals:
+            return fail(token, "at most 6 decimal places for " + name);
+          case rules::NumberError::kOutOfRange: return fail(token, "a smaller number for " + name);
+          case rules::NumberError::kSyntax: return fail(token, "a number for " + name + " (like 0.25)");
+        }
+        if (millionths < 0) return fail(token, "a " + name + " of 0 or more");
+        value = millionths;
+        break;
+      }
       case FieldKind::kDate: {
         if (token.kind != Token::Kind::kDate) return fail(token, "a date (YYYY-MM-DD) for " + name);
         auto date = parse_date(token.text);

@@ -1,0 +1,218 @@
+// custdb/analytics.h — customer value analytics over the engine's own tables: RFM summaries,
+// the BG/NBD and Gamma-Gamma CLV models (fit and score), and rules that keep tiers and
+// lifecycle stages current. docs/analytics.md has the definitions, formulas and sources.
+//
+// Three layers:
+//  - pure model functions (namespace custdb::clv): values in, numbers out; thread-safe;
+//  - reads over one snapshot (rfm_summary, fit_clv, load_model, rules): run on any ReadView;
+//  - batch writers (store_model, score_customers, set_rules, apply_rules): take the Database
+//    and write in bounded write transactions of their own, so a long run never holds the
+//    write lock for long. Each batch is atomic; an interrupted run leaves whole batches done,
+//    and running it again finishes the job (both are idempotent for a given as-of date).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "custdb/query.h"
+#include "custdb/status.h"
+#include "custdb/types.h"
+
+namespace custdb {
+
+class Database;
+class ReadView;
+
+// ---- RFM summaries ------------------------------------------------------------------------------
+
+// On-disk format (stored with a fitted model): never renumber.
+enum class TimeUnit : std::uint8_t { kDay = 0, kWeek = 1 };  // a week is 7 days
+std::string_view to_string(TimeUnit u);                       // "day", "week"
+std::optional<TimeUnit> time_unit_from_string(std::string_view s);
+
+struct RfmOptions {
+  // Transactions on or before this day count (the whole day, UTC). Default: today (UTC).
+  std::optional<Date> as_of;
+  // Unit of recency and T. Default: weeks.
+  TimeUnit unit = TimeUnit::kWeek;
+  // Which transaction kinds are purchases. Default: kPurchase only. Must not be empty.
+  std::vector<TransactionKind> kinds = {TransactionKind::kPurchase};
+};
+
+// One customer's summary in the definitions of the customer-base analysis literature (Fader,
+// Hardie & Lee 2005). Transactions on the same UTC day are one purchase, their base-currency
+// amounts summed. Customers without a counted purchase on or before as_of have no row.
+struct RfmRow {
+  CustomerId id = 0;
+  std::uint64_t frequency = 0;  // purchase days after the first ("x")
+  double recency = 0;           // first to last purchase day, in the unit ("t_x")
+  double T = 0;                 // first purchase day to as_of, in the unit
+  double monetary_value = 0;    // mean value of the repeat purchase days, in major units of the
+                                // base currency; 0 when frequency is 0 ("zbar")
+  // Quintile scores 1..5 over the customers summarised (5 best): R by days since the last
+  // purchase (fewer is better), F by frequency, M by monetary_value. Tied values share the
+  // score of the lowest rank in the tie.
+  std::uint8_t r_score = 0, f_score = 0, m_score = 0;
+
+  friend bool operator==(const RfmRow&, const RfmRow&) = default;
+};
+
+// Every summarised customer, by id, in one pass over the transactions of the snapshot.
+Result<std::vector<RfmRow>> rfm_summary(const ReadView& view, const RfmOptions& options = {});
+
+// ---- the models (pure functions) ---------------------------------------------------------------
+
+namespace clv {
+
+// BG/NBD (Fader, Hardie & Lee 2005): purchases at rate λ ~ Gamma(r, α) while alive; after each
+// purchase the customer drops out with probability p ~ Beta(a, b).
+struct BgNbdParams {
+  double r = 0, alpha = 0, a = 0, b = 0;
+  friend bool operator==(const BgNbdParams&, const BgNbdParams&) = default;
+};
+// Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV"; Colombo & Jiang 1999): spend per
+// purchase ~ Gamma(p, ν), ν ~ Gamma(q, γ).
+struct GammaGammaParams {
+  double p = 0, q = 0, gamma = 0;
+  friend bool operator==(const GammaGammaParams&, const GammaGammaParams&) = default;
+};
+
+// The inputs of one customer, in one time unit: x = frequency, t_x = recency, T, and the mean
+// repeat spend (Gamma-Gamma only).
+struct Summary {
+  double x = 0, t_x = 0, T = 0, monetary_value = 0;
+};
+
+template <class Params>
+struct Fit {
+  Params params;
+  double log_likelihood = 0;  // at params, summed over the customers used
+  std::uint64_t customers = 0;  // used in the fit
+  int iterations = 0;           // objective evaluations
+};
+
+// Maximum likelihood by NLopt over the log-parameters (so every parameter stays positive).
+// Rows that cannot be data (negative values, t_x > T, x > 0 with t_x = 0...) are
+// kInvalidArgument naming the row; too few customers, or no convergence, kFailedPrecondition.
+Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers);
+// Uses only customers with x > 0 and monetary_value > 0 (the model's support).
+Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers);
+
+double bgnbd_log_likelihood(const BgNbdParams& m, const Summary& s);
+double gamma_gamma_log_likelihood(const GammaGammaParams& m, const Summary& s);
+
+// P(alive | x, t_x, T). 1 when x = 0 (the model has no dropout before the first repeat).
+double p_alive(const BgNbdParams& m, const Summary& s);
+// E[purchases in (T, T + t] | x, t_x, T].
+double expected_purchases(const BgNbdParams& m, const Summary& s, double t);
+// E[purchases in (0, t]] for a new customer.
+double expected_purchases_new(const BgNbdParams& m, double t);
+// E[spend per purchase | x, mean repeat spend]; the population mean p·γ/(q−1) when x = 0.
+// Needs q > 1 (else the mean is infinite): returns NaN.
+double expected_value(const GammaGammaParams& m, const Summary& s);
+// Discounted value over `horizon` periods of the unit: sum over k = 1..horizon of
+// expected_value · (E[purchases in (T, T+k]] − E[purchases in (T, T+k−1]]) / (1 + d)^(k·days/365.25)
+// with d = annual_discount and days = 1 or 7 per period.
+double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg, const Summary& s,
+                      int horizon, double annual_discount, TimeUnit unit);
+
+}  // namespace clv
+
+// ---- fitting and scoring over the database ------------------------------------------------------
+
+// A fitted model and what it was fitted on. Stored in the database (sealed when encrypted).
+struct ClvModel {
+  clv::BgNbdParams bgnbd;
+  double bgnbd_log_likelihood = 0;
+  clv::GammaGammaParams gamma_gamma;
+  double gamma_gamma_log_likelihood = 0;
+  // The data: the RFM summary as of `as_of` in `unit` over `kinds`.
+  Date as_of{};
+  TimeUnit unit = TimeUnit::kWeek;
+  std::vector<TransactionKind> kinds;
+  std::uint64_t customers = 0;         // summarised (BG/NBD fit)
+  std::uint64_t repeat_customers = 0;  // with repeat purchases of positive value (Gamma-Gamma)
+  std::uint64_t summary_hash = 0;      // XXH3 of the summary rows, to tell two data sets apart
+  Timestamp fitted_at{};
+
+  friend bool operator==(const ClvModel&, const ClvModel&) = default;
+};
+
+// Fits both models to the RFM summary of the snapshot. Does not store the model.
+Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options = {});
+// Replaces the stored model (one write transaction).
+Status store_model(Database& db, const ClvModel& model);
+// The stored model, if any.
+Result<std::optional<ClvModel>> load_model(const ReadView& view);
+
+struct ScoreOptions {
+  // The day scored. Default: today (UTC). RFM is taken as of this day with the model's unit
+  // and kinds.
+  std::optional<Date> as_of;
+  // Periods of the model's unit for expected_purchases and clv. Default 52 (a year in weeks).
+  int horizon = 52;
+  // Annual discount rate for clv, >= 0. Default 10 %.
+  double annual_discount = 0.10;
+  // Customers per write transaction. Default 10,000.
+  std::size_t batch = 10'000;
+};
+
+struct ScoreReport {
+  Date as_of{};
+  std::uint64_t scored = 0;   // customers whose Customer::scores were written
+  std::uint64_t cleared = 0;  // customers with no purchase by as_of whose old scores were removed
+};
+
+// Scores every customer with the stored model (kFailedPrecondition if none) and writes
+// Customer::scores, which the segment language reads as p_alive, expected_purchases, clv,
+// r_score, f_score and m_score.
+Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options = {});
+
+// ---- rules --------------------------------------------------------------------------------------
+
+// `tier = gold when total_amount > 1000.00`, `stage = at_risk when recency_days > 90`.
+// Rules of one target are tried in order; the first whose query matches assigns the value.
+// A customer no rule of a target matches keeps its value.
+struct Rule {
+  std::variant<Tier, Stage> assign;
+  std::string when;  // segment query text (custdb/query.h)
+
+  friend bool operator==(const Rule&, const Rule&) = default;
+};
+// Parses "tier = <tier> when <query>" / "stage = <stage> when <query>"; the query is parsed
+// too (amounts with options.amount_decimals), and `when` holds its canonical text.
+Result<Rule> parse_rule(std::string_view text, const query::ParseOptions& options = {});
+std::string to_string(const Rule& rule);
+
+// The stored rules, in order (empty when none were set).
+Result<std::vector<Rule>> rules(const ReadView& view);
+// Validates every rule, then replaces the stored list in one write transaction.
+Status set_rules(Database& db, std::span<const Rule> rules);
+
+struct ApplyOptions {
+  std::optional<Date> as_of;     // the query as-of date (age, recency_days...). Default: today
+  std::size_t batch = 10'000;    // customers changed per write transaction
+  bool dry_run = false;          // report the moves, write nothing
+};
+
+struct RuleReport {
+  struct Move {
+    std::string field;  // "tier" or "stage"
+    std::string from, to;
+    std::uint64_t customers = 0;
+  };
+  std::uint64_t customers = 0;  // customers examined
+  std::uint64_t changed = 0;    // customers whose tier or stage changed
+  std::vector<Move> moves;      // by field, from, to
+};
+
+// Evaluates the stored rules on one snapshot as of options.as_of and writes the changes in
+// write transactions of options.batch customers each.
+Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options = {});
+
+}  // namespace custdb

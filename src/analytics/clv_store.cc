@@ -1,0 +1,273 @@
+// Fitting the CLV models to the database's own RFM summary, storing the fitted model, and
+// scoring every customer with it (custdb/analytics.h, docs/analytics.md).
+#include <xxhash.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "analytics/analytics_internal.h"
+#include "custdb/io.h"
+#include "engine/db_impl.h"
+
+namespace custdb {
+namespace {
+
+using detail::Access;
+using detail::DatabaseImpl;
+using detail::TxnState;
+
+std::uint64_t hash_rows(const std::vector<RfmRow>& rows) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (const RfmRow& r : rows) {
+    unsigned char bytes[40];
+    std::memcpy(bytes, &r.id, 8);
+    std::memcpy(bytes + 8, &r.frequency, 8);
+    std::memcpy(bytes + 16, &r.recency, 8);
+    std::memcpy(bytes + 24, &r.T, 8);
+    std::memcpy(bytes + 32, &r.monetary_value, 8);
+    XXH3_64bits_update(state, bytes, sizeof bytes);
+  }
+  std::uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return h;
+}
+
+std::vector<clv::Summary> summaries(const std::vector<RfmRow>& rows) {
+  std::vector<clv::Summary> out;
+  out.reserve(rows.size());
+  for (const RfmRow& r : rows)
+    out.push_back({static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value});
+  return out;
+}
+
+// ---- the stored model: "name=value" lines, doubles in shortest round-trip form ----
+
+std::string number(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+std::string serialize(const ClvModel& m) {
+  std::string kinds;
+  for (auto k : m.kinds) kinds += (kinds.empty() ? "" : ",") + std::string(to_string(k));
+  std::string out = "format=1\n";
+  auto line = [&](const char* name, const std::string& v) { out += name + ("=" + v) + "\n"; };
+  line("r", number(m.bgnbd.r));
+  line("alpha", number(m.bgnbd.alpha));
+  line("a", number(m.bgnbd.a));
+  line("b", number(m.bgnbd.b));
+  line("bgnbd_log_likelihood", number(m.bgnbd_log_likelihood));
+  line("p", number(m.gamma_gamma.p));
+  line("q", number(m.gamma_gamma.q));
+  line("gamma", number(m.gamma_gamma.gamma));
+  line("gamma_gamma_log_likelihood", number(m.gamma_gamma_log_likelihood));
+  line("as_of", format_date(m.as_of));
+  line("unit", std::string(to_string(m.unit)));
+  line("kinds", kinds);
+  line("customers", std::to_string(m.customers));
+  line("repeat_customers", std::to_string(m.repeat_customers));
+  line("summary_hash", std::to_string(m.summary_hash));
+  line("fitted_at", std::to_string(m.fitted_at.time_since_epoch().count()));
+  return out;
+}
+
+Result<ClvModel> deserialize(std::string_view text) {
+  std::map<std::string, std::string, std::less<>> kv;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    kv.emplace(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+  }
+  auto bad = [](const std::string& what) {
+    return make_error(ErrorCode::kCorruption, "stored CLV model: bad " + what);
+  };
+  if (kv["format"] != "1") return bad("format");
+  ClvModel m;
+  auto real = [&](const char* name, double& out) {
+    const std::string& v = kv[name];
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && p == v.data() + v.size();
+  };
+  auto whole = [&](const char* name, auto& out) {
+    const std::string& v = kv[name];
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && p == v.data() + v.size();
+  };
+  std::int64_t fitted = 0;
+  if (!real("r", m.bgnbd.r) || !real("alpha", m.bgnbd.alpha) || !real("a", m.bgnbd.a) ||
+      !real("b", m.bgnbd.b) || !real("bgnbd_log_likelihood", m.bgnbd_log_likelihood) ||
+      !real("p", m.gamma_gamma.p) || !real("q", m.gamma_gamma.q) ||
+      !real("gamma", m.gamma_gamma.gamma) ||
+      !real("gamma_gamma_log_likelihood", m.gamma_gamma_log_likelihood) ||
+      !whole("customers", m.customers) || !whole("repeat_customers", m.repeat_customers) ||
+      !whole("summary_hash", m.summary_hash) || !whole("fitted_at", fitted))
+    return bad("number");
+  m.fitted_at = Timestamp{std::chrono::milliseconds{fitted}};
+  auto as_of = parse_date(kv["as_of"]);
+  auto unit = time_unit_from_string(kv["unit"]);
+  if (!as_of || !unit) return bad("date or unit");
+  m.as_of = *as_of;
+  m.unit = *unit;
+  std::string_view kinds = kv["kinds"];
+  while (!kinds.empty()) {
+    auto comma = kinds.find(',');
+    auto kind = from_string<TransactionKind>(kinds.substr(0, comma));
+    if (!kind) return bad("kinds");
+    m.kinds.push_back(*kind);
+    kinds.remove_prefix(comma == std::string_view::npos ? kinds.size() : comma + 1);
+  }
+  return m;
+}
+
+}  // namespace
+
+Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
+  RfmOptions o = options;
+  if (!o.as_of) o.as_of = analytics::today_utc();
+  auto rows = rfm_summary(view, o);
+  if (!rows) return tl::unexpected(rows.error());
+  auto data = summaries(*rows);
+  auto bg = clv::fit_bgnbd(data);
+  if (!bg) return tl::unexpected(bg.error());
+  auto gg = clv::fit_gamma_gamma(data);
+  if (!gg) return tl::unexpected(gg.error());
+  ClvModel m;
+  m.bgnbd = bg->params;
+  m.bgnbd_log_likelihood = bg->log_likelihood;
+  m.gamma_gamma = gg->params;
+  m.gamma_gamma_log_likelihood = gg->log_likelihood;
+  m.as_of = *o.as_of;
+  m.unit = o.unit;
+  m.kinds = o.kinds;
+  m.customers = bg->customers;
+  m.repeat_customers = gg->customers;
+  m.summary_hash = hash_rows(*rows);
+  m.fitted_at = detail::now_ms();
+  return m;
+}
+
+Status store_model(Database& db, const ClvModel& model) {
+  const std::string text = serialize(model);
+  auto check = deserialize(text);  // what is stored must load
+  if (!check) return make_error(ErrorCode::kInvalidArgument, "model: not storable");
+  if (model.kinds.empty()) return make_error(ErrorCode::kInvalidArgument, "model: no kinds");
+  return Access::impl(db).write_retrying(
+      [&](TxnState& st) { return Access::impl(db).put_meta(st, detail::kMetaClvModel, text); });
+}
+
+Result<std::optional<ClvModel>> load_model(const ReadView& view) {
+  TxnState* st = Access::state(view);
+  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  auto text = Access::impl(view).get_meta(*st, detail::kMetaClvModel);
+  if (!text) return tl::unexpected(text.error());
+  if (!*text) return std::optional<ClvModel>();
+  auto m = deserialize(**text);
+  if (!m) return tl::unexpected(m.error());
+  return std::optional<ClvModel>(std::move(*m));
+}
+
+Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
+  if (options.horizon < 0 || options.horizon > 100'000)
+    return make_error(ErrorCode::kInvalidArgument, "horizon: 0 to 100000 periods");
+  if (!std::isfinite(options.annual_discount) || options.annual_discount < 0)
+    return make_error(ErrorCode::kInvalidArgument, "discount: a rate of 0 or more");
+  if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
+  DatabaseImpl& impl = Access::impl(db);
+  const Date as_of = options.as_of.value_or(analytics::today_utc());
+
+  // Read everything needed from one snapshot, then end it: writes may need the map to grow,
+  // which waits for this process's transactions.
+  ClvModel model;
+  std::vector<RfmRow> rows;
+  std::vector<CustomerId> previously_scored;
+  {
+    auto view = db.begin_read();
+    if (!view) return tl::unexpected(view.error());
+    auto m = load_model(*view);
+    if (!m) return tl::unexpected(m.error());
+    if (!*m)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "no CLV model stored: fit one first (custdb clv fit)");
+    model = **m;
+    auto r = rfm_summary(*view, {as_of, model.unit, model.kinds});
+    if (!r) return tl::unexpected(r.error());
+    rows = std::move(*r);
+    // Every scored customer has exactly one r_score posting.
+    TxnState* st = Access::state(*view);
+    for (std::int64_t b = 1; b <= 5; ++b) {
+      auto members = impl.posting_members(*st, {index::SegField::kRScore, index::encode_bucket(b)});
+      if (!members) return tl::unexpected(members.error());
+      members->for_each([&](std::uint64_t id) {
+        previously_scored.push_back(id);
+        return true;
+      });
+    }
+    std::sort(previously_scored.begin(), previously_scored.end());
+  }
+  if (!(model.gamma_gamma.q > 1))
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the stored Gamma-Gamma model has q <= 1: its mean spend is infinite");
+
+  const double scale = std::pow(10.0, io::currency_digits(impl.base_currency));
+  std::vector<std::pair<CustomerId, std::optional<Scores>>> writes;
+  writes.reserve(rows.size());
+  for (const RfmRow& r : rows) {
+    clv::Summary s{static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value};
+    double p = clv::p_alive(model.bgnbd, s);
+    double e = clv::expected_purchases(model.bgnbd, s, options.horizon);
+    double ev = clv::expected_value(model.gamma_gamma, s);
+    double v = clv::lifetime_value(model.bgnbd, model.gamma_gamma, s, options.horizon,
+                                   options.annual_discount, model.unit);
+    if (!std::isfinite(p) || !std::isfinite(e) || !std::isfinite(ev) || !std::isfinite(v) ||
+        std::fabs(v * scale) > 9e18 || std::fabs(ev * scale) > 9e18 || e > 1e12)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "the stored model gives customer " + std::to_string(r.id) +
+                            " a non-finite score; refit it");
+    Scores sc;
+    sc.as_of = as_of;
+    sc.p_alive = std::clamp(p, 0.0, 1.0);
+    sc.expected_purchases = std::max(e, 0.0);
+    sc.expected_value = std::llround(ev * scale);
+    sc.clv = std::llround(v * scale);
+    sc.r_score = r.r_score;
+    sc.f_score = r.f_score;
+    sc.m_score = r.m_score;
+    writes.emplace_back(r.id, sc);
+  }
+  ScoreReport report;
+  report.as_of = as_of;
+  // Customers scored before who have no purchase by as_of now: their old scores go.
+  {
+    std::size_t i = 0;
+    for (CustomerId id : previously_scored) {
+      while (i < rows.size() && rows[i].id < id) ++i;
+      if (i == rows.size() || rows[i].id != id) writes.emplace_back(id, std::nullopt);
+    }
+  }
+  for (std::size_t at = 0; at < writes.size(); at += options.batch) {
+    const std::size_t end = std::min(writes.size(), at + options.batch);
+    std::uint64_t scored = 0, cleared = 0;
+    auto s = impl.write_retrying([&](TxnState& st) -> Status {
+      scored = cleared = 0;
+      for (std::size_t i = at; i < end; ++i) {
+        auto done = impl.set_scores(st, writes[i].first, writes[i].second);
+        if (!done) return tl::unexpected(done.error());
+        if (*done) ++(writes[i].second ? scored : cleared);  // false: deleted meanwhile
+      }
+      return {};
+    });
+    if (!s) return tl::unexpected(s.error());
+    report.scored += scored;
+    report.cleared += cleared;
+  }
+  return report;
+}
+
+}  // namespace custdb

@@ -1,0 +1,197 @@
+// Rules that keep tiers and lifecycle stages current (custdb/analytics.h, docs/analytics.md).
+//
+// Stored as their text, one rule a line, in the sealed meta value "analytics.rules". Applying
+// them evaluates every rule's segment on one snapshot (index work, not a scan of customers),
+// decides each customer's value first-match-wins per field, and writes only the customers
+// whose value changes, in bounded write transactions.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "analytics/analytics_internal.h"
+#include "custdb/io.h"
+#include "custdb/query.h"
+#include "engine/db_impl.h"
+#include "query/field_rules.h"
+
+namespace custdb {
+namespace {
+
+using detail::Access;
+using detail::DatabaseImpl;
+using detail::TxnState;
+
+query::ParseOptions parse_options_for(const DatabaseImpl& db) {
+  query::ParseOptions o;
+  o.amount_decimals = io::currency_digits(db.base_currency);
+  return o;
+}
+
+std::string_view field_name(const Rule& r) {
+  return std::holds_alternative<Tier>(r.assign) ? "tier" : "stage";
+}
+std::string_view value_name(const Rule& r) {
+  return std::visit([](auto v) { return to_string(v); }, r.assign);
+}
+
+tl::unexpected<Error> bad_rule(std::string_view text, const std::string& why) {
+  return make_error(ErrorCode::kInvalidArgument,
+                    "rule '" + std::string(text) + "': " + why);
+}
+
+Result<Rule> parse_with(std::string_view text, const query::ParseOptions& options) {
+  namespace r = query::rules;
+  std::string_view rest = r::trim(text);
+  auto next_word = [&]() {
+    rest = r::trim(rest);
+    std::size_t n = 0;
+    while (n < rest.size() && rest[n] != ' ' && rest[n] != '\t' && rest[n] != '=') ++n;
+    std::string_view w = rest.substr(0, n);
+    rest.remove_prefix(n);
+    return w;
+  };
+  std::string_view field = next_word();
+  rest = r::trim(rest);
+  if (rest.empty() || rest[0] != '=')
+    return bad_rule(text, "expected 'tier = <tier> when <query>' or 'stage = <stage> when <query>'");
+  rest.remove_prefix(1);
+  std::string_view value = next_word();
+  std::string_view when = next_word();
+  if (!r::iequals(when, "when")) return bad_rule(text, "expected 'when' after the value");
+  Rule rule;
+  if (r::iequals(field, "tier")) {
+    auto t = from_string<Tier>(value);
+    if (!t) return bad_rule(text, "unknown tier '" + std::string(value) + "'");
+    rule.assign = *t;
+  } else if (r::iequals(field, "stage")) {
+    auto s = from_string<Stage>(value);
+    if (!s) return bad_rule(text, "unknown stage '" + std::string(value) + "'");
+    rule.assign = *s;
+  } else {
+    return bad_rule(text, "a rule sets tier or stage, not '" + std::string(field) + "'");
+  }
+  auto q = query::parse(r::trim(rest), options);
+  if (!q) return bad_rule(text, q.error().message());
+  rule.when = q->to_string(options);  // canonical text
+  return rule;
+}
+
+Result<std::vector<Rule>> stored_rules(const DatabaseImpl& db, TxnState& st) {
+  auto text = db.get_meta(st, detail::kMetaRules);
+  if (!text) return tl::unexpected(text.error());
+  std::vector<Rule> out;
+  if (!*text) return out;
+  std::string_view rest = **text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    if (line.empty()) continue;
+    auto rule = parse_with(line, parse_options_for(db));
+    if (!rule) return make_error(ErrorCode::kCorruption, "stored rules: " + rule.error().message());
+    out.push_back(std::move(*rule));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Rule> parse_rule(std::string_view text, const query::ParseOptions& options) {
+  return parse_with(text, options);
+}
+
+std::string to_string(const Rule& rule) {
+  return std::string(field_name(rule)) + " = " + std::string(value_name(rule)) + " when " + rule.when;
+}
+
+Result<std::vector<Rule>> rules(const ReadView& view) {
+  TxnState* st = Access::state(view);
+  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  return stored_rules(Access::impl(view), *st);
+}
+
+Status set_rules(Database& db, std::span<const Rule> list) {
+  DatabaseImpl& impl = Access::impl(db);
+  std::string text;
+  for (const Rule& rule : list) {
+    // Re-parse: a Rule built in code must be as valid as one read from text.
+    auto checked = parse_with(to_string(rule), parse_options_for(impl));
+    if (!checked) return tl::unexpected(checked.error());
+    text += to_string(*checked) + "\n";
+  }
+  return impl.write_retrying([&](TxnState& st) { return impl.put_meta(st, detail::kMetaRules, text); });
+}
+
+Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
+  if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
+  DatabaseImpl& impl = Access::impl(db);
+  const Date as_of = options.as_of.value_or(analytics::today_utc());
+  struct Change {
+    CustomerId id;
+    std::optional<Tier> tier;
+    std::optional<Stage> stage;
+  };
+  std::vector<Change> changes;
+  RuleReport report;
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> moves;
+  {
+    auto view = db.begin_read();
+    if (!view) return tl::unexpected(view.error());
+    auto list = rules(*view);
+    if (!list) return tl::unexpected(list.error());
+    // Decide: per field, the first rule whose segment holds the customer.
+    std::unordered_map<CustomerId, Tier> tier_of;
+    std::unordered_map<CustomerId, Stage> stage_of;
+    SegmentOptions so;
+    so.as_of = as_of;
+    for (const Rule& rule : *list) {
+      auto q = query::parse(rule.when, parse_options_for(impl));
+      if (!q) return make_error(ErrorCode::kCorruption, "stored rule: " + q.error().message());
+      auto ids = view->ids(*q, so);
+      if (!ids) return tl::unexpected(ids.error());
+      for (CustomerId id : *ids) {
+        if (auto t = std::get_if<Tier>(&rule.assign)) tier_of.try_emplace(id, *t);
+        else stage_of.try_emplace(id, std::get<Stage>(rule.assign));
+      }
+    }
+    // Compare with the current values.
+    auto walked = view->for_each_customer([&](const Customer& c) {
+      ++report.customers;
+      Change ch{c.id, std::nullopt, std::nullopt};
+      if (auto it = tier_of.find(c.id); it != tier_of.end() && it->second != c.tier) {
+        ch.tier = it->second;
+        ++moves[{"tier", std::string(to_string(c.tier)), std::string(to_string(it->second))}];
+      }
+      if (auto it = stage_of.find(c.id); it != stage_of.end() && it->second != c.stage) {
+        ch.stage = it->second;
+        ++moves[{"stage", std::string(to_string(c.stage)), std::string(to_string(it->second))}];
+      }
+      if (ch.tier || ch.stage) changes.push_back(ch);
+      return true;
+    });
+    if (!walked) return tl::unexpected(walked.error());
+  }
+  for (const auto& [key, n] : moves)
+    report.moves.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
+  report.changed = changes.size();
+  if (options.dry_run) return report;
+
+  for (std::size_t at = 0; at < changes.size(); at += options.batch) {
+    const std::size_t end = std::min(changes.size(), at + options.batch);
+    auto s = impl.write_retrying([&](TxnState& st) -> Status {
+      for (std::size_t i = at; i < end; ++i) {
+        const Change& ch = changes[i];
+        auto done = impl.update_customer(st, ch.id, [&](Customer& c) {
+          if (ch.tier) c.tier = *ch.tier;
+          if (ch.stage) c.stage = *ch.stage;
+        });
+        if (!done) return tl::unexpected(done.error());
+      }
+      return {};
+    });
+    if (!s) return tl::unexpected(s.error());
+  }
+  return report;
+}
+
+}  // namespace custdb
