@@ -1,8 +1,10 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments|full] [--customers N] [--txns T] [--runs R] [--dir DIR]
-//                [--engines custdb,custdb-enc,sqlite,sqlcipher]
+//   custdb_bench [--suite crypto|segments|full|profile] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//                [--engines custdb,custdb-enc,sqlite,sqlcipher] [--query Q]
 //
+// Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
+// a segment, group:tier, group:region or history) for R × 5 s, for `perf record -p PID`.
 // Suite "full" (full_bench.cc): custdb plaintext and encrypted against SQLite and SQLCipher on
 // load, gets, lookups, landings, segments, history, grouped aggregates, file size and heap;
 // --engines picks which run (default all four), --txns defaults to 10.
@@ -125,9 +127,10 @@ int main(int argc, char** argv) {
     else if (arg == "--suite") a.suite = next();
     else if (arg == "--txns") a.txns_per_customer = std::stoi(next());
     else if (arg == "--engines") a.engines = next();
+    else if (arg == "--query") a.query = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|full] [--customers N] "
-                           "[--txns T] [--runs R] [--dir DIR] [--engines LIST]\n");
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|full|profile] [--customers N] "
+                           "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q]\n");
       return 2;
     }
   }
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
   int rc = a.suite == "segments" ? run_segments(a)
            : a.suite == "crypto" ? run_crypto(a)
            : a.suite == "full"   ? run_full(a)
+           : a.suite == "profile" ? run_profile(a)
                                  : 2;
   if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
   fs::remove_all(a.dir);

@@ -25,6 +25,7 @@ struct Args {
   std::string suite = "crypto";
   // Suite "full": which engines run, any of custdb, custdb-enc, sqlite, sqlcipher.
   std::string engines = "custdb,custdb-enc,sqlite,sqlcipher";
+  std::string query;  // suite "profile": the operation to repeat
 };
 
 inline double seconds_since(Clock::time_point t) {
@@ -95,5 +96,6 @@ class Progress {
 int run_crypto(const Args& a);
 int run_segments(const Args& a);
 int run_full(const Args& a);
+int run_profile(const Args& a);
 
 }  // namespace custdb::bench

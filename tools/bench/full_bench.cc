@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -582,6 +583,45 @@ int run_full(const Args& a) {
   std::printf("\nanswers %s across the engines run; total time %.0f s\n",
               g_mismatch ? "DIFFER (see stderr)" : "identical", seconds_since(g_start));
   return g_mismatch ? 1 : 0;
+}
+
+
+// Suite "profile": loads one custdb database (--engines custdb or custdb-enc, the first listed)
+// and repeats one operation for --runs × 5 seconds, so a profiler (perf record -p) sees only it.
+// --query is a segment (its plan is printed, then count() is repeated), or group:tier /
+// group:region (group_all), or history (transactions_of on random customers).
+int run_profile(const Args& a) {
+  const bool encrypted = a.engines.rfind("custdb-enc", 0) == 0;
+  const std::string label = encrypted ? "custdb-enc" : "custdb";
+  const fs::path path = a.dir / label;
+  Database db = open_custdb(path, encrypted, SyncMode::kNone);
+  LoadStats ls = load_custdb(db, a, label);
+  std::printf("%s: %llu customers loaded in %.1f s\n", label.c_str(),
+              static_cast<unsigned long long>(a.customers), ls.seconds);
+  auto rd = db.begin_read();
+  if (!rd) die("begin read", rd.error());
+  std::function<void()> op;
+  std::optional<query::Node> q;
+  const SegmentOptions so{as_of()};
+  std::vector<CustomerId> ids = random_ids(a, 100'000, 5);
+  std::size_t next = 0;
+  if (a.query == "group:tier" || a.query == "group:region") {
+    GroupBy by = a.query == "group:tier" ? GroupBy::kTier : GroupBy::kRegion;
+    op = [&, by] { (void)rd->group_all(by).value(); };
+  } else if (a.query == "history") {
+    op = [&] { (void)rd->transactions_of(ids[next++ % ids.size()], kHistoryFrom, kHistoryTo).value(); };
+  } else {
+    auto parsed = query::parse(a.query);
+    if (!parsed) die(a.query, parsed.error());
+    q = std::move(*parsed);
+    std::printf("%s\n", rd->explain(*q, so).value().c_str());
+    op = [&] { (void)rd->count(*q, so).value(); };
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "profile: pid %d, running %s\n", static_cast<int>(getpid()), a.query.c_str());
+  double r = rate(op, 5.0 * a.runs);
+  std::printf("%s: %.2f calls/s\n", a.query.c_str(), r);
+  return 0;
 }
 
 }  // namespace custdb::bench
