@@ -107,7 +107,7 @@ std::string_view to_string(Cmp cmp);
 //   kEnum      type, tier, stage, gender, risk, consent_*  int64: the enum's number
 //   kText      region, city (lower case), country (upper case, 2 letters)   string, trimmed
 //   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years),    int64
-//              r_score, f_score, m_score (1..5), recency_days, tenure_days (>= 0)
+//              r_score, f_score, m_score (1..5), recency_days, tenure_days (any)
 //   kAmount    total_amount, clv           int64: minor units of the base currency
 //   kDecimal   p_alive, expected_purchases int64: millionths (0.3 is 300000; at most 6 decimals)
 //   kDate      birth_date                  int64: days since 1970-01-01

@@ -129,6 +129,7 @@ std::optional<std::string> integer_range_violation(Field field, std::int64_t val
   if ((field == Field::kRScore || field == Field::kFScore || field == Field::kMScore) &&
       (value < 1 || value > 5))
     return "a " + name + " from 1 to 5";
+  if (field == Field::kRecencyDays || field == Field::kTenureDays) return std::nullopt;  // any day
   if (value < 0) return "a " + name + " of 0 or more";
   return std::nullopt;
 }
