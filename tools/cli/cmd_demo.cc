@@ -1,4 +1,4 @@
-// custdb demo [--customers N] [--seed S] [--encrypt]: create (if missing) and fill a synthetic
+// custdb demo [--customers N] [--txns-per-customer T] [--seed S] [--encrypt]: create (if missing) and fill a synthetic
 // customer base (tools/common/demo.h).
 #include "common.h"
 #include "demo.h"
@@ -9,6 +9,7 @@ Command add_demo(CLI::App& app, Globals& g) {
   struct Opts {
     std::uint64_t customers = 10000;
     std::uint64_t seed = 42;
+    int txns = 0;
     bool encrypt = false;
     std::string currency = "USD";
   };
@@ -18,6 +19,9 @@ Command add_demo(CLI::App& app, Globals& g) {
               "and two years of transactions");
   sub->add_option("--customers", o->customers, "Customers to add")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  sub->add_option("--txns-per-customer", o->txns,
+                  "Transactions per customer (default: 5 to 10, drawn per customer)")
+      ->check(CLI::Range(0, 1000));
   sub->add_option("--seed", o->seed, "Random seed (same seed, same data)")->capture_default_str();
   sub->add_flag("--encrypt", o->encrypt, "Create the database encrypted (when it does not exist)");
   sub->add_option("--currency", o->currency, "Base currency when the database is created")
@@ -30,7 +34,8 @@ Command add_demo(CLI::App& app, Globals& g) {
               must(synthetic::populate_demo(db, o->customers, o->seed,
                                             [&](std::uint64_t done, std::uint64_t) {
                                               bar.update(done);
-                                            }));
+                                            },
+                                            o->txns));
             }
             auto txn = must(db.begin_read());
             TableCounts c = must(txn.counts());

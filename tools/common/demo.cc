@@ -25,7 +25,7 @@ Result<CustomerId> highest_customer_id(const Database& db) {
 }  // namespace
 
 Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
-                     const DemoProgress& progress) {
+                     const DemoProgress& progress, int txns_per_customer) {
   auto base = highest_customer_id(db);
   if (!base) return tl::unexpected(base.error());
   const std::string currency = db.info().base_currency;
@@ -42,7 +42,8 @@ Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
     for (std::uint64_t i = start; i <= end; ++i) {
       auto id = txn->insert_customer(gen.customer(*base + i));
       if (!id) return tl::unexpected(id.error().with_context("demo customer " + std::to_string(*base + i)));
-      const int count = 5 + static_cast<int>(per_customer() % 6);
+      const int drawn = 5 + static_cast<int>(per_customer() % 6);
+      const int count = txns_per_customer > 0 ? txns_per_customer : drawn;
       for (Transaction& t : gen.transactions(*id, count)) {
         t.currency = currency;  // no exchange rates: every demo amount is in the base currency
         auto tid = txn->add_transaction(std::move(t));

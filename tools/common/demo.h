@@ -18,12 +18,12 @@ inline constexpr std::uint64_t kDemoBatch = 10000;
 // Called after each committed batch with the customers stored so far and the total asked for.
 using DemoProgress = std::function<void(std::uint64_t customers_done, std::uint64_t total)>;
 
-// Adds `customers` synthetic customers (5 to 10 transactions each, in the database's base
-// currency) and the relationships among them. Deterministic for a given seed and starting id.
+// Adds `customers` synthetic customers (`txns_per_customer` transactions each, or 5 to 10 when
+// 0, in the database's base currency) and the relationships among them. Deterministic for a given seed and starting id.
 // Ids continue after the highest id already present, so a demo can be added to a database
 // that holds customers (external refs and emails derive from the id, so they stay unique).
 // Each batch commits on its own: after a failure, the batches before it stay.
 Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed = 42,
-                     const DemoProgress& progress = {});
+                     const DemoProgress& progress = {}, int txns_per_customer = 0);
 
 }  // namespace custdb::synthetic
