@@ -271,5 +271,8 @@ Command add_stats(CLI::App& app, Globals& g);
 Command add_verify(CLI::App& app, Globals& g);
 Command add_backup(CLI::App& app, Globals& g);
 Command add_rekey(CLI::App& app, Globals& g);
+Command add_rfm(CLI::App& app, Globals& g);    // custdb/analytics.h: RFM summaries
+Command add_clv(CLI::App& app, Globals& g);    // clv fit | show | score
+Command add_rules(CLI::App& app, Globals& g);  // rules list | set | apply
 
 }  // namespace custdb::cli

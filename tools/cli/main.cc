@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
       add_init(app, g),    add_demo(app, g),    add_import(app, g),  add_export(app, g),
       add_get(app, g),     add_find(app, g),    add_history(app, g), add_related(app, g),
       add_segment(app, g), add_report(app, g),  add_stats(app, g),   add_verify(app, g),
-      add_backup(app, g),  add_rekey(app, g),
+      add_backup(app, g),  add_rekey(app, g),   add_rfm(app, g),     add_clv(app, g),
+      add_rules(app, g),
   };
   for (const Command& c : commands) c.app->fallthrough();
 
