@@ -48,6 +48,12 @@ void note(const std::string& engine, const std::string& what) {
   std::fprintf(stderr, "[%6.0f s] %s: %s\n", seconds_since(g_start), engine.c_str(), what.c_str());
 }
 
+// Every figure of one engine on stderr as soon as it is done, so a long run that is stopped
+// before the table still leaves them.
+void dump(const std::string& engine, const std::map<std::string, double>& f) {
+  for (const auto& [k, v] : f) std::fprintf(stderr, "  %s figure: %-14s %.3f\n", engine.c_str(), k.c_str(), v);
+}
+
 // What every engine must answer identically.
 struct Answers {
   std::uint64_t gets_found = 0, get_digest = 0, emails_found = 0, email_digest = 0;
@@ -274,6 +280,7 @@ Figures run_custdb(const Args& a, bool encrypted, std::optional<Answers>& ref) {
   db.reset();
   fs::remove_all(path);
   for (auto& [k, v] : samples) f[k] = median(v);
+  dump(label, f);
   note(label, "done");
   return f;
 }
@@ -415,6 +422,7 @@ Figures run_sql(const Args& a, const SqlApi& api, bool cipher, std::optional<Ans
   db.reset();
   remove_sql_files(path);
   for (auto& [k, v] : samples) f[k] = median(v);
+  dump(label, f);
   note(label, "done");
   return f;
 }
@@ -528,7 +536,7 @@ int run_full(const Args& a) {
   std::printf("- ratios: custdb ÷ SQLite and custdb-enc ÷ SQLCipher of the row's figure: for rates "
               "> 1 means custdb is faster; for seconds, MiB: < 1 means custdb is smaller. "
               "enc/plain = custdb-enc ÷ custdb\n");
-  std::printf("- versions: LMDB %s, libsodium %s, CRoaring %d.%d.%d, SQLite %s, SQLCipher %s "
+  std::printf("- versions: %s, libsodium %s, CRoaring %d.%d.%d, SQLite %s, SQLCipher %s "
               "(on SQLite %s), compiler g++ %s\n",
               mdb_version(nullptr, nullptr, nullptr), sodium_version_string(), ROARING_VERSION_MAJOR,
               ROARING_VERSION_MINOR, ROARING_VERSION_REVISION, sqlite ? sqlite->libversion() : "–",
