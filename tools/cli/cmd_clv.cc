@@ -11,11 +11,6 @@
 
 namespace custdb::cli {
 
-// cmd_rfm.cc: --as-of/--period/--kinds as RfmOptions (as_of resolved to today when absent),
-// and a number with at most `decimals` decimals, trailing zeros dropped.
-RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
-                           const std::vector<std::string>& kinds);
-std::string decimal_text(double v, int decimals);
 
 namespace {
 

@@ -35,17 +35,6 @@ RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
   return o;
 }
 
-std::string decimal_text(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  if (s == "-0") s = "0";
-  return s;
-}
 
 namespace {
 

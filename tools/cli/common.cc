@@ -299,6 +299,18 @@ std::string Json::dump(int indent) const {
   return out;
 }
 
+std::string decimal_text(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  std::string s = buf;
+  if (s.find('.') != std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
 void print_json(const Json& value) { std::cout << value.dump() << '\n'; }
 
 Json customer_json(const Globals& g, const Customer& c, std::string_view currency) {
@@ -337,6 +349,19 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
       .set("created_at", format_timestamp(c.created_at))
       .set("updated_at", format_timestamp(c.updated_at))
       .set("aggregates", std::move(agg));
+  if (const auto& s = c.scores) {
+    j.set("scores", Json::object()
+                        .set("as_of", format_date(s->as_of))
+                        .set("p_alive", s->p_alive)
+                        .set("expected_purchases", s->expected_purchases)
+                        .set("expected_value", io::format_amount(s->expected_value, currency))
+                        .set("clv", io::format_amount(s->clv, currency))
+                        .set("r_score", static_cast<unsigned>(s->r_score))
+                        .set("f_score", static_cast<unsigned>(s->f_score))
+                        .set("m_score", static_cast<unsigned>(s->m_score)));
+  } else {
+    j.set("scores", Json());
+  }
   return j;
 }
 
@@ -349,6 +374,12 @@ void print_customer(const Globals& g, const Customer& c, std::string_view curren
   std::string address = c.address.city;
   for (const std::string* part : {&c.address.region, &c.address.country})
     if (!part->empty()) address += (address.empty() ? "" : ", ") + *part;
+  std::string scores;
+  if (const auto& s = c.scores)
+    scores = "p_alive " + decimal_text(s->p_alive, 6) + ", expected_purchases " +
+             decimal_text(s->expected_purchases, 6) + ", clv " + money(s->clv, currency) +
+             ", RFM " + std::to_string(s->r_score) + std::to_string(s->f_score) +
+             std::to_string(s->m_score) + " (as of " + format_date(s->as_of) + ")";
   print_pairs({
       {"id", std::to_string(c.id)},
       {"external_ref", c.external_ref},
@@ -373,6 +404,7 @@ void print_customer(const Globals& g, const Customer& c, std::string_view curren
       {"total_amount", money(c.aggregates.total_amount, currency)},
       {"first_txn_at", opt_time(c.aggregates.first_txn_at)},
       {"last_txn_at", opt_time(c.aggregates.last_txn_at)},
+      {"scores", scores},
   });
 }
 

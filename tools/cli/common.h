@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "custdb/analytics.h"
 #include "custdb/database.h"
 #include "custdb/io.h"
 #include "custdb/key.h"
@@ -111,7 +112,15 @@ io::Format format_arg(const std::string& format, const std::string& file);
 // A built-in relation type's name; a usage error otherwise.
 RelationType parse_relation_type_arg(const std::string& text);
 
+// --as-of/--period/--kinds of the analytics commands as RfmOptions, as_of resolved to today
+// when absent (defined in cmd_rfm.cc).
+RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
+                           const std::vector<std::string>& kinds);
+
 // ---- masking and formatting -----------------------------------------------------------------------
+
+// A number with at most `decimals` decimals, trailing zeros dropped ("4.714286", "5").
+std::string decimal_text(double v, int decimals);
 
 std::string shown_name(const Globals& g, std::string_view name);
 std::string shown_email(const Globals& g, const std::optional<std::string>& email);
