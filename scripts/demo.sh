@@ -17,4 +17,15 @@ run segment "tier in (gold, platinum) and region = east and last_txn_at < 2026-0
 run segment "stage = at_risk and total_amount >= 500.00 and not consent_email = denied" --limit 5
 run segment "related(household, tier = diamond) and tier != diamond" --explain
 run report --by tier
+# Customer value: RFM, the CLV models fitted on the data up to a day, every customer scored,
+# the scores in a segment, and rules that keep tiers and stages current as time passes.
+printf '\n$ custdb rfm --as-of 2026-09-30 --format csv   (first rows of %s)\n' "$CUSTDB_DB.rfm.csv"
+"$custdb" rfm --as-of 2026-09-30 --format csv > "$CUSTDB_DB.rfm.csv"
+head -4 "$CUSTDB_DB.rfm.csv"
+run clv fit --as-of 2026-09-30
+run clv score --as-of 2026-10-31
+run segment "clv > 100.00 and p_alive < 0.5" --count --as-of 2026-10-31
+printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
+run rules set "$CUSTDB_DB.rules"
+run rules apply --as-of 2026-10-31
 run verify

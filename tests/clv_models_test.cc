@@ -260,6 +260,7 @@ BOOST_AUTO_TEST_CASE(conditional_expectation_matches_the_integral) {
   const BgNbdParams params[] = {
       kPublished,       {1.0, 1.0, 1.0, 1.0},  {0.5, 2.0, 1.0 + 1e-9, 3.0}, {2.0, 30.0, 0.4, 0.6},
       {0.8, 7.0, 3.0, 0.5}, {5.0, 0.5, 1.7, 9.0}, {0.05, 100.0, 0.3, 0.2},
+      {1.0, 5.0, 50.0, 80.0},
   };
   const Summary customers[] = {
       {0, 0, 38.86, 0}, {0, 0, 0, 0},     {1, 0.5, 10, 0},   {2, 30.43, 38.86, 0},
@@ -276,6 +277,25 @@ BOOST_AUTO_TEST_CASE(conditional_expectation_matches_the_integral) {
           BOOST_CHECK_CLOSE(got, want, 1e-6);
         }
       }
+}
+
+// A fit on data without dropout heterogeneity sends a and b to ~10^7 (the demo's synthetic base
+// did): scoring must stay finite and quick there (the transformed series needs ~a·z terms).
+BOOST_AUTO_TEST_CASE(huge_beta_parameters_score_finitely) {
+  const BgNbdParams m{0.568499, 11.137, 1.16095e7, 1.53201e7};
+  const double dropout = m.a / (m.a + m.b);
+  double previous = 0;
+  for (double t : {1.0, 13.0, 52.0, 520.0}) {
+    const Summary s{3, 20, 40, 0};
+    const double e = clv::expected_purchases(m, s, t);
+    BOOST_TEST_REQUIRE(std::isfinite(e));
+    BOOST_TEST(e > previous);
+    previous = e;
+    // With dropout fixed at p after every purchase, at most 1/p more purchases are expected.
+    BOOST_TEST(e <= 1 / dropout + 1e-9);
+  }
+  const double alive = clv::p_alive(m, Summary{3, 20, 40, 0});
+  BOOST_TEST((alive > 0 && alive < 1));
 }
 
 // ---- properties of the scores ------------------------------------------------------------------

@@ -257,12 +257,34 @@ double alive_purchases_integral(const BgNbdParams& m, double x, double u) {
   }
 }
 
+// The numerator of eq. (10) as printed: (a+b+x−1)/(a−1) · [1 − (K/(K+t))^(r+x) · 2F1(r+x, b+x;
+// a+b+x−1; z)], the series summed in long double. Used when a ≥ 2, where the printed form has
+// no cancellation worth fearing and converges geometrically (term ratios tend to
+// z·(b+x)/(a+b+x−1) < z), whereas the transformed series above needs ~a·z terms before its
+// terms shrink: hopeless for the very large a a fit on data without dropout produces. NaN when
+// it does not converge.
+double alive_purchases_printed(const BgNbdParams& m, double x, double K, double t, double z) {
+  const long double a1 = m.r + x, b1 = m.b + x, c1 = m.a + m.b + x - 1, zl = z;
+  long double term = 1, sum = 1;
+  for (long n = 0; n < 200'000; ++n) {
+    term *= (a1 + n) * (b1 + n) / ((c1 + n) * (n + 1)) * zl;
+    sum += term;
+    if (std::abs(term) <= 1e-18L * std::abs(sum) && n > 2) {
+      const long double scale = std::pow(static_cast<long double>(K) / (K + t), a1);
+      return static_cast<double>(c1 / (m.a - 1) * (1 - scale * sum));
+    }
+  }
+  return kNaN;
+}
+
 // The numerator of eq. (10) (eq. (9) when x = 0 and T = 0): the expected purchases in the next t
 // of a customer alive now, with K = α + T.
 double alive_purchases(const BgNbdParams& m, double x, double K, double t) {
   if (t == 0) return 0;
   const double u = t / K;
   const double z = t / (K + t);
+  if (m.a >= 2)
+    if (double v = alive_purchases_printed(m, x, K, t, z); std::isfinite(v)) return v;
   if (z > kSeriesMaxZ) return alive_purchases_integral(m, x, u);
   return alive_purchases_series(m, x, z, -std::log1p(u));
 }
