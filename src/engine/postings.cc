@@ -55,8 +55,13 @@ Result<Roaring> decode_bitmap(storage::Bytes payload) {
 void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
                                   const Customer* after) const {
   std::vector<Posting> old_p, new_p;
-  if (before) old_p = index::customer_postings(*before);
-  if (after) new_p = index::customer_postings(*after);
+  if (before && after && index::same_non_aggregate_postings(*before, *after)) {
+    old_p = index::aggregate_postings(*before);  // a transaction landing: nothing else moves
+    new_p = index::aggregate_postings(*after);
+  } else {
+    if (before) old_p = index::customer_postings(*before);
+    if (after) new_p = index::customer_postings(*after);
+  }
   const CustomerId id = after ? after->id : before->id;
   const std::uint64_t chunk = id >> kChunkShift;
   const auto low = static_cast<std::uint32_t>(id);
@@ -192,8 +197,11 @@ Result<std::vector<std::int64_t>> DatabaseImpl::stored_buckets(TxnState& st, ind
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
                                     const Customer* after) const {
   std::vector<index::IndexEntry> old_e, new_e;
-  if (before) keys->customer_entries(*before, old_e);
-  if (after) keys->customer_entries(*after, new_e);
+  // Entries derive from external_ref, email and phone only: unchanged ones need no tokens.
+  const bool same_entries = before && after && before->external_ref == after->external_ref &&
+                            before->email == after->email && before->phone == after->phone;
+  if (before && !same_entries) keys->customer_entries(*before, old_e);
+  if (after && !same_entries) keys->customer_entries(*after, new_e);
   if (after) {
     if (auto s = store_customer(st, *after); !s) return s;
   } else {

@@ -186,6 +186,29 @@ std::vector<Posting> customer_postings(const Customer& c) {
   return out;
 }
 
+std::vector<Posting> aggregate_postings(const Customer& c) {
+  std::vector<Posting> out;
+  out.reserve(4);
+  add_ordered(out, SegField::kTxnCount, static_cast<std::int64_t>(c.aggregates.txn_count));
+  add_ordered(out, SegField::kTotalAmount, c.aggregates.total_amount);
+  if (c.aggregates.first_txn_at)
+    add_ordered(out, SegField::kFirstTxnAt, c.aggregates.first_txn_at->time_since_epoch().count());
+  if (c.aggregates.last_txn_at)
+    add_ordered(out, SegField::kLastTxnAt, c.aggregates.last_txn_at->time_since_epoch().count());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Every input of customer_postings but the aggregates (keep in step with it).
+bool same_non_aggregate_postings(const Customer& a, const Customer& b) {
+  return a.type == b.type && a.tier == b.tier && a.stage == b.stage && a.gender == b.gender &&
+         a.risk == b.risk && a.consent_email.state == b.consent_email.state &&
+         a.consent_sms.state == b.consent_sms.state &&
+         a.consent_phone.state == b.consent_phone.state && a.address == b.address &&
+         a.tags == b.tags && a.income_band == b.income_band && a.birth_date == b.birth_date &&
+         a.created_at == b.created_at && a.scores == b.scores;
+}
+
 std::string SegmentKeys::posting_key(const Posting& p) const {
   if (tok_) {
     auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),

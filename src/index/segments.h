@@ -47,6 +47,11 @@ struct Posting {
 
 // Every posting of a customer (sorted, unique).
 std::vector<Posting> customer_postings(const Customer& c);
+// The postings of the engine-kept aggregates alone (txn_count, total_amount, first/last_txn_at),
+// sorted. When two versions of a customer differ only in aggregates (a transaction landing),
+// these are the only postings that can differ: the write path diffs just them.
+std::vector<Posting> aggregate_postings(const Customer& c);
+bool same_non_aggregate_postings(const Customer& a, const Customer& b);
 
 // ---- buckets of ordered fields --------------------------------------------------------------
 bool is_bucketed(SegField f);
