@@ -193,9 +193,13 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
   wrap(Table::kCustomers, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
 
-Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
-  thread_local std::vector<std::uint8_t> scratch;
-  auto payload = unwrap(Table::kCustomers, key, stored, scratch);
+namespace {
+thread_local std::vector<std::uint8_t> customer_scratch;
+}  // namespace
+
+// Unwraps, verifies and range-checks a stored customer: the checks every customer decode shares.
+Result<const fb::Customer*> RecordCodec::open_customer(Bytes key, Bytes stored) const {
+  auto payload = unwrap(Table::kCustomers, key, stored, customer_scratch);
   if (!payload) return tl::unexpected(payload.error());
   flatbuffers::Verifier v(payload->data(), payload->size());
   if (!v.VerifyBuffer<fb::Customer>(nullptr))
@@ -207,6 +211,26 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
       !enum_ok(f->consent_sms(), ConsentState::kDenied) ||
       !enum_ok(f->consent_phone(), ConsentState::kDenied))
     return corrupt(Table::kCustomers, key, "enumeration value out of range");
+  return f;
+}
+
+Result<RecordCodec::CustomerFacets> RecordCodec::decode_customer_facets(Bytes key,
+                                                                       Bytes stored) const {
+  auto opened = open_customer(key, stored);
+  if (!opened) return tl::unexpected(opened.error());
+  const fb::Customer* f = *opened;
+  return CustomerFacets{static_cast<CustomerType>(f->type()),
+                        static_cast<Tier>(f->tier()),
+                        static_cast<Stage>(f->stage()),
+                        f->region() ? f->region()->string_view() : std::string_view(),
+                        f->txn_count(),
+                        f->total_amount()};
+}
+
+Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
+  auto opened = open_customer(key, stored);
+  if (!opened) return tl::unexpected(opened.error());
+  const fb::Customer* f = *opened;
   Customer c;
   c.id = key.size() == 8 ? storage_id(key) : 0;
   c.external_ref = get(f->external_ref());

@@ -25,6 +25,10 @@ namespace custdb::crypto {
 class RecordCipher;
 }
 
+namespace custdb::fb {
+struct Customer;
+}  // namespace custdb::fb
+
 namespace custdb::codec {
 
 // Table identifiers bound into checksums and associated data.
@@ -61,6 +65,17 @@ class RecordCodec {
   // Decodes stored bytes read under `key`. Any mismatch (checksum, authentication, FlatBuffers
   // verification, out-of-range enum) is kCorruption naming the table and key.
   Result<Customer> decode_customer(Bytes key, Bytes stored) const;
+  // The few attributes grouped aggregates read, checked exactly as decode_customer checks the
+  // record (envelope, verification, enums) but without building the whole Customer.
+  struct CustomerFacets {
+    CustomerType type;
+    Tier tier;
+    Stage stage;
+    std::string_view region;  // valid while the thread's decode scratch is unchanged
+    std::uint64_t txn_count;
+    std::int64_t total_amount;
+  };
+  Result<CustomerFacets> decode_customer_facets(Bytes key, Bytes stored) const;
   Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
   Result<Transaction> decode_transaction(Bytes key, Bytes stored) const;
 
@@ -71,6 +86,9 @@ class RecordCodec {
                        std::vector<std::uint8_t>& scratch) const;
 
  private:
+  // The checked FlatBuffers root of a stored customer, in thread-local scratch.
+  Result<const fb::Customer*> open_customer(Bytes key, Bytes stored) const;
+
   const crypto::RecordCipher* cipher_;
   std::atomic<crypto::RecordCipher*> sealer_{nullptr};  // seal advances its nonce counter
 };

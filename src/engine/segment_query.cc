@@ -585,26 +585,36 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
                                               const SegmentOptions& o) const {
   auto s = run_query(db_, state_.get(), q, o);
   if (!s) return tl::unexpected(s.error());
-  std::map<std::string, GroupRow> rows;
+  std::map<std::string, GroupRow, std::less<>> rows;
   Status failed;
+  std::string key;
+  // Only the group's attribute and the aggregates are read: no whole-record decode.
   s->for_each([&](std::uint64_t id) {
-    auto c = db_->load_customer(*state_, id);
+    storage::IdKey k(id);
+    auto v = db_->get(*state_, db_->dbi_customers, k.span());
+    if (!v) return failed = tl::unexpected(v.error()), false;
+    if (!*v) return true;
+    auto c = db_->codec->decode_customer_facets(k.span(), **v);
     if (!c) return failed = tl::unexpected(c.error()), false;
-    if (!*c) return true;
-    const Customer& cu = **c;
-    std::string key = by == GroupBy::kTier     ? std::string(to_string(cu.tier))
-                      : by == GroupBy::kStage  ? std::string(to_string(cu.stage))
-                      : by == GroupBy::kType   ? std::string(to_string(cu.type))
-                                               : normalize::fold(cu.address.region);
-    GroupRow& r = rows[key];
-    const std::int64_t t = cu.aggregates.total_amount;
-    if (r.customers == 0) r.total_amount_min = r.total_amount_max = t;
-    r.group = key;
+    switch (by) {
+      case GroupBy::kTier: key = to_string(c->tier); break;
+      case GroupBy::kStage: key = to_string(c->stage); break;
+      case GroupBy::kType: key = to_string(c->type); break;
+      case GroupBy::kRegion: key = normalize::fold(c->region); break;
+    }
+    auto it = rows.find(key);
+    if (it == rows.end()) it = rows.emplace(key, GroupRow{}).first;
+    GroupRow& r = it->second;
+    const std::int64_t t = c->total_amount;
+    if (r.customers == 0) {
+      r.group = key;
+      r.total_amount_min = r.total_amount_max = t;
+    }
     ++r.customers;
     r.total_amount_sum += t;
     r.total_amount_min = std::min(r.total_amount_min, t);
     r.total_amount_max = std::max(r.total_amount_max, t);
-    r.txn_count_sum += cu.aggregates.txn_count;
+    r.txn_count_sum += c->txn_count;
     return true;
   });
   if (!failed) return tl::unexpected(failed.error());
