@@ -53,6 +53,15 @@ void add_ordered(std::vector<Posting>& out, SegField f, std::int64_t v) {
   out.push_back({f, encode_bucket(bucket_of(f, v))});
 }
 
+// The postings of the engine-kept aggregates: customer_postings and aggregate_postings share it.
+void add_aggregates(std::vector<Posting>& out, const Aggregates& a) {
+  add_ordered(out, SegField::kTxnCount, static_cast<std::int64_t>(a.txn_count));
+  add_ordered(out, SegField::kTotalAmount, a.total_amount);
+  if (a.first_txn_at)
+    add_ordered(out, SegField::kFirstTxnAt, a.first_txn_at->time_since_epoch().count());
+  if (a.last_txn_at) add_ordered(out, SegField::kLastTxnAt, a.last_txn_at->time_since_epoch().count());
+}
+
 }  // namespace
 
 const char* to_string(SegField f) {
@@ -167,12 +176,7 @@ std::vector<Posting> customer_postings(const Customer& c) {
   if (c.income_band) add_ordered(out, SegField::kIncomeBand, *c.income_band);
   if (c.birth_date) add_ordered(out, SegField::kBirthDate, c.birth_date->time_since_epoch().count());
   add_ordered(out, SegField::kCreatedAt, c.created_at.time_since_epoch().count());
-  add_ordered(out, SegField::kTxnCount, static_cast<std::int64_t>(c.aggregates.txn_count));
-  add_ordered(out, SegField::kTotalAmount, c.aggregates.total_amount);
-  if (c.aggregates.first_txn_at)
-    add_ordered(out, SegField::kFirstTxnAt, c.aggregates.first_txn_at->time_since_epoch().count());
-  if (c.aggregates.last_txn_at)
-    add_ordered(out, SegField::kLastTxnAt, c.aggregates.last_txn_at->time_since_epoch().count());
+  add_aggregates(out, c.aggregates);
   if (c.scores) {
     add_ordered(out, SegField::kPAlive, to_millionths(c.scores->p_alive));
     add_ordered(out, SegField::kExpectedPurchases, to_millionths(c.scores->expected_purchases));
@@ -189,12 +193,7 @@ std::vector<Posting> customer_postings(const Customer& c) {
 std::vector<Posting> aggregate_postings(const Customer& c) {
   std::vector<Posting> out;
   out.reserve(4);
-  add_ordered(out, SegField::kTxnCount, static_cast<std::int64_t>(c.aggregates.txn_count));
-  add_ordered(out, SegField::kTotalAmount, c.aggregates.total_amount);
-  if (c.aggregates.first_txn_at)
-    add_ordered(out, SegField::kFirstTxnAt, c.aggregates.first_txn_at->time_since_epoch().count());
-  if (c.aggregates.last_txn_at)
-    add_ordered(out, SegField::kLastTxnAt, c.aggregates.last_txn_at->time_since_epoch().count());
+  add_aggregates(out, c.aggregates);
   std::sort(out.begin(), out.end());
   return out;
 }
