@@ -2,10 +2,14 @@
 // as deterministic tests that do not depend on a fuzz input's interpretation.
 #include <lmdb.h>
 
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "codec/record_codec.h"
 #include "custdb/query.h"
+#include "index/segments.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -47,9 +51,110 @@ void overwrite_bitmaps(const fs::path& dir, const std::vector<std::uint8_t>& pay
   mdb_env_close(env);
 }
 
+// Damages, in data.mdb behind LMDB's back, the first key of every leaf page that starts with a
+// bucket key of ordered field `f` ([field][8][bucket][chunk]): the bucket's sign bit flips, so
+// the key now sorts far below the branch separator that still names the original. Returns the
+// original buckets. LMDB page layout (mdb.c): header pgno u64, pad u16, flags u16, lower u16,
+// upper u16, then u16 node offsets; a node is lo u16, hi u16, flags u16, ksize u16, key.
+std::vector<std::int64_t> damage_first_bucket_key_of_leaves(const fs::path& dir, index::SegField f) {
+  constexpr std::size_t kPage = 4096;
+  const fs::path file = dir / "data.mdb";
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto u16 = [&](std::size_t at) {
+    return static_cast<std::size_t>(static_cast<std::uint8_t>(bytes[at]) |
+                                    static_cast<std::uint8_t>(bytes[at + 1]) << 8);
+  };
+  std::vector<std::int64_t> damaged;
+  for (std::size_t page = 2 * kPage; page + kPage <= bytes.size(); page += kPage) {
+    const std::size_t flags = u16(page + 10), lower = u16(page + 12);
+    if (flags != 0x02 || lower <= 16 || lower > kPage) continue;  // a plain leaf with nodes
+    const std::size_t node = page + u16(page + 16);
+    if (node + 8 + 18 > page + kPage || u16(node + 6) != 18) continue;
+    char* key = bytes.data() + node + 8;
+    if (key[0] != static_cast<char>(f) || key[1] != 8) continue;
+    damaged.push_back(index::decode_bucket(std::string_view(key + 2, 8)));
+    key[2] = static_cast<char>(key[2] ^ 0x80);
+  }
+  std::ofstream(file, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return damaged;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(fuzz_regressions)
+
+// fuzz_raw_file (CI, stop 10): a segment key whose bucket bytes were damaged in place, so that
+// an ordered walk starting at bucket lo meets a bucket far below lo. The planner computed that
+// bucket's value bounds with a negative shift (undefined behaviour, caught by UBSan in
+// index::bucket_bounds). Keys out of order are kCorruption; bucket_bounds is total.
+BOOST_AUTO_TEST_CASE(a_damaged_bucket_key_out_of_order_is_corruption) {
+  using index::SegField;
+  TempDir dir;
+  {
+    // One customer per total_amount bucket, each in its own 2^16-id chunk: ~25 segment keys
+    // each, so idx.segments spans many leaf pages and some begin with a total_amount key.
+    auto db = open_db(Mode::kPlain, dir.path());
+    auto txn = must(db.begin_write());
+    for (int i = 1; i <= 300; ++i) {
+      Customer c = sample_customer(i);
+      c.id = static_cast<CustomerId>(i) << 16;
+      (void)must(txn.insert_customer(c));
+      auto amount = index::bucket_bounds(SegField::kTotalAmount, 7 + i).first;
+      (void)must(txn.add_transaction(sample_txn(c.id, amount, "2025-03-01")));
+    }
+    must(txn.commit());
+  }
+  auto damaged = damage_first_bucket_key_of_leaves(dir.path(), SegField::kTotalAmount);
+  BOOST_TEST_REQUIRE(!damaged.empty());
+
+  auto db = open_db(Mode::kPlain, dir.path());
+  auto txn = must(db.begin_read());
+  int corrupt = 0;
+  for (std::int64_t b : damaged) {
+    // A range starting at the damaged bucket: LMDB's seek lands on the leaf before (the
+    // separator is larger), finds nothing there and returns the next leaf's first key.
+    auto lo = index::bucket_bounds(SegField::kTotalAmount, b).first;
+    auto q = query::parse("total_amount >= " + std::to_string(lo / 100) + "." +
+                          (lo % 100 < 10 ? "0" : "") + std::to_string(lo % 100)).value();
+    auto n = txn.count(q, {parse_date("2026-01-01")});
+    auto ids = txn.ids(q, {parse_date("2026-01-01")});
+    for (const Status& s : {n ? Status{} : Status(tl::unexpected(n.error())),
+                            ids ? Status{} : Status(tl::unexpected(ids.error()))}) {
+      if (s) continue;
+      BOOST_TEST(s.error().code() == ErrorCode::kCorruption, "bucket " << b << ": " << s.error().to_string());
+      ++corrupt;
+    }
+  }
+  BOOST_TEST(corrupt > 0);
+  auto report = db.check();
+  if (report) BOOST_TEST(!report->clean());
+  else BOOST_TEST(report.error().code() == ErrorCode::kCorruption, report.error().to_string());
+}
+
+// Every bucket number, even one only a damaged file holds, has defined value bounds.
+BOOST_AUTO_TEST_CASE(bucket_bounds_are_total) {
+  using index::SegField;
+  for (SegField f : {SegField::kIncomeBand, SegField::kBirthDate, SegField::kCreatedAt,
+                     SegField::kTxnCount, SegField::kTotalAmount, SegField::kFirstTxnAt,
+                     SegField::kLastTxnAt, SegField::kPAlive, SegField::kExpectedPurchases,
+                     SegField::kClv, SegField::kRScore}) {
+    auto [dlo, dhi] = index::bucket_domain(f);
+    for (std::int64_t b : {INT64_MIN, INT64_MIN + 1, std::int64_t{-(1LL << 34)}, dlo - 1, dlo,
+                           dhi, dhi + 1, std::int64_t{1} << 34, INT64_MAX}) {
+      auto [lo, hi] = index::bucket_bounds(f, b);
+      BOOST_TEST(lo <= hi, index::to_string(f) << " bucket " << b);
+      if (f != SegField::kIncomeBand && f != SegField::kRScore) {
+        auto inside = index::bucket_bounds(f, std::clamp(b, dlo, dhi));
+        BOOST_TEST((std::pair(lo, hi) == inside), index::to_string(f) << " bucket " << b);
+      }
+    }
+  }
+}
 
 // fuzz_raw_file, fuzz/corpus/raw_file/regress-bitmap-negative-container-count: a serialized
 // Roaring bitmap whose container count is negative passes CRoaring's

@@ -182,6 +182,8 @@ Result<std::vector<std::int64_t>> DatabaseImpl::stored_buckets(TxnState& st, ind
       break;
     std::int64_t b = index::decode_bucket(key.substr(2, 8));
     if (b > hi) break;
+    // The walk started at lo and keys are ordered, so b < lo means a damaged page.
+    if (b < lo) return make_error(ErrorCode::kCorruption, "idx.segments: bucket keys out of order");
     if (out.empty() || out.back() != b) out.push_back(b);
     // Skip the rest of this bucket's chunks.
     std::string next = seg_keys->posting_key({f, index::encode_bucket(b)});

@@ -115,6 +115,13 @@ std::int64_t bucket_of(SegField f, std::int64_t v) {
 }
 
 std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) {
+  // A bucket read from a damaged file can be any int64: clamp it into the domain first, so the
+  // arithmetic below (shifts, month and millisecond products) stays defined.
+  if (f != SegField::kIncomeBand && f != SegField::kRScore && f != SegField::kFScore &&
+      f != SegField::kMScore) {
+    auto [dlo, dhi] = bucket_domain(f);
+    b = std::clamp(b, dlo, dhi);
+  }
   switch (f) {
     case SegField::kIncomeBand: case SegField::kRScore: case SegField::kFScore:
     case SegField::kMScore:

@@ -58,7 +58,8 @@ bool is_bucketed(SegField f);
 // Values: days since epoch (birth_date), ms since epoch (timestamps), minor units, counts,
 // income band. Buckets are monotonic in the value.
 std::int64_t bucket_of(SegField f, std::int64_t value);
-// The values a bucket holds, inclusive.
+// The values a bucket holds, inclusive. Total: a bucket outside bucket_domain(f) (only a
+// damaged file has one) is treated as the nearest bucket inside it.
 std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t bucket);
 // Smallest and largest bucket any stored value can have (for enumerating tokenized buckets).
 std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f);
