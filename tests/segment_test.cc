@@ -7,6 +7,7 @@
 
 #include "custdb/query.h"
 #include "test_util.h"
+#include "util/normalize.h"
 
 using namespace custdb;
 using namespace custdb::test;
@@ -322,6 +323,56 @@ BOOST_DATA_TEST_CASE(result_shapes, kModes, mode) {
   BOOST_TEST(plan.find("and (intersect)") != std::string::npos, plan);
   BOOST_TEST(plan.find("est ") != std::string::npos, plan);
   BOOST_TEST(plan.find("records read to check candidates") != std::string::npos, plan);
+}
+
+// Grouped aggregates equal grouping the brute-force members, for every GroupBy, on a sparse
+// set (read by ordered point reads) and dense ones (one cursor pass over the table).
+BOOST_DATA_TEST_CASE(groups_equal_brute_force_on_sparse_and_dense_sets, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::mt19937 r(31);
+  fill(db, r, 300);
+  churn(db, r, 100);
+  auto txn = must(db.begin_read());
+  const auto total = must(txn.counts()).customers;
+  bool sparse = false, dense = false;
+  for (const char* text : {"tier = diamond and tag = vip", "region = east", "tier >= silver or tag = vip",
+                           "not tag = none-such"}) {
+    auto q = query::parse(text).value();
+    std::map<CustomerId, Customer> members;
+    for (auto id : brute(db, q)) members.emplace(id, must(txn.get_customer(id)).value());
+    (members.size() * 4 < total ? sparse : dense) = true;
+    for (GroupBy by : {GroupBy::kTier, GroupBy::kStage, GroupBy::kType, GroupBy::kRegion}) {
+      std::map<std::string, GroupRow> want;
+      for (const auto& [id, c] : members) {
+        std::string key = by == GroupBy::kTier    ? std::string(to_string(c.tier))
+                          : by == GroupBy::kStage ? std::string(to_string(c.stage))
+                          : by == GroupBy::kType  ? std::string(to_string(c.type))
+                                                  : normalize::fold(c.address.region);
+        GroupRow& g = want[key];
+        const std::int64_t t = c.aggregates.total_amount;
+        if (g.customers == 0) g.group = key, g.total_amount_min = g.total_amount_max = t;
+        ++g.customers;
+        g.total_amount_sum += t;
+        g.total_amount_min = std::min(g.total_amount_min, t);
+        g.total_amount_max = std::max(g.total_amount_max, t);
+        g.txn_count_sum += c.aggregates.txn_count;
+      }
+      auto got = must(txn.group(q, by, {kAsOf}));
+      BOOST_TEST_REQUIRE(got.size() == want.size(), text);
+      for (const auto& g : got) {
+        auto w = want.find(g.group);
+        BOOST_TEST_REQUIRE((w != want.end()), text << ": group " << g.group);
+        BOOST_TEST(g.customers == w->second.customers, text << ": " << g.group);
+        BOOST_TEST(g.total_amount_sum == w->second.total_amount_sum, text << ": " << g.group);
+        BOOST_TEST(g.total_amount_min == w->second.total_amount_min, text << ": " << g.group);
+        BOOST_TEST(g.total_amount_max == w->second.total_amount_max, text << ": " << g.group);
+        BOOST_TEST(g.txn_count_sum == w->second.txn_count_sum, text << ": " << g.group);
+      }
+    }
+  }
+  BOOST_TEST(sparse);
+  BOOST_TEST(dense);
 }
 
 BOOST_DATA_TEST_CASE(write_transaction_sees_its_own_changes, kModes, mode) {

@@ -574,6 +574,26 @@ Result<std::optional<Customer>> DatabaseImpl::load_customer(TxnState& st, Custom
   return std::optional<Customer>(std::move(*c));
 }
 
+Result<std::optional<Bytes>> DatabaseImpl::OrderedReader::get(Bytes key) {
+  if (cur_.open_rc()) return tl::unexpected(storage::lmdb_error(cur_.open_rc(), "cursor"));
+  MDB_val k = storage::to_val(key), v;
+  int rc = cur_.get(k, v, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
+  return std::optional<Bytes>(storage::to_bytes(v));
+}
+
+Result<std::optional<Customer>> DatabaseImpl::load_customer(OrderedReader& customers,
+                                                            CustomerId id) const {
+  storage::IdKey k(id);
+  auto v = customers.get(k.span());
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return std::optional<Customer>();
+  auto c = codec->decode_customer(k.span(), **v);
+  if (!c) return tl::unexpected(c.error());
+  return std::optional<Customer>(std::move(*c));
+}
+
 Result<std::optional<Relationship>> DatabaseImpl::load_relationship(TxnState& st,
                                                                     RelationshipId id) const {
   storage::IdKey k(id);

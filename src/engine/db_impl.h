@@ -177,8 +177,22 @@ struct DatabaseImpl {
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
   Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id) const;
 
+  // Point reads of one table through one cursor, for keys visited in ascending order (an
+  // IdSet's for_each): when a key falls in the cursor's current leaf page, LMDB searches only
+  // that page instead of descending from the root. Used within st's transaction only.
+  class OrderedReader {
+   public:
+    OrderedReader(TxnState& st, MDB_dbi dbi) : cur_(st.txn.get(), dbi) {}
+    Result<std::optional<storage::Bytes>> get(storage::Bytes key);
+
+   private:
+    storage::Cursor cur_;
+  };
+
   // ---- records ----
   Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const;
+  // The same through `customers`, an OrderedReader of dbi_customers.
+  Result<std::optional<Customer>> load_customer(OrderedReader& customers, CustomerId id) const;
   Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const;
   Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const;
   Status store_customer(TxnState& st, const Customer& c) const;

@@ -183,8 +183,9 @@ class Planner {
     query::EvalContext ctx = context();
     Status failed;
     std::uint64_t checked = 0;
+    detail::DatabaseImpl::OrderedReader customers(st_, db_.dbi_customers);
     s->maybe.for_each([&](std::uint64_t id) {
-      auto c = db_.load_customer(st_, id);
+      auto c = db_.load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
       ++checked;
       if (*c && query::matches(n, **c, ctx)) out.add(id);
@@ -564,8 +565,9 @@ Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std
     if (!members) return tl::unexpected(members.error());
     *members &= *s;
     Status failed;
+    detail::DatabaseImpl::OrderedReader customers(*state_, db_->dbi_customers);
     members->for_each([&](std::uint64_t id) {
-      auto c = db_->load_customer(*state_, id);
+      auto c = db_->load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
       if (*c)
         if (auto v = value(**c)) ranked.emplace_back(*v, std::move(**c));
@@ -586,21 +588,23 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
   auto s = run_query(db_, state_.get(), q, o);
   if (!s) return tl::unexpected(s.error());
   std::map<std::string, GroupRow, std::less<>> rows;
+  std::map<std::string, std::string, std::less<>> folded;  // region as stored -> group key
   Status failed;
   std::string key;
   // Only the group's attribute and the aggregates are read: no whole-record decode.
-  s->for_each([&](std::uint64_t id) {
-    storage::IdKey k(id);
-    auto v = db_->get(*state_, db_->dbi_customers, k.span());
-    if (!v) return failed = tl::unexpected(v.error()), false;
-    if (!*v) return true;
-    auto c = db_->codec->decode_customer_facets(k.span(), **v);
+  auto add = [&](storage::Bytes k, storage::Bytes v) {
+    auto c = db_->codec->decode_customer_facets(k, v);
     if (!c) return failed = tl::unexpected(c.error()), false;
     switch (by) {
       case GroupBy::kTier: key = to_string(c->tier); break;
       case GroupBy::kStage: key = to_string(c->stage); break;
       case GroupBy::kType: key = to_string(c->type); break;
-      case GroupBy::kRegion: key = normalize::fold(c->region); break;
+      case GroupBy::kRegion: {
+        auto f = folded.find(c->region);
+        if (f == folded.end()) f = folded.emplace(std::string(c->region), normalize::fold(c->region)).first;
+        key = f->second;
+        break;
+      }
     }
     auto it = rows.find(key);
     if (it == rows.end()) it = rows.emplace(key, GroupRow{}).first;
@@ -616,8 +620,33 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     r.total_amount_max = std::max(r.total_amount_max, t);
     r.txn_count_sum += c->txn_count;
     return true;
-  });
-  if (!failed) return tl::unexpected(failed.error());
+  };
+  MDB_stat table{};
+  if (int rc = mdb_stat(state_->txn.get(), db_->dbi_customers, &table))
+    return tl::unexpected(storage::lmdb_error(rc, "stat"));
+  if (s->size() >= table.ms_entries / 4) {
+    // A dense set (a quarter of the table or more): one cursor pass over the table.
+    storage::Cursor cur(state_->txn.get(), db_->dbi_customers);
+    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    for (; rc == 0; rc = cur.get(k, v, MDB_NEXT)) {
+      if (k.mv_size != 8) return make_error(ErrorCode::kCorruption, "customers: bad key size");
+      if (!s->contains(storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)))) continue;
+      if (!add(storage::to_bytes(k), storage::to_bytes(v))) break;
+    }
+    if (!failed) return tl::unexpected(failed.error());
+    if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "customers scan"));
+  } else {
+    detail::DatabaseImpl::OrderedReader customers(*state_, db_->dbi_customers);
+    s->for_each([&](std::uint64_t id) {
+      storage::IdKey k(id);
+      auto v = customers.get(k.span());
+      if (!v) return failed = tl::unexpected(v.error()), false;
+      return !*v || add(k.span(), **v);
+    });
+    if (!failed) return tl::unexpected(failed.error());
+  }
   std::vector<GroupRow> out;
   for (auto& [k, r] : rows) {
     r.total_amount_avg = static_cast<double>(r.total_amount_sum) / static_cast<double>(r.customers);
