@@ -15,9 +15,8 @@
 // 3 and 4 must agree exactly (the payload is the same). Whenever a decode succeeds the record
 // round-trips: re-encoding and decoding gives an equal record, and in plaintext mode the
 // re-encoding of the re-decoded record is byte-identical. Segment bitmaps (table 3): the codec's
-// unwrap, then the size check the engine makes (roaring_bitmap_portable_deserialize_size) and
-// CRoaring's non-throwing safe deserialization. The engine's own read path for bitmaps
-// (read_chunk in src/engine/postings.cc, check.cc) is fuzzed by raw_file, in re-checksum mode.
+// unwrap, then the engine's decode_bitmap (src/engine/postings.cc, used by read_chunk and
+// check()); every bitmap it accepts is iterated and combined, which must be memory-safe.
 #include <roaring/roaring.hh>
 
 #include <memory>
@@ -27,6 +26,7 @@
 
 #include "codec/record_codec.h"
 #include "crypto/crypto.h"
+#include "engine/db_impl.h"
 #include "custdb/types.h"
 #include "fuzz_util.h"
 
@@ -119,8 +119,8 @@ void round_trip(const codec::RecordCodec& c, codec::Table t, codec::Bytes key, c
   }
 }
 
-// Unwrap, the engine's size check, then deserialization through the C API (Roaring::readSafe
-// throws where this returns null: see docs/testing.md, "Findings").
+// Unwrap, then the engine's own bitmap decoding (detail::decode_bitmap): whatever it accepts
+// must be safe to iterate and combine.
 std::optional<Roaring> read_bitmap(const codec::RecordCodec& c, codec::Bytes key,
                                    codec::Bytes stored) {
   std::vector<std::uint8_t> scratch;
@@ -129,12 +129,12 @@ std::optional<Roaring> read_bitmap(const codec::RecordCodec& c, codec::Bytes key
     expect_corruption(payload.error(), "bitmap unwrap");
     return std::nullopt;
   }
-  const char* p = reinterpret_cast<const char*>(payload->data());
-  if (payload->empty() || roaring_bitmap_portable_deserialize_size(p, payload->size()) != payload->size())
+  auto r = custdb::detail::decode_bitmap(*payload);
+  if (!r) {
+    expect_corruption(r.error(), "bitmap decode");
     return std::nullopt;
-  roaring_bitmap_t* r = roaring_bitmap_portable_deserialize_safe(p, payload->size());
-  if (!r) return std::nullopt;
-  return Roaring(r);  // takes over r
+  }
+  return std::move(*r);
 }
 
 void use_bitmap(const Roaring& r) {

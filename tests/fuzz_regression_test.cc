@@ -9,6 +9,7 @@
 
 #include "codec/record_codec.h"
 #include "custdb/query.h"
+#include "engine/db_impl.h"
 #include "index/segments.h"
 #include "test_util.h"
 
@@ -176,6 +177,55 @@ BOOST_AUTO_TEST_CASE(bitmap_with_a_negative_container_count_is_corruption) {
   auto report = db.check();
   if (report) BOOST_TEST(!report->clean());
   else BOOST_TEST(report.error().code() == ErrorCode::kCorruption, report.error().to_string());
+}
+
+// fuzz_record_decode, fuzz/corpus/record_decode/regress-empty-run-container: a bitmap in the
+// run-container layout (cookie 12347, one container, key 0x0010, cardinality 1) whose run
+// container has zero runs. CRoaring 0.2.66 deserializes it (sizes agree) and then dereferences
+// null when iterating it. It must be kCorruption, never a crash.
+BOOST_AUTO_TEST_CASE(bitmap_with_an_empty_run_container_is_corruption) {
+  const std::vector<std::uint8_t> payload = {0x3b, 0x30, 0, 0, 0x01, 0x10, 0, 0, 0, 0, 0};
+  BOOST_TEST(!detail::decode_bitmap(payload).has_value());
+  TempDir dir;
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    for (int i = 1; i <= 3; ++i) (void)must(db.insert_customer(sample_customer(i)));
+  }
+  overwrite_bitmaps(dir.path(), payload);
+  auto db = open_db(Mode::kPlain, dir.path());
+  auto txn = must(db.begin_read());
+  for (const char* text : {"tier = silver or tag = vip", "not region = east", "stage in (new, loyal)"}) {
+    auto ids = txn.ids(query::parse(text).value(), {parse_date("2026-01-01")});
+    BOOST_TEST_REQUIRE(!ids.has_value(), text);
+    BOOST_TEST(ids.error().code() == ErrorCode::kCorruption, ids.error().to_string());
+  }
+  auto report = db.check();
+  if (report) BOOST_TEST(!report->clean());
+  else BOOST_TEST(report.error().code() == ErrorCode::kCorruption, report.error().to_string());
+}
+
+// Bitmaps the engine writes (one container per chunk, run-optimized or not, and empty) decode;
+// more than one container (never written: a chunk is one 2^16 block) is refused.
+BOOST_AUTO_TEST_CASE(decode_bitmap_accepts_what_the_engine_writes) {
+  auto serialize = [](Roaring r, bool optimize) {
+    if (optimize) r.runOptimize();
+    std::vector<std::uint8_t> out(r.getSizeInBytes(true));
+    r.write(reinterpret_cast<char*>(out.data()), true);
+    return out;
+  };
+  Roaring run, array, bits, two;
+  run.addRange(5 << 16 | 10, 5 << 16 | 3000);
+  for (std::uint32_t i = 0; i < 50; ++i) array.add(7 << 16 | i * 3);
+  for (std::uint32_t i = 0; i < 20000; ++i) bits.add(9 << 16 | i * 3);
+  two.add(1);
+  two.add(1 << 16 | 1);
+  for (const Roaring& r : {Roaring(), run, array, bits})
+    for (bool optimize : {false, true}) {
+      auto decoded = detail::decode_bitmap(serialize(r, optimize));
+      BOOST_TEST_REQUIRE(decoded.has_value(), (decoded ? "" : decoded.error().to_string()));
+      BOOST_TEST((*decoded == r));
+    }
+  BOOST_TEST(!detail::decode_bitmap(serialize(two, false)).has_value());
 }
 
 // fuzz_api_sequence, fuzz/corpus/api_sequence/id-limits: after the explicit id 2^63 - 1 the

@@ -32,21 +32,42 @@ Result<Roaring> read_chunk(const DatabaseImpl& db, std::string_view key, Bytes s
 
 Result<Roaring> decode_bitmap(storage::Bytes payload) {
   auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
-  const char* p = reinterpret_cast<const char*>(payload.data());
+  const std::uint8_t* u = payload.data();
+  const char* p = reinterpret_cast<const char*>(u);
+  auto le16 = [&](std::size_t at) { return static_cast<std::uint32_t>(u[at] | u[at + 1] << 8); };
+  auto le32 = [&](std::size_t at) { return le16(at) | le16(at + 2) << 16; };
+  // CRoaring 0.2.66 trusts the containers it reads: a negative container count in the
+  // no-run-container layout wraps its 32-bit size arithmetic past its own size check (then
+  // readSafe throws), and a run container with zero runs deserializes but crashes its iterator.
+  // A chunk holds ids of one 2^16 block, so it has at most one container: check the header
+  // (portable format: cookie 12346 + u32 count, or cookie 12347 | (count - 1) << 16 + run
+  // flags; then key, cardinality - 1 as u16 each), and the container's cardinality after.
   if (payload.size() < 8) return bad();
-  // CRoaring 0.2.66 computes sizes in wrapping 32-bit arithmetic, so a negative container
-  // count in the no-run-container layout (cookie 12346) passes its own size check: refuse it
-  // here. A chunk holds ids of one 2^16 block, so it never has more than one container.
-  std::uint32_t cookie = static_cast<std::uint32_t>(payload[0]) | payload[1] << 8 |
-                         payload[2] << 16 | static_cast<std::uint32_t>(payload[3]) << 24;
-  if ((cookie & 0xFFFF) == 12346) {
-    std::int32_t containers;
-    std::memcpy(&containers, p + 4, 4);
-    if (containers < 0 || containers > 65536) return bad();
+  const std::uint32_t cookie = le32(0);
+  std::uint32_t containers;
+  std::size_t header;
+  if (cookie == 12346) {
+    containers = le32(4);
+    header = 8;
+  } else if ((cookie & 0xFFFF) == 12347) {
+    containers = (cookie >> 16) + 1;
+    header = 4 + (containers + 7) / 8;
+  } else {
+    return bad();
+  }
+  if (containers > 1) return bad();
+  std::uint64_t declared = 0;
+  if (containers == 1) {
+    if (payload.size() < header + 4) return bad();
+    declared = std::uint64_t{le16(header + 2)} + 1;
   }
   if (roaring_bitmap_portable_deserialize_size(p, payload.size()) != payload.size()) return bad();
   try {
-    return Roaring::readSafe(p, payload.size());
+    Roaring r = Roaring::readSafe(p, payload.size());
+    // A run container's cardinality is its runs' lengths: zero runs (or runs that disagree
+    // with the header) is damage.
+    if (r.cardinality() != declared) return bad();
+    return r;
   } catch (const std::exception&) {  // readSafe throws on a damaged bitmap
     return bad();
   }
