@@ -505,15 +505,14 @@ class Run {
     map_size_ = db_.info().map_size;
   }
 
-  // Known finding (docs/testing.md): when the map grows inside a write transaction, the
-  // operations replayed stamp updated_at (and an insert's default created_at) anew with the
-  // time of the replay, so the values the transaction saw change. Unless
-  // CUSTDB_FUZZ_STRICT_STAMPS=1, the model then re-adopts the stamps of the customers this
-  // transaction stamped; every other field stays exact.
+  // Fixed finding (docs/testing.md): operations replayed after map growth used to stamp
+  // updated_at (and an insert's default created_at) anew. Strict by default now: a re-stamp
+  // fails. CUSTDB_FUZZ_STRICT_STAMPS=0 restores the old tolerance (the model re-adopts the
+  // stamps of the customers the transaction stamped).
   static bool strict_stamps() {
     static const bool on = [] {
       const char* v = std::getenv("CUSTDB_FUZZ_STRICT_STAMPS");
-      return v && *v == '1';
+      return !(v && *v == '0');
     }();
     return on;
   }

@@ -70,6 +70,37 @@ BOOST_DATA_TEST_CASE(grows_past_initial_map_size, kModes, mode) {
   require_clean(db);
 }
 
+// A write transaction's replay after map growth keeps the stamps the transaction already read
+// back (docs/testing.md, "Replay after map growth re-stamps customers"): one transaction time.
+BOOST_DATA_TEST_CASE(map_growth_replay_keeps_the_transaction_time, kModes, mode) {
+  TempDir dir;
+  Options o;
+  o.initial_map_size = 256 * 1024;
+  auto db = open_db(mode, dir.path(), o);
+  const std::size_t initial = db.info().map_size;
+  Customer first_seen, updated_seen;
+  {
+    auto txn = must(db.begin_write());
+    CustomerId first = must(txn.insert_customer(sample_customer(1)));  // created_at left at 0
+    first_seen = must(txn.get_customer(first)).value();
+    BOOST_TEST_REQUIRE(first_seen.created_at != Timestamp{});
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    BOOST_TEST_REQUIRE(must(txn.update_customer(first, [](Customer& c) { c.name = "Renamed"; })));
+    updated_seen = must(txn.get_customer(first)).value();
+    // One transaction, one time: the update carries the insert's time.
+    BOOST_TEST((updated_seen.updated_at == first_seen.updated_at));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 2; i <= 3000; ++i) (void)must(txn.insert_customer(sample_customer(i)));
+    must(txn.commit());
+  }
+  BOOST_TEST_REQUIRE(db.info().map_size > initial);  // the transaction was replayed
+  auto read = must(db.begin_read());
+  Customer stored = must(read.get_customer(first_seen.id)).value();
+  BOOST_TEST((stored.created_at == first_seen.created_at));
+  BOOST_TEST((stored.updated_at == updated_seen.updated_at));
+  BOOST_TEST((must(read.get_customer(3000)).value().updated_at == first_seen.updated_at));
+}
+
 BOOST_AUTO_TEST_CASE(full_map_without_growth_is_an_error_not_a_crash) {
   TempDir dir;
   Options o;

@@ -144,6 +144,8 @@ struct Customer {
   Consent consent_sms;
   Consent consent_phone;
   std::vector<std::string> tags;  // stored normalized: trimmed, lower case, sorted, unique
+  // "Now" below is the write transaction's time: taken at its first insert or update of a
+  // customer, the same for every customer that transaction writes.
   Timestamp created_at{};  // set to now on insert when left at the epoch
   Timestamp updated_at{};  // set by the engine when the customer's own attributes change
                            // (insert, update_customer); transactions landing leave it

@@ -116,6 +116,11 @@ Timestamp now_ms() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
+Timestamp stamp_time(TxnState& st) {
+  if (!st.stamp) st.stamp = now_ms();
+  return *st.stamp;
+}
+
 DatabaseImpl::~DatabaseImpl() {
   // The env closes before the registry entry is released, so a reopen cannot race LMDB.
   env = storage::Env();

@@ -102,6 +102,10 @@ struct TxnState {
   bool grew = false;  // a non-replayable transaction was aborted to grow the map
   // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
   std::vector<std::function<Status(TxnState&)>> redo;
+  // The transaction's time, taken at its first write that stamps a record and kept across a
+  // replay after map growth, so every record it writes carries one time and a replay does not
+  // re-stamp what the transaction already read back (stamp_time()).
+  std::optional<Timestamp> stamp;
   std::vector<std::uint8_t> buf;  // encode scratch
   // Segment-bitmap changes not yet written, by chunk key: (id low 32 bits, present) in order.
   // Written once per chunk at commit (or before a segment read in this transaction), so a
@@ -269,6 +273,8 @@ struct Access {
 };
 
 Timestamp now_ms();
+// st's transaction time (TxnState::stamp), taken from now_ms() on first use.
+Timestamp stamp_time(TxnState& st);
 // A stored segment bitmap (Roaring portable format), refusing damaged ones with kCorruption
 // instead of letting CRoaring throw or read out of bounds (postings.cc).
 Result<Roaring> decode_bitmap(storage::Bytes payload);

@@ -71,7 +71,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
                         "external_ref: '" + c.external_ref + "' belongs to customer " +
                             std::to_string(storage::get_u64((*owner)->data())));
   }
-  const Timestamp now = now_ms();
+  const Timestamp now = stamp_time(st);
   if (c.created_at == Timestamp{}) c.created_at = now;
   c.updated_at = now;
   c.aggregates = {};
@@ -102,7 +102,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
                         "external_ref: '" + c.external_ref + "' belongs to customer " +
                             std::to_string(storage::get_u64((*owner)->data())));
   }
-  c.updated_at = now_ms();
+  c.updated_at = stamp_time(st);
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
   return true;
 }
