@@ -228,6 +228,59 @@ BOOST_AUTO_TEST_CASE(decode_bitmap_accepts_what_the_engine_writes) {
   BOOST_TEST(!detail::decode_bitmap(serialize(two, false)).has_value());
 }
 
+// fuzz_record_decode, fuzz/corpus/record_decode/regress-unsorted-array-container: containers
+// CRoaring 0.2.66 reads without complaint but whose set operations disagree (|a ∪ b| + |a ∩ b|
+// != |a| + |b|). Each is refused; the well-formed twin of each is accepted.
+BOOST_AUTO_TEST_CASE(decode_bitmap_refuses_malformed_containers) {
+  auto u16 = [](std::vector<std::uint8_t>& out, std::uint32_t v) {
+    out.push_back(static_cast<std::uint8_t>(v));
+    out.push_back(static_cast<std::uint8_t>(v >> 8));
+  };
+  // Cookie 12346 (no run containers), one container with key 7.
+  auto array = [&](std::vector<std::uint32_t> values) {
+    std::vector<std::uint8_t> out = {0x3a, 0x30, 0, 0, 1, 0, 0, 0};
+    u16(out, 7);
+    u16(out, static_cast<std::uint32_t>(values.size() - 1));
+    out.insert(out.end(), {16, 0, 0, 0});
+    for (auto v : values) u16(out, v);
+    return out;
+  };
+  // Cookie 12347, one run container with key 7: (start, length - 1) pairs.
+  auto runs = [&](std::vector<std::pair<std::uint32_t, std::uint32_t>> rs) {
+    std::vector<std::uint8_t> out = {0x3b, 0x30, 0, 0, 1};
+    std::uint32_t card = 0;
+    for (auto [start, len] : rs) card += len + 1;
+    u16(out, 7);
+    u16(out, card - 1);
+    u16(out, static_cast<std::uint32_t>(rs.size()));
+    for (auto [start, len] : rs) u16(out, start), u16(out, len);
+    return out;
+  };
+  // One bitset container (cardinality 5000 declared) with `bits` bits set.
+  auto bitset = [&](std::uint32_t bits) {
+    std::vector<std::uint8_t> out = {0x3a, 0x30, 0, 0, 1, 0, 0, 0};
+    u16(out, 7);
+    u16(out, 4999);
+    out.insert(out.end(), {16, 0, 0, 0});
+    std::vector<std::uint8_t> words(8192, 0);
+    for (std::uint32_t i = 0; i < bits; ++i) words[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
+    out.insert(out.end(), words.begin(), words.end());
+    return out;
+  };
+  auto ok = [](const std::vector<std::uint8_t>& b) { return detail::decode_bitmap(b).has_value(); };
+  BOOST_TEST(ok(array({3, 5, 9})));
+  BOOST_TEST(!ok(array({5, 3, 9})));   // unsorted
+  BOOST_TEST(!ok(array({3, 3, 9})));   // a value twice
+  BOOST_TEST(ok(runs({{10, 5}, {20, 1}})));
+  BOOST_TEST(!ok(runs({{10, 5}, {12, 1}})));   // overlapping runs
+  BOOST_TEST(!ok(runs({{20, 1}, {10, 5}})));   // runs out of order
+  BOOST_TEST(!ok(runs({{0xFFF0, 0x20}})));     // a run past the container's 65,536 values
+  BOOST_TEST(ok(runs({{0xFFF0, 0x0F}})));      // the last value exactly
+  BOOST_TEST(ok(bitset(5000)));
+  BOOST_TEST(!ok(bitset(10)));                 // the header's count disagrees with the bits
+  // The fuzz input itself is replayed by the CTest test fuzz_replay_record_decode.
+}
+
 // fuzz_api_sequence, fuzz/corpus/api_sequence/id-limits: after the explicit id 2^63 - 1 the
 // id counter is exhausted; an id must never be assigned beyond the documented range.
 BOOST_DATA_TEST_CASE(ids_are_never_assigned_past_2_pow_63_minus_1, kModes, mode) {

@@ -33,39 +33,71 @@ Result<Roaring> read_chunk(const DatabaseImpl& db, std::string_view key, Bytes s
 Result<Roaring> decode_bitmap(storage::Bytes payload) {
   auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
   const std::uint8_t* u = payload.data();
+  const std::size_t n = payload.size();
   const char* p = reinterpret_cast<const char*>(u);
   auto le16 = [&](std::size_t at) { return static_cast<std::uint32_t>(u[at] | u[at + 1] << 8); };
   auto le32 = [&](std::size_t at) { return le16(at) | le16(at + 2) << 16; };
-  // CRoaring 0.2.66 trusts the containers it reads: a negative container count in the
-  // no-run-container layout wraps its 32-bit size arithmetic past its own size check (then
-  // readSafe throws), and a run container with zero runs deserializes but crashes its iterator.
-  // A chunk holds ids of one 2^16 block, so it has at most one container: check the header
-  // (portable format: cookie 12346 + u32 count, or cookie 12347 | (count - 1) << 16 + run
-  // flags; then key, cardinality - 1 as u16 each), and the container's cardinality after.
-  if (payload.size() < 8) return bad();
+  // CRoaring 0.2.66 trusts the containers it reads: a negative container count wraps its size
+  // arithmetic (readSafe then throws), a run container with zero runs crashes its iterator, and
+  // unsorted arrays, overlapping runs or a bitset whose count disagrees with its bits make the
+  // set operations inconsistent. A chunk holds ids of one 2^16 block, so it has at most one
+  // container; check it here before CRoaring reads it. Portable format, one container:
+  //   cookie 12346, u32 count, key u16, cardinality-1 u16, u32 offset, body; or
+  //   cookie 12347 | (count-1) << 16, run flags (1 byte), key u16, cardinality-1 u16, body.
+  //   body: run (flag set): u16 runs, runs × (start u16, length-1 u16); array (cardinality
+  //   <= 4096): sorted u16 values; bitset: 8 KiB.
+  if (n < 8) return bad();
   const std::uint32_t cookie = le32(0);
   std::uint32_t containers;
   std::size_t header;
+  bool run = false;
   if (cookie == 12346) {
     containers = le32(4);
     header = 8;
   } else if ((cookie & 0xFFFF) == 12347) {
     containers = (cookie >> 16) + 1;
     header = 4 + (containers + 7) / 8;
+    run = containers == 1 && (u[4] & 1);
   } else {
     return bad();
   }
   if (containers > 1) return bad();
+  if (roaring_bitmap_portable_deserialize_size(p, n) != n) return bad();
   std::uint64_t declared = 0;
   if (containers == 1) {
-    if (payload.size() < header + 4) return bad();
+    if (n < header + 4) return bad();
     declared = std::uint64_t{le16(header + 2)} + 1;
+    std::size_t body = header + 4 + (cookie == 12346 ? 4 : 0);
+    if (run) {
+      if (n < body + 2) return bad();
+      const std::uint32_t runs = le16(body);
+      if (runs == 0 || n != body + 2 + 4 * std::size_t{runs}) return bad();
+      std::uint64_t count = 0;
+      std::int64_t next = 0;  // the smallest start the next run may have
+      for (std::uint32_t i = 0; i < runs; ++i) {
+        const std::uint32_t start = le16(body + 2 + 4 * i), length = le16(body + 4 + 4 * i);
+        if (start < next || start + length > 0xFFFF) return bad();
+        next = static_cast<std::int64_t>(start) + length + 1;
+        count += length + 1;
+      }
+      if (count != declared) return bad();
+    } else if (declared <= 4096) {
+      if (n != body + 2 * declared) return bad();
+      for (std::size_t i = 1; i < declared; ++i)
+        if (le16(body + 2 * i) <= le16(body + 2 * (i - 1))) return bad();
+    } else {
+      if (n != body + 8192) return bad();
+      std::uint64_t count = 0;
+      for (std::size_t w = 0; w < 1024; ++w) {
+        std::uint64_t word;
+        std::memcpy(&word, u + body + 8 * w, 8);
+        count += static_cast<std::uint64_t>(__builtin_popcountll(word));
+      }
+      if (count != declared) return bad();
+    }
   }
-  if (roaring_bitmap_portable_deserialize_size(p, payload.size()) != payload.size()) return bad();
   try {
-    Roaring r = Roaring::readSafe(p, payload.size());
-    // A run container's cardinality is its runs' lengths: zero runs (or runs that disagree
-    // with the header) is damage.
+    Roaring r = Roaring::readSafe(p, n);
     if (r.cardinality() != declared) return bad();
     return r;
   } catch (const std::exception&) {  // readSafe throws on a damaged bitmap
