@@ -28,6 +28,31 @@ Result<Roaring> read_chunk(const DatabaseImpl& db, std::string_view key, Bytes s
   return decode_bitmap(*payload);
 }
 
+// Set bits in `words` 64-bit words. Every chunk a query reads that is a bitset passes here, so
+// use the POPCNT instruction where the CPU has it (the baseline x86-64 target lacks it).
+__attribute__((target_clones("popcnt", "default")))
+std::uint64_t count_bits(const std::uint8_t* p, std::size_t words) {
+  std::uint64_t count = 0;
+  for (std::size_t w = 0; w < words; ++w) {
+    std::uint64_t word;
+    std::memcpy(&word, p + 8 * w, 8);
+    count += static_cast<std::uint64_t>(__builtin_popcountll(word));  // byte order irrelevant
+  }
+  return count;
+}
+
+// Whether `count` little-endian u16 values strictly increase (an array container's body).
+bool strictly_increasing_u16le(const std::uint8_t* p, std::size_t count) {
+  bool ok = true;  // no early exit: the loop vectorizes, and damage is the rare case
+  std::uint32_t prev = static_cast<std::uint32_t>(p[0] | p[1] << 8);
+  for (std::size_t i = 1; i < count; ++i) {
+    const std::uint32_t v = static_cast<std::uint32_t>(p[2 * i] | p[2 * i + 1] << 8);
+    ok &= v > prev;
+    prev = v;
+  }
+  return ok;
+}
+
 }  // namespace
 
 Result<Roaring> decode_bitmap(storage::Bytes payload) {
@@ -82,18 +107,9 @@ Result<Roaring> decode_bitmap(storage::Bytes payload) {
       }
       if (count != declared) return bad();
     } else if (declared <= 4096) {
-      if (n != body + 2 * declared) return bad();
-      for (std::size_t i = 1; i < declared; ++i)
-        if (le16(body + 2 * i) <= le16(body + 2 * (i - 1))) return bad();
+      if (n != body + 2 * declared || !strictly_increasing_u16le(u + body, declared)) return bad();
     } else {
-      if (n != body + 8192) return bad();
-      std::uint64_t count = 0;
-      for (std::size_t w = 0; w < 1024; ++w) {
-        std::uint64_t word;
-        std::memcpy(&word, u + body + 8 * w, 8);
-        count += static_cast<std::uint64_t>(__builtin_popcountll(word));
-      }
-      if (count != declared) return bad();
+      if (n != body + 8192 || count_bits(u + body, 1024) != declared) return bad();
     }
   }
   try {
