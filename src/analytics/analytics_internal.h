@@ -10,7 +10,6 @@
 
 namespace custdb::analytics {
 
-Date today_utc();
 Status validate(const RfmOptions& options);
 double unit_days(TimeUnit u);  // 1 or 7
 

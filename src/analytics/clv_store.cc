@@ -131,7 +131,7 @@ Result<ClvModel> deserialize(std::string_view text) {
 
 Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   RfmOptions o = options;
-  if (!o.as_of) o.as_of = analytics::today_utc();
+  if (!o.as_of) o.as_of = detail::today_utc();
   auto rows = rfm_summary(view, o);
   if (!rows) return tl::unexpected(rows.error());
   auto data = summaries(*rows);
@@ -181,7 +181,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     return make_error(ErrorCode::kInvalidArgument, "discount: a rate of 0 or more");
   if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
   DatabaseImpl& impl = Access::impl(db);
-  const Date as_of = options.as_of.value_or(analytics::today_utc());
+  const Date as_of = options.as_of.value_or(detail::today_utc());
 
   // Read everything needed from one snapshot, then end it: writes may need the map to grow,
   // which waits for this process's transactions.

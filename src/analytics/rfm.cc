@@ -40,10 +40,6 @@ std::vector<std::uint8_t> quintiles(const std::vector<double>& values) {
 
 }  // namespace
 
-Date today_utc() {
-  return std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
-}
-
 Status validate(const RfmOptions& o) {
   if (o.kinds.empty())
     return make_error(ErrorCode::kInvalidArgument, "kinds: at least one transaction kind");
@@ -101,7 +97,7 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   TxnState* st = Access::state(view);
   if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
   const DatabaseImpl& db = Access::impl(view);
-  const Date as_of = options.as_of.value_or(today_utc());
+  const Date as_of = options.as_of.value_or(detail::today_utc());
   // Transactions before the end of the as-of day count.
   const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
   bool counted_kind[256] = {};

@@ -125,7 +125,7 @@ Status set_rules(Database& db, std::span<const Rule> list) {
 Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
   if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
   DatabaseImpl& impl = Access::impl(db);
-  const Date as_of = options.as_of.value_or(analytics::today_utc());
+  const Date as_of = options.as_of.value_or(detail::today_utc());
   struct Change {
     CustomerId id;
     std::optional<Tier> tier;

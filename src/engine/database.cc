@@ -116,6 +116,8 @@ Timestamp now_ms() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
+Date today_utc() { return std::chrono::floor<std::chrono::days>(now_ms()); }
+
 Timestamp stamp_time(TxnState& st) {
   if (!st.stamp) st.stamp = now_ms();
   return *st.stamp;

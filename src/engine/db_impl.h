@@ -273,6 +273,8 @@ struct Access {
 };
 
 Timestamp now_ms();
+// Today's date in UTC: the default as-of day of queries and analytics.
+Date today_utc();
 // st's transaction time (TxnState::stamp), taken from now_ms() on first use.
 Timestamp stamp_time(TxnState& st);
 // A stored segment bitmap (Roaring portable format), refusing damaged ones with kCorruption

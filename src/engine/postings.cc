@@ -113,9 +113,7 @@ Result<Roaring> decode_bitmap(storage::Bytes payload) {
     }
   }
   try {
-    Roaring r = Roaring::readSafe(p, n);
-    if (r.cardinality() != declared) return bad();
-    return r;
+    return Roaring::readSafe(p, n);  // the body matches the header's cardinality (checked above)
   } catch (const std::exception&) {  // readSafe throws on a damaged bitmap
     return bad();
   }

@@ -429,10 +429,6 @@ class Planner {
   std::optional<Error> error_;  // a storage error met inside query::matches' related lookups
 };
 
-Date today() {
-  return std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
-}
-
 void print(std::ostringstream& os, const PlanStep& s, int depth) {
   os << std::string(depth * 2, ' ') << s.label << "  est " << static_cast<std::uint64_t>(std::llround(s.estimate))
      << ", sure " << s.sure << ", to check " << s.maybe << "\n";
@@ -472,7 +468,7 @@ Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
 Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
                                const query::Node& q, const SegmentOptions& o) {
   if (auto s = prepare(db, st); !s) return tl::unexpected(s.error());
-  Planner p(*db, *st, o.as_of.value_or(detail::today()));
+  Planner p(*db, *st, o.as_of.value_or(detail::today_utc()));
   PlanStep step;
   return p.resolve(q, step);
 }
@@ -669,7 +665,7 @@ Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
 
 Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions& o) const {
   if (auto s = prepare(db_, state_.get()); !s) return tl::unexpected(s.error());
-  Planner p(*db_, *state_, o.as_of.value_or(detail::today()));
+  Planner p(*db_, *state_, o.as_of.value_or(detail::today_utc()));
   PlanStep step;
   std::uint64_t verified = 0;
   auto result = p.resolve(q, step, &verified);

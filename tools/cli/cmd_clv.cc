@@ -163,9 +163,7 @@ Command add_clv(CLI::App& app, Globals& g) {
             }
             // score
             ScoreOptions so;
-            so.as_of = o->score_as_of.empty()
-                           ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
-                           : parse_date_arg("--as-of", o->score_as_of);
+            so.as_of = as_of_arg("--as-of", o->score_as_of);
             so.horizon = o->horizon;
             so.annual_discount = o->discount;
             so.batch = o->batch;

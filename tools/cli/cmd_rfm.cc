@@ -15,8 +15,7 @@ RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
                            const std::vector<std::string>& kinds) {
   RfmOptions o;
   // Resolved here (rather than left to the library) so that the output can name the day.
-  o.as_of = as_of.empty() ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
-                          : parse_date_arg("--as-of", as_of);
+  o.as_of = as_of_arg("--as-of", as_of);
   auto unit = time_unit_from_string(period);
   if (!unit) die_usage("--period: day or week, not '" + period + "'");
   o.unit = *unit;

@@ -130,9 +130,7 @@ Command add_rules(CLI::App& app, Globals& g) {
 
             // apply
             ApplyOptions ao;
-            ao.as_of = o->as_of.empty()
-                           ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
-                           : parse_date_arg("--as-of", o->as_of);
+            ao.as_of = as_of_arg("--as-of", o->as_of);
             ao.batch = o->batch;
             ao.dry_run = o->dry_run;
             // A dry run writes nothing: it needs only read access.

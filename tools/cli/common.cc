@@ -128,6 +128,11 @@ Date parse_date_arg(std::string_view option, const std::string& text) {
   return *d;
 }
 
+Date as_of_arg(std::string_view option, const std::string& text) {
+  return text.empty() ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
+                      : parse_date_arg(option, text);
+}
+
 Timestamp parse_time_arg(std::string_view option, const std::string& text) {
   auto t = parse_timestamp(text);
   if (!t)

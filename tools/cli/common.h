@@ -104,6 +104,8 @@ Database create_database(const Globals& g, bool encrypt, const std::string& curr
 
 // YYYY-MM-DD; a usage error naming the option otherwise.
 Date parse_date_arg(std::string_view option, const std::string& text);
+// The same, or today (UTC) when `text` is empty: an --as-of resolved here so output can name it.
+Date as_of_arg(std::string_view option, const std::string& text);
 // A date (midnight UTC) or an ISO 8601 time; a usage error otherwise.
 Timestamp parse_time_arg(std::string_view option, const std::string& text);
 // The file format for import/export: --format ("csv", "jsonl") when given, else the extension
