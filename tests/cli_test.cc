@@ -553,8 +553,9 @@ BOOST_AUTO_TEST_CASE(encrypted_database_needs_its_secret) {
   expect(3, {"get", "3", "--key-file", wrong, "--db", db});
   expect(3, {"get", "3", "--db", db}, {{"CUSTDB_PASSPHRASE", "guess"}});
   expect(0, {"verify", "--key-file", key, "--db", db});
-  // A passphrase from the environment is not forced on a plaintext database.
-  expect(0, {"get", "1", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "unrelated"}});
+  // A secret from any source, the environment included, is refused by a plaintext database
+  // (issue 12, point 11: a plaintext file swapped in must not take data in the clear).
+  expect(3, {"get", "1", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "unrelated"}});
 }
 
 BOOST_AUTO_TEST_CASE(rekey_passphrase_and_rotate_data_key) {
@@ -589,8 +590,8 @@ BOOST_AUTO_TEST_CASE(rekey_passphrase_and_rotate_data_key) {
   }
   expect(0, {"rekey", "--rotate-data-key", "--key-file", key, "--db", db});
   expect(0, {"verify", "--key-file", key, "--db", db});
-  // A plaintext database cannot be rekeyed.
-  expect(1, {"rekey", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "p"}, {"CUSTDB_NEW_PASSPHRASE", "q"}});
+  // A plaintext database cannot be rekeyed: it refuses the secret (exit 3).
+  expect(3, {"rekey", "--db", demo_db().string()}, {{"CUSTDB_PASSPHRASE", "p"}, {"CUSTDB_NEW_PASSPHRASE", "q"}});
 }
 
 BOOST_AUTO_TEST_CASE(backup_while_another_process_writes) {

@@ -125,12 +125,12 @@ BOOST_AUTO_TEST_CASE(wrong_passphrase_is_its_own_error_and_changes_nothing) {
   BOOST_TEST((Database::open(dir.path(), raw).error().code() == ErrorCode::kAuthentication));
   BOOST_TEST((Database::open(dir.path()).error().code() == ErrorCode::kAuthentication));
   BOOST_TEST((file_bytes(dir / "data.mdb") == before));
-  // A key for a plaintext database is refused too.
+  // A key for a plaintext database is refused too, as an authentication failure (docs).
   TempDir plain;
   { auto db = open_db(Mode::kPlain, plain.path()); }
   auto p = Database::open(plain.path(), raw);
   BOOST_TEST_REQUIRE(!p.has_value());
-  BOOST_TEST((p.error().code() == ErrorCode::kInvalidArgument));
+  BOOST_TEST((p.error().code() == ErrorCode::kAuthentication));
 }
 
 namespace {

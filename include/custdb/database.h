@@ -16,6 +16,10 @@
 //   the map to grow makes that write fail with kBusy after 30 s: end read transactions before
 //   large writes, or size Options::initial_map_size for the data.
 //
+// Callbacks (update_customer, amend_transaction): an exception the callback throws does not
+// leave the library: the call returns kInvalidArgument ("the callback threw: ...") having
+// changed nothing, and the transaction stays usable.
+//
 // Write semantics: each write call is atomic on its own. It validates first and either applies
 // completely or returns an error having changed nothing, leaving the transaction usable. Only a
 // failure of the storage itself (I/O, corruption found mid-write) poisons the transaction:
@@ -199,6 +203,15 @@ class Database {
  public:
   // Opens (or creates, per options) the database in directory `path` (LMDB's data.mdb and
   // lock.mdb live inside). Reclaims reader slots of dead processes.
+  // Creates directories 0700 and files 0600, whatever the umask. Errors:
+  // - kAuthentication: an encrypted database without a key or with a wrong one, or a key given
+  //   for a plaintext database.
+  // - kCorruption: data.mdb exists but is not a custdb database (empty, or LMDB without the
+  //   custdb header), whatever create_if_missing says; a key header that is not this file's.
+  // - kInvalidArgument: base_currency is not ISO 4217, or differs from the database's; an
+  //   empty passphrase at creation.
+  // - kIOError: no database and create_if_missing is false (or read_only).
+  // A failed create removes the files and directories it made.
   static Result<Database> open(const std::filesystem::path& path, const Options& options = {});
 
   Database(Database&&) noexcept;

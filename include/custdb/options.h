@@ -1,6 +1,7 @@
 // custdb/options.h — how a database is opened or created. A plain struct: every field says
 // its default. Fields marked "creation only" are recorded in the file when it is created and
-// ignored (the file's value wins) when an existing database is opened.
+// ignored (the file's value wins) when an existing database is opened; base_currency and key are
+// recorded at creation and checked at open.
 #pragma once
 
 #include <cstddef>
@@ -49,12 +50,17 @@ struct Options {
   // Durability of commits. Default: kFull.
   SyncMode sync = SyncMode::kFull;
 
-  // Base currency for customers' total_amount (ISO 4217). Creation only. Default: "USD".
-  std::string base_currency = "USD";
+  // Base currency for customers' total_amount (ISO 4217, case-insensitive). Empty means "not
+  // given": a new database gets "USD", an existing one keeps its own. A non-empty value is
+  // recorded at creation; opening an existing database with a different one is
+  // kInvalidArgument naming both (never silently ignored). Default: "" (not given).
+  std::string base_currency;
 
   // Encryption at rest. Creation: a non-null key makes an encrypted database, null a plaintext
   // one. Open: an encrypted database needs the key it was created with (or its current
-  // passphrase), a plaintext one must be opened without a key. Default: null (plaintext).
+  // passphrase): none, or a wrong one, is kAuthentication. A plaintext database must be opened
+  // without a key: a key given for one is kAuthentication too, so a plaintext file swapped in
+  // for an encrypted one never receives data in the clear. Default: null (plaintext).
   std::shared_ptr<const KeyMaterial> key;
 };
 

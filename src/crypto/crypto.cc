@@ -33,10 +33,12 @@ static_assert(RecordCipher::kTagSize == crypto_aead_xchacha20poly1305_ietf_ABYTE
 // crypto_kdf contexts: exactly 8 characters each, one per use of the data key.
 constexpr char kRecordContext[] = "cdbrecrd";
 constexpr char kTokenContext[] = "cdbtoken";
+constexpr char kBindContext[] = "cdbbind1";
 // BLAKE2b personalization for the raw-key KEK: exactly 16 bytes.
 constexpr char kRawKekPersonal[] = "custdb-rawkek-v1";
 static_assert(sizeof kRecordContext - 1 == crypto_kdf_CONTEXTBYTES);
 static_assert(sizeof kTokenContext - 1 == crypto_kdf_CONTEXTBYTES);
+static_assert(sizeof kBindContext - 1 == crypto_kdf_CONTEXTBYTES);
 static_assert(sizeof kRawKekPersonal - 1 == crypto_generichash_blake2b_PERSONALBYTES);
 
 constexpr std::size_t kAlign = 16;  // crypto_aead_aes256gcm_state's alignment
@@ -86,8 +88,21 @@ KeySource source_of(const KeyMaterial& key) {
   return key.is_passphrase() ? KeySource::kPassphrase : KeySource::kRawKey;
 }
 
-// The KEK for `header` (its source, KDF parameters and salt) from `key`.
+// Wipes, when it goes out of scope, the stack below the frame that holds it: libsodium leaves
+// key material in its callees' stack frames (BLAKE2b's final block buffer holds the whole
+// Argon2id or BLAKE2b output, i.e. the KEK; ChaCha20's partial-block buffer holds the
+// unwrapped data key), and a core dump or a later read of uninitialized stack would show them.
+struct StackScrub {
+  StackScrub() = default;
+  StackScrub(const StackScrub&) = delete;
+  StackScrub& operator=(const StackScrub&) = delete;
+  ~StackScrub() { scrub_stack(); }
+};
+
+// The KEK for `header` (its source, KDF parameters and salt) from `key`. The KEK is written
+// straight into secret memory; the scrub wipes what the KDF left on the stack.
 Result<SecretBuffer> derive_kek(const KeyHeader& header, const KeyMaterial& key) {
+  const StackScrub scrub;
   const auto secret = secret_bytes(key);
   SecretBuffer kek(kDataKeySize);
   if (header.source == KeySource::kPassphrase) {
@@ -138,6 +153,7 @@ Status wrap(KeyHeader& header, const DataKey& data_key, const KeyMaterial& key, 
   if (!kek) return tl::unexpected(std::move(kek).error());
   const auto bytes = header.serialize();
   unsigned long long len = 0;
+  const StackScrub scrub;
   crypto_aead_xchacha20poly1305_ietf_encrypt(header.wrapped_key.data(), &len, data_key.data(),
                                              data_key.size(), bytes.data(), kOffWrapped, nullptr,
                                              header.wrap_nonce.data(), kek->data());
@@ -157,6 +173,30 @@ void ensure_sodium() {
 }
 
 std::span<const std::uint8_t> secret_bytes(const KeyMaterial& key) { return key.secret_->span(); }
+
+void scrub_stack() noexcept {
+  // sodium_stackzero zeroes a variable-length array of its own frame, i.e. the stack just below
+  // the caller's frame, where the callees the caller has returned from kept their locals.
+  sodium_stackzero(kStackScrubBytes);
+}
+
+Result<std::array<std::uint8_t, kKeyBindingSize>> key_binding(
+    const DataKey& data_key, std::span<const std::uint8_t> file_id,
+    std::span<const std::uint8_t> key_header) {
+  if (data_key.size() != kDataKeySize || file_id.size() != kFileIdSize)
+    return make_error(ErrorCode::kInternal, "key binding: bad input sizes");
+  SecretBuffer subkey(crypto_generichash_blake2b_KEYBYTES_MAX);
+  crypto_kdf_derive_from_key(subkey.data(), subkey.size(), 1, kBindContext, data_key.data());
+  std::array<std::uint8_t, kKeyBindingSize> mac{};
+  crypto_generichash_blake2b_state state;
+  crypto_generichash_blake2b_init(&state, subkey.data(), subkey.size(), mac.size());
+  crypto_generichash_blake2b_update(&state, file_id.data(), file_id.size());
+  crypto_generichash_blake2b_update(&state, key_header.data(), key_header.size());
+  crypto_generichash_blake2b_final(&state, mac.data(), mac.size());
+  sodium_memzero(&state, sizeof state);
+  scrub_stack();
+  return mac;
+}
 
 Cipher preferred_cipher() {
   return cipher_available(Cipher::kAes256Gcm) ? Cipher::kAes256Gcm : Cipher::kXChaCha20Poly1305;
@@ -271,6 +311,7 @@ Result<DataKey> unwrap_key(const KeyHeader& header, const KeyMaterial& key) {
   const auto bytes = header.serialize();
   DataKey data_key(kDataKeySize);
   unsigned long long len = 0;
+  const StackScrub scrub;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           data_key.data(), &len, nullptr, header.wrapped_key.data(), header.wrapped_key.size(),
           bytes.data(), kOffWrapped, header.wrap_nonce.data(), kek->data()) != 0) {

@@ -23,6 +23,12 @@
 // The wrap's associated data is bytes 0..58 (everything before the wrapped key), so none of
 // those fields can be altered without unwrap_key failing.
 //
+// Key binding (meta key "key_binding", 32 bytes): BLAKE2b-256 keyed with the data key's
+// crypto_kdf subkey 1 of context "cdbbind1" over file_id (16 bytes, meta key "file_id") ||
+// the 107-byte key header. It ties the key header to the file: a key header taken from another
+// database (even one made with the same secret) unwraps a different data key, under which the
+// stored binding does not verify. See docs/security.md.
+//
 // Sealed record: nonce || ciphertext || 16-byte tag (see RecordCipher for the nonce).
 #pragma once
 
@@ -111,6 +117,20 @@ struct KeyHeader {
 
   bool operator==(const KeyHeader&) const = default;
 };
+
+// Wipes kStackScrubBytes of stack below the caller's frame: call it after a callee handled
+// key material on its stack (libsodium does not wipe all of its locals). Every function here
+// that derives or unwraps a key already does.
+inline constexpr std::size_t kStackScrubBytes = 64 * 1024;
+void scrub_stack() noexcept;
+
+inline constexpr std::size_t kFileIdSize = 16;
+inline constexpr std::size_t kKeyBindingSize = 32;
+// The key binding of (file_id, key_header) under `data_key`; layout at the top of this file.
+// kInternal when data_key or file_id has the wrong size.
+Result<std::array<std::uint8_t, kKeyBindingSize>> key_binding(
+    const DataKey& data_key, std::span<const std::uint8_t> file_id,
+    std::span<const std::uint8_t> key_header);
 
 // A new random data key for a new database, wrapped under `key`. `cost` applies to passphrases.
 // kInvalidArgument for an empty passphrase, kUnsupported for a cipher this CPU lacks.

@@ -5,11 +5,13 @@
 // others: entries are distinct because each value ends with its owner's id).
 #include <lmdb.h>
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 
 #include <roaring/roaring.hh>
 
+#include "crypto/crypto.h"
 #include "engine/db_impl.h"
 
 namespace custdb {
@@ -204,9 +206,75 @@ struct Checker {
                 std::string(name) + " is " + std::to_string(*next) + " but id " +
                     std::to_string(max_id) + " exists");
     };
-    counter("next_id.customer", max_customer);
-    counter("next_id.relationship", max_rel);
-    counter("next_id.transaction", max_txn);
+    counter(kNextCustomer, max_customer);
+    counter(kNextRelationship, max_rel);
+    counter(kNextTransaction, max_txn);
+    return check_meta();
+  }
+
+  // The meta values the engine relies on to open and to write (docs/format.md, "Meta"): each
+  // one that would make an open or a write fail is a problem, so a clean report means writes
+  // can succeed.
+  Status check_meta() {
+    auto raw = [&](std::string_view key) -> Result<std::optional<storage::Bytes>> {
+      return db.get(st, db.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(key.data()),
+                                                    key.size()));
+    };
+    auto header = raw(kHeaderKey);
+    if (!header) return tl::unexpected(header.error());
+    if (!*header) {
+      problem(Kind::kBadMetadata, "meta", "header: missing");
+    } else if (auto h = check_header(**header, db.encrypted); !h) {
+      problem(Kind::kBadMetadata, "meta", "header: " + h.error().message());
+    }
+
+    auto epoch = raw(kEpochKey);
+    if (!epoch) return tl::unexpected(epoch.error());
+    if (*epoch) {
+      if ((*epoch)->size() != 4) {
+        problem(Kind::kBadMetadata, "meta",
+                "nonce_epoch: " + std::to_string((*epoch)->size()) +
+                    " bytes, expected 4 (every write would fail)");
+      } else if (std::all_of((*epoch)->begin(), (*epoch)->end(), [](auto b) { return b == 0xFF; })) {
+        problem(Kind::kBadMetadata, "meta",
+                "nonce_epoch: 4294967295, exhausted (every write would fail; rotate the data key)");
+      }
+    }
+
+    if (db.encrypted) {
+      auto kh = raw(kKeyHeaderKey);
+      auto id = raw(kFileIdKey);
+      auto binding = raw(kKeyBindingKey);
+      if (!kh) return tl::unexpected(kh.error());
+      if (!id) return tl::unexpected(id.error());
+      if (!binding) return tl::unexpected(binding.error());
+      if (!*kh) {
+        problem(Kind::kBadMetadata, "meta", "key_header: missing");
+      } else if (auto parsed = crypto::KeyHeader::parse(**kh); !parsed) {
+        problem(Kind::kBadMetadata, "meta", parsed.error().message());
+      } else if (*binding || *id) {
+        // Both absent: a database from before key bindings, bound at its next read-write open.
+        if (!*id || (*id)->size() != crypto::kFileIdSize) {
+          problem(Kind::kBadMetadata, "meta", "file_id: missing or not 16 bytes");
+        } else if (!*binding) {
+          problem(Kind::kBadMetadata, "meta", "key_binding: missing");
+        } else {
+          auto want = crypto::key_binding(*db.data_key, **id, **kh);
+          if (!want) return tl::unexpected(want.error());
+          if ((*binding)->size() != want->size() ||
+              sodium_memcmp((*binding)->data(), want->data(), want->size()) != 0)
+            problem(Kind::kBadMetadata, "meta",
+                    "key_binding: does not match the key header and file id (a key header "
+                    "from another database?)");
+        }
+      }
+    }
+
+    // Sealed meta values (analytics rules and model): their envelopes must open.
+    for (std::string_view key : kSealedMetaKeys) {
+      auto v = db.get_meta(st, key);
+      if (!v) problem(Kind::kUndecodable, "meta", std::string(key) + ": " + v.error().message());
+    }
     return {};
   }
 

@@ -1,12 +1,14 @@
 // Opening and creating databases, transactions, map growth, and the public wrappers.
 #include <lmdb.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <mutex>
 #include <set>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -21,9 +23,6 @@
 namespace custdb {
 namespace detail {
 
-constexpr std::string_view kHeaderKey = "header";
-constexpr std::string_view kKeyHeaderKey = "key_header";
-constexpr std::string_view kEpochKey = "nonce_epoch";
 
 namespace {
 
@@ -133,26 +132,91 @@ DatabaseImpl::~DatabaseImpl() {
   }
 }
 
+namespace {
+
+// What a create made (directories, files), removed again when the create fails, so a failed
+// create leaves the path as it found it. Holds paths only; run after the environment closed.
+class CreateUndo {
+ public:
+  CreateUndo() = default;
+  CreateUndo(const CreateUndo&) = delete;
+  CreateUndo& operator=(const CreateUndo&) = delete;
+  ~CreateUndo() {
+    if (done_) return;
+    std::error_code ec;
+    for (auto it = files_.rbegin(); it != files_.rend(); ++it) fs::remove(*it, ec);
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) fs::remove(*it, ec);  // if empty
+  }
+  void file(const fs::path& p) { files_.push_back(p); }
+  void dir(const fs::path& p) { dirs_.push_back(p); }
+  void dismiss() { done_ = true; }
+
+ private:
+  std::vector<fs::path> files_, dirs_;
+  bool done_ = false;
+};
+
+// mkdir -p with mode 0700 for every directory it creates, whatever the umask (a umask can only
+// narrow the mode mkdir applies; the chmod makes it exactly 0700). Existing directories keep
+// their mode: they are the user's.
+Status create_private_dirs(const fs::path& path, CreateUndo& undo) {
+  std::error_code ec;
+  fs::path prefix;
+  for (const auto& part : path) {
+    prefix /= part;
+    if (fs::is_directory(prefix, ec)) continue;
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return make_error(ErrorCode::kIOError,
+                        "cannot create " + prefix.string() + ": " + std::strerror(errno));
+    ::chmod(prefix.c_str(), 0700);
+    undo.dir(prefix);
+  }
+  return {};
+}
+
+// Reads 16 random bytes into a file id.
+std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
+  crypto::ensure_sodium();
+  std::array<std::uint8_t, crypto::kFileIdSize> id{};
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                                                          const Options& options,
                                                          bool take_process_lock) {
+  // Declared before the handle so that, on failure, it runs after the handle (and its LMDB
+  // environment and lock file) closed.
+  CreateUndo undo;
   auto d = std::make_unique<DatabaseImpl>();
   d->path = path;
   d->options = options;
   std::error_code ec;
-  const bool exists = fs::exists(path / "data.mdb", ec);
+  const fs::path data_file = path / "data.mdb";
+  const bool exists = fs::exists(data_file, ec);
   if (exists && options.error_if_exists)
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + path.string());
-  if (!exists) {
+  // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
+  std::string currency = options.base_currency;
+  if (!currency.empty() && !engine::valid_currency(currency))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+  if (exists) {
+    // LMDB would initialize an empty file as a new environment, and the create below would
+    // then make a new database over whatever the file was meant to be: an existing file must
+    // already be a database.
+    auto size = fs::file_size(data_file, ec);
+    if (!ec && size == 0)
+      return make_error(ErrorCode::kCorruption,
+                        "not a custdb database: " + data_file.string() + " is empty (0 bytes)");
+  } else {
     if (!options.create_if_missing || options.read_only)
       return make_error(ErrorCode::kIOError, "no database at " + path.string());
-    std::string currency = options.base_currency;
-    if (!engine::valid_currency(currency))
-      return make_error(ErrorCode::kInvalidArgument,
-                        "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
-    fs::create_directories(path, ec);
-    if (ec)
-      return make_error(ErrorCode::kIOError, "cannot create " + path.string() + ": " + ec.message());
+    if (auto s = create_private_dirs(path, undo); !s) return tl::unexpected(s.error());
+    undo.file(data_file);
+    undo.file(path / "lock.mdb");
   }
   {
     std::lock_guard lock(g_registry_mutex);
@@ -161,21 +225,29 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       g_registry_pid = ::getpid();
     }
     std::string key = fs::weakly_canonical(path, ec).string();
-    if (!g_open_paths.insert(key).second)
+    if (!g_open_paths.insert(key).second) {
+      undo.dismiss();  // the database exists: it is open here
       return make_error(ErrorCode::kBusy, "database " + path.string() +
                                               " is already open in this process; share that "
                                               "Database instance");
+    }
     d->registry_key = key;
   }
 
   if (take_process_lock) {
     // Every open holds custdb.lock shared; data-key rotation takes it exclusively, so it knows
     // no other handle (in any process) will see data.mdb replaced under it.
-    d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    const fs::path lock_file = path / "custdb.lock";
+    const bool lock_existed = fs::exists(lock_file, ec);
+    d->lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (d->lock_fd < 0 && options.read_only)
-      d->lock_fd = ::open((path / "custdb.lock").c_str(), O_RDONLY | O_CLOEXEC);
+      d->lock_fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (d->lock_fd < 0 && !options.read_only)
-      return make_error(ErrorCode::kIOError, "cannot create " + (path / "custdb.lock").string());
+      return make_error(ErrorCode::kIOError, "cannot create " + lock_file.string());
+    if (!lock_existed && d->lock_fd >= 0) {
+      ::fchmod(d->lock_fd, 0600);  // exactly 0600 whatever the umask
+      if (!exists) undo.file(lock_file);
+    }
     if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
       return make_error(ErrorCode::kBusy,
                         "the database is being re-encrypted (data-key rotation); try again later");
@@ -189,13 +261,18 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                                  options.max_readers, 64});
   if (!env) return tl::unexpected(env.error());
   d->env = std::move(*env);
+  if (!exists) {
+    // LMDB creates both files 0600 & ~umask; make them exactly 0600.
+    ::chmod(data_file.c_str(), 0600);
+    ::chmod((path / "lock.mdb").c_str(), 0600);
+  }
   d->env.reader_check();
   {
     // A file shorter than its own last page would make reads fault (SIGBUS) through the map:
     // refuse it here as corruption.
     MDB_envinfo info = d->env.info();
     std::size_t page = d->env.stat().ms_psize;
-    auto size = fs::file_size(path / "data.mdb", ec);
+    auto size = fs::file_size(data_file, ec);
     if (!ec && size < (info.me_last_pgno + 1) * page)
       return make_error(ErrorCode::kCorruption,
                         "data.mdb is truncated: " + std::to_string(size) + " bytes, but its last page ends at " +
@@ -206,6 +283,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   // key is checked, so a wrong key leaves the file byte-identical.
   std::optional<Header> header;
   bool missing_dbis = false;
+  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
   {
     storage::Txn txn;
     if (int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn))
@@ -221,58 +299,87 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                                                       std::string(name) + "' has the wrong kind)");
       if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("open table ") + name));
     }
-    if (d->dbi_meta) {
-      MDB_val k = storage::to_val(kHeaderKey), v;
+    auto read_meta = [&](std::string_view key) -> Result<std::optional<std::vector<std::uint8_t>>> {
+      if (!d->dbi_meta) return std::optional<std::vector<std::uint8_t>>();
+      MDB_val k = storage::to_val(key), v;
       int rc = mdb_get(txn.get(), d->dbi_meta, &k, &v);
-      if (rc == 0) {
-        auto h = decode_header(storage::to_bytes(v));
-        if (!h) return tl::unexpected(h.error());
-        header = *h;
-      } else if (rc != MDB_NOTFOUND) {
-        return tl::unexpected(storage::lmdb_error(rc, "read header"));
-      }
-    }
-    std::optional<std::vector<std::uint8_t>> key_header;
-    if (header && header->encrypted) {
-      MDB_val k = storage::to_val(kKeyHeaderKey), v;
-      if (mdb_get(txn.get(), d->dbi_meta, &k, &v) != 0)
-        return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+      if (rc == MDB_NOTFOUND) return std::optional<std::vector<std::uint8_t>>();
+      if (rc) return tl::unexpected(storage::lmdb_error(rc, "read " + std::string(key)));
       auto b = storage::to_bytes(v);
-      key_header.emplace(b.begin(), b.end());
+      return std::optional<std::vector<std::uint8_t>>(std::in_place, b.begin(), b.end());
+    };
+    auto raw_header = read_meta(kHeaderKey);
+    if (!raw_header) return tl::unexpected(raw_header.error());
+    if (*raw_header) {
+      auto h = decode_header(**raw_header);
+      if (!h) return tl::unexpected(h.error());
+      header = *h;
+    }
+    for (auto [key, out] : {std::pair{kKeyHeaderKey, &key_header}, std::pair{kFileIdKey, &file_id},
+                            std::pair{kKeyBindingKey, &binding}}) {
+      auto v = read_meta(key);
+      if (!v) return tl::unexpected(v.error());
+      *out = std::move(*v);
     }
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
-
-    if (header) {
-      if (header->encrypted && !options.key)
-        return make_error(ErrorCode::kAuthentication,
-                          "the database is encrypted: a passphrase or key is required");
-      if (!header->encrypted && options.key)
-        return make_error(ErrorCode::kInvalidArgument,
-                          "the database is not encrypted: open it without a key");
-      if (header->encrypted) {
-        auto kh = crypto::KeyHeader::parse(*key_header);
-        if (!kh) return tl::unexpected(kh.error());
-        // unwrap_key authenticates first, so a tampered cipher byte reads as a wrong key, and
-        // only then reports a cipher this CPU lacks (kUnsupported).
-        auto dek = crypto::unwrap_key(*kh, *options.key);
-        if (!dek) return tl::unexpected(dek.error());
-        d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
-        d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
-        // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
-        // that a writer uses; a read-write open replaces it below with a fresh epoch.
-        d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
+  }
+  // A file that existed before this open must be a custdb database already: LMDB meta pages
+  // without the header are a foreign or half-created file, never something to create into.
+  if (exists && !header)
+    return make_error(ErrorCode::kCorruption,
+                      "not a custdb database (no header): " + data_file.string());
+  if (header) {
+    if (!currency.empty() && currency != header->currency)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "base_currency: the database's is " + header->currency + ", not " +
+                            currency + " (leave base_currency empty to open it)");
+    if (header->encrypted && !options.key)
+      return make_error(ErrorCode::kAuthentication,
+                        "the database is encrypted: a passphrase or key is required");
+    // A secret for a plaintext file is refused, never ignored: a plaintext data.mdb swapped in
+    // for an encrypted one must not receive the caller's data in the clear.
+    if (!header->encrypted && options.key)
+      return make_error(ErrorCode::kAuthentication,
+                        "the database is not encrypted, but a passphrase or key was given");
+    if (header->encrypted) {
+      if (!key_header)
+        return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+      auto kh = crypto::KeyHeader::parse(*key_header);
+      if (!kh) return tl::unexpected(kh.error());
+      // unwrap_key authenticates first, so a tampered cipher byte reads as a wrong key, and
+      // only then reports a cipher this CPU lacks (kUnsupported).
+      auto dek = crypto::unwrap_key(*kh, *options.key);
+      if (!dek) return tl::unexpected(dek.error());
+      d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
+      if (binding) {
+        // The key header must be this file's (docs/security.md, "Binding").
+        if (!file_id || file_id->size() != crypto::kFileIdSize)
+          return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
+        auto want = crypto::key_binding(*d->data_key, *file_id, *key_header);
+        if (!want) return tl::unexpected(want.error());
+        if (binding->size() != want->size() ||
+            sodium_memcmp(binding->data(), want->data(), want->size()) != 0)
+          return make_error(ErrorCode::kCorruption,
+                            "the key header does not belong to this database (key binding "
+                            "mismatch): it was copied from another database or damaged");
       }
+      d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
+      // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
+      // that a writer uses; a read-write open replaces it below with a fresh epoch.
+      d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
     }
   }
   if (!header && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
   if (header && missing_dbis && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
+  // A database from before key bindings is bound at its first read-write open.
+  const bool bind_legacy = header && header->encrypted && !binding;
 
-  // Phase 2, only for a new database (or one missing tables): create what is missing.
-  // Opening an existing database writes nothing; the nonce epoch is raised lazily before the
-  // first write transaction (ensure_sealer).
-  if (!options.read_only && (!header || missing_dbis)) {
+  // Phase 2, only for a new database (or one missing tables or its key binding): create what
+  // is missing. Opening a bound database writes nothing; the nonce epoch is raised lazily
+  // before the first write transaction (ensure_sealer).
+  if (!options.read_only && (!header || missing_dbis || bind_legacy)) {
     storage::Txn txn;
     if (int rc = storage::Txn::begin(d->env.get(), 0, txn))
       return tl::unexpected(storage::lmdb_error(rc, "begin write"));
@@ -286,25 +393,39 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
         return tl::unexpected(storage::lmdb_error(rc, "write meta"));
       return {};
     };
+    auto bind = [&](std::span<const std::uint8_t> kh_bytes) -> Status {
+      if (!file_id || file_id->size() != crypto::kFileIdSize) {
+        auto id = new_file_id();
+        file_id.emplace(id.begin(), id.end());
+        if (auto s = put_meta(kFileIdKey, *file_id); !s) return s;
+      }
+      auto mac = crypto::key_binding(*d->data_key, *file_id, kh_bytes);
+      if (!mac) return tl::unexpected(mac.error());
+      return put_meta(kKeyBindingKey, *mac);
+    };
     if (!header) {
       Header h;
       h.encrypted = options.key != nullptr;
-      h.currency = options.base_currency;
-      if (!engine::valid_currency(h.currency))
-        return make_error(ErrorCode::kInvalidArgument,
-                          "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+      h.currency = currency.empty() ? "USD" : currency;
       h.created_ms = now_ms().time_since_epoch().count();
       if (auto s = put_meta(kHeaderKey, encode_header(h)); !s) return tl::unexpected(s.error());
+      auto id = new_file_id();
+      file_id.emplace(id.begin(), id.end());
+      if (auto s = put_meta(kFileIdKey, *file_id); !s) return tl::unexpected(s.error());
       if (h.encrypted) {
         auto created = crypto::create_key(*options.key, crypto::preferred_cipher());
         if (!created) return tl::unexpected(created.error());
         auto& [kh, dek] = *created;
-        if (auto s = put_meta(kKeyHeaderKey, kh.serialize()); !s) return tl::unexpected(s.error());
+        const auto kh_bytes = kh.serialize();
+        if (auto s = put_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
         d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(dek));
+        if (auto s = bind(kh_bytes); !s) return tl::unexpected(s.error());
         d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
         d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh.cipher, 0);
       }
       header = h;
+    } else if (bind_legacy) {
+      if (auto s = bind(*key_header); !s) return tl::unexpected(s.error());
     }
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit open"));
   }
@@ -314,6 +435,9 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
   d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
   d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
+  // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
+  crypto::scrub_stack();
+  undo.dismiss();
   return d;
 }
 
@@ -332,11 +456,15 @@ Status DatabaseImpl::ensure_sealer() const {
     const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
     epoch = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
             (std::uint32_t{p[2]} << 8) | p[3];
+  } else if (rc == 0) {
+    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string(v.mv_size) +
+                                                  " bytes, expected 4");
   } else if (rc != MDB_NOTFOUND) {
-    return make_error(ErrorCode::kCorruption, "bad nonce epoch in meta");
+    return tl::unexpected(storage::lmdb_error(rc, "read nonce epoch"));
   }
   if (epoch == UINT32_MAX)
-    return make_error(ErrorCode::kUnsupported, "nonce epochs exhausted: rotate the data key");
+    return make_error(ErrorCode::kUnsupported,
+                      "meta nonce_epoch is 4294967295: nonce epochs exhausted; rotate the data key");
   ++epoch;
   std::uint8_t e[4] = {static_cast<std::uint8_t>(epoch >> 24), static_cast<std::uint8_t>(epoch >> 16),
                        static_cast<std::uint8_t>(epoch >> 8), static_cast<std::uint8_t>(epoch)};
@@ -552,12 +680,34 @@ Status DatabaseImpl::put_meta(TxnState& st, std::string_view key, std::string_vi
 
 // ---- meta counters ---------------------------------------------------------------------------
 
+Status check_header(Bytes value, bool encrypted) {
+  auto h = decode_header(value);
+  if (!h) return tl::unexpected(h.error());
+  if (h->encrypted != encrypted)
+    return make_error(ErrorCode::kCorruption, "encryption flag differs from the open handle's");
+  return {};
+}
+
+Result<std::uint64_t> parse_id_counter(Bytes value) {
+  if (value.size() != 8)
+    return make_error(ErrorCode::kCorruption,
+                      std::to_string(value.size()) + " bytes, expected 8");
+  const std::uint64_t next = storage::get_u64(value.data());
+  // Ids are 1..2^63-1, so the next one is 1..2^63 (2^63: none left to assign automatically).
+  if (next == 0 || next > kMaxIdCounter)
+    return make_error(ErrorCode::kCorruption,
+                      std::to_string(next) + " is outside 1..2^63, where no id can be assigned");
+  return next;
+}
+
 Result<std::uint64_t> DatabaseImpl::next_id(TxnState& st, std::string_view counter) const {
   auto v = get(st, dbi_meta, as_bytes(counter));
   if (!v) return tl::unexpected(v.error());
   if (!*v) return std::uint64_t{1};
-  if ((*v)->size() != 8) return make_error(ErrorCode::kCorruption, "bad id counter");
-  return storage::get_u64((*v)->data());
+  auto next = parse_id_counter(**v);
+  if (!next)
+    return make_error(ErrorCode::kCorruption, "meta " + std::string(counter) + ": " + next.error().message());
+  return *next;
 }
 
 Status DatabaseImpl::bump_counter(TxnState& st, std::string_view counter,
@@ -903,7 +1053,17 @@ Status Database::change_key(const KeyMaterial& new_key) {
     if (!old) return tl::unexpected(old.error());
     auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
     if (!rewrapped) return tl::unexpected(rewrapped.error());
-    return d.put(st, d.dbi_meta, key, rewrapped->serialize());
+    const auto kh_bytes = rewrapped->serialize();
+    if (auto s = d.put(st, d.dbi_meta, key, kh_bytes); !s) return s;
+    // The new key header gets its binding to this file (the file id is the open's: it was
+    // checked or created there).
+    auto id = d.get(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kFileIdKey.data()), detail::kFileIdKey.size()));
+    if (!id) return tl::unexpected(id.error());
+    if (!*id || (*id)->size() != crypto::kFileIdSize)
+      return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
+    auto mac = crypto::key_binding(*d.data_key, **id, kh_bytes);
+    if (!mac) return tl::unexpected(mac.error());
+    return d.put(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kKeyBindingKey.data()), detail::kKeyBindingKey.size()), *mac);
   });
   if (!s) return s;
   return d.env.sync(true);  // the old wrapping must not be what survives a crash

@@ -257,6 +257,27 @@ struct DatabaseImpl {
   Result<CheckReport> check() const;
 };
 
+// Meta keys of the engine (docs/format.md).
+inline constexpr std::string_view kHeaderKey = "header";
+inline constexpr std::string_view kKeyHeaderKey = "key_header";
+inline constexpr std::string_view kEpochKey = "nonce_epoch";
+inline constexpr std::string_view kFileIdKey = "file_id";
+inline constexpr std::string_view kKeyBindingKey = "key_binding";
+inline constexpr std::string_view kNextCustomer = "next_id.customer";
+inline constexpr std::string_view kNextRelationship = "next_id.relationship";
+inline constexpr std::string_view kNextTransaction = "next_id.transaction";
+inline constexpr std::array<std::string_view, 3> kIdCounterKeys = {kNextCustomer, kNextRelationship,
+                                                                   kNextTransaction};
+
+// The largest value an id counter can hold: ids stay below 2^63.
+inline constexpr std::uint64_t kMaxIdCounter = std::uint64_t{1} << 63;
+// Status of the stored file header (meta key "header"): kCorruption or kUnsupported as an open
+// would report it, and kCorruption when its encryption flag is not `encrypted`.
+Status check_header(storage::Bytes value, bool encrypted);
+// An id counter's stored value (8 bytes) as the next id; kCorruption (message without the key's
+// name) when it has the wrong size or is 0 or above kMaxIdCounter.
+Result<std::uint64_t> parse_id_counter(storage::Bytes value);
+
 // Meta values of the analytics layer (sealed: rules and models describe customers). Key
 // rotation copies every key listed here under the new key.
 inline constexpr std::string_view kMetaClvModel = "analytics.model";

@@ -4,6 +4,7 @@
 #include <lmdb.h>
 
 #include <cmath>
+#include <exception>
 
 #include "engine/db_impl.h"
 #include "engine/validate.h"
@@ -16,14 +17,27 @@ using index::IndexId;
 using storage::Bytes;
 using namespace custdb::engine;
 
-constexpr std::string_view kNextCustomer = "next_id.customer";
-constexpr std::string_view kNextRelationship = "next_id.relationship";
-constexpr std::string_view kNextTransaction = "next_id.transaction";
 // Ids stay below 2^63 so `id + 1` (the next counter value) never wraps.
 constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
 
 Bytes as_bytes(std::string_view s) {
   return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Runs a caller's callback; an exception it throws becomes kInvalidArgument naming the call,
+// so no exception crosses the library's boundary (database.h).
+template <class Fn>
+Status run_callback(const char* call, Fn&& fn) {
+  try {
+    fn();
+    return {};
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(call) + ": the callback threw: " + e.what());
+  } catch (...) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(call) + ": the callback threw a non-standard exception");
+  }
 }
 
 tl::unexpected<Error> precondition(std::string m) {
@@ -88,7 +102,8 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   if (!old) return tl::unexpected(old.error());
   if (!*old) return false;
   Customer c = **old;
-  mutate(c);
+  // Nothing is written before the callback returns, so a throw leaves the transaction as it was.
+  if (auto s = run_callback("update_customer", [&] { mutate(c); }); !s) return tl::unexpected(s.error());
   c.id = id;                               // identity is the key
   c.aggregates = (*old)->aggregates;       // engine-maintained
   c.scores = (*old)->scores;               // engine-maintained
@@ -304,7 +319,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   if (!old) return tl::unexpected(old.error());
   if (!*old) return false;
   Transaction t = **old;
-  mutate(t);
+  if (auto s = run_callback("amend_transaction", [&] { mutate(t); }); !s) return tl::unexpected(s.error());
   t.id = id;
   (void)valid_currency(t.currency);  // upper-cases, so "eur" compares equal to "EUR"
   if (t.currency != base_currency && t.currency != (*old)->currency &&

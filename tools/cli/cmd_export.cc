@@ -1,5 +1,12 @@
 // custdb export customers|relationships|transactions [--format csv|jsonl] [--out FILE]
 // [--reveal]: write a table (io::export_table), personal columns masked unless --reveal.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <streambuf>
@@ -68,6 +75,14 @@ Command add_export(CLI::App& app, Globals& g) {
             }
             std::ofstream file;
             if (!o->out.empty() && o->out != "-") {
+              // Created 0600 whatever the umask: an export holds customer data in the clear.
+              // An existing file keeps its mode (the user chose it).
+              std::error_code ec;
+              const bool existed = std::filesystem::exists(o->out, ec);
+              const int fd = ::open(o->out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+              if (fd < 0) die_failure("cannot write " + o->out + ": " + std::strerror(errno));
+              if (!existed) ::fchmod(fd, 0600);
+              ::close(fd);
               file.open(o->out, std::ios::binary | std::ios::trunc);
               if (!file) die_failure("cannot write " + o->out);
             }

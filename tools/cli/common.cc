@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,7 +9,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <map>
 
 #include "custdb/io.h"
 
@@ -68,37 +72,66 @@ bool db_exists(const Globals& g) {
   return std::filesystem::exists(db_path(g) / "data.mdb", ec);
 }
 
+void protect_secrets() {
+  // A core dump would hold the passphrase, the KEK's inputs and the data key's users: none
+  // while a secret is held. RLIMIT_CORE 0 stops the kernel writing a core file;
+  // PR_SET_DUMPABLE 0 also stops core pipes (systemd-coredump) and ptrace by the same user.
+  static const bool done = [] {
+    struct rlimit none {0, 0};
+    ::setrlimit(RLIMIT_CORE, &none);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return true;
+  }();
+  (void)done;
+}
+
+namespace {
+
+// A passphrase from the environment, taken once: copied straight into secret memory, then the
+// variable's bytes are wiped in place and it is unset, so the only copy left is the locked,
+// dump-excluded one. Later calls return the same secret.
+std::shared_ptr<const KeyMaterial> take_env_passphrase(const char* name) {
+  static std::map<std::string, std::shared_ptr<const KeyMaterial>> taken;
+  if (auto it = taken.find(name); it != taken.end()) return it->second;
+  std::shared_ptr<const KeyMaterial> key;
+  if (char* p = std::getenv(name); p && *p) {
+    protect_secrets();
+    key = KeyMaterial::from_passphrase(std::string_view(p));
+    ::explicit_bzero(p, std::strlen(p));  // not optimized away, unlike memset
+    ::unsetenv(name);
+  }
+  taken.emplace(name, key);
+  return key;
+}
+
+}  // namespace
+
 LoadedKey load_key(const Globals& g) {
+  if (!g.key_file.empty() || !g.passphrase_file.empty()) protect_secrets();
   if (!g.key_file.empty()) return {must(KeyMaterial::from_file(g.key_file, true)), false};
   if (!g.passphrase_file.empty())
     return {must(KeyMaterial::from_file(g.passphrase_file, false)), false};
-  if (const char* p = std::getenv(kPassphraseEnv); p && *p)
-    return {KeyMaterial::from_passphrase(p), true};
+  if (auto key = take_env_passphrase(kPassphraseEnv)) return {std::move(key), true};
   return {};
 }
 
 std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphrase_file,
                                                 const std::string& new_key_file) {
+  if (!new_key_file.empty() || !new_passphrase_file.empty()) protect_secrets();
   if (!new_key_file.empty()) return must(KeyMaterial::from_file(new_key_file, true));
   if (!new_passphrase_file.empty()) return must(KeyMaterial::from_file(new_passphrase_file, false));
-  if (const char* p = std::getenv(kNewPassphraseEnv); p && *p) return KeyMaterial::from_passphrase(p);
-  return nullptr;
+  return take_env_passphrase(kNewPassphraseEnv);
 }
 
 Database open_database(const Globals& g, bool read_only) {
   Options o;
   o.read_only = read_only;
   o.create_if_missing = false;
-  LoadedKey k = load_key(g);
-  o.key = k.key;
-  auto db = Database::open(db_path(g), o);
-  // A passphrase exported in the environment is not meant for a plaintext database: the
-  // library refuses a key there (kInvalidArgument), so open it without.
-  if (!db && k.from_env && db.error().code() == ErrorCode::kInvalidArgument) {
-    o.key = nullptr;
-    db = Database::open(db_path(g), o);
-  }
-  return must(std::move(db));
+  o.key = load_key(g).key;
+  // Whatever the secret's source (the environment included), a plaintext database refuses it
+  // (kAuthentication, exit 3): a plaintext data.mdb swapped in for an encrypted one must never
+  // be written in the clear.
+  return must(Database::open(db_path(g), o));
 }
 
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
@@ -113,8 +146,9 @@ Database create_database(const Globals& g, bool encrypt, const std::string& curr
       die_usage("--encrypt needs a secret: set CUSTDB_PASSPHRASE, or give --passphrase-file or "
                 "--key-file");
     o.key = k.key;
-  } else if (k.key && !k.from_env) {
-    die_usage("a key or passphrase file was given without --encrypt");
+  } else if (k.key) {
+    die_usage(std::string(k.from_env ? "CUSTDB_PASSPHRASE is set" : "a key or passphrase file was given") +
+              " without --encrypt: a plaintext database takes no secret");
   }
   return must(Database::open(db_path(g), o));
 }

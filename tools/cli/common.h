@@ -82,7 +82,9 @@ std::filesystem::path db_path(const Globals& g);
 bool db_exists(const Globals& g);
 
 // The secret for the database: --key-file (raw key), --passphrase-file, or CUSTDB_PASSPHRASE,
-// in that order. Null when none is given.
+// in that order. Null when none is given. The secret goes straight into locked, dump-excluded
+// memory; CUSTDB_PASSPHRASE is wiped from the environment once read (later calls return the
+// same secret).
 struct LoadedKey {
   std::shared_ptr<const KeyMaterial> key;
   bool from_env = false;
@@ -92,11 +94,15 @@ LoadedKey load_key(const Globals& g);
 std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphrase_file,
                                                 const std::string& new_key_file);
 
-// Opens the existing database (never creates one), with the key if one is given. A passphrase
-// from the environment is not forced on a plaintext database.
+// Disables core dumps of this process (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) for the rest of its
+// life; load_key and load_new_key call it before they read a secret.
+void protect_secrets();
+
+// Opens the existing database (never creates one), with the key if one is given: a secret
+// from any source, CUSTDB_PASSPHRASE included, fails on a plaintext database (exit 3).
 Database open_database(const Globals& g, bool read_only);
-// Creates a database; `encrypt` needs a key (a usage error otherwise). error_if_exists: refuse
-// an existing one (exit 1).
+// Creates a database; `encrypt` needs a key, and a key without `encrypt` is refused (usage
+// errors both). error_if_exists: refuse an existing one (exit 1). `currency` empty: USD.
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
                          bool error_if_exists);
 
