@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(empty_or_headerless_file_is_corruption) {
     }
     BOOST_TEST(fs::file_size(dir / "data.mdb") == size);  // nothing created over it
     // `custdb import` (and every command) refuses it as corruption, exit 1.
-    std::ofstream(dir / "in.csv") << "external_ref,name\nX-1,Ann\n";
+    std::ofstream(dir / "in.csv") << "id,name\n1,Ann\n";
     auto r = run_cli({"import", "customers", (dir / "in.csv").string(), "--db", dir.path().string()},
                      {}, dir / "err");
     BOOST_TEST(r.code == 1, r.err);
@@ -444,7 +444,7 @@ BOOST_AUTO_TEST_CASE(secret_for_plaintext_database_is_authentication) {
   // The CLI, whatever the secret's source: exit 3, and nothing written.
   std::ofstream(dir / "pass") << "secret\n";
   std::ofstream(dir / "key") << std::string(32, 'k');
-  std::ofstream(dir / "in.csv") << "external_ref,name\nX-2,Bob\n";
+  std::ofstream(dir / "in.csv") << "id,name\n7,Bob\n";
   const std::string db_s = db_dir.string(), csv = (dir / "in.csv").string();
   const std::vector<std::pair<std::vector<std::string>, std::map<std::string, std::string>>> runs = {
       {{"import", "customers", csv, "--db", db_s}, {{"CUSTDB_PASSPHRASE", "secret"}}},
