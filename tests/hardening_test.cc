@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,9 +131,9 @@ struct Region {
   std::string name;
 };
 
-std::vector<Region> regions() {
+std::vector<Region> regions(const std::string& pid = "self") {
   std::vector<Region> out;
-  std::ifstream smaps("/proc/self/smaps");
+  std::ifstream smaps("/proc/" + pid + "/smaps");
   std::string line;
   while (std::getline(smaps, line)) {
     if (line.rfind("VmFlags:", 0) == 0) {
@@ -164,16 +165,17 @@ std::vector<Region> regions() {
 
 // How many times each needle occurs in readable memory a core dump would include (regions
 // without the "dd" flag). The read buffer itself is excluded from dumps, so it never counts.
-std::vector<int> count_in_dumpable_memory(const std::vector<std::span<const std::uint8_t>>& needles) {
+std::vector<int> count_in_dumpable_memory(const std::vector<std::span<const std::uint8_t>>& needles,
+                                          const std::string& pid = "self") {
   constexpr std::size_t kChunk = std::size_t{1} << 20;
   void* mem = ::mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   BOOST_TEST_REQUIRE(mem != MAP_FAILED);
   BOOST_TEST_REQUIRE(::madvise(mem, kChunk, MADV_DONTDUMP) == 0);
   auto* buf = static_cast<std::uint8_t*>(mem);
-  const int fd = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(("/proc/" + pid + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
   BOOST_TEST_REQUIRE(fd >= 0);
   std::vector<int> found(needles.size(), 0);
-  for (const Region& r : regions()) {
+  for (const Region& r : regions(pid)) {
     if (!r.readable || r.dontdump || r.name.find("[vvar") != std::string::npos ||
         r.name.find("[vsyscall]") != std::string::npos)
       continue;
@@ -423,6 +425,92 @@ BOOST_AUTO_TEST_CASE(no_secret_in_dumpable_memory_after_open) {
   BOOST_TEST(found[0] == 0, "KEK copies in dumpable memory: " << found[0]);
   BOOST_TEST(found[1] == 0, "data key copies in dumpable memory: " << found[1]);
   BOOST_TEST(found[2] == 0, "passphrase copies in dumpable memory: " << found[2]);
+}
+
+BOOST_AUTO_TEST_CASE(cli_holds_secrets_without_core_dumps_or_copies) {
+  TempDir dir;
+  const std::string db = (dir / "db").string();
+  // A random passphrase: the test keeps it in secret memory, the CLI gets it by environment.
+  crypto::SecretBuffer raw(12);
+  randombytes_buf(raw.data(), raw.size());
+  crypto::SecretBuffer pass(2 * raw.size() + 1);
+  sodium_bin2hex(reinterpret_cast<char*>(pass.data()), pass.size(), raw.data(), raw.size());
+  const std::string_view pass_view(reinterpret_cast<const char*>(pass.data()), 2 * raw.size());
+  { auto d = Database::open(db, Options{.key = KeyMaterial::from_passphrase(pass_view)}); BOOST_TEST_REQUIRE(d.has_value()); }
+  crypto::SecretBuffer kek(32);
+  {
+    auto header = crypto::KeyHeader::parse(RawMeta(db).get("key_header").value()).value();
+    BOOST_TEST_REQUIRE(crypto_pwhash(kek.data(), kek.size(), pass_view.data(), pass_view.size(),
+                                     header.salt.data(), header.opslimit, header.memlimit,
+                                     crypto_pwhash_ALG_ARGON2ID13) == 0);
+  }
+  sodium_stackzero(256 * 1024);
+
+  // `custdb import customers -` opens the database, then blocks reading our pipe: the moment a
+  // core dump of it would be taken in the reported attack.
+  int in[2];
+  BOOST_TEST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+  const std::string binary = cli_binary().string();
+  std::vector<std::string> argv_s{binary, "import", "customers", "-", "--format", "csv", "--db", db};
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);
+  env_s.push_back("CUSTDB_PASSPHRASE=" + std::string(pass_view));  // the test's one copy
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string err_file = (dir / "err").string();
+  const pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    struct rlimit core {RLIM_INFINITY, RLIM_INFINITY};
+    ::setrlimit(RLIMIT_CORE, &core);  // core dumps on, as on a developer's machine
+    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(in[0], 0);
+    ::dup2(err, 1);
+    ::dup2(err, 2);
+    ::execve(binary.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  for (auto& e : env_s) sodium_memzero(e.data(), e.size());
+  const std::string p = std::to_string(pid);
+  bool blocked = false;
+  for (int i = 0; i < 400 && !blocked; ++i) {
+    std::ifstream wchan("/proc/" + p + "/wchan");
+    std::string w;
+    wchan >> w;
+    blocked = w.find("pipe") != std::string::npos;
+    if (!blocked) ::usleep(50'000);
+  }
+  BOOST_TEST(blocked, "custdb did not reach its stdin read");
+  if (blocked) {
+    std::ifstream limits("/proc/" + p + "/limits");
+    std::string line, core_line;
+    while (std::getline(limits, line))
+      if (line.rfind("Max core file size", 0) == 0) core_line = line;
+    std::istringstream fields(core_line.substr(std::strlen("Max core file size")));
+    std::string soft, hard;
+    fields >> soft >> hard;
+    BOOST_TEST(soft == "0", core_line);
+    // Not dumpable: /proc/<pid>/mem is closed to the same user (root may still read it).
+    const int mem = ::open(("/proc/" + p + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+    if (mem < 0) {
+      BOOST_TEST((errno == EACCES || errno == EPERM));
+    } else {
+      ::close(mem);
+      // Root: look inside. Neither the passphrase nor the KEK outside dump-excluded memory.
+      const auto found = count_in_dumpable_memory({pass.span().first(pass_view.size()), kek.span()}, p);
+      BOOST_TEST(found[0] == 0, "passphrase copies in custdb's dumpable memory: " << found[0]);
+      BOOST_TEST(found[1] == 0, "KEK copies in custdb's dumpable memory: " << found[1]);
+    }
+  }
+  ::close(in[1]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
 }
 
 // ---- point 11 and 15: a secret for a plaintext database -------------------------------------
