@@ -362,6 +362,7 @@ RecordCipher::RecordCipher(const DataKey& key, Cipher cipher, std::uint32_t epoc
   // different nonces except with probability 2^-32 (AES-GCM) or 2^-96 (XChaCha20).
   randombytes_buf(nonce_tail_.data(), nonce_tail_.size());
   fork_generation_ = current_fork_generation();
+  scrub_stack();  // crypto_kdf (BLAKE2b) and the AES key schedule left key bytes there
 }
 
 void RecordCipher::seal(std::span<const std::uint8_t> plain, std::span<const std::uint8_t> ad,
@@ -437,6 +438,7 @@ Tokenizer::Tokenizer(const DataKey& key) : subkeys_(kMaxFields * kDataKeySize) {
     crypto_kdf_derive_from_key(subkeys_.data() + id * kDataKeySize, kDataKeySize, id, kTokenContext,
                                key.data());
   }
+  scrub_stack();  // BLAKE2b's final buffer held the last subkey
 }
 
 Tokenizer::Token Tokenizer::token(std::uint32_t field_id,

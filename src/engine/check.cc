@@ -270,10 +270,24 @@ struct Checker {
       }
     }
 
-    // Sealed meta values (analytics rules and model): their envelopes must open.
-    for (std::string_view key : kSealedMetaKeys) {
+    // Sealed meta values (analytics rules and model, segment extents): their envelopes must
+    // open.
+    std::vector<std::string> sealed(kSealedMetaKeys.begin(), kSealedMetaKeys.end());
+    {
+      storage::Cursor cur(st.txn.get(), db.dbi_meta);
+      if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+      constexpr std::string_view kExtentPrefix = "extent.";
+      MDB_val k = storage::to_val(kExtentPrefix), v;
+      int rc = cur.get(k, v, MDB_SET_RANGE);
+      while (rc == 0 && storage::to_view(k).starts_with(kExtentPrefix)) {
+        sealed.emplace_back(storage::to_view(k));
+        rc = cur.get(k, v, MDB_NEXT);
+      }
+      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan meta"));
+    }
+    for (const std::string& key : sealed) {
       auto v = db.get_meta(st, key);
-      if (!v) problem(Kind::kUndecodable, "meta", std::string(key) + ": " + v.error().message());
+      if (!v) problem(Kind::kUndecodable, "meta", key + ": " + v.error().message());
     }
     return {};
   }

@@ -174,6 +174,32 @@ Status create_private_dirs(const fs::path& path, CreateUndo& undo) {
   return {};
 }
 
+// kCorruption unless the handle's data key opens the first record of a non-empty table (or
+// every table is empty). Called before a legacy file's key header is bound to it.
+Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
+  codec::RecordCodec codec(d.cipher.get());
+  bool any = false;
+  for (int table = 0; table < 3; ++table) {
+    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    storage::Cursor cur(txn.get(), dbi);
+    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
+    any = true;
+    const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
+    const bool opened = table == 0   ? codec.decode_customer(key, value).has_value()
+                        : table == 1 ? codec.decode_relationship(key, value).has_value()
+                                     : codec.decode_transaction(key, value).has_value();
+    if (opened) return {};
+  }
+  if (!any) return {};
+  return make_error(ErrorCode::kCorruption,
+                    "the key header does not open this database's records: it was copied from "
+                    "another database, or the records are damaged");
+}
+
 // Reads 16 random bytes into a file id.
 std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
   crypto::ensure_sodium();
@@ -425,6 +451,10 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       }
       header = h;
     } else if (bind_legacy) {
+      // Binding vouches for the key header from now on, so first make sure it is this file's:
+      // a foreign one (or a stripped binding) unwraps a data key that opens none of the
+      // records here.
+      if (auto s = probe_records(*d, txn); !s) return tl::unexpected(s.error());
       if (auto s = bind(*key_header); !s) return tl::unexpected(s.error());
     }
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit open"));
