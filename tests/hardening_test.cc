@@ -381,6 +381,11 @@ BOOST_AUTO_TEST_CASE(verify_and_writes_check_meta_values) {
         for (const auto& p : report.problems)
           named |= p.kind == c.kind && p.what.find(c.key) != std::string::npos;
         BOOST_TEST(named);
+        if (mode == Mode::kPlain) {  // `custdb verify` says so too, exit 1
+          auto r = run_cli({"verify", "--db", dir.path().string()}, {}, dir / "err");
+          BOOST_TEST(r.code == 1, r.err);
+          BOOST_TEST(r.err.find(c.key) != std::string::npos, r.err);
+        }
         const std::string_view key(c.key);
         if (key.starts_with("analytics.") || key.starts_with("extent.")) continue;  // not written
         auto w = db.insert_customer(sample_customer(2));
