@@ -38,6 +38,7 @@ struct Globals {
   std::string key_file;         // --key-file FILE (32 raw bytes or 64 hex digits)
   bool json = false;            // --json
   bool reveal = false;          // --reveal: show names, emails, phones, birth dates
+  unsigned max_readers = 0;     // --max-readers N: reader slots (0: Options' default)
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).
@@ -92,6 +93,8 @@ LoadedKey load_key(const Globals& g);
 std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphrase_file,
                                                 const std::string& new_key_file);
 
+// Options every command starts from: the global options that apply to any open.
+Options base_options(const Globals& g);
 // Opens the existing database (never creates one), with the key if one is given. A passphrase
 // from the environment is not forced on a plaintext database.
 Database open_database(const Globals& g, bool read_only);
