@@ -98,7 +98,7 @@ Transaction big_txn(CustomerId customer, int i) {
   t.ts += std::chrono::milliseconds(i);
   // 1000 bytes, different for every record: the data grows by about 1.1 KB per transaction.
   t.description.assign(1000, static_cast<char>('a' + i % 26));
-  t.description.replace(0, 12, std::to_string(1'000'000'000'000LL + i));
+  t.description.replace(0, 13, std::to_string(1'000'000'000'000LL + i));
   return t;
 }
 
