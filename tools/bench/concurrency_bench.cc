@@ -97,7 +97,11 @@ std::string status_field(const char* name) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind(name, 0) == 0) return line.substr(std::string(name).size());
+    if (line.rfind(name, 0) == 0) {
+      std::string v = line.substr(std::string(name).size());
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
   return "?";
 }
 
@@ -120,6 +124,7 @@ std::uint64_t allocated(const fs::path& p) {
 
 // One variant in a child process of its own, so VSZ/RSS are its alone.
 void map_cost_variant(const fs::path& dir, std::size_t map, unsigned readers) {
+  std::fflush(stdout);  // or the child prints the parent's buffer again
   pid_t pid = fork();
   if (pid != 0) {
     waitpid(pid, nullptr, 0);
@@ -192,6 +197,7 @@ int main(int argc, char** argv) {
     }
   }
   if (cost) return map_cost(a.dir);
+  std::fflush(stdout);
   fs::remove_all(a.dir);
   const std::uint64_t target = static_cast<std::uint64_t>(a.gb * (1ull << 30));
   synthetic::Generator gen;
@@ -206,6 +212,7 @@ int main(int argc, char** argv) {
     committed = 1000;
   }
   std::printf("load average at start: %s\n", loadavg().c_str());
+  std::fflush(stdout);
 
   // Reader processes; each sends its histogram back through a pipe when the stop pipe closes.
   int stop_pipe[2], result_pipe[2];
