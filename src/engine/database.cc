@@ -1,4 +1,4 @@
-// Opening and creating databases, transactions, map growth, and the public wrappers.
+// Opening and creating databases, transactions and the write lock, and the public wrappers.
 #include <lmdb.h>
 
 #include <chrono>

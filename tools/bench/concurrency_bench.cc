@@ -113,8 +113,10 @@ std::string loadavg() {
 }
 
 void print(const char* who, const Waits& w) {
-  std::printf("| %s | %llu | %.3f | %.3f | %.3f |\n", who, static_cast<unsigned long long>(w.n),
-              w.quantile(0.5) / 1000.0, w.quantile(0.99) / 1000.0, w.max_us / 1000.0);
+  std::printf("| %s | %llu | %llu | %llu | %llu | %.3f |\n", who, static_cast<unsigned long long>(w.n),
+              static_cast<unsigned long long>(w.quantile(0.5)),
+              static_cast<unsigned long long>(w.quantile(0.99)),
+              static_cast<unsigned long long>(w.quantile(0.9999)), w.max_us / 1000.0);
 }
 
 std::uint64_t allocated(const fs::path& p) {
@@ -308,7 +310,7 @@ int main(int argc, char** argv) {
   std::printf("loaded %llu customers in %llu commits of %d, %.1f s (%.0f customers/s)\n",
               static_cast<unsigned long long>(committed), static_cast<unsigned long long>(batches),
               a.batch, secs, (committed - 1000) / secs);
-  std::printf("\n| begin_read in | reads | median ms | p99 ms | longest ms |\n|---|---|---|---|---|\n");
+  std::printf("\nbegin_read waits (us; 0 = under 1 us):\n| begin_read in | reads | median us | p99 us | p99.99 us | longest ms |\n|---|---|---|---|---|---|\n");
   print("writer process (threads)", here);
   print("reader processes", procs);
   print("all", all);
@@ -318,7 +320,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(committed) - static_cast<long long>(counts->customers));
   std::printf("file size %.2f GB (%llu bytes), map size %.0f GiB\n", info.file_size / 1e9,
               static_cast<unsigned long long>(info.file_size), info.map_size / 1073741824.0);
-  std::printf("writer RSS %s, peak%s\n", status_field("VmRSS:").c_str(), status_field("VmHWM:").c_str());
+  std::printf("writer RSS %s (peak %s): anonymous %s, file pages (the map, page cache) %s\n",
+              status_field("VmRSS:").c_str(), status_field("VmHWM:").c_str(),
+              status_field("RssAnon:").c_str(), status_field("RssFile:").c_str());
   r = Result<ReadTxn>(tl::unexpected(Error(ErrorCode::kInternal, "")));
   const bool lost = counts->customers != committed;
   db = Result<Database>(tl::unexpected(Error(ErrorCode::kInternal, "")));
