@@ -37,7 +37,6 @@ namespace {
 namespace fs = std::filesystem;
 using storage::Bytes;
 
-
 // ---- the file header (meta key "header"); docs/format.md -------------------------------------
 constexpr char kMagic[8] = {'c', 'u', 's', 't', 'd', 'b', 0, 0};
 constexpr std::uint32_t kFileFormat = 1;
