@@ -225,6 +225,33 @@ BOOST_AUTO_TEST_CASE(writer_processes_lose_no_transaction) {
   require_clean(db);
 }
 
+// The one case left that changes a map: another process, opened with a larger map, fills the
+// file past this process's small explicit max_map_size. This process adopts the larger map at
+// its next begin (no transaction of it being open) and reads everything.
+BOOST_AUTO_TEST_CASE(a_map_enlarged_by_another_process_is_adopted) {
+  TempDir dir;
+  Options small;
+  small.max_map_size = 1 << 20;
+  auto db = open_db(Mode::kPlain, dir.path(), small);
+  (void)must(db.insert_customer(sample_customer(1)));
+  BOOST_TEST(db.info().map_size == std::size_t{1} << 20);
+  pid_t pid = spawn([&] {
+    auto other = Database::open(dir.path());  // the default map
+    if (!other) return 2;
+    auto w = other->begin_write();
+    if (!w) return 3;
+    for (int i = 0; i < 4000; ++i)
+      if (!w->add_transaction(big_txn(1, i))) return 4;
+    return w->commit() ? 0 : 5;
+  });
+  BOOST_TEST_REQUIRE(wait_exit(pid) == 0);
+  BOOST_TEST(db.info().file_size > std::size_t{1} << 20);
+  auto r = must(db.begin_read());
+  BOOST_TEST(must(r.counts()).transactions == 4000u);
+  BOOST_TEST(must(r.transactions_of(1)).size() == 4000u);
+  BOOST_TEST(db.info().map_size > std::size_t{1} << 20);
+}
+
 // Point 2: a thread holding a WriteTxn that asks for another write gets kFailedPrecondition
 // at once, whichever way it asks; its own transaction is unharmed. (It used to hang for ever:
 // run in a child with an alarm, so a regression fails instead of hanging the suite.)
