@@ -209,6 +209,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
 
   // Phase 1, read only: open what exists and read the header. Nothing is written before the
   // key is checked, so a wrong key leaves the file byte-identical.
+read_header:  // again when another process created the database meanwhile (phase 2)
   std::optional<Header> header;
   bool missing_dbis = false;
   {
@@ -305,6 +306,14 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     for (auto& [slot, name, dflags] : all_dbis(*d)) {
       int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
       if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
+    }
+    if (!header) {
+      // Processes opening a new database at once all find no header in phase 1; only the
+      // first to get here may create it (a second header, in encrypted mode a second data
+      // key, would make the first one's records unreadable). Under the write lock, look
+      // again: if it is there now, open it as the existing database it has become.
+      MDB_val k = storage::to_val(kHeaderKey), v;
+      if (mdb_get(txn.get(), d->dbi_meta, &k, &v) == 0) goto read_header;  // aborts txn, unlocks
     }
     auto put_meta = [&](std::string_view key, Bytes value) -> Status {
       MDB_val k = storage::to_val(key), v = storage::to_val(value);
