@@ -67,6 +67,10 @@ struct StopPipe {
     char c;
     (void)!read(fd[0], &c, 1);
   }
+  void wait_at_most(int ms) const {  // the same, bounded: a test that fails must not hang
+    pollfd p{fd[0], POLLIN, 0};
+    (void)poll(&p, 1, ms);
+  }
   void child_side() {  // in a child: drop the write end so the parent's close is seen
     close(fd[1]);
     fd[1] = -1;
@@ -349,7 +353,8 @@ BOOST_AUTO_TEST_CASE(busy_timeout_gives_kbusy) {
   Options o;
   o.busy_timeout = std::chrono::milliseconds(300);
 
-  // Another process holds a write transaction for 2 s.
+  // Another process holds a write transaction until released (5 s at most: without a working
+  // busy_timeout the wait below ends then, and the test fails instead of hanging).
   StopPipe stop;
   ReadyPipe ready;
   pid_t holder = spawn([&] {
@@ -359,7 +364,7 @@ BOOST_AUTO_TEST_CASE(busy_timeout_gives_kbusy) {
     auto w = db->begin_write();
     if (!w || !w->insert_customer(sample_customer(1))) return 3;
     ready.send('y');
-    stop.wait();
+    stop.wait_at_most(5000);
     return w->commit() ? 0 : 4;
   });
   BOOST_TEST_REQUIRE(ready.receive() == 'y');
@@ -382,22 +387,24 @@ BOOST_AUTO_TEST_CASE(busy_timeout_gives_kbusy) {
   BOOST_TEST(wait_exit(holder) == 0);
   BOOST_TEST(must(db.insert_customer(sample_customer(2))) == 2u);
 
-  // Another thread of this process holds it.
-  auto held = must(db.begin_write());
-  std::thread other([&] {
-    auto t1 = Clock::now();
-    auto w2 = db.begin_write();
-    const long long waited2 = ms_since(t1);
-    BOOST_TEST(!w2.has_value());
-    if (!w2) {
-      BOOST_TEST((w2.error().code() == ErrorCode::kBusy));
-      BOOST_TEST(w2.error().message().find("another thread") != std::string::npos);
-    }
-    BOOST_TEST(waited2 >= 280);
-    BOOST_TEST(waited2 < 1500);
+  // Another thread of this process holds it (3 s at most, as above).
+  std::atomic<bool> holding{false}, release{false};
+  std::thread holder_thread([&] {
+    auto held = db.begin_write();
+    holding = held.has_value();
+    for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   });
-  other.join();
-  held.abort();
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto t1 = Clock::now();
+  auto w2 = db.begin_write();
+  const long long waited2 = ms_since(t1);
+  release = true;
+  holder_thread.join();
+  BOOST_TEST_REQUIRE(!w2.has_value());
+  BOOST_TEST((w2.error().code() == ErrorCode::kBusy));
+  BOOST_TEST(w2.error().message().find("another thread") != std::string::npos);
+  BOOST_TEST(waited2 >= 280);
+  BOOST_TEST(waited2 < 1500);
 }
 
 // Point 2: Database::write runs fn once and commits; retries on kBusy (waiting out another
