@@ -397,17 +397,49 @@ class Run {
  public:
   explicit Run(Database& db) : db_(db) {}
 
+  // Thrown by expect() (and the commit and query checks) when the engine says the map is full
+  // (kResourceExhausted, kSmallMap): the model cannot predict that, so op() checks what must
+  // then hold instead (see map_full()).
+  struct MapFull {};
+
   void op(fuzz::Bytes& in) {
+    try {
+      dispatch(in);
+    } catch (const MapFull&) {
+      map_full();
+    }
+  }
+
+  // After kResourceExhausted: the transaction is poisoned (every later call and its commit
+  // say kResourceExhausted), abort ends it, nothing of it is stored and every earlier commit
+  // is intact; a one-shot write stored nothing.
+  void map_full() {
+    if (tracing()) std::fprintf(stderr, "  (map full: the transaction is dropped)\n");
+    if (txn_) {
+      auto again = txn_->get_customer(1);
+      FUZZ_CHECK(!again && again.error().code() == ErrorCode::kResourceExhausted,
+                 "a poisoned transaction answered a read with %s",
+                 again ? "a value" : again.error().to_string().c_str());
+      auto c = txn_->commit();
+      FUZZ_CHECK(!c && c.error().code() == ErrorCode::kResourceExhausted,
+                 "a poisoned transaction's commit returned %s", c ? "success" : c.error().to_string().c_str());
+      txn_->abort();
+      txn_.reset();
+    }
+    pending_ = committed_;
+    verify_all("after a full map");
+  }
+
+  void dispatch(fuzz::Bytes& in) {
     const std::uint8_t code = in.u8() % kOpCount;
     if (tracing()) std::fprintf(stderr, "op %d%s\n", code, txn_ ? " (in a transaction)" : "");
     switch (code) {
       case kBegin: ensure_txn(); break;
       case kCommit:
         if (txn_) {
-          must(txn_->commit(), "commit");
+          commit_or_map_full("commit");
           txn_.reset();
           committed_ = pending_;
-          restamp_after_growth();
           verify_all("after commit");
         }
         break;
@@ -481,10 +513,13 @@ class Run {
 
   void finish() {
     if (txn_) {
-      must(txn_->commit(), "final commit");
-      txn_.reset();
-      committed_ = pending_;
-      restamp_after_growth();
+      try {
+        commit_or_map_full("final commit");
+        txn_.reset();
+        committed_ = pending_;
+      } catch (const MapFull&) {
+        map_full();
+      }
     }
     verify_all("at the end");
     auto report = must(db_.check(), "check");
@@ -502,38 +537,8 @@ class Run {
     if (txn_) return;
     txn_.emplace(must(db_.begin_write(), "begin_write"));
     stamped_.clear();
-    map_size_ = db_.info().map_size;
   }
 
-  // Fixed finding (docs/testing.md): operations replayed after map growth used to stamp
-  // updated_at (and an insert's default created_at) anew. Strict by default now: a re-stamp
-  // fails. CUSTDB_FUZZ_STRICT_STAMPS=0 restores the old tolerance (the model re-adopts the
-  // stamps of the customers the transaction stamped).
-  static bool strict_stamps() {
-    static const bool on = [] {
-      const char* v = std::getenv("CUSTDB_FUZZ_STRICT_STAMPS");
-      return !(v && *v == '0');
-    }();
-    return on;
-  }
-  void restamp(const ReadView& v, Model& m) {
-    for (auto [id, created] : stamped_)
-      if (m.customers.count(id)) adopt_stamps(v, m, id, created);
-  }
-  bool map_grew() {
-    const std::size_t now = db_.info().map_size;
-    if (now == map_size_ || strict_stamps()) return false;
-    map_size_ = now;
-    if (tracing()) std::fprintf(stderr, "  (the map grew: replayed stamps re-adopted)\n");
-    return true;
-  }
-  // After a commit (which may grow the map while writing the segment postings).
-  void restamp_after_growth() {
-    if (!map_grew()) return;
-    auto r = must(db_.begin_read(), "begin_read");
-    restamp(r, committed_);
-    pending_ = committed_;
-  }
   const Model& model() const { return txn_ ? pending_ : committed_; }
 
   static TransactionId pick_txn_id(std::uint8_t v) {
@@ -545,10 +550,21 @@ class Run {
     }
   }
 
+  // The commit of txn_; MapFull when it ran out of map (the transaction then is gone).
+  void commit_or_map_full(const char* what) {
+    auto s = txn_->commit();
+    if (!s && s.error().code() == ErrorCode::kResourceExhausted) {
+      txn_.reset();
+      throw MapFull{};
+    }
+    must(std::move(s), what);
+  }
+
   template <class T>
   static void expect(const Result<T>& got, std::optional<ErrorCode> want, const char* what) {
     std::optional<ErrorCode> code;
     if (!got) code = got.error().code();
+    if (code == ErrorCode::kResourceExhausted) throw MapFull{};
     if (tracing())
       std::fprintf(stderr, "  %s -> %s (model: %s)\n", what,
                    got ? "ok" : got.error().to_string().c_str(), show_code(want));
@@ -598,7 +614,6 @@ class Run {
   // What a write call touched, checked inside its transaction.
   void verify_touched(std::initializer_list<CustomerId> ids, const char* when) {
     const ReadView& v = *txn_;
-    if (map_grew()) restamp(v, pending_);
     verify_counts(v, pending_, when);
     for (CustomerId id : ids) {
       if (id == 0 || id > kMaxId) continue;
@@ -1033,7 +1048,9 @@ class Run {
     SegmentOptions o;
     o.as_of = kAsOf;
     auto run = [&](const ReadView& v) {
-      auto ids = must(v.ids(q, o), "ids");
+      auto got = v.ids(q, o);  // in a write transaction: flushes its postings first
+      if (!got && got.error().code() == ErrorCode::kResourceExhausted) throw MapFull{};
+      auto ids = must(std::move(got), "ids");
       FUZZ_CHECK(ids == want, "segment '%s': engine %zu ids, model %zu", text, ids.size(),
                  want.size());
     };
@@ -1049,7 +1066,6 @@ class Run {
   std::optional<WriteTxn> txn_;
   Model committed_, pending_;
   std::map<CustomerId, bool> stamped_;  // stamped in this transaction: id -> created_at too
-  std::size_t map_size_ = 0;
 };
 
 struct State {
@@ -1074,7 +1090,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t setup = in.u8();
   Options o;
   o.sync = SyncMode::kNone;
-  if (setup & kSmallMap) o.initial_map_size = std::size_t{128} << 10;
+  // A map so small that longer inputs fill it: kResourceExhausted, checked by Run::map_full().
+  if (setup & kSmallMap) o.max_map_size = std::size_t{128} << 10;
   if (setup & kEncrypted) o.key = s.key;
   fuzz::remove_database_files(s.dir.path());
   {

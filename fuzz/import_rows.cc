@@ -54,7 +54,6 @@ void seed(Database& db) {
 Options options() {
   Options o;
   o.sync = SyncMode::kNone;
-  o.initial_map_size = std::size_t{4} << 20;
   return o;
 }
 

@@ -49,7 +49,6 @@ struct Region {
 void build(const fuzz::fs::path& dir) {
   Options o;
   o.sync = SyncMode::kNone;
-  o.initial_map_size = std::size_t{1} << 20;
   Database db = must(Database::open(dir, o), "open");
   synthetic::Generator gen;
   auto txn = must(db.begin_write(), "begin_write");

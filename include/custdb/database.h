@@ -7,14 +7,19 @@
 // - ReadTxn is a snapshot: it sees the database as of its begin, whatever commits later. Any
 //   number run at once, in any thread and in other processes, beside the single writer. One
 //   ReadTxn must not be used by two threads at the same time; it may move between threads.
-// - WriteTxn: one at a time per database file, across processes (others wait in begin_write).
-//   Use it from the thread that began it. Not committed when destroyed means aborted.
+// - WriteTxn: one at a time per database file, across threads and processes. begin_write waits
+//   for the write lock while another writer holds it, for ever by default or at most
+//   Options::busy_timeout (then kBusy). A thread that holds a WriteTxn and asks for another
+//   one (begin_write, a one-shot write such as insert_customer, Database::write) gets
+//   kFailedPrecondition at once: it would wait for itself. Use a WriteTxn from the thread
+//   that began it. Not committed when destroyed means aborted.
 //   A write on a ReadTxn does not compile: the write methods exist only on WriteTxn.
 // - Every record returned is an owned copy: it stays valid after the transaction ends.
-// - Map growth (Options::grow_map) must wait until no transaction of this process is open
-//   (LMDB's rule for resizing). A thread that keeps a ReadTxn open while its own write needs
-//   the map to grow makes that write fail with kBusy after 30 s: end read transactions before
-//   large writes, or size Options::initial_map_size for the data.
+// - Nothing waits on the map: it is sized once, at open (Options::max_map_size), so begin_read
+//   never waits for a writer and a write never waits for readers. The one exception needs
+//   non-default options: another process with a larger max_map_size filled the file past this
+//   process's map; adopting the larger map then waits (at most 30 s, then kBusy) until no
+//   transaction of this process is open.
 //
 // Callbacks (update_customer, amend_transaction): an exception the callback throws does not
 // leave the library: the call returns kInvalidArgument ("the callback threw: ...") having
@@ -22,8 +27,9 @@
 //
 // Write semantics: each write call is atomic on its own. It validates first and either applies
 // completely or returns an error having changed nothing, leaving the transaction usable. Only a
-// failure of the storage itself (I/O, corruption found mid-write) poisons the transaction:
-// later calls and commit() then fail, and nothing of it is stored.
+// failure of the storage itself (the map full, I/O, corruption found mid-write) poisons the
+// transaction: later calls and commit() then fail with that same error (kResourceExhausted
+// when the map is full), nothing of it is stored, and abort() (or the destructor) ends it.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +40,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "custdb/options.h"
@@ -180,8 +187,8 @@ class WriteTxn : public ReadView {
   WriteTxn(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
   friend class Database;
 
-  // Runs one write operation, growing the map and replaying the transaction when LMDB's map
-  // is full (defined in src/engine/database.cc).
+  // Runs one write operation; a storage failure poisons the transaction (defined in
+  // src/engine/database.cc).
   template <class R>
   Result<R> run(std::function<Result<R>(detail::TxnState&)> op);
 };
@@ -196,7 +203,19 @@ struct DatabaseInfo {
   std::size_t file_size = 0;     // bytes of the data file
   std::size_t page_size = 0;
   unsigned max_readers = 0;
-  unsigned readers_in_use = 0;
+  unsigned readers_in_use = 0;  // high-water mark of slots used since the table was made
+};
+
+// LMDB's reader table (lock.mdb): who holds read slots. See Database::reader_table.
+struct ReaderTable {
+  struct Slot {
+    long pid = 0;               // the process holding the slot
+    unsigned long thread = 0;   // its thread (an opaque id)
+    std::uint64_t snapshot = 0; // the LMDB transaction id it reads; 0 when no read is active
+  };
+  unsigned max_readers = 0;  // slots in the table
+  unsigned stale = 0;        // slots of dead processes found, and freed, by this call
+  std::vector<Slot> slots;   // slots held by live processes, in table order
 };
 
 class Database {
@@ -218,9 +237,40 @@ class Database {
   Database& operator=(Database&&) noexcept;
   ~Database();
 
+  // Never waits for writers (and, with default options, for anything). kBusy when the reader
+  // table is full of live readers (after freeing slots of dead processes): the message says
+  // how to raise Options::max_readers.
   Result<ReadTxn> begin_read() const;
-  // Blocks while another writer (thread or process) holds the write lock.
+  // Waits while another writer (thread or process) holds the write lock: for ever, or at most
+  // Options::busy_timeout, then kBusy. kFailedPrecondition at once when this thread already
+  // holds a WriteTxn of this database.
   Result<WriteTxn> begin_write();
+
+  // Runs fn in a new write transaction and commits it when fn succeeds; aborts it when fn
+  // fails (fn's error is returned). When the write lock stays taken past busy_timeout (kBusy
+  // from begin_write) it waits (20, 40, 80, 160 ms) and tries again, up to 5 attempts in all;
+  // then kBusy. Since a retry starts before fn ever ran, fn runs at most once per call unless
+  // fn itself returns kBusy, which is retried the same way: fn must then have no effects
+  // outside the transaction it is given. No other error is retried (a commit that failed is
+  // not: the transaction is finished, nothing of it stored). An exception thrown by fn aborts
+  // the transaction and propagates to the caller unchanged.
+  // fn returns Status, or Result<T> for any T: write then returns that Result<T>.
+  Status write(const std::function<Status(WriteTxn&)>& fn);
+  template <class Fn>
+    requires std::is_invocable_v<Fn&, WriteTxn&> &&
+             (!std::is_same_v<std::invoke_result_t<Fn&, WriteTxn&>, Status>)
+  std::invoke_result_t<Fn&, WriteTxn&> write(Fn&& fn) {
+    using R = std::invoke_result_t<Fn&, WriteTxn&>;
+    std::optional<typename R::value_type> out;
+    Status s = write(std::function<Status(WriteTxn&)>([&](WriteTxn& txn) -> Status {
+      R r = fn(txn);
+      if (!r) return tl::unexpected(r.error());
+      out.emplace(std::move(*r));
+      return {};
+    }));
+    if (!s) return tl::unexpected(s.error());
+    return std::move(*out);
+  }
 
   // One-shot conveniences: each runs in its own transaction.
   Result<std::optional<Customer>> get_customer(CustomerId id) const;
@@ -234,6 +284,15 @@ class Database {
   Result<CheckReport> check() const;
 
   DatabaseInfo info() const;
+
+  // The reader table: slots held, by which processes; frees slots of dead processes first
+  // (counted in `stale`). Needs no reader slot, so it works when the table is full.
+  ReaderTable reader_table() const;
+  // The same for a database that is not open in this process: opens LMDB's environment at
+  // `path` without beginning a transaction, so it works even when every slot is taken (what
+  // `custdb stats` shows first). kBusy when this process has the database open: use the
+  // member function on that handle.
+  static Result<ReaderTable> reader_table(const std::filesystem::path& path);
   // Flushes buffers to disk (useful with SyncMode::kNone).
   Status sync();
 

@@ -4,6 +4,7 @@
 // recorded at creation and checked at open.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,11 @@ enum class SyncMode : std::uint8_t {
   kNone = 2,
 };
 
+// The map size used when Options::max_map_size is 0: 1 TiB where pointers have 64 bits (the
+// address space holds about a hundred such maps), 1 GiB on 32-bit systems.
+inline constexpr std::size_t kDefaultMapSize =
+    sizeof(void*) >= 8 ? (std::size_t{1} << 40) : (std::size_t{1} << 30);
+
 struct Options {
   // Create the database when the path does not exist. Default: true.
   bool create_if_missing = true;
@@ -33,19 +39,30 @@ struct Options {
   // file is needed beyond LMDB's reader table. Default: false.
   bool read_only = false;
 
-  // Size of the memory map when the database is created or when the file is smaller.
-  // The map grows by itself when full (see max_map_size). Default: 64 MiB.
-  std::size_t initial_map_size = std::size_t{64} << 20;
-  // Upper bound for automatic growth; a write that would need more fails with kIOError
-  // ("map full"). 0 means no bound beyond the address space. Default: 0.
+  // Size of the memory map, in bytes: the most the data file can ever hold in this process.
+  // 0 (the default) means kDefaultMapSize, 1 TiB on 64-bit systems. The map only reserves
+  // address space: the file grows page by page as data is written (and never shrinks), so a
+  // large map costs neither disk nor memory (docs/architecture.md, "The map"). If the address
+  // space refuses the default (RLIMIT_AS), open halves it until the mapping succeeds, down to
+  // 64 MiB. A write that would need more than the map holds fails with kResourceExhausted:
+  // that transaction is aborted (nothing of it stored), earlier commits are intact. The map
+  // never needs to grow, so no transaction ever waits for one.
+  // A value below the file's current size is raised to the file's size.
   std::size_t max_map_size = 0;
-  // Automatic growth. When false, a full map fails the write with kIOError instead of growing.
-  // Default: true.
-  bool grow_map = true;
 
-  // Reader slots in LMDB's lock file: concurrent read transactions across all processes.
-  // Slots of dead processes are reclaimed when the database opens. Default: 126.
-  unsigned max_readers = 126;
+  // Reader slots in LMDB's lock file: the read transactions that can be open at once across
+  // all processes (a thread with a ReadTxn open holds one slot per transaction). Slots of dead
+  // processes are reclaimed at open and when a new reader finds the table full; a table full
+  // of live readers makes begin_read fail with kBusy. Each slot costs 64 bytes of lock.mdb.
+  // The first process to open the database while no other has it open sizes the table;
+  // later opens use the table as it is. Default: 4096.
+  unsigned max_readers = 4096;
+
+  // How long begin_write (and every one-shot write) waits for the write lock while another
+  // writer, a thread of this process or another process, holds it; then kBusy. A negative
+  // value (the default) waits for ever; 0 fails at once. A thread that already holds a
+  // WriteTxn of this database never waits: its begin_write is kFailedPrecondition.
+  std::chrono::milliseconds busy_timeout{-1};
 
   // Durability of commits. Default: kFull.
   SyncMode sync = SyncMode::kFull;

@@ -24,10 +24,14 @@ enum class ErrorCode : int {
   kCorruption = 4,       // stored bytes failed checksum, authentication or verification
   kAuthentication = 5,   // wrong passphrase or key; never reported as corruption
   kIOError = 6,          // the OS or LMDB failed (disk full, permissions, missing file)
-  kBusy = 7,             // a resource is held by someone else (reader table full, map growth)
+  kBusy = 7,             // a resource is held by someone else (write lock past busy_timeout,
+                         // reader table full of live readers): retrying later may succeed
   kReadOnly = 8,         // a write on a database opened read-only
   kUnsupported = 9,      // the file needs a feature this build or CPU lacks
   kInternal = 10,        // a bug in custdb; please report it
+  kResourceExhausted = 11,  // a configured limit was reached (the map size, Options::max_map_size):
+                            // the transaction is aborted, nothing of it stored; free space or
+                            // raise the limit
 };
 
 std::string_view to_string(ErrorCode code) noexcept;

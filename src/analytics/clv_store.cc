@@ -183,8 +183,9 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
   DatabaseImpl& impl = Access::impl(db);
   const Date as_of = options.as_of.value_or(detail::today_utc());
 
-  // Read everything needed from one snapshot, then end it: writes may need the map to grow,
-  // which waits for this process's transactions.
+  // Read everything needed from one snapshot, then end it: the batches below are many short
+  // write transactions, and a snapshot held across them would keep their freed pages from
+  // being reused.
   ClvModel model;
   std::vector<RfmRow> rows;
   std::vector<CustomerId> previously_scored;

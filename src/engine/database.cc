@@ -1,4 +1,4 @@
-// Opening and creating databases, transactions, map growth, and the public wrappers.
+// Opening and creating databases, transactions and the write lock, and the public wrappers.
 #include <lmdb.h>
 
 #include <cerrno>
@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,16 +25,16 @@ namespace custdb {
 namespace detail {
 
 
-namespace {
-
-namespace fs = std::filesystem;
-using storage::Bytes;
-
 // LMDB forbids opening one environment twice in a process (its locks are per process).
 // A forked child inherits the parent's set but not its environments: the set is per pid.
 std::mutex g_registry_mutex;
 std::set<std::string> g_open_paths;
 pid_t g_registry_pid = 0;
+
+namespace {
+
+namespace fs = std::filesystem;
+using storage::Bytes;
 
 // ---- the file header (meta key "header"); docs/format.md -------------------------------------
 constexpr char kMagic[8] = {'c', 'u', 's', 't', 'd', 'b', 0, 0};
@@ -105,8 +106,6 @@ std::vector<DbiName> all_dbis(DatabaseImpl& d) {
   return v;
 }
 
-std::size_t round_up(std::size_t n, std::size_t page) { return (n + page - 1) / page * page; }
-
 constexpr auto kRemapWait = std::chrono::milliseconds(30'000);
 
 }  // namespace
@@ -150,6 +149,8 @@ class CreateUndo {
   void file(const fs::path& p) { files_.push_back(p); }
   void dir(const fs::path& p) { dirs_.push_back(p); }
   void dismiss() { done_ = true; }
+  // The files turned out to be another process's (it created them first): keep them.
+  void keep_files() { files_.clear(); }
 
  private:
   std::vector<fs::path> files_, dirs_;
@@ -221,7 +222,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   d->options = options;
   std::error_code ec;
   const fs::path data_file = path / "data.mdb";
-  const bool exists = fs::exists(data_file, ec);
+  bool exists = fs::exists(data_file, ec);
   if (exists && options.error_if_exists)
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + path.string());
   // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
@@ -229,15 +230,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   if (!currency.empty() && !engine::valid_currency(currency))
     return make_error(ErrorCode::kInvalidArgument,
                       "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
-  if (exists) {
-    // LMDB would initialize an empty file as a new environment, and the create below would
-    // then make a new database over whatever the file was meant to be: an existing file must
-    // already be a database.
-    auto size = fs::file_size(data_file, ec);
-    if (!ec && size == 0)
-      return make_error(ErrorCode::kCorruption,
-                        "not a custdb database: " + data_file.string() + " is empty (0 bytes)");
-  } else {
+  if (!exists) {
     if (!options.create_if_missing || options.read_only)
       return make_error(ErrorCode::kIOError, "no database at " + path.string());
     if (auto s = create_private_dirs(path, undo); !s) return tl::unexpected(s.error());
@@ -279,12 +272,41 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                         "the database is being re-encrypted (data-key rotation); try again later");
   }
 
+  // Creating a database is serialized by the write lock, held from before LMDB creates
+  // data.mdb until the header commits (phase 2). A process that finds no data.mdb, an empty one
+  // or one without a header may be looking at another process's creation half-way: it takes
+  // the lock (waiting for that creator) and looks again. Only then is an empty or header-less
+  // file what it seems: not a database, never something to create into.
+  WriterLock creating;
+  std::uintmax_t file_size = exists ? fs::file_size(data_file, ec) : 0;
+  if (!options.read_only && (!exists || file_size == 0)) {
+    auto lock = d->lock_writer();
+    if (!lock) return tl::unexpected(lock.error());
+    creating = std::move(*lock);
+    if (!exists && fs::exists(data_file, ec)) {
+      exists = true;       // another process created it while this one waited:
+      undo.keep_files();   // its files are not this open's to remove
+    }
+    file_size = exists ? fs::file_size(data_file, ec) : 0;
+  }
+  // LMDB would initialize an empty file as a new environment, and the create below would then
+  // make a new database over whatever the file was meant to be.
+  if (exists && file_size == 0)
+    return make_error(ErrorCode::kCorruption,
+                      "not a custdb database: " + data_file.string() + " is empty (0 bytes)");
+
   unsigned flags = 0;
   if (options.read_only) flags |= MDB_RDONLY;
   if (options.sync == SyncMode::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
-  auto env = storage::Env::open({path.string(), flags, options.initial_map_size,
-                                 options.max_readers, 64});
+  storage::Env::OpenParams params;
+  params.dir = path.string();
+  params.flags = flags;
+  // The map is sized once, large: it only reserves address space, so it never has to grow.
+  params.map_size = options.max_map_size ? options.max_map_size : kDefaultMapSize;
+  params.shrink_on_enomem = options.max_map_size == 0;
+  params.max_readers = options.max_readers;
+  auto env = storage::Env::open(params);
   if (!env) return tl::unexpected(env.error());
   d->env = std::move(*env);
   if (!exists) {
@@ -307,13 +329,34 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
 
   // Phase 1, read only: open what exists and read the header. Nothing is written before the
   // key is checked, so a wrong key leaves the file byte-identical.
+read_header:  // again when another process created the database meanwhile (phase 2)
   std::optional<Header> header;
   bool missing_dbis = false;
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
   {
+    // Normally a read transaction. A writer must open even when the reader table is full of
+    // live readers (126 `custdb export`s, say): then it reads in a write transaction, which
+    // needs no reader slot, and commits it empty (writing nothing) so the table handles stay.
+    WriterLock writer;  // declared first: released only after txn has ended
     storage::Txn txn;
-    if (int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn))
-      return tl::unexpected(storage::lmdb_error(rc, "begin read"));
+    int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL && d->env.reader_check() > 0)
+      rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL && !options.read_only) {
+      if (!creating) {
+        auto lock = d->lock_writer();
+        if (!lock) return tl::unexpected(lock.error());
+        writer = std::move(*lock);
+      }
+      rc = storage::Txn::begin(d->env.get(), 0, txn);
+    }
+    if (rc == MDB_READERS_FULL)
+      return make_error(ErrorCode::kBusy,
+                        "the reader table is full: all " +
+                            std::to_string(d->env.info().me_maxreaders) +
+                            " slots are held by live read transactions (`custdb stats` lists "
+                            "their processes); a read-only open needs one");
+    if (rc) return tl::unexpected(storage::lmdb_error(rc, "begin read"));
     for (auto& [slot, name, dflags] : all_dbis(*d)) {
       int rc = mdb_dbi_open(txn.get(), name, dflags, slot);
       if (rc == MDB_NOTFOUND) {
@@ -348,12 +391,21 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       *out = std::move(*v);
     }
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
+    writer.release();
   }
   // A file that existed before this open must be a custdb database already: LMDB meta pages
   // without the header are a foreign or half-created file, never something to create into.
-  if (exists && !header)
+  if (exists && !header) {
+    if (!creating && !options.read_only) {
+      // Perhaps another process is creating it right now: wait for its write lock, read again.
+      auto lock = d->lock_writer();
+      if (!lock) return tl::unexpected(lock.error());
+      creating = std::move(*lock);
+      goto read_header;
+    }
     return make_error(ErrorCode::kCorruption,
                       "not a custdb database (no header): " + data_file.string());
+  }
   if (header) {
     if (!currency.empty() && currency != header->currency)
       return make_error(ErrorCode::kInvalidArgument,
@@ -406,12 +458,26 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   // is missing. Opening a bound database writes nothing; the nonce epoch is raised lazily
   // before the first write transaction (ensure_sealer).
   if (!options.read_only && (!header || missing_dbis || bind_legacy)) {
+    WriterLock writer;
+    if (!creating) {
+      auto lock = d->lock_writer();
+      if (!lock) return tl::unexpected(lock.error());
+      writer = std::move(*lock);
+    }
     storage::Txn txn;
     if (int rc = storage::Txn::begin(d->env.get(), 0, txn))
       return tl::unexpected(storage::lmdb_error(rc, "begin write"));
     for (auto& [slot, name, dflags] : all_dbis(*d)) {
       int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
       if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
+    }
+    if (!header) {
+      // Processes opening a new database at once all find no header in phase 1; only the
+      // first to get here may create it (a second header, in encrypted mode a second data
+      // key, would make the first one's records unreadable). Under the write lock, look
+      // again: if it is there now, open it as the existing database it has become.
+      MDB_val k = storage::to_val(kHeaderKey), v;
+      if (mdb_get(txn.get(), d->dbi_meta, &k, &v) == 0) goto read_header;  // aborts txn, unlocks
     }
     auto put_meta = [&](std::string_view key, Bytes value) -> Status {
       MDB_val k = storage::to_val(key), v = storage::to_val(value);
@@ -509,14 +575,106 @@ Status DatabaseImpl::ensure_sealer() const {
   return {};
 }
 
+// ---- the write lock ---------------------------------------------------------------------------
+
+namespace {
+// The byte of custdb.lock whose OFD write lock is the cross-process write lock. OFD locks
+// (not flock) so that they coexist with the shared flock every open holds on the same file
+// for data-key rotation; open-file-description locks (not classic POSIX ones) so that closing
+// some other descriptor of the file in this process cannot drop them.
+constexpr off_t kWriterLockByte = 0;
+
+int ofd_lock(int fd, short type, bool wait) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kWriterLockByte;
+  fl.l_len = 1;
+  for (;;) {
+    if (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+std::string busy_message(std::chrono::milliseconds timeout, const char* who) {
+  return "the write lock is held by " + std::string(who) + " (waited busy_timeout = " +
+         std::to_string(timeout.count()) + " ms)";
+}
+}  // namespace
+
+void WriterLock::release() noexcept {
+  if (!db_) return;
+  const DatabaseImpl* d = std::exchange(db_, nullptr);
+  if (d->lock_fd >= 0 && !d->options.read_only) ofd_lock(d->lock_fd, F_UNLCK, false);
+  d->writer_thread.store(std::thread::id(), std::memory_order_release);
+  d->writer_mutex.unlock();
+}
+
+Result<WriterLock> DatabaseImpl::lock_writer() const {
+  if (writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "this thread already holds a write transaction of this database (a nested "
+                      "begin_write, or a one-shot write inside a WriteTxn, would wait for "
+                      "itself for ever): use that WriteTxn, or commit or abort it first");
+  using Clock = std::chrono::steady_clock;
+  const auto timeout = options.busy_timeout;
+  const bool forever = timeout.count() < 0;
+  const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+  if (forever) {
+    writer_mutex.lock();
+  } else if (!writer_mutex.try_lock_until(deadline)) {
+    return make_error(ErrorCode::kBusy, busy_message(timeout, "another thread of this process"));
+  }
+  writer_thread.store(std::this_thread::get_id(), std::memory_order_release);
+  WriterLock held(this);  // releases the mutex on every way out below
+  // Rotation's copy (no lock file) and read-only handles write nothing other processes see.
+  if (lock_fd < 0 || options.read_only) return held;
+  if (forever) {
+    if (int e = ofd_lock(lock_fd, F_WRLCK, true); e != 0)
+      return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
+    return held;
+  }
+  // No timed wait exists for file locks: poll, backing off from 1 ms to 16 ms.
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    int e = ofd_lock(lock_fd, F_WRLCK, false);
+    if (e == 0) return held;
+    if (e != EAGAIN && e != EACCES)
+      return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
+    auto now = Clock::now();
+    if (now >= deadline)
+      return make_error(ErrorCode::kBusy, busy_message(timeout, "another process"));
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::milliseconds(16));
+  }
+}
+
+Error DatabaseImpl::fail(TxnState& st, int rc, std::string_view what) const {
+  Error e = rc == MDB_MAP_FULL
+                ? Error(ErrorCode::kResourceExhausted,
+                        std::string(what) + ": the database is full: its map of " +
+                            std::to_string(env.info().me_mapsize) +
+                            " bytes (Options::max_map_size) is used up; the transaction is "
+                            "aborted and nothing of it is stored")
+                : storage::lmdb_error(rc, what);
+  st.poisoned = true;
+  if (!st.failure) st.failure = e;
+  return e;
+}
+
 Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
-  if (write && encrypted && !sealer_ready.load(std::memory_order_acquire)) {
-    if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
-  }
   auto st = std::make_unique<TxnState>();
   st->write = write;
+  if (write) {
+    auto lock = lock_writer();
+    if (!lock) return tl::unexpected(lock.error());
+    st->writer = std::move(*lock);
+    // The nonce epoch is raised in a write transaction of its own, under this same lock.
+    if (encrypted && !sealer_ready.load(std::memory_order_acquire))
+      if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
+  }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
   return st;
 }
@@ -528,92 +686,54 @@ Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
     int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st.txn);
     if (rc == 0) return {};
     st.ticket.release();
-    if (rc == MDB_READERS_FULL && !reclaimed) {
+    if (rc == MDB_READERS_FULL) {
       // Slots of processes that died holding a read transaction: clear them and try again.
-      reclaimed = true;
-      if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
+      if (!reclaimed) {
+        reclaimed = true;
+        if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
+      }
+      return make_error(ErrorCode::kBusy,
+                        "the reader table is full: all " + std::to_string(env.info().me_maxreaders) +
+                            " slots are held by live read transactions (`custdb stats` lists "
+                            "their processes); end some, or raise Options::max_readers "
+                            "(--max-readers), which takes effect when the database is next "
+                            "opened by a first process");
     }
     if (rc != MDB_MAP_RESIZED) return tl::unexpected(storage::lmdb_error(rc, "begin transaction"));
-    // Another process grew the map: adopt its size (needs no transaction of ours active).
+    // Another process, with a larger max_map_size, filled the file past this process's map:
+    // adopt its size. LMDB allows that only with no transaction of this process active; the
+    // one case where a begin waits for other transactions (never with default options).
     Status adopted;
     if (!remap_gate.exclusive(kRemapWait, [&] {
           adopted = const_cast<storage::Env&>(env).set_map_size(0);
         }))
-      return make_error(ErrorCode::kBusy, "waiting for read transactions to adopt a larger map");
+      return make_error(ErrorCode::kBusy,
+                        "another process enlarged the map; adopting it waits for this process's "
+                        "transactions, which stayed open for 30 s (does this thread hold one?)");
     if (!adopted) return adopted;
   }
 }
 
-Status DatabaseImpl::grow_and_replay(TxnState& st) {
-  st.txn.abort();
-  st.ticket.release();
-  st.map_full = false;
-  if (!options.grow_map)
-    return make_error(ErrorCode::kIOError, "database map is full (automatic growth is off)");
-  Status grown;
-  bool ran = remap_gate.exclusive(kRemapWait, [&] {
-    MDB_envinfo info = env.info();
-    std::size_t page = env.stat().ms_psize;
-    std::size_t cur = info.me_mapsize;
-    std::size_t step = std::min<std::size_t>(std::max<std::size_t>(cur, std::size_t{1} << 24),
-                                             std::size_t{1} << 30);
-    std::size_t next = round_up(cur + step, page);
-    if (options.max_map_size && next > options.max_map_size) {
-      if (cur >= options.max_map_size) {
-        grown = make_error(ErrorCode::kIOError, "database map is full: it reached max_map_size (" +
-                                                    std::to_string(options.max_map_size) + " bytes)");
-        return;
-      }
-      next = options.max_map_size / page * page;
-    }
-    grown = const_cast<storage::Env&>(env).set_map_size(next);
-  });
-  if (!ran)
-    return make_error(ErrorCode::kBusy,
-                      "the map must grow but transactions of this process stayed open for 30 s "
-                      "(does this thread hold one?)");
-  if (!grown) return grown;
-  if (!st.replayable) {
-    st.grew = true;  // nothing to replay from: the caller re-runs its body
-    return make_error(ErrorCode::kBusy, "the map grew; run the transaction again");
-  }
-  if (auto s = begin_into(st, true); !s) return s;
-  st.posting_deltas.clear();  // the replay queues them again
-  st.extents_added.clear();
-  for (auto& op : st.redo) {
-    auto s = op(st);
-    if (!s) {
-      if (st.map_full) return grow_and_replay(st);  // grew too little: again
-      return s;
-    }
-  }
-  return {};
-}
-
 Status DatabaseImpl::write_retrying(const std::function<Status(TxnState&)>& body) {
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 1;; ++attempt) {
     auto st = begin(true);
-    if (!st) return tl::unexpected(st.error());
-    Status s = body(**st);
-    if (s) s = commit(**st);
-    else if ((*st)->map_full) s = grow_and_replay(**st);
-    if (s || !(*st)->grew || attempt == 16) return s;
+    if (!st) {
+      if (st.error().code() != ErrorCode::kBusy || attempt == kWriteAttempts)
+        return tl::unexpected(st.error());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10) * (1 << attempt));
+      continue;
+    }
+    if (auto s = body(**st); !s) return s;
+    return commit(**st);
   }
 }
 
 Status DatabaseImpl::commit(TxnState& st) {
-  for (;;) {
-    if (auto s = flush_postings(st); !s) {
-      if (!st.map_full) return s;
-      if (auto g = grow_and_replay(st); !g) return g;
-      continue;
-    }
-    int rc = st.txn.commit();
-    if (rc == 0) return {};
-    if (rc != MDB_MAP_FULL) return tl::unexpected(storage::lmdb_error(rc, "commit"));
-    st.map_full = true;
-    if (auto s = grow_and_replay(st); !s) return s;
-  }
+  if (st.poisoned) return tl::unexpected(*st.failure);
+  if (auto s = flush_postings(st); !s) return s;
+  int rc = st.txn.commit();
+  if (rc == 0) return {};
+  return tl::unexpected(fail(st, rc, "commit"));
 }
 
 // ---- storage primitives -----------------------------------------------------------------------
@@ -630,9 +750,7 @@ Status DatabaseImpl::put(TxnState& st, MDB_dbi dbi, Bytes key, Bytes val, unsign
   MDB_val k = storage::to_val(key), v = storage::to_val(val);
   int rc = mdb_put(st.txn.get(), dbi, &k, &v, flags);
   if (rc == 0) return {};
-  if (rc == MDB_MAP_FULL) st.map_full = true;
-  else st.poisoned = true;
-  return tl::unexpected(storage::lmdb_error(rc, "write"));
+  return tl::unexpected(fail(st, rc, "write"));
 }
 
 Status DatabaseImpl::del(TxnState& st, MDB_dbi dbi, Bytes key, std::optional<Bytes> val) const {
@@ -640,9 +758,7 @@ Status DatabaseImpl::del(TxnState& st, MDB_dbi dbi, Bytes key, std::optional<Byt
   if (val) v = storage::to_val(*val);
   int rc = mdb_del(st.txn.get(), dbi, &k, val ? &v : nullptr);
   if (rc == 0 || rc == MDB_NOTFOUND) return {};
-  if (rc == MDB_MAP_FULL) st.map_full = true;
-  else st.poisoned = true;
-  return tl::unexpected(storage::lmdb_error(rc, "delete"));
+  return tl::unexpected(fail(st, rc, "delete"));
 }
 
 Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) const {
@@ -848,39 +964,18 @@ void WriteTxn::abort() noexcept {
 
 Status WriteTxn::commit() {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
-  auto st = std::move(state_);
-  if (st->poisoned)
-    return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
+  auto st = std::move(state_);  // finished whatever happens; its write lock goes with it
   return db_->commit(*st);
 }
 
 template <class R>
 Result<R> WriteTxn::run(std::function<Result<R>(TxnState&)> op) {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
-  if (state_->poisoned)
-    return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
+  if (state_->poisoned) return tl::unexpected(*state_->failure);
   auto r = op(*state_);
-  while (!r && state_->map_full) {
-    if (auto s = db_->grow_and_replay(*state_); !s) {
-      state_->poisoned = true;
-      return tl::unexpected(s.error());
-    }
-    r = op(*state_);
-  }
-  if (r) {
-    // Replays must reproduce what the caller was told (ids); a writer in another process or
-    // thread slipping in while the map grew could change that, and then the transaction fails.
-    state_->redo.push_back([op, first = *r](TxnState& st) -> Status {
-      auto again = op(st);
-      if (!again) return tl::unexpected(again.error());
-      if (!(*again == first))
-        return make_error(ErrorCode::kBusy,
-                          "another process wrote while the map grew; transaction aborted");
-      return {};
-    });
-  } else if (state_->poisoned) {
-    state_->txn.abort();
-  }
+  // LMDB allows only abort after a failed put: end it now, keep the state (and the write lock,
+  // so this thread's next begin_write still sees its open WriteTxn) for commit() to report.
+  if (!r && state_->poisoned) state_->txn.abort();
   return r;
 }
 
@@ -916,7 +1011,8 @@ Result<bool> WriteTxn::remove_transaction(TransactionId id) {
 
 // Reads: a finished WriteTxn has no state.
 #define CUSTDB_REQUIRE_STATE()                                                             \
-  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished")
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");  \
+  if (state_->poisoned) return tl::unexpected(*state_->failure)
 
 Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
   CUSTDB_REQUIRE_STATE();
@@ -952,7 +1048,6 @@ Result<std::vector<Transaction>> ReadView::transactions_of(CustomerId id,
 }
 Result<TableCounts> ReadView::counts() const {
   CUSTDB_REQUIRE_STATE();
-  if (!state_->txn) return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
   TableCounts c;
   std::pair<MDB_dbi, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
                                                  {db_->dbi_relationships, &c.relationships},
@@ -1002,8 +1097,72 @@ Result<ReadTxn> Database::begin_read() const {
 Result<WriteTxn> Database::begin_write() {
   auto st = impl_->begin(true);
   if (!st) return tl::unexpected(st.error());
-  (*st)->replayable = true;
   return WriteTxn(impl_.get(), std::move(*st));
+}
+
+Status Database::write(const std::function<Status(WriteTxn&)>& fn) {
+  for (int attempt = 1;; ++attempt) {
+    Status s;
+    {
+      auto txn = begin_write();
+      if (!txn) {
+        s = tl::unexpected(txn.error());
+      } else {
+        s = fn(*txn);  // an exception unwinds through ~WriteTxn, which aborts
+        if (s) return txn->commit();
+      }
+    }  // aborted here, so the wait below holds no lock
+    if (s.error().code() != ErrorCode::kBusy || attempt == detail::DatabaseImpl::kWriteAttempts)
+      return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10) * (1 << attempt));
+  }
+}
+
+namespace {
+ReaderTable reader_table_of(storage::Env& env) {
+  ReaderTable t;
+  t.stale = static_cast<unsigned>(env.reader_check());
+  t.max_readers = env.info().me_maxreaders;
+  for (const auto& r : env.readers()) t.slots.push_back({r.pid, r.thread, r.txnid});
+  return t;
+}
+}  // namespace
+
+ReaderTable Database::reader_table() const { return reader_table_of(impl_->env); }
+
+Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path / "data.mdb", ec))
+    return make_error(ErrorCode::kIOError, "no database at " + path.string());
+  // LMDB forbids a second environment of one file in a process (closing it would drop the
+  // first one's locks): take the registry entry for as long as the probe is open.
+  std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  {
+    std::lock_guard lock(detail::g_registry_mutex);
+    if (detail::g_registry_pid != ::getpid()) {
+      detail::g_open_paths.clear();
+      detail::g_registry_pid = ::getpid();
+    }
+    if (!detail::g_open_paths.insert(key).second)
+      return make_error(ErrorCode::kBusy, "database " + path.string() +
+                                              " is open in this process: ask that handle");
+  }
+  struct Release {
+    std::string key;
+    ~Release() {
+      std::lock_guard lock(detail::g_registry_mutex);
+      detail::g_open_paths.erase(key);
+    }
+  } release{key};
+  storage::Env::OpenParams p;
+  p.dir = path.string();
+  p.flags = MDB_RDONLY;  // data.mdb is only mapped; no transaction, so no reader slot
+  p.map_size = kDefaultMapSize;
+  p.shrink_on_enomem = true;
+  p.max_readers = Options{}.max_readers;
+  auto env = storage::Env::open(p);
+  if (!env) return tl::unexpected(env.error());
+  return reader_table_of(*env);
 }
 
 Result<std::optional<Customer>> Database::get_customer(CustomerId id) const {

@@ -8,6 +8,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <atomic>
 #include <optional>
 #include <condition_variable>
 #include <utility>
@@ -33,10 +35,13 @@ class SecretBuffer;
 
 namespace custdb::detail {
 
-// LMDB changes the map size only while no transaction of the process is active. Every
-// transaction holds a ticket; a remap closes the gate to new tickets and waits for the count to
-// reach zero. A counter, not a shared mutex, because one thread may hold several transactions
-// (a ReadTxn and a WriteTxn, say), which a shared mutex does not allow.
+// LMDB changes the map size only while no transaction of the process is active. That is needed
+// in one case only: another process, opened with a larger Options::max_map_size, filled the
+// file past this process's map (MDB_MAP_RESIZED), and this process must adopt the larger size.
+// With default options every process maps kDefaultMapSize and this never happens; no
+// transaction ever waits here otherwise. Every transaction holds a ticket; adopting closes the
+// gate to new tickets and waits for the count to reach zero. A counter, not a shared mutex,
+// because one thread may hold several transactions (a ReadTxn and a WriteTxn, say).
 class RemapGate {
  public:
   class Ticket {
@@ -89,22 +94,42 @@ class RemapGate {
   bool remapping_ = false;
 };
 
-// One LMDB transaction plus what a WriteTxn needs to survive map growth.
+struct DatabaseImpl;
+
+// The write lock of one database file, held for a write transaction's whole life: this
+// process's mutex (one writer thread at a time), then an OFD lock on custdb.lock (one writer
+// process at a time). Taken before mdb_txn_begin, so LMDB's own writer mutex is then never
+// contended: it has no timed wait, ours has (Options::busy_timeout).
+class WriterLock {
+ public:
+  WriterLock() = default;
+  explicit WriterLock(const DatabaseImpl* d) : db_(d) {}
+  WriterLock(WriterLock&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
+  WriterLock& operator=(WriterLock&& o) noexcept {
+    release();
+    db_ = std::exchange(o.db_, nullptr);
+    return *this;
+  }
+  ~WriterLock() { release(); }
+  void release() noexcept;
+  explicit operator bool() const { return db_ != nullptr; }
+
+ private:
+  const DatabaseImpl* db_ = nullptr;
+};
+
+// One LMDB transaction and its state.
 struct TxnState {
-  RemapGate::Ticket ticket;  // declared first: released only after `txn` has ended
+  WriterLock writer;         // write transactions: released only after `txn` has ended
+  RemapGate::Ticket ticket;  // released only after `txn` has ended
   storage::Txn txn;
   bool write = false;
-  bool poisoned = false;  // a storage failure mid-write: only abort remains
-  bool map_full = false;  // the last put/del hit MDB_MAP_FULL
-  // True for WriteTxn, whose every write is in `redo`: only such a transaction can be replayed
-  // after the map grows. Any other writer re-runs its whole body (write_retrying).
-  bool replayable = false;
-  bool grew = false;  // a non-replayable transaction was aborted to grow the map
-  // Write operations done so far, re-run in order after the map grows (see WriteTxn::run).
-  std::vector<std::function<Status(TxnState&)>> redo;
-  // The transaction's time, taken at its first write that stamps a record and kept across a
-  // replay after map growth, so every record it writes carries one time and a replay does not
-  // re-stamp what the transaction already read back (stamp_time()).
+  // A storage failure mid-write (the map full, I/O, corruption): LMDB allows only abort, so
+  // later calls and commit() return `failure`, and nothing of the transaction is stored.
+  bool poisoned = false;
+  std::optional<Error> failure;
+  // The transaction's time, taken at its first write that stamps a record, so every record it
+  // writes carries one time (stamp_time()).
   std::optional<Timestamp> stamp;
   std::vector<std::uint8_t> buf;  // encode scratch
   // Segment-bitmap changes not yet written, by chunk key: (id low 32 bits, present) in order.
@@ -152,14 +177,25 @@ struct DatabaseImpl {
   // Begins st.txn (with a gate ticket), adopting a map grown by another process.
   Status begin_into(TxnState& st, bool write) const;
   Status ensure_sealer() const;
-  // Aborts st's transaction, grows the map, begins a new one and replays st.redo.
-  Status grow_and_replay(TxnState& st);
   Status commit(TxnState& st);
-  // Runs body in a write transaction and commits; if the map fills up, grows it and runs the
-  // body again from the start in a new transaction.
+  // Runs body in a write transaction and commits it. When the write lock stays taken past
+  // Options::busy_timeout (kBusy from begin), waits and tries again, at most kWriteAttempts
+  // times in all; body's own errors and commit's are returned as they are, never retried.
   Status write_retrying(const std::function<Status(TxnState&)>& body);
+  static constexpr int kWriteAttempts = 5;
 
-  // ---- storage primitives (set st.map_full / st.poisoned as appropriate) ----
+  // ---- the write lock (WriterLock) ----
+  // Waits at most Options::busy_timeout (kBusy after it). kFailedPrecondition at once when the
+  // calling thread holds the lock already: waiting would wait for itself.
+  Result<WriterLock> lock_writer() const;
+  mutable std::timed_mutex writer_mutex;
+  // The thread holding writer_mutex (default id when none): how a nested write is told apart
+  // from a wait for another thread.
+  mutable std::atomic<std::thread::id> writer_thread{};
+  // Storage failure of st (sets poisoned/failure); MDB_MAP_FULL becomes kResourceExhausted.
+  Error fail(TxnState& st, int rc, std::string_view what) const;
+
+  // ---- storage primitives (a failed put/del poisons st) ----
   Result<std::optional<storage::Bytes>> get(TxnState& st, MDB_dbi dbi, storage::Bytes key) const;
   Status put(TxnState& st, MDB_dbi dbi, storage::Bytes key, storage::Bytes val,
              unsigned flags = 0) const;

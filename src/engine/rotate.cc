@@ -116,7 +116,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   dst_opts.create_if_missing = true;
   dst_opts.error_if_exists = false;
   dst_opts.base_currency = (*src)->base_currency;
-  dst_opts.initial_map_size = std::max(options.initial_map_size, (*src)->env.info().me_mapsize);
+  // At least the original's map: the copy holds what the original holds.
+  if (dst_opts.max_map_size)
+    dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env.info().me_mapsize);
   // A new database under the same secret gets a fresh random data key: that is the rotation.
   auto dst = DatabaseImpl::open(tmp, dst_opts, false);
   if (!dst) return tl::unexpected(dst.error());
@@ -144,7 +146,8 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     bool first = after == 0;
     for (bool more = true; more;) {
       // One bounded batch: read the next `batch` records, re-seal them, record progress, commit.
-      // If the new file's map fills up, it grows and the batch runs again from its start.
+      // The new file maps as much as the original (dst_opts.max_map_size), so it cannot fill up
+      // before the original would have.
       std::size_t n = 0;
       std::uint64_t last = after;
       auto s_batch = d.write_retrying([&](TxnState& ws) -> Status {

@@ -447,21 +447,9 @@ using detail::PlanStep;
 // A write transaction's queued segment changes must be visible to its own queries.
 Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
   if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  if (st->poisoned)
-    return make_error(ErrorCode::kIOError, "transaction aborted after a storage failure");
-  while (st->write && !st->posting_deltas.empty()) {
-    auto s = db->flush_postings(*st);
-    if (s) break;
-    if (!st->map_full || !st->replayable) {
-      st->poisoned = st->poisoned || st->map_full;
-      return s;
-    }
-    // Grow the map and replay the transaction's writes (which queue the postings again).
-    if (auto g = db->grow_and_replay(*st); !g) {
-      st->poisoned = true;
-      return g;
-    }
-  }
+  if (st->poisoned) return tl::unexpected(*st->failure);
+  // A failed flush (the map full, say) poisons st: the transaction can only be aborted.
+  if (st->write && !st->posting_deltas.empty()) return db->flush_postings(*st);
   return {};
 }
 

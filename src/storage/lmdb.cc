@@ -1,6 +1,8 @@
 #include "storage/lmdb.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 namespace custdb::storage {
 
@@ -18,8 +20,11 @@ Error lmdb_error(int rc, std::string_view what) {
     case MDB_INCOMPATIBLE:
       code = ErrorCode::kCorruption;
       break;
-    case MDB_READERS_FULL:
+    case MDB_MAP_FULL:
     case MDB_TXN_FULL:
+      code = ErrorCode::kResourceExhausted;
+      break;
+    case MDB_READERS_FULL:
     case EAGAIN:
     case EBUSY:
       code = ErrorCode::kBusy;
@@ -30,7 +35,7 @@ Error lmdb_error(int rc, std::string_view what) {
       code = ErrorCode::kInternal;
       break;
     default:
-      break;  // MDB_MAP_FULL, ENOSPC, EIO, ENOENT...: kIOError
+      break;  // ENOSPC, EIO, ENOENT...: kIOError
   }
   return Error(code, std::move(msg));
 }
@@ -49,19 +54,27 @@ Env::~Env() {
 }
 
 Result<Env> Env::open(const OpenParams& p) {
-  Env env;
-  int rc = mdb_env_create(&env.env_);
-  if (rc) return tl::unexpected(lmdb_error(rc, "mdb_env_create"));
-  if (p.map_size && (rc = mdb_env_set_mapsize(env.env_, p.map_size)))
-    return tl::unexpected(lmdb_error(rc, "mdb_env_set_mapsize"));
-  if ((rc = mdb_env_set_maxreaders(env.env_, p.max_readers)))
-    return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxreaders"));
-  if ((rc = mdb_env_set_maxdbs(env.env_, p.max_dbs)))
-    return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxdbs"));
-  // 0600: customer data is nobody else's business, encrypted or not.
-  rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0600);
-  if (rc) return tl::unexpected(lmdb_error(rc, "cannot open database at " + p.dir));
-  return env;
+  std::size_t map_size = p.map_size;
+  for (;;) {
+    Env env;
+    int rc = mdb_env_create(&env.env_);
+    if (rc) return tl::unexpected(lmdb_error(rc, "mdb_env_create"));
+    if (map_size && (rc = mdb_env_set_mapsize(env.env_, map_size)))
+      return tl::unexpected(lmdb_error(rc, "mdb_env_set_mapsize"));
+    if ((rc = mdb_env_set_maxreaders(env.env_, p.max_readers)))
+      return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxreaders"));
+    if ((rc = mdb_env_set_maxdbs(env.env_, p.max_dbs)))
+      return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxdbs"));
+    // 0600: customer data is nobody else's business, encrypted or not.
+    rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0600);
+    if (rc == ENOMEM && p.shrink_on_enomem && map_size / 2 >= kMinMapSize) {
+      // The address space refused the mapping; a failed env must be closed and made anew.
+      map_size /= 2;
+      continue;
+    }
+    if (rc) return tl::unexpected(lmdb_error(rc, "cannot open database at " + p.dir));
+    return env;
+  }
 }
 
 Status Env::set_map_size(std::size_t bytes) {
@@ -86,6 +99,28 @@ int Env::reader_check() {
   int dead = 0;
   mdb_reader_check(env_, &dead);
   return dead;
+}
+
+std::vector<Env::Reader> Env::readers() const {
+  // mdb_reader_list formats the table as text ("pid thread txnid" per line, "-" for a slot
+  // with no active read): the only public way to see it, so parse that.
+  std::vector<Reader> out;
+  auto collect = [](const char* line, void* ctx) -> int {
+    auto* v = static_cast<std::vector<Reader>*>(ctx);
+    long pid = 0;
+    unsigned long thread = 0;
+    char txn[32] = {0};
+    if (std::sscanf(line, "%ld %lx %31s", &pid, &thread, txn) == 3) {
+      Reader r;
+      r.pid = pid;
+      r.thread = thread;
+      r.txnid = txn[0] == '-' ? 0 : std::strtoull(txn, nullptr, 10);
+      v->push_back(r);
+    }
+    return 0;
+  };
+  mdb_reader_list(env_, collect, &out);
+  return out;
 }
 
 Status Env::sync(bool force) {

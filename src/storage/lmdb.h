@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "custdb/status.h"
 
@@ -48,9 +49,13 @@ class Env {
     std::string dir;
     unsigned flags = 0;  // MDB_RDONLY, MDB_NOSYNC, MDB_NOMETASYNC; MDB_NOTLS is added
     std::size_t map_size = 0;
-    unsigned max_readers = 126;
+    // When mapping map_size bytes fails for want of address space (ENOMEM: RLIMIT_AS, a
+    // 32-bit process, many maps), halve it and try again, down to kMinMapSize.
+    bool shrink_on_enomem = false;
+    unsigned max_readers = 4096;
     unsigned max_dbs = 64;
   };
+  static constexpr std::size_t kMinMapSize = std::size_t{64} << 20;
   static Result<Env> open(const OpenParams& p);
 
   MDB_env* get() const { return env_; }
@@ -60,6 +65,15 @@ class Env {
   MDB_stat stat() const;
   // Clears reader slots of dead processes; returns how many.
   int reader_check();
+  // One slot of LMDB's reader table held by a live or dead process (mdb_reader_list).
+  struct Reader {
+    long pid = 0;
+    unsigned long thread = 0;
+    // The snapshot the slot reads; 0 when the slot is held but no read is active.
+    std::uint64_t txnid = 0;
+  };
+  // Every slot with an owner, in table order. Needs no transaction (and no slot) of its own.
+  std::vector<Reader> readers() const;
   Status sync(bool force);
   Status copy_to(const std::string& dir, bool compact) const;
 

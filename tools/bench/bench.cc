@@ -43,7 +43,6 @@ Figures run_custdb(const Args& a, bool encrypted) {
   fs::path path = a.dir / (encrypted ? "encrypted" : "plaintext");
   fs::remove_all(path);
   Options o;
-  o.initial_map_size = std::size_t{1} << 30;
   if (encrypted) {
     std::vector<std::uint8_t> raw(32, 0x42);
     o.key = KeyMaterial::from_raw_key(raw).value();

@@ -50,7 +50,6 @@ std::vector<Segment> segments() {
 Database open_custdb(const fs::path& path, bool encrypted, SyncMode sync, bool fresh) {
   if (fresh) fs::remove_all(path);
   Options o;
-  o.initial_map_size = std::size_t{1} << 30;
   o.sync = sync;
   if (encrypted)
     o.key = KeyMaterial::from_raw_key(std::vector<std::uint8_t>(32, kRawKeyByte)).value();

@@ -32,7 +32,7 @@ Command add_rekey(CLI::App& app, Globals& g) {
                         "rekey needs the current secret: set CUSTDB_PASSPHRASE, or give "
                         "--passphrase-file or --key-file"));
             {
-              Options opts;
+              Options opts = base_options(g);
               opts.create_if_missing = false;
               opts.key = secret;
               Database db = must(Database::open(db_path(g), opts));
@@ -42,7 +42,7 @@ Command add_rekey(CLI::App& app, Globals& g) {
               }
             }  // closed: rotation needs the database to itself
             if (o->rotate) {
-              Options opts;
+              Options opts = base_options(g);
               opts.create_if_missing = false;
               opts.key = secret;
               Progress bar("rotate");

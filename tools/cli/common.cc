@@ -30,6 +30,7 @@ int exit_code(ErrorCode code) {
     case ErrorCode::kBusy:
     case ErrorCode::kReadOnly:
     case ErrorCode::kUnsupported:
+    case ErrorCode::kResourceExhausted:
     case ErrorCode::kInternal: return kExitFailure;
   }
   return kExitFailure;
@@ -123,8 +124,14 @@ std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphras
   return take_env_passphrase(kNewPassphraseEnv);
 }
 
-Database open_database(const Globals& g, bool read_only) {
+Options base_options(const Globals& g) {
   Options o;
+  if (g.max_readers) o.max_readers = g.max_readers;
+  return o;
+}
+
+Database open_database(const Globals& g, bool read_only) {
+  Options o = base_options(g);
   o.read_only = read_only;
   o.create_if_missing = false;
   o.key = load_key(g).key;
@@ -136,7 +143,7 @@ Database open_database(const Globals& g, bool read_only) {
 
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
                          bool error_if_exists) {
-  Options o;
+  Options o = base_options(g);
   o.create_if_missing = true;
   o.error_if_exists = error_if_exists;
   o.base_currency = currency;

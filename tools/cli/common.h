@@ -38,6 +38,7 @@ struct Globals {
   std::string key_file;         // --key-file FILE (32 raw bytes or 64 hex digits)
   bool json = false;            // --json
   bool reveal = false;          // --reveal: show names, emails, phones, birth dates
+  unsigned max_readers = 0;     // --max-readers N: reader slots (0: Options' default)
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).
@@ -98,6 +99,8 @@ std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphras
 // life; load_key and load_new_key call it before they read a secret.
 void protect_secrets();
 
+// Options every command starts from: the global options that apply to any open.
+Options base_options(const Globals& g);
 // Opens the existing database (never creates one), with the key if one is given: a secret
 // from any source, CUSTDB_PASSPHRASE included, fails on a plaintext database (exit 3).
 Database open_database(const Globals& g, bool read_only);

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
                                   "File holding the raw 32-byte key (or 64 hex digits)");
   passphrase_file->excludes(key_file);
   app.add_flag("--json", g.json, "Print JSON instead of tables");
+  app.add_option("--max-readers", g.max_readers,
+                 "Reader slots of the database's lock file (default 4096); takes effect when no "
+                 "other process has the database open")
+      ->check(CLI::Range(1u, 1u << 20));
   app.add_flag("--reveal", g.reveal, "Show names, emails, phones and birth dates unmasked");
   // Global options may also follow the subcommand: `custdb get 5 --db x`.
   app.fallthrough();
