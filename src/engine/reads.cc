@@ -85,9 +85,16 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
   // The customer's sealed aggregates say how many transactions it has: the index must hold
   // exactly that many entries under its key, or a filtered or unfiltered answer could miss
   // (a lost entry) or repeat (a duplicated one) a transaction without anyone noticing.
-  auto owner = load_customer(st, id);
+  // Only the count is needed: the facet decode skips the rest of the record (plaintext).
+  std::uint64_t expected = 0;
+  storage::IdKey owner_key(id);
+  auto owner = get(st, dbi_customers, owner_key.span());
   if (!owner) return tl::unexpected(owner.error());
-  const std::uint64_t expected = *owner ? (*owner)->aggregates.txn_count : 0;
+  if (*owner) {
+    auto facets = codec->decode_customer_facets(owner_key.span(), **owner);
+    if (!facets) return tl::unexpected(facets.error());
+    expected = facets->txn_count;
+  }
   storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
   const std::string key = IndexKeys::id_key(id);
