@@ -340,6 +340,7 @@ BOOST_DATA_TEST_CASE(a_posting_naming_a_missing_customer_is_corruption, kModes, 
       require_corruption(r.page(q, 100), "page");
       require_corruption(r.top(q, RankBy::kTotalAmount, 100), "top");
       require_corruption(r.group(q, GroupBy::kRegion), "group");
+      require_corruption(r.explain(q), "explain");
       Status s = r.stream(q, [](const Customer&) { return true; });
       BOOST_TEST(!s.has_value(), "stream succeeded");
       if (!s) BOOST_TEST(is_corruption(s.error()), s.error().to_string());

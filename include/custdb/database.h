@@ -98,6 +98,9 @@ class ReadView {
   Result<TableCounts> counts() const;
 
   // ---- segment queries (custdb/segment.h, custdb/query.h) ----
+  // Each is kCorruption when the segment postings disagree with the customers table: the
+  // universe posting's size differs from the table's recorded count, the answer names a
+  // customer outside the universe, or a member's record is missing when read.
   Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
   Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
   // Up to `limit` ids greater than `after`, ascending.

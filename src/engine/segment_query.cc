@@ -497,6 +497,18 @@ Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
   return {};
 }
 
+// Any answer lies within the universe posting, itself checked against the customers table: a
+// posting naming a customer that does not exist is damage, not a member (one bitmap op).
+Status within_universe(Planner& p, const index::IdSet& result) {
+  auto universe = p.checked_universe();
+  if (!universe) return tl::unexpected(universe.error());
+  if (const std::uint64_t in = result.and_size(**universe); in != result.size())
+    return make_error(ErrorCode::kCorruption,
+                      "idx.segments: the answer holds " + std::to_string(result.size() - in) +
+                          " customers missing from the universe posting");
+  return {};
+}
+
 Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
                                const query::Node& q, const SegmentOptions& o) {
   if (auto s = prepare(db, st); !s) return tl::unexpected(s.error());
@@ -504,14 +516,7 @@ Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
   PlanStep step;
   auto result = p.resolve(q, step);
   if (!result) return result;
-  // Any answer lies within the universe posting, itself checked against the customers table:
-  // a posting naming a customer that does not exist is damage, not a member (one bitmap op).
-  auto universe = p.checked_universe();
-  if (!universe) return tl::unexpected(universe.error());
-  if (const std::uint64_t in = result->and_size(**universe); in != result->size())
-    return make_error(ErrorCode::kCorruption,
-                      "idx.segments: the answer holds " + std::to_string(result->size() - in) +
-                          " customers missing from the universe posting");
+  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
   return result;
 }
 }  // namespace
@@ -730,6 +735,7 @@ Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions
   std::uint64_t verified = 0;
   auto result = p.resolve(q, step, &verified);
   if (!result) return tl::unexpected(result.error());
+  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
   std::ostringstream os;
   os << "query: " << q.to_string() << "\n";
   detail::print(os, step, 0);
