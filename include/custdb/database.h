@@ -83,15 +83,25 @@ class ReadView {
   // An unparseable email or phone is kInvalidArgument.
   Result<std::vector<Customer>> find_by_email(std::string_view email) const;
   Result<std::vector<Customer>> find_by_phone(std::string_view phone) const;
-  // Calls fn for every customer in id order until it returns false.
+  // Calls fn for every customer in id order until it returns false. A walk that ends having
+  // read another number of records than the table records (a damaged or torn file) is
+  // kCorruption, after fn has seen the records that were read: a caller that must not act on a
+  // partial table acts only once this returns ok.
   Status for_each_customer(const std::function<bool(const Customer&)>& fn) const;
+  // The same for the relationship and transaction tables, in id order.
+  Status for_each_relationship(const std::function<bool(const Relationship&)>& fn) const;
+  Status for_each_transaction(const std::function<bool(const Transaction&)>& fn) const;
 
   Result<std::optional<Relationship>> get_relationship(RelationshipId id) const;
-  // Every relationship with `id` at either end, ordered by relationship id.
+  // Every relationship with `id` at either end, ordered by relationship id. kCorruption when the
+  // index names a relationship twice, a missing one, or one without `id` at an end.
   Result<std::vector<Relationship>> relationships_of(CustomerId id) const;
 
   Result<std::optional<Transaction>> get_transaction(TransactionId id) const;
   // The customer's transactions with from <= ts < to, in (ts, id) order. Unbounded when absent.
+  // kCorruption when the index disagrees with the customer's sealed aggregates (its number of
+  // entries for the customer is not aggregates.txn_count, filtered or not), names a
+  // transaction twice, a missing one, or one of another customer.
   Result<std::vector<Transaction>> transactions_of(CustomerId id,
                                                    std::optional<Timestamp> from = std::nullopt,
                                                    std::optional<Timestamp> to = std::nullopt) const;
@@ -99,6 +109,9 @@ class ReadView {
   Result<TableCounts> counts() const;
 
   // ---- segment queries (custdb/segment.h, custdb/query.h) ----
+  // Each is kCorruption when the segment postings disagree with the customers table: the
+  // universe posting's size differs from the table's recorded count, the answer names a
+  // customer outside the universe, or a member's record is missing when read.
   Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
   Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
   // Up to `limit` ids greater than `after`, ascending.

@@ -101,7 +101,9 @@ struct ExportOptions {
 
 // Writes the table in id order (customers, relationships and transactions each by their id),
 // CSV with a header row and "\n" line ends, or one JSON object per line. kIOError when `out`
-// fails.
+// fails. Reads the table itself; kCorruption when it holds another number of records than
+// LMDB records for it (a damaged or torn file), after the rows read so far were written: on
+// any error the output is incomplete and must be discarded.
 Status export_table(const Database& db, Table table, std::ostream& out, Format format,
                     const ExportOptions& options = {});
 

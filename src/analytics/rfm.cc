@@ -2,7 +2,10 @@
 //
 // One pass over idx.txn_by_customer: each customer's transactions are one run of duplicates
 // under one key, so a customer is summarised from its own handful of records and memory does
-// not grow with the number of transactions.
+// not grow with the number of transactions. The pass must see every transaction exactly once:
+// the entries walked are checked against the index's recorded entry count and the
+// transaction table's (a torn file or a lost entry), and each run against repeats (a
+// duplicated entry), so a damaged file is kCorruption rather than a summary of part of it.
 #include <lmdb.h>
 
 #include <algorithm>
@@ -109,14 +112,30 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   storage::Cursor cur(st->txn.get(),
                       db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)]);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  const MDB_dbi index_dbi = db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
+  auto index_entries = storage::entry_count(st->txn.get(), index_dbi, "idx.txn_by_customer");
+  if (!index_entries) return tl::unexpected(index_entries.error());
+  auto table_entries = storage::entry_count(st->txn.get(), db.dbi_transactions, "transactions");
+  if (!table_entries) return tl::unexpected(table_entries.error());
+  std::uint64_t walked = 0;
+  std::vector<TransactionId> run;  // one customer's transaction ids, to find repeats
   MDB_val k, v;
   int rc = cur.get(k, v, MDB_FIRST);
+  std::string prev_key;
   while (rc == 0) {
+    // Keys ascend strictly in an intact tree; a stale page (torn copy) breaks the order.
+    if (walked > 0 && !(std::string_view(prev_key) < storage::to_view(k)))
+      return make_error(ErrorCode::kCorruption,
+                        "idx.txn_by_customer: keys out of order (damaged or torn file)");
+    prev_key.assign(storage::to_view(k));
     // One key: one customer's transactions.
     days.clear();
+    run.clear();
     CustomerId customer = 0;
     for (; rc == 0; rc = cur.get(k, v, MDB_NEXT_DUP)) {
-      auto t = db.load_transaction(*st, index::IndexKeys::owner_id(storage::to_view(v)));
+      ++walked;
+      run.push_back(index::IndexKeys::owner_id(storage::to_view(v)));
+      auto t = db.load_transaction(*st, run.back());
       if (!t) return tl::unexpected(t.error());
       if (!*t || (customer != 0 && (*t)->customer_id != customer))
         return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a wrong transaction");
@@ -127,10 +146,22 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
                         txn.base_amount.value_or(txn.amount));
     }
     if (rc != MDB_NOTFOUND) break;
+    std::sort(run.begin(), run.end());
+    if (std::adjacent_find(run.begin(), run.end()) != run.end())
+      return make_error(ErrorCode::kCorruption,
+                        "idx.txn_by_customer names a transaction of customer " +
+                            std::to_string(customer) + " twice");
     if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
     rc = cur.get(k, v, MDB_NEXT_NODUP);
   }
   if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rfm"));
+  if (auto s = storage::check_walked("idx.txn_by_customer", walked, *index_entries); !s)
+    return tl::unexpected(s.error());
+  if (*index_entries != *table_entries)
+    return make_error(ErrorCode::kCorruption,
+                      "idx.txn_by_customer records " + std::to_string(*index_entries) +
+                          " entries where the transactions table records " +
+                          std::to_string(*table_entries));
   std::sort(rows.begin(), rows.end(), [](const RfmRow& a, const RfmRow& b) { return a.id < b.id; });
   assign_scores(rows);
   return rows;

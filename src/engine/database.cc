@@ -1060,20 +1060,56 @@ Result<TableCounts> ReadView::counts() const {
   }
   return c;
 }
-Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {
-  CUSTDB_REQUIRE_STATE();
-  storage::Cursor cur(state_->txn.get(), db_->dbi_customers);
+namespace {
+// Walks one table in key order, decoding each record, and checks that the walk saw as many
+// records as LMDB records for the table (storage::check_walked) unless fn stopped it.
+template <class T, class Decode>
+Status walk_table(detail::TxnState& st, MDB_dbi dbi, std::string_view name, Decode&& decode,
+                  const std::function<bool(const T&)>& fn) {
+  auto recorded = storage::entry_count(st.txn.get(), dbi, name);
+  if (!recorded) return tl::unexpected(recorded.error());
+  storage::Cursor cur(st.txn.get(), dbi);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
   MDB_val k, v;
+  std::uint64_t walked = 0;
+  std::string prev;  // a copy: fn may write in a write transaction, moving dirty pages
   int rc = cur.get(k, v, MDB_FIRST);
   while (rc == 0) {
-    auto c = db_->codec->decode_customer(storage::to_bytes(k), storage::to_bytes(v));
-    if (!c) return tl::unexpected(c.error());
-    if (!fn(*c)) return {};
+    // Keys come in strictly ascending order from an intact tree; a stale page under a newer
+    // branch (a torn copy) repeats or reorders them even when the total comes out right.
+    const std::string_view key = storage::to_view(k);
+    if (walked > 0 && !(prev < key))
+      return make_error(ErrorCode::kCorruption,
+                        std::string(name) + ": keys out of order (damaged or torn file)");
+    prev.assign(key);
+    auto r = decode(storage::to_bytes(k), storage::to_bytes(v));
+    if (!r) return tl::unexpected(r.error());
+    ++walked;
+    if (!fn(*r)) return {};
     rc = cur.get(k, v, MDB_NEXT);
   }
-  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan customers"));
-  return {};
+  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, std::string("scan ") + std::string(name)));
+  return storage::check_walked(name, walked, *recorded);
+}
+}  // namespace
+
+Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Customer>(
+      *state_, db_->dbi_customers, "customers",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_customer(k, v); }, fn);
+}
+Status ReadView::for_each_relationship(const std::function<bool(const Relationship&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Relationship>(
+      *state_, db_->dbi_relationships, "relationships",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_relationship(k, v); }, fn);
+}
+Status ReadView::for_each_transaction(const std::function<bool(const Transaction&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Transaction>(
+      *state_, db_->dbi_transactions, "transactions",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_transaction(k, v); }, fn);
 }
 #undef CUSTDB_REQUIRE_STATE
 

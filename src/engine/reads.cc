@@ -32,6 +32,12 @@ Result<std::vector<Customer>> DatabaseImpl::customers_by(
     if (!v) return tl::unexpected(v.error());
     owners = std::move(*v);
   }
+  // Dup values are 8-byte ids in ascending order: one owner named twice is a damaged page
+  // (LMDB never stores a dup value twice), and would list the customer twice.
+  for (std::size_t i = 1; i < owners.size(); ++i)
+    if (IndexKeys::owner_id(owners[i - 1]) >= IndexKeys::owner_id(owners[i]))
+      return make_error(ErrorCode::kCorruption,
+                        std::string(index::spec(id).dbi_name) + " names a customer twice");
   for (const auto& o : owners) {
     auto c = load_customer(st, IndexKeys::owner_id(o));
     if (!c) return tl::unexpected(c.error());
@@ -54,47 +60,93 @@ Result<std::vector<Relationship>> DatabaseImpl::relationships_of(TxnState& st,
   if (!ids) return tl::unexpected(ids.error());
   std::vector<Relationship> out;
   out.reserve(ids->size());
+  RelationshipId prev = 0;
   for (const auto& v : *ids) {
-    auto r = load_relationship(st, IndexKeys::owner_id(v));
+    // Dup values are ids in ascending order (LMDB never stores one twice): a repeat or a step
+    // back is a damaged page, and would list a relationship twice.
+    const RelationshipId rid = IndexKeys::owner_id(v);
+    if (rid <= prev)
+      return make_error(ErrorCode::kCorruption, "idx.rel_by_customer names relationship " +
+                                                    std::to_string(rid) + " twice or out of order");
+    prev = rid;
+    auto r = load_relationship(st, rid);
     if (!r) return tl::unexpected(r.error());
     if (!*r || ((*r)->from != id && (*r)->to != id))
       return make_error(ErrorCode::kCorruption, "idx.rel_by_customer names a missing relationship");
     out.push_back(std::move(**r));
   }
-  return out;  // dup values are ids in order
+  return out;
 }
 
 Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, CustomerId id,
                                                                std::optional<Timestamp> from,
                                                                std::optional<Timestamp> to) const {
   std::vector<Transaction> out;
+  // The customer's sealed aggregates say how many transactions it has: the index must hold
+  // exactly that many entries under its key, or a filtered or unfiltered answer could miss
+  // (a lost entry) or repeat (a duplicated one) a transaction without anyone noticing.
+  // Only the count is needed: the facet decode skips the rest of the record (plaintext).
+  std::uint64_t expected = 0;
+  storage::IdKey owner_key(id);
+  auto owner = get(st, dbi_customers, owner_key.span());
+  if (!owner) return tl::unexpected(owner.error());
+  if (*owner) {
+    auto facets = codec->decode_customer_facets(owner_key.span(), **owner);
+    if (!facets) return tl::unexpected(facets.error());
+    expected = facets->txn_count;
+  }
   storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
   const std::string key = IndexKeys::id_key(id);
   MDB_val k = storage::to_val(key), v;
+  int rc = cur.get(k, v, MDB_SET);
+  std::size_t entries = 0;
+  if (rc == 0) {
+    // The whole run's size, from its sub-database record: no walk, whatever from/to select.
+    if (int crc = cur.count(entries)) return tl::unexpected(storage::lmdb_error(crc, "history"));
+  } else if (rc != MDB_NOTFOUND) {
+    return tl::unexpected(storage::lmdb_error(rc, "history"));
+  }
+  if (entries != expected)
+    return make_error(ErrorCode::kCorruption,
+                      "idx.txn_by_customer holds " + std::to_string(entries) +
+                          " entries for customer " + std::to_string(id) + ", whose aggregates count " +
+                          std::to_string(expected) + " transactions");
+  if (entries == 0) return out;
   const bool ordered = keys->txn_values_ordered_by_time();
-  int rc;
   if (ordered && from) {
     std::string seek = IndexKeys::txn_time_seek(*from);
+    k = storage::to_val(key);
     v = storage::to_val(seek);
     rc = cur.get(k, v, MDB_GET_BOTH_RANGE);
-  } else {
-    rc = cur.get(k, v, MDB_SET);
   }
+  std::string limit;
+  if (ordered && to) limit = IndexKeys::txn_time_seek(*to);
+  std::vector<TransactionId> seen;
   while (rc == 0) {
-    TransactionId tid = IndexKeys::owner_id(storage::to_view(v));
-    if (ordered && to) {
-      std::string limit = IndexKeys::txn_time_seek(*to);
-      if (storage::to_view(v) >= std::string_view(limit)) break;
-    }
+    const std::string_view value = storage::to_view(v);
+    TransactionId tid = IndexKeys::owner_id(value);
+    if (ordered && to && value >= std::string_view(limit)) break;
     auto t = load_transaction(st, tid);
     if (!t) return tl::unexpected(t.error());
     if (!*t || (*t)->customer_id != id)
       return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a missing transaction");
+    // Plaintext values carry the time the range seeks use: it must be the record's.
+    if (ordered && (value.size() != 16 ||
+                    storage::get_i64(reinterpret_cast<const std::uint8_t*>(value.data())) !=
+                        (*t)->ts.time_since_epoch().count()))
+      return make_error(ErrorCode::kCorruption, "idx.txn_by_customer disagrees with transaction " +
+                                                    std::to_string(tid));
+    seen.push_back(tid);
     if ((!from || (*t)->ts >= *from) && (!to || (*t)->ts < *to)) out.push_back(std::move(**t));
     rc = cur.get(k, v, MDB_NEXT_DUP);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "history"));
+  // A value repeated in place of another keeps the count right: look for repeats too.
+  std::sort(seen.begin(), seen.end());
+  if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end())
+    return make_error(ErrorCode::kCorruption,
+                      "idx.txn_by_customer names transaction " + std::to_string(*dup) + " twice");
   if (!ordered)
     std::sort(out.begin(), out.end(), [](const Transaction& a, const Transaction& b) {
       return a.ts != b.ts ? a.ts < b.ts : a.id < b.id;

@@ -100,6 +100,12 @@ constexpr std::int64_t kMin = INT64_MIN, kMax = INT64_MAX;
 // date chrono can hold.
 constexpr std::int64_t kMaxAgeSpan = 20000;
 
+// A segment posting names `id` but the customers table has no such record.
+tl::unexpected<Error> missing_customer(std::uint64_t id) {
+  return make_error(ErrorCode::kCorruption,
+                    "idx.segments names customer " + std::to_string(id) + ", which does not exist");
+}
+
 class Planner {
  public:
   Planner(const DatabaseImpl& db, TxnState& st, Date as_of) : db_(db), st_(st), as_of_(as_of) {}
@@ -111,6 +117,25 @@ class Planner {
       all_ = std::move(*s);
     }
     return &*all_;
+  }
+
+  // The universe posting, checked once against the customers table's recorded entry count: a
+  // posting chunk lost or added by damage (a torn copy, a flipped bit) changes its
+  // cardinality. Every answer is then checked to lie within it (run_query).
+  Result<const IdSet*> checked_universe() {
+    auto total = all();
+    if (!total) return total;
+    if (!universe_checked_) {
+      auto customers = storage::entry_count(st_.txn.get(), db_.dbi_customers, "customers");
+      if (!customers) return tl::unexpected(customers.error());
+      if ((*total)->size() != *customers)
+        return make_error(ErrorCode::kCorruption,
+                          "idx.segments: the universe posting holds " + std::to_string((*total)->size()) +
+                              " customers where the customers table records " +
+                              std::to_string(*customers));
+      universe_checked_ = true;
+    }
+    return total;
   }
 
   Result<Sets> eval(const Node& n, PlanStep& step) {
@@ -188,7 +213,8 @@ class Planner {
       auto c = db_.load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
       ++checked;
-      if (*c && query::matches(n, **c, ctx)) out.add(id);
+      if (!*c) return failed = missing_customer(id), false;
+      if (query::matches(n, **c, ctx)) out.add(id);
       return true;
     });
     if (!failed) return tl::unexpected(failed.error());
@@ -389,9 +415,9 @@ class Planner {
       return true;
     };
     Sets out;
-    MDB_stat rel_stat{};
-    mdb_stat(st_.txn.get(), db_.dbi_relationships, &rel_stat);
-    if (!any_end && ends.size() < rel_stat.ms_entries) {
+    auto rel_entries = storage::entry_count(st_.txn.get(), db_.dbi_relationships, "relationships");
+    if (!rel_entries) return tl::unexpected(rel_entries.error());
+    if (!any_end && ends.size() < *rel_entries) {
       // Few candidates at the other end: follow their links.
       Status failed;
       ends.for_each([&](std::uint64_t id) {
@@ -405,9 +431,12 @@ class Planner {
     } else {
       // Otherwise one pass over all relationships.
       storage::Cursor cur(st_.txn.get(), db_.dbi_relationships);
+      if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
       MDB_val k, v;
+      std::uint64_t walked = 0;
       int rc = cur.get(k, v, MDB_FIRST);
       while (rc == 0) {
+        ++walked;
         auto r = db_.codec->decode_relationship(storage::to_bytes(k), storage::to_bytes(v));
         if (!r) return tl::unexpected(r.error());
         if (type_ok(*r)) {
@@ -417,6 +446,8 @@ class Planner {
         rc = cur.get(k, v, MDB_NEXT);
       }
       if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "relationships"));
+      if (auto c = storage::check_walked("relationships", walked, *rel_entries); !c)
+        return tl::unexpected(c.error());
     }
     step.estimate = static_cast<double>(out.sure.size());
     return finish(step, std::move(out));
@@ -426,6 +457,7 @@ class Planner {
   TxnState& st_;
   Date as_of_;
   std::optional<IdSet> all_;
+  bool universe_checked_ = false;
   std::optional<Error> error_;  // a storage error met inside query::matches' related lookups
 };
 
@@ -453,12 +485,27 @@ Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
   return {};
 }
 
+// Any answer lies within the universe posting, itself checked against the customers table: a
+// posting naming a customer that does not exist is damage, not a member (one bitmap op).
+Status within_universe(Planner& p, const index::IdSet& result) {
+  auto universe = p.checked_universe();
+  if (!universe) return tl::unexpected(universe.error());
+  if (const std::uint64_t in = result.and_size(**universe); in != result.size())
+    return make_error(ErrorCode::kCorruption,
+                      "idx.segments: the answer holds " + std::to_string(result.size() - in) +
+                          " customers missing from the universe posting");
+  return {};
+}
+
 Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
                                const query::Node& q, const SegmentOptions& o) {
   if (auto s = prepare(db, st); !s) return tl::unexpected(s.error());
   Planner p(*db, *st, o.as_of.value_or(detail::today_utc()));
   PlanStep step;
-  return p.resolve(q, step);
+  auto result = p.resolve(q, step);
+  if (!result) return result;
+  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
+  return result;
 }
 }  // namespace
 
@@ -495,7 +542,8 @@ Status ReadView::stream(const query::Node& q, const std::function<bool(const Cus
   s->for_each([&](std::uint64_t id) {
     auto c = db_->load_customer(*state_, id);
     if (!c) return failed = tl::unexpected(c.error()), false;
-    return !*c || fn(**c);
+    if (!*c) return failed = detail::missing_customer(id), false;
+    return fn(**c);
   });
   return failed;
 }
@@ -553,8 +601,8 @@ Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std
     members->for_each([&](std::uint64_t id) {
       auto c = db_->load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
-      if (*c)
-        if (auto v = value(**c)) ranked.emplace_back(*v, std::move(**c));
+      if (!*c) return failed = detail::missing_customer(id), false;
+      if (auto v = value(**c)) ranked.emplace_back(*v, std::move(**c));
       return true;
     });
     if (!failed) return tl::unexpected(failed.error());
@@ -605,32 +653,49 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     r.txn_count_sum += c->txn_count;
     return true;
   };
-  MDB_stat table{};
-  if (int rc = mdb_stat(state_->txn.get(), db_->dbi_customers, &table))
-    return tl::unexpected(storage::lmdb_error(rc, "stat"));
-  if (s->size() >= table.ms_entries / 4) {
-    // A dense set (a quarter of the table or more): one cursor pass over the table.
+  auto table = storage::entry_count(state_->txn.get(), db_->dbi_customers, "customers");
+  if (!table) return tl::unexpected(table.error());
+  // Every member of the set must have been added: a member without a record is damage (the
+  // set lies within the universe, whose size matched the table's: run_query).
+  std::uint64_t added = 0;
+  if (s->size() >= *table / 4) {
+    // A dense set (a quarter of the table or more): one cursor pass over the table, which must
+    // see as many records as the table records.
     storage::Cursor cur(state_->txn.get(), db_->dbi_customers);
     if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
     MDB_val k, v;
+    std::uint64_t walked = 0, prev_id = 0;
     int rc = cur.get(k, v, MDB_FIRST);
     for (; rc == 0; rc = cur.get(k, v, MDB_NEXT)) {
       if (k.mv_size != 8) return make_error(ErrorCode::kCorruption, "customers: bad key size");
-      if (!s->contains(storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)))) continue;
+      // Ids ascend strictly in an intact tree; a stale page (torn copy) breaks the order.
+      const std::uint64_t id = storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data));
+      if (walked++ > 0 && id <= prev_id)
+        return make_error(ErrorCode::kCorruption, "customers: keys out of order (damaged or torn file)");
+      prev_id = id;
+      if (!s->contains(id)) continue;
       if (!add(storage::to_bytes(k), storage::to_bytes(v))) break;
+      ++added;
     }
     if (!failed) return tl::unexpected(failed.error());
     if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "customers scan"));
+    if (auto c = storage::check_walked("customers", walked, *table); !c) return tl::unexpected(c.error());
   } else {
     detail::DatabaseImpl::OrderedReader customers(*state_, db_->dbi_customers);
     s->for_each([&](std::uint64_t id) {
       storage::IdKey k(id);
       auto v = customers.get(k.span());
       if (!v) return failed = tl::unexpected(v.error()), false;
-      return !*v || add(k.span(), **v);
+      if (!*v) return failed = detail::missing_customer(id), false;
+      ++added;
+      return add(k.span(), **v);
     });
     if (!failed) return tl::unexpected(failed.error());
   }
+  if (added != s->size())
+    return make_error(ErrorCode::kCorruption,
+                      "idx.segments names " + std::to_string(s->size() - added) +
+                          " customers the customers table does not hold");
   std::vector<GroupRow> out;
   for (auto& [k, r] : rows) {
     r.total_amount_avg = static_cast<double>(r.total_amount_sum) / static_cast<double>(r.customers);
@@ -658,6 +723,7 @@ Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions
   std::uint64_t verified = 0;
   auto result = p.resolve(q, step, &verified);
   if (!result) return tl::unexpected(result.error());
+  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
   std::ostringstream os;
   os << "query: " << q.to_string() << "\n";
   detail::print(os, step, 0);

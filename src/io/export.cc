@@ -1,5 +1,9 @@
 // Export: one read snapshot, records in id order, written through one row writer that knows
 // both formats, so that CSV and JSON Lines always carry the same columns and values.
+//
+// Every table is read from the table itself, never through an index (a lost index entry would
+// drop a record), and the walk's record count is checked against the count LMDB records for
+// the table (ReadView::for_each_*): a torn or damaged file is kCorruption, not a short export.
 #include <algorithm>
 #include <ostream>
 
@@ -183,17 +187,6 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
   w.end_row();
 }
 
-// Every customer id, ascending. Collected first so that no read runs inside the iteration.
-Result<std::vector<CustomerId>> customer_ids(const ReadTxn& txn) {
-  std::vector<CustomerId> ids;
-  Status s = txn.for_each_customer([&](const Customer& c) {
-    ids.push_back(c.id);
-    return true;
-  });
-  if (!s) return tl::unexpected(s.error());
-  return ids;
-}
-
 }  // namespace
 
 Status export_table(const Database& db, Table table, std::ostream& out, Format format,
@@ -215,47 +208,20 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
       break;
     }
     case Table::kRelationships: {
-      // No index lists relationships by id, but each has exactly one `from` end: gathering
-      // each customer's outgoing ones finds every relationship once.
-      auto ids = customer_ids(*txn);
-      if (!ids) return tl::unexpected(ids.error());
-      std::vector<Relationship> rels;
-      for (CustomerId id : *ids) {
-        auto of = txn->relationships_of(id);
-        if (!of) return tl::unexpected(of.error());
-        for (auto& r : *of)
-          if (r.from == id) rels.push_back(std::move(r));
-      }
-      std::sort(rels.begin(), rels.end(),
-                [](const Relationship& a, const Relationship& b) { return a.id < b.id; });
-      for (const auto& r : rels) {
+      Status s = txn->for_each_relationship([&](const Relationship& r) {
         write_relationship(w, r);
-        if (!w.ok()) break;
-      }
+        return w.ok();
+      });
+      if (!s) return s;
       break;
     }
     case Table::kTransactions: {
-      // Transactions are indexed by customer, not by id. Only the ids are gathered (8 bytes
-      // each, so millions fit), then each record is read again in id order.
-      auto ids = customer_ids(*txn);
-      if (!ids) return tl::unexpected(ids.error());
-      std::vector<TransactionId> txn_ids;
-      for (CustomerId id : *ids) {
-        auto of = txn->transactions_of(id);
-        if (!of) return tl::unexpected(of.error());
-        for (const auto& t : *of) txn_ids.push_back(t.id);
-      }
-      std::sort(txn_ids.begin(), txn_ids.end());
       const std::string base_currency = db.info().base_currency;
-      for (TransactionId id : txn_ids) {
-        auto t = txn->get_transaction(id);
-        if (!t) return tl::unexpected(t.error());
-        if (!*t)
-          return make_error(ErrorCode::kInternal,
-                            "transaction " + std::to_string(id) + " vanished from a snapshot");
-        write_transaction(w, **t, base_currency);
-        if (!w.ok()) break;
-      }
+      Status s = txn->for_each_transaction([&](const Transaction& t) {
+        write_transaction(w, t, base_currency);
+        return w.ok();
+      });
+      if (!s) return s;
       break;
     }
   }

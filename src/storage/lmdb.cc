@@ -18,6 +18,14 @@ Error lmdb_error(int rc, std::string_view what) {
     case MDB_VERSION_MISMATCH:
     case MDB_BAD_DBI:
     case MDB_INCOMPATIBLE:
+    // A cursor stack deeper than LMDB's 32 levels: no file LMDB wrote has such a tree.
+    case MDB_CURSOR_FULL:
+    // LMDB marks a transaction MDB_TXN_ERROR when a page read fails (MDB_PAGE_NOTFOUND,
+    // MDB_CORRUPTED) and then refuses every later call with MDB_BAD_TXN. custdb never uses a
+    // transaction after it ended or while a child is open, and stops using a write transaction
+    // after a failed put or delete (TxnState::poisoned), so on the calls that reach here the
+    // code means an earlier read met damage.
+    case MDB_BAD_TXN:
       code = ErrorCode::kCorruption;
       break;
     case MDB_MAP_FULL:
@@ -29,7 +37,6 @@ Error lmdb_error(int rc, std::string_view what) {
     case EBUSY:
       code = ErrorCode::kBusy;
       break;
-    case MDB_BAD_TXN:
     case MDB_BAD_VALSIZE:
     case EINVAL:
       code = ErrorCode::kInternal;
@@ -38,6 +45,21 @@ Error lmdb_error(int rc, std::string_view what) {
       break;  // ENOSPC, EIO, ENOENT...: kIOError
   }
   return Error(code, std::move(msg));
+}
+
+Result<std::uint64_t> entry_count(MDB_txn* txn, MDB_dbi dbi, std::string_view what) {
+  MDB_stat s{};
+  if (int rc = mdb_stat(txn, dbi, &s))
+    return tl::unexpected(lmdb_error(rc, std::string(what) + ": statistics"));
+  return std::uint64_t{s.ms_entries};
+}
+
+Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded) {
+  if (walked == recorded) return {};
+  return make_error(ErrorCode::kCorruption,
+                    std::string(table) + ": a full read found " + std::to_string(walked) +
+                        " entries where the table records " + std::to_string(recorded) +
+                        " (damaged or torn file)");
 }
 
 Env& Env::operator=(Env&& o) noexcept {

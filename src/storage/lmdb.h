@@ -32,8 +32,22 @@ inline std::string_view to_view(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-// Maps an LMDB/errno code to an Error; `what` says which operation failed.
+// Maps an LMDB/errno code to an Error; `what` says which operation failed. Codes that only a
+// damaged file produces on a read are kCorruption: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
+// MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_DBI, MDB_INCOMPATIBLE, MDB_CURSOR_FULL (a tree
+// deeper than LMDB allows) and MDB_BAD_TXN (the transaction was poisoned by one of the former:
+// see the definition).
 Error lmdb_error(int rc, std::string_view what);
+
+// The number of entries LMDB records for `dbi` (MDB_stat::ms_entries). It is kept in the
+// database's record and updated by every put and delete, independently of the pages a walk
+// visits, so a full walk that streamed another number saw a damaged or torn file. Errors as
+// lmdb_error; `what` names the table.
+Result<std::uint64_t> entry_count(MDB_txn* txn, MDB_dbi dbi, std::string_view what);
+
+// kCorruption when a full walk of `table` streamed `walked` entries where LMDB records
+// `recorded`; ok when they agree.
+Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded);
 
 // Owns an MDB_env. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
 class Env {
@@ -117,6 +131,8 @@ class Cursor {
   int get(MDB_val& key, MDB_val& val, MDB_cursor_op op) { return mdb_cursor_get(cur_, &key, &val, op); }
   int put(MDB_val& key, MDB_val& val, unsigned flags) { return mdb_cursor_put(cur_, &key, &val, flags); }
   int del(unsigned flags = 0) { return mdb_cursor_del(cur_, flags); }
+  // Duplicates under the current key of a dupsort database (one page-local read; LMDB keeps
+  // the count in the sub-database record).
   int count(std::size_t& n) {
     return mdb_cursor_count(cur_, &n);
   }
