@@ -22,6 +22,8 @@
 // later calls and commit() then fail, and nothing of it is stored.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -32,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "custdb/check.h"
 #include "custdb/options.h"
 #include "custdb/segment.h"
 #include "custdb/status.h"
@@ -45,7 +48,6 @@ struct TxnState;
 struct Access;  // lets the engine's own modules (src/analytics) reach the implementation
 }  // namespace detail
 
-struct CheckReport;
 namespace query {
 struct Node;
 }
@@ -61,7 +63,7 @@ struct TableCounts {
 };
 
 // Reads shared by both transaction kinds. Not constructed directly.
-class ReadView {
+class CUSTDB_EXPORT ReadView {
  public:
   ReadView(const ReadView&) = delete;
   ReadView& operator=(const ReadView&) = delete;
@@ -129,7 +131,7 @@ class ReadView {
   friend struct detail::Access;
 };
 
-class ReadTxn : public ReadView {
+class CUSTDB_EXPORT ReadTxn : public ReadView {
  public:
   ReadTxn(ReadTxn&&) noexcept;
   ReadTxn& operator=(ReadTxn&&) noexcept;
@@ -140,7 +142,7 @@ class ReadTxn : public ReadView {
   friend class Database;
 };
 
-class WriteTxn : public ReadView {
+class CUSTDB_EXPORT WriteTxn : public ReadView {
  public:
   WriteTxn(WriteTxn&&) noexcept;
   WriteTxn& operator=(WriteTxn&&) noexcept;
@@ -195,7 +197,7 @@ struct DatabaseInfo {
   unsigned readers_in_use = 0;
 };
 
-class Database {
+class CUSTDB_EXPORT Database {
  public:
   // Opens (or creates, per options) the database in directory `path` (LMDB's data.mdb and
   // lock.mdb live inside). Reclaims reader slots of dead processes.
@@ -265,8 +267,8 @@ struct RotationProgress {
 // process dies at any point the original stays complete and readable, and the next call
 // resumes from the last committed batch (or starts over if the database changed meanwhile).
 // Needs the database to itself: fails with kBusy while any other handle has it open.
-Status rotate_data_key(const std::filesystem::path& path, const Options& options,
-                       const std::function<void(const RotationProgress&)>& progress = {},
-                       std::size_t batch = 10000);
+CUSTDB_EXPORT Status rotate_data_key(const std::filesystem::path& path, const Options& options,
+                                     const std::function<void(const RotationProgress&)>& progress = {},
+                                     std::size_t batch = 10000);
 
 }  // namespace custdb

@@ -31,8 +31,17 @@ inline std::string_view to_view(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-// Maps an LMDB/errno code to an Error; `what` says which operation failed.
+// Maps an LMDB/errno code to an Error; `what` says which operation failed. ENOSPC ("disk is
+// full"), EDQUOT and EFBIG (a file size limit) are kIOError with a message saying so.
 Error lmdb_error(int rc, std::string_view what);
+
+// The size of the lock.mdb LMDB creates for `max_readers` reader slots.
+std::size_t lock_file_size(unsigned max_readers);
+// Allocates the blocks of `dir`/lock.mdb (creating it, 0600) up to lock_file_size() so that
+// LMDB's stores through its mapping cannot fault on a full disk. kIOError "disk is full" when
+// the blocks are not to be had; success when the file cannot be opened for writing (LMDB then
+// reports or copes, e.g. on read-only media).
+Status reserve_lock_file(const std::string& dir, unsigned max_readers);
 
 // Owns an MDB_env. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
 class Env {
@@ -61,7 +70,8 @@ class Env {
   // Clears reader slots of dead processes; returns how many.
   int reader_check();
   Status sync(bool force);
-  Status copy_to(const std::string& dir, bool compact) const;
+  // A consistent copy of the data file written to `fd` (mdb_env_copyfd2); errors name `what`.
+  Status copy_to_fd(int fd, bool compact, const std::string& what) const;
 
  private:
   MDB_env* env_ = nullptr;
