@@ -226,10 +226,10 @@ class CUSTDB_EXPORT Database {
   // Flushes buffers to disk (useful with SyncMode::kNone).
   Status sync();
 
-  // A consistent copy of the database as of one snapshot, taken while others read and write,
-  // into directory `dir` (created; must not hold a database). compact: omit free pages and
-  // renumber, so the copy is as small as it can be. The copy is encrypted exactly as the
-  // original (same key) and opens with the same passphrase or key.
+  // A consistent snapshot copy into `dir`/data.mdb (0600; `dir` and missing parents made 0700),
+  // taken while others read and write; kAlreadyExists when `dir` holds a database. Written under
+  // a temporary name, renamed when complete: a failure (kIOError "disk is full", file size limit)
+  // leaves no data.mdb. compact: omit free pages. Same encryption and key as the original.
   Status backup(const std::filesystem::path& dir, bool compact = false) const;
 
   // Sizes of every LMDB database of the file (tables and indexes).
