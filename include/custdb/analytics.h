@@ -34,7 +34,7 @@ class ReadView;
 
 // On-disk format (stored with a fitted model): never renumber.
 enum class TimeUnit : std::uint8_t { kDay = 0, kWeek = 1 };  // a week is 7 days
-CUSTDB_EXPORT std::string_view to_string(TimeUnit u);                       // "day", "week"
+CUSTDB_EXPORT std::string_view to_string(TimeUnit u);  // "day", "week"
 CUSTDB_EXPORT std::optional<TimeUnit> time_unit_from_string(std::string_view s);
 
 struct RfmOptions {
@@ -65,7 +65,8 @@ struct RfmRow {
 };
 
 // Every summarised customer, by id, in one pass over the transactions of the snapshot.
-CUSTDB_EXPORT Result<std::vector<RfmRow>> rfm_summary(const ReadView& view, const RfmOptions& options = {});
+CUSTDB_EXPORT Result<std::vector<RfmRow>> rfm_summary(const ReadView& view,
+                                                      const RfmOptions& options = {});
 
 // ---- the models (pure functions) ---------------------------------------------------------------
 
@@ -120,8 +121,9 @@ CUSTDB_EXPORT double expected_value(const GammaGammaParams& m, const Summary& s)
 // Discounted value over `horizon` periods of the unit: sum over k = 1..horizon of
 // expected_value · (E[purchases in (T, T+k]] − E[purchases in (T, T+k−1]]) / (1 + d)^(k·days/365.25)
 // with d = annual_discount and days = 1 or 7 per period.
-CUSTDB_EXPORT double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg, const Summary& s,
-                      int horizon, double annual_discount, TimeUnit unit);
+CUSTDB_EXPORT double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg,
+                                    const Summary& s, int horizon, double annual_discount,
+                                    TimeUnit unit);
 
 }  // namespace clv
 
@@ -188,7 +190,8 @@ struct Rule {
 };
 // Parses "tier = <tier> when <query>" / "stage = <stage> when <query>"; the query is parsed
 // too (amounts with options.amount_decimals), and `when` holds its canonical text.
-CUSTDB_EXPORT Result<Rule> parse_rule(std::string_view text, const query::ParseOptions& options = {});
+CUSTDB_EXPORT Result<Rule> parse_rule(std::string_view text,
+                                      const query::ParseOptions& options = {});
 CUSTDB_EXPORT std::string to_string(const Rule& rule);
 
 // The stored rules, in order (empty when none were set).

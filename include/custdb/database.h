@@ -267,8 +267,8 @@ struct RotationProgress {
 // process dies at any point the original stays complete and readable, and the next call
 // resumes from the last committed batch (or starts over if the database changed meanwhile).
 // Needs the database to itself: fails with kBusy while any other handle has it open.
-CUSTDB_EXPORT Status rotate_data_key(const std::filesystem::path& path, const Options& options,
-                                     const std::function<void(const RotationProgress&)>& progress = {},
-                                     std::size_t batch = 10000);
+CUSTDB_EXPORT Status rotate_data_key(
+    const std::filesystem::path& path, const Options& options,
+    const std::function<void(const RotationProgress&)>& progress = {}, std::size_t batch = 10000);
 
 }  // namespace custdb

@@ -100,11 +100,12 @@ inline constexpr std::size_t kMaxRecordFields = 256;
 // nothing. A bad CSV header (unknown, duplicate or missing required column) fails the import
 // even with skip_bad, as "FILE:1: column: reason". Storage failures (kIOError, kBusy, ...) fail
 // the import with their own code; with skip_bad, batches committed before stay.
-CUSTDB_EXPORT Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
-                                 Format format, const ImportOptions& options = {});
+CUSTDB_EXPORT Result<ImportReport> import_file(Database& db, Table table,
+                                               const std::filesystem::path& file, Format format,
+                                               const ImportOptions& options = {});
 // The same from a stream; messages name the source "<stdin>".
-CUSTDB_EXPORT Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
-                                   const ImportOptions& options = {});
+CUSTDB_EXPORT Result<ImportReport> import_stream(Database& db, Table table, std::istream& in,
+                                                 Format format, const ImportOptions& options = {});
 
 // ---- export ---------------------------------------------------------------------------------
 
@@ -118,7 +119,7 @@ struct ExportOptions {
 // CSV with a header row and "\n" line ends, or one JSON object per line. kIOError when `out`
 // fails.
 CUSTDB_EXPORT Status export_table(const Database& db, Table table, std::ostream& out, Format format,
-                    const ExportOptions& options = {});
+                                  const ExportOptions& options = {});
 
 // ---- masking (shared with the CLI's display) -------------------------------------------------
 
