@@ -22,10 +22,9 @@
 namespace custdb::test {
 
 struct ChildLimits {
-  std::optional<rlim_t> file_size;     // RLIMIT_FSIZE, bytes
-  std::optional<rlim_t> address_space; // RLIMIT_AS, bytes (not under AddressSanitizer)
+  std::optional<rlim_t> file_size;  // RLIMIT_FSIZE, bytes
   std::optional<mode_t> umask;
-  int timeout_seconds = 60;            // then SIGKILL (reported as signaled)
+  int timeout_seconds = 60;          // then SIGKILL (reported as signaled)
 };
 
 struct ChildResult {
@@ -72,10 +71,6 @@ inline ChildResult run_cli(const std::vector<std::string>& args, const std::file
     if (limits.file_size) {
       rlimit r{*limits.file_size, *limits.file_size};
       if (::setrlimit(RLIMIT_FSIZE, &r) != 0) ::_exit(125);
-    }
-    if (limits.address_space) {
-      rlimit r{*limits.address_space, *limits.address_space};
-      if (::setrlimit(RLIMIT_AS, &r) != 0) ::_exit(125);
     }
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);

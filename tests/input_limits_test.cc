@@ -15,7 +15,8 @@
 #include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// From libasan (GCC ships no allocator_interface.h): bytes allocated and not yet freed.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 using namespace custdb;
