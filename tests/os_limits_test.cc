@@ -121,6 +121,24 @@ BOOST_AUTO_TEST_CASE(lock_file_is_reserved_at_the_size_lmdb_uses) {
     // Blocks allocated, not a hole: a store through the mapping cannot fault.
     BOOST_TEST(static_cast<std::size_t>(st.st_blocks) * 512 >= storage::lock_file_size(readers));
   }
+  // A larger sparse lock file (left by an open with more readers) is adopted by LMDB whole, so
+  // it is reserved whole.
+  const fs::path db = dir / "larger";
+  fs::create_directories(db);
+  const std::size_t larger = storage::lock_file_size(126) * 4;
+  {
+    std::ofstream f(db / "lock.mdb");
+  }
+  fs::resize_file(db / "lock.mdb", larger);
+  storage::Env::OpenParams p;
+  p.dir = db.string();
+  p.map_size = std::size_t{1} << 20;
+  auto env = storage::Env::open(p);
+  BOOST_TEST_REQUIRE(env.has_value(), (env ? "" : env.error().to_string()));
+  struct stat st;
+  BOOST_TEST_REQUIRE(::stat((db / "lock.mdb").c_str(), &st) == 0);
+  BOOST_TEST(static_cast<std::size_t>(st.st_size) == larger);
+  BOOST_TEST(static_cast<std::size_t>(st.st_blocks) * 512 >= larger);
 }
 
 BOOST_AUTO_TEST_CASE(commands_on_a_full_disk_fail_cleanly) {

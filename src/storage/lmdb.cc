@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace custdb::storage {
@@ -83,18 +84,18 @@ std::size_t lock_file_size(unsigned max_readers) {
 
 Status reserve_lock_file(const std::string& dir, unsigned max_readers) {
   const std::string path = dir + "/lock.mdb";
-  const off_t want = static_cast<off_t>(lock_file_size(max_readers));
+  off_t want = static_cast<off_t>(lock_file_size(max_readers));
   struct stat st;
-  // Already reserved (by an earlier open of ours): nothing to do, and no descriptor opened.
-  // That matters: closing any descriptor of the file drops this process's fcntl locks on it,
-  // which LMDB relies on while another handle has the environment open.
-  if (::stat(path.c_str(), &st) == 0 && st.st_size >= want &&
-      static_cast<off_t>(st.st_blocks) * 512 >= want)
-    return {};
+  // A larger file is adopted by LMDB as it is (more reader slots, all mapped): reserve it all.
+  if (::stat(path.c_str(), &st) == 0) {
+    want = std::max(want, st.st_size);
+    // Already reserved (by an earlier open of ours): nothing to do, and no descriptor opened.
+    // That matters: closing any descriptor of the file drops this process's fcntl locks on
+    // it, which LMDB relies on while another handle has the environment open.
+    if (st.st_size >= want && static_cast<off_t>(st.st_blocks) * 512 >= want) return {};
+  }
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return {};  // unwritable (read-only media, permissions): LMDB decides what to do
-  // A larger file is adopted by LMDB as it is (more reader slots); its blocks are reserved
-  // too, up to our size, which is all LMDB is sure to touch first.
   int rc = ::posix_fallocate(fd, 0, want);
   ::close(fd);
   if (rc == 0 || rc == EOPNOTSUPP || rc == EINVAL) return {};  // EINVAL/EOPNOTSUPP: no support

@@ -37,10 +37,10 @@ Error lmdb_error(int rc, std::string_view what);
 
 // The size of the lock.mdb LMDB creates for `max_readers` reader slots.
 std::size_t lock_file_size(unsigned max_readers);
-// Allocates the blocks of `dir`/lock.mdb (creating it, 0600) up to lock_file_size() so that
-// LMDB's stores through its mapping cannot fault on a full disk. kIOError "disk is full" when
-// the blocks are not to be had; success when the file cannot be opened for writing (LMDB then
-// reports or copes, e.g. on read-only media).
+// Allocates every block of `dir`/lock.mdb (creating it, 0600; lock_file_size() or a larger
+// existing size) so LMDB's stores through its mapping cannot fault on a full disk. kIOError
+// "disk is full" when the blocks are not to be had; success when the file cannot be opened for
+// writing (LMDB then reports or copes, e.g. on read-only media).
 Status reserve_lock_file(const std::string& dir, unsigned max_readers);
 
 // Owns an MDB_env. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
