@@ -9,6 +9,23 @@
 #include "test_util.h"
 #include "util/normalize.h"
 
+// AmountSum (__int128) has no operator<<: Boost.Test prints it in decimal.
+namespace boost::test_tools::tt_detail {
+template <>
+struct print_log_value<custdb::AmountSum> {
+  void operator()(std::ostream& os, custdb::AmountSum v) {
+    __extension__ using U128 = unsigned __int128;
+    U128 m = v < 0 ? U128(0) - static_cast<U128>(v) : static_cast<U128>(v);
+    std::string digits;
+    do {
+      digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
+      m /= 10;
+    } while (m != 0);
+    os << (v < 0 ? "-" : "") << digits;
+  }
+};
+}  // namespace boost::test_tools::tt_detail
+
 using namespace custdb;
 using namespace custdb::test;
 

@@ -11,6 +11,8 @@
 //    and running it again finishes the job (both are idempotent for a given as-of date).
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -32,8 +34,8 @@ class ReadView;
 
 // On-disk format (stored with a fitted model): never renumber.
 enum class TimeUnit : std::uint8_t { kDay = 0, kWeek = 1 };  // a week is 7 days
-std::string_view to_string(TimeUnit u);                       // "day", "week"
-std::optional<TimeUnit> time_unit_from_string(std::string_view s);
+CUSTDB_EXPORT std::string_view to_string(TimeUnit u);  // "day", "week"
+CUSTDB_EXPORT std::optional<TimeUnit> time_unit_from_string(std::string_view s);
 
 struct RfmOptions {
   // Transactions on or before this day count (the whole day, UTC). Default: today (UTC).
@@ -63,7 +65,8 @@ struct RfmRow {
 };
 
 // Every summarised customer, by id, in one pass over the transactions of the snapshot.
-Result<std::vector<RfmRow>> rfm_summary(const ReadView& view, const RfmOptions& options = {});
+CUSTDB_EXPORT Result<std::vector<RfmRow>> rfm_summary(const ReadView& view,
+                                                      const RfmOptions& options = {});
 
 // ---- the models (pure functions) ---------------------------------------------------------------
 
@@ -99,27 +102,28 @@ struct Fit {
 // Maximum likelihood by NLopt over the log-parameters (so every parameter stays positive).
 // Rows that cannot be data (negative values, t_x > T, x > 0 with t_x = 0...) are
 // kInvalidArgument naming the row; too few customers, or no convergence, kFailedPrecondition.
-Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers);
+CUSTDB_EXPORT Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers);
 // Uses only customers with x > 0 and monetary_value > 0 (the model's support).
-Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers);
+CUSTDB_EXPORT Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers);
 
-double bgnbd_log_likelihood(const BgNbdParams& m, const Summary& s);
-double gamma_gamma_log_likelihood(const GammaGammaParams& m, const Summary& s);
+CUSTDB_EXPORT double bgnbd_log_likelihood(const BgNbdParams& m, const Summary& s);
+CUSTDB_EXPORT double gamma_gamma_log_likelihood(const GammaGammaParams& m, const Summary& s);
 
 // P(alive | x, t_x, T). 1 when x = 0 (the model has no dropout before the first repeat).
-double p_alive(const BgNbdParams& m, const Summary& s);
+CUSTDB_EXPORT double p_alive(const BgNbdParams& m, const Summary& s);
 // E[purchases in (T, T + t] | x, t_x, T].
-double expected_purchases(const BgNbdParams& m, const Summary& s, double t);
+CUSTDB_EXPORT double expected_purchases(const BgNbdParams& m, const Summary& s, double t);
 // E[purchases in (0, t]] for a new customer.
-double expected_purchases_new(const BgNbdParams& m, double t);
+CUSTDB_EXPORT double expected_purchases_new(const BgNbdParams& m, double t);
 // E[spend per purchase | x, mean repeat spend]; the population mean p·γ/(q−1) when x = 0.
 // Needs q > 1 (else the mean is infinite): returns NaN.
-double expected_value(const GammaGammaParams& m, const Summary& s);
+CUSTDB_EXPORT double expected_value(const GammaGammaParams& m, const Summary& s);
 // Discounted value over `horizon` periods of the unit: sum over k = 1..horizon of
 // expected_value · (E[purchases in (T, T+k]] − E[purchases in (T, T+k−1]]) / (1 + d)^(k·days/365.25)
 // with d = annual_discount and days = 1 or 7 per period.
-double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg, const Summary& s,
-                      int horizon, double annual_discount, TimeUnit unit);
+CUSTDB_EXPORT double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg,
+                                    const Summary& s, int horizon, double annual_discount,
+                                    TimeUnit unit);
 
 }  // namespace clv
 
@@ -144,11 +148,11 @@ struct ClvModel {
 };
 
 // Fits both models to the RFM summary of the snapshot. Does not store the model.
-Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options = {});
+CUSTDB_EXPORT Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options = {});
 // Replaces the stored model (one write transaction).
-Status store_model(Database& db, const ClvModel& model);
+CUSTDB_EXPORT Status store_model(Database& db, const ClvModel& model);
 // The stored model, if any.
-Result<std::optional<ClvModel>> load_model(const ReadView& view);
+CUSTDB_EXPORT Result<std::optional<ClvModel>> load_model(const ReadView& view);
 
 struct ScoreOptions {
   // The day scored. Default: today (UTC). RFM is taken as of this day with the model's unit
@@ -171,7 +175,7 @@ struct ScoreReport {
 // Scores every customer with the stored model (kFailedPrecondition if none) and writes
 // Customer::scores, which the segment language reads as p_alive, expected_purchases, clv,
 // r_score, f_score and m_score.
-Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options = {});
+CUSTDB_EXPORT Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options = {});
 
 // ---- rules --------------------------------------------------------------------------------------
 
@@ -186,13 +190,14 @@ struct Rule {
 };
 // Parses "tier = <tier> when <query>" / "stage = <stage> when <query>"; the query is parsed
 // too (amounts with options.amount_decimals), and `when` holds its canonical text.
-Result<Rule> parse_rule(std::string_view text, const query::ParseOptions& options = {});
-std::string to_string(const Rule& rule);
+CUSTDB_EXPORT Result<Rule> parse_rule(std::string_view text,
+                                      const query::ParseOptions& options = {});
+CUSTDB_EXPORT std::string to_string(const Rule& rule);
 
 // The stored rules, in order (empty when none were set).
-Result<std::vector<Rule>> rules(const ReadView& view);
+CUSTDB_EXPORT Result<std::vector<Rule>> rules(const ReadView& view);
 // Validates every rule, then replaces the stored list in one write transaction.
-Status set_rules(Database& db, std::span<const Rule> rules);
+CUSTDB_EXPORT Status set_rules(Database& db, std::span<const Rule> rules);
 
 struct ApplyOptions {
   std::optional<Date> as_of;     // the query as-of date (age, recency_days...). Default: today
@@ -213,6 +218,6 @@ struct RuleReport {
 
 // Evaluates the stored rules on one snapshot as of options.as_of and writes the changes in
 // write transactions of options.batch customers each.
-Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options = {});
+CUSTDB_EXPORT Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options = {});
 
 }  // namespace custdb

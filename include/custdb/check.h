@@ -1,6 +1,8 @@
 // custdb/check.h — the result of Database::check(), the full consistency check.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,7 +23,7 @@ struct CheckProblem {
   std::string what;   // human-readable detail: key and expected/actual values
 };
 
-std::string to_string(CheckProblem::Kind kind);
+CUSTDB_EXPORT std::string to_string(CheckProblem::Kind kind);
 
 struct CheckReport {
   std::uint64_t customers = 0;

@@ -32,6 +32,8 @@
 // when the map is full), nothing of it is stored, and abort() (or the destructor) ends it.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -43,6 +45,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "custdb/check.h"
 #include "custdb/options.h"
 #include "custdb/segment.h"
 #include "custdb/status.h"
@@ -56,7 +59,6 @@ struct TxnState;
 struct Access;  // lets the engine's own modules (src/analytics) reach the implementation
 }  // namespace detail
 
-struct CheckReport;
 namespace query {
 struct Node;
 }
@@ -72,7 +74,7 @@ struct TableCounts {
 };
 
 // Reads shared by both transaction kinds. Not constructed directly.
-class ReadView {
+class CUSTDB_EXPORT ReadView {
  public:
   ReadView(const ReadView&) = delete;
   ReadView& operator=(const ReadView&) = delete;
@@ -153,7 +155,7 @@ class ReadView {
   friend struct detail::Access;
 };
 
-class ReadTxn : public ReadView {
+class CUSTDB_EXPORT ReadTxn : public ReadView {
  public:
   ReadTxn(ReadTxn&&) noexcept;
   ReadTxn& operator=(ReadTxn&&) noexcept;
@@ -164,7 +166,7 @@ class ReadTxn : public ReadView {
   friend class Database;
 };
 
-class WriteTxn : public ReadView {
+class CUSTDB_EXPORT WriteTxn : public ReadView {
  public:
   WriteTxn(WriteTxn&&) noexcept;
   WriteTxn& operator=(WriteTxn&&) noexcept;
@@ -231,7 +233,7 @@ struct ReaderTable {
   std::vector<Slot> slots;   // slots held by live processes, in table order
 };
 
-class Database {
+class CUSTDB_EXPORT Database {
  public:
   // Opens (or creates, per options) the database in directory `path` (LMDB's data.mdb and
   // lock.mdb live inside). Reclaims reader slots of dead processes.
@@ -309,10 +311,10 @@ class Database {
   // Flushes buffers to disk (useful with SyncMode::kNone).
   Status sync();
 
-  // A consistent copy of the database as of one snapshot, taken while others read and write,
-  // into directory `dir` (created; must not hold a database). compact: omit free pages and
-  // renumber, so the copy is as small as it can be. The copy is encrypted exactly as the
-  // original (same key) and opens with the same passphrase or key.
+  // A consistent snapshot copy into `dir`/data.mdb (0600; `dir` and missing parents made 0700),
+  // taken while others read and write; kAlreadyExists when `dir` holds a database. Written under
+  // a temporary name, renamed when complete: a failure (kIOError "disk is full", file size limit)
+  // leaves no data.mdb. compact: omit free pages. Same encryption and key as the original.
   Status backup(const std::filesystem::path& dir, bool compact = false) const;
 
   // Sizes of every LMDB database of the file (tables and indexes).
@@ -350,8 +352,8 @@ struct RotationProgress {
 // process dies at any point the original stays complete and readable, and the next call
 // resumes from the last committed batch (or starts over if the database changed meanwhile).
 // Needs the database to itself: fails with kBusy while any other handle has it open.
-Status rotate_data_key(const std::filesystem::path& path, const Options& options,
-                       const std::function<void(const RotationProgress&)>& progress = {},
-                       std::size_t batch = 10000);
+CUSTDB_EXPORT Status rotate_data_key(
+    const std::filesystem::path& path, const Options& options,
+    const std::function<void(const RotationProgress&)>& progress = {}, std::size_t batch = 10000);
 
 }  // namespace custdb

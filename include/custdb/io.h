@@ -28,6 +28,8 @@
 // write transaction is open, export one read snapshot for the whole table.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -48,13 +50,13 @@ enum class Table { kCustomers, kRelationships, kTransactions };
 enum class Format { kCsv, kJsonLines };
 
 // "customers", "relationships", "transactions" (and back, case-insensitive).
-std::string_view to_string(Table t);
-std::optional<Table> table_from_string(std::string_view name);
+CUSTDB_EXPORT std::string_view to_string(Table t);
+CUSTDB_EXPORT std::optional<Table> table_from_string(std::string_view name);
 // The table's columns in export order, then the import-only ones (relationships: custom_type).
-std::span<const std::string_view> columns(Table t);
+CUSTDB_EXPORT std::span<const std::string_view> columns(Table t);
 
 // By extension, case-insensitive: .csv -> kCsv; .jsonl, .ndjson, .json -> kJsonLines.
-std::optional<Format> format_for_path(const std::filesystem::path& path);
+CUSTDB_EXPORT std::optional<Format> format_for_path(const std::filesystem::path& path);
 
 // ---- import ---------------------------------------------------------------------------------
 
@@ -81,15 +83,29 @@ struct ImportReport {
   std::vector<BadRow> bad;     // only with skip_bad, in file order
 };
 
+// Limits on input, so that a file without line ends (/dev/zero) or an absurd line fails fast
+// in memory bounded by the limit instead of growing without end:
+// - A record longer than kMaxRecordBytes fails the whole import (even with skip_bad: there is
+//   no telling where the next record starts) with kInvalidArgument "FILE:LINE: line longer
+//   than 1048576 bytes", LINE being where the record starts. A CSV record counts all its
+//   physical lines (a quoted field may span lines); a JSON Lines record is one line.
+// - A CSV record with more fields than its header is a bad row; fields past
+//   kMaxRecordFields are counted, not kept. A JSON object with more than kMaxRecordFields keys,
+//   or an array with more than kMaxRecordFields items, is a bad row; so is a tags cell with more
+//   than kMaxRecordFields tags (more than 64 are refused anyway).
+inline constexpr std::size_t kMaxRecordBytes = std::size_t{1} << 20;  // 1 MiB
+inline constexpr std::size_t kMaxRecordFields = 256;
+
 // A bad row without skip_bad fails with kInvalidArgument "FILE:LINE: field: reason" and stores
 // nothing. A bad CSV header (unknown, duplicate or missing required column) fails the import
 // even with skip_bad, as "FILE:1: column: reason". Storage failures (kIOError, kBusy, ...) fail
 // the import with their own code; with skip_bad, batches committed before stay.
-Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
-                                 Format format, const ImportOptions& options = {});
+CUSTDB_EXPORT Result<ImportReport> import_file(Database& db, Table table,
+                                               const std::filesystem::path& file, Format format,
+                                               const ImportOptions& options = {});
 // The same from a stream; messages name the source "<stdin>".
-Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
-                                   const ImportOptions& options = {});
+CUSTDB_EXPORT Result<ImportReport> import_stream(Database& db, Table table, std::istream& in,
+                                                 Format format, const ImportOptions& options = {});
 
 // ---- export ---------------------------------------------------------------------------------
 
@@ -104,22 +120,22 @@ struct ExportOptions {
 // fails. Reads the table itself; kCorruption when it holds another number of records than
 // LMDB records for it (a damaged or torn file), after the rows read so far were written: on
 // any error the output is incomplete and must be discarded.
-Status export_table(const Database& db, Table table, std::ostream& out, Format format,
-                    const ExportOptions& options = {});
+CUSTDB_EXPORT Status export_table(const Database& db, Table table, std::ostream& out, Format format,
+                                  const ExportOptions& options = {});
 
 // ---- masking (shared with the CLI's display) -------------------------------------------------
 
 // Each word keeps its first character, the rest become '*': "Anna Meyer" -> "A*** M****".
 // Counts UTF-8 characters, not bytes.
-std::string mask_name(std::string_view name);
+CUSTDB_EXPORT std::string mask_name(std::string_view name);
 // The local part masked like a word, the domain kept: "anna@example.com" -> "a***@example.com".
-std::string mask_email(std::string_view email);
+CUSTDB_EXPORT std::string mask_email(std::string_view email);
 // A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567".
-std::string mask_phone(std::string_view phone);
+CUSTDB_EXPORT std::string mask_phone(std::string_view phone);
 
 // `value` as a quoted JSON string (escapes ", \ and control characters; UTF-8 passes through):
 // the one JSON string writer shared by export and the CLI's --json output.
-std::string json_string(std::string_view value);
+CUSTDB_EXPORT std::string json_string(std::string_view value);
 // Dates are masked whole.
 inline constexpr std::string_view kMaskedDate = "****-**-**";
 
@@ -127,12 +143,13 @@ inline constexpr std::string_view kMaskedDate = "****-**-**";
 
 // Minor-unit digits of an ISO 4217 currency (case-insensitive): 0 for JPY, KRW, VND, CLP,
 // ISK; 3 for BHD, KWD, OMR, JOD, TND; 2 for every other code.
-int currency_digits(std::string_view currency);
+CUSTDB_EXPORT int currency_digits(std::string_view currency);
 // "-1234.50" -> -123450 for a 2-digit currency. Exact: [+-]digits[.digits], at most
 // currency_digits fraction digits, magnitude at most kMaxAmount. kInvalidArgument otherwise,
 // the message being the reason alone.
-Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency);
-// -123450 -> "-1234.50"; 1000 JPY -> "1000".
-std::string format_amount(std::int64_t minor_units, std::string_view currency);
+CUSTDB_EXPORT Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency);
+// -123450 -> "-1234.50"; 1000 JPY -> "1000". Takes any int64 amount and any sum (AmountSum,
+// 128 bits) exactly.
+CUSTDB_EXPORT std::string format_amount(AmountSum minor_units, std::string_view currency);
 
 }  // namespace custdb::io

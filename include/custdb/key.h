@@ -6,6 +6,8 @@
 // prints or stores them; only a key derived from them, wrapped, reaches the file.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -24,7 +26,7 @@ class SecretBuffer;
 std::span<const std::uint8_t> secret_bytes(const KeyMaterial& key);
 }  // namespace crypto
 
-class KeyMaterial {
+class CUSTDB_EXPORT KeyMaterial {
  public:
   // Any bytes; the passphrase is stretched with Argon2id. An empty passphrase is accepted here
   // but refused (kInvalidArgument) when a database is created or rekeyed with it.

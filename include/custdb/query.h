@@ -55,6 +55,8 @@
 // Thread-safety: everything here is a plain value or a pure function.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -86,20 +88,20 @@ enum class Field : std::uint8_t {
 };
 
 // The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
-std::string_view to_string(Field field);
+CUSTDB_EXPORT std::string_view to_string(Field field);
 // Case-insensitive inverse of to_string(Field).
-std::optional<Field> field_from_string(std::string_view name);
+CUSTDB_EXPORT std::optional<Field> field_from_string(std::string_view name);
 
 // What a field's values are, which fixes how they are held in a Value (see Value).
 enum class FieldKind : std::uint8_t { kEnum, kText, kInteger, kAmount, kDate, kTimestamp, kDecimal };
-FieldKind kind_of(Field field);
+CUSTDB_EXPORT FieldKind kind_of(Field field);
 // Whether <, <=, >, >= and between apply: every field but text fields and the enums other
 // than tier and risk.
-bool is_ordered(Field field);
+CUSTDB_EXPORT bool is_ordered(Field field);
 
 enum class Cmp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
 // "=", "!=", "<", "<=", ">", ">=".
-std::string_view to_string(Cmp cmp);
+CUSTDB_EXPORT std::string_view to_string(Cmp cmp);
 
 // ---- the tree ---------------------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ struct ParseOptions {
   int amount_decimals = 2;
 };
 
-struct Node {
+struct CUSTDB_EXPORT Node {
   enum class Kind : std::uint8_t { kAnd, kOr, kNot, kCompare, kIn, kBetween, kTag, kRelated };
 
   Kind kind = Kind::kAnd;
@@ -150,7 +152,7 @@ struct Node {
 
 // Errors are kInvalidArgument with "at <position>: expected ..., found ..." where position is
 // the 1-based character (UTF-8 code point) where the problem starts.
-Result<Node> parse(std::string_view text, const ParseOptions& options = {});
+CUSTDB_EXPORT Result<Node> parse(std::string_view text, const ParseOptions& options = {});
 
 // ---- the builder ------------------------------------------------------------------------------
 //
@@ -198,35 +200,35 @@ struct Operand {
   Alternatives value;
 };
 
-Node eq(Field field, Operand value);
-Node ne(Field field, Operand value);
-Node lt(Field field, Operand value);
-Node le(Field field, Operand value);
-Node gt(Field field, Operand value);
-Node ge(Field field, Operand value);
-Node in(Field field, std::initializer_list<Operand> values);  // at least one value
-Node between(Field field, Operand low, Operand high);
-Node tag(std::string_view name);
+CUSTDB_EXPORT Node eq(Field field, Operand value);
+CUSTDB_EXPORT Node ne(Field field, Operand value);
+CUSTDB_EXPORT Node lt(Field field, Operand value);
+CUSTDB_EXPORT Node le(Field field, Operand value);
+CUSTDB_EXPORT Node gt(Field field, Operand value);
+CUSTDB_EXPORT Node ge(Field field, Operand value);
+CUSTDB_EXPORT Node in(Field field, std::initializer_list<Operand> values);  // at least one value
+CUSTDB_EXPORT Node between(Field field, Operand low, Operand high);
+CUSTDB_EXPORT Node tag(std::string_view name);
 // `type` must not be kCustom; use related_custom for custom types.
-Node related(RelationType type, std::optional<Node> subquery = {});
+CUSTDB_EXPORT Node related(RelationType type, std::optional<Node> subquery = {});
 // `name` must not be a built-in type's name (nor "custom"): the text form would read it as one.
-Node related_custom(std::string_view name, std::optional<Node> subquery = {});
+CUSTDB_EXPORT Node related_custom(std::string_view name, std::optional<Node> subquery = {});
 
 // Conjunction / disjunction, flattened like the parser's: all_of(a) is a, and operands that
 // are themselves all_of (any_of) are spliced in. Empty operand lists throw.
-Node all_of(std::vector<Node> operands);
-Node any_of(std::vector<Node> operands);
+CUSTDB_EXPORT Node all_of(std::vector<Node> operands);
+CUSTDB_EXPORT Node any_of(std::vector<Node> operands);
 template <class... Rest>
   requires(std::is_same_v<std::remove_cvref_t<Rest>, Node> && ...)
-Node all_of(Node first, Rest&&... rest) {
+CUSTDB_EXPORT Node all_of(Node first, Rest&&... rest) {
   return all_of(std::vector<Node>{std::move(first), std::forward<Rest>(rest)...});
 }
 template <class... Rest>
   requires(std::is_same_v<std::remove_cvref_t<Rest>, Node> && ...)
-Node any_of(Node first, Rest&&... rest) {
+CUSTDB_EXPORT Node any_of(Node first, Rest&&... rest) {
   return any_of(std::vector<Node>{std::move(first), std::forward<Rest>(rest)...});
 }
-Node negate(Node operand);
+CUSTDB_EXPORT Node negate(Node operand);
 inline Node operator!(Node operand) { return negate(std::move(operand)); }
 inline Node operator&&(Node a, Node b) { return all_of(std::move(a), std::move(b)); }
 inline Node operator||(Node a, Node b) { return any_of(std::move(a), std::move(b)); }
@@ -243,11 +245,11 @@ struct EvalContext {
 
 // Whether `customer` is in the segment `query`: the brute-force definition the planner is
 // checked against.
-bool matches(const Node& query, const Customer& customer, const EvalContext& context);
+CUSTDB_EXPORT bool matches(const Node& query, const Customer& customer, const EvalContext& context);
 
 // Whole years completed from `birth_date` to `as_of`: the count goes up on the birthday
 // itself, i.e. when (month, day) of as_of reaches (month, day) of birth_date. Someone born on
 // Feb 29 turns a year older on Mar 1 in common years. Negative if born after as_of.
-int age_on(Date birth_date, Date as_of);
+CUSTDB_EXPORT int age_on(Date birth_date, Date as_of);
 
 }  // namespace custdb::query

@@ -7,6 +7,8 @@
 // Thread-safety: Error and Result are plain values.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,9 +36,9 @@ enum class ErrorCode : int {
                             // raise the limit
 };
 
-std::string_view to_string(ErrorCode code) noexcept;
+CUSTDB_EXPORT std::string_view to_string(ErrorCode code) noexcept;
 
-class Error {
+class CUSTDB_EXPORT Error {
  public:
   Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -54,10 +56,39 @@ class Error {
 };
 
 // tl::expected with [[nodiscard]]: ignoring a Result is a compiler warning.
+//
+// Unlike tl::expected, `value()` and `operator*` on an rvalue Result return the value itself
+// (moved out), not an rvalue reference into the Result. The loop everyone writes,
+//   for (CustomerId id : txn.ids(q).value()) ...
+// binds the range to the returned value, whose lifetime the loop extends; with a reference into
+// the temporary Result it would iterate a destroyed vector. The cost is one move. On an lvalue
+// Result both return references as usual. `value()` on an error throws
+// tl::bad_expected_access<Error>.
 template <class T>
 class [[nodiscard]] Result : public tl::expected<T, Error> {
  public:
   using Base = tl::expected<T, Error>;
+  using Base::Base;
+  Result() = default;
+  Result(const Base& b) : Base(b) {}
+  Result(Base&& b) : Base(std::move(b)) {}
+
+  T& value() & { return Base::value(); }
+  const T& value() const& { return Base::value(); }
+  T value() && { return std::move(Base::value()); }
+  T value() const&& { return Base::value(); }
+
+  T& operator*() & { return Base::operator*(); }
+  const T& operator*() const& { return Base::operator*(); }
+  T operator*() && { return std::move(Base::operator*()); }
+  T operator*() const&& { return Base::operator*(); }
+};
+
+// Nothing to move out of: the tl::expected<void, Error> interface as is.
+template <>
+class [[nodiscard]] Result<void> : public tl::expected<void, Error> {
+ public:
+  using Base = tl::expected<void, Error>;
   using Base::Base;
   Result() = default;
   Result(const Base& b) : Base(b) {}

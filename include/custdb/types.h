@@ -7,6 +7,8 @@
 // On-disk format: never renumber an enumerator, never reuse a retired number; add at the end.
 #pragma once
 
+#include "custdb/export.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -26,13 +28,13 @@ using Date = std::chrono::sys_days;
 using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
 
 // "YYYY-MM-DD" -> Date. Rejects impossible dates (2026-02-30) and years outside 1800..2200.
-std::optional<Date> parse_date(std::string_view text);
+CUSTDB_EXPORT std::optional<Date> parse_date(std::string_view text);
 // "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|±HH:MM]" or with a space instead of 'T'.
 // A bare date means midnight UTC.
-std::optional<Timestamp> parse_timestamp(std::string_view text);
-std::string format_date(Date d);
+CUSTDB_EXPORT std::optional<Timestamp> parse_timestamp(std::string_view text);
+CUSTDB_EXPORT std::string format_date(Date d);
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds omitted when zero).
-std::string format_timestamp(Timestamp t);
+CUSTDB_EXPORT std::string format_timestamp(Timestamp t);
 
 // ---- identifiers ----------------------------------------------------------------------------
 
@@ -65,20 +67,20 @@ enum class Channel : std::uint8_t { kBranch = 0, kMobile = 1, kWeb = 2, kPhone =
 
 // Names are the lowercase identifiers used by the CLI, import files and the query language
 // ("at_risk", "platinum", "atm"). from_string is case-insensitive.
-std::string_view to_string(CustomerType v);
-std::string_view to_string(Gender v);
-std::string_view to_string(Tier v);
-std::string_view to_string(Stage v);
-std::string_view to_string(Risk v);
-std::string_view to_string(ConsentState v);
-std::string_view to_string(RelationType v);
-std::string_view to_string(TransactionKind v);
-std::string_view to_string(Channel v);
-template <class E> std::optional<E> from_string(std::string_view name);
+CUSTDB_EXPORT std::string_view to_string(CustomerType v);
+CUSTDB_EXPORT std::string_view to_string(Gender v);
+CUSTDB_EXPORT std::string_view to_string(Tier v);
+CUSTDB_EXPORT std::string_view to_string(Stage v);
+CUSTDB_EXPORT std::string_view to_string(Risk v);
+CUSTDB_EXPORT std::string_view to_string(ConsentState v);
+CUSTDB_EXPORT std::string_view to_string(RelationType v);
+CUSTDB_EXPORT std::string_view to_string(TransactionKind v);
+CUSTDB_EXPORT std::string_view to_string(Channel v);
+template <class E> CUSTDB_EXPORT std::optional<E> from_string(std::string_view name);
 
 // Symmetric relations (household, spouse) mean the same read from either end, so a link and
 // its mirror are one relationship: adding B→A when A→B exists is a duplicate.
-bool is_symmetric(RelationType t);
+CUSTDB_EXPORT bool is_symmetric(RelationType t);
 
 // ---- records --------------------------------------------------------------------------------
 
@@ -188,5 +190,11 @@ struct Transaction {
 // 10^15 minor units: large enough for any real single amount, small enough that 9,000 of the
 // largest cannot overflow a customer's int64 total.
 inline constexpr std::int64_t kMaxAmount = 1'000'000'000'000'000;
+
+// A sum of amounts over many customers or transactions (GroupRow::total_amount_sum, the CLI's
+// report and history totals). A customer's total is an int64, so two customers near its limit
+// already exceed one; 128 bits hold the sum of 2^63 such totals, so every sum custdb computes
+// is exact and never wraps. (A GCC/Clang extension type; io::format_amount prints it.)
+__extension__ typedef __int128 AmountSum;
 
 }  // namespace custdb

@@ -15,7 +15,7 @@ double unit_days(TimeUnit u);  // 1 or 7
 
 // One customer's row from its counted purchases as (UTC day number, base-currency minor
 // units), in any order (sorted and merged in place). nullopt when there are none.
-std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_t, std::int64_t>>& days,
+std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_t, AmountSum>>& days,
                                 Date as_of, TimeUnit unit, int currency_digits);
 // Fills r/f/m_score of every row (quintiles over these rows).
 void assign_scores(std::vector<RfmRow>& rows);

@@ -53,7 +53,7 @@ Status validate(const RfmOptions& o) {
 
 double unit_days(TimeUnit u) { return u == TimeUnit::kWeek ? 7.0 : 1.0; }
 
-std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_t, std::int64_t>>& days,
+std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_t, AmountSum>>& days,
                                 Date as_of, TimeUnit unit, int currency_digits) {
   if (days.empty()) return std::nullopt;
   std::sort(days.begin(), days.end());
@@ -72,9 +72,10 @@ std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_
   row.T = static_cast<double>(as_of.time_since_epoch().count() - days.front().first) / per;
   if (n > 1) {
     // Repeat days only; summed in integers (minor units) so the mean is exact to one rounding.
-    long double repeat = 0;
-    for (std::size_t i = 1; i < n; ++i) repeat += static_cast<long double>(days[i].second);
-    row.monetary_value = static_cast<double>(repeat / static_cast<long double>(n - 1) /
+    AmountSum repeat = 0;
+    for (std::size_t i = 1; i < n; ++i) repeat += days[i].second;
+    row.monetary_value = static_cast<double>(static_cast<long double>(repeat) /
+                                             static_cast<long double>(n - 1) /
                                              std::pow(10.0L, currency_digits));
   }
   return row;
@@ -108,7 +109,9 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   const int digits = io::currency_digits(db.base_currency);
 
   std::vector<RfmRow> rows;
-  std::vector<std::pair<std::int64_t, std::int64_t>> days;  // (day, base amount) of one customer
+  // (day, base amount) of one customer; a day's sum is exact (AmountSum), as the counted
+  // kinds' amounts may sum beyond an int64 where the customer's whole total does not.
+  std::vector<std::pair<std::int64_t, AmountSum>> days;
   storage::Cursor cur(st->txn.get(),
                       db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)]);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));

@@ -1,6 +1,7 @@
 // Opening and creating databases, transactions and the write lock, and the public wrappers.
 #include <lmdb.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -9,8 +10,10 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -1298,15 +1301,77 @@ Status Database::change_key(const KeyMaterial& new_key) {
 
 namespace custdb {
 
-Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+namespace {
+
+tl::unexpected<Error> os_error(int err, const std::string& what) {
+  return tl::unexpected(storage::lmdb_error(err, what));  // errno codes map as LMDB's do
+}
+
+// Creates `dir` and its missing parents 0700 whatever the umask; existing ones are left as
+// they are.
+Status make_private_dirs(const std::filesystem::path& dir) {
   std::error_code ec;
-  if (std::filesystem::exists(dir / "data.mdb", ec))
+  if (std::filesystem::is_directory(dir, ec)) return {};
+  if (dir.has_parent_path() && dir.parent_path() != dir)
+    if (auto s = make_private_dirs(dir.parent_path()); !s) return s;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return os_error(errno, "cannot create " + dir.string());
+  if (::chmod(dir.c_str(), 0700) != 0) return os_error(errno, "cannot chmod " + dir.string());
+  return {};
+}
+
+}  // namespace
+
+Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+  const std::filesystem::path final_path = dir / "data.mdb";
+  std::error_code ec;
+  if (std::filesystem::exists(final_path, ec))
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::kIOError, "cannot create " + dir.string() + ": " + ec.message());
-  // mdb_env_copy2 runs in its own read transaction: a snapshot, concurrent with writers.
-  auto s = impl_->env.copy_to(dir.string(), compact);
-  if (!s) return s;
+  if (auto s = make_private_dirs(dir); !s) return s;
+
+  // Written under a name of its own and renamed into place only when complete and on disk: a
+  // backup cut short (disk full, file size limit, a crash) never leaves a data.mdb that looks
+  // like a database or blocks the next attempt. The name is unique per attempt, so concurrent
+  // backups into one directory do not write into each other's file.
+  static std::atomic<unsigned> attempt{0};
+  const std::filesystem::path tmp_path =
+      dir / ("data.mdb.partial-" + std::to_string(::getpid()) + "-" + std::to_string(attempt++));
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return os_error(errno, "cannot create " + tmp_path.string());
+  auto fail = [&](Error e) -> Status {
+    ::close(fd);
+    ::unlink(tmp_path.c_str());
+    return tl::unexpected(std::move(e));
+  };
+  // 0600 whatever the umask: the copy holds the same customers as the original.
+  if (::fchmod(fd, 0600) != 0) return fail(storage::lmdb_error(errno, "cannot chmod " + tmp_path.string()));
+  // mdb_env_copyfd2 runs in its own read transaction: a snapshot, concurrent with writers.
+  if (auto s = impl_->env.copy_to_fd(fd, compact, "backup to " + dir.string()); !s)
+    return fail(s.error());
+  if (::fsync(fd) != 0) return fail(storage::lmdb_error(errno, "backup to " + dir.string() + ": fsync"));
+  if (::close(fd) != 0) {
+    ::unlink(tmp_path.c_str());
+    return os_error(errno, "backup to " + dir.string() + ": close");
+  }
+  // No replacing: a data.mdb that appeared meanwhile (another backup) is kept.
+  int renamed = ::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE);
+  if (renamed != 0 && errno == EINVAL && !std::filesystem::exists(final_path, ec))
+    renamed = ::rename(tmp_path.c_str(), final_path.c_str());  // no RENAME_NOREPLACE here
+  if (renamed != 0) {
+    const int err = errno;
+    ::unlink(tmp_path.c_str());
+    if (err == EEXIST)
+      return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
+    return os_error(err, "backup to " + dir.string() + ": rename");
+  }
+  // The rename itself is durable once the directory is synced.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0) return os_error(err, "backup to " + dir.string() + ": fsync of the directory");
+  }
   return {};
 }
 

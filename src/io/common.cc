@@ -144,12 +144,17 @@ Result<std::int64_t> parse_amount(std::string_view text, std::string_view curren
   return negative ? -minor : minor;
 }
 
-std::string format_amount(std::int64_t minor_units, std::string_view currency) {
+std::string format_amount(AmountSum minor_units, std::string_view currency) {
   const int digits = currency_digits(currency);
-  // Unsigned magnitude: negating INT64_MIN would overflow.
-  std::uint64_t magnitude = minor_units < 0 ? 0 - static_cast<std::uint64_t>(minor_units)
-                                            : static_cast<std::uint64_t>(minor_units);
-  std::string text = std::to_string(magnitude);
+  // Unsigned magnitude: negating the most negative value would overflow.
+  __extension__ using U128 = unsigned __int128;
+  U128 magnitude = minor_units < 0 ? U128(0) - static_cast<U128>(minor_units)
+                                   : static_cast<U128>(minor_units);
+  std::string text;  // std::to_string has no 128-bit overload
+  do {
+    text.insert(text.begin(), static_cast<char>('0' + static_cast<int>(magnitude % 10)));
+    magnitude /= 10;
+  } while (magnitude != 0);
   if (digits > 0) {
     if (text.size() <= static_cast<std::size_t>(digits))
       text.insert(0, static_cast<std::size_t>(digits) + 1 - text.size(), '0');

@@ -1,9 +1,12 @@
 // CSV per RFC 4180, read as a stream of characters so that quoted fields may span lines and
-// files of any size pass through without being held in memory.
+// files of any size pass through without being held in memory. A record holds at most
+// kMaxRecordBytes (all its lines) and keeps at most kMaxRecordFields + 1 fields, so memory is
+// bounded by the limit whatever the input (custdb/io.h).
 #include <algorithm>
 #include <cctype>
 #include <streambuf>
 
+#include "custdb/io.h"
 #include "io/io_internal.h"
 
 namespace custdb::io::detail {
@@ -30,6 +33,11 @@ class CsvScanner {
   }
 
   bool bad_bom() const { return bad_bom_; }
+  // The last record read by next() passed kMaxRecordBytes; its fields are incomplete and the
+  // rest of the input is not read.
+  bool too_long() const { return too_long_; }
+  // Fields of the last record, including those past kMaxRecordFields + 1 that were not kept.
+  std::size_t field_count() const { return field_count_; }
 
   // Reads the next non-blank record into `fields`. Returns false at the end of input. On bad
   // quoting, `problem_column` is the index of the offending field and `problem` the reason;
@@ -38,6 +46,7 @@ class CsvScanner {
             std::size_t& problem_column, std::string& problem) {
     fields.clear();
     problem.clear();
+    field_count_ = 0;
     int c = get();
     // Blank lines separate nothing in CSV; skipping them tolerates a trailing empty line.
     while (c == '\n' || (c == '\r' && peek() == '\n')) {
@@ -47,6 +56,7 @@ class CsvScanner {
     }
     if (c == kEnd) return false;
     start_line = line_;
+    record_bytes_ = 1;  // blank lines before the record do not count
     std::string field;
     while (true) {
       if (c == '"') {
@@ -89,7 +99,8 @@ class CsvScanner {
           c = get();
         }
       }
-      fields.push_back(std::move(field));
+      // Fields past the limit are counted, not kept: a line of commas costs no memory.
+      if (++field_count_ <= kMaxRecordFields + 1) fields.push_back(std::move(field));
       field.clear();
       if (c == ',') {
         c = get();
@@ -104,7 +115,13 @@ class CsvScanner {
  private:
   static constexpr int kEnd = std::char_traits<char>::eof();
 
+  // Past kMaxRecordBytes in one record the input ends here (too_long_), which bounds both the
+  // field being built and the time spent on input without line ends.
   int get() {
+    if (too_long_ || ++record_bytes_ > kMaxRecordBytes) {
+      too_long_ = true;
+      return kEnd;
+    }
     int c = buf_.sbumpc();
     return c == kEnd ? kEnd : static_cast<unsigned char>(c);
   }
@@ -120,6 +137,9 @@ class CsvScanner {
 
   std::streambuf& buf_;
   std::uint64_t line_ = 1;
+  std::size_t record_bytes_ = 0;  // of the record being read, blank lines before it excluded
+  std::size_t field_count_ = 0;
+  bool too_long_ = false;
   bool bad_bom_ = false;
 };
 
@@ -139,8 +159,14 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
   std::uint64_t line = 0;
   std::size_t problem_column = 0;
   std::string problem;
+  auto too_long = [&](std::uint64_t at) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(source) + ":" + std::to_string(at) + ": line longer than " +
+                          std::to_string(kMaxRecordBytes) + " bytes");
+  };
   if (!scanner.next(fields, line, problem_column, problem))
     return header_error("row", "no header row");
+  if (scanner.too_long()) return too_long(line);
   if (!problem.empty()) return make_error(ErrorCode::kInvalidArgument,
                                           located(source, line, "row", "header: " + problem));
 
@@ -170,6 +196,7 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
 
   ReadRow row;
   while (scanner.next(fields, row.line, problem_column, problem)) {
+    if (scanner.too_long()) return too_long(row.line);
     row.cells.assign(columns.size(), std::nullopt);
     row.problem.reset();
     if (!problem.empty()) {
@@ -177,9 +204,9 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
                               ? std::string(columns[column_of[problem_column]])
                               : std::string("row");
       row.problem = Problem{std::move(field), problem};
-    } else if (fields.size() != column_of.size()) {
+    } else if (scanner.field_count() != column_of.size()) {
       row.problem = Problem{"row", "expected " + std::to_string(column_of.size()) +
-                                       " fields, found " + std::to_string(fields.size())};
+                                       " fields, found " + std::to_string(scanner.field_count())};
     } else {
       for (std::size_t i = 0; i < fields.size(); ++i)
         if (!fields[i].empty()) row.cells[column_of[i]] = Cell{std::move(fields[i]), {}, false};

@@ -113,7 +113,9 @@ class RowFields {
     if (!t) return {};
     std::vector<std::string> out;
     std::size_t start = 0;
-    while (true) {
+    // Past kMaxRecordFields tags the rest is dropped: validation refuses more than 64 anyway,
+    // and a cell of a million '|' must not become a million strings.
+    while (out.size() <= kMaxRecordFields) {
       std::size_t bar = t->find('|', start);
       out.push_back(t->substr(start, bar == std::string::npos ? std::string::npos : bar - start));
       if (bar == std::string::npos) break;

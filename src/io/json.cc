@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "custdb/io.h"
 #include "io/io_internal.h"
 
 namespace custdb::io::detail {
@@ -31,6 +32,10 @@ class ObjectParser {
         std::optional<Cell> value;
         if (!value_of(value)) return tl::unexpected(problem_);
         key_.clear();
+        // More keys than any table has columns is an error anyway; the bound keeps a line of
+        // tiny members from costing far more memory than its bytes.
+        if (members.size() == kMaxRecordFields)
+          return fail("more than " + std::to_string(kMaxRecordFields) + " keys");
         members.emplace_back(std::move(key), std::move(value));
         skip_space();
         if (consume(',')) continue;
@@ -105,6 +110,8 @@ class ObjectParser {
           if (peek() != '"') return failed("an array may hold only strings");
           std::string item;
           if (!string_literal(item)) return false;
+          if (items.size() == kMaxRecordFields)
+            return failed("more than " + std::to_string(kMaxRecordFields) + " items");
           items.push_back(std::move(item));
           skip_space();
           if (consume(',')) continue;
@@ -233,11 +240,33 @@ tl::expected<JsonMembers, Problem> parse_json_object(std::string_view text) {
 
 Status read_json_lines(std::istream& in, std::span<const std::string_view> columns,
                        std::string_view source, const RowSink& sink) {
+  if (!in.rdbuf()) return make_error(ErrorCode::kIOError, std::string(source) + ": not readable");
+  std::streambuf& buf = *in.rdbuf();
+  constexpr int kEnd = std::char_traits<char>::eof();
+  // std::getline without its unbounded growth: a line holds at most kMaxRecordBytes, and input
+  // without line ends (/dev/zero) fails once that much is read.
+  auto next_line = [&](std::string& out) -> int {  // 1: a line, 0: end of input, -1: too long
+    out.clear();
+    int c = buf.sbumpc();
+    if (c == kEnd) return 0;
+    while (c != kEnd && c != '\n') {
+      if (out.size() == kMaxRecordBytes) return -1;
+      out += static_cast<char>(c);
+      c = buf.sbumpc();
+    }
+    return 1;
+  };
   std::string text;
   std::uint64_t line = 0;
   ReadRow row;
-  while (std::getline(in, text)) {
+  while (true) {
+    int got = next_line(text);
+    if (got == 0) break;
     ++line;
+    if (got < 0)
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(source) + ":" + std::to_string(line) + ": line longer than " +
+                            std::to_string(kMaxRecordBytes) + " bytes");
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (line == 1 && text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
     if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; }))

@@ -36,7 +36,8 @@ inline std::string_view to_view(const MDB_val& v) {
 // damaged file produces on a read are kCorruption: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
 // MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_DBI, MDB_INCOMPATIBLE, MDB_CURSOR_FULL (a tree
 // deeper than LMDB allows) and MDB_BAD_TXN (the transaction was poisoned by one of the former:
-// see the definition).
+// see the definition). ENOSPC ("disk is full"), EDQUOT and EFBIG (a file size limit) are
+// kIOError with a message saying so.
 Error lmdb_error(int rc, std::string_view what);
 
 // The number of entries LMDB records for `dbi` (MDB_stat::ms_entries). It is kept in the
@@ -48,6 +49,15 @@ Result<std::uint64_t> entry_count(MDB_txn* txn, MDB_dbi dbi, std::string_view wh
 // kCorruption when a full walk of `table` streamed `walked` entries where LMDB records
 // `recorded`; ok when they agree.
 Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded);
+
+
+// The size of the lock.mdb LMDB creates for `max_readers` reader slots.
+std::size_t lock_file_size(unsigned max_readers);
+// Allocates every block of `dir`/lock.mdb (creating it, 0600; lock_file_size() or a larger
+// existing size) so LMDB's stores through its mapping cannot fault on a full disk. kIOError
+// "disk is full" when the blocks are not to be had; success when the file cannot be opened for
+// writing (LMDB then reports or copes, e.g. on read-only media).
+Status reserve_lock_file(const std::string& dir, unsigned max_readers);
 
 // Owns an MDB_env. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
 class Env {
@@ -89,7 +99,8 @@ class Env {
   // Every slot with an owner, in table order. Needs no transaction (and no slot) of its own.
   std::vector<Reader> readers() const;
   Status sync(bool force);
-  Status copy_to(const std::string& dir, bool compact) const;
+  // A consistent copy of the data file written to `fd` (mdb_env_copyfd2); errors name `what`.
+  Status copy_to_fd(int fd, bool compact, const std::string& what) const;
 
  private:
   MDB_env* env_ = nullptr;

@@ -1,4 +1,5 @@
-// Built against the installed package only: creates a database, writes, reads back.
+// Built against the installed package only: creates a database, writes, reads back, checks.
+// Only custdb/database.h is included: check() must be usable with it alone.
 #include <custdb/database.h>
 
 #include <cstdio>
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
   if (!id) return 1;
   auto got = db->get_customer(*id);
   if (!got || !*got || (*got)->name != "Embedded") return 1;
+  auto report = db->check();
+  if (!report || !report->clean() || report->customers != 1) return 1;
   std::printf("embedded ok: customer %llu\n", static_cast<unsigned long long>(*id));
   return 0;
 }

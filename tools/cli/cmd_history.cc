@@ -46,7 +46,7 @@ Command add_history(CLI::App& app, Globals& g) {
             TextTable table({"id", "ts", "kind", "channel", "amount", "base_amount", "product",
                              "description"},
                             {0, 4, 5});
-            std::int64_t sum = 0;
+            AmountSum sum = 0;  // exact in any order of the rows (see custdb/types.h)
             for (const Transaction& t : list) {
               const std::int64_t in_base = t.base_amount.value_or(t.amount);
               sum += in_base;

@@ -42,7 +42,7 @@ Command add_report(CLI::App& app, Globals& g) {
                              "txn_count"},
                             {1, 2, 3, 4, 5, 6});
             std::uint64_t customers = 0, txns = 0;
-            std::int64_t sum = 0;
+            AmountSum sum = 0;  // exact: never wraps (see custdb/types.h)
             for (const GroupRow& r : rows) {
               customers += r.customers;
               txns += r.txn_count_sum;

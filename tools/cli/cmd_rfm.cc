@@ -39,16 +39,17 @@ namespace {
 
 // The mean repeat spend rounded half away from zero to the currency's minor unit ("22.35",
 // "1000" for JPY), exactly: the library sums the repeat days in integer minor units and divides
-// once, so frequency · monetary_value · 10^digits recovers that sum exactly (far below 2^53),
-// and the rounding is done on the integers rather than on the binary double (where 22.345 is
+// once, so frequency · monetary_value · 10^digits recovers that sum exactly (below 2^53, any
+// realistic spend; beyond that to the double's precision, never wrapping), and the rounding is done on the integers rather than on the binary double (where 22.345 is
 // 22.34499...).
 std::string money_text(const RfmRow& r, std::string_view currency, int digits) {
   if (r.frequency == 0) return io::format_amount(0, currency);
   const long double scale = std::pow(10.0L, digits);
   const long double n = static_cast<long double>(r.frequency);
-  const auto sum = static_cast<std::int64_t>(std::llroundl(static_cast<long double>(r.monetary_value) * n * scale));
-  const std::int64_t count = static_cast<std::int64_t>(r.frequency);
-  const std::int64_t magnitude = ((sum < 0 ? -sum : sum) * 2 + count) / (2 * count);
+  // 128 bits: near the limits the repeat sum exceeds an int64 (llroundl would overflow).
+  const auto sum = static_cast<AmountSum>(std::roundl(static_cast<long double>(r.monetary_value) * n * scale));
+  const AmountSum count = static_cast<AmountSum>(r.frequency);
+  const AmountSum magnitude = ((sum < 0 ? -sum : sum) * 2 + count) / (2 * count);
   return io::format_amount(sum < 0 ? -magnitude : magnitude, currency);
 }
 

@@ -223,7 +223,7 @@ std::string shown_birth_date(const Globals& g, const std::optional<Date>& date) 
   return g.reveal ? format_date(*date) : std::string(io::kMaskedDate);
 }
 
-std::string money(std::int64_t minor_units, std::string_view currency) {
+std::string money(AmountSum minor_units, std::string_view currency) {
   return io::format_amount(minor_units, currency) + " " + std::string(currency);
 }
 

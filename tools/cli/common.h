@@ -138,7 +138,7 @@ std::string shown_email(const Globals& g, const std::optional<std::string>& emai
 std::string shown_phone(const Globals& g, const std::optional<std::string>& phone);
 std::string shown_birth_date(const Globals& g, const std::optional<Date>& date);
 // "1234.50 USD".
-std::string money(std::int64_t minor_units, std::string_view currency);
+std::string money(AmountSum minor_units, std::string_view currency);
 std::string opt_time(const std::optional<Timestamp>& t);
 std::string opt_date(const std::optional<Date>& d);
 std::string human_bytes(std::uint64_t bytes);

@@ -1,5 +1,6 @@
 // custdb — the administration CLI: the CLI11 app, the global options, subcommand registration
 // and the exit codes (see docs/cli.md).
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -8,6 +9,11 @@
 
 int main(int argc, char** argv) {
   using namespace custdb::cli;
+  // Past `ulimit -f` the kernel kills a writer with SIGXFSZ (and a core) unless the signal is
+  // ignored; then the write fails with EFBIG, which the library reports as a kIOError naming
+  // the file size limit, and the command exits with its I/O error code. (The library leaves
+  // signal dispositions to the application.)
+  std::signal(SIGXFSZ, SIG_IGN);
 
   CLI::App app{"Administer a custdb customer database (see docs/cli.md).", "custdb"};
   Globals g;
