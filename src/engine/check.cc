@@ -11,6 +11,7 @@
 #include <roaring/roaring.hh>
 
 #include "engine/db_impl.h"
+#include "storage/page_check.h"
 
 namespace custdb {
 
@@ -22,6 +23,7 @@ std::string to_string(CheckProblem::Kind kind) {
     case CheckProblem::Kind::kStaleAggregate: return "stale aggregate";
     case CheckProblem::Kind::kDanglingReference: return "dangling reference";
     case CheckProblem::Kind::kBadMetadata: return "bad metadata";
+    case CheckProblem::Kind::kDamagedPage: return "damaged page";
   }
   return "problem";
 }
@@ -291,6 +293,11 @@ struct Checker {
 }  // namespace
 
 Result<CheckReport> DatabaseImpl::check() const {
+  // The page structure first: LMDB follows damaged page offsets into a crash, so the record
+  // checks below run only on a file whose pages are sound.
+  auto pages = verify_file(path);
+  if (!pages) return tl::unexpected(pages.error());
+  if (!pages->clean()) return pages;
   auto st = begin(false);
   if (!st) return tl::unexpected(st.error());
   CheckReport report;
@@ -300,4 +307,19 @@ Result<CheckReport> DatabaseImpl::check() const {
 }
 
 }  // namespace detail
+
+Result<CheckReport> verify_file(const std::filesystem::path& path) {
+  auto r = storage::check_pages_file(path / "data.mdb");
+  if (!r) return tl::unexpected(r.error());
+  CheckReport report;
+  for (auto& p : r->problems)
+    report.problems.push_back(
+        {CheckProblem::Kind::kDamagedPage, "page " + std::to_string(p.pgno), std::move(p.what)});
+  if (r->stopped)
+    report.problems.push_back({CheckProblem::Kind::kDamagedPage, "-",
+                               "more damage not listed: the walk stopped after " +
+                                   std::to_string(r->problems.size()) + " problems"});
+  return report;
+}
+
 }  // namespace custdb

@@ -14,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "custdb/key.h"
+#include "custdb/check.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/normalize.h"
@@ -179,6 +180,24 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
       return make_error(ErrorCode::kBusy,
                         "the database is being re-encrypted (data-key rotation); try again later");
+  }
+
+  if (options.check_pages) {
+    // Before LMDB maps the file: LMDB faults on damaged pages, the walk reports them. An
+    // empty or missing file is left to the checks below (a new database starts empty).
+    auto size = fs::file_size(path / "data.mdb", ec);
+    if (!ec && size > 0) {
+      auto pages = verify_file(path);
+      if (!pages) return tl::unexpected(pages.error());
+      if (!pages->clean())
+        return make_error(ErrorCode::kCorruption,
+                          "data.mdb is damaged: " + pages->problems.front().where + ": " +
+                              pages->problems.front().what +
+                              (pages->problems.size() > 1
+                                   ? " (and " + std::to_string(pages->problems.size() - 1) +
+                                         " more; run custdb verify)"
+                                   : ""));
+    }
   }
 
   unsigned flags = 0;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <string_view>
 
@@ -122,7 +123,7 @@ enum class TreeKind { kFree, kMain, kNamed, kSubDb };
 // How to walk one tree.
 struct Tree {
   TreeKind kind;
-  std::string name;    // for reports: "free list", "main DB", the DB's name
+  std::string_view name;  // for reports: "free list", "main DB", "DB 'x'" (Walker::names_)
   Order order;         // of the tree's keys
   std::uint16_t flags; // the MDB_db's flags (for named DBs: MDB_DUPSORT etc.)
   std::uint32_t leaf2_size = 0;  // sub-DBs of MDB_DUPFIXED DBs: LEAF2 leaves of this key size
@@ -146,6 +147,7 @@ class Walker {
   std::uint64_t last_ = 0;     // last_pgno of the newest meta
   std::uint64_t in_file_ = 0;  // pages wholly inside the file
   std::vector<std::uint8_t> seen_;  // per page: 0 unseen, 1 in a tree, 2 free
+  std::deque<std::string> names_;   // of the named DBs, for Tree::name
 
   void problem(std::uint64_t pgno, std::string what) {
     r_.problems.push_back({pgno, std::move(what)});
@@ -158,6 +160,15 @@ class Walker {
   Meta read_meta(int i, std::size_t off);
   std::span<const std::uint8_t> claim(std::uint64_t pgno, std::uint64_t from,
                                       const std::string& what);
+  // The same for a tree page; the description is built only for a report.
+  std::span<const std::uint8_t> claim(std::uint64_t pgno, std::uint64_t from, const Tree& t,
+                                      const char* role) {
+    if (pgno >= 2 && pgno <= last_ && pgno < in_file_ && !seen_[pgno]) {
+      seen_[pgno] = 1;
+      return file_.subspan(pgno * psize_, psize_);
+    }
+    return claim(pgno, from, std::string(t.name) + role);
+  }
   void walk_db(const DbRec& db, const Tree& t, std::uint64_t from);
   void walk_page(std::uint64_t pgno, std::uint64_t from, int level, int depth, const Tree& t,
                  TreeCount& count);
@@ -293,7 +304,7 @@ void Walker::run() {
 }
 
 void Walker::walk_db(const DbRec& db, const Tree& t, std::uint64_t from) {
-  const std::string who = t.name + ": ";
+  const std::string who = std::string(t.name) + (t.kind == TreeKind::kSubDb ? " sub-DB: " : ": ");
   if (t.kind != TreeKind::kFree && t.kind != TreeKind::kSubDb) {
     if (db.flags & ~kDbFlags) {
       problem(from, who + "unknown DB flags " + std::to_string(db.flags));
@@ -331,21 +342,20 @@ void Walker::walk_db(const DbRec& db, const Tree& t, std::uint64_t from) {
 
 void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int depth,
                        const Tree& t, TreeCount& count) {
-  std::span<const std::uint8_t> p =
-      claim(pgno, from, t.name + (level == 1 ? ": root" : ": branch node"));
+  std::span<const std::uint8_t> p = claim(pgno, from, t, level == 1 ? ": root" : ": branch node");
   if (p.empty()) return;
   ++r_.pages_walked;
-  const std::string where = t.name + ": ";
+  auto where = [&] { return std::string(t.name) + (t.kind == TreeKind::kSubDb ? " sub-DB: " : ": "); };
   const bool leaf = level == depth;
   const bool leaf2 = leaf && t.leaf2_size != 0;
   if (rd64(p.data()) != pgno) {
-    problem(pgno, where + "page header names page " + std::to_string(rd64(p.data())));
+    problem(pgno, where() + "page header names page " + std::to_string(rd64(p.data())));
     return;
   }
   const std::uint16_t flags = rd16(p.data() + 10);
   const std::uint16_t want = leaf ? (leaf2 ? P_LEAF | P_LEAF2 : P_LEAF) : P_BRANCH;
   if ((flags & kKindFlags) != want) {
-    problem(pgno, where + "flags " + std::to_string(flags) + ", expected a " +
+    problem(pgno, where() + "flags " + std::to_string(flags) + ", expected a " +
                       (leaf ? (leaf2 ? "LEAF2 page" : "leaf page") : "branch page") +
                       " at level " + std::to_string(level) + " of " + std::to_string(depth));
     return;
@@ -358,13 +368,13 @@ void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int de
   ++count.branch;
   const std::uint16_t lower = rd16(p.data() + 12), upper = rd16(p.data() + 14);
   if (lower < kPageHdr || upper < lower || upper > psize_ || (lower - kPageHdr) % 2) {
-    problem(pgno, where + "bounds lower " + std::to_string(lower) + ", upper " +
+    problem(pgno, where() + "bounds lower " + std::to_string(lower) + ", upper " +
                       std::to_string(upper) + " do not fit the page");
     return;
   }
   const std::size_t n = (lower - kPageHdr) / 2;
   if (n == 0) {
-    problem(pgno, where + "branch page without entries");
+    problem(pgno, where() + "branch page without entries");
     return;
   }
   // Branch nodes: the child's page number in mn_lo, mn_hi, mn_flags; then the key (node 0's
@@ -375,20 +385,20 @@ void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int de
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t off = rd16(p.data() + kPageHdr + 2 * i);
     if (off < upper || off + kNodeSize > psize_) {
-      problem(pgno, where + "branch node " + std::to_string(i) + " at offset " +
+      problem(pgno, where() + "branch node " + std::to_string(i) + " at offset " +
                         std::to_string(off) + " lies outside the node area");
       return;
     }
     const std::uint8_t* node = p.data() + off;
     const std::size_t ksize = rd16(node + 6);
     if (off + kNodeSize + ksize > psize_ || ksize > kMaxKeySize) {
-      problem(pgno, where + "branch node " + std::to_string(i) + ": a key of " +
+      problem(pgno, where() + "branch node " + std::to_string(i) + ": a key of " +
                         std::to_string(ksize) + " bytes runs past the page");
       return;
     }
     std::span<const std::uint8_t> key(node + kNodeSize, ksize);
     if (i >= 2 && compare(t.order, prev, key) >= 0) {
-      problem(pgno, where + "branch keys out of order at node " + std::to_string(i));
+      problem(pgno, where() + "branch keys out of order at node " + std::to_string(i));
       return;
     }
     if (i >= 1) prev = key;
@@ -463,35 +473,37 @@ void Walker::free_list_value(std::span<const std::uint8_t> v, std::uint64_t pgno
 // offsets relative to it, page number `pgno` the leaf holding it).
 void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, const Tree& t,
                         bool sub_page, TreeCount& count) {
-  const std::string where = t.name + (sub_page ? ": dupsort sub-page: " : ": ");
+  auto where = [&] {
+    return std::string(t.name) + (sub_page ? ": dupsort sub-page: " : t.kind == TreeKind::kSubDb ? " sub-DB: " : ": ");
+  };
   const std::size_t size = p.size();
   const std::uint16_t lower = rd16(p.data() + 12), upper = rd16(p.data() + 14);
   if (lower < kPageHdr || upper < lower || upper > size || (lower - kPageHdr) % 2) {
-    problem(pgno, where + "bounds lower " + std::to_string(lower) + ", upper " +
+    problem(pgno, where() + "bounds lower " + std::to_string(lower) + ", upper " +
                       std::to_string(upper) + " do not fit the page");
     return;
   }
   const std::size_t n = (lower - kPageHdr) / 2;
   if (n == 0) {
-    problem(pgno, where + "leaf without entries");
+    problem(pgno, where() + "leaf without entries");
     return;
   }
   if (t.leaf2_size) {
     // LEAF2: n keys of mp_pad bytes each, right after the header.
     const std::size_t ks = rd16(p.data() + 8);
     if (ks != t.leaf2_size) {
-      problem(pgno, where + "LEAF2 key size " + std::to_string(ks) + ", expected " +
+      problem(pgno, where() + "LEAF2 key size " + std::to_string(ks) + ", expected " +
                         std::to_string(t.leaf2_size));
       return;
     }
     if (kPageHdr + n * ks > size) {
-      problem(pgno, where + std::to_string(n) + " LEAF2 keys run past the page");
+      problem(pgno, where() + std::to_string(n) + " LEAF2 keys run past the page");
       return;
     }
     for (std::size_t i = 1; i < n; ++i)
       if (compare(t.order, p.subspan(kPageHdr + (i - 1) * ks, ks),
                   p.subspan(kPageHdr + i * ks, ks)) >= 0) {
-        problem(pgno, where + "LEAF2 keys out of order at " + std::to_string(i));
+        problem(pgno, where() + "LEAF2 keys out of order at " + std::to_string(i));
         return;
       }
     count.entries += n;
@@ -502,9 +514,9 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
   std::span<const std::uint8_t> prev;
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t off = rd16(p.data() + kPageHdr + 2 * i);
-    const std::string node_name = where + "node " + std::to_string(i);
+    auto node_name = [&] { return where() + "node " + std::to_string(i); };
     if (off < upper || off + kNodeSize > size) {
-      problem(pgno, node_name + " at offset " + std::to_string(off) +
+      problem(pgno, node_name() + " at offset " + std::to_string(off) +
                         " lies outside the node area");
       return;
     }
@@ -513,12 +525,12 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
     const std::uint16_t nflags = rd16(node + 4);
     const std::size_t ksize = rd16(node + 6);
     if (ksize > kMaxKeySize || off + kNodeSize + ksize > size) {
-      problem(pgno, node_name + ": a key of " + std::to_string(ksize) + " bytes runs past the page");
+      problem(pgno, node_name() + ": a key of " + std::to_string(ksize) + " bytes runs past the page");
       return;
     }
     std::span<const std::uint8_t> key(node + kNodeSize, ksize);
     if (i > 0 && compare(t.order, prev, key) >= 0) {
-      problem(pgno, node_name + ": keys out of order");
+      problem(pgno, node_name() + ": keys out of order");
       return;
     }
     prev = key;
@@ -535,18 +547,18 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
       default: allowed = false;
     }
     if (!allowed) {
-      problem(pgno, node_name + ": node flags " + std::to_string(nflags) + " not allowed in " +
-                        t.name);
+      problem(pgno, node_name() + ": node flags " + std::to_string(nflags) + " not allowed in " +
+                        std::string(t.name));
       return;
     }
     if (sub_tree && dsize != 0) {
-      problem(pgno, node_name + ": a duplicate value carries " + std::to_string(dsize) +
+      problem(pgno, node_name() + ": a duplicate value carries " + std::to_string(dsize) +
                         " data bytes");
       return;
     }
     if (nflags == F_BIGDATA) {
       if (data_off + 8 > size) {
-        problem(pgno, node_name + ": overflow page number runs past the page");
+        problem(pgno, node_name() + ": overflow page number runs past the page");
         return;
       }
       auto v = overflow(rd64(p.data() + data_off), pgno, dsize, count);
@@ -556,33 +568,31 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
       continue;
     }
     if (data_off + dsize > size) {
-      problem(pgno, node_name + ": " + std::to_string(dsize) + " data bytes run past the page");
+      problem(pgno, node_name() + ": " + std::to_string(dsize) + " data bytes run past the page");
       return;
     }
     std::span<const std::uint8_t> data = p.subspan(data_off, dsize);
     if (nflags & F_SUBDATA) {
       if (dsize != kDbSize) {
-        problem(pgno, node_name + ": a DB record of " + std::to_string(dsize) + " bytes");
+        problem(pgno, node_name() + ": a DB record of " + std::to_string(dsize) + " bytes");
         return;
       }
       const DbRec db = read_db(data.data());
       if (nflags == F_SUBDATA) {  // a named DB
         ++count.entries;
         ++r_.named_dbs;
-        walk_db(db, {TreeKind::kNamed,
-                     "DB '" + std::string(reinterpret_cast<const char*>(key.data()), key.size()) + "'",
-                     key_order(db.flags), db.flags},
-                pgno);
+        names_.push_back("DB '" + std::string(reinterpret_cast<const char*>(key.data()), key.size()) + "'");
+        walk_db(db, {TreeKind::kNamed, names_.back(), key_order(db.flags), db.flags}, pgno);
       } else {  // F_DUPDATA | F_SUBDATA: the duplicates of this key in their own tree
         const std::uint16_t want = (t.flags & MDB_DUPFIXED)
                                        ? std::uint16_t(MDB_DUPFIXED | (t.flags & MDB_INTEGERDUP ? MDB_INTEGERKEY : 0))
                                        : 0;
         if (db.flags != want || (want && (db.pad < 1 || db.pad > kMaxKeySize)) || (!want && db.pad)) {
-          problem(pgno, node_name + ": sub-DB flags " + std::to_string(db.flags) + ", key size " +
+          problem(pgno, node_name() + ": sub-DB flags " + std::to_string(db.flags) + ", key size " +
                             std::to_string(db.pad));
           return;
         }
-        walk_db(db, {TreeKind::kSubDb, t.name + " sub-DB", dup_order(t.flags), db.flags,
+        walk_db(db, {TreeKind::kSubDb, t.name, dup_order(t.flags), db.flags,
                      want ? db.pad : 0u},
                 pgno);
         count.entries += db.entries;
@@ -603,21 +613,21 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
 void Walker::sub_page_walk(std::span<const std::uint8_t> sp, std::uint64_t pgno,
                            const Tree& parent, TreeCount& count) {
   if (sp.size() < kPageHdr) {
-    problem(pgno, parent.name + ": a dupsort sub-page of " + std::to_string(sp.size()) + " bytes");
+    problem(pgno, std::string(parent.name) + ": a dupsort sub-page of " + std::to_string(sp.size()) + " bytes");
     return;
   }
   const bool fixed = parent.flags & MDB_DUPFIXED;
   const std::uint16_t flags = rd16(sp.data() + 10);
   const std::uint16_t want = P_LEAF | P_SUBP | (fixed ? P_LEAF2 : 0);
   if ((flags & kKindFlags) != want) {
-    problem(pgno, parent.name + ": dupsort sub-page flags " + std::to_string(flags));
+    problem(pgno, std::string(parent.name) + ": dupsort sub-page flags " + std::to_string(flags));
     return;
   }
   std::uint32_t ks = 0;
   if (fixed) {
     ks = rd16(sp.data() + 8);
     if (ks < 1 || ks > kMaxKeySize) {
-      problem(pgno, parent.name + ": dupsort sub-page key size " + std::to_string(ks));
+      problem(pgno, std::string(parent.name) + ": dupsort sub-page key size " + std::to_string(ks));
       return;
     }
   }

@@ -34,6 +34,7 @@ Command add_rekey(CLI::App& app, Globals& g) {
             {
               Options opts;
               opts.create_if_missing = false;
+              opts.check_pages = !g.skip_page_check;
               opts.key = secret;
               Database db = must(Database::open(db_path(g), opts));
               if (new_key) {

@@ -89,6 +89,9 @@ Database open_database(const Globals& g, bool read_only) {
   Options o;
   o.read_only = read_only;
   o.create_if_missing = false;
+  // LMDB faults on damaged pages: walk them first, so every command reports a damaged file
+  // as corruption instead of crashing (docs/cli.md, "Damaged files").
+  o.check_pages = !g.skip_page_check;
   LoadedKey k = load_key(g);
   o.key = k.key;
   auto db = Database::open(db_path(g), o);

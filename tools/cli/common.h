@@ -38,6 +38,7 @@ struct Globals {
   std::string key_file;         // --key-file FILE (32 raw bytes or 64 hex digits)
   bool json = false;            // --json
   bool reveal = false;          // --reveal: show names, emails, phones, birth dates
+  bool skip_page_check = false; // --skip-page-check: do not walk LMDB's pages at open
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).
