@@ -98,7 +98,8 @@ def one_copy(args, mode, index, final, early, env):
         for name, argv in COMMANDS:
             t0 = time.monotonic()
             try:
-                p = run([args.custdb] + argv, e, args.timeout)
+                p = run([args.custdb] + (["--skip-page-check"] if args.skip_page_check else []) + argv,
+                        e, args.timeout)
                 code = p.returncode
                 crashed = code < 0 or code >= 128 or any(m in p.stderr for m in SANITIZER_MARKS)
                 outcome = "crash" if crashed else str(code)
@@ -120,7 +121,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per command")
     ap.add_argument("--seed", default="12")
     ap.add_argument("--custdb", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "custdb"))
-    ap.add_argument("--keep-crashes", default="", help="directory to copy crashing data.mdb files to")
+    ap.add_argument("--skip-page-check", action="store_true",
+                    help="run the commands with --skip-page-check (the baseline without the walk at open)")
     args = ap.parse_args()
     args.custdb = os.path.abspath(args.custdb)
     root = tempfile.mkdtemp(prefix="custdb-damage-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
