@@ -121,6 +121,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per command")
     ap.add_argument("--seed", default="12")
     ap.add_argument("--custdb", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "custdb"))
+    ap.add_argument("--log", default="", help="append one tab-separated line per command run here, as it runs")
     ap.add_argument("--skip-page-check", action="store_true",
                     help="run the commands with --skip-page-check (the baseline without the walk at open)")
     args = ap.parse_args()
@@ -131,6 +132,7 @@ def main():
     env["CUSTDB_PASSPHRASE"] = "damage campaign passphrase"
     started = time.monotonic()
     results = []
+    log = open(args.log, "a") if args.log else None
     try:
         for mode in args.modes.split(","):
             t0 = time.monotonic()
@@ -141,6 +143,10 @@ def main():
                 futs = [pool.submit(one_copy, args, mode, i, final, early, env) for i in range(args.copies)]
                 for n, fut in enumerate(concurrent.futures.as_completed(futs), 1):
                     results.extend(fut.result())
+                    if log:
+                        for r in fut.result():
+                            log.write("\t".join(str(x) for x in r[:5]) + f"\t{r[6]:.2f}\t{r[5]!r}\n")
+                        log.flush()
                     if n % 100 == 0:
                         print(f"   {n}/{args.copies} copies", flush=True)
     finally:
