@@ -2,6 +2,8 @@
 // as deterministic tests that do not depend on a fuzz input's interpretation.
 #include <lmdb.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -173,6 +175,50 @@ BOOST_AUTO_TEST_CASE(lmdb_findings_pass_through_verify) {
     ++n;
   }
   BOOST_TEST(n == 4);
+}
+
+// fuzz_raw_file (whole-file mode) found: meta byte 28 (the free list's md_flags) xor 0x35 sets
+// MDB_DUPSORT on the free list; the walk called the file clean and LMDB aborted on an
+// assertion in mdb_cursor_init at the first page allocation of a write. Now the walk refuses
+// free-list flags other than MDB_INTEGERKEY, and a named DB's flags other than custdb's.
+BOOST_AUTO_TEST_CASE(free_list_and_named_db_flags_are_damage) {
+  TempDir dir;
+  const auto pristine = raw_file_pristine(dir / "built");
+  std::uint64_t t0, t1;
+  std::memcpy(&t0, pristine.data() + 16 + 128, 8);
+  std::memcpy(&t1, pristine.data() + 4096 + 16 + 128, 8);
+  for (int which : {0, 1}) {
+    auto file = pristine;
+    const std::size_t meta = t1 > t0 ? 4096 : 0;
+    if (which == 0) {
+      file[meta + 16 + 28] ^= 0x35;
+    } else {
+      // The main DB's record of 'customers' (its key, then the 48-byte MDB_db): flip
+      // MDB_INTEGERKEY into md_flags (offset 4). Free pages may hold older copies of the
+      // main DB's leaf: flip every copy.
+      const std::string name = "customers";
+      int copies = 0;
+      for (auto it = file.begin() + 2 * 4096;
+           (it = std::search(it, file.end(), name.begin(), name.end())) != file.end(); ++it) {
+        file[static_cast<std::size_t>(it - file.begin()) + name.size() + 4] ^= 0x08;
+        ++copies;
+      }
+      BOOST_TEST_REQUIRE(copies > 0);
+    }
+    const fs::path copy = dir / ("copy" + std::to_string(which));
+    fs::create_directories(copy);
+    std::ofstream(copy / "data.mdb", std::ios::binary)
+        .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    auto pages = verify_file(copy);
+    BOOST_TEST_REQUIRE(pages.has_value());
+    BOOST_TEST(!pages->clean(), which);
+    Options o;
+    o.create_if_missing = false;
+    o.check_pages = true;
+    auto db = Database::open(copy, o);
+    BOOST_TEST_REQUIRE(!db.has_value(), which);
+    BOOST_TEST(db.error().code() == ErrorCode::kCorruption, which);
+  }
 }
 
 // fuzz_raw_file (CI, stop 10): a segment key whose bucket bytes were damaged in place, so that

@@ -246,6 +246,22 @@ BOOST_FIXTURE_TEST_CASE(bad_meta, Fixture) {
   f = pristine;
   put16(f, newest * kPage + 10, 0x02);  // not P_META
   BOOST_TEST(reports(walk(f), newest, "P_META"));
+  // The free list's flags made MDB_DUPSORT: LMDB asserted in mdb_cursor_init on the next
+  // page allocation (found by fuzz_raw_file).
+  f = pristine;
+  f[newest * kPage + 16 + 28] ^= 0x35;
+  BOOST_TEST(reports(walk(f), newest, "free list flags"));
+}
+
+// A named DB whose stored flags differ from what its owner opens it with.
+BOOST_FIXTURE_TEST_CASE(named_db_flags, Fixture) {
+  storage::PageCheckOptions o;
+  o.db_flags = {{"plain", 0}, {"dups", MDB_DUPSORT}, {"fixed", MDB_DUPSORT | MDB_DUPFIXED}};
+  BOOST_TEST(storage::check_pages(pristine, o).clean());
+  o.db_flags["dups"] = MDB_DUPSORT | MDB_DUPFIXED;
+  auto r = storage::check_pages(pristine, o);
+  BOOST_TEST(!r.clean());
+  BOOST_TEST(r.summary().find("DB 'dups' has flags") != std::string::npos, r.summary());
 }
 
 BOOST_FIXTURE_TEST_CASE(unsorted_keys_and_duplicates, Fixture) {
@@ -262,6 +278,21 @@ BOOST_FIXTURE_TEST_CASE(unsorted_keys_and_duplicates, Fixture) {
   std::memcpy(&off0, f.data() + leaf * kPage + 16, 2);
   put16(f, leaf * kPage + 18, off0);
   BOOST_TEST(reports(walk(f), leaf, "out of order"));
+}
+
+// mp_upper no longer where the nodes begin: LMDB's next write on the page would move bytes by
+// the wrong amount. Only the node-area accounting sees it.
+BOOST_FIXTURE_TEST_CASE(node_area_must_match_the_nodes, Fixture) {
+  for (std::uint16_t kind : {0x01, 0x02}) {
+    Bytes f = pristine;
+    const std::size_t pg = find_page(f, kind);
+    std::uint16_t lower, upper;
+    std::memcpy(&lower, f.data() + pg * kPage + 12, 2);
+    std::memcpy(&upper, f.data() + pg * kPage + 14, 2);
+    BOOST_TEST_REQUIRE(upper - lower >= 2);
+    put16(f, pg * kPage + 14, static_cast<std::uint16_t>(upper - 2));
+    BOOST_TEST(reports(walk(f), pg, "node area"));
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(page_reached_twice_and_counts, Fixture) {

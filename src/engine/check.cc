@@ -309,7 +309,16 @@ Result<CheckReport> DatabaseImpl::check() const {
 }  // namespace detail
 
 Result<CheckReport> verify_file(const std::filesystem::path& path) {
-  auto r = storage::check_pages_file(path / "data.mdb");
+  // The flags custdb opens its named DBs with (database.cc, all_dbis): LMDB would read a DB
+  // whose stored flags differ as another kind of tree.
+  storage::PageCheckOptions o;
+  for (const char* name : {"meta", "customers", "relationships", "transactions", "idx.segments"})
+    o.db_flags[name] = 0;
+  for (std::size_t i = 0; i < index::kIndexCount; ++i) {
+    const auto& s = index::spec(static_cast<index::IndexId>(i));
+    o.db_flags[s.dbi_name] = s.unique ? 0 : MDB_DUPSORT | MDB_DUPFIXED;
+  }
+  auto r = storage::check_pages_file(path / "data.mdb", o);
   if (!r) return tl::unexpected(r.error());
   CheckReport report;
   for (auto& p : r->problems)

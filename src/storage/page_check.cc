@@ -100,6 +100,15 @@ int compare(Order o, std::span<const std::uint8_t> a, std::span<const std::uint8
   }
 }
 
+// LMDB's integer comparators read b with a's size (mdb_cmp_cint): integer keys must be 4 or
+// 8 bytes, and all of one size.
+bool integer_size_ok(Order o, std::span<const std::uint8_t> prev, std::span<const std::uint8_t> key,
+                     bool has_prev) {
+  if (o != Order::kInteger) return true;
+  if (key.size() != 4 && key.size() != 8) return false;
+  return !has_prev || prev.size() == key.size();
+}
+
 Order key_order(std::uint16_t f) {
   if (f & MDB_INTEGERKEY) return Order::kInteger;
   if (f & MDB_REVERSEKEY) return Order::kMemnReverse;
@@ -216,6 +225,13 @@ Meta Walker::read_meta(int i, std::size_t off) {
   if (ps < 512 || ps > 32768 || (ps & (ps - 1))) {
     problem(pgno, which + "page size " + std::to_string(ps) +
                       " is not a power of two in [512, 32768]");
+    return m;
+  }
+  // mm_flags shares the free list's md_flags with the environment's flags (which never use
+  // the DB flag bits, mdb.c): its DB flags must be exactly MDB_INTEGERKEY, or LMDB treats the
+  // free list as another kind of tree (MDB_DUPSORT: an assertion in mdb_cursor_init).
+  if ((m.free_db.flags & kDbFlags) != MDB_INTEGERKEY) {
+    problem(pgno, which + "free list flags " + std::to_string(m.free_db.flags));
     return m;
   }
   if (m.last_pgno < 1 || m.last_pgno > (std::uint64_t{1} << 47) / ps) {
@@ -382,6 +398,7 @@ void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int de
   std::span<const std::uint8_t> prev;
   std::vector<std::uint64_t> children;
   children.reserve(n);
+  std::size_t used = 0;  // bytes of the nodes, each rounded up to even as mdb_node_add does
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t off = rd16(p.data() + kPageHdr + 2 * i);
     if (off < upper || off + kNodeSize > psize_) {
@@ -397,13 +414,26 @@ void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int de
       return;
     }
     std::span<const std::uint8_t> key(node + kNodeSize, ksize);
+    if (i >= 1 && !integer_size_ok(t.order, prev, key, i >= 2)) {
+      problem(pgno, where() + "branch node " + std::to_string(i) + ": an integer key of " +
+                        std::to_string(ksize) + " bytes");
+      return;
+    }
     if (i >= 2 && compare(t.order, prev, key) >= 0) {
       problem(pgno, where() + "branch keys out of order at node " + std::to_string(i));
       return;
     }
     if (i >= 1) prev = key;
+    used += (kNodeSize + ksize + 1) & ~std::size_t{1};
     children.push_back(rd16(node) | std::uint64_t{rd16(node + 2)} << 16 |
                        std::uint64_t{rd16(node + 4)} << 32);
+  }
+  // LMDB packs nodes from the page's end down to mp_upper; nodes that overlap (or a node
+  // counted twice) would make its writes move bytes across other nodes.
+  if (used != psize_ - upper) {
+    problem(pgno, where() + "nodes take " + std::to_string(used) + " bytes, the node area " +
+                      std::to_string(psize_ - upper));
+    return;
   }
   for (std::uint64_t child : children) walk_page(child, pgno, level + 1, depth, t, count);
 }
@@ -496,6 +526,10 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
                         std::to_string(t.leaf2_size));
       return;
     }
+    if (t.order == Order::kInteger && ks != 4 && ks != 8) {
+      problem(pgno, where() + "integer LEAF2 keys of " + std::to_string(ks) + " bytes");
+      return;
+    }
     if (kPageHdr + n * ks > size) {
       problem(pgno, where() + std::to_string(n) + " LEAF2 keys run past the page");
       return;
@@ -512,6 +546,7 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
   const bool dupsort = (t.kind == TreeKind::kNamed || t.kind == TreeKind::kMain) &&
                        (t.flags & MDB_DUPSORT);
   std::span<const std::uint8_t> prev;
+  std::size_t used = 0;  // as in walk_page
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t off = rd16(p.data() + kPageHdr + 2 * i);
     auto node_name = [&] { return where() + "node " + std::to_string(i); };
@@ -529,12 +564,17 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
       return;
     }
     std::span<const std::uint8_t> key(node + kNodeSize, ksize);
+    if (!integer_size_ok(t.order, prev, key, i > 0)) {
+      problem(pgno, node_name() + ": an integer key of " + std::to_string(ksize) + " bytes");
+      return;
+    }
     if (i > 0 && compare(t.order, prev, key) >= 0) {
       problem(pgno, node_name() + ": keys out of order");
       return;
     }
     prev = key;
     const std::size_t data_off = off + kNodeSize + ksize;
+    used += (kNodeSize + ksize + (nflags == F_BIGDATA ? 8 : dsize) + 1) & ~std::size_t{1};
     // Which node kinds each tree may hold.
     const bool sub_tree = t.kind == TreeKind::kSubDb || sub_page;
     bool allowed;
@@ -581,6 +621,15 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
       if (nflags == F_SUBDATA) {  // a named DB
         ++count.entries;
         ++r_.named_dbs;
+        // LMDB 0.9 opens a named DB with the flags stored here, whatever the caller asks
+        // (mdb_dbi_open): flags changed on disk change how LMDB reads the tree.
+        const std::string name(reinterpret_cast<const char*>(key.data()), key.size());
+        if (auto it = opts_.db_flags.find(name);
+            it != opts_.db_flags.end() && it->second != db.flags) {
+          problem(pgno, node_name() + ": DB '" + name + "' has flags " + std::to_string(db.flags) +
+                            ", expected " + std::to_string(it->second));
+          return;
+        }
         names_.push_back("DB '" + std::string(reinterpret_cast<const char*>(key.data()), key.size()) + "'");
         walk_db(db, {TreeKind::kNamed, names_.back(), key_order(db.flags), db.flags}, pgno);
       } else {  // F_DUPDATA | F_SUBDATA: the duplicates of this key in their own tree
@@ -606,6 +655,9 @@ void Walker::leaf_nodes(std::span<const std::uint8_t> p, std::uint64_t pgno, con
     ++count.entries;
     if (t.kind == TreeKind::kFree) free_list_value(data, pgno);
   }
+  if (used != size - upper)
+    problem(pgno, where() + "nodes take " + std::to_string(used) + " bytes, the node area " +
+                      std::to_string(size - upper));
 }
 
 // A dupsort sub-page (F_DUPDATA without F_SUBDATA): a page image of the node's data size

@@ -14,7 +14,8 @@
 //
 // What is checked (each problem names the page):
 //  * both meta pages: P_META, magic 0xBEEFC0DE, version 1, a power-of-two page size in
-//    [512, 32768] equal in both, last_pgno >= 1, mapsize covering last_pgno; the meta with
+//    [512, 32768] equal in both, the free list's DB flags exactly MDB_INTEGERKEY,
+//    last_pgno >= 1, mapsize covering last_pgno; the meta with
 //    the larger txnid is walked (what LMDB reads: mdb_env_pick_meta);
 //  * the file holds every page up to last_pgno (a truncated file faults LMDB's reads);
 //  * the free-list DB, the main DB and every named DB (main-DB leaf nodes with F_SUBDATA)
@@ -22,7 +23,8 @@
 //    of the expected kind (branch above, leaf at md_depth, LEAF2 for MDB_DUPFIXED sub-DBs),
 //    PAGEHDRSZ <= mp_lower <= mp_upper <= page size, every node (offset, header, key, data)
 //    inside the page, key sizes <= 511, keys strictly increasing (LMDB's comparators:
-//    memcmp-then-length, reverse, or integer per the DB's flags), overflow runs (F_BIGDATA)
+//    memcmp-then-length, reverse, or integer per the DB's flags; integer keys 4 or 8 bytes,
+//    one size per page), named DBs' flags as PageCheckOptions::db_flags expects, overflow runs (F_BIGDATA)
 //    inside the file, dupsort sub-pages (F_DUPDATA) and sub-DBs (F_DUPDATA|F_SUBDATA) walked
 //    the same way with the DB's duplicate order, each MDB_db's depth, page counts and entry
 //    count matching what was walked;
@@ -38,6 +40,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,6 +76,10 @@ struct PageCheckOptions {
   // When set, receives one byte per page up to last_pgno: 0 not reached, 1 a meta page or a
   // page of a tree (or overflow run), 2 free. For tests and diagnostics.
   std::vector<std::uint8_t>* page_use = nullptr;
+  // Named DBs whose stored MDB_db flags must be exactly these (LMDB 0.9's mdb_dbi_open takes
+  // the stored flags, whatever the caller passes, so a flipped MDB_DUPSORT or MDB_INTEGERKEY
+  // bit changes how LMDB reads the tree). DBs not listed may have any valid flags.
+  std::map<std::string, std::uint16_t> db_flags;
 };
 
 inline constexpr int kMaxDepth = 32;
