@@ -293,13 +293,16 @@ struct Checker {
 }  // namespace
 
 Result<CheckReport> DatabaseImpl::check() const {
+  // The read transaction first: while it holds its reader slot, no writer (in any process)
+  // reuses a page of its snapshot or of a newer one, so the walk below reads sound pages
+  // even while writers commit.
+  auto st = begin(false);
+  if (!st) return tl::unexpected(st.error());
   // The page structure first: LMDB follows damaged page offsets into a crash, so the record
   // checks below run only on a file whose pages are sound.
   auto pages = verify_file(path);
   if (!pages) return tl::unexpected(pages.error());
   if (!pages->clean()) return pages;
-  auto st = begin(false);
-  if (!st) return tl::unexpected(st.error());
   CheckReport report;
   Checker checker{*this, **st, report};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
