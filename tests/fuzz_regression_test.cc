@@ -13,6 +13,7 @@
 #include "custdb/query.h"
 #include "engine/db_impl.h"
 #include "index/segments.h"
+#include "storage/page_check.h"
 #include "synthetic.h"
 #include "test_util.h"
 
@@ -180,17 +181,30 @@ BOOST_AUTO_TEST_CASE(lmdb_findings_pass_through_verify) {
 // fuzz_raw_file (whole-file mode) found: meta byte 28 (the free list's md_flags) xor 0x35 sets
 // MDB_DUPSORT on the free list; the walk called the file clean and LMDB aborted on an
 // assertion in mdb_cursor_init at the first page allocation of a write. Now the walk refuses
-// free-list flags other than MDB_INTEGERKEY, and a named DB's flags other than custdb's.
+// free-list flags other than MDB_INTEGERKEY, and a named DB's flags other than custdb's;
+// and (the next finding) tree pages carrying P_DIRTY or unknown flag bits.
 BOOST_AUTO_TEST_CASE(free_list_and_named_db_flags_are_damage) {
   TempDir dir;
   const auto pristine = raw_file_pristine(dir / "built");
   std::uint64_t t0, t1;
   std::memcpy(&t0, pristine.data() + 16 + 128, 8);
   std::memcpy(&t1, pristine.data() + 4096 + 16 + 128, 8);
-  for (int which : {0, 1}) {
+  for (int which : {0, 1, 2}) {
     auto file = pristine;
     const std::size_t meta = t1 > t0 ? 4096 : 0;
-    if (which == 0) {
+    if (which == 2) {
+      // fuzz_raw_file found next: P_DIRTY (0x10) set on a leaf in use; LMDB's next write
+      // modified the page in place, in the read-only map: SIGSEGV in mdb_cursor_put.
+      std::vector<std::uint8_t> use;
+      storage::PageCheckOptions po;
+      po.page_use = &use;
+      BOOST_TEST_REQUIRE(storage::check_pages(file, po).clean());
+      std::size_t leaf = 0;
+      for (std::size_t pg = 2; pg < use.size() && !leaf; ++pg)
+        if (use[pg] == 1 && file[pg * 4096 + 10] == 0x02) leaf = pg;
+      BOOST_TEST_REQUIRE(leaf != 0u);
+      file[leaf * 4096 + 10] ^= 0x10;
+    } else if (which == 0) {
       file[meta + 16 + 28] ^= 0x35;
     } else {
       // The main DB's record of 'customers' (its key, then the 48-byte MDB_db): flip

@@ -295,6 +295,18 @@ BOOST_FIXTURE_TEST_CASE(node_area_must_match_the_nodes, Fixture) {
   }
 }
 
+// P_DIRTY on a page of a tree: LMDB's next write would modify it in place, in the read-only
+// map (SIGSEGV; found by fuzz_raw_file). Unknown flag bits are damage too.
+BOOST_FIXTURE_TEST_CASE(dirty_or_unknown_page_flags, Fixture) {
+  for (std::uint16_t kind : {0x01, 0x02, 0x04})
+    for (std::uint16_t bit : {0x10, 0x80, 0x1000}) {
+      Bytes f = pristine;
+      const std::size_t pg = find_page(f, kind);
+      put16(f, pg * kPage + 10, static_cast<std::uint16_t>(flags_of(f, pg) | bit));
+      BOOST_TEST(!walk(f).clean(), "kind " << kind << " bit " << bit);
+    }
+}
+
 BOOST_FIXTURE_TEST_CASE(page_reached_twice_and_counts, Fixture) {
   // A branch whose two children are the same page.
   Bytes f = pristine;

@@ -27,6 +27,11 @@ constexpr std::size_t kMaxKeySize = 511;                    // mdb_env_get_maxke
 constexpr std::uint16_t P_BRANCH = 0x01, P_LEAF = 0x02, P_OVERFLOW = 0x04, P_META = 0x08,
                         P_LEAF2 = 0x20, P_SUBP = 0x40;
 constexpr std::uint16_t kKindFlags = P_BRANCH | P_LEAF | P_OVERFLOW | P_META | P_LEAF2 | P_SUBP;
+constexpr std::uint16_t P_DIRTY = 0x10, P_LOOSE = 0x4000, P_KEEP = 0x8000;
+// Flags a page in a tree may carry on disk besides its kind. Not P_DIRTY: mdb_page_flush
+// clears it, and a page read with it set is written in place by the next write transaction
+// (mdb_page_touch skips the copy), into the read-only map: SIGSEGV. Nor any unknown bit.
+constexpr std::uint16_t kToleratedFlags = P_LOOSE | P_KEEP;
 constexpr std::uint16_t F_BIGDATA = 0x01, F_SUBDATA = 0x02, F_DUPDATA = 0x04;
 constexpr std::uint16_t MDB_REVERSEKEY = 0x02, MDB_DUPSORT = 0x04, MDB_INTEGERKEY = 0x08,
                         MDB_DUPFIXED = 0x10, MDB_INTEGERDUP = 0x20, MDB_REVERSEDUP = 0x40;
@@ -370,7 +375,7 @@ void Walker::walk_page(std::uint64_t pgno, std::uint64_t from, int level, int de
   }
   const std::uint16_t flags = rd16(p.data() + 10);
   const std::uint16_t want = leaf ? (leaf2 ? P_LEAF | P_LEAF2 : P_LEAF) : P_BRANCH;
-  if ((flags & kKindFlags) != want) {
+  if ((flags & ~kToleratedFlags) != want) {
     problem(pgno, where() + "flags " + std::to_string(flags) + ", expected a " +
                       (leaf ? (leaf2 ? "LEAF2 page" : "leaf page") : "branch page") +
                       " at level " + std::to_string(level) + " of " + std::to_string(depth));
@@ -443,7 +448,7 @@ std::span<const std::uint8_t> Walker::overflow(std::uint64_t opgno, std::uint64_
   std::span<const std::uint8_t> p = claim(opgno, from, "an F_BIGDATA node");
   if (p.empty()) return {};
   const std::uint16_t flags = rd16(p.data() + 10);
-  if (rd64(p.data()) != opgno || (flags & kKindFlags) != P_OVERFLOW) {
+  if (rd64(p.data()) != opgno || (flags & ~kToleratedFlags) != P_OVERFLOW) {
     problem(opgno, "not an overflow page (flags " + std::to_string(flags) + ", header page " +
                        std::to_string(rd64(p.data())) + ")");
     return {};
@@ -671,7 +676,7 @@ void Walker::sub_page_walk(std::span<const std::uint8_t> sp, std::uint64_t pgno,
   const bool fixed = parent.flags & MDB_DUPFIXED;
   const std::uint16_t flags = rd16(sp.data() + 10);
   const std::uint16_t want = P_LEAF | P_SUBP | (fixed ? P_LEAF2 : 0);
-  if ((flags & kKindFlags) != want) {
+  if ((flags & ~P_DIRTY) != want) {  // LMDB sets P_DIRTY on sub-pages and keeps it
     problem(pgno, std::string(parent.name) + ": dupsort sub-page flags " + std::to_string(flags));
     return;
   }
