@@ -7,16 +7,19 @@
 // and its data.mdb kept in memory; each input writes a mutated copy to a per-process directory
 // (lock.mdb removed) and opens it.
 //
-// Where mutations land. By default only in bytes custdb controls: the keys and values of the
+// Where mutations land. Either only in bytes custdb controls: the keys and values of the
 // named databases (meta, the three tables, the indexes, idx.segments), located once with LMDB's
-// own cursors on the pristine file. LMDB trusts its page structure (node offsets, page numbers,
-// sizes) and crashes on some damage there (docs/testing.md lists what was found), which custdb
-// cannot prevent; set CUSTDB_FUZZ_RAW_WHOLE_FILE=1 to mutate anywhere in the file instead.
+// own cursors on the pristine file; or anywhere in the file (mode bit 1, or
+// CUSTDB_FUZZ_RAW_WHOLE_FILE=1 for every input). LMDB trusts its page structure (node offsets,
+// page numbers, sizes) and crashes on damage there; the database is opened with
+// Options::check_pages, so the page walk (storage/page_check.h) must report such damage as
+// kCorruption first. The walk also runs on the image in memory, where ASan sees every read.
 //
 // Input: [0] mode, then 5-byte mutations until the input ends (at most 64):
 //   mode bit 0: re-checksum: after mutating, every plaintext record envelope touched gets a
 //               valid checksum again, so damage reaches FlatBuffers verification and the
 //               engine's logic (records under another key, stale aggregates, bad ids...).
+//   mode bit 1: whole-file mutations (below).
 //   mutation [kind][u16 a][u8 b][u8 c]; region r = a % (2 * regions), even r: a value, odd r:
 //   a key. kind % 3 == 0: xor byte b % size with c; 1: set byte b % size to c; 2: copy region r's
 //   bytes over region (b | c << 8) % (2 * regions) (as many as both have).
@@ -30,6 +33,7 @@
 #include "custdb/database.h"
 #include "custdb/query.h"
 #include "fuzz_util.h"
+#include "storage/page_check.h"
 #include "synthetic.h"
 
 using namespace custdb;
@@ -38,7 +42,7 @@ using custdb::fuzz::must;
 namespace {
 
 constexpr int kCustomers = 30;
-bool g_whole_file = false;    // CUSTDB_FUZZ_RAW_WHOLE_FILE=1
+bool g_whole_file = false;    // this input's mutations go anywhere in the file
 std::size_t g_page_size = 4096;  // LMDB's, from the pristine file
 
 struct Region {
@@ -151,7 +155,6 @@ struct State {
 
 State& state() {
   static State s;
-  g_whole_file = s.whole_file;
   return s;
 }
 
@@ -167,7 +170,8 @@ void reseal(std::vector<std::uint8_t>& file, const Region& r) {
   std::memcpy(v + 2, out.data() + 2, 8);
 }
 
-void mutate(const State& s, fuzz::Bytes& in, std::vector<std::uint8_t>& file, bool fix) {
+void mutate(const State& s, fuzz::Bytes& in, std::vector<std::uint8_t>& file, bool fix,
+            bool whole_file) {
   const std::size_t n = 2 * s.regions.size();
   std::vector<std::size_t> touched;
   auto span_of = [&](std::size_t r) {
@@ -178,7 +182,7 @@ void mutate(const State& s, fuzz::Bytes& in, std::vector<std::uint8_t>& file, bo
     const std::uint8_t kind = in.u8();
     const std::uint16_t a = in.u16();
     const std::uint8_t b = in.u8(), c = in.u8();
-    if (s.whole_file) {
+    if (whole_file) {
       const std::size_t off = (a | std::size_t{b} << 16) % file.size();
       if (fuzz::tracing()) {
         // LMDB's page header: mp_pgno (8 bytes), mp_pad (2), mp_flags (2), mp_lower, mp_upper.
@@ -291,9 +295,14 @@ void exercise(Database& db) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   State& s = state();
   fuzz::Bytes in(data, size);
-  const bool fix = in.u8() & 1;
+  const std::uint8_t mode = in.u8();
+  const bool fix = mode & 1;
+  g_whole_file = s.whole_file || (mode & 2);
   std::vector<std::uint8_t> file = s.pristine;
-  mutate(s, in, file, fix);
+  mutate(s, in, file, fix, g_whole_file);
+  // The walk on the image itself: every byte it reads must lie inside the vector (ASan).
+  const auto pages = storage::check_pages(file);
+  if (fuzz::tracing()) std::fprintf(stderr, "page walk: %s\n", pages.summary().c_str());
   const auto dir = s.dir.path() / "run";
   fuzz::fs::create_directories(dir);
   fuzz::remove_database_files(dir);
@@ -301,8 +310,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Options o;
   o.sync = SyncMode::kNone;
   o.create_if_missing = false;
+  o.check_pages = true;
   auto db = Database::open(dir, o);
   ok_or_reported(db, "open");
+  // The walk at open saw the same bytes: damage it found in memory must fail the open.
+  FUZZ_CHECK(pages.clean() || !db, "the page walk found damage but the open succeeded: %s",
+             pages.summary().c_str());
   if (db) exercise(*db);
   return 0;
 }

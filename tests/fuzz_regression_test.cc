@@ -2,6 +2,8 @@
 // as deterministic tests that do not depend on a fuzz input's interpretation.
 #include <lmdb.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -11,6 +13,8 @@
 #include "custdb/query.h"
 #include "engine/db_impl.h"
 #include "index/segments.h"
+#include "storage/page_check.h"
+#include "synthetic.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -87,7 +91,148 @@ std::vector<std::int64_t> damage_first_bucket_key_of_leaves(const fs::path& dir,
 
 }  // namespace
 
+// The file fuzz/raw_file.cc builds (its build(): 30 synthetic customers, 0-4 transactions
+// each, the generator's relationships, a custom one, a EUR transaction), so the whole-file
+// reproducers in fuzz/findings/ hit the same page bytes here.
+std::vector<std::uint8_t> raw_file_pristine(const fs::path& dir) {
+  {
+    Options o;
+    o.sync = SyncMode::kNone;
+    Database db = Database::open(dir, o).value();
+    synthetic::Generator gen;
+    auto txn = db.begin_write().value();
+    for (int i = 1; i <= 30; ++i) {
+      BOOST_TEST_REQUIRE(txn.insert_customer(gen.customer(static_cast<std::uint64_t>(i))).has_value());
+      for (auto& t : gen.transactions(static_cast<CustomerId>(i), i % 5))
+        BOOST_TEST_REQUIRE(txn.add_transaction(t).has_value());
+    }
+    for (auto& r : gen.relationships(30)) (void)txn.add_relationship(r);
+    BOOST_TEST_REQUIRE(txn.add_relationship({0, 3, 4, RelationType::kCustom, "godparent", {}}).has_value());
+    Transaction eur;
+    eur.customer_id = 2;
+    eur.ts = parse_timestamp("2025-02-02T12:00:00Z").value();
+    eur.amount = 5000;
+    eur.currency = "EUR";
+    eur.base_amount = 5400;
+    BOOST_TEST_REQUIRE(txn.add_transaction(eur).has_value());
+    BOOST_TEST_REQUIRE(txn.commit().has_value());
+  }
+  std::ifstream in(dir / "data.mdb", std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
 BOOST_AUTO_TEST_SUITE(fuzz_regressions)
+
+// fuzz/findings/raw_file_whole_file: single bytes of LMDB page structure (page flags, a key
+// size) that made LMDB abort, fault with SIGSEGV or return a value past the end of the file
+// (SIGBUS). Each goes through verify (verify_file, then the open with check_pages and
+// Database::check, as `custdb verify` and every command do) without a crash; the three that
+// crashed are reported as damaged pages, and an open with the walk is kCorruption.
+BOOST_AUTO_TEST_CASE(lmdb_findings_pass_through_verify) {
+  TempDir dir;
+  const auto pristine = raw_file_pristine(dir / "built");
+  const fs::path findings = fs::path(CUSTDB_FIXTURE_DIR) / ".." / ".." / "fuzz" / "findings" /
+                            "raw_file_whole_file";
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(findings)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::vector<std::uint8_t> input(std::istreambuf_iterator<char>(in), {});
+    BOOST_TEST_REQUIRE(input.size() >= 6u);
+    // raw_file's whole-file mutations: [mode] then [kind][u16 a][u8 b][u8 c]: offset
+    // (a | b << 16) mod the file size, xor c.
+    auto file = pristine;
+    for (std::size_t i = 1; i + 5 <= input.size(); i += 5) {
+      const std::size_t a = input[i + 1] | input[i + 2] << 8;
+      const std::size_t off = (a | std::size_t{input[i + 3]} << 16) % file.size();
+      file[off] ^= input[i + 4];
+    }
+    const fs::path copy = dir / entry.path().filename().string();
+    fs::create_directories(copy);
+    std::ofstream(copy / "data.mdb", std::ios::binary)
+        .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    const std::string name = entry.path().filename().string();
+    auto pages = verify_file(copy);
+    BOOST_TEST_REQUIRE(pages.has_value(), name);
+    const bool crashed_lmdb = name.rfind("lmdb-", 0) == 0;
+    if (crashed_lmdb) {
+      BOOST_TEST(!pages->clean(), name);
+      BOOST_TEST(pages->problems.front().kind == CheckProblem::Kind::kDamagedPage, name);
+      BOOST_TEST_MESSAGE(name << ": " << pages->problems.front().where << ": "
+                              << pages->problems.front().what);
+    }
+    Options o;
+    o.create_if_missing = false;
+    o.read_only = true;
+    o.check_pages = true;
+    auto db = Database::open(copy, o);
+    if (crashed_lmdb) {
+      BOOST_TEST_REQUIRE(!db.has_value(), name);
+      BOOST_TEST(db.error().code() == ErrorCode::kCorruption, name);
+    } else if (db) {
+      auto r = db->check();  // walks again, then the record checks: no crash
+      if (r) BOOST_TEST_MESSAGE(name << ": check: " << r->problems.size() << " problems");
+    }
+    ++n;
+  }
+  BOOST_TEST(n == 4);
+}
+
+// fuzz_raw_file (whole-file mode) found: meta byte 28 (the free list's md_flags) xor 0x35 sets
+// MDB_DUPSORT on the free list; the walk called the file clean and LMDB aborted on an
+// assertion in mdb_cursor_init at the first page allocation of a write. Now the walk refuses
+// free-list flags other than MDB_INTEGERKEY, and a named DB's flags other than custdb's;
+// and (the next finding) tree pages carrying P_DIRTY or unknown flag bits.
+BOOST_AUTO_TEST_CASE(free_list_and_named_db_flags_are_damage) {
+  TempDir dir;
+  const auto pristine = raw_file_pristine(dir / "built");
+  std::uint64_t t0, t1;
+  std::memcpy(&t0, pristine.data() + 16 + 128, 8);
+  std::memcpy(&t1, pristine.data() + 4096 + 16 + 128, 8);
+  for (int which : {0, 1, 2}) {
+    auto file = pristine;
+    const std::size_t meta = t1 > t0 ? 4096 : 0;
+    if (which == 2) {
+      // fuzz_raw_file found next: P_DIRTY (0x10) set on a leaf in use; LMDB's next write
+      // modified the page in place, in the read-only map: SIGSEGV in mdb_cursor_put.
+      std::vector<std::uint8_t> use;
+      storage::PageCheckOptions po;
+      po.page_use = &use;
+      BOOST_TEST_REQUIRE(storage::check_pages(file, po).clean());
+      std::size_t leaf = 0;
+      for (std::size_t pg = 2; pg < use.size() && !leaf; ++pg)
+        if (use[pg] == 1 && file[pg * 4096 + 10] == 0x02) leaf = pg;
+      BOOST_TEST_REQUIRE(leaf != 0u);
+      file[leaf * 4096 + 10] ^= 0x10;
+    } else if (which == 0) {
+      file[meta + 16 + 28] ^= 0x35;
+    } else {
+      // The main DB's record of 'customers' (its key, then the 48-byte MDB_db): flip
+      // MDB_INTEGERKEY into md_flags (offset 4). Free pages may hold older copies of the
+      // main DB's leaf: flip every copy.
+      const std::string name = "customers";
+      int copies = 0;
+      for (auto it = file.begin() + 2 * 4096;
+           (it = std::search(it, file.end(), name.begin(), name.end())) != file.end(); ++it) {
+        file[static_cast<std::size_t>(it - file.begin()) + name.size() + 4] ^= 0x08;
+        ++copies;
+      }
+      BOOST_TEST_REQUIRE(copies > 0);
+    }
+    const fs::path copy = dir / ("copy" + std::to_string(which));
+    fs::create_directories(copy);
+    std::ofstream(copy / "data.mdb", std::ios::binary)
+        .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    auto pages = verify_file(copy);
+    BOOST_TEST_REQUIRE(pages.has_value());
+    BOOST_TEST(!pages->clean(), which);
+    Options o;
+    o.create_if_missing = false;
+    o.check_pages = true;
+    auto db = Database::open(copy, o);
+    BOOST_TEST_REQUIRE(!db.has_value(), which);
+    BOOST_TEST(db.error().code() == ErrorCode::kCorruption, which);
+  }
+}
 
 // fuzz_raw_file (CI, stop 10): a segment key whose bucket bytes were damaged in place, so that
 // an ordered walk starting at bucket lo meets a bucket far below lo. The planner computed that

@@ -1,11 +1,15 @@
-// custdb/check.h — the result of Database::check(), the full consistency check.
+// custdb/check.h — the result of Database::check(), the full consistency check, and
+// verify_file(), the check of LMDB's page structure that needs no open database.
 #pragma once
 
 #include "custdb/export.h"
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "custdb/status.h"
 
 namespace custdb {
 
@@ -17,6 +21,8 @@ struct CheckProblem {
     kStaleAggregate,    // a customer's aggregates differ from its transactions
     kDanglingReference, // a relationship or transaction names a customer that does not exist
     kBadMetadata,       // an id counter is behind the ids in use
+    kDamagedPage,       // LMDB's page structure is damaged (where: "page N"); nothing else
+                        // is checked then, since LMDB cannot be trusted with the file
   };
   Kind kind;
   std::string where;  // table or index name
@@ -35,5 +41,13 @@ struct CheckReport {
 
   bool clean() const { return problems.empty(); }
 };
+
+// Walks LMDB's page structure of the database at `path` (a database directory) without
+// opening it: meta pages, every B-tree, overflow run, dupsort sub-page and sub-database and
+// the free list, each read bounds-checked (src/storage/page_check.h; docs/format.md). Works on
+// files LMDB cannot open or would crash on. Damage is kDamagedPage problems, "where" naming
+// the page (at most 100). Errors: kIOError when data.mdb cannot be read. Cost: one read of
+// the file (docs/testing.md has the figures).
+CUSTDB_EXPORT Result<CheckReport> verify_file(const std::filesystem::path& path);
 
 }  // namespace custdb

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -20,6 +21,7 @@
 
 #include "crypto/crypto.h"
 #include "custdb/key.h"
+#include "custdb/check.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/normalize.h"
@@ -297,6 +299,29 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   if (exists && file_size == 0)
     return make_error(ErrorCode::kCorruption,
                       "not a custdb database: " + data_file.string() + " is empty (0 bytes)");
+  // Options::check_pages: LMDB faults on damaged pages, the walk reports them. It reads the file
+  // without a reader slot, so a writer in another process may reuse pages under it and make a
+  // sound file look damaged. Damage in the meta pages (or a file too short for them) is
+  // reported now: LMDB reads the metas when it opens the environment. Damage only in tree
+  // pages is walked again below, inside a read transaction that pins the pages (LMDB opens an
+  // environment and begins a read transaction from the metas alone, touching no tree page).
+  auto damaged = [](const storage::PageCheckReport& r) {
+    return make_error(ErrorCode::kCorruption,
+                      "data.mdb is damaged: " + r.summary() + "; run custdb verify");
+  };
+  std::optional<storage::PageCheckReport> unpinned_damage;
+  if (options.check_pages && exists && file_size > 0) {
+    auto pages = walk_pages(path);
+    if (!pages) return tl::unexpected(pages.error());
+    if (!pages->clean()) {
+      const bool metas_sound =
+          pages->page_size != 0 &&
+          std::none_of(pages->problems.begin(), pages->problems.end(),
+                       [](const storage::PageProblem& p) { return p.pgno < 2; });
+      if (!metas_sound) return damaged(*pages);
+      unpinned_damage = std::move(*pages);
+    }
+  }
 
   unsigned flags = 0;
   if (options.read_only) flags |= MDB_RDONLY;
@@ -328,6 +353,14 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       return make_error(ErrorCode::kCorruption,
                         "data.mdb is truncated: " + std::to_string(size) + " bytes, but its last page ends at " +
                             std::to_string((info.me_last_pgno + 1) * page));
+  }
+
+  if (unpinned_damage) {
+    storage::Txn pin;
+    if (storage::Txn::begin(d->env.get(), MDB_RDONLY, pin) != 0) return damaged(*unpinned_damage);
+    auto again = walk_pages(path);
+    if (!again) return tl::unexpected(again.error());
+    if (!again->clean()) return damaged(*again);
   }
 
   // Phase 1, read only: open what exists and read the header. Nothing is written before the

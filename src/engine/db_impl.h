@@ -26,6 +26,7 @@
 #include "index/index_keys.h"
 #include "index/segments.h"
 #include "storage/lmdb.h"
+#include "storage/page_check.h"
 
 namespace custdb::crypto {
 class RecordCipher;
@@ -328,6 +329,11 @@ struct Access {
   static TxnState* state(const ReadView& v) { return v.state_.get(); }
   static DatabaseImpl& impl(Database& d) { return *d.impl_; }
 };
+
+// LMDB's page structure of path/data.mdb walked with the flags custdb opens its named DBs
+// with (check.cc; verify_file reports it as a CheckReport). Sound only while a read
+// transaction of the file pins the pages (or no writer runs): see DatabaseImpl::open.
+Result<storage::PageCheckReport> walk_pages(const std::filesystem::path& path);
 
 Timestamp now_ms();
 // Today's date in UTC: the default as-of day of queries and analytics.

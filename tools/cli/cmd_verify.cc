@@ -1,4 +1,6 @@
 // custdb verify: the full consistency check (Database::check); exit 0 only when clean.
+// LMDB's page structure is walked first without opening the database (verify_file), so a
+// file LMDB cannot open, or would crash on, is reported page by page (exit 1).
 #include "common.h"
 #include "custdb/check.h"
 
@@ -8,12 +10,28 @@ Command add_verify(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand(
       "verify", "Check every record, index entry and aggregate; exit 1 listing any problem");
   return {sub, [&g] {
-            Database db = open_database(g, /*read_only=*/true);
             Result<CheckReport> result;
             {
               Progress bar("verify");
               ProgressTicker ticker(bar, nullptr);  // check() reports no progress: elapsed time
-              result = db.check();
+              if (!db_exists(g)) (void)open_database(g, /*read_only=*/true);  // its usual error
+              result = verify_file(db_path(g));
+              if (result) {
+                // The walk above holds no reader slot: a writer in another process may have
+                // reused pages under it. The open walks again (inside a read transaction when
+                // only tree pages looked damaged) and check() walks once more under its own;
+                // a damaged file fails the open with kCorruption, and the page list above is
+                // the report.
+                Options o = base_options(g);
+                o.read_only = true;
+                o.create_if_missing = false;
+                o.check_pages = true;
+                o.key = load_key(g).key;
+                auto db = Database::open(db_path(g), o);
+                if (db) result = db->check();
+                else if (result->clean() || db.error().code() != ErrorCode::kCorruption)
+                  result = tl::unexpected(db.error());
+              }
             }
             CheckReport report = must(std::move(result));
             if (g.json) {

@@ -127,6 +127,9 @@ std::shared_ptr<const KeyMaterial> load_new_key(const std::string& new_passphras
 Options base_options(const Globals& g) {
   Options o;
   if (g.max_readers) o.max_readers = g.max_readers;
+  // LMDB faults on damaged pages: walk them first, so every command reports a damaged file
+  // as corruption instead of crashing (docs/cli.md, "Damaged files").
+  o.check_pages = !g.skip_page_check;
   return o;
 }
 

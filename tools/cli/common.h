@@ -39,6 +39,7 @@ struct Globals {
   bool json = false;            // --json
   bool reveal = false;          // --reveal: show names, emails, phones, birth dates
   unsigned max_readers = 0;     // --max-readers N: reader slots (0: Options' default)
+  bool skip_page_check = false; // --skip-page-check: do not walk LMDB's pages at open
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).

@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
                  "other process has the database open")
       ->check(CLI::Range(1u, 1u << 20));
   app.add_flag("--reveal", g.reveal, "Show names, emails, phones and birth dates unmasked");
+  app.add_flag("--skip-page-check", g.skip_page_check,
+               "Do not walk LMDB's page structure at open (faster on very large files; a "
+               "damaged file can then crash the command)")
+      ->envname("CUSTDB_SKIP_PAGE_CHECK");
   // Global options may also follow the subcommand: `custdb get 5 --db x`.
   app.fallthrough();
   app.require_subcommand(1);
