@@ -610,9 +610,50 @@ BOOST_AUTO_TEST_CASE(created_files_are_private_whatever_the_umask) {
                        {}, dir / "err");
       BOOST_TEST(r.code == 0, r.err);
       BOOST_TEST(mode_of(dir / "out.csv") == 0600u);
+      // Backups, plain and compact, into directories the backup creates.
+      {
+        auto db = open_db(Mode::kEncrypted, db_dir);
+        must(db.backup(dir / "bk" / "plain"));
+        must(db.backup(dir / "bkc", /*compact=*/true));
+      }
+      BOOST_TEST(mode_of(dir / "bk") == 0700u);
+      BOOST_TEST(mode_of(dir / "bk" / "plain") == 0700u);
+      BOOST_TEST(mode_of(dir / "bk" / "plain" / "data.mdb") == 0600u);
+      BOOST_TEST(mode_of(dir / "bkc") == 0700u);
+      BOOST_TEST(mode_of(dir / "bkc" / "data.mdb") == 0600u);
+      BOOST_TEST(open_db(Mode::kEncrypted, dir / "bk" / "plain").begin_read().value().counts().value().customers == 1u);
       ::umask(old);
     }
   }
+}
+
+// A plain backup snapshots under LMDB's writer mutex: from the thread holding a WriteTxn it
+// waited for itself for ever. Run in a child with an alarm so that a regression fails, not hangs.
+BOOST_AUTO_TEST_CASE(backup_inside_a_write_transaction_fails_at_once) {
+  TempDir dir;
+  const pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    int code = 1;
+    {
+      auto db = Database::open(dir / "db");
+      if (db) {
+        auto w = db->begin_write();
+        auto s = db->backup(dir / "copy");
+        auto c = db->backup(dir / "compact", /*compact=*/true);  // needs no writer lock
+        if (w && !s && s.error().code() == ErrorCode::kFailedPrecondition && c) code = 0;
+      }
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_TEST(WIFEXITED(status), "the nested backup hung (killed by signal " << WTERMSIG(status) << ")");
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  // Outside the transaction the plain copy works.
+  auto db = open_db(Mode::kPlain, dir / "db");
+  must(db.backup(dir / "copy2"));
 }
 
 // ---- point 15: smaller error-model points ----------------------------------------------------

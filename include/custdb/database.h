@@ -312,7 +312,10 @@ class Database {
   // A consistent copy of the database as of one snapshot, taken while others read and write,
   // into directory `dir` (created; must not hold a database). compact: omit free pages and
   // renumber, so the copy is as small as it can be. The copy is encrypted exactly as the
-  // original (same key) and opens with the same passphrase or key.
+  // original (same key) and opens with the same passphrase or key. Directories it creates are
+  // 0700 and the copy 0600, whatever the umask. A plain (not compact) copy briefly holds the
+  // writer lock to snapshot the meta pages: in a thread that holds a WriteTxn of this database
+  // it is kFailedPrecondition (compact copies work there).
   Status backup(const std::filesystem::path& dir, bool compact = false) const;
 
   // Sizes of every LMDB database of the file (tables and indexes).

@@ -1299,15 +1299,35 @@ Status Database::change_key(const KeyMaterial& new_key) {
 namespace custdb {
 
 Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+  // A plain copy holds LMDB's writer mutex while it snapshots the meta pages: in a thread that
+  // holds a WriteTxn it would wait for itself for ever.
+  if (!compact &&
+      impl_->writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "backup: this thread holds a write transaction of this database (a copy "
+                      "waits for it to end): commit or abort it first, or use compact");
   std::error_code ec;
   if (std::filesystem::exists(dir / "data.mdb", ec))
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::kIOError, "cannot create " + dir.string() + ": " + ec.message());
-  // mdb_env_copy2 runs in its own read transaction: a snapshot, concurrent with writers.
-  auto s = impl_->env.copy_to(dir.string(), compact);
-  if (!s) return s;
-  return {};
+  {
+    detail::CreateUndo undo;  // directories stay (as before): only their mode matters here
+    undo.dismiss();
+    if (auto s = detail::create_private_dirs(dir, undo); !s) return s;
+  }
+  // Created 0600 whatever the umask, like data.mdb itself: a backup holds the same data.
+  const std::filesystem::path file = dir / "data.mdb";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return make_error(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kIOError,
+                      "cannot create " + file.string() + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  // The copy runs in its own read transaction: a snapshot, concurrent with writers.
+  auto s = impl_->env.copy_to(fd, dir.string(), compact);
+  if (s && ::fsync(fd) != 0)
+    s = make_error(ErrorCode::kIOError, "backup to " + dir.string() + ": fsync: " + std::strerror(errno));
+  if (::close(fd) != 0 && s)
+    s = make_error(ErrorCode::kIOError, "backup to " + dir.string() + ": close: " + std::strerror(errno));
+  return s;
 }
 
 Result<std::vector<Database::TableStats>> Database::stats() const {

@@ -151,9 +151,9 @@ Status Env::sync(bool force) {
   return {};
 }
 
-Status Env::copy_to(const std::string& dir, bool compact) const {
-  int rc = mdb_env_copy2(env_, dir.c_str(), compact ? MDB_CP_COMPACT : 0);
-  if (rc) return tl::unexpected(lmdb_error(rc, "backup to " + dir));
+Status Env::copy_to(int fd, const std::string& what, bool compact) const {
+  int rc = mdb_env_copyfd2(env_, fd, compact ? MDB_CP_COMPACT : 0);
+  if (rc) return tl::unexpected(lmdb_error(rc, "backup to " + what));
   return {};
 }
 

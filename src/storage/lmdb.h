@@ -89,7 +89,8 @@ class Env {
   // Every slot with an owner, in table order. Needs no transaction (and no slot) of its own.
   std::vector<Reader> readers() const;
   Status sync(bool force);
-  Status copy_to(const std::string& dir, bool compact) const;
+  // Writes the copy to `fd` (an empty file the caller created with the mode it wants).
+  Status copy_to(int fd, const std::string& what, bool compact) const;
 
  private:
   MDB_env* env_ = nullptr;
