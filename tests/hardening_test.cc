@@ -295,6 +295,34 @@ BOOST_AUTO_TEST_CASE(legacy_file_with_foreign_key_header_is_not_bound) {
   BOOST_TEST(!RawMeta(a.path()).get("key_binding").has_value());  // not legitimized
 }
 
+// The binding vouches only for itself: copying the key header together with its file id and
+// binding (or stripping the binding, read-only) from another database made with the same
+// secret used to open, and every lookup then answered "not found" and every count 0.
+BOOST_AUTO_TEST_CASE(key_header_copied_with_its_binding_is_corruption) {
+  for (bool strip : {false, true}) {
+    BOOST_TEST_CONTEXT((strip ? "binding stripped" : "file id and binding copied")) {
+      TempDir a, b;
+      auto secret = test_key(9);
+      {
+        auto db = open_db(Mode::kEncrypted, a.path(), Options{.key = secret});
+        must(db.insert_customer(sample_customer(1)));
+      }
+      { auto db = open_db(Mode::kEncrypted, b.path(), Options{.key = secret}); }
+      {
+        RawMeta mb(b.path());
+        RawMeta ma(a.path());
+        for (const char* k : {"key_header", "file_id", "key_binding"})
+          ma.put(k, strip && std::string_view(k) != "key_header" ? std::nullopt : mb.get(k));
+      }
+      for (bool read_only : {true, false}) {
+        auto db = Database::open(a.path(), Options{.read_only = read_only, .key = secret});
+        BOOST_TEST(!db.has_value(), "read_only " << read_only);
+        if (!db) BOOST_TEST((code_of(db.error()) == ErrorCode::kCorruption), db.error().to_string());
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(change_key_keeps_the_binding) {
   TempDir dir;
   {

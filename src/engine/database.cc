@@ -201,6 +201,49 @@ Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
                     "another database, or the records are damaged");
 }
 
+// The first few records of each table, copied out of a read transaction so that they can be
+// opened once the data key is unwrapped (probe_copies).
+struct RecordCopy {
+  int table;  // 0 customers, 1 relationships, 2 transactions
+  std::vector<std::uint8_t> key, value;
+};
+constexpr int kProbePerTable = 4;
+
+void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
+  for (int table = 0; table < 3; ++table) {
+    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    if (!dbi) continue;
+    storage::Cursor cur(txn.get(), dbi);
+    if (cur.open_rc()) continue;
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    for (int n = 0; rc == 0 && n < kProbePerTable; ++n, rc = cur.get(k, v, MDB_NEXT)) {
+      const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
+      out.push_back({table, {key.begin(), key.end()}, {value.begin(), value.end()}});
+    }
+    // A damaged page is not this probe's business: the reads that meet it (and check())
+    // report it, so the open goes on and verify can still run.
+  }
+}
+
+// kCorruption when records were copied and the data key opens none of them: the key header,
+// its file id and its binding were all copied from another database made with the same
+// secret (the binding then agrees with itself), and every query would answer from nothing.
+Status probe_copies(const crypto::RecordCipher* cipher, const std::vector<RecordCopy>& copies) {
+  if (copies.empty()) return {};
+  codec::RecordCodec codec(cipher);
+  for (const auto& c : copies) {
+    const Bytes key(c.key.data(), c.key.size()), value(c.value.data(), c.value.size());
+    const bool opened = c.table == 0   ? codec.decode_customer(key, value).has_value()
+                        : c.table == 1 ? codec.decode_relationship(key, value).has_value()
+                                       : codec.decode_transaction(key, value).has_value();
+    if (opened) return {};
+  }
+  return make_error(ErrorCode::kCorruption,
+                    "the key header does not open this database's records: it was copied from "
+                    "another database (with its file id and binding), or the records are damaged");
+}
+
 // Reads 16 random bytes into a file id.
 std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
   crypto::ensure_sodium();
@@ -333,12 +376,14 @@ read_header:  // again when another process created the database meanwhile (phas
   std::optional<Header> header;
   bool missing_dbis = false;
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
+  std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
   {
     // Normally a read transaction. A writer must open even when the reader table is full of
     // live readers (126 `custdb export`s, say): then it reads in a write transaction, which
     // needs no reader slot, and commits it empty (writing nothing) so the table handles stay.
     WriterLock writer;  // declared first: released only after txn has ended
     storage::Txn txn;
+    bool in_write_txn = false;
     int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
     if (rc == MDB_READERS_FULL && d->env.reader_check() > 0)
       rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
@@ -349,6 +394,7 @@ read_header:  // again when another process created the database meanwhile (phas
         writer = std::move(*lock);
       }
       rc = storage::Txn::begin(d->env.get(), 0, txn);
+      in_write_txn = true;
     }
     if (rc == MDB_READERS_FULL)
       return make_error(ErrorCode::kBusy,
@@ -390,6 +436,9 @@ read_header:  // again when another process created the database meanwhile (phas
       if (!v) return tl::unexpected(v.error());
       *out = std::move(*v);
     }
+    // Only in a read transaction: a damaged page met here must not fail the commit below (a
+    // write transaction, taken when the reader table is full, would then refuse to commit).
+    if (key_header && !in_write_txn) copy_first_records(*d, txn, first_records);
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
     writer.release();
   }
@@ -445,6 +494,7 @@ read_header:  // again when another process created the database meanwhile (phas
       // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
       // that a writer uses; a read-write open replaces it below with a fresh epoch.
       d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
+      if (auto s = probe_copies(d->cipher.get(), first_records); !s) return tl::unexpected(s.error());
     }
   }
   if (!header && options.read_only)
