@@ -367,6 +367,16 @@ BOOST_AUTO_TEST_CASE(empty_or_headerless_file_is_corruption) {
     BOOST_TEST(r.code == 1, r.err);
     BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
     BOOST_TEST(fs::file_size(dir / "data.mdb") == size);
+    // `custdb stats` first reads the reader table through its own probe of the file.
+    r = run_cli({"stats", "--db", dir.path().string()}, {}, dir / "err");
+    BOOST_TEST(r.code == 1, r.err);
+    BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
+    if (variant == 0) {
+      auto t = Database::reader_table(dir.path());
+      BOOST_TEST_REQUIRE(!t.has_value());
+      BOOST_TEST((code_of(t.error()) == ErrorCode::kCorruption), t.error().to_string());
+    }
+    BOOST_TEST(fs::file_size(dir / "data.mdb") == size);
   }
 }
 

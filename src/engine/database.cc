@@ -1220,6 +1220,10 @@ Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path / "data.mdb", ec))
     return make_error(ErrorCode::kIOError, "no database at " + path.string());
+  // As at open: LMDB cannot read an empty file (read-only, it fails with EBADF).
+  if (std::filesystem::file_size(path / "data.mdb", ec) == 0 && !ec)
+    return make_error(ErrorCode::kCorruption, "not a custdb database: " +
+                                                  (path / "data.mdb").string() + " is empty (0 bytes)");
   // LMDB forbids a second environment of one file in a process (closing it would drop the
   // first one's locks): take the registry entry for as long as the probe is open.
   std::string key = std::filesystem::weakly_canonical(path, ec).string();
