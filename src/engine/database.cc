@@ -1,6 +1,7 @@
 // Opening and creating databases, transactions and the write lock, and the public wrappers.
 #include <lmdb.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -108,6 +110,44 @@ std::vector<DbiName> all_dbis(DatabaseImpl& d) {
 
 constexpr auto kRemapWait = std::chrono::milliseconds(30'000);
 
+// custdb.lock descriptors of this process's open databases. The write lock is an OFD lock and
+// the rotation lock a flock: both belong to the open file description, which a fork()ed child
+// shares. A process that forked a worker (without exec) and then died holding the write lock
+// left the lock held for as long as the worker lived: every writer of every process waited
+// for ever (LMDB's own writer mutex is robust and would have been recovered). So a child drops
+// its references at fork: each descriptor is pointed at /dev/null (not closed, so the number
+// stays taken and the inherited handle's destructor closes what is its own). LMDB forbids
+// using an environment in a forked child anyway. Lock-free: the child handler may only call
+// async-signal-safe functions.
+constexpr int kLockFdSlots = 1024;
+std::atomic<int> g_lock_fds[kLockFdSlots];  // fd + 1; 0: free
+std::once_flag g_atfork_once;
+
+void drop_lock_fds_in_child() {
+  const int nul = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (nul < 0) return;
+  for (auto& slot : g_lock_fds) {
+    const int v = slot.exchange(0);
+    if (v > 0) ::dup3(nul, v - 1, O_CLOEXEC);
+  }
+  ::close(nul);
+}
+
+void register_lock_fd(int fd) {
+  std::call_once(g_atfork_once, [] { ::pthread_atfork(nullptr, nullptr, drop_lock_fds_in_child); });
+  for (auto& slot : g_lock_fds) {
+    int free = 0;
+    if (slot.compare_exchange_strong(free, fd + 1)) return;
+  }
+}
+
+void unregister_lock_fd(int fd) {
+  for (auto& slot : g_lock_fds) {
+    int mine = fd + 1;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
 }  // namespace
 
 Timestamp now_ms() {
@@ -124,7 +164,10 @@ Timestamp stamp_time(TxnState& st) {
 DatabaseImpl::~DatabaseImpl() {
   // The env closes before the registry entry is released, so a reopen cannot race LMDB.
   env = storage::Env();
-  if (lock_fd >= 0) ::close(lock_fd);
+  if (lock_fd >= 0) {
+    unregister_lock_fd(lock_fd);
+    ::close(lock_fd);
+  }
   if (!registry_key.empty()) {
     std::lock_guard lock(g_registry_mutex);
     if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key);
@@ -306,6 +349,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       d->lock_fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (d->lock_fd < 0 && !options.read_only)
       return make_error(ErrorCode::kIOError, "cannot create " + lock_file.string());
+    if (d->lock_fd >= 0) register_lock_fd(d->lock_fd);
     if (!lock_existed && d->lock_fd >= 0) {
       ::fchmod(d->lock_fd, 0600);  // exactly 0600 whatever the umask
       if (!exists) undo.file(lock_file);
