@@ -683,4 +683,43 @@ BOOST_DATA_TEST_CASE(page_walk_at_open_beside_a_writer_process, kModes, mode) {
   BOOST_TEST(failures == 0, failures << " of " << opens << " opens failed; first: " << first_failure);
 }
 
+// A process that forked a worker (no exec) and then died holding the write lock: the worker
+// shared the lock's open file description, so the lock outlived its holder and every writer
+// waited for as long as the worker lived (for ever with the default busy_timeout).
+BOOST_AUTO_TEST_CASE(write_lock_does_not_outlive_its_holder_in_a_forked_child) {
+  TempDir dir;
+  { auto db = open_db(Mode::kPlain, dir.path()); }
+  int fds[2];
+  BOOST_TEST_REQUIRE(::pipe(fds) == 0);
+  const pid_t app = ::fork();
+  BOOST_TEST_REQUIRE(app >= 0);
+  if (app == 0) {
+    ::close(fds[0]);
+    auto db = Database::open(dir.path());
+    if (!db) ::_exit(1);
+    const pid_t worker = ::fork();
+    if (worker == 0) {
+      ::sleep(20);  // never touches the database
+      ::_exit(0);
+    }
+    if (::write(fds[1], &worker, sizeof worker) != sizeof worker) ::_exit(1);
+    auto w = db->begin_write();
+    if (!w) ::_exit(1);
+    ::kill(::getpid(), SIGKILL);  // dies holding the write lock
+  }
+  ::close(fds[1]);
+  pid_t worker = -1;
+  BOOST_TEST_REQUIRE(::read(fds[0], &worker, sizeof worker) == static_cast<ssize_t>(sizeof worker));
+  ::close(fds[0]);
+  int status = 0;
+  BOOST_TEST_REQUIRE(::waitpid(app, &status, 0) == app);
+  BOOST_TEST_REQUIRE(WIFSIGNALED(status));
+  Options o;
+  o.busy_timeout = std::chrono::milliseconds(3000);
+  auto db = must(Database::open(dir.path(), o));
+  auto w = db.begin_write();
+  BOOST_TEST(w.has_value(), (w ? std::string() : w.error().to_string()));
+  ::kill(worker, SIGKILL);  // reparented: reaped by init, not by this process
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -295,6 +295,34 @@ BOOST_AUTO_TEST_CASE(legacy_file_with_foreign_key_header_is_not_bound) {
   BOOST_TEST(!RawMeta(a.path()).get("key_binding").has_value());  // not legitimized
 }
 
+// The binding vouches only for itself: copying the key header together with its file id and
+// binding (or stripping the binding, read-only) from another database made with the same
+// secret used to open, and every lookup then answered "not found" and every count 0.
+BOOST_AUTO_TEST_CASE(key_header_copied_with_its_binding_is_corruption) {
+  for (bool strip : {false, true}) {
+    BOOST_TEST_CONTEXT((strip ? "binding stripped" : "file id and binding copied")) {
+      TempDir a, b;
+      auto secret = test_key(9);
+      {
+        auto db = open_db(Mode::kEncrypted, a.path(), Options{.key = secret});
+        must(db.insert_customer(sample_customer(1)));
+      }
+      { auto db = open_db(Mode::kEncrypted, b.path(), Options{.key = secret}); }
+      {
+        RawMeta mb(b.path());
+        RawMeta ma(a.path());
+        for (const char* k : {"key_header", "file_id", "key_binding"})
+          ma.put(k, strip && std::string_view(k) != "key_header" ? std::nullopt : mb.get(k));
+      }
+      for (bool read_only : {true, false}) {
+        auto db = Database::open(a.path(), Options{.read_only = read_only, .key = secret});
+        BOOST_TEST(!db.has_value(), "read_only " << read_only);
+        if (!db) BOOST_TEST((code_of(db.error()) == ErrorCode::kCorruption), db.error().to_string());
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(change_key_keeps_the_binding) {
   TempDir dir;
   {
@@ -338,6 +366,16 @@ BOOST_AUTO_TEST_CASE(empty_or_headerless_file_is_corruption) {
                      {}, dir / "err");
     BOOST_TEST(r.code == 1, r.err);
     BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
+    BOOST_TEST(fs::file_size(dir / "data.mdb") == size);
+    // `custdb stats` first reads the reader table through its own probe of the file.
+    r = run_cli({"stats", "--db", dir.path().string()}, {}, dir / "err");
+    BOOST_TEST(r.code == 1, r.err);
+    BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
+    if (variant == 0) {
+      auto t = Database::reader_table(dir.path());
+      BOOST_TEST_REQUIRE(!t.has_value());
+      BOOST_TEST((code_of(t.error()) == ErrorCode::kCorruption), t.error().to_string());
+    }
     BOOST_TEST(fs::file_size(dir / "data.mdb") == size);
   }
 }
@@ -610,9 +648,50 @@ BOOST_AUTO_TEST_CASE(created_files_are_private_whatever_the_umask) {
                        {}, dir / "err");
       BOOST_TEST(r.code == 0, r.err);
       BOOST_TEST(mode_of(dir / "out.csv") == 0600u);
+      // Backups, plain and compact, into directories the backup creates.
+      {
+        auto db = open_db(Mode::kEncrypted, db_dir);
+        must(db.backup(dir / "bk" / "plain"));
+        must(db.backup(dir / "bkc", /*compact=*/true));
+      }
+      BOOST_TEST(mode_of(dir / "bk") == 0700u);
+      BOOST_TEST(mode_of(dir / "bk" / "plain") == 0700u);
+      BOOST_TEST(mode_of(dir / "bk" / "plain" / "data.mdb") == 0600u);
+      BOOST_TEST(mode_of(dir / "bkc") == 0700u);
+      BOOST_TEST(mode_of(dir / "bkc" / "data.mdb") == 0600u);
+      BOOST_TEST(open_db(Mode::kEncrypted, dir / "bk" / "plain").begin_read().value().counts().value().customers == 1u);
       ::umask(old);
     }
   }
+}
+
+// A plain backup snapshots under LMDB's writer mutex: from the thread holding a WriteTxn it
+// waited for itself for ever. Run in a child with an alarm so that a regression fails, not hangs.
+BOOST_AUTO_TEST_CASE(backup_inside_a_write_transaction_fails_at_once) {
+  TempDir dir;
+  const pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    int code = 1;
+    {
+      auto db = Database::open(dir / "db");
+      if (db) {
+        auto w = db->begin_write();
+        auto s = db->backup(dir / "copy");
+        auto c = db->backup(dir / "compact", /*compact=*/true);  // needs no writer lock
+        if (w && !s && s.error().code() == ErrorCode::kFailedPrecondition && c) code = 0;
+      }
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_TEST(WIFEXITED(status), "the nested backup hung (killed by signal " << WTERMSIG(status) << ")");
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  // Outside the transaction the plain copy works.
+  auto db = open_db(Mode::kPlain, dir / "db");
+  must(db.backup(dir / "copy2"));
 }
 
 // ---- point 15: smaller error-model points ----------------------------------------------------

@@ -315,6 +315,9 @@ class CUSTDB_EXPORT Database {
   // taken while others read and write; kAlreadyExists when `dir` holds a database. Written under
   // a temporary name, renamed when complete: a failure (kIOError "disk is full", file size limit)
   // leaves no data.mdb. compact: omit free pages. Same encryption and key as the original.
+  // A plain (not compact) copy briefly holds LMDB's writer lock to snapshot the meta pages: in
+  // a thread that holds a WriteTxn of this database it is kFailedPrecondition (compact copies
+  // work there).
   Status backup(const std::filesystem::path& dir, bool compact = false) const;
 
   // Sizes of every LMDB database of the file (tables and indexes).

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -113,6 +114,44 @@ std::vector<DbiName> all_dbis(DatabaseImpl& d) {
 
 constexpr auto kRemapWait = std::chrono::milliseconds(30'000);
 
+// custdb.lock descriptors of this process's open databases. The write lock is an OFD lock and
+// the rotation lock a flock: both belong to the open file description, which a fork()ed child
+// shares. A process that forked a worker (without exec) and then died holding the write lock
+// left the lock held for as long as the worker lived: every writer of every process waited
+// for ever (LMDB's own writer mutex is robust and would have been recovered). So a child drops
+// its references at fork: each descriptor is pointed at /dev/null (not closed, so the number
+// stays taken and the inherited handle's destructor closes what is its own). LMDB forbids
+// using an environment in a forked child anyway. Lock-free: the child handler may only call
+// async-signal-safe functions.
+constexpr int kLockFdSlots = 1024;
+std::atomic<int> g_lock_fds[kLockFdSlots];  // fd + 1; 0: free
+std::once_flag g_atfork_once;
+
+void drop_lock_fds_in_child() {
+  const int nul = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (nul < 0) return;
+  for (auto& slot : g_lock_fds) {
+    const int v = slot.exchange(0);
+    if (v > 0) ::dup3(nul, v - 1, O_CLOEXEC);
+  }
+  ::close(nul);
+}
+
+void register_lock_fd(int fd) {
+  std::call_once(g_atfork_once, [] { ::pthread_atfork(nullptr, nullptr, drop_lock_fds_in_child); });
+  for (auto& slot : g_lock_fds) {
+    int free = 0;
+    if (slot.compare_exchange_strong(free, fd + 1)) return;
+  }
+}
+
+void unregister_lock_fd(int fd) {
+  for (auto& slot : g_lock_fds) {
+    int mine = fd + 1;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
 }  // namespace
 
 Timestamp now_ms() {
@@ -129,7 +168,10 @@ Timestamp stamp_time(TxnState& st) {
 DatabaseImpl::~DatabaseImpl() {
   // The env closes before the registry entry is released, so a reopen cannot race LMDB.
   env = storage::Env();
-  if (lock_fd >= 0) ::close(lock_fd);
+  if (lock_fd >= 0) {
+    unregister_lock_fd(lock_fd);
+    ::close(lock_fd);
+  }
   if (!registry_key.empty()) {
     std::lock_guard lock(g_registry_mutex);
     if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key);
@@ -206,6 +248,49 @@ Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
                     "another database, or the records are damaged");
 }
 
+// The first few records of each table, copied out of a read transaction so that they can be
+// opened once the data key is unwrapped (probe_copies).
+struct RecordCopy {
+  int table;  // 0 customers, 1 relationships, 2 transactions
+  std::vector<std::uint8_t> key, value;
+};
+constexpr int kProbePerTable = 4;
+
+void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
+  for (int table = 0; table < 3; ++table) {
+    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    if (!dbi) continue;
+    storage::Cursor cur(txn.get(), dbi);
+    if (cur.open_rc()) continue;
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    for (int n = 0; rc == 0 && n < kProbePerTable; ++n, rc = cur.get(k, v, MDB_NEXT)) {
+      const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
+      out.push_back({table, {key.begin(), key.end()}, {value.begin(), value.end()}});
+    }
+    // A damaged page is not this probe's business: the reads that meet it (and check())
+    // report it, so the open goes on and verify can still run.
+  }
+}
+
+// kCorruption when records were copied and the data key opens none of them: the key header,
+// its file id and its binding were all copied from another database made with the same
+// secret (the binding then agrees with itself), and every query would answer from nothing.
+Status probe_copies(const crypto::RecordCipher* cipher, const std::vector<RecordCopy>& copies) {
+  if (copies.empty()) return {};
+  codec::RecordCodec codec(cipher);
+  for (const auto& c : copies) {
+    const Bytes key(c.key.data(), c.key.size()), value(c.value.data(), c.value.size());
+    const bool opened = c.table == 0   ? codec.decode_customer(key, value).has_value()
+                        : c.table == 1 ? codec.decode_relationship(key, value).has_value()
+                                       : codec.decode_transaction(key, value).has_value();
+    if (opened) return {};
+  }
+  return make_error(ErrorCode::kCorruption,
+                    "the key header does not open this database's records: it was copied from "
+                    "another database (with its file id and binding), or the records are damaged");
+}
+
 // Reads 16 random bytes into a file id.
 std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
   crypto::ensure_sodium();
@@ -268,6 +353,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
       d->lock_fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (d->lock_fd < 0 && !options.read_only)
       return make_error(ErrorCode::kIOError, "cannot create " + lock_file.string());
+    if (d->lock_fd >= 0) register_lock_fd(d->lock_fd);
     if (!lock_existed && d->lock_fd >= 0) {
       ::fchmod(d->lock_fd, 0600);  // exactly 0600 whatever the umask
       if (!exists) undo.file(lock_file);
@@ -369,12 +455,14 @@ read_header:  // again when another process created the database meanwhile (phas
   std::optional<Header> header;
   bool missing_dbis = false;
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
+  std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
   {
     // Normally a read transaction. A writer must open even when the reader table is full of
     // live readers (126 `custdb export`s, say): then it reads in a write transaction, which
     // needs no reader slot, and commits it empty (writing nothing) so the table handles stay.
     WriterLock writer;  // declared first: released only after txn has ended
     storage::Txn txn;
+    bool in_write_txn = false;
     int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
     if (rc == MDB_READERS_FULL && d->env.reader_check() > 0)
       rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
@@ -385,6 +473,7 @@ read_header:  // again when another process created the database meanwhile (phas
         writer = std::move(*lock);
       }
       rc = storage::Txn::begin(d->env.get(), 0, txn);
+      in_write_txn = true;
     }
     if (rc == MDB_READERS_FULL)
       return make_error(ErrorCode::kBusy,
@@ -426,6 +515,9 @@ read_header:  // again when another process created the database meanwhile (phas
       if (!v) return tl::unexpected(v.error());
       *out = std::move(*v);
     }
+    // Only in a read transaction: a damaged page met here must not fail the commit below (a
+    // write transaction, taken when the reader table is full, would then refuse to commit).
+    if (key_header && !in_write_txn) copy_first_records(*d, txn, first_records);
     if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
     writer.release();
   }
@@ -481,6 +573,7 @@ read_header:  // again when another process created the database meanwhile (phas
       // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
       // that a writer uses; a read-write open replaces it below with a fresh epoch.
       d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
+      if (auto s = probe_copies(d->cipher.get(), first_records); !s) return tl::unexpected(s.error());
     }
   }
   if (!header && options.read_only)
@@ -1206,6 +1299,10 @@ Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path / "data.mdb", ec))
     return make_error(ErrorCode::kIOError, "no database at " + path.string());
+  // As at open: LMDB cannot read an empty file (read-only, it fails with EBADF).
+  if (std::filesystem::file_size(path / "data.mdb", ec) == 0 && !ec)
+    return make_error(ErrorCode::kCorruption, "not a custdb database: " +
+                                                  (path / "data.mdb").string() + " is empty (0 bytes)");
   // LMDB forbids a second environment of one file in a process (closing it would drop the
   // first one's locks): take the registry entry for as long as the probe is open.
   std::string key = std::filesystem::weakly_canonical(path, ec).string();
@@ -1340,27 +1437,25 @@ tl::unexpected<Error> os_error(int err, const std::string& what) {
   return tl::unexpected(storage::lmdb_error(err, what));  // errno codes map as LMDB's do
 }
 
-// Creates `dir` and its missing parents 0700 whatever the umask; existing ones are left as
-// they are.
-Status make_private_dirs(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return {};
-  if (dir.has_parent_path() && dir.parent_path() != dir)
-    if (auto s = make_private_dirs(dir.parent_path()); !s) return s;
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return os_error(errno, "cannot create " + dir.string());
-  if (::chmod(dir.c_str(), 0700) != 0) return os_error(errno, "cannot chmod " + dir.string());
-  return {};
-}
-
 }  // namespace
 
 Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+  // A plain copy holds LMDB's writer mutex while it snapshots the meta pages: in a thread that
+  // holds a WriteTxn it would wait for itself for ever.
+  if (!compact &&
+      impl_->writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "backup: this thread holds a write transaction of this database (a copy "
+                      "waits for it to end): commit or abort it first, or use compact");
   const std::filesystem::path final_path = dir / "data.mdb";
   std::error_code ec;
   if (std::filesystem::exists(final_path, ec))
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
-  if (auto s = make_private_dirs(dir); !s) return s;
+  {
+    detail::CreateUndo undo;  // directories stay: only their mode matters here
+    undo.dismiss();
+    if (auto s = detail::create_private_dirs(dir, undo); !s) return s;
+  }
 
   // Written under a name of its own and renamed into place only when complete and on disk: a
   // backup cut short (disk full, file size limit, a crash) never leaves a data.mdb that looks
