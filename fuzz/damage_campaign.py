@@ -128,14 +128,17 @@ def main():
     args.custdb = os.path.abspath(args.custdb)
     root = tempfile.mkdtemp(prefix="custdb-damage-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     args.scratch = root
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTDB_")}
-    env["CUSTDB_PASSPHRASE"] = "damage campaign passphrase"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTDB_")}
     started = time.monotonic()
     results = []
     log = open(args.log, "a") if args.log else None
     try:
         for mode in args.modes.split(","):
             t0 = time.monotonic()
+            # A secret is for encrypted databases only: the CLI refuses one on a plaintext one.
+            env = dict(base_env)
+            if mode == "encrypted":
+                env["CUSTDB_PASSPHRASE"] = "damage campaign passphrase"
             final, early = build(args.custdb, root, mode, args.customers, env)
             print(f"== {mode}: data.mdb {len(final) // PAGE} pages ({len(final) / 1e6:.1f} MB), early copy "
                   f"{len(early) // PAGE} pages; built in {time.monotonic() - t0:.0f} s", flush=True)

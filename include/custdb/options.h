@@ -82,7 +82,9 @@ struct Options {
   // is off by default for the library (a long-running process opens once; call verify_file
   // or set this where files come from elsewhere); the custdb CLI turns it on for every
   // command (`--skip-page-check` turns it off). It checks the file as it is at open: damage
-  // done while the database is open is not seen. Default: false.
+  // done while the database is open is not seen. Beside a writer in another process, damage
+  // seen only in tree pages is walked again inside a read transaction that pins them before
+  // it counts (a writer may have reused pages under the first walk). Default: false.
   bool check_pages = false;
 
   // Encryption at rest. Creation: a non-null key makes an encrypted database, null a plaintext

@@ -1207,7 +1207,7 @@ Status walk_table(detail::TxnState& st, MDB_dbi dbi, std::string_view name, Deco
     // Keys come in strictly ascending order from an intact tree; a stale page under a newer
     // branch (a torn copy) repeats or reorders them even when the total comes out right.
     const std::string_view key = storage::to_view(k);
-    if (walked > 0 && !(prev < key))
+    if (walked > 0 && std::string_view(prev).compare(key) >= 0)
       return make_error(ErrorCode::kCorruption,
                         std::string(name) + ": keys out of order (damaged or torn file)");
     prev.assign(key);
