@@ -601,10 +601,11 @@ read_header:  // again when another process created the database meanwhile (phas
       if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
     }
     if (!header) {
-      // Processes opening a new database at once all find no header in phase 1; only the
-      // first to get here may create it (a second header, in encrypted mode a second data
-      // key, would make the first one's records unreadable). Under the write lock, look
-      // again: if it is there now, open it as the existing database it has become.
+      // A second header (in encrypted mode a second data key) would make the first one's
+      // records unreadable. Here `creating` holds the write lock taken before LMDB created
+      // the file, so no other custdb process can have written one; this re-read only guards
+      // against a writer that does not take custdb's lock (mdb_load, say): if a header is
+      // there now, open it as the existing database it has become.
       MDB_val k = storage::to_val(kHeaderKey), v;
       if (mdb_get(txn.get(), d->dbi_meta, &k, &v) == 0) goto read_header;  // aborts txn, unlocks
     }
