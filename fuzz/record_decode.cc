@@ -15,7 +15,7 @@
 // 3 and 4 must agree exactly (the payload is the same). Whenever a decode succeeds the record
 // round-trips: re-encoding and decoding gives an equal record, and in plaintext mode the
 // re-encoding of the re-decoded record is byte-identical. Segment bitmaps (table 3): the codec's
-// unwrap, then the engine's decode_bitmap (src/engine/postings.cc, used by read_chunk and
+// unwrap, then the engine's decode_bitmap (src/segment/segment_index.cc, used by read_chunk and
 // check()); every bitmap it accepts is iterated and combined, which must be memory-safe.
 #include <roaring/roaring.hh>
 
@@ -119,7 +119,7 @@ void round_trip(const codec::RecordCodec& c, codec::Table t, codec::Bytes key, c
   }
 }
 
-// Unwrap, then the engine's own bitmap decoding (detail::decode_bitmap): whatever it accepts
+// Unwrap, then the segment index's own bitmap decoding (segment::decode_bitmap): whatever it accepts
 // must be safe to iterate and combine.
 std::optional<Roaring> read_bitmap(const codec::RecordCodec& c, codec::Bytes key,
                                    codec::Bytes stored) {
@@ -129,7 +129,7 @@ std::optional<Roaring> read_bitmap(const codec::RecordCodec& c, codec::Bytes key
     expect_corruption(payload.error(), "bitmap unwrap");
     return std::nullopt;
   }
-  auto r = custdb::detail::decode_bitmap(*payload);
+  auto r = custdb::segment::decode_bitmap(*payload);
   if (!r) {
     expect_corruption(r.error(), "bitmap decode");
     return std::nullopt;

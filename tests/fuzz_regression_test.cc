@@ -330,7 +330,7 @@ BOOST_AUTO_TEST_CASE(bitmap_with_a_negative_container_count_is_corruption) {
 // null when iterating it. It must be kCorruption, never a crash.
 BOOST_AUTO_TEST_CASE(bitmap_with_an_empty_run_container_is_corruption) {
   const std::vector<std::uint8_t> payload = {0x3b, 0x30, 0, 0, 0x01, 0x10, 0, 0, 0, 0, 0};
-  BOOST_TEST(!detail::decode_bitmap(payload).has_value());
+  BOOST_TEST(!segment::decode_bitmap(payload).has_value());
   TempDir dir;
   {
     auto db = open_db(Mode::kPlain, dir.path());
@@ -366,11 +366,11 @@ BOOST_AUTO_TEST_CASE(decode_bitmap_accepts_what_the_engine_writes) {
   two.add(1 << 16 | 1);
   for (const Roaring& r : {Roaring(), run, array, bits})
     for (bool optimize : {false, true}) {
-      auto decoded = detail::decode_bitmap(serialize(r, optimize));
+      auto decoded = segment::decode_bitmap(serialize(r, optimize));
       BOOST_TEST_REQUIRE(decoded.has_value(), (decoded ? "" : decoded.error().to_string()));
       BOOST_TEST((*decoded == r));
     }
-  BOOST_TEST(!detail::decode_bitmap(serialize(two, false)).has_value());
+  BOOST_TEST(!segment::decode_bitmap(serialize(two, false)).has_value());
 }
 
 // fuzz_record_decode, fuzz/corpus/record_decode/regress-unsorted-array-container: containers
@@ -412,7 +412,7 @@ BOOST_AUTO_TEST_CASE(decode_bitmap_refuses_malformed_containers) {
     out.insert(out.end(), words.begin(), words.end());
     return out;
   };
-  auto ok = [](const std::vector<std::uint8_t>& b) { return detail::decode_bitmap(b).has_value(); };
+  auto ok = [](const std::vector<std::uint8_t>& b) { return segment::decode_bitmap(b).has_value(); };
   BOOST_TEST(ok(array({3, 5, 9})));
   BOOST_TEST(!ok(array({5, 3, 9})));   // unsorted
   BOOST_TEST(!ok(array({3, 3, 9})));   // a value twice

@@ -436,4 +436,112 @@ BOOST_DATA_TEST_CASE(query_in_a_write_transaction_that_fills_the_map, kModes, mo
   require_clean(db);
 }
 
+// ReadView::select evaluates once: its Segment answers equal the brute-force definition and
+// the ReadView shorthands, pages reassemble the whole answer for any page size, `after` need
+// not be a member, and a segment is refused once its transaction has ended or written again.
+BOOST_DATA_TEST_CASE(select_equals_brute_force_and_pages_to_the_end, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::mt19937 r(404);
+  fill(db, r, 300);
+  churn(db, r, 100);
+  QueryGen gen(405);
+  auto txn = must(db.begin_read());
+  const SegmentOptions o{kAsOf};
+  int multi_page = 0;
+  for (int i = 0; i < 150; ++i) {
+    const std::string text = gen.query();
+    auto q = query::parse(text).value();
+    const auto want = brute(db, q);
+    Segment seg = must(txn.select(q, o));
+    BOOST_TEST_REQUIRE((must(seg.ids()) == want), text);
+    BOOST_TEST_REQUIRE(must(seg.count()) == want.size(), text);
+    BOOST_TEST_REQUIRE(must(txn.count(q, o)) == want.size(), text);
+    BOOST_TEST_REQUIRE((must(txn.ids(q, o)) == want), text);
+    // Paging to the end with the resume cursor, in pages of 1..9.
+    const std::size_t limit = 1 + r() % 9;
+    std::vector<CustomerId> paged;
+    CustomerId after = 0;
+    int pages = 0;
+    for (;; ++pages) {
+      auto p = must(seg.page(limit, after));
+      BOOST_TEST_REQUIRE(p.ids.size() <= limit, text);
+      auto old = must(txn.page(q, limit, after, o));
+      BOOST_TEST_REQUIRE((p.ids == old.ids && p.next == old.next), text);
+      paged.insert(paged.end(), p.ids.begin(), p.ids.end());
+      if (!p.next) break;
+      BOOST_TEST_REQUIRE(p.ids.size() == limit, text);  // only the last page may be short
+      BOOST_TEST_REQUIRE(*p.next == p.ids.back(), text);
+      after = *p.next;
+    }
+    multi_page += pages > 1;
+    BOOST_TEST_REQUIRE((paged == want), text << " in pages of " << limit);
+    // `after` between members, past the last, and limit 0 (everything after).
+    const CustomerId probe = r() % 400;
+    std::vector<CustomerId> tail;
+    for (CustomerId id : want)
+      if (id > probe) tail.push_back(id);
+    auto rest = must(seg.page(0, probe));
+    BOOST_TEST_REQUIRE((rest.ids == tail), text << " after " << probe);
+    BOOST_TEST_REQUIRE(!rest.next.has_value());
+    auto past = must(seg.page(5, want.empty() ? 0 : want.back()));
+    BOOST_TEST_REQUIRE(past.ids.empty());
+    BOOST_TEST_REQUIRE(!past.next.has_value());
+    if (i % 10 == 0) {
+      std::vector<CustomerId> streamed;
+      must(seg.stream([&](const Customer& c) {
+        streamed.push_back(c.id);
+        return true;
+      }));
+      BOOST_TEST_REQUIRE((streamed == want), text);
+      auto top = must(seg.top(RankBy::kTotalAmount, 7));
+      auto old_top = must(txn.top(q, RankBy::kTotalAmount, 7, o));
+      BOOST_TEST_REQUIRE(top.size() == old_top.size(), text);
+      for (std::size_t k = 0; k < top.size(); ++k) BOOST_TEST_REQUIRE(top[k].id == old_top[k].id, text);
+      auto groups = must(seg.group(GroupBy::kTier));
+      auto old_groups = must(txn.group(q, GroupBy::kTier, o));
+      BOOST_TEST_REQUIRE(groups.size() == old_groups.size(), text);
+      for (std::size_t k = 0; k < groups.size(); ++k) {
+        BOOST_TEST_REQUIRE(groups[k].group == old_groups[k].group, text);
+        BOOST_TEST_REQUIRE(groups[k].customers == old_groups[k].customers, text);
+      }
+      BOOST_TEST_REQUIRE((must(seg.explain()) == must(txn.explain(q, o))), text);
+    }
+  }
+  BOOST_TEST(multi_page > 30);  // the queries must select enough to page
+
+  // A Segment outlives its transaction only as an error.
+  auto q = query::parse("tier >= bronze").value();
+  auto failed_precondition = [](const auto& r) {
+    return !r.has_value() && r.error().code() == ErrorCode::kFailedPrecondition;
+  };
+  std::optional<Segment> kept;
+  {
+    auto read = must(db.begin_read());
+    kept.emplace(must(read.select(q, o)));
+    BOOST_TEST(must(kept->count()) > 0u);
+  }
+  BOOST_TEST(failed_precondition(kept->count()));
+  BOOST_TEST(failed_precondition(kept->ids()));
+  BOOST_TEST(failed_precondition(kept->page(10)));
+  BOOST_TEST(failed_precondition(kept->top(RankBy::kTxnCount, 3)));
+  BOOST_TEST(failed_precondition(kept->group(GroupBy::kType)));
+  BOOST_TEST(failed_precondition(kept->explain()));
+  BOOST_TEST(!kept->stream([](const Customer&) { return true; }).has_value());
+
+  auto w = must(db.begin_write());
+  Segment before = must(w.select(q, o));
+  const std::uint64_t n = must(before.count());
+  (void)must(w.insert_customer(sample_customer(9001)));
+  BOOST_TEST(failed_precondition(before.count()));  // its own transaction wrote since
+  Segment after = must(w.select(q, o));
+  BOOST_TEST(must(after.count()) == n + 1);
+  must(w.commit());
+  BOOST_TEST(failed_precondition(after.page(3)));
+  auto aborted = must(db.begin_write());
+  Segment dropped = must(aborted.select(q, o));
+  aborted.abort();
+  BOOST_TEST(failed_precondition(dropped.ids()));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

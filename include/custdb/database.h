@@ -114,6 +114,13 @@ class CUSTDB_EXPORT ReadView {
   // Each is kCorruption when the segment postings disagree with the customers table: the
   // universe posting's size differs from the table's recorded count, the answer names a
   // customer outside the universe, or a member's record is missing when read.
+  // kFailedPrecondition once the transaction has finished.
+  //
+  // Evaluates q once: the Segment answers count, ids, pages, stream, top, group and explain
+  // without evaluating q again. Valid while this transaction is open (see Segment).
+  Result<Segment> select(const query::Node& q, const SegmentOptions& o = {}) const;
+  // The calls below are shorthands for select(q, o) followed by one call on the Segment: to
+  // ask several things of one query (a count and pages, say), select once instead.
   Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
   Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
   // Up to `limit` ids greater than `after`, ascending.

@@ -201,17 +201,9 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     auto r = rfm_summary(*view, {as_of, model.unit, model.kinds});
     if (!r) return tl::unexpected(r.error());
     rows = std::move(*r);
-    // Every scored customer has exactly one r_score posting.
-    TxnState* st = Access::state(*view);
-    for (std::int64_t b = 1; b <= 5; ++b) {
-      auto members = impl.posting_members(*st, {index::SegField::kRScore, index::encode_bucket(b)});
-      if (!members) return tl::unexpected(members.error());
-      members->for_each([&](std::uint64_t id) {
-        previously_scored.push_back(id);
-        return true;
-      });
-    }
-    std::sort(previously_scored.begin(), previously_scored.end());
+    auto scored = segment::SegmentIndex(impl, *Access::state(*view)).scored_customers();
+    if (!scored) return tl::unexpected(scored.error());
+    previously_scored = std::move(*scored);
   }
   if (!(model.gamma_gamma.q > 1))
     return make_error(ErrorCode::kFailedPrecondition,

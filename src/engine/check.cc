@@ -59,8 +59,8 @@ struct Checker {
   CheckReport& report;
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
-  std::map<std::string, Roaring> expected_postings;  // chunk key -> low 32 bits of members
-  std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> used_extents;
+  // The segment index the customers derive, built with the writer's own code.
+  segment::SegmentCheck segments{*db.seg_keys};
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
@@ -122,15 +122,7 @@ struct Checker {
       entries.clear();
       db.keys->customer_entries(*c, entries);
       check_entries(entries, "customer " + std::to_string(c->id));
-      for (const auto& p : index::customer_postings(*c)) {
-        expected_postings[index::SegmentKeys::chunk_key(db.seg_keys->posting_key(p), c->id >> 16)]
-            .add(static_cast<std::uint32_t>(c->id));
-        if (db.seg_keys->tokenized() && index::is_bucketed(p.field)) {
-          std::int64_t b = index::decode_bucket(p.bucket);
-          auto [it, fresh] = used_extents.try_emplace(p.field, b, b);
-          if (!fresh) it->second = {std::min(it->second.first, b), std::max(it->second.second, b)};
-        }
-      }
+      segments.expect(*c);
     });
     if (!s) return s;
 
@@ -197,13 +189,16 @@ struct Checker {
       }
     }
 
-    if (auto p = check_postings(); !p) return p;
-    for (const auto& [field, used] : used_extents) {
-      auto stored = db.bucket_extent(st, field);
-      if (!stored || !*stored || (*stored)->first > used.first || (*stored)->second < used.second)
-        problem(Kind::kBadMetadata, "meta",
-                std::string("extent.") + index::to_string(field) +
-                    " does not cover the buckets in use (queries would miss customers)");
+    {
+      // Every stored segment chunk must equal the one the customers derive, none may be
+      // absent, and the extents must cover the buckets in use.
+      segment::SegmentIndex index(db, st);
+      if (auto p = segments.verify(index, report.segment_bitmaps,
+                                   [&](Kind k, std::string where, std::string what) {
+                                     problem(k, std::move(where), std::move(what));
+                                   });
+          !p)
+        return p;
     }
 
     auto counter = [&](std::string_view name, std::uint64_t max_id) {
@@ -282,58 +277,14 @@ struct Checker {
     // open.
     std::vector<std::string> sealed(kSealedMetaKeys.begin(), kSealedMetaKeys.end());
     {
-      storage::Cursor cur(st.txn.get(), db.dbi_meta);
-      if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-      constexpr std::string_view kExtentPrefix = "extent.";
-      MDB_val k = storage::to_val(kExtentPrefix), v;
-      int rc = cur.get(k, v, MDB_SET_RANGE);
-      while (rc == 0 && storage::to_view(k).starts_with(kExtentPrefix)) {
-        sealed.emplace_back(storage::to_view(k));
-        rc = cur.get(k, v, MDB_NEXT);
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan meta"));
+      auto extents = segment::SegmentIndex(db, st).extent_keys();
+      if (!extents) return tl::unexpected(extents.error());
+      sealed.insert(sealed.end(), extents->begin(), extents->end());
     }
     for (const std::string& key : sealed) {
       auto v = db.get_meta(st, key);
       if (!v) problem(Kind::kUndecodable, "meta", key + ": " + v.error().message());
     }
-    return {};
-  }
-
-  // Every stored segment chunk must equal the one the customers derive, and none may be absent.
-  Status check_postings() {
-    auto describe_ids = [](const Roaring& r) {
-      std::string s;
-      int n = 0;
-      for (auto it = r.begin(); it != r.end() && n < 5; ++it, ++n) s += (n ? ", " : "") + std::to_string(*it);
-      if (r.cardinality() > 5) s += ", ... (" + std::to_string(r.cardinality()) + ")";
-      return s;
-    };
-    auto s = walk(db.dbi_segments, [&](storage::Bytes k, storage::Bytes v) {
-      std::string key(reinterpret_cast<const char*>(k.data()), k.size());
-      ++report.segment_bitmaps;
-      thread_local std::vector<std::uint8_t> scratch;
-      auto payload = db.codec->unwrap(codec::Table::kPostings, k, v, scratch);
-      if (!payload) return problem(Kind::kUndecodable, "idx.segments", payload.error().message());
-      auto decoded = decode_bitmap(*payload);
-      if (!decoded) return problem(Kind::kUndecodable, "idx.segments", "malformed bitmap at key " + hex(key));
-      Roaring stored = std::move(*decoded);
-      auto it = expected_postings.find(key);
-      Roaring want = it == expected_postings.end() ? Roaring() : it->second;
-      Roaring extra = stored - want, lacking = want - stored;
-      if (!extra.isEmpty())
-        problem(Kind::kOrphanIndexEntry, "idx.segments",
-                "key " + hex(key) + " lists customers (low bits) " + describe_ids(extra) +
-                    " that do not belong to it");
-      if (!lacking.isEmpty())
-        problem(Kind::kMissingIndexEntry, "idx.segments",
-                "key " + hex(key) + " lacks customers (low bits) " + describe_ids(lacking));
-      if (it != expected_postings.end()) expected_postings.erase(it);
-    });
-    if (!s) return s;
-    for (const auto& [key, want] : expected_postings)
-      problem(Kind::kMissingIndexEntry, "idx.segments",
-              "key " + hex(key) + " is absent; customers (low bits) " + describe_ids(want));
     return {};
   }
 

@@ -660,7 +660,7 @@ read_header:  // again when another process created the database meanwhile (phas
   d->options.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
   d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
-  d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
+  d->seg_keys = std::make_unique<segment::SegmentKeys>(d->tokenizer.get());
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
   undo.dismiss();
@@ -879,7 +879,7 @@ Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, MDB_dbi dbi, Bytes 
 Status DatabaseImpl::put(TxnState& st, MDB_dbi dbi, Bytes key, Bytes val, unsigned flags) const {
   MDB_val k = storage::to_val(key), v = storage::to_val(val);
   int rc = mdb_put(st.txn.get(), dbi, &k, &v, flags);
-  if (rc == 0) return {};
+  if (rc == 0) return ++st.writes, Status{};
   return tl::unexpected(fail(st, rc, "write"));
 }
 
@@ -887,6 +887,7 @@ Status DatabaseImpl::del(TxnState& st, MDB_dbi dbi, Bytes key, std::optional<Byt
   MDB_val k = storage::to_val(key), v;
   if (val) v = storage::to_val(*val);
   int rc = mdb_del(st.txn.get(), dbi, &k, val ? &v : nullptr);
+  if (rc == 0) ++st.writes;
   if (rc == 0 || rc == MDB_NOTFOUND) return {};
   return tl::unexpected(fail(st, rc, "delete"));
 }

@@ -25,6 +25,7 @@
 #include "index/id_set.h"
 #include "index/index_keys.h"
 #include "index/segments.h"
+#include "segment/segment_index.h"
 #include "storage/lmdb.h"
 #include "storage/page_check.h"
 
@@ -138,8 +139,14 @@ struct TxnState {
   // chunk touched by many customers of one transaction is rewritten once.
   std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> posting_deltas;
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
-  // merged into meta "extent.<field>" at flush (see DatabaseImpl::bucket_extent).
+  // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
+  // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
+  // so using a segment afterwards is refused, not undefined.
+  std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);
+  // Successful puts and deletes in this transaction: a segment selected before a later write
+  // of its own transaction is refused as outdated.
+  std::uint64_t writes = 0;
 };
 
 struct DatabaseImpl {
@@ -164,7 +171,7 @@ struct DatabaseImpl {
   std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
-  std::unique_ptr<index::SegmentKeys> seg_keys;
+  std::unique_ptr<segment::SegmentKeys> seg_keys;
   mutable RemapGate remap_gate;
 
   int lock_fd = -1;  // custdb.lock: shared by every open, exclusive during key rotation
@@ -241,18 +248,9 @@ struct DatabaseImpl {
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
   Status write_customer(TxnState& st, const Customer* before, const Customer* after) const;
 
-  // ---- segment postings (postings.cc) ----
+  // ---- segment postings (src/segment/segment_index.h owns them; these forward) ----
   void queue_postings(TxnState& st, const Customer* before, const Customer* after) const;
   Status flush_postings(TxnState& st) const;
-  // The members of one posting (all its chunks).
-  Result<index::IdSet> posting_members(TxnState& st, const index::Posting& p) const;
-  // Encrypted only: the bucket range an ordered field has ever used (never shrinks), so
-  // planners enumerate tokens over it instead of the whole domain. nullopt: no bucket yet.
-  Result<std::optional<std::pair<std::int64_t, std::int64_t>>> bucket_extent(
-      TxnState& st, index::SegField f) const;
-  // Plaintext only: the stored buckets of an ordered field within [lo, hi], ascending.
-  Result<std::vector<std::int64_t>> stored_buckets(TxnState& st, index::SegField f,
-                                                   std::int64_t lo, std::int64_t hi) const;
 
   // ---- operations (ops.cc) ----
   Result<CustomerId> insert_customer(TxnState& st, Customer c) const;
@@ -340,8 +338,5 @@ Timestamp now_ms();
 Date today_utc();
 // st's transaction time (TxnState::stamp), taken from now_ms() on first use.
 Timestamp stamp_time(TxnState& st);
-// A stored segment bitmap (Roaring portable format), refusing damaged ones with kCorruption
-// instead of letting CRoaring throw or read out of bounds (postings.cc).
-Result<Roaring> decode_bitmap(storage::Bytes payload);
 
 }  // namespace custdb::detail

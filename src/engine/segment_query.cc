@@ -1,4 +1,6 @@
-// The segment-query planner and its results.
+// Segment queries: SegmentEvaluator plans and evaluates a query over the segment index
+// (src/segment) in one pass, ReadView::select keeps the answer as a Segment, and the other
+// ReadView segment calls are thin wrappers over select().
 //
 // Each node evaluates to two id sets: `sure` (certainly in the segment) and `maybe`
 // (candidates the index cannot decide: members of buckets a range cuts). Sets combine by
@@ -106,13 +108,17 @@ tl::unexpected<Error> missing_customer(std::uint64_t id) {
                     "idx.segments names customer " + std::to_string(id) + ", which does not exist");
 }
 
-class Planner {
+// Plans each node of a query (which postings answer it, what stays a candidate) and evaluates
+// it at once. With tracing on (explain), each step also records its label and estimate; off,
+// none of that work is done. One per query; used by the transaction's thread.
+class SegmentEvaluator {
  public:
-  Planner(const DatabaseImpl& db, TxnState& st, Date as_of) : db_(db), st_(st), as_of_(as_of) {}
+  SegmentEvaluator(const DatabaseImpl& db, TxnState& st, Date as_of, bool trace)
+      : db_(db), st_(st), index_(db, st), as_of_(as_of), trace_(trace) {}
 
   Result<const IdSet*> all() {
     if (!all_) {
-      auto s = db_.posting_members(st_, {SegField::kAll, std::string()});
+      auto s = index_.members({SegField::kAll, std::string()});
       if (!s) return tl::unexpected(s.error());
       all_ = std::move(*s);
     }
@@ -143,19 +149,24 @@ class Planner {
       case Node::Kind::kAnd:
       case Node::Kind::kOr: {
         const bool is_and = n.kind == Node::Kind::kAnd;
-        step.label = is_and ? "and (intersect)" : "or (union)";
         Sets acc;
         double est = is_and ? 1.0 : 0.0;
-        auto total = all();
-        if (!total) return tl::unexpected(total.error());
-        const double universe = std::max<double>(1, (*total)->size());
+        double universe = 1;
+        if (trace_) {
+          step.label = is_and ? "and (intersect)" : "or (union)";
+          auto total = all();
+          if (!total) return tl::unexpected(total.error());
+          universe = std::max<double>(1, (*total)->size());
+        }
         for (std::size_t i = 0; i < n.children.size(); ++i) {
           PlanStep child;
           auto s = eval(n.children[i], child);
           if (!s) return s;
-          double p = child.estimate / universe;
-          est = is_and ? est * p : est + p - est * p;  // independence
-          step.children.push_back(std::move(child));
+          if (trace_) {
+            double p = child.estimate / universe;
+            est = is_and ? est * p : est + p - est * p;  // independence
+            step.children.push_back(std::move(child));
+          }
           if (i == 0) {
             acc = std::move(*s);
           } else if (is_and) {
@@ -167,28 +178,30 @@ class Planner {
             acc.maybe = (acc.maybe | s->maybe) - acc.sure;
           }
         }
-        step.estimate = est * universe;
+        if (trace_) step.estimate = est * universe;
         return finish(step, std::move(acc));
       }
       case Node::Kind::kNot: {
-        step.label = "not (complement)";
         PlanStep child;
         auto s = eval(n.children.at(0), child);
         if (!s) return s;
-        auto total = all();
+        auto total = all();  // the complement needs the universe, traced or not
         if (!total) return tl::unexpected(total.error());
-        step.estimate = std::max(0.0, static_cast<double>((*total)->size()) - child.estimate);
-        step.children.push_back(std::move(child));
+        if (trace_) {
+          step.label = "not (complement)";
+          step.estimate = std::max(0.0, static_cast<double>((*total)->size()) - child.estimate);
+          step.children.push_back(std::move(child));
+        }
         Sets out;
         out.sure = **total - (s->sure | s->maybe);
         out.maybe = std::move(s->maybe);
         return finish(step, std::move(out));
       }
       case Node::Kind::kTag: {
-        step.label = "index tag = '" + n.tag + "'";
-        auto s = db_.posting_members(st_, {SegField::kTag, n.tag});
+        if (trace_) step.label = "index tag = '" + n.tag + "'";
+        auto s = index_.members({SegField::kTag, n.tag});
         if (!s) return tl::unexpected(s.error());
-        step.estimate = static_cast<double>(s->size());
+        if (trace_) step.estimate = static_cast<double>(s->size());
         return finish(step, Sets{std::move(*s), {}});
       }
       case Node::Kind::kRelated: return related(n, step);
@@ -248,50 +261,34 @@ class Planner {
 
  private:
   Result<Sets> finish(PlanStep& step, Sets s) {
-    step.sure = s.sure.size();
-    step.maybe = s.maybe.size();
+    if (trace_) {
+      step.sure = s.sure.size();
+      step.maybe = s.maybe.size();
+    }
     return s;
   }
 
   Result<IdSet> posting(SegField f, std::string bucket) {
-    return db_.posting_members(st_, {f, std::move(bucket)});
+    return index_.members({f, std::move(bucket)});
   }
 
   // Members of an ordered field with value in [lo, hi]: buckets inside are sure, cut ones maybe.
   Result<Sets> range(SegField f, std::int64_t lo, std::int64_t hi) {
     Sets out;
-    if (lo > hi) return out;
-    auto [dlo, dhi] = index::bucket_domain(f);
-    // Clamp open ends to the values any bucket can hold before bucketing them.
-    lo = std::max(lo, index::bucket_bounds(f, dlo).first);
-    hi = std::min(hi, index::bucket_bounds(f, dhi).second);
-    if (lo > hi) return out;
-    std::int64_t blo = index::bucket_of(f, lo);
-    std::int64_t bhi = index::bucket_of(f, hi);
-    std::vector<std::int64_t> buckets;
-    if (db_.seg_keys->tokenized()) {
-      // Tokens hide order: enumerate, but only over the buckets this field has ever used.
-      auto extent = db_.bucket_extent(st_, f);
-      if (!extent) return tl::unexpected(extent.error());
-      if (!*extent) return out;
-      for (std::int64_t b = std::max(blo, (*extent)->first); b <= std::min(bhi, (*extent)->second); ++b)
-        buckets.push_back(b);
-    } else {
-      auto stored = db_.stored_buckets(st_, f, blo, bhi);
-      if (!stored) return tl::unexpected(stored.error());
-      buckets = std::move(*stored);
-    }
-    for (std::int64_t b : buckets) {
+    auto span = segment::bucket_span(f, lo, hi);
+    if (!span) return out;
+    auto buckets = index_.buckets(f, span->first, span->second);
+    if (!buckets) return tl::unexpected(buckets.error());
+    for (std::int64_t b : *buckets) {
       auto members = posting(f, index::encode_bucket(b));
       if (!members) return tl::unexpected(members.error());
-      auto [vlo, vhi] = index::bucket_bounds(f, b);
-      (lo <= vlo && vhi <= hi ? out.sure : out.maybe) |= *members;
+      (segment::bucket_within(f, b, lo, hi) ? out.sure : out.maybe) |= *members;
     }
     return out;
   }
 
   Result<Sets> predicate(const Node& n, PlanStep& step) {
-    step.label = "index " + n.to_string();
+    if (trace_) step.label = "index " + n.to_string();
     const Field f = n.field;
     const SegField sf = seg_field(f);
     const auto kind = query::kind_of(f);
@@ -389,20 +386,21 @@ class Planner {
                                                                    : Result<Sets>(std::move(acc));
     }
     if (!result) return result;
-    step.estimate = static_cast<double>(result->sure.size() + result->maybe.size());
+    if (trace_) step.estimate = static_cast<double>(result->sure.size() + result->maybe.size());
     return finish(step, std::move(*result));
   }
 
   Result<Sets> related(const Node& n, PlanStep& step) {
     const bool custom = n.rel_type == RelationType::kCustom;
-    step.label = "related(" + (custom ? "'" + n.custom_type + "'" : std::string(to_string(n.rel_type))) + ")";
+    if (trace_)
+      step.label = "related(" + (custom ? "'" + n.custom_type + "'" : std::string(to_string(n.rel_type))) + ")";
     IdSet ends;  // customers at the other end must be in here
     bool any_end = n.children.empty();
     if (!any_end) {
       PlanStep child;
       auto sub = resolve(n.children[0], child);
       if (!sub) return tl::unexpected(sub.error());
-      step.children.push_back(std::move(child));
+      if (trace_) step.children.push_back(std::move(child));
       ends = std::move(*sub);
     }
     auto type_ok = [&](const Relationship& r) {
@@ -449,13 +447,15 @@ class Planner {
       if (auto c = storage::check_walked("relationships", walked, *rel_entries); !c)
         return tl::unexpected(c.error());
     }
-    step.estimate = static_cast<double>(out.sure.size());
+    if (trace_) step.estimate = static_cast<double>(out.sure.size());
     return finish(step, std::move(out));
   }
 
   const DatabaseImpl& db_;
   TxnState& st_;
+  segment::SegmentIndex index_;
   Date as_of_;
+  const bool trace_;
   std::optional<IdSet> all_;
   bool universe_checked_ = false;
   std::optional<Error> error_;  // a storage error met inside query::matches' related lookups
@@ -470,11 +470,12 @@ void print(std::ostringstream& os, const PlanStep& s, int depth) {
 }  // namespace
 }  // namespace detail
 
-// ---- public entry points ------------------------------------------------------------------------
+// ---- Segment ------------------------------------------------------------------------------------
+
+using detail::PlanStep;
+using detail::SegmentEvaluator;
 
 namespace {
-using detail::Planner;
-using detail::PlanStep;
 
 // A write transaction's queued segment changes must be visible to its own queries.
 Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
@@ -487,8 +488,8 @@ Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
 
 // Any answer lies within the universe posting, itself checked against the customers table: a
 // posting naming a customer that does not exist is damage, not a member (one bitmap op).
-Status within_universe(Planner& p, const index::IdSet& result) {
-  auto universe = p.checked_universe();
+Status within_universe(SegmentEvaluator& e, const index::IdSet& result) {
+  auto universe = e.checked_universe();
   if (!universe) return tl::unexpected(universe.error());
   if (const std::uint64_t in = result.and_size(**universe); in != result.size())
     return make_error(ErrorCode::kCorruption,
@@ -497,50 +498,111 @@ Status within_universe(Planner& p, const index::IdSet& result) {
   return {};
 }
 
-Result<index::IdSet> run_query(detail::DatabaseImpl* db, detail::TxnState* st,
-                               const query::Node& q, const SegmentOptions& o) {
+// Plans and evaluates q once; with `step`, also traces the plan into it (explain only).
+Result<index::IdSet> evaluate(detail::DatabaseImpl* db, detail::TxnState* st, const query::Node& q,
+                              Date as_of, PlanStep* step, std::uint64_t* verified) {
   if (auto s = prepare(db, st); !s) return tl::unexpected(s.error());
-  Planner p(*db, *st, o.as_of.value_or(detail::today_utc()));
-  PlanStep step;
-  auto result = p.resolve(q, step);
+  SegmentEvaluator e(*db, *st, as_of, /*trace=*/step != nullptr);
+  PlanStep untraced;
+  auto result = e.resolve(q, step ? *step : untraced, verified);
   if (!result) return result;
-  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
+  if (auto s = within_universe(e, *result); !s) return tl::unexpected(s.error());
   return result;
 }
+
 }  // namespace
 
-Result<std::uint64_t> ReadView::count(const query::Node& q, const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
-  return s->size();
-}
+// The evaluated id set and what reading records needs: the transaction it was selected in
+// (checked alive through TxnState::alive before every use) and that transaction's write count
+// at select(), so a segment outdated by its own transaction's later writes is refused.
+struct Segment::Rep {
+  detail::DatabaseImpl* db = nullptr;
+  detail::TxnState* st = nullptr;  // valid while `alive` has not expired
+  std::weak_ptr<const bool> alive;
+  std::uint64_t writes = 0;
+  query::Node query;
+  Date as_of;
+  index::IdSet set;
+  std::uint64_t size = 0;
+  // The ids ascending, built by the first ids() or page(): a page is then a binary search and
+  // a copy of its ids.
+  std::optional<std::vector<CustomerId>> sorted;
 
-Result<std::vector<CustomerId>> ReadView::ids(const query::Node& q, const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
-  return s->page(0, 0);
-}
-
-Result<SegmentPage> ReadView::page(const query::Node& q, std::size_t limit, CustomerId after,
-                                   const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
-  SegmentPage p;
-  p.ids = s->page(after, limit == 0 ? 0 : limit + 1);
-  if (limit && p.ids.size() > limit) {
-    p.ids.resize(limit);
-    p.next = p.ids.back();
+  Result<detail::TxnState*> open() const {
+    if (alive.expired())
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "segment used after its transaction ended (a Segment is valid only while "
+                        "the transaction that selected it is open)");
+    if (st->poisoned) return tl::unexpected(*st->failure);
+    if (st->writes != writes)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "segment outdated: its transaction wrote after select(); select again");
+    return st;
   }
+  const std::vector<CustomerId>& ascending() {
+    if (!sorted) {
+      std::vector<CustomerId> v;
+      v.reserve(size);
+      set.for_each([&](std::uint64_t id) {
+        v.push_back(id);
+        return true;
+      });
+      sorted = std::move(v);
+    }
+    return *sorted;
+  }
+};
+
+Segment::Segment(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Segment::Segment(Segment&&) noexcept = default;
+Segment& Segment::operator=(Segment&&) noexcept = default;
+Segment::~Segment() = default;
+
+Result<Segment> ReadView::select(const query::Node& q, const SegmentOptions& o) const {
+  const Date as_of = o.as_of.value_or(detail::today_utc());
+  auto set = evaluate(db_, state_.get(), q, as_of, nullptr, nullptr);
+  if (!set) return tl::unexpected(set.error());
+  auto rep = std::make_unique<Segment::Rep>();
+  rep->db = db_;
+  rep->st = state_.get();
+  rep->alive = state_->alive;
+  rep->writes = state_->writes;
+  rep->query = q;
+  rep->as_of = as_of;
+  rep->size = set->size();
+  rep->set = std::move(*set);
+  return Segment(std::move(rep));
+}
+
+Result<std::uint64_t> Segment::count() const {
+  if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
+  return rep_->size;
+}
+
+Result<std::vector<CustomerId>> Segment::ids() const {
+  if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
+  return rep_->ascending();
+}
+
+Result<SegmentPage> Segment::page(std::size_t limit, CustomerId after) const {
+  if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
+  const auto& all = rep_->ascending();
+  auto from = std::upper_bound(all.begin(), all.end(), after);
+  const auto left = static_cast<std::size_t>(all.end() - from);
+  const std::size_t take = limit == 0 ? left : std::min(limit, left);
+  SegmentPage p;
+  p.ids.assign(from, from + static_cast<std::ptrdiff_t>(take));
+  if (take < left) p.next = p.ids.back();
   return p;
 }
 
-Status ReadView::stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
-                        const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
+Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
+  auto st = rep_->open();
+  if (!st) return tl::unexpected(st.error());
   Status failed;
-  s->for_each([&](std::uint64_t id) {
-    auto c = db_->load_customer(*state_, id);
+  detail::DatabaseImpl::OrderedReader customers(**st, rep_->db->dbi_customers);
+  rep_->set.for_each([&](std::uint64_t id) {
+    auto c = rep_->db->load_customer(customers, id);
     if (!c) return failed = tl::unexpected(c.error()), false;
     if (!*c) return failed = detail::missing_customer(id), false;
     return fn(**c);
@@ -548,10 +610,12 @@ Status ReadView::stream(const query::Node& q, const std::function<bool(const Cus
   return failed;
 }
 
-Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std::size_t n,
-                                            const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
+Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
+  auto opened = rep_->open();
+  if (!opened) return tl::unexpected(opened.error());
+  detail::DatabaseImpl* db = rep_->db;
+  detail::TxnState* st = *opened;
+  const index::IdSet& set = rep_->set;
   using index::SegField;
   SegField f = by == RankBy::kTotalAmount ? SegField::kTotalAmount
                : by == RankBy::kTxnCount  ? SegField::kTxnCount
@@ -578,28 +642,19 @@ Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std
   };
   // Walk the ranking field's buckets from the top; stop once a whole bucket has filled n.
   std::vector<std::pair<std::int64_t, Customer>> ranked;
+  segment::SegmentIndex index(*db, *st);
   auto [dlo, dhi] = index::bucket_domain(f);
-  std::vector<std::int64_t> buckets;
-  if (db_->seg_keys->tokenized()) {
-    auto extent = db_->bucket_extent(*state_, f);
-    if (!extent) return tl::unexpected(extent.error());
-    if (*extent)
-      for (std::int64_t b = std::min(dhi, (*extent)->second); b >= std::max(dlo, (*extent)->first); --b)
-        buckets.push_back(b);
-  } else {
-    auto stored = db_->stored_buckets(*state_, f, dlo, dhi);
-    if (!stored) return tl::unexpected(stored.error());
-    buckets.assign(stored->rbegin(), stored->rend());
-  }
-  for (std::int64_t b : buckets) {
+  auto buckets = index.buckets(f, dlo, dhi);
+  if (!buckets) return tl::unexpected(buckets.error());
+  for (auto b = buckets->rbegin(); b != buckets->rend(); ++b) {
     if (n == 0 || ranked.size() >= n) break;
-    auto members = db_->posting_members(*state_, {f, index::encode_bucket(b)});
+    auto members = index.members({f, index::encode_bucket(*b)});
     if (!members) return tl::unexpected(members.error());
-    *members &= *s;
+    *members &= set;
     Status failed;
-    detail::DatabaseImpl::OrderedReader customers(*state_, db_->dbi_customers);
+    detail::DatabaseImpl::OrderedReader customers(*st, db->dbi_customers);
     members->for_each([&](std::uint64_t id) {
-      auto c = db_->load_customer(customers, id);
+      auto c = db->load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
       if (!*c) return failed = detail::missing_customer(id), false;
       if (auto v = value(**c)) ranked.emplace_back(*v, std::move(**c));
@@ -615,17 +670,19 @@ Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std
   return out;
 }
 
-Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
-                                              const SegmentOptions& o) const {
-  auto s = run_query(db_, state_.get(), q, o);
-  if (!s) return tl::unexpected(s.error());
+Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
+  auto opened = rep_->open();
+  if (!opened) return tl::unexpected(opened.error());
+  detail::DatabaseImpl* db = rep_->db;
+  detail::TxnState* st = *opened;
+  const index::IdSet& set = rep_->set;
   std::map<std::string, GroupRow, std::less<>> rows;
   std::map<std::string, std::string, std::less<>> folded;  // region as stored -> group key
   Status failed;
   std::string key;
   // Only the group's attribute and the aggregates are read: no whole-record decode.
   auto add = [&](storage::Bytes k, storage::Bytes v) {
-    auto c = db_->codec->decode_customer_facets(k, v);
+    auto c = db->codec->decode_customer_facets(k, v);
     if (!c) return failed = tl::unexpected(c.error()), false;
     switch (by) {
       case GroupBy::kTier: key = to_string(c->tier); break;
@@ -653,15 +710,15 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     r.txn_count_sum += c->txn_count;
     return true;
   };
-  auto table = storage::entry_count(state_->txn.get(), db_->dbi_customers, "customers");
+  auto table = storage::entry_count(st->txn.get(), db->dbi_customers, "customers");
   if (!table) return tl::unexpected(table.error());
   // Every member of the set must have been added: a member without a record is damage (the
   // set lies within the universe, whose size matched the table's: run_query).
   std::uint64_t added = 0;
-  if (s->size() >= *table / 4) {
+  if (set.size() >= *table / 4) {
     // A dense set (a quarter of the table or more): one cursor pass over the table, which must
     // see as many records as the table records.
-    storage::Cursor cur(state_->txn.get(), db_->dbi_customers);
+    storage::Cursor cur(st->txn.get(), db->dbi_customers);
     if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
     MDB_val k, v;
     std::uint64_t walked = 0, prev_id = 0;
@@ -673,7 +730,7 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
       if (walked++ > 0 && id <= prev_id)
         return make_error(ErrorCode::kCorruption, "customers: keys out of order (damaged or torn file)");
       prev_id = id;
-      if (!s->contains(id)) continue;
+      if (!set.contains(id)) continue;
       if (!add(storage::to_bytes(k), storage::to_bytes(v))) break;
       ++added;
     }
@@ -681,8 +738,8 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "customers scan"));
     if (auto c = storage::check_walked("customers", walked, *table); !c) return tl::unexpected(c.error());
   } else {
-    detail::DatabaseImpl::OrderedReader customers(*state_, db_->dbi_customers);
-    s->for_each([&](std::uint64_t id) {
+    detail::DatabaseImpl::OrderedReader customers(*st, db->dbi_customers);
+    set.for_each([&](std::uint64_t id) {
       storage::IdKey k(id);
       auto v = customers.get(k.span());
       if (!v) return failed = tl::unexpected(v.error()), false;
@@ -692,9 +749,9 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     });
     if (!failed) return tl::unexpected(failed.error());
   }
-  if (added != s->size())
+  if (added != set.size())
     return make_error(ErrorCode::kCorruption,
-                      "idx.segments names " + std::to_string(s->size() - added) +
+                      "idx.segments names " + std::to_string(set.size() - added) +
                           " customers the customers table does not hold");
   std::vector<GroupRow> out;
   for (auto& [k, r] : rows) {
@@ -702,6 +759,64 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Result<std::string> Segment::explain() const {
+  auto st = rep_->open();
+  if (!st) return tl::unexpected(st.error());
+  // Only explain needs the labels and estimates: it evaluates the query again, traced.
+  PlanStep step;
+  std::uint64_t verified = 0;
+  auto result = evaluate(rep_->db, *st, rep_->query, rep_->as_of, &step, &verified);
+  if (!result) return tl::unexpected(result.error());
+  std::ostringstream os;
+  os << "query: " << rep_->query.to_string() << "\n";
+  detail::print(os, step, 0);
+  os << "records read to check candidates: " << verified << "\n";
+  os << "result: " << result->size() << " customers\n";
+  return os.str();
+}
+
+// ---- ReadView: thin wrappers over select() ---------------------------------------------------
+
+Result<std::uint64_t> ReadView::count(const query::Node& q, const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->count();
+}
+
+Result<std::vector<CustomerId>> ReadView::ids(const query::Node& q, const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->ids();
+}
+
+Result<SegmentPage> ReadView::page(const query::Node& q, std::size_t limit, CustomerId after,
+                                   const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->page(limit, after);
+}
+
+Status ReadView::stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
+                        const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->stream(fn);
+}
+
+Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std::size_t n,
+                                            const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->top(by, n);
+}
+
+Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
+                                              const SegmentOptions& o) const {
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->group(by);
 }
 
 Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
@@ -713,23 +828,15 @@ Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
   query::Node all;
   all.kind = query::Node::Kind::kNot;
   all.children = {none};
-  return group(all, by);
+  auto seg = select(all);
+  if (!seg) return tl::unexpected(seg.error());
+  return seg->group(by);
 }
 
 Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions& o) const {
-  if (auto s = prepare(db_, state_.get()); !s) return tl::unexpected(s.error());
-  Planner p(*db_, *state_, o.as_of.value_or(detail::today_utc()));
-  PlanStep step;
-  std::uint64_t verified = 0;
-  auto result = p.resolve(q, step, &verified);
-  if (!result) return tl::unexpected(result.error());
-  if (auto s = within_universe(p, *result); !s) return tl::unexpected(s.error());
-  std::ostringstream os;
-  os << "query: " << q.to_string() << "\n";
-  detail::print(os, step, 0);
-  os << "records read to check candidates: " << verified << "\n";
-  os << "result: " << result->size() << " customers\n";
-  return os.str();
+  auto s = select(q, o);
+  if (!s) return tl::unexpected(s.error());
+  return s->explain();
 }
 
 }  // namespace custdb

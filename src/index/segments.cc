@@ -1,8 +1,8 @@
 #include "index/segments.h"
 
 #include <algorithm>
+#include <cassert>
 
-#include "crypto/crypto.h"
 #include "storage/lmdb.h"
 #include "util/normalize.h"
 
@@ -36,7 +36,11 @@ std::pair<std::uint64_t, std::uint64_t> log_bounds(std::int64_t b) {
   std::uint64_t hi = e == 63 && sub == 7 ? ~std::uint64_t{0} : ((9 + sub) << (e - 3)) - 1;
   return {lo, hi};
 }
-constexpr std::int64_t kMaxLogBucket = 8 + 60 * 8 + 7;  // 2^63 - 1
+// The magnitude buckets int64 values reach: log_bucket(2^63 - 1) (exponent 62, sub-bucket 7),
+// and for negative amounts log_bucket(2^63), the magnitude of INT64_MIN. Buckets beyond them
+// would hold no int64 value (their bounds would not fit one).
+constexpr std::int64_t kMaxLogBucket = 8 + (62 - 3) * 8 + 7;
+constexpr std::int64_t kMaxNegativeLogBucket = 8 + (63 - 3) * 8;
 // p_alive buckets: one per percentage point (values in millionths).
 constexpr std::int64_t kPAliveStep = 10'000;
 
@@ -96,6 +100,7 @@ bool is_bucketed(SegField f) {
 }
 
 std::int64_t bucket_of(SegField f, std::int64_t v) {
+  assert(is_bucketed(f));
   switch (f) {
     case SegField::kIncomeBand: case SegField::kRScore: case SegField::kFScore:
     case SegField::kMScore:
@@ -115,6 +120,7 @@ std::int64_t bucket_of(SegField f, std::int64_t v) {
 }
 
 std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) {
+  assert(is_bucketed(f));
   // A bucket read from a damaged file can be any int64: clamp it into the domain first, so the
   // arithmetic below (shifts, month and millisecond products) stays defined.
   if (f != SegField::kIncomeBand && f != SegField::kRScore && f != SegField::kFScore &&
@@ -139,9 +145,12 @@ std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t b) 
         auto [lo, hi] = log_bounds(b);
         return {static_cast<std::int64_t>(lo), static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX))};
       }
-      auto [lo, hi] = log_bounds(-b);  // magnitudes of -(v+1)+1 = -v
-      return {-static_cast<std::int64_t>(std::min<std::uint64_t>(hi, INT64_MAX)),
-              -static_cast<std::int64_t>(lo)};
+      auto [lo, hi] = log_bounds(-b);  // magnitudes of -(v+1)+1 = -v, 1 .. 2^63
+      // -m for a magnitude m in 1 .. 2^63, without negating INT64_MIN.
+      auto negate = [](std::uint64_t m) {
+        return m >= (std::uint64_t{1} << 63) ? INT64_MIN : -static_cast<std::int64_t>(m);
+      };
+      return {negate(hi), negate(lo)};
     }
     default: return {0, 0};
   }
@@ -153,13 +162,13 @@ std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f) {
     case SegField::kRScore: case SegField::kFScore: case SegField::kMScore: return {1, 5};
     case SegField::kPAlive: return {0, 1'000'000 / kPAliveStep};
     case SegField::kExpectedPurchases: return {0, kMaxLogBucket};
-    case SegField::kClv: return {-kMaxLogBucket, kMaxLogBucket};
+    case SegField::kClv: return {-kMaxNegativeLogBucket, kMaxLogBucket};
     case SegField::kBirthDate: case SegField::kCreatedAt: case SegField::kFirstTxnAt:
     case SegField::kLastTxnAt:
       return {month_of_days(kMin.time_since_epoch().count()),
               month_of_days(kMax.time_since_epoch().count())};
     case SegField::kTxnCount: return {0, kMaxLogBucket};
-    case SegField::kTotalAmount: return {-kMaxLogBucket, kMaxLogBucket};
+    case SegField::kTotalAmount: return {-kMaxNegativeLogBucket, kMaxLogBucket};
     default: return {0, 0};
   }
 }
@@ -213,27 +222,6 @@ bool same_non_aggregate_postings(const Customer& a, const Customer& b) {
          a.consent_phone.state == b.consent_phone.state && a.address == b.address &&
          a.tags == b.tags && a.income_band == b.income_band && a.birth_date == b.birth_date &&
          a.created_at == b.created_at && a.scores == b.scores;
-}
-
-std::string SegmentKeys::posting_key(const Posting& p) const {
-  if (tok_) {
-    auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
-                         std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
-    return std::string(reinterpret_cast<const char*>(t.data()), t.size());
-  }
-  std::string k;
-  k.reserve(2 + p.bucket.size());
-  k += static_cast<char>(p.field);
-  k += static_cast<char>(p.bucket.size());
-  k += p.bucket;
-  return k;
-}
-
-std::string SegmentKeys::chunk_key(const std::string& posting_key, std::uint64_t chunk) {
-  std::string k = posting_key;
-  k.resize(posting_key.size() + kChunkBytes);
-  storage::put_u64(reinterpret_cast<std::uint8_t*>(k.data() + posting_key.size()), chunk);
-  return k;
 }
 
 }  // namespace custdb::index

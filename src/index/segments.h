@@ -2,11 +2,8 @@
 // segment queries from these sets; the write path keeps them in step; the consistency check
 // recomputes them. One place derives them all.
 //
-// Stored as compressed bitmaps in LMDB database "idx.segments", one value per 65,536 ids:
-//   key   = posting key (below) || chunk (id >> 16, u64 big-endian)
-//   value = envelope(Roaring portable serialization of the low 32 bits of the member ids)
-// Posting key: plaintext  [field u8][bucket length u8][bucket bytes]
-//              encrypted  token(32 + field, bucket bytes), 16 bytes
+// How postings are stored, read and checked is src/segment/segment_index.h (the one owner of
+// the key and chunk layout); this file says only which postings a customer has.
 // Categorical fields (type, tier, region, tags...) have one bucket per value: exact answers.
 // Ordered fields (dates, amounts, counts) have coarse buckets, so a range is answered by the
 // buckets it covers fully plus candidates from the buckets it cuts, checked against records.
@@ -19,10 +16,6 @@
 #include <vector>
 
 #include "custdb/types.h"
-
-namespace custdb::crypto {
-class Tokenizer;
-}
 
 namespace custdb::index {
 
@@ -65,18 +58,5 @@ std::pair<std::int64_t, std::int64_t> bucket_bounds(SegField f, std::int64_t buc
 std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f);
 std::string encode_bucket(std::int64_t bucket);  // 8 bytes, big-endian, sign-biased
 std::int64_t decode_bucket(std::string_view bytes);
-
-// ---- keys -----------------------------------------------------------------------------------
-class SegmentKeys {
- public:
-  explicit SegmentKeys(const crypto::Tokenizer* tok) : tok_(tok) {}
-  bool tokenized() const { return tok_ != nullptr; }
-  std::string posting_key(const Posting& p) const;
-  static std::string chunk_key(const std::string& posting_key, std::uint64_t chunk);
-  static constexpr std::size_t kChunkBytes = 8;
-
- private:
-  const crypto::Tokenizer* tok_;
-};
 
 }  // namespace custdb::index

@@ -1,6 +1,6 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments|full|profile] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//   custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] [--txns T] [--runs R] [--dir DIR]
 //                [--engines custdb,custdb-enc,sqlite,sqlcipher] [--query Q]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
@@ -10,6 +10,9 @@
 // --engines picks which run (default all four), --txns defaults to 10.
 // Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries
 // (--txns defaults to 3).
+// Suite "paging" (segments_bench.cc): one segment (--query, default the related(...) segment)
+// read in pages of 100 through ReadView::select's Segment, against one ids() call and against
+// re-evaluating the query for every page (ReadView::page).
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
 // (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
 // lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
@@ -128,7 +131,7 @@ int main(int argc, char** argv) {
     else if (arg == "--engines") a.engines = next();
     else if (arg == "--query") a.query = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|full|profile] [--customers N] "
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] "
                            "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q]\n");
       return 2;
     }
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
   if (a.txns_per_customer < 0) a.txns_per_customer = a.suite == "full" ? 10 : 3;
   fs::create_directories(a.dir);
   int rc = a.suite == "segments" ? run_segments(a)
+           : a.suite == "paging" ? run_paging(a)
            : a.suite == "crypto" ? run_crypto(a)
            : a.suite == "full"   ? run_full(a)
            : a.suite == "profile" ? run_profile(a)

@@ -95,6 +95,7 @@ class Progress {
 
 int run_crypto(const Args& a);
 int run_segments(const Args& a);
+int run_paging(const Args& a);
 int run_full(const Args& a);
 int run_profile(const Args& a);
 

@@ -122,4 +122,73 @@ int run_segments(const Args& a) {
   return mismatch ? 1 : 0;
 }
 
+// Paging through one segment (issue 13: 219 pages of 100 once took 47× one ids() call, every
+// page re-evaluating the query). Three ways to read all of it, each from a fresh query:
+//   ids       ReadView::ids(q): evaluate once, copy out every id;
+//   select    ReadView::select(q), then Segment::page(100, after) to the end;
+//   re-plan   ReadView::page(q, 100, after) to the end: evaluates q for every page.
+// Medians of --runs runs (re-plan: at most 3, it is slow by design).
+int run_paging(const Args& a) {
+  const fs::path path = a.dir / "custdb-paging";
+  Database db = open_custdb(path, false, SyncMode::kNoMetaSync);
+  const double load = load_custdb(db, a, "custdb").seconds;
+  const std::string text = a.query.empty() ? "related(household, tier = diamond)" : a.query;
+  auto q = query::parse(text);
+  if (!q) die(text, q.error());
+  auto read = db.begin_read();
+  if (!read) die("read", read.error());
+  const SegmentOptions so{as_of()};
+  constexpr std::size_t kPage = 100;
+  std::vector<double> ids_s, select_s, replan_s;
+  std::uint64_t members = 0;
+  std::size_t pages = 0;
+  for (int run = 0; run < a.runs; ++run) {
+    auto t0 = Clock::now();
+    members = read->ids(*q, so).value().size();
+    ids_s.push_back(seconds_since(t0));
+
+    t0 = Clock::now();
+    Segment seg = read->select(*q, so).value();
+    std::uint64_t seen = 0;
+    pages = 0;
+    for (CustomerId after = 0;;) {
+      SegmentPage p = seg.page(kPage, after).value();
+      seen += p.ids.size();
+      ++pages;
+      if (!p.next) break;
+      after = *p.next;
+    }
+    select_s.push_back(seconds_since(t0));
+    if (seen != members) {
+      std::fprintf(stderr, "MISMATCH: pages gave %llu ids, ids() %llu\n", (unsigned long long)seen,
+                   (unsigned long long)members);
+      return 1;
+    }
+
+    if (run < 3) {
+      t0 = Clock::now();
+      seen = 0;
+      for (CustomerId after = 0;;) {
+        SegmentPage p = read->page(*q, kPage, after, so).value();
+        seen += p.ids.size();
+        if (!p.next) break;
+        after = *p.next;
+      }
+      replan_s.push_back(seconds_since(t0));
+      if (seen != members) return std::fprintf(stderr, "MISMATCH (re-plan)\n"), 1;
+    }
+  }
+  const double ids = median(ids_s), sel = median(select_s), replan = median(replan_s);
+  std::printf("Paging: `%s` on %llu customers (%d transactions each, load %.1f s): %llu members, "
+              "%zu pages of %zu; medians of %d runs (re-plan: %zu)\n\n",
+              text.c_str(), (unsigned long long)a.customers, a.txns_per_customer, load,
+              (unsigned long long)members, pages, kPage, a.runs, replan_s.size());
+  std::printf("| read of the whole segment | seconds | × one ids() call |\n|---|---|---|\n");
+  std::printf("| one ReadView::ids(q) call | %.4f | 1.00 |\n", ids);
+  std::printf("| select(q) + Segment::page(%zu) to the end | %.4f | %.2f |\n", kPage, sel, sel / ids);
+  std::printf("| ReadView::page(q, %zu) to the end (re-plans every page) | %.4f | %.2f |\n", kPage,
+              replan, replan / ids);
+  return 0;
+}
+
 }  // namespace custdb::bench

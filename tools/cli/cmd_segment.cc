@@ -36,22 +36,25 @@ Command add_segment(CLI::App& app, Globals& g) {
             if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
             auto txn = must(db.begin_read());
 
+            // Evaluated once: the count, the ids and the page all come from this answer.
+            Segment seg = must(txn.select(*q, so));
+
             if (o->count) {
-              std::uint64_t n = must(txn.count(*q, so));
+              std::uint64_t n = must(seg.count());
               if (g.json) print_json(Json::object().set("count", n));
               else std::printf("%llu\n", static_cast<unsigned long long>(n));
               return kExitOk;
             }
             if (o->explain) {
-              std::string plan = must(txn.explain(*q, so));
+              std::string plan = must(seg.explain());
               if (g.json) print_json(Json::object().set("query", q->to_string(po)).set("plan", plan));
               else std::fputs(plan.c_str(), stdout);
               return kExitOk;
             }
             if (o->ids) {
               std::vector<CustomerId> list;
-              if (limit->count()) list = must(txn.page(*q, o->limit, 0, so)).ids;
-              else list = must(txn.ids(*q, so));
+              if (limit->count()) list = must(seg.page(o->limit, 0)).ids;
+              else list = must(seg.ids());
               if (g.json) {
                 Json arr = Json::array();
                 for (CustomerId id : list) arr.push(id);
@@ -64,8 +67,8 @@ Command add_segment(CLI::App& app, Globals& g) {
               return kExitOk;
             }
 
-            const std::uint64_t total = must(txn.count(*q, so));
-            SegmentPage page = must(txn.page(*q, o->limit, 0, so));
+            const std::uint64_t total = must(seg.count());
+            SegmentPage page = must(seg.page(o->limit, 0));
             std::vector<Customer> rows;
             for (CustomerId id : page.ids)
               if (auto c = must(txn.get_customer(id))) rows.push_back(std::move(*c));

@@ -1,0 +1,477 @@
+#include "segment/segment_index.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "crypto/crypto.h"
+#include "engine/db_impl.h"
+
+namespace custdb::segment {
+namespace {
+
+using storage::Bytes;
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+std::string_view as_view(Bytes b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// Set bits in `words` 64-bit words. Every chunk a query reads that is a bitset passes here, so
+// use the POPCNT instruction where the CPU has it (the baseline x86-64 target lacks it).
+__attribute__((target_clones("popcnt", "default")))
+std::uint64_t count_bits(const std::uint8_t* p, std::size_t words) {
+  std::uint64_t count = 0;
+  for (std::size_t w = 0; w < words; ++w) {
+    std::uint64_t word;
+    std::memcpy(&word, p + 8 * w, 8);
+    count += static_cast<std::uint64_t>(__builtin_popcountll(word));  // byte order irrelevant
+  }
+  return count;
+}
+
+// Whether `count` little-endian u16 values strictly increase (an array container's body).
+bool strictly_increasing_u16le(const std::uint8_t* p, std::size_t count) {
+  bool ok = true;  // no early exit: the loop vectorizes, and damage is the rare case
+  std::uint32_t prev = static_cast<std::uint32_t>(p[0] | p[1] << 8);
+  for (std::size_t i = 1; i < count; ++i) {
+    const std::uint32_t v = static_cast<std::uint32_t>(p[2 * i] | p[2 * i + 1] << 8);
+    ok &= v > prev;
+    prev = v;
+  }
+  return ok;
+}
+
+// The ids of a Roaring for messages: the first five, then the count.
+std::string describe_ids(const Roaring& r) {
+  std::string s;
+  int n = 0;
+  for (auto it = r.begin(); it != r.end() && n < 5; ++it, ++n) s += (n ? ", " : "") + std::to_string(*it);
+  if (r.cardinality() > 5) s += ", ... (" + std::to_string(r.cardinality()) + ")";
+  return s;
+}
+
+std::string hex(std::string_view s) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// Walks dbi's records from the first key >= from (every record when from is empty) in key
+// order, calling fn(key, value) until it returns false.
+Status walk(detail::TxnState& st, MDB_dbi dbi, Bytes from,
+            const std::function<bool(Bytes, Bytes)>& fn) {
+  storage::Cursor cur(st.txn.get(), dbi);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  MDB_val k = storage::to_val(from), v;
+  int rc = cur.get(k, v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == 0 && fn(storage::to_bytes(k), storage::to_bytes(v))) rc = cur.get(k, v, MDB_NEXT);
+  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "idx.segments walk"));
+  return {};
+}
+
+}  // namespace
+
+// ---- layout ----------------------------------------------------------------------------------
+
+std::string SegmentKeys::posting_key(const Posting& p) const {
+  if (tok_) {
+    auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
+                         std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
+    return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+  }
+  assert(p.bucket.size() <= 0xFF && "a bucket's length is one byte of the key");
+  std::string k;
+  k.reserve(2 + p.bucket.size());
+  k += static_cast<char>(p.field);
+  k += static_cast<char>(p.bucket.size());
+  k += p.bucket;
+  return k;
+}
+
+std::string chunk_key(std::string_view posting_key, std::uint64_t chunk) {
+  std::string k(posting_key);
+  k.resize(posting_key.size() + kChunkSuffixBytes);
+  storage::put_u64(reinterpret_cast<std::uint8_t*>(k.data() + posting_key.size()), chunk);
+  return k;
+}
+
+std::optional<std::uint64_t> parse_chunk_key(std::string_view key, std::string_view posting_key) {
+  if (key.size() != posting_key.size() + kChunkSuffixBytes || !key.starts_with(posting_key))
+    return std::nullopt;
+  return storage::get_u64(reinterpret_cast<const std::uint8_t*>(key.data() + posting_key.size()));
+}
+
+std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegField f) {
+  if (key.size() != kPlainOrderedKeyBytes + kChunkSuffixBytes || key[0] != static_cast<char>(f) ||
+      static_cast<std::uint8_t>(key[1]) != kBucketBytes)
+    return std::nullopt;
+  return index::decode_bucket(key.substr(2, kBucketBytes));
+}
+
+Result<Roaring> decode_bitmap(Bytes payload) {
+  auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
+  const std::uint8_t* u = payload.data();
+  const std::size_t n = payload.size();
+  const char* p = reinterpret_cast<const char*>(u);
+  auto le16 = [&](std::size_t at) { return static_cast<std::uint32_t>(u[at] | u[at + 1] << 8); };
+  auto le32 = [&](std::size_t at) { return le16(at) | le16(at + 2) << 16; };
+  // CRoaring 0.2.66 trusts the containers it reads: a negative container count wraps its size
+  // arithmetic (readSafe then throws), a run container with zero runs crashes its iterator, and
+  // unsorted arrays, overlapping runs or a bitset whose count disagrees with its bits make the
+  // set operations inconsistent. A chunk holds ids of one 2^16 block, so it has at most one
+  // container; check it here before CRoaring reads it. Portable format, one container:
+  //   cookie 12346, u32 count, key u16, cardinality-1 u16, u32 offset, body; or
+  //   cookie 12347 | (count-1) << 16, run flags (1 byte), key u16, cardinality-1 u16, body.
+  //   body: run (flag set): u16 runs, runs × (start u16, length-1 u16); array (cardinality
+  //   <= 4096): sorted u16 values; bitset: 8 KiB.
+  static_assert(kChunkShift <= 16, "a chunk must fit one Roaring container (2^16 ids)");
+  if (n < 8) return bad();
+  const std::uint32_t cookie = le32(0);
+  std::uint32_t containers;
+  std::size_t header;
+  bool run = false;
+  if (cookie == 12346) {
+    containers = le32(4);
+    header = 8;
+  } else if ((cookie & 0xFFFF) == 12347) {
+    containers = (cookie >> 16) + 1;
+    header = 4 + (containers + 7) / 8;
+    run = containers == 1 && (u[4] & 1);
+  } else {
+    return bad();
+  }
+  if (containers > 1) return bad();
+  if (roaring_bitmap_portable_deserialize_size(p, n) != n) return bad();
+  std::uint64_t declared = 0;
+  if (containers == 1) {
+    if (n < header + 4) return bad();
+    declared = std::uint64_t{le16(header + 2)} + 1;
+    std::size_t body = header + 4 + (cookie == 12346 ? 4 : 0);
+    if (run) {
+      if (n < body + 2) return bad();
+      const std::uint32_t runs = le16(body);
+      if (runs == 0 || n != body + 2 + 4 * std::size_t{runs}) return bad();
+      std::uint64_t count = 0;
+      std::int64_t next = 0;  // the smallest start the next run may have
+      for (std::uint32_t i = 0; i < runs; ++i) {
+        const std::uint32_t start = le16(body + 2 + 4 * i), length = le16(body + 4 + 4 * i);
+        if (start < next || start + length > 0xFFFF) return bad();
+        next = static_cast<std::int64_t>(start) + length + 1;
+        count += length + 1;
+      }
+      if (count != declared) return bad();
+    } else if (declared <= 4096) {
+      if (n != body + 2 * declared || !strictly_increasing_u16le(u + body, declared)) return bad();
+    } else {
+      if (n != body + 8192 || count_bits(u + body, 1024) != declared) return bad();
+    }
+  }
+  try {
+    return Roaring::readSafe(p, n);  // the body matches the header's cardinality (checked above)
+  } catch (const std::exception&) {  // readSafe throws on a damaged bitmap
+    return bad();
+  }
+}
+
+// ---- extents -----------------------------------------------------------------------------------
+
+std::string extent_key(SegField f) { return std::string(kExtentPrefix) + index::to_string(f); }
+
+std::string encode_extent(Extent e) {
+  assert(e.first <= e.second);
+  std::string s(16, '\0');
+  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), e.first);
+  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()) + 8, e.second);
+  return s;
+}
+
+std::optional<Extent> decode_extent(std::string_view bytes) {
+  if (bytes.size() != 16) return std::nullopt;
+  auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  return Extent(storage::get_i64(b), storage::get_i64(b + 8));
+}
+
+void widen(std::optional<Extent>& e, std::int64_t b) {
+  if (!e) e = Extent(b, b);
+  else e = Extent(std::min(e->first, b), std::max(e->second, b));
+}
+
+// ---- bucket enumeration ------------------------------------------------------------------------
+
+std::optional<std::pair<std::int64_t, std::int64_t>> bucket_span(SegField f, std::int64_t lo,
+                                                                 std::int64_t hi) {
+  assert(index::is_bucketed(f));
+  if (lo > hi) return std::nullopt;
+  auto [dlo, dhi] = index::bucket_domain(f);
+  // Clamp open ends to the values any bucket can hold before bucketing them.
+  lo = std::max(lo, index::bucket_bounds(f, dlo).first);
+  hi = std::min(hi, index::bucket_bounds(f, dhi).second);
+  if (lo > hi) return std::nullopt;
+  const std::int64_t blo = index::bucket_of(f, lo), bhi = index::bucket_of(f, hi);
+  // Buckets are monotonic in the value and the clamped values lie in the domain.
+  assert(dlo <= blo && blo <= bhi && bhi <= dhi);
+  return std::pair(blo, bhi);
+}
+
+bool bucket_within(SegField f, std::int64_t b, std::int64_t lo, std::int64_t hi) {
+  auto [vlo, vhi] = index::bucket_bounds(f, b);
+  assert(vlo <= vhi);
+  return lo <= vlo && vhi <= hi;
+}
+
+// ---- deltas ------------------------------------------------------------------------------------
+
+void for_each_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                    const std::function<void(const Delta&)>& fn) {
+  assert((before || after) && "a change has a before or an after");
+  assert((!before || !after || before->id == after->id) && "a change keeps the customer's id");
+  std::vector<Posting> old_p, new_p;
+  if (before && after && index::same_non_aggregate_postings(*before, *after)) {
+    old_p = index::aggregate_postings(*before);  // a transaction landing: nothing else moves
+    new_p = index::aggregate_postings(*after);
+  } else {
+    if (before) old_p = index::customer_postings(*before);
+    if (after) new_p = index::customer_postings(*after);
+  }
+  // The merge below needs both sorted and unique (customer_postings promises it).
+  assert(std::is_sorted(old_p.begin(), old_p.end()) && std::is_sorted(new_p.begin(), new_p.end()));
+  assert(std::adjacent_find(new_p.begin(), new_p.end()) == new_p.end());
+  const CustomerId id = after ? after->id : before->id;
+  const std::uint64_t chunk = chunk_of(id);
+  auto emit = [&](const Posting& p, bool present) {
+    assert(!index::is_bucketed(p.field) || p.bucket.size() == kBucketBytes);
+    fn(Delta{chunk_key(keys.posting_key(p), chunk), low_bits(id), present, &p});
+  };
+  auto o = old_p.begin(), n = new_p.begin();
+  while (o != old_p.end() || n != new_p.end()) {
+    if (n == new_p.end() || (o != old_p.end() && *o < *n)) emit(*o++, false);
+    else if (o == old_p.end() || *n < *o) emit(*n++, true);
+    else ++o, ++n;
+  }
+}
+
+namespace {
+// Encrypted mode: an added bucket of an ordered field must lie within the field's extent.
+bool tracks_extent(const SegmentKeys& keys, const Delta& d) {
+  return d.present && keys.tokenized() && index::is_bucketed(d.posting->field);
+}
+}  // namespace
+
+void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
+                    const Customer* after) {
+  for_each_delta(keys, before, after, [&](const Delta& d) {
+    st.posting_deltas[d.chunk_key].push_back({d.low, d.present});
+    if (tracks_extent(keys, d)) {
+      std::optional<Extent> e;
+      if (auto it = st.extents_added.find(d.posting->field); it != st.extents_added.end())
+        e = it->second;
+      widen(e, index::decode_bucket(d.posting->bucket));
+      st.extents_added[d.posting->field] = *e;
+    }
+  });
+}
+
+// ---- SegmentIndex ------------------------------------------------------------------------------
+
+Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
+                                   std::vector<std::uint8_t>& scratch) {
+  return db_.codec->unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
+}
+
+Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = unwrap(key, stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  return decode_bitmap(*payload);
+}
+
+Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
+  const std::string key = extent_key(f);
+  // Sealed like a record: the extent says which months and amounts occur.
+  auto payload = db_.get_meta(st_, key);
+  if (!payload) return tl::unexpected(payload.error());
+  if (!*payload) return std::optional<Extent>();
+  auto e = decode_extent(**payload);
+  if (!e) return make_error(ErrorCode::kCorruption, "meta " + key + ": bad size");
+  return std::optional<Extent>(*e);
+}
+
+Status SegmentIndex::flush() {
+  for (const auto& [field, added] : st_.extents_added) {
+    auto current = extent(field);
+    if (!current) return tl::unexpected(current.error());
+    std::optional<Extent> want = *current;
+    widen(want, added.first);
+    widen(want, added.second);
+    if (*current && *want == **current) continue;
+    if (auto s = db_.put_meta(st_, extent_key(field), encode_extent(*want)); !s) return s;
+  }
+  st_.extents_added.clear();
+  std::vector<std::uint8_t> out, serialized;
+  for (auto it = st_.posting_deltas.begin(); it != st_.posting_deltas.end();) {
+    const std::string& key = it->first;
+    auto stored = db_.get(st_, db_.dbi_segments, as_bytes(key));
+    if (!stored) return tl::unexpected(stored.error());
+    Roaring bits;
+    if (*stored) {
+      auto chunk = read_chunk(key, **stored);
+      if (!chunk) return tl::unexpected(chunk.error());
+      bits = std::move(*chunk);
+    }
+    for (auto [low, present] : it->second) {
+      if (present) bits.add(low);
+      else bits.remove(low);
+    }
+    if (bits.isEmpty()) {
+      if (auto s = db_.del(st_, db_.dbi_segments, as_bytes(key)); !s) return s;
+    } else {
+      bits.runOptimize();
+      serialized.resize(bits.getSizeInBytes(/*portable=*/true));
+      bits.write(reinterpret_cast<char*>(serialized.data()), true);
+      db_.codec->wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+      if (auto s = db_.put(st_, db_.dbi_segments, as_bytes(key), out); !s) return s;
+    }
+    it = st_.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
+  }
+  return {};
+}
+
+Result<index::IdSet> SegmentIndex::members(const Posting& p) {
+  index::IdSet set;
+  const std::string prefix = db_.seg_keys->posting_key(p);
+  Status failed;
+  auto s = walk(st_, db_.dbi_segments, as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
+    auto chunk = parse_chunk_key(as_view(k), prefix);
+    if (!chunk) return false;  // past the posting's chunks
+    auto bits = read_chunk(as_view(k), v);
+    if (!bits) return failed = tl::unexpected(bits.error()), false;
+    set.merge(id_set_high(*chunk), *bits);
+    return true;
+  });
+  if (!s) return tl::unexpected(s.error());
+  if (!failed) return tl::unexpected(failed.error());
+  return set;
+}
+
+Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t blo,
+                                                        std::int64_t bhi) {
+  assert(index::is_bucketed(f));
+  std::vector<std::int64_t> out;
+  if (blo > bhi) return out;
+  if (db_.seg_keys->tokenized()) {
+    // Tokens hide order: enumerate, but only over the buckets this field has ever used.
+    auto e = extent(f);
+    if (!e) return tl::unexpected(e.error());
+    if (!*e) return out;
+    for (std::int64_t b = std::max(blo, (*e)->first); b <= std::min(bhi, (*e)->second); ++b)
+      out.push_back(b);
+    return out;
+  }
+  // Plaintext keys are [field][8][bucket BE][chunk]: one ordered walk, skipping each bucket's
+  // further chunks by seeking past them.
+  std::string seek = db_.seg_keys->posting_key({f, index::encode_bucket(blo)});
+  Status failed;
+  for (;;) {
+    std::optional<std::int64_t> found;
+    auto s = walk(st_, db_.dbi_segments, as_bytes(seek), [&](Bytes k, Bytes) {
+      auto b = parse_plain_bucket_key(as_view(k), f);
+      if (!b || *b > bhi) return false;
+      // The walk started at blo and keys are ordered, so b < blo means a damaged page.
+      if (*b < blo || (!out.empty() && *b <= out.back()))
+        return failed = make_error(ErrorCode::kCorruption, "idx.segments: bucket keys out of order"),
+               false;
+      found = b;
+      return false;
+    });
+    if (!s) return tl::unexpected(s.error());
+    if (!failed) return tl::unexpected(failed.error());
+    if (!found) return out;
+    out.push_back(*found);
+    if (*found == bhi || *found == INT64_MAX) return out;
+    seek = db_.seg_keys->posting_key({f, index::encode_bucket(*found + 1)});
+  }
+}
+
+Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
+  std::vector<CustomerId> out;
+  auto [lo, hi] = index::bucket_domain(SegField::kRScore);
+  for (std::int64_t b = lo; b <= hi; ++b) {
+    auto m = members({SegField::kRScore, index::encode_bucket(b)});
+    if (!m) return tl::unexpected(m.error());
+    m->for_each([&](std::uint64_t id) {
+      out.push_back(id);
+      return true;
+    });
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status SegmentIndex::for_each_chunk(const std::function<bool(Bytes, Bytes)>& fn) {
+  return walk(st_, db_.dbi_segments, Bytes(), fn);
+}
+
+Result<std::vector<std::string>> SegmentIndex::extent_keys() {
+  std::vector<std::string> out;
+  auto s = walk(st_, db_.dbi_meta, as_bytes(kExtentPrefix), [&](Bytes k, Bytes) {
+    if (!as_view(k).starts_with(kExtentPrefix)) return false;
+    out.emplace_back(as_view(k));
+    return true;
+  });
+  if (!s) return tl::unexpected(s.error());
+  return out;
+}
+
+// ---- SegmentCheck ------------------------------------------------------------------------------
+
+void SegmentCheck::expect(const Customer& c) {
+  for_each_delta(keys_, nullptr, &c, [&](const Delta& d) {
+    chunks_[d.chunk_key].add(d.low);
+    if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
+  });
+}
+
+Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem) {
+  using Kind = CheckProblem::Kind;
+  auto s = index.for_each_chunk([&](Bytes k, Bytes v) {
+    const std::string key(as_view(k));
+    ++chunks;
+    thread_local std::vector<std::uint8_t> scratch;
+    auto payload = index.unwrap(key, v, scratch);
+    if (!payload) return problem(Kind::kUndecodable, "idx.segments", payload.error().message()), true;
+    auto stored = decode_bitmap(*payload);
+    if (!stored) return problem(Kind::kUndecodable, "idx.segments", "malformed bitmap at key " + hex(key)), true;
+    auto it = chunks_.find(key);
+    Roaring want = it == chunks_.end() ? Roaring() : it->second;
+    Roaring extra = *stored - want, lacking = want - *stored;
+    if (!extra.isEmpty())
+      problem(Kind::kOrphanIndexEntry, "idx.segments",
+              "key " + hex(key) + " lists customers (low bits) " + describe_ids(extra) +
+                  " that do not belong to it");
+    if (!lacking.isEmpty())
+      problem(Kind::kMissingIndexEntry, "idx.segments",
+              "key " + hex(key) + " lacks customers (low bits) " + describe_ids(lacking));
+    if (it != chunks_.end()) chunks_.erase(it);
+    return true;
+  });
+  if (!s) return s;
+  for (const auto& [key, want] : chunks_)
+    problem(Kind::kMissingIndexEntry, "idx.segments",
+            "key " + hex(key) + " is absent; customers (low bits) " + describe_ids(want));
+  for (const auto& [field, used] : extents_) {
+    auto stored = index.extent(field);
+    if (!stored || !*stored || (*stored)->first > used->first || (*stored)->second < used->second)
+      problem(Kind::kBadMetadata, "meta",
+              extent_key(field) + " does not cover the buckets in use (queries would miss customers)");
+  }
+  return {};
+}
+
+}  // namespace custdb::segment

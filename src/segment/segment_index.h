@@ -1,0 +1,182 @@
+// The segment index (LMDB database "idx.segments" and the meta "extent.<field>" values): the
+// one owner of its key and chunk layout, its bitmap validation, its extent bookkeeping, and
+// every read and write of it. A change of the chunk size or of the key layout touches this file
+// pair only. What postings a customer has (and the bucket math of ordered fields) is
+// src/index/segments.h; how a query combines postings is src/engine/segment_query.cc.
+//
+// Layout (docs/format.md, "idx.segments"), one value per 2^kChunkShift ids:
+//   key   = posting key || chunk (id >> kChunkShift, u64 big-endian)
+//   value = envelope(Roaring portable serialization of the low 32 bits of the member ids)
+//   posting key: plaintext  [field u8][bucket length u8][bucket bytes]
+//                encrypted  token(32 + field, bucket bytes), 16 bytes
+// Encrypted mode hides bucket order, so the lowest and highest bucket ever used per ordered
+// field is kept in sealed meta "extent.<field>" (two i64, sign-biased big-endian): range
+// queries enumerate tokens over it. Extents only grow.
+//
+// Who calls what:
+//   write path   queue_postings (per customer change, into TxnState) then flush_postings
+//                (at commit, or before a segment read in the same transaction);
+//   queries      SegmentIndex::members / buckets;
+//   analytics    SegmentIndex::scored_customers;
+//   checker      SegmentCheck, built with the writer's own chunk and extent code.
+// Thread-safety: the free functions are pure; SegmentIndex and SegmentCheck are used by the
+// thread that owns the transaction they were made for.
+#pragma once
+
+#include <roaring/roaring.hh>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "custdb/check.h"
+#include "custdb/status.h"
+#include "custdb/types.h"
+#include "index/id_set.h"
+#include "index/segments.h"
+#include "storage/lmdb.h"
+
+namespace custdb::crypto {
+class Tokenizer;
+}
+namespace custdb::detail {
+struct DatabaseImpl;
+struct TxnState;
+}  // namespace custdb::detail
+
+namespace custdb::segment {
+
+using index::Posting;
+using index::SegField;
+
+// ---- chunk layout (pure) ------------------------------------------------------------------------
+inline constexpr int kChunkShift = 16;                // 65,536 ids a stored bitmap
+inline constexpr std::size_t kChunkSuffixBytes = 8;  // the chunk number after the posting key
+// Plaintext posting keys of ordered fields: [field][8][bucket, 8 bytes].
+inline constexpr std::size_t kBucketBytes = 8;
+inline constexpr std::size_t kPlainOrderedKeyBytes = 2 + kBucketBytes;
+
+inline std::uint64_t chunk_of(CustomerId id) { return id >> kChunkShift; }
+// The bits of an id a chunk's bitmap stores (the low 32; the chunk repeats the upper ones).
+inline std::uint32_t low_bits(CustomerId id) { return static_cast<std::uint32_t>(id); }
+// The IdSet part (ids' high 32 bits) a chunk's bitmap belongs to.
+inline std::uint32_t id_set_high(std::uint64_t chunk) {
+  return static_cast<std::uint32_t>(chunk >> (32 - kChunkShift));
+}
+
+// Posting keys: plaintext or tokenized (tok non-null).
+class SegmentKeys {
+ public:
+  explicit SegmentKeys(const crypto::Tokenizer* tok) : tok_(tok) {}
+  bool tokenized() const { return tok_ != nullptr; }
+  std::string posting_key(const Posting& p) const;
+
+ private:
+  const crypto::Tokenizer* tok_;
+};
+
+std::string chunk_key(std::string_view posting_key, std::uint64_t chunk);
+// The chunk number of a stored key that belongs to `posting_key`; nullopt when the key is of
+// another posting or malformed (wrong length).
+std::optional<std::uint64_t> parse_chunk_key(std::string_view key, std::string_view posting_key);
+// Plaintext keys only: the bucket of a stored chunk key of ordered field f; nullopt when the
+// key is not one of f's bucket chunks.
+std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegField f);
+
+// A stored segment bitmap (Roaring portable format, one container), refusing damaged ones with
+// kCorruption instead of letting CRoaring throw or read out of bounds.
+Result<Roaring> decode_bitmap(storage::Bytes payload);
+
+// ---- extents -----------------------------------------------------------------------------------
+using Extent = std::pair<std::int64_t, std::int64_t>;  // lowest, highest bucket (inclusive)
+std::string extent_key(SegField f);
+inline constexpr std::string_view kExtentPrefix = "extent.";
+std::string encode_extent(Extent e);  // 16 bytes
+std::optional<Extent> decode_extent(std::string_view bytes);
+// Widens *e to cover b (sets it when empty).
+void widen(std::optional<Extent>& e, std::int64_t b);
+
+// ---- bucket enumeration (pure) -----------------------------------------------------------------
+// The buckets of ordered field f whose values can lie in [lo, hi] (values as bucket_of takes
+// them), both ends clamped to the field's domain; nullopt when none can.
+std::optional<std::pair<std::int64_t, std::int64_t>> bucket_span(SegField f, std::int64_t lo,
+                                                                 std::int64_t hi);
+// Whether every value bucket b holds lies in [lo, hi] (its members are sure, not candidates).
+bool bucket_within(SegField f, std::int64_t b, std::int64_t lo, std::int64_t hi);
+
+// ---- deltas ------------------------------------------------------------------------------------
+// One change of one chunk: which chunk key, the id's low bits, added or removed. Also the
+// posting it came from (for extents).
+struct Delta {
+  std::string chunk_key;
+  std::uint32_t low;
+  bool present;
+  const Posting* posting;
+};
+// The deltas that move customer `before` to `after` (either may be null, not both; both have
+// the same id). The writer queues them; the checker feeds a customer as (null, c) through the
+// same code, so the two cannot disagree on chunk keys or extents.
+void for_each_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                    const std::function<void(const Delta&)>& fn);
+
+// Queues the postings change of one customer in st (flushed by flush_postings).
+void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
+                    const Customer* after);
+
+// ---- reads and writes in one transaction --------------------------------------------------------
+class SegmentIndex {
+ public:
+  SegmentIndex(const detail::DatabaseImpl& db, detail::TxnState& st) : db_(db), st_(st) {}
+
+  // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage
+  // failure poisons st.
+  Status flush();
+  // The members of one posting (all its chunks).
+  Result<index::IdSet> members(const Posting& p);
+  // The buckets of ordered field f in [blo, bhi] that may have members, ascending:
+  // plaintext, the stored ones (one ordered walk); encrypted, every bucket within the extent.
+  Result<std::vector<std::int64_t>> buckets(SegField f, std::int64_t blo, std::int64_t bhi);
+  // Encrypted only: the bucket range f has ever used; nullopt when none.
+  Result<std::optional<Extent>> extent(SegField f);
+  // The ids of every customer with scores (each has exactly one r_score posting), ascending.
+  Result<std::vector<CustomerId>> scored_customers();
+
+  // Every stored chunk in key order: fn(key, value as stored); fn returns false to stop.
+  Status for_each_chunk(const std::function<bool(storage::Bytes, storage::Bytes)>& fn);
+  // The meta keys of every stored extent.
+  Result<std::vector<std::string>> extent_keys();
+  // A stored chunk's payload (the envelope opened; scratch may hold it), and its bitmap.
+  Result<storage::Bytes> unwrap(std::string_view key, storage::Bytes stored,
+                                std::vector<std::uint8_t>& scratch);
+  Result<Roaring> read_chunk(std::string_view key, storage::Bytes stored);
+
+ private:
+
+  const detail::DatabaseImpl& db_;
+  detail::TxnState& st_;
+};
+
+// ---- consistency check ---------------------------------------------------------------------------
+// Builds the index the customers derive (expect, once per stored customer), then compares the
+// stored chunks and extents with it (verify), reporting each difference as a problem.
+class SegmentCheck {
+ public:
+  // problem(kind, where: "idx.segments" or "meta", what)
+  using Report = std::function<void(CheckProblem::Kind, std::string where, std::string what)>;
+  explicit SegmentCheck(const SegmentKeys& keys) : keys_(keys) {}
+  void expect(const Customer& c);
+  // Walks the stored index; `chunks` counts the stored bitmaps.
+  Status verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem);
+
+ private:
+  const SegmentKeys& keys_;
+  std::map<std::string, Roaring> chunks_;  // chunk key -> low 32 bits of members
+  std::map<SegField, std::optional<Extent>> extents_;
+};
+
+}  // namespace custdb::segment
