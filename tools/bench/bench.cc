@@ -10,7 +10,7 @@
 // --engines picks which run (default all four), --txns defaults to 10.
 // Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries
 // (--txns defaults to 3).
-// Suite "paging" (segments_bench.cc): one segment (--query, default the related(...) segment)
+// Suite "paging" (segments_bench.cc): one segment (--query, default related(household))
 // read in pages of 100 through ReadView::select's Segment, against one ids() call and against
 // re-evaluating the query for every page (ReadView::page).
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
