@@ -238,11 +238,28 @@ struct DatabaseImpl {
   };
 
   // ---- records ----
-  Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const;
-  // The same through `customers`, an OrderedReader of dbi_customers.
-  Result<std::optional<Customer>> load_customer(OrderedReader& customers, CustomerId id) const;
-  Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const;
-  Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const;
+  // The record of type T (Customer, Relationship or Transaction) with this id, decoded;
+  // nullopt when there is none. Instantiated for those three types only (store.cc).
+  template <class T>
+  Result<std::optional<T>> load(TxnState& st, std::uint64_t id) const;
+  // The same through `reader`, an OrderedReader of table_of<T>().
+  template <class T>
+  Result<std::optional<T>> load(OrderedReader& reader, std::uint64_t id) const;
+  // The table holding records of type T.
+  template <class T>
+  MDB_dbi table_of() const;
+  Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const {
+    return load<Customer>(st, id);
+  }
+  Result<std::optional<Customer>> load_customer(OrderedReader& customers, CustomerId id) const {
+    return load<Customer>(customers, id);
+  }
+  Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const {
+    return load<Relationship>(st, id);
+  }
+  Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const {
+    return load<Transaction>(st, id);
+  }
   Status store_customer(TxnState& st, const Customer& c) const;
   // Every customer change goes through here: the record (stored, or deleted when `after` is
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
@@ -287,6 +304,10 @@ struct DatabaseImpl {
   // The customer's first and last transaction times, not counting `excluded`.
   Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> first_last_txn(
       TxnState& st, CustomerId id, TransactionId excluded) const;
+  // The relationships within `depth` hops of `id` (breadth first), each with its hop count;
+  // `type` keeps only relationships of that type. kInvalidArgument when depth < 1.
+  Result<std::vector<ReadView::Hop>> neighborhood(TxnState& st, CustomerId id, int depth,
+                                                  std::optional<RelationType> type) const;
 
   // ---- consistency check (check.cc) ----
   Result<CheckReport> check() const;
