@@ -9,8 +9,6 @@
 //   and: sure = ∩ sure_i            maybe = ∩ (sure_i ∪ maybe_i) − sure
 //   or:  sure = ∪ sure_i            maybe = ∪ maybe_i − sure
 //   not: sure = all − (sure ∪ maybe) maybe = maybe
-#include <lmdb.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -132,7 +130,7 @@ class SegmentEvaluator {
     auto total = all();
     if (!total) return total;
     if (!universe_checked_) {
-      auto customers = storage::entry_count(st_.txn.get(), db_.dbi_customers, "customers");
+      auto customers = storage::entry_count(st_.txn, db_.dbi_customers, "customers");
       if (!customers) return tl::unexpected(customers.error());
       if ((*total)->size() != *customers)
         return make_error(ErrorCode::kCorruption,
@@ -413,7 +411,7 @@ class SegmentEvaluator {
       return true;
     };
     Sets out;
-    auto rel_entries = storage::entry_count(st_.txn.get(), db_.dbi_relationships, "relationships");
+    auto rel_entries = storage::entry_count(st_.txn, db_.dbi_relationships, "relationships");
     if (!rel_entries) return tl::unexpected(rel_entries.error());
     if (!any_end && ends.size() < *rel_entries) {
       // Few candidates at the other end: follow their links.
@@ -428,22 +426,21 @@ class SegmentEvaluator {
       if (!failed) return tl::unexpected(failed.error());
     } else {
       // Otherwise one pass over all relationships.
-      storage::Cursor cur(st_.txn.get(), db_.dbi_relationships);
-      if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-      MDB_val k, v;
+      storage::Walker walk(st_.txn, db_.dbi_relationships, "relationships");
       std::uint64_t walked = 0;
-      int rc = cur.get(k, v, MDB_FIRST);
-      while (rc == 0) {
+      Status failed;
+      auto s = walk.all([&](storage::Bytes k, storage::Bytes v) {
         ++walked;
-        auto r = db_.codec->decode_relationship(storage::to_bytes(k), storage::to_bytes(v));
-        if (!r) return tl::unexpected(r.error());
+        auto r = db_.codec->decode_relationship(k, v);
+        if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
         if (type_ok(*r)) {
           if (any_end || ends.contains(r->to)) out.sure.add(r->from);
           if (any_end || ends.contains(r->from)) out.sure.add(r->to);
         }
-        rc = cur.get(k, v, MDB_NEXT);
-      }
-      if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "relationships"));
+        return storage::Next::go_on();
+      });
+      if (!s) return tl::unexpected(s.error());
+      if (!failed) return tl::unexpected(failed.error());
       if (auto c = storage::check_walked("relationships", walked, *rel_entries); !c)
         return tl::unexpected(c.error());
     }
@@ -710,7 +707,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
     r.txn_count_sum += c->txn_count;
     return true;
   };
-  auto table = storage::entry_count(st->txn.get(), db->dbi_customers, "customers");
+  auto table = storage::entry_count(st->txn, db->dbi_customers, "customers");
   if (!table) return tl::unexpected(table.error());
   // Every member of the set must have been added: a member without a record is damage (the
   // set lies within the universe, whose size matched the table's: run_query).
@@ -718,29 +715,31 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   if (set.size() >= *table / 4) {
     // A dense set (a quarter of the table or more): one cursor pass over the table, which must
     // see as many records as the table records.
-    storage::Cursor cur(st->txn.get(), db->dbi_customers);
-    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-    MDB_val k, v;
+    storage::Walker walk(st->txn, db->dbi_customers, "customers scan");
     std::uint64_t walked = 0, prev_id = 0;
-    int rc = cur.get(k, v, MDB_FIRST);
-    for (; rc == 0; rc = cur.get(k, v, MDB_NEXT)) {
-      if (k.mv_size != 8) return make_error(ErrorCode::kCorruption, "customers: bad key size");
+    Status bad;
+    auto scanned = walk.all([&](storage::Bytes k, storage::Bytes v) {
+      if (k.size() != 8)
+        return bad = make_error(ErrorCode::kCorruption, "customers: bad key size"), storage::Next::stop();
       // Ids ascend strictly in an intact tree; a stale page (torn copy) breaks the order.
-      const std::uint64_t id = storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data));
+      const std::uint64_t id = coding::get_u64(k.data());
       if (walked++ > 0 && id <= prev_id)
-        return make_error(ErrorCode::kCorruption, "customers: keys out of order (damaged or torn file)");
+        return bad = make_error(ErrorCode::kCorruption, "customers: keys out of order (damaged or torn file)"),
+               storage::Next::stop();
       prev_id = id;
-      if (!set.contains(id)) continue;
-      if (!add(storage::to_bytes(k), storage::to_bytes(v))) break;
+      if (!set.contains(id)) return storage::Next::go_on();
+      if (!add(k, v)) return storage::Next::stop();
       ++added;
-    }
+      return storage::Next::go_on();
+    });
+    if (!bad) return tl::unexpected(bad.error());
     if (!failed) return tl::unexpected(failed.error());
-    if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "customers scan"));
+    if (!scanned) return tl::unexpected(scanned.error());
     if (auto c = storage::check_walked("customers", walked, *table); !c) return tl::unexpected(c.error());
   } else {
     detail::DatabaseImpl::OrderedReader customers(*st, db->dbi_customers);
     set.for_each([&](std::uint64_t id) {
-      storage::IdKey k(id);
+      coding::IdKey k(id);
       auto v = customers.get(k.span());
       if (!v) return failed = tl::unexpected(v.error()), false;
       if (!*v) return failed = detail::missing_customer(id), false;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
-#include "storage/lmdb.h"
+#include "util/coding.h"
 #include "util/normalize.h"
 
 namespace custdb::index {
@@ -80,11 +80,11 @@ const char* to_string(SegField f) {
 
 std::string encode_bucket(std::int64_t bucket) {
   std::string s(8, '\0');
-  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), bucket);
+  coding::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), bucket);
   return s;
 }
 std::int64_t decode_bucket(std::string_view b) {
-  return b.size() == 8 ? storage::get_i64(reinterpret_cast<const std::uint8_t*>(b.data())) : 0;
+  return b.size() == 8 ? coding::get_i64(reinterpret_cast<const std::uint8_t*>(b.data())) : 0;
 }
 
 bool is_bucketed(SegField f) {

@@ -63,19 +63,6 @@ std::string hex(std::string_view s) {
   return out;
 }
 
-// Walks dbi's records from the first key >= from (every record when from is empty) in key
-// order, calling fn(key, value) until it returns false.
-Status walk(detail::TxnState& st, MDB_dbi dbi, Bytes from,
-            const std::function<bool(Bytes, Bytes)>& fn) {
-  storage::Cursor cur(st.txn.get(), dbi);
-  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-  MDB_val k = storage::to_val(from), v;
-  int rc = cur.get(k, v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
-  while (rc == 0 && fn(storage::to_bytes(k), storage::to_bytes(v))) rc = cur.get(k, v, MDB_NEXT);
-  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "idx.segments walk"));
-  return {};
-}
-
 }  // namespace
 
 // ---- layout ----------------------------------------------------------------------------------
@@ -86,7 +73,8 @@ std::string SegmentKeys::posting_key(const Posting& p) const {
                          std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
     return std::string(reinterpret_cast<const char*>(t.data()), t.size());
   }
-  assert(p.bucket.size() <= 0xFF && "a bucket's length is one byte of the key");
+  // The length is one byte. Stored values are at most 200 bytes (validate.h); a longer query
+  // value wraps it, and its key, longer than any stored one, matches no chunk.
   std::string k;
   k.reserve(2 + p.bucket.size());
   k += static_cast<char>(p.field);
@@ -98,14 +86,14 @@ std::string SegmentKeys::posting_key(const Posting& p) const {
 std::string chunk_key(std::string_view posting_key, std::uint64_t chunk) {
   std::string k(posting_key);
   k.resize(posting_key.size() + kChunkSuffixBytes);
-  storage::put_u64(reinterpret_cast<std::uint8_t*>(k.data() + posting_key.size()), chunk);
+  coding::put_u64(reinterpret_cast<std::uint8_t*>(k.data() + posting_key.size()), chunk);
   return k;
 }
 
 std::optional<std::uint64_t> parse_chunk_key(std::string_view key, std::string_view posting_key) {
   if (key.size() != posting_key.size() + kChunkSuffixBytes || !key.starts_with(posting_key))
     return std::nullopt;
-  return storage::get_u64(reinterpret_cast<const std::uint8_t*>(key.data() + posting_key.size()));
+  return coding::get_u64(reinterpret_cast<const std::uint8_t*>(key.data() + posting_key.size()));
 }
 
 std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegField f) {
@@ -187,15 +175,15 @@ std::string extent_key(SegField f) { return std::string(kExtentPrefix) + index::
 std::string encode_extent(Extent e) {
   assert(e.first <= e.second);
   std::string s(16, '\0');
-  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), e.first);
-  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()) + 8, e.second);
+  coding::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), e.first);
+  coding::put_i64(reinterpret_cast<std::uint8_t*>(s.data()) + 8, e.second);
   return s;
 }
 
 std::optional<Extent> decode_extent(std::string_view bytes) {
   if (bytes.size() != 16) return std::nullopt;
   auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
-  return Extent(storage::get_i64(b), storage::get_i64(b + 8));
+  return Extent(coding::get_i64(b), coding::get_i64(b + 8));
 }
 
 void widen(std::optional<Extent>& e, std::int64_t b) {
@@ -347,13 +335,14 @@ Result<index::IdSet> SegmentIndex::members(const Posting& p) {
   index::IdSet set;
   const std::string prefix = db_.seg_keys->posting_key(p);
   Status failed;
-  auto s = walk(st_, db_.dbi_segments, as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
+  storage::Walker walk(st_.txn, db_.dbi_segments, "segment read");
+  auto s = walk.from(as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
     auto chunk = parse_chunk_key(as_view(k), prefix);
-    if (!chunk) return false;  // past the posting's chunks
+    if (!chunk) return storage::Next::stop();  // past the posting's chunks
     auto bits = read_chunk(as_view(k), v);
-    if (!bits) return failed = tl::unexpected(bits.error()), false;
+    if (!bits) return failed = tl::unexpected(bits.error()), storage::Next::stop();
     set.merge(id_set_high(*chunk), *bits);
-    return true;
+    return storage::Next::go_on();
   });
   if (!s) return tl::unexpected(s.error());
   if (!failed) return tl::unexpected(failed.error());
@@ -374,29 +363,26 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
       out.push_back(b);
     return out;
   }
-  // Plaintext keys are [field][8][bucket BE][chunk]: one ordered walk, skipping each bucket's
-  // further chunks by seeking past them.
-  std::string seek = db_.seg_keys->posting_key({f, index::encode_bucket(blo)});
+  // Plaintext keys are [field][8][bucket BE][chunk]: one ordered walk from blo, skipping the
+  // further chunks of each bucket it meets.
   Status failed;
-  for (;;) {
-    std::optional<std::int64_t> found;
-    auto s = walk(st_, db_.dbi_segments, as_bytes(seek), [&](Bytes k, Bytes) {
-      auto b = parse_plain_bucket_key(as_view(k), f);
-      if (!b || *b > bhi) return false;
-      // The walk started at blo and keys are ordered, so b < blo means a damaged page.
-      if (*b < blo || (!out.empty() && *b <= out.back()))
-        return failed = make_error(ErrorCode::kCorruption, "idx.segments: bucket keys out of order"),
-               false;
-      found = b;
-      return false;
-    });
-    if (!s) return tl::unexpected(s.error());
-    if (!failed) return tl::unexpected(failed.error());
-    if (!found) return out;
-    out.push_back(*found);
-    if (*found == bhi || *found == INT64_MAX) return out;
-    seek = db_.seg_keys->posting_key({f, index::encode_bucket(*found + 1)});
-  }
+  storage::Walker walk(st_.txn, db_.dbi_segments, "segment scan");
+  auto s = walk.from(as_bytes(db_.seg_keys->posting_key({f, index::encode_bucket(blo)})),
+                     [&](Bytes k, Bytes) {
+    auto b = parse_plain_bucket_key(as_view(k), f);
+    if (!b || *b > bhi) return storage::Next::stop();
+    // The walk started at blo and keys are ordered, so b < blo means a damaged page.
+    if (*b < blo || (!out.empty() && *b <= out.back()))
+      return failed = make_error(ErrorCode::kCorruption, "idx.segments: bucket keys out of order"),
+             storage::Next::stop();
+    out.push_back(*b);
+    if (*b == bhi) return storage::Next::stop();
+    return storage::Next::skip_past(
+        chunk_key(db_.seg_keys->posting_key({f, index::encode_bucket(*b)}), UINT64_MAX));
+  });
+  if (!s) return tl::unexpected(s.error());
+  if (!failed) return tl::unexpected(failed.error());
+  return out;
 }
 
 Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
@@ -415,15 +401,16 @@ Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
 }
 
 Status SegmentIndex::for_each_chunk(const std::function<bool(Bytes, Bytes)>& fn) {
-  return walk(st_, db_.dbi_segments, Bytes(), fn);
+  storage::Walker walk(st_.txn, db_.dbi_segments, "scan idx.segments");
+  return walk.all([&](Bytes k, Bytes v) { return fn(k, v) ? storage::Next::go_on() : storage::Next::stop(); });
 }
 
 Result<std::vector<std::string>> SegmentIndex::extent_keys() {
   std::vector<std::string> out;
-  auto s = walk(st_, db_.dbi_meta, as_bytes(kExtentPrefix), [&](Bytes k, Bytes) {
-    if (!as_view(k).starts_with(kExtentPrefix)) return false;
+  storage::Walker walk(st_.txn, db_.dbi_meta, "scan meta");
+  auto s = walk.prefix(as_bytes(kExtentPrefix), [&](Bytes k, Bytes) {
     out.emplace_back(as_view(k));
-    return true;
+    return storage::Next::go_on();
   });
   if (!s) return tl::unexpected(s.error());
   return out;
