@@ -819,7 +819,7 @@ Result<std::vector<GroupRow>> ReadView::group(const query::Node& q, GroupBy by,
 }
 
 Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
-  // `not` of an empty categorical set is every customer: the planner's universe posting.
+  // `not` of an empty categorical set is every customer: the universe posting.
   query::Node none;
   none.kind = query::Node::Kind::kIn;
   none.field = query::Field::kRegion;

@@ -1,4 +1,4 @@
-// A set of customer ids for the planner: CRoaring bitmaps keyed by the ids' high 32 bits
+// A set of customer ids for the segment evaluator: CRoaring bitmaps keyed by the ids' high 32 bits
 // (Debian's CRoaring 0.2.66 hides Roaring64Map's parts, which set algebra on stored chunks
 // needs). Ids below 2^32 live in one Roaring. A value type; not thread-safe.
 #pragma once

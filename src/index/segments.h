@@ -1,4 +1,4 @@
-// Segment postings: which (attribute, bucket) sets a customer belongs to. The planner answers
+// Segment postings: which (attribute, bucket) sets a customer belongs to. The evaluator answers
 // segment queries from these sets; the write path keeps them in step; the consistency check
 // recomputes them. One place derives them all.
 //
