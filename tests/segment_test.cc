@@ -536,6 +536,9 @@ BOOST_DATA_TEST_CASE(select_equals_brute_force_and_pages_to_the_end, kModes, mod
   BOOST_TEST(failed_precondition(before.count()));  // its own transaction wrote since
   Segment after = must(w.select(q, o));
   BOOST_TEST(must(after.count()) == n + 1);
+  Segment taken = std::move(after);
+  BOOST_TEST(failed_precondition(after.count()));  // NOLINT(bugprone-use-after-move): the point
+  after = std::move(taken);
   must(w.commit());
   BOOST_TEST(failed_precondition(after.page(3)));
   auto aborted = must(db.begin_write());

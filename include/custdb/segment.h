@@ -61,7 +61,8 @@ struct GroupRow {
 // Lifetime: valid while the transaction that selected it is open (the ReadTxn alive, the
 // WriteTxn neither committed nor aborted). Every call afterwards returns kFailedPrecondition;
 // so does every call after a later write of that same WriteTxn (the answer would be stale:
-// select again). A move-only value; not thread-safe (use it on the transaction's thread).
+// select again). A move-only value (a moved-from one answers kFailedPrecondition too); not
+// thread-safe (use it on the transaction's thread).
 // Errors of stream/top/group as ReadView's (kCorruption when a member's record is missing).
 class CUSTDB_EXPORT Segment {
  public:

@@ -550,6 +550,12 @@ struct Segment::Rep {
   }
 };
 
+namespace {
+Error moved_from() {
+  return Error(ErrorCode::kFailedPrecondition, "segment moved from: it holds no answer");
+}
+}  // namespace
+
 Segment::Segment(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 Segment::Segment(Segment&&) noexcept = default;
 Segment& Segment::operator=(Segment&&) noexcept = default;
@@ -572,16 +578,19 @@ Result<Segment> ReadView::select(const query::Node& q, const SegmentOptions& o) 
 }
 
 Result<std::uint64_t> Segment::count() const {
+  if (!rep_) return tl::unexpected(moved_from());
   if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
   return rep_->size;
 }
 
 Result<std::vector<CustomerId>> Segment::ids() const {
+  if (!rep_) return tl::unexpected(moved_from());
   if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
   return rep_->ascending();
 }
 
 Result<SegmentPage> Segment::page(std::size_t limit, CustomerId after) const {
+  if (!rep_) return tl::unexpected(moved_from());
   if (auto st = rep_->open(); !st) return tl::unexpected(st.error());
   const auto& all = rep_->ascending();
   auto from = std::upper_bound(all.begin(), all.end(), after);
@@ -594,6 +603,7 @@ Result<SegmentPage> Segment::page(std::size_t limit, CustomerId after) const {
 }
 
 Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
+  if (!rep_) return tl::unexpected(moved_from());
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
   Status failed;
@@ -608,6 +618,7 @@ Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
 }
 
 Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
+  if (!rep_) return tl::unexpected(moved_from());
   auto opened = rep_->open();
   if (!opened) return tl::unexpected(opened.error());
   detail::DatabaseImpl* db = rep_->db;
@@ -668,6 +679,7 @@ Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
 }
 
 Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
+  if (!rep_) return tl::unexpected(moved_from());
   auto opened = rep_->open();
   if (!opened) return tl::unexpected(opened.error());
   detail::DatabaseImpl* db = rep_->db;
@@ -761,6 +773,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
 }
 
 Result<std::string> Segment::explain() const {
+  if (!rep_) return tl::unexpected(moved_from());
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
   // Only explain needs the labels and estimates: it evaluates the query again, traced.
