@@ -164,7 +164,8 @@ template <class T, class Decode>
 Status walk_table(detail::TxnState& st, storage::Table table, std::string_view name,
                   Decode&& decode, const std::function<bool(const T&)>& fn) {
   Status failed;
-  auto walked = storage::Walker(st.txn, table, name).all_verified([&](storage::Bytes k, storage::Bytes v) {
+  storage::Walker walker(st.txn, table, name);
+  auto walked = walker.all_verified([&](storage::Bytes k, storage::Bytes v) {
     auto r = decode(k, v);
     if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
     return fn(*r) ? storage::Next::go_on() : storage::Next::stop();

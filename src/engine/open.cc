@@ -174,7 +174,9 @@ Status probe_records(const DatabaseImpl& d, const crypto::RecordCipher* cipher,
   codec::RecordCodec codec(cipher);
   bool any = false;
   for (int table = 0; table < 3; ++table) {
-    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.dbi_customers
+                             : table == 1 ? d.dbi_relationships
+                                          : d.dbi_transactions;
     bool opened = false, found = false;
     auto s = storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
       found = true;
@@ -203,7 +205,9 @@ constexpr int kProbePerTable = 4;
 
 void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
   for (int table = 0; table < 3; ++table) {
-    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.dbi_customers
+                             : table == 1 ? d.dbi_relationships
+                                          : d.dbi_transactions;
     if (!t) continue;
     int n = 0;
     // A damaged page is not this probe's business: the reads that meet it (and check())
@@ -536,7 +540,8 @@ read_header:  // again when another process created the database meanwhile (phas
     storage::Txn txn;
     {
       Error failure(ErrorCode::kInternal, "");
-      if (storage::Txn::begin(d->env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+      const auto begun = storage::Txn::begin(d->env_, true, txn, "begin write", &failure);
+      if (begun != storage::Txn::Begin::kOk)
         return tl::unexpected(std::move(failure));
     }
     for (auto& [slot, name, kind] : all_dbis(*d)) {
@@ -624,8 +629,8 @@ Status DatabaseImpl::ensure_sealer() {
   if (*stored && (*stored)->size() == 4) {
     epoch = coding::get_u32((*stored)->data());
   } else if (*stored) {
-    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string((*stored)->size()) +
-                                                  " bytes, expected 4");
+    return make_error(ErrorCode::kCorruption,
+                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
   }
   if (epoch == UINT32_MAX)
     return make_error(ErrorCode::kUnsupported,
@@ -633,8 +638,8 @@ Status DatabaseImpl::ensure_sealer() {
   ++epoch;
   std::uint8_t e[4];
   coding::put_u32(e, epoch);
-  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4), storage::Put::kOverwrite,
-                            "write nonce epoch");
+  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4),
+                            storage::Put::kOverwrite, "write nonce epoch");
       !s)
     return s;
   if (auto s = txn.commit("commit nonce epoch"); !s) return s;

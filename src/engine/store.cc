@@ -16,7 +16,8 @@ using storage::Bytes;
 
 // ---- storage primitives -----------------------------------------------------------------------
 
-Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, storage::Table table, Bytes key) const {
+Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, storage::Table table,
+                                               Bytes key) const {
   return storage::get(st.txn, table, key, "read");
 }
 
