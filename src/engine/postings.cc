@@ -5,12 +5,10 @@
 namespace custdb::detail {
 
 void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
-                                  const Customer* after) const {
+                                  const Customer* after) {
   segment::queue_postings(*seg_keys, st, before, after);
 }
 
-Status DatabaseImpl::flush_postings(TxnState& st) const {
-  return segment::SegmentIndex(*this, st).flush();
-}
+Status DatabaseImpl::flush_postings(TxnState& st) { return segment::flush(*this, st); }
 
 }  // namespace custdb::detail

@@ -291,25 +291,26 @@ Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
   return std::optional<Extent>(*e);
 }
 
-Status SegmentIndex::flush() {
-  for (const auto& [field, added] : st_.extents_added) {
-    auto current = extent(field);
+Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
+  SegmentIndex index(db, st);
+  for (const auto& [field, added] : st.extents_added) {
+    auto current = index.extent(field);
     if (!current) return tl::unexpected(current.error());
     std::optional<Extent> want = *current;
     widen(want, added.first);
     widen(want, added.second);
     if (*current && *want == **current) continue;
-    if (auto s = db_.put_meta(st_, extent_key(field), encode_extent(*want)); !s) return s;
+    if (auto s = db.put_meta(st, extent_key(field), encode_extent(*want)); !s) return s;
   }
-  st_.extents_added.clear();
+  st.extents_added.clear();
   std::vector<std::uint8_t> out, serialized;
-  for (auto it = st_.posting_deltas.begin(); it != st_.posting_deltas.end();) {
+  for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
     const std::string& key = it->first;
-    auto stored = db_.get(st_, db_.dbi_segments, as_bytes(key));
+    auto stored = db.get(st, db.dbi_segments, as_bytes(key));
     if (!stored) return tl::unexpected(stored.error());
     Roaring bits;
     if (*stored) {
-      auto chunk = read_chunk(key, **stored);
+      auto chunk = index.read_chunk(key, **stored);
       if (!chunk) return tl::unexpected(chunk.error());
       bits = std::move(*chunk);
     }
@@ -318,15 +319,15 @@ Status SegmentIndex::flush() {
       else bits.remove(low);
     }
     if (bits.isEmpty()) {
-      if (auto s = db_.del(st_, db_.dbi_segments, as_bytes(key)); !s) return s;
+      if (auto s = db.del(st, db.dbi_segments, as_bytes(key)); !s) return s;
     } else {
       bits.runOptimize();
       serialized.resize(bits.getSizeInBytes(/*portable=*/true));
       bits.write(reinterpret_cast<char*>(serialized.data()), true);
-      db_.codec->wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
-      if (auto s = db_.put(st_, db_.dbi_segments, as_bytes(key), out); !s) return s;
+      db.codec->wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+      if (auto s = db.put(st, db.dbi_segments, as_bytes(key), out); !s) return s;
     }
-    it = st_.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
+    it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
   return {};
 }

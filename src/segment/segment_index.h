@@ -14,7 +14,7 @@
 // queries enumerate tokens over it. Extents only grow.
 //
 // Who calls what:
-//   write path   queue_postings (per customer change, into TxnState) then flush_postings
+//   write path   queue_postings (per customer change, into TxnState) then flush
 //                (at commit, or before a segment read in the same transaction);
 //   queries      SegmentIndex::members / buckets;
 //   analytics    SegmentIndex::scored_customers;
@@ -45,7 +45,7 @@ namespace custdb::crypto {
 class Tokenizer;
 }
 namespace custdb::detail {
-struct DatabaseImpl;
+class DatabaseImpl;
 struct TxnState;
 }  // namespace custdb::detail
 
@@ -128,14 +128,15 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after);
 
-// ---- reads and writes in one transaction --------------------------------------------------------
+// ---- writes and reads in one transaction --------------------------------------------------------
+// Writes st's queued deltas and extents (one read-modify-write per chunk). A storage failure
+// poisons st.
+Status flush(detail::DatabaseImpl& db, detail::TxnState& st);
+
 class SegmentIndex {
  public:
   SegmentIndex(const detail::DatabaseImpl& db, detail::TxnState& st) : db_(db), st_(st) {}
 
-  // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage
-  // failure poisons st.
-  Status flush();
   // The members of one posting (all its chunks).
   Result<index::IdSet> members(const Posting& p);
   // The buckets of ordered field f in [blo, bhi] that may have members, ascending:
