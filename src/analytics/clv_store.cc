@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
+#include "custdb/money.h"
 #include "engine/db_impl.h"
 
 namespace custdb {
@@ -217,7 +217,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "the stored Gamma-Gamma model has q <= 1: its mean spend is infinite");
 
-  const double scale = std::pow(10.0, io::currency_digits(impl.base_currency));
+  const double scale = std::pow(10.0, currency_digits(impl.base_currency));
   // The model's arithmetic (a hypergeometric series per horizon step) dominates: spread it
   // over the cores. Each worker fills its own slice; the first failure is reported.
   std::vector<std::pair<CustomerId, std::optional<Scores>>> writes(rows.size());

@@ -13,7 +13,7 @@
 #include <numeric>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
+#include "custdb/money.h"
 #include "engine/db_impl.h"
 
 namespace custdb {
@@ -106,7 +106,7 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
   bool counted_kind[256] = {};
   for (auto k : options.kinds) counted_kind[static_cast<std::uint8_t>(k)] = true;
-  const int digits = io::currency_digits(db.base_currency);
+  const int digits = currency_digits(db.base_currency);
 
   std::vector<RfmRow> rows;
   // (day, base amount) of one customer; a day's sum is exact (AmountSum), as the counted

@@ -9,7 +9,6 @@
 #include <unordered_map>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
 #include "custdb/query.h"
 #include "engine/db_impl.h"
 #include "query/field_rules.h"
@@ -20,12 +19,6 @@ namespace {
 using detail::Access;
 using detail::DatabaseImpl;
 using detail::TxnState;
-
-query::ParseOptions parse_options_for(const DatabaseImpl& db) {
-  query::ParseOptions o;
-  o.amount_decimals = io::currency_digits(db.base_currency);
-  return o;
-}
 
 std::string_view field_name(const Rule& r) {
   return std::holds_alternative<Tier>(r.assign) ? "tier" : "stage";
@@ -87,7 +80,7 @@ Result<std::vector<Rule>> stored_rules(const DatabaseImpl& db, TxnState& st) {
     std::string_view line = rest.substr(0, nl);
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     if (line.empty()) continue;
-    auto rule = parse_with(line, parse_options_for(db));
+    auto rule = parse_with(line, query::parse_options_for(db.base_currency));
     if (!rule) return make_error(ErrorCode::kCorruption, "stored rules: " + rule.error().message());
     out.push_back(std::move(*rule));
   }
@@ -115,7 +108,7 @@ Status set_rules(Database& db, std::span<const Rule> list) {
   std::string text;
   for (const Rule& rule : list) {
     // Re-parse: a Rule built in code must be as valid as one read from text.
-    auto checked = parse_with(to_string(rule), parse_options_for(impl));
+    auto checked = parse_with(to_string(rule), query::parse_options_for(impl.base_currency));
     if (!checked) return tl::unexpected(checked.error());
     text += to_string(*checked) + "\n";
   }
@@ -145,7 +138,7 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     SegmentOptions so;
     so.as_of = as_of;
     for (const Rule& rule : *list) {
-      auto q = query::parse(rule.when, parse_options_for(impl));
+      auto q = query::parse(rule.when, query::parse_options_for(impl.base_currency));
       if (!q) return make_error(ErrorCode::kCorruption, "stored rule: " + q.error().message());
       auto ids = view->ids(*q, so);
       if (!ids) return tl::unexpected(ids.error());
