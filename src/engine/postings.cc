@@ -263,22 +263,4 @@ Result<std::vector<std::int64_t>> DatabaseImpl::stored_buckets(TxnState& st, ind
   return out;
 }
 
-Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
-                                    const Customer* after) const {
-  std::vector<index::IndexEntry> old_e, new_e;
-  // Entries derive from external_ref, email and phone only: unchanged ones need no tokens.
-  const bool same_entries = before && after && before->external_ref == after->external_ref &&
-                            before->email == after->email && before->phone == after->phone;
-  if (before && !same_entries) keys->customer_entries(*before, old_e);
-  if (after && !same_entries) keys->customer_entries(*after, new_e);
-  if (after) {
-    if (auto s = store_customer(st, *after); !s) return s;
-  } else {
-    if (auto s = del(st, dbi_customers, storage::IdKey(before->id).span()); !s) return s;
-  }
-  if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
-  queue_postings(st, before, after);
-  return {};
-}
-
 }  // namespace custdb::detail
