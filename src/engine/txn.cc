@@ -110,10 +110,10 @@ Error DatabaseImpl::fail(TxnState& st, Error e) const {
   return e;
 }
 
-Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
+Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) const {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
-  auto st = std::make_unique<TxnState>();
+  auto st = std::make_unique<ReadView::State>();
   st->write = write;
   if (write) {
     auto lock = lock_writer();
