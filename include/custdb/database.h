@@ -200,7 +200,7 @@ class CUSTDB_EXPORT Database {
   class Impl;
 
  private:
-  explicit Database(std::unique_ptr<Impl> impl);
+  CUSTDB_LOCAL explicit Database(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -278,7 +278,7 @@ class CUSTDB_EXPORT ReadView {
   class State;
 
  protected:
-  ReadView(Database::Impl* db, std::unique_ptr<State> state);
+  CUSTDB_LOCAL ReadView(Database::Impl* db, std::unique_ptr<State> state);
   ReadView(ReadView&&) noexcept;
   ReadView& operator=(ReadView&&) noexcept;
   ~ReadView();
@@ -294,7 +294,7 @@ class CUSTDB_EXPORT ReadTxn : public ReadView {
   ~ReadTxn();  // ends the snapshot
 
  private:
-  ReadTxn(Database::Impl* db, std::unique_ptr<State> state);
+  CUSTDB_LOCAL ReadTxn(Database::Impl* db, std::unique_ptr<State> state);
   friend class Database;
 };
 
@@ -331,7 +331,7 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   void abort() noexcept;
 
  private:
-  WriteTxn(Database::Impl* db, std::unique_ptr<State> state);
+  CUSTDB_LOCAL WriteTxn(Database::Impl* db, std::unique_ptr<State> state);
   friend class Database;
 };
 

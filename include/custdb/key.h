@@ -48,7 +48,7 @@ class CUSTDB_EXPORT KeyMaterial {
   bool is_passphrase() const noexcept { return passphrase_; }
 
  private:
-  KeyMaterial(std::unique_ptr<const Secret> secret, bool passphrase) noexcept;
+  CUSTDB_LOCAL KeyMaterial(std::unique_ptr<const Secret> secret, bool passphrase) noexcept;
 
   std::unique_ptr<const Secret> secret_;
   bool passphrase_;
