@@ -148,12 +148,12 @@ Result<std::optional<std::string>> get_sealed_meta(const ReadView& view, MetaKey
 }
 
 Status put_sealed_meta(WriteTxn& txn, MetaKey key, std::string_view value) {
-  const DatabaseImpl& db = ReadView::State::db_of(txn);
+  DatabaseImpl& db = ReadView::State::db_of(txn);
   return detail::run_write<void>(txn, [&](TxnState& st) { return db.put_meta(st, meta_key(key), value); });
 }
 
 Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores>& scores) {
-  const DatabaseImpl& db = ReadView::State::db_of(txn);
+  DatabaseImpl& db = ReadView::State::db_of(txn);
   return detail::run_write<bool>(txn, [&](TxnState& st) { return db.set_scores(st, id, scores); });
 }
 
