@@ -93,7 +93,8 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   if (auto s = validate(options); !s) return tl::unexpected(s.error());
   const Date as_of = options.as_of.value_or(analytics_access::today_utc());
   // Transactions before the end of the as-of day count.
-  const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
+  const Timestamp end =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
   bool counted_kind[256] = {};
   for (auto k : options.kinds) counted_kind[static_cast<std::uint8_t>(k)] = true;
   const int digits = currency_digits(analytics_access::base_currency(view));
@@ -107,8 +108,8 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
         days.clear();
         for (const Transaction& txn : transactions) {
           if (!counted_kind[static_cast<std::uint8_t>(txn.kind)] || txn.ts >= end) continue;
-          days.emplace_back(std::chrono::floor<std::chrono::days>(txn.ts).time_since_epoch().count(),
-                            txn.base_amount.value_or(txn.amount));
+          const auto day = std::chrono::floor<std::chrono::days>(txn.ts).time_since_epoch();
+          days.emplace_back(day.count(), txn.base_amount.value_or(txn.amount));
         }
         if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
       });

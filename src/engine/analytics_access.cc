@@ -34,7 +34,9 @@ Result<TxnState*> state_of(const ReadView& view) {
 const std::string& base_currency(const ReadView& view) {
   return ReadView::State::db_of(view).base_currency;
 }
-const std::string& base_currency(const Database& db) { return Database::Impl::of(db).base_currency; }
+const std::string& base_currency(const Database& db) {
+  return Database::Impl::of(db).base_currency;
+}
 
 Date today_utc() { return detail::today_utc(); }
 Timestamp now_ms() { return detail::now_ms(); }
@@ -80,9 +82,8 @@ Status for_each_customer_transactions(
     if (walked == 0 || k_view != key) {
       // Keys ascend strictly in an intact tree; a stale page (torn copy) breaks the order.
       if (walked > 0 && !(std::string_view(key) < k_view)) {
-        failure = make_error(ErrorCode::kCorruption,
-                             "idx.txn_by_customer: keys out of order (damaged or torn file)")
-                      .value();
+        failure = Error(ErrorCode::kCorruption,
+                        "idx.txn_by_customer: keys out of order (damaged or torn file)");
         return storage::Next::stop();
       }
       if (auto s = finish_run(); !s) {
@@ -99,8 +100,7 @@ Status for_each_customer_transactions(
       return storage::Next::stop();
     }
     if (!*t || (customer != 0 && (*t)->customer_id != customer)) {
-      failure =
-          make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a wrong transaction").value();
+      failure = Error(ErrorCode::kCorruption, "idx.txn_by_customer names a wrong transaction");
       return storage::Next::stop();
     }
     customer = (*t)->customer_id;
@@ -149,12 +149,14 @@ Result<std::optional<std::string>> get_sealed_meta(const ReadView& view, MetaKey
 
 Status put_sealed_meta(WriteTxn& txn, MetaKey key, std::string_view value) {
   DatabaseImpl& db = ReadView::State::db_of(txn);
-  return detail::run_write<void>(txn, [&](TxnState& st) { return db.put_meta(st, meta_key(key), value); });
+  return detail::run_write<void>(
+      txn, [&](TxnState& st) { return db.put_meta(st, meta_key(key), value); });
 }
 
 Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores>& scores) {
   DatabaseImpl& db = ReadView::State::db_of(txn);
-  return detail::run_write<bool>(txn, [&](TxnState& st) { return db.set_scores(st, id, scores); });
+  return detail::run_write<bool>(
+      txn, [&](TxnState& st) { return db.set_scores(st, id, scores); });
 }
 
 Status write_batches(Database& db, std::size_t n, std::size_t batch,

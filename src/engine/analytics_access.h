@@ -74,7 +74,8 @@ Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores
 // committed before the next begins, so no write transaction holds the lock or pins freed pages
 // for the whole run. Stops at the first error, fn's or a commit's, and returns it; the batches
 // committed before stay. batch must be at least 1. n == 0 writes nothing.
-Status write_batches(Database& db, std::size_t n, std::size_t batch,
-                     const std::function<Status(WriteTxn& txn, std::size_t from, std::size_t to)>& fn);
+Status write_batches(
+    Database& db, std::size_t n, std::size_t batch,
+    const std::function<Status(WriteTxn& txn, std::size_t from, std::size_t to)>& fn);
 
 }  // namespace custdb::analytics_access
