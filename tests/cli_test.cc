@@ -17,8 +17,10 @@
 #include <thread>
 
 #include "custdb/io.h"
+#include "custdb/money.h"
 #include "custdb/query.h"
 #include "demo.h"
+#include "io/display.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -269,7 +271,7 @@ BOOST_AUTO_TEST_CASE(get_shows_one_customer) {
   BOOST_TEST(o.out == expect(0, {"--db", db, "get", "5"}).out);
   BOOST_TEST(o.out == expect(0, {"get", "5"}, {{"CUSTDB_DB", db}}).out);
   BOOST_TEST(contains(o.out, c.external_ref));
-  BOOST_TEST(contains(o.out, io::format_amount(c.aggregates.total_amount, "USD") + " USD"));
+  BOOST_TEST(contains(o.out, format_amount(c.aggregates.total_amount, "USD") + " USD"));
   BOOST_TEST(contains(o.out, "txn_count"));
   expect(1, {"get", "999999", "--db", db});
 }

@@ -325,7 +325,7 @@ BOOST_DATA_TEST_CASE(a_posting_naming_a_missing_customer_is_corruption, kModes, 
   }
   BOOST_TEST_REQUIRE(must(must(db.begin_read()).count(q)) == members - 1);
 
-  auto& impl = detail::Access::impl(db);
+  auto& impl = Database::Impl::of(db);
   auto plant = [&](index::Posting p) {
     auto st = must(impl.begin(true));
     st->posting_deltas[segment::chunk_key(impl.seg_keys->posting_key(p), 0)].push_back(

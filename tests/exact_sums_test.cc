@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "cli_child.h"
-#include "custdb/io.h"
+#include "custdb/money.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -46,13 +46,13 @@ BOOST_AUTO_TEST_SUITE(exact_sums)
 
 BOOST_AUTO_TEST_CASE(format_amount_prints_any_sum) {
   const AmountSum twice = AmountSum{kNearLimit} * 2;
-  BOOST_TEST(io::format_amount(twice, "USD") == kTwiceText);
-  BOOST_TEST(io::format_amount(-twice, "USD") == "-" + kTwiceText);
-  BOOST_TEST(io::format_amount(INT64_MIN, "JPY") == "-9223372036854775808");
-  BOOST_TEST(io::format_amount(5, "USD") == "0.05");
-  BOOST_TEST(io::format_amount(-5, "BHD") == "-0.005");
+  BOOST_TEST(format_amount(twice, "USD") == kTwiceText);
+  BOOST_TEST(format_amount(-twice, "USD") == "-" + kTwiceText);
+  BOOST_TEST(format_amount(INT64_MIN, "JPY") == "-9223372036854775808");
+  BOOST_TEST(format_amount(5, "USD") == "0.05");
+  BOOST_TEST(format_amount(-5, "BHD") == "-0.005");
   const AmountSum most = -(AmountSum{1} << 126);  // 2^63 customers of -2^63
-  BOOST_TEST(io::format_amount(most, "JPY") == "-85070591730234615865843651857942052864");
+  BOOST_TEST(format_amount(most, "JPY") == "-85070591730234615865843651857942052864");
 }
 
 BOOST_AUTO_TEST_CASE(group_sums_and_report_are_exact) {

@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "custdb/io.h"
+#include "custdb/money.h"
+#include "io/display.h"
 #include "io/io_internal.h"
 #include "test_util.h"
 
@@ -162,7 +164,7 @@ BOOST_AUTO_TEST_CASE(writers_escape) {
   cio::detail::append_csv_field(out, "a,b \"c\"\nd");
   BOOST_TEST(out == "plain,\"a,b \"\"c\"\"\nd\"");
   out.clear();
-  cio::detail::append_json_string(out, "q\"\\\n\x01\x7f\xC3\xA9");
+  cio::append_json_string(out, "q\"\\\n\x01\x7f\xC3\xA9");
   BOOST_TEST(out == "\"q\\\"\\\\\\n\\u0001\\u007f\xC3\xA9\"");
 }
 
@@ -420,30 +422,30 @@ BOOST_DATA_TEST_CASE(skip_bad_imports_good_rows_and_lists_bad_ones, kModes, mode
 }
 
 BOOST_AUTO_TEST_CASE(amounts_are_exact) {
-  BOOST_TEST(must(cio::parse_amount("0.10", "USD")) == 10);
-  BOOST_TEST(must(cio::parse_amount("-1234.5", "usd")) == -123450);
-  BOOST_TEST(must(cio::parse_amount("+7", "EUR")) == 700);
-  BOOST_TEST(must(cio::parse_amount("1000", "JPY")) == 1000);
-  BOOST_TEST(must(cio::parse_amount("1.234", "KWD")) == 1234);
-  BOOST_TEST(must(cio::parse_amount("10000000000000.00", "USD")) == kMaxAmount);
-  BOOST_TEST(!cio::parse_amount("10000000000000.01", "USD").has_value());
-  BOOST_TEST(!cio::parse_amount("99999999999999999999999", "USD").has_value());
+  BOOST_TEST(must(parse_amount("0.10", "USD")) == 10);
+  BOOST_TEST(must(parse_amount("-1234.5", "usd")) == -123450);
+  BOOST_TEST(must(parse_amount("+7", "EUR")) == 700);
+  BOOST_TEST(must(parse_amount("1000", "JPY")) == 1000);
+  BOOST_TEST(must(parse_amount("1.234", "KWD")) == 1234);
+  BOOST_TEST(must(parse_amount("10000000000000.00", "USD")) == kMaxAmount);
+  BOOST_TEST(!parse_amount("10000000000000.01", "USD").has_value());
+  BOOST_TEST(!parse_amount("99999999999999999999999", "USD").has_value());
   for (const char* bad : {"", "-", "1.", ".5", "1e3", "1,00", "0x10", "1.2.3", "- 1", "NaN"})
-    BOOST_TEST(!cio::parse_amount(bad, "USD").has_value(), bad);
-  BOOST_TEST(cio::parse_amount("1.005", "USD").error().message() ==
+    BOOST_TEST(!parse_amount(bad, "USD").has_value(), bad);
+  BOOST_TEST(parse_amount("1.005", "USD").error().message() ==
              "'1.005' has more than 2 decimal places for USD");
-  BOOST_TEST(cio::parse_amount("10.5", "jpy").error().message() ==
+  BOOST_TEST(parse_amount("10.5", "jpy").error().message() ==
              "'10.5' has more than 0 decimal places for JPY");
 
-  BOOST_TEST(cio::format_amount(-1250, "USD") == "-12.50");
-  BOOST_TEST(cio::format_amount(5, "EUR") == "0.05");
-  BOOST_TEST(cio::format_amount(-5, "EUR") == "-0.05");
-  BOOST_TEST(cio::format_amount(0, "USD") == "0.00");
-  BOOST_TEST(cio::format_amount(1000, "JPY") == "1000");
-  BOOST_TEST(cio::format_amount(1234, "BHD") == "1.234");
-  BOOST_TEST(cio::currency_digits("isk") == 0);
-  BOOST_TEST(cio::currency_digits("TND") == 3);
-  BOOST_TEST(cio::currency_digits("CHF") == 2);
+  BOOST_TEST(format_amount(-1250, "USD") == "-12.50");
+  BOOST_TEST(format_amount(5, "EUR") == "0.05");
+  BOOST_TEST(format_amount(-5, "EUR") == "-0.05");
+  BOOST_TEST(format_amount(0, "USD") == "0.00");
+  BOOST_TEST(format_amount(1000, "JPY") == "1000");
+  BOOST_TEST(format_amount(1234, "BHD") == "1.234");
+  BOOST_TEST(currency_digits("isk") == 0);
+  BOOST_TEST(currency_digits("TND") == 3);
+  BOOST_TEST(currency_digits("CHF") == 2);
 }
 
 BOOST_DATA_TEST_CASE(imported_amounts_are_exact, kModes, mode) {

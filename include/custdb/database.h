@@ -53,16 +53,12 @@
 
 namespace custdb {
 
-namespace detail {
-class DatabaseImpl;
-struct TxnState;
-struct Access;  // lets the engine's own modules (src/analytics) reach the implementation
-}  // namespace detail
-
 namespace query {
 struct Node;
 }
 class KeyMaterial;
+class ReadTxn;
+class WriteTxn;
 
 // What to do with a customer's transactions and relationships when it is deleted.
 enum class DeleteMode { kRestrict, kCascade };
@@ -71,148 +67,6 @@ struct TableCounts {
   std::uint64_t customers = 0;
   std::uint64_t relationships = 0;
   std::uint64_t transactions = 0;
-};
-
-// Reads shared by both transaction kinds. Not constructed directly.
-class CUSTDB_EXPORT ReadView {
- public:
-  ReadView(const ReadView&) = delete;
-  ReadView& operator=(const ReadView&) = delete;
-
-  Result<std::optional<Customer>> get_customer(CustomerId id) const;
-  Result<std::optional<Customer>> find_by_external_ref(std::string_view ref) const;
-  // Every customer whose email (phone) equals the given one after normalization, by id.
-  // An unparseable email or phone is kInvalidArgument.
-  Result<std::vector<Customer>> find_by_email(std::string_view email) const;
-  Result<std::vector<Customer>> find_by_phone(std::string_view phone) const;
-  // Calls fn for every customer in id order until it returns false. A walk that ends having
-  // read another number of records than the table records (a damaged or torn file) is
-  // kCorruption, after fn has seen the records that were read: a caller that must not act on a
-  // partial table acts only once this returns ok.
-  Status for_each_customer(const std::function<bool(const Customer&)>& fn) const;
-  // The same for the relationship and transaction tables, in id order.
-  Status for_each_relationship(const std::function<bool(const Relationship&)>& fn) const;
-  Status for_each_transaction(const std::function<bool(const Transaction&)>& fn) const;
-
-  Result<std::optional<Relationship>> get_relationship(RelationshipId id) const;
-  // Every relationship with `id` at either end, ordered by relationship id. kCorruption when the
-  // index names a relationship twice, a missing one, or one without `id` at an end.
-  Result<std::vector<Relationship>> relationships_of(CustomerId id) const;
-
-  Result<std::optional<Transaction>> get_transaction(TransactionId id) const;
-  // The customer's transactions with from <= ts < to, in (ts, id) order. Unbounded when absent.
-  // kCorruption when the index disagrees with the customer's sealed aggregates (its number of
-  // entries for the customer is not aggregates.txn_count, filtered or not), names a
-  // transaction twice, a missing one, or one of another customer.
-  Result<std::vector<Transaction>> transactions_of(CustomerId id,
-                                                   std::optional<Timestamp> from = std::nullopt,
-                                                   std::optional<Timestamp> to = std::nullopt) const;
-
-  Result<TableCounts> counts() const;
-
-  // ---- segment queries (custdb/segment.h, custdb/query.h) ----
-  // Each is kCorruption when the segment postings disagree with the customers table: the
-  // universe posting's size differs from the table's recorded count, the answer names a
-  // customer outside the universe, or a member's record is missing when read.
-  // kFailedPrecondition once the transaction has finished.
-  //
-  // Evaluates q once: the Segment answers count, ids, pages, stream, top, group and explain
-  // without evaluating q again. Valid while this transaction is open (see Segment).
-  Result<Segment> select(const query::Node& q, const SegmentOptions& o = {}) const;
-  // The calls below are shorthands for select(q, o) followed by one call on the Segment: to
-  // ask several things of one query (a count and pages, say), select once instead.
-  Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
-  Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
-  // Up to `limit` ids greater than `after`, ascending.
-  Result<SegmentPage> page(const query::Node& q, std::size_t limit, CustomerId after = 0,
-                           const SegmentOptions& o = {}) const;
-  // Calls fn with each matching customer in id order until it returns false.
-  Status stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
-                const SegmentOptions& o = {}) const;
-  // The n matching customers with the highest value of `by`.
-  Result<std::vector<Customer>> top(const query::Node& q, RankBy by, std::size_t n,
-                                    const SegmentOptions& o = {}) const;
-  // One row per group value present in the segment, ordered by group.
-  Result<std::vector<GroupRow>> group(const query::Node& q, GroupBy by,
-                                      const SegmentOptions& o = {}) const;
-  // The plan as text: each step with its estimated and actual sizes.
-  Result<std::string> explain(const query::Node& q, const SegmentOptions& o = {}) const;
-  // Grouped aggregates over every customer.
-  Result<std::vector<GroupRow>> group_all(GroupBy by) const;
-
-  // The relationship graph around `id`: every relationship reachable within `depth` hops
-  // (breadth first), optionally only of one type, each with its hop distance from `id`.
-  struct Hop {
-    Relationship relationship;
-    int depth = 1;  // 1: touches `id`
-  };
-  Result<std::vector<Hop>> neighborhood(CustomerId id, int depth,
-                                        std::optional<RelationType> type = std::nullopt) const;
-
- protected:
-  ReadView(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
-  ReadView(ReadView&&) noexcept;
-  ReadView& operator=(ReadView&&) noexcept;
-  ~ReadView();
-
-  detail::DatabaseImpl* db_;
-  std::unique_ptr<detail::TxnState> state_;
-
-  friend class detail::DatabaseImpl;
-  friend struct detail::Access;
-};
-
-class CUSTDB_EXPORT ReadTxn : public ReadView {
- public:
-  ReadTxn(ReadTxn&&) noexcept;
-  ReadTxn& operator=(ReadTxn&&) noexcept;
-  ~ReadTxn();  // ends the snapshot
-
- private:
-  ReadTxn(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
-  friend class Database;
-};
-
-class CUSTDB_EXPORT WriteTxn : public ReadView {
- public:
-  WriteTxn(WriteTxn&&) noexcept;
-  WriteTxn& operator=(WriteTxn&&) noexcept;
-  ~WriteTxn();  // aborts unless committed
-
-  // Inserts a new customer and returns its id (the given one, or the next free id when 0).
-  // Normalizes email, phone, country and tags; ignores `aggregates` and `updated_at`.
-  Result<CustomerId> insert_customer(Customer customer);
-  // Partial update: `mutate` receives the stored customer and changes what it wants. The id and
-  // aggregates cannot be changed this way. Returns false when there is no such customer.
-  Result<bool> update_customer(CustomerId id, const std::function<void(Customer&)>& mutate);
-  // Returns false when there is no such customer. kRestrict refuses (kFailedPrecondition) a
-  // customer with transactions or relationships; kCascade removes them too.
-  Result<bool> delete_customer(CustomerId id, DeleteMode mode = DeleteMode::kRestrict);
-
-  // Both ends must exist, differ, and the link must be new (see is_symmetric).
-  Result<RelationshipId> add_relationship(Relationship rel);
-  Result<bool> remove_relationship(RelationshipId id);
-
-  // The customer must exist. Updates the customer's aggregates in this transaction.
-  Result<TransactionId> add_transaction(Transaction txn);
-  // Changes a stored transaction (any field but id, customer included) and moves the aggregates.
-  Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
-  Result<bool> remove_transaction(TransactionId id);
-
-  // Makes every change durable (per Options::sync) and visible to later transactions.
-  // After commit, or after any error from it, the transaction is finished.
-  Status commit();
-  // Discards every change. Idempotent; the destructor calls it.
-  void abort() noexcept;
-
- private:
-  WriteTxn(detail::DatabaseImpl* db, std::unique_ptr<detail::TxnState> state);
-  friend class Database;
-
-  // Runs one write operation; a storage failure poisons the transaction (defined in
-  // src/engine/database.cc).
-  template <class R>
-  Result<R> run(std::function<Result<R>(detail::TxnState&)> op);
 };
 
 struct DatabaseInfo {
@@ -341,10 +195,151 @@ class CUSTDB_EXPORT Database {
   // open handles keep working. kFailedPrecondition on a plaintext database.
   Status change_key(const KeyMaterial& new_key);
 
+  // The engine behind the handle. Defined inside the library (src/engine/db_impl.h); opaque
+  // here, so a program can neither make nor reach one.
+  class Impl;
+
  private:
-  explicit Database(std::unique_ptr<detail::DatabaseImpl> impl);
-  std::unique_ptr<detail::DatabaseImpl> impl_;
-  friend struct detail::Access;
+  CUSTDB_LOCAL explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads shared by both transaction kinds. Not constructed directly.
+class CUSTDB_EXPORT ReadView {
+ public:
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+
+  Result<std::optional<Customer>> get_customer(CustomerId id) const;
+  Result<std::optional<Customer>> find_by_external_ref(std::string_view ref) const;
+  // Every customer whose email (phone) equals the given one after normalization, by id.
+  // An unparseable email or phone is kInvalidArgument.
+  Result<std::vector<Customer>> find_by_email(std::string_view email) const;
+  Result<std::vector<Customer>> find_by_phone(std::string_view phone) const;
+  // Calls fn for every customer in id order until it returns false. A walk that ends having
+  // read another number of records than the table records (a damaged or torn file) is
+  // kCorruption, after fn has seen the records that were read: a caller that must not act on a
+  // partial table acts only once this returns ok.
+  Status for_each_customer(const std::function<bool(const Customer&)>& fn) const;
+  // The same for the relationship and transaction tables, in id order.
+  Status for_each_relationship(const std::function<bool(const Relationship&)>& fn) const;
+  Status for_each_transaction(const std::function<bool(const Transaction&)>& fn) const;
+
+  Result<std::optional<Relationship>> get_relationship(RelationshipId id) const;
+  // Every relationship with `id` at either end, ordered by relationship id. kCorruption when the
+  // index names a relationship twice, a missing one, or one without `id` at an end.
+  Result<std::vector<Relationship>> relationships_of(CustomerId id) const;
+
+  Result<std::optional<Transaction>> get_transaction(TransactionId id) const;
+  // The customer's transactions with from <= ts < to, in (ts, id) order. Unbounded when absent.
+  // kCorruption when the index disagrees with the customer's sealed aggregates (its number of
+  // entries for the customer is not aggregates.txn_count, filtered or not), names a
+  // transaction twice, a missing one, or one of another customer.
+  Result<std::vector<Transaction>> transactions_of(CustomerId id,
+                                                   std::optional<Timestamp> from = std::nullopt,
+                                                   std::optional<Timestamp> to = std::nullopt) const;
+
+  Result<TableCounts> counts() const;
+
+  // ---- segment queries (custdb/segment.h, custdb/query.h) ----
+  // Each is kCorruption when the segment postings disagree with the customers table: the
+  // universe posting's size differs from the table's recorded count, the answer names a
+  // customer outside the universe, or a member's record is missing when read.
+  // kFailedPrecondition once the transaction has finished.
+  //
+  // Evaluates q once: the Segment answers count, ids, pages, stream, top, group and explain
+  // without evaluating q again. Valid while this transaction is open (see Segment).
+  Result<Segment> select(const query::Node& q, const SegmentOptions& o = {}) const;
+  // The calls below are shorthands for select(q, o) followed by one call on the Segment: to
+  // ask several things of one query (a count and pages, say), select once instead.
+  Result<std::uint64_t> count(const query::Node& q, const SegmentOptions& o = {}) const;
+  Result<std::vector<CustomerId>> ids(const query::Node& q, const SegmentOptions& o = {}) const;
+  // Up to `limit` ids greater than `after`, ascending.
+  Result<SegmentPage> page(const query::Node& q, std::size_t limit, CustomerId after = 0,
+                           const SegmentOptions& o = {}) const;
+  // Calls fn with each matching customer in id order until it returns false.
+  Status stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
+                const SegmentOptions& o = {}) const;
+  // The n matching customers with the highest value of `by`.
+  Result<std::vector<Customer>> top(const query::Node& q, RankBy by, std::size_t n,
+                                    const SegmentOptions& o = {}) const;
+  // One row per group value present in the segment, ordered by group.
+  Result<std::vector<GroupRow>> group(const query::Node& q, GroupBy by,
+                                      const SegmentOptions& o = {}) const;
+  // The plan as text: each step with its estimated and actual sizes.
+  Result<std::string> explain(const query::Node& q, const SegmentOptions& o = {}) const;
+  // Grouped aggregates over every customer.
+  Result<std::vector<GroupRow>> group_all(GroupBy by) const;
+
+  // The relationship graph around `id`: every relationship reachable within `depth` hops
+  // (breadth first), optionally only of one type, each with its hop distance from `id`.
+  struct Hop {
+    Relationship relationship;
+    int depth = 1;  // 1: touches `id`
+  };
+  Result<std::vector<Hop>> neighborhood(CustomerId id, int depth,
+                                        std::optional<RelationType> type = std::nullopt) const;
+
+  // The transaction's state inside the engine. Defined inside the library
+  // (src/engine/db_impl.h); opaque here, so a program can neither make nor reach one.
+  class State;
+
+ protected:
+  CUSTDB_LOCAL ReadView(Database::Impl* db, std::unique_ptr<State> state);
+  ReadView(ReadView&&) noexcept;
+  ReadView& operator=(ReadView&&) noexcept;
+  ~ReadView();
+
+  Database::Impl* db_;
+  std::unique_ptr<State> state_;  // null once the transaction has finished
+};
+
+class CUSTDB_EXPORT ReadTxn : public ReadView {
+ public:
+  ReadTxn(ReadTxn&&) noexcept;
+  ReadTxn& operator=(ReadTxn&&) noexcept;
+  ~ReadTxn();  // ends the snapshot
+
+ private:
+  CUSTDB_LOCAL ReadTxn(Database::Impl* db, std::unique_ptr<State> state);
+  friend class Database;
+};
+
+class CUSTDB_EXPORT WriteTxn : public ReadView {
+ public:
+  WriteTxn(WriteTxn&&) noexcept;
+  WriteTxn& operator=(WriteTxn&&) noexcept;
+  ~WriteTxn();  // aborts unless committed
+
+  // Inserts a new customer and returns its id (the given one, or the next free id when 0).
+  // Normalizes email, phone, country and tags; ignores `aggregates` and `updated_at`.
+  Result<CustomerId> insert_customer(Customer customer);
+  // Partial update: `mutate` receives the stored customer and changes what it wants. The id and
+  // aggregates cannot be changed this way. Returns false when there is no such customer.
+  Result<bool> update_customer(CustomerId id, const std::function<void(Customer&)>& mutate);
+  // Returns false when there is no such customer. kRestrict refuses (kFailedPrecondition) a
+  // customer with transactions or relationships; kCascade removes them too.
+  Result<bool> delete_customer(CustomerId id, DeleteMode mode = DeleteMode::kRestrict);
+
+  // Both ends must exist, differ, and the link must be new (see is_symmetric).
+  Result<RelationshipId> add_relationship(Relationship rel);
+  Result<bool> remove_relationship(RelationshipId id);
+
+  // The customer must exist. Updates the customer's aggregates in this transaction.
+  Result<TransactionId> add_transaction(Transaction txn);
+  // Changes a stored transaction (any field but id, customer included) and moves the aggregates.
+  Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
+  Result<bool> remove_transaction(TransactionId id);
+
+  // Makes every change durable (per Options::sync) and visible to later transactions.
+  // After commit, or after any error from it, the transaction is finished.
+  Status commit();
+  // Discards every change. Idempotent; the destructor calls it.
+  void abort() noexcept;
+
+ private:
+  CUSTDB_LOCAL WriteTxn(Database::Impl* db, std::unique_ptr<State> state);
+  friend class Database;
 };
 
 struct RotationProgress {

@@ -8,8 +8,14 @@
 // serves both building and using the library.
 #pragma once
 
+//
+// CUSTDB_LOCAL keeps a member of an exported class out of that table: the constructors that
+// take the library's opaque types (Database::Impl, ReadView::State, KeyMaterial::Secret),
+// which only the library itself calls.
 #if defined(_WIN32)
 #define CUSTDB_EXPORT
+#define CUSTDB_LOCAL
 #else
 #define CUSTDB_EXPORT __attribute__((visibility("default")))
+#define CUSTDB_LOCAL __attribute__((visibility("hidden")))
 #endif

@@ -7,7 +7,8 @@
 //   numbers or null (= absent); `tags` may also be an array of strings.
 // - Values: enums by name ("at_risk", "platinum"), dates YYYY-MM-DD, times ISO 8601
 //   (parse_timestamp), tags separated by '|', amounts as exact decimals in the currency's
-//   minor-unit digits ("1234.50", "1000" for JPY; see currency_digits) — never floating point.
+//   minor-unit digits ("1234.50", "1000" for JPY; parse_amount and format_amount in
+//   custdb/money.h) — never floating point.
 //
 // Columns (export writes exactly these, in this order):
 //   customers:     id,external_ref,type,name,email,phone,birth_date,gender,city,region,country,
@@ -110,8 +111,11 @@ CUSTDB_EXPORT Result<ImportReport> import_stream(Database& db, Table table, std:
 // ---- export ---------------------------------------------------------------------------------
 
 struct ExportOptions {
-  // false: name, email, phone and birth_date are masked (mask_*), which makes the output safe
-  // to share but not importable. An export meant for import needs reveal.
+  // false: name, email, phone and birth_date are masked, which makes the output safe to share
+  // but not importable. An export meant for import needs reveal. Masks (docs/cli.md, Masking):
+  // each word of a name keeps its first character ("Anna Meyer" -> "A*** M****"), an email its
+  // domain and the local part's first character ("a***@example.com"), a phone a leading '+'
+  // and its last four digits ("+*******4567"), a birth date nothing ("****-**-**").
   bool reveal = false;
 };
 
@@ -122,34 +126,5 @@ struct ExportOptions {
 // any error the output is incomplete and must be discarded.
 CUSTDB_EXPORT Status export_table(const Database& db, Table table, std::ostream& out, Format format,
                                   const ExportOptions& options = {});
-
-// ---- masking (shared with the CLI's display) -------------------------------------------------
-
-// Each word keeps its first character, the rest become '*': "Anna Meyer" -> "A*** M****".
-// Counts UTF-8 characters, not bytes.
-CUSTDB_EXPORT std::string mask_name(std::string_view name);
-// The local part masked like a word, the domain kept: "anna@example.com" -> "a***@example.com".
-CUSTDB_EXPORT std::string mask_email(std::string_view email);
-// A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567".
-CUSTDB_EXPORT std::string mask_phone(std::string_view phone);
-
-// `value` as a quoted JSON string (escapes ", \ and control characters; UTF-8 passes through):
-// the one JSON string writer shared by export and the CLI's --json output.
-CUSTDB_EXPORT std::string json_string(std::string_view value);
-// Dates are masked whole.
-inline constexpr std::string_view kMaskedDate = "****-**-**";
-
-// ---- amounts --------------------------------------------------------------------------------
-
-// Minor-unit digits of an ISO 4217 currency (case-insensitive): 0 for JPY, KRW, VND, CLP,
-// ISK; 3 for BHD, KWD, OMR, JOD, TND; 2 for every other code.
-CUSTDB_EXPORT int currency_digits(std::string_view currency);
-// "-1234.50" -> -123450 for a 2-digit currency. Exact: [+-]digits[.digits], at most
-// currency_digits fraction digits, magnitude at most kMaxAmount. kInvalidArgument otherwise,
-// the message being the reason alone.
-CUSTDB_EXPORT Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency);
-// -123450 -> "-1234.50"; 1000 JPY -> "1000". Takes any int64 amount and any sum (AmountSum,
-// 128 bits) exactly.
-CUSTDB_EXPORT std::string format_amount(AmountSum minor_units, std::string_view currency);
 
 }  // namespace custdb::io

@@ -18,16 +18,12 @@
 
 namespace custdb {
 
-class KeyMaterial;
-
-namespace crypto {
-class SecretBuffer;
-// The engine's read access to the secret (src/crypto/crypto.h); not part of the public API.
-std::span<const std::uint8_t> secret_bytes(const KeyMaterial& key);
-}  // namespace crypto
-
 class CUSTDB_EXPORT KeyMaterial {
  public:
+  // Where the secret's bytes live. Defined inside the library (src/crypto/crypto.h), which
+  // alone reads the bytes; opaque here, so no program can make or read one.
+  class Secret;
+
   // Any bytes; the passphrase is stretched with Argon2id. An empty passphrase is accepted here
   // but refused (kInvalidArgument) when a database is created or rekeyed with it.
   static std::shared_ptr<const KeyMaterial> from_passphrase(std::string_view passphrase);
@@ -52,11 +48,9 @@ class CUSTDB_EXPORT KeyMaterial {
   bool is_passphrase() const noexcept { return passphrase_; }
 
  private:
-  KeyMaterial(std::unique_ptr<const crypto::SecretBuffer> secret, bool passphrase) noexcept;
+  CUSTDB_LOCAL KeyMaterial(std::unique_ptr<const Secret> secret, bool passphrase) noexcept;
 
-  friend std::span<const std::uint8_t> crypto::secret_bytes(const KeyMaterial& key);
-
-  std::unique_ptr<const crypto::SecretBuffer> secret_;
+  std::unique_ptr<const Secret> secret_;
   bool passphrase_;
 };
 

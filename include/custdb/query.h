@@ -123,6 +123,11 @@ struct ParseOptions {
   int amount_decimals = 2;
 };
 
+// The options for queries over a database whose base currency is `currency` (ISO 4217, as in
+// DatabaseInfo::base_currency): amount_decimals = currency_digits(currency) (custdb/money.h).
+// Every tool that parses queries or rules for a database derives its options this way.
+CUSTDB_EXPORT ParseOptions parse_options_for(std::string_view currency);
+
 struct CUSTDB_EXPORT Node {
   enum class Kind : std::uint8_t { kAnd, kOr, kNot, kCompare, kIn, kBetween, kTag, kRelated };
 

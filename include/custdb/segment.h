@@ -45,7 +45,7 @@ struct GroupRow {
   std::string group;  // the enum name, or the region as stored (lower case); "" for none
   std::uint64_t customers = 0;
   // Exact: 128 bits (see AmountSum), since a group of two customers near the int64 limit of a
-  // customer's total already exceeds 64 bits. Print it with io::format_amount.
+  // customer's total already exceeds 64 bits. Print it with format_amount (custdb/money.h).
   AmountSum total_amount_sum = 0;
   std::int64_t total_amount_min = 0;
   std::int64_t total_amount_max = 0;

@@ -194,7 +194,8 @@ inline constexpr std::int64_t kMaxAmount = 1'000'000'000'000'000;
 // A sum of amounts over many customers or transactions (GroupRow::total_amount_sum, the CLI's
 // report and history totals). A customer's total is an int64, so two customers near its limit
 // already exceed one; 128 bits hold the sum of 2^63 such totals, so every sum custdb computes
-// is exact and never wraps. (A GCC/Clang extension type; io::format_amount prints it.)
+// is exact and never wraps. (A GCC/Clang extension type; format_amount in custdb/money.h
+// prints it.)
 __extension__ typedef __int128 AmountSum;
 
 }  // namespace custdb

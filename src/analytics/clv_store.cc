@@ -9,15 +9,11 @@
 #include <thread>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
-#include "engine/db_impl.h"
+#include "custdb/money.h"
+#include "engine/analytics_access.h"
 
 namespace custdb {
 namespace {
-
-using detail::Access;
-using detail::DatabaseImpl;
-using detail::TxnState;
 
 std::uint64_t hash_rows(const std::vector<RfmRow>& rows) {
   XXH3_state_t* state = XXH3_createState();
@@ -131,7 +127,7 @@ Result<ClvModel> deserialize(std::string_view text) {
 
 Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   RfmOptions o = options;
-  if (!o.as_of) o.as_of = detail::today_utc();
+  if (!o.as_of) o.as_of = analytics_access::today_utc();
   auto rows = rfm_summary(view, o);
   if (!rows) return tl::unexpected(rows.error());
   auto data = summaries(*rows);
@@ -150,7 +146,7 @@ Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   m.customers = bg->customers;
   m.repeat_customers = gg->customers;
   m.summary_hash = hash_rows(*rows);
-  m.fitted_at = detail::now_ms();
+  m.fitted_at = analytics_access::now_ms();
   return m;
 }
 
@@ -159,14 +155,13 @@ Status store_model(Database& db, const ClvModel& model) {
   auto check = deserialize(text);  // what is stored must load
   if (!check) return make_error(ErrorCode::kInvalidArgument, "model: not storable");
   if (model.kinds.empty()) return make_error(ErrorCode::kInvalidArgument, "model: no kinds");
-  return Access::impl(db).write_retrying(
-      [&](TxnState& st) { return Access::impl(db).put_meta(st, detail::kMetaClvModel, text); });
+  return db.write([&](WriteTxn& txn) {
+    return analytics_access::put_sealed_meta(txn, analytics_access::MetaKey::kClvModel, text);
+  });
 }
 
 Result<std::optional<ClvModel>> load_model(const ReadView& view) {
-  TxnState* st = Access::state(view);
-  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  auto text = Access::impl(view).get_meta(*st, detail::kMetaClvModel);
+  auto text = analytics_access::get_sealed_meta(view, analytics_access::MetaKey::kClvModel);
   if (!text) return tl::unexpected(text.error());
   if (!*text) return std::optional<ClvModel>();
   auto m = deserialize(**text);
@@ -180,8 +175,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
   if (!std::isfinite(options.annual_discount) || options.annual_discount < 0)
     return make_error(ErrorCode::kInvalidArgument, "discount: a rate of 0 or more");
   if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
-  DatabaseImpl& impl = Access::impl(db);
-  const Date as_of = options.as_of.value_or(detail::today_utc());
+  const Date as_of = options.as_of.value_or(analytics_access::today_utc());
 
   // Read everything needed from one snapshot, then end it: the batches below are many short
   // write transactions, and a snapshot held across them would keep their freed pages from
@@ -201,7 +195,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     auto r = rfm_summary(*view, {as_of, model.unit, model.kinds});
     if (!r) return tl::unexpected(r.error());
     rows = std::move(*r);
-    auto scored = segment::SegmentIndex(impl, *Access::state(*view)).scored_customers();
+    auto scored = analytics_access::scored_customers(*view);
     if (!scored) return tl::unexpected(scored.error());
     previously_scored = std::move(*scored);
   }
@@ -209,7 +203,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "the stored Gamma-Gamma model has q <= 1: its mean spend is infinite");
 
-  const double scale = std::pow(10.0, io::currency_digits(impl.base_currency));
+  const double scale = std::pow(10.0, currency_digits(analytics_access::base_currency(db)));
   // The model's arithmetic (a hypergeometric series per horizon step) dominates: spread it
   // over the cores. Each worker fills its own slice; the first failure is reported.
   std::vector<std::pair<CustomerId, std::optional<Scores>>> writes(rows.size());
@@ -265,22 +259,20 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
       if (i == rows.size() || rows[i].id != id) writes.emplace_back(id, std::nullopt);
     }
   }
-  for (std::size_t at = 0; at < writes.size(); at += options.batch) {
-    const std::size_t end = std::min(writes.size(), at + options.batch);
-    std::uint64_t scored = 0, cleared = 0;
-    auto s = impl.write_retrying([&](TxnState& st) -> Status {
-      scored = cleared = 0;
-      for (std::size_t i = at; i < end; ++i) {
-        auto done = impl.set_scores(st, writes[i].first, writes[i].second);
-        if (!done) return tl::unexpected(done.error());
-        if (*done) ++(writes[i].second ? scored : cleared);  // false: deleted meanwhile
-      }
-      return {};
-    });
-    if (!s) return tl::unexpected(s.error());
-    report.scored += scored;
-    report.cleared += cleared;
-  }
+  auto written = analytics_access::write_batches(
+      db, writes.size(), options.batch,
+      [&](WriteTxn& txn, std::size_t from, std::size_t to) -> Status {
+        std::uint64_t scored = 0, cleared = 0;
+        for (std::size_t i = from; i < to; ++i) {
+          auto done = analytics_access::set_scores(txn, writes[i].first, writes[i].second);
+          if (!done) return tl::unexpected(done.error());
+          if (*done) ++(writes[i].second ? scored : cleared);  // false: deleted meanwhile
+        }
+        report.scored += scored;
+        report.cleared += cleared;
+        return {};
+      });
+  if (!written) return tl::unexpected(written.error());
   return report;
 }
 

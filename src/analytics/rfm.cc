@@ -1,28 +1,21 @@
 // RFM summaries from the transaction table (custdb/analytics.h, docs/analytics.md).
 //
-// One pass over idx.txn_by_customer: each customer's transactions are one run of duplicates
-// under one key, so a customer is summarised from its own handful of records and memory does
-// not grow with the number of transactions. The pass must see every transaction exactly once:
-// the entries walked are checked against the index's recorded entry count and the
-// transaction table's (a torn file or a lost entry), and each run against repeats (a
-// duplicated entry), so a damaged file is kCorruption rather than a summary of part of it.
-#include <lmdb.h>
-
+// One pass over the customers' transactions (analytics_access::for_each_customer_transactions,
+// which hands over one customer's transactions at a time and proves the pass saw every
+// transaction exactly once), so a customer is summarised from its own handful of records and
+// memory does not grow with the number of transactions; a damaged file is kCorruption rather
+// than a summary of part of it.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
-#include "engine/db_impl.h"
+#include "custdb/money.h"
+#include "engine/analytics_access.h"
 
 namespace custdb {
 namespace analytics {
 namespace {
-
-using detail::Access;
-using detail::DatabaseImpl;
-using detail::TxnState;
 
 // Quintile score of each value: 1 + floor(5 · rank / n), where rank is the 0-based position of
 // the first value equal to it in ascending order, so ties share a score.
@@ -98,73 +91,29 @@ void assign_scores(std::vector<RfmRow>& rows) {
 
 Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOptions& options) {
   if (auto s = validate(options); !s) return tl::unexpected(s.error());
-  TxnState* st = Access::state(view);
-  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  const DatabaseImpl& db = Access::impl(view);
-  const Date as_of = options.as_of.value_or(detail::today_utc());
+  const Date as_of = options.as_of.value_or(analytics_access::today_utc());
   // Transactions before the end of the as-of day count.
-  const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
+  const Timestamp end =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(as_of + std::chrono::days{1});
   bool counted_kind[256] = {};
   for (auto k : options.kinds) counted_kind[static_cast<std::uint8_t>(k)] = true;
-  const int digits = io::currency_digits(db.base_currency);
+  const int digits = currency_digits(analytics_access::base_currency(view));
 
   std::vector<RfmRow> rows;
   // (day, base amount) of one customer; a day's sum is exact (AmountSum), as the counted
   // kinds' amounts may sum beyond an int64 where the customer's whole total does not.
   std::vector<std::pair<std::int64_t, AmountSum>> days;
-  storage::Cursor cur(st->txn.get(),
-                      db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)]);
-  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-  const storage::Table index_dbi = db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
-  auto index_entries = storage::entry_count(st->txn.get(), index_dbi, "idx.txn_by_customer");
-  if (!index_entries) return tl::unexpected(index_entries.error());
-  auto table_entries = storage::entry_count(st->txn.get(), db.dbi_transactions, "transactions");
-  if (!table_entries) return tl::unexpected(table_entries.error());
-  std::uint64_t walked = 0;
-  std::vector<TransactionId> run;  // one customer's transaction ids, to find repeats
-  MDB_val k, v;
-  int rc = cur.get(k, v, MDB_FIRST);
-  std::string prev_key;
-  while (rc == 0) {
-    // Keys ascend strictly in an intact tree; a stale page (torn copy) breaks the order.
-    if (walked > 0 && !(std::string_view(prev_key) < storage::to_view(k)))
-      return make_error(ErrorCode::kCorruption,
-                        "idx.txn_by_customer: keys out of order (damaged or torn file)");
-    prev_key.assign(storage::to_view(k));
-    // One key: one customer's transactions.
-    days.clear();
-    run.clear();
-    CustomerId customer = 0;
-    for (; rc == 0; rc = cur.get(k, v, MDB_NEXT_DUP)) {
-      ++walked;
-      run.push_back(index::IndexKeys::owner_id(storage::to_view(v)));
-      auto t = db.load_transaction(*st, run.back());
-      if (!t) return tl::unexpected(t.error());
-      if (!*t || (customer != 0 && (*t)->customer_id != customer))
-        return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a wrong transaction");
-      customer = (*t)->customer_id;
-      const Transaction& txn = **t;
-      if (!counted_kind[static_cast<std::uint8_t>(txn.kind)] || txn.ts >= end) continue;
-      days.emplace_back(std::chrono::floor<std::chrono::days>(txn.ts).time_since_epoch().count(),
-                        txn.base_amount.value_or(txn.amount));
-    }
-    if (rc != MDB_NOTFOUND) break;
-    std::sort(run.begin(), run.end());
-    if (std::adjacent_find(run.begin(), run.end()) != run.end())
-      return make_error(ErrorCode::kCorruption,
-                        "idx.txn_by_customer names a transaction of customer " +
-                            std::to_string(customer) + " twice");
-    if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
-    rc = cur.get(k, v, MDB_NEXT_NODUP);
-  }
-  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rfm"));
-  if (auto s = storage::check_walked("idx.txn_by_customer", walked, *index_entries); !s)
-    return tl::unexpected(s.error());
-  if (*index_entries != *table_entries)
-    return make_error(ErrorCode::kCorruption,
-                      "idx.txn_by_customer records " + std::to_string(*index_entries) +
-                          " entries where the transactions table records " +
-                          std::to_string(*table_entries));
+  auto scanned = analytics_access::for_each_customer_transactions(
+      view, [&](CustomerId customer, std::span<const Transaction> transactions) {
+        days.clear();
+        for (const Transaction& txn : transactions) {
+          if (!counted_kind[static_cast<std::uint8_t>(txn.kind)] || txn.ts >= end) continue;
+          const auto day = std::chrono::floor<std::chrono::days>(txn.ts).time_since_epoch();
+          days.emplace_back(day.count(), txn.base_amount.value_or(txn.amount));
+        }
+        if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
+      });
+  if (!scanned) return tl::unexpected(scanned.error());
   std::sort(rows.begin(), rows.end(), [](const RfmRow& a, const RfmRow& b) { return a.id < b.id; });
   assign_scores(rows);
   return rows;

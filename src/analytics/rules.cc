@@ -9,23 +9,12 @@
 #include <unordered_map>
 
 #include "analytics/analytics_internal.h"
-#include "custdb/io.h"
 #include "custdb/query.h"
-#include "engine/db_impl.h"
+#include "engine/analytics_access.h"
 #include "query/field_rules.h"
 
 namespace custdb {
 namespace {
-
-using detail::Access;
-using detail::DatabaseImpl;
-using detail::TxnState;
-
-query::ParseOptions parse_options_for(const DatabaseImpl& db) {
-  query::ParseOptions o;
-  o.amount_decimals = io::currency_digits(db.base_currency);
-  return o;
-}
 
 std::string_view field_name(const Rule& r) {
   return std::holds_alternative<Tier>(r.assign) ? "tier" : "stage";
@@ -76,18 +65,20 @@ Result<Rule> parse_with(std::string_view text, const query::ParseOptions& option
   return rule;
 }
 
-Result<std::vector<Rule>> stored_rules(const DatabaseImpl& db, TxnState& st) {
-  auto text = db.get_meta(st, detail::kMetaRules);
+Result<std::vector<Rule>> stored_rules(const ReadView& view) {
+  auto text = analytics_access::get_sealed_meta(view, analytics_access::MetaKey::kRules);
   if (!text) return tl::unexpected(text.error());
   std::vector<Rule> out;
   if (!*text) return out;
+  const query::ParseOptions options =
+      query::parse_options_for(analytics_access::base_currency(view));
   std::string_view rest = **text;
   while (!rest.empty()) {
     auto nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     if (line.empty()) continue;
-    auto rule = parse_with(line, parse_options_for(db));
+    auto rule = parse_with(line, options);
     if (!rule) return make_error(ErrorCode::kCorruption, "stored rules: " + rule.error().message());
     out.push_back(std::move(*rule));
   }
@@ -105,27 +96,29 @@ std::string to_string(const Rule& rule) {
 }
 
 Result<std::vector<Rule>> rules(const ReadView& view) {
-  TxnState* st = Access::state(view);
-  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  return stored_rules(Access::impl(view), *st);
+  return stored_rules(view);
 }
 
 Status set_rules(Database& db, std::span<const Rule> list) {
-  DatabaseImpl& impl = Access::impl(db);
+  const query::ParseOptions options =
+      query::parse_options_for(analytics_access::base_currency(db));
   std::string text;
   for (const Rule& rule : list) {
     // Re-parse: a Rule built in code must be as valid as one read from text.
-    auto checked = parse_with(to_string(rule), parse_options_for(impl));
+    auto checked = parse_with(to_string(rule), options);
     if (!checked) return tl::unexpected(checked.error());
     text += to_string(*checked) + "\n";
   }
-  return impl.write_retrying([&](TxnState& st) { return impl.put_meta(st, detail::kMetaRules, text); });
+  return db.write([&](WriteTxn& txn) {
+    return analytics_access::put_sealed_meta(txn, analytics_access::MetaKey::kRules, text);
+  });
 }
 
 Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
   if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
-  DatabaseImpl& impl = Access::impl(db);
-  const Date as_of = options.as_of.value_or(detail::today_utc());
+  const Date as_of = options.as_of.value_or(analytics_access::today_utc());
+  const query::ParseOptions parse_options =
+      query::parse_options_for(analytics_access::base_currency(db));
   struct Change {
     CustomerId id;
     std::optional<Tier> tier;
@@ -145,7 +138,7 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     SegmentOptions so;
     so.as_of = as_of;
     for (const Rule& rule : *list) {
-      auto q = query::parse(rule.when, parse_options_for(impl));
+      auto q = query::parse(rule.when, parse_options);
       if (!q) return make_error(ErrorCode::kCorruption, "stored rule: " + q.error().message());
       auto ids = view->ids(*q, so);
       if (!ids) return tl::unexpected(ids.error());
@@ -176,21 +169,20 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
   report.changed = changes.size();
   if (options.dry_run) return report;
 
-  for (std::size_t at = 0; at < changes.size(); at += options.batch) {
-    const std::size_t end = std::min(changes.size(), at + options.batch);
-    auto s = impl.write_retrying([&](TxnState& st) -> Status {
-      for (std::size_t i = at; i < end; ++i) {
-        const Change& ch = changes[i];
-        auto done = impl.update_customer(st, ch.id, [&](Customer& c) {
-          if (ch.tier) c.tier = *ch.tier;
-          if (ch.stage) c.stage = *ch.stage;
-        });
-        if (!done) return tl::unexpected(done.error());
-      }
-      return {};
-    });
-    if (!s) return tl::unexpected(s.error());
-  }
+  auto written = analytics_access::write_batches(
+      db, changes.size(), options.batch,
+      [&](WriteTxn& txn, std::size_t from, std::size_t to) -> Status {
+        for (std::size_t i = from; i < to; ++i) {
+          const Change& ch = changes[i];
+          auto done = txn.update_customer(ch.id, [&](Customer& c) {
+            if (ch.tier) c.tier = *ch.tier;
+            if (ch.stage) c.stage = *ch.stage;
+          });
+          if (!done) return tl::unexpected(done.error());
+        }
+        return {};
+      });
+  if (!written) return tl::unexpected(written.error());
   return report;
 }
 

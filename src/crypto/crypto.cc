@@ -172,8 +172,6 @@ void ensure_sodium() {
   (void)initialized;
 }
 
-std::span<const std::uint8_t> secret_bytes(const KeyMaterial& key) { return key.secret_->span(); }
-
 void scrub_stack() noexcept {
   // sodium_stackzero zeroes a variable-length array of its own frame, i.e. the stack just below
   // the caller's frame, where the callees the caller has returned from kept their locals.

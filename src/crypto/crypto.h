@@ -83,6 +83,31 @@ class SecretBuffer {
   std::size_t size_ = 0;
 };
 
+}  // namespace custdb::crypto
+
+namespace custdb {
+
+// What a KeyMaterial holds (custdb/key.h declares it opaque): the user's secret in SecretBuffer
+// memory. As a class nested in KeyMaterial it reads KeyMaterial's private members, so the
+// public header needs no friend for the library's access.
+class KeyMaterial::Secret : public crypto::SecretBuffer {
+ public:
+  explicit Secret(crypto::SecretBuffer&& bytes) noexcept : SecretBuffer(std::move(bytes)) {}
+  // The secret's bytes; valid while `key` lives.
+  static std::span<const std::uint8_t> of(const KeyMaterial& key) noexcept {
+    return key.secret_->span();
+  }
+};
+
+}  // namespace custdb
+
+namespace custdb::crypto {
+
+// The bytes of the user's secret (a passphrase or a raw key): what the KEK is derived from.
+inline std::span<const std::uint8_t> secret_bytes(const KeyMaterial& key) noexcept {
+  return KeyMaterial::Secret::of(key);
+}
+
 inline constexpr std::size_t kDataKeySize = 32;
 // The database's data key: kDataKeySize bytes.
 using DataKey = SecretBuffer;

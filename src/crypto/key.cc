@@ -18,10 +18,10 @@ using crypto::SecretBuffer;
 // Far beyond any passphrase or key file; refuses to pull a large file into locked memory.
 constexpr std::size_t kMaxKeyFileSize = 64 * 1024;
 
-std::unique_ptr<const SecretBuffer> copy_secret(std::span<const std::uint8_t> bytes) {
-  auto secret = std::make_unique<SecretBuffer>(bytes.size());
-  if (!bytes.empty()) std::memcpy(secret->data(), bytes.data(), bytes.size());
-  return secret;
+std::unique_ptr<const KeyMaterial::Secret> copy_secret(std::span<const std::uint8_t> bytes) {
+  SecretBuffer secret(bytes.size());
+  if (!bytes.empty()) std::memcpy(secret.data(), bytes.data(), bytes.size());
+  return std::make_unique<const KeyMaterial::Secret>(std::move(secret));
 }
 
 // The whole file, read straight into secret memory so no copy lingers in ordinary heap or
@@ -70,8 +70,7 @@ std::size_t without_one_newline(std::span<const std::uint8_t> bytes) {
 
 }  // namespace
 
-KeyMaterial::KeyMaterial(std::unique_ptr<const crypto::SecretBuffer> secret,
-                         bool passphrase) noexcept
+KeyMaterial::KeyMaterial(std::unique_ptr<const Secret> secret, bool passphrase) noexcept
     : secret_(std::move(secret)), passphrase_(passphrase) {}
 
 KeyMaterial::~KeyMaterial() = default;

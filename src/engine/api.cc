@@ -26,19 +26,19 @@ namespace custdb {
 
 using detail::TxnState;
 
-ReadView::ReadView(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+ReadView::ReadView(Database::Impl* db, std::unique_ptr<State> state)
     : db_(db), state_(std::move(state)) {}
 ReadView::ReadView(ReadView&&) noexcept = default;
 ReadView& ReadView::operator=(ReadView&&) noexcept = default;
 ReadView::~ReadView() = default;
 
-ReadTxn::ReadTxn(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+ReadTxn::ReadTxn(Database::Impl* db, std::unique_ptr<State> state)
     : ReadView(db, std::move(state)) {}
 ReadTxn::ReadTxn(ReadTxn&&) noexcept = default;
 ReadTxn& ReadTxn::operator=(ReadTxn&&) noexcept = default;
 ReadTxn::~ReadTxn() = default;
 
-WriteTxn::WriteTxn(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+WriteTxn::WriteTxn(Database::Impl* db, std::unique_ptr<State> state)
     : ReadView(db, std::move(state)) {}
 WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&& o) noexcept {
@@ -63,48 +63,40 @@ Status WriteTxn::commit() {
   return db_->commit(*st);
 }
 
-template <class R>
-Result<R> WriteTxn::run(std::function<Result<R>(TxnState&)> op) {
-  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
-  if (state_->poisoned) return tl::unexpected(*state_->failure);
-  // A WriteTxn's state is a write transaction under the write lock, its LMDB transaction
-  // live until commit, abort or a failure (which poisons it).
-  assert(state_->write && state_->writer && state_->txn);
-  auto r = op(*state_);
-  // LMDB allows only abort after a failed put: end it now, keep the state (and the write lock,
-  // so this thread's next begin_write still sees its open WriteTxn) for commit() to report.
-  if (!r && state_->poisoned) state_->txn.abort();
-  return r;
-}
-
+// Each write runs through detail::run_write: refused once finished or poisoned, and a storage
+// failure poisons the transaction.
 Result<CustomerId> WriteTxn::insert_customer(Customer c) {
-  return run<CustomerId>([db = db_, c = std::move(c)](TxnState& st) {
-    return db->insert_customer(st, c);
-  });
+  return detail::run_write<CustomerId>(
+      *this, [&](TxnState& st) { return db_->insert_customer(st, std::move(c)); });
 }
 Result<bool> WriteTxn::update_customer(CustomerId id, const std::function<void(Customer&)>& fn) {
-  return run<bool>([db = db_, id, fn](TxnState& st) { return db->update_customer(st, id, fn); });
+  return detail::run_write<bool>(
+      *this, [&](TxnState& st) { return db_->update_customer(st, id, fn); });
 }
 Result<bool> WriteTxn::delete_customer(CustomerId id, DeleteMode mode) {
-  return run<bool>([db = db_, id, mode](TxnState& st) { return db->delete_customer(st, id, mode); });
+  return detail::run_write<bool>(
+      *this, [&](TxnState& st) { return db_->delete_customer(st, id, mode); });
 }
 Result<RelationshipId> WriteTxn::add_relationship(Relationship r) {
-  return run<RelationshipId>(
-      [db = db_, r = std::move(r)](TxnState& st) { return db->add_relationship(st, r); });
+  return detail::run_write<RelationshipId>(
+      *this, [&](TxnState& st) { return db_->add_relationship(st, std::move(r)); });
 }
 Result<bool> WriteTxn::remove_relationship(RelationshipId id) {
-  return run<bool>([db = db_, id](TxnState& st) { return db->remove_relationship(st, id); });
+  return detail::run_write<bool>(
+      *this, [&](TxnState& st) { return db_->remove_relationship(st, id); });
 }
 Result<TransactionId> WriteTxn::add_transaction(Transaction t) {
-  return run<TransactionId>(
-      [db = db_, t = std::move(t)](TxnState& st) { return db->add_transaction(st, t); });
+  return detail::run_write<TransactionId>(
+      *this, [&](TxnState& st) { return db_->add_transaction(st, std::move(t)); });
 }
 Result<bool> WriteTxn::amend_transaction(TransactionId id,
                                          const std::function<void(Transaction&)>& fn) {
-  return run<bool>([db = db_, id, fn](TxnState& st) { return db->amend_transaction(st, id, fn); });
+  return detail::run_write<bool>(
+      *this, [&](TxnState& st) { return db_->amend_transaction(st, id, fn); });
 }
 Result<bool> WriteTxn::remove_transaction(TransactionId id) {
-  return run<bool>([db = db_, id](TxnState& st) { return db->remove_transaction(st, id); });
+  return detail::run_write<bool>(
+      *this, [&](TxnState& st) { return db_->remove_transaction(st, id); });
 }
 
 // Reads: a finished WriteTxn has no state.
@@ -195,7 +187,7 @@ Status ReadView::for_each_transaction(const std::function<bool(const Transaction
 }
 #undef CUSTDB_REQUIRE_STATE
 
-Database::Database(std::unique_ptr<detail::DatabaseImpl> impl) : impl_(std::move(impl)) {}
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -188,7 +189,7 @@ class DatabaseImpl {
   std::unique_ptr<segment::SegmentKeys> seg_keys;
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
-  static Result<std::unique_ptr<DatabaseImpl>> open(const std::filesystem::path& path,
+  static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,
                                                     const Options& options,
                                                     bool take_process_lock = true);
 
@@ -210,7 +211,7 @@ class DatabaseImpl {
   }
 
   // ---- transactions (txn.cc) ----
-  Result<std::unique_ptr<TxnState>> begin(bool write);
+  Result<std::unique_ptr<ReadView::State>> begin(bool write);
   Status commit(TxnState& st);
   // Runs body in a write transaction and commits it. When the write lock stays taken past
   // Options::busy_timeout (kBusy from begin), waits and tries again, at most kWriteAttempts
@@ -392,14 +393,53 @@ inline constexpr std::string_view kMetaClvModel = "analytics.model";
 inline constexpr std::string_view kMetaRules = "analytics.rules";
 inline constexpr std::array<std::string_view, 2> kSealedMetaKeys = {kMetaClvModel, kMetaRules};
 
-// The engine's modules outside src/engine (src/analytics) reach a handle's implementation and
-// a transaction's state through here.
-struct Access {
-  static const DatabaseImpl& impl(const ReadView& v) { return *v.db_; }
-  // Null when the transaction has finished.
-  static TxnState* state(const ReadView& v) { return v.state_.get(); }
-  static DatabaseImpl& impl(Database& d) { return *d.impl_; }
+}  // namespace custdb::detail
+
+namespace custdb {
+
+// The opaque types of the public handles (custdb/database.h), defined here as the engine's own
+// types. Being nested in the public classes, they read those classes' private members, so the
+// public headers need no friend for the engine. They add no state: Database::Impl is the
+// DatabaseImpl that DatabaseImpl::open makes, ReadView::State the TxnState that
+// DatabaseImpl::begin makes.
+class Database::Impl final : public detail::DatabaseImpl {
+ public:
+  // The engine behind a handle (for the engine's modules outside src/engine: analytics).
+  static detail::DatabaseImpl& of(Database& db) { return *db.impl_; }
+  static const detail::DatabaseImpl& of(const Database& db) { return *db.impl_; }
 };
+
+class ReadView::State final : public detail::TxnState {
+ public:
+  // The view's transaction state; null when the transaction has finished (or the view was
+  // moved from).
+  static detail::TxnState* of(const ReadView& view) { return view.state_.get(); }
+  // The engine the view reads; valid while the view has a state.
+  static detail::DatabaseImpl& db_of(const ReadView& view) { return *view.db_; }
+};
+
+}  // namespace custdb
+
+namespace custdb::detail {
+
+// Runs one write operation `op(TxnState&) -> Result<R>` of `txn`: kFailedPrecondition once the
+// transaction has finished; the stored failure once it is poisoned. A storage failure (op
+// poisons the state) ends the LMDB transaction now, as LMDB allows only abort after a failed
+// put, and keeps the state (and the write lock, so this thread's next begin_write still sees
+// its open WriteTxn) for commit() to report. The public WriteTxn writes and the engine's
+// writes for analytics (analytics_access.cc) all go through here.
+template <class R, class Op>
+Result<R> run_write(WriteTxn& txn, Op&& op) {
+  TxnState* st = ReadView::State::of(txn);
+  if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
+  if (st->poisoned) return tl::unexpected(*st->failure);
+  // A WriteTxn's state is a write transaction under the write lock, its LMDB transaction
+  // live until commit, abort or a failure (which poisons it).
+  assert(st->write && st->writer && st->txn);
+  Result<R> r = op(*st);
+  if (!r && st->poisoned) st->txn.abort();
+  return r;
+}
 
 // LMDB's page structure of path/data.mdb walked with the flags custdb opens its named DBs
 // with (check.cc; verify_file reports it as a CheckReport). Sound only while a read

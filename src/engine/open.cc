@@ -247,13 +247,13 @@ std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
 
 }  // namespace
 
-Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
-                                                         const Options& options,
-                                                         bool take_process_lock) {
+Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
+                                                           const Options& options,
+                                                           bool take_process_lock) {
   // Declared before the handle so that, on failure, it runs after the handle (and its LMDB
   // environment and lock file) closed.
   CreateUndo undo;
-  auto d = std::make_unique<DatabaseImpl>();
+  auto d = std::make_unique<Database::Impl>();
   d->path = path;
   d->options = options;
   std::error_code ec;

@@ -112,10 +112,10 @@ Error DatabaseImpl::fail(TxnState& st, Error e) {
   return e;
 }
 
-Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) {
+Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
-  auto st = std::make_unique<TxnState>();
+  auto st = std::make_unique<ReadView::State>();
   st->write = write;
   if (write) {
     auto lock = lock_writer();

@@ -8,6 +8,8 @@
 #include <ostream>
 
 #include "custdb/io.h"
+#include "custdb/money.h"
+#include "io/display.h"
 #include "io/io_internal.h"
 
 namespace custdb::io {
@@ -37,7 +39,7 @@ class RowWriter {
     if (format_ == Format::kCsv) {
       if (value) detail::append_csv_field(buf_, *value);
     } else if (value && !value->empty()) {
-      detail::append_json_string(buf_, *value);
+      append_json_string(buf_, *value);
     } else {
       buf_ += "null";
     }
@@ -83,7 +85,7 @@ class RowWriter {
     buf_ += '[';
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (i) buf_ += ',';
-      detail::append_json_string(buf_, items[i]);
+      append_json_string(buf_, items[i]);
     }
     buf_ += ']';
   }
@@ -114,7 +116,7 @@ class RowWriter {
       if (column_ > 0) buf_ += ',';
     } else {
       buf_ += column_ == 0 ? "{" : ",";
-      detail::append_json_string(buf_, names_[column_]);
+      append_json_string(buf_, names_[column_]);
       buf_ += ':';
     }
     ++column_;

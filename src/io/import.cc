@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "custdb/io.h"
+#include "custdb/money.h"
 #include "io/io_internal.h"
 
 namespace custdb::io {

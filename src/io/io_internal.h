@@ -89,8 +89,7 @@ using JsonMembers = std::vector<std::pair<std::string, std::optional<Cell>>>;
 tl::expected<JsonMembers, Problem> parse_json_object(std::string_view text);
 
 // Appends `value` as one CSV field, quoted when it contains , " CR LF or edge spaces.
+// (JSON strings: append_json_string in io/display.h.)
 void append_csv_field(std::string& out, std::string_view value);
-// Appends `value` as a JSON string literal, quotes included.
-void append_json_string(std::string& out, std::string_view value);
 
 }  // namespace custdb::io::detail

@@ -1,6 +1,6 @@
-// A small, strict JSON reader for flat objects (one per line) and the string escaping of the
-// writer. Numbers are kept as their literal text so that amounts are never rounded through
-// a double.
+// A small, strict JSON reader for flat objects (one per line). Numbers are kept as their
+// literal text so that amounts are never rounded through a double. (The writer's string
+// escaping is io/display.h.)
 #include <algorithm>
 #include <cstdio>
 
@@ -301,37 +301,4 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
   return {};
 }
 
-void append_json_string(std::string& out, std::string_view value) {
-  out += '"';
-  for (char c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char hex[8];
-          std::snprintf(hex, sizeof hex, "\\u%04x", u);
-          out += hex;
-        } else {
-          out += c;  // UTF-8 passes through unchanged
-        }
-    }
-  }
-  out += '"';
-}
-
 }  // namespace custdb::io::detail
-
-namespace custdb::io {
-std::string json_string(std::string_view value) {
-  std::string out;
-  detail::append_json_string(out, value);
-  return out;
-}
-}  // namespace custdb::io

@@ -35,9 +35,9 @@ Command add_history(CLI::App& app, Globals& g) {
                              .set("ts", format_timestamp(t.ts))
                              .set("kind", to_string(t.kind))
                              .set("channel", to_string(t.channel))
-                             .set("amount", io::format_amount(t.amount, t.currency))
+                             .set("amount", format_amount(t.amount, t.currency))
                              .set("currency", t.currency)
-                             .set("base_amount", t.base_amount ? Json(io::format_amount(*t.base_amount, base)) : Json())
+                             .set("base_amount", t.base_amount ? Json(format_amount(*t.base_amount, base)) : Json())
                              .set("product", t.product)
                              .set("description", t.description));
               print_json(arr);

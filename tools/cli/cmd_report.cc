@@ -22,7 +22,7 @@ Command add_report(CLI::App& app, Globals& g) {
             auto rows = must(txn.group_all(group));
             // The average, rounded to the currency's minor unit.
             auto avg = [&](const GroupRow& r) {
-              return io::format_amount(static_cast<std::int64_t>(std::llround(r.total_amount_avg)), currency);
+              return format_amount(static_cast<std::int64_t>(std::llround(r.total_amount_avg)), currency);
             };
             if (g.json) {
               Json arr = Json::array();
@@ -30,9 +30,9 @@ Command add_report(CLI::App& app, Globals& g) {
                 arr.push(Json::object()
                              .set(*by, r.group)
                              .set("customers", r.customers)
-                             .set("total_amount_sum", io::format_amount(r.total_amount_sum, currency))
-                             .set("total_amount_min", io::format_amount(r.total_amount_min, currency))
-                             .set("total_amount_max", io::format_amount(r.total_amount_max, currency))
+                             .set("total_amount_sum", format_amount(r.total_amount_sum, currency))
+                             .set("total_amount_min", format_amount(r.total_amount_min, currency))
+                             .set("total_amount_max", format_amount(r.total_amount_max, currency))
                              .set("total_amount_avg", avg(r))
                              .set("txn_count", r.txn_count_sum));
               print_json(Json::object().set("by", *by).set("currency", currency).set("groups", std::move(arr)));
@@ -48,12 +48,12 @@ Command add_report(CLI::App& app, Globals& g) {
               txns += r.txn_count_sum;
               sum += r.total_amount_sum;
               table.add({r.group.empty() ? "(none)" : r.group, std::to_string(r.customers),
-                         io::format_amount(r.total_amount_sum, currency),
-                         io::format_amount(r.total_amount_min, currency),
-                         io::format_amount(r.total_amount_max, currency), avg(r),
+                         format_amount(r.total_amount_sum, currency),
+                         format_amount(r.total_amount_min, currency),
+                         format_amount(r.total_amount_max, currency), avg(r),
                          std::to_string(r.txn_count_sum)});
             }
-            table.add({"(all)", std::to_string(customers), io::format_amount(sum, currency), "", "",
+            table.add({"(all)", std::to_string(customers), format_amount(sum, currency), "", "",
                        "", std::to_string(txns)});
             table.print();
             std::printf("amounts in %s\n", currency.c_str());

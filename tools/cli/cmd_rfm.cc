@@ -43,14 +43,14 @@ namespace {
 // realistic spend; beyond that to the double's precision, never wrapping), and the rounding is done on the integers rather than on the binary double (where 22.345 is
 // 22.34499...).
 std::string money_text(const RfmRow& r, std::string_view currency, int digits) {
-  if (r.frequency == 0) return io::format_amount(0, currency);
+  if (r.frequency == 0) return format_amount(0, currency);
   const long double scale = std::pow(10.0L, digits);
   const long double n = static_cast<long double>(r.frequency);
   // 128 bits: near the limits the repeat sum exceeds an int64 (llroundl would overflow).
   const auto sum = static_cast<AmountSum>(std::roundl(static_cast<long double>(r.monetary_value) * n * scale));
   const AmountSum count = static_cast<AmountSum>(r.frequency);
   const AmountSum magnitude = ((sum < 0 ? -sum : sum) * 2 + count) / (2 * count);
-  return io::format_amount(sum < 0 ? -magnitude : magnitude, currency);
+  return format_amount(sum < 0 ? -magnitude : magnitude, currency);
 }
 
 }  // namespace
@@ -75,7 +75,7 @@ Command add_rfm(CLI::App& app, Globals& g) {
             const std::string format = !o->format.empty() ? o->format : g.json ? "json" : "table";
             Database db = open_database(g, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
-            const int digits = io::currency_digits(currency);
+            const int digits = currency_digits(currency);
             std::vector<RfmRow> rows;
             {
               auto txn = must(db.begin_read());

@@ -96,8 +96,7 @@ Command add_rules(CLI::App& app, Globals& g) {
               }
               std::istream& in = from_stdin ? std::cin : file;
               Database db = open_database(g, /*read_only=*/false);
-              query::ParseOptions po;
-              po.amount_decimals = io::currency_digits(db.info().base_currency);
+              const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
               std::vector<Rule> parsed;
               bool bad = false;
               std::uint64_t line_no = 0;

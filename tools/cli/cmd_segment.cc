@@ -30,8 +30,7 @@ Command add_segment(CLI::App& app, Globals& g) {
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
             Database db = open_database(g, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
-            query::ParseOptions po;
-            po.amount_decimals = io::currency_digits(currency);
+            const query::ParseOptions po = query::parse_options_for(currency);
             auto q = query::parse(join(o->query, " "), po);
             if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
             auto txn = must(db.begin_read());

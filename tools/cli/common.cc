@@ -14,6 +14,7 @@
 #include <map>
 
 #include "custdb/io.h"
+#include "io/display.h"  // masking and JSON strings, as export does them
 
 namespace custdb::cli {
 
@@ -227,7 +228,7 @@ std::string shown_birth_date(const Globals& g, const std::optional<Date>& date) 
 }
 
 std::string money(AmountSum minor_units, std::string_view currency) {
-  return io::format_amount(minor_units, currency) + " " + std::string(currency);
+  return format_amount(minor_units, currency) + " " + std::string(currency);
 }
 
 std::string opt_time(const std::optional<Timestamp>& t) { return t ? format_timestamp(*t) : ""; }
@@ -282,8 +283,6 @@ Json& Json::push(Json value) {
 
 namespace {
 
-void append_json_string(std::string& out, std::string_view s) { out += io::json_string(s); }
-
 void newline(std::string& out, int indent, int level) {
   if (indent <= 0) return;
   out += '\n';
@@ -310,7 +309,7 @@ void Json::write(std::string& out, int indent, int level) const {
       out.append(buf, r.ptr);
     }
   } else if (auto* s = std::get_if<std::string>(&v_)) {
-    append_json_string(out, *s);
+    io::append_json_string(out, *s);
   } else if (auto* a = std::get_if<Array>(&v_)) {
     if (a->items.empty()) {
       out += "[]";
@@ -333,7 +332,7 @@ void Json::write(std::string& out, int indent, int level) const {
     for (std::size_t k = 0; k < o->members.size(); ++k) {
       if (k) out += ',';
       newline(out, indent, level + 1);
-      append_json_string(out, o->members[k].first);
+      io::append_json_string(out, o->members[k].first);
       out += indent > 0 ? ": " : ":";
       o->members[k].second.write(out, indent, level + 1);
     }
@@ -367,7 +366,7 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
   for (const auto& t : c.tags) tags.push(t);
   Json agg = Json::object();
   agg.set("txn_count", c.aggregates.txn_count)
-      .set("total_amount", io::format_amount(c.aggregates.total_amount, currency))
+      .set("total_amount", format_amount(c.aggregates.total_amount, currency))
       .set("currency", currency)
       .set("first_txn_at", c.aggregates.first_txn_at ? Json(format_timestamp(*c.aggregates.first_txn_at)) : Json())
       .set("last_txn_at", c.aggregates.last_txn_at ? Json(format_timestamp(*c.aggregates.last_txn_at)) : Json());
@@ -403,8 +402,8 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
                         .set("as_of", format_date(s->as_of))
                         .set("p_alive", s->p_alive)
                         .set("expected_purchases", s->expected_purchases)
-                        .set("expected_value", io::format_amount(s->expected_value, currency))
-                        .set("clv", io::format_amount(s->clv, currency))
+                        .set("expected_value", format_amount(s->expected_value, currency))
+                        .set("clv", format_amount(s->clv, currency))
                         .set("r_score", static_cast<unsigned>(s->r_score))
                         .set("f_score", static_cast<unsigned>(s->f_score))
                         .set("m_score", static_cast<unsigned>(s->m_score)));

@@ -25,6 +25,7 @@
 #include "custdb/database.h"
 #include "custdb/io.h"
 #include "custdb/key.h"
+#include "custdb/money.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
 

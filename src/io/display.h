@@ -1,0 +1,33 @@
+// How personal data and strings are shown: masking and JSON string escaping. Not public API.
+//
+// One source for two users: the library's export (custdb/io.h, ExportOptions::reveal) and the
+// CLI's tables and --json output, which must mask exactly as export does. The CLI links only
+// the public library, where these are hidden, so display.cc is compiled into it as well (the
+// custdb_display target in CMakeLists.txt); it depends on nothing but the standard library.
+// Pure functions, reentrant.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace custdb::io {
+
+// Each word keeps its first character, the rest become '*': "Anna Meyer" -> "A*** M****".
+// Counts UTF-8 characters, not bytes; spaces and tabs are kept.
+std::string mask_name(std::string_view name);
+// The local part masked like a word, the domain kept: "anna@example.com" -> "a***@example.com".
+// Without '@', masked as a name.
+std::string mask_email(std::string_view email);
+// A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567". With four
+// digits or fewer, every digit is masked.
+std::string mask_phone(std::string_view phone);
+// Dates are masked whole.
+inline constexpr std::string_view kMaskedDate = "****-**-**";
+
+// Appends `value` as a JSON string literal, quotes included: escapes ", \ and control
+// characters (DEL too, as \u007f); UTF-8 passes through unchanged.
+void append_json_string(std::string& out, std::string_view value);
+// The same as a new string: the one JSON string writer of export and the CLI's --json output.
+std::string json_string(std::string_view value);
+
+}  // namespace custdb::io
