@@ -15,7 +15,6 @@ namespace {
 using index::IndexEntry;
 using index::IndexId;
 using storage::Bytes;
-using namespace custdb::engine;
 
 // Ids stay below 2^63 so `id + 1` (the next counter value) never wraps.
 constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
@@ -321,7 +320,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   Transaction t = **old;
   if (auto s = run_callback("amend_transaction", [&] { mutate(t); }); !s) return tl::unexpected(s.error());
   t.id = id;
-  (void)valid_currency(t.currency);  // upper-cases, so "eur" compares equal to "EUR"
+  t.currency = canonical_currency(t.currency);  // so "eur" compares equal to "EUR"
   if (t.currency != base_currency && t.currency != (*old)->currency &&
       t.base_amount == (*old)->base_amount)
     t.base_amount.reset();  // a new foreign currency needs its own base amount

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <limits>
 
-namespace custdb::query::rules {
+#include "util/normalize.h"
+
+namespace custdb::query::field_rules {
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
 bool is_word_start(char c) {
@@ -63,27 +64,9 @@ auto with_enum_type(Field field, Fn fn) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 bool is_keyword(std::string_view word) {
   for (std::string_view keyword : {"and", "or", "not", "in", "between", "tag", "related"})
-    if (iequals(word, keyword)) return true;
+    if (normalize::iequals(word, keyword)) return true;
   return false;
 }
 
@@ -105,16 +88,17 @@ std::string enum_names(Field field) {
 }
 
 std::optional<std::string> normalize_text(Field field, std::string_view text) {
-  std::string value(trim(text));
-  if (value.empty()) return std::nullopt;
-  if (field == Field::kCountry) {
-    std::transform(value.begin(), value.end(), value.begin(), upper);
-    bool letters =
-        std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-    if (value.size() != 2 || !letters) return std::nullopt;
-    return value;
+  if (field != Field::kCountry) {
+    std::string folded = normalize::fold(text);
+    if (folded.empty()) return std::nullopt;
+    return folded;
   }
-  return ascii_lower(value);
+  std::string value = normalize::trim(text);
+  std::transform(value.begin(), value.end(), value.begin(), upper);
+  bool letters =
+      std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  if (value.size() != 2 || !letters) return std::nullopt;
+  return value;
 }
 
 std::string text_expectation(Field field) {
@@ -183,13 +167,13 @@ std::string format_scaled(std::int64_t value, int decimals) {
 }
 
 std::optional<std::string> normalize_tag(std::string_view text) {
-  std::string value = ascii_lower(trim(text));
+  std::string value = normalize::lower(normalize::trim_view(text));
   if (value.empty()) return std::nullopt;
   return value;
 }
 
 std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text) {
-  std::string name = ascii_lower(trim(text));
+  std::string name = normalize::lower(normalize::trim_view(text));
   if (name.empty()) return std::nullopt;
   auto type = from_string<RelationType>(name);
   if (type == RelationType::kCustom) return std::nullopt;
@@ -207,4 +191,4 @@ std::string relation_names() {
   return out;
 }
 
-}  // namespace custdb::query::rules
+}  // namespace custdb::query::field_rules

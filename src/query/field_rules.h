@@ -1,28 +1,31 @@
 // The per-field value rules shared by the parser and the builder, so both normalize and reject
 // exactly the same values: enum names, text normalization, integer ranges, amounts, names of
-// relation types. Internal to src/query.
+// relation types. Internal to src/query. (Not the analytics tier/stage rules of
+// custdb/analytics.h: these are rules on query operands.) Trimming, case folding and ASCII
+// case-insensitive comparison are util/normalize.h's.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "custdb/query.h"
 
-namespace custdb::query::rules {
+namespace custdb::query::field_rules {
 
 // Limits recursion over user-supplied text (parser, printer, evaluator all recurse on depth).
 inline constexpr int kMaxDepth = 100;
 
-bool iequals(std::string_view a, std::string_view b);
-std::string ascii_lower(std::string_view text);
-std::string_view trim(std::string_view text);
-
 // Whether `text` prints bare (a bare word that is no keyword); otherwise it needs quotes.
 bool is_bare_word(std::string_view text);
 bool is_keyword(std::string_view word);
+
+// Every field with its query-language name, in declaration order: stored attributes and the
+// derived ones (age, the transaction aggregates, the scores, recency and tenure) alike.
+std::span<const std::pair<Field, std::string_view>> field_names();
 
 // ---- enums (fields of FieldKind::kEnum) ----
 // The field's enum number for a case-insensitive name.
@@ -32,7 +35,8 @@ std::string_view enum_name(Field field, std::int64_t number);  // "invalid" if n
 std::string enum_names(Field field);
 
 // ---- text (FieldKind::kText) ----
-// The normalized value, or nullopt if the text is not acceptable for the field.
+// The normalized value, or nullopt if the text is not acceptable for the field: region and city
+// normalize::fold()ed (the segment index's key), country trimmed and upper-cased.
 std::optional<std::string> normalize_text(Field field, std::string_view text);
 // What normalize_text accepts, after "expected ": "a non-empty region", ...
 std::string text_expectation(Field field);
@@ -55,4 +59,4 @@ std::optional<std::pair<RelationType, std::string>> relation_from_name(std::stri
 // "household, spouse, ..., beneficiary".
 std::string relation_names();
 
-}  // namespace custdb::query::rules
+}  // namespace custdb::query::field_rules
