@@ -160,13 +160,13 @@ Status store_model(Database& db, const ClvModel& model) {
   if (!check) return make_error(ErrorCode::kInvalidArgument, "model: not storable");
   if (model.kinds.empty()) return make_error(ErrorCode::kInvalidArgument, "model: no kinds");
   return Access::impl(db).write_retrying(
-      [&](TxnState& st) { return Access::impl(db).put_meta(st, detail::kMetaClvModel, text); });
+      [&](TxnState& st) { return Access::impl(db).put_sealed_meta(st, detail::kMetaClvModel, text); });
 }
 
 Result<std::optional<ClvModel>> load_model(const ReadView& view) {
   TxnState* st = Access::state(view);
   if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  auto text = Access::impl(view).get_meta(*st, detail::kMetaClvModel);
+  auto text = Access::impl(view).get_sealed_meta(*st, detail::kMetaClvModel);
   if (!text) return tl::unexpected(text.error());
   if (!*text) return std::optional<ClvModel>();
   auto m = deserialize(**text);

@@ -76,7 +76,7 @@ Result<Rule> parse_with(std::string_view text, const query::ParseOptions& option
 }
 
 Result<std::vector<Rule>> stored_rules(const DatabaseImpl& db, TxnState& st) {
-  auto text = db.get_meta(st, detail::kMetaRules);
+  auto text = db.get_sealed_meta(st, detail::kMetaRules);
   if (!text) return tl::unexpected(text.error());
   std::vector<Rule> out;
   if (!*text) return out;
@@ -118,7 +118,7 @@ Status set_rules(Database& db, std::span<const Rule> list) {
     if (!checked) return tl::unexpected(checked.error());
     text += to_string(*checked) + "\n";
   }
-  return impl.write_retrying([&](TxnState& st) { return impl.put_meta(st, detail::kMetaRules, text); });
+  return impl.write_retrying([&](TxnState& st) { return impl.put_sealed_meta(st, detail::kMetaRules, text); });
 }
 
 Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {

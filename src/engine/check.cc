@@ -294,7 +294,7 @@ struct Checker {
       if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan meta"));
     }
     for (const std::string& key : sealed) {
-      auto v = db.get_meta(st, key);
+      auto v = db.get_sealed_meta(st, key);
       if (!v) problem(Kind::kUndecodable, "meta", key + ": " + v.error().message());
     }
     return {};

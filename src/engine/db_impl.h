@@ -204,7 +204,8 @@ struct DatabaseImpl {
              std::optional<storage::Bytes> val = std::nullopt) const;
   Status put_entry(TxnState& st, const index::IndexEntry& e) const;
   Status del_entry(TxnState& st, const index::IndexEntry& e) const;
-  // Applies the difference between a record's old and new index entries.
+  // Applies the difference between a record's old and new index entries (index::diff_entries:
+  // deletes the gone ones, puts the new ones, leaves the rest alone).
   Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
                         std::vector<index::IndexEntry> new_entries) const;
   // Values of every dup under `key` in a dupsort index.
@@ -212,9 +213,11 @@ struct DatabaseImpl {
                                                 std::string_view key) const;
 
   // ---- meta ----
-  // A meta value sealed like a record (encrypted mode) or checksummed (plaintext).
-  Result<std::optional<std::string>> get_meta(TxnState& st, std::string_view key) const;
-  Status put_meta(TxnState& st, std::string_view key, std::string_view value) const;
+  // A meta value in the record envelope (table kMeta): sealed in encrypted mode, checksummed in
+  // plaintext; the extent.* and analytics.* keys. The engine's own meta values (header,
+  // next_id.* counters, ...) are raw bytes, read and written with get()/put() on dbi_meta.
+  Result<std::optional<std::string>> get_sealed_meta(TxnState& st, std::string_view key) const;
+  Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value) const;
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
   Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id) const;
 
@@ -231,11 +234,28 @@ struct DatabaseImpl {
   };
 
   // ---- records ----
-  Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const;
-  // The same through `customers`, an OrderedReader of dbi_customers.
-  Result<std::optional<Customer>> load_customer(OrderedReader& customers, CustomerId id) const;
-  Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const;
-  Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const;
+  // The record of type T (Customer, Relationship or Transaction) with this id, decoded;
+  // nullopt when there is none. Instantiated for those three types only (store.cc).
+  template <class T>
+  Result<std::optional<T>> load(TxnState& st, std::uint64_t id) const;
+  // The same through `reader`, an OrderedReader of table_of<T>().
+  template <class T>
+  Result<std::optional<T>> load(OrderedReader& reader, std::uint64_t id) const;
+  // The table holding records of type T.
+  template <class T>
+  MDB_dbi table_of() const;
+  Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const {
+    return load<Customer>(st, id);
+  }
+  Result<std::optional<Customer>> load_customer(OrderedReader& customers, CustomerId id) const {
+    return load<Customer>(customers, id);
+  }
+  Result<std::optional<Relationship>> load_relationship(TxnState& st, RelationshipId id) const {
+    return load<Relationship>(st, id);
+  }
+  Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const {
+    return load<Transaction>(st, id);
+  }
   Status store_customer(TxnState& st, const Customer& c) const;
   // Every customer change goes through here: the record (stored, or deleted when `after` is
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
@@ -289,6 +309,10 @@ struct DatabaseImpl {
   // The customer's first and last transaction times, not counting `excluded`.
   Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> first_last_txn(
       TxnState& st, CustomerId id, TransactionId excluded) const;
+  // The relationships within `depth` hops of `id` (breadth first), each with its hop count;
+  // `type` keeps only relationships of that type. kInvalidArgument when depth < 1.
+  Result<std::vector<ReadView::Hop>> neighborhood(TxnState& st, CustomerId id, int depth,
+                                                  std::optional<RelationType> type) const;
 
   // ---- consistency check (check.cc) ----
   Result<CheckReport> check() const;

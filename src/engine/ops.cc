@@ -225,7 +225,8 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   auto taken = get(st, dbi_relationships, k.span());
   if (!taken) return tl::unexpected(taken.error());
   if (*taken)
-    return make_error(ErrorCode::kCorruption, "next_id.relationship is behind existing ids");
+    return make_error(ErrorCode::kCorruption,
+                      std::string(kNextRelationship) + " is behind existing ids");
   codec->encode(k.span(), r, st.buf);
   if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
@@ -421,6 +422,24 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) con
   keys->transaction_entries(t, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
+Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
+                                    const Customer* after) const {
+  std::vector<index::IndexEntry> old_e, new_e;
+  // Unchanged entries need no tokens (the index layer says which fields they derive from).
+  const bool same_entries =
+      before && after && index::IndexKeys::same_customer_entries(*before, *after);
+  if (before && !same_entries) keys->customer_entries(*before, old_e);
+  if (after && !same_entries) keys->customer_entries(*after, new_e);
+  if (after) {
+    if (auto s = store_customer(st, *after); !s) return s;
+  } else {
+    if (auto s = del(st, dbi_customers, storage::IdKey(before->id).span()); !s) return s;
+  }
+  if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
+  queue_postings(st, before, after);
   return {};
 }
 

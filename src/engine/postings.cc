@@ -158,7 +158,7 @@ Result<std::optional<std::pair<std::int64_t, std::int64_t>>> DatabaseImpl::bucke
     TxnState& st, index::SegField f) const {
   const std::string key = extent_key(f);
   // Sealed like a record: the extent says which months and amounts occur.
-  auto payload = get_meta(st, key);
+  auto payload = get_sealed_meta(st, key);
   if (!payload) return tl::unexpected(payload.error());
   if (!*payload) return std::optional<std::pair<std::int64_t, std::int64_t>>();
   if ((*payload)->size() != 16) return make_error(ErrorCode::kCorruption, "meta " + key + ": bad size");
@@ -176,7 +176,7 @@ Status DatabaseImpl::flush_postings(TxnState& st) const {
     std::uint8_t bytes[16];
     storage::put_i64(bytes, want.first);
     storage::put_i64(bytes + 8, want.second);
-    if (auto s = put_meta(st, extent_key(field), std::string_view(reinterpret_cast<char*>(bytes), 16)); !s)
+    if (auto s = put_sealed_meta(st, extent_key(field), std::string_view(reinterpret_cast<char*>(bytes), 16)); !s)
       return s;
   }
   st.extents_added.clear();
@@ -261,24 +261,6 @@ Result<std::vector<std::int64_t>> DatabaseImpl::stored_buckets(TxnState& st, ind
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "segment scan"));
   return out;
-}
-
-Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
-                                    const Customer* after) const {
-  std::vector<index::IndexEntry> old_e, new_e;
-  // Entries derive from external_ref, email and phone only: unchanged ones need no tokens.
-  const bool same_entries = before && after && before->external_ref == after->external_ref &&
-                            before->email == after->email && before->phone == after->phone;
-  if (before && !same_entries) keys->customer_entries(*before, old_e);
-  if (after && !same_entries) keys->customer_entries(*after, new_e);
-  if (after) {
-    if (auto s = store_customer(st, *after); !s) return s;
-  } else {
-    if (auto s = del(st, dbi_customers, storage::IdKey(before->id).span()); !s) return s;
-  }
-  if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
-  queue_postings(st, before, after);
-  return {};
 }
 
 }  // namespace custdb::detail

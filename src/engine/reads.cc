@@ -2,6 +2,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <set>
 
 #include "engine/db_impl.h"
 #include "util/normalize.h"
@@ -187,6 +188,32 @@ Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> DatabaseIm
     if (!fl.second || t.ts > *fl.second) fl.second = t.ts;
   }
   return fl;
+}
+
+Result<std::vector<ReadView::Hop>> DatabaseImpl::neighborhood(
+    TxnState& st, CustomerId id, int depth, std::optional<RelationType> type) const {
+  using Hop = ReadView::Hop;
+  if (depth < 1) return make_error(ErrorCode::kInvalidArgument, "depth: must be at least 1");
+  std::vector<Hop> out;
+  std::set<RelationshipId> seen_rel;
+  std::set<CustomerId> seen{id};
+  std::vector<CustomerId> frontier{id};
+  for (int d = 1; d <= depth && !frontier.empty(); ++d) {
+    std::vector<CustomerId> next;
+    for (CustomerId c : frontier) {
+      auto rels = relationships_of(st, c);
+      if (!rels) return tl::unexpected(rels.error());
+      for (auto& r : *rels) {
+        if (type && r.type != *type) continue;
+        if (!seen_rel.insert(r.id).second) continue;
+        CustomerId other = r.from == c ? r.to : r.from;
+        if (seen.insert(other).second) next.push_back(other);
+        out.push_back({std::move(r), d});
+      }
+    }
+    frontier = std::move(next);
+  }
+  return out;
 }
 
 }  // namespace detail

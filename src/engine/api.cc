@@ -1,0 +1,506 @@
+// The public wrappers: ReadView, ReadTxn, WriteTxn and Database, each a thin call into
+// DatabaseImpl on its transaction state.
+#include <lmdb.h>
+
+#include <atomic>
+#include <cerrno>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fcntl.h>
+#include <stdio.h>  // renameat2
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "crypto/crypto.h"
+#include "custdb/key.h"
+#include "custdb/check.h"
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "util/normalize.h"
+#include "engine/open.h"
+
+namespace custdb {
+
+// ---- public wrappers -------------------------------------------------------------------------
+
+using detail::TxnState;
+
+ReadView::ReadView(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+    : db_(db), state_(std::move(state)) {}
+ReadView::ReadView(ReadView&&) noexcept = default;
+ReadView& ReadView::operator=(ReadView&&) noexcept = default;
+ReadView::~ReadView() = default;
+
+ReadTxn::ReadTxn(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+    : ReadView(db, std::move(state)) {}
+ReadTxn::ReadTxn(ReadTxn&&) noexcept = default;
+ReadTxn& ReadTxn::operator=(ReadTxn&&) noexcept = default;
+ReadTxn::~ReadTxn() = default;
+
+WriteTxn::WriteTxn(detail::DatabaseImpl* db, std::unique_ptr<TxnState> state)
+    : ReadView(db, std::move(state)) {}
+WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
+WriteTxn& WriteTxn::operator=(WriteTxn&& o) noexcept {
+  if (this != &o) {
+    abort();
+    ReadView::operator=(std::move(o));
+  }
+  return *this;
+}
+WriteTxn::~WriteTxn() { abort(); }
+
+void WriteTxn::abort() noexcept {
+  if (state_) {
+    state_->txn.abort();
+    state_.reset();
+  }
+}
+
+Status WriteTxn::commit() {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
+  auto st = std::move(state_);  // finished whatever happens; its write lock goes with it
+  return db_->commit(*st);
+}
+
+template <class R>
+Result<R> WriteTxn::run(std::function<Result<R>(TxnState&)> op) {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
+  if (state_->poisoned) return tl::unexpected(*state_->failure);
+  auto r = op(*state_);
+  // LMDB allows only abort after a failed put: end it now, keep the state (and the write lock,
+  // so this thread's next begin_write still sees its open WriteTxn) for commit() to report.
+  if (!r && state_->poisoned) state_->txn.abort();
+  return r;
+}
+
+Result<CustomerId> WriteTxn::insert_customer(Customer c) {
+  return run<CustomerId>([db = db_, c = std::move(c)](TxnState& st) {
+    return db->insert_customer(st, c);
+  });
+}
+Result<bool> WriteTxn::update_customer(CustomerId id, const std::function<void(Customer&)>& fn) {
+  return run<bool>([db = db_, id, fn](TxnState& st) { return db->update_customer(st, id, fn); });
+}
+Result<bool> WriteTxn::delete_customer(CustomerId id, DeleteMode mode) {
+  return run<bool>([db = db_, id, mode](TxnState& st) { return db->delete_customer(st, id, mode); });
+}
+Result<RelationshipId> WriteTxn::add_relationship(Relationship r) {
+  return run<RelationshipId>(
+      [db = db_, r = std::move(r)](TxnState& st) { return db->add_relationship(st, r); });
+}
+Result<bool> WriteTxn::remove_relationship(RelationshipId id) {
+  return run<bool>([db = db_, id](TxnState& st) { return db->remove_relationship(st, id); });
+}
+Result<TransactionId> WriteTxn::add_transaction(Transaction t) {
+  return run<TransactionId>(
+      [db = db_, t = std::move(t)](TxnState& st) { return db->add_transaction(st, t); });
+}
+Result<bool> WriteTxn::amend_transaction(TransactionId id,
+                                         const std::function<void(Transaction&)>& fn) {
+  return run<bool>([db = db_, id, fn](TxnState& st) { return db->amend_transaction(st, id, fn); });
+}
+Result<bool> WriteTxn::remove_transaction(TransactionId id) {
+  return run<bool>([db = db_, id](TxnState& st) { return db->remove_transaction(st, id); });
+}
+
+// Reads: a finished WriteTxn has no state.
+#define CUSTDB_REQUIRE_STATE()                                                             \
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");  \
+  if (state_->poisoned) return tl::unexpected(*state_->failure)
+
+Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
+  CUSTDB_REQUIRE_STATE();
+  return db_->load_customer(*state_, id);
+}
+Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view ref) const {
+  CUSTDB_REQUIRE_STATE();
+  const std::string want = normalize::trim(ref);
+  auto v = db_->customers_by(*state_, index::IndexId::kExternalRef,
+                             db_->keys->equality_key(index::IndexId::kExternalRef, want),
+                             [&](const Customer& c) { return c.external_ref == want; });
+  if (!v) return tl::unexpected(v.error());
+  if (v->empty()) return std::optional<Customer>();
+  return std::optional<Customer>(std::move(v->front()));
+}
+Result<std::optional<Relationship>> ReadView::get_relationship(RelationshipId id) const {
+  CUSTDB_REQUIRE_STATE();
+  return db_->load_relationship(*state_, id);
+}
+Result<std::vector<Relationship>> ReadView::relationships_of(CustomerId id) const {
+  CUSTDB_REQUIRE_STATE();
+  return db_->relationships_of(*state_, id);
+}
+Result<std::optional<Transaction>> ReadView::get_transaction(TransactionId id) const {
+  CUSTDB_REQUIRE_STATE();
+  return db_->load_transaction(*state_, id);
+}
+Result<std::vector<Transaction>> ReadView::transactions_of(CustomerId id,
+                                                           std::optional<Timestamp> from,
+                                                           std::optional<Timestamp> to) const {
+  CUSTDB_REQUIRE_STATE();
+  return db_->transactions_of(*state_, id, from, to);
+}
+Result<TableCounts> ReadView::counts() const {
+  CUSTDB_REQUIRE_STATE();
+  TableCounts c;
+  std::pair<MDB_dbi, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
+                                                 {db_->dbi_relationships, &c.relationships},
+                                                 {db_->dbi_transactions, &c.transactions}};
+  for (auto [dbi, out] : tables) {
+    MDB_stat s;
+    if (int rc = mdb_stat(state_->txn.get(), dbi, &s))
+      return tl::unexpected(storage::lmdb_error(rc, "table statistics"));
+    *out = s.ms_entries;
+  }
+  return c;
+}
+namespace {
+// Walks one table in key order, decoding each record, and checks that the walk saw as many
+// records as LMDB records for the table (storage::check_walked) unless fn stopped it.
+template <class T, class Decode>
+Status walk_table(detail::TxnState& st, MDB_dbi dbi, std::string_view name, Decode&& decode,
+                  const std::function<bool(const T&)>& fn) {
+  auto recorded = storage::entry_count(st.txn.get(), dbi, name);
+  if (!recorded) return tl::unexpected(recorded.error());
+  storage::Cursor cur(st.txn.get(), dbi);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  MDB_val k, v;
+  std::uint64_t walked = 0;
+  std::string prev;  // a copy: fn may write in a write transaction, moving dirty pages
+  int rc = cur.get(k, v, MDB_FIRST);
+  while (rc == 0) {
+    // Keys come in strictly ascending order from an intact tree; a stale page under a newer
+    // branch (a torn copy) repeats or reorders them even when the total comes out right.
+    const std::string_view key = storage::to_view(k);
+    if (walked > 0 && std::string_view(prev).compare(key) >= 0)
+      return make_error(ErrorCode::kCorruption,
+                        std::string(name) + ": keys out of order (damaged or torn file)");
+    prev.assign(key);
+    auto r = decode(storage::to_bytes(k), storage::to_bytes(v));
+    if (!r) return tl::unexpected(r.error());
+    ++walked;
+    if (!fn(*r)) return {};
+    rc = cur.get(k, v, MDB_NEXT);
+  }
+  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, std::string("scan ") + std::string(name)));
+  return storage::check_walked(name, walked, *recorded);
+}
+}  // namespace
+
+Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Customer>(
+      *state_, db_->dbi_customers, "customers",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_customer(k, v); }, fn);
+}
+Status ReadView::for_each_relationship(const std::function<bool(const Relationship&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Relationship>(
+      *state_, db_->dbi_relationships, "relationships",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_relationship(k, v); }, fn);
+}
+Status ReadView::for_each_transaction(const std::function<bool(const Transaction&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  return walk_table<Transaction>(
+      *state_, db_->dbi_transactions, "transactions",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_transaction(k, v); }, fn);
+}
+#undef CUSTDB_REQUIRE_STATE
+
+Database::Database(std::unique_ptr<detail::DatabaseImpl> impl) : impl_(std::move(impl)) {}
+Database::Database(Database&&) noexcept = default;
+Database& Database::operator=(Database&&) noexcept = default;
+Database::~Database() = default;
+
+Result<Database> Database::open(const std::filesystem::path& path, const Options& options) {
+  auto impl = detail::DatabaseImpl::open(path, options);
+  if (!impl) return tl::unexpected(impl.error());
+  return Database(std::move(*impl));
+}
+
+Result<ReadTxn> Database::begin_read() const {
+  auto st = impl_->begin(false);
+  if (!st) return tl::unexpected(st.error());
+  return ReadTxn(impl_.get(), std::move(*st));
+}
+
+Result<WriteTxn> Database::begin_write() {
+  auto st = impl_->begin(true);
+  if (!st) return tl::unexpected(st.error());
+  return WriteTxn(impl_.get(), std::move(*st));
+}
+
+Status Database::write(const std::function<Status(WriteTxn&)>& fn) {
+  for (int attempt = 1;; ++attempt) {
+    Status s;
+    {
+      auto txn = begin_write();
+      if (!txn) {
+        s = tl::unexpected(txn.error());
+      } else {
+        s = fn(*txn);  // an exception unwinds through ~WriteTxn, which aborts
+        if (s) return txn->commit();
+      }
+    }  // aborted here, so the wait below holds no lock
+    if (s.error().code() != ErrorCode::kBusy || attempt == detail::DatabaseImpl::kWriteAttempts)
+      return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10) * (1 << attempt));
+  }
+}
+
+namespace {
+ReaderTable reader_table_of(storage::Env& env) {
+  ReaderTable t;
+  t.stale = static_cast<unsigned>(env.reader_check());
+  t.max_readers = env.info().me_maxreaders;
+  for (const auto& r : env.readers()) t.slots.push_back({r.pid, r.thread, r.txnid});
+  return t;
+}
+}  // namespace
+
+ReaderTable Database::reader_table() const { return reader_table_of(impl_->env); }
+
+Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path / "data.mdb", ec))
+    return make_error(ErrorCode::kIOError, "no database at " + path.string());
+  // As at open: LMDB cannot read an empty file (read-only, it fails with EBADF).
+  if (std::filesystem::file_size(path / "data.mdb", ec) == 0 && !ec)
+    return make_error(ErrorCode::kCorruption, "not a custdb database: " +
+                                                  (path / "data.mdb").string() + " is empty (0 bytes)");
+  // LMDB forbids a second environment of one file in a process (closing it would drop the
+  // first one's locks): take the registry entry for as long as the probe is open.
+  std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  {
+    std::lock_guard lock(detail::g_registry_mutex);
+    if (detail::g_registry_pid != ::getpid()) {
+      detail::g_open_paths.clear();
+      detail::g_registry_pid = ::getpid();
+    }
+    if (!detail::g_open_paths.insert(key).second)
+      return make_error(ErrorCode::kBusy, "database " + path.string() +
+                                              " is open in this process: ask that handle");
+  }
+  struct Release {
+    std::string key;
+    ~Release() {
+      std::lock_guard lock(detail::g_registry_mutex);
+      detail::g_open_paths.erase(key);
+    }
+  } release{key};
+  storage::Env::OpenParams p;
+  p.dir = path.string();
+  p.flags = MDB_RDONLY;  // data.mdb is only mapped; no transaction, so no reader slot
+  p.map_size = kDefaultMapSize;
+  p.shrink_on_enomem = true;
+  p.max_readers = Options{}.max_readers;
+  auto env = storage::Env::open(p);
+  if (!env) return tl::unexpected(env.error());
+  return reader_table_of(*env);
+}
+
+Result<std::optional<Customer>> Database::get_customer(CustomerId id) const {
+  auto txn = begin_read();
+  if (!txn) return tl::unexpected(txn.error());
+  return txn->get_customer(id);
+}
+
+Result<CustomerId> Database::insert_customer(Customer customer) {
+  auto txn = begin_write();
+  if (!txn) return tl::unexpected(txn.error());
+  auto id = txn->insert_customer(std::move(customer));
+  if (!id) return id;
+  if (auto s = txn->commit(); !s) return tl::unexpected(s.error());
+  return id;
+}
+
+Result<std::vector<CustomerId>> Database::insert_customers(std::span<const Customer> customers) {
+  auto txn = begin_write();
+  if (!txn) return tl::unexpected(txn.error());
+  std::vector<CustomerId> ids;
+  ids.reserve(customers.size());
+  for (std::size_t i = 0; i < customers.size(); ++i) {
+    auto id = txn->insert_customer(customers[i]);
+    if (!id) return tl::unexpected(id.error().with_context("customer #" + std::to_string(i + 1)));
+    ids.push_back(*id);
+  }
+  if (auto s = txn->commit(); !s) return tl::unexpected(s.error());
+  return ids;
+}
+
+Result<TransactionId> Database::add_transaction(Transaction t) {
+  auto txn = begin_write();
+  if (!txn) return tl::unexpected(txn.error());
+  auto id = txn->add_transaction(std::move(t));
+  if (!id) return id;
+  if (auto s = txn->commit(); !s) return tl::unexpected(s.error());
+  return id;
+}
+
+Result<CheckReport> Database::check() const { return impl_->check(); }
+
+DatabaseInfo Database::info() const {
+  DatabaseInfo i;
+  i.path = impl_->path;
+  i.encrypted = impl_->encrypted;
+  i.read_only = impl_->options.read_only;
+  i.base_currency = impl_->base_currency;
+  i.format_version = detail::kFileFormat;
+  MDB_envinfo e = impl_->env.info();
+  MDB_stat s = impl_->env.stat();
+  i.map_size = e.me_mapsize;
+  i.page_size = s.ms_psize;
+  i.file_size = (e.me_last_pgno + 1) * s.ms_psize;
+  std::error_code ec;
+  auto fsz = std::filesystem::file_size(impl_->path / "data.mdb", ec);
+  if (!ec) i.file_size = fsz;
+  i.max_readers = e.me_maxreaders;
+  i.readers_in_use = e.me_numreaders;
+  return i;
+}
+
+Status Database::sync() { return impl_->env.sync(true); }
+
+Status Database::change_key(const KeyMaterial& new_key) {
+  auto& d = *impl_;
+  if (!d.encrypted)
+    return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  const storage::Bytes key(reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
+                           detail::kKeyHeaderKey.size());
+  auto s = d.write_retrying([&](TxnState& st) -> Status {
+    auto stored = d.get(st, d.dbi_meta, key);
+    if (!stored) return tl::unexpected(stored.error());
+    if (!*stored)
+      return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+    auto old = crypto::KeyHeader::parse(**stored);
+    if (!old) return tl::unexpected(old.error());
+    auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
+    if (!rewrapped) return tl::unexpected(rewrapped.error());
+    const auto kh_bytes = rewrapped->serialize();
+    if (auto s = d.put(st, d.dbi_meta, key, kh_bytes); !s) return s;
+    // The new key header gets its binding to this file (the file id is the open's: it was
+    // checked or created there).
+    auto id = d.get(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kFileIdKey.data()), detail::kFileIdKey.size()));
+    if (!id) return tl::unexpected(id.error());
+    if (!*id || (*id)->size() != crypto::kFileIdSize)
+      return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
+    auto mac = crypto::key_binding(*d.data_key, **id, kh_bytes);
+    if (!mac) return tl::unexpected(mac.error());
+    return d.put(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kKeyBindingKey.data()), detail::kKeyBindingKey.size()), *mac);
+  });
+  if (!s) return s;
+  return d.env.sync(true);  // the old wrapping must not be what survives a crash
+}
+
+namespace {
+
+tl::unexpected<Error> os_error(int err, const std::string& what) {
+  return tl::unexpected(storage::lmdb_error(err, what));  // errno codes map as LMDB's do
+}
+
+}  // namespace
+
+Status Database::backup(const std::filesystem::path& dir, bool compact) const {
+  // A plain copy holds LMDB's writer mutex while it snapshots the meta pages: in a thread that
+  // holds a WriteTxn it would wait for itself for ever.
+  if (!compact &&
+      impl_->writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "backup: this thread holds a write transaction of this database (a copy "
+                      "waits for it to end): commit or abort it first, or use compact");
+  const std::filesystem::path final_path = dir / "data.mdb";
+  std::error_code ec;
+  if (std::filesystem::exists(final_path, ec))
+    return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
+  {
+    detail::CreateUndo undo;  // directories stay: only their mode matters here
+    undo.dismiss();
+    if (auto s = detail::create_private_dirs(dir, undo); !s) return s;
+  }
+
+  // Written under a name of its own and renamed into place only when complete and on disk: a
+  // backup cut short (disk full, file size limit, a crash) never leaves a data.mdb that looks
+  // like a database or blocks the next attempt. The name is unique per attempt, so concurrent
+  // backups into one directory do not write into each other's file.
+  static std::atomic<unsigned> attempt{0};
+  const std::filesystem::path tmp_path =
+      dir / ("data.mdb.partial-" + std::to_string(::getpid()) + "-" + std::to_string(attempt++));
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return os_error(errno, "cannot create " + tmp_path.string());
+  auto fail = [&](Error e) -> Status {
+    ::close(fd);
+    ::unlink(tmp_path.c_str());
+    return tl::unexpected(std::move(e));
+  };
+  // 0600 whatever the umask: the copy holds the same customers as the original.
+  if (::fchmod(fd, 0600) != 0) return fail(storage::lmdb_error(errno, "cannot chmod " + tmp_path.string()));
+  // mdb_env_copyfd2 runs in its own read transaction: a snapshot, concurrent with writers.
+  if (auto s = impl_->env.copy_to_fd(fd, compact, "backup to " + dir.string()); !s)
+    return fail(s.error());
+  if (::fsync(fd) != 0) return fail(storage::lmdb_error(errno, "backup to " + dir.string() + ": fsync"));
+  if (::close(fd) != 0) {
+    ::unlink(tmp_path.c_str());
+    return os_error(errno, "backup to " + dir.string() + ": close");
+  }
+  // No replacing: a data.mdb that appeared meanwhile (another backup) is kept.
+  int renamed = ::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE);
+  if (renamed != 0 && errno == EINVAL && !std::filesystem::exists(final_path, ec))
+    renamed = ::rename(tmp_path.c_str(), final_path.c_str());  // no RENAME_NOREPLACE here
+  if (renamed != 0) {
+    const int err = errno;
+    ::unlink(tmp_path.c_str());
+    if (err == EEXIST)
+      return make_error(ErrorCode::kAlreadyExists, "a database exists at " + dir.string());
+    return os_error(err, "backup to " + dir.string() + ": rename");
+  }
+  // The rename itself is durable once the directory is synced.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0) return os_error(err, "backup to " + dir.string() + ": fsync of the directory");
+  }
+  return {};
+}
+
+Result<std::vector<Database::TableStats>> Database::stats() const {
+  auto st = impl_->begin(false);
+  if (!st) return tl::unexpected(st.error());
+  std::vector<TableStats> out;
+  auto add = [&](const char* name, MDB_dbi dbi) -> Status {
+    MDB_stat s;
+    if (int rc = mdb_stat((*st)->txn.get(), dbi, &s)) return tl::unexpected(storage::lmdb_error(rc, "stat"));
+    out.push_back({name, s.ms_entries, s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages,
+                   s.ms_depth});
+    return {};
+  };
+  const auto& d = *impl_;
+  if (auto s = add("meta", d.dbi_meta); !s) return tl::unexpected(s.error());
+  if (auto s = add("customers", d.dbi_customers); !s) return tl::unexpected(s.error());
+  if (auto s = add("relationships", d.dbi_relationships); !s) return tl::unexpected(s.error());
+  if (auto s = add("transactions", d.dbi_transactions); !s) return tl::unexpected(s.error());
+  for (std::size_t i = 0; i < index::kIndexCount; ++i)
+    if (auto s = add(index::spec(static_cast<index::IndexId>(i)).dbi_name, d.dbi_index[i]); !s)
+      return tl::unexpected(s.error());
+  if (auto s = add("idx.segments", d.dbi_segments); !s) return tl::unexpected(s.error());
+  return out;
+}
+
+Result<std::vector<ReadView::Hop>> ReadView::neighborhood(CustomerId id, int depth,
+                                                          std::optional<RelationType> type) const {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  return db_->neighborhood(*state_, id, depth, type);
+}
+
+}  // namespace custdb

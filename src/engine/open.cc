@@ -1,0 +1,675 @@
+// Opening and creating a database: the file header, the process-wide registry of open paths,
+// custdb.lock and its descriptors across fork(), the first-open probes of an encrypted file's
+// key header, and the nonce epoch a writing handle reserves (ensure_sealer).
+#include <lmdb.h>
+
+#include <atomic>
+#include <cerrno>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fcntl.h>
+#include <stdio.h>  // renameat2
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "crypto/crypto.h"
+#include "custdb/key.h"
+#include "custdb/check.h"
+#include "engine/db_impl.h"
+#include "engine/validate.h"
+#include "util/normalize.h"
+#include "engine/open.h"
+
+namespace custdb {
+namespace detail {
+
+std::mutex g_registry_mutex;
+std::set<std::string> g_open_paths;
+pid_t g_registry_pid = 0;
+
+namespace {
+
+using storage::Bytes;
+
+// ---- the file header (meta key "header"); docs/format.md -------------------------------------
+constexpr char kMagic[8] = {'c', 'u', 's', 't', 'd', 'b', 0, 0};
+constexpr std::size_t kHeaderSize = 32;
+
+struct Header {
+  std::uint32_t format = kFileFormat;
+  bool encrypted = false;
+  std::string currency;
+  std::int64_t created_ms = 0;
+};
+
+std::vector<std::uint8_t> encode_header(const Header& h) {
+  std::vector<std::uint8_t> b(kHeaderSize, 0);
+  std::memcpy(b.data(), kMagic, 8);
+  for (int i = 0; i < 4; ++i) b[8 + i] = static_cast<std::uint8_t>(h.format >> (8 * i));
+  b[12] = h.encrypted ? 1 : 0;
+  std::memcpy(b.data() + 13, h.currency.data(), 3);
+  for (int i = 0; i < 8; ++i)
+    b[16 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(h.created_ms) >> (8 * i));
+  std::uint64_t sum = XXH3_64bits(b.data(), 24);
+  for (int i = 0; i < 8; ++i) b[24 + i] = static_cast<std::uint8_t>(sum >> (8 * i));
+  return b;
+}
+
+Result<Header> decode_header(Bytes b) {
+  if (b.size() != kHeaderSize || std::memcmp(b.data(), kMagic, 8) != 0)
+    return make_error(ErrorCode::kCorruption, "not a custdb database (bad header)");
+  std::uint64_t sum = 0;
+  for (int i = 0; i < 8; ++i) sum |= std::uint64_t{b[24 + i]} << (8 * i);
+  if (XXH3_64bits(b.data(), 24) != sum)
+    return make_error(ErrorCode::kCorruption, "database header checksum mismatch");
+  Header h;
+  h.format = 0;
+  for (int i = 0; i < 4; ++i) h.format |= std::uint32_t{b[8 + i]} << (8 * i);
+  if (h.format != kFileFormat)
+    return make_error(ErrorCode::kUnsupported,
+                      "database format " + std::to_string(h.format) + " is not supported");
+  if (b[12] > 1) return make_error(ErrorCode::kCorruption, "database header: bad mode");
+  h.encrypted = b[12] == 1;
+  h.currency.assign(reinterpret_cast<const char*>(b.data() + 13), 3);
+  std::uint64_t ms = 0;
+  for (int i = 0; i < 8; ++i) ms |= std::uint64_t{b[16 + i]} << (8 * i);
+  h.created_ms = static_cast<std::int64_t>(ms);
+  return h;
+}
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+struct DbiName {
+  MDB_dbi* slot;
+  const char* name;
+  unsigned flags;
+};
+
+std::vector<DbiName> all_dbis(DatabaseImpl& d) {
+  std::vector<DbiName> v = {{&d.dbi_meta, "meta", 0},
+                            {&d.dbi_customers, "customers", 0},
+                            {&d.dbi_relationships, "relationships", 0},
+                            {&d.dbi_transactions, "transactions", 0}};
+  v.push_back({&d.dbi_segments, "idx.segments", 0});
+  for (std::size_t i = 0; i < index::kIndexCount; ++i) {
+    const auto& s = index::spec(static_cast<index::IndexId>(i));
+    v.push_back({&d.dbi_index[i], s.dbi_name, s.unique ? 0u : unsigned{MDB_DUPSORT | MDB_DUPFIXED}});
+  }
+  return v;
+}
+
+// custdb.lock descriptors of this process's open databases. The write lock is an OFD lock and
+// the rotation lock a flock: both belong to the open file description, which a fork()ed child
+// shares. A process that forked a worker (without exec) and then died holding the write lock
+// left the lock held for as long as the worker lived: every writer of every process waited
+// for ever (LMDB's own writer mutex is robust and would have been recovered). So a child drops
+// its references at fork: each descriptor is pointed at /dev/null (not closed, so the number
+// stays taken and the inherited handle's destructor closes what is its own). LMDB forbids
+// using an environment in a forked child anyway. Lock-free: the child handler may only call
+// async-signal-safe functions.
+constexpr int kLockFdSlots = 1024;
+std::atomic<int> g_lock_fds[kLockFdSlots];  // fd + 1; 0: free
+std::once_flag g_atfork_once;
+
+void drop_lock_fds_in_child() {
+  const int nul = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (nul < 0) return;
+  for (auto& slot : g_lock_fds) {
+    const int v = slot.exchange(0);
+    if (v > 0) ::dup3(nul, v - 1, O_CLOEXEC);
+  }
+  ::close(nul);
+}
+
+void register_lock_fd(int fd) {
+  std::call_once(g_atfork_once, [] { ::pthread_atfork(nullptr, nullptr, drop_lock_fds_in_child); });
+  for (auto& slot : g_lock_fds) {
+    int free = 0;
+    if (slot.compare_exchange_strong(free, fd + 1)) return;
+  }
+}
+
+void unregister_lock_fd(int fd) {
+  for (auto& slot : g_lock_fds) {
+    int mine = fd + 1;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
+}  // namespace
+
+DatabaseImpl::~DatabaseImpl() {
+  // The env closes before the registry entry is released, so a reopen cannot race LMDB.
+  env = storage::Env();
+  if (lock_fd >= 0) {
+    unregister_lock_fd(lock_fd);
+    ::close(lock_fd);
+  }
+  if (!registry_key.empty()) {
+    std::lock_guard lock(g_registry_mutex);
+    if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key);
+  }
+}
+
+Status create_private_dirs(const fs::path& path, CreateUndo& undo) {
+  std::error_code ec;
+  fs::path prefix;
+  for (const auto& part : path) {
+    prefix /= part;
+    if (fs::is_directory(prefix, ec)) continue;
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return make_error(ErrorCode::kIOError,
+                        "cannot create " + prefix.string() + ": " + std::strerror(errno));
+    ::chmod(prefix.c_str(), 0700);
+    undo.dir(prefix);
+  }
+  return {};
+}
+
+namespace {
+
+// kCorruption unless the handle's data key opens the first record of a non-empty table (or
+// every table is empty). Called before a legacy file's key header is bound to it.
+Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
+  codec::RecordCodec codec(d.cipher.get());
+  bool any = false;
+  for (int table = 0; table < 3; ++table) {
+    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    storage::Cursor cur(txn.get(), dbi);
+    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
+    any = true;
+    const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
+    const bool opened = table == 0   ? codec.decode_customer(key, value).has_value()
+                        : table == 1 ? codec.decode_relationship(key, value).has_value()
+                                     : codec.decode_transaction(key, value).has_value();
+    if (opened) return {};
+  }
+  if (!any) return {};
+  return make_error(ErrorCode::kCorruption,
+                    "the key header does not open this database's records: it was copied from "
+                    "another database, or the records are damaged");
+}
+
+// The first few records of each table, copied out of a read transaction so that they can be
+// opened once the data key is unwrapped (probe_copies).
+struct RecordCopy {
+  int table;  // 0 customers, 1 relationships, 2 transactions
+  std::vector<std::uint8_t> key, value;
+};
+constexpr int kProbePerTable = 4;
+
+void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
+  for (int table = 0; table < 3; ++table) {
+    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    if (!dbi) continue;
+    storage::Cursor cur(txn.get(), dbi);
+    if (cur.open_rc()) continue;
+    MDB_val k, v;
+    int rc = cur.get(k, v, MDB_FIRST);
+    for (int n = 0; rc == 0 && n < kProbePerTable; ++n, rc = cur.get(k, v, MDB_NEXT)) {
+      const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
+      out.push_back({table, {key.begin(), key.end()}, {value.begin(), value.end()}});
+    }
+    // A damaged page is not this probe's business: the reads that meet it (and check())
+    // report it, so the open goes on and verify can still run.
+  }
+}
+
+// kCorruption when records were copied and the data key opens none of them: the key header,
+// its file id and its binding were all copied from another database made with the same
+// secret (the binding then agrees with itself), and every query would answer from nothing.
+Status probe_copies(const crypto::RecordCipher* cipher, const std::vector<RecordCopy>& copies) {
+  if (copies.empty()) return {};
+  codec::RecordCodec codec(cipher);
+  for (const auto& c : copies) {
+    const Bytes key(c.key.data(), c.key.size()), value(c.value.data(), c.value.size());
+    const bool opened = c.table == 0   ? codec.decode_customer(key, value).has_value()
+                        : c.table == 1 ? codec.decode_relationship(key, value).has_value()
+                                       : codec.decode_transaction(key, value).has_value();
+    if (opened) return {};
+  }
+  return make_error(ErrorCode::kCorruption,
+                    "the key header does not open this database's records: it was copied from "
+                    "another database (with its file id and binding), or the records are damaged");
+}
+
+// Reads 16 random bytes into a file id.
+std::array<std::uint8_t, crypto::kFileIdSize> new_file_id() {
+  crypto::ensure_sodium();
+  std::array<std::uint8_t, crypto::kFileIdSize> id{};
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
+                                                         const Options& options,
+                                                         bool take_process_lock) {
+  // Declared before the handle so that, on failure, it runs after the handle (and its LMDB
+  // environment and lock file) closed.
+  CreateUndo undo;
+  auto d = std::make_unique<DatabaseImpl>();
+  d->path = path;
+  d->options = options;
+  std::error_code ec;
+  const fs::path data_file = path / "data.mdb";
+  bool exists = fs::exists(data_file, ec);
+  if (exists && options.error_if_exists)
+    return make_error(ErrorCode::kAlreadyExists, "a database exists at " + path.string());
+  // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
+  if (!options.base_currency.empty() && !is_currency_code(options.base_currency))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+  const std::string currency = canonical_currency(options.base_currency);
+  if (!exists) {
+    if (!options.create_if_missing || options.read_only)
+      return make_error(ErrorCode::kIOError, "no database at " + path.string());
+    if (auto s = create_private_dirs(path, undo); !s) return tl::unexpected(s.error());
+    undo.file(data_file);
+    undo.file(path / "lock.mdb");
+  }
+  {
+    std::lock_guard lock(g_registry_mutex);
+    if (g_registry_pid != ::getpid()) {
+      g_open_paths.clear();
+      g_registry_pid = ::getpid();
+    }
+    std::string key = fs::weakly_canonical(path, ec).string();
+    if (!g_open_paths.insert(key).second) {
+      undo.dismiss();  // the database exists: it is open here
+      return make_error(ErrorCode::kBusy, "database " + path.string() +
+                                              " is already open in this process; share that "
+                                              "Database instance");
+    }
+    d->registry_key = key;
+  }
+
+  if (take_process_lock) {
+    // Every open holds custdb.lock shared; data-key rotation takes it exclusively, so it knows
+    // no other handle (in any process) will see data.mdb replaced under it.
+    const fs::path lock_file = path / "custdb.lock";
+    const bool lock_existed = fs::exists(lock_file, ec);
+    d->lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0 && options.read_only)
+      d->lock_fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (d->lock_fd < 0 && !options.read_only)
+      return make_error(ErrorCode::kIOError, "cannot create " + lock_file.string());
+    if (d->lock_fd >= 0) register_lock_fd(d->lock_fd);
+    if (!lock_existed && d->lock_fd >= 0) {
+      ::fchmod(d->lock_fd, 0600);  // exactly 0600 whatever the umask
+      if (!exists) undo.file(lock_file);
+    }
+    if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
+      return make_error(ErrorCode::kBusy,
+                        "the database is being re-encrypted (data-key rotation); try again later");
+  }
+
+  // Creating a database is serialized by the write lock, held from before LMDB creates
+  // data.mdb until the header commits (phase 2). A process that finds no data.mdb, an empty one
+  // or one without a header may be looking at another process's creation half-way: it takes
+  // the lock (waiting for that creator) and looks again. Only then is an empty or header-less
+  // file what it seems: not a database, never something to create into.
+  WriterLock creating;
+  std::uintmax_t file_size = exists ? fs::file_size(data_file, ec) : 0;
+  if (!options.read_only && (!exists || file_size == 0)) {
+    auto lock = d->lock_writer();
+    if (!lock) return tl::unexpected(lock.error());
+    creating = std::move(*lock);
+    if (!exists && fs::exists(data_file, ec)) {
+      exists = true;       // another process created it while this one waited:
+      undo.keep_files();   // its files are not this open's to remove
+    }
+    file_size = exists ? fs::file_size(data_file, ec) : 0;
+  }
+  // LMDB would initialize an empty file as a new environment, and the create below would then
+  // make a new database over whatever the file was meant to be.
+  if (exists && file_size == 0)
+    return make_error(ErrorCode::kCorruption,
+                      "not a custdb database: " + data_file.string() + " is empty (0 bytes)");
+  // Options::check_pages: LMDB faults on damaged pages, the walk reports them. It reads the file
+  // without a reader slot, so a writer in another process may reuse pages under it and make a
+  // sound file look damaged. Damage in the meta pages (or a file too short for them) is
+  // reported now: LMDB reads the metas when it opens the environment. Damage only in tree
+  // pages is walked again below, inside a read transaction that pins the pages (LMDB opens an
+  // environment and begins a read transaction from the metas alone, touching no tree page).
+  auto damaged = [](const storage::PageCheckReport& r) {
+    return make_error(ErrorCode::kCorruption,
+                      "data.mdb is damaged: " + r.summary() + "; run custdb verify");
+  };
+  std::optional<storage::PageCheckReport> unpinned_damage;
+  if (options.check_pages && exists && file_size > 0) {
+    auto pages = walk_pages(path);
+    if (!pages) return tl::unexpected(pages.error());
+    if (!pages->clean()) {
+      const bool metas_sound =
+          pages->page_size != 0 &&
+          std::none_of(pages->problems.begin(), pages->problems.end(),
+                       [](const storage::PageProblem& p) { return p.pgno < 2; });
+      if (!metas_sound) return damaged(*pages);
+      unpinned_damage = std::move(*pages);
+    }
+  }
+
+  unsigned flags = 0;
+  if (options.read_only) flags |= MDB_RDONLY;
+  if (options.sync == SyncMode::kNoMetaSync) flags |= MDB_NOMETASYNC;
+  if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
+  storage::Env::OpenParams params;
+  params.dir = path.string();
+  params.flags = flags;
+  // The map is sized once, large: it only reserves address space, so it never has to grow.
+  params.map_size = options.max_map_size ? options.max_map_size : kDefaultMapSize;
+  params.shrink_on_enomem = options.max_map_size == 0;
+  params.max_readers = options.max_readers;
+  auto env = storage::Env::open(params);
+  if (!env) return tl::unexpected(env.error());
+  d->env = std::move(*env);
+  if (!exists) {
+    // LMDB creates both files 0600 & ~umask; make them exactly 0600.
+    ::chmod(data_file.c_str(), 0600);
+    ::chmod((path / "lock.mdb").c_str(), 0600);
+  }
+  d->env.reader_check();
+  {
+    // A file shorter than its own last page would make reads fault (SIGBUS) through the map:
+    // refuse it here as corruption.
+    MDB_envinfo info = d->env.info();
+    std::size_t page = d->env.stat().ms_psize;
+    auto size = fs::file_size(data_file, ec);
+    if (!ec && size < (info.me_last_pgno + 1) * page)
+      return make_error(ErrorCode::kCorruption,
+                        "data.mdb is truncated: " + std::to_string(size) + " bytes, but its last page ends at " +
+                            std::to_string((info.me_last_pgno + 1) * page));
+  }
+
+  if (unpinned_damage) {
+    storage::Txn pin;
+    if (storage::Txn::begin(d->env.get(), MDB_RDONLY, pin) != 0) return damaged(*unpinned_damage);
+    auto again = walk_pages(path);
+    if (!again) return tl::unexpected(again.error());
+    if (!again->clean()) return damaged(*again);
+  }
+
+  // Phase 1, read only: open what exists and read the header. Nothing is written before the
+  // key is checked, so a wrong key leaves the file byte-identical.
+read_header:  // again when another process created the database meanwhile (phase 2)
+  std::optional<Header> header;
+  bool missing_dbis = false;
+  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
+  std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
+  {
+    // Normally a read transaction. A writer must open even when the reader table is full of
+    // live readers (126 `custdb export`s, say): then it reads in a write transaction, which
+    // needs no reader slot, and commits it empty (writing nothing) so the table handles stay.
+    WriterLock writer;  // declared first: released only after txn has ended
+    storage::Txn txn;
+    bool in_write_txn = false;
+    int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL && d->env.reader_check() > 0)
+      rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL && !options.read_only) {
+      if (!creating) {
+        auto lock = d->lock_writer();
+        if (!lock) return tl::unexpected(lock.error());
+        writer = std::move(*lock);
+      }
+      rc = storage::Txn::begin(d->env.get(), 0, txn);
+      in_write_txn = true;
+    }
+    if (rc == MDB_READERS_FULL)
+      return make_error(ErrorCode::kBusy,
+                        "the reader table is full: all " +
+                            std::to_string(d->env.info().me_maxreaders) +
+                            " slots are held by live read transactions (`custdb stats` lists "
+                            "their processes); a read-only open needs one");
+    if (rc) return tl::unexpected(storage::lmdb_error(rc, "begin read"));
+    for (auto& [slot, name, dflags] : all_dbis(*d)) {
+      int rc = mdb_dbi_open(txn.get(), name, dflags, slot);
+      if (rc == MDB_NOTFOUND) {
+        missing_dbis = true;
+        continue;
+      }
+      if (rc == MDB_INCOMPATIBLE)
+        return make_error(ErrorCode::kCorruption, "not a custdb database (table '" +
+                                                      std::string(name) + "' has the wrong kind)");
+      if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("open table ") + name));
+    }
+    auto read_meta = [&](std::string_view key) -> Result<std::optional<std::vector<std::uint8_t>>> {
+      if (!d->dbi_meta) return std::optional<std::vector<std::uint8_t>>();
+      MDB_val k = storage::to_val(key), v;
+      int rc = mdb_get(txn.get(), d->dbi_meta, &k, &v);
+      if (rc == MDB_NOTFOUND) return std::optional<std::vector<std::uint8_t>>();
+      if (rc) return tl::unexpected(storage::lmdb_error(rc, "read " + std::string(key)));
+      auto b = storage::to_bytes(v);
+      return std::optional<std::vector<std::uint8_t>>(std::in_place, b.begin(), b.end());
+    };
+    auto raw_header = read_meta(kHeaderKey);
+    if (!raw_header) return tl::unexpected(raw_header.error());
+    if (*raw_header) {
+      auto h = decode_header(**raw_header);
+      if (!h) return tl::unexpected(h.error());
+      header = *h;
+    }
+    for (auto [key, out] : {std::pair{kKeyHeaderKey, &key_header}, std::pair{kFileIdKey, &file_id},
+                            std::pair{kKeyBindingKey, &binding}}) {
+      auto v = read_meta(key);
+      if (!v) return tl::unexpected(v.error());
+      *out = std::move(*v);
+    }
+    // Only in a read transaction: a damaged page met here must not fail the commit below (a
+    // write transaction, taken when the reader table is full, would then refuse to commit).
+    if (key_header && !in_write_txn) copy_first_records(*d, txn, first_records);
+    if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
+    writer.release();
+  }
+  // A file that existed before this open must be a custdb database already: LMDB meta pages
+  // without the header are a foreign or half-created file, never something to create into.
+  if (exists && !header) {
+    if (!creating && !options.read_only) {
+      // Perhaps another process is creating it right now: wait for its write lock, read again.
+      auto lock = d->lock_writer();
+      if (!lock) return tl::unexpected(lock.error());
+      creating = std::move(*lock);
+      goto read_header;
+    }
+    return make_error(ErrorCode::kCorruption,
+                      "not a custdb database (no header): " + data_file.string());
+  }
+  if (header) {
+    if (!currency.empty() && currency != header->currency)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "base_currency: the database's is " + header->currency + ", not " +
+                            currency + " (leave base_currency empty to open it)");
+    if (header->encrypted && !options.key)
+      return make_error(ErrorCode::kAuthentication,
+                        "the database is encrypted: a passphrase or key is required");
+    // A secret for a plaintext file is refused, never ignored: a plaintext data.mdb swapped in
+    // for an encrypted one must not receive the caller's data in the clear.
+    if (!header->encrypted && options.key)
+      return make_error(ErrorCode::kAuthentication,
+                        "the database is not encrypted, but a passphrase or key was given");
+    if (header->encrypted) {
+      if (!key_header)
+        return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+      auto kh = crypto::KeyHeader::parse(*key_header);
+      if (!kh) return tl::unexpected(kh.error());
+      // unwrap_key authenticates first, so a tampered cipher byte reads as a wrong key, and
+      // only then reports a cipher this CPU lacks (kUnsupported).
+      auto dek = crypto::unwrap_key(*kh, *options.key);
+      if (!dek) return tl::unexpected(dek.error());
+      d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
+      if (binding) {
+        // The key header must be this file's (docs/security.md, "Binding").
+        if (!file_id || file_id->size() != crypto::kFileIdSize)
+          return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
+        auto want = crypto::key_binding(*d->data_key, *file_id, *key_header);
+        if (!want) return tl::unexpected(want.error());
+        if (binding->size() != want->size() ||
+            sodium_memcmp(binding->data(), want->data(), want->size()) != 0)
+          return make_error(ErrorCode::kCorruption,
+                            "the key header does not belong to this database (key binding "
+                            "mismatch): it was copied from another database or damaged");
+      }
+      d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
+      // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
+      // that a writer uses; a read-write open replaces it below with a fresh epoch.
+      d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
+      if (auto s = probe_copies(d->cipher.get(), first_records); !s) return tl::unexpected(s.error());
+    }
+  }
+  if (!header && options.read_only)
+    return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
+  if (header && missing_dbis && options.read_only)
+    return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
+  // A database from before key bindings is bound at its first read-write open.
+  const bool bind_legacy = header && header->encrypted && !binding;
+
+  // Phase 2, only for a new database (or one missing tables or its key binding): create what
+  // is missing. Opening a bound database writes nothing; the nonce epoch is raised lazily
+  // before the first write transaction (ensure_sealer).
+  if (!options.read_only && (!header || missing_dbis || bind_legacy)) {
+    WriterLock writer;
+    if (!creating) {
+      auto lock = d->lock_writer();
+      if (!lock) return tl::unexpected(lock.error());
+      writer = std::move(*lock);
+    }
+    storage::Txn txn;
+    if (int rc = storage::Txn::begin(d->env.get(), 0, txn))
+      return tl::unexpected(storage::lmdb_error(rc, "begin write"));
+    for (auto& [slot, name, dflags] : all_dbis(*d)) {
+      int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
+      if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
+    }
+    if (!header) {
+      // A second header (in encrypted mode a second data key) would make the first one's
+      // records unreadable. Here `creating` holds the write lock taken before LMDB created
+      // the file, so no other custdb process can have written one; this re-read only guards
+      // against a writer that does not take custdb's lock (mdb_load, say): if a header is
+      // there now, open it as the existing database it has become.
+      MDB_val k = storage::to_val(kHeaderKey), v;
+      if (mdb_get(txn.get(), d->dbi_meta, &k, &v) == 0) goto read_header;  // aborts txn, unlocks
+    }
+    auto put_meta = [&](std::string_view key, Bytes value) -> Status {
+      MDB_val k = storage::to_val(key), v = storage::to_val(value);
+      if (int rc = mdb_put(txn.get(), d->dbi_meta, &k, &v, 0))
+        return tl::unexpected(storage::lmdb_error(rc, "write meta"));
+      return {};
+    };
+    auto bind = [&](std::span<const std::uint8_t> kh_bytes) -> Status {
+      if (!file_id || file_id->size() != crypto::kFileIdSize) {
+        auto id = new_file_id();
+        file_id.emplace(id.begin(), id.end());
+        if (auto s = put_meta(kFileIdKey, *file_id); !s) return s;
+      }
+      auto mac = crypto::key_binding(*d->data_key, *file_id, kh_bytes);
+      if (!mac) return tl::unexpected(mac.error());
+      return put_meta(kKeyBindingKey, *mac);
+    };
+    if (!header) {
+      Header h;
+      h.encrypted = options.key != nullptr;
+      h.currency = currency.empty() ? "USD" : currency;
+      h.created_ms = now_ms().time_since_epoch().count();
+      if (auto s = put_meta(kHeaderKey, encode_header(h)); !s) return tl::unexpected(s.error());
+      auto id = new_file_id();
+      file_id.emplace(id.begin(), id.end());
+      if (auto s = put_meta(kFileIdKey, *file_id); !s) return tl::unexpected(s.error());
+      if (h.encrypted) {
+        auto created = crypto::create_key(*options.key, crypto::preferred_cipher());
+        if (!created) return tl::unexpected(created.error());
+        auto& [kh, dek] = *created;
+        const auto kh_bytes = kh.serialize();
+        if (auto s = put_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
+        d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(dek));
+        if (auto s = bind(kh_bytes); !s) return tl::unexpected(s.error());
+        d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
+        d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh.cipher, 0);
+      }
+      header = h;
+    } else if (bind_legacy) {
+      // Binding vouches for the key header from now on, so first make sure it is this file's:
+      // a foreign one (or a stripped binding) unwraps a data key that opens none of the
+      // records here.
+      if (auto s = probe_records(*d, txn); !s) return tl::unexpected(s.error());
+      if (auto s = bind(*key_header); !s) return tl::unexpected(s.error());
+    }
+    if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit open"));
+  }
+  d->encrypted = header->encrypted;
+  d->base_currency = header->currency;
+  d->options.key.reset();  // the unwrapped data key is all a handle needs from here on
+  d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
+  d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
+  d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
+  // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
+  crypto::scrub_stack();
+  undo.dismiss();
+  return d;
+}
+
+Status DatabaseImpl::ensure_sealer() const {
+  std::lock_guard lock(sealer_mutex);
+  if (sealer) return {};
+  // Nonces are (epoch, counter). Each handle that writes takes a fresh epoch and makes it
+  // durable before it seals anything, so no nonce repeats under the key, across crashes too.
+  storage::Txn txn;
+  if (int rc = storage::Txn::begin(env.get(), 0, txn))
+    return tl::unexpected(storage::lmdb_error(rc, "begin write"));
+  MDB_val k = storage::to_val(kEpochKey), v;
+  std::uint32_t epoch = 0;
+  int rc = mdb_get(txn.get(), dbi_meta, &k, &v);
+  if (rc == 0 && v.mv_size == 4) {
+    const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
+    epoch = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+            (std::uint32_t{p[2]} << 8) | p[3];
+  } else if (rc == 0) {
+    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string(v.mv_size) +
+                                                  " bytes, expected 4");
+  } else if (rc != MDB_NOTFOUND) {
+    return tl::unexpected(storage::lmdb_error(rc, "read nonce epoch"));
+  }
+  if (epoch == UINT32_MAX)
+    return make_error(ErrorCode::kUnsupported,
+                      "meta nonce_epoch is 4294967295: nonce epochs exhausted; rotate the data key");
+  ++epoch;
+  std::uint8_t e[4] = {static_cast<std::uint8_t>(epoch >> 24), static_cast<std::uint8_t>(epoch >> 16),
+                       static_cast<std::uint8_t>(epoch >> 8), static_cast<std::uint8_t>(epoch)};
+  v = MDB_val{4, e};
+  if ((rc = mdb_put(txn.get(), dbi_meta, &k, &v, 0)))
+    return tl::unexpected(storage::lmdb_error(rc, "write nonce epoch"));
+  if ((rc = txn.commit())) return tl::unexpected(storage::lmdb_error(rc, "commit nonce epoch"));
+  if (auto s = const_cast<storage::Env&>(env).sync(true); !s) return s;
+  sealer = std::make_unique<crypto::RecordCipher>(*data_key, cipher->cipher(), epoch);
+  codec->set_sealer(sealer.get());
+  sealer_ready.store(true, std::memory_order_release);
+  return {};
+}
+
+Status check_header(Bytes value, bool encrypted) {
+  auto h = decode_header(value);
+  if (!h) return tl::unexpected(h.error());
+  if (h->encrypted != encrypted)
+    return make_error(ErrorCode::kCorruption, "encryption flag differs from the open handle's");
+  return {};
+}
+
+}  // namespace detail
+}  // namespace custdb

@@ -1,0 +1,202 @@
+// Record storage: get/put/delete with failure poisoning, index entries, meta values and id
+// counters, and decoding records by id.
+#include <algorithm>
+#include <type_traits>
+
+#include "engine/db_impl.h"
+
+namespace custdb::detail {
+namespace {
+
+using storage::Bytes;
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace
+
+// ---- storage primitives -----------------------------------------------------------------------
+
+Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, MDB_dbi dbi, Bytes key) const {
+  MDB_val k = storage::to_val(key), v;
+  int rc = mdb_get(st.txn.get(), dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
+  return std::optional<Bytes>(storage::to_bytes(v));
+}
+
+Status DatabaseImpl::put(TxnState& st, MDB_dbi dbi, Bytes key, Bytes val, unsigned flags) const {
+  MDB_val k = storage::to_val(key), v = storage::to_val(val);
+  int rc = mdb_put(st.txn.get(), dbi, &k, &v, flags);
+  if (rc == 0) return {};
+  return tl::unexpected(fail(st, rc, "write"));
+}
+
+Status DatabaseImpl::del(TxnState& st, MDB_dbi dbi, Bytes key, std::optional<Bytes> val) const {
+  MDB_val k = storage::to_val(key), v;
+  if (val) v = storage::to_val(*val);
+  int rc = mdb_del(st.txn.get(), dbi, &k, val ? &v : nullptr);
+  if (rc == 0 || rc == MDB_NOTFOUND) return {};
+  return tl::unexpected(fail(st, rc, "delete"));
+}
+
+Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) const {
+  MDB_dbi dbi = dbi_index[static_cast<std::size_t>(e.index)];
+  return put(st, dbi, as_bytes(e.key), as_bytes(e.value),
+             index::spec(e.index).unique ? 0u : unsigned{MDB_NODUPDATA});
+}
+
+Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) const {
+  MDB_dbi dbi = dbi_index[static_cast<std::size_t>(e.index)];
+  return del(st, dbi, as_bytes(e.key),
+             index::spec(e.index).unique ? std::nullopt : std::optional(as_bytes(e.value)));
+}
+
+Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
+                                    std::vector<index::IndexEntry> new_entries) const {
+  const index::EntryDiff diff = index::diff_entries(std::move(old_entries), std::move(new_entries));
+  for (const auto& e : diff.removed)
+    if (auto s = del_entry(st, e); !s) return s;
+  for (const auto& e : diff.added)
+    if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
+Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index::IndexId id,
+                                                            std::string_view key) const {
+  std::vector<std::string> out;
+  storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(id)]);
+  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  MDB_val k = storage::to_val(key), v;
+  int rc = cur.get(k, v, MDB_SET);
+  while (rc == 0) {
+    out.emplace_back(storage::to_view(v));
+    rc = cur.get(k, v, MDB_NEXT_DUP);
+  }
+  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "index read"));
+  return out;
+}
+
+// ---- meta values -----------------------------------------------------------------------------
+
+Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st, std::string_view key) const {
+  auto stored = get(st, dbi_meta, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return std::optional<std::string>();
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = codec->unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  return std::optional<std::string>(std::in_place, reinterpret_cast<const char*>(payload->data()),
+                                    payload->size());
+}
+
+Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key, std::string_view value) const {
+  std::vector<std::uint8_t> sealed;
+  codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
+  return put(st, dbi_meta, as_bytes(key), sealed);
+}
+
+// ---- meta counters ---------------------------------------------------------------------------
+
+Result<std::uint64_t> parse_id_counter(Bytes value) {
+  if (value.size() != 8)
+    return make_error(ErrorCode::kCorruption,
+                      std::to_string(value.size()) + " bytes, expected 8");
+  const std::uint64_t next = storage::get_u64(value.data());
+  // Ids are 1..2^63-1, so the next one is 1..2^63 (2^63: none left to assign automatically).
+  if (next == 0 || next > kMaxIdCounter)
+    return make_error(ErrorCode::kCorruption,
+                      std::to_string(next) + " is outside 1..2^63, where no id can be assigned");
+  return next;
+}
+
+Result<std::uint64_t> DatabaseImpl::next_id(TxnState& st, std::string_view counter) const {
+  auto v = get(st, dbi_meta, as_bytes(counter));
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return std::uint64_t{1};
+  auto next = parse_id_counter(**v);
+  if (!next)
+    return make_error(ErrorCode::kCorruption, "meta " + std::string(counter) + ": " + next.error().message());
+  return *next;
+}
+
+Status DatabaseImpl::bump_counter(TxnState& st, std::string_view counter,
+                                  std::uint64_t used_id) const {
+  auto next = next_id(st, counter);
+  if (!next) return tl::unexpected(next.error());
+  if (used_id < *next) return {};
+  storage::IdKey v(used_id + 1);
+  return put(st, dbi_meta, as_bytes(counter), v.span());
+}
+
+// ---- records ---------------------------------------------------------------------------------
+
+Result<std::optional<Bytes>> DatabaseImpl::OrderedReader::get(Bytes key) {
+  if (cur_.open_rc()) return tl::unexpected(storage::lmdb_error(cur_.open_rc(), "cursor"));
+  MDB_val k = storage::to_val(key), v;
+  int rc = cur_.get(k, v, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
+  return std::optional<Bytes>(storage::to_bytes(v));
+}
+
+namespace {
+
+// The codec's decoder of record type T (a record's key is its 8-byte id).
+template <class T>
+Result<T> decode_record(const codec::RecordCodec& codec, Bytes key, Bytes stored) {
+  if constexpr (std::is_same_v<T, Customer>) return codec.decode_customer(key, stored);
+  else if constexpr (std::is_same_v<T, Relationship>) return codec.decode_relationship(key, stored);
+  else return codec.decode_transaction(key, stored);
+}
+
+// A point read's result decoded as T: nullopt when the key is absent.
+template <class T>
+Result<std::optional<T>> decode_found(const codec::RecordCodec& codec, Bytes key,
+                                      const Result<std::optional<Bytes>>& stored) {
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return std::optional<T>();
+  auto r = decode_record<T>(codec, key, **stored);
+  if (!r) return tl::unexpected(r.error());
+  return std::optional<T>(std::move(*r));
+}
+
+}  // namespace
+
+template <class T>
+MDB_dbi DatabaseImpl::table_of() const {
+  if constexpr (std::is_same_v<T, Customer>) return dbi_customers;
+  else if constexpr (std::is_same_v<T, Relationship>) return dbi_relationships;
+  else return dbi_transactions;
+}
+
+template <class T>
+Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) const {
+  storage::IdKey k(id);
+  return decode_found<T>(*codec, k.span(), get(st, table_of<T>(), k.span()));
+}
+
+template <class T>
+Result<std::optional<T>> DatabaseImpl::load(OrderedReader& reader, std::uint64_t id) const {
+  storage::IdKey k(id);
+  return decode_found<T>(*codec, k.span(), reader.get(k.span()));
+}
+
+template MDB_dbi DatabaseImpl::table_of<Customer>() const;
+template MDB_dbi DatabaseImpl::table_of<Relationship>() const;
+template MDB_dbi DatabaseImpl::table_of<Transaction>() const;
+template Result<std::optional<Customer>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
+template Result<std::optional<Relationship>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
+template Result<std::optional<Transaction>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
+template Result<std::optional<Customer>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
+template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
+template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
+
+Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) const {
+  storage::IdKey k(c.id);
+  codec->encode(k.span(), c, st.buf);
+  return put(st, dbi_customers, k.span(), st.buf);
+}
+
+}  // namespace custdb::detail

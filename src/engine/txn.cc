@@ -1,0 +1,192 @@
+// Transactions: the write lock (this process's mutex, then custdb.lock's OFD lock), begin
+// (adopting a map another process grew), retries of a busy write, storage failures that poison a
+// transaction, and commit.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "engine/db_impl.h"
+
+namespace custdb::detail {
+
+namespace {
+constexpr auto kRemapWait = std::chrono::milliseconds(30'000);
+}  // namespace
+
+Timestamp now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+Date today_utc() { return std::chrono::floor<std::chrono::days>(now_ms()); }
+
+Timestamp stamp_time(TxnState& st) {
+  if (!st.stamp) st.stamp = now_ms();
+  return *st.stamp;
+}
+
+// ---- the write lock ---------------------------------------------------------------------------
+
+namespace {
+// The byte of custdb.lock whose OFD write lock is the cross-process write lock. OFD locks
+// (not flock) so that they coexist with the shared flock every open holds on the same file
+// for data-key rotation; open-file-description locks (not classic POSIX ones) so that closing
+// some other descriptor of the file in this process cannot drop them.
+constexpr off_t kWriterLockByte = 0;
+
+int ofd_lock(int fd, short type, bool wait) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kWriterLockByte;
+  fl.l_len = 1;
+  for (;;) {
+    if (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+std::string busy_message(std::chrono::milliseconds timeout, const char* who) {
+  return "the write lock is held by " + std::string(who) + " (waited busy_timeout = " +
+         std::to_string(timeout.count()) + " ms)";
+}
+}  // namespace
+
+void WriterLock::release() noexcept {
+  if (!db_) return;
+  const DatabaseImpl* d = std::exchange(db_, nullptr);
+  if (d->lock_fd >= 0 && !d->options.read_only) ofd_lock(d->lock_fd, F_UNLCK, false);
+  d->writer_thread.store(std::thread::id(), std::memory_order_release);
+  d->writer_mutex.unlock();
+}
+
+Result<WriterLock> DatabaseImpl::lock_writer() const {
+  if (writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "this thread already holds a write transaction of this database (a nested "
+                      "begin_write, or a one-shot write inside a WriteTxn, would wait for "
+                      "itself for ever): use that WriteTxn, or commit or abort it first");
+  using Clock = std::chrono::steady_clock;
+  const auto timeout = options.busy_timeout;
+  const bool forever = timeout.count() < 0;
+  const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+  if (forever) {
+    writer_mutex.lock();
+  } else if (!writer_mutex.try_lock_until(deadline)) {
+    return make_error(ErrorCode::kBusy, busy_message(timeout, "another thread of this process"));
+  }
+  writer_thread.store(std::this_thread::get_id(), std::memory_order_release);
+  WriterLock held(this);  // releases the mutex on every way out below
+  // Rotation's copy (no lock file) and read-only handles write nothing other processes see.
+  if (lock_fd < 0 || options.read_only) return held;
+  if (forever) {
+    if (int e = ofd_lock(lock_fd, F_WRLCK, true); e != 0)
+      return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
+    return held;
+  }
+  // No timed wait exists for file locks: poll, backing off from 1 ms to 16 ms.
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    int e = ofd_lock(lock_fd, F_WRLCK, false);
+    if (e == 0) return held;
+    if (e != EAGAIN && e != EACCES)
+      return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
+    auto now = Clock::now();
+    if (now >= deadline)
+      return make_error(ErrorCode::kBusy, busy_message(timeout, "another process"));
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::milliseconds(16));
+  }
+}
+
+Error DatabaseImpl::fail(TxnState& st, int rc, std::string_view what) const {
+  Error e = rc == MDB_MAP_FULL
+                ? Error(ErrorCode::kResourceExhausted,
+                        std::string(what) + ": the database is full: its map of " +
+                            std::to_string(env.info().me_mapsize) +
+                            " bytes (Options::max_map_size) is used up; the transaction is "
+                            "aborted and nothing of it is stored")
+                : storage::lmdb_error(rc, what);
+  st.poisoned = true;
+  if (!st.failure) st.failure = e;
+  return e;
+}
+
+Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
+  if (write && options.read_only)
+    return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
+  auto st = std::make_unique<TxnState>();
+  st->write = write;
+  if (write) {
+    auto lock = lock_writer();
+    if (!lock) return tl::unexpected(lock.error());
+    st->writer = std::move(*lock);
+    // The nonce epoch is raised in a write transaction of its own, under this same lock.
+    if (encrypted && !sealer_ready.load(std::memory_order_acquire))
+      if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
+  }
+  if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
+  return st;
+}
+
+Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
+  bool reclaimed = false;
+  for (;;) {
+    st.ticket = remap_gate.enter();
+    int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st.txn);
+    if (rc == 0) return {};
+    st.ticket.release();
+    if (rc == MDB_READERS_FULL) {
+      // Slots of processes that died holding a read transaction: clear them and try again.
+      if (!reclaimed) {
+        reclaimed = true;
+        if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
+      }
+      return make_error(ErrorCode::kBusy,
+                        "the reader table is full: all " + std::to_string(env.info().me_maxreaders) +
+                            " slots are held by live read transactions (`custdb stats` lists "
+                            "their processes); end some, or raise Options::max_readers "
+                            "(--max-readers), which takes effect when the database is next "
+                            "opened by a first process");
+    }
+    if (rc != MDB_MAP_RESIZED) return tl::unexpected(storage::lmdb_error(rc, "begin transaction"));
+    // Another process, with a larger max_map_size, filled the file past this process's map:
+    // adopt its size. LMDB allows that only with no transaction of this process active; the
+    // one case where a begin waits for other transactions (never with default options).
+    Status adopted;
+    if (!remap_gate.exclusive(kRemapWait, [&] {
+          adopted = const_cast<storage::Env&>(env).set_map_size(0);
+        }))
+      return make_error(ErrorCode::kBusy,
+                        "another process enlarged the map; adopting it waits for this process's "
+                        "transactions, which stayed open for 30 s (does this thread hold one?)");
+    if (!adopted) return adopted;
+  }
+}
+
+Status DatabaseImpl::write_retrying(const std::function<Status(TxnState&)>& body) {
+  for (int attempt = 1;; ++attempt) {
+    auto st = begin(true);
+    if (!st) {
+      if (st.error().code() != ErrorCode::kBusy || attempt == kWriteAttempts)
+        return tl::unexpected(st.error());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10) * (1 << attempt));
+      continue;
+    }
+    if (auto s = body(**st); !s) return s;
+    return commit(**st);
+  }
+}
+
+Status DatabaseImpl::commit(TxnState& st) {
+  if (st.poisoned) return tl::unexpected(*st.failure);
+  if (auto s = flush_postings(st); !s) return s;
+  int rc = st.txn.commit();
+  if (rc == 0) return {};
+  return tl::unexpected(fail(st, rc, "commit"));
+}
+
+}  // namespace custdb::detail
