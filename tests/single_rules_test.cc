@@ -153,6 +153,26 @@ BOOST_AUTO_TEST_CASE(enum_tables_name_every_valid_number) {
   BOOST_TEST(!enums::is_valid(static_cast<RelationType>(9)));
 }
 
+// One map from field to enum: the enum fields (FieldKind::kEnum) have a range and names, the
+// others none; the query language accepts exactly the names of 0..enum_max.
+BOOST_AUTO_TEST_CASE(enum_fields_have_their_enum_range) {
+  for (const auto& [field, name] : query::field_rules::field_names()) {
+    const bool is_enum = query::kind_of(field) == query::FieldKind::kEnum;
+    const int max = query::field_rules::enum_max(field);
+    BOOST_TEST((max >= 0) == is_enum, name);
+    if (!is_enum) continue;
+    for (int n = 0; n <= max + 1; ++n) {
+      const std::string_view enum_name = query::field_rules::enum_name(field, n);
+      BOOST_TEST((enum_name != "invalid") == (n <= max), name << " " << n);
+      if (n <= max)
+        BOOST_TEST((query::field_rules::enum_number(field, enum_name) == std::optional<std::int64_t>(n)));
+    }
+  }
+  BOOST_TEST(query::field_rules::enum_max(Field::kTier) == 4);
+  BOOST_TEST(query::field_rules::enum_max(Field::kConsentSms) == 2);
+  BOOST_TEST(query::field_rules::field_names().size() == static_cast<std::size_t>(Field::kTenureDays) + 1);
+}
+
 // Validation accepts exactly the table's numbers; the planner's ordered-enum range covers them.
 BOOST_AUTO_TEST_CASE(validation_and_planner_use_the_enum_range) {
   TempDir dir;

@@ -16,7 +16,7 @@
 
 #include "custdb/query.h"
 #include "engine/db_impl.h"
-#include "util/enums.h"
+#include "query/field_rules.h"
 #include "util/normalize.h"
 
 namespace custdb {
@@ -72,26 +72,8 @@ SegField seg_field(Field f) {
   return SegField::kAll;
 }
 
-// The largest number of an enum field (util/enums.h); -1 for other fields. No default: a new
-// field must say here whether it is an enum.
-int enum_max(Field f) {
-  switch (f) {
-    case Field::kType: return enums::max_value<CustomerType>();
-    case Field::kTier: return enums::max_value<Tier>();
-    case Field::kStage: return enums::max_value<Stage>();
-    case Field::kGender: return enums::max_value<Gender>();
-    case Field::kRisk: return enums::max_value<Risk>();
-    case Field::kConsentEmail:
-    case Field::kConsentSms:
-    case Field::kConsentPhone: return enums::max_value<ConsentState>();
-    case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kIncomeBand:
-    case Field::kBirthDate: case Field::kAge: case Field::kCreatedAt: case Field::kTxnCount:
-    case Field::kTotalAmount: case Field::kFirstTxnAt: case Field::kLastTxnAt: case Field::kPAlive:
-    case Field::kExpectedPurchases: case Field::kClv: case Field::kRScore: case Field::kFScore:
-    case Field::kMScore: case Field::kRecencyDays: case Field::kTenureDays: return -1;
-  }
-  return -1;
-}
+// The largest number of an enum field (query/field_rules.h, over util/enums.h).
+int enum_max(Field f) { return query::field_rules::enum_max(f); }
 
 std::int64_t val(const query::Value& v) { return std::get<std::int64_t>(v); }
 

@@ -156,18 +156,9 @@ void print(const Node& node, const ParseOptions& options, std::string& out) {
 }
 
 template <class E>
-constexpr bool field_takes(Field field) {
-  switch (field) {
-    case Field::kType: return std::is_same_v<E, CustomerType>;
-    case Field::kTier: return std::is_same_v<E, Tier>;
-    case Field::kStage: return std::is_same_v<E, Stage>;
-    case Field::kGender: return std::is_same_v<E, Gender>;
-    case Field::kRisk: return std::is_same_v<E, Risk>;
-    case Field::kConsentEmail:
-    case Field::kConsentSms:
-    case Field::kConsentPhone: return std::is_same_v<E, ConsentState>;
-    default: return false;
-  }
+bool field_takes(Field field) {
+  return field_rules::with_enum_type(field, []<class F>(F) { return std::is_same_v<F, E>; })
+      .value_or(false);
 }
 
 // The Value the parser would produce for the same operand written as text.

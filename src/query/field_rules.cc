@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "util/enums.h"
 #include "util/normalize.h"
 
 namespace custdb::query::field_rules {
@@ -15,16 +16,6 @@ bool is_word_start(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 bool is_word_char(char c) { return is_word_start(c) || (c >= '0' && c <= '9') || c == '-'; }
-
-// Applies `fn` to every named value of enum E (numbers are sparse only for RelationType).
-template <class E, class Fn>
-void for_each_enum(Fn fn) {
-  for (int n = 0; n <= 255; ++n) {
-    auto value = static_cast<E>(n);
-    std::string_view name = custdb::to_string(value);
-    if (name != "invalid") fn(value, name);
-  }
-}
 
 template <class E>
 std::optional<std::int64_t> number_of(std::string_view name) {
@@ -42,24 +33,11 @@ std::string_view name_of(std::int64_t number) {
 template <class E>
 std::string names_of() {
   std::string out;
-  for_each_enum<E>([&](E, std::string_view name) {
+  for (const auto& [value, name] : enums::Table<E>::rows) {
     if (!out.empty()) out += ", ";
     out += name;
-  });
-  return out;
-}
-
-// Dispatches on the enum type behind an enum field.
-template <class Fn>
-auto with_enum_type(Field field, Fn fn) {
-  switch (field) {
-    case Field::kType: return fn(CustomerType{});
-    case Field::kTier: return fn(Tier{});
-    case Field::kStage: return fn(Stage{});
-    case Field::kGender: return fn(Gender{});
-    case Field::kRisk: return fn(Risk{});
-    default: return fn(ConsentState{});
   }
+  return out;
 }
 
 }  // namespace
@@ -76,15 +54,20 @@ bool is_bare_word(std::string_view text) {
 }
 
 std::optional<std::int64_t> enum_number(Field field, std::string_view name) {
-  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); });
+  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); }).value_or(std::nullopt);
 }
 
 std::string_view enum_name(Field field, std::int64_t number) {
-  return with_enum_type(field, [&]<class E>(E) { return name_of<E>(number); });
+  return with_enum_type(field, [&]<class E>(E) { return name_of<E>(number); })
+      .value_or(std::string_view("invalid"));
 }
 
 std::string enum_names(Field field) {
-  return with_enum_type(field, []<class E>(E) { return names_of<E>(); });
+  return with_enum_type(field, []<class E>(E) { return names_of<E>(); }).value_or(std::string());
+}
+
+int enum_max(Field field) {
+  return with_enum_type(field, []<class E>(E) { return enums::max_value<E>(); }).value_or(-1);
 }
 
 std::optional<std::string> normalize_text(Field field, std::string_view text) {
@@ -183,11 +166,11 @@ std::optional<std::pair<RelationType, std::string>> relation_from_name(std::stri
 
 std::string relation_names() {
   std::string out;
-  for_each_enum<RelationType>([&](RelationType type, std::string_view name) {
-    if (type == RelationType::kCustom) return;
+  for (const auto& [type, name] : enums::Table<RelationType>::rows) {
+    if (type == RelationType::kCustom) continue;
     if (!out.empty()) out += ", ";
     out += name;
-  });
+  }
   return out;
 }
 

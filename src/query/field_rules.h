@@ -28,6 +28,32 @@ bool is_keyword(std::string_view word);
 std::span<const std::pair<Field, std::string_view>> field_names();
 
 // ---- enums (fields of FieldKind::kEnum) ----
+// The one map from a field to its enum: fn(E{}) for a field whose values are the enum E,
+// nullopt for every other field. No default: a new field must say here whether it is an enum
+// (-Wswitch names a forgotten one).
+template <class Fn>
+auto with_enum_type(Field field, Fn fn) -> std::optional<decltype(fn(Tier{}))> {
+  switch (field) {
+    case Field::kType: return fn(CustomerType{});
+    case Field::kTier: return fn(Tier{});
+    case Field::kStage: return fn(Stage{});
+    case Field::kGender: return fn(Gender{});
+    case Field::kRisk: return fn(Risk{});
+    case Field::kConsentEmail:
+    case Field::kConsentSms:
+    case Field::kConsentPhone: return fn(ConsentState{});
+    case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kIncomeBand:
+    case Field::kBirthDate: case Field::kAge: case Field::kCreatedAt: case Field::kTxnCount:
+    case Field::kTotalAmount: case Field::kFirstTxnAt: case Field::kLastTxnAt:
+    case Field::kPAlive: case Field::kExpectedPurchases: case Field::kClv: case Field::kRScore:
+    case Field::kFScore: case Field::kMScore: case Field::kRecencyDays:
+    case Field::kTenureDays: return std::nullopt;
+  }
+  return std::nullopt;
+}
+// The largest number of an enum field, whose values are 0..enum_max (util/enums.h); -1 for
+// other fields.
+int enum_max(Field field);
 // The field's enum number for a case-insensitive name.
 std::optional<std::int64_t> enum_number(Field field, std::string_view name);
 std::string_view enum_name(Field field, std::int64_t number);  // "invalid" if none
