@@ -115,7 +115,7 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
   storage::Cursor cur(st->txn.get(),
                       db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)]);
   if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-  const MDB_dbi index_dbi = db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
+  const storage::Table index_dbi = db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
   auto index_entries = storage::entry_count(st->txn.get(), index_dbi, "idx.txn_by_customer");
   if (!index_entries) return tl::unexpected(index_entries.error());
   auto table_entries = storage::entry_count(st->txn.get(), db.dbi_transactions, "transactions");

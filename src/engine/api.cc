@@ -1,33 +1,23 @@
 // The public wrappers: ReadView, ReadTxn, WriteTxn and Database, each a thin call into
 // DatabaseImpl on its transaction state.
-#include <lmdb.h>
-
-#include <atomic>
-#include <cerrno>
-#include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <mutex>
-#include <set>
-#include <thread>
-
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
-#include <pthread.h>
-#include <sys/stat.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "crypto/crypto.h"
-#include "custdb/key.h"
 #include "custdb/check.h"
+#include "custdb/key.h"
 #include "engine/db_impl.h"
-#include "engine/validate.h"
-#include "util/normalize.h"
 #include "engine/open.h"
+#include "util/coding.h"
+#include "util/normalize.h"
 
 namespace custdb {
 
@@ -153,47 +143,30 @@ Result<std::vector<Transaction>> ReadView::transactions_of(CustomerId id,
 Result<TableCounts> ReadView::counts() const {
   CUSTDB_REQUIRE_STATE();
   TableCounts c;
-  std::pair<MDB_dbi, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
+  std::pair<storage::Table, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
                                                  {db_->dbi_relationships, &c.relationships},
                                                  {db_->dbi_transactions, &c.transactions}};
   for (auto [dbi, out] : tables) {
-    MDB_stat s;
-    if (int rc = mdb_stat(state_->txn.get(), dbi, &s))
-      return tl::unexpected(storage::lmdb_error(rc, "table statistics"));
-    *out = s.ms_entries;
+    auto n = storage::entry_count(state_->txn, dbi, "table");
+    if (!n) return tl::unexpected(n.error());
+    *out = *n;
   }
   return c;
 }
 namespace {
 // Walks one table in key order, decoding each record, and checks that the walk saw as many
-// records as LMDB records for the table (storage::check_walked) unless fn stopped it.
+// records as LMDB records for the table unless fn stopped it (Walker::all_verified).
 template <class T, class Decode>
-Status walk_table(detail::TxnState& st, MDB_dbi dbi, std::string_view name, Decode&& decode,
-                  const std::function<bool(const T&)>& fn) {
-  auto recorded = storage::entry_count(st.txn.get(), dbi, name);
-  if (!recorded) return tl::unexpected(recorded.error());
-  storage::Cursor cur(st.txn.get(), dbi);
-  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-  MDB_val k, v;
-  std::uint64_t walked = 0;
-  std::string prev;  // a copy: fn may write in a write transaction, moving dirty pages
-  int rc = cur.get(k, v, MDB_FIRST);
-  while (rc == 0) {
-    // Keys come in strictly ascending order from an intact tree; a stale page under a newer
-    // branch (a torn copy) repeats or reorders them even when the total comes out right.
-    const std::string_view key = storage::to_view(k);
-    if (walked > 0 && std::string_view(prev).compare(key) >= 0)
-      return make_error(ErrorCode::kCorruption,
-                        std::string(name) + ": keys out of order (damaged or torn file)");
-    prev.assign(key);
-    auto r = decode(storage::to_bytes(k), storage::to_bytes(v));
-    if (!r) return tl::unexpected(r.error());
-    ++walked;
-    if (!fn(*r)) return {};
-    rc = cur.get(k, v, MDB_NEXT);
-  }
-  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, std::string("scan ") + std::string(name)));
-  return storage::check_walked(name, walked, *recorded);
+Status walk_table(detail::TxnState& st, storage::Table table, std::string_view name,
+                  Decode&& decode, const std::function<bool(const T&)>& fn) {
+  Status failed;
+  auto walked = storage::Walker(st.txn, table, name).all_verified([&](storage::Bytes k, storage::Bytes v) {
+    auto r = decode(k, v);
+    if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
+    return fn(*r) ? storage::Next::go_on() : storage::Next::stop();
+  });
+  if (!failed) return failed;
+  return walked;
 }
 }  // namespace
 
@@ -262,7 +235,7 @@ namespace {
 ReaderTable reader_table_of(storage::Env& env) {
   ReaderTable t;
   t.stale = static_cast<unsigned>(env.reader_check());
-  t.max_readers = env.info().me_maxreaders;
+  t.max_readers = env.info().max_readers;
   for (const auto& r : env.readers()) t.slots.push_back({r.pid, r.thread, r.txnid});
   return t;
 }
@@ -300,7 +273,7 @@ Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   } release{key};
   storage::Env::OpenParams p;
   p.dir = path.string();
-  p.flags = MDB_RDONLY;  // data.mdb is only mapped; no transaction, so no reader slot
+  p.read_only = true;  // data.mdb is only mapped; no transaction, so no reader slot
   p.map_size = kDefaultMapSize;
   p.shrink_on_enomem = true;
   p.max_readers = Options{}.max_readers;
@@ -356,16 +329,15 @@ DatabaseInfo Database::info() const {
   i.read_only = impl_->options.read_only;
   i.base_currency = impl_->base_currency;
   i.format_version = detail::kFileFormat;
-  MDB_envinfo e = impl_->env.info();
-  MDB_stat s = impl_->env.stat();
-  i.map_size = e.me_mapsize;
-  i.page_size = s.ms_psize;
-  i.file_size = (e.me_last_pgno + 1) * s.ms_psize;
+  const storage::EnvInfo e = impl_->env.info();
+  i.map_size = e.map_size;
+  i.page_size = e.page_size;
+  i.file_size = (e.last_pgno + 1) * e.page_size;
   std::error_code ec;
   auto fsz = std::filesystem::file_size(impl_->path / "data.mdb", ec);
   if (!ec) i.file_size = fsz;
-  i.max_readers = e.me_maxreaders;
-  i.readers_in_use = e.me_numreaders;
+  i.max_readers = e.max_readers;
+  i.readers_in_use = e.readers_in_use;
   return i;
 }
 
@@ -375,8 +347,7 @@ Status Database::change_key(const KeyMaterial& new_key) {
   auto& d = *impl_;
   if (!d.encrypted)
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
-  const storage::Bytes key(reinterpret_cast<const std::uint8_t*>(detail::kKeyHeaderKey.data()),
-                           detail::kKeyHeaderKey.size());
+  const storage::Bytes key = coding::as_bytes(detail::kKeyHeaderKey);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto stored = d.get(st, d.dbi_meta, key);
     if (!stored) return tl::unexpected(stored.error());
@@ -390,13 +361,13 @@ Status Database::change_key(const KeyMaterial& new_key) {
     if (auto s = d.put(st, d.dbi_meta, key, kh_bytes); !s) return s;
     // The new key header gets its binding to this file (the file id is the open's: it was
     // checked or created there).
-    auto id = d.get(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kFileIdKey.data()), detail::kFileIdKey.size()));
+    auto id = d.get(st, d.dbi_meta, coding::as_bytes(detail::kFileIdKey));
     if (!id) return tl::unexpected(id.error());
     if (!*id || (*id)->size() != crypto::kFileIdSize)
       return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
     auto mac = crypto::key_binding(*d.data_key, **id, kh_bytes);
     if (!mac) return tl::unexpected(mac.error());
-    return d.put(st, d.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(detail::kKeyBindingKey.data()), detail::kKeyBindingKey.size()), *mac);
+    return d.put(st, d.dbi_meta, coding::as_bytes(detail::kKeyBindingKey), *mac);
   });
   if (!s) return s;
   return d.env.sync(true);  // the old wrapping must not be what survives a crash
@@ -405,7 +376,7 @@ Status Database::change_key(const KeyMaterial& new_key) {
 namespace {
 
 tl::unexpected<Error> os_error(int err, const std::string& what) {
-  return tl::unexpected(storage::lmdb_error(err, what));  // errno codes map as LMDB's do
+  return tl::unexpected(storage::os_error(err, what));
 }
 
 }  // namespace
@@ -443,11 +414,11 @@ Status Database::backup(const std::filesystem::path& dir, bool compact) const {
     return tl::unexpected(std::move(e));
   };
   // 0600 whatever the umask: the copy holds the same customers as the original.
-  if (::fchmod(fd, 0600) != 0) return fail(storage::lmdb_error(errno, "cannot chmod " + tmp_path.string()));
-  // mdb_env_copyfd2 runs in its own read transaction: a snapshot, concurrent with writers.
+  if (::fchmod(fd, 0600) != 0) return fail(storage::os_error(errno, "cannot chmod " + tmp_path.string()));
+  // The copy runs in its own read transaction: a snapshot, concurrent with writers.
   if (auto s = impl_->env.copy_to_fd(fd, compact, "backup to " + dir.string()); !s)
     return fail(s.error());
-  if (::fsync(fd) != 0) return fail(storage::lmdb_error(errno, "backup to " + dir.string() + ": fsync"));
+  if (::fsync(fd) != 0) return fail(storage::os_error(errno, "backup to " + dir.string() + ": fsync"));
   if (::close(fd) != 0) {
     ::unlink(tmp_path.c_str());
     return os_error(errno, "backup to " + dir.string() + ": close");
@@ -478,11 +449,11 @@ Result<std::vector<Database::TableStats>> Database::stats() const {
   auto st = impl_->begin(false);
   if (!st) return tl::unexpected(st.error());
   std::vector<TableStats> out;
-  auto add = [&](const char* name, MDB_dbi dbi) -> Status {
-    MDB_stat s;
-    if (int rc = mdb_stat((*st)->txn.get(), dbi, &s)) return tl::unexpected(storage::lmdb_error(rc, "stat"));
-    out.push_back({name, s.ms_entries, s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages,
-                   s.ms_depth});
+  auto add = [&](const char* name, storage::Table table) -> Status {
+    auto s = storage::stat((*st)->txn, table, "stat");
+    if (!s) return tl::unexpected(s.error());
+    out.push_back({name, s->entries, s->branch_pages + s->leaf_pages + s->overflow_pages,
+                   s->depth});
     return {};
   };
   const auto& d = *impl_;

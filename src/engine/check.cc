@@ -3,8 +3,6 @@
 // of entries the records derive; only when it differs are the index's entries walked to name
 // the orphans (an entry set that contains every expected entry and has the same size has no
 // others: entries are distinct because each value ends with its owner's id).
-#include <lmdb.h>
-
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -67,14 +65,15 @@ struct Checker {
   }
 
   bool entry_present(const IndexEntry& e) {
-    MDB_dbi dbi = db.dbi_index[static_cast<std::size_t>(e.index)];
-    MDB_val k = storage::to_val(e.key), v = storage::to_val(e.value);
+    const storage::Table table = db.dbi_index[static_cast<std::size_t>(e.index)];
+    const auto key = coding::as_bytes(e.key), value = coding::as_bytes(e.value);
+    // A read failure counts as absent: the entry is reported missing.
     if (index::spec(e.index).unique) {
-      if (mdb_get(st.txn.get(), dbi, &k, &v) != 0) return false;
-      return storage::to_view(v) == e.value;
+      auto v = storage::get(st.txn, table, key);
+      return v && *v && coding::as_view(**v) == e.value;
     }
-    storage::Cursor cur(st.txn.get(), dbi);
-    return cur.get(k, v, MDB_GET_BOTH) == 0;
+    auto found = storage::has_dup(st.txn, table, key, value);
+    return found && *found;
   }
 
   void check_entries(const std::vector<IndexEntry>& entries, const std::string& owner) {
@@ -87,24 +86,18 @@ struct Checker {
   }
 
   bool customer_exists(CustomerId id) {
-    storage::IdKey k(id);
-    MDB_val kv = k.val(), v;
-    return mdb_get(st.txn.get(), db.dbi_customers, &kv, &v) == 0;
+    coding::IdKey k(id);
+    auto v = storage::get(st.txn, db.dbi_customers, k.span());
+    return v && *v;
   }
 
   // Walks one table, calling fn(key, value) for each record.
   template <class Fn>
-  Status walk(MDB_dbi dbi, Fn fn) {
-    storage::Cursor cur(st.txn.get(), dbi);
-    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-    MDB_val k, v;
-    int rc = cur.get(k, v, MDB_FIRST);
-    while (rc == 0) {
-      fn(storage::to_bytes(k), storage::to_bytes(v));
-      rc = cur.get(k, v, MDB_NEXT);
-    }
-    if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan"));
-    return {};
+  Status walk(storage::Table table, Fn fn) {
+    return storage::Walker(st.txn, table, "scan").all([&](storage::Bytes k, storage::Bytes v) {
+      fn(k, v);
+      return storage::Next::go_on();
+    });
   }
 
   Status run() {
@@ -187,12 +180,13 @@ struct Checker {
     }
 
     for (std::size_t i = 0; i < index::kIndexCount; ++i) {
-      MDB_stat stat;
-      mdb_stat(st.txn.get(), db.dbi_index[i], &stat);
-      report.index_entries += stat.ms_entries;
+      auto stored = storage::entry_count(st.txn, db.dbi_index[i],
+                                         index::spec(static_cast<IndexId>(i)).dbi_name);
+      if (!stored) return tl::unexpected(stored.error());
+      report.index_entries += *stored;
       // Equal counts and no missing entry prove the index exact; a missing entry may have a
       // stale twin (same count), so then the entries are walked too.
-      if (stat.ms_entries != expected[i] || missing[i] > 0) {
+      if (*stored != expected[i] || missing[i] > 0) {
         if (auto w = find_orphans(static_cast<IndexId>(i)); !w) return w;
       }
     }
@@ -225,8 +219,7 @@ struct Checker {
   // can succeed.
   Status check_meta() {
     auto raw = [&](std::string_view key) -> Result<std::optional<storage::Bytes>> {
-      return db.get(st, db.dbi_meta, storage::Bytes(reinterpret_cast<const std::uint8_t*>(key.data()),
-                                                    key.size()));
+      return db.get(st, db.dbi_meta, coding::as_bytes(key));
     };
     auto header = raw(kHeaderKey);
     if (!header) return tl::unexpected(header.error());
@@ -365,16 +358,12 @@ struct Checker {
 
   template <class Fn>
   Status walk_dups(IndexId id, Fn fn) {
-    storage::Cursor cur(st.txn.get(), db.dbi_index[static_cast<std::size_t>(id)]);
-    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-    MDB_val k, v;
-    int rc = cur.get(k, v, MDB_FIRST);
-    while (rc == 0) {
-      fn(storage::to_view(k), storage::to_view(v));
-      rc = cur.get(k, v, MDB_NEXT);  // MDB_NEXT visits every dup of a dupsort database
-    }
-    if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan index"));
-    return {};
+    // A full walk visits every value of every key of a dupsort table.
+    return storage::Walker(st.txn, db.dbi_index[static_cast<std::size_t>(id)], "scan index")
+        .all([&](storage::Bytes k, storage::Bytes v) {
+          fn(coding::as_view(k), coding::as_view(v));
+          return storage::Next::go_on();
+        });
   }
 };
 
@@ -408,7 +397,8 @@ Result<storage::PageCheckReport> walk_pages(const std::filesystem::path& path) {
     o.db_flags[name] = 0;
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
-    o.db_flags[s.dbi_name] = s.unique ? 0 : MDB_DUPSORT | MDB_DUPFIXED;
+    o.db_flags[s.dbi_name] = storage::table_flags(s.unique ? storage::TableKind::kUnique
+                                                           : storage::TableKind::kDupSorted);
   }
   return storage::check_pages_file(path / "data.mdb", o);
 }

@@ -26,7 +26,12 @@
 #include "index/index_keys.h"
 #include "index/segments.h"
 #include "storage/lmdb.h"
+// Transitional: LMDB's raw cursors, for the files not yet moved to storage/lmdb.h's walker
+// (postings.cc, segment_query.cc, check.cc's extent scan, analytics/rfm.cc). Remove this
+// include once none of them needs it.
+#include "storage/raw.h"
 #include "storage/page_check.h"
+#include "util/coding.h"
 
 namespace custdb::crypto {
 class RecordCipher;
@@ -38,7 +43,8 @@ namespace custdb::detail {
 
 // LMDB changes the map size only while no transaction of the process is active. That is needed
 // in one case only: another process, opened with a larger Options::max_map_size, filled the
-// file past this process's map (MDB_MAP_RESIZED), and this process must adopt the larger size.
+// file past this process's map (a begin reports Txn::Begin::kMapResized), and this process must
+// adopt the larger size.
 // With default options every process maps kDefaultMapSize and this never happens; no
 // transaction ever waits here otherwise. Every transaction holds a ticket; adopting closes the
 // gate to new tickets and waits for the count to reach zero. A counter, not a shared mutex,
@@ -99,8 +105,8 @@ struct DatabaseImpl;
 
 // The write lock of one database file, held for a write transaction's whole life: this
 // process's mutex (one writer thread at a time), then an OFD lock on custdb.lock (one writer
-// process at a time). Taken before mdb_txn_begin, so LMDB's own writer mutex is then never
-// contended: it has no timed wait, ours has (Options::busy_timeout).
+// process at a time). Taken before the LMDB transaction begins, so LMDB's own writer mutex is
+// then never contended: it has no timed wait, ours has (Options::busy_timeout).
 class WriterLock {
  public:
   WriterLock() = default;
@@ -149,9 +155,9 @@ struct DatabaseImpl {
   std::string registry_key;  // canonical path in the process-wide open-database registry
   Options options;
   storage::Env env;
-  MDB_dbi dbi_meta = 0, dbi_customers = 0, dbi_relationships = 0, dbi_transactions = 0;
-  std::array<MDB_dbi, index::kIndexCount> dbi_index{};
-  MDB_dbi dbi_segments = 0;
+  storage::Table dbi_meta, dbi_customers, dbi_relationships, dbi_transactions;
+  std::array<storage::Table, index::kIndexCount> dbi_index{};
+  storage::Table dbi_segments;
   bool encrypted = false;
   std::string base_currency;
   std::unique_ptr<crypto::SecretBuffer> data_key;  // encrypted mode: unwrapped at open
@@ -193,14 +199,17 @@ struct DatabaseImpl {
   // The thread holding writer_mutex (default id when none): how a nested write is told apart
   // from a wait for another thread.
   mutable std::atomic<std::thread::id> writer_thread{};
-  // Storage failure of st (sets poisoned/failure); MDB_MAP_FULL becomes kResourceExhausted.
-  Error fail(TxnState& st, int rc, std::string_view what) const;
+  // Records a storage failure of st's write (sets poisoned/failure) and returns it: LMDB
+  // allows only abort after a failed put, delete or commit.
+  Error fail(TxnState& st, Error e) const;
 
   // ---- storage primitives (a failed put/del poisons st) ----
-  Result<std::optional<storage::Bytes>> get(TxnState& st, MDB_dbi dbi, storage::Bytes key) const;
-  Status put(TxnState& st, MDB_dbi dbi, storage::Bytes key, storage::Bytes val,
-             unsigned flags = 0) const;
-  Status del(TxnState& st, MDB_dbi dbi, storage::Bytes key,
+  Result<std::optional<storage::Bytes>> get(TxnState& st, storage::Table table,
+                                            storage::Bytes key) const;
+  Status put(TxnState& st, storage::Table table, storage::Bytes key, storage::Bytes val,
+             storage::Put how = storage::Put::kOverwrite) const;
+  // Deletes key (or only its duplicate `val`); nothing there is no error.
+  Status del(TxnState& st, storage::Table table, storage::Bytes key,
              std::optional<storage::Bytes> val = std::nullopt) const;
   Status put_entry(TxnState& st, const index::IndexEntry& e) const;
   Status del_entry(TxnState& st, const index::IndexEntry& e) const;
@@ -226,11 +235,11 @@ struct DatabaseImpl {
   // that page instead of descending from the root. Used within st's transaction only.
   class OrderedReader {
    public:
-    OrderedReader(TxnState& st, MDB_dbi dbi) : cur_(st.txn.get(), dbi) {}
-    Result<std::optional<storage::Bytes>> get(storage::Bytes key);
+    OrderedReader(TxnState& st, storage::Table table) : reader_(st.txn, table) {}
+    Result<std::optional<storage::Bytes>> get(storage::Bytes key) { return reader_.get(key); }
 
    private:
-    storage::Cursor cur_;
+    storage::PointReader reader_;
   };
 
   // ---- records ----
@@ -243,7 +252,7 @@ struct DatabaseImpl {
   Result<std::optional<T>> load(OrderedReader& reader, std::uint64_t id) const;
   // The table holding records of type T.
   template <class T>
-  MDB_dbi table_of() const;
+  storage::Table table_of() const;
   Result<std::optional<Customer>> load_customer(TxnState& st, CustomerId id) const {
     return load<Customer>(st, id);
   }

@@ -1,34 +1,28 @@
 // Opening and creating a database: the file header, the process-wide registry of open paths,
 // custdb.lock and its descriptors across fork(), the first-open probes of an encrypted file's
 // key header, and the nonce epoch a writing handle reserves (ensure_sealer).
-#include <lmdb.h>
+#include "engine/open.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
 #include <set>
-#include <thread>
-
-#include <fcntl.h>
-#include <stdio.h>  // renameat2
-#include <pthread.h>
-#include <sys/stat.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <xxhash.h>
 
 #include "crypto/crypto.h"
 #include "custdb/key.h"
-#include "custdb/check.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
-#include "util/normalize.h"
-#include "engine/open.h"
+#include "util/coding.h"
 
 namespace custdb {
 namespace detail {
@@ -55,57 +49,50 @@ struct Header {
 std::vector<std::uint8_t> encode_header(const Header& h) {
   std::vector<std::uint8_t> b(kHeaderSize, 0);
   std::memcpy(b.data(), kMagic, 8);
-  for (int i = 0; i < 4; ++i) b[8 + i] = static_cast<std::uint8_t>(h.format >> (8 * i));
+  coding::put_le32(b.data() + 8, h.format);
   b[12] = h.encrypted ? 1 : 0;
   std::memcpy(b.data() + 13, h.currency.data(), 3);
-  for (int i = 0; i < 8; ++i)
-    b[16 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(h.created_ms) >> (8 * i));
-  std::uint64_t sum = XXH3_64bits(b.data(), 24);
-  for (int i = 0; i < 8; ++i) b[24 + i] = static_cast<std::uint8_t>(sum >> (8 * i));
+  coding::put_le64(b.data() + 16, static_cast<std::uint64_t>(h.created_ms));
+  coding::put_le64(b.data() + 24, XXH3_64bits(b.data(), 24));
   return b;
 }
 
 Result<Header> decode_header(Bytes b) {
   if (b.size() != kHeaderSize || std::memcmp(b.data(), kMagic, 8) != 0)
     return make_error(ErrorCode::kCorruption, "not a custdb database (bad header)");
-  std::uint64_t sum = 0;
-  for (int i = 0; i < 8; ++i) sum |= std::uint64_t{b[24 + i]} << (8 * i);
-  if (XXH3_64bits(b.data(), 24) != sum)
+  if (XXH3_64bits(b.data(), 24) != coding::get_le64(b.data() + 24))
     return make_error(ErrorCode::kCorruption, "database header checksum mismatch");
   Header h;
-  h.format = 0;
-  for (int i = 0; i < 4; ++i) h.format |= std::uint32_t{b[8 + i]} << (8 * i);
+  h.format = coding::get_le32(b.data() + 8);
   if (h.format != kFileFormat)
     return make_error(ErrorCode::kUnsupported,
                       "database format " + std::to_string(h.format) + " is not supported");
   if (b[12] > 1) return make_error(ErrorCode::kCorruption, "database header: bad mode");
   h.encrypted = b[12] == 1;
   h.currency.assign(reinterpret_cast<const char*>(b.data() + 13), 3);
-  std::uint64_t ms = 0;
-  for (int i = 0; i < 8; ++i) ms |= std::uint64_t{b[16 + i]} << (8 * i);
-  h.created_ms = static_cast<std::int64_t>(ms);
+  h.created_ms = static_cast<std::int64_t>(coding::get_le64(b.data() + 16));
   return h;
 }
 
-Bytes as_bytes(std::string_view s) {
-  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
+using coding::as_bytes;
 
 struct DbiName {
-  MDB_dbi* slot;
+  storage::Table* slot;
   const char* name;
-  unsigned flags;
+  storage::TableKind kind;
 };
 
 std::vector<DbiName> all_dbis(DatabaseImpl& d) {
-  std::vector<DbiName> v = {{&d.dbi_meta, "meta", 0},
-                            {&d.dbi_customers, "customers", 0},
-                            {&d.dbi_relationships, "relationships", 0},
-                            {&d.dbi_transactions, "transactions", 0}};
-  v.push_back({&d.dbi_segments, "idx.segments", 0});
+  constexpr auto kUnique = storage::TableKind::kUnique;
+  std::vector<DbiName> v = {{&d.dbi_meta, "meta", kUnique},
+                            {&d.dbi_customers, "customers", kUnique},
+                            {&d.dbi_relationships, "relationships", kUnique},
+                            {&d.dbi_transactions, "transactions", kUnique}};
+  v.push_back({&d.dbi_segments, "idx.segments", kUnique});
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
-    v.push_back({&d.dbi_index[i], s.dbi_name, s.unique ? 0u : unsigned{MDB_DUPSORT | MDB_DUPFIXED}});
+    v.push_back({&d.dbi_index[i], s.dbi_name,
+                 s.unique ? kUnique : storage::TableKind::kDupSorted});
   }
   return v;
 }
@@ -186,18 +173,17 @@ Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
   codec::RecordCodec codec(d.cipher.get());
   bool any = false;
   for (int table = 0; table < 3; ++table) {
-    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
-    storage::Cursor cur(txn.get(), dbi);
-    if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-    MDB_val k, v;
-    int rc = cur.get(k, v, MDB_FIRST);
-    if (rc == MDB_NOTFOUND) continue;
-    if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
-    any = true;
-    const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
-    const bool opened = table == 0   ? codec.decode_customer(key, value).has_value()
-                        : table == 1 ? codec.decode_relationship(key, value).has_value()
-                                     : codec.decode_transaction(key, value).has_value();
+    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    bool opened = false, found = false;
+    auto s = storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
+      found = true;
+      opened = table == 0   ? codec.decode_customer(key, value).has_value()
+               : table == 1 ? codec.decode_relationship(key, value).has_value()
+                            : codec.decode_transaction(key, value).has_value();
+      return storage::Next::stop();  // the first record only
+    });
+    if (!s) return s;
+    any = any || found;
     if (opened) return {};
   }
   if (!any) return {};
@@ -216,18 +202,15 @@ constexpr int kProbePerTable = 4;
 
 void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
   for (int table = 0; table < 3; ++table) {
-    MDB_dbi dbi = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
-    if (!dbi) continue;
-    storage::Cursor cur(txn.get(), dbi);
-    if (cur.open_rc()) continue;
-    MDB_val k, v;
-    int rc = cur.get(k, v, MDB_FIRST);
-    for (int n = 0; rc == 0 && n < kProbePerTable; ++n, rc = cur.get(k, v, MDB_NEXT)) {
-      const Bytes key = storage::to_bytes(k), value = storage::to_bytes(v);
-      out.push_back({table, {key.begin(), key.end()}, {value.begin(), value.end()}});
-    }
+    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    if (!t) continue;
+    int n = 0;
     // A damaged page is not this probe's business: the reads that meet it (and check())
-    // report it, so the open goes on and verify can still run.
+    // report it, so the open goes on (the walk's failure is ignored) and verify can still run.
+    (void)storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
+      out.push_back({table, {key.begin(), key.end()}, {value.begin(), value.end()}});
+      return ++n < kProbePerTable ? storage::Next::go_on() : storage::Next::stop();
+    });
   }
 }
 
@@ -367,13 +350,12 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     }
   }
 
-  unsigned flags = 0;
-  if (options.read_only) flags |= MDB_RDONLY;
-  if (options.sync == SyncMode::kNoMetaSync) flags |= MDB_NOMETASYNC;
-  if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
   storage::Env::OpenParams params;
   params.dir = path.string();
-  params.flags = flags;
+  params.read_only = options.read_only;
+  params.sync = options.sync == SyncMode::kNoMetaSync ? storage::Env::Sync::kNoMetaSync
+                : options.sync == SyncMode::kNone     ? storage::Env::Sync::kNone
+                                                      : storage::Env::Sync::kFull;
   // The map is sized once, large: it only reserves address space, so it never has to grow.
   params.map_size = options.max_map_size ? options.max_map_size : kDefaultMapSize;
   params.shrink_on_enomem = options.max_map_size == 0;
@@ -390,18 +372,19 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   {
     // A file shorter than its own last page would make reads fault (SIGBUS) through the map:
     // refuse it here as corruption.
-    MDB_envinfo info = d->env.info();
-    std::size_t page = d->env.stat().ms_psize;
+    const storage::EnvInfo info = d->env.info();
+    const std::uint64_t end = (info.last_pgno + 1) * info.page_size;
     auto size = fs::file_size(data_file, ec);
-    if (!ec && size < (info.me_last_pgno + 1) * page)
+    if (!ec && size < end)
       return make_error(ErrorCode::kCorruption,
                         "data.mdb is truncated: " + std::to_string(size) + " bytes, but its last page ends at " +
-                            std::to_string((info.me_last_pgno + 1) * page));
+                            std::to_string(end));
   }
 
   if (unpinned_damage) {
     storage::Txn pin;
-    if (storage::Txn::begin(d->env.get(), MDB_RDONLY, pin) != 0) return damaged(*unpinned_damage);
+    if (storage::Txn::begin(d->env, false, pin, "pin") != storage::Txn::Begin::kOk)
+      return damaged(*unpinned_damage);
     auto again = walk_pages(path);
     if (!again) return tl::unexpected(again.error());
     if (!again->clean()) return damaged(*again);
@@ -421,44 +404,42 @@ read_header:  // again when another process created the database meanwhile (phas
     WriterLock writer;  // declared first: released only after txn has ended
     storage::Txn txn;
     bool in_write_txn = false;
-    int rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
-    if (rc == MDB_READERS_FULL && d->env.reader_check() > 0)
-      rc = storage::Txn::begin(d->env.get(), MDB_RDONLY, txn);
-    if (rc == MDB_READERS_FULL && !options.read_only) {
+    using Begin = storage::Txn::Begin;
+    Error failure(ErrorCode::kInternal, "");
+    Begin begun = storage::Txn::begin(d->env, false, txn, "begin read", &failure);
+    if (begun == Begin::kReadersFull && d->env.reader_check() > 0)
+      begun = storage::Txn::begin(d->env, false, txn, "begin read", &failure);
+    if (begun == Begin::kReadersFull && !options.read_only) {
       if (!creating) {
         auto lock = d->lock_writer();
         if (!lock) return tl::unexpected(lock.error());
         writer = std::move(*lock);
       }
-      rc = storage::Txn::begin(d->env.get(), 0, txn);
+      begun = storage::Txn::begin(d->env, true, txn, "begin read", &failure);
       in_write_txn = true;
     }
-    if (rc == MDB_READERS_FULL)
+    if (begun == Begin::kReadersFull)
       return make_error(ErrorCode::kBusy,
                         "the reader table is full: all " +
-                            std::to_string(d->env.info().me_maxreaders) +
+                            std::to_string(d->env.info().max_readers) +
                             " slots are held by live read transactions (`custdb stats` lists "
                             "their processes); a read-only open needs one");
-    if (rc) return tl::unexpected(storage::lmdb_error(rc, "begin read"));
-    for (auto& [slot, name, dflags] : all_dbis(*d)) {
-      int rc = mdb_dbi_open(txn.get(), name, dflags, slot);
-      if (rc == MDB_NOTFOUND) {
+    if (begun != Begin::kOk) return tl::unexpected(std::move(failure));
+    for (auto& [slot, name, kind] : all_dbis(*d)) {
+      auto t = storage::open_table(txn, name, kind, false);
+      if (!t) return tl::unexpected(t.error());
+      if (!*t) {
         missing_dbis = true;
         continue;
       }
-      if (rc == MDB_INCOMPATIBLE)
-        return make_error(ErrorCode::kCorruption, "not a custdb database (table '" +
-                                                      std::string(name) + "' has the wrong kind)");
-      if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("open table ") + name));
+      *slot = **t;
     }
     auto read_meta = [&](std::string_view key) -> Result<std::optional<std::vector<std::uint8_t>>> {
       if (!d->dbi_meta) return std::optional<std::vector<std::uint8_t>>();
-      MDB_val k = storage::to_val(key), v;
-      int rc = mdb_get(txn.get(), d->dbi_meta, &k, &v);
-      if (rc == MDB_NOTFOUND) return std::optional<std::vector<std::uint8_t>>();
-      if (rc) return tl::unexpected(storage::lmdb_error(rc, "read " + std::string(key)));
-      auto b = storage::to_bytes(v);
-      return std::optional<std::vector<std::uint8_t>>(std::in_place, b.begin(), b.end());
+      auto v = storage::get(txn, d->dbi_meta, as_bytes(key), "read " + std::string(key));
+      if (!v) return tl::unexpected(v.error());
+      if (!*v) return std::optional<std::vector<std::uint8_t>>();
+      return std::optional<std::vector<std::uint8_t>>(std::in_place, (*v)->begin(), (*v)->end());
     };
     auto raw_header = read_meta(kHeaderKey);
     if (!raw_header) return tl::unexpected(raw_header.error());
@@ -476,7 +457,7 @@ read_header:  // again when another process created the database meanwhile (phas
     // Only in a read transaction: a damaged page met here must not fail the commit below (a
     // write transaction, taken when the reader table is full, would then refuse to commit).
     if (key_header && !in_write_txn) copy_first_records(*d, txn, first_records);
-    if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit read"));
+    if (auto s = txn.commit("commit read"); !s) return tl::unexpected(s.error());
     writer.release();
   }
   // A file that existed before this open must be a custdb database already: LMDB meta pages
@@ -552,26 +533,28 @@ read_header:  // again when another process created the database meanwhile (phas
       writer = std::move(*lock);
     }
     storage::Txn txn;
-    if (int rc = storage::Txn::begin(d->env.get(), 0, txn))
-      return tl::unexpected(storage::lmdb_error(rc, "begin write"));
-    for (auto& [slot, name, dflags] : all_dbis(*d)) {
-      int rc = mdb_dbi_open(txn.get(), name, dflags | MDB_CREATE, slot);
-      if (rc) return tl::unexpected(storage::lmdb_error(rc, std::string("create table ") + name));
+    {
+      Error failure(ErrorCode::kInternal, "");
+      if (storage::Txn::begin(d->env, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+        return tl::unexpected(std::move(failure));
+    }
+    for (auto& [slot, name, kind] : all_dbis(*d)) {
+      auto t = storage::open_table(txn, name, kind, true);
+      if (!t) return tl::unexpected(t.error());
+      *slot = **t;
     }
     if (!header) {
       // A second header (in encrypted mode a second data key) would make the first one's
       // records unreadable. Here `creating` holds the write lock taken before LMDB created
       // the file, so no other custdb process can have written one; this re-read only guards
-      // against a writer that does not take custdb's lock (mdb_load, say): if a header is
+      // against a writer that does not take custdb's lock (LMDB's load tool, say): if a header is
       // there now, open it as the existing database it has become.
-      MDB_val k = storage::to_val(kHeaderKey), v;
-      if (mdb_get(txn.get(), d->dbi_meta, &k, &v) == 0) goto read_header;  // aborts txn, unlocks
+      auto again = storage::get(txn, d->dbi_meta, as_bytes(kHeaderKey));
+      if (again && *again) goto read_header;  // aborts txn, unlocks
     }
     auto put_meta = [&](std::string_view key, Bytes value) -> Status {
-      MDB_val k = storage::to_val(key), v = storage::to_val(value);
-      if (int rc = mdb_put(txn.get(), d->dbi_meta, &k, &v, 0))
-        return tl::unexpected(storage::lmdb_error(rc, "write meta"));
-      return {};
+      return storage::put(txn, d->dbi_meta, as_bytes(key), value, storage::Put::kOverwrite,
+                          "write meta");
     };
     auto bind = [&](std::span<const std::uint8_t> kh_bytes) -> Status {
       if (!file_id || file_id->size() != crypto::kFileIdSize) {
@@ -611,7 +594,7 @@ read_header:  // again when another process created the database meanwhile (phas
       if (auto s = probe_records(*d, txn); !s) return tl::unexpected(s.error());
       if (auto s = bind(*key_header); !s) return tl::unexpected(s.error());
     }
-    if (int rc = txn.commit()) return tl::unexpected(storage::lmdb_error(rc, "commit open"));
+    if (auto s = txn.commit("commit open"); !s) return tl::unexpected(s.error());
   }
   d->encrypted = header->encrypted;
   d->base_currency = header->currency;
@@ -631,31 +614,29 @@ Status DatabaseImpl::ensure_sealer() const {
   // Nonces are (epoch, counter). Each handle that writes takes a fresh epoch and makes it
   // durable before it seals anything, so no nonce repeats under the key, across crashes too.
   storage::Txn txn;
-  if (int rc = storage::Txn::begin(env.get(), 0, txn))
-    return tl::unexpected(storage::lmdb_error(rc, "begin write"));
-  MDB_val k = storage::to_val(kEpochKey), v;
+  Error failure(ErrorCode::kInternal, "");
+  if (storage::Txn::begin(env, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+    return tl::unexpected(std::move(failure));
+  auto stored = storage::get(txn, dbi_meta, as_bytes(kEpochKey), "read nonce epoch");
+  if (!stored) return tl::unexpected(stored.error());
   std::uint32_t epoch = 0;
-  int rc = mdb_get(txn.get(), dbi_meta, &k, &v);
-  if (rc == 0 && v.mv_size == 4) {
-    const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
-    epoch = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-            (std::uint32_t{p[2]} << 8) | p[3];
-  } else if (rc == 0) {
-    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string(v.mv_size) +
+  if (*stored && (*stored)->size() == 4) {
+    epoch = coding::get_u32((*stored)->data());
+  } else if (*stored) {
+    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string((*stored)->size()) +
                                                   " bytes, expected 4");
-  } else if (rc != MDB_NOTFOUND) {
-    return tl::unexpected(storage::lmdb_error(rc, "read nonce epoch"));
   }
   if (epoch == UINT32_MAX)
     return make_error(ErrorCode::kUnsupported,
                       "meta nonce_epoch is 4294967295: nonce epochs exhausted; rotate the data key");
   ++epoch;
-  std::uint8_t e[4] = {static_cast<std::uint8_t>(epoch >> 24), static_cast<std::uint8_t>(epoch >> 16),
-                       static_cast<std::uint8_t>(epoch >> 8), static_cast<std::uint8_t>(epoch)};
-  v = MDB_val{4, e};
-  if ((rc = mdb_put(txn.get(), dbi_meta, &k, &v, 0)))
-    return tl::unexpected(storage::lmdb_error(rc, "write nonce epoch"));
-  if ((rc = txn.commit())) return tl::unexpected(storage::lmdb_error(rc, "commit nonce epoch"));
+  std::uint8_t e[4];
+  coding::put_u32(e, epoch);
+  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4), storage::Put::kOverwrite,
+                            "write nonce epoch");
+      !s)
+    return s;
+  if (auto s = txn.commit("commit nonce epoch"); !s) return s;
   if (auto s = const_cast<storage::Env&>(env).sync(true); !s) return s;
   sealer = std::make_unique<crypto::RecordCipher>(*data_key, cipher->cipher(), epoch);
   codec->set_sealer(sealer.get());

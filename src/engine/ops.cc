@@ -1,8 +1,6 @@
 // Write operations. Each validates and checks every precondition before its first write, so a
 // failure leaves the transaction as it was; after the first write only a storage failure can
 // stop it (and that poisons the transaction).
-#include <lmdb.h>
-
 #include <cmath>
 #include <exception>
 
@@ -19,9 +17,7 @@ using storage::Bytes;
 // Ids stay below 2^63 so `id + 1` (the next counter value) never wraps.
 constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
 
-Bytes as_bytes(std::string_view s) {
-  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
+using coding::as_bytes;
 
 // Runs a caller's callback; an exception it throws becomes kInvalidArgument naming the call,
 // so no exception crosses the library's boundary (database.h).
@@ -70,7 +66,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
     if (c.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
       return precondition("id: no customer ids left to assign; give one explicitly");
   }
-  storage::IdKey key(c.id);
+  coding::IdKey key(c.id);
   auto existing = get(st, dbi_customers, key.span());
   if (!existing) return tl::unexpected(existing.error());
   if (*existing)
@@ -82,7 +78,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
     if (*owner)
       return make_error(ErrorCode::kAlreadyExists,
                         "external_ref: '" + c.external_ref + "' belongs to customer " +
-                            std::to_string(storage::get_u64((*owner)->data())));
+                            std::to_string(coding::get_u64((*owner)->data())));
   }
   const Timestamp now = stamp_time(st);
   if (c.created_at == Timestamp{}) c.created_at = now;
@@ -114,7 +110,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
     if (*owner)
       return make_error(ErrorCode::kAlreadyExists,
                         "external_ref: '" + c.external_ref + "' belongs to customer " +
-                            std::to_string(storage::get_u64((*owner)->data())));
+                            std::to_string(coding::get_u64((*owner)->data())));
   }
   c.updated_at = stamp_time(st);
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
@@ -180,7 +176,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
     keys->relationship_entries(r, entries);
     for (const auto& e : entries)
       if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-    storage::IdKey k(r.id);
+    coding::IdKey k(r.id);
     if (auto s = del(st, dbi_relationships, k.span()); !s) return tl::unexpected(s.error());
   }
   for (const auto& t : txn_records) {
@@ -188,7 +184,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
     keys->transaction_entries(t, entries);
     for (const auto& e : entries)
       if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-    storage::IdKey k(t.id);
+    coding::IdKey k(t.id);
     if (auto s = del(st, dbi_transactions, k.span()); !s) return tl::unexpected(s.error());
   }
   if (auto s = write_customer(st, &**c, nullptr); !s) return tl::unexpected(s.error());
@@ -200,7 +196,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
 Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) const {
   if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
   for (CustomerId end : {r.from, r.to}) {
-    auto v = get(st, dbi_customers, storage::IdKey(end).span());
+    auto v = get(st, dbi_customers, coding::IdKey(end).span());
     if (!v) return tl::unexpected(v.error());
     if (!*v)
       return precondition((end == r.from ? "from" : "to") + std::string(": customer ") +
@@ -221,7 +217,7 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   auto next = next_id(st, kNextRelationship);
   if (!next) return tl::unexpected(next.error());
   r.id = *next;
-  storage::IdKey k(r.id);
+  coding::IdKey k(r.id);
   auto taken = get(st, dbi_relationships, k.span());
   if (!taken) return tl::unexpected(taken.error());
   if (*taken)
@@ -245,7 +241,7 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
   keys->relationship_entries(**r, entries);
   for (const auto& e : entries)
     if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = del(st, dbi_relationships, storage::IdKey(id).span()); !s)
+  if (auto s = del(st, dbi_relationships, coding::IdKey(id).span()); !s)
     return tl::unexpected(s.error());
   return true;
 }
@@ -267,7 +263,7 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
     if (t.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
       return precondition("id: no transaction ids left to assign; give one explicitly");
   }
-  storage::IdKey k(t.id);
+  coding::IdKey k(t.id);
   auto existing = get(st, dbi_transactions, k.span());
   if (!existing) return tl::unexpected(existing.error());
   if (*existing)
@@ -354,7 +350,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
     old_updated.aggregates = *agg;
   }
 
-  storage::IdKey k(id);
+  coding::IdKey k(id);
   codec->encode(k.span(), t, st.buf);
   if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> before, after;
@@ -391,7 +387,7 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) co
   keys->transaction_entries(**t, entries);
   for (const auto& e : entries)
     if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = del(st, dbi_transactions, storage::IdKey(id).span()); !s)
+  if (auto s = del(st, dbi_transactions, coding::IdKey(id).span()); !s)
     return tl::unexpected(s.error());
   if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
   return true;
@@ -404,7 +400,7 @@ Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) const {
 }
 
 Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) const {
-  storage::IdKey k(r.id);
+  coding::IdKey k(r.id);
   codec->encode(k.span(), r, st.buf);
   if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return s;
   std::vector<IndexEntry> entries;
@@ -415,7 +411,7 @@ Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) c
 }
 
 Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) const {
-  storage::IdKey k(t.id);
+  coding::IdKey k(t.id);
   codec->encode(k.span(), t, st.buf);
   if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return s;
   std::vector<IndexEntry> entries;
@@ -436,7 +432,7 @@ Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
   if (after) {
     if (auto s = store_customer(st, *after); !s) return s;
   } else {
-    if (auto s = del(st, dbi_customers, storage::IdKey(before->id).span()); !s) return s;
+    if (auto s = del(st, dbi_customers, coding::IdKey(before->id).span()); !s) return s;
   }
   if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
   queue_postings(st, before, after);

@@ -1,6 +1,4 @@
 // Index-backed reads.
-#include <lmdb.h>
-
 #include <algorithm>
 #include <set>
 
@@ -24,8 +22,7 @@ Result<std::vector<Customer>> DatabaseImpl::customers_by(
   std::vector<Customer> out;
   std::vector<std::string> owners;
   if (index::spec(id).unique) {
-    auto v = get(st, dbi_index[static_cast<std::size_t>(id)],
-                 storage::Bytes(reinterpret_cast<const std::uint8_t*>(key.data()), key.size()));
+    auto v = get(st, dbi_index[static_cast<std::size_t>(id)], coding::as_bytes(key));
     if (!v) return tl::unexpected(v.error());
     if (*v) owners.emplace_back(reinterpret_cast<const char*>((*v)->data()), (*v)->size());
   } else {
@@ -88,7 +85,7 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
   // (a lost entry) or repeat (a duplicated one) a transaction without anyone noticing.
   // Only the count is needed: the facet decode skips the rest of the record (plaintext).
   std::uint64_t expected = 0;
-  storage::IdKey owner_key(id);
+  coding::IdKey owner_key(id);
   auto owner = get(st, dbi_customers, owner_key.span());
   if (!owner) return tl::unexpected(owner.error());
   if (*owner) {
@@ -96,18 +93,13 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
     if (!facets) return tl::unexpected(facets.error());
     expected = facets->txn_count;
   }
-  storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
-  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
+  storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
+                       "history");
   const std::string key = IndexKeys::id_key(id);
-  MDB_val k = storage::to_val(key), v;
-  int rc = cur.get(k, v, MDB_SET);
-  std::size_t entries = 0;
-  if (rc == 0) {
-    // The whole run's size, from its sub-database record: no walk, whatever from/to select.
-    if (int crc = cur.count(entries)) return tl::unexpected(storage::lmdb_error(crc, "history"));
-  } else if (rc != MDB_NOTFOUND) {
-    return tl::unexpected(storage::lmdb_error(rc, "history"));
-  }
+  // The whole run's size, from its sub-database record: no walk, whatever from/to select.
+  auto counted = walk.dup_count(coding::as_bytes(key));
+  if (!counted) return tl::unexpected(counted.error());
+  const std::size_t entries = *counted;
   if (entries != expected)
     return make_error(ErrorCode::kCorruption,
                       "idx.txn_by_customer holds " + std::to_string(entries) +
@@ -115,34 +107,38 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
                           std::to_string(expected) + " transactions");
   if (entries == 0) return out;
   const bool ordered = keys->txn_values_ordered_by_time();
-  if (ordered && from) {
-    std::string seek = IndexKeys::txn_time_seek(*from);
-    k = storage::to_val(key);
-    v = storage::to_val(seek);
-    rc = cur.get(k, v, MDB_GET_BOTH_RANGE);
-  }
+  std::optional<std::string> seek;
+  if (ordered && from) seek = IndexKeys::txn_time_seek(*from);
   std::string limit;
   if (ordered && to) limit = IndexKeys::txn_time_seek(*to);
   std::vector<TransactionId> seen;
-  while (rc == 0) {
-    const std::string_view value = storage::to_view(v);
-    TransactionId tid = IndexKeys::owner_id(value);
-    if (ordered && to && value >= std::string_view(limit)) break;
-    auto t = load_transaction(st, tid);
-    if (!t) return tl::unexpected(t.error());
-    if (!*t || (*t)->customer_id != id)
-      return make_error(ErrorCode::kCorruption, "idx.txn_by_customer names a missing transaction");
-    // Plaintext values carry the time the range seeks use: it must be the record's.
-    if (ordered && (value.size() != 16 ||
-                    storage::get_i64(reinterpret_cast<const std::uint8_t*>(value.data())) !=
-                        (*t)->ts.time_since_epoch().count()))
-      return make_error(ErrorCode::kCorruption, "idx.txn_by_customer disagrees with transaction " +
-                                                    std::to_string(tid));
-    seen.push_back(tid);
-    if ((!from || (*t)->ts >= *from) && (!to || (*t)->ts < *to)) out.push_back(std::move(**t));
-    rc = cur.get(k, v, MDB_NEXT_DUP);
-  }
-  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "history"));
+  Status failed;
+  auto walked = walk.dups(
+      coding::as_bytes(key), storage::Walker::Order::kForward,
+      [&](storage::Bytes, storage::Bytes v) {
+        const std::string_view value = coding::as_view(v);
+        TransactionId tid = IndexKeys::owner_id(value);
+        if (ordered && to && value >= std::string_view(limit)) return storage::Next::stop();
+        auto t = load_transaction(st, tid);
+        if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
+        if (!*t || (*t)->customer_id != id)
+          return failed = make_error(ErrorCode::kCorruption,
+                                     "idx.txn_by_customer names a missing transaction"),
+                 storage::Next::stop();
+        // Plaintext values carry the time the range seeks use: it must be the record's.
+        if (ordered && (value.size() != 16 || coding::get_i64(v.data()) !=
+                                                  (*t)->ts.time_since_epoch().count()))
+          return failed = make_error(ErrorCode::kCorruption,
+                                     "idx.txn_by_customer disagrees with transaction " +
+                                         std::to_string(tid)),
+                 storage::Next::stop();
+        seen.push_back(tid);
+        if ((!from || (*t)->ts >= *from) && (!to || (*t)->ts < *to)) out.push_back(std::move(**t));
+        return storage::Next::go_on();
+      },
+      seek ? std::optional(coding::as_bytes(*seek)) : std::nullopt);
+  if (!failed) return tl::unexpected(failed.error());
+  if (!walked) return tl::unexpected(walked.error());
   // A value repeated in place of another keeps the count right: look for repeats too.
   std::sort(seen.begin(), seen.end());
   if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end())
@@ -160,23 +156,17 @@ Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> DatabaseIm
   std::pair<std::optional<Timestamp>, std::optional<Timestamp>> fl;
   if (keys->txn_values_ordered_by_time()) {
     // The index is in (ts, id) order: the first and last entries not excluded are the answer.
-    storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)]);
+    storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
+                         "scan");
     const std::string key = IndexKeys::id_key(id);
-    for (bool forward : {true, false}) {
-      MDB_val k = storage::to_val(key), v;
-      int rc = cur.get(k, v, MDB_SET);
-      if (rc == 0 && !forward) rc = cur.get(k, v, MDB_LAST_DUP);
-      while (rc == 0) {
-        auto view = storage::to_view(v);
-        if (IndexKeys::owner_id(view) != excluded) {
-          Timestamp ts{std::chrono::milliseconds{
-              storage::get_i64(reinterpret_cast<const std::uint8_t*>(view.data()))}};
-          (forward ? fl.first : fl.second) = ts;
-          break;
-        }
-        rc = cur.get(k, v, forward ? MDB_NEXT_DUP : MDB_PREV_DUP);
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "scan"));
+    for (auto order : {storage::Walker::Order::kForward, storage::Walker::Order::kBackward}) {
+      auto& end = order == storage::Walker::Order::kForward ? fl.first : fl.second;
+      auto s = walk.dups(coding::as_bytes(key), order, [&](storage::Bytes, storage::Bytes v) {
+        if (IndexKeys::owner_id(coding::as_view(v)) == excluded) return storage::Next::go_on();
+        end = Timestamp{std::chrono::milliseconds{coding::get_i64(v.data())}};
+        return storage::Next::stop();
+      });
+      if (!s) return tl::unexpected(s.error());
     }
     return fl;
   }

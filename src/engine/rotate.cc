@@ -6,13 +6,13 @@
 // mix and every reader must try both; a sibling file keeps the original whole and readable
 // until a single atomic rename, which makes "interrupted at any point" trivially safe.
 #include <fcntl.h>
-#include <lmdb.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "engine/db_impl.h"
+#include "util/coding.h"
 
 namespace custdb {
 namespace {
@@ -24,9 +24,7 @@ using detail::TxnState;
 constexpr std::string_view kSourceKey = "rotation.source";      // identity of what is copied
 constexpr std::string_view kProgressKey = "rotation.progress";  // table (1) + last id (8)
 
-storage::Bytes as_bytes(std::string_view s) {
-  return storage::Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
+using coding::as_bytes;
 
 // Closes the lock file on every path out.
 struct LockFile {
@@ -38,18 +36,16 @@ struct LockFile {
 
 // The source's identity: its last committed LMDB transaction and its record counts. If any
 // differ on resume, the database changed since the interrupted run and the copy starts over.
-std::vector<std::uint8_t> source_identity(DatabaseImpl& src) {
-  MDB_envinfo info = src.env.info();
+Result<std::vector<std::uint8_t>> source_identity(DatabaseImpl& src) {
   std::vector<std::uint8_t> id(32);
-  storage::put_u64(id.data(), info.me_last_txnid);
+  coding::put_u64(id.data(), src.env.info().last_txnid);
   auto st = src.begin(false);
-  if (st) {
-    MDB_stat s;
-    MDB_dbi dbis[] = {src.dbi_customers, src.dbi_relationships, src.dbi_transactions};
-    for (int i = 0; i < 3; ++i) {
-      mdb_stat((*st)->txn.get(), dbis[i], &s);
-      storage::put_u64(id.data() + 8 + 8 * i, s.ms_entries);
-    }
+  if (!st) return tl::unexpected(st.error());
+  const storage::Table tables[] = {src.dbi_customers, src.dbi_relationships, src.dbi_transactions};
+  for (int i = 0; i < 3; ++i) {
+    auto n = storage::entry_count((*st)->txn, tables[i], "rotation source");
+    if (!n) return tl::unexpected(n.error());
+    coding::put_u64(id.data() + 8 + 8 * i, *n);
   }
   return id;
 }
@@ -79,7 +75,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   if (!src) return tl::unexpected(src.error());
   if (!(*src)->encrypted)
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
-  const auto identity = source_identity(**src);
+  const auto source = source_identity(**src);
+  if (!source) return tl::unexpected(source.error());
+  const std::vector<std::uint8_t>& identity = *source;
 
   const fs::path tmp = path / "rotate.tmp";
   bool resumed = false;
@@ -101,7 +99,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
             pr && *pr && (*pr)->size() == 9) {
           usable = true;
           start_table = (**pr)[0];
-          start_after = storage::get_u64((*pr)->data() + 1);
+          start_after = coding::get_u64((*pr)->data() + 1);
         }
       }
     }
@@ -118,7 +116,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   dst_opts.base_currency = (*src)->base_currency;
   // At least the original's map: the copy holds what the original holds.
   if (dst_opts.max_map_size)
-    dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env.info().me_mapsize);
+    dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env.info().map_size);
   // A new database under the same secret gets a fresh random data key: that is the rotation.
   auto dst = DatabaseImpl::open(tmp, dst_opts, false);
   if (!dst) return tl::unexpected(dst.error());
@@ -127,7 +125,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
 
   struct TableRun {
     const char* name;
-    MDB_dbi src_dbi;
+    storage::Table src_dbi;
   };
   const TableRun tables[] = {{"customers", s.dbi_customers},
                              {"relationships", s.dbi_relationships},
@@ -139,9 +137,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
 
   for (std::uint8_t ti = start_table; ti < 3; ++ti) {
     const TableRun& table = tables[ti];
-    MDB_stat stat;
-    mdb_stat(rs.txn.get(), table.src_dbi, &stat);
-    RotationProgress p{table.name, 0, stat.ms_entries, resumed};
+    auto total = storage::entry_count(rs.txn, table.src_dbi, table.name);
+    if (!total) return tl::unexpected(total.error());
+    RotationProgress p{table.name, 0, *total, resumed};
     std::uint64_t after = ti == start_table ? start_after : 0;
     bool first = after == 0;
     for (bool more = true; more;) {
@@ -153,38 +151,44 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       auto s_batch = d.write_retrying([&](TxnState& ws) -> Status {
         n = 0;
         last = after;
-        storage::Cursor cur(rs.txn.get(), table.src_dbi);
-        storage::IdKey seek(after);
-        MDB_val k = seek.val(), v;
-        int rc = cur.get(k, v, first ? MDB_FIRST : MDB_SET_RANGE);
-        if (rc == 0 && !first && storage::get_u64(static_cast<const std::uint8_t*>(k.mv_data)) == after)
-          rc = cur.get(k, v, MDB_NEXT);
-        for (; rc == 0 && n < batch; ++n) {
-          auto key = storage::to_bytes(k);
-          auto val = storage::to_bytes(v);
+        more = false;
+        Status failed;
+        auto copy = [&](storage::Bytes key, storage::Bytes val) {
+          // Resuming after `after`: the walk starts at it, the copy after it.
+          if (!first && n == 0 && last == after && key.size() == 8 &&
+              coding::get_u64(key.data()) == after)
+            return storage::Next::go_on();
+          if (n == batch) {
+            more = true;  // another record waits: the next batch starts there
+            return storage::Next::stop();
+          }
           Status put;
           if (ti == 0) {
             auto c = s.codec->decode_customer(key, val);
-            if (!c) return tl::unexpected(c.error());
+            if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
             put = d.restore_customer(ws, *c);
           } else if (ti == 1) {
             auto r = s.codec->decode_relationship(key, val);
-            if (!r) return tl::unexpected(r.error());
+            if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
             put = d.restore_relationship(ws, *r);
           } else {
             auto t = s.codec->decode_transaction(key, val);
-            if (!t) return tl::unexpected(t.error());
+            if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
             put = d.restore_transaction(ws, *t);
           }
-          if (!put) return put;
-          last = storage::get_u64(key.data());
-          rc = cur.get(k, v, MDB_NEXT);
-        }
-        if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "rotation read"));
-        more = rc == 0;
+          if (!put) return failed = put, storage::Next::stop();
+          last = coding::get_u64(key.data());
+          ++n;
+          return storage::Next::go_on();
+        };
+        storage::Walker walk(rs.txn, table.src_dbi, "rotation read");
+        const coding::IdKey seek(after);
+        const Status walked = first ? walk.all(copy) : walk.from(seek.span(), copy);
+        if (!failed) return failed;
+        if (!walked) return walked;
         std::uint8_t pr[9];
         pr[0] = more ? ti : static_cast<std::uint8_t>(ti + 1);
-        storage::put_u64(pr + 1, more ? last : 0);
+        coding::put_u64(pr + 1, more ? last : 0);
         if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
           return st2;
         return d.put(ws, d.dbi_meta, as_bytes(kSourceKey), identity);
@@ -202,7 +206,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     for (std::string_view counter : detail::kIdCounterKeys) {
       auto v = s.next_id(rs, counter);
       if (!v) return tl::unexpected(v.error());
-      storage::IdKey next(*v);
+      coding::IdKey next(*v);
       if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
     }
     // Values sealed under the old key (segment extents are rebuilt by the restores).
@@ -221,13 +225,14 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   {
     auto check = d.begin(false);
     if (!check) return tl::unexpected(check.error());
-    MDB_dbi src_dbis[] = {s.dbi_customers, s.dbi_relationships, s.dbi_transactions};
-    MDB_dbi dst_dbis[] = {d.dbi_customers, d.dbi_relationships, d.dbi_transactions};
+    const storage::Table src_tables[] = {s.dbi_customers, s.dbi_relationships, s.dbi_transactions};
+    const storage::Table dst_tables[] = {d.dbi_customers, d.dbi_relationships, d.dbi_transactions};
     for (int i = 0; i < 3; ++i) {
-      MDB_stat a{}, b{};
-      mdb_stat(rs.txn.get(), src_dbis[i], &a);
-      mdb_stat((*check)->txn.get(), dst_dbis[i], &b);
-      if (a.ms_entries != b.ms_entries)
+      auto a = storage::entry_count(rs.txn, src_tables[i], tables[i].name);
+      if (!a) return tl::unexpected(a.error());
+      auto b = storage::entry_count((*check)->txn, dst_tables[i], tables[i].name);
+      if (!b) return tl::unexpected(b.error());
+      if (*a != *b)
         return make_error(ErrorCode::kInternal, std::string("rotation copied a different number of ") +
                                                     tables[i].name + "; original left in place");
     }

@@ -1,6 +1,7 @@
 // Record storage: get/put/delete with failure poisoning, index entries, meta values and id
 // counters, and decoding records by id.
 #include <algorithm>
+#include <cassert>
 #include <type_traits>
 
 #include "engine/db_impl.h"
@@ -8,48 +9,40 @@
 namespace custdb::detail {
 namespace {
 
+using coding::as_bytes;
 using storage::Bytes;
-
-Bytes as_bytes(std::string_view s) {
-  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-}
 
 }  // namespace
 
 // ---- storage primitives -----------------------------------------------------------------------
 
-Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, MDB_dbi dbi, Bytes key) const {
-  MDB_val k = storage::to_val(key), v;
-  int rc = mdb_get(st.txn.get(), dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
-  if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
-  return std::optional<Bytes>(storage::to_bytes(v));
+Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, storage::Table table, Bytes key) const {
+  return storage::get(st.txn, table, key, "read");
 }
 
-Status DatabaseImpl::put(TxnState& st, MDB_dbi dbi, Bytes key, Bytes val, unsigned flags) const {
-  MDB_val k = storage::to_val(key), v = storage::to_val(val);
-  int rc = mdb_put(st.txn.get(), dbi, &k, &v, flags);
-  if (rc == 0) return {};
-  return tl::unexpected(fail(st, rc, "write"));
+Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes val,
+                         storage::Put how) const {
+  assert(st.write && !st.poisoned);
+  if (auto s = storage::put(st.txn, table, key, val, how, "write"); !s)
+    return tl::unexpected(fail(st, std::move(s.error())));
+  return {};
 }
 
-Status DatabaseImpl::del(TxnState& st, MDB_dbi dbi, Bytes key, std::optional<Bytes> val) const {
-  MDB_val k = storage::to_val(key), v;
-  if (val) v = storage::to_val(*val);
-  int rc = mdb_del(st.txn.get(), dbi, &k, val ? &v : nullptr);
-  if (rc == 0 || rc == MDB_NOTFOUND) return {};
-  return tl::unexpected(fail(st, rc, "delete"));
+Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
+                         std::optional<Bytes> val) const {
+  assert(st.write && !st.poisoned);
+  auto r = storage::del(st.txn, table, key, val, "delete");
+  if (!r) return tl::unexpected(fail(st, std::move(r.error())));
+  return {};  // deleted, or nothing was there
 }
 
 Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) const {
-  MDB_dbi dbi = dbi_index[static_cast<std::size_t>(e.index)];
-  return put(st, dbi, as_bytes(e.key), as_bytes(e.value),
-             index::spec(e.index).unique ? 0u : unsigned{MDB_NODUPDATA});
+  return put(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key), as_bytes(e.value),
+             index::spec(e.index).unique ? storage::Put::kOverwrite : storage::Put::kNoDupData);
 }
 
 Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) const {
-  MDB_dbi dbi = dbi_index[static_cast<std::size_t>(e.index)];
-  return del(st, dbi, as_bytes(e.key),
+  return del(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key),
              index::spec(e.index).unique ? std::nullopt : std::optional(as_bytes(e.value)));
 }
 
@@ -66,15 +59,14 @@ Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry>
 Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index::IndexId id,
                                                             std::string_view key) const {
   std::vector<std::string> out;
-  storage::Cursor cur(st.txn.get(), dbi_index[static_cast<std::size_t>(id)]);
-  if (cur.open_rc()) return tl::unexpected(storage::lmdb_error(cur.open_rc(), "cursor"));
-  MDB_val k = storage::to_val(key), v;
-  int rc = cur.get(k, v, MDB_SET);
-  while (rc == 0) {
-    out.emplace_back(storage::to_view(v));
-    rc = cur.get(k, v, MDB_NEXT_DUP);
-  }
-  if (rc != MDB_NOTFOUND) return tl::unexpected(storage::lmdb_error(rc, "index read"));
+  storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(id)], "index read");
+  if (auto s = walk.dups(as_bytes(key), storage::Walker::Order::kForward,
+                         [&](Bytes, Bytes v) {
+                           out.emplace_back(coding::as_view(v));
+                           return storage::Next::go_on();
+                         });
+      !s)
+    return tl::unexpected(s.error());
   return out;
 }
 
@@ -103,7 +95,7 @@ Result<std::uint64_t> parse_id_counter(Bytes value) {
   if (value.size() != 8)
     return make_error(ErrorCode::kCorruption,
                       std::to_string(value.size()) + " bytes, expected 8");
-  const std::uint64_t next = storage::get_u64(value.data());
+  const std::uint64_t next = coding::get_u64(value.data());
   // Ids are 1..2^63-1, so the next one is 1..2^63 (2^63: none left to assign automatically).
   if (next == 0 || next > kMaxIdCounter)
     return make_error(ErrorCode::kCorruption,
@@ -126,20 +118,11 @@ Status DatabaseImpl::bump_counter(TxnState& st, std::string_view counter,
   auto next = next_id(st, counter);
   if (!next) return tl::unexpected(next.error());
   if (used_id < *next) return {};
-  storage::IdKey v(used_id + 1);
+  coding::IdKey v(used_id + 1);
   return put(st, dbi_meta, as_bytes(counter), v.span());
 }
 
 // ---- records ---------------------------------------------------------------------------------
-
-Result<std::optional<Bytes>> DatabaseImpl::OrderedReader::get(Bytes key) {
-  if (cur_.open_rc()) return tl::unexpected(storage::lmdb_error(cur_.open_rc(), "cursor"));
-  MDB_val k = storage::to_val(key), v;
-  int rc = cur_.get(k, v, MDB_SET_KEY);
-  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
-  if (rc) return tl::unexpected(storage::lmdb_error(rc, "read"));
-  return std::optional<Bytes>(storage::to_bytes(v));
-}
 
 namespace {
 
@@ -165,7 +148,7 @@ Result<std::optional<T>> decode_found(const codec::RecordCodec& codec, Bytes key
 }  // namespace
 
 template <class T>
-MDB_dbi DatabaseImpl::table_of() const {
+storage::Table DatabaseImpl::table_of() const {
   if constexpr (std::is_same_v<T, Customer>) return dbi_customers;
   else if constexpr (std::is_same_v<T, Relationship>) return dbi_relationships;
   else return dbi_transactions;
@@ -173,19 +156,19 @@ MDB_dbi DatabaseImpl::table_of() const {
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) const {
-  storage::IdKey k(id);
+  coding::IdKey k(id);
   return decode_found<T>(*codec, k.span(), get(st, table_of<T>(), k.span()));
 }
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(OrderedReader& reader, std::uint64_t id) const {
-  storage::IdKey k(id);
+  coding::IdKey k(id);
   return decode_found<T>(*codec, k.span(), reader.get(k.span()));
 }
 
-template MDB_dbi DatabaseImpl::table_of<Customer>() const;
-template MDB_dbi DatabaseImpl::table_of<Relationship>() const;
-template MDB_dbi DatabaseImpl::table_of<Transaction>() const;
+template storage::Table DatabaseImpl::table_of<Customer>() const;
+template storage::Table DatabaseImpl::table_of<Relationship>() const;
+template storage::Table DatabaseImpl::table_of<Transaction>() const;
 template Result<std::optional<Customer>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
 template Result<std::optional<Relationship>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
@@ -194,7 +177,7 @@ template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, 
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 
 Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) const {
-  storage::IdKey k(c.id);
+  coding::IdKey k(c.id);
   codec->encode(k.span(), c, st.buf);
   return put(st, dbi_customers, k.span(), st.buf);
 }

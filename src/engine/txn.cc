@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -102,14 +103,8 @@ Result<WriterLock> DatabaseImpl::lock_writer() const {
   }
 }
 
-Error DatabaseImpl::fail(TxnState& st, int rc, std::string_view what) const {
-  Error e = rc == MDB_MAP_FULL
-                ? Error(ErrorCode::kResourceExhausted,
-                        std::string(what) + ": the database is full: its map of " +
-                            std::to_string(env.info().me_mapsize) +
-                            " bytes (Options::max_map_size) is used up; the transaction is "
-                            "aborted and nothing of it is stored")
-                : storage::lmdb_error(rc, what);
+Error DatabaseImpl::fail(TxnState& st, Error e) const {
+  assert(st.write);
   st.poisoned = true;
   if (!st.failure) st.failure = e;
   return e;
@@ -136,23 +131,28 @@ Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
   bool reclaimed = false;
   for (;;) {
     st.ticket = remap_gate.enter();
-    int rc = storage::Txn::begin(env.get(), write ? 0 : MDB_RDONLY, st.txn);
-    if (rc == 0) return {};
+    Error failure(ErrorCode::kInternal, "");
+    const auto begun = storage::Txn::begin(env, write, st.txn, "begin transaction", &failure);
+    if (begun == storage::Txn::Begin::kOk) {
+      // A write transaction runs under the write lock, taken before LMDB's (begin()).
+      assert(!write || st.writer);
+      return {};
+    }
     st.ticket.release();
-    if (rc == MDB_READERS_FULL) {
+    if (begun == storage::Txn::Begin::kReadersFull) {
       // Slots of processes that died holding a read transaction: clear them and try again.
       if (!reclaimed) {
         reclaimed = true;
         if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
       }
       return make_error(ErrorCode::kBusy,
-                        "the reader table is full: all " + std::to_string(env.info().me_maxreaders) +
+                        "the reader table is full: all " + std::to_string(env.info().max_readers) +
                             " slots are held by live read transactions (`custdb stats` lists "
                             "their processes); end some, or raise Options::max_readers "
                             "(--max-readers), which takes effect when the database is next "
                             "opened by a first process");
     }
-    if (rc != MDB_MAP_RESIZED) return tl::unexpected(storage::lmdb_error(rc, "begin transaction"));
+    if (begun != storage::Txn::Begin::kMapResized) return tl::unexpected(std::move(failure));
     // Another process, with a larger max_map_size, filled the file past this process's map:
     // adopt its size. LMDB allows that only with no transaction of this process active; the
     // one case where a begin waits for other transactions (never with default options).
@@ -183,10 +183,12 @@ Status DatabaseImpl::write_retrying(const std::function<Status(TxnState&)>& body
 
 Status DatabaseImpl::commit(TxnState& st) {
   if (st.poisoned) return tl::unexpected(*st.failure);
+  // Only a write transaction commits, once (the LMDB transaction is gone afterwards), and
+  // under the write lock it has held since begin.
+  assert(st.write && st.txn && st.writer);
   if (auto s = flush_postings(st); !s) return s;
-  int rc = st.txn.commit();
-  if (rc == 0) return {};
-  return tl::unexpected(fail(st, rc, "commit"));
+  if (auto s = st.txn.commit("commit"); !s) return tl::unexpected(fail(st, std::move(s.error())));
+  return {};
 }
 
 }  // namespace custdb::detail

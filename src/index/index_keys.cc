@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "crypto/crypto.h"
-#include "storage/lmdb.h"
+#include "util/coding.h"
 
 namespace custdb::index {
 namespace {
@@ -18,11 +18,7 @@ constexpr IndexSpec kSpecs[] = {
 };
 static_assert(std::size(kSpecs) == kIndexCount);
 
-std::string be64(std::uint64_t v) {
-  std::string s(8, '\0');
-  storage::put_u64(reinterpret_cast<std::uint8_t*>(s.data()), v);
-  return s;
-}
+using coding::be64;
 
 }  // namespace
 
@@ -32,7 +28,7 @@ std::string IndexKeys::id_key(std::uint64_t id) { return be64(id); }
 
 std::uint64_t IndexKeys::owner_id(std::string_view value) {
   if (value.size() < 8) return 0;
-  return storage::get_u64(reinterpret_cast<const std::uint8_t*>(value.data() + value.size() - 8));
+  return coding::get_u64(reinterpret_cast<const std::uint8_t*>(value.data() + value.size() - 8));
 }
 
 std::string IndexKeys::token_or_plain(IndexId index, std::string_view value) const {
@@ -48,7 +44,7 @@ std::string IndexKeys::equality_key(IndexId index, std::string_view value) const
 
 std::string IndexKeys::txn_time_seek(Timestamp ts) {
   std::string s(16, '\0');
-  storage::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), ts.time_since_epoch().count());
+  coding::put_i64(reinterpret_cast<std::uint8_t*>(s.data()), ts.time_since_epoch().count());
   return s;  // id part zero: the first entry at ts
 }
 
@@ -75,8 +71,8 @@ void IndexKeys::transaction_entries(const Transaction& t, std::vector<IndexEntry
   std::string value;
   if (txn_values_ordered_by_time()) {
     value.assign(16, '\0');
-    storage::put_i64(reinterpret_cast<std::uint8_t*>(value.data()), t.ts.time_since_epoch().count());
-    storage::put_u64(reinterpret_cast<std::uint8_t*>(value.data() + 8), t.id);
+    coding::put_i64(reinterpret_cast<std::uint8_t*>(value.data()), t.ts.time_since_epoch().count());
+    coding::put_u64(reinterpret_cast<std::uint8_t*>(value.data() + 8), t.id);
   } else {
     value = be64(t.id);
   }

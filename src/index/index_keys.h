@@ -37,7 +37,7 @@ struct IndexSpec {
   IndexId id;
   const char* dbi_name;  // LMDB database name
   Owner owner;           // which table's records the entries point at
-  bool unique;           // plain key -> 8-byte id; otherwise MDB_DUPSORT|MDB_DUPFIXED
+  bool unique;           // plain key -> 8-byte id; otherwise dupsort (storage::TableKind::kDupSorted)
 };
 
 const IndexSpec& spec(IndexId id);

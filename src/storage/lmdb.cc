@@ -1,5 +1,7 @@
 #include "storage/lmdb.h"
 
+#include <lmdb.h>
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -11,6 +13,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "storage/raw.h"
 
 namespace custdb::storage {
 
@@ -61,12 +67,7 @@ Error lmdb_error(int rc, std::string_view what) {
   return Error(code, std::move(msg));
 }
 
-Result<std::uint64_t> entry_count(MDB_txn* txn, MDB_dbi dbi, std::string_view what) {
-  MDB_stat s{};
-  if (int rc = mdb_stat(txn, dbi, &s))
-    return tl::unexpected(lmdb_error(rc, std::string(what) + ": statistics"));
-  return std::uint64_t{s.ms_entries};
-}
+Error os_error(int err, std::string_view what) { return lmdb_error(err, what); }
 
 Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded) {
   if (walked == recorded) return {};
@@ -137,8 +138,13 @@ Result<Env> Env::open(const OpenParams& p) {
   // LMDB sizes a new lock file with ftruncate, which allocates nothing, and then writes to it
   // through a shared mapping: on a full disk the first store into an unbacked page is a
   // SIGBUS, not an error. Reserving the blocks first turns that into ENOSPC here.
-  if (!(p.flags & MDB_NOLOCK))
+  unsigned flags = 0;
+  if (p.read_only) flags |= MDB_RDONLY;
+  if (p.sync == Sync::kNoMetaSync) flags |= MDB_NOMETASYNC;
+  if (p.sync == Sync::kNone) flags |= MDB_NOSYNC;
+  {
     if (auto s = reserve_lock_file(p.dir, p.max_readers); !s) return tl::unexpected(s.error());
+  }
   std::size_t map_size = p.map_size;
   for (;;) {
     Env env;
@@ -151,7 +157,7 @@ Result<Env> Env::open(const OpenParams& p) {
     if ((rc = mdb_env_set_maxdbs(env.env_, p.max_dbs)))
       return tl::unexpected(lmdb_error(rc, "mdb_env_set_maxdbs"));
     // 0600: customer data is nobody else's business, encrypted or not.
-    rc = mdb_env_open(env.env_, p.dir.c_str(), p.flags | MDB_NOTLS, 0600);
+    rc = mdb_env_open(env.env_, p.dir.c_str(), flags | MDB_NOTLS, 0600);
     if (rc == ENOMEM && p.shrink_on_enomem && map_size / 2 >= kMinMapSize) {
       // The address space refused the mapping; a failed env must be closed and made anew.
       map_size /= 2;
@@ -168,16 +174,19 @@ Status Env::set_map_size(std::size_t bytes) {
   return {};
 }
 
-MDB_envinfo Env::info() const {
+EnvInfo Env::info() const {
   MDB_envinfo i{};
   mdb_env_info(env_, &i);
-  return i;
-}
-
-MDB_stat Env::stat() const {
   MDB_stat s{};
   mdb_env_stat(env_, &s);
-  return s;
+  EnvInfo out;
+  out.map_size = i.me_mapsize;
+  out.last_pgno = i.me_last_pgno;
+  out.last_txnid = i.me_last_txnid;
+  out.max_readers = i.me_maxreaders;
+  out.readers_in_use = i.me_numreaders;
+  out.page_size = s.ms_psize;
+  return out;
 }
 
 int Env::reader_check() {
@@ -229,9 +238,14 @@ Txn& Txn::operator=(Txn&& o) noexcept {
   return *this;
 }
 
-int Txn::begin(MDB_env* env, unsigned flags, Txn& out) {
+Txn::Begin Txn::begin(const Env& env, bool write, Txn& out, std::string_view what, Error* error) {
   out.abort();
-  return mdb_txn_begin(env, nullptr, flags, &out.txn_);
+  const int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &out.txn_);
+  if (rc == 0) return Begin::kOk;
+  if (error) *error = lmdb_error(rc, what);
+  if (rc == MDB_READERS_FULL) return Begin::kReadersFull;
+  if (rc == MDB_MAP_RESIZED) return Begin::kMapResized;
+  return Begin::kFailed;
 }
 
 namespace {
@@ -253,13 +267,27 @@ int explain_short_write(MDB_env* env, int rc) {
   return rc;
 }
 
+// The failure of a put, delete or commit: a full map says how large it is and what happened.
+Error write_error(MDB_env* env, int rc, std::string_view what) {
+  if (rc == MDB_KEYEXIST) return Error(ErrorCode::kAlreadyExists, std::string(what) + ": key exists");
+  if (rc != MDB_MAP_FULL) return lmdb_error(rc, what);
+  MDB_envinfo info{};
+  if (env) mdb_env_info(env, &info);
+  return Error(ErrorCode::kResourceExhausted,
+               std::string(what) + ": the database is full: its map of " +
+                   std::to_string(info.me_mapsize) +
+                   " bytes (Options::max_map_size) is used up; the transaction is aborted and "
+                   "nothing of it is stored");
+}
+
 }  // namespace
 
-int Txn::commit() {
+Status Txn::commit(std::string_view what) {
   MDB_env* env = mdb_txn_env(txn_);
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
-  return explain_short_write(env, rc);
+  if (rc == 0) return {};
+  return tl::unexpected(write_error(env, explain_short_write(env, rc), what));
 }
 
 void Txn::abort() noexcept {
@@ -269,6 +297,239 @@ void Txn::abort() noexcept {
   }
 }
 
-Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cur_); }
+
+// ---- tables ---------------------------------------------------------------------------------
+
+std::uint16_t table_flags(TableKind kind) {
+  return kind == TableKind::kUnique ? 0 : static_cast<std::uint16_t>(MDB_DUPSORT | MDB_DUPFIXED);
+}
+
+Result<std::optional<Table>> open_table(const Txn& txn, const char* name, TableKind kind,
+                                        bool create) {
+  MDB_dbi dbi = 0;
+  const unsigned flags = table_flags(kind) | (create ? MDB_CREATE : 0u);
+  const int rc = mdb_dbi_open(txn.get(), name, flags, &dbi);
+  if (rc == 0) return std::optional<Table>(Table{dbi});
+  if (rc == MDB_NOTFOUND && !create) return std::optional<Table>();
+  if (rc == MDB_INCOMPATIBLE)
+    return make_error(ErrorCode::kCorruption,
+                      "not a custdb database (table '" + std::string(name) + "' has the wrong kind)");
+  return tl::unexpected(lmdb_error(rc, std::string(create ? "create table " : "open table ") + name));
+}
+
+Result<TableStat> stat(const Txn& txn, Table table, std::string_view what) {
+  MDB_stat s{};
+  if (int rc = mdb_stat(txn.get(), table.dbi, &s)) return tl::unexpected(lmdb_error(rc, what));
+  TableStat out;
+  out.entries = s.ms_entries;
+  out.branch_pages = s.ms_branch_pages;
+  out.leaf_pages = s.ms_leaf_pages;
+  out.overflow_pages = s.ms_overflow_pages;
+  out.depth = s.ms_depth;
+  out.page_size = s.ms_psize;
+  return out;
+}
+
+Result<std::uint64_t> entry_count(const Txn& txn, Table table, std::string_view what) {
+  auto s = stat(txn, table, std::string(what) + ": statistics");
+  if (!s) return tl::unexpected(s.error());
+  return s->entries;
+}
+
+Result<std::optional<Bytes>> get(const Txn& txn, Table table, Bytes key, std::string_view what) {
+  MDB_val k = to_val(key), v;
+  const int rc = mdb_get(txn.get(), table.dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc) return tl::unexpected(lmdb_error(rc, what));
+  return std::optional<Bytes>(to_bytes(v));
+}
+
+Result<bool> has_dup(const Txn& txn, Table table, Bytes key, Bytes value, std::string_view what) {
+  Cursor cur(txn.get(), table);
+  if (cur.open_rc()) return tl::unexpected(lmdb_error(cur.open_rc(), what));
+  MDB_val k = to_val(key), v = to_val(value);
+  const int rc = cur.get(k, v, MDB_GET_BOTH);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc) return tl::unexpected(lmdb_error(rc, what));
+  return true;
+}
+
+Status put(const Txn& txn, Table table, Bytes key, Bytes value, Put how, std::string_view what) {
+  const unsigned bits = static_cast<unsigned>(how);
+  unsigned flags = 0;
+  if (bits & static_cast<unsigned>(Put::kNoOverwrite)) flags |= MDB_NOOVERWRITE;
+  if (bits & static_cast<unsigned>(Put::kNoDupData)) flags |= MDB_NODUPDATA;
+  if (bits & static_cast<unsigned>(Put::kAppend)) flags |= MDB_APPEND;
+  MDB_val k = to_val(key), v = to_val(value);
+  const int rc = mdb_put(txn.get(), table.dbi, &k, &v, flags);
+  if (rc == 0) return {};
+  return tl::unexpected(write_error(mdb_txn_env(txn.get()), rc, what));
+}
+
+Result<bool> del(const Txn& txn, Table table, Bytes key, std::optional<Bytes> value,
+                 std::string_view what) {
+  MDB_val k = to_val(key), v;
+  if (value) v = to_val(*value);
+  const int rc = mdb_del(txn.get(), table.dbi, &k, value ? &v : nullptr);
+  if (rc == 0) return true;
+  if (rc == MDB_NOTFOUND) return false;
+  return tl::unexpected(write_error(mdb_txn_env(txn.get()), rc, what));
+}
+
+// ---- range walks ----------------------------------------------------------------------------
+
+struct NextAccess {
+  static Next::Kind kind(const Next& n) { return n.kind_; }
+  static std::string take_key(Next& n) { return std::move(n.key_); }
+};
+
+namespace {
+
+// The walk loop shared by the key walks: visits (k, v), moves with `next`, stops at the end,
+// when fn says so, or at the first key outside `prefix` (when given). Next::skip_past seeks.
+Status walk_keys(MDB_cursor* cur, int rc, MDB_val& k, MDB_val& v, const Visit& fn,
+                 std::optional<Bytes> prefix, std::string_view what) {
+  auto in_range = [&] {
+    if (!prefix) return true;
+    return k.mv_size >= prefix->size() &&
+           std::memcmp(k.mv_data, prefix->data(), prefix->size()) == 0;
+  };
+  while (rc == 0 && in_range()) {
+    Next n = fn(to_bytes(k), to_bytes(v));
+    if (NextAccess::kind(n) == Next::Kind::kStop) return {};
+    if (NextAccess::kind(n) == Next::Kind::kSkip) {
+      const std::string past = NextAccess::take_key(n);
+      k = to_val(std::string_view(past));
+      rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+      if (rc == 0 && to_view(k) == std::string_view(past)) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+      continue;
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, what));
+  return {};
+}
+
+}  // namespace
+
+Walker::Walker(const Txn& txn, Table table, std::string_view what)
+    : txn_(txn), table_(table), what_(what) {
+  open_rc_ = mdb_cursor_open(txn.get(), table.dbi, &cur_);
+  if (open_rc_) cur_ = nullptr;
+}
+
+Walker::~Walker() {
+  if (cur_) mdb_cursor_close(cur_);
+}
+
+Status Walker::all(const Visit& fn) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k, v;
+  const int rc = mdb_cursor_get(cur_, &k, &v, MDB_FIRST);
+  return walk_keys(cur_, rc, k, v, fn, std::nullopt, what_);
+}
+
+Status Walker::from(Bytes seek, const Visit& fn) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k = to_val(seek), v;
+  const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
+  return walk_keys(cur_, rc, k, v, fn, std::nullopt, what_);
+}
+
+Status Walker::prefix(Bytes prefix, const Visit& fn) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k = to_val(prefix), v;
+  const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
+  return walk_keys(cur_, rc, k, v, fn, prefix, what_);
+}
+
+Status Walker::all_verified(const Visit& fn) {
+  auto recorded = entry_count(txn_, table_, what_);
+  if (!recorded) return tl::unexpected(recorded.error());
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k, v;
+  std::uint64_t walked = 0;
+  std::string prev;  // a copy: fn may write in a write transaction, moving dirty pages
+  int rc = mdb_cursor_get(cur_, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    const std::string_view key = to_view(k);
+    if (walked > 0 && std::string_view(prev).compare(key) >= 0)
+      return make_error(ErrorCode::kCorruption,
+                        what_ + ": keys out of order (damaged or torn file)");
+    prev.assign(key);
+    ++walked;
+    Next n = fn(to_bytes(k), to_bytes(v));
+    if (NextAccess::kind(n) != Next::Kind::kContinue) return {};  // stopped (a skip ends a verified walk too)
+    rc = mdb_cursor_get(cur_, &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, "scan " + what_));
+  return check_walked(what_, walked, *recorded);
+}
+
+Status Walker::dups(Bytes key, Order order, const Visit& fn, std::optional<Bytes> from) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k = to_val(key), v;
+  int rc;
+  if (order == Order::kForward && from) {
+    v = to_val(*from);
+    rc = mdb_cursor_get(cur_, &k, &v, MDB_GET_BOTH_RANGE);
+  } else {
+    rc = mdb_cursor_get(cur_, &k, &v, MDB_SET);
+    if (rc == 0 && order == Order::kBackward) rc = mdb_cursor_get(cur_, &k, &v, MDB_LAST_DUP);
+  }
+  const MDB_cursor_op step = order == Order::kForward ? MDB_NEXT_DUP : MDB_PREV_DUP;
+  while (rc == 0) {
+    if (NextAccess::kind(fn(to_bytes(k), to_bytes(v))) != Next::Kind::kContinue) return {};
+    rc = mdb_cursor_get(cur_, &k, &v, step);
+  }
+  if (rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, what_));
+  return {};
+}
+
+Result<std::size_t> Walker::dup_count(Bytes key) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k = to_val(key), v;
+  int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET);
+  if (rc == MDB_NOTFOUND) return std::size_t{0};
+  if (rc) return tl::unexpected(lmdb_error(rc, what_));
+  std::size_t n = 0;
+  if ((rc = mdb_cursor_count(cur_, &n))) return tl::unexpected(lmdb_error(rc, what_));
+  return static_cast<std::size_t>(n);
+}
+
+Status Walker::keys(const std::function<bool(Bytes key, std::size_t count)>& fn) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur_, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    std::size_t n = 0;
+    if (int crc = mdb_cursor_count(cur_, &n)) return tl::unexpected(lmdb_error(crc, what_));
+    if (!fn(to_bytes(k), static_cast<std::size_t>(n))) return {};
+    rc = mdb_cursor_get(cur_, &k, &v, MDB_NEXT_NODUP);
+  }
+  if (rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, what_));
+  return {};
+}
+
+PointReader::PointReader(const Txn& txn, Table table) {
+  open_rc_ = mdb_cursor_open(txn.get(), table.dbi, &cur_);
+  if (open_rc_) cur_ = nullptr;
+}
+
+PointReader::PointReader(PointReader&& o) noexcept
+    : cur_(std::exchange(o.cur_, nullptr)), open_rc_(o.open_rc_) {}
+
+PointReader::~PointReader() {
+  if (cur_) mdb_cursor_close(cur_);
+}
+
+Result<std::optional<Bytes>> PointReader::get(Bytes key) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, "cursor"));
+  MDB_val k = to_val(key), v;
+  const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc) return tl::unexpected(lmdb_error(rc, "read"));
+  return std::optional<Bytes>(to_bytes(v));
+}
 
 }  // namespace custdb::storage

@@ -1,55 +1,49 @@
-// The LMDB layer: RAII owners for environment, transaction and cursor, the mapping of LMDB
-// return codes onto custdb's ErrorCode, and key encodings. The engine uses these owners and
-// calls mdb_get/mdb_put/mdb_stat on their handles; it never creates or frees LMDB objects
-// itself.
+// The storage layer: custdb's only door to LMDB. RAII owners of the environment and of
+// transactions; tables (LMDB's named databases) and point reads, writes and deletes on them;
+// table statistics; a range walker over keys and duplicates; and the classification of every
+// LMDB and OS failure as an ErrorCode. Callers never see an LMDB type, constant or call: this
+// header does not include <lmdb.h>.
+//
+// Errors (every Status/Result below): a code LMDB only returns for a damaged file is
+// kCorruption; a full map (MDB_MAP_FULL) or too many dirty pages in one transaction
+// (MDB_TXN_FULL) is kResourceExhausted, saying the map's size; a full reader table, EAGAIN and
+// EBUSY are kBusy; a full disk, quota or file size limit is kIOError saying so; other I/O
+// failures are kIOError. Each message starts with the `what` the caller passed.
+//
+// A failed put or delete leaves the LMDB transaction usable only for abort: the caller must
+// stop using it (the engine poisons its TxnState). A get, walk or stat failure on a damaged
+// page has the same effect in LMDB (later calls fail with kCorruption).
+//
+// Thread safety: Env is thread-safe (MDB_NOTLS: transactions are not tied to threads). A Txn,
+// and every reader or walk over it, is used by one thread at a time.
 #pragma once
 
-#include <lmdb.h>
-
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <span>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "custdb/status.h"
+#include "util/coding.h"
+
+// LMDB's handles, opaque here.
+struct MDB_env;
+struct MDB_txn;
+struct MDB_cursor;
 
 namespace custdb::storage {
 
-using Bytes = std::span<const std::uint8_t>;
-
-inline MDB_val to_val(Bytes b) {
-  return MDB_val{b.size(), const_cast<std::uint8_t*>(b.data())};
-}
-inline MDB_val to_val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-inline Bytes to_bytes(const MDB_val& v) {
-  return Bytes(static_cast<const std::uint8_t*>(v.mv_data), v.mv_size);
-}
-inline std::string_view to_view(const MDB_val& v) {
-  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
-}
-
-// Maps an LMDB/errno code to an Error; `what` says which operation failed. Codes that only a
-// damaged file produces on a read are kCorruption: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
-// MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_DBI, MDB_INCOMPATIBLE, MDB_CURSOR_FULL (a tree
-// deeper than LMDB allows) and MDB_BAD_TXN (the transaction was poisoned by one of the former:
-// see the definition). ENOSPC ("disk is full"), EDQUOT and EFBIG (a file size limit) are
-// kIOError with a message saying so.
-Error lmdb_error(int rc, std::string_view what);
-
-// The number of entries LMDB records for `dbi` (MDB_stat::ms_entries). It is kept in the
-// database's record and updated by every put and delete, independently of the pages a walk
-// visits, so a full walk that streamed another number saw a damaged or torn file. Errors as
-// lmdb_error; `what` names the table.
-Result<std::uint64_t> entry_count(MDB_txn* txn, MDB_dbi dbi, std::string_view what);
-
-// kCorruption when a full walk of `table` streamed `walked` entries where LMDB records
-// `recorded`; ok when they agree.
-Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded);
-
+using coding::Bytes;
+// The byte codings moved to util/coding.h; these names remain for code not yet moved over.
+using coding::get_i64;
+using coding::get_u64;
+using coding::IdKey;
+using coding::put_i32;
+using coding::put_i64;
+using coding::put_u64;
 
 // The size of the lock.mdb LMDB creates for `max_readers` reader slots.
 std::size_t lock_file_size(unsigned max_readers);
@@ -59,7 +53,25 @@ std::size_t lock_file_size(unsigned max_readers);
 // writing (LMDB then reports or copes, e.g. on read-only media).
 Status reserve_lock_file(const std::string& dir, unsigned max_readers);
 
-// Owns an MDB_env. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
+// An OS error number (errno) as an Error, classified as LMDB's failures are (ENOSPC, EDQUOT,
+// EFBIG: kIOError saying which limit; EAGAIN, EBUSY: kBusy; EINVAL: kInternal).
+Error os_error(int err, std::string_view what);
+
+// kCorruption when a full walk of `table` streamed `walked` entries where LMDB records
+// `recorded`; ok when they agree.
+Status check_walked(std::string_view table, std::uint64_t walked, std::uint64_t recorded);
+
+// Sizes of the environment (mdb_env_info and mdb_env_stat).
+struct EnvInfo {
+  std::size_t map_size = 0;       // bytes mapped (Options::max_map_size)
+  std::uint64_t last_pgno = 0;    // last page in use: the file holds (last_pgno + 1) pages
+  std::uint64_t last_txnid = 0;   // last committed transaction
+  unsigned max_readers = 0;       // reader slots of lock.mdb
+  unsigned readers_in_use = 0;    // slots ever taken (LMDB's me_numreaders)
+  unsigned page_size = 0;         // bytes
+};
+
+// Owns an LMDB environment. Thread-safe as LMDB's env is (MDB_NOTLS is always set).
 class Env {
  public:
   Env() = default;
@@ -69,9 +81,11 @@ class Env {
   Env& operator=(const Env&) = delete;
   ~Env();
 
+  enum class Sync { kFull, kNoMetaSync, kNone };  // MDB_NOMETASYNC, MDB_NOSYNC
   struct OpenParams {
     std::string dir;
-    unsigned flags = 0;  // MDB_RDONLY, MDB_NOSYNC, MDB_NOMETASYNC; MDB_NOTLS is added
+    bool read_only = false;  // MDB_RDONLY
+    Sync sync = Sync::kFull;
     std::size_t map_size = 0;
     // When mapping map_size bytes fails for want of address space (ENOMEM: RLIMIT_AS, a
     // 32-bit process, many maps), halve it and try again, down to kMinMapSize.
@@ -83,10 +97,10 @@ class Env {
   static Result<Env> open(const OpenParams& p);
 
   MDB_env* get() const { return env_; }
-  // Requires that no transaction of this process is active (LMDB's rule).
+  // Requires that no transaction of this process is active (LMDB's rule). 0: adopt the size
+  // another process set.
   Status set_map_size(std::size_t bytes);
-  MDB_envinfo info() const;
-  MDB_stat stat() const;
+  EnvInfo info() const;
   // Clears reader slots of dead processes; returns how many.
   int reader_check();
   // One slot of LMDB's reader table held by a live or dead process (mdb_reader_list).
@@ -106,7 +120,7 @@ class Env {
   MDB_env* env_ = nullptr;
 };
 
-// Owns an MDB_txn: aborted by the destructor unless committed.
+// Owns an LMDB transaction: aborted by the destructor unless committed.
 class Txn {
  public:
   Txn() = default;
@@ -116,9 +130,17 @@ class Txn {
   Txn& operator=(const Txn&) = delete;
   ~Txn() { abort(); }
 
-  // Raw rc so the caller can react to MDB_MAP_RESIZED.
-  static int begin(MDB_env* env, unsigned flags, Txn& out);
-  int commit();  // the txn is gone afterwards, whatever the result
+  // How a begin ended. kReadersFull and kMapResized are the two failures the engine handles
+  // itself (reclaiming dead readers' slots; adopting a map another process grew).
+  enum class Begin { kOk, kReadersFull, kMapResized, kFailed };
+  // Begins a read (write = false) or write transaction in `out` (whose previous one is
+  // aborted). Unless kOk, *error (if given) holds the classified failure naming `what`.
+  static Begin begin(const Env& env, bool write, Txn& out, std::string_view what,
+                     Error* error = nullptr);
+  // Commits; the transaction is gone afterwards, whatever the result. A full map is
+  // kResourceExhausted naming its size; a short write of the data file is told apart as a
+  // full disk or file size limit where the file shows it.
+  Status commit(std::string_view what);
   void abort() noexcept;
   MDB_txn* get() const { return txn_; }
   explicit operator bool() const { return txn_ != nullptr; }
@@ -127,60 +149,153 @@ class Txn {
   MDB_txn* txn_ = nullptr;
 };
 
-// Owns an MDB_cursor. Must be destroyed before its transaction ends.
-class Cursor {
+// ---- tables -----------------------------------------------------------------------------------
+
+// A table (LMDB named database) of an open environment: valid in every transaction of that
+// environment once opened in a committed one. A value, freely copied; 0 means not opened.
+struct Table {
+  unsigned dbi = 0;
+  explicit operator bool() const { return dbi != 0; }
+};
+
+// kUnique: one value per key. kDupSorted: several values per key, kept sorted, all of one size
+// (MDB_DUPSORT | MDB_DUPFIXED): custdb's non-unique indexes.
+enum class TableKind { kUnique, kDupSorted };
+// The LMDB database flags a table of this kind is created with (for the page checker).
+std::uint16_t table_flags(TableKind kind);
+
+// Opens table `name` in txn. With create, makes it when missing (a write transaction).
+// nullopt: it does not exist (and !create). kCorruption "wrong kind" when the stored table's
+// flags are not `kind`'s.
+Result<std::optional<Table>> open_table(const Txn& txn, const char* name, TableKind kind,
+                                        bool create);
+
+// Per-table statistics (mdb_stat).
+struct TableStat {
+  std::uint64_t entries = 0;  // every value of a dupsort table counts
+  std::uint64_t branch_pages = 0, leaf_pages = 0, overflow_pages = 0;
+  unsigned depth = 0;
+  unsigned page_size = 0;
+};
+Result<TableStat> stat(const Txn& txn, Table table, std::string_view what = "statistics");
+// stat(...)->entries. The number is kept in the table's record and updated by every put and
+// delete, independently of the pages a walk visits, so a full walk that streamed another
+// number saw a damaged or torn file (check_walked).
+Result<std::uint64_t> entry_count(const Txn& txn, Table table, std::string_view what);
+
+// The value stored under key (in a dupsort table, the first of its values); nullopt when
+// absent. The bytes point into the map: valid until the transaction writes or ends.
+Result<std::optional<Bytes>> get(const Txn& txn, Table table, Bytes key,
+                                 std::string_view what = "read");
+// Whether a dupsort table holds exactly (key, value).
+Result<bool> has_dup(const Txn& txn, Table table, Bytes key, Bytes value,
+                     std::string_view what = "read");
+
+// Options of put (bit set).
+enum class Put : unsigned {
+  kOverwrite = 0,     // replace the value (plain table) or add a value (dupsort table)
+  kNoOverwrite = 1,   // refuse when the key exists
+  kNoDupData = 2,     // dupsort: refuse when the (key, value) pair exists
+  kAppend = 4,        // the key sorts after every stored key (bulk load); else kAlreadyExists
+};
+constexpr Put operator|(Put a, Put b) {
+  return static_cast<Put>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+// Stores (key, value). kAlreadyExists when kNoOverwrite, kNoDupData or kAppend refused
+// (nothing stored; LMDB leaves the transaction usable, though the engine treats it as failed). Any failure leaves the transaction
+// good only for abort.
+Status put(const Txn& txn, Table table, Bytes key, Bytes value, Put how = Put::kOverwrite,
+           std::string_view what = "write");
+// Deletes key (all its values), or with `value` only that duplicate of a dupsort table.
+// false: nothing was there. A failure leaves the transaction good only for abort.
+Result<bool> del(const Txn& txn, Table table, Bytes key, std::optional<Bytes> value = std::nullopt,
+                 std::string_view what = "delete");
+
+// ---- range walks ------------------------------------------------------------------------------
+
+// What a walk does after visiting an entry.
+class Next {
  public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi);
-  Cursor(Cursor&& o) noexcept : cur_(o.cur_), rc_(o.rc_) { o.cur_ = nullptr; }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  ~Cursor() {
-    if (cur_) mdb_cursor_close(cur_);
+  enum class Kind { kContinue, kStop, kSkip };
+  static Next go_on() { return Next(Kind::kContinue); }
+  static Next stop() { return Next(Kind::kStop); }
+  // Continue at the first key strictly greater than `key` (skipping the rest of a range).
+  // Key walks only (all, from, prefix); a dups walk stops.
+  static Next skip_past(std::string key) {
+    Next n(Kind::kSkip);
+    n.key_ = std::move(key);
+    return n;
   }
-  int open_rc() const { return rc_; }
-  // Returns MDB_SUCCESS, MDB_NOTFOUND or an error code.
-  int get(MDB_val& key, MDB_val& val, MDB_cursor_op op) { return mdb_cursor_get(cur_, &key, &val, op); }
-  int put(MDB_val& key, MDB_val& val, unsigned flags) { return mdb_cursor_put(cur_, &key, &val, flags); }
-  int del(unsigned flags = 0) { return mdb_cursor_del(cur_, flags); }
-  // Duplicates under the current key of a dupsort database (one page-local read; LMDB keeps
-  // the count in the sub-database record).
-  int count(std::size_t& n) {
-    return mdb_cursor_count(cur_, &n);
-  }
-  MDB_cursor* get() const { return cur_; }
+
+ private:
+  friend struct NextAccess;  // the walks (lmdb.cc)
+  explicit Next(Kind k) : kind_(k) {}
+  Kind kind_;
+  std::string key_;
+};
+
+// fn(key, value) for each entry visited. Both views point into the map: valid until the
+// transaction writes or ends (copy what must outlive a write made by the callback).
+using Visit = std::function<Next(Bytes key, Bytes value)>;
+
+// Walks one table of one transaction with one LMDB cursor. Keys come in memcmp order, and the
+// values of a dupsort key in memcmp order. Every method returns the walk's failure (errors as
+// at the top, naming `what`) or ok when it ended or the callback stopped it. Not thread-safe;
+// must not outlive its transaction.
+class Walker {
+ public:
+  Walker(const Txn& txn, Table table, std::string_view what);
+  ~Walker();
+  Walker(const Walker&) = delete;
+  Walker& operator=(const Walker&) = delete;
+
+  // Every entry (in a dupsort table, every value of every key), from the first.
+  Status all(const Visit& fn);
+  // As all(), from the first key >= seek.
+  Status from(Bytes seek, const Visit& fn);
+  // The entries whose key starts with prefix.
+  Status prefix(Bytes prefix, const Visit& fn);
+  // A full walk of a plain table that also proves the table sound: keys must ascend strictly
+  // and, unless fn stopped the walk, their number must equal the table's recorded count; else
+  // kCorruption naming `what` (a stale page under a newer branch, as in a torn copy, repeats
+  // or reorders keys even when the total comes out right).
+  Status all_verified(const Visit& fn);
+
+  // Dupsort tables: the values of `key`, ascending (forward) or descending, fn(key, value)
+  // each. forward with `from`: starting at the first value >= from.
+  enum class Order { kForward, kBackward };
+  Status dups(Bytes key, Order order, const Visit& fn, std::optional<Bytes> from = std::nullopt);
+  // The number of values stored under key (0 when absent): one page-local read, LMDB keeps
+  // the count in the key's sub-database record.
+  Result<std::size_t> dup_count(Bytes key);
+  // Each distinct key once, with its number of values: fn(key, count); false stops.
+  Status keys(const std::function<bool(Bytes key, std::size_t count)>& fn);
+
+ private:
+  const Txn& txn_;
+  Table table_;
+  MDB_cursor* cur_ = nullptr;
+  int open_rc_ = 0;
+  std::string what_;
+};
+
+// Point reads of one table through one cursor, for keys visited in ascending order (an
+// IdSet's for_each): when a key falls in the cursor's current leaf page, LMDB searches only
+// that page instead of descending from the root. Not thread-safe; must not outlive its
+// transaction.
+class PointReader {
+ public:
+  PointReader(const Txn& txn, Table table);
+  ~PointReader();
+  PointReader(PointReader&& o) noexcept;
+  PointReader(const PointReader&) = delete;
+  PointReader& operator=(const PointReader&) = delete;
+  // As storage::get.
+  Result<std::optional<Bytes>> get(Bytes key);
 
  private:
   MDB_cursor* cur_ = nullptr;
-  int rc_ = 0;
-};
-
-// Big-endian fixed-width integers: byte order equals numeric order, so LMDB's memcmp key
-// order is numeric order. Signed values are biased (sign bit flipped).
-inline void put_u64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-inline std::uint64_t get_u64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
-inline void put_i64(std::uint8_t* p, std::int64_t v) {
-  put_u64(p, static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63));
-}
-inline std::int64_t get_i64(const std::uint8_t* p) {
-  return static_cast<std::int64_t>(get_u64(p) ^ (std::uint64_t{1} << 63));
-}
-inline void put_i32(std::uint8_t* p, std::int32_t v) {
-  std::uint32_t u = static_cast<std::uint32_t>(v) ^ 0x80000000u;
-  for (int i = 3; i >= 0; --i, u >>= 8) p[i] = static_cast<std::uint8_t>(u);
-}
-
-// An 8-byte big-endian id key held by value.
-struct IdKey {
-  std::uint8_t bytes[8];
-  explicit IdKey(std::uint64_t id) { put_u64(bytes, id); }
-  MDB_val val() { return MDB_val{8, bytes}; }
-  Bytes span() const { return Bytes(bytes, 8); }
+  int open_rc_ = 0;
 };
 
 }  // namespace custdb::storage
