@@ -160,7 +160,9 @@ Status store_model(Database& db, const ClvModel& model) {
   if (!check) return make_error(ErrorCode::kInvalidArgument, "model: not storable");
   if (model.kinds.empty()) return make_error(ErrorCode::kInvalidArgument, "model: no kinds");
   return Access::impl(db).write_retrying(
-      [&](TxnState& st) { return Access::impl(db).put_sealed_meta(st, detail::kMetaClvModel, text); });
+      [&](TxnState& st) {
+        return Access::impl(db).put_sealed_meta(st, detail::kMetaClvModel, text);
+      });
 }
 
 Result<std::optional<ClvModel>> load_model(const ReadView& view) {

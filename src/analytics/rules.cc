@@ -118,7 +118,8 @@ Status set_rules(Database& db, std::span<const Rule> list) {
     if (!checked) return tl::unexpected(checked.error());
     text += to_string(*checked) + "\n";
   }
-  return impl.write_retrying([&](TxnState& st) { return impl.put_sealed_meta(st, detail::kMetaRules, text); });
+  return impl.write_retrying(
+      [&](TxnState& st) { return impl.put_sealed_meta(st, detail::kMetaRules, text); });
 }
 
 Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {

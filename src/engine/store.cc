@@ -72,7 +72,8 @@ Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index:
 
 // ---- meta values -----------------------------------------------------------------------------
 
-Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st, std::string_view key) const {
+Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
+                                                                 std::string_view key) const {
   auto stored = get(st, dbi_meta, as_bytes(key));
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return std::optional<std::string>();
@@ -83,7 +84,8 @@ Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st, s
                                     payload->size());
 }
 
-Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key, std::string_view value) const {
+Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key,
+                                     std::string_view value) const {
   std::vector<std::uint8_t> sealed;
   codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
   return put(st, dbi_meta, as_bytes(key), sealed);
