@@ -169,7 +169,8 @@ Value to_value(Field field, const Operand& operand) {
     case FieldKind::kEnum: {
       if (const auto* text = std::get_if<std::string>(&v)) {
         if (auto number = field_rules::enum_number(field, *text)) return *number;
-        misuse("unknown " + name + " '" + *text + "'; expected one of " + field_rules::enum_names(field));
+        misuse("unknown " + name + " '" + *text + "'; expected one of " +
+               field_rules::enum_names(field));
       }
       std::optional<std::int64_t> number = std::visit(
           [&]<class T>(const T& x) -> std::optional<std::int64_t> {
@@ -179,7 +180,8 @@ Value to_value(Field field, const Operand& operand) {
             return std::nullopt;
           },
           v);
-      if (!number) misuse(name + " takes its own enum type or one of " + field_rules::enum_names(field));
+      if (!number)
+        misuse(name + " takes its own enum type or one of " + field_rules::enum_names(field));
       return *number;
     }
     case FieldKind::kText: {

@@ -54,7 +54,8 @@ bool is_bare_word(std::string_view text) {
 }
 
 std::optional<std::int64_t> enum_number(Field field, std::string_view name) {
-  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); }).value_or(std::nullopt);
+  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); })
+      .value_or(std::nullopt);
 }
 
 std::string_view enum_name(Field field, std::int64_t number) {

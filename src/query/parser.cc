@@ -370,7 +370,8 @@ class Parser {
     switch (kind_of(field)) {
       case FieldKind::kEnum: {
         auto number = is_text ? field_rules::enum_number(field, token.text) : std::nullopt;
-        if (!number) return fail(token, "one of " + field_rules::enum_names(field) + " for " + name);
+        if (!number)
+          return fail(token, "one of " + field_rules::enum_names(field) + " for " + name);
         value = *number;
         break;
       }
@@ -385,7 +386,8 @@ class Parser {
         if (token.kind != Token::Kind::kNumber) return fail(token, "an integer for " + name);
         switch (field_rules::parse_scaled(token.text, 0, number)) {
           case field_rules::NumberError::kNone: break;
-          case field_rules::NumberError::kOutOfRange: return fail(token, "an integer within 64 bits");
+          case field_rules::NumberError::kOutOfRange:
+            return fail(token, "an integer within 64 bits");
           default: return fail(token, "an integer for " + name);
         }
         if (auto violation = field_rules::integer_range_violation(field, number))
@@ -419,7 +421,8 @@ class Parser {
           case field_rules::NumberError::kNone: break;
           case field_rules::NumberError::kTooManyDecimals:
             return fail(token, "at most 6 decimal places for " + name);
-          case field_rules::NumberError::kOutOfRange: return fail(token, "a smaller number for " + name);
+          case field_rules::NumberError::kOutOfRange:
+            return fail(token, "a smaller number for " + name);
           case field_rules::NumberError::kSyntax: return fail(token, "a number for " + name + " (like 0.25)");
         }
         if (millionths < 0) return fail(token, "a " + name + " of 0 or more");
