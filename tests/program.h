@@ -140,6 +140,8 @@ class Program {
       ::dup2(in, 0);
       ::dup2(out, 1);
       ::dup2(err, 2);
+      for (int fd : {in, out, err})  // the program gets 0, 1 and 2, nothing else of ours
+        if (fd > 2) ::close(fd);
       // The default disposition, whatever the test runner set: the CLI must ignore it itself.
       ::signal(SIGXFSZ, SIG_DFL);
       if (options.umask) ::umask(*options.umask);
