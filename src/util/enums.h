@@ -7,7 +7,9 @@
 // Internal to src/. Pure constexpr data; thread-safe.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <utility>
 
@@ -54,13 +56,20 @@ CUSTDB_ENUM_TABLE(Channel, {Channel::kBranch, "branch"}, {Channel::kMobile, "mob
                   {Channel::kWeb, "web"}, {Channel::kPhone, "phone"}, {Channel::kAtm, "atm"})
 #undef CUSTDB_ENUM_TABLE
 
+// valid<E>[n]: whether number n names a value of E (one lookup per decoded enum field).
+template <class E>
+inline constexpr std::array<bool, 256> valid = [] {
+  static_assert(sizeof(E) == 1, "custdb enums are one byte on disk");
+  std::array<bool, 256> a{};
+  for (const auto& row : Table<E>::rows) a[static_cast<std::uint8_t>(row.first)] = true;
+  return a;
+}();
+
 // Whether `v` is a named value of E. Also for numbers read from disk or from an index key:
 // every E has a one-byte underlying type, so static_cast<E>(byte) is defined for any byte.
 template <class E>
 constexpr bool is_valid(E v) {
-  for (const auto& row : Table<E>::rows)
-    if (row.first == v) return true;
-  return false;
+  return valid<E>[static_cast<std::uint8_t>(v)];
 }
 
 // The name of `v`, or "invalid" for an unnamed number.
