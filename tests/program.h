@@ -47,14 +47,16 @@ struct RunOptions {
 };
 
 struct ProgramResult {
-  bool exited = false;  // false: ended by a signal
-  int code = -1;        // the exit code, or 128 + the signal number as a shell reports it
+  bool exited = false;     // false: ended by a signal
+  int code = -1;           // the exit code, or 128 + the signal number as a shell reports it
+  bool timed_out = false;  // killed by the runner after RunOptions::timeout_seconds
   std::string out, err;
   long max_rss_kib = 0;  // peak resident set size of the child (getrusage via wait4)
 
   std::string describe() const {
     std::ostringstream s;
-    s << (exited ? "exit " : "signal ") << (exited ? code : code - 128) << " (peak RSS "
+    s << (exited ? "exit " : "signal ") << (exited ? code : code - 128)
+      << (timed_out ? " (timed out)" : "") << " (peak RSS "
       << max_rss_kib << " KiB)\n--- stdout\n" << out << "--- stderr\n" << err;
     return s.str();
   }
@@ -201,6 +203,7 @@ class Program {
       if (std::chrono::steady_clock::now() > deadline) {
         ::kill(pid_, SIGKILL);
         ::wait4(pid_, &status_, 0, &usage_);
+        r.timed_out = true;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
