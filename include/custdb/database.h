@@ -54,7 +54,7 @@
 namespace custdb {
 
 namespace detail {
-struct DatabaseImpl;
+class DatabaseImpl;
 struct TxnState;
 struct Access;  // lets the engine's own modules (src/analytics) reach the implementation
 }  // namespace detail
@@ -151,7 +151,7 @@ class CUSTDB_EXPORT ReadView {
   detail::DatabaseImpl* db_;
   std::unique_ptr<detail::TxnState> state_;
 
-  friend struct detail::DatabaseImpl;
+  friend class detail::DatabaseImpl;
   friend struct detail::Access;
 };
 

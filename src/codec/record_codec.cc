@@ -7,6 +7,7 @@
 
 #include "crypto/crypto.h"
 #include "records_generated.h"
+#include "util/coding.h"
 #include "util/enums.h"
 
 namespace custdb::codec {
@@ -100,8 +101,7 @@ void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
     out.resize(kPlainHeaderSize + payload.size());
     out[0] = kFormatVersion;
     out[1] = 0;
-    std::uint64_t h = checksum(table, key, payload);
-    for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(h >> (8 * i));
+    coding::put_le64(out.data() + 2, checksum(table, key, payload));
     if (!payload.empty()) std::memcpy(out.data() + kPlainHeaderSize, payload.data(), payload.size());
     return;
   }
@@ -129,9 +129,7 @@ Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,
   if (!cipher_) {
     if (stored.size() < kPlainHeaderSize) return corrupt(table, key, "truncated envelope");
     Bytes payload = stored.subspan(kPlainHeaderSize);
-    std::uint64_t want = 0;
-    for (int i = 0; i < 8; ++i) want |= std::uint64_t{stored[2 + i]} << (8 * i);
-    if (checksum(table, key, payload) != want) return corrupt(table, key, "checksum mismatch");
+    if (checksum(table, key, payload) != coding::get_le64(stored.data() + 2)) return corrupt(table, key, "checksum mismatch");
     // Copied so the FlatBuffer is aligned: LMDB values have no alignment guarantee.
     scratch.assign(payload.begin(), payload.end());
     return Bytes(scratch.data(), scratch.size());

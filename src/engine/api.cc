@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <mutex>
@@ -66,6 +67,9 @@ template <class R>
 Result<R> WriteTxn::run(std::function<Result<R>(TxnState&)> op) {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction already finished");
   if (state_->poisoned) return tl::unexpected(*state_->failure);
+  // A WriteTxn's state is a write transaction under the write lock, its LMDB transaction
+  // live until commit, abort or a failure (which poisons it).
+  assert(state_->write && state_->writer && state_->txn);
   auto r = op(*state_);
   // LMDB allows only abort after a failed put: end it now, keep the state (and the write lock,
   // so this thread's next begin_write still sees its open WriteTxn) for commit() to report.
@@ -160,7 +164,8 @@ template <class T, class Decode>
 Status walk_table(detail::TxnState& st, storage::Table table, std::string_view name,
                   Decode&& decode, const std::function<bool(const T&)>& fn) {
   Status failed;
-  auto walked = storage::Walker(st.txn, table, name).all_verified([&](storage::Bytes k, storage::Bytes v) {
+  storage::Walker walker(st.txn, table, name);
+  auto walked = walker.all_verified([&](storage::Bytes k, storage::Bytes v) {
     auto r = decode(k, v);
     if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
     return fn(*r) ? storage::Next::go_on() : storage::Next::stop();
@@ -241,7 +246,9 @@ ReaderTable reader_table_of(storage::Env& env) {
 }
 }  // namespace
 
-ReaderTable Database::reader_table() const { return reader_table_of(impl_->env); }
+ReaderTable detail::DatabaseImpl::reader_table() { return reader_table_of(env_); }
+
+ReaderTable Database::reader_table() const { return impl_->reader_table(); }
 
 Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   std::error_code ec;
@@ -255,7 +262,7 @@ Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   // first one's locks): take the registry entry for as long as the probe is open.
   std::string key = std::filesystem::weakly_canonical(path, ec).string();
   {
-    std::lock_guard lock(detail::g_registry_mutex);
+    MutexLock lock(&detail::g_registry_mutex);
     if (detail::g_registry_pid != ::getpid()) {
       detail::g_open_paths.clear();
       detail::g_registry_pid = ::getpid();
@@ -267,7 +274,7 @@ Result<ReaderTable> Database::reader_table(const std::filesystem::path& path) {
   struct Release {
     std::string key;
     ~Release() {
-      std::lock_guard lock(detail::g_registry_mutex);
+      MutexLock lock(&detail::g_registry_mutex);
       detail::g_open_paths.erase(key);
     }
   } release{key};
@@ -329,7 +336,7 @@ DatabaseInfo Database::info() const {
   i.read_only = impl_->options.read_only;
   i.base_currency = impl_->base_currency;
   i.format_version = detail::kFileFormat;
-  const storage::EnvInfo e = impl_->env.info();
+  const storage::EnvInfo e = impl_->env_info();
   i.map_size = e.map_size;
   i.page_size = e.page_size;
   i.file_size = (e.last_pgno + 1) * e.page_size;
@@ -341,7 +348,7 @@ DatabaseInfo Database::info() const {
   return i;
 }
 
-Status Database::sync() { return impl_->env.sync(true); }
+Status Database::sync() { return impl_->sync(); }
 
 Status Database::change_key(const KeyMaterial& new_key) {
   auto& d = *impl_;
@@ -355,7 +362,7 @@ Status Database::change_key(const KeyMaterial& new_key) {
       return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
     auto old = crypto::KeyHeader::parse(**stored);
     if (!old) return tl::unexpected(old.error());
-    auto rewrapped = crypto::rewrap_key(*old, *d.data_key, new_key);
+    auto rewrapped = crypto::rewrap_key(*old, d.data_key(), new_key);
     if (!rewrapped) return tl::unexpected(rewrapped.error());
     const auto kh_bytes = rewrapped->serialize();
     if (auto s = d.put(st, d.dbi_meta, key, kh_bytes); !s) return s;
@@ -365,12 +372,12 @@ Status Database::change_key(const KeyMaterial& new_key) {
     if (!id) return tl::unexpected(id.error());
     if (!*id || (*id)->size() != crypto::kFileIdSize)
       return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
-    auto mac = crypto::key_binding(*d.data_key, **id, kh_bytes);
+    auto mac = crypto::key_binding(d.data_key(), **id, kh_bytes);
     if (!mac) return tl::unexpected(mac.error());
     return d.put(st, d.dbi_meta, coding::as_bytes(detail::kKeyBindingKey), *mac);
   });
   if (!s) return s;
-  return d.env.sync(true);  // the old wrapping must not be what survives a crash
+  return d.sync();  // the old wrapping must not be what survives a crash
 }
 
 namespace {
@@ -385,7 +392,7 @@ Status Database::backup(const std::filesystem::path& dir, bool compact) const {
   // A plain copy holds LMDB's writer mutex while it snapshots the meta pages: in a thread that
   // holds a WriteTxn it would wait for itself for ever.
   if (!compact &&
-      impl_->writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+      impl_->this_thread_writes())
     return make_error(ErrorCode::kFailedPrecondition,
                       "backup: this thread holds a write transaction of this database (a copy "
                       "waits for it to end): commit or abort it first, or use compact");
@@ -416,7 +423,7 @@ Status Database::backup(const std::filesystem::path& dir, bool compact) const {
   // 0600 whatever the umask: the copy holds the same customers as the original.
   if (::fchmod(fd, 0600) != 0) return fail(storage::os_error(errno, "cannot chmod " + tmp_path.string()));
   // The copy runs in its own read transaction: a snapshot, concurrent with writers.
-  if (auto s = impl_->env.copy_to_fd(fd, compact, "backup to " + dir.string()); !s)
+  if (auto s = impl_->copy_to_fd(fd, compact, "backup to " + dir.string()); !s)
     return fail(s.error());
   if (::fsync(fd) != 0) return fail(storage::os_error(errno, "backup to " + dir.string() + ": fsync"));
   if (::close(fd) != 0) {

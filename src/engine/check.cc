@@ -260,7 +260,7 @@ struct Checker {
         } else if (!*binding) {
           problem(Kind::kBadMetadata, "meta", "key_binding: missing");
         } else {
-          auto want = crypto::key_binding(*db.data_key, **id, **kh);
+          auto want = crypto::key_binding(db.data_key(), **id, **kh);
           if (!want) return tl::unexpected(want.error());
           if ((*binding)->size() != want->size() ||
               sodium_memcmp((*binding)->data(), want->data(), want->size()) != 0)
@@ -369,7 +369,7 @@ struct Checker {
 
 }  // namespace
 
-Result<CheckReport> DatabaseImpl::check() const {
+Result<CheckReport> DatabaseImpl::check() {
   // The read transaction first: while it holds its reader slot, no writer (in any process)
   // reuses a page of its snapshot or of a newer one, so the walk below reads sound pages
   // even while writers commit.

@@ -32,6 +32,8 @@
 #include "storage/raw.h"
 #include "storage/page_check.h"
 #include "util/coding.h"
+#include "util/mutex.h"
+#include "util/thread_annotations.h"
 
 namespace custdb::crypto {
 class RecordCipher;
@@ -70,20 +72,26 @@ class RemapGate {
     RemapGate* gate_ = nullptr;
   };
 
-  Ticket enter() {
-    std::unique_lock l(m_);
-    cv_.wait(l, [&] { return !remapping_; });
+  Ticket enter() EXCLUDES(m_) {
+    MutexLock l(&m_);
+    while (remapping_) cv_.wait();
     ++active_;
     return Ticket(this);
   }
   // Runs fn with no transaction of this process active; false when that did not happen
   // within `wait` (a transaction stayed open: perhaps in the calling thread).
   template <class Fn>
-  bool exclusive(std::chrono::milliseconds wait, Fn&& fn) {
-    std::unique_lock l(m_);
-    cv_.wait(l, [&] { return !remapping_; });
+  bool exclusive(std::chrono::milliseconds wait, Fn&& fn) EXCLUDES(m_) {
+    MutexLock l(&m_);
+    while (remapping_) cv_.wait();
     remapping_ = true;
-    bool ok = cv_.wait_for(l, wait, [&] { return active_ == 0; });
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    bool ok = active_ == 0;
+    while (!ok) {
+      const bool woken = cv_.wait_until(deadline);
+      ok = active_ == 0;
+      if (!woken) break;
+    }
     if (ok) fn();
     remapping_ = false;
     cv_.notify_all();
@@ -91,17 +99,17 @@ class RemapGate {
   }
 
  private:
-  void leave() {
-    std::lock_guard l(m_);
+  void leave() EXCLUDES(m_) {
+    MutexLock l(&m_);
     if (--active_ == 0) cv_.notify_all();
   }
-  std::mutex m_;
-  std::condition_variable cv_;
-  int active_ = 0;
-  bool remapping_ = false;
+  Mutex m_;
+  CondVar cv_{&m_};
+  int active_ GUARDED_BY(m_) = 0;  // tickets held
+  bool remapping_ GUARDED_BY(m_) = false;
 };
 
-struct DatabaseImpl;
+class DatabaseImpl;
 
 // The write lock of one database file, held for a write transaction's whole life: this
 // process's mutex (one writer thread at a time), then an OFD lock on custdb.lock (one writer
@@ -110,7 +118,7 @@ struct DatabaseImpl;
 class WriterLock {
  public:
   WriterLock() = default;
-  explicit WriterLock(const DatabaseImpl* d) : db_(d) {}
+  explicit WriterLock(DatabaseImpl* d) : db_(d) {}
   WriterLock(WriterLock&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
   WriterLock& operator=(WriterLock&& o) noexcept {
     release();
@@ -122,7 +130,7 @@ class WriterLock {
   explicit operator bool() const { return db_ != nullptr; }
 
  private:
-  const DatabaseImpl* db_ = nullptr;
+  DatabaseImpl* db_ = nullptr;
 };
 
 // One LMDB transaction and its state.
@@ -148,75 +156,83 @@ struct TxnState {
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
 };
 
-struct DatabaseImpl {
+// The engine of one open database: the LMDB environment and its tables, the codec and
+// index-key derivation of the file's mode, the write lock, and the operations every public
+// call is built from. Owned by its Database handle; every transaction of the handle uses it.
+//
+// Thread safety: the catalog (path through seg_keys below) is set by open() and only read
+// afterwards, from any thread. A TxnState is used by one thread at a time. The write lock,
+// the remap gate and the nonce sealer guard their own state (annotated). Methods that write
+// are not const; const ones only read.
+class DatabaseImpl {
+ public:
   ~DatabaseImpl();
 
+  // ---- catalog: set by open(), read-only afterwards ----
   std::filesystem::path path;
-  std::string registry_key;  // canonical path in the process-wide open-database registry
-  Options options;
-  storage::Env env;
+  Options options;  // as opened; the secret (options.key) is dropped once the key is unwrapped
   storage::Table dbi_meta, dbi_customers, dbi_relationships, dbi_transactions;
   std::array<storage::Table, index::kIndexCount> dbi_index{};
   storage::Table dbi_segments;
   bool encrypted = false;
   std::string base_currency;
-  std::unique_ptr<crypto::SecretBuffer> data_key;  // encrypted mode: unwrapped at open
-  // `cipher` opens records (its epoch 0 is never committed, so it never seals); `sealer`, with
-  // a durably reserved epoch, is made before the first write transaction (ensure_sealer).
-  std::unique_ptr<crypto::RecordCipher> cipher;
-  mutable std::unique_ptr<crypto::RecordCipher> sealer;
-  mutable std::mutex sealer_mutex;
-  mutable std::atomic<bool> sealer_ready{false};
-  std::unique_ptr<crypto::Tokenizer> tokenizer;
   std::unique_ptr<codec::RecordCodec> codec;
   std::unique_ptr<index::IndexKeys> keys;
   std::unique_ptr<index::SegmentKeys> seg_keys;
-  mutable RemapGate remap_gate;
-
-  int lock_fd = -1;  // custdb.lock: shared by every open, exclusive during key rotation
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<DatabaseImpl>> open(const std::filesystem::path& path,
                                                     const Options& options,
                                                     bool take_process_lock = true);
 
-  Result<std::unique_ptr<TxnState>> begin(bool write) const;
-  // Begins st.txn (with a gate ticket), adopting a map grown by another process.
-  Status begin_into(TxnState& st, bool write) const;
-  Status ensure_sealer() const;
+  // ---- the environment ----
+  storage::EnvInfo env_info() const { return env_.info(); }
+  // Flushes the data file to disk (also in the no-sync modes).
+  Status sync() { return env_.sync(true); }
+  // A consistent copy of the data file written to fd (Database::backup).
+  Status copy_to_fd(int fd, bool compact, const std::string& what) const {
+    return env_.copy_to_fd(fd, compact, what);
+  }
+  // Clears dead processes' reader slots; fills a ReaderTable (Database::reader_table).
+  ReaderTable reader_table();
+  // The unwrapped data key (encrypted mode only): key bindings and key changes.
+  const crypto::SecretBuffer& data_key() const { return *data_key_; }
+  // Whether the calling thread holds this database's write lock (a WriteTxn of its own).
+  bool this_thread_writes() const {
+    return writer_thread_.load(std::memory_order_acquire) == std::this_thread::get_id();
+  }
+
+  // ---- transactions (txn.cc) ----
+  Result<std::unique_ptr<TxnState>> begin(bool write);
   Status commit(TxnState& st);
   // Runs body in a write transaction and commits it. When the write lock stays taken past
   // Options::busy_timeout (kBusy from begin), waits and tries again, at most kWriteAttempts
   // times in all; body's own errors and commit's are returned as they are, never retried.
   Status write_retrying(const std::function<Status(TxnState&)>& body);
   static constexpr int kWriteAttempts = 5;
+  // The write lock (WriterLock). Waits at most Options::busy_timeout (kBusy after it).
+  // kFailedPrecondition at once when the calling thread holds the lock already: waiting would
+  // wait for itself.
+  Result<WriterLock> lock_writer();
 
-  // ---- the write lock (WriterLock) ----
-  // Waits at most Options::busy_timeout (kBusy after it). kFailedPrecondition at once when the
-  // calling thread holds the lock already: waiting would wait for itself.
-  Result<WriterLock> lock_writer() const;
-  mutable std::timed_mutex writer_mutex;
-  // The thread holding writer_mutex (default id when none): how a nested write is told apart
-  // from a wait for another thread.
-  mutable std::atomic<std::thread::id> writer_thread{};
   // Records a storage failure of st's write (sets poisoned/failure) and returns it: LMDB
   // allows only abort after a failed put, delete or commit.
-  Error fail(TxnState& st, Error e) const;
+  Error fail(TxnState& st, Error e);
 
   // ---- storage primitives (a failed put/del poisons st) ----
   Result<std::optional<storage::Bytes>> get(TxnState& st, storage::Table table,
                                             storage::Bytes key) const;
   Status put(TxnState& st, storage::Table table, storage::Bytes key, storage::Bytes val,
-             storage::Put how = storage::Put::kOverwrite) const;
+             storage::Put how = storage::Put::kOverwrite);
   // Deletes key (or only its duplicate `val`); nothing there is no error.
   Status del(TxnState& st, storage::Table table, storage::Bytes key,
-             std::optional<storage::Bytes> val = std::nullopt) const;
-  Status put_entry(TxnState& st, const index::IndexEntry& e) const;
-  Status del_entry(TxnState& st, const index::IndexEntry& e) const;
+             std::optional<storage::Bytes> val = std::nullopt);
+  Status put_entry(TxnState& st, const index::IndexEntry& e);
+  Status del_entry(TxnState& st, const index::IndexEntry& e);
   // Applies the difference between a record's old and new index entries (index::diff_entries:
   // deletes the gone ones, puts the new ones, leaves the rest alone).
   Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
-                        std::vector<index::IndexEntry> new_entries) const;
+                        std::vector<index::IndexEntry> new_entries);
   // Values of every dup under `key` in a dupsort index.
   Result<std::vector<std::string>> index_values(TxnState& st, index::IndexId id,
                                                 std::string_view key) const;
@@ -226,9 +242,9 @@ struct DatabaseImpl {
   // plaintext; the extent.* and analytics.* keys. The engine's own meta values (header,
   // next_id.* counters, ...) are raw bytes, read and written with get()/put() on dbi_meta.
   Result<std::optional<std::string>> get_sealed_meta(TxnState& st, std::string_view key) const;
-  Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value) const;
+  Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value);
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
-  Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id) const;
+  Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id);
 
   // Point reads of one table through one cursor, for keys visited in ascending order (an
   // IdSet's for_each): when a key falls in the cursor's current leaf page, LMDB searches only
@@ -265,14 +281,14 @@ struct DatabaseImpl {
   Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const {
     return load<Transaction>(st, id);
   }
-  Status store_customer(TxnState& st, const Customer& c) const;
+  Status store_customer(TxnState& st, const Customer& c);
   // Every customer change goes through here: the record (stored, or deleted when `after` is
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
-  Status write_customer(TxnState& st, const Customer* before, const Customer* after) const;
+  Status write_customer(TxnState& st, const Customer* before, const Customer* after);
 
   // ---- segment postings (postings.cc) ----
-  void queue_postings(TxnState& st, const Customer* before, const Customer* after) const;
-  Status flush_postings(TxnState& st) const;
+  void queue_postings(TxnState& st, const Customer* before, const Customer* after);
+  Status flush_postings(TxnState& st);
   // The members of one posting (all its chunks).
   Result<index::IdSet> posting_members(TxnState& st, const index::Posting& p) const;
   // Encrypted only: the bucket range an ordered field has ever used (never shrinks), so
@@ -284,25 +300,25 @@ struct DatabaseImpl {
                                                    std::int64_t lo, std::int64_t hi) const;
 
   // ---- operations (ops.cc) ----
-  Result<CustomerId> insert_customer(TxnState& st, Customer c) const;
+  Result<CustomerId> insert_customer(TxnState& st, Customer c);
   Result<bool> update_customer(TxnState& st, CustomerId id,
-                               const std::function<void(Customer&)>& mutate) const;
-  Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode) const;
+                               const std::function<void(Customer&)>& mutate);
+  Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode);
   // Replaces a customer's scores (analytics), leaving updated_at: the customer's own
   // attributes did not change. false when there is no such customer.
-  Result<bool> set_scores(TxnState& st, CustomerId id, const std::optional<Scores>& scores) const;
-  Result<RelationshipId> add_relationship(TxnState& st, Relationship r) const;
-  Result<bool> remove_relationship(TxnState& st, RelationshipId id) const;
-  Result<TransactionId> add_transaction(TxnState& st, Transaction t) const;
+  Result<bool> set_scores(TxnState& st, CustomerId id, const std::optional<Scores>& scores);
+  Result<RelationshipId> add_relationship(TxnState& st, Relationship r);
+  Result<bool> remove_relationship(TxnState& st, RelationshipId id);
+  Result<TransactionId> add_transaction(TxnState& st, Transaction t);
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
-                                 const std::function<void(Transaction&)>& mutate) const;
-  Result<bool> remove_transaction(TxnState& st, TransactionId id) const;
+                                 const std::function<void(Transaction&)>& mutate);
+  Result<bool> remove_transaction(TxnState& st, TransactionId id);
 
   // Stores a record exactly as given (ids, times and aggregates included) with its index
   // entries: used to rewrite a database under a new key.
-  Status restore_customer(TxnState& st, const Customer& c) const;
-  Status restore_relationship(TxnState& st, const Relationship& r) const;
-  Status restore_transaction(TxnState& st, const Transaction& t) const;
+  Status restore_customer(TxnState& st, const Customer& c);
+  Status restore_relationship(TxnState& st, const Relationship& r);
+  Status restore_transaction(TxnState& st, const Transaction& t);
 
   // ---- reads (reads.cc) ----
   Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,
@@ -324,7 +340,34 @@ struct DatabaseImpl {
                                                   std::optional<RelationType> type) const;
 
   // ---- consistency check (check.cc) ----
-  Result<CheckReport> check() const;
+  Result<CheckReport> check();
+
+ private:
+  friend class WriterLock;  // releases the write lock
+
+  // Begins st.txn (with a gate ticket), adopting a map grown by another process.
+  Status begin_into(TxnState& st, bool write);
+  // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
+  Status ensure_sealer() EXCLUDES(sealer_mutex_);
+
+  std::string registry_key_;  // canonical path in the process-wide open-database registry
+  storage::Env env_;
+  int lock_fd_ = -1;  // custdb.lock: shared by every open, exclusive during key rotation
+  std::unique_ptr<crypto::SecretBuffer> data_key_;  // encrypted mode: unwrapped at open
+  std::unique_ptr<crypto::Tokenizer> tokenizer_;    // encrypted mode: index-key tokens
+  // `cipher_` opens records (its epoch 0 is never committed, so it never seals); `sealer_`,
+  // with a durably reserved epoch, is made before the first write transaction (ensure_sealer).
+  std::unique_ptr<crypto::RecordCipher> cipher_;
+  Mutex sealer_mutex_;
+  std::unique_ptr<crypto::RecordCipher> sealer_ GUARDED_BY(sealer_mutex_);
+  std::atomic<bool> sealer_ready_{false};  // sealer_ is made: read without the mutex
+  RemapGate remap_gate_;
+  // One writer thread at a time (WriterLock): it guards no memory, it serializes write
+  // transactions, so nothing is GUARDED_BY it.
+  TimedMutex writer_mutex_;
+  // The thread holding writer_mutex_ (default id when none): how a nested write is told apart
+  // from a wait for another thread.
+  std::atomic<std::thread::id> writer_thread_{};
 };
 
 // Meta keys of the engine (docs/format.md).

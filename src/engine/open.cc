@@ -27,7 +27,7 @@
 namespace custdb {
 namespace detail {
 
-std::mutex g_registry_mutex;
+Mutex g_registry_mutex;
 std::set<std::string> g_open_paths;
 pid_t g_registry_pid = 0;
 
@@ -139,14 +139,14 @@ void unregister_lock_fd(int fd) {
 
 DatabaseImpl::~DatabaseImpl() {
   // The env closes before the registry entry is released, so a reopen cannot race LMDB.
-  env = storage::Env();
-  if (lock_fd >= 0) {
-    unregister_lock_fd(lock_fd);
-    ::close(lock_fd);
+  env_ = storage::Env();
+  if (lock_fd_ >= 0) {
+    unregister_lock_fd(lock_fd_);
+    ::close(lock_fd_);
   }
-  if (!registry_key.empty()) {
-    std::lock_guard lock(g_registry_mutex);
-    if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key);
+  if (!registry_key_.empty()) {
+    MutexLock lock(&g_registry_mutex);
+    if (g_registry_pid == ::getpid()) g_open_paths.erase(registry_key_);
   }
 }
 
@@ -169,11 +169,14 @@ namespace {
 
 // kCorruption unless the handle's data key opens the first record of a non-empty table (or
 // every table is empty). Called before a legacy file's key header is bound to it.
-Status probe_records(DatabaseImpl& d, storage::Txn& txn) {
-  codec::RecordCodec codec(d.cipher.get());
+Status probe_records(const DatabaseImpl& d, const crypto::RecordCipher* cipher,
+                     storage::Txn& txn) {
+  codec::RecordCodec codec(cipher);
   bool any = false;
   for (int table = 0; table < 3; ++table) {
-    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.dbi_customers
+                             : table == 1 ? d.dbi_relationships
+                                          : d.dbi_transactions;
     bool opened = false, found = false;
     auto s = storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
       found = true;
@@ -202,7 +205,9 @@ constexpr int kProbePerTable = 4;
 
 void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
   for (int table = 0; table < 3; ++table) {
-    storage::Table t = table == 0 ? d.dbi_customers : table == 1 ? d.dbi_relationships : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.dbi_customers
+                             : table == 1 ? d.dbi_relationships
+                                          : d.dbi_transactions;
     if (!t) continue;
     int n = 0;
     // A damaged page is not this probe's business: the reads that meet it (and check())
@@ -269,7 +274,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     undo.file(path / "lock.mdb");
   }
   {
-    std::lock_guard lock(g_registry_mutex);
+    MutexLock lock(&g_registry_mutex);
     if (g_registry_pid != ::getpid()) {
       g_open_paths.clear();
       g_registry_pid = ::getpid();
@@ -281,7 +286,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
                                               " is already open in this process; share that "
                                               "Database instance");
     }
-    d->registry_key = key;
+    d->registry_key_ = key;
   }
 
   if (take_process_lock) {
@@ -289,17 +294,17 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
     // no other handle (in any process) will see data.mdb replaced under it.
     const fs::path lock_file = path / "custdb.lock";
     const bool lock_existed = fs::exists(lock_file, ec);
-    d->lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (d->lock_fd < 0 && options.read_only)
-      d->lock_fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (d->lock_fd < 0 && !options.read_only)
+    d->lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd_ < 0 && options.read_only)
+      d->lock_fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (d->lock_fd_ < 0 && !options.read_only)
       return make_error(ErrorCode::kIOError, "cannot create " + lock_file.string());
-    if (d->lock_fd >= 0) register_lock_fd(d->lock_fd);
-    if (!lock_existed && d->lock_fd >= 0) {
-      ::fchmod(d->lock_fd, 0600);  // exactly 0600 whatever the umask
+    if (d->lock_fd_ >= 0) register_lock_fd(d->lock_fd_);
+    if (!lock_existed && d->lock_fd_ >= 0) {
+      ::fchmod(d->lock_fd_, 0600);  // exactly 0600 whatever the umask
       if (!exists) undo.file(lock_file);
     }
-    if (d->lock_fd >= 0 && ::flock(d->lock_fd, LOCK_SH | LOCK_NB) != 0)
+    if (d->lock_fd_ >= 0 && ::flock(d->lock_fd_, LOCK_SH | LOCK_NB) != 0)
       return make_error(ErrorCode::kBusy,
                         "the database is being re-encrypted (data-key rotation); try again later");
   }
@@ -362,17 +367,17 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
   params.max_readers = options.max_readers;
   auto env = storage::Env::open(params);
   if (!env) return tl::unexpected(env.error());
-  d->env = std::move(*env);
+  d->env_ = std::move(*env);
   if (!exists) {
     // LMDB creates both files 0600 & ~umask; make them exactly 0600.
     ::chmod(data_file.c_str(), 0600);
     ::chmod((path / "lock.mdb").c_str(), 0600);
   }
-  d->env.reader_check();
+  d->env_.reader_check();
   {
     // A file shorter than its own last page would make reads fault (SIGBUS) through the map:
     // refuse it here as corruption.
-    const storage::EnvInfo info = d->env.info();
+    const storage::EnvInfo info = d->env_.info();
     const std::uint64_t end = (info.last_pgno + 1) * info.page_size;
     auto size = fs::file_size(data_file, ec);
     if (!ec && size < end)
@@ -383,7 +388,7 @@ Result<std::unique_ptr<DatabaseImpl>> DatabaseImpl::open(const fs::path& path,
 
   if (unpinned_damage) {
     storage::Txn pin;
-    if (storage::Txn::begin(d->env, false, pin, "pin") != storage::Txn::Begin::kOk)
+    if (storage::Txn::begin(d->env_, false, pin, "pin") != storage::Txn::Begin::kOk)
       return damaged(*unpinned_damage);
     auto again = walk_pages(path);
     if (!again) return tl::unexpected(again.error());
@@ -406,22 +411,22 @@ read_header:  // again when another process created the database meanwhile (phas
     bool in_write_txn = false;
     using Begin = storage::Txn::Begin;
     Error failure(ErrorCode::kInternal, "");
-    Begin begun = storage::Txn::begin(d->env, false, txn, "begin read", &failure);
-    if (begun == Begin::kReadersFull && d->env.reader_check() > 0)
-      begun = storage::Txn::begin(d->env, false, txn, "begin read", &failure);
+    Begin begun = storage::Txn::begin(d->env_, false, txn, "begin read", &failure);
+    if (begun == Begin::kReadersFull && d->env_.reader_check() > 0)
+      begun = storage::Txn::begin(d->env_, false, txn, "begin read", &failure);
     if (begun == Begin::kReadersFull && !options.read_only) {
       if (!creating) {
         auto lock = d->lock_writer();
         if (!lock) return tl::unexpected(lock.error());
         writer = std::move(*lock);
       }
-      begun = storage::Txn::begin(d->env, true, txn, "begin read", &failure);
+      begun = storage::Txn::begin(d->env_, true, txn, "begin read", &failure);
       in_write_txn = true;
     }
     if (begun == Begin::kReadersFull)
       return make_error(ErrorCode::kBusy,
                         "the reader table is full: all " +
-                            std::to_string(d->env.info().max_readers) +
+                            std::to_string(d->env_.info().max_readers) +
                             " slots are held by live read transactions (`custdb stats` lists "
                             "their processes); a read-only open needs one");
     if (begun != Begin::kOk) return tl::unexpected(std::move(failure));
@@ -495,12 +500,12 @@ read_header:  // again when another process created the database meanwhile (phas
       // only then reports a cipher this CPU lacks (kUnsupported).
       auto dek = crypto::unwrap_key(*kh, *options.key);
       if (!dek) return tl::unexpected(dek.error());
-      d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
+      d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
       if (binding) {
         // The key header must be this file's (docs/security.md, "Binding").
         if (!file_id || file_id->size() != crypto::kFileIdSize)
           return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
-        auto want = crypto::key_binding(*d->data_key, *file_id, *key_header);
+        auto want = crypto::key_binding(*d->data_key_, *file_id, *key_header);
         if (!want) return tl::unexpected(want.error());
         if (binding->size() != want->size() ||
             sodium_memcmp(binding->data(), want->data(), want->size()) != 0)
@@ -508,11 +513,11 @@ read_header:  // again when another process created the database meanwhile (phas
                             "the key header does not belong to this database (key binding "
                             "mismatch): it was copied from another database or damaged");
       }
-      d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
+      d->tokenizer_ = std::make_unique<crypto::Tokenizer>(*d->data_key_);
       // Epoch 0 is never committed, so a read-only open's cipher can never seal a nonce
       // that a writer uses; a read-write open replaces it below with a fresh epoch.
-      d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh->cipher, 0);
-      if (auto s = probe_copies(d->cipher.get(), first_records); !s) return tl::unexpected(s.error());
+      d->cipher_ = std::make_unique<crypto::RecordCipher>(*d->data_key_, kh->cipher, 0);
+      if (auto s = probe_copies(d->cipher_.get(), first_records); !s) return tl::unexpected(s.error());
     }
   }
   if (!header && options.read_only)
@@ -535,7 +540,8 @@ read_header:  // again when another process created the database meanwhile (phas
     storage::Txn txn;
     {
       Error failure(ErrorCode::kInternal, "");
-      if (storage::Txn::begin(d->env, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+      const auto begun = storage::Txn::begin(d->env_, true, txn, "begin write", &failure);
+      if (begun != storage::Txn::Begin::kOk)
         return tl::unexpected(std::move(failure));
     }
     for (auto& [slot, name, kind] : all_dbis(*d)) {
@@ -562,7 +568,7 @@ read_header:  // again when another process created the database meanwhile (phas
         file_id.emplace(id.begin(), id.end());
         if (auto s = put_meta(kFileIdKey, *file_id); !s) return s;
       }
-      auto mac = crypto::key_binding(*d->data_key, *file_id, kh_bytes);
+      auto mac = crypto::key_binding(*d->data_key_, *file_id, kh_bytes);
       if (!mac) return tl::unexpected(mac.error());
       return put_meta(kKeyBindingKey, *mac);
     };
@@ -581,17 +587,17 @@ read_header:  // again when another process created the database meanwhile (phas
         auto& [kh, dek] = *created;
         const auto kh_bytes = kh.serialize();
         if (auto s = put_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
-        d->data_key = std::make_unique<crypto::SecretBuffer>(std::move(dek));
+        d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(dek));
         if (auto s = bind(kh_bytes); !s) return tl::unexpected(s.error());
-        d->tokenizer = std::make_unique<crypto::Tokenizer>(*d->data_key);
-        d->cipher = std::make_unique<crypto::RecordCipher>(*d->data_key, kh.cipher, 0);
+        d->tokenizer_ = std::make_unique<crypto::Tokenizer>(*d->data_key_);
+        d->cipher_ = std::make_unique<crypto::RecordCipher>(*d->data_key_, kh.cipher, 0);
       }
       header = h;
     } else if (bind_legacy) {
       // Binding vouches for the key header from now on, so first make sure it is this file's:
       // a foreign one (or a stripped binding) unwraps a data key that opens none of the
       // records here.
-      if (auto s = probe_records(*d, txn); !s) return tl::unexpected(s.error());
+      if (auto s = probe_records(*d, d->cipher_.get(), txn); !s) return tl::unexpected(s.error());
       if (auto s = bind(*key_header); !s) return tl::unexpected(s.error());
     }
     if (auto s = txn.commit("commit open"); !s) return tl::unexpected(s.error());
@@ -599,23 +605,23 @@ read_header:  // again when another process created the database meanwhile (phas
   d->encrypted = header->encrypted;
   d->base_currency = header->currency;
   d->options.key.reset();  // the unwrapped data key is all a handle needs from here on
-  d->codec = std::make_unique<codec::RecordCodec>(d->cipher.get());
-  d->keys = std::make_unique<index::IndexKeys>(d->tokenizer.get());
-  d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer.get());
+  d->codec = std::make_unique<codec::RecordCodec>(d->cipher_.get());
+  d->keys = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
+  d->seg_keys = std::make_unique<index::SegmentKeys>(d->tokenizer_.get());
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
   undo.dismiss();
   return d;
 }
 
-Status DatabaseImpl::ensure_sealer() const {
-  std::lock_guard lock(sealer_mutex);
-  if (sealer) return {};
+Status DatabaseImpl::ensure_sealer() {
+  MutexLock lock(&sealer_mutex_);
+  if (sealer_) return {};
   // Nonces are (epoch, counter). Each handle that writes takes a fresh epoch and makes it
   // durable before it seals anything, so no nonce repeats under the key, across crashes too.
   storage::Txn txn;
   Error failure(ErrorCode::kInternal, "");
-  if (storage::Txn::begin(env, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+  if (storage::Txn::begin(env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
     return tl::unexpected(std::move(failure));
   auto stored = storage::get(txn, dbi_meta, as_bytes(kEpochKey), "read nonce epoch");
   if (!stored) return tl::unexpected(stored.error());
@@ -623,8 +629,8 @@ Status DatabaseImpl::ensure_sealer() const {
   if (*stored && (*stored)->size() == 4) {
     epoch = coding::get_u32((*stored)->data());
   } else if (*stored) {
-    return make_error(ErrorCode::kCorruption, "meta nonce_epoch: " + std::to_string((*stored)->size()) +
-                                                  " bytes, expected 4");
+    return make_error(ErrorCode::kCorruption,
+                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
   }
   if (epoch == UINT32_MAX)
     return make_error(ErrorCode::kUnsupported,
@@ -632,15 +638,15 @@ Status DatabaseImpl::ensure_sealer() const {
   ++epoch;
   std::uint8_t e[4];
   coding::put_u32(e, epoch);
-  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4), storage::Put::kOverwrite,
-                            "write nonce epoch");
+  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4),
+                            storage::Put::kOverwrite, "write nonce epoch");
       !s)
     return s;
   if (auto s = txn.commit("commit nonce epoch"); !s) return s;
-  if (auto s = const_cast<storage::Env&>(env).sync(true); !s) return s;
-  sealer = std::make_unique<crypto::RecordCipher>(*data_key, cipher->cipher(), epoch);
-  codec->set_sealer(sealer.get());
-  sealer_ready.store(true, std::memory_order_release);
+  if (auto s = env_.sync(true); !s) return s;
+  sealer_ = std::make_unique<crypto::RecordCipher>(*data_key_, cipher_->cipher(), epoch);
+  codec->set_sealer(sealer_.get());
+  sealer_ready_.store(true, std::memory_order_release);
   return {};
 }
 

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "custdb/status.h"
+#include "util/mutex.h"
+#include "util/thread_annotations.h"
 
 namespace custdb::detail {
 
@@ -22,10 +24,10 @@ inline constexpr std::uint32_t kFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).
 // A forked child inherits the parent's set but not its environments: the set is per pid.
-// Each entry is a canonical path; all three are guarded by g_registry_mutex.
-extern std::mutex g_registry_mutex;
-extern std::set<std::string> g_open_paths;
-extern pid_t g_registry_pid;
+// Each entry is a canonical path.
+extern Mutex g_registry_mutex;
+extern std::set<std::string> g_open_paths GUARDED_BY(g_registry_mutex);
+extern pid_t g_registry_pid GUARDED_BY(g_registry_mutex);
 
 // What a create made (directories, files), removed again when the create fails, so a failed
 // create leaves the path as it found it. Holds paths only; run after the environment closed.

@@ -56,7 +56,7 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
 
 // ---- customers -------------------------------------------------------------------------------
 
-Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const {
+Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
   if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
   if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
   if (c.id == 0) {
@@ -92,7 +92,7 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) const
 }
 
 Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
-                                           const std::function<void(Customer&)>& mutate) const {
+                                           const std::function<void(Customer&)>& mutate) {
   auto old = load_customer(st, id);
   if (!old) return tl::unexpected(old.error());
   if (!*old) return false;
@@ -118,7 +118,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
 }
 
 Result<bool> DatabaseImpl::set_scores(TxnState& st, CustomerId id,
-                                      const std::optional<Scores>& scores) const {
+                                      const std::optional<Scores>& scores) {
   auto old = load_customer(st, id);
   if (!old) return tl::unexpected(old.error());
   if (!*old) return false;
@@ -144,7 +144,7 @@ Result<bool> DatabaseImpl::set_scores(TxnState& st, CustomerId id,
   return true;
 }
 
-Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMode mode) const {
+Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMode mode) {
   auto c = load_customer(st, id);
   if (!c) return tl::unexpected(c.error());
   if (!*c) return false;
@@ -193,7 +193,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
 
 // ---- relationships ---------------------------------------------------------------------------
 
-Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) const {
+Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) {
   if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
   for (CustomerId end : {r.from, r.to}) {
     auto v = get(st, dbi_customers, coding::IdKey(end).span());
@@ -233,7 +233,7 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   return r.id;
 }
 
-Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) const {
+Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) {
   auto r = load_relationship(st, id);
   if (!r) return tl::unexpected(r.error());
   if (!*r) return false;
@@ -248,7 +248,7 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
 
 // ---- transactions ----------------------------------------------------------------------------
 
-Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) const {
+Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) {
   if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
   if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
   auto c = load_customer(st, t.customer_id);
@@ -310,7 +310,7 @@ Result<Aggregates> without(const DatabaseImpl& db, TxnState& st, const Customer&
 }  // namespace
 
 Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
-                                             const std::function<void(Transaction&)>& mutate) const {
+                                             const std::function<void(Transaction&)>& mutate) {
   auto old = load_transaction(st, id);
   if (!old) return tl::unexpected(old.error());
   if (!*old) return false;
@@ -370,7 +370,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   return true;
 }
 
-Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) const {
+Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) {
   auto t = load_transaction(st, id);
   if (!t) return tl::unexpected(t.error());
   if (!*t) return false;
@@ -395,11 +395,11 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) co
 
 // ---- restore (key rotation) -------------------------------------------------------------------
 
-Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) const {
+Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) {
   return write_customer(st, nullptr, &c);
 }
 
-Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) const {
+Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) {
   coding::IdKey k(r.id);
   codec->encode(k.span(), r, st.buf);
   if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return s;
@@ -410,7 +410,7 @@ Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) c
   return {};
 }
 
-Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) const {
+Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
   coding::IdKey k(t.id);
   codec->encode(k.span(), t, st.buf);
   if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return s;
@@ -422,7 +422,7 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) con
 }
 
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
-                                    const Customer* after) const {
+                                    const Customer* after) {
   std::vector<index::IndexEntry> old_e, new_e;
   // Unchanged entries need no tokens (the index layer says which fields they derive from).
   const bool same_entries =

@@ -120,7 +120,7 @@ Result<Roaring> decode_bitmap(storage::Bytes payload) {
 }
 
 void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
-                                  const Customer* after) const {
+                                  const Customer* after) {
   std::vector<Posting> old_p, new_p;
   if (before && after && index::same_non_aggregate_postings(*before, *after)) {
     old_p = index::aggregate_postings(*before);  // a transaction landing: nothing else moves
@@ -166,7 +166,7 @@ Result<std::optional<std::pair<std::int64_t, std::int64_t>>> DatabaseImpl::bucke
   return std::optional(std::pair(storage::get_i64(bytes), storage::get_i64(bytes + 8)));
 }
 
-Status DatabaseImpl::flush_postings(TxnState& st) const {
+Status DatabaseImpl::flush_postings(TxnState& st) {
   for (const auto& [field, added] : st.extents_added) {
     auto current = bucket_extent(st, field);
     if (!current) return tl::unexpected(current.error());

@@ -38,7 +38,7 @@ struct LockFile {
 // differ on resume, the database changed since the interrupted run and the copy starts over.
 Result<std::vector<std::uint8_t>> source_identity(DatabaseImpl& src) {
   std::vector<std::uint8_t> id(32);
-  coding::put_u64(id.data(), src.env.info().last_txnid);
+  coding::put_u64(id.data(), src.env_info().last_txnid);
   auto st = src.begin(false);
   if (!st) return tl::unexpected(st.error());
   const storage::Table tables[] = {src.dbi_customers, src.dbi_relationships, src.dbi_transactions};
@@ -116,7 +116,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   dst_opts.base_currency = (*src)->base_currency;
   // At least the original's map: the copy holds what the original holds.
   if (dst_opts.max_map_size)
-    dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env.info().map_size);
+    dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env_info().map_size);
   // A new database under the same secret gets a fresh random data key: that is the rotation.
   auto dst = DatabaseImpl::open(tmp, dst_opts, false);
   if (!dst) return tl::unexpected(dst.error());
@@ -237,7 +237,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
                                                     tables[i].name + "; original left in place");
     }
   }
-  if (auto st2 = d.env.sync(true); !st2) return st2;
+  if (auto st2 = d.sync(); !st2) return st2;
   read->reset();
   src->reset();
   dst->reset();

@@ -16,12 +16,13 @@ using storage::Bytes;
 
 // ---- storage primitives -----------------------------------------------------------------------
 
-Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, storage::Table table, Bytes key) const {
+Result<std::optional<Bytes>> DatabaseImpl::get(TxnState& st, storage::Table table,
+                                               Bytes key) const {
   return storage::get(st.txn, table, key, "read");
 }
 
 Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes val,
-                         storage::Put how) const {
+                         storage::Put how) {
   assert(st.write && !st.poisoned);
   if (auto s = storage::put(st.txn, table, key, val, how, "write"); !s)
     return tl::unexpected(fail(st, std::move(s.error())));
@@ -29,25 +30,25 @@ Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes va
 }
 
 Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
-                         std::optional<Bytes> val) const {
+                         std::optional<Bytes> val) {
   assert(st.write && !st.poisoned);
   auto r = storage::del(st.txn, table, key, val, "delete");
   if (!r) return tl::unexpected(fail(st, std::move(r.error())));
   return {};  // deleted, or nothing was there
 }
 
-Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) const {
+Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) {
   return put(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key), as_bytes(e.value),
              index::spec(e.index).unique ? storage::Put::kOverwrite : storage::Put::kNoDupData);
 }
 
-Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) const {
+Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) {
   return del(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key),
              index::spec(e.index).unique ? std::nullopt : std::optional(as_bytes(e.value)));
 }
 
 Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
-                                    std::vector<index::IndexEntry> new_entries) const {
+                                    std::vector<index::IndexEntry> new_entries) {
   const index::EntryDiff diff = index::diff_entries(std::move(old_entries), std::move(new_entries));
   for (const auto& e : diff.removed)
     if (auto s = del_entry(st, e); !s) return s;
@@ -85,7 +86,7 @@ Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
 }
 
 Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key,
-                                     std::string_view value) const {
+                                     std::string_view value) {
   std::vector<std::uint8_t> sealed;
   codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
   return put(st, dbi_meta, as_bytes(key), sealed);
@@ -116,7 +117,7 @@ Result<std::uint64_t> DatabaseImpl::next_id(TxnState& st, std::string_view count
 }
 
 Status DatabaseImpl::bump_counter(TxnState& st, std::string_view counter,
-                                  std::uint64_t used_id) const {
+                                  std::uint64_t used_id) {
   auto next = next_id(st, counter);
   if (!next) return tl::unexpected(next.error());
   if (used_id < *next) return {};
@@ -178,7 +179,7 @@ template Result<std::optional<Customer>> DatabaseImpl::load(OrderedReader&, std:
 template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 
-Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) const {
+Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) {
   coding::IdKey k(c.id);
   codec->encode(k.span(), c, st.buf);
   return put(st, dbi_customers, k.span(), st.buf);

@@ -56,16 +56,18 @@ std::string busy_message(std::chrono::milliseconds timeout, const char* who) {
 }
 }  // namespace
 
-void WriterLock::release() noexcept {
+// Not analysed: the lock outlives lock_writer(), held by a WriterLock until released here.
+void WriterLock::release() noexcept NO_THREAD_SAFETY_ANALYSIS {
   if (!db_) return;
-  const DatabaseImpl* d = std::exchange(db_, nullptr);
-  if (d->lock_fd >= 0 && !d->options.read_only) ofd_lock(d->lock_fd, F_UNLCK, false);
-  d->writer_thread.store(std::thread::id(), std::memory_order_release);
-  d->writer_mutex.unlock();
+  DatabaseImpl* d = std::exchange(db_, nullptr);
+  if (d->lock_fd_ >= 0 && !d->options.read_only) ofd_lock(d->lock_fd_, F_UNLCK, false);
+  d->writer_thread_.store(std::thread::id(), std::memory_order_release);
+  d->writer_mutex_.unlock();
 }
 
-Result<WriterLock> DatabaseImpl::lock_writer() const {
-  if (writer_thread.load(std::memory_order_acquire) == std::this_thread::get_id())
+// Not analysed: on success the lock outlives the call, held by the returned WriterLock.
+Result<WriterLock> DatabaseImpl::lock_writer() NO_THREAD_SAFETY_ANALYSIS {
+  if (this_thread_writes())
     return make_error(ErrorCode::kFailedPrecondition,
                       "this thread already holds a write transaction of this database (a nested "
                       "begin_write, or a one-shot write inside a WriteTxn, would wait for "
@@ -75,23 +77,23 @@ Result<WriterLock> DatabaseImpl::lock_writer() const {
   const bool forever = timeout.count() < 0;
   const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
   if (forever) {
-    writer_mutex.lock();
-  } else if (!writer_mutex.try_lock_until(deadline)) {
+    writer_mutex_.lock();
+  } else if (!writer_mutex_.try_lock_until(deadline)) {
     return make_error(ErrorCode::kBusy, busy_message(timeout, "another thread of this process"));
   }
-  writer_thread.store(std::this_thread::get_id(), std::memory_order_release);
+  writer_thread_.store(std::this_thread::get_id(), std::memory_order_release);
   WriterLock held(this);  // releases the mutex on every way out below
   // Rotation's copy (no lock file) and read-only handles write nothing other processes see.
-  if (lock_fd < 0 || options.read_only) return held;
+  if (lock_fd_ < 0 || options.read_only) return held;
   if (forever) {
-    if (int e = ofd_lock(lock_fd, F_WRLCK, true); e != 0)
+    if (int e = ofd_lock(lock_fd_, F_WRLCK, true); e != 0)
       return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
     return held;
   }
   // No timed wait exists for file locks: poll, backing off from 1 ms to 16 ms.
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
-    int e = ofd_lock(lock_fd, F_WRLCK, false);
+    int e = ofd_lock(lock_fd_, F_WRLCK, false);
     if (e == 0) return held;
     if (e != EAGAIN && e != EACCES)
       return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
@@ -103,14 +105,14 @@ Result<WriterLock> DatabaseImpl::lock_writer() const {
   }
 }
 
-Error DatabaseImpl::fail(TxnState& st, Error e) const {
+Error DatabaseImpl::fail(TxnState& st, Error e) {
   assert(st.write);
   st.poisoned = true;
   if (!st.failure) st.failure = e;
   return e;
 }
 
-Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
+Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) {
   if (write && options.read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
   auto st = std::make_unique<TxnState>();
@@ -120,19 +122,20 @@ Result<std::unique_ptr<TxnState>> DatabaseImpl::begin(bool write) const {
     if (!lock) return tl::unexpected(lock.error());
     st->writer = std::move(*lock);
     // The nonce epoch is raised in a write transaction of its own, under this same lock.
-    if (encrypted && !sealer_ready.load(std::memory_order_acquire))
+    if (encrypted && !sealer_ready_.load(std::memory_order_acquire))
       if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
   return st;
 }
 
-Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
+Status DatabaseImpl::begin_into(TxnState& st, bool write) {
+  assert(!st.txn);  // one LMDB transaction per TxnState
   bool reclaimed = false;
   for (;;) {
-    st.ticket = remap_gate.enter();
+    st.ticket = remap_gate_.enter();
     Error failure(ErrorCode::kInternal, "");
-    const auto begun = storage::Txn::begin(env, write, st.txn, "begin transaction", &failure);
+    const auto begun = storage::Txn::begin(env_, write, st.txn, "begin transaction", &failure);
     if (begun == storage::Txn::Begin::kOk) {
       // A write transaction runs under the write lock, taken before LMDB's (begin()).
       assert(!write || st.writer);
@@ -143,10 +146,10 @@ Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
       // Slots of processes that died holding a read transaction: clear them and try again.
       if (!reclaimed) {
         reclaimed = true;
-        if (const_cast<storage::Env&>(env).reader_check() > 0) continue;
+        if (env_.reader_check() > 0) continue;
       }
       return make_error(ErrorCode::kBusy,
-                        "the reader table is full: all " + std::to_string(env.info().max_readers) +
+                        "the reader table is full: all " + std::to_string(env_.info().max_readers) +
                             " slots are held by live read transactions (`custdb stats` lists "
                             "their processes); end some, or raise Options::max_readers "
                             "(--max-readers), which takes effect when the database is next "
@@ -157,8 +160,8 @@ Status DatabaseImpl::begin_into(TxnState& st, bool write) const {
     // adopt its size. LMDB allows that only with no transaction of this process active; the
     // one case where a begin waits for other transactions (never with default options).
     Status adopted;
-    if (!remap_gate.exclusive(kRemapWait, [&] {
-          adopted = const_cast<storage::Env&>(env).set_map_size(0);
+    if (!remap_gate_.exclusive(kRemapWait, [&] {
+          adopted = env_.set_map_size(0);
         }))
       return make_error(ErrorCode::kBusy,
                         "another process enlarged the map; adopting it waits for this process's "
