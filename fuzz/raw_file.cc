@@ -34,6 +34,7 @@
 #include "custdb/query.h"
 #include "fuzz_util.h"
 #include "storage/page_check.h"
+#include "raw_file_db.h"
 #include "synthetic.h"
 
 using namespace custdb;
@@ -41,7 +42,7 @@ using custdb::fuzz::must;
 
 namespace {
 
-constexpr int kCustomers = 30;
+constexpr int kCustomers = test::kRawFileCustomers;
 bool g_whole_file = false;    // this input's mutations go anywhere in the file
 std::size_t g_page_size = 4096;  // LMDB's, from the pristine file
 
@@ -50,27 +51,9 @@ struct Region {
   std::optional<codec::Table> table;  // set for values in a record envelope
 };
 
+// The file of tests/raw_file_db.h (the regression tests rebuild the same bytes).
 void build(const fuzz::fs::path& dir) {
-  Options o;
-  o.sync = SyncMode::kNone;
-  Database db = must(Database::open(dir, o), "open");
-  synthetic::Generator gen;
-  auto txn = must(db.begin_write(), "begin_write");
-  for (int i = 1; i <= kCustomers; ++i) {
-    must(txn.insert_customer(gen.customer(static_cast<std::uint64_t>(i))), "insert_customer");
-    for (auto& t : gen.transactions(static_cast<CustomerId>(i), i % 5))
-      must(txn.add_transaction(t), "add_transaction");
-  }
-  for (auto& r : gen.relationships(kCustomers)) (void)txn.add_relationship(r);
-  must(txn.add_relationship({0, 3, 4, RelationType::kCustom, "godparent", {}}), "custom link");
-  Transaction eur;
-  eur.customer_id = 2;
-  eur.ts = parse_timestamp("2025-02-02T12:00:00Z").value();
-  eur.amount = 5000;
-  eur.currency = "EUR";
-  eur.base_amount = 5400;
-  must(txn.add_transaction(eur), "EUR transaction");
-  must(txn.commit(), "commit");
+  Database db = must(test::build_raw_file_database(dir), "build the raw_file database");
   auto report = must(db.check(), "check");
   FUZZ_CHECK(report.clean(), "the raw_file database is not clean");
 }

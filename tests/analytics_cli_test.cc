@@ -2,9 +2,6 @@
 // subprocess: build/bin/custdb next to this test binary, on databases built through the library
 // or imported from the CDNOW sample with scripts/cdnow_to_csv.sh. Each test checks exit codes,
 // stdout and stderr, and compares what the commands wrote with the library's view.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -16,9 +13,8 @@
 
 #include "custdb/analytics.h"
 #include "custdb/database.h"
+#include "program.h"
 #include "test_util.h"
-
-extern char** environ;
 
 using namespace custdb;
 using namespace custdb::test;
@@ -27,17 +23,9 @@ namespace {
 
 // ---- running programs ---------------------------------------------------------------------------
 
-fs::path cli_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "custdb"; }
 fs::path source_dir() { return fs::path(CUSTDB_FIXTURE_DIR).parent_path().parent_path(); }
 
-struct Output {
-  int code = -1;
-  std::string out, err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Output& o) {
-  return os << "exit " << o.code << "\n--- stdout\n" << o.out << "--- stderr\n" << o.err;
-}
+using Output = ProgramResult;
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -51,57 +39,12 @@ void write_text(const fs::path& p, const std::string& text) {
   out << text;
 }
 
-// Runs `program args...` with `input` on stdin, stdout and stderr collected through files (no
-// pipe can fill up), and the CUSTDB_* variables of the calling shell removed.
-Output run_program(const std::string& program, const std::vector<std::string>& args,
-                   const std::string& input = "") {
-  static TempDir scratch;
-  static int serial = 0;
-  const std::string tag = std::to_string(++serial);
-  const fs::path in_p = scratch / ("in" + tag), out_p = scratch / ("out" + tag),
-                 err_p = scratch / ("err" + tag);
-  write_text(in_p, input);
-  std::vector<std::string> argv_s{program};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string in_s = in_p.string(), out_s = out_p.string(), err_s = err_p.string();
-
-  pid_t pid = ::fork();
-  BOOST_TEST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int in = ::open(in_s.c_str(), O_RDONLY);
-    int out = ::open(out_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  Output o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  o.out = read_text(out_p);
-  o.err = read_text(err_p);
-  return o;
-}
-
 // `custdb args... --db db`, requiring the exit code and printing everything otherwise.
 Output expect(int code, const fs::path& db, std::vector<std::string> args,
               const std::string& input = "") {
   args.push_back("--db");
   args.push_back(db.string());
-  Output o = run_program(cli_binary().string(), args, input);
+  Output o = run_cli(args, RunOptions{.input = input});
   BOOST_TEST_REQUIRE(o.code == code, "custdb " << args.front() << ": " << o);
   return o;
 }

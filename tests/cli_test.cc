@@ -1,11 +1,6 @@
 // The admin CLI, driven as a subprocess: build/bin/custdb next to this test binary. Each test
 // checks exit codes, stdout and stderr, and compares answers with the library's on the same
 // database.
-#include <fcntl.h>
-#include <lmdb.h>
-#include <poll.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/property_tree/json_parser.hpp>
@@ -21,9 +16,8 @@
 #include "custdb/query.h"
 #include "demo.h"
 #include "io/display.h"
+#include "program.h"
 #include "test_util.h"
-
-extern char** environ;
 
 using namespace custdb;
 using namespace custdb::test;
@@ -32,103 +26,11 @@ namespace {
 
 // ---- running the binary -------------------------------------------------------------------------
 
-fs::path cli_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "custdb"; }
-
-struct Output {
-  int code = -1;
-  std::string out, err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Output& o) {
-  return os << "exit " << o.code << "\n--- stdout\n" << o.out << "--- stderr\n" << o.err;
-}
-
+using Output = ProgramResult;
 using Env = std::map<std::string, std::string>;
 
-// A running `custdb` process with its stdout and stderr piped back.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const Env& env, const std::string& input) {
-    int in[2], out[2], err[2];
-    BOOST_TEST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-    BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    BOOST_TEST_REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-    // Everything the child needs is built before fork: only async-signal-safe calls after.
-    const std::string binary = cli_binary().string();
-    std::vector<std::string> argv_s{binary};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);  // isolate from the shell
-    for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
-    std::vector<char*> argv, envp;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    pid_ = ::fork();
-    BOOST_TEST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      ::execve(binary.c_str(), argv.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    // Small inputs fit the pipe buffer; larger ones are not needed by these tests.
-    if (!input.empty()) (void)!::write(in[1], input.data(), input.size());
-    ::close(in[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-  }
-
-  Output wait() {
-    Output o;
-    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-    std::string* sinks[2] = {&o.out, &o.err};
-    int open = 2;
-    char buf[65536];
-    while (open > 0) {
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) {
-          sinks[i]->append(buf, static_cast<std::size_t>(n));
-        } else {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open;
-        }
-      }
-    }
-    if (!reaped_) ::waitpid(pid_, &status_, 0);
-    o.code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-    return o;
-  }
-
-  // Whether the process is still running (its output is collected by wait()).
-  bool running() {
-    if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool reaped_ = false;
-  int out_fd_ = -1, err_fd_ = -1;
-};
-
 Output run(const std::vector<std::string>& args, const Env& env = {}, const std::string& input = "") {
-  return Child(args, env, input).wait();
+  return run_cli(args, RunOptions{.env = env, .input = input});
 }
 
 // Runs and requires the expected exit code, printing everything otherwise.
@@ -601,7 +503,7 @@ BOOST_AUTO_TEST_CASE(backup_while_another_process_writes) {
   const std::string db = (dir / "db").string();
   expect(0, {"demo", "--customers", "200", "--db", db});
   // A writer in another process: a demo big enough to be committing during the backups.
-  Child writer({"demo", "--customers", "20000", "--seed", "9", "--db", db}, {}, "");
+  Program writer(cli_argv({"demo", "--customers", "20000", "--seed", "9", "--db", db}));
   // And one in this process, committing small transactions continuously through the library
   // (to existing customers: the demo takes the next ids).
   std::atomic<bool> stop{false};

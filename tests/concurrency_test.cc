@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "program.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -529,9 +530,8 @@ BOOST_AUTO_TEST_CASE(many_reader_processes_with_default_options) {
     BOOST_TEST(table.slots.size() >= static_cast<std::size_t>(kReaders));
     BOOST_TEST(must(must(db.begin_read()).counts()).customers == 2u);
   }
-  const std::string cmd = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "custdb").string() +
-                          " --db " + dir.path().string() + " stats > " + (dir / "stats.txt").string() + " 2>&1";
-  BOOST_TEST(std::system(cmd.c_str()) == 0);
+  const ProgramResult stats = run_cli({"--db", dir.path().string(), "stats"});
+  BOOST_TEST(stats.code == 0, stats.describe());
   stop.release();
   for (pid_t p : pids) BOOST_TEST(wait_exit(p) == 0);
 }
@@ -568,9 +568,6 @@ BOOST_AUTO_TEST_CASE(full_reader_table_locks_nobody_out) {
     BOOST_TEST(s.snapshot > 0u);
   }
   // `custdb stats` shows the table, then fails with the reason.
-  const fs::path out = dir / "stats.txt";
-  const std::string cmd = (fs::read_symlink("/proc/self/exe").parent_path() / "custdb").string() +
-                          " --db " + dir.path().string() + " stats > " + out.string() + " 2>&1";
   {
     // The CLI needs the key: a key file of the raw test key.
     std::vector<std::uint8_t> raw(32, 7);
@@ -579,17 +576,11 @@ BOOST_AUTO_TEST_CASE(full_reader_table_locks_nobody_out) {
     std::fwrite(raw.data(), 1, raw.size(), f);
     std::fclose(f);
   }
-  const std::string cmd_key = cmd.substr(0, cmd.find(" --db ")) + " --key-file " + (dir / "key").string() +
-                              cmd.substr(cmd.find(" --db "));
-  int rc = std::system(cmd_key.c_str());
-  BOOST_TEST(WEXITSTATUS(rc) == 1);
-  std::string text;
-  if (FILE* f = std::fopen(out.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-  }
+  const ProgramResult stats =
+      run_cli({"--key-file", (dir / "key").string(), "--db", dir.path().string(), "stats"},
+              RunOptions{.merge_output = true});
+  BOOST_TEST(stats.code == 1);
+  const std::string& text = stats.out;
   BOOST_TEST(text.find("4 in use of 4") != std::string::npos, text);
   BOOST_TEST(text.find(std::to_string(pids[0])) != std::string::npos, text);
   BOOST_TEST(text.find("reader table is full") != std::string::npos, text);

@@ -3,11 +3,6 @@
 // and 32 random bytes, a zeroed page, a truncation at a page boundary, a torn copy), each run
 // through the read commands of build/bin/custdb. No command may be killed by a signal, report
 // a sanitizer error or hang; each exits 0 or 1 (corruption is 1).
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -15,9 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "program.h"
 #include "test_util.h"
-
-extern char** environ;
 
 namespace custdb {
 namespace {
@@ -27,54 +21,20 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 constexpr std::size_t kPage = 4096;
 
-fs::path cli() { return fs::read_symlink("/proc/self/exe").parent_path() / "custdb"; }
-
 struct Run {
   int code = 0;       // exit code, 128 + signal, or -1 for a timeout
   std::string err;    // stderr
 };
 
-// Runs custdb with `args` and `env` added to a CUSTDB_-free environment; kills it after
-// `timeout`.
+// Runs custdb with `args` and `env` ("NAME=value") added to a CUSTDB_-free environment
+// (tests/program.h); kills it after `timeout`.
 Run run(const std::vector<std::string>& args, const std::vector<std::string>& env,
-        const fs::path& err_file, std::chrono::seconds timeout = std::chrono::seconds(20)) {
-  std::vector<std::string> argv_s{cli().string()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  BOOST_TEST_REQUIRE(posix_spawn(&pid, argv_s[0].c_str(), &fa, nullptr, argv.data(), envp.data()) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  Run r;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      r.code = -1;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (r.code != -1) r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+        std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  test::RunOptions options;
+  for (const auto& e : env) options.env[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
+  options.timeout_seconds = static_cast<int>(timeout.count());
+  const test::ProgramResult r = test::run_cli(args, options);
+  return Run{r.timed_out ? -1 : r.code, r.err};
 }
 
 Bytes read_all(const fs::path& p) {
@@ -116,7 +76,6 @@ BOOST_AUTO_TEST_CASE(damaged_copies_never_crash_nor_hang) {
       {"segment", "tier in (gold, platinum) and region = east", "--count"},
       {"report", "--by", "tier"}, {"export", "customers"},
       {"rfm", "--as-of", "2026-09-30", "--format", "csv"}};
-  const fs::path err = dir / "stderr";
   std::map<std::string, int> outcomes;
   int crashes = 0, hangs = 0, runs = 0;
   for (bool encrypted : {false, true}) {
@@ -125,9 +84,9 @@ BOOST_AUTO_TEST_CASE(damaged_copies_never_crash_nor_hang) {
     if (encrypted) env.push_back("CUSTDB_PASSPHRASE=campaign");
     std::vector<std::string> demo{"demo", "--customers", "900", "--seed", "42"};
     if (encrypted) demo.push_back("--encrypt");
-    BOOST_TEST_REQUIRE(run(demo, env, err).code == 0);
+    BOOST_TEST_REQUIRE(run(demo, env).code == 0);
     const Bytes early = read_all(base / "data.mdb");
-    BOOST_TEST_REQUIRE(run({"demo", "--customers", "100", "--seed", "43"}, env, err).code == 0);
+    BOOST_TEST_REQUIRE(run({"demo", "--customers", "100", "--seed", "43"}, env).code == 0);
     const Bytes final_file = read_all(base / "data.mdb");
     std::mt19937_64 rng(encrypted ? 2 : 1);
     for (int i = 0; i < 36; ++i) {
@@ -141,7 +100,7 @@ BOOST_AUTO_TEST_CASE(damaged_copies_never_crash_nor_hang) {
       std::vector<std::string> cenv{"CUSTDB_DB=" + copy.string()};
       if (encrypted) cenv.push_back("CUSTDB_PASSPHRASE=campaign");
       for (const auto& cmd : commands) {
-        Run r = run(cmd, cenv, err);
+        Run r = run(cmd, cenv);
         ++runs;
         const bool sanitizer = r.err.find("Sanitizer") != std::string::npos ||
                                r.err.find("runtime error:") != std::string::npos;

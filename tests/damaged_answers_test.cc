@@ -3,7 +3,6 @@
 // transaction each make every read that would otherwise answer wrongly fail with kCorruption.
 // Any answer either is right or is an error. Each case runs in plaintext and encrypted mode.
 #include <lmdb.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include "demo.h"
 #include "engine/db_impl.h"
 #include "index/segments.h"
+#include "program.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -82,24 +82,30 @@ struct CliRun {
   int code = -1;
   std::string out, err;
 };
+// Runs `custdb --db dir [--key-file K] args` (tests/program.h). `args` are words separated by
+// spaces; a '...' group is one word ("segment 'tier = gold' --count").
 CliRun run_cli(Mode mode, const fs::path& dir, const std::string& args) {
-  const fs::path bin = fs::read_symlink("/proc/self/exe").parent_path() / "custdb";
-  const fs::path out = dir.parent_path() / (dir.filename().string() + ".out");
-  const fs::path err = dir.parent_path() / (dir.filename().string() + ".err");
-  std::string cmd = "env -u CUSTDB_PASSPHRASE -u CUSTDB_DB '" + bin.string() + "' --db '" +
-                    dir.string() + "'";
+  std::vector<std::string> argv{"--db", dir.string()};
   if (mode == Mode::kEncrypted) {
     const fs::path key = dir.parent_path() / "key.bin";
     write_file(key, std::string(32, '\x07'));  // test_key()
-    cmd += " --key-file '" + key.string() + "'";
+    argv.insert(argv.end(), {"--key-file", key.string()});
   }
-  cmd += " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  for (std::size_t i = 0; i < args.size();) {
+    if (args[i] == ' ') {
+      ++i;
+    } else if (args[i] == '\'') {
+      const std::size_t end = args.find('\'', i + 1);
+      argv.push_back(args.substr(i + 1, end - i - 1));
+      i = end + 1;
+    } else {
+      const std::size_t end = std::min(args.find(' ', i), args.size());
+      argv.push_back(args.substr(i, end - i));
+      i = end;
+    }
+  }
+  const ProgramResult r = test::run_cli(argv);
+  return CliRun{r.code, r.out, r.err};
 }
 
 bool is_corruption(const Error& e) { return e.code() == ErrorCode::kCorruption; }

@@ -2,8 +2,8 @@
 // is exact in 128 bits (AmountSum), however close each customer's total is to the int64 limit.
 #include <boost/test/unit_test.hpp>
 
-#include "cli_child.h"
 #include "custdb/money.h"
+#include "program.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -72,7 +72,7 @@ BOOST_AUTO_TEST_CASE(group_sums_and_report_are_exact) {
     require_clean(db);
   }
   // The CLI's report, table and JSON: the exact total, never a negative one.
-  ChildResult r = run_cli({"report", "--db", (dir / "db").string()}, dir.path());
+  ProgramResult r = run_cli({"report", "--db", (dir / "db").string()});
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
   // The gold row and the (all) row (summed by the CLI across groups) both show it.
   const auto all = r.out.find("(all)");
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(group_sums_and_report_are_exact) {
   BOOST_TEST(r.out.find("179999999999999770.00") < all, r.out);
   BOOST_TEST(r.out.substr(all, r.out.find('\n', all) - all).find("179999999999999770.00") != std::string::npos,
              r.out);
-  r = run_cli({"report", "--json", "--db", (dir / "db").string()}, dir.path());
+  r = run_cli({"report", "--json", "--db", (dir / "db").string()});
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
   const bool in_json = r.out.find("\"total_amount_sum\": \"179999999999999770.00\"") != std::string::npos ||
                        r.out.find("\"total_amount_sum\":\"179999999999999770.00\"") != std::string::npos;

@@ -14,7 +14,7 @@
 #include "engine/db_impl.h"
 #include "index/segments.h"
 #include "storage/page_check.h"
-#include "synthetic.h"
+#include "raw_file_db.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -91,32 +91,10 @@ std::vector<std::int64_t> damage_first_bucket_key_of_leaves(const fs::path& dir,
 
 }  // namespace
 
-// The file fuzz/raw_file.cc builds (its build(): 30 synthetic customers, 0-4 transactions
-// each, the generator's relationships, a custom one, a EUR transaction), so the whole-file
-// reproducers in fuzz/findings/ hit the same page bytes here.
+// The file fuzz/raw_file.cc builds (tests/raw_file_db.h), so the whole-file reproducers in
+// fuzz/findings/ hit the same page bytes here.
 std::vector<std::uint8_t> raw_file_pristine(const fs::path& dir) {
-  {
-    Options o;
-    o.sync = SyncMode::kNone;
-    Database db = Database::open(dir, o).value();
-    synthetic::Generator gen;
-    auto txn = db.begin_write().value();
-    for (int i = 1; i <= 30; ++i) {
-      BOOST_TEST_REQUIRE(txn.insert_customer(gen.customer(static_cast<std::uint64_t>(i))).has_value());
-      for (auto& t : gen.transactions(static_cast<CustomerId>(i), i % 5))
-        BOOST_TEST_REQUIRE(txn.add_transaction(t).has_value());
-    }
-    for (auto& r : gen.relationships(30)) (void)txn.add_relationship(r);
-    BOOST_TEST_REQUIRE(txn.add_relationship({0, 3, 4, RelationType::kCustom, "godparent", {}}).has_value());
-    Transaction eur;
-    eur.customer_id = 2;
-    eur.ts = parse_timestamp("2025-02-02T12:00:00Z").value();
-    eur.amount = 5000;
-    eur.currency = "EUR";
-    eur.base_amount = 5400;
-    BOOST_TEST_REQUIRE(txn.add_transaction(eur).has_value());
-    BOOST_TEST_REQUIRE(txn.commit().has_value());
-  }
+  BOOST_TEST_REQUIRE(build_raw_file_database(dir).has_value());  // closed again at once
   std::ifstream in(dir / "data.mdb", std::ios::binary);
   return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
 }

@@ -13,15 +13,15 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include <sodium.h>
 
 #include "crypto/crypto.h"
+#include "program.h"
 #include "test_util.h"
-
-extern char** environ;
 
 using namespace custdb;
 using namespace custdb::test;
@@ -74,46 +74,15 @@ ErrorCode code_of(const Error& e) { return e.code(); }
 
 // ---- the CLI ----------------------------------------------------------------------------------
 
-fs::path cli_binary() { return fs::read_symlink("/proc/self/exe").parent_path() / "custdb"; }
-
 struct Run {
   int code = -1;
-  std::string err;
+  std::string err;  // stdout and stderr, interleaved as written
 };
 
 // Runs `custdb args...` with `env` added to a CUSTDB_-free environment; stdin from /dev/null.
-Run run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            const fs::path& err_file) {
-  const std::string binary = cli_binary().string();
-  std::vector<std::string> argv_s{binary};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);
-  for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const pid_t pid = ::fork();
-  BOOST_TEST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(err, 1);
-    ::dup2(err, 2);
-    ::execve(binary.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+Run run_custdb(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  ProgramResult r = custdb::test::run_cli(args, RunOptions{.env = env, .merge_output = true});
+  return Run{r.code, r.out};
 }
 
 unsigned mode_of(const fs::path& p) {
@@ -258,8 +227,7 @@ BOOST_AUTO_TEST_CASE(foreign_key_header_is_corruption) {
   {
     std::ofstream(key_file) << std::string(32, '\x03');
   }
-  auto r = run_cli({"stats", "--db", a.path().string(), "--key-file", key_file.string()}, {},
-                   a / "err");
+  auto r = run_custdb({"stats", "--db", a.path().string(), "--key-file", key_file.string()}, {});
   BOOST_TEST(r.code == 1, r.err);
   BOOST_TEST(r.err.find("key binding") != std::string::npos, r.err);
 }
@@ -380,13 +348,12 @@ BOOST_AUTO_TEST_CASE(empty_or_headerless_file_is_corruption) {
     BOOST_TEST(fs::file_size(dir / "data.mdb") == size);  // nothing created over it
     // `custdb import` (and every command) refuses it as corruption, exit 1.
     std::ofstream(dir / "in.csv") << "id,name\n1,Ann\n";
-    auto r = run_cli({"import", "customers", (dir / "in.csv").string(), "--db", dir.path().string()},
-                     {}, dir / "err");
+    auto r = run_custdb({"import", "customers", (dir / "in.csv").string(), "--db", dir.path().string()}, {});
     BOOST_TEST(r.code == 1, r.err);
     BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
     BOOST_TEST(fs::file_size(dir / "data.mdb") == size);
     // `custdb stats` first reads the reader table through its own probe of the file.
-    r = run_cli({"stats", "--db", dir.path().string()}, {}, dir / "err");
+    r = run_custdb({"stats", "--db", dir.path().string()}, {});
     BOOST_TEST(r.code == 1, r.err);
     BOOST_TEST(r.err.find("not a custdb database") != std::string::npos, r.err);
     if (variant == 0) {
@@ -438,7 +405,7 @@ BOOST_AUTO_TEST_CASE(verify_and_writes_check_meta_values) {
           named |= p.kind == c.kind && p.what.find(c.key) != std::string::npos;
         BOOST_TEST(named);
         if (mode == Mode::kPlain) {  // `custdb verify` says so too, exit 1
-          auto r = run_cli({"verify", "--db", dir.path().string()}, {}, dir / "err");
+          auto r = run_custdb({"verify", "--db", dir.path().string()}, {});
           BOOST_TEST(r.code == 1, r.err);
           BOOST_TEST(r.err.find(c.key) != std::string::npos, r.err);
         }
@@ -534,34 +501,16 @@ BOOST_AUTO_TEST_CASE(cli_holds_secrets_without_core_dumps_or_copies) {
 
   // `custdb import customers -` opens the database, then blocks reading our pipe: the moment a
   // core dump of it would be taken in the reported attack.
-  int in[2];
-  BOOST_TEST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-  const std::string binary = cli_binary().string();
-  std::vector<std::string> argv_s{binary, "import", "customers", "-", "--format", "csv", "--db", db};
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "CUSTDB_", 7) != 0) env_s.emplace_back(*e);
-  env_s.push_back("CUSTDB_PASSPHRASE=" + std::string(pass_view));  // the test's one copy
-  std::vector<char*> argv, envp;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string err_file = (dir / "err").string();
-  const pid_t pid = ::fork();
-  BOOST_TEST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    struct rlimit core {RLIM_INFINITY, RLIM_INFINITY};
-    ::setrlimit(RLIMIT_CORE, &core);  // core dumps on, as on a developer's machine
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in[0], 0);
-    ::dup2(err, 1);
-    ::dup2(err, 2);
-    ::execve(binary.c_str(), argv.data(), envp.data());
-    ::_exit(127);
+  std::optional<Program> child;
+  {
+    RunOptions options{.stdin_pipe = true, .merge_output = true, .core_dumps = true};
+    options.env["CUSTDB_PASSPHRASE"] = std::string(pass_view);  // the test's one copy
+    child.emplace(cli_argv({"import", "customers", "-", "--format", "csv", "--db", db}), options);
+    auto& copy = options.env["CUSTDB_PASSPHRASE"];
+    sodium_memzero(copy.data(), copy.size());
   }
-  ::close(in[0]);
-  for (auto& e : env_s) sodium_memzero(e.data(), e.size());
+  const pid_t pid = child->pid();
+  BOOST_TEST_REQUIRE(pid > 0);
   const std::string p = std::to_string(pid);
   bool blocked = false;
   for (int i = 0; i < 400 && !blocked; ++i) {
@@ -594,10 +543,7 @@ BOOST_AUTO_TEST_CASE(cli_holds_secrets_without_core_dumps_or_copies) {
       BOOST_TEST(found[1] == 0, "KEK copies in custdb's dumpable memory: " << found[1]);
     }
   }
-  ::close(in[1]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(child->wait().exited);
 }
 
 // ---- point 11 and 15: a secret for a plaintext database -------------------------------------
@@ -628,7 +574,7 @@ BOOST_AUTO_TEST_CASE(secret_for_plaintext_database_is_authentication) {
       {{"get", "1", "--db", db_s}, {{"CUSTDB_PASSPHRASE", "secret"}}},
   };
   for (const auto& [args, env] : runs) {
-    auto r = run_cli(args, env, dir / "err");
+    auto r = run_custdb(args, env);
     BOOST_TEST(r.code == 3, args[0] << ": " << r.err);
   }
   auto db = open_db(Mode::kPlain, db_dir);
@@ -662,9 +608,8 @@ BOOST_AUTO_TEST_CASE(created_files_are_private_whatever_the_umask) {
       BOOST_TEST(seen[2] == 0600u);
       // export --out (the child inherits this umask).
       std::ofstream(dir / "key") << std::string(32, '\x07');
-      auto r = run_cli({"export", "customers", "--out", (dir / "out.csv").string(), "--db",
-                        db_dir.string(), "--key-file", (dir / "key").string()},
-                       {}, dir / "err");
+      auto r = run_custdb({"export", "customers", "--out", (dir / "out.csv").string(), "--db",
+                        db_dir.string(), "--key-file", (dir / "key").string()}, {});
       BOOST_TEST(r.code == 0, r.err);
       BOOST_TEST(mode_of(dir / "out.csv") == 0600u);
       // Backups, plain and compact, into directories the backup creates.

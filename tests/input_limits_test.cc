@@ -10,7 +10,7 @@
 #include <sstream>
 #include <streambuf>
 
-#include "cli_child.h"
+#include "program.h"
 #include "custdb/io.h"
 #include "test_util.h"
 
@@ -181,13 +181,12 @@ BOOST_AUTO_TEST_CASE(many_small_members_are_bounded) {
 BOOST_AUTO_TEST_CASE(cli_import_of_dev_zero) {
   TempDir dir;
   const std::string db = (dir / "db").string();
-  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}, dir.path()).code == 0);
-  ChildLimits limits;
+  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}).code == 0);
+  RunOptions limits;
   limits.timeout_seconds = 20;
   for (const char* format : {"csv", "jsonl"}) {
     const auto start = std::chrono::steady_clock::now();
-    ChildResult r = run_cli({"import", "customers", "/dev/zero", "--format", format, "--db", db},
-                            dir.path(), limits);
+    ProgramResult r = run_cli({"import", "customers", "/dev/zero", "--format", format, "--db", db}, limits);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     BOOST_TEST(r.exited, r.describe());
     BOOST_TEST(r.code == 1, r.describe());

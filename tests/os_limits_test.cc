@@ -13,7 +13,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "cli_child.h"
+#include "program.h"
 #include "custdb/database.h"
 #include "storage/lmdb.h"
 #include "test_util.h"
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(commands_on_a_full_disk_fail_cleanly) {
   SmallDisk disk(dir / "disk");
   REQUIRE_MOUNT(disk);
   const std::string db = (dir / "disk" / "db").string();
-  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}, dir.path()).code == 0);
+  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}).code == 0);
   fs::remove(fs::path(db) / "lock.mdb");  // the next command must create it
   write_text(dir / "customers.csv", customers_csv(3000));
 
@@ -155,26 +155,26 @@ BOOST_AUTO_TEST_CASE(commands_on_a_full_disk_fail_cleanly) {
   // Creating lock.mdb on a full disk: was SIGBUS.
   for (std::vector<std::string> args : {std::vector<std::string>{"stats", "--db", db},
                                         {"import", "customers", (dir / "customers.csv").string(), "--db", db}}) {
-    ChildResult r = run_cli(args, dir.path());
+    ProgramResult r = run_cli(args);
     BOOST_TEST(r.exited, args[0] << ": " << r.describe());
     BOOST_TEST(r.code == 1, args[0] << ": " << r.describe());
     BOOST_TEST(contains(r.err, "disk is full"), args[0] << ": " << r.describe());
   }
   disk.free();
-  ChildResult ok = run_cli({"stats", "--db", db}, dir.path());
+  ProgramResult ok = run_cli({"stats", "--db", db});
   BOOST_TEST(ok.code == 0, ok.describe());
 
   // A write transaction that runs out of space (LMDB's pwrite: ENOSPC): clean, nothing stored.
   disk.fill();
-  ChildResult r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, dir.path());
+  ProgramResult r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db});
   BOOST_TEST(r.exited, r.describe());
   BOOST_TEST(r.code == 1, r.describe());
   BOOST_TEST(contains(r.err, "disk is full"), r.describe());
   disk.free();
   // The database is intact and the retry stores everything.
-  r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, dir.path());
+  r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db});
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
-  r = run_cli({"verify", "--db", db}, dir.path());
+  r = run_cli({"verify", "--db", db});
   BOOST_TEST(r.code == 0, r.describe());
   auto opened = Database::open(db, {});
   BOOST_TEST_REQUIRE(opened.has_value());
@@ -188,20 +188,20 @@ BOOST_AUTO_TEST_CASE(rotate_data_key_on_a_full_disk_fails_cleanly) {
   const std::string db = (dir / "disk" / "db").string();
   write_text(dir / "pass", "a passphrase\n");
   const std::string pass = (dir / "pass").string();
-  BOOST_TEST_REQUIRE(run_cli({"init", "--encrypt", "--db", db, "--passphrase-file", pass}, dir.path()).code == 0);
+  BOOST_TEST_REQUIRE(run_cli({"init", "--encrypt", "--db", db, "--passphrase-file", pass}).code == 0);
   write_text(dir / "customers.csv", customers_csv(200));
   BOOST_TEST_REQUIRE(run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db,
-                              "--passphrase-file", pass}, dir.path()).code == 0);
+                              "--passphrase-file", pass}).code == 0);
   disk.fill();
   // rotate.tmp's new environment: its lock.mdb was the SIGBUS.
-  ChildResult r = run_cli({"rekey", "--rotate-data-key", "--db", db, "--passphrase-file", pass}, dir.path());
+  ProgramResult r = run_cli({"rekey", "--rotate-data-key", "--db", db, "--passphrase-file", pass});
   BOOST_TEST(r.exited, r.describe());
   BOOST_TEST(r.code == 1, r.describe());
   BOOST_TEST(contains(r.err, "disk is full"), r.describe());
   disk.free();
-  r = run_cli({"rekey", "--rotate-data-key", "--db", db, "--passphrase-file", pass}, dir.path());
+  r = run_cli({"rekey", "--rotate-data-key", "--db", db, "--passphrase-file", pass});
   BOOST_TEST(r.code == 0, r.describe());
-  r = run_cli({"verify", "--db", db, "--passphrase-file", pass}, dir.path());
+  r = run_cli({"verify", "--db", db, "--passphrase-file", pass});
   BOOST_TEST(r.code == 0, r.describe());
 }
 
@@ -210,12 +210,12 @@ BOOST_AUTO_TEST_CASE(backup_to_a_full_disk_leaves_nothing_and_retries) {
   SmallDisk disk(dir / "disk");
   REQUIRE_MOUNT(disk);
   const std::string db = (dir / "db").string();  // the source is not on the small disk
-  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}, dir.path()).code == 0);
+  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}).code == 0);
   write_text(dir / "customers.csv", customers_csv(20000));  // a few MiB: more than the disk
-  BOOST_TEST_REQUIRE(run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, dir.path()).code == 0);
+  BOOST_TEST_REQUIRE(run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}).code == 0);
 
   const fs::path out = dir / "disk" / "backup";
-  ChildResult r = run_cli({"backup", out.string(), "--db", db}, dir.path());
+  ProgramResult r = run_cli({"backup", out.string(), "--db", db});
   BOOST_TEST(r.exited, r.describe());
   BOOST_TEST(r.code == 1, r.describe());
   BOOST_TEST(contains(r.err, "disk is full"), r.describe());
@@ -224,12 +224,12 @@ BOOST_AUTO_TEST_CASE(backup_to_a_full_disk_leaves_nothing_and_retries) {
   // With space, the retry into the same directory succeeds; and a new one is 0600 in 0700
   // directories under umask 000.
   BOOST_TEST_REQUIRE(disk.grow("size=64m"));
-  r = run_cli({"backup", out.string(), "--db", db}, dir.path());
+  r = run_cli({"backup", out.string(), "--db", db});
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
   const fs::path out2 = dir / "disk" / "nested" / "backup";
-  ChildLimits open_umask;
+  RunOptions open_umask;
   open_umask.umask = 0;
-  r = run_cli({"backup", out2.string(), "--db", db}, dir.path(), open_umask);
+  r = run_cli({"backup", out2.string(), "--db", db}, open_umask);
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
   struct stat st;
   BOOST_TEST_REQUIRE(::stat((out2 / "data.mdb").c_str(), &st) == 0);
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(backup_to_a_full_disk_leaves_nothing_and_retries) {
   BOOST_TEST((st.st_mode & 07777) == 0700u);
   BOOST_TEST_REQUIRE(::stat(out2.parent_path().c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 07777) == 0700u);
-  r = run_cli({"verify", "--db", out2.string()}, dir.path());
+  r = run_cli({"verify", "--db", out2.string()});
   BOOST_TEST(r.code == 0, r.describe());
 }
 
@@ -247,28 +247,28 @@ BOOST_AUTO_TEST_CASE(backup_to_a_full_disk_leaves_nothing_and_retries) {
 BOOST_AUTO_TEST_CASE(file_size_limit_is_an_error_not_a_signal) {
   TempDir dir;
   const std::string db = (dir / "db").string();
-  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}, dir.path()).code == 0);
+  BOOST_TEST_REQUIRE(run_cli({"init", "--db", db}).code == 0);
   write_text(dir / "customers.csv", customers_csv(20000));
-  ChildLimits small;
+  RunOptions small;
   small.file_size = 512 * 1024;
 
-  ChildResult r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, dir.path(), small);
+  ProgramResult r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, small);
   BOOST_TEST(r.exited, r.describe());
   BOOST_TEST(r.code == 1, r.describe());
   BOOST_TEST(contains(r.err, "file size limit"), r.describe());
 
   // Without the limit the import succeeds; then a backup under it fails cleanly.
-  r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db}, dir.path());
+  r = run_cli({"import", "customers", (dir / "customers.csv").string(), "--db", db});
   BOOST_TEST_REQUIRE(r.code == 0, r.describe());
   const fs::path out = dir / "backup";
-  r = run_cli({"backup", out.string(), "--db", db}, dir.path(), small);
+  r = run_cli({"backup", out.string(), "--db", db}, small);
   BOOST_TEST(r.exited, r.describe());
   BOOST_TEST(r.code == 1, r.describe());
   BOOST_TEST(contains(r.err, "file size limit"), r.describe());
   BOOST_TEST(dir_has_no_files(out), "a failed backup left files in " << out);
-  r = run_cli({"backup", out.string(), "--db", db}, dir.path());
+  r = run_cli({"backup", out.string(), "--db", db});
   BOOST_TEST(r.code == 0, r.describe());
-  r = run_cli({"verify", "--db", out.string()}, dir.path());
+  r = run_cli({"verify", "--db", out.string()});
   BOOST_TEST(r.code == 0, r.describe());
 }
 

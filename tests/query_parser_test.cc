@@ -335,13 +335,17 @@ BOOST_AUTO_TEST_CASE(unknown_fields_list_the_valid_ones) {
   const std::string fields =
       "fields: type, tier, stage, region, city, country, gender, income_band, risk, birth_date, "
       "age, created_at, consent_email, consent_sms, consent_phone, txn_count, total_amount, "
-      "first_txn_at, last_txn_at, tag, related)";
+      "first_txn_at, last_txn_at, p_alive, expected_purchases, clv, r_score, f_score, m_score, "
+      "recency_days, tenure_days, tag, related)";
   BOOST_CHECK_EQUAL(parse_error("teir = gold"),
                     "at 1: expected a field, found 'teir' (did you mean 'tier'? " + fields);
   BOOST_CHECK_EQUAL(
       parse_error("tier = gold and last_txn < 2026-01-01"),
       "at 17: expected a field, found 'last_txn' (did you mean 'last_txn_at'? " + fields);
   BOOST_CHECK_EQUAL(parse_error("x = 1"), "at 1: expected a field, found 'x' (" + fields);
+  // The derived fields are fields too: suggested like the others.
+  BOOST_CHECK_EQUAL(parse_error("recency_day > 30"),
+                    "at 1: expected a field, found 'recency_day' (did you mean 'recency_days'? " + fields);
   BOOST_CHECK_EQUAL(parse_error("email = 'a@b.c'"),
                     "at 1: expected a field, found 'email' (" + fields);
 }

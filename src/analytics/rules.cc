@@ -12,6 +12,7 @@
 #include "custdb/query.h"
 #include "engine/analytics_access.h"
 #include "query/field_rules.h"
+#include "util/normalize.h"
 
 namespace custdb {
 namespace {
@@ -29,10 +30,9 @@ tl::unexpected<Error> bad_rule(std::string_view text, const std::string& why) {
 }
 
 Result<Rule> parse_with(std::string_view text, const query::ParseOptions& options) {
-  namespace r = query::rules;
-  std::string_view rest = r::trim(text);
+  std::string_view rest = normalize::trim_view(text);
   auto next_word = [&]() {
-    rest = r::trim(rest);
+    rest = normalize::trim_view(rest);
     std::size_t n = 0;
     while (n < rest.size() && rest[n] != ' ' && rest[n] != '\t' && rest[n] != '=') ++n;
     std::string_view w = rest.substr(0, n);
@@ -40,26 +40,26 @@ Result<Rule> parse_with(std::string_view text, const query::ParseOptions& option
     return w;
   };
   std::string_view field = next_word();
-  rest = r::trim(rest);
+  rest = normalize::trim_view(rest);
   if (rest.empty() || rest[0] != '=')
     return bad_rule(text, "expected 'tier = <tier> when <query>' or 'stage = <stage> when <query>'");
   rest.remove_prefix(1);
   std::string_view value = next_word();
   std::string_view when = next_word();
-  if (!r::iequals(when, "when")) return bad_rule(text, "expected 'when' after the value");
+  if (!normalize::iequals(when, "when")) return bad_rule(text, "expected 'when' after the value");
   Rule rule;
-  if (r::iequals(field, "tier")) {
+  if (normalize::iequals(field, "tier")) {
     auto t = from_string<Tier>(value);
     if (!t) return bad_rule(text, "unknown tier '" + std::string(value) + "'");
     rule.assign = *t;
-  } else if (r::iequals(field, "stage")) {
+  } else if (normalize::iequals(field, "stage")) {
     auto s = from_string<Stage>(value);
     if (!s) return bad_rule(text, "unknown stage '" + std::string(value) + "'");
     rule.assign = *s;
   } else {
     return bad_rule(text, "a rule sets tier or stage, not '" + std::string(field) + "'");
   }
-  auto q = query::parse(r::trim(rest), options);
+  auto q = query::parse(normalize::trim_view(rest), options);
   if (!q) return bad_rule(text, q.error().message());
   rule.when = q->to_string(options);  // canonical text
   return rule;

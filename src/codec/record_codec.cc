@@ -8,6 +8,7 @@
 #include "crypto/crypto.h"
 #include "records_generated.h"
 #include "util/coding.h"
+#include "util/enums.h"
 
 namespace custdb::codec {
 namespace {
@@ -85,9 +86,10 @@ std::uint64_t storage_id(Bytes key) {
   return v;
 }
 
+// Whether a stored byte is a named value of enum E (util/enums.h).
 template <class E>
-bool enum_ok(std::uint8_t v, E last) {
-  return v <= static_cast<std::uint8_t>(last);
+bool enum_ok(std::uint8_t v) {
+  return enums::is_valid(static_cast<E>(v));
 }
 
 }  // namespace
@@ -203,11 +205,11 @@ Result<const fb::Customer*> RecordCodec::open_customer(Bytes key, Bytes stored) 
   if (!v.VerifyBuffer<fb::Customer>(nullptr))
     return corrupt(Table::kCustomers, key, "record fails FlatBuffers verification");
   const fb::Customer* f = flatbuffers::GetRoot<fb::Customer>(payload->data());
-  if (!enum_ok(f->type(), CustomerType::kProspect) || !enum_ok(f->gender(), Gender::kOther) ||
-      !enum_ok(f->tier(), Tier::kDiamond) || !enum_ok(f->stage(), Stage::kChurned) ||
-      !enum_ok(f->risk(), Risk::kHigh) || !enum_ok(f->consent_email(), ConsentState::kDenied) ||
-      !enum_ok(f->consent_sms(), ConsentState::kDenied) ||
-      !enum_ok(f->consent_phone(), ConsentState::kDenied))
+  if (!enum_ok<CustomerType>(f->type()) || !enum_ok<Gender>(f->gender()) ||
+      !enum_ok<Tier>(f->tier()) || !enum_ok<Stage>(f->stage()) ||
+      !enum_ok<Risk>(f->risk()) || !enum_ok<ConsentState>(f->consent_email()) ||
+      !enum_ok<ConsentState>(f->consent_sms()) ||
+      !enum_ok<ConsentState>(f->consent_phone()))
     return corrupt(Table::kCustomers, key, "enumeration value out of range");
   return f;
 }
@@ -300,8 +302,7 @@ Result<Relationship> RecordCodec::decode_relationship(Bytes key, Bytes stored) c
   if (!v.VerifyBuffer<fb::Relationship>(nullptr))
     return corrupt(Table::kRelationships, key, "record fails FlatBuffers verification");
   const fb::Relationship* f = flatbuffers::GetRoot<fb::Relationship>(payload->data());
-  if (!enum_ok(f->type(), RelationType::kBeneficiary) &&
-      f->type() != static_cast<std::uint8_t>(RelationType::kCustom))
+  if (!enum_ok<RelationType>(f->type()))
     return corrupt(Table::kRelationships, key, "enumeration value out of range");
   Relationship r;
   r.id = key.size() == 8 ? storage_id(key) : 0;
@@ -341,7 +342,7 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored) con
   if (!v.VerifyBuffer<fb::Transaction>(nullptr))
     return corrupt(Table::kTransactions, key, "record fails FlatBuffers verification");
   const fb::Transaction* f = flatbuffers::GetRoot<fb::Transaction>(payload->data());
-  if (!enum_ok(f->kind(), TransactionKind::kLoan) || !enum_ok(f->channel(), Channel::kAtm))
+  if (!enum_ok<TransactionKind>(f->kind()) || !enum_ok<Channel>(f->channel()))
     return corrupt(Table::kTransactions, key, "enumeration value out of range");
   Transaction t;
   t.id = key.size() == 8 ? storage_id(key) : 0;

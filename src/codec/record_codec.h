@@ -79,7 +79,9 @@ class RecordCodec {
   Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
   Result<Transaction> decode_transaction(Bytes key, Bytes stored) const;
 
-  // Envelope only: wraps an arbitrary payload. encode() uses it; meta values are not wrapped.
+  // Envelope only: wraps an arbitrary payload. encode() uses it, and so do the sealed meta
+  // values (Table::kMeta: extent.* and analytics.*, docs/format.md "Meta keys"); the engine's
+  // own meta values (header, key_header, next_id.*, ...) are stored raw, never wrapped.
   void wrap(Table table, Bytes key, Bytes payload, std::vector<std::uint8_t>& out) const;
   // Returns the payload in `scratch`-backed storage; valid until scratch changes.
   Result<Bytes> unwrap(Table table, Bytes key, Bytes stored,

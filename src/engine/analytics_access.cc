@@ -130,13 +130,13 @@ Result<std::vector<CustomerId>> scored_customers(const ReadView& view) {
 Result<std::optional<std::string>> get_sealed_meta(const ReadView& view, MetaKey key) {
   auto st = state_of(view);
   if (!st) return tl::unexpected(st.error());
-  return ReadView::State::db_of(view).get_meta(**st, meta_key(key));
+  return ReadView::State::db_of(view).get_sealed_meta(**st, meta_key(key));
 }
 
 Status put_sealed_meta(WriteTxn& txn, MetaKey key, std::string_view value) {
   DatabaseImpl& db = ReadView::State::db_of(txn);
   return detail::run_write<void>(
-      txn, [&](TxnState& st) { return db.put_meta(st, meta_key(key), value); });
+      txn, [&](TxnState& st) { return db.put_sealed_meta(st, meta_key(key), value); });
 }
 
 Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores>& scores) {

@@ -275,7 +275,7 @@ struct Checker {
       sealed.insert(sealed.end(), extents->begin(), extents->end());
     }
     for (const std::string& key : sealed) {
-      auto v = db.get_meta(st, key);
+      auto v = db.get_sealed_meta(st, key);
       if (!v) problem(Kind::kUndecodable, "meta", key + ": " + v.error().message());
     }
     return {};

@@ -237,7 +237,8 @@ class DatabaseImpl {
              std::optional<storage::Bytes> val = std::nullopt);
   Status put_entry(TxnState& st, const index::IndexEntry& e);
   Status del_entry(TxnState& st, const index::IndexEntry& e);
-  // Applies the difference between a record's old and new index entries.
+  // Applies the difference between a record's old and new index entries (index::diff_entries:
+  // deletes the gone ones, puts the new ones, leaves the rest alone).
   Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
                         std::vector<index::IndexEntry> new_entries);
   // Values of every dup under `key` in a dupsort index.
@@ -245,9 +246,11 @@ class DatabaseImpl {
                                                 std::string_view key) const;
 
   // ---- meta ----
-  // A meta value sealed like a record (encrypted mode) or checksummed (plaintext).
-  Result<std::optional<std::string>> get_meta(TxnState& st, std::string_view key) const;
-  Status put_meta(TxnState& st, std::string_view key, std::string_view value);
+  // A meta value in the record envelope (table kMeta): sealed in encrypted mode, checksummed in
+  // plaintext; the extent.* and analytics.* keys. The engine's own meta values (header,
+  // next_id.* counters, ...) are raw bytes, read and written with get()/put() on dbi_meta.
+  Result<std::optional<std::string>> get_sealed_meta(TxnState& st, std::string_view key) const;
+  Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value);
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
   Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id);
 

@@ -262,10 +262,10 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
   if (exists && options.error_if_exists)
     return make_error(ErrorCode::kAlreadyExists, "a database exists at " + path.string());
   // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
-  std::string currency = options.base_currency;
-  if (!currency.empty() && !engine::valid_currency(currency))
+  if (!options.base_currency.empty() && !is_currency_code(options.base_currency))
     return make_error(ErrorCode::kInvalidArgument,
                       "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+  const std::string currency = canonical_currency(options.base_currency);
   if (!exists) {
     if (!options.create_if_missing || options.read_only)
       return make_error(ErrorCode::kIOError, "no database at " + path.string());

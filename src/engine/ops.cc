@@ -13,7 +13,6 @@ namespace {
 using index::IndexEntry;
 using index::IndexId;
 using storage::Bytes;
-using namespace custdb::engine;
 
 // Ids stay below 2^63 so `id + 1` (the next counter value) never wraps.
 constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
@@ -222,7 +221,8 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   auto taken = get(st, dbi_relationships, k.span());
   if (!taken) return tl::unexpected(taken.error());
   if (*taken)
-    return make_error(ErrorCode::kCorruption, "next_id.relationship is behind existing ids");
+    return make_error(ErrorCode::kCorruption,
+                      std::string(kNextRelationship) + " is behind existing ids");
   codec->encode(k.span(), r, st.buf);
   if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
@@ -317,7 +317,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   Transaction t = **old;
   if (auto s = run_callback("amend_transaction", [&] { mutate(t); }); !s) return tl::unexpected(s.error());
   t.id = id;
-  (void)valid_currency(t.currency);  // upper-cases, so "eur" compares equal to "EUR"
+  t.currency = canonical_currency(t.currency);  // so "eur" compares equal to "EUR"
   if (t.currency != base_currency && t.currency != (*old)->currency &&
       t.base_amount == (*old)->base_amount)
     t.base_amount.reset();  // a new foreign currency needs its own base amount
@@ -424,9 +424,9 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
                                     const Customer* after) {
   std::vector<index::IndexEntry> old_e, new_e;
-  // Entries derive from external_ref, email and phone only: unchanged ones need no tokens.
-  const bool same_entries = before && after && before->external_ref == after->external_ref &&
-                            before->email == after->email && before->phone == after->phone;
+  // Unchanged entries need no tokens (the index layer says which fields they derive from).
+  const bool same_entries =
+      before && after && index::IndexKeys::same_customer_entries(*before, *after);
   if (before && !same_entries) keys->customer_entries(*before, old_e);
   if (after && !same_entries) keys->customer_entries(*after, new_e);
   if (after) {

@@ -203,8 +203,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
 
   // Counters, then the swap.
   auto finished = d.write_retrying([&](TxnState& ws) -> Status {
-    for (std::string_view counter :
-         {"next_id.customer", "next_id.relationship", "next_id.transaction"}) {
+    for (std::string_view counter : detail::kIdCounterKeys) {
       auto v = s.next_id(rs, counter);
       if (!v) return tl::unexpected(v.error());
       coding::IdKey next(*v);
@@ -212,10 +211,10 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     }
     // Values sealed under the old key (segment extents are rebuilt by the restores).
     for (std::string_view key : detail::kSealedMetaKeys) {
-      auto v = s.get_meta(rs, key);
+      auto v = s.get_sealed_meta(rs, key);
       if (!v) return tl::unexpected(v.error());
       if (*v)
-        if (auto st2 = d.put_meta(ws, key, **v); !st2) return st2;
+        if (auto st2 = d.put_sealed_meta(ws, key, **v); !st2) return st2;
     }
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.dbi_meta, as_bytes(key)); !st2) return st2;

@@ -16,6 +16,7 @@
 
 #include "custdb/query.h"
 #include "engine/db_impl.h"
+#include "query/field_rules.h"
 #include "util/normalize.h"
 
 namespace custdb {
@@ -71,16 +72,8 @@ SegField seg_field(Field f) {
   return SegField::kAll;
 }
 
-int enum_max(Field f) {
-  switch (f) {
-    case Field::kType: return 2;
-    case Field::kTier: return 4;
-    case Field::kStage: return 5;
-    case Field::kGender: return 3;
-    case Field::kRisk: return 2;
-    default: return 2;  // consents
-  }
-}
+// The largest number of an enum field (query/field_rules.h, over util/enums.h).
+int enum_max(Field f) { return query::field_rules::enum_max(f); }
 
 std::int64_t val(const query::Value& v) { return std::get<std::int64_t>(v); }
 

@@ -51,18 +51,11 @@ Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) {
 
 Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
                                     std::vector<index::IndexEntry> new_entries) {
-  std::sort(old_entries.begin(), old_entries.end());
-  std::sort(new_entries.begin(), new_entries.end());
-  auto o = old_entries.begin(), n = new_entries.begin();
-  while (o != old_entries.end() || n != new_entries.end()) {
-    if (n == new_entries.end() || (o != old_entries.end() && *o < *n)) {
-      if (auto s = del_entry(st, *o++); !s) return s;
-    } else if (o == old_entries.end() || *n < *o) {
-      if (auto s = put_entry(st, *n++); !s) return s;
-    } else {
-      ++o, ++n;  // unchanged
-    }
-  }
+  const index::EntryDiff diff = index::diff_entries(std::move(old_entries), std::move(new_entries));
+  for (const auto& e : diff.removed)
+    if (auto s = del_entry(st, e); !s) return s;
+  for (const auto& e : diff.added)
+    if (auto s = put_entry(st, e); !s) return s;
   return {};
 }
 
@@ -82,7 +75,8 @@ Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index:
 
 // ---- meta values -----------------------------------------------------------------------------
 
-Result<std::optional<std::string>> DatabaseImpl::get_meta(TxnState& st, std::string_view key) const {
+Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
+                                                                 std::string_view key) const {
   auto stored = get(st, dbi_meta, as_bytes(key));
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return std::optional<std::string>();
@@ -93,7 +87,8 @@ Result<std::optional<std::string>> DatabaseImpl::get_meta(TxnState& st, std::str
                                     payload->size());
 }
 
-Status DatabaseImpl::put_meta(TxnState& st, std::string_view key, std::string_view value) {
+Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key,
+                                     std::string_view value) {
   std::vector<std::uint8_t> sealed;
   codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
   return put(st, dbi_meta, as_bytes(key), sealed);

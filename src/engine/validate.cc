@@ -4,9 +4,10 @@
 #include <cctype>
 #include <string>
 
+#include "util/enums.h"
 #include "util/normalize.h"
 
-namespace custdb::engine {
+namespace custdb::detail {
 namespace {
 
 tl::unexpected<Error> bad(std::string_view field, std::string_view reason) {
@@ -24,11 +25,6 @@ bool valid_utf8_text(std::string_view s) {
   });
 }
 
-template <class E>
-bool in_range(E v, E last) {
-  return static_cast<unsigned>(v) <= static_cast<unsigned>(last);
-}
-
 Status check_text(std::string_view field, const std::string& s, std::size_t max) {
   if (s.size() > max) return bad(field, "longer than " + std::to_string(max) + " bytes");
   if (!valid_utf8_text(s)) return bad(field, "contains control characters");
@@ -36,7 +32,7 @@ Status check_text(std::string_view field, const std::string& s, std::size_t max)
 }
 
 Status check_consent(std::string_view field, const Consent& c) {
-  if (!in_range(c.state, ConsentState::kDenied)) return bad(field, "unknown consent state");
+  if (!enums::is_valid(c.state)) return bad(field, "unknown consent state");
   if (c.state == ConsentState::kUnknown && c.date)
     return bad(field, "a date is given but the consent state is unknown");
   if (c.state != ConsentState::kUnknown && !c.date)
@@ -49,13 +45,17 @@ const Date kMaxDate = Date{std::chrono::year{2200} / 12 / 31};
 
 }  // namespace
 
-bool valid_currency(std::string& code) {
-  if (code.size() != 3) return false;
-  for (char& c : code) {
-    if (!std::isalpha(static_cast<unsigned char>(c))) return false;
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return true;
+bool is_currency_code(std::string_view code) {
+  return code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+         });
+}
+
+std::string canonical_currency(std::string_view code) {
+  std::string out(code);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
 }
 
 Status validate_customer(Customer& c) {
@@ -64,7 +64,7 @@ Status validate_customer(Customer& c) {
   if (auto s = check_text("name", c.name, kMaxNameLength); !s) return s;
   c.external_ref = normalize::trim(c.external_ref);
   if (auto s = check_text("external_ref", c.external_ref, kMaxTextLength); !s) return s;
-  if (!in_range(c.type, CustomerType::kProspect)) return bad("type", "unknown customer type");
+  if (!enums::is_valid(c.type)) return bad("type", "unknown customer type");
   if (c.email) {
     auto e = normalize::email(*c.email);
     if (!e) return bad("email", "not an email address: '" + *c.email + "'");
@@ -77,7 +77,7 @@ Status validate_customer(Customer& c) {
   }
   if (c.birth_date && (*c.birth_date < kMinDate || *c.birth_date > kMaxDate))
     return bad("birth_date", "outside 1800-01-01..2200-12-31");
-  if (!in_range(c.gender, Gender::kOther)) return bad("gender", "unknown gender");
+  if (!enums::is_valid(c.gender)) return bad("gender", "unknown gender");
   c.address.city = normalize::trim(c.address.city);
   c.address.region = normalize::trim(c.address.region);
   if (auto s = check_text("city", c.address.city, kMaxTextLength); !s) return s;
@@ -90,11 +90,11 @@ Status validate_customer(Customer& c) {
       return bad("country", "not an ISO 3166 alpha-2 code: '" + country + "'");
     for (char& ch : country) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   }
-  if (!in_range(c.tier, Tier::kDiamond)) return bad("tier", "unknown tier");
-  if (!in_range(c.stage, Stage::kChurned)) return bad("stage", "unknown stage");
+  if (!enums::is_valid(c.tier)) return bad("tier", "unknown tier");
+  if (!enums::is_valid(c.stage)) return bad("stage", "unknown stage");
   if (c.income_band && (*c.income_band < 1 || *c.income_band > 10))
     return bad("income_band", "must be 1 to 10");
-  if (!in_range(c.risk, Risk::kHigh)) return bad("risk", "unknown risk rating");
+  if (!enums::is_valid(c.risk)) return bad("risk", "unknown risk rating");
   if (auto s = check_consent("consent_email", c.consent_email); !s) return s;
   if (auto s = check_consent("consent_sms", c.consent_sms); !s) return s;
   if (auto s = check_consent("consent_phone", c.consent_phone); !s) return s;
@@ -121,7 +121,7 @@ Status validate_relationship(Relationship& r) {
   if (r.from == 0) return bad("from", "required");
   if (r.to == 0) return bad("to", "required");
   if (r.from == r.to) return bad("to", "a customer cannot be related to itself");
-  bool known = in_range(r.type, RelationType::kBeneficiary) || r.type == RelationType::kCustom;
+  bool known = enums::is_valid(r.type);
   if (!known) return bad("type", "unknown relationship type");
   if (r.type == RelationType::kCustom) {
     auto name = normalize::tag(r.custom_type);
@@ -144,8 +144,9 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
   if (t.ts < lo || t.ts >= end) return bad("ts", "outside 1800-01-01..2200-12-31");
   if (t.amount > kMaxAmount || t.amount < -kMaxAmount)
     return bad("amount", "magnitude above 10^15 minor units");
-  if (!valid_currency(t.currency))
+  if (!is_currency_code(t.currency))
     return bad("currency", "not an ISO 4217 code: '" + t.currency + "'");
+  t.currency = canonical_currency(t.currency);
   if (t.currency == base_currency) {
     t.base_amount = t.amount;
   } else {
@@ -155,12 +156,12 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
     if (*t.base_amount > kMaxAmount || *t.base_amount < -kMaxAmount)
       return bad("base_amount", "magnitude above 10^15 minor units");
   }
-  if (!in_range(t.kind, TransactionKind::kLoan)) return bad("kind", "unknown transaction kind");
-  if (!in_range(t.channel, Channel::kAtm)) return bad("channel", "unknown channel");
+  if (!enums::is_valid(t.kind)) return bad("kind", "unknown transaction kind");
+  if (!enums::is_valid(t.channel)) return bad("channel", "unknown channel");
   t.product = normalize::trim(t.product);
   if (auto s = check_text("product", t.product, kMaxTextLength); !s) return s;
   if (auto s = check_text("description", t.description, kMaxDescriptionLength); !s) return s;
   return {};
 }
 
-}  // namespace custdb::engine
+}  // namespace custdb::detail

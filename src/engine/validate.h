@@ -1,13 +1,15 @@
 // Write-side validation: every record is checked and put in canonical form here before any
-// byte is written. A failure is kInvalidArgument naming the field and the reason.
+// byte is written. A failure is kInvalidArgument naming the field and the reason. Part of the
+// engine (custdb::detail); stateless and thread-safe.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "custdb/status.h"
 #include "custdb/types.h"
 
-namespace custdb::engine {
+namespace custdb::detail {
 
 // Limits that keep every index key under LMDB's 511-byte key limit and records small.
 inline constexpr std::size_t kMaxNameLength = 200;
@@ -22,7 +24,10 @@ Status validate_relationship(Relationship& r);
 // `base_currency` decides whether base_amount is required (different currency) or is set
 // equal to amount (same currency).
 Status validate_transaction(Transaction& t, std::string_view base_currency);
-// ISO 4217 shape: three upper-case ASCII letters (input is upper-cased first).
-bool valid_currency(std::string& code);
+// ISO 4217 shape: three ASCII letters, of either case (a pure check: `code` is not changed).
+bool is_currency_code(std::string_view code);
+// The stored form of a currency code: ASCII upper case ("eur" -> "EUR"). Validation applies
+// it; so must anything that compares a code with a stored one.
+std::string canonical_currency(std::string_view code);
 
-}  // namespace custdb::engine
+}  // namespace custdb::detail

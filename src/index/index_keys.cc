@@ -1,5 +1,8 @@
 #include "index/index_keys.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "crypto/crypto.h"
 #include "util/coding.h"
 
@@ -53,6 +56,11 @@ void IndexKeys::customer_entries(const Customer& c, std::vector<IndexEntry>& out
   if (c.phone) out.push_back({IndexId::kPhone, token_or_plain(IndexId::kPhone, *c.phone), id});
 }
 
+bool IndexKeys::same_customer_entries(const Customer& a, const Customer& b) {
+  return a.id == b.id && a.external_ref == b.external_ref && a.email == b.email &&
+         a.phone == b.phone;
+}
+
 void IndexKeys::relationship_entries(const Relationship& r, std::vector<IndexEntry>& out) const {
   const std::string id = be64(r.id);
   out.push_back({IndexId::kRelByCustomer, be64(r.from), id});
@@ -69,6 +77,19 @@ void IndexKeys::transaction_entries(const Transaction& t, std::vector<IndexEntry
     value = be64(t.id);
   }
   out.push_back({IndexId::kTxnByCustomer, be64(t.customer_id), std::move(value)});
+}
+
+EntryDiff diff_entries(std::vector<IndexEntry> old_entries, std::vector<IndexEntry> new_entries) {
+  std::sort(old_entries.begin(), old_entries.end());
+  old_entries.erase(std::unique(old_entries.begin(), old_entries.end()), old_entries.end());
+  std::sort(new_entries.begin(), new_entries.end());
+  new_entries.erase(std::unique(new_entries.begin(), new_entries.end()), new_entries.end());
+  EntryDiff d;
+  std::set_difference(old_entries.begin(), old_entries.end(), new_entries.begin(),
+                      new_entries.end(), std::back_inserter(d.removed));
+  std::set_difference(new_entries.begin(), new_entries.end(), old_entries.begin(),
+                      old_entries.end(), std::back_inserter(d.added));
+  return d;
 }
 
 }  // namespace custdb::index

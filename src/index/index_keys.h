@@ -56,6 +56,14 @@ struct IndexEntry {
   }
 };
 
+// What an update does to an index: the entries to delete (in the old list, not the new) and
+// to put (in the new, not the old), each sorted; entries in both stay untouched. Duplicates
+// within one list count once.
+struct EntryDiff {
+  std::vector<IndexEntry> removed, added;
+};
+EntryDiff diff_entries(std::vector<IndexEntry> old_entries, std::vector<IndexEntry> new_entries);
+
 class IndexKeys {
  public:
   // `tokenizer` null: plaintext mode. Not owned; must outlive this object.
@@ -65,6 +73,9 @@ class IndexKeys {
 
   // All entries a record must have, appended to `out` (sorted by the caller if needed).
   void customer_entries(const Customer& c, std::vector<IndexEntry>& out) const;
+  // Whether customer_entries gives `a` and `b` the same entries: it reads only the id,
+  // external_ref, email and phone. Lets an update skip deriving (and tokenizing) them.
+  static bool same_customer_entries(const Customer& a, const Customer& b);
   void relationship_entries(const Relationship& r, std::vector<IndexEntry>& out) const;
   void transaction_entries(const Transaction& t, std::vector<IndexEntry>& out) const;
 

@@ -8,18 +8,10 @@
 
 #include "custdb/io.h"
 #include "io/io_internal.h"
+#include "util/normalize.h"
 
 namespace custdb::io::detail {
 namespace {
-
-std::string lower_trimmed(std::string_view s) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Splits the character stream into records of fields, counting physical lines.
 class CsvScanner {
@@ -174,7 +166,7 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
   std::vector<std::size_t> column_of;
   std::vector<bool> seen(columns.size(), false);
   for (const auto& raw : fields) {
-    std::string name = lower_trimmed(raw);
+    std::string name = normalize::fold(raw);
     auto it = std::find(columns.begin(), columns.end(), name);
     if (it == columns.end())
       return make_error(ErrorCode::kInvalidArgument,

@@ -9,6 +9,7 @@
 #include "custdb/io.h"
 #include "custdb/money.h"
 #include "io/io_internal.h"
+#include "util/normalize.h"
 
 namespace custdb::io {
 namespace {
@@ -21,12 +22,6 @@ namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
 
 constexpr std::uint64_t kProgressEvery = 10000;
-
-std::string trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Typed reads of one row's cells. The first problem is kept and later reads return defaults,
 // so a conversion reads every field straight through and checks problem() once at the end.
@@ -59,7 +54,7 @@ class RowFields {
   std::optional<std::uint64_t> id(std::size_t col) {
     auto t = text(col);
     if (!t) return std::nullopt;
-    std::string s = trimmed(*t);
+    std::string s = normalize::trim(*t);
     std::uint64_t v = 0;
     bool ok = !s.empty() && s.size() <= 19;  // 19 digits stay below 2^64
     for (char c : s) {
@@ -74,7 +69,7 @@ class RowFields {
   std::optional<E> enumeration(std::size_t col) {
     auto t = text(col);
     if (!t) return std::nullopt;
-    auto v = from_string<E>(trimmed(*t));
+    auto v = from_string<E>(normalize::trim(*t));
     if (!v) return fail(col, "unknown value '" + *t + "'");
     return v;
   }
@@ -82,7 +77,7 @@ class RowFields {
   std::optional<Date> date(std::size_t col) {
     auto t = text(col);
     if (!t) return std::nullopt;
-    auto d = parse_date(trimmed(*t));
+    auto d = parse_date(normalize::trim(*t));
     if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + *t + "'");
     return d;
   }
@@ -90,7 +85,7 @@ class RowFields {
   std::optional<Timestamp> timestamp(std::size_t col) {
     auto t = text(col);
     if (!t) return std::nullopt;
-    auto ts = parse_timestamp(trimmed(*t));
+    auto ts = parse_timestamp(normalize::trim(*t));
     if (!ts) return fail(col, "not an ISO 8601 time: '" + *t + "'");
     return ts;
   }
@@ -98,7 +93,7 @@ class RowFields {
   std::optional<std::uint8_t> income_band(std::size_t col) {
     auto t = text(col);
     if (!t) return std::nullopt;
-    std::string s = trimmed(*t);
+    std::string s = normalize::trim(*t);
     if (s.size() > 2 || s.empty() ||
         !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return fail(col, "must be 1 to 10: '" + *t + "'");
@@ -129,7 +124,7 @@ class RowFields {
   std::optional<std::string> currency(std::size_t col) {
     auto t = required_text(col);
     if (!t) return std::nullopt;
-    std::string code = trimmed(*t);
+    std::string code = normalize::trim(*t);
     bool ok = code.size() == 3;
     for (char& c : code) {
       if (!std::isalpha(static_cast<unsigned char>(c))) ok = false;
@@ -198,8 +193,8 @@ tl::expected<Relationship, Problem> to_relationship(const Cells& cells) {
   Relationship r;
   r.from = f.id(kFrom).value_or(0);  // absent: the engine reports "from: required"
   r.to = f.id(kTo).value_or(0);
-  std::string type = trimmed(f.required_text(kType).value_or(std::string()));
-  r.custom_type = trimmed(f.text_or_empty(kCustomType));
+  std::string type = normalize::trim(f.required_text(kType).value_or(std::string()));
+  r.custom_type = normalize::trim(f.text_or_empty(kCustomType));
   r.since = f.date(kSince);
   if (f.problem()) return tl::unexpected(*f.problem());
   if (auto builtin = from_string<RelationType>(type)) {

@@ -4,6 +4,7 @@
 
 #include "custdb/query.h"
 #include "query/field_rules.h"
+#include "util/normalize.h"
 
 namespace custdb::query {
 namespace {
@@ -38,12 +39,19 @@ constexpr std::array<std::pair<Field, std::string_view>, 27> kFieldNames = {{
     {Field::kTenureDays, "tenure_days"},
 }};
 
+// In declaration order, every field once: the list an unknown-field error prints.
+static_assert([] {
+  for (std::size_t i = 0; i < kFieldNames.size(); ++i)
+    if (static_cast<std::size_t>(kFieldNames[i].first) != i) return false;
+  return kFieldNames.back().first == Field::kTenureDays;
+}());
+
 constexpr std::int64_t kMillisPerDay = 86'400'000;
 
 // ---- printing ----
 
 std::string quote_if_needed(std::string_view text) {
-  if (rules::is_bare_word(text)) return std::string(text);
+  if (field_rules::is_bare_word(text)) return std::string(text);
   std::string out = "'";
   for (char c : text) {
     if (c == '\'') out += '\'';
@@ -56,12 +64,12 @@ std::string print_value(Field field, const Value& value, const ParseOptions& opt
   if (const auto* text = std::get_if<std::string>(&value)) return quote_if_needed(*text);
   std::int64_t number = std::get<std::int64_t>(value);
   switch (kind_of(field)) {
-    case FieldKind::kEnum: return std::string(rules::enum_name(field, number));
+    case FieldKind::kEnum: return std::string(field_rules::enum_name(field, number));
     case FieldKind::kText:
     case FieldKind::kInteger: return std::to_string(number);
-    case FieldKind::kAmount: return rules::format_scaled(number, options.amount_decimals);
+    case FieldKind::kAmount: return field_rules::format_scaled(number, options.amount_decimals);
     case FieldKind::kDecimal: {
-      std::string text = rules::format_scaled(number, 6);  // trailing zeros dropped: 0.3
+      std::string text = field_rules::format_scaled(number, 6);  // trailing zeros dropped: 0.3
       while (text.back() == '0') text.pop_back();
       if (text.back() == '.') text.pop_back();
       return text;
@@ -148,18 +156,9 @@ void print(const Node& node, const ParseOptions& options, std::string& out) {
 }
 
 template <class E>
-constexpr bool field_takes(Field field) {
-  switch (field) {
-    case Field::kType: return std::is_same_v<E, CustomerType>;
-    case Field::kTier: return std::is_same_v<E, Tier>;
-    case Field::kStage: return std::is_same_v<E, Stage>;
-    case Field::kGender: return std::is_same_v<E, Gender>;
-    case Field::kRisk: return std::is_same_v<E, Risk>;
-    case Field::kConsentEmail:
-    case Field::kConsentSms:
-    case Field::kConsentPhone: return std::is_same_v<E, ConsentState>;
-    default: return false;
-  }
+bool field_takes(Field field) {
+  return field_rules::with_enum_type(field, []<class F>(F) { return std::is_same_v<F, E>; })
+      .value_or(false);
 }
 
 // The Value the parser would produce for the same operand written as text.
@@ -169,8 +168,9 @@ Value to_value(Field field, const Operand& operand) {
   switch (kind_of(field)) {
     case FieldKind::kEnum: {
       if (const auto* text = std::get_if<std::string>(&v)) {
-        if (auto number = rules::enum_number(field, *text)) return *number;
-        misuse("unknown " + name + " '" + *text + "'; expected one of " + rules::enum_names(field));
+        if (auto number = field_rules::enum_number(field, *text)) return *number;
+        misuse("unknown " + name + " '" + *text + "'; expected one of " +
+               field_rules::enum_names(field));
       }
       std::optional<std::int64_t> number = std::visit(
           [&]<class T>(const T& x) -> std::optional<std::int64_t> {
@@ -180,21 +180,22 @@ Value to_value(Field field, const Operand& operand) {
             return std::nullopt;
           },
           v);
-      if (!number) misuse(name + " takes its own enum type or one of " + rules::enum_names(field));
+      if (!number)
+        misuse(name + " takes its own enum type or one of " + field_rules::enum_names(field));
       return *number;
     }
     case FieldKind::kText: {
       const auto* text = std::get_if<std::string>(&v);
       if (!text) misuse(name + " takes text");
-      auto normalized = rules::normalize_text(field, *text);
+      auto normalized = field_rules::normalize_text(field, *text);
       if (!normalized)
-        misuse("expected " + rules::text_expectation(field) + ", got '" + *text + "'");
+        misuse("expected " + field_rules::text_expectation(field) + ", got '" + *text + "'");
       return *normalized;
     }
     case FieldKind::kInteger: {
       const auto* number = std::get_if<std::int64_t>(&v);
       if (!number) misuse(name + " takes an integer");
-      if (auto violation = rules::integer_range_violation(field, *number))
+      if (auto violation = field_rules::integer_range_violation(field, *number))
         misuse("expected " + *violation + ", got " + std::to_string(*number));
       return *number;
     }
@@ -255,6 +256,10 @@ Node combine(Node::Kind kind, std::vector<Node> operands) {
 
 }  // namespace
 
+namespace field_rules {
+std::span<const std::pair<Field, std::string_view>> field_names() { return kFieldNames; }
+}  // namespace field_rules
+
 std::string_view to_string(Field field) {
   for (const auto& [f, name] : kFieldNames)
     if (f == field) return name;
@@ -263,7 +268,7 @@ std::string_view to_string(Field field) {
 
 std::optional<Field> field_from_string(std::string_view name) {
   for (const auto& [field, n] : kFieldNames)
-    if (rules::iequals(n, name)) return field;
+    if (normalize::iequals(n, name)) return field;
   return std::nullopt;
 }
 
@@ -352,7 +357,7 @@ Node between(Field field, Operand low, Operand high) {
 }
 
 Node tag(std::string_view name) {
-  auto normalized = rules::normalize_tag(name);
+  auto normalized = field_rules::normalize_tag(name);
   if (!normalized) misuse("tag() needs a non-empty tag");
   Node node;
   node.kind = Node::Kind::kTag;
@@ -370,7 +375,7 @@ Node related(RelationType type, std::optional<Node> subquery) {
 }
 
 Node related_custom(std::string_view name, std::optional<Node> subquery) {
-  auto relation = rules::relation_from_name(name);
+  auto relation = field_rules::relation_from_name(name);
   if (!relation || relation->first != RelationType::kCustom)
     misuse("related_custom('" + std::string(name) + "'): not a custom type name");
   Node node;

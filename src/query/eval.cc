@@ -5,6 +5,7 @@
 
 #include "custdb/query.h"
 #include "query/field_rules.h"
+#include "util/normalize.h"
 
 namespace custdb::query {
 namespace {
@@ -95,7 +96,7 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
 bool holds(const FieldValue& actual, Cmp cmp, const Value& expected) {
   if (actual.text) {
     const auto* text = std::get_if<std::string>(&expected);
-    return cmp == Cmp::kEq && text && rules::iequals(*actual.text, *text);
+    return cmp == Cmp::kEq && text && normalize::same_folded(*actual.text, *text);
   }
   const auto* number = std::get_if<std::int64_t>(&expected);
   if (!actual.number || !number) return false;
@@ -115,7 +116,7 @@ bool is_present(const FieldValue& value) { return value.number || value.text; }
 bool relation_type_matches(const Node& node, const Relationship& relationship) {
   if (relationship.type != node.rel_type) return false;
   return node.rel_type != RelationType::kCustom ||
-         rules::iequals(relationship.custom_type, node.custom_type);
+         normalize::iequals(relationship.custom_type, node.custom_type);
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <limits>
 
-namespace custdb::query::rules {
+#include "util/enums.h"
+#include "util/normalize.h"
+
+namespace custdb::query::field_rules {
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
 bool is_word_start(char c) {
@@ -14,16 +16,6 @@ bool is_word_start(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 bool is_word_char(char c) { return is_word_start(c) || (c >= '0' && c <= '9') || c == '-'; }
-
-// Applies `fn` to every named value of enum E (numbers are sparse only for RelationType).
-template <class E, class Fn>
-void for_each_enum(Fn fn) {
-  for (int n = 0; n <= 255; ++n) {
-    auto value = static_cast<E>(n);
-    std::string_view name = custdb::to_string(value);
-    if (name != "invalid") fn(value, name);
-  }
-}
 
 template <class E>
 std::optional<std::int64_t> number_of(std::string_view name) {
@@ -41,49 +33,18 @@ std::string_view name_of(std::int64_t number) {
 template <class E>
 std::string names_of() {
   std::string out;
-  for_each_enum<E>([&](E, std::string_view name) {
+  for (const auto& [value, name] : enums::Table<E>::rows) {
     if (!out.empty()) out += ", ";
     out += name;
-  });
-  return out;
-}
-
-// Dispatches on the enum type behind an enum field.
-template <class Fn>
-auto with_enum_type(Field field, Fn fn) {
-  switch (field) {
-    case Field::kType: return fn(CustomerType{});
-    case Field::kTier: return fn(Tier{});
-    case Field::kStage: return fn(Stage{});
-    case Field::kGender: return fn(Gender{});
-    case Field::kRisk: return fn(Risk{});
-    default: return fn(ConsentState{});
   }
+  return out;
 }
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 bool is_keyword(std::string_view word) {
   for (std::string_view keyword : {"and", "or", "not", "in", "between", "tag", "related"})
-    if (iequals(word, keyword)) return true;
+    if (normalize::iequals(word, keyword)) return true;
   return false;
 }
 
@@ -93,28 +54,35 @@ bool is_bare_word(std::string_view text) {
 }
 
 std::optional<std::int64_t> enum_number(Field field, std::string_view name) {
-  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); });
+  return with_enum_type(field, [&]<class E>(E) { return number_of<E>(name); })
+      .value_or(std::nullopt);
 }
 
 std::string_view enum_name(Field field, std::int64_t number) {
-  return with_enum_type(field, [&]<class E>(E) { return name_of<E>(number); });
+  return with_enum_type(field, [&]<class E>(E) { return name_of<E>(number); })
+      .value_or(std::string_view("invalid"));
 }
 
 std::string enum_names(Field field) {
-  return with_enum_type(field, []<class E>(E) { return names_of<E>(); });
+  return with_enum_type(field, []<class E>(E) { return names_of<E>(); }).value_or(std::string());
+}
+
+int enum_max(Field field) {
+  return with_enum_type(field, []<class E>(E) { return enums::max_value<E>(); }).value_or(-1);
 }
 
 std::optional<std::string> normalize_text(Field field, std::string_view text) {
-  std::string value(trim(text));
-  if (value.empty()) return std::nullopt;
-  if (field == Field::kCountry) {
-    std::transform(value.begin(), value.end(), value.begin(), upper);
-    bool letters =
-        std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-    if (value.size() != 2 || !letters) return std::nullopt;
-    return value;
+  if (field != Field::kCountry) {
+    std::string folded = normalize::fold(text);
+    if (folded.empty()) return std::nullopt;
+    return folded;
   }
-  return ascii_lower(value);
+  std::string value = normalize::trim(text);
+  std::transform(value.begin(), value.end(), value.begin(), upper);
+  bool letters =
+      std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  if (value.size() != 2 || !letters) return std::nullopt;
+  return value;
 }
 
 std::string text_expectation(Field field) {
@@ -183,13 +151,13 @@ std::string format_scaled(std::int64_t value, int decimals) {
 }
 
 std::optional<std::string> normalize_tag(std::string_view text) {
-  std::string value = ascii_lower(trim(text));
+  std::string value = normalize::lower(normalize::trim_view(text));
   if (value.empty()) return std::nullopt;
   return value;
 }
 
 std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text) {
-  std::string name = ascii_lower(trim(text));
+  std::string name = normalize::lower(normalize::trim_view(text));
   if (name.empty()) return std::nullopt;
   auto type = from_string<RelationType>(name);
   if (type == RelationType::kCustom) return std::nullopt;
@@ -199,12 +167,12 @@ std::optional<std::pair<RelationType, std::string>> relation_from_name(std::stri
 
 std::string relation_names() {
   std::string out;
-  for_each_enum<RelationType>([&](RelationType type, std::string_view name) {
-    if (type == RelationType::kCustom) return;
+  for (const auto& [type, name] : enums::Table<RelationType>::rows) {
+    if (type == RelationType::kCustom) continue;
     if (!out.empty()) out += ", ";
     out += name;
-  });
+  }
   return out;
 }
 
-}  // namespace custdb::query::rules
+}  // namespace custdb::query::field_rules

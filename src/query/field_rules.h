@@ -1,30 +1,59 @@
 // The per-field value rules shared by the parser and the builder, so both normalize and reject
 // exactly the same values: enum names, text normalization, integer ranges, amounts, names of
-// relation types. Internal to src/query.
+// relation types. Internal to src/query. (Not the analytics tier/stage rules of
+// custdb/analytics.h: these are rules on query operands.) Trimming, case folding and ASCII
+// case-insensitive comparison are util/normalize.h's.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "custdb/query.h"
 
-namespace custdb::query::rules {
+namespace custdb::query::field_rules {
 
 // Limits recursion over user-supplied text (parser, printer, evaluator all recurse on depth).
 inline constexpr int kMaxDepth = 100;
-
-bool iequals(std::string_view a, std::string_view b);
-std::string ascii_lower(std::string_view text);
-std::string_view trim(std::string_view text);
 
 // Whether `text` prints bare (a bare word that is no keyword); otherwise it needs quotes.
 bool is_bare_word(std::string_view text);
 bool is_keyword(std::string_view word);
 
+// Every field with its query-language name, in declaration order: stored attributes and the
+// derived ones (age, the transaction aggregates, the scores, recency and tenure) alike.
+std::span<const std::pair<Field, std::string_view>> field_names();
+
 // ---- enums (fields of FieldKind::kEnum) ----
+// The one map from a field to its enum: fn(E{}) for a field whose values are the enum E,
+// nullopt for every other field. No default: a new field must say here whether it is an enum
+// (-Wswitch names a forgotten one).
+template <class Fn>
+auto with_enum_type(Field field, Fn fn) -> std::optional<decltype(fn(Tier{}))> {
+  switch (field) {
+    case Field::kType: return fn(CustomerType{});
+    case Field::kTier: return fn(Tier{});
+    case Field::kStage: return fn(Stage{});
+    case Field::kGender: return fn(Gender{});
+    case Field::kRisk: return fn(Risk{});
+    case Field::kConsentEmail:
+    case Field::kConsentSms:
+    case Field::kConsentPhone: return fn(ConsentState{});
+    case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kIncomeBand:
+    case Field::kBirthDate: case Field::kAge: case Field::kCreatedAt: case Field::kTxnCount:
+    case Field::kTotalAmount: case Field::kFirstTxnAt: case Field::kLastTxnAt:
+    case Field::kPAlive: case Field::kExpectedPurchases: case Field::kClv: case Field::kRScore:
+    case Field::kFScore: case Field::kMScore: case Field::kRecencyDays:
+    case Field::kTenureDays: return std::nullopt;
+  }
+  return std::nullopt;
+}
+// The largest number of an enum field, whose values are 0..enum_max (util/enums.h); -1 for
+// other fields.
+int enum_max(Field field);
 // The field's enum number for a case-insensitive name.
 std::optional<std::int64_t> enum_number(Field field, std::string_view name);
 std::string_view enum_name(Field field, std::int64_t number);  // "invalid" if none
@@ -32,7 +61,8 @@ std::string_view enum_name(Field field, std::int64_t number);  // "invalid" if n
 std::string enum_names(Field field);
 
 // ---- text (FieldKind::kText) ----
-// The normalized value, or nullopt if the text is not acceptable for the field.
+// The normalized value, or nullopt if the text is not acceptable for the field: region and city
+// normalize::fold()ed (the segment index's key), country trimmed and upper-cased.
 std::optional<std::string> normalize_text(Field field, std::string_view text);
 // What normalize_text accepts, after "expected ": "a non-empty region", ...
 std::string text_expectation(Field field);
@@ -55,4 +85,4 @@ std::optional<std::pair<RelationType, std::string>> relation_from_name(std::stri
 // "household, spouse, ..., beneficiary".
 std::string relation_names();
 
-}  // namespace custdb::query::rules
+}  // namespace custdb::query::field_rules

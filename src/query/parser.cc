@@ -4,6 +4,7 @@
 
 #include "custdb/query.h"
 #include "query/field_rules.h"
+#include "util/normalize.h"
 
 namespace custdb::query {
 namespace {
@@ -199,7 +200,7 @@ class Parser {
   // The tokens end with kEnd or kError, which no rule consumes, so next_ stays in range.
   void advance() { ++next_; }
   static bool is_word(const Token& token, std::string_view word) {
-    return token.kind == Token::Kind::kWord && rules::iequals(token.text, word);
+    return token.kind == Token::Kind::kWord && normalize::iequals(token.text, word);
   }
   static bool is_missing_value(const Token& token) {
     switch (token.kind) {
@@ -250,8 +251,8 @@ class Parser {
 
   Result<Node> parse_unary(int depth) {
     const Token& token = peek();
-    if (depth > rules::kMaxDepth)
-      return fail(token, "at most " + std::to_string(rules::kMaxDepth) + " levels of nesting",
+    if (depth > field_rules::kMaxDepth)
+      return fail(token, "at most " + std::to_string(field_rules::kMaxDepth) + " levels of nesting",
                   " at a deeper level");
     if (is_word(token, "not")) {
       advance();
@@ -272,7 +273,7 @@ class Parser {
       return inner;
     }
     bool starts_predicate =
-        !rules::is_keyword(token.text) || is_word(token, "tag") || is_word(token, "related");
+        !field_rules::is_keyword(token.text) || is_word(token, "tag") || is_word(token, "related");
     if (token.kind == Token::Kind::kWord && starts_predicate) return parse_predicate(depth);
     return fail(token, "a condition (a field, tag, related, not or '(')");
   }
@@ -340,7 +341,7 @@ class Parser {
   tl::unexpected<Error> unknown_field(const Token& name) const {
     std::string fields, nearest;
     std::size_t nearest_distance = std::numeric_limits<std::size_t>::max();
-    std::string word = rules::ascii_lower(name.text);
+    std::string word = normalize::lower(name.text);
     auto consider = [&](std::string_view candidate) {
       if (!fields.empty()) fields += ", ";
       fields += candidate;
@@ -349,8 +350,7 @@ class Parser {
       std::size_t distance = truncated ? 1 : edit_distance(word, candidate);
       if (distance < nearest_distance) nearest_distance = distance, nearest = candidate;
     };
-    for (int f = 0; f <= static_cast<int>(Field::kLastTxnAt); ++f)
-      consider(to_string(static_cast<Field>(f)));
+    for (const auto& [field, field_name] : field_rules::field_names()) consider(field_name);
     consider("tag");
     consider("related");
     std::string note = " (";
@@ -369,26 +369,28 @@ class Parser {
     Value value;
     switch (kind_of(field)) {
       case FieldKind::kEnum: {
-        auto number = is_text ? rules::enum_number(field, token.text) : std::nullopt;
-        if (!number) return fail(token, "one of " + rules::enum_names(field) + " for " + name);
+        auto number = is_text ? field_rules::enum_number(field, token.text) : std::nullopt;
+        if (!number)
+          return fail(token, "one of " + field_rules::enum_names(field) + " for " + name);
         value = *number;
         break;
       }
       case FieldKind::kText: {
-        auto text = is_text ? rules::normalize_text(field, token.text) : std::nullopt;
-        if (!text) return fail(token, rules::text_expectation(field));
+        auto text = is_text ? field_rules::normalize_text(field, token.text) : std::nullopt;
+        if (!text) return fail(token, field_rules::text_expectation(field));
         value = std::move(*text);
         break;
       }
       case FieldKind::kInteger: {
         std::int64_t number = 0;
         if (token.kind != Token::Kind::kNumber) return fail(token, "an integer for " + name);
-        switch (rules::parse_scaled(token.text, 0, number)) {
-          case rules::NumberError::kNone: break;
-          case rules::NumberError::kOutOfRange: return fail(token, "an integer within 64 bits");
+        switch (field_rules::parse_scaled(token.text, 0, number)) {
+          case field_rules::NumberError::kNone: break;
+          case field_rules::NumberError::kOutOfRange:
+            return fail(token, "an integer within 64 bits");
           default: return fail(token, "an integer for " + name);
         }
-        if (auto violation = rules::integer_range_violation(field, number))
+        if (auto violation = field_rules::integer_range_violation(field, number))
           return fail(token, *violation);
         value = number;
         break;
@@ -398,14 +400,14 @@ class Parser {
         std::string example = options_.amount_decimals > 0 ? "1000.50" : "1000";
         if (token.kind != Token::Kind::kNumber)
           return fail(token, "an amount for " + name + " (a number like " + example + ")");
-        switch (rules::parse_scaled(token.text, options_.amount_decimals, minor_units)) {
-          case rules::NumberError::kNone: break;
-          case rules::NumberError::kTooManyDecimals:
+        switch (field_rules::parse_scaled(token.text, options_.amount_decimals, minor_units)) {
+          case field_rules::NumberError::kNone: break;
+          case field_rules::NumberError::kTooManyDecimals:
             return fail(token, "at most " + std::to_string(options_.amount_decimals) +
                                    " decimal places for " + name);
-          case rules::NumberError::kOutOfRange:
+          case field_rules::NumberError::kOutOfRange:
             return fail(token, "an amount within 64 bits of minor units");
-          case rules::NumberError::kSyntax:
+          case field_rules::NumberError::kSyntax:
             return fail(token, "an amount for " + name + " (a number like " + example + ")");
         }
         value = minor_units;
@@ -415,12 +417,13 @@ class Parser {
         std::int64_t millionths = 0;
         if (token.kind != Token::Kind::kNumber)
           return fail(token, "a number for " + name + " (like 0.25)");
-        switch (rules::parse_scaled(token.text, 6, millionths)) {
-          case rules::NumberError::kNone: break;
-          case rules::NumberError::kTooManyDecimals:
+        switch (field_rules::parse_scaled(token.text, 6, millionths)) {
+          case field_rules::NumberError::kNone: break;
+          case field_rules::NumberError::kTooManyDecimals:
             return fail(token, "at most 6 decimal places for " + name);
-          case rules::NumberError::kOutOfRange: return fail(token, "a smaller number for " + name);
-          case rules::NumberError::kSyntax: return fail(token, "a number for " + name + " (like 0.25)");
+          case field_rules::NumberError::kOutOfRange:
+            return fail(token, "a smaller number for " + name);
+          case field_rules::NumberError::kSyntax: return fail(token, "a number for " + name + " (like 0.25)");
         }
         if (millionths < 0) return fail(token, "a " + name + " of 0 or more");
         value = millionths;
@@ -460,7 +463,7 @@ class Parser {
     if (is_missing_value(token)) return fail(token, "a value after '='");
     if (token.kind != Token::Kind::kWord && token.kind != Token::Kind::kString)
       return fail(token, "a tag (a word or 'quoted text')");
-    auto tag = rules::normalize_tag(token.text);
+    auto tag = field_rules::normalize_tag(token.text);
     if (!tag) return fail(token, "a non-empty tag");
     advance();
     Node node;
@@ -476,10 +479,10 @@ class Parser {
     advance();
     const Token& type = peek();
     std::string expected_type =
-        "a relation type (" + rules::relation_names() + ") or a custom type's name";
+        "a relation type (" + field_rules::relation_names() + ") or a custom type's name";
     if (type.kind != Token::Kind::kWord && type.kind != Token::Kind::kString)
       return fail(type, expected_type);
-    auto relation = rules::relation_from_name(type.text);
+    auto relation = field_rules::relation_from_name(type.text);
     if (!relation) return fail(type, expected_type);
     advance();
     Node node;

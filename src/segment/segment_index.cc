@@ -283,7 +283,7 @@ Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
 Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
   const std::string key = extent_key(f);
   // Sealed like a record: the extent says which months and amounts occur.
-  auto payload = db_.get_meta(st_, key);
+  auto payload = db_.get_sealed_meta(st_, key);
   if (!payload) return tl::unexpected(payload.error());
   if (!*payload) return std::optional<Extent>();
   auto e = decode_extent(**payload);
@@ -300,7 +300,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     widen(want, added.first);
     widen(want, added.second);
     if (*current && *want == **current) continue;
-    if (auto s = db.put_meta(st, extent_key(field), encode_extent(*want)); !s) return s;
+    if (auto s = db.put_sealed_meta(st, extent_key(field), encode_extent(*want)); !s) return s;
   }
   st.extents_added.clear();
   std::vector<std::uint8_t> out, serialized;

@@ -1,28 +1,34 @@
 #include "util/normalize.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace custdb::normalize {
-namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
+std::string lower(std::string_view text) {
+  std::string out(text);
   for (char& c : out) c = ascii_lower(c);
   return out;
 }
-}  // namespace
 
-std::string trim(std::string_view s) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return std::string(s);
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
 }
 
-std::string fold(std::string_view raw) { return lower(trim(raw)); }
+std::string_view trim_view(std::string_view raw) {
+  auto first = raw.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) return {};
+  return raw.substr(first, raw.find_last_not_of(kWhitespace) - first + 1);
+}
+
+std::string trim(std::string_view raw) { return std::string(trim_view(raw)); }
+
+std::string fold(std::string_view raw) { return lower(trim_view(raw)); }
+
+bool same_folded(std::string_view a, std::string_view b) { return iequals(trim_view(a), trim_view(b)); }
 
 std::optional<std::string> email(std::string_view raw) {
-  std::string e = lower(trim(raw));
+  std::string e = lower(trim_view(raw));
   if (e.size() < 3 || e.size() > 254) return std::nullopt;
   auto at = e.find('@');
   if (at == std::string::npos || at == 0 || e.find('@', at + 1) != std::string::npos)
@@ -58,7 +64,7 @@ std::optional<std::string> phone(std::string_view raw) {
 }
 
 std::optional<std::string> tag(std::string_view raw) {
-  std::string t = lower(trim(raw));
+  std::string t = lower(trim_view(raw));
   if (t.empty() || t.size() > 64) return std::nullopt;
   for (unsigned char c : t)
     if (c < ' ' || c == 0x7f || c == '|' || c == ',') return std::nullopt;
