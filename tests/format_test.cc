@@ -7,6 +7,7 @@
 
 #include "codec/record_codec.h"
 #include "storage/lmdb.h"
+#include "util/coding.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -88,7 +89,7 @@ BOOST_AUTO_TEST_SUITE(format)
 
 BOOST_AUTO_TEST_CASE(v1_records_read_with_current_schema) {
   codec::RecordCodec codec(nullptr);
-  storage::IdKey ckey(42), tkey(7001);
+  coding::IdKey ckey(42), tkey(7001);
   if (std::getenv("CUSTDB_WRITE_FIXTURES")) {
     std::vector<std::uint8_t> bytes;
     codec.encode(ckey.span(), fixture_customer(), bytes);
@@ -107,14 +108,14 @@ BOOST_AUTO_TEST_CASE(v1_records_read_with_current_schema) {
 BOOST_AUTO_TEST_CASE(fixture_under_another_key_or_flipped_is_corruption) {
   codec::RecordCodec codec(nullptr);
   auto bytes = read_hex(kFixtures / "customer_v1.hex");
-  storage::IdKey other(43);
+  coding::IdKey other(43);
   auto moved = codec.decode_customer(other.span(), bytes);
   BOOST_TEST_REQUIRE(!moved.has_value());
   BOOST_TEST((moved.error().code() == ErrorCode::kCorruption));
   for (std::size_t i = 0; i < bytes.size(); i += 7) {
     auto flipped = bytes;
     flipped[i] ^= 0x01;
-    storage::IdKey key(42);
+    coding::IdKey key(42);
     auto r = codec.decode_customer(key.span(), flipped);
     BOOST_TEST_REQUIRE(!r.has_value(), "byte " << i);
     BOOST_TEST((r.error().code() == ErrorCode::kCorruption));
@@ -123,7 +124,7 @@ BOOST_AUTO_TEST_CASE(fixture_under_another_key_or_flipped_is_corruption) {
 
 BOOST_AUTO_TEST_CASE(garbage_is_corruption_not_a_crash) {
   codec::RecordCodec codec(nullptr);
-  storage::IdKey key(1);
+  coding::IdKey key(1);
   std::mt19937 rng(1);
   for (int n = 0; n < 2000; ++n) {
     std::vector<std::uint8_t> junk(rng() % 80);

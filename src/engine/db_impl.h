@@ -28,10 +28,6 @@
 #include "index/segments.h"
 #include "segment/segment_index.h"
 #include "storage/lmdb.h"
-// Transitional: LMDB's raw cursors, for the files not yet moved to storage/lmdb.h's walker
-// (postings.cc, segment_query.cc, check.cc's extent scan, analytics/rfm.cc). Remove this
-// include once none of them needs it.
-#include "storage/raw.h"
 #include "storage/page_check.h"
 #include "util/coding.h"
 #include "util/mutex.h"

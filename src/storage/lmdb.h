@@ -37,13 +37,6 @@ struct MDB_cursor;
 namespace custdb::storage {
 
 using coding::Bytes;
-// The byte codings moved to util/coding.h; these names remain for code not yet moved over.
-using coding::get_i64;
-using coding::get_u64;
-using coding::IdKey;
-using coding::put_i32;
-using coding::put_i64;
-using coding::put_u64;
 
 // The size of the lock.mdb LMDB creates for `max_readers` reader slots.
 std::size_t lock_file_size(unsigned max_readers);

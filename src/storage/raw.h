@@ -1,7 +1,7 @@
 // LMDB's own types for the storage layer's implementation (src/storage only): conversions
 // between MDB_val and byte views, the classification of LMDB return codes, and a raw cursor.
-// Code outside src/storage uses storage/lmdb.h, whose calls return classified errors (db_impl.h
-// still includes this header for the files not yet moved over).
+// Code outside src/storage uses storage/lmdb.h, whose calls return classified errors: nothing
+// outside src/storage includes this header.
 #pragma once
 
 #include <lmdb.h>
