@@ -57,8 +57,10 @@ CUSTDB_ENUM_TABLE(Channel, {Channel::kBranch, "branch"}, {Channel::kMobile, "mob
 #undef CUSTDB_ENUM_TABLE
 
 // valid<E>[n]: whether number n names a value of E (one lookup per decoded enum field).
+// `static` (internal linkage): an inline variable would be a GNU unique symbol, which
+// -fvisibility=hidden does not hide, and libcustdb.so would export it (exported_symbols test).
 template <class E>
-inline constexpr std::array<bool, 256> valid = [] {
+static constexpr std::array<bool, 256> valid = [] {
   static_assert(sizeof(E) == 1, "custdb enums are one byte on disk");
   std::array<bool, 256> a{};
   for (const auto& row : Table<E>::rows) a[static_cast<std::uint8_t>(row.first)] = true;
