@@ -341,7 +341,7 @@ Result<CheckReport> DatabaseImpl::check() {
 
 namespace detail {
 Result<storage::PageCheckReport> walk_pages(const std::filesystem::path& path) {
-  // The flags custdb opens its named DBs with (database.cc, all_dbis): LMDB would read a DB
+  // The flags custdb opens its named DBs with (open.cc, all_dbis): LMDB would read a DB
   // whose stored flags differ as another kind of tree.
   storage::PageCheckOptions o;
   for (const char* name : {"meta", "customers", "relationships", "transactions", "idx.segments"})
