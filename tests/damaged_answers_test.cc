@@ -334,7 +334,7 @@ BOOST_DATA_TEST_CASE(a_posting_naming_a_missing_customer_is_corruption, kModes, 
   auto& impl = Database::Impl::of(db);
   auto plant = [&](index::Posting p) {
     auto st = must(impl.begin(true));
-    st->posting_deltas[segment::chunk_key(impl.seg_keys->posting_key(p), 0)].push_back(
+    st->posting_deltas[segment::chunk_key(impl.seg_keys().posting_key(p), 0)].push_back(
         {static_cast<std::uint32_t>(kGone), true});
     must(impl.commit(*st));
   };

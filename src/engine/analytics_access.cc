@@ -33,10 +33,10 @@ Result<TxnState*> state_of(const ReadView& view) {
 }  // namespace
 
 const std::string& base_currency(const ReadView& view) {
-  return ReadView::State::db_of(view).base_currency;
+  return ReadView::State::db_of(view).base_currency();
 }
 const std::string& base_currency(const Database& db) {
-  return Database::Impl::of(db).base_currency;
+  return Database::Impl::of(db).base_currency();
 }
 
 Date today_utc() { return detail::today_utc(); }
@@ -50,10 +50,10 @@ Status for_each_customer_transactions(
   const storage::Txn& txn = (*st)->txn;
   const DatabaseImpl& db = ReadView::State::db_of(view);
   const storage::Table index =
-      db.dbi_index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
+      db.tables().index[static_cast<std::size_t>(index::IndexId::kTxnByCustomer)];
   auto index_entries = storage::entry_count(txn, index, "idx.txn_by_customer");
   if (!index_entries) return tl::unexpected(index_entries.error());
-  auto table_entries = storage::entry_count(txn, db.dbi_transactions, "transactions");
+  auto table_entries = storage::entry_count(txn, db.tables().transactions, "transactions");
   if (!table_entries) return tl::unexpected(table_entries.error());
 
   // Each key of idx.txn_by_customer holds one customer's transactions as its duplicates, which

@@ -112,7 +112,7 @@ Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view 
   CUSTDB_REQUIRE_STATE();
   const std::string want = normalize::trim(ref);
   auto v = db_->customers_by(*state_, index::IndexId::kExternalRef,
-                             db_->keys->equality_key(index::IndexId::kExternalRef, want),
+                             db_->keys().equality_key(index::IndexId::kExternalRef, want),
                              [&](const Customer& c) { return c.external_ref == want; });
   if (!v) return tl::unexpected(v.error());
   if (v->empty()) return std::optional<Customer>();
@@ -139,9 +139,9 @@ Result<std::vector<Transaction>> ReadView::transactions_of(CustomerId id,
 Result<TableCounts> ReadView::counts() const {
   CUSTDB_REQUIRE_STATE();
   TableCounts c;
-  std::pair<storage::Table, std::uint64_t*> tables[] = {{db_->dbi_customers, &c.customers},
-                                                 {db_->dbi_relationships, &c.relationships},
-                                                 {db_->dbi_transactions, &c.transactions}};
+  std::pair<storage::Table, std::uint64_t*> tables[] = {{db_->tables().customers, &c.customers},
+                                                 {db_->tables().relationships, &c.relationships},
+                                                 {db_->tables().transactions, &c.transactions}};
   for (auto [dbi, out] : tables) {
     auto n = storage::entry_count(state_->txn, dbi, "table");
     if (!n) return tl::unexpected(n.error());
@@ -170,20 +170,20 @@ Status walk_table(detail::TxnState& st, storage::Table table, std::string_view n
 Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
   return walk_table<Customer>(
-      *state_, db_->dbi_customers, "customers",
-      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_customer(k, v); }, fn);
+      *state_, db_->tables().customers, "customers",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_customer(k, v); }, fn);
 }
 Status ReadView::for_each_relationship(const std::function<bool(const Relationship&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
   return walk_table<Relationship>(
-      *state_, db_->dbi_relationships, "relationships",
-      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_relationship(k, v); }, fn);
+      *state_, db_->tables().relationships, "relationships",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_relationship(k, v); }, fn);
 }
 Status ReadView::for_each_transaction(const std::function<bool(const Transaction&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
   return walk_table<Transaction>(
-      *state_, db_->dbi_transactions, "transactions",
-      [&](storage::Bytes k, storage::Bytes v) { return db_->codec->decode_transaction(k, v); }, fn);
+      *state_, db_->tables().transactions, "transactions",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_transaction(k, v); }, fn);
 }
 #undef CUSTDB_REQUIRE_STATE
 
@@ -323,17 +323,17 @@ Result<CheckReport> Database::check() const { return impl_->check(); }
 
 DatabaseInfo Database::info() const {
   DatabaseInfo i;
-  i.path = impl_->path;
-  i.encrypted = impl_->encrypted;
-  i.read_only = impl_->options.read_only;
-  i.base_currency = impl_->base_currency;
+  i.path = impl_->path();
+  i.encrypted = impl_->encrypted();
+  i.read_only = impl_->options().read_only;
+  i.base_currency = impl_->base_currency();
   i.format_version = detail::kFileFormat;
   const storage::EnvInfo e = impl_->env_info();
   i.map_size = e.map_size;
   i.page_size = e.page_size;
   i.file_size = (e.last_pgno + 1) * e.page_size;
   std::error_code ec;
-  auto fsz = std::filesystem::file_size(impl_->path / "data.mdb", ec);
+  auto fsz = std::filesystem::file_size(impl_->path() / "data.mdb", ec);
   if (!ec) i.file_size = fsz;
   i.max_readers = e.max_readers;
   i.readers_in_use = e.readers_in_use;
@@ -344,11 +344,11 @@ Status Database::sync() { return impl_->sync(); }
 
 Status Database::change_key(const KeyMaterial& new_key) {
   auto& d = *impl_;
-  if (!d.encrypted)
+  if (!d.encrypted())
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
   const storage::Bytes key = coding::as_bytes(detail::kKeyHeaderKey);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
-    auto stored = d.get(st, d.dbi_meta, key);
+    auto stored = d.get(st, d.tables().meta, key);
     if (!stored) return tl::unexpected(stored.error());
     if (!*stored)
       return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
@@ -357,16 +357,16 @@ Status Database::change_key(const KeyMaterial& new_key) {
     auto rewrapped = crypto::rewrap_key(*old, d.data_key(), new_key);
     if (!rewrapped) return tl::unexpected(rewrapped.error());
     const auto kh_bytes = rewrapped->serialize();
-    if (auto s = d.put(st, d.dbi_meta, key, kh_bytes); !s) return s;
+    if (auto s = d.put(st, d.tables().meta, key, kh_bytes); !s) return s;
     // The new key header gets its binding to this file (the file id is the open's: it was
     // checked or created there).
-    auto id = d.get(st, d.dbi_meta, coding::as_bytes(detail::kFileIdKey));
+    auto id = d.get(st, d.tables().meta, coding::as_bytes(detail::kFileIdKey));
     if (!id) return tl::unexpected(id.error());
     if (!*id || (*id)->size() != crypto::kFileIdSize)
       return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
     auto mac = crypto::key_binding(d.data_key(), **id, kh_bytes);
     if (!mac) return tl::unexpected(mac.error());
-    return d.put(st, d.dbi_meta, coding::as_bytes(detail::kKeyBindingKey), *mac);
+    return d.put(st, d.tables().meta, coding::as_bytes(detail::kKeyBindingKey), *mac);
   });
   if (!s) return s;
   return d.sync();  // the old wrapping must not be what survives a crash
@@ -456,14 +456,14 @@ Result<std::vector<Database::TableStats>> Database::stats() const {
     return {};
   };
   const auto& d = *impl_;
-  if (auto s = add("meta", d.dbi_meta); !s) return tl::unexpected(s.error());
-  if (auto s = add("customers", d.dbi_customers); !s) return tl::unexpected(s.error());
-  if (auto s = add("relationships", d.dbi_relationships); !s) return tl::unexpected(s.error());
-  if (auto s = add("transactions", d.dbi_transactions); !s) return tl::unexpected(s.error());
+  if (auto s = add("meta", d.tables().meta); !s) return tl::unexpected(s.error());
+  if (auto s = add("customers", d.tables().customers); !s) return tl::unexpected(s.error());
+  if (auto s = add("relationships", d.tables().relationships); !s) return tl::unexpected(s.error());
+  if (auto s = add("transactions", d.tables().transactions); !s) return tl::unexpected(s.error());
   for (std::size_t i = 0; i < index::kIndexCount; ++i)
-    if (auto s = add(index::spec(static_cast<index::IndexId>(i)).dbi_name, d.dbi_index[i]); !s)
+    if (auto s = add(index::spec(static_cast<index::IndexId>(i)).dbi_name, d.tables().index[i]); !s)
       return tl::unexpected(s.error());
-  if (auto s = add("idx.segments", d.dbi_segments); !s) return tl::unexpected(s.error());
+  if (auto s = add("idx.segments", d.tables().segments); !s) return tl::unexpected(s.error());
   return out;
 }
 

@@ -58,14 +58,14 @@ struct Checker {
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
   // The segment index the customers derive, built with the writer's own code.
-  segment::SegmentCheck segments{*db.seg_keys};
+  segment::SegmentCheck segments{db.seg_keys()};
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
   }
 
   bool entry_present(const IndexEntry& e) {
-    const storage::Table table = db.dbi_index[static_cast<std::size_t>(e.index)];
+    const storage::Table table = db.tables().index[static_cast<std::size_t>(e.index)];
     const auto key = coding::as_bytes(e.key), value = coding::as_bytes(e.value);
     // A read failure counts as absent: the entry is reported missing.
     if (index::spec(e.index).unique) {
@@ -87,7 +87,7 @@ struct Checker {
 
   bool customer_exists(CustomerId id) {
     coding::IdKey k(id);
-    auto v = storage::get(st.txn, db.dbi_customers, k.span());
+    auto v = storage::get(st.txn, db.tables().customers, k.span());
     return v && *v;
   }
 
@@ -106,22 +106,22 @@ struct Checker {
     std::vector<IndexEntry> entries;
     std::uint64_t max_customer = 0, max_rel = 0, max_txn = 0;
 
-    auto s = walk(db.dbi_customers, [&](storage::Bytes k, storage::Bytes v) {
+    auto s = walk(db.tables().customers, [&](storage::Bytes k, storage::Bytes v) {
       ++report.customers;
-      auto c = db.codec->decode_customer(k, v);
+      auto c = db.codec().decode_customer(k, v);
       if (!c) return problem(Kind::kUndecodable, "customers", c.error().message());
       max_customer = std::max(max_customer, c->id);
       stored[c->id] = c->aggregates;
       entries.clear();
-      db.keys->customer_entries(*c, entries);
+      db.keys().customer_entries(*c, entries);
       check_entries(entries, "customer " + std::to_string(c->id));
       segments.expect(*c);
     });
     if (!s) return s;
 
-    s = walk(db.dbi_relationships, [&](storage::Bytes k, storage::Bytes v) {
+    s = walk(db.tables().relationships, [&](storage::Bytes k, storage::Bytes v) {
       ++report.relationships;
-      auto r = db.codec->decode_relationship(k, v);
+      auto r = db.codec().decode_relationship(k, v);
       if (!r) return problem(Kind::kUndecodable, "relationships", r.error().message());
       max_rel = std::max(max_rel, r->id);
       for (CustomerId end : {r->from, r->to})
@@ -130,14 +130,14 @@ struct Checker {
                   "relationship " + std::to_string(r->id) + " names missing customer " +
                       std::to_string(end));
       entries.clear();
-      db.keys->relationship_entries(*r, entries);
+      db.keys().relationship_entries(*r, entries);
       check_entries(entries, "relationship " + std::to_string(r->id));
     });
     if (!s) return s;
 
-    s = walk(db.dbi_transactions, [&](storage::Bytes k, storage::Bytes v) {
+    s = walk(db.tables().transactions, [&](storage::Bytes k, storage::Bytes v) {
       ++report.transactions;
-      auto t = db.codec->decode_transaction(k, v);
+      auto t = db.codec().decode_transaction(k, v);
       if (!t) return problem(Kind::kUndecodable, "transactions", t.error().message());
       max_txn = std::max(max_txn, t->id);
       if (!customer_exists(t->customer_id)) {
@@ -154,7 +154,7 @@ struct Checker {
         if (!a.last_txn_at || t->ts > *a.last_txn_at) a.last_txn_at = t->ts;
       }
       entries.clear();
-      db.keys->transaction_entries(*t, entries);
+      db.keys().transaction_entries(*t, entries);
       check_entries(entries, "transaction " + std::to_string(t->id));
     });
     if (!s) return s;
@@ -172,7 +172,7 @@ struct Checker {
     }
 
     for (std::size_t i = 0; i < index::kIndexCount; ++i) {
-      auto stored = storage::entry_count(st.txn, db.dbi_index[i],
+      auto stored = storage::entry_count(st.txn, db.tables().index[i],
                                          index::spec(static_cast<IndexId>(i)).dbi_name);
       if (!stored) return tl::unexpected(stored.error());
       report.index_entries += *stored;
@@ -214,13 +214,13 @@ struct Checker {
   // can succeed.
   Status check_meta() {
     auto raw = [&](std::string_view key) -> Result<std::optional<storage::Bytes>> {
-      return db.get(st, db.dbi_meta, coding::as_bytes(key));
+      return db.get(st, db.tables().meta, coding::as_bytes(key));
     };
     auto header = raw(kHeaderKey);
     if (!header) return tl::unexpected(header.error());
     if (!*header) {
       problem(Kind::kBadMetadata, "meta", "header: missing");
-    } else if (auto h = check_header(**header, db.encrypted); !h) {
+    } else if (auto h = check_header(**header, db.encrypted()); !h) {
       problem(Kind::kBadMetadata, "meta", "header: " + h.error().message());
     }
 
@@ -237,7 +237,7 @@ struct Checker {
       }
     }
 
-    if (db.encrypted) {
+    if (db.encrypted()) {
       auto kh = raw(kKeyHeaderKey);
       auto id = raw(kFileIdKey);
       auto binding = raw(kKeyBindingKey);
@@ -291,13 +291,13 @@ struct Checker {
              bool loaded = false;
              if (spec.owner == index::Owner::kCustomer) {
                auto c = db.load_customer(st, owner);
-               if (c && *c) db.keys->customer_entries(**c, derived), loaded = true;
+               if (c && *c) db.keys().customer_entries(**c, derived), loaded = true;
              } else if (spec.owner == index::Owner::kRelationship) {
                auto r = db.load_relationship(st, owner);
-               if (r && *r) db.keys->relationship_entries(**r, derived), loaded = true;
+               if (r && *r) db.keys().relationship_entries(**r, derived), loaded = true;
              } else {
                auto t = db.load_transaction(st, owner);
-               if (t && *t) db.keys->transaction_entries(**t, derived), loaded = true;
+               if (t && *t) db.keys().transaction_entries(**t, derived), loaded = true;
              }
              IndexEntry e{id, std::string(key), std::string(value)};
              if (!loaded || std::find(derived.begin(), derived.end(), e) == derived.end())
@@ -310,7 +310,7 @@ struct Checker {
   template <class Fn>
   Status walk_dups(IndexId id, Fn fn) {
     // A full walk visits every value of every key of a dupsort table.
-    return storage::Walker(st.txn, db.dbi_index[static_cast<std::size_t>(id)], "scan index")
+    return storage::Walker(st.txn, db.tables().index[static_cast<std::size_t>(id)], "scan index")
         .all([&](storage::Bytes k, storage::Bytes v) {
           fn(coding::as_view(k), coding::as_view(v));
           return storage::Next::go_on();
@@ -328,7 +328,7 @@ Result<CheckReport> DatabaseImpl::check() {
   if (!st) return tl::unexpected(st.error());
   // The page structure first: LMDB follows damaged page offsets into a crash, so the record
   // checks below run only on a file whose pages are sound.
-  auto pages = verify_file(path);
+  auto pages = verify_file(path());
   if (!pages) return tl::unexpected(pages.error());
   if (!pages->clean()) return pages;
   CheckReport report;

@@ -164,25 +164,38 @@ struct TxnState {
 // index-key derivation of the file's mode, the write lock, and the operations every public
 // call is built from. Owned by its Database handle; every transaction of the handle uses it.
 //
-// Thread safety: the catalog (path through seg_keys below) is set by open() and only read
-// afterwards, from any thread. A TxnState is used by one thread at a time. The write lock,
+// Thread safety: the catalog (path() through seg_keys() below) is set by open() (open.cc) and
+// only read afterwards, from any thread: its accessors are const and return const references,
+// so no other code can change it. A TxnState is used by one thread at a time. The write lock,
 // the remap gate and the nonce sealer guard their own state (annotated). Methods that write
 // are not const; const ones only read.
 class DatabaseImpl {
  public:
+  // The LMDB named databases of the file (docs/format.md), opened by open().
+  struct Tables {
+    storage::Table meta, customers, relationships, transactions;
+    std::array<storage::Table, index::kIndexCount> index{};  // by index::IndexId
+    storage::Table segments;
+  };
+
   ~DatabaseImpl();
 
   // ---- catalog: set by open(), read-only afterwards ----
-  std::filesystem::path path;
-  Options options;  // as opened; the secret (options.key) is dropped once the key is unwrapped
-  storage::Table dbi_meta, dbi_customers, dbi_relationships, dbi_transactions;
-  std::array<storage::Table, index::kIndexCount> dbi_index{};
-  storage::Table dbi_segments;
-  bool encrypted = false;
-  std::string base_currency;
-  std::unique_ptr<codec::RecordCodec> codec;
-  std::unique_ptr<index::IndexKeys> keys;
-  std::unique_ptr<segment::SegmentKeys> seg_keys;
+  // The database directory as opened.
+  const std::filesystem::path& path() const { return path_; }
+  // As opened; the secret (options().key) is dropped once the key is unwrapped.
+  const Options& options() const { return options_; }
+  const Tables& tables() const { return tables_; }
+  // Whether the file is in encrypted mode (from its header).
+  bool encrypted() const { return encrypted_; }
+  // The file's base currency (ISO 4217, from its header).
+  const std::string& base_currency() const { return base_currency_; }
+  // Record encoding of the file's mode (encrypted mode: sealing once ensure_sealer() ran).
+  const codec::RecordCodec& codec() const { return *codec_; }
+  // Index-key derivation of the file's mode.
+  const index::IndexKeys& keys() const { return *keys_; }
+  // Segment-posting keys of the file's mode.
+  const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,
@@ -244,7 +257,7 @@ class DatabaseImpl {
   // ---- meta ----
   // A meta value in the record envelope (table kMeta): sealed in encrypted mode, checksummed in
   // plaintext; the extent.* and analytics.* keys. The engine's own meta values (header,
-  // next_id.* counters, ...) are raw bytes, read and written with get()/put() on dbi_meta.
+  // next_id.* counters, ...) are raw bytes, read and written with get()/put() on tables().meta.
   Result<std::optional<std::string>> get_sealed_meta(TxnState& st, std::string_view key) const;
   Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value);
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
@@ -344,6 +357,16 @@ class DatabaseImpl {
   Status begin_into(TxnState& st, bool write);
   // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
+
+  // The catalog (see the accessors above): written in open.cc only.
+  std::filesystem::path path_;
+  Options options_;
+  Tables tables_;
+  bool encrypted_ = false;
+  std::string base_currency_;
+  std::unique_ptr<codec::RecordCodec> codec_;
+  std::unique_ptr<index::IndexKeys> keys_;
+  std::unique_ptr<segment::SegmentKeys> seg_keys_;
 
   std::string registry_key_;  // canonical path in the process-wide open-database registry
   storage::Env env_;

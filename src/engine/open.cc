@@ -82,16 +82,16 @@ struct DbiName {
   storage::TableKind kind;
 };
 
-std::vector<DbiName> all_dbis(DatabaseImpl& d) {
+std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
   constexpr auto kUnique = storage::TableKind::kUnique;
-  std::vector<DbiName> v = {{&d.dbi_meta, "meta", kUnique},
-                            {&d.dbi_customers, "customers", kUnique},
-                            {&d.dbi_relationships, "relationships", kUnique},
-                            {&d.dbi_transactions, "transactions", kUnique}};
-  v.push_back({&d.dbi_segments, "idx.segments", kUnique});
+  std::vector<DbiName> v = {{&t.meta, "meta", kUnique},
+                            {&t.customers, "customers", kUnique},
+                            {&t.relationships, "relationships", kUnique},
+                            {&t.transactions, "transactions", kUnique}};
+  v.push_back({&t.segments, "idx.segments", kUnique});
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
-    v.push_back({&d.dbi_index[i], s.dbi_name,
+    v.push_back({&t.index[i], s.dbi_name,
                  s.unique ? kUnique : storage::TableKind::kDupSorted});
   }
   return v;
@@ -174,9 +174,9 @@ Status probe_records(const DatabaseImpl& d, const crypto::RecordCipher* cipher,
   codec::RecordCodec codec(cipher);
   bool any = false;
   for (int table = 0; table < 3; ++table) {
-    const storage::Table t = table == 0   ? d.dbi_customers
-                             : table == 1 ? d.dbi_relationships
-                                          : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.tables().customers
+                             : table == 1 ? d.tables().relationships
+                                          : d.tables().transactions;
     bool opened = false, found = false;
     auto s = storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
       found = true;
@@ -205,9 +205,9 @@ constexpr int kProbePerTable = 4;
 
 void copy_first_records(DatabaseImpl& d, storage::Txn& txn, std::vector<RecordCopy>& out) {
   for (int table = 0; table < 3; ++table) {
-    const storage::Table t = table == 0   ? d.dbi_customers
-                             : table == 1 ? d.dbi_relationships
-                                          : d.dbi_transactions;
+    const storage::Table t = table == 0   ? d.tables().customers
+                             : table == 1 ? d.tables().relationships
+                                          : d.tables().transactions;
     if (!t) continue;
     int n = 0;
     // A damaged page is not this probe's business: the reads that meet it (and check())
@@ -254,8 +254,8 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
   // environment and lock file) closed.
   CreateUndo undo;
   auto d = std::make_unique<Database::Impl>();
-  d->path = path;
-  d->options = options;
+  d->path_ = path;
+  d->options_ = options;
   std::error_code ec;
   const fs::path data_file = path / "data.mdb";
   bool exists = fs::exists(data_file, ec);
@@ -430,7 +430,7 @@ read_header:  // again when another process created the database meanwhile (phas
                             " slots are held by live read transactions (`custdb stats` lists "
                             "their processes); a read-only open needs one");
     if (begun != Begin::kOk) return tl::unexpected(std::move(failure));
-    for (auto& [slot, name, kind] : all_dbis(*d)) {
+    for (auto& [slot, name, kind] : all_dbis(d->tables_)) {
       auto t = storage::open_table(txn, name, kind, false);
       if (!t) return tl::unexpected(t.error());
       if (!*t) {
@@ -440,8 +440,8 @@ read_header:  // again when another process created the database meanwhile (phas
       *slot = **t;
     }
     auto read_meta = [&](std::string_view key) -> Result<std::optional<std::vector<std::uint8_t>>> {
-      if (!d->dbi_meta) return std::optional<std::vector<std::uint8_t>>();
-      auto v = storage::get(txn, d->dbi_meta, as_bytes(key), "read " + std::string(key));
+      if (!d->tables().meta) return std::optional<std::vector<std::uint8_t>>();
+      auto v = storage::get(txn, d->tables().meta, as_bytes(key), "read " + std::string(key));
       if (!v) return tl::unexpected(v.error());
       if (!*v) return std::optional<std::vector<std::uint8_t>>();
       return std::optional<std::vector<std::uint8_t>>(std::in_place, (*v)->begin(), (*v)->end());
@@ -544,7 +544,7 @@ read_header:  // again when another process created the database meanwhile (phas
       if (begun != storage::Txn::Begin::kOk)
         return tl::unexpected(std::move(failure));
     }
-    for (auto& [slot, name, kind] : all_dbis(*d)) {
+    for (auto& [slot, name, kind] : all_dbis(d->tables_)) {
       auto t = storage::open_table(txn, name, kind, true);
       if (!t) return tl::unexpected(t.error());
       *slot = **t;
@@ -555,11 +555,11 @@ read_header:  // again when another process created the database meanwhile (phas
       // the file, so no other custdb process can have written one; this re-read only guards
       // against a writer that does not take custdb's lock (LMDB's load tool, say): if a header is
       // there now, open it as the existing database it has become.
-      auto again = storage::get(txn, d->dbi_meta, as_bytes(kHeaderKey));
+      auto again = storage::get(txn, d->tables().meta, as_bytes(kHeaderKey));
       if (again && *again) goto read_header;  // aborts txn, unlocks
     }
     auto put_meta = [&](std::string_view key, Bytes value) -> Status {
-      return storage::put(txn, d->dbi_meta, as_bytes(key), value, storage::Put::kOverwrite,
+      return storage::put(txn, d->tables().meta, as_bytes(key), value, storage::Put::kOverwrite,
                           "write meta");
     };
     auto bind = [&](std::span<const std::uint8_t> kh_bytes) -> Status {
@@ -602,12 +602,12 @@ read_header:  // again when another process created the database meanwhile (phas
     }
     if (auto s = txn.commit("commit open"); !s) return tl::unexpected(s.error());
   }
-  d->encrypted = header->encrypted;
-  d->base_currency = header->currency;
-  d->options.key.reset();  // the unwrapped data key is all a handle needs from here on
-  d->codec = std::make_unique<codec::RecordCodec>(d->cipher_.get());
-  d->keys = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
-  d->seg_keys = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get());
+  d->encrypted_ = header->encrypted;
+  d->base_currency_ = header->currency;
+  d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
+  d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
+  d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
+  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get());
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
   undo.dismiss();
@@ -623,7 +623,7 @@ Status DatabaseImpl::ensure_sealer() {
   Error failure(ErrorCode::kInternal, "");
   if (storage::Txn::begin(env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
     return tl::unexpected(std::move(failure));
-  auto stored = storage::get(txn, dbi_meta, as_bytes(kEpochKey), "read nonce epoch");
+  auto stored = storage::get(txn, tables().meta, as_bytes(kEpochKey), "read nonce epoch");
   if (!stored) return tl::unexpected(stored.error());
   std::uint32_t epoch = 0;
   if (*stored && (*stored)->size() == 4) {
@@ -638,14 +638,14 @@ Status DatabaseImpl::ensure_sealer() {
   ++epoch;
   std::uint8_t e[4];
   coding::put_u32(e, epoch);
-  if (auto s = storage::put(txn, dbi_meta, as_bytes(kEpochKey), Bytes(e, 4),
+  if (auto s = storage::put(txn, tables().meta, as_bytes(kEpochKey), Bytes(e, 4),
                             storage::Put::kOverwrite, "write nonce epoch");
       !s)
     return s;
   if (auto s = txn.commit("commit nonce epoch"); !s) return s;
   if (auto s = env_.sync(true); !s) return s;
   sealer_ = std::make_unique<crypto::RecordCipher>(*data_key_, cipher_->cipher(), epoch);
-  codec->set_sealer(sealer_.get());
+  codec_->set_sealer(sealer_.get());
   sealer_ready_.store(true, std::memory_order_release);
   return {};
 }

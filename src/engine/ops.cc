@@ -67,13 +67,13 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
       return precondition("id: no customer ids left to assign; give one explicitly");
   }
   coding::IdKey key(c.id);
-  auto existing = get(st, dbi_customers, key.span());
+  auto existing = get(st, tables().customers, key.span());
   if (!existing) return tl::unexpected(existing.error());
   if (*existing)
     return make_error(ErrorCode::kAlreadyExists, "id: customer " + std::to_string(c.id) + " exists");
   if (!c.external_ref.empty()) {
-    auto k = keys->equality_key(IndexId::kExternalRef, c.external_ref);
-    auto owner = get(st, dbi_index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
+    auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
+    auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
     if (!owner) return tl::unexpected(owner.error());
     if (*owner)
       return make_error(ErrorCode::kAlreadyExists,
@@ -104,8 +104,8 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   c.scores = (*old)->scores;               // engine-maintained
   if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
-    auto k = keys->equality_key(IndexId::kExternalRef, c.external_ref);
-    auto owner = get(st, dbi_index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
+    auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
+    auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
     if (!owner) return tl::unexpected(owner.error());
     if (*owner)
       return make_error(ErrorCode::kAlreadyExists,
@@ -173,19 +173,19 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
   std::vector<IndexEntry> entries;
   for (const auto& r : rel_records) {
     entries.clear();
-    keys->relationship_entries(r, entries);
+    keys().relationship_entries(r, entries);
     for (const auto& e : entries)
       if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
     coding::IdKey k(r.id);
-    if (auto s = del(st, dbi_relationships, k.span()); !s) return tl::unexpected(s.error());
+    if (auto s = del(st, tables().relationships, k.span()); !s) return tl::unexpected(s.error());
   }
   for (const auto& t : txn_records) {
     entries.clear();
-    keys->transaction_entries(t, entries);
+    keys().transaction_entries(t, entries);
     for (const auto& e : entries)
       if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
     coding::IdKey k(t.id);
-    if (auto s = del(st, dbi_transactions, k.span()); !s) return tl::unexpected(s.error());
+    if (auto s = del(st, tables().transactions, k.span()); !s) return tl::unexpected(s.error());
   }
   if (auto s = write_customer(st, &**c, nullptr); !s) return tl::unexpected(s.error());
   return true;
@@ -196,7 +196,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
 Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) {
   if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
   for (CustomerId end : {r.from, r.to}) {
-    auto v = get(st, dbi_customers, coding::IdKey(end).span());
+    auto v = get(st, tables().customers, coding::IdKey(end).span());
     if (!v) return tl::unexpected(v.error());
     if (!*v)
       return precondition((end == r.from ? "from" : "to") + std::string(": customer ") +
@@ -218,15 +218,15 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   if (!next) return tl::unexpected(next.error());
   r.id = *next;
   coding::IdKey k(r.id);
-  auto taken = get(st, dbi_relationships, k.span());
+  auto taken = get(st, tables().relationships, k.span());
   if (!taken) return tl::unexpected(taken.error());
   if (*taken)
     return make_error(ErrorCode::kCorruption,
                       std::string(kNextRelationship) + " is behind existing ids");
-  codec->encode(k.span(), r, st.buf);
-  if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  codec().encode(k.span(), r, st.buf);
+  if (auto s = put(st, tables().relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
-  keys->relationship_entries(r, entries);
+  keys().relationship_entries(r, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
   if (auto s = bump_counter(st, kNextRelationship, r.id); !s) return tl::unexpected(s.error());
@@ -238,10 +238,10 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
   if (!r) return tl::unexpected(r.error());
   if (!*r) return false;
   std::vector<IndexEntry> entries;
-  keys->relationship_entries(**r, entries);
+  keys().relationship_entries(**r, entries);
   for (const auto& e : entries)
     if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = del(st, dbi_relationships, coding::IdKey(id).span()); !s)
+  if (auto s = del(st, tables().relationships, coding::IdKey(id).span()); !s)
     return tl::unexpected(s.error());
   return true;
 }
@@ -249,7 +249,7 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
 // ---- transactions ----------------------------------------------------------------------------
 
 Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) {
-  if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
+  if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
   if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
   auto c = load_customer(st, t.customer_id);
   if (!c) return tl::unexpected(c.error());
@@ -264,7 +264,7 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
       return precondition("id: no transaction ids left to assign; give one explicitly");
   }
   coding::IdKey k(t.id);
-  auto existing = get(st, dbi_transactions, k.span());
+  auto existing = get(st, tables().transactions, k.span());
   if (!existing) return tl::unexpected(existing.error());
   if (*existing)
     return make_error(ErrorCode::kAlreadyExists,
@@ -274,10 +274,10 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
   if (!agg) return tl::unexpected(agg.error());
   updated.aggregates = *agg;
 
-  codec->encode(k.span(), t, st.buf);
-  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  codec().encode(k.span(), t, st.buf);
+  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
-  keys->transaction_entries(t, entries);
+  keys().transaction_entries(t, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
   if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
@@ -318,10 +318,10 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   if (auto s = run_callback("amend_transaction", [&] { mutate(t); }); !s) return tl::unexpected(s.error());
   t.id = id;
   t.currency = canonical_currency(t.currency);  // so "eur" compares equal to "EUR"
-  if (t.currency != base_currency && t.currency != (*old)->currency &&
+  if (t.currency != base_currency() && t.currency != (*old)->currency &&
       t.base_amount == (*old)->base_amount)
     t.base_amount.reset();  // a new foreign currency needs its own base amount
-  if (auto s = validate_transaction(t, base_currency); !s) return tl::unexpected(s.error());
+  if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
 
   auto old_customer = load_customer(st, (*old)->customer_id);
   if (!old_customer) return tl::unexpected(old_customer.error());
@@ -351,11 +351,11 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   }
 
   coding::IdKey k(id);
-  codec->encode(k.span(), t, st.buf);
-  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  codec().encode(k.span(), t, st.buf);
+  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> before, after;
-  keys->transaction_entries(**old, before);
-  keys->transaction_entries(t, after);
+  keys().transaction_entries(**old, before);
+  keys().transaction_entries(t, after);
   if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
     return tl::unexpected(s.error());
   auto restore = [&](const Customer& was, const Customer& now) -> Status {
@@ -384,10 +384,10 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) {
   Customer updated = **c;
   updated.aggregates = *reduced;
   std::vector<IndexEntry> entries;
-  keys->transaction_entries(**t, entries);
+  keys().transaction_entries(**t, entries);
   for (const auto& e : entries)
     if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = del(st, dbi_transactions, coding::IdKey(id).span()); !s)
+  if (auto s = del(st, tables().transactions, coding::IdKey(id).span()); !s)
     return tl::unexpected(s.error());
   if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
   return true;
@@ -401,10 +401,10 @@ Status DatabaseImpl::restore_customer(TxnState& st, const Customer& c) {
 
 Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) {
   coding::IdKey k(r.id);
-  codec->encode(k.span(), r, st.buf);
-  if (auto s = put(st, dbi_relationships, k.span(), st.buf); !s) return s;
+  codec().encode(k.span(), r, st.buf);
+  if (auto s = put(st, tables().relationships, k.span(), st.buf); !s) return s;
   std::vector<IndexEntry> entries;
-  keys->relationship_entries(r, entries);
+  keys().relationship_entries(r, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return s;
   return {};
@@ -412,10 +412,10 @@ Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) {
 
 Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
   coding::IdKey k(t.id);
-  codec->encode(k.span(), t, st.buf);
-  if (auto s = put(st, dbi_transactions, k.span(), st.buf); !s) return s;
+  codec().encode(k.span(), t, st.buf);
+  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return s;
   std::vector<IndexEntry> entries;
-  keys->transaction_entries(t, entries);
+  keys().transaction_entries(t, entries);
   for (const auto& e : entries)
     if (auto s = put_entry(st, e); !s) return s;
   return {};
@@ -427,12 +427,12 @@ Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
   // Unchanged entries need no tokens (the index layer says which fields they derive from).
   const bool same_entries =
       before && after && index::IndexKeys::same_customer_entries(*before, *after);
-  if (before && !same_entries) keys->customer_entries(*before, old_e);
-  if (after && !same_entries) keys->customer_entries(*after, new_e);
+  if (before && !same_entries) keys().customer_entries(*before, old_e);
+  if (after && !same_entries) keys().customer_entries(*after, new_e);
   if (after) {
     if (auto s = store_customer(st, *after); !s) return s;
   } else {
-    if (auto s = del(st, dbi_customers, coding::IdKey(before->id).span()); !s) return s;
+    if (auto s = del(st, tables().customers, coding::IdKey(before->id).span()); !s) return s;
   }
   if (auto s = update_entries(st, std::move(old_e), std::move(new_e)); !s) return s;
   queue_postings(st, before, after);

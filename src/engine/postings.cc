@@ -6,7 +6,7 @@ namespace custdb::detail {
 
 void DatabaseImpl::queue_postings(TxnState& st, const Customer* before,
                                   const Customer* after) {
-  segment::queue_postings(*seg_keys, st, before, after);
+  segment::queue_postings(seg_keys(), st, before, after);
 }
 
 Status DatabaseImpl::flush_postings(TxnState& st) { return segment::flush(*this, st); }

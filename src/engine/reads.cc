@@ -22,7 +22,7 @@ Result<std::vector<Customer>> DatabaseImpl::customers_by(
   std::vector<Customer> out;
   std::vector<std::string> owners;
   if (index::spec(id).unique) {
-    auto v = get(st, dbi_index[static_cast<std::size_t>(id)], coding::as_bytes(key));
+    auto v = get(st, tables().index[static_cast<std::size_t>(id)], coding::as_bytes(key));
     if (!v) return tl::unexpected(v.error());
     if (*v) owners.emplace_back(reinterpret_cast<const char*>((*v)->data()), (*v)->size());
   } else {
@@ -86,14 +86,14 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
   // Only the count is needed: the facet decode skips the rest of the record (plaintext).
   std::uint64_t expected = 0;
   coding::IdKey owner_key(id);
-  auto owner = get(st, dbi_customers, owner_key.span());
+  auto owner = get(st, tables().customers, owner_key.span());
   if (!owner) return tl::unexpected(owner.error());
   if (*owner) {
-    auto facets = codec->decode_customer_facets(owner_key.span(), **owner);
+    auto facets = codec().decode_customer_facets(owner_key.span(), **owner);
     if (!facets) return tl::unexpected(facets.error());
     expected = facets->txn_count;
   }
-  storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
+  storage::Walker walk(st.txn, tables().index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
                        "history");
   const std::string key = IndexKeys::id_key(id);
   // The whole run's size, from its sub-database record: no walk, whatever from/to select.
@@ -106,7 +106,7 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
                           " entries for customer " + std::to_string(id) + ", whose aggregates count " +
                           std::to_string(expected) + " transactions");
   if (entries == 0) return out;
-  const bool ordered = keys->txn_values_ordered_by_time();
+  const bool ordered = keys().txn_values_ordered_by_time();
   std::optional<std::string> seek;
   if (ordered && from) seek = IndexKeys::txn_time_seek(*from);
   std::string limit;
@@ -154,9 +154,9 @@ Result<std::vector<Transaction>> DatabaseImpl::transactions_of(TxnState& st, Cus
 Result<std::pair<std::optional<Timestamp>, std::optional<Timestamp>>> DatabaseImpl::first_last_txn(
     TxnState& st, CustomerId id, TransactionId excluded) const {
   std::pair<std::optional<Timestamp>, std::optional<Timestamp>> fl;
-  if (keys->txn_values_ordered_by_time()) {
+  if (keys().txn_values_ordered_by_time()) {
     // The index is in (ts, id) order: the first and last entries not excluded are the answer.
-    storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
+    storage::Walker walk(st.txn, tables().index[static_cast<std::size_t>(IndexId::kTxnByCustomer)],
                          "scan");
     const std::string key = IndexKeys::id_key(id);
     for (auto order : {storage::Walker::Order::kForward, storage::Walker::Order::kBackward}) {
@@ -213,7 +213,7 @@ Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) co
   auto e = normalize::email(email);
   if (!e) return make_error(ErrorCode::kInvalidArgument, "email: not an email address");
   return db_->customers_by(*state_, index::IndexId::kEmail,
-                           db_->keys->equality_key(index::IndexId::kEmail, *e),
+                           db_->keys().equality_key(index::IndexId::kEmail, *e),
                            [&](const Customer& c) { return c.email == *e; });
 }
 
@@ -222,7 +222,7 @@ Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) co
   auto p = normalize::phone(phone);
   if (!p) return make_error(ErrorCode::kInvalidArgument, "phone: not a phone number");
   return db_->customers_by(*state_, index::IndexId::kPhone,
-                           db_->keys->equality_key(index::IndexId::kPhone, *p),
+                           db_->keys().equality_key(index::IndexId::kPhone, *p),
                            [&](const Customer& c) { return c.phone == *p; });
 }
 

@@ -41,7 +41,7 @@ Result<std::vector<std::uint8_t>> source_identity(DatabaseImpl& src) {
   coding::put_u64(id.data(), src.env_info().last_txnid);
   auto st = src.begin(false);
   if (!st) return tl::unexpected(st.error());
-  const storage::Table tables[] = {src.dbi_customers, src.dbi_relationships, src.dbi_transactions};
+  const storage::Table tables[] = {src.tables().customers, src.tables().relationships, src.tables().transactions};
   for (int i = 0; i < 3; ++i) {
     auto n = storage::entry_count((*st)->txn, tables[i], "rotation source");
     if (!n) return tl::unexpected(n.error());
@@ -73,7 +73,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   src_opts.create_if_missing = false;
   auto src = DatabaseImpl::open(path, src_opts, /*take_process_lock=*/false);
   if (!src) return tl::unexpected(src.error());
-  if (!(*src)->encrypted)
+  if (!(*src)->encrypted())
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
   const auto source = source_identity(**src);
   if (!source) return tl::unexpected(source.error());
@@ -93,8 +93,8 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     if (old) {
       auto st = (*old)->begin(false);
       if (st) {
-        auto id = (*old)->get(**st, (*old)->dbi_meta, as_bytes(kSourceKey));
-        auto pr = (*old)->get(**st, (*old)->dbi_meta, as_bytes(kProgressKey));
+        auto id = (*old)->get(**st, (*old)->tables().meta, as_bytes(kSourceKey));
+        auto pr = (*old)->get(**st, (*old)->tables().meta, as_bytes(kProgressKey));
         if (id && *id && std::equal((*id)->begin(), (*id)->end(), identity.begin(), identity.end()) &&
             pr && *pr && (*pr)->size() == 9) {
           usable = true;
@@ -113,7 +113,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   dst_opts.read_only = false;
   dst_opts.create_if_missing = true;
   dst_opts.error_if_exists = false;
-  dst_opts.base_currency = (*src)->base_currency;
+  dst_opts.base_currency = (*src)->base_currency();
   // At least the original's map: the copy holds what the original holds.
   if (dst_opts.max_map_size)
     dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env_info().map_size);
@@ -127,9 +127,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     const char* name;
     storage::Table src_dbi;
   };
-  const TableRun tables[] = {{"customers", s.dbi_customers},
-                             {"relationships", s.dbi_relationships},
-                             {"transactions", s.dbi_transactions}};
+  const TableRun tables[] = {{"customers", s.tables().customers},
+                             {"relationships", s.tables().relationships},
+                             {"transactions", s.tables().transactions}};
 
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
@@ -164,15 +164,15 @@ Status rotate_data_key(const fs::path& path, const Options& options,
           }
           Status put;
           if (ti == 0) {
-            auto c = s.codec->decode_customer(key, val);
+            auto c = s.codec().decode_customer(key, val);
             if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
             put = d.restore_customer(ws, *c);
           } else if (ti == 1) {
-            auto r = s.codec->decode_relationship(key, val);
+            auto r = s.codec().decode_relationship(key, val);
             if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
             put = d.restore_relationship(ws, *r);
           } else {
-            auto t = s.codec->decode_transaction(key, val);
+            auto t = s.codec().decode_transaction(key, val);
             if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
             put = d.restore_transaction(ws, *t);
           }
@@ -189,9 +189,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
         std::uint8_t pr[9];
         pr[0] = more ? ti : static_cast<std::uint8_t>(ti + 1);
         coding::put_u64(pr + 1, more ? last : 0);
-        if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
+        if (auto st2 = d.put(ws, d.tables().meta, as_bytes(kProgressKey), storage::Bytes(pr, 9)); !st2)
           return st2;
-        return d.put(ws, d.dbi_meta, as_bytes(kSourceKey), identity);
+        return d.put(ws, d.tables().meta, as_bytes(kSourceKey), identity);
       });
       if (!s_batch) return s_batch;
       p.done += n;
@@ -207,7 +207,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       auto v = s.next_id(rs, counter);
       if (!v) return tl::unexpected(v.error());
       coding::IdKey next(*v);
-      if (auto st2 = d.put(ws, d.dbi_meta, as_bytes(counter), next.span()); !st2) return st2;
+      if (auto st2 = d.put(ws, d.tables().meta, as_bytes(counter), next.span()); !st2) return st2;
     }
     // Values sealed under the old key (segment extents are rebuilt by the restores).
     for (std::string_view key : detail::kSealedMetaKeys) {
@@ -217,7 +217,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
         if (auto st2 = d.put_sealed_meta(ws, key, **v); !st2) return st2;
     }
     for (std::string_view key : {kSourceKey, kProgressKey})
-      if (auto st2 = d.del(ws, d.dbi_meta, as_bytes(key)); !st2) return st2;
+      if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};
   });
   if (!finished) return finished;
@@ -225,8 +225,8 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   {
     auto check = d.begin(false);
     if (!check) return tl::unexpected(check.error());
-    const storage::Table src_tables[] = {s.dbi_customers, s.dbi_relationships, s.dbi_transactions};
-    const storage::Table dst_tables[] = {d.dbi_customers, d.dbi_relationships, d.dbi_transactions};
+    const storage::Table src_tables[] = {s.tables().customers, s.tables().relationships, s.tables().transactions};
+    const storage::Table dst_tables[] = {d.tables().customers, d.tables().relationships, d.tables().transactions};
     for (int i = 0; i < 3; ++i) {
       auto a = storage::entry_count(rs.txn, src_tables[i], tables[i].name);
       if (!a) return tl::unexpected(a.error());

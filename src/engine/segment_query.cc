@@ -123,7 +123,7 @@ class SegmentEvaluator {
     auto total = all();
     if (!total) return total;
     if (!universe_checked_) {
-      auto customers = storage::entry_count(st_.txn, db_.dbi_customers, "customers");
+      auto customers = storage::entry_count(st_.txn, db_.tables().customers, "customers");
       if (!customers) return tl::unexpected(customers.error());
       if ((*total)->size() != *customers)
         return make_error(ErrorCode::kCorruption,
@@ -212,7 +212,7 @@ class SegmentEvaluator {
     query::EvalContext ctx = context();
     Status failed;
     std::uint64_t checked = 0;
-    detail::DatabaseImpl::OrderedReader customers(st_, db_.dbi_customers);
+    detail::DatabaseImpl::OrderedReader customers(st_, db_.tables().customers);
     s->maybe.for_each([&](std::uint64_t id) {
       auto c = db_.load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
@@ -404,7 +404,7 @@ class SegmentEvaluator {
       return true;
     };
     Sets out;
-    auto rel_entries = storage::entry_count(st_.txn, db_.dbi_relationships, "relationships");
+    auto rel_entries = storage::entry_count(st_.txn, db_.tables().relationships, "relationships");
     if (!rel_entries) return tl::unexpected(rel_entries.error());
     if (!any_end && ends.size() < *rel_entries) {
       // Few candidates at the other end: follow their links.
@@ -419,12 +419,12 @@ class SegmentEvaluator {
       if (!failed) return tl::unexpected(failed.error());
     } else {
       // Otherwise one pass over all relationships.
-      storage::Walker walk(st_.txn, db_.dbi_relationships, "relationships");
+      storage::Walker walk(st_.txn, db_.tables().relationships, "relationships");
       std::uint64_t walked = 0;
       Status failed;
       auto s = walk.all([&](storage::Bytes k, storage::Bytes v) {
         ++walked;
-        auto r = db_.codec->decode_relationship(k, v);
+        auto r = db_.codec().decode_relationship(k, v);
         if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
         if (type_ok(*r)) {
           if (any_end || ends.contains(r->to)) out.sure.add(r->from);
@@ -600,7 +600,7 @@ Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
   Status failed;
-  detail::DatabaseImpl::OrderedReader customers(**st, rep_->db->dbi_customers);
+  detail::DatabaseImpl::OrderedReader customers(**st, rep_->db->tables().customers);
   rep_->set.for_each([&](std::uint64_t id) {
     auto c = rep_->db->load_customer(customers, id);
     if (!c) return failed = tl::unexpected(c.error()), false;
@@ -653,7 +653,7 @@ Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
     if (!members) return tl::unexpected(members.error());
     *members &= set;
     Status failed;
-    detail::DatabaseImpl::OrderedReader customers(*st, db->dbi_customers);
+    detail::DatabaseImpl::OrderedReader customers(*st, db->tables().customers);
     members->for_each([&](std::uint64_t id) {
       auto c = db->load_customer(customers, id);
       if (!c) return failed = tl::unexpected(c.error()), false;
@@ -684,7 +684,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   std::string key;
   // Only the group's attribute and the aggregates are read: no whole-record decode.
   auto add = [&](storage::Bytes k, storage::Bytes v) {
-    auto c = db->codec->decode_customer_facets(k, v);
+    auto c = db->codec().decode_customer_facets(k, v);
     if (!c) return failed = tl::unexpected(c.error()), false;
     switch (by) {
       case GroupBy::kTier: key = to_string(c->tier); break;
@@ -712,7 +712,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
     r.txn_count_sum += c->txn_count;
     return true;
   };
-  auto table = storage::entry_count(st->txn, db->dbi_customers, "customers");
+  auto table = storage::entry_count(st->txn, db->tables().customers, "customers");
   if (!table) return tl::unexpected(table.error());
   // Every member of the set must have been added: a member without a record is damage (the
   // set lies within the universe, whose size matched the table's: run_query).
@@ -720,7 +720,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   if (set.size() >= *table / 4) {
     // A dense set (a quarter of the table or more): one cursor pass over the table, which must
     // see as many records as the table records.
-    storage::Walker walk(st->txn, db->dbi_customers, "customers scan");
+    storage::Walker walk(st->txn, db->tables().customers, "customers scan");
     std::uint64_t walked = 0, prev_id = 0;
     Status bad;
     auto scanned = walk.all([&](storage::Bytes k, storage::Bytes v) {
@@ -742,7 +742,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
     if (!scanned) return tl::unexpected(scanned.error());
     if (auto c = storage::check_walked("customers", walked, *table); !c) return tl::unexpected(c.error());
   } else {
-    detail::DatabaseImpl::OrderedReader customers(*st, db->dbi_customers);
+    detail::DatabaseImpl::OrderedReader customers(*st, db->tables().customers);
     set.for_each([&](std::uint64_t id) {
       coding::IdKey k(id);
       auto v = customers.get(k.span());

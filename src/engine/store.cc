@@ -40,12 +40,12 @@ Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
 }
 
 Status DatabaseImpl::put_entry(TxnState& st, const index::IndexEntry& e) {
-  return put(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key), as_bytes(e.value),
+  return put(st, tables().index[static_cast<std::size_t>(e.index)], as_bytes(e.key), as_bytes(e.value),
              index::spec(e.index).unique ? storage::Put::kOverwrite : storage::Put::kNoDupData);
 }
 
 Status DatabaseImpl::del_entry(TxnState& st, const index::IndexEntry& e) {
-  return del(st, dbi_index[static_cast<std::size_t>(e.index)], as_bytes(e.key),
+  return del(st, tables().index[static_cast<std::size_t>(e.index)], as_bytes(e.key),
              index::spec(e.index).unique ? std::nullopt : std::optional(as_bytes(e.value)));
 }
 
@@ -62,7 +62,7 @@ Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry>
 Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index::IndexId id,
                                                             std::string_view key) const {
   std::vector<std::string> out;
-  storage::Walker walk(st.txn, dbi_index[static_cast<std::size_t>(id)], "index read");
+  storage::Walker walk(st.txn, tables().index[static_cast<std::size_t>(id)], "index read");
   if (auto s = walk.dups(as_bytes(key), storage::Walker::Order::kForward,
                          [&](Bytes, Bytes v) {
                            out.emplace_back(coding::as_view(v));
@@ -77,11 +77,11 @@ Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index:
 
 Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
                                                                  std::string_view key) const {
-  auto stored = get(st, dbi_meta, as_bytes(key));
+  auto stored = get(st, tables().meta, as_bytes(key));
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return std::optional<std::string>();
   thread_local std::vector<std::uint8_t> scratch;
-  auto payload = codec->unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  auto payload = codec().unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
   return std::optional<std::string>(std::in_place, reinterpret_cast<const char*>(payload->data()),
                                     payload->size());
@@ -90,8 +90,8 @@ Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
 Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key,
                                      std::string_view value) {
   std::vector<std::uint8_t> sealed;
-  codec->wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
-  return put(st, dbi_meta, as_bytes(key), sealed);
+  codec().wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
+  return put(st, tables().meta, as_bytes(key), sealed);
 }
 
 // ---- meta counters ---------------------------------------------------------------------------
@@ -109,7 +109,7 @@ Result<std::uint64_t> parse_id_counter(Bytes value) {
 }
 
 Result<std::uint64_t> DatabaseImpl::next_id(TxnState& st, std::string_view counter) const {
-  auto v = get(st, dbi_meta, as_bytes(counter));
+  auto v = get(st, tables().meta, as_bytes(counter));
   if (!v) return tl::unexpected(v.error());
   if (!*v) return std::uint64_t{1};
   auto next = parse_id_counter(**v);
@@ -124,7 +124,7 @@ Status DatabaseImpl::bump_counter(TxnState& st, std::string_view counter,
   if (!next) return tl::unexpected(next.error());
   if (used_id < *next) return {};
   coding::IdKey v(used_id + 1);
-  return put(st, dbi_meta, as_bytes(counter), v.span());
+  return put(st, tables().meta, as_bytes(counter), v.span());
 }
 
 // ---- records ---------------------------------------------------------------------------------
@@ -154,21 +154,21 @@ Result<std::optional<T>> decode_found(const codec::RecordCodec& codec, Bytes key
 
 template <class T>
 storage::Table DatabaseImpl::table_of() const {
-  if constexpr (std::is_same_v<T, Customer>) return dbi_customers;
-  else if constexpr (std::is_same_v<T, Relationship>) return dbi_relationships;
-  else return dbi_transactions;
+  if constexpr (std::is_same_v<T, Customer>) return tables().customers;
+  else if constexpr (std::is_same_v<T, Relationship>) return tables().relationships;
+  else return tables().transactions;
 }
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) const {
   coding::IdKey k(id);
-  return decode_found<T>(*codec, k.span(), get(st, table_of<T>(), k.span()));
+  return decode_found<T>(codec(), k.span(), get(st, table_of<T>(), k.span()));
 }
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(OrderedReader& reader, std::uint64_t id) const {
   coding::IdKey k(id);
-  return decode_found<T>(*codec, k.span(), reader.get(k.span()));
+  return decode_found<T>(codec(), k.span(), reader.get(k.span()));
 }
 
 template storage::Table DatabaseImpl::table_of<Customer>() const;
@@ -183,8 +183,8 @@ template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, s
 
 Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) {
   coding::IdKey k(c.id);
-  codec->encode(k.span(), c, st.buf);
-  return put(st, dbi_customers, k.span(), st.buf);
+  codec().encode(k.span(), c, st.buf);
+  return put(st, tables().customers, k.span(), st.buf);
 }
 
 }  // namespace custdb::detail

@@ -60,7 +60,7 @@ std::string busy_message(std::chrono::milliseconds timeout, const char* who) {
 void WriterLock::release() noexcept NO_THREAD_SAFETY_ANALYSIS {
   if (!db_) return;
   DatabaseImpl* d = std::exchange(db_, nullptr);
-  if (d->lock_fd_ >= 0 && !d->options.read_only) ofd_lock(d->lock_fd_, F_UNLCK, false);
+  if (d->lock_fd_ >= 0 && !d->options().read_only) ofd_lock(d->lock_fd_, F_UNLCK, false);
   d->writer_thread_.store(std::thread::id(), std::memory_order_release);
   d->writer_mutex_.unlock();
 }
@@ -73,7 +73,7 @@ Result<WriterLock> DatabaseImpl::lock_writer() NO_THREAD_SAFETY_ANALYSIS {
                       "begin_write, or a one-shot write inside a WriteTxn, would wait for "
                       "itself for ever): use that WriteTxn, or commit or abort it first");
   using Clock = std::chrono::steady_clock;
-  const auto timeout = options.busy_timeout;
+  const auto timeout = options().busy_timeout;
   const bool forever = timeout.count() < 0;
   const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
   if (forever) {
@@ -84,7 +84,7 @@ Result<WriterLock> DatabaseImpl::lock_writer() NO_THREAD_SAFETY_ANALYSIS {
   writer_thread_.store(std::this_thread::get_id(), std::memory_order_release);
   WriterLock held(this);  // releases the mutex on every way out below
   // Rotation's copy (no lock file) and read-only handles write nothing other processes see.
-  if (lock_fd_ < 0 || options.read_only) return held;
+  if (lock_fd_ < 0 || options().read_only) return held;
   if (forever) {
     if (int e = ofd_lock(lock_fd_, F_WRLCK, true); e != 0)
       return make_error(ErrorCode::kIOError, std::string("write lock on custdb.lock: ") + std::strerror(e));
@@ -113,7 +113,7 @@ Error DatabaseImpl::fail(TxnState& st, Error e) {
 }
 
 Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
-  if (write && options.read_only)
+  if (write && options().read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
   auto st = std::make_unique<ReadView::State>();
   st->write = write;
@@ -122,7 +122,7 @@ Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
     if (!lock) return tl::unexpected(lock.error());
     st->writer = std::move(*lock);
     // The nonce epoch is raised in a write transaction of its own, under this same lock.
-    if (encrypted && !sealer_ready_.load(std::memory_order_acquire))
+    if (encrypted() && !sealer_ready_.load(std::memory_order_acquire))
       if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());

@@ -270,7 +270,7 @@ void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Custome
 
 Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
                                    std::vector<std::uint8_t>& scratch) {
-  return db_.codec->unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
+  return db_.codec().unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
 }
 
 Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
@@ -306,7 +306,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   std::vector<std::uint8_t> out, serialized;
   for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
     const std::string& key = it->first;
-    auto stored = db.get(st, db.dbi_segments, as_bytes(key));
+    auto stored = db.get(st, db.tables().segments, as_bytes(key));
     if (!stored) return tl::unexpected(stored.error());
     Roaring bits;
     if (*stored) {
@@ -319,13 +319,13 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
       else bits.remove(low);
     }
     if (bits.isEmpty()) {
-      if (auto s = db.del(st, db.dbi_segments, as_bytes(key)); !s) return s;
+      if (auto s = db.del(st, db.tables().segments, as_bytes(key)); !s) return s;
     } else {
       bits.runOptimize();
       serialized.resize(bits.getSizeInBytes(/*portable=*/true));
       bits.write(reinterpret_cast<char*>(serialized.data()), true);
-      db.codec->wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
-      if (auto s = db.put(st, db.dbi_segments, as_bytes(key), out); !s) return s;
+      db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+      if (auto s = db.put(st, db.tables().segments, as_bytes(key), out); !s) return s;
     }
     it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
@@ -334,9 +334,9 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
 
 Result<index::IdSet> SegmentIndex::members(const Posting& p) {
   index::IdSet set;
-  const std::string prefix = db_.seg_keys->posting_key(p);
+  const std::string prefix = db_.seg_keys().posting_key(p);
   Status failed;
-  storage::Walker walk(st_.txn, db_.dbi_segments, "segment read");
+  storage::Walker walk(st_.txn, db_.tables().segments, "segment read");
   auto s = walk.from(as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
     auto chunk = parse_chunk_key(as_view(k), prefix);
     if (!chunk) return storage::Next::stop();  // past the posting's chunks
@@ -355,7 +355,7 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
   assert(index::is_bucketed(f));
   std::vector<std::int64_t> out;
   if (blo > bhi) return out;
-  if (db_.seg_keys->tokenized()) {
+  if (db_.seg_keys().tokenized()) {
     // Tokens hide order: enumerate, but only over the buckets this field has ever used.
     auto e = extent(f);
     if (!e) return tl::unexpected(e.error());
@@ -367,8 +367,8 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
   // Plaintext keys are [field][8][bucket BE][chunk]: one ordered walk from blo, skipping the
   // further chunks of each bucket it meets.
   Status failed;
-  storage::Walker walk(st_.txn, db_.dbi_segments, "segment scan");
-  auto s = walk.from(as_bytes(db_.seg_keys->posting_key({f, index::encode_bucket(blo)})),
+  storage::Walker walk(st_.txn, db_.tables().segments, "segment scan");
+  auto s = walk.from(as_bytes(db_.seg_keys().posting_key({f, index::encode_bucket(blo)})),
                      [&](Bytes k, Bytes) {
     auto b = parse_plain_bucket_key(as_view(k), f);
     if (!b || *b > bhi) return storage::Next::stop();
@@ -379,7 +379,7 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
     out.push_back(*b);
     if (*b == bhi) return storage::Next::stop();
     return storage::Next::skip_past(
-        chunk_key(db_.seg_keys->posting_key({f, index::encode_bucket(*b)}), UINT64_MAX));
+        chunk_key(db_.seg_keys().posting_key({f, index::encode_bucket(*b)}), UINT64_MAX));
   });
   if (!s) return tl::unexpected(s.error());
   if (!failed) return tl::unexpected(failed.error());
@@ -402,13 +402,13 @@ Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
 }
 
 Status SegmentIndex::for_each_chunk(const std::function<bool(Bytes, Bytes)>& fn) {
-  storage::Walker walk(st_.txn, db_.dbi_segments, "scan idx.segments");
+  storage::Walker walk(st_.txn, db_.tables().segments, "scan idx.segments");
   return walk.all([&](Bytes k, Bytes v) { return fn(k, v) ? storage::Next::go_on() : storage::Next::stop(); });
 }
 
 Result<std::vector<std::string>> SegmentIndex::extent_keys() {
   std::vector<std::string> out;
-  storage::Walker walk(st_.txn, db_.dbi_meta, "scan meta");
+  storage::Walker walk(st_.txn, db_.tables().meta, "scan meta");
   auto s = walk.prefix(as_bytes(kExtentPrefix), [&](Bytes k, Bytes) {
     out.emplace_back(as_view(k));
     return storage::Next::go_on();
