@@ -558,7 +558,7 @@ read_header:  // again when another process created the database meanwhile (phas
       auto again = storage::get(txn, d->tables().meta, as_bytes(kHeaderKey));
       if (again && *again) goto read_header;  // aborts txn, unlocks
     }
-    auto put_meta = [&](std::string_view key, Bytes value) -> Status {
+    auto put_raw_meta = [&](std::string_view key, Bytes value) -> Status {
       return storage::put(txn, d->tables().meta, as_bytes(key), value, storage::Put::kOverwrite,
                           "write meta");
     };
@@ -566,27 +566,27 @@ read_header:  // again when another process created the database meanwhile (phas
       if (!file_id || file_id->size() != crypto::kFileIdSize) {
         auto id = new_file_id();
         file_id.emplace(id.begin(), id.end());
-        if (auto s = put_meta(kFileIdKey, *file_id); !s) return s;
+        if (auto s = put_raw_meta(kFileIdKey, *file_id); !s) return s;
       }
       auto mac = crypto::key_binding(*d->data_key_, *file_id, kh_bytes);
       if (!mac) return tl::unexpected(mac.error());
-      return put_meta(kKeyBindingKey, *mac);
+      return put_raw_meta(kKeyBindingKey, *mac);
     };
     if (!header) {
       Header h;
       h.encrypted = options.key != nullptr;
       h.currency = currency.empty() ? "USD" : currency;
       h.created_ms = now_ms().time_since_epoch().count();
-      if (auto s = put_meta(kHeaderKey, encode_header(h)); !s) return tl::unexpected(s.error());
+      if (auto s = put_raw_meta(kHeaderKey, encode_header(h)); !s) return tl::unexpected(s.error());
       auto id = new_file_id();
       file_id.emplace(id.begin(), id.end());
-      if (auto s = put_meta(kFileIdKey, *file_id); !s) return tl::unexpected(s.error());
+      if (auto s = put_raw_meta(kFileIdKey, *file_id); !s) return tl::unexpected(s.error());
       if (h.encrypted) {
         auto created = crypto::create_key(*options.key, crypto::preferred_cipher());
         if (!created) return tl::unexpected(created.error());
         auto& [kh, dek] = *created;
         const auto kh_bytes = kh.serialize();
-        if (auto s = put_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
+        if (auto s = put_raw_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
         d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(dek));
         if (auto s = bind(kh_bytes); !s) return tl::unexpected(s.error());
         d->tokenizer_ = std::make_unique<crypto::Tokenizer>(*d->data_key_);

@@ -1,6 +1,7 @@
 // Write operations. Each validates and checks every precondition before its first write, so a
 // failure leaves the transaction as it was; after the first write only a storage failure can
 // stop it (and that poisons the transaction).
+#include <cassert>
 #include <cmath>
 #include <exception>
 
@@ -52,6 +53,31 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
   return a;
 }
 
+// The id of a new customer or transaction: `given`, or when 0 the next value of `counter`
+// (kFailedPrecondition when the counter is exhausted: 2^63 - 1 was given explicitly before).
+// kAlreadyExists when `table` holds the id. `noun` names the record in messages. The caller
+// has refused a given id above kMaxId.
+Result<std::uint64_t> new_record_id(DatabaseImpl& db, TxnState& st, std::uint64_t given,
+                                    std::string_view counter, storage::Table table,
+                                    std::string_view noun) {
+  assert(given <= kMaxId);
+  std::uint64_t id = given;
+  if (id == 0) {
+    auto next = db.next_id(st, counter);
+    if (!next) return tl::unexpected(next.error());
+    id = *next;
+    if (id > kMaxId)
+      return precondition("id: no " + std::string(noun) +
+                          " ids left to assign; give one explicitly");
+  }
+  auto existing = db.get(st, table, coding::IdKey(id).span());
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing)
+    return make_error(ErrorCode::kAlreadyExists,
+                      "id: " + std::string(noun) + " " + std::to_string(id) + " exists");
+  return id;
+}
+
 }  // namespace
 
 // ---- customers -------------------------------------------------------------------------------
@@ -59,18 +85,10 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
 Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
   if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
   if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-  if (c.id == 0) {
-    auto next = next_id(st, kNextCustomer);
-    if (!next) return tl::unexpected(next.error());
-    c.id = *next;
-    if (c.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
-      return precondition("id: no customer ids left to assign; give one explicitly");
-  }
+  auto id = new_record_id(*this, st, c.id, kNextCustomer, tables().customers, "customer");
+  if (!id) return tl::unexpected(id.error());
+  c.id = *id;
   coding::IdKey key(c.id);
-  auto existing = get(st, tables().customers, key.span());
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing)
-    return make_error(ErrorCode::kAlreadyExists, "id: customer " + std::to_string(c.id) + " exists");
   if (!c.external_ref.empty()) {
     auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
     auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
@@ -256,19 +274,10 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
   if (!*c)
     return precondition("customer_id: customer " + std::to_string(t.customer_id) +
                         " does not exist");
-  if (t.id == 0) {
-    auto next = next_id(st, kNextTransaction);
-    if (!next) return tl::unexpected(next.error());
-    t.id = *next;
-    if (t.id > kMaxId)  // 2^63 - 1 was given explicitly: none left to assign
-      return precondition("id: no transaction ids left to assign; give one explicitly");
-  }
+  auto id = new_record_id(*this, st, t.id, kNextTransaction, tables().transactions, "transaction");
+  if (!id) return tl::unexpected(id.error());
+  t.id = *id;
   coding::IdKey k(t.id);
-  auto existing = get(st, tables().transactions, k.span());
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing)
-    return make_error(ErrorCode::kAlreadyExists,
-                      "id: transaction " + std::to_string(t.id) + " exists");
   Customer updated = **c;
   auto agg = add_to(updated.aggregates, t);
   if (!agg) return tl::unexpected(agg.error());
