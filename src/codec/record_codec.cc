@@ -80,11 +80,8 @@ flatbuffers::Optional<std::int64_t> put_ts(const std::optional<Timestamp>& t) {
   return t->time_since_epoch().count();
 }
 
-std::uint64_t storage_id(Bytes key) {
-  std::uint64_t v = 0;
-  for (auto b : key) v = (v << 8) | b;
-  return v;
-}
+// The id of an 8-byte big-endian record key (callers check the size).
+std::uint64_t storage_id(Bytes key) { return coding::get_u64(key.data()); }
 
 // Whether a stored byte is a named value of enum E (util/enums.h).
 template <class E>

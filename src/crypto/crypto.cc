@@ -1,5 +1,6 @@
 // Encryption at rest on libsodium; the design is described in crypto.h.
 #include "crypto/crypto.h"
+#include "util/coding.h"
 
 #include <pthread.h>
 
@@ -43,14 +44,6 @@ static_assert(sizeof kRawKekPersonal - 1 == crypto_generichash_blake2b_PERSONALB
 
 constexpr std::size_t kAlign = 16;  // crypto_aead_aes256gcm_state's alignment
 
-void put_le64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-std::uint64_t get_le64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 // Counts forks, so a RecordCipher copied into a child process can refuse to seal.
 std::atomic<unsigned> g_fork_generation{0};
 unsigned current_fork_generation() {
@@ -62,12 +55,6 @@ unsigned current_fork_generation() {
   return g_fork_generation.load(std::memory_order_relaxed);
 }
 
-void put_be32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (3 - i)));
-}
-void put_be64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
-}
 
 // libsodium's own maxima allow an open that runs for hours; a damaged or hostile header must
 // not, so custdb caps the cost at 8x SENSITIVE time and 4 GiB of memory.
@@ -246,8 +233,8 @@ std::vector<std::uint8_t> KeyHeader::serialize() const {
   out[0] = kVersion;
   out[1] = static_cast<std::uint8_t>(cipher);
   out[2] = static_cast<std::uint8_t>(source);
-  put_le64(&out[kOffOps], opslimit);
-  put_le64(&out[kOffMem], memlimit);
+  coding::put_le64(&out[kOffOps], opslimit);
+  coding::put_le64(&out[kOffMem], memlimit);
   std::memcpy(&out[kOffSalt], salt.data(), salt.size());
   std::memcpy(&out[kOffNonce], wrap_nonce.data(), wrap_nonce.size());
   std::memcpy(&out[kOffWrapped], wrapped_key.data(), wrapped_key.size());
@@ -267,8 +254,8 @@ Result<KeyHeader> KeyHeader::parse(std::span<const std::uint8_t> bytes) {
   if (bytes[2] != 1 && bytes[2] != 2) return corrupt("unknown source " + std::to_string(bytes[2]));
   h.cipher = static_cast<Cipher>(bytes[1]);
   h.source = static_cast<KeySource>(bytes[2]);
-  h.opslimit = get_le64(&bytes[kOffOps]);
-  h.memlimit = get_le64(&bytes[kOffMem]);
+  h.opslimit = coding::get_le64(&bytes[kOffOps]);
+  h.memlimit = coding::get_le64(&bytes[kOffMem]);
   // Range checks keep a damaged header from asking Argon2id for absurd work or memory before
   // authentication can catch it.
   const bool kdf_ok = h.source == KeySource::kPassphrase ? argon2_cost_ok(h.opslimit, h.memlimit)
@@ -375,16 +362,16 @@ void RecordCipher::seal(std::span<const std::uint8_t> plain, std::span<const std
     throw std::logic_error("RecordCipher: used in a forked child; its nonces would repeat the parent's");
   const std::uint64_t n = counter_.fetch_add(1, std::memory_order_relaxed);
   std::uint8_t* nonce = out.data();
-  put_be32(nonce, epoch_);
+  coding::put_u32(nonce, epoch_);
   if (cipher_ == Cipher::kAes256Gcm) {
     // epoch (4) || r(generation) (4) || counter (4). r is a random offset plus an odd multiple
     // of the generation (n >> 32): a bijection, so generations of one instance never collide.
     std::uint32_t tail;
     std::memcpy(&tail, nonce_tail_.data(), 4);
-    put_be32(nonce + 4, tail + static_cast<std::uint32_t>(n >> 32) * 0x9E3779B1u);
-    put_be32(nonce + 8, static_cast<std::uint32_t>(n));
+    coding::put_u32(nonce + 4, tail + static_cast<std::uint32_t>(n >> 32) * 0x9E3779B1u);
+    coding::put_u32(nonce + 8, static_cast<std::uint32_t>(n));
   } else {
-    put_be64(nonce + 4, n);
+    coding::put_u64(nonce + 4, n);
   }
   std::uint8_t* c = out.data() + nonce_len;
   unsigned long long clen = 0;
