@@ -42,7 +42,6 @@ using custdb::fuzz::must;
 
 namespace {
 
-constexpr int kCustomers = test::kRawFileCustomers;
 bool g_whole_file = false;    // this input's mutations go anywhere in the file
 std::size_t g_page_size = 4096;  // LMDB's, from the pristine file
 

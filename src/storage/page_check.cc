@@ -26,7 +26,6 @@ constexpr std::uint64_t kInvalidPgno = ~std::uint64_t{0};  // P_INVALID
 constexpr std::size_t kMaxKeySize = 511;                    // mdb_env_get_maxkeysize
 constexpr std::uint16_t P_BRANCH = 0x01, P_LEAF = 0x02, P_OVERFLOW = 0x04, P_META = 0x08,
                         P_LEAF2 = 0x20, P_SUBP = 0x40;
-constexpr std::uint16_t kKindFlags = P_BRANCH | P_LEAF | P_OVERFLOW | P_META | P_LEAF2 | P_SUBP;
 constexpr std::uint16_t P_DIRTY = 0x10, P_LOOSE = 0x4000, P_KEEP = 0x8000;
 // Flags a page in a tree may carry on disk besides its kind. Not P_DIRTY: mdb_page_flush
 // clears it, and a page read with it set is written in place by the next write transaction
