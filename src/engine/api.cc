@@ -111,6 +111,8 @@ Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
 Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view ref) const {
   CUSTDB_REQUIRE_STATE();
   const std::string want = normalize::trim(ref);
+  // An empty reference is never indexed (and LMDB refuses an empty key): nobody has it.
+  if (want.empty()) return std::optional<Customer>();
   auto v = db_->customers_by(*state_, index::IndexId::kExternalRef,
                              db_->keys->equality_key(index::IndexId::kExternalRef, want),
                              [&](const Customer& c) { return c.external_ref == want; });
@@ -156,11 +158,16 @@ template <class T, class Decode>
 Status walk_table(detail::TxnState& st, storage::Table table, std::string_view name,
                   Decode&& decode, const std::function<bool(const T&)>& fn) {
   Status failed;
+  // fn may end the transaction (st is gone then: the walk stops, kFailedPrecondition) or
+  // poison it with a failed write (the LMDB transaction is aborted: its failure is the answer).
+  const std::weak_ptr<const bool> alive = st.alive;
   storage::Walker walker(st.txn, table, name);
   auto walked = walker.all_verified([&](storage::Bytes k, storage::Bytes v) {
     auto r = decode(k, v);
     if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
-    return fn(*r) ? storage::Next::go_on() : storage::Next::stop();
+    const bool more = fn(*r);
+    if (!alive.expired() && st.poisoned) return failed = tl::unexpected(*st.failure), storage::Next::stop();
+    return more ? storage::Next::go_on() : storage::Next::stop();
   });
   if (!failed) return failed;
   return walked;

@@ -600,12 +600,25 @@ Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
   Status failed;
-  detail::DatabaseImpl::OrderedReader customers(**st, rep_->db->dbi_customers);
+  detail::TxnState* state = *st;
+  detail::DatabaseImpl::OrderedReader customers(*state, rep_->db->dbi_customers);
   rep_->set.for_each([&](std::uint64_t id) {
     auto c = rep_->db->load_customer(customers, id);
     if (!c) return failed = tl::unexpected(c.error()), false;
-    if (!*c) return failed = detail::missing_customer(id), false;
-    return fn(**c);
+    if (!*c) {
+      // fn's own writes in this WriteTxn may delete members still to come: not damage.
+      if (state->writes != rep_->writes) return true;
+      return failed = detail::missing_customer(id), false;
+    }
+    const bool more = fn(**c);
+    // fn may also have ended the transaction (commit, abort, destruction: `state` is gone) or
+    // poisoned it (a failed write aborts the LMDB transaction): read nothing more.
+    if (rep_->alive.expired())
+      return failed = make_error(ErrorCode::kFailedPrecondition,
+                                 "segment stream: its transaction ended during the stream"),
+             false;
+    if (state->poisoned) return failed = tl::unexpected(*state->failure), false;
+    return more;
   });
   return failed;
 }

@@ -57,8 +57,9 @@ CUSTDB_ENUM_TABLE(Channel, {Channel::kBranch, "branch"}, {Channel::kMobile, "mob
 #undef CUSTDB_ENUM_TABLE
 
 // valid<E>[n]: whether number n names a value of E (one lookup per decoded enum field).
+// Hidden: an inline variable of a public enum would otherwise be exported by libcustdb.so.
 template <class E>
-inline constexpr std::array<bool, 256> valid = [] {
+__attribute__((visibility("hidden"))) inline constexpr std::array<bool, 256> valid = [] {
   static_assert(sizeof(E) == 1, "custdb enums are one byte on disk");
   std::array<bool, 256> a{};
   for (const auto& row : Table<E>::rows) a[static_cast<std::uint8_t>(row.first)] = true;
