@@ -21,7 +21,8 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* ids = sub->add_flag("--ids", o->ids, "Print the matching ids, one per line");
   auto* explain = sub->add_flag("--explain", o->explain, "Print the query plan with set sizes");
   auto* limit = sub->add_option("--limit", o->limit,
-                                "Rows in the table (default 20); with --ids, at most this many ids");
+                                "Rows in the table (default 20; 0: all); with --ids, at most this many ids")
+                   ->check(CLI::NonNegativeNumber);  // "-1" would wrap to "all"
   sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
   count->excludes(ids)->excludes(explain);
   ids->excludes(explain);
