@@ -496,7 +496,7 @@ BOOST_DATA_TEST_CASE(select_equals_brute_force_and_pages_to_the_end, kModes, mod
 }
 
 // A stream's callback may write in the segment's WriteTxn: members it deletes are skipped (not
-// reported as damage). When it ends the transaction the stream stops with
+// reported as damage); for_each_customer's callback may insert and delete too. When it ends the transaction the stream stops with
 // kFailedPrecondition, and when one of its writes fails (the map full), with that failure; the
 // same for for_each_customer. Nothing is read through the ended transaction (the sanitizer
 // build would see it).
@@ -518,6 +518,21 @@ BOOST_DATA_TEST_CASE(stream_callbacks_that_write_or_end_the_transaction, kModes,
       return true;
     }));
     BOOST_TEST(seen.size() == 15u);  // 2, 6, 10, 14, 18 deleted before their turn
+    w.abort();
+  }
+  {
+    // for_each_customer's count check is for damage, not for the callback's own inserts and
+    // deletes (they were reported as kCorruption).
+    auto w = must(db.begin_write());
+    int added = 0, walked = 0;
+    must(w.for_each_customer([&](const Customer& c) {
+      ++walked;
+      if (c.id <= 20 && c.id % 5 == 0) (void)must(w.insert_customer(sample_customer(500 + static_cast<int>(c.id)))), ++added;
+      if (c.id == 4) BOOST_TEST(must(w.delete_customer(3, DeleteMode::kCascade)));  // visited already
+      return true;
+    }));
+    BOOST_TEST(added == 4);
+    BOOST_TEST(walked == 24);  // the 20, then the 4 inserted behind the walk
     w.abort();
   }
   auto failed_with = [](const Status& s, ErrorCode code) {
