@@ -310,6 +310,13 @@ BOOST_AUTO_TEST_CASE(segment_count_ids_explain_and_errors) {
   Output table = expect(0, {"segment", "tier = gold", "--limit", "5", "--db", db});
   BOOST_TEST(contains(table.out, "txn_count"));
   BOOST_TEST(lines_of(table.out).size() == 2u + 5u + 1u);  // header, rule, rows, footer
+  // --limit 0 is every match; a negative limit is refused (it wrapped to "all" before).
+  const auto gold = must(txn.count(must(query::parse("tier = gold"))));
+  BOOST_TEST(lines_of(expect(0, {"segment", "tier = gold", "--limit", "0", "--db", db}).out).size() ==
+             2u + gold + 1u);
+  BOOST_TEST(lines_of(expect(0, {"segment", "tier = gold", "--ids", "--limit", "0", "--db", db}).out).size() ==
+             gold);
+  expect(2, {"segment", "tier = gold", "--ids", "--limit", "-1", "--db", db});
   auto pt = parse_json(expect(0, {"segment", "tier = gold", "--json", "--db", db}).out);
   BOOST_TEST(pt.get<std::uint64_t>("count") == must(txn.count(must(query::parse("tier = gold")))));
   BOOST_TEST(pt.get_child("customers").size() <= 20u);

@@ -495,4 +495,99 @@ BOOST_DATA_TEST_CASE(select_equals_brute_force_and_pages_to_the_end, kModes, mod
   BOOST_TEST(failed_precondition(dropped.ids()));
 }
 
+// A stream's callback may write in the segment's WriteTxn: members it deletes are skipped (not
+// reported as damage); for_each_customer's callback may insert and delete too. When it ends the transaction the stream stops with
+// kFailedPrecondition, and when one of its writes fails (the map full), with that failure; the
+// same for for_each_customer. Nothing is read through the ended transaction (the sanitizer
+// build would see it).
+BOOST_DATA_TEST_CASE(stream_callbacks_that_write_or_end_the_transaction, kModes, mode) {
+  TempDir dir;
+  Options small;
+  small.max_map_size = 1024 * 1024;
+  auto db = open_db(mode, dir.path(), small);
+  for (int i = 1; i <= 20; ++i) (void)must(db.insert_customer(sample_customer(i)));
+  const auto all = query::parse("tier >= bronze").value();
+  {
+    auto w = must(db.begin_write());
+    std::vector<CustomerId> seen;
+    must(w.stream(all, [&](const Customer& c) {
+      seen.push_back(c.id);
+      if (c.id % 4 == 1) (void)must(w.delete_customer(c.id + 1, DeleteMode::kCascade));
+      else if (c.id % 4 == 3) (void)must(w.update_customer(c.id + 1, [](Customer& x) { x.name = "renamed"; }));
+      else if (c.id % 4 == 0) BOOST_TEST(c.name == "renamed");
+      return true;
+    }));
+    BOOST_TEST(seen.size() == 15u);  // 2, 6, 10, 14, 18 deleted before their turn
+    w.abort();
+  }
+  {
+    // for_each_customer's count check is for damage, not for the callback's own inserts and
+    // deletes (they were reported as kCorruption).
+    auto w = must(db.begin_write());
+    int added = 0, walked = 0;
+    must(w.for_each_customer([&](const Customer& c) {
+      ++walked;
+      if (c.id <= 20 && c.id % 5 == 0) (void)must(w.insert_customer(sample_customer(500 + static_cast<int>(c.id)))), ++added;
+      if (c.id == 4) BOOST_TEST(must(w.delete_customer(3, DeleteMode::kCascade)));  // visited already
+      return true;
+    }));
+    BOOST_TEST(added == 4);
+    BOOST_TEST(walked == 24);  // the 20, then the 4 inserted behind the walk
+    w.abort();
+  }
+  auto failed_with = [](const Status& s, ErrorCode code) {
+    return !s.has_value() && s.error().code() == code;
+  };
+  for (int end = 0; end < 2; ++end) {
+    auto w = must(db.begin_write());
+    Segment seg = must(w.select(all));
+    int visits = 0;
+    auto s = seg.stream([&](const Customer&) {
+      if (++visits == 3) end == 0 ? (void)w.commit() : w.abort();
+      return true;
+    });
+    BOOST_TEST(visits == 3);
+    BOOST_TEST(failed_with(s, ErrorCode::kFailedPrecondition), (s ? "ok" : s.error().to_string()));
+    int walked = 0;
+    auto w2 = must(db.begin_write());
+    auto f = w2.for_each_customer([&](const Customer&) {
+      if (++walked == 3) end == 0 ? (void)w2.commit() : w2.abort();
+      return true;
+    });
+    BOOST_TEST(walked == 3);
+    BOOST_TEST(failed_with(f, ErrorCode::kFailedPrecondition), (f ? "ok" : f.error().to_string()));
+  }
+  {
+    auto r = must(db.begin_read());
+    int visits = 0;
+    auto s = r.stream(all, [&](const Customer&) {
+      if (++visits == 2) ReadTxn gone = std::move(r);
+      return true;
+    });
+    BOOST_TEST(visits == 2);
+    BOOST_TEST(failed_with(s, ErrorCode::kFailedPrecondition), (s ? "ok" : s.error().to_string()));
+  }
+  // Writes in the callback fill the map: the failure, and the transaction poisoned.
+  for (int walk = 0; walk < 2; ++walk) {
+    auto w = must(db.begin_write());
+    int next = 1000;
+    std::optional<Error> write_failed;
+    auto fill = [&](const Customer&) {
+      for (int k = 0; k < 100 && !write_failed; ++k) {
+        Customer c = sample_customer(next++);
+        c.name = std::string(150, 'n');
+        if (auto id = w.insert_customer(c); !id) write_failed = id.error();
+      }
+      return true;  // keep going: the walk itself must stop
+    };
+    Status s = walk == 0 ? w.stream(all, fill) : w.for_each_customer(fill);
+    BOOST_TEST_REQUIRE(write_failed.has_value());
+    BOOST_TEST(write_failed->code() == ErrorCode::kResourceExhausted);
+    BOOST_TEST(failed_with(s, ErrorCode::kResourceExhausted), (s ? "ok" : s.error().to_string()));
+    BOOST_TEST(failed_with(w.commit(), ErrorCode::kResourceExhausted));
+  }
+  BOOST_TEST(must(must(db.begin_read()).count(all)) == 20u);
+  require_clean(db);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,7 +6,9 @@
 #include <set>
 #include <sstream>
 
+#include "custdb/analytics.h"
 #include "custdb/io.h"
+#include "custdb/money.h"
 #include "custdb/query.h"
 #include "index/index_keys.h"
 #include "index/segments.h"
@@ -159,6 +161,40 @@ BOOST_AUTO_TEST_CASE(import_cells_trim_the_same_white_space) {
   BOOST_TEST(c->address.region == "North");
   std::istringstream bad("id,name,tier\n8,Bob,\"gold\f\"\n");
   BOOST_TEST(!io::import_stream(db, io::Table::kCustomers, bad, io::Format::kCsv).has_value());
+}
+
+// Amounts too (parse_amount trimmed only space and tab): a quoted amount cell with a CR or LF
+// imports; a form feed is refused. And a rule's words end at any of the four.
+BOOST_AUTO_TEST_CASE(amount_cells_and_rule_words_use_the_same_white_space) {
+  BOOST_TEST(must(parse_amount("\r\n 12.50\t\r\n", "USD")) == 1250);
+  BOOST_TEST(!parse_amount("12.50\f", "USD").has_value());
+  TempDir dir;
+  auto db = open_db(Mode::kPlain, dir.path());
+  (void)must(db.insert_customer(sample_customer(1)));
+  std::istringstream ok("customer_id,ts,amount,currency\n1,2026-01-02T03:04:05Z,\"12.50\r\n\",\"USD\r\"\n");
+  auto report = must(io::import_stream(db, io::Table::kTransactions, ok, io::Format::kCsv));
+  BOOST_TEST(report.imported == 1u);
+  BOOST_TEST(must(must(db.begin_read()).get_customer(1))->aggregates.total_amount == 1250);
+  std::istringstream bad("customer_id,ts,amount,currency\n1,2026-01-02T03:04:05Z,\"12.50\f\",USD\n");
+  BOOST_TEST(!io::import_stream(db, io::Table::kTransactions, bad, io::Format::kCsv).has_value());
+
+  auto rule = parse_rule("tier\r=\ngold\rwhen\ttier = silver", {});
+  BOOST_TEST_REQUIRE(rule.has_value(), (rule ? "" : rule.error().to_string()));
+  BOOST_TEST((std::get<Tier>(rule->assign) == Tier::kGold));
+  BOOST_TEST(!parse_rule("tier = gold\fwhen tier = silver", {}).has_value());
+}
+
+// An external reference that trims to nothing finds nobody (it was an internal error: LMDB
+// refuses an empty key).
+BOOST_DATA_TEST_CASE(blank_external_ref_finds_nobody, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  Customer c = sample_customer(1);
+  c.external_ref.clear();
+  (void)must(db.insert_customer(c));
+  auto view = must(db.begin_read());
+  for (const char* ref : {"", " \t\r\n"})
+    BOOST_TEST(!must(view.find_by_external_ref(ref)).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(enum_tables_name_every_valid_number) {

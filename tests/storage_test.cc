@@ -296,4 +296,86 @@ BOOST_AUTO_TEST_CASE(codings_keep_numeric_order) {
   BOOST_TEST(b[0] == 0x7f);
 }
 
+// skip_past in a dupsort table skips every value of the key; a backward dups walk `from` a
+// value starts at the last value <= it (the last value when it is beyond them all).
+BOOST_AUTO_TEST_CASE(dupsort_skip_past_and_backward_from) {
+  Store s;
+  {
+    auto txn = s.begin(true);
+    for (const char* v : {"10", "20", "30"}) put(txn, s.dups, "k", v);
+    for (const char* v : {"11", "12"}) put(txn, s.dups, "m", v);
+    put(txn, s.dups, "n", "13");
+    must(txn.commit("commit"));
+  }
+  auto txn = s.begin(false);
+  Walker w(txn, s.dups, "dups");
+  {
+    Seen seen;  // skip_past the visited key: one entry per key
+    must(w.all([&](storage::Bytes k, storage::Bytes v) {
+      seen.entries.push_back(std::string(as_view(k)) + "=" + std::string(as_view(v)));
+      return Next::skip_past(std::string(as_view(k)));
+    }));
+    BOOST_TEST(seen.entries == (Strings{"k=10", "m=11", "n=13"}), boost::test_tools::per_element());
+  }
+  auto backward = [&](const char* key, const char* from) {
+    Seen seen;
+    must(w.dups(as_bytes(key), Walker::Order::kBackward, seen.visit(), as_bytes(from)));
+    return seen.entries;
+  };
+  BOOST_TEST(backward("k", "99") == (Strings{"k=30", "k=20", "k=10"}), boost::test_tools::per_element());
+  BOOST_TEST(backward("k", "25") == (Strings{"k=20", "k=10"}), boost::test_tools::per_element());
+  BOOST_TEST(backward("k", "20") == (Strings{"k=20", "k=10"}), boost::test_tools::per_element());
+  BOOST_TEST(backward("k", "05").empty());
+  BOOST_TEST(backward("l", "99").empty());  // an absent key, from beyond every value
+  BOOST_TEST(backward("m", "99") == (Strings{"m=12", "m=11"}), boost::test_tools::per_element());
+}
+
+// A callback may end the walk's transaction (a commit, an abort, the transaction destroyed):
+// the walk stops with kFailedPrecondition and never touches its cursor again (LMDB freed a
+// write transaction's cursors with it; the sanitizer build sees any use or double free).
+BOOST_AUTO_TEST_CASE(a_callback_that_ends_the_transaction_stops_the_walk) {
+  Store s;
+  {
+    auto txn = s.begin(true);
+    for (const char* k : {"a", "b", "c"}) put(txn, s.plain, k, k);
+    for (const char* v : {"1", "2", "3"}) put(txn, s.dups, "k", v);
+    for (const char* k : {"l", "m"}) put(txn, s.dups, k, "1");
+    must(txn.commit("commit"));
+  }
+  for (bool write : {true, false}) {
+    for (int how = 0; how < 5; ++how) {
+      auto txn = std::make_unique<storage::Txn>(s.begin(write));
+      int visits = 0;
+      auto end = [&] {
+        ++visits;
+        if (write && visits == 2) (void)txn->commit("commit");
+        else if (visits == 2) txn.reset();  // destroyed: aborts
+        return Next::go_on();
+      };
+      Walker w(*txn, how >= 3 ? s.dups : s.plain, "walk");
+      Status r;
+      switch (how) {
+        case 0: r = w.all([&](storage::Bytes, storage::Bytes) { return end(); }); break;
+        case 1: r = w.from(as_bytes("a"), [&](storage::Bytes, storage::Bytes) { return end(); }); break;
+        case 2: r = w.all_verified([&](storage::Bytes, storage::Bytes) { return end(); }); break;
+        case 3: r = w.dups(as_bytes("k"), Walker::Order::kForward,
+                           [&](storage::Bytes, storage::Bytes) { return end(); }); break;
+        case 4: r = w.keys([&](storage::Bytes, std::size_t) { end(); return true; }); break;
+      }
+      BOOST_TEST(visits == 2, "walk " << how);
+      BOOST_TEST_REQUIRE(!r.has_value(), "walk " << how);
+      BOOST_TEST(r.error().code() == ErrorCode::kFailedPrecondition, r.error().to_string());
+    }
+    // A point reader whose transaction ended answers kFailedPrecondition.
+    auto txn = std::make_unique<storage::Txn>(s.begin(write));
+    storage::PointReader reader(*txn, s.plain);
+    BOOST_TEST(must(reader.get(as_bytes("a"))).has_value());
+    if (write) txn->abort();
+    else txn.reset();
+    auto after = reader.get(as_bytes("b"));
+    BOOST_TEST_REQUIRE(!after.has_value());
+    BOOST_TEST(after.error().code() == ErrorCode::kFailedPrecondition);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

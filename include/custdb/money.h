@@ -21,8 +21,8 @@ namespace custdb {
 // ISK; 3 for BHD, KWD, OMR, JOD, TND; 2 for every other code.
 CUSTDB_EXPORT int currency_digits(std::string_view currency);
 
-// "-1234.50" -> -123450 for a 2-digit currency. Exact: [+-]digits[.digits], spaces and tabs
-// around it ignored, at most currency_digits fraction digits, magnitude at most kMaxAmount.
+// "-1234.50" -> -123450 for a 2-digit currency. Exact: [+-]digits[.digits], white space
+// (space, tab, CR, LF: what every trimmed value drops) around it ignored, at most currency_digits fraction digits, magnitude at most kMaxAmount.
 // kInvalidArgument otherwise, the message being the reason alone.
 CUSTDB_EXPORT Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency);
 

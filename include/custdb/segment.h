@@ -77,7 +77,10 @@ class CUSTDB_EXPORT Segment {
   // Up to `limit` ids greater than `after`, ascending (limit 0: all of them). `next` is set
   // when more ids follow: pass it as `after` for the next page.
   Result<SegmentPage> page(std::size_t limit, CustomerId after = 0) const;
-  // Calls fn with each matching customer in id order until it returns false.
+  // Calls fn with each matching customer in id order until it returns false. fn may write in
+  // the segment's WriteTxn: later members read as they are then, members it deleted are
+  // skipped. When fn ends the transaction (commit, abort) the stream stops with
+  // kFailedPrecondition; when a write of fn fails, with that failure.
   Status stream(const std::function<bool(const Customer&)>& fn) const;
   // The n matching customers with the highest value of `by` (see RankBy).
   Result<std::vector<Customer>> top(RankBy by, std::size_t n) const;
@@ -89,7 +92,7 @@ class CUSTDB_EXPORT Segment {
 
  private:
   struct Rep;  // opaque: defined by the engine
-  explicit Segment(std::unique_ptr<Rep> rep);
+  CUSTDB_LOCAL explicit Segment(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
   friend class ReadView;
 };

@@ -34,7 +34,10 @@ Result<Rule> parse_with(std::string_view text, const query::ParseOptions& option
   auto next_word = [&]() {
     rest = normalize::trim_view(rest);
     std::size_t n = 0;
-    while (n < rest.size() && rest[n] != ' ' && rest[n] != '\t' && rest[n] != '=') ++n;
+    // Words end at white space (the one set trimming uses: space, tab, CR, LF) or at '='.
+    while (n < rest.size() && rest[n] != '=' &&
+           normalize::kWhitespace.find(rest[n]) == std::string_view::npos)
+      ++n;
     std::string_view w = rest.substr(0, n);
     rest.remove_prefix(n);
     return w;

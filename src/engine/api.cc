@@ -111,6 +111,8 @@ Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
 Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view ref) const {
   CUSTDB_REQUIRE_STATE();
   const std::string want = normalize::trim(ref);
+  // An empty reference is never indexed (and LMDB refuses an empty key): nobody has it.
+  if (want.empty()) return std::optional<Customer>();
   auto v = db_->customers_by(*state_, index::IndexId::kExternalRef,
                              db_->keys().equality_key(index::IndexId::kExternalRef, want),
                              [&](const Customer& c) { return c.external_ref == want; });
@@ -150,20 +152,43 @@ Result<TableCounts> ReadView::counts() const {
   return c;
 }
 namespace {
-// Walks one table in key order, decoding each record, and checks that the walk saw as many
-// records as LMDB records for the table unless fn stopped it (Walker::all_verified).
+// Walks one table in key order, decoding each record, and checks the walk as
+// Walker::all_verified does: keys strictly ascending, and as many records as LMDB records for
+// the table unless fn stopped it. The count is not checked when fn wrote in this transaction
+// (a WriteTxn's callback inserting or deleting records changes the table under the walk: a
+// count taken before proves nothing then, and reporting kCorruption would be false).
 template <class T, class Decode>
 Status walk_table(detail::TxnState& st, storage::Table table, std::string_view name,
                   Decode&& decode, const std::function<bool(const T&)>& fn) {
+  auto recorded = storage::entry_count(st.txn, table, name);
+  if (!recorded) return tl::unexpected(recorded.error());
+  const std::uint64_t writes = st.writes;
   Status failed;
+  // fn may end the transaction (st is gone then: the walk stops, kFailedPrecondition) or
+  // poison it with a failed write (the LMDB transaction is aborted: its failure is the answer).
+  const std::weak_ptr<const bool> alive = st.alive;
+  std::uint64_t walked = 0;
+  bool stopped = false;
+  std::string prev;  // a copy: fn may write, moving dirty pages
   storage::Walker walker(st.txn, table, name);
-  auto walked = walker.all_verified([&](storage::Bytes k, storage::Bytes v) {
+  auto s = walker.all([&](storage::Bytes k, storage::Bytes v) {
+    const std::string_view key(reinterpret_cast<const char*>(k.data()), k.size());
+    if (walked++ > 0 && std::string_view(prev).compare(key) >= 0)
+      return failed = make_error(ErrorCode::kCorruption,
+                                 std::string(name) + ": keys out of order (damaged or torn file)"),
+             storage::Next::stop();
+    prev.assign(key);
     auto r = decode(k, v);
     if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
-    return fn(*r) ? storage::Next::go_on() : storage::Next::stop();
+    const bool more = fn(*r);
+    if (!alive.expired() && st.poisoned) return failed = tl::unexpected(*st.failure), storage::Next::stop();
+    if (!more) stopped = true;
+    return more ? storage::Next::go_on() : storage::Next::stop();
   });
   if (!failed) return failed;
-  return walked;
+  if (!s) return s;  // among others: the transaction ended in fn (st must not be touched)
+  if (stopped || st.writes != writes) return {};
+  return storage::check_walked(name, walked, *recorded);
 }
 }  // namespace
 

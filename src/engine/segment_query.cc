@@ -600,12 +600,25 @@ Status Segment::stream(const std::function<bool(const Customer&)>& fn) const {
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
   Status failed;
-  detail::DatabaseImpl::OrderedReader customers(**st, rep_->db->tables().customers);
+  detail::TxnState* state = *st;
+  detail::DatabaseImpl::OrderedReader customers(*state, rep_->db->tables().customers);
   rep_->set.for_each([&](std::uint64_t id) {
     auto c = rep_->db->load_customer(customers, id);
     if (!c) return failed = tl::unexpected(c.error()), false;
-    if (!*c) return failed = detail::missing_customer(id), false;
-    return fn(**c);
+    if (!*c) {
+      // fn's own writes in this WriteTxn may delete members still to come: not damage.
+      if (state->writes != rep_->writes) return true;
+      return failed = detail::missing_customer(id), false;
+    }
+    const bool more = fn(**c);
+    // fn may also have ended the transaction (commit, abort, destruction: `state` is gone) or
+    // poisoned it (a failed write aborts the LMDB transaction): read nothing more.
+    if (rep_->alive.expired())
+      return failed = make_error(ErrorCode::kFailedPrecondition,
+                                 "segment stream: its transaction ended during the stream"),
+             false;
+    if (state->poisoned) return failed = tl::unexpected(*state->failure), false;
+    return more;
   });
   return failed;
 }
@@ -765,21 +778,28 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   return out;
 }
 
-Result<std::string> Segment::explain() const {
-  if (!rep_) return tl::unexpected(moved_from());
-  auto st = rep_->open();
-  if (!st) return tl::unexpected(st.error());
-  // Only explain needs the labels and estimates: it evaluates the query again, traced.
+namespace {
+// The plan of q as text: one traced evaluation (only explain pays for labels and estimates).
+Result<std::string> explain_text(detail::DatabaseImpl* db, detail::TxnState* st,
+                                 const query::Node& q, Date as_of) {
   PlanStep step;
   std::uint64_t verified = 0;
-  auto result = evaluate(rep_->db, *st, rep_->query, rep_->as_of, &step, &verified);
+  auto result = evaluate(db, st, q, as_of, &step, &verified);
   if (!result) return tl::unexpected(result.error());
   std::ostringstream os;
-  os << "query: " << rep_->query.to_string() << "\n";
+  os << "query: " << q.to_string() << "\n";
   detail::print(os, step, 0);
   os << "records read to check candidates: " << verified << "\n";
   os << "result: " << result->size() << " customers\n";
   return os.str();
+}
+}  // namespace
+
+Result<std::string> Segment::explain() const {
+  if (!rep_) return tl::unexpected(moved_from());
+  auto st = rep_->open();
+  if (!st) return tl::unexpected(st.error());
+  return explain_text(rep_->db, *st, rep_->query, rep_->as_of);
 }
 
 // ---- ReadView: thin wrappers over select() ---------------------------------------------------
@@ -839,9 +859,8 @@ Result<std::vector<GroupRow>> ReadView::group_all(GroupBy by) const {
 }
 
 Result<std::string> ReadView::explain(const query::Node& q, const SegmentOptions& o) const {
-  auto s = select(q, o);
-  if (!s) return tl::unexpected(s.error());
-  return s->explain();
+  // One traced evaluation, not select() and then explain()'s own.
+  return explain_text(db_, state_.get(), q, o.as_of.value_or(detail::today_utc()));
 }
 
 }  // namespace custdb

@@ -234,14 +234,27 @@ Txn& Txn::operator=(Txn&& o) noexcept {
     abort();
     txn_ = o.txn_;
     o.txn_ = nullptr;
+    write_ = o.write_;
+    live_ = std::move(o.live_);
   }
   return *this;
+}
+
+void Txn::end() noexcept {
+  txn_ = nullptr;
+  if (live_) *live_ = false;
+  live_.reset();
 }
 
 Txn::Begin Txn::begin(const Env& env, bool write, Txn& out, std::string_view what, Error* error) {
   out.abort();
   const int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &out.txn_);
-  if (rc == 0) return Begin::kOk;
+  if (rc == 0) {
+    out.write_ = write;
+    out.live_ = std::make_shared<bool>(true);
+    return Begin::kOk;
+  }
+  out.txn_ = nullptr;
   if (error) *error = lmdb_error(rc, what);
   if (rc == MDB_READERS_FULL) return Begin::kReadersFull;
   if (rc == MDB_MAP_RESIZED) return Begin::kMapResized;
@@ -285,7 +298,7 @@ Error write_error(MDB_env* env, int rc, std::string_view what) {
 Status Txn::commit(std::string_view what) {
   MDB_env* env = mdb_txn_env(txn_);
   int rc = mdb_txn_commit(txn_);
-  txn_ = nullptr;
+  end();
   if (rc == 0) return {};
   return tl::unexpected(write_error(env, explain_short_write(env, rc), what));
 }
@@ -293,7 +306,7 @@ Status Txn::commit(std::string_view what) {
 void Txn::abort() noexcept {
   if (txn_) {
     mdb_txn_abort(txn_);
-    txn_ = nullptr;
+    end();
   }
 }
 
@@ -385,10 +398,16 @@ struct NextAccess {
 
 namespace {
 
+Error ended_during_walk(std::string_view what) {
+  return Error(ErrorCode::kFailedPrecondition,
+               std::string(what) + ": the transaction ended during the walk (its callback "
+                                   "committed, aborted or destroyed it, or a write failed)");
+}
+
 // The walk loop shared by the key walks: visits (k, v), moves with `next`, stops at the end,
 // when fn says so, or at the first key outside `prefix` (when given). Next::skip_past seeks.
-Status walk_keys(MDB_cursor* cur, int rc, MDB_val& k, MDB_val& v, const Visit& fn,
-                 std::optional<Bytes> prefix, std::string_view what) {
+Status walk_keys(MDB_cursor* cur, const bool& live, int rc, MDB_val& k, MDB_val& v,
+                 const Visit& fn, std::optional<Bytes> prefix, std::string_view what) {
   auto in_range = [&] {
     if (!prefix) return true;
     return k.mv_size >= prefix->size() &&
@@ -396,12 +415,16 @@ Status walk_keys(MDB_cursor* cur, int rc, MDB_val& k, MDB_val& v, const Visit& f
   };
   while (rc == 0 && in_range()) {
     Next n = fn(to_bytes(k), to_bytes(v));
+    if (!live) return tl::unexpected(ended_during_walk(what));
     if (NextAccess::kind(n) == Next::Kind::kStop) return {};
     if (NextAccess::kind(n) == Next::Kind::kSkip) {
       const std::string past = NextAccess::take_key(n);
       k = to_val(std::string_view(past));
       rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-      if (rc == 0 && to_view(k) == std::string_view(past)) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+      // NODUP: in a dupsort table the cursor sits on the first value of `past`; the next key,
+      // not that key's next value, is the first one strictly greater.
+      if (rc == 0 && to_view(k) == std::string_view(past))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
       continue;
     }
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -412,35 +435,42 @@ Status walk_keys(MDB_cursor* cur, int rc, MDB_val& k, MDB_val& v, const Visit& f
 
 }  // namespace
 
+namespace {
+// LMDB frees a write transaction's cursors when the transaction ends, and a read
+// transaction's only when they are closed (before or after it ends).
+void close_cursor(MDB_cursor* cur, const std::shared_ptr<const bool>& live, bool write) {
+  if (cur && (!write || (live && *live))) mdb_cursor_close(cur);
+}
+}  // namespace
+
 Walker::Walker(const Txn& txn, Table table, std::string_view what)
-    : txn_(txn), table_(table), what_(what) {
+    : txn_(txn), table_(table), live_(txn.liveness()), write_(txn.is_write()), what_(what) {
   open_rc_ = mdb_cursor_open(txn.get(), table.dbi, &cur_);
   if (open_rc_) cur_ = nullptr;
+  if (!live_) live_ = std::make_shared<const bool>(false);  // no transaction: open_rc_ says so
 }
 
-Walker::~Walker() {
-  if (cur_) mdb_cursor_close(cur_);
-}
+Walker::~Walker() { close_cursor(cur_, live_, write_); }
 
 Status Walker::all(const Visit& fn) {
   if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
   MDB_val k, v;
   const int rc = mdb_cursor_get(cur_, &k, &v, MDB_FIRST);
-  return walk_keys(cur_, rc, k, v, fn, std::nullopt, what_);
+  return walk_keys(cur_, *live_, rc, k, v, fn, std::nullopt, what_);
 }
 
 Status Walker::from(Bytes seek, const Visit& fn) {
   if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
   MDB_val k = to_val(seek), v;
   const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
-  return walk_keys(cur_, rc, k, v, fn, std::nullopt, what_);
+  return walk_keys(cur_, *live_, rc, k, v, fn, std::nullopt, what_);
 }
 
 Status Walker::prefix(Bytes prefix, const Visit& fn) {
   if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, what_));
   MDB_val k = to_val(prefix), v;
   const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
-  return walk_keys(cur_, rc, k, v, fn, prefix, what_);
+  return walk_keys(cur_, *live_, rc, k, v, fn, prefix, what_);
 }
 
 Status Walker::all_verified(const Visit& fn) {
@@ -459,6 +489,7 @@ Status Walker::all_verified(const Visit& fn) {
     prev.assign(key);
     ++walked;
     Next n = fn(to_bytes(k), to_bytes(v));
+    if (!*live_) return tl::unexpected(ended_during_walk(what_));
     if (NextAccess::kind(n) != Next::Kind::kContinue) return {};  // stopped (a skip ends a verified walk too)
     rc = mdb_cursor_get(cur_, &k, &v, MDB_NEXT);
   }
@@ -473,13 +504,26 @@ Status Walker::dups(Bytes key, Order order, const Visit& fn, std::optional<Bytes
   if (order == Order::kForward && from) {
     v = to_val(*from);
     rc = mdb_cursor_get(cur_, &k, &v, MDB_GET_BOTH_RANGE);
+  } else if (from) {
+    // Backward from the last value <= from: the first value >= from, stepping back once when
+    // it is greater; when every value is below from (or the key is absent), the last value.
+    v = to_val(*from);
+    rc = mdb_cursor_get(cur_, &k, &v, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && to_view(v) != to_view(to_val(*from))) rc = mdb_cursor_get(cur_, &k, &v, MDB_PREV_DUP);
+    else if (rc == MDB_NOTFOUND) {
+      k = to_val(key);
+      rc = mdb_cursor_get(cur_, &k, &v, MDB_SET);
+      if (rc == 0) rc = mdb_cursor_get(cur_, &k, &v, MDB_LAST_DUP);
+    }
   } else {
     rc = mdb_cursor_get(cur_, &k, &v, MDB_SET);
     if (rc == 0 && order == Order::kBackward) rc = mdb_cursor_get(cur_, &k, &v, MDB_LAST_DUP);
   }
   const MDB_cursor_op step = order == Order::kForward ? MDB_NEXT_DUP : MDB_PREV_DUP;
   while (rc == 0) {
-    if (NextAccess::kind(fn(to_bytes(k), to_bytes(v))) != Next::Kind::kContinue) return {};
+    const Next n = fn(to_bytes(k), to_bytes(v));
+    if (!*live_) return tl::unexpected(ended_during_walk(what_));
+    if (NextAccess::kind(n) != Next::Kind::kContinue) return {};
     rc = mdb_cursor_get(cur_, &k, &v, step);
   }
   if (rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, what_));
@@ -504,27 +548,30 @@ Status Walker::keys(const std::function<bool(Bytes key, std::size_t count)>& fn)
   while (rc == 0) {
     std::size_t n = 0;
     if (int crc = mdb_cursor_count(cur_, &n)) return tl::unexpected(lmdb_error(crc, what_));
-    if (!fn(to_bytes(k), static_cast<std::size_t>(n))) return {};
+    const bool more = fn(to_bytes(k), static_cast<std::size_t>(n));
+    if (!*live_) return tl::unexpected(ended_during_walk(what_));
+    if (!more) return {};
     rc = mdb_cursor_get(cur_, &k, &v, MDB_NEXT_NODUP);
   }
   if (rc != MDB_NOTFOUND) return tl::unexpected(lmdb_error(rc, what_));
   return {};
 }
 
-PointReader::PointReader(const Txn& txn, Table table) {
+PointReader::PointReader(const Txn& txn, Table table)
+    : live_(txn.liveness()), write_(txn.is_write()) {
   open_rc_ = mdb_cursor_open(txn.get(), table.dbi, &cur_);
   if (open_rc_) cur_ = nullptr;
+  if (!live_) live_ = std::make_shared<const bool>(false);  // no transaction: open_rc_ says so
 }
 
 PointReader::PointReader(PointReader&& o) noexcept
-    : cur_(std::exchange(o.cur_, nullptr)), open_rc_(o.open_rc_) {}
+    : cur_(std::exchange(o.cur_, nullptr)), open_rc_(o.open_rc_), live_(o.live_), write_(o.write_) {}
 
-PointReader::~PointReader() {
-  if (cur_) mdb_cursor_close(cur_);
-}
+PointReader::~PointReader() { close_cursor(cur_, live_, write_); }
 
 Result<std::optional<Bytes>> PointReader::get(Bytes key) {
   if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, "cursor"));
+  if (!*live_) return tl::unexpected(ended_during_walk("read"));
   MDB_val k = to_val(key), v;
   const int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_KEY);
   if (rc == MDB_NOTFOUND) return std::optional<Bytes>();

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,7 +118,9 @@ class Env {
 class Txn {
  public:
   Txn() = default;
-  Txn(Txn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  Txn(Txn&& o) noexcept : txn_(o.txn_), write_(o.write_), live_(std::move(o.live_)) {
+    o.txn_ = nullptr;
+  }
   Txn& operator=(Txn&& o) noexcept;
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
@@ -137,9 +140,17 @@ class Txn {
   void abort() noexcept;
   MDB_txn* get() const { return txn_; }
   explicit operator bool() const { return txn_ != nullptr; }
+  bool is_write() const { return write_; }
+  // True until this transaction ends (commit, abort, destruction); null before a begin.
+  // Walkers and point readers hold it: a callback may end the transaction mid-walk, and LMDB
+  // frees a write transaction's cursors when it ends.
+  std::shared_ptr<const bool> liveness() const { return live_; }
 
  private:
+  void end() noexcept;  // after commit or abort: clears txn_, tells the cursors' holders
   MDB_txn* txn_ = nullptr;
+  bool write_ = false;
+  std::shared_ptr<bool> live_;
 };
 
 // ---- tables -----------------------------------------------------------------------------------
@@ -212,8 +223,9 @@ class Next {
   enum class Kind { kContinue, kStop, kSkip };
   static Next go_on() { return Next(Kind::kContinue); }
   static Next stop() { return Next(Kind::kStop); }
-  // Continue at the first key strictly greater than `key` (skipping the rest of a range).
-  // Key walks only (all, from, prefix); a dups walk stops.
+  // Continue at the first key strictly greater than `key` (skipping the rest of a range; in
+  // a dupsort table, every value of `key`). Key walks only (all, from, prefix); a dups walk
+  // stops.
   static Next skip_past(std::string key) {
     Next n(Kind::kSkip);
     n.key_ = std::move(key);
@@ -227,7 +239,8 @@ class Next {
   std::string key_;
 };
 
-// fn(key, value) for each entry visited. Both views point into the map: valid until the
+// fn(key, value) for each entry visited. fn may end the transaction (commit, abort, destroy
+// it): the walk then stops at once with kFailedPrecondition, its cursor untouched. Both views point into the map: valid until the
 // transaction writes or ends (copy what must outlive a write made by the callback).
 using Visit = std::function<Next(Bytes key, Bytes value)>;
 
@@ -255,7 +268,8 @@ class Walker {
   Status all_verified(const Visit& fn);
 
   // Dupsort tables: the values of `key`, ascending (forward) or descending, fn(key, value)
-  // each. forward with `from`: starting at the first value >= from.
+  // each. With `from`: forward starts at the first value >= from, backward at the last value
+  // <= from (the last value when from is beyond them all).
   enum class Order { kForward, kBackward };
   Status dups(Bytes key, Order order, const Visit& fn, std::optional<Bytes> from = std::nullopt);
   // The number of values stored under key (0 when absent): one page-local read, LMDB keeps
@@ -269,6 +283,8 @@ class Walker {
   Table table_;
   MDB_cursor* cur_ = nullptr;
   int open_rc_ = 0;
+  std::shared_ptr<const bool> live_;  // txn_.liveness(): txn_ is not touched once it is false
+  bool write_ = false;
   std::string what_;
 };
 
@@ -289,6 +305,8 @@ class PointReader {
  private:
   MDB_cursor* cur_ = nullptr;
   int open_rc_ = 0;
+  std::shared_ptr<const bool> live_;  // the transaction's liveness()
+  bool write_ = false;
 };
 
 }  // namespace custdb::storage

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "custdb/query.h"
+#include "util/normalize.h"
 
 namespace custdb {
 namespace {
@@ -35,8 +36,7 @@ int currency_digits(std::string_view currency) {
 Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency) {
   auto bad = [&](std::string reason) { return make_error(ErrorCode::kInvalidArgument, reason); };
   const std::string shown(text);
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  text = normalize::trim_view(text);  // the one white-space set: space, tab, CR, LF
   bool negative = false;
   if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
     negative = text.front() == '-';

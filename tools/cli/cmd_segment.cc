@@ -21,7 +21,8 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* ids = sub->add_flag("--ids", o->ids, "Print the matching ids, one per line");
   auto* explain = sub->add_flag("--explain", o->explain, "Print the query plan with set sizes");
   auto* limit = sub->add_option("--limit", o->limit,
-                                "Rows in the table (default 20); with --ids, at most this many ids");
+                                "Rows in the table (default 20; 0: all); with --ids, at most this many ids")
+                   ->check(CLI::NonNegativeNumber);  // "-1" would wrap to "all"
   sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
   count->excludes(ids)->excludes(explain);
   ids->excludes(explain);
@@ -34,6 +35,12 @@ Command add_segment(CLI::App& app, Globals& g) {
             auto q = query::parse(join(o->query, " "), po);
             if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
             auto txn = must(db.begin_read());
+            if (o->explain) {  // one traced evaluation
+              std::string plan = must(txn.explain(*q, so));
+              if (g.json) print_json(Json::object().set("query", q->to_string(po)).set("plan", plan));
+              else std::fputs(plan.c_str(), stdout);
+              return kExitOk;
+            }
 
             // Evaluated once: the count, the ids and the page all come from this answer.
             Segment seg = must(txn.select(*q, so));
@@ -42,12 +49,6 @@ Command add_segment(CLI::App& app, Globals& g) {
               std::uint64_t n = must(seg.count());
               if (g.json) print_json(Json::object().set("count", n));
               else std::printf("%llu\n", static_cast<unsigned long long>(n));
-              return kExitOk;
-            }
-            if (o->explain) {
-              std::string plan = must(seg.explain());
-              if (g.json) print_json(Json::object().set("query", q->to_string(po)).set("plan", plan));
-              else std::fputs(plan.c_str(), stdout);
               return kExitOk;
             }
             if (o->ids) {
