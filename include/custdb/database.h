@@ -270,6 +270,12 @@ class CUSTDB_EXPORT ReadView {
   Result<std::string> explain(const query::Node& q, const SegmentOptions& o = {}) const;
   // Grouped aggregates over every customer.
   Result<std::vector<GroupRow>> group_all(GroupBy by) const;
+  // Segment::rank and Segment::report of select(q, o); report_all over every customer.
+  Result<std::vector<Ranked>> rank(const query::Node& q, RankBy by, std::size_t n,
+                                   const SegmentOptions& o = {}) const;
+  Result<std::vector<ReportRow>> report(const query::Node& q, const ReportSpec& spec,
+                                        const SegmentOptions& o = {}) const;
+  Result<std::vector<ReportRow>> report_all(const ReportSpec& spec) const;
 
   // The relationship graph around `id`: every relationship reachable within `depth` hops
   // (breadth first), optionally only of one type, each with its hop distance from `id`.

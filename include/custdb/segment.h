@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "custdb/export.h"
@@ -33,14 +34,34 @@ struct SegmentPage {
   std::optional<CustomerId> next;
 };
 
-// Fields a segment can be ordered by for top-N (descending; ties by ascending id). Customers
-// without a value are not ranked: no transactions for kLastTxnAt / kFirstTxnAt, no birth date
-// for kBirthDate. total_amount and txn_count always have one (0 without transactions).
-enum class RankBy { kTotalAmount, kTxnCount, kLastTxnAt, kFirstTxnAt, kCreatedAt, kBirthDate };
+// The ordered (numeric) attributes of a customer: what a segment is ranked by (top, rank) and
+// what a report measures. Values are in stored units: total_amount and clv in minor units of
+// the base currency; p_alive and expected_purchases in millionths; birth_date in days since
+// 1970-01-01; created_at, first_txn_at and last_txn_at in ms since 1970-01-01T00:00:00Z;
+// txn_count, income_band and r/f/m_score as integers. A customer without a value (no
+// transactions for first/last_txn_at, no birth date, no income band, never scored for the six
+// scores) has none: it is not ranked and not measured. total_amount, txn_count and created_at
+// always have one (0 without transactions). The first six keep their numbers from wave 1.
+enum class RankBy {
+  kTotalAmount, kTxnCount, kLastTxnAt, kFirstTxnAt, kCreatedAt, kBirthDate,
+  kClv, kPAlive, kExpectedPurchases, kIncomeBand, kRScore, kFScore, kMScore,
+};
+using Measure = RankBy;  // a report measures the same attributes a segment is ranked by
+CUSTDB_EXPORT const char* to_string(RankBy a);                        // "total_amount", "clv", ...
+CUSTDB_EXPORT std::optional<RankBy> rank_by_from_string(std::string_view name);  // the inverse
 
-enum class GroupBy { kTier, kRegion, kStage, kType };
+// The categorical attributes a segment can be grouped by (one group per value). The first
+// four keep their numbers from wave 1.
+enum class GroupBy {
+  kTier, kRegion, kStage, kType, kCity, kCountry, kGender, kRisk, kIncomeBand, kTag,
+  kConsentEmail, kConsentSms, kConsentPhone, kRScore, kFScore, kMScore,
+};
+CUSTDB_EXPORT const char* to_string(GroupBy g);                          // "tier", "consent_email", ...
+CUSTDB_EXPORT std::optional<GroupBy> group_by_from_string(std::string_view name);  // the inverse
 
-// Grouped aggregates of a segment. Amounts in minor units of the base currency.
+// Grouped aggregates of a segment (Segment::group, the wave-1 shape): count and total_amount
+// and txn_count statistics per value of one attribute. Amounts in minor units of the base
+// currency. Segment::report is the general form.
 struct GroupRow {
   std::string group;  // the enum name, or the region as stored (lower case); "" for none
   std::uint64_t customers = 0;
@@ -51,6 +72,44 @@ struct GroupRow {
   std::int64_t total_amount_max = 0;
   double total_amount_avg = 0;
   std::uint64_t txn_count_sum = 0;
+};
+
+// One measure (an attribute's statistics) over one group. Exact integers in the attribute's
+// stored units (see RankBy): the sum is 128 bits, so it never wraps (at most 2^32 customers,
+// each value an int64). Customers without a value are not counted.
+struct CUSTDB_EXPORT MeasureStats {
+  std::uint64_t count = 0;  // members with a value
+  AmountSum sum = 0;
+  std::optional<std::int64_t> min, max;  // absent when count == 0
+  // sum / count rounded half away from zero to an integer of the stored unit; absent when
+  // count == 0. Exact (128-bit division), no floating point.
+  std::optional<std::int64_t> avg() const;
+};
+
+// What Segment::report computes: groups by zero, one or two attributes (zero: one row for the
+// whole segment), and for each group the number of customers and the statistics of each
+// measure, in the order given.
+struct ReportSpec {
+  std::vector<GroupBy> by;         // at most 2; no attribute twice
+  std::vector<Measure> measures;   // any number, repeats allowed
+};
+
+// One group of a report. `group` holds one value per ReportSpec::by attribute: the enum
+// name (tier "gold", consent "granted"), the text as indexed (region and city folded to lower
+// case, country as stored, the tag), the number for income_band and r/f/m_score ("7"), and ""
+// for a customer without the attribute (no region, no tag, no income band, never scored).
+// A customer with several tags is in one group per tag.
+struct ReportRow {
+  std::vector<std::string> group;
+  std::uint64_t customers = 0;
+  std::vector<MeasureStats> measures;  // one per ReportSpec::measures, same order
+};
+
+// One ranked customer: its id and its value of the ranking attribute (stored units).
+struct Ranked {
+  CustomerId id = 0;
+  std::int64_t value = 0;
+  friend bool operator==(const Ranked&, const Ranked&) = default;
 };
 
 // The answer of one segment query, evaluated once by ReadView::select: the matching ids, held
@@ -82,10 +141,19 @@ class CUSTDB_EXPORT Segment {
   // skipped. When fn ends the transaction (commit, abort) the stream stops with
   // kFailedPrecondition; when a write of fn fails, with that failure.
   Status stream(const std::function<bool(const Customer&)>& fn) const;
-  // The n matching customers with the highest value of `by` (see RankBy).
+  // The n matching customers with the highest value of `by` (see RankBy), highest first;
+  // ties by ascending id.
   Result<std::vector<Customer>> top(RankBy by, std::size_t n) const;
-  // One row per group value present in the segment, ordered by group.
+  // The same ranking as ids and values only, answered from the segment index without
+  // reading records.
+  Result<std::vector<Ranked>> rank(RankBy by, std::size_t n) const;
+  // One row per group value present in the segment (by must be kTier, kRegion, kStage or
+  // kType: the wave-1 shape), ordered by group.
   Result<std::vector<GroupRow>> group(GroupBy by) const;
+  // Grouped measures from the segment index: one row per combination of group values present
+  // in the segment, ordered by the attributes' natural order (enum number, text bytes,
+  // number; "" first). kInvalidArgument for more than two `by` attributes or one twice.
+  Result<std::vector<ReportRow>> report(const ReportSpec& spec) const;
   // The plan as text: each step with its estimated and actual sizes. Evaluates the query again
   // with tracing (only explain pays for labels and estimates).
   Result<std::string> explain() const;

@@ -630,6 +630,8 @@ Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
   detail::DatabaseImpl* db = rep_->db;
   detail::TxnState* st = *opened;
   const index::IdSet& set = rep_->set;
+  if (static_cast<int>(by) > static_cast<int>(RankBy::kBirthDate))  // issue #14, in progress
+    return make_error(ErrorCode::kUnsupported, std::string("top by ") + to_string(by) + " is not implemented yet");
   using index::SegField;
   SegField f = by == RankBy::kTotalAmount ? SegField::kTotalAmount
                : by == RankBy::kTxnCount  ? SegField::kTxnCount
@@ -651,6 +653,7 @@ Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
       case RankBy::kBirthDate:
         if (c.birth_date) return c.birth_date->time_since_epoch().count();
         return std::nullopt;
+      default: return std::nullopt;  // refused above
     }
     return std::nullopt;
   };
@@ -691,6 +694,9 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   detail::DatabaseImpl* db = rep_->db;
   detail::TxnState* st = *opened;
   const index::IdSet& set = rep_->set;
+  if (static_cast<int>(by) > static_cast<int>(GroupBy::kType))
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("group by ") + to_string(by) + ": use report (group takes tier, region, stage or type)");
   std::map<std::string, GroupRow, std::less<>> rows;
   std::map<std::string, std::string, std::less<>> folded;  // region as stored -> group key
   Status failed;
@@ -709,6 +715,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
         key = f->second;
         break;
       }
+      default: break;  // refused above
     }
     auto it = rows.find(key);
     if (it == rows.end()) it = rows.emplace(key, GroupRow{}).first;
