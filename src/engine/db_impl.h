@@ -12,6 +12,7 @@
 #include <thread>
 #include <atomic>
 #include <optional>
+#include <span>
 #include <condition_variable>
 #include <utility>
 #include <string>
@@ -318,6 +319,18 @@ class DatabaseImpl {
   Result<RelationshipId> add_relationship(TxnState& st, Relationship r);
   Result<bool> remove_relationship(TxnState& st, RelationshipId id);
   Result<TransactionId> add_transaction(TxnState& st, Transaction t);
+  // add_transaction of each row in order, with one read-modify-write of each customer the
+  // batch touches (decoded once, its aggregates moved row by row in memory, encoded and its
+  // postings diffed once) and the records written in id order: the bulk import's path.
+  // results[i] is what add_transaction(rows[i]) would have returned after the rows before it:
+  // the id, or a refusal (kInvalidArgument, kAlreadyExists, kFailedPrecondition; that row is
+  // skipped, nothing of it written, and the rows after it see the batch without it). Accepted
+  // rows get their id and canonical form in place. Any other error (kCorruption, storage)
+  // ends the call: results then has one entry per row checked before it (the failing row's
+  // index is results.size() when the failure came while checking; results.size() ==
+  // rows.size() when it came while writing, which poisons st).
+  Status add_transactions(TxnState& st, std::span<Transaction> rows,
+                          std::vector<Result<TransactionId>>& results);
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
                                  const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TxnState& st, TransactionId id);

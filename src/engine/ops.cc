@@ -4,6 +4,9 @@
 #include <cassert>
 #include <cmath>
 #include <exception>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "engine/db_impl.h"
 #include "engine/validate.h"
@@ -38,6 +41,12 @@ Status run_callback(const char* call, Fn&& fn) {
 
 tl::unexpected<Error> precondition(std::string m) {
   return make_error(ErrorCode::kFailedPrecondition, std::move(m));
+}
+
+// The codes of a refused input (a batch skips that row), as against a failure of the store.
+bool is_row_error(ErrorCode code) {
+  return code == ErrorCode::kInvalidArgument || code == ErrorCode::kAlreadyExists ||
+         code == ErrorCode::kFailedPrecondition;
 }
 
 // Aggregates after adding (sign +1) a transaction's base amount; overflow is an input error.
@@ -267,31 +276,125 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
 // ---- transactions ----------------------------------------------------------------------------
 
 Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) {
-  if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
-  if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-  auto c = load_customer(st, t.customer_id);
-  if (!c) return tl::unexpected(c.error());
-  if (!*c)
-    return precondition("customer_id: customer " + std::to_string(t.customer_id) +
-                        " does not exist");
-  auto id = new_record_id(*this, st, t.id, kNextTransaction, tables().transactions, "transaction");
-  if (!id) return tl::unexpected(id.error());
-  t.id = *id;
-  coding::IdKey k(t.id);
-  Customer updated = **c;
-  auto agg = add_to(updated.aggregates, t);
-  if (!agg) return tl::unexpected(agg.error());
-  updated.aggregates = *agg;
+  // A batch of one: a single landing and a bulk import share every check and message.
+  std::vector<Result<TransactionId>> result;
+  if (auto s = add_transactions(st, std::span(&t, 1), result); !s) return tl::unexpected(s.error());
+  assert(result.size() == 1);
+  return std::move(result[0]);
+}
 
-  codec().encode(k.span(), t, st.buf);
-  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
+                                      std::vector<Result<TransactionId>>& results) {
+  results.clear();
+  results.reserve(rows.size());
+  // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
+  // the rows accepted before it in this batch, exactly as add_transaction one row at a time
+  // would check it (same order of checks, same messages). A customer is read and decoded
+  // once; its aggregates move row by row in memory.
+  struct Touched {
+    Customer before;     // as stored
+    Aggregates after;    // with the batch's accepted rows so far
+    bool changed = false;
+  };
+  std::vector<Touched> touched;
+  std::unordered_map<CustomerId, std::ptrdiff_t> slot_of;  // -1: no such customer
+  std::unordered_set<TransactionId> taken;                  // ids accepted in this batch
+  std::optional<std::uint64_t> counter;                     // next_id.transaction, read once
+  std::uint64_t next = 0;                                   // the counter after the rows so far
+  std::vector<std::size_t> accepted;                        // row indices
+  {
+    // Point reads in (usually) ascending key order: a key near the last one is found within
+    // the cursor's leaf page (DatabaseImpl::OrderedReader); ids past the table's end, the
+    // common case of an import, cost no descent at all.
+    OrderedReader customers(st, tables().customers), transactions(st, tables().transactions);
+    for (Transaction& t : rows) {
+      auto row = [&]() -> Result<TransactionId> {
+        if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
+        if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
+        auto [it, fresh] = slot_of.try_emplace(t.customer_id, -1);
+        if (fresh) {
+          auto c = load_customer(customers, t.customer_id);
+          if (!c) {
+            slot_of.erase(it);
+            return tl::unexpected(c.error());
+          }
+          if (*c) {
+            it->second = static_cast<std::ptrdiff_t>(touched.size());
+            const Aggregates a = (*c)->aggregates;
+            touched.push_back(Touched{std::move(**c), a});
+          }
+        }
+        if (it->second < 0)
+          return precondition("customer_id: customer " + std::to_string(t.customer_id) +
+                              " does not exist");
+        if (!counter) {
+          auto n = next_id(st, kNextTransaction);
+          if (!n) return tl::unexpected(n.error());
+          counter = next = *n;
+        }
+        // new_record_id's rule: a given id, or the counter's next; refused when taken.
+        std::uint64_t id = t.id;
+        if (id == 0) {
+          id = next;
+          if (id > kMaxId)
+            return precondition("id: no transaction ids left to assign; give one explicitly");
+        }
+        bool exists = taken.contains(id);
+        if (!exists) {
+          auto stored = transactions.get(coding::IdKey(id).span());
+          if (!stored) return tl::unexpected(stored.error());
+          exists = stored->has_value();
+        }
+        if (exists)
+          return make_error(ErrorCode::kAlreadyExists,
+                            "id: transaction " + std::to_string(id) + " exists");
+        Touched& c = touched[static_cast<std::size_t>(it->second)];
+        auto agg = add_to(c.after, t);  // the last check
+        if (!agg) return tl::unexpected(agg.error());
+        c.after = *agg;
+        c.changed = true;
+        t.id = id;
+        taken.insert(id);
+        if (id >= next) next = id + 1;  // bump_counter's rule
+        return id;
+      }();
+      if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
+      if (row) accepted.push_back(results.size());
+      results.push_back(std::move(row));
+    }
+  }
+  if (accepted.empty()) return {};
+
+  // Pass 2 writes. Nothing below can refuse a row: only a storage failure stops it (and
+  // poisons st). Records in id order (appends when ids ascend past the table's end), index
+  // entries in key order, then each customer once: one record write, one postings diff.
+  std::sort(accepted.begin(), accepted.end(),
+            [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
   std::vector<IndexEntry> entries;
-  keys().transaction_entries(t, entries);
+  entries.reserve(accepted.size());
+  for (std::size_t i : accepted) {
+    const Transaction& t = rows[i];
+    coding::IdKey k(t.id);
+    codec().encode(k.span(), t, st.buf);
+    if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return s;
+    keys().transaction_entries(t, entries);
+  }
+  std::sort(entries.begin(), entries.end());
   for (const auto& e : entries)
-    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
-  if (auto s = bump_counter(st, kNextTransaction, t.id); !s) return tl::unexpected(s.error());
-  return t.id;
+    if (auto s = put_entry(st, e); !s) return s;
+  std::sort(touched.begin(), touched.end(),
+            [](const Touched& a, const Touched& b) { return a.before.id < b.before.id; });
+  for (const Touched& c : touched) {
+    if (!c.changed) continue;
+    Customer updated = c.before;
+    updated.aggregates = c.after;
+    if (auto s = write_customer(st, &c.before, &updated); !s) return s;
+  }
+  if (next > *counter) {
+    coding::IdKey v(next);
+    if (auto s = put(st, tables().meta, coding::as_bytes(kNextTransaction), v.span()); !s) return s;
+  }
+  return {};
 }
 
 namespace {
