@@ -276,6 +276,20 @@ class DatabaseImpl {
     storage::PointReader reader_;
   };
 
+  // Puts into one table through one cursor, for keys written in ascending order (the batch
+  // writes): see storage::PointWriter. Used within st's write transaction only.
+  class OrderedWriter {
+   public:
+    OrderedWriter(TxnState& st, storage::Table table) : writer_(st.txn, table) {}
+
+   private:
+    friend class DatabaseImpl;
+    storage::PointWriter writer_;
+  };
+  // As put() above, through `writer` (into its table).
+  Status put(TxnState& st, OrderedWriter& writer, storage::Bytes key, storage::Bytes val,
+             storage::Put how = storage::Put::kOverwrite);
+
   // ---- records ----
   // The record of type T (Customer, Relationship or Transaction) with this id, decoded;
   // nullopt when there is none. Instantiated for those three types only (store.cc).
@@ -299,10 +313,12 @@ class DatabaseImpl {
   Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const {
     return load<Transaction>(st, id);
   }
-  Status store_customer(TxnState& st, const Customer& c);
+  // `customers`: an OrderedWriter of the customers table to store through (batches), or null.
+  Status store_customer(TxnState& st, const Customer& c, OrderedWriter* customers = nullptr);
   // Every customer change goes through here: the record (stored, or deleted when `after` is
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
-  Status write_customer(TxnState& st, const Customer* before, const Customer* after);
+  Status write_customer(TxnState& st, const Customer* before, const Customer* after,
+                        OrderedWriter* customers = nullptr);
 
   // ---- segment postings (src/segment/segment_index.h owns them; these forward) ----
   void queue_postings(TxnState& st, const Customer* before, const Customer* after);

@@ -1,6 +1,7 @@
 // Write operations. Each validates and checks every precondition before its first write, so a
 // failure leaves the transaction as it was; after the first write only a storage failure can
 // stop it (and that poisons the transaction).
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <exception>
@@ -372,23 +373,37 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
             [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
   std::vector<IndexEntry> entries;
   entries.reserve(accepted.size());
-  for (std::size_t i : accepted) {
-    const Transaction& t = rows[i];
-    coding::IdKey k(t.id);
-    codec().encode(k.span(), t, st.buf);
-    if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return s;
-    keys().transaction_entries(t, entries);
+  {
+    OrderedWriter records(st, tables().transactions);
+    for (std::size_t i : accepted) {
+      const Transaction& t = rows[i];
+      coding::IdKey k(t.id);
+      codec().encode(k.span(), t, st.buf);
+      if (auto s = put(st, records, k.span(), st.buf); !s) return s;
+      keys().transaction_entries(t, entries);
+    }
   }
   std::sort(entries.begin(), entries.end());
-  for (const auto& e : entries)
-    if (auto s = put_entry(st, e); !s) return s;
+  if (!entries.empty()) {
+    // One index (idx.txn_by_customer); put_entry's flags.
+    assert(std::all_of(entries.begin(), entries.end(),
+                       [&](const IndexEntry& e) { return e.index == entries[0].index; }));
+    const auto index = static_cast<std::size_t>(entries[0].index);
+    const auto how = index::spec(entries[0].index).unique ? storage::Put::kOverwrite
+                                                           : storage::Put::kNoDupData;
+    OrderedWriter writer(st, tables().index[index]);
+    for (const auto& e : entries)
+      if (auto s = put(st, writer, coding::as_bytes(e.key), coding::as_bytes(e.value), how); !s)
+        return s;
+  }
   std::sort(touched.begin(), touched.end(),
             [](const Touched& a, const Touched& b) { return a.before.id < b.before.id; });
+  OrderedWriter customers(st, tables().customers);
   for (const Touched& c : touched) {
     if (!c.changed) continue;
     Customer updated = c.before;
     updated.aggregates = c.after;
-    if (auto s = write_customer(st, &c.before, &updated); !s) return s;
+    if (auto s = write_customer(st, &c.before, &updated, &customers); !s) return s;
   }
   if (next > *counter) {
     coding::IdKey v(next);
@@ -534,7 +549,7 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
 }
 
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
-                                    const Customer* after) {
+                                    const Customer* after, OrderedWriter* customers) {
   std::vector<index::IndexEntry> old_e, new_e;
   // Unchanged entries need no tokens (the index layer says which fields they derive from).
   const bool same_entries =
@@ -542,7 +557,7 @@ Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
   if (before && !same_entries) keys().customer_entries(*before, old_e);
   if (after && !same_entries) keys().customer_entries(*after, new_e);
   if (after) {
-    if (auto s = store_customer(st, *after); !s) return s;
+    if (auto s = store_customer(st, *after, customers); !s) return s;
   } else {
     if (auto s = del(st, tables().customers, coding::IdKey(before->id).span()); !s) return s;
   }

@@ -30,6 +30,15 @@ Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes va
   return {};
 }
 
+Status DatabaseImpl::put(TxnState& st, OrderedWriter& writer, Bytes key, Bytes val,
+                         storage::Put how) {
+  assert(st.write && !st.poisoned);
+  if (auto s = writer.writer_.put(key, val, how, "write"); !s)
+    return tl::unexpected(fail(st, std::move(s.error())));
+  ++st.writes;
+  return {};
+}
+
 Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
                          std::optional<Bytes> val) {
   assert(st.write && !st.poisoned);
@@ -181,9 +190,10 @@ template Result<std::optional<Customer>> DatabaseImpl::load(OrderedReader&, std:
 template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 
-Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) {
+Status DatabaseImpl::store_customer(TxnState& st, const Customer& c, OrderedWriter* customers) {
   coding::IdKey k(c.id);
   codec().encode(k.span(), c, st.buf);
+  if (customers) return put(st, *customers, k.span(), st.buf);
   return put(st, tables().customers, k.span(), st.buf);
 }
 

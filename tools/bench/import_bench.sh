@@ -62,8 +62,8 @@ if [ ! -s "$tcsv" ]; then
   rm -rf "$data/src"
   "$custdb" --db "$data/src" init --currency USD >/dev/null
   "$custdb" --db "$data/src" demo --customers "$customers" --txns-per-customer "$txns" >/dev/null
-  "$custdb" --db "$data/src" --reveal export customers --out "$ccsv.tmp"
-  "$custdb" --db "$data/src" export transactions --out "$tcsv.tmp"
+  "$custdb" --db "$data/src" --reveal export customers --format csv --out "$ccsv.tmp"
+  "$custdb" --db "$data/src" export transactions --format csv --out "$tcsv.tmp"
   mv "$ccsv.tmp" "$ccsv"
   mv "$tcsv.tmp" "$tcsv"
   rm -rf "$data/src"
@@ -71,27 +71,33 @@ fi
 ncust=$(($(wc -l <"$ccsv") - 1))
 ntxn=$(($(wc -l <"$tcsv") - 1))
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# Seconds of each step, one line per run: "init customers transactions" of wall-clock time in
+# times.ENGINE, of CPU time (user + system, the engine's processes) in cpu.ENGINE. The machine
+# may be shared: CPU time shows the work done whatever the contention, wall time includes the
+# waits for the disk (fsync) that durability costs.
+for e in custdb sqlite3; do : >"$dir/times.$e"; : >"$dir/cpu.$e"; done
+log="$dir/step.log"
 
-# Seconds of each step, one line per run: "init customers transactions".
-times_custdb="$dir/times.custdb"
-times_sqlite="$dir/times.sqlite3"
-: >"$times_custdb"
-: >"$times_sqlite"
+# step ENGINE COMMAND...: runs one step, appending its wall and CPU seconds to the run's line.
+step() {
+  local engine="$1"; shift
+  local TIMEFORMAT='%R %U %S' t
+  if ! t=$( { time "$@" >"$log" 2>&1; } 2>&1 ); then
+    echo "failed: $*" >&2; cat "$log" >&2; exit 1
+  fi
+  read -r real user sys <<<"$t"
+  printf '%s ' "$real" >>"$dir/times.$engine"
+  awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.3f ", u + s }' >>"$dir/cpu.$engine"
+}
+end_run() { echo >>"$dir/times.$1"; echo >>"$dir/cpu.$1"; }
 
 run_custdb() {
   local db="$dir/custdb.db"
   rm -rf "$db"
-  local t0 t1 t2 t3
-  t0=$(now)
-  "$custdb" --db "$db" init --currency USD >/dev/null
-  t1=$(now)
-  "$custdb" --db "$db" import customers "$ccsv" >/dev/null
-  t2=$(now)
-  "$custdb" --db "$db" import transactions "$tcsv" >/dev/null
-  t3=$(now)
-  echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2") $(elapsed "$t2" "$t3")" >>"$times_custdb"
+  step custdb "$custdb" --db "$db" init --currency USD
+  step custdb "$custdb" --db "$db" import customers "$ccsv"
+  step custdb "$custdb" --db "$db" import transactions "$tcsv"
+  end_run custdb
 }
 
 # The header of a CSV file as SQL column names of a staging table.
@@ -123,9 +129,15 @@ SQL
 # Amount text ("12.34", "-5") to minor units of a 2-decimal currency, as custdb stores it.
 minor() { echo "CAST(round($1 * 100) AS INTEGER)"; }
 
+# Every sqlite3 step: durable commits, and the page cache and temporary storage the bench's
+# SQLite engine gets (tools/bench: a large cache), so the indexes are built in memory.
+sqlite_pragmas() {
+  echo "PRAGMA synchronous = FULL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;"
+}
+
 sqlite_customers() {
+  sqlite_pragmas
   cat <<SQL
-PRAGMA synchronous = FULL;
 BEGIN;
 CREATE TEMP TABLE stage_c ($(columns_of "$ccsv"));
 .import --csv --skip 1 $ccsv stage_c
@@ -147,8 +159,8 @@ SQL
 }
 
 sqlite_transactions() {
+  sqlite_pragmas
   cat <<SQL
-PRAGMA synchronous = FULL;
 BEGIN;
 CREATE TEMP TABLE stage_t ($(columns_of "$tcsv"));
 .import --csv --skip 1 $tcsv stage_t
@@ -170,18 +182,15 @@ COMMIT;
 SQL
 }
 
+sqlite_step() { "$1" | sqlite3 -bail "$2"; }
+
 run_sqlite() {
   local db="$dir/sqlite3.db"
   rm -f "$db" "$db-wal" "$db-shm"
-  local t0 t1 t2 t3
-  t0=$(now)
-  sqlite_schema | sqlite3 -bail "$db" >/dev/null
-  t1=$(now)
-  sqlite_customers | sqlite3 -bail "$db" >/dev/null
-  t2=$(now)
-  sqlite_transactions | sqlite3 -bail "$db" >/dev/null
-  t3=$(now)
-  echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2") $(elapsed "$t2" "$t3")" >>"$times_sqlite"
+  step sqlite3 sqlite_step sqlite_schema "$db"
+  step sqlite3 sqlite_step sqlite_customers "$db"
+  step sqlite3 sqlite_step sqlite_transactions "$db"
+  end_run sqlite3
 }
 
 echo "import bench: $ncust customers, $ntxn transactions, $runs runs; custdb $custdb;" \
@@ -204,19 +213,24 @@ median() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f×", a / b }'; }
 
+table() {  # table KIND FILE-PREFIX
+  echo
+  echo "| $1 ($ncust customers, $ntxn transactions; median of $runs) | custdb CLI | sqlite3 shell | sqlite3 / custdb |"
+  echo "|---|---|---|---|"
+  local names=("init / schema" "customers" "transactions" "total") cols=(1 2 3 0) i a b
+  for i in 0 1 2 3; do
+    a=$(median "$dir/$2.custdb" "${cols[$i]}")
+    b=$(median "$dir/$2.sqlite3" "${cols[$i]}")
+    echo "| ${names[$i]} | $a | $b | $(ratio "$b" "$a") |"
+  done
+}
+table "wall-clock seconds" times
+table "CPU seconds (user + system)" cpu
 echo
-echo "| step ($ncust customers, $ntxn transactions; median of $runs, seconds) | custdb CLI | sqlite3 shell | sqlite3 / custdb |"
-echo "|---|---|---|---|"
-names=("init / schema" "customers" "transactions" "total")
-cols=(1 2 3 0)
-for i in 0 1 2 3; do
-  a=$(median "$times_custdb" "${cols[$i]}")
-  b=$(median "$times_sqlite" "${cols[$i]}")
-  echo "| ${names[$i]} | $a | $b | $(ratio "$b" "$a") |"
+for e in custdb sqlite3; do
+  echo "$e runs, wall (init customers transactions): $(tr '\n' ';' <"$dir/times.$e")"
+  echo "$e runs, CPU  (init customers transactions): $(tr '\n' ';' <"$dir/cpu.$e")"
 done
-echo
-echo "custdb runs (init customers transactions):" $(tr '\n' ';' <"$times_custdb")
-echo "sqlite3 runs (schema customers transactions):" $(tr '\n' ';' <"$times_sqlite")
 
 # Same data on both sides: counts, and every customer's total and transaction count summed
 # (custdb: the "(all)" row of `custdb report`; sqlite3: the aggregates its UPDATE set).
