@@ -14,4 +14,12 @@ Status add_transactions(WriteTxn& txn, std::span<Transaction> rows,
   });
 }
 
+Status insert_customers(WriteTxn& txn, std::span<Customer> rows,
+                        std::vector<Result<CustomerId>>& results) {
+  results.clear();
+  return run_write<void>(txn, [&](TxnState& st) {
+    return ReadView::State::db_of(txn).insert_customers(st, rows, results);
+  });
+}
+
 }  // namespace custdb::detail

@@ -34,4 +34,11 @@ namespace custdb::detail {
 Status add_transactions(WriteTxn& txn, std::span<Transaction> rows,
                         std::vector<Result<TransactionId>>& results);
 
+// WriteTxn::insert_customer of each row in order, as one batch: the records written in id
+// order through one cursor, the index entries (external ref, email, phone) sorted, the id
+// counter read and written once. results, refusals and errors as add_transactions; accepted
+// rows are left with their id and normalized fields.
+Status insert_customers(WriteTxn& txn, std::span<Customer> rows,
+                        std::vector<Result<CustomerId>>& results);
+
 }  // namespace custdb::detail

@@ -251,6 +251,8 @@ class DatabaseImpl {
   // deletes the gone ones, puts the new ones, leaves the rest alone).
   Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
                         std::vector<index::IndexEntry> new_entries);
+  // put_entry of each entry (new ones: a batch's), sorted and through one cursor per index.
+  Status put_entries_sorted(TxnState& st, std::vector<index::IndexEntry> entries);
   // Values of every dup under `key` in a dupsort index.
   Result<std::vector<std::string>> index_values(TxnState& st, index::IndexId id,
                                                 std::string_view key) const;
@@ -326,6 +328,11 @@ class DatabaseImpl {
 
   // ---- operations (ops.cc) ----
   Result<CustomerId> insert_customer(TxnState& st, Customer c);
+  // insert_customer of each row in order, as one batch (the bulk import's path): the records
+  // written in id order, the index entries sorted, the id counter written once. results and
+  // errors as add_transactions below.
+  Status insert_customers(TxnState& st, std::span<Customer> rows,
+                          std::vector<Result<CustomerId>>& results);
   Result<bool> update_customer(TxnState& st, CustomerId id,
                                const std::function<void(Customer&)>& mutate);
   Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode);

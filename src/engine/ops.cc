@@ -93,30 +93,106 @@ Result<std::uint64_t> new_record_id(DatabaseImpl& db, TxnState& st, std::uint64_
 // ---- customers -------------------------------------------------------------------------------
 
 Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
-  if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
-  if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-  auto id = new_record_id(*this, st, c.id, kNextCustomer, tables().customers, "customer");
-  if (!id) return tl::unexpected(id.error());
-  c.id = *id;
-  coding::IdKey key(c.id);
-  if (!c.external_ref.empty()) {
-    auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
-    auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
-    if (!owner) return tl::unexpected(owner.error());
-    if (*owner)
-      return make_error(ErrorCode::kAlreadyExists,
-                        "external_ref: '" + c.external_ref + "' belongs to customer " +
-                            std::to_string(coding::get_u64((*owner)->data())));
-  }
-  const Timestamp now = stamp_time(st);
-  if (c.created_at == Timestamp{}) c.created_at = now;
-  c.updated_at = now;
-  c.aggregates = {};
-  c.scores.reset();  // engine-maintained (set_scores)
+  // A batch of one: a single insert and a bulk import share every check and message.
+  std::vector<Result<CustomerId>> result;
+  if (auto s = insert_customers(st, std::span(&c, 1), result); !s) return tl::unexpected(s.error());
+  assert(result.size() == 1);
+  return std::move(result[0]);
+}
 
-  if (auto s = write_customer(st, nullptr, &c); !s) return tl::unexpected(s.error());
-  if (auto s = bump_counter(st, kNextCustomer, c.id); !s) return tl::unexpected(s.error());
-  return c.id;
+Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
+                                      std::vector<Result<CustomerId>>& results) {
+  results.clear();
+  results.reserve(rows.size());
+  // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
+  // the rows accepted before it, as insert_customer one row at a time would check it (same
+  // order of checks, same messages).
+  std::unordered_set<CustomerId> taken;                      // ids accepted in this batch
+  std::unordered_map<std::string, CustomerId> refs;          // their external refs
+  std::optional<std::uint64_t> counter;                      // next_id.customer, read once
+  std::uint64_t next = 0;                                    // the counter after the rows so far
+  std::vector<std::size_t> accepted;                         // row indices
+  const storage::Table ref_index = tables().index[static_cast<std::size_t>(IndexId::kExternalRef)];
+  {
+    OrderedReader customers(st, tables().customers);
+    for (Customer& c : rows) {
+      auto row = [&]() -> Result<CustomerId> {
+        if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+        if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
+        if (!counter) {
+          auto n = next_id(st, kNextCustomer);
+          if (!n) return tl::unexpected(n.error());
+          counter = next = *n;
+        }
+        // new_record_id's rule: a given id, or the counter's next; refused when taken.
+        std::uint64_t id = c.id;
+        if (id == 0) {
+          id = next;
+          if (id > kMaxId)
+            return precondition("id: no customer ids left to assign; give one explicitly");
+        }
+        bool exists = taken.contains(id);
+        if (!exists) {
+          auto stored = customers.get(coding::IdKey(id).span());
+          if (!stored) return tl::unexpected(stored.error());
+          exists = stored->has_value();
+        }
+        if (exists)
+          return make_error(ErrorCode::kAlreadyExists,
+                            "id: customer " + std::to_string(id) + " exists");
+        if (!c.external_ref.empty()) {
+          std::optional<CustomerId> owner;
+          if (auto it = refs.find(c.external_ref); it != refs.end()) {
+            owner = it->second;
+          } else {
+            auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
+            auto stored = get(st, ref_index, as_bytes(k));
+            if (!stored) return tl::unexpected(stored.error());
+            if (*stored) owner = coding::get_u64((*stored)->data());
+          }
+          if (owner)
+            return make_error(ErrorCode::kAlreadyExists,
+                              "external_ref: '" + c.external_ref + "' belongs to customer " +
+                                  std::to_string(*owner));
+          refs.emplace(c.external_ref, id);
+        }
+        c.id = id;
+        taken.insert(id);
+        if (id >= next) next = id + 1;  // bump_counter's rule
+        return id;
+      }();
+      if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
+      if (row) accepted.push_back(results.size());
+      results.push_back(std::move(row));
+    }
+  }
+  if (accepted.empty()) return {};
+
+  // Pass 2 writes (only a storage failure stops it, and poisons st): write_customer(null, c)
+  // of each, the records in id order through one cursor, the index entries sorted.
+  const Timestamp now = stamp_time(st);
+  std::sort(accepted.begin(), accepted.end(),
+            [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
+  std::vector<IndexEntry> entries;
+  {
+    OrderedWriter records(st, tables().customers);
+    for (std::size_t i : accepted) {
+      Customer& c = rows[i];
+      if (c.created_at == Timestamp{}) c.created_at = now;
+      c.updated_at = now;
+      c.aggregates = {};
+      c.scores.reset();  // engine-maintained (set_scores)
+      if (auto s = store_customer(st, c, &records); !s) return s;
+      keys().customer_entries(c, entries);
+      queue_postings(st, nullptr, &c);
+    }
+  }
+  if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
+  if (next > *counter) {
+    coding::IdKey v(next);
+    if (auto s = put(st, tables().meta, as_bytes(kNextCustomer), v.span()); !s) return s;
+  }
+  return {};
 }
 
 Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
@@ -383,19 +459,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
       keys().transaction_entries(t, entries);
     }
   }
-  std::sort(entries.begin(), entries.end());
-  if (!entries.empty()) {
-    // One index (idx.txn_by_customer); put_entry's flags.
-    assert(std::all_of(entries.begin(), entries.end(),
-                       [&](const IndexEntry& e) { return e.index == entries[0].index; }));
-    const auto index = static_cast<std::size_t>(entries[0].index);
-    const auto how = index::spec(entries[0].index).unique ? storage::Put::kOverwrite
-                                                           : storage::Put::kNoDupData;
-    OrderedWriter writer(st, tables().index[index]);
-    for (const auto& e : entries)
-      if (auto s = put(st, writer, coding::as_bytes(e.key), coding::as_bytes(e.value), how); !s)
-        return s;
-  }
+  if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
   std::sort(touched.begin(), touched.end(),
             [](const Touched& a, const Touched& b) { return a.before.id < b.before.id; });
   OrderedWriter customers(st, tables().customers);

@@ -68,6 +68,20 @@ Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry>
   return {};
 }
 
+Status DatabaseImpl::put_entries_sorted(TxnState& st, std::vector<index::IndexEntry> entries) {
+  std::sort(entries.begin(), entries.end());  // by index, then key and value
+  for (std::size_t from = 0; from < entries.size();) {
+    const index::IndexId id = entries[from].index;
+    const auto how =
+        index::spec(id).unique ? storage::Put::kOverwrite : storage::Put::kNoDupData;  // put_entry's
+    OrderedWriter writer(st, tables().index[static_cast<std::size_t>(id)]);
+    for (; from < entries.size() && entries[from].index == id; ++from)
+      if (auto s = put(st, writer, as_bytes(entries[from].key), as_bytes(entries[from].value), how); !s)
+        return s;
+  }
+  return {};
+}
+
 Result<std::vector<std::string>> DatabaseImpl::index_values(TxnState& st, index::IndexId id,
                                                             std::string_view key) const {
   std::vector<std::string> out;

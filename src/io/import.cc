@@ -23,11 +23,12 @@ namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
 
 constexpr std::uint64_t kProgressEvery = 10000;
-// Transaction rows converted and held before the engine adds them as one batch
-// (detail::add_transactions: each customer read and written once per batch). Larger batches
-// group more of a customer's rows when a file is not sorted by customer; 8,192 rows of
-// ~200 bytes keep the held rows small.
-constexpr std::size_t kTransactionBatch = 8192;
+// Customer and transaction rows converted and held before the engine writes them as one
+// batch (detail::insert_customers: records in id order, index entries sorted;
+// detail::add_transactions: each customer read and written once per batch). Larger batches
+// group more of a customer's rows when a file is not sorted by customer and sort more index
+// keys together; 8,192 rows of ~200-500 bytes keep the held rows small.
+constexpr std::size_t kBatch = 8192;
 
 // Typed reads of one row's cells. The first problem is kept and later reads return defaults,
 // so a conversion reads every field straight through and checks problem() once at the end.
@@ -304,70 +305,76 @@ class Importer {
       options_.progress(report_.rows);
       reported_ = report_.rows;
     }
-    if (table_ == Table::kTransactions) return on_transaction_row(row);
+    if (table_ != Table::kRelationships) return on_batched_row(row);
     if (row.problem) return reject(row.line, std::move(*row.problem));
     if (auto s = ensure_txn(); !s) return s;
-    auto stored = store(row.cells);
-    if (!stored) {
-      if (!is_row_error(stored.error().code()))
-        return tl::unexpected(stored.error().with_context(
-            source_ + ":" + std::to_string(row.line)));
-      return reject(row.line, problem_from_engine(stored.error().message()));
+    auto r = to_relationship(row.cells);
+    if (!r) return reject(row.line, std::move(r.error()));
+    auto id = txn_->add_relationship(std::move(*r));
+    if (!id) {
+      if (!is_row_error(id.error().code()))
+        return tl::unexpected(id.error().with_context(source_ + ":" + std::to_string(row.line)));
+      return reject(row.line, problem_from_engine(id.error().message()));
     }
-    if (*stored) return reject(row.line, std::move(**stored));
     return stored_one();
   }
 
-  // Transactions are converted here and added in batches (apply_pending), which gives each
-  // row the result add_transaction would give it in file order. A row that cannot be
-  // converted is rejected after the rows before it are applied, so problems stay in file
-  // order and an all-or-nothing import names the first bad line.
-  Status on_transaction_row(detail::ReadRow& row) {
+  // Customers and transactions are converted here and written in batches (apply_pending:
+  // detail::insert_customers, detail::add_transactions), which give each row the result the
+  // one-row call would give it in file order. A row that cannot be converted is rejected
+  // after the rows before it are applied, so problems stay in file order and an
+  // all-or-nothing import names the first bad line.
+  Status on_batched_row(detail::ReadRow& row) {
     std::optional<Problem> problem = std::move(row.problem);
     if (!problem) {
-      auto t = to_transaction(row.cells, base_currency_);
-      if (t) {
-        pending_.push_back(std::move(*t));
-        pending_lines_.push_back(row.line);
-        // skip_bad: a write transaction holds batch_ stored rows, as one by one.
-        const std::size_t room = options_.skip_bad ? batch_ - in_batch_ : kTransactionBatch;
-        if (pending_.size() >= std::min(room, kTransactionBatch)) return apply_pending();
-        return {};
+      if (table_ == Table::kCustomers) {
+        auto c = to_customer(row.cells);
+        if (c) pending_customers_.push_back(std::move(*c));
+        else problem = std::move(c.error());
+      } else {
+        auto t = to_transaction(row.cells, base_currency_);
+        if (t) pending_transactions_.push_back(std::move(*t));
+        else problem = std::move(t.error());
       }
-      problem = std::move(t.error());
+    }
+    if (!problem) {
+      pending_lines_.push_back(row.line);
+      // skip_bad: a write transaction holds batch_ stored rows, as one by one.
+      const std::size_t room = options_.skip_bad ? batch_ - in_batch_ : kBatch;
+      if (pending_lines_.size() >= std::min(room, kBatch)) return apply_pending();
+      return {};
     }
     if (auto s = apply_pending(); !s) return s;
     return reject(row.line, std::move(*problem));
   }
 
-  // Adds the held transaction rows as one batch and goes through their results in file order.
+  // Writes the held rows as one batch and goes through their results in file order.
   Status apply_pending() {
-    if (pending_.empty()) return {};
+    if (pending_lines_.empty()) return {};
     if (auto s = ensure_txn(); !s) return s;
-    Status applied = custdb::detail::add_transactions(*txn_, pending_, results_);
+    Status applied =
+        table_ == Table::kCustomers
+            ? custdb::detail::insert_customers(*txn_, pending_customers_, results_)
+            : custdb::detail::add_transactions(*txn_, pending_transactions_, results_);
+    std::vector<std::uint64_t> lines = std::move(pending_lines_);
+    pending_lines_.clear();
+    pending_customers_.clear();
+    pending_transactions_.clear();
     std::size_t i = 0;
     for (; i < results_.size(); ++i) {
-      const std::uint64_t line = pending_lines_[i];
-      if (!results_[i]) {
-        // A refusal (the batch skipped the row): rejected as it would be one by one.
-        if (auto s = reject(line, problem_from_engine(results_[i].error().message())); !s) {
-          pending_.clear();
-          pending_lines_.clear();
-          return s;
-        }
-      } else if (auto s = stored_one(/*may_commit=*/false); !s) {
-        return s;
+      if (results_[i]) {
+        ++report_.imported;
+        ++in_batch_;
+      } else if (auto s = reject(lines[i], problem_from_engine(results_[i].error().message()));
+                 !s) {
+        return s;  // a refusal (the batch skipped the row), as one by one
       }
     }
     if (!applied) {
       // Checking row i failed, or (i == every row) writing the batch did.
-      const std::uint64_t line = pending_lines_[std::min(i, pending_lines_.size() - 1)];
-      pending_.clear();
-      pending_lines_.clear();
+      const std::uint64_t line = lines[std::min(i, lines.size() - 1)];
       return tl::unexpected(applied.error().with_context(source_ + ":" + std::to_string(line)));
     }
-    pending_.clear();
-    pending_lines_.clear();
     if (options_.skip_bad && in_batch_ >= batch_) return commit();
     return {};
   }
@@ -382,10 +389,9 @@ class Importer {
 
   // Counts a stored row. All or nothing keeps one transaction to the end; skip_bad commits
   // every batch_ stored rows.
-  Status stored_one(bool may_commit = true) {
+  Status stored_one() {
     ++report_.imported;
-    ++in_batch_;
-    if (may_commit && options_.skip_bad && in_batch_ >= batch_) return commit();
+    if (options_.skip_bad && ++in_batch_ >= batch_) return commit();
     return {};
   }
 
@@ -396,28 +402,6 @@ class Importer {
                         detail::located(source_, line, p.field, p.reason));
     report_.bad.push_back(BadRow{line, std::move(p.field), std::move(p.reason)});
     return {};
-  }
-
-  // Converts and writes one row. A problem with the row is a value; an Error is the engine's.
-  Result<std::optional<Problem>> store(const Cells& cells) {
-    switch (table_) {
-      case Table::kCustomers: {
-        auto c = to_customer(cells);
-        if (!c) return c.error();
-        auto id = txn_->insert_customer(std::move(*c));
-        if (!id) return tl::unexpected(id.error());
-        return std::nullopt;
-      }
-      case Table::kRelationships: {
-        auto r = to_relationship(cells);
-        if (!r) return r.error();
-        auto id = txn_->add_relationship(std::move(*r));
-        if (!id) return tl::unexpected(id.error());
-        return std::nullopt;
-      }
-      case Table::kTransactions: break;  // batched: on_transaction_row
-    }
-    return make_error(ErrorCode::kInternal, "unknown table");
   }
 
   Status commit() {
@@ -436,10 +420,12 @@ class Importer {
   std::string base_currency_;
   std::optional<WriteTxn> txn_;  // open while rows are being stored
   std::size_t in_batch_ = 0;     // rows stored in txn_ (skip_bad commits at batch_)
-  // Transaction rows converted but not yet added (apply_pending), with their lines.
-  std::vector<Transaction> pending_;
+  // Rows converted but not yet written (apply_pending; customers or transactions), and
+  // their lines.
+  std::vector<Customer> pending_customers_;
+  std::vector<Transaction> pending_transactions_;
   std::vector<std::uint64_t> pending_lines_;
-  std::vector<Result<TransactionId>> results_;  // apply_pending's, kept for its capacity
+  std::vector<Result<std::uint64_t>> results_;  // apply_pending's, kept for its capacity
   std::uint64_t reported_ = 0;   // rows last passed to options_.progress
   ImportReport report_;
 };
