@@ -51,6 +51,16 @@ class RowFields {
 
   std::string text_or_empty(std::size_t col) { return text(col).value_or(std::string()); }
 
+  // As text(), without copying: a view of the cell, valid while the row is.
+  std::optional<std::string_view> view(std::size_t col) {
+    const auto& cell = cells_[col];
+    if (!cell) return std::nullopt;
+    if (cell->list) return fail(col, "an array is accepted only for tags");
+    if (cell->boolean) return fail(col, "true/false is not a value of this column");
+    if (cell->text.empty()) return std::nullopt;
+    return std::string_view(cell->text);
+  }
+
   std::optional<std::string> required_text(std::size_t col) {
     auto t = text(col);
     if (!t && !problem_) return fail(col, "required");
@@ -59,41 +69,41 @@ class RowFields {
 
   // A positive decimal integer (ids).
   std::optional<std::uint64_t> id(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    std::string s = normalize::trim(*t);
+    std::string_view s = normalize::trim_view(*t);
     std::uint64_t v = 0;
     bool ok = !s.empty() && s.size() <= 19;  // 19 digits stay below 2^64
     for (char c : s) {
       if (c < '0' || c > '9') ok = false;
       else v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    if (!ok || v == 0) return fail(col, "not a positive integer: '" + *t + "'");
+    if (!ok || v == 0) return fail(col, "not a positive integer: '" + std::string(*t) + "'");
     return v;
   }
 
   template <class E>
   std::optional<E> enumeration(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto v = from_string<E>(normalize::trim(*t));
-    if (!v) return fail(col, "unknown value '" + *t + "'");
+    auto v = from_string<E>(normalize::trim_view(*t));
+    if (!v) return fail(col, "unknown value '" + std::string(*t) + "'");
     return v;
   }
 
   std::optional<Date> date(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto d = parse_date(normalize::trim(*t));
-    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + *t + "'");
+    auto d = parse_date(normalize::trim_view(*t));
+    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + std::string(*t) + "'");
     return d;
   }
 
   std::optional<Timestamp> timestamp(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto ts = parse_timestamp(normalize::trim(*t));
-    if (!ts) return fail(col, "not an ISO 8601 time: '" + *t + "'");
+    auto ts = parse_timestamp(normalize::trim_view(*t));
+    if (!ts) return fail(col, "not an ISO 8601 time: '" + std::string(*t) + "'");
     return ts;
   }
 
@@ -142,7 +152,7 @@ class RowFields {
   }
 
   std::optional<std::int64_t> amount(std::size_t col, std::string_view currency) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
     auto v = parse_amount(*t, currency);
     if (!v) return fail(col, v.error().message());
