@@ -29,6 +29,10 @@ constexpr std::uint64_t kProgressEvery = 10000;
 // group more of a customer's rows when a file is not sorted by customer and sort more index
 // keys together; 8,192 rows of ~200-500 bytes keep the held rows small.
 constexpr std::size_t kBatch = 8192;
+// And at most this many bytes of cell text held (a row may be up to kMaxRecordBytes, and
+// field limits are the engine's, checked when the batch is written): the import's memory
+// stays a few times the record limit whatever the input.
+constexpr std::size_t kBatchBytes = std::size_t{4} << 20;
 
 // Typed reads of one row's cells. The first problem is kept and later reads return defaults,
 // so a conversion reads every field straight through and checks problem() once at the end.
@@ -349,9 +353,16 @@ class Importer {
     }
     if (!problem) {
       pending_lines_.push_back(row.line);
+      for (const auto& cell : row.cells) {
+        if (!cell) continue;
+        pending_bytes_ += cell->text.size();
+        if (cell->list)
+          for (const auto& item : *cell->list) pending_bytes_ += item.size();
+      }
       // skip_bad: a write transaction holds batch_ stored rows, as one by one.
       const std::size_t room = options_.skip_bad ? batch_ - in_batch_ : kBatch;
-      if (pending_lines_.size() >= std::min(room, kBatch)) return apply_pending();
+      if (pending_lines_.size() >= std::min(room, kBatch) || pending_bytes_ >= kBatchBytes)
+        return apply_pending();
       return {};
     }
     if (auto s = apply_pending(); !s) return s;
@@ -368,6 +379,7 @@ class Importer {
             : custdb::detail::add_transactions(*txn_, pending_transactions_, results_);
     std::vector<std::uint64_t> lines = std::move(pending_lines_);
     pending_lines_.clear();
+    pending_bytes_ = 0;
     pending_customers_.clear();
     pending_transactions_.clear();
     std::size_t i = 0;
@@ -435,6 +447,7 @@ class Importer {
   std::vector<Customer> pending_customers_;
   std::vector<Transaction> pending_transactions_;
   std::vector<std::uint64_t> pending_lines_;
+  std::size_t pending_bytes_ = 0;  // their cells' text
   std::vector<Result<std::uint64_t>> results_;  // apply_pending's, kept for its capacity
   std::uint64_t reported_ = 0;   // rows last passed to options_.progress
   ImportReport report_;
