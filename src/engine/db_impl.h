@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -150,6 +151,19 @@ struct TxnState {
   // Written once per chunk at commit (or before a segment read in this transaction), so a
   // chunk touched by many customers of one transaction is rewritten once.
   std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> posting_deltas;
+  // The bit slices (src/segment/slices.h) are not queued bit by bit (an insert flips ~200):
+  // per customer changed in this transaction, its sliced values before the transaction's
+  // first change of it (`from`) and now (`to`); flush writes the bits that differ, chunk by
+  // chunk. Several changes of one customer (an insert and its transactions) cost one diff.
+  struct SliceValues {
+    std::array<std::int64_t, 9> v{};  // by segment::kSlicedFields
+    std::uint16_t present = 0;        // bit i: field i has a value
+  };
+  struct SliceChange {
+    SliceValues from, to;
+  };
+  std::unordered_map<std::uint64_t, SliceChange> slice_changes;
+  bool has_queued_postings() const { return !posting_deltas.empty() || !slice_changes.empty(); }
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
@@ -197,6 +211,9 @@ class DatabaseImpl {
   const index::IndexKeys& keys() const { return *keys_; }
   // Segment-posting keys of the file's mode.
   const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
+  // for a format-1 file opened read-only (the engine then answers as format 1 did).
+  bool sliced() const { return seg_keys_->sliced(); }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,
@@ -391,6 +408,8 @@ class DatabaseImpl {
 
   // Begins st.txn (with a gate ticket), adopting a map grown by another process.
   Status begin_into(TxnState& st, bool write);
+  // Upgrades a format-1 file opened read-write to format 2 (open.cc); sets seg_keys_ sliced.
+  static Status upgrade(DatabaseImpl& d);
   // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
 
