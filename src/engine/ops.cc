@@ -88,6 +88,34 @@ Result<std::uint64_t> new_record_id(DatabaseImpl& db, TxnState& st, std::uint64_
   return id;
 }
 
+// The ids a batch has accepted so far, for "taken earlier in the batch". An import's ids
+// mostly ascend (automatic ones always do), so they are kept as an ascending vector (an id
+// above the last costs an append, a lookup a comparison); the first id out of order moves
+// them to a hash set.
+class BatchIds {
+ public:
+  bool contains(std::uint64_t id) const {
+    if (!set_.empty()) return set_.contains(id);
+    return !ascending_.empty() && id <= ascending_.back() &&
+           std::binary_search(ascending_.begin(), ascending_.end(), id);
+  }
+  void add(std::uint64_t id) {
+    if (!set_.empty()) {
+      set_.insert(id);
+    } else if (ascending_.empty() || id > ascending_.back()) {
+      ascending_.push_back(id);
+    } else {
+      set_.insert(ascending_.begin(), ascending_.end());
+      set_.insert(id);
+      ascending_.clear();
+    }
+  }
+
+ private:
+  std::vector<std::uint64_t> ascending_;
+  std::unordered_set<std::uint64_t> set_;
+};
+
 }  // namespace
 
 // ---- customers -------------------------------------------------------------------------------
@@ -107,7 +135,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
   // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
   // the rows accepted before it, as insert_customer one row at a time would check it (same
   // order of checks, same messages).
-  std::unordered_set<CustomerId> taken;                      // ids accepted in this batch
+  BatchIds taken;                                            // ids accepted in this batch
   std::unordered_map<std::string, CustomerId> refs;          // their external refs
   std::optional<std::uint64_t> counter;                      // next_id.customer, read once
   std::uint64_t next = 0;                                    // the counter after the rows so far
@@ -157,7 +185,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
           refs.emplace(c.external_ref, id);
         }
         c.id = id;
-        taken.insert(id);
+        taken.add(id);
         if (id >= next) next = id + 1;  // bump_counter's rule
         return id;
       }();
@@ -375,7 +403,10 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
   };
   std::vector<Touched> touched;
   std::unordered_map<CustomerId, std::ptrdiff_t> slot_of;  // -1: no such customer
-  std::unordered_set<TransactionId> taken;                  // ids accepted in this batch
+  constexpr std::ptrdiff_t kUnknown = -2;
+  CustomerId last_customer = 0;                             // slot_of's last answer
+  std::ptrdiff_t last_slot = kUnknown;
+  BatchIds taken;                                           // ids accepted in this batch
   std::optional<std::uint64_t> counter;                     // next_id.transaction, read once
   std::uint64_t next = 0;                                   // the counter after the rows so far
   std::vector<std::size_t> accepted;                        // row indices
@@ -388,20 +419,25 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
       auto row = [&]() -> Result<TransactionId> {
         if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
         if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-        auto [it, fresh] = slot_of.try_emplace(t.customer_id, -1);
-        if (fresh) {
-          auto c = load_customer(customers, t.customer_id);
-          if (!c) {
-            slot_of.erase(it);
-            return tl::unexpected(c.error());
+        // A file's rows come mostly in runs of one customer: the last one is at hand.
+        if (t.customer_id != last_customer || last_slot == kUnknown) {
+          auto [it, fresh] = slot_of.try_emplace(t.customer_id, -1);
+          if (fresh) {
+            auto c = load_customer(customers, t.customer_id);
+            if (!c) {
+              slot_of.erase(it);
+              return tl::unexpected(c.error());
+            }
+            if (*c) {
+              it->second = static_cast<std::ptrdiff_t>(touched.size());
+              const Aggregates a = (*c)->aggregates;
+              touched.push_back(Touched{std::move(**c), a});
+            }
           }
-          if (*c) {
-            it->second = static_cast<std::ptrdiff_t>(touched.size());
-            const Aggregates a = (*c)->aggregates;
-            touched.push_back(Touched{std::move(**c), a});
-          }
+          last_customer = t.customer_id;
+          last_slot = it->second;
         }
-        if (it->second < 0)
+        if (last_slot < 0)
           return precondition("customer_id: customer " + std::to_string(t.customer_id) +
                               " does not exist");
         if (!counter) {
@@ -425,13 +461,13 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
         if (exists)
           return make_error(ErrorCode::kAlreadyExists,
                             "id: transaction " + std::to_string(id) + " exists");
-        Touched& c = touched[static_cast<std::size_t>(it->second)];
+        Touched& c = touched[static_cast<std::size_t>(last_slot)];
         auto agg = add_to(c.after, t);  // the last check
         if (!agg) return tl::unexpected(agg.error());
         c.after = *agg;
         c.changed = true;
         t.id = id;
-        taken.insert(id);
+        taken.add(id);
         if (id >= next) next = id + 1;  // bump_counter's rule
         return id;
       }();
