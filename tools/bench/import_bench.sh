@@ -5,17 +5,18 @@
 # `custdb export --reveal` as CSV: exactly the columns `custdb import` takes), then per run:
 #   custdb   `custdb init` + `custdb import customers C.csv` + `custdb import transactions T.csv`
 #            (the CLI's defaults: durable commits, all or nothing, page check at open);
-#   sqlite3  the sqlite3 shell, WAL and synchronous = FULL, the schema and indexes of
-#            tools/bench (sql_engine.cc: 21 customer indexes, tags, transactions by
-#            (customer_id, ts)); each file `.import`ed into a staging table, then one
-#            INSERT ... SELECT into the table (tags split into customer_tags) and, for
-#            transactions, the per-customer aggregates custdb keeps (txn_count, total_amount,
-#            first/last_txn_at) set by one UPDATE ... FROM (GROUP BY customer_id); each file
-#            in one transaction, like custdb's all-or-nothing import.
-# Both sides are timed the same way (wall clock around each command); runs alternate the
-# engine that goes first. Prints the median of each step and the ratio sqlite3 / custdb
+#   sqlite3  the sqlite3 shell, WAL, synchronous = FULL, a 1 GiB page cache and in-memory
+#            temporary storage, the schema and indexes of tools/bench (sql_engine.cc: 21
+#            customer indexes, tags, transactions by (customer_id, ts)); each file `.import`ed
+#            into a staging table, then one INSERT ... SELECT into the table (tags split into
+#            customer_tags, amounts to minor units) and, for transactions, the per-customer
+#            aggregates custdb keeps (txn_count, total_amount, first/last_txn_at) set by one
+#            UPDATE ... FROM (GROUP BY customer_id); each file in one transaction, like custdb's
+#            all-or-nothing import.
+# Both sides are timed the same way (wall-clock and CPU time of each command); runs alternate
+# the engine that goes first. Prints the median of each step and the ratio sqlite3 / custdb
 # (above 1: custdb is faster), then checks that both hold the same customers, transactions
-# and totals.
+# and totals. docs/performance.md has the figures.
 #
 # Usage: tools/bench/import_bench.sh [--customers N] [--txns T] [--runs R] [--custdb BIN]
 #                                    [--dir DIR] [--keep] [--only custdb|sqlite3]
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --dir) dir="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     --only) only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
