@@ -136,7 +136,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
   // the rows accepted before it, as insert_customer one row at a time would check it (same
   // order of checks, same messages).
   BatchIds taken;                                            // ids accepted in this batch
-  std::unordered_map<std::string, CustomerId> refs;          // their external refs
+  std::unordered_map<std::string, CustomerId> refs;          // their external refs' index keys
   std::optional<std::uint64_t> counter;                      // next_id.customer, read once
   std::uint64_t next = 0;                                    // the counter after the rows so far
   std::vector<std::size_t> accepted;                         // row indices
@@ -169,11 +169,12 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
           return make_error(ErrorCode::kAlreadyExists,
                             "id: customer " + std::to_string(id) + " exists");
         if (!c.external_ref.empty()) {
+          // Keyed as the unique index is, so the batch agrees with it whatever the key form.
+          auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
           std::optional<CustomerId> owner;
-          if (auto it = refs.find(c.external_ref); it != refs.end()) {
+          if (auto it = refs.find(k); it != refs.end()) {
             owner = it->second;
           } else {
-            auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
             auto stored = get(st, ref_index, as_bytes(k));
             if (!stored) return tl::unexpected(stored.error());
             if (*stored) owner = coding::get_u64((*stored)->data());
@@ -182,7 +183,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
             return make_error(ErrorCode::kAlreadyExists,
                               "external_ref: '" + c.external_ref + "' belongs to customer " +
                                   std::to_string(*owner));
-          refs.emplace(c.external_ref, id);
+          refs.emplace(std::move(k), id);
         }
         c.id = id;
         taken.add(id);
