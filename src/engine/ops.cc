@@ -63,31 +63,6 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
   return a;
 }
 
-// The id of a new customer or transaction: `given`, or when 0 the next value of `counter`
-// (kFailedPrecondition when the counter is exhausted: 2^63 - 1 was given explicitly before).
-// kAlreadyExists when `table` holds the id. `noun` names the record in messages. The caller
-// has refused a given id above kMaxId.
-Result<std::uint64_t> new_record_id(DatabaseImpl& db, TxnState& st, std::uint64_t given,
-                                    std::string_view counter, storage::Table table,
-                                    std::string_view noun) {
-  assert(given <= kMaxId);
-  std::uint64_t id = given;
-  if (id == 0) {
-    auto next = db.next_id(st, counter);
-    if (!next) return tl::unexpected(next.error());
-    id = *next;
-    if (id > kMaxId)
-      return precondition("id: no " + std::string(noun) +
-                          " ids left to assign; give one explicitly");
-  }
-  auto existing = db.get(st, table, coding::IdKey(id).span());
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing)
-    return make_error(ErrorCode::kAlreadyExists,
-                      "id: " + std::string(noun) + " " + std::to_string(id) + " exists");
-  return id;
-}
-
 // The ids a batch has accepted so far, for "taken earlier in the batch". An import's ids
 // mostly ascend (automatic ones always do), so they are kept as an ascending vector (an id
 // above the last costs an append, a lookup a comparison); the first id out of order moves
@@ -152,7 +127,8 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
           if (!n) return tl::unexpected(n.error());
           counter = next = *n;
         }
-        // new_record_id's rule: a given id, or the counter's next; refused when taken.
+        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
+        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
         std::uint64_t id = c.id;
         if (id == 0) {
           id = next;
@@ -446,7 +422,8 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
           if (!n) return tl::unexpected(n.error());
           counter = next = *n;
         }
-        // new_record_id's rule: a given id, or the counter's next; refused when taken.
+        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
+        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
         std::uint64_t id = t.id;
         if (id == 0) {
           id = next;
