@@ -13,6 +13,7 @@
 #include <thread>
 #include <atomic>
 #include <optional>
+#include <span>
 #include <condition_variable>
 #include <utility>
 #include <string>
@@ -267,6 +268,8 @@ class DatabaseImpl {
   // deletes the gone ones, puts the new ones, leaves the rest alone).
   Status update_entries(TxnState& st, std::vector<index::IndexEntry> old_entries,
                         std::vector<index::IndexEntry> new_entries);
+  // put_entry of each entry (new ones: a batch's), sorted and through one cursor per index.
+  Status put_entries_sorted(TxnState& st, std::vector<index::IndexEntry> entries);
   // Values of every dup under `key` in a dupsort index.
   Result<std::vector<std::string>> index_values(TxnState& st, index::IndexId id,
                                                 std::string_view key) const;
@@ -292,6 +295,20 @@ class DatabaseImpl {
     storage::PointReader reader_;
   };
 
+  // Puts into one table through one cursor, for keys written in ascending order (the batch
+  // writes): see storage::PointWriter. Used within st's write transaction only.
+  class OrderedWriter {
+   public:
+    OrderedWriter(TxnState& st, storage::Table table) : writer_(st.txn, table) {}
+
+   private:
+    friend class DatabaseImpl;
+    storage::PointWriter writer_;
+  };
+  // As put() above, through `writer` (into its table).
+  Status put(TxnState& st, OrderedWriter& writer, storage::Bytes key, storage::Bytes val,
+             storage::Put how = storage::Put::kOverwrite);
+
   // ---- records ----
   // The record of type T (Customer, Relationship or Transaction) with this id, decoded;
   // nullopt when there is none. Instantiated for those three types only (store.cc).
@@ -315,10 +332,12 @@ class DatabaseImpl {
   Result<std::optional<Transaction>> load_transaction(TxnState& st, TransactionId id) const {
     return load<Transaction>(st, id);
   }
-  Status store_customer(TxnState& st, const Customer& c);
+  // `customers`: an OrderedWriter of the customers table to store through (batches), or null.
+  Status store_customer(TxnState& st, const Customer& c, OrderedWriter* customers = nullptr);
   // Every customer change goes through here: the record (stored, or deleted when `after` is
   // null), its index entries and its segment postings, each moved from `before`'s to `after`'s.
-  Status write_customer(TxnState& st, const Customer* before, const Customer* after);
+  Status write_customer(TxnState& st, const Customer* before, const Customer* after,
+                        OrderedWriter* customers = nullptr);
 
   // ---- segment postings (src/segment/segment_index.h owns them; these forward) ----
   void queue_postings(TxnState& st, const Customer* before, const Customer* after);
@@ -326,6 +345,11 @@ class DatabaseImpl {
 
   // ---- operations (ops.cc) ----
   Result<CustomerId> insert_customer(TxnState& st, Customer c);
+  // insert_customer of each row in order, as one batch (the bulk import's path): the records
+  // written in id order, the index entries sorted, the id counter written once. results and
+  // errors as add_transactions below.
+  Status insert_customers(TxnState& st, std::span<Customer> rows,
+                          std::vector<Result<CustomerId>>& results);
   Result<bool> update_customer(TxnState& st, CustomerId id,
                                const std::function<void(Customer&)>& mutate);
   Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode);
@@ -335,6 +359,18 @@ class DatabaseImpl {
   Result<RelationshipId> add_relationship(TxnState& st, Relationship r);
   Result<bool> remove_relationship(TxnState& st, RelationshipId id);
   Result<TransactionId> add_transaction(TxnState& st, Transaction t);
+  // add_transaction of each row in order, with one read-modify-write of each customer the
+  // batch touches (decoded once, its aggregates moved row by row in memory, encoded and its
+  // postings diffed once) and the records written in id order: the bulk import's path.
+  // results[i] is what add_transaction(rows[i]) would have returned after the rows before it:
+  // the id, or a refusal (kInvalidArgument, kAlreadyExists, kFailedPrecondition; that row is
+  // skipped, nothing of it written, and the rows after it see the batch without it). Accepted
+  // rows get their id and canonical form in place. Any other error (kCorruption, storage)
+  // ends the call: results then has one entry per row checked before it (the failing row's
+  // index is results.size() when the failure came while checking; results.size() ==
+  // rows.size() when it came while writing, which poisons st).
+  Status add_transactions(TxnState& st, std::span<Transaction> rows,
+                          std::vector<Result<TransactionId>>& results);
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
                                  const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TxnState& st, TransactionId id);

@@ -1,9 +1,13 @@
 // Write operations. Each validates and checks every precondition before its first write, so a
 // failure leaves the transaction as it was; after the first write only a storage failure can
 // stop it (and that poisons the transaction).
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <exception>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "engine/db_impl.h"
 #include "engine/validate.h"
@@ -40,6 +44,12 @@ tl::unexpected<Error> precondition(std::string m) {
   return make_error(ErrorCode::kFailedPrecondition, std::move(m));
 }
 
+// The codes of a refused input (a batch skips that row), as against a failure of the store.
+bool is_row_error(ErrorCode code) {
+  return code == ErrorCode::kInvalidArgument || code == ErrorCode::kAlreadyExists ||
+         code == ErrorCode::kFailedPrecondition;
+}
+
 // Aggregates after adding (sign +1) a transaction's base amount; overflow is an input error.
 Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
   std::int64_t total;
@@ -53,60 +63,141 @@ Result<Aggregates> add_to(Aggregates a, const Transaction& t) {
   return a;
 }
 
-// The id of a new customer or transaction: `given`, or when 0 the next value of `counter`
-// (kFailedPrecondition when the counter is exhausted: 2^63 - 1 was given explicitly before).
-// kAlreadyExists when `table` holds the id. `noun` names the record in messages. The caller
-// has refused a given id above kMaxId.
-Result<std::uint64_t> new_record_id(DatabaseImpl& db, TxnState& st, std::uint64_t given,
-                                    std::string_view counter, storage::Table table,
-                                    std::string_view noun) {
-  assert(given <= kMaxId);
-  std::uint64_t id = given;
-  if (id == 0) {
-    auto next = db.next_id(st, counter);
-    if (!next) return tl::unexpected(next.error());
-    id = *next;
-    if (id > kMaxId)
-      return precondition("id: no " + std::string(noun) +
-                          " ids left to assign; give one explicitly");
+// The ids a batch has accepted so far, for "taken earlier in the batch". An import's ids
+// mostly ascend (automatic ones always do), so they are kept as an ascending vector (an id
+// above the last costs an append, a lookup a comparison); the first id out of order moves
+// them to a hash set.
+class BatchIds {
+ public:
+  bool contains(std::uint64_t id) const {
+    if (!set_.empty()) return set_.contains(id);
+    return !ascending_.empty() && id <= ascending_.back() &&
+           std::binary_search(ascending_.begin(), ascending_.end(), id);
   }
-  auto existing = db.get(st, table, coding::IdKey(id).span());
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing)
-    return make_error(ErrorCode::kAlreadyExists,
-                      "id: " + std::string(noun) + " " + std::to_string(id) + " exists");
-  return id;
-}
+  void add(std::uint64_t id) {
+    if (!set_.empty()) {
+      set_.insert(id);
+    } else if (ascending_.empty() || id > ascending_.back()) {
+      ascending_.push_back(id);
+    } else {
+      set_.insert(ascending_.begin(), ascending_.end());
+      set_.insert(id);
+      ascending_.clear();
+    }
+  }
+
+ private:
+  std::vector<std::uint64_t> ascending_;
+  std::unordered_set<std::uint64_t> set_;
+};
 
 }  // namespace
 
 // ---- customers -------------------------------------------------------------------------------
 
 Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
-  if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
-  if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-  auto id = new_record_id(*this, st, c.id, kNextCustomer, tables().customers, "customer");
-  if (!id) return tl::unexpected(id.error());
-  c.id = *id;
-  coding::IdKey key(c.id);
-  if (!c.external_ref.empty()) {
-    auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
-    auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
-    if (!owner) return tl::unexpected(owner.error());
-    if (*owner)
-      return make_error(ErrorCode::kAlreadyExists,
-                        "external_ref: '" + c.external_ref + "' belongs to customer " +
-                            std::to_string(coding::get_u64((*owner)->data())));
-  }
-  const Timestamp now = stamp_time(st);
-  if (c.created_at == Timestamp{}) c.created_at = now;
-  c.updated_at = now;
-  c.aggregates = {};
-  c.scores.reset();  // engine-maintained (set_scores)
+  // A batch of one: a single insert and a bulk import share every check and message.
+  std::vector<Result<CustomerId>> result;
+  if (auto s = insert_customers(st, std::span(&c, 1), result); !s) return tl::unexpected(s.error());
+  assert(result.size() == 1);
+  return std::move(result[0]);
+}
 
-  if (auto s = write_customer(st, nullptr, &c); !s) return tl::unexpected(s.error());
-  if (auto s = bump_counter(st, kNextCustomer, c.id); !s) return tl::unexpected(s.error());
-  return c.id;
+Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
+                                      std::vector<Result<CustomerId>>& results) {
+  results.clear();
+  results.reserve(rows.size());
+  // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
+  // the rows accepted before it, as insert_customer one row at a time would check it (same
+  // order of checks, same messages).
+  BatchIds taken;                                            // ids accepted in this batch
+  std::unordered_map<std::string, CustomerId> refs;          // their external refs' index keys
+  std::optional<std::uint64_t> counter;                      // next_id.customer, read once
+  std::uint64_t next = 0;                                    // the counter after the rows so far
+  std::vector<std::size_t> accepted;                         // row indices
+  const storage::Table ref_index = tables().index[static_cast<std::size_t>(IndexId::kExternalRef)];
+  {
+    OrderedReader customers(st, tables().customers);
+    for (Customer& c : rows) {
+      auto row = [&]() -> Result<CustomerId> {
+        if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+        if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
+        if (!counter) {
+          auto n = next_id(st, kNextCustomer);
+          if (!n) return tl::unexpected(n.error());
+          counter = next = *n;
+        }
+        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
+        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
+        std::uint64_t id = c.id;
+        if (id == 0) {
+          id = next;
+          if (id > kMaxId)
+            return precondition("id: no customer ids left to assign; give one explicitly");
+        }
+        bool exists = taken.contains(id);
+        if (!exists) {
+          auto stored = customers.get(coding::IdKey(id).span());
+          if (!stored) return tl::unexpected(stored.error());
+          exists = stored->has_value();
+        }
+        if (exists)
+          return make_error(ErrorCode::kAlreadyExists,
+                            "id: customer " + std::to_string(id) + " exists");
+        if (!c.external_ref.empty()) {
+          // Keyed as the unique index is, so the batch agrees with it whatever the key form.
+          auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
+          std::optional<CustomerId> owner;
+          if (auto it = refs.find(k); it != refs.end()) {
+            owner = it->second;
+          } else {
+            auto stored = get(st, ref_index, as_bytes(k));
+            if (!stored) return tl::unexpected(stored.error());
+            if (*stored) owner = coding::get_u64((*stored)->data());
+          }
+          if (owner)
+            return make_error(ErrorCode::kAlreadyExists,
+                              "external_ref: '" + c.external_ref + "' belongs to customer " +
+                                  std::to_string(*owner));
+          refs.emplace(std::move(k), id);
+        }
+        c.id = id;
+        taken.add(id);
+        if (id >= next) next = id + 1;  // bump_counter's rule
+        return id;
+      }();
+      if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
+      if (row) accepted.push_back(results.size());
+      results.push_back(std::move(row));
+    }
+  }
+  if (accepted.empty()) return {};
+
+  // Pass 2 writes (only a storage failure stops it, and poisons st): write_customer(null, c)
+  // of each, the records in id order through one cursor, the index entries sorted.
+  const Timestamp now = stamp_time(st);
+  std::sort(accepted.begin(), accepted.end(),
+            [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
+  std::vector<IndexEntry> entries;
+  {
+    OrderedWriter records(st, tables().customers);
+    for (std::size_t i : accepted) {
+      Customer& c = rows[i];
+      if (c.created_at == Timestamp{}) c.created_at = now;
+      c.updated_at = now;
+      c.aggregates = {};
+      c.scores.reset();  // engine-maintained (set_scores)
+      if (auto s = store_customer(st, c, &records); !s) return s;
+      keys().customer_entries(c, entries);
+      queue_postings(st, nullptr, &c);
+    }
+  }
+  if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
+  if (next > *counter) {
+    coding::IdKey v(next);
+    if (auto s = put(st, tables().meta, as_bytes(kNextCustomer), v.span()); !s) return s;
+  }
+  return {};
 }
 
 Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
@@ -267,31 +358,136 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
 // ---- transactions ----------------------------------------------------------------------------
 
 Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t) {
-  if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
-  if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-  auto c = load_customer(st, t.customer_id);
-  if (!c) return tl::unexpected(c.error());
-  if (!*c)
-    return precondition("customer_id: customer " + std::to_string(t.customer_id) +
-                        " does not exist");
-  auto id = new_record_id(*this, st, t.id, kNextTransaction, tables().transactions, "transaction");
-  if (!id) return tl::unexpected(id.error());
-  t.id = *id;
-  coding::IdKey k(t.id);
-  Customer updated = **c;
-  auto agg = add_to(updated.aggregates, t);
-  if (!agg) return tl::unexpected(agg.error());
-  updated.aggregates = *agg;
+  // A batch of one: a single landing and a bulk import share every check and message.
+  std::vector<Result<TransactionId>> result;
+  if (auto s = add_transactions(st, std::span(&t, 1), result); !s) return tl::unexpected(s.error());
+  assert(result.size() == 1);
+  return std::move(result[0]);
+}
 
-  codec().encode(k.span(), t, st.buf);
-  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
+                                      std::vector<Result<TransactionId>>& results) {
+  results.clear();
+  results.reserve(rows.size());
+  // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
+  // the rows accepted before it in this batch, exactly as add_transaction one row at a time
+  // would check it (same order of checks, same messages). A customer is read and decoded
+  // once; its aggregates move row by row in memory.
+  struct Touched {
+    Customer before;     // as stored
+    Aggregates after;    // with the batch's accepted rows so far
+    bool changed = false;
+  };
+  std::vector<Touched> touched;
+  std::unordered_map<CustomerId, std::ptrdiff_t> slot_of;  // -1: no such customer
+  constexpr std::ptrdiff_t kUnknown = -2;
+  CustomerId last_customer = 0;                             // slot_of's last answer
+  std::ptrdiff_t last_slot = kUnknown;
+  BatchIds taken;                                           // ids accepted in this batch
+  std::optional<std::uint64_t> counter;                     // next_id.transaction, read once
+  std::uint64_t next = 0;                                   // the counter after the rows so far
+  std::vector<std::size_t> accepted;                        // row indices
+  {
+    // Point reads in (usually) ascending key order: a key near the last one is found within
+    // the cursor's leaf page (DatabaseImpl::OrderedReader); ids past the table's end, the
+    // common case of an import, cost no descent at all.
+    OrderedReader customers(st, tables().customers), transactions(st, tables().transactions);
+    for (Transaction& t : rows) {
+      auto row = [&]() -> Result<TransactionId> {
+        if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
+        if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
+        // A file's rows come mostly in runs of one customer: the last one is at hand.
+        if (t.customer_id != last_customer || last_slot == kUnknown) {
+          auto [it, fresh] = slot_of.try_emplace(t.customer_id, -1);
+          if (fresh) {
+            auto c = load_customer(customers, t.customer_id);
+            if (!c) {
+              slot_of.erase(it);
+              return tl::unexpected(c.error());
+            }
+            if (*c) {
+              it->second = static_cast<std::ptrdiff_t>(touched.size());
+              const Aggregates a = (*c)->aggregates;
+              touched.push_back(Touched{std::move(**c), a});
+            }
+          }
+          last_customer = t.customer_id;
+          last_slot = it->second;
+        }
+        if (last_slot < 0)
+          return precondition("customer_id: customer " + std::to_string(t.customer_id) +
+                              " does not exist");
+        if (!counter) {
+          auto n = next_id(st, kNextTransaction);
+          if (!n) return tl::unexpected(n.error());
+          counter = next = *n;
+        }
+        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
+        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
+        std::uint64_t id = t.id;
+        if (id == 0) {
+          id = next;
+          if (id > kMaxId)
+            return precondition("id: no transaction ids left to assign; give one explicitly");
+        }
+        bool exists = taken.contains(id);
+        if (!exists) {
+          auto stored = transactions.get(coding::IdKey(id).span());
+          if (!stored) return tl::unexpected(stored.error());
+          exists = stored->has_value();
+        }
+        if (exists)
+          return make_error(ErrorCode::kAlreadyExists,
+                            "id: transaction " + std::to_string(id) + " exists");
+        Touched& c = touched[static_cast<std::size_t>(last_slot)];
+        auto agg = add_to(c.after, t);  // the last check
+        if (!agg) return tl::unexpected(agg.error());
+        c.after = *agg;
+        c.changed = true;
+        t.id = id;
+        taken.add(id);
+        if (id >= next) next = id + 1;  // bump_counter's rule
+        return id;
+      }();
+      if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
+      if (row) accepted.push_back(results.size());
+      results.push_back(std::move(row));
+    }
+  }
+  if (accepted.empty()) return {};
+
+  // Pass 2 writes. Nothing below can refuse a row: only a storage failure stops it (and
+  // poisons st). Records in id order (appends when ids ascend past the table's end), index
+  // entries in key order, then each customer once: one record write, one postings diff.
+  std::sort(accepted.begin(), accepted.end(),
+            [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
   std::vector<IndexEntry> entries;
-  keys().transaction_entries(t, entries);
-  for (const auto& e : entries)
-    if (auto s = put_entry(st, e); !s) return tl::unexpected(s.error());
-  if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());
-  if (auto s = bump_counter(st, kNextTransaction, t.id); !s) return tl::unexpected(s.error());
-  return t.id;
+  entries.reserve(accepted.size());
+  {
+    OrderedWriter records(st, tables().transactions);
+    for (std::size_t i : accepted) {
+      const Transaction& t = rows[i];
+      coding::IdKey k(t.id);
+      codec().encode(k.span(), t, st.buf);
+      if (auto s = put(st, records, k.span(), st.buf); !s) return s;
+      keys().transaction_entries(t, entries);
+    }
+  }
+  if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
+  std::sort(touched.begin(), touched.end(),
+            [](const Touched& a, const Touched& b) { return a.before.id < b.before.id; });
+  OrderedWriter customers(st, tables().customers);
+  for (const Touched& c : touched) {
+    if (!c.changed) continue;
+    Customer updated = c.before;
+    updated.aggregates = c.after;
+    if (auto s = write_customer(st, &c.before, &updated, &customers); !s) return s;
+  }
+  if (next > *counter) {
+    coding::IdKey v(next);
+    if (auto s = put(st, tables().meta, coding::as_bytes(kNextTransaction), v.span()); !s) return s;
+  }
+  return {};
 }
 
 namespace {
@@ -431,7 +627,7 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
 }
 
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
-                                    const Customer* after) {
+                                    const Customer* after, OrderedWriter* customers) {
   std::vector<index::IndexEntry> old_e, new_e;
   // Unchanged entries need no tokens (the index layer says which fields they derive from).
   const bool same_entries =
@@ -439,7 +635,7 @@ Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
   if (before && !same_entries) keys().customer_entries(*before, old_e);
   if (after && !same_entries) keys().customer_entries(*after, new_e);
   if (after) {
-    if (auto s = store_customer(st, *after); !s) return s;
+    if (auto s = store_customer(st, *after, customers); !s) return s;
   } else {
     if (auto s = del(st, tables().customers, coding::IdKey(before->id).span()); !s) return s;
   }

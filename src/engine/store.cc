@@ -30,6 +30,15 @@ Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes va
   return {};
 }
 
+Status DatabaseImpl::put(TxnState& st, OrderedWriter& writer, Bytes key, Bytes val,
+                         storage::Put how) {
+  assert(st.write && !st.poisoned);
+  if (auto s = writer.writer_.put(key, val, how, "write"); !s)
+    return tl::unexpected(fail(st, std::move(s.error())));
+  ++st.writes;
+  return {};
+}
+
 Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
                          std::optional<Bytes> val) {
   assert(st.write && !st.poisoned);
@@ -56,6 +65,20 @@ Status DatabaseImpl::update_entries(TxnState& st, std::vector<index::IndexEntry>
     if (auto s = del_entry(st, e); !s) return s;
   for (const auto& e : diff.added)
     if (auto s = put_entry(st, e); !s) return s;
+  return {};
+}
+
+Status DatabaseImpl::put_entries_sorted(TxnState& st, std::vector<index::IndexEntry> entries) {
+  std::sort(entries.begin(), entries.end());  // by index, then key and value
+  for (std::size_t from = 0; from < entries.size();) {
+    const index::IndexId id = entries[from].index;
+    const auto how =
+        index::spec(id).unique ? storage::Put::kOverwrite : storage::Put::kNoDupData;  // put_entry's
+    OrderedWriter writer(st, tables().index[static_cast<std::size_t>(id)]);
+    for (; from < entries.size() && entries[from].index == id; ++from)
+      if (auto s = put(st, writer, as_bytes(entries[from].key), as_bytes(entries[from].value), how); !s)
+        return s;
+  }
   return {};
 }
 
@@ -181,9 +204,10 @@ template Result<std::optional<Customer>> DatabaseImpl::load(OrderedReader&, std:
 template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 
-Status DatabaseImpl::store_customer(TxnState& st, const Customer& c) {
+Status DatabaseImpl::store_customer(TxnState& st, const Customer& c, OrderedWriter* customers) {
   coding::IdKey k(c.id);
   codec().encode(k.span(), c, st.buf);
+  if (customers) return put(st, *customers, k.span(), st.buf);
   return put(st, tables().customers, k.span(), st.buf);
 }
 

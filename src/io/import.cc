@@ -8,6 +8,7 @@
 
 #include "custdb/io.h"
 #include "custdb/money.h"
+#include "engine/batch_access.h"
 #include "io/io_internal.h"
 #include "util/normalize.h"
 
@@ -22,6 +23,16 @@ namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
 
 constexpr std::uint64_t kProgressEvery = 10000;
+// Customer and transaction rows converted and held before the engine writes them as one
+// batch (detail::insert_customers: records in id order, index entries sorted;
+// detail::add_transactions: each customer read and written once per batch). Larger batches
+// group more of a customer's rows when a file is not sorted by customer and sort more index
+// keys together; 8,192 rows of ~200-500 bytes keep the held rows small.
+constexpr std::size_t kBatch = 8192;
+// And at most this many bytes of cell text held (a row may be up to kMaxRecordBytes, and
+// field limits are the engine's, checked when the batch is written): the import's memory
+// stays a few times the record limit whatever the input.
+constexpr std::size_t kBatchBytes = std::size_t{4} << 20;
 
 // Typed reads of one row's cells. The first problem is kept and later reads return defaults,
 // so a conversion reads every field straight through and checks problem() once at the end.
@@ -44,6 +55,16 @@ class RowFields {
 
   std::string text_or_empty(std::size_t col) { return text(col).value_or(std::string()); }
 
+  // As text(), without copying: a view of the cell, valid while the row is.
+  std::optional<std::string_view> view(std::size_t col) {
+    const auto& cell = cells_[col];
+    if (!cell) return std::nullopt;
+    if (cell->list) return fail(col, "an array is accepted only for tags");
+    if (cell->boolean) return fail(col, "true/false is not a value of this column");
+    if (cell->text.empty()) return std::nullopt;
+    return std::string_view(cell->text);
+  }
+
   std::optional<std::string> required_text(std::size_t col) {
     auto t = text(col);
     if (!t && !problem_) return fail(col, "required");
@@ -52,41 +73,41 @@ class RowFields {
 
   // A positive decimal integer (ids).
   std::optional<std::uint64_t> id(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    std::string s = normalize::trim(*t);
+    std::string_view s = normalize::trim_view(*t);
     std::uint64_t v = 0;
     bool ok = !s.empty() && s.size() <= 19;  // 19 digits stay below 2^64
     for (char c : s) {
       if (c < '0' || c > '9') ok = false;
       else v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    if (!ok || v == 0) return fail(col, "not a positive integer: '" + *t + "'");
+    if (!ok || v == 0) return fail(col, "not a positive integer: '" + std::string(*t) + "'");
     return v;
   }
 
   template <class E>
   std::optional<E> enumeration(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto v = from_string<E>(normalize::trim(*t));
-    if (!v) return fail(col, "unknown value '" + *t + "'");
+    auto v = from_string<E>(normalize::trim_view(*t));
+    if (!v) return fail(col, "unknown value '" + std::string(*t) + "'");
     return v;
   }
 
   std::optional<Date> date(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto d = parse_date(normalize::trim(*t));
-    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + *t + "'");
+    auto d = parse_date(normalize::trim_view(*t));
+    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + std::string(*t) + "'");
     return d;
   }
 
   std::optional<Timestamp> timestamp(std::size_t col) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
-    auto ts = parse_timestamp(normalize::trim(*t));
-    if (!ts) return fail(col, "not an ISO 8601 time: '" + *t + "'");
+    auto ts = parse_timestamp(normalize::trim_view(*t));
+    if (!ts) return fail(col, "not an ISO 8601 time: '" + std::string(*t) + "'");
     return ts;
   }
 
@@ -135,7 +156,7 @@ class RowFields {
   }
 
   std::optional<std::int64_t> amount(std::size_t col, std::string_view currency) {
-    auto t = text(col);
+    auto t = view(col);
     if (!t) return std::nullopt;
     auto v = parse_amount(*t, currency);
     if (!v) return fail(col, v.error().message());
@@ -285,6 +306,7 @@ class Importer {
                                          sink)
                       : detail::read_json_lines(in, columns(table_), source_, sink);
     if (!read) return tl::unexpected(read.error());  // the open transaction aborts unstored
+    if (auto s = apply_pending(); !s) return tl::unexpected(s.error());
     if (auto s = commit(); !s) return tl::unexpected(s.error());
     if (options_.progress && reported_ != report_.rows) options_.progress(report_.rows);
     return std::move(report_);
@@ -297,22 +319,100 @@ class Importer {
       options_.progress(report_.rows);
       reported_ = report_.rows;
     }
+    if (table_ != Table::kRelationships) return on_batched_row(row);
     if (row.problem) return reject(row.line, std::move(*row.problem));
-    if (!txn_) {
-      auto txn = db_.begin_write();
-      if (!txn) return tl::unexpected(txn.error());
-      txn_.emplace(std::move(*txn));
+    if (auto s = ensure_txn(); !s) return s;
+    auto r = to_relationship(row.cells);
+    if (!r) return reject(row.line, std::move(r.error()));
+    auto id = txn_->add_relationship(std::move(*r));
+    if (!id) {
+      if (!is_row_error(id.error().code()))
+        return tl::unexpected(id.error().with_context(source_ + ":" + std::to_string(row.line)));
+      return reject(row.line, problem_from_engine(id.error().message()));
     }
-    auto stored = store(row.cells);
-    if (!stored) {
-      if (!is_row_error(stored.error().code()))
-        return tl::unexpected(stored.error().with_context(
-            source_ + ":" + std::to_string(row.line)));
-      return reject(row.line, problem_from_engine(stored.error().message()));
+    return stored_one();
+  }
+
+  // Customers and transactions are converted here and written in batches (apply_pending:
+  // detail::insert_customers, detail::add_transactions), which give each row the result the
+  // one-row call would give it in file order. A row that cannot be converted is rejected
+  // after the rows before it are applied, so problems stay in file order and an
+  // all-or-nothing import names the first bad line.
+  Status on_batched_row(detail::ReadRow& row) {
+    std::optional<Problem> problem = std::move(row.problem);
+    if (!problem) {
+      if (table_ == Table::kCustomers) {
+        auto c = to_customer(row.cells);
+        if (c) pending_customers_.push_back(std::move(*c));
+        else problem = std::move(c.error());
+      } else {
+        auto t = to_transaction(row.cells, base_currency_);
+        if (t) pending_transactions_.push_back(std::move(*t));
+        else problem = std::move(t.error());
+      }
     }
-    if (*stored) return reject(row.line, std::move(**stored));
+    if (!problem) {
+      pending_lines_.push_back(row.line);
+      for (const auto& cell : row.cells) {
+        if (!cell) continue;
+        pending_bytes_ += cell->text.size();
+        if (cell->list)
+          for (const auto& item : *cell->list) pending_bytes_ += item.size();
+      }
+      // skip_bad: a write transaction holds batch_ stored rows, as one by one.
+      const std::size_t room = options_.skip_bad ? batch_ - in_batch_ : kBatch;
+      if (pending_lines_.size() >= std::min(room, kBatch) || pending_bytes_ >= kBatchBytes)
+        return apply_pending();
+      return {};
+    }
+    if (auto s = apply_pending(); !s) return s;
+    return reject(row.line, std::move(*problem));
+  }
+
+  // Writes the held rows as one batch and goes through their results in file order.
+  Status apply_pending() {
+    if (pending_lines_.empty()) return {};
+    if (auto s = ensure_txn(); !s) return s;
+    Status applied =
+        table_ == Table::kCustomers
+            ? custdb::detail::insert_customers(*txn_, pending_customers_, results_)
+            : custdb::detail::add_transactions(*txn_, pending_transactions_, results_);
+    std::vector<std::uint64_t> lines = std::move(pending_lines_);
+    pending_lines_.clear();
+    pending_bytes_ = 0;
+    pending_customers_.clear();
+    pending_transactions_.clear();
+    std::size_t i = 0;
+    for (; i < results_.size(); ++i) {
+      if (results_[i]) {
+        ++report_.imported;
+        ++in_batch_;
+      } else if (auto s = reject(lines[i], problem_from_engine(results_[i].error().message()));
+                 !s) {
+        return s;  // a refusal (the batch skipped the row), as one by one
+      }
+    }
+    if (!applied) {
+      // Checking row i failed, or (i == every row) writing the batch did.
+      const std::uint64_t line = lines[std::min(i, lines.size() - 1)];
+      return tl::unexpected(applied.error().with_context(source_ + ":" + std::to_string(line)));
+    }
+    if (options_.skip_bad && in_batch_ >= batch_) return commit();
+    return {};
+  }
+
+  Status ensure_txn() {
+    if (txn_) return {};
+    auto txn = db_.begin_write();
+    if (!txn) return tl::unexpected(txn.error());
+    txn_.emplace(std::move(*txn));
+    return {};
+  }
+
+  // Counts a stored row. All or nothing keeps one transaction to the end; skip_bad commits
+  // every batch_ stored rows.
+  Status stored_one() {
     ++report_.imported;
-    // All or nothing keeps one transaction to the end; skip_bad commits every batch_ rows.
     if (options_.skip_bad && ++in_batch_ >= batch_) return commit();
     return {};
   }
@@ -324,34 +424,6 @@ class Importer {
                         detail::located(source_, line, p.field, p.reason));
     report_.bad.push_back(BadRow{line, std::move(p.field), std::move(p.reason)});
     return {};
-  }
-
-  // Converts and writes one row. A problem with the row is a value; an Error is the engine's.
-  Result<std::optional<Problem>> store(const Cells& cells) {
-    switch (table_) {
-      case Table::kCustomers: {
-        auto c = to_customer(cells);
-        if (!c) return c.error();
-        auto id = txn_->insert_customer(std::move(*c));
-        if (!id) return tl::unexpected(id.error());
-        return std::nullopt;
-      }
-      case Table::kRelationships: {
-        auto r = to_relationship(cells);
-        if (!r) return r.error();
-        auto id = txn_->add_relationship(std::move(*r));
-        if (!id) return tl::unexpected(id.error());
-        return std::nullopt;
-      }
-      case Table::kTransactions: {
-        auto t = to_transaction(cells, base_currency_);
-        if (!t) return t.error();
-        auto id = txn_->add_transaction(std::move(*t));
-        if (!id) return tl::unexpected(id.error());
-        return std::nullopt;
-      }
-    }
-    return make_error(ErrorCode::kInternal, "unknown table");
   }
 
   Status commit() {
@@ -369,7 +441,14 @@ class Importer {
   std::size_t batch_;
   std::string base_currency_;
   std::optional<WriteTxn> txn_;  // open while rows are being stored
-  std::size_t in_batch_ = 0;     // rows stored in txn_ (skip_bad only)
+  std::size_t in_batch_ = 0;     // rows stored in txn_ (skip_bad commits at batch_)
+  // Rows converted but not yet written (apply_pending; customers or transactions), and
+  // their lines.
+  std::vector<Customer> pending_customers_;
+  std::vector<Transaction> pending_transactions_;
+  std::vector<std::uint64_t> pending_lines_;
+  std::size_t pending_bytes_ = 0;  // their cells' text
+  std::vector<Result<std::uint64_t>> results_;  // apply_pending's, kept for its capacity
   std::uint64_t reported_ = 0;   // rows last passed to options_.progress
   ImportReport report_;
 };

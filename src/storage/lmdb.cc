@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -577,6 +578,30 @@ Result<std::optional<Bytes>> PointReader::get(Bytes key) {
   if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
   if (rc) return tl::unexpected(lmdb_error(rc, "read"));
   return std::optional<Bytes>(to_bytes(v));
+}
+
+PointWriter::PointWriter(const Txn& txn, Table table) : live_(txn.liveness()) {
+  assert(txn.is_write());
+  if (txn.get()) env_ = mdb_txn_env(txn.get());
+  open_rc_ = mdb_cursor_open(txn.get(), table.dbi, &cur_);
+  if (open_rc_) cur_ = nullptr;
+  if (!live_) live_ = std::make_shared<const bool>(false);  // no transaction: open_rc_ says so
+}
+
+PointWriter::~PointWriter() { close_cursor(cur_, live_, /*write=*/true); }
+
+Status PointWriter::put(Bytes key, Bytes value, Put how, std::string_view what) {
+  if (open_rc_) return tl::unexpected(lmdb_error(open_rc_, "cursor"));
+  if (!*live_) return tl::unexpected(ended_during_walk(what));
+  const unsigned bits = static_cast<unsigned>(how);
+  unsigned flags = 0;
+  if (bits & static_cast<unsigned>(Put::kNoOverwrite)) flags |= MDB_NOOVERWRITE;
+  if (bits & static_cast<unsigned>(Put::kNoDupData)) flags |= MDB_NODUPDATA;
+  if (bits & static_cast<unsigned>(Put::kAppend)) flags |= MDB_APPEND;
+  MDB_val k = to_val(key), v = to_val(value);
+  const int rc = mdb_cursor_put(cur_, &k, &v, flags);
+  if (rc == 0) return {};
+  return tl::unexpected(write_error(env_, rc, what));
 }
 
 }  // namespace custdb::storage

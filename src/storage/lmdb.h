@@ -309,4 +309,26 @@ class PointReader {
   bool write_ = false;
 };
 
+// Puts into one table of a write transaction through one cursor, for keys given in ascending
+// order (a bulk load): LMDB first tries the cursor's current leaf page, so a key in that page's
+// range, or past the table's last key, is placed without a descent from the root (and
+// without the dirty-page lookups of one). Any order is correct, only slower. Other writes of
+// the transaction may interleave (LMDB keeps the cursor valid). Not thread-safe; must not
+// outlive its transaction.
+class PointWriter {
+ public:
+  PointWriter(const Txn& txn, Table table);
+  ~PointWriter();
+  PointWriter(const PointWriter&) = delete;
+  PointWriter& operator=(const PointWriter&) = delete;
+  // As storage::put on the writer's table.
+  Status put(Bytes key, Bytes value, Put how, std::string_view what);
+
+ private:
+  MDB_cursor* cur_ = nullptr;
+  MDB_env* env_ = nullptr;  // for write_error's map size
+  int open_rc_ = 0;
+  std::shared_ptr<const bool> live_;  // the transaction's liveness()
+};
+
 }  // namespace custdb::storage
