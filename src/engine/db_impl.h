@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <atomic>
 #include <optional>
@@ -152,6 +153,9 @@ struct TxnState {
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
+  // Encrypted mode: the text values (region, city, country, tag) added in this transaction,
+  // merged into meta "values.<field>" at flush (see segment::SegmentIndex::text_values).
+  std::map<index::SegField, std::set<std::string>> values_added;
   // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
   // so using a segment afterwards is refused, not undefined.
   std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);

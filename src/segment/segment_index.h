@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -101,6 +102,17 @@ std::optional<Extent> decode_extent(std::string_view bytes);
 // Widens *e to cover b (sets it when empty).
 void widen(std::optional<Extent>& e, std::int64_t b);
 
+// ---- value dictionaries (encrypted mode) ---------------------------------------------------------
+// Tokens hide the values of text fields (region, city, country, tag), so grouping by one needs
+// their values: sealed meta "values.<field>" lists every value the field has ever had (grows
+// only, like the extents; written at flush). Plaintext needs none: the keys hold the values.
+bool is_text_field(SegField f);
+std::string dictionary_key(SegField f);
+inline constexpr std::string_view kDictionaryPrefix = "values.";
+// [u16 BE length][bytes] per value, strictly ascending.
+std::string encode_dictionary(const std::vector<std::string>& sorted_values);
+std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes);
+
 // ---- bucket enumeration (pure) -----------------------------------------------------------------
 // The buckets of ordered field f whose values can lie in [lo, hi] (values as bucket_of takes
 // them), both ends clamped to the field's domain; nullopt when none can.
@@ -144,6 +156,10 @@ class SegmentIndex {
   Result<std::vector<std::int64_t>> buckets(SegField f, std::int64_t blo, std::int64_t bhi);
   // Encrypted only: the bucket range f has ever used; nullopt when none.
   Result<std::optional<Extent>> extent(SegField f);
+  // The values of text field f with members, ascending (bytes): plaintext, the stored keys (one
+  // walk skipping each value's further chunks); encrypted, the value dictionary (a superset:
+  // a value may have no members left). kCorruption for a malformed dictionary.
+  Result<std::vector<std::string>> text_values(SegField f);
   // The ids of every customer with scores (each has exactly one r_score posting), ascending.
   Result<std::vector<CustomerId>> scored_customers();
 
@@ -178,6 +194,7 @@ class SegmentCheck {
   const SegmentKeys& keys_;
   std::map<std::string, Roaring> chunks_;  // chunk key -> low 32 bits of members
   std::map<SegField, std::optional<Extent>> extents_;
+  std::map<SegField, std::set<std::string>> values_;  // encrypted: text values in use
 };
 
 }  // namespace custdb::segment
