@@ -200,6 +200,9 @@ class DatabaseImpl {
   const index::IndexKeys& keys() const { return *keys_; }
   // Segment-posting keys of the file's mode.
   const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
+  // for a format-1 file opened read-only (the engine then answers as format 1 did).
+  bool sliced() const { return seg_keys_->sliced(); }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,

@@ -7,6 +7,7 @@
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "segment/slices.h"
 
 namespace custdb::segment {
 namespace {
@@ -68,8 +69,28 @@ std::string hex(std::string_view s) {
 
 // ---- layout ----------------------------------------------------------------------------------
 
+SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, bool sliced) : tok_(tok), sliced_(sliced) {
+  slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
+  for (SegField f : kSlicedFields)
+    for (int i = 0; i < kSlicesPerField; ++i) slice_keys_.push_back(posting_key(slice_posting(f, i)));
+}
+
+const std::string& SegmentKeys::slice_key(SegField f, int slice) const {
+  const int at = sliced_index(f);
+  assert(at >= 0 && slice >= 0 && slice < kSlicesPerField);
+  return slice_keys_[static_cast<std::size_t>(at * kSlicesPerField + slice)];
+}
+
 std::string SegmentKeys::posting_key(const Posting& p) const {
   if (tok_) {
+    SegField base;
+    int slice;
+    if (is_slice_posting(p, &base, &slice)) {
+      // Two bytes under the field's own subkey: never equal to one of its 8-byte buckets.
+      const std::uint8_t v[2] = {0xFF, static_cast<std::uint8_t>(slice)};
+      auto t = tok_->token(32u + static_cast<std::uint32_t>(base), std::span(v, 2));
+      return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+    }
     auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
                          std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
     return std::string(reinterpret_cast<const char*>(t.data()), t.size());
@@ -280,6 +301,32 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
     else if (o == old_p.end() || *n < *o) emit(*n++, true);
     else ++o, ++n;
   }
+  if (keys.sliced()) for_each_slice_delta(keys, before, after, fn);
+}
+
+void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                          const std::function<void(const Delta&)>& fn) {
+  const CustomerId id = after ? after->id : before->id;
+  const std::uint64_t chunk = chunk_of(id);
+  // Slices are never materialized: the two values are diffed numerically, one delta per bit
+  // that flips (an absent value has no bits), plus "exists" when presence changes.
+  for (SegField f : kSlicedFields) {
+    std::optional<std::int64_t> vb, va;
+    if (before) vb = sliced_value(*before, f);
+    if (after) va = sliced_value(*after, f);
+    const std::uint64_t ub = vb.has_value() ? biased(vb.value()) : 0;
+    const std::uint64_t ua = va.has_value() ? biased(va.value()) : 0;
+    if (ub == ua && vb.has_value() == va.has_value()) continue;
+    auto emit = [&](int slice, bool present) {
+      fn(Delta{chunk_key(keys.slice_key(f, slice), chunk), low_bits(id), present,
+               &slice_posting_ref(f, slice)});
+    };
+    for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
+      const int bit = __builtin_ctzll(flipped);
+      emit(bit, (ua >> bit) & 1);
+    }
+    if (vb.has_value() != va.has_value()) emit(kExistsSlice, va.has_value());
+  }
 }
 
 namespace {
@@ -397,9 +444,20 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   return {};
 }
 
+Result<Roaring> SegmentIndex::chunk(std::string_view posting_key, std::uint64_t chunk) {
+  const std::string key = chunk_key(posting_key, chunk);
+  auto stored = db_.get(st_, db_.tables().segments, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return Roaring();
+  return read_chunk(key, **stored);
+}
+
 Result<index::IdSet> SegmentIndex::members(const Posting& p) {
+  return members_of_key(db_.seg_keys().posting_key(p));
+}
+
+Result<index::IdSet> SegmentIndex::members_of_key(const std::string& prefix) {
   index::IdSet set;
-  const std::string prefix = db_.seg_keys().posting_key(p);
   Status failed;
   storage::Walker walk(st_.txn, db_.tables().segments, "segment read");
   auto s = walk.from(as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
