@@ -352,6 +352,12 @@ Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
 }
 }  // namespace
 
+void queue_values(const SegmentKeys& keys, detail::TxnState& st, const Customer& c) {
+  if (!keys.tokenized()) return;
+  for (const Posting& p : index::customer_postings(c))
+    if (is_text_field(p.field)) st.values_added[p.field].insert(p.bucket);
+}
+
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after) {
   for_each_delta(keys, before, after, [&](const Delta& d) {

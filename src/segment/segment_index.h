@@ -149,6 +149,12 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
 void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
                           const std::function<void(const Delta&)>& fn);
 
+// Encrypted mode: queues c's text values (region, city, country, tags) for the value
+// dictionaries (flushed with the postings); nothing in plaintext. queue_postings does this for
+// every added posting; the upgrade of a format-1 file, which queues slice deltas alone, calls
+// it once per customer so the dictionaries cover the old data too.
+void queue_values(const SegmentKeys& keys, detail::TxnState& st, const Customer& c);
+
 // Queues the postings change of one customer in st (flushed by flush_postings).
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after);
