@@ -149,15 +149,15 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
 void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
                           const std::function<void(const Delta&)>& fn);
 
-// Encrypted mode: queues c's text values (region, city, country, tags) for the value
-// dictionaries (flushed with the postings); nothing in plaintext. queue_postings does this for
-// every added posting; the upgrade of a format-1 file, which queues slice deltas alone, calls
-// it once per customer so the dictionaries cover the old data too.
-void queue_values(const SegmentKeys& keys, detail::TxnState& st, const Customer& c);
-
 // Queues the postings change of one customer in st (flushed by flush_postings).
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after);
+
+// The upgrade of a format-1 file (no slices) to format 2: queues the slice deltas of every
+// stored customer (keys.sliced() must be set) and flushes them every `batch` customers, in
+// st (a write transaction; the caller writes the new header and commits).
+Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const SegmentKeys& keys,
+                    std::size_t batch = 10'000);
 
 // ---- writes and reads in one transaction --------------------------------------------------------
 // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage failure
