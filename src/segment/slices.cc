@@ -142,13 +142,15 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
   }
   if (lo > hi) return out;
   const std::uint64_t ulo = biased(lo), uhi = biased(hi);
+  const bool all_with_value = within == nullptr;
   if (!within) {
     auto e = exists();
     if (!e) return tl::unexpected(e.error());
     within = *e;
   }
-  for (const auto& [high, w] : within->parts()) {
+  for (const auto& [part_high, w] : within->parts()) {
     if (w.isEmpty()) continue;
+    const std::uint32_t high = part_high;  // a structured binding: not capturable before C++20 in clang 14
     const std::vector<std::uint16_t> keys = containers_of(w);
     // The slice restricted to the chunks the part's members occupy.
     auto restricted = [&](int slice) -> Result<Roaring> {
@@ -162,7 +164,7 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
       return s;
     };
     Roaring members = w;
-    if (!known) {
+    if (!known && !all_with_value) {
       // Without known bounds a member may have no value (its bits all 0, read as INT64_MIN).
       auto e = restricted(kExistsSlice);
       if (!e) return tl::unexpected(e.error());
