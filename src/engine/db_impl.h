@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <atomic>
 #include <optional>
@@ -28,6 +29,7 @@
 #include "index/id_set.h"
 #include "index/index_keys.h"
 #include "index/segments.h"
+#include "segment/chunk_cache.h"
 #include "segment/segment_index.h"
 #include "storage/lmdb.h"
 #include "storage/page_check.h"
@@ -167,6 +169,9 @@ struct TxnState {
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
+  // Encrypted mode: the text values (region, city, country, tag) added in this transaction,
+  // merged into meta "values.<field>" at flush (see segment::SegmentIndex::text_values).
+  std::map<index::SegField, std::set<std::string>> values_added;
   // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
   // so using a segment afterwards is refused, not undefined.
   std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);
@@ -211,6 +216,9 @@ class DatabaseImpl {
   const index::IndexKeys& keys() const { return *keys_; }
   // Segment-posting keys of the file's mode.
   const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  // Encrypted mode: opened segment chunks, shared by every transaction (thread-safe; see
+  // segment/chunk_cache.h). Not part of the catalog: it changes as queries read.
+  segment::ChunkCache& chunk_cache() const { return chunk_cache_; }
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
   bool sliced() const { return seg_keys_->sliced(); }
@@ -422,6 +430,7 @@ class DatabaseImpl {
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;
+  mutable segment::ChunkCache chunk_cache_;
 
   std::string registry_key_;  // canonical path in the process-wide open-database registry
   storage::Env env_;

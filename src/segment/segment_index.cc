@@ -4,6 +4,7 @@
 #include <array>
 #include <cassert>
 #include <cstring>
+#include <iterator>
 #include <tuple>
 
 #include "crypto/crypto.h"
@@ -214,6 +215,42 @@ void widen(std::optional<Extent>& e, std::int64_t b) {
   else e = Extent(std::min(e->first, b), std::max(e->second, b));
 }
 
+// ---- value dictionaries ------------------------------------------------------------------------
+
+bool is_text_field(SegField f) {
+  return f == SegField::kRegion || f == SegField::kCity || f == SegField::kCountry ||
+         f == SegField::kTag;
+}
+
+std::string dictionary_key(SegField f) { return std::string(kDictionaryPrefix) + index::to_string(f); }
+
+std::string encode_dictionary(const std::vector<std::string>& values) {
+  assert(std::is_sorted(values.begin(), values.end()));
+  std::string s;
+  for (const auto& v : values) {
+    assert(v.size() <= 0xFFFF);  // stored values are at most 200 bytes (validate.h)
+    s += static_cast<char>(v.size() >> 8);
+    s += static_cast<char>(v.size() & 0xFF);
+    s += v;
+  }
+  return s;
+}
+
+std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes) {
+  std::vector<std::string> out;
+  while (!bytes.empty()) {
+    if (bytes.size() < 2) return std::nullopt;
+    const std::size_t n = static_cast<std::size_t>(static_cast<std::uint8_t>(bytes[0]) << 8 |
+                                                   static_cast<std::uint8_t>(bytes[1]));
+    if (n == 0 || bytes.size() < 2 + n) return std::nullopt;
+    std::string v(bytes.substr(2, n));
+    if (!out.empty() && v <= out.back()) return std::nullopt;  // strictly ascending
+    out.push_back(std::move(v));
+    bytes.remove_prefix(2 + n);
+  }
+  return out;
+}
+
 // ---- bucket enumeration ------------------------------------------------------------------------
 
 std::optional<std::pair<std::int64_t, std::int64_t>> bucket_span(SegField f, std::int64_t lo,
@@ -330,6 +367,22 @@ namespace {
 bool tracks_extent(const SegmentKeys& keys, const Delta& d) {
   return d.present && keys.tokenized() && index::is_bucketed(d.posting->field);
 }
+// Encrypted mode: an added text value must be in the field's dictionary.
+bool tracks_value(const SegmentKeys& keys, const Delta& d) {
+  return d.present && keys.tokenized() && is_text_field(d.posting->field);
+}
+
+// The stored dictionary of f (empty when none).
+Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
+                                                 detail::TxnState& st, SegField f) {
+  const std::string key = dictionary_key(f);
+  auto payload = db.get_sealed_meta(st, key);
+  if (!payload) return tl::unexpected(payload.error());
+  if (!*payload) return std::vector<std::string>();
+  auto values = decode_dictionary(**payload);
+  if (!values) return make_error(ErrorCode::kCorruption, "meta " + key + ": malformed value dictionary");
+  return std::move(*values);
+}
 }  // namespace
 
 namespace {
@@ -358,6 +411,7 @@ void queue(const SegmentKeys& keys, detail::TxnState& st, const Customer* before
       widen(e, index::decode_bucket(d.posting->bucket));
       st.extents_added[d.posting->field] = *e;
     }
+    if (tracks_value(keys, d)) st.values_added[d.posting->field].insert(d.posting->bucket);
   });
 }
 }  // namespace
@@ -404,10 +458,18 @@ Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
 }
 
 Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
+  // Chunks opened by read transactions are cached (segment/chunk_cache.h): opening them
+  // (decryption or checksum, then validation) dominates a report. Writers skip the cache
+  // (their chunks are about to change).
+  const bool cached = !st_.write;
+  if (cached)
+    if (auto hit = db_.chunk_cache().get(key, stored)) return std::move(*hit);
   thread_local std::vector<std::uint8_t> scratch;
   auto payload = unwrap(key, stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
-  return decode_bitmap(*payload);
+  auto bits = decode_bitmap(*payload);
+  if (cached && bits) db_.chunk_cache().put(key, stored, *bits);
+  return bits;
 }
 
 Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
@@ -433,6 +495,17 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = db.put_sealed_meta(st, extent_key(field), encode_extent(*want)); !s) return s;
   }
   st.extents_added.clear();
+  for (const auto& [field, added] : st.values_added) {
+    auto current = read_dictionary(db, st, field);
+    if (!current) return tl::unexpected(current.error());
+    std::vector<std::string> merged;
+    merged.reserve(current->size() + added.size());
+    std::set_union(current->begin(), current->end(), added.begin(), added.end(),
+                   std::back_inserter(merged));
+    if (merged.size() == current->size()) continue;  // nothing new: no write
+    if (auto s = db.put_sealed_meta(st, dictionary_key(field), encode_dictionary(merged)); !s) return s;
+  }
+  st.values_added.clear();
   std::vector<std::uint8_t> out, serialized;
   // One chunk: read it once, apply its deltas in order, write it back (or delete it if empty).
   auto apply = [&](const std::string& key,
@@ -590,6 +663,35 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
   return out;
 }
 
+Result<std::vector<std::string>> SegmentIndex::text_values(SegField f) {
+  assert(is_text_field(f));
+  if (db_.seg_keys().tokenized()) return read_dictionary(db_, st_, f);
+  // Plaintext keys are [field][length][value][chunk]: one ordered walk over the field's keys,
+  // skipping the further chunks of each value it meets.
+  std::vector<std::string> out;
+  Status failed;
+  const std::string first(1, static_cast<char>(f));
+  storage::Walker walk(st_.txn, db_.tables().segments, "segment scan");
+  auto s = walk.from(as_bytes(first), [&](Bytes k, Bytes) {
+    const std::string_view key = as_view(k);
+    if (key.empty() || key[0] != static_cast<char>(f)) return storage::Next::stop();
+    const std::size_t n = key.size() < 2 ? 0 : static_cast<std::uint8_t>(key[1]);
+    if (key.size() != 2 + n + kChunkSuffixBytes || n == 0)
+      return failed = make_error(ErrorCode::kCorruption, "idx.segments: malformed key " + hex(key)),
+             storage::Next::stop();
+    std::string value(key.substr(2, n));
+    // Keys of one length byte are ordered by value within that length only: collect, then sort.
+    std::string past = chunk_key(db_.seg_keys().posting_key({f, value}), UINT64_MAX);
+    out.push_back(std::move(value));
+    return storage::Next::skip_past(std::move(past));
+  });
+  if (!s) return tl::unexpected(s.error());
+  if (!failed) return tl::unexpected(failed.error());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
   std::vector<CustomerId> out;
   auto [lo, hi] = index::bucket_domain(SegField::kRScore);
@@ -634,6 +736,7 @@ void SegmentCheck::expect(const Customer& c) {
   for_each_posting_delta(keys_, nullptr, &c, [&](const Delta& d) {
     chunks_[d.chunk_key].add(d.low);
     if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
+    if (tracks_value(keys_, d)) values_[d.posting->field].insert(d.posting->bucket);
   });
 }
 
@@ -673,6 +776,20 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
     if (!stored || !*stored || (*stored)->first > used->first || (*stored)->second < used->second)
       problem(Kind::kBadMetadata, "meta",
               extent_key(field) + " does not cover the buckets in use (queries would miss customers)");
+  }
+  for (const auto& [field, used] : values_) {
+    auto stored = index.text_values(field);  // encrypted: the dictionary
+    if (!stored) {
+      problem(Kind::kBadMetadata, "meta", dictionary_key(field) + ": " + stored.error().message());
+      continue;
+    }
+    std::vector<std::string> lacking;
+    std::set_difference(used.begin(), used.end(), stored->begin(), stored->end(),
+                        std::back_inserter(lacking));
+    if (!lacking.empty())
+      problem(Kind::kBadMetadata, "meta",
+              dictionary_key(field) + " lacks " + std::to_string(lacking.size()) +
+                  " values in use (reports would miss their groups)");
   }
   return {};
 }

@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -113,6 +114,17 @@ std::optional<Extent> decode_extent(std::string_view bytes);
 // Widens *e to cover b (sets it when empty).
 void widen(std::optional<Extent>& e, std::int64_t b);
 
+// ---- value dictionaries (encrypted mode) ---------------------------------------------------------
+// Tokens hide the values of text fields (region, city, country, tag), so grouping by one needs
+// their values: sealed meta "values.<field>" lists every value the field has ever had (grows
+// only, like the extents; written at flush). Plaintext needs none: the keys hold the values.
+bool is_text_field(SegField f);
+std::string dictionary_key(SegField f);
+inline constexpr std::string_view kDictionaryPrefix = "values.";
+// [u16 BE length][bytes] per value, strictly ascending.
+std::string encode_dictionary(const std::vector<std::string>& sorted_values);
+std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes);
+
 // ---- bucket enumeration (pure) -----------------------------------------------------------------
 // The buckets of ordered field f whose values can lie in [lo, hi] (values as bucket_of takes
 // them), both ends clamped to the field's domain; nullopt when none can.
@@ -173,6 +185,10 @@ class SegmentIndex {
   Result<Roaring> chunk(std::string_view posting_key, std::uint64_t chunk);
   // Encrypted only: the bucket range f has ever used; nullopt when none.
   Result<std::optional<Extent>> extent(SegField f);
+  // The values of text field f with members, ascending (bytes): plaintext, the stored keys (one
+  // walk skipping each value's further chunks); encrypted, the value dictionary (a superset:
+  // a value may have no members left). kCorruption for a malformed dictionary.
+  Result<std::vector<std::string>> text_values(SegField f);
   // The ids of every customer with scores (each has exactly one r_score posting), ascending.
   Result<std::vector<CustomerId>> scored_customers();
 
@@ -209,6 +225,7 @@ class SegmentCheck {
   // Slices (~200 bits a customer): by chunk * 585 + slice key index until verify names them.
   std::map<std::uint64_t, Roaring> slice_chunks_;
   std::map<SegField, std::optional<Extent>> extents_;
+  std::map<SegField, std::set<std::string>> values_;  // encrypted: text values in use
 };
 
 }  // namespace custdb::segment
