@@ -464,6 +464,7 @@ BOOST_DATA_TEST_CASE(ranges_at_the_boundaries, kModes, mode) {
       partial += n > 0 && n < f.customers.size();
     }
   }
+  BOOST_TEST_MESSAGE(mode << ": " << queries << " range queries, " << partial << " cut the data");
   // The bounds must cut the data, not just select all or nothing.
   BOOST_TEST(partial > queries / 3);
   BOOST_TEST(nonempty > queries / 2);
