@@ -6,9 +6,16 @@
 #include <random>
 #include <set>
 
+#include <lmdb.h>
+
+#include "codec/record_codec.h"
+#include "custdb/key.h"
+#include "custdb/query.h"
+#include "crypto/crypto.h"
 #include "index/id_set.h"
 #include "index/segments.h"
 #include "segment/segment_index.h"
+#include "segment/slices.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -296,6 +303,281 @@ BOOST_AUTO_TEST_CASE(deltas_move_a_customer_between_postings) {
   auto moved = deltas(&a, &b);
   BOOST_TEST(moved.size() == 4u);  // txn_count and total_amount: one out, one in each
   BOOST_TEST(std::count_if(moved.begin(), moved.end(), [](auto& d) { return d.second; }) == 2);
+}
+
+// ---- the bit-sliced index ----------------------------------------------------------------------
+
+namespace {
+
+// The slice deltas of one change, as (field, slice) -> present.
+std::map<std::pair<SegField, int>, bool> slice_deltas(const segment::SegmentKeys& keys,
+                                                      const Customer* before, const Customer* after) {
+  std::map<std::pair<SegField, int>, bool> out;
+  segment::for_each_delta(keys, before, after, [&](const segment::Delta& d) {
+    SegField f;
+    int slice;
+    if (!segment::is_slice_posting(*d.posting, &f, &slice)) return;
+    const CustomerId id = after ? after->id : before->id;
+    BOOST_TEST_REQUIRE(d.chunk_key == segment::chunk_key(keys.slice_key(f, slice), segment::chunk_of(id)));
+    BOOST_TEST_REQUIRE(out.emplace(std::pair(f, slice), d.present).second);  // one delta a slice
+  });
+  return out;
+}
+
+}  // namespace
+
+// Plaintext slice keys are [0x40 + field][1][slice]; every slice key (plaintext or token) is
+// distinct from every other and from the field's bucket keys; the memo equals the derivation.
+BOOST_AUTO_TEST_CASE(slice_keys) {
+  crypto::DataKey dk(crypto::kDataKeySize);
+  for (std::size_t i = 0; i < dk.size(); ++i) dk.data()[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  crypto::Tokenizer tok(dk);
+  const crypto::Tokenizer* const tokenizers[] = {nullptr, &tok};
+  for (const crypto::Tokenizer* t : tokenizers) {
+    segment::SegmentKeys keys(t, /*sliced=*/true);
+    std::set<std::string> seen;
+    for (SegField f : segment::kSlicedFields) {
+      BOOST_TEST(segment::is_sliced(f));
+      for (int i = 0; i < segment::kSlicesPerField; ++i) {
+        const auto p = segment::slice_posting(f, i);
+        const std::string& k = keys.slice_key(f, i);
+        BOOST_TEST_REQUIRE(k == keys.posting_key(p));
+        BOOST_TEST_REQUIRE(seen.insert(k).second);
+        SegField back;
+        int slice;
+        BOOST_TEST_REQUIRE(segment::is_slice_posting(p, &back, &slice));
+        BOOST_TEST_REQUIRE((back == f && slice == i));
+        if (!t) {
+          BOOST_TEST_REQUIRE(k.size() == 3u);
+          BOOST_TEST_REQUIRE(static_cast<std::uint8_t>(k[0]) == 0x40 + static_cast<int>(f));
+          BOOST_TEST_REQUIRE((k[1] == 1 && static_cast<std::uint8_t>(k[2]) == i));
+        } else {
+          BOOST_TEST_REQUIRE(k.size() == crypto::Tokenizer::kTokenSize);
+        }
+      }
+      auto [dlo, dhi] = index::bucket_domain(f);
+      for (std::int64_t b : {dlo, dhi, (dlo + dhi) / 2, std::int64_t{0}, std::int64_t{1}})
+        BOOST_TEST_REQUIRE(!seen.count(keys.posting_key({f, index::encode_bucket(b)})));
+    }
+    BOOST_TEST(seen.size() == segment::kSlicedFields.size() * segment::kSlicesPerField);
+  }
+  // Not sliced: income band and the scores are exact through their buckets; no bucket posting
+  // reads as a slice.
+  for (SegField f : {SegField::kIncomeBand, SegField::kRScore, SegField::kTier, SegField::kAll})
+    BOOST_TEST(!segment::is_sliced(f));
+  BOOST_TEST(!segment::is_slice_posting({SegField::kTotalAmount, index::encode_bucket(3)}));
+  BOOST_TEST(!segment::is_slice_posting({SegField::kTier, std::string(1, '\1')}));
+}
+
+// A value's slices are the set bits of biased(v) (plus exists), at the extremes too; a change
+// flips exactly the bits that differ and leaves exists alone.
+BOOST_AUTO_TEST_CASE(slice_bits_of_extreme_values) {
+  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  BOOST_TEST(segment::biased(INT64_MIN) == 0u);
+  BOOST_TEST(segment::biased(-1) == (std::uint64_t{1} << 63) - 1);
+  BOOST_TEST(segment::biased(0) == std::uint64_t{1} << 63);
+  BOOST_TEST(segment::biased(INT64_MAX) == UINT64_MAX);
+  const std::int64_t values[] = {INT64_MIN, INT64_MIN + 1, -(std::int64_t{1} << 53), -1, 0, 1,
+                                 std::int64_t{1} << 53, 100'000, INT64_MAX - 1, INT64_MAX};
+  std::mt19937_64 r(3);
+  Customer a = test::sample_customer(1);
+  a.id = (std::uint64_t{1} << 32) | 0x2ABCD;
+  for (std::int64_t v : values) {
+    BOOST_TEST_REQUIRE(segment::unbiased(segment::biased(v)) == v);
+    a.aggregates.total_amount = v;
+    auto added = slice_deltas(keys, nullptr, &a);
+    std::map<int, bool> amount;
+    for (auto [k, present] : added)
+      if (k.first == SegField::kTotalAmount) amount[k.second] = present;
+    const std::uint64_t u = segment::biased(v);
+    BOOST_TEST_REQUIRE(amount.size() == static_cast<std::size_t>(__builtin_popcountll(u)) + 1, v);
+    BOOST_TEST_REQUIRE(amount.count(segment::kExistsSlice));
+    for (auto [slice, present] : amount) {
+      BOOST_TEST_REQUIRE(present);
+      BOOST_TEST_REQUIRE((slice == segment::kExistsSlice || ((u >> slice) & 1)));
+    }
+    BOOST_TEST_REQUIRE(slice_deltas(keys, &a, &a).empty());
+    for (std::int64_t w : {values[r() % std::size(values)], static_cast<std::int64_t>(r())}) {
+      Customer b = a;
+      b.aggregates.total_amount = w;
+      auto moved = slice_deltas(keys, &a, &b);
+      const std::uint64_t flipped = u ^ segment::biased(w);
+      BOOST_TEST_REQUIRE(moved.size() == static_cast<std::size_t>(__builtin_popcountll(flipped)));
+      for (auto [k, present] : moved) {
+        BOOST_TEST_REQUIRE((k.first == SegField::kTotalAmount && k.second < 64));
+        BOOST_TEST_REQUIRE(((flipped >> k.second) & 1));
+        BOOST_TEST_REQUIRE(present == (((segment::biased(w) >> k.second) & 1) == 1));
+      }
+    }
+  }
+  // Unsliced keys (a format-1 file read-only) emit no slice deltas.
+  BOOST_TEST(slice_deltas(segment::SegmentKeys(nullptr, false), nullptr, &a).empty());
+}
+
+// An absent value has no slices, not even exists; gaining one adds exists and its bits,
+// losing it removes them.
+BOOST_AUTO_TEST_CASE(absent_values_have_no_slices) {
+  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  Customer a = test::sample_customer(2);
+  a.birth_date.reset();
+  a.scores.reset();
+  a.aggregates.first_txn_at.reset();
+  a.aggregates.last_txn_at.reset();
+  auto added = slice_deltas(keys, nullptr, &a);
+  for (auto [k, present] : added)
+    BOOST_TEST_REQUIRE((k.first == SegField::kCreatedAt || k.first == SegField::kTxnCount ||
+                        k.first == SegField::kTotalAmount));
+  Customer b = a;
+  b.birth_date = Date{std::chrono::days{-1}};  // 1969-12-31: a negative day number
+  auto gained = slice_deltas(keys, &a, &b);
+  const std::uint64_t u = segment::biased(-1);
+  BOOST_TEST(gained.size() == static_cast<std::size_t>(__builtin_popcountll(u)) + 1);
+  for (auto [k, present] : gained) BOOST_TEST_REQUIRE((k.first == SegField::kBirthDate && present));
+  auto lost = slice_deltas(keys, &b, &a);
+  BOOST_TEST(lost.size() == gained.size());
+  for (auto [k, present] : lost) BOOST_TEST_REQUIRE((gained.count(k) && !present));
+}
+
+// The checker derives slices through the same deltas: a stored slice chunk removed, or one
+// with a bit the customers do not have, is reported.
+BOOST_AUTO_TEST_CASE(checker_finds_missing_and_extra_slice_bits) {
+  using test::must;
+  test::TempDir dir;
+  {
+    auto db = test::open_db(test::Mode::kPlain, dir.path());
+    auto txn = must(db.begin_write());
+    for (int i = 1; i <= 5; ++i) {
+      Customer c = test::sample_customer(i);
+      c.birth_date = Date{std::chrono::days{1000 * i}};
+      must(txn.insert_customer(c));
+    }
+    must(txn.commit());
+    test::require_clean(db);
+  }
+  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  codec::RecordCodec codec(nullptr);
+  // Slice 0 of birth_date: days 1000..5000 are all even, so bit 0 is clear for everyone and
+  // the slice is absent; slice 3 (8) is set for 1000 (0b1111101000) and others.
+  const std::string absent = segment::chunk_key(keys.slice_key(SegField::kBirthDate, 0), 0);
+  const std::string present = segment::chunk_key(keys.slice_key(SegField::kBirthDate, 3), 0);
+  auto problems = [&](auto&& damage) {
+    test::TempDir copy;
+    std::filesystem::copy_file(dir.path() / "data.mdb", copy.path() / "data.mdb");
+    {
+      MDB_env* env;
+      MDB_txn* txn;
+      MDB_dbi dbi;
+      BOOST_TEST_REQUIRE(mdb_env_create(&env) == 0);
+      mdb_env_set_maxdbs(env, 64);
+      BOOST_TEST_REQUIRE(mdb_env_open(env, copy.path().c_str(), 0, 0644) == 0);
+      BOOST_TEST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+      BOOST_TEST_REQUIRE(mdb_dbi_open(txn, "idx.segments", 0, &dbi) == 0);
+      damage(txn, dbi);
+      BOOST_TEST_REQUIRE(mdb_txn_commit(txn) == 0);
+      mdb_env_close(env);
+    }
+    auto db = test::open_db(test::Mode::kPlain, copy.path());
+    return must(db.check()).problems;
+  };
+  auto val = [](const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; };
+  {
+    auto p = problems([&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k = val(present);
+      BOOST_TEST_REQUIRE(mdb_del(txn, dbi, &k, nullptr) == 0);
+    });
+    BOOST_TEST_REQUIRE(p.size() == 1u);
+    BOOST_TEST((p[0].kind == CheckProblem::Kind::kMissingIndexEntry && p[0].where == "idx.segments"));
+  }
+  {
+    auto p = problems([&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k = val(absent), v;
+      BOOST_TEST_REQUIRE(mdb_get(txn, dbi, &k, &v) == MDB_NOTFOUND);
+      Roaring bits;
+      bits.add(segment::low_bits(1));
+      auto payload = serialize(bits, false);
+      std::vector<std::uint8_t> out;
+      codec.wrap(codec::Table::kPostings, storage::Bytes(reinterpret_cast<const std::uint8_t*>(absent.data()), absent.size()),
+                 payload, out);
+      v = MDB_val{out.size(), out.data()};
+      BOOST_TEST_REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    });
+    BOOST_TEST_REQUIRE(p.size() == 1u);
+    BOOST_TEST((p[0].kind == CheckProblem::Kind::kOrphanIndexEntry && p[0].where == "idx.segments"));
+  }
+}
+
+// ---- the upgrade of format-1 files (tests/fixtures/v1_db) -----------------------------------------
+
+// A format-1 file opened read-only stays format 1 and answers from buckets plus record checks;
+// opened read-write it is upgraded in place (slices built, header 2), checks clean, and gives
+// the same answers, now without reading records, equal to brute force over the records.
+BOOST_DATA_TEST_CASE(format_1_files_upgrade_at_a_read_write_open, test::kModes, mode) {
+  using test::must;
+  const bool enc = mode == test::Mode::kEncrypted;
+  test::TempDir dir;
+  std::filesystem::copy_file(std::filesystem::path(CUSTDB_FIXTURE_DIR) / "v1_db" /
+                                 (enc ? "encrypted" : "plaintext") / "data.mdb",
+                             dir.path() / "data.mdb");
+  Options o;
+  if (enc) o.key = KeyMaterial::from_passphrase("fixture-passphrase");
+  const SegmentOptions at{parse_date("2026-06-01").value()};
+  const char* const queries[] = {
+      "total_amount > 1000.00", "total_amount >= 0 and total_amount < 250.00",
+      "stage = at_risk and total_amount >= 500.00", "age between 30 and 40 and region = west",
+      "txn_count between 3 and 9", "last_txn_at < 2025-01-01", "recency_days <= 90",
+      "tenure_days > 365", "clv > 100.00", "clv < 0", "p_alive between 0.25 and 0.75",
+      "expected_purchases >= 1.5", "birth_date >= 1980-01-01", "created_at < 2025-06-01",
+      "not (total_amount between 10.00 and 2000.00)", "income_band >= 5", "r_score < 3"};
+  auto counts = [&](const Database& db) {
+    std::vector<std::uint64_t> out;
+    auto txn = must(db.begin_read());
+    for (const char* q : queries) out.push_back(must(txn.count(query::parse(q).value(), at)));
+    return out;
+  };
+  std::vector<std::uint64_t> before;
+  {
+    Options ro = o;
+    ro.read_only = true;
+    auto db = must(Database::open(dir.path(), ro));
+    BOOST_TEST(db.info().format_version == 1u);
+    before = counts(db);
+  }
+  {
+    Options ro = o;
+    ro.read_only = true;
+    auto db = must(Database::open(dir.path(), ro));
+    BOOST_TEST(db.info().format_version == 1u);  // read-only never upgrades
+  }
+  {
+    auto db = must(Database::open(dir.path(), o));
+    BOOST_TEST(db.info().format_version == 2u);
+    test::require_clean(db);
+    BOOST_TEST((counts(db) == before));
+    auto txn = must(db.begin_read());
+    std::vector<Customer> all;
+    must(txn.for_each_customer([&](const Customer& c) { return all.push_back(c), true; }));
+    BOOST_TEST_REQUIRE(all.size() == 80u);
+    query::EvalContext ctx;
+    ctx.as_of = *at.as_of;
+    int nonempty = 0;
+    for (std::size_t i = 0; i < std::size(queries); ++i) {
+      auto q = query::parse(queries[i]).value();
+      std::vector<CustomerId> want;
+      for (const auto& c : all)
+        if (query::matches(q, c, ctx)) want.push_back(c.id);
+      BOOST_TEST_REQUIRE((must(txn.ids(q, at)) == want), queries[i]);
+      nonempty += !want.empty();
+      // Ranges are exact from the index: no record is read to check a candidate.
+      auto plan = must(txn.explain(q, at));
+      BOOST_TEST(plan.find("records read to check candidates: 0\n") != std::string::npos, plan);
+    }
+    BOOST_TEST(nonempty > 10);
+  }
+  {
+    auto db = must(Database::open(dir.path(), o));  // a format-2 file opens as it is
+    BOOST_TEST(db.info().format_version == 2u);
+    BOOST_TEST((counts(db) == before));
+  }
 }
 
 // ---- id sets ------------------------------------------------------------------------------------

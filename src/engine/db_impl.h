@@ -362,6 +362,8 @@ class DatabaseImpl {
 
   // Begins st.txn (with a gate ticket), adopting a map grown by another process.
   Status begin_into(TxnState& st, bool write);
+  // Upgrades a format-1 file opened read-write to format 2 (open.cc); sets seg_keys_ sliced.
+  static Status upgrade(DatabaseImpl& d);
   // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
 

@@ -64,7 +64,7 @@ Result<Header> decode_header(Bytes b) {
     return make_error(ErrorCode::kCorruption, "database header checksum mismatch");
   Header h;
   h.format = coding::get_le32(b.data() + 8);
-  if (h.format != kFileFormat)
+  if (h.format < kOldestFileFormat || h.format > kFileFormat)
     return make_error(ErrorCode::kUnsupported,
                       "database format " + std::to_string(h.format) + " is not supported");
   if (b[12] > 1) return make_error(ErrorCode::kCorruption, "database header: bad mode");
@@ -607,11 +607,35 @@ read_header:  // again when another process created the database meanwhile (phas
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
   d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
-  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), /*sliced=*/false);
+  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(),
+                                                        /*sliced=*/header->format >= 2);
+  if (header->format < kFileFormat && !options.read_only) {
+    if (auto s = upgrade(*d); !s) return tl::unexpected(s.error());
+  }
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
   undo.dismiss();
   return d;
+}
+
+Status DatabaseImpl::upgrade(DatabaseImpl& d) {
+  // Format 1 -> 2: build the bit-sliced index for every customer and raise the header's
+  // version, in one write transaction (a crash leaves format 1, upgraded at the next open).
+  auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), /*sliced=*/true);
+  auto s = d.write_retrying([&](TxnState& st) -> Status {
+    auto raw = d.get(st, d.tables().meta, as_bytes(kHeaderKey));
+    if (!raw) return tl::unexpected(raw.error());
+    if (!*raw) return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
+    auto h = decode_header(**raw);
+    if (!h) return tl::unexpected(h.error());
+    if (h->format >= kFileFormat) return {};  // another process upgraded it meanwhile
+    if (auto b = segment::build_slices(d, st, *keys); !b) return b;
+    h->format = kFileFormat;
+    return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));
+  });
+  if (!s) return s;
+  d.seg_keys_ = std::move(keys);
+  return {};
 }
 
 Status DatabaseImpl::ensure_sealer() {

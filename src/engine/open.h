@@ -19,8 +19,11 @@ namespace custdb::detail {
 
 namespace fs = std::filesystem;
 
-// The format version written in the file header (docs/format.md).
-inline constexpr std::uint32_t kFileFormat = 1;
+// The format version written in the file header (docs/format.md). 2: the segment index keeps
+// the bit-sliced index (src/segment/slices.h). Format 1 files still open: read-only as they
+// are, read-write upgraded to 2 in place at open.
+inline constexpr std::uint32_t kFileFormat = 2;
+inline constexpr std::uint32_t kOldestFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).
 // A forked child inherits the parent's set but not its environments: the set is per pid.

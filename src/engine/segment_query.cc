@@ -18,6 +18,7 @@
 #include "engine/db_impl.h"
 #include "engine/segment_rep.h"
 #include "query/field_rules.h"
+#include "segment/slices.h"
 #include "util/normalize.h"
 
 namespace custdb {
@@ -264,19 +265,38 @@ class SegmentEvaluator {
     return index_.members({f, std::move(bucket)});
   }
 
-  // Members of an ordered field with value in [lo, hi]: buckets inside are sure, cut ones maybe.
+  // Members of an ordered field with value in [lo, hi]: buckets inside are sure. A bucket the
+  // range cuts: with the bit-sliced index (format 2), its members whose exact value lies in
+  // [lo, hi] are sure too (SliceReader::range, restricted to the bucket's members and bits);
+  // without it (a format-1 file opened read-only), its members are candidates (maybe).
   Result<Sets> range(SegField f, std::int64_t lo, std::int64_t hi) {
     Sets out;
     auto span = segment::bucket_span(f, lo, hi);
     if (!span) return out;
     auto buckets = index_.buckets(f, span->first, span->second);
     if (!buckets) return tl::unexpected(buckets.error());
+    const bool exact = db_.sliced() && segment::is_sliced(f);
     for (std::int64_t b : *buckets) {
       auto members = posting(f, index::encode_bucket(b));
       if (!members) return tl::unexpected(members.error());
-      (segment::bucket_within(f, b, lo, hi) ? out.sure : out.maybe) |= *members;
+      if (segment::bucket_within(f, b, lo, hi)) {
+        out.sure |= *members;
+      } else if (exact) {
+        auto in = slices(f).range(lo, hi, &*members, index::bucket_bounds(f, b));
+        if (!in) return tl::unexpected(in.error());
+        out.sure |= *in;
+      } else {
+        out.maybe |= *members;
+      }
     }
     return out;
+  }
+
+  // One reader per sliced field and query (a slice chunk read once is kept).
+  segment::SliceReader& slices(SegField f) {
+    auto it = slice_readers_.find(f);
+    if (it == slice_readers_.end()) it = slice_readers_.try_emplace(f, index_, f).first;
+    return it->second;
   }
 
   Result<Sets> predicate(const Node& n, PlanStep& step) {
@@ -339,9 +359,10 @@ class SegmentEvaluator {
       auto interval = [&](Cmp c, std::int64_t v) -> std::pair<std::int64_t, std::int64_t> {
         switch (c) {
           case Cmp::kEq: case Cmp::kNe: return {v, v};
-          case Cmp::kLt: return {kMin, v == kMin ? kMin : v - 1};
+          // Nothing is below INT64_MIN or above INT64_MAX: the empty interval.
+          case Cmp::kLt: if (v == kMin) return {1, 0}; return {kMin, v - 1};
           case Cmp::kLe: return {kMin, v};
-          case Cmp::kGt: return {v == kMax ? kMax : v + 1, kMax};
+          case Cmp::kGt: if (v == kMax) return {1, 0}; return {v + 1, kMax};
           case Cmp::kGe: return {v, kMax};
         }
         return {1, 0};
@@ -448,6 +469,7 @@ class SegmentEvaluator {
   Date as_of_;
   const bool trace_;
   std::optional<IdSet> all_;
+  std::map<SegField, segment::SliceReader> slice_readers_;
   bool universe_checked_ = false;
   std::optional<Error> error_;  // a storage error met inside query::matches' related lookups
 };

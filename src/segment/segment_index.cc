@@ -352,10 +352,14 @@ Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
 }
 }  // namespace
 
-void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
-                    const Customer* after) {
+namespace {
+// slices_only: the upgrade of a format-1 file, whose other postings are stored already (their
+// side bookkeeping, extents and the like, is still fed: it only grows).
+void queue(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
+           const Customer* after, bool slices_only) {
   for_each_delta(keys, before, after, [&](const Delta& d) {
-    st.posting_deltas[d.chunk_key].push_back({d.low, d.present});
+    if (!slices_only || is_slice_posting(*d.posting))
+      st.posting_deltas[d.chunk_key].push_back({d.low, d.present});
     if (tracks_extent(keys, d)) {
       std::optional<Extent> e;
       if (auto it = st.extents_added.find(d.posting->field); it != st.extents_added.end())
@@ -365,6 +369,41 @@ void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Custome
     }
     if (tracks_value(keys, d)) st.values_added[d.posting->field].insert(d.posting->bucket);
   });
+}
+}  // namespace
+
+void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
+                    const Customer* after) {
+  queue(keys, st, before, after, /*slices_only=*/false);
+}
+
+Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const SegmentKeys& keys,
+                    std::size_t batch) {
+  assert(keys.sliced() && batch > 0);
+  // Customers in id order, `batch` at a time: each batch's deltas are flushed before the next
+  // walk starts after its last id (no cursor lives across the writes, and the queue never
+  // holds more than one batch).
+  std::uint64_t next = 0;
+  for (;;) {
+    std::size_t n = 0;
+    bool more = false;
+    Status failed;
+    storage::Walker walk(st.txn, db.tables().customers, "upgrade: customers");
+    coding::IdKey from(next);
+    auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
+      if (n == batch) return more = true, storage::Next::stop();
+      auto c = db.codec().decode_customer(k, v);
+      if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
+      queue(keys, st, nullptr, &*c, /*slices_only=*/true);
+      ++n;
+      next = c->id + 1;
+      return storage::Next::go_on();
+    });
+    if (!s) return s;
+    if (!failed) return failed;
+    if (auto f = flush(db, st); !f) return f;
+    if (!more || next == 0) return {};
+  }
 }
 
 // ---- SegmentIndex ------------------------------------------------------------------------------

@@ -153,6 +153,12 @@ void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after);
 
+// The upgrade of a format-1 file (no slices) to format 2: queues the slice deltas of every
+// stored customer (keys.sliced() must be set) and flushes them every `batch` customers, in
+// st (a write transaction; the caller writes the new header and commits).
+Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const SegmentKeys& keys,
+                    std::size_t batch = 10'000);
+
 // ---- writes and reads in one transaction --------------------------------------------------------
 // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage failure
 // poisons st.
