@@ -338,3 +338,32 @@ BOOST_DATA_TEST_CASE(sums_beyond_64_bits_are_exact, kModes, mode) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// A format-1 file opened read-only has no slices (and, encrypted, no value dictionaries): the
+// same answers come from the records of the segment (the fallback).
+BOOST_AUTO_TEST_SUITE(reports_format1)
+
+BOOST_DATA_TEST_CASE(read_only_format1_answers_from_records, kModes, mode) {
+  TempDir dir;
+  const bool enc = mode == Mode::kEncrypted;
+  fs::copy(fs::path(CUSTDB_FIXTURE_DIR) / "v1_db" / (enc ? "encrypted" : "plaintext"), dir.path(),
+           fs::copy_options::recursive);
+  Options o;
+  o.read_only = true;
+  if (enc) o.key = KeyMaterial::from_passphrase("fixture-passphrase");
+  {
+    auto ro = Database::open(dir.path(), o);
+    BOOST_TEST_REQUIRE(ro.has_value(), (ro ? "" : ro.error().to_string()));
+    check_all(*ro, 3);
+  }
+  // Opened read-write, the file is upgraded (slices, and value dictionaries when encrypted):
+  // the same answers from the index, and the checker agrees with the new structures.
+  Options rw;
+  rw.key = o.key;
+  auto db = Database::open(dir.path(), rw);
+  BOOST_TEST_REQUIRE(db.has_value(), (db ? "" : db.error().to_string()));
+  require_clean(*db);
+  check_all(*db, 4);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -28,7 +28,7 @@ Built build(const std::map<CustomerId, std::int64_t>& values) {
   Built b;
   for (auto [id, v] : values) {
     b.exists.add(id);
-    const std::uint64_t u = segment::bias(v);
+    const std::uint64_t u = segment::biased(v);
     for (int i = 0; i < 64; ++i)
       if (u >> i & 1) b.bit[static_cast<std::size_t>(i)].add(id);
   }

@@ -22,6 +22,7 @@
 #include "engine/db_impl.h"
 #include "engine/segment_rep.h"
 #include "segment/slice_math.h"
+#include "segment/slices.h"
 #include "util/enums.h"
 #include "util/normalize.h"
 
@@ -181,10 +182,11 @@ bool before(const Group& a, const Group& b) {
 
 // One measure's values: from its slices, its exact buckets, or (fallback) the records.
 struct ValueSource {
-  // Slices: the sets are owned here (read once per report).
+  // Slices: the sets are the reader's (each read once per report).
+  std::unique_ptr<segment::SliceReader> reader;
   std::optional<segment::Slices> slices;
+  // Exact buckets: value and members (the sets owned here).
   std::deque<IdSet> owned;
-  // Exact buckets: value and members.
   std::vector<segment::ValueBucket> buckets;
   bool from_buckets = false;
   // Fallback: (id, value) of every member of the segment with a value, ascending ids.
@@ -234,7 +236,7 @@ class Reporter {
   // Loads what `measures` and `by` need: the index's structures, and the records only where
   // the file lacks them (no slices: format 1 opened read-only).
   Status prepare(const std::vector<GroupBy>& by, const std::vector<RankBy>& measures) {
-    const bool sliced = false;  // TEMP until A's slices land
+    const bool sliced = db_.sliced();
     std::vector<RankBy> from_records;
     std::vector<GroupBy> text_from_records;
     for (RankBy m : measures) {
@@ -252,7 +254,8 @@ class Reporter {
           src.buckets.push_back({b, &src.owned.back()});
         }
       } else if (sliced) {
-        auto s = read_slices(f, src.owned);
+        src.reader = std::make_unique<segment::SliceReader>(index_, f);
+        auto s = read_slices(*src.reader);
         if (!s) return tl::unexpected(s.error());
         src.slices = *s;
       } else {
@@ -311,10 +314,18 @@ class Reporter {
   const ValueSource& source(RankBy m) const { return sources_.at(m); }
 
  private:
-  // The 64 value slices and the exists slice of f, into `owned`.
-  Result<segment::Slices> read_slices(SegField f, std::deque<IdSet>& owned) {
-    (void)f, (void)owned;
-    return make_error(ErrorCode::kUnsupported, "TEMP");
+  // The 64 value slices and the exists slice, each read once (kept by the reader).
+  static Result<segment::Slices> read_slices(segment::SliceReader& reader) {
+    segment::Slices s;
+    for (int i = 0; i < segment::kValueSlices; ++i) {
+      auto bits = reader.slice(i);
+      if (!bits) return tl::unexpected(bits.error());
+      s.bit[static_cast<std::size_t>(i)] = *bits;
+    }
+    auto exists = reader.exists();
+    if (!exists) return tl::unexpected(exists.error());
+    s.exists = *exists;
+    return s;
   }
 
   // The fallback: one pass over the segment's records.

@@ -50,8 +50,8 @@ MeasureStats slice_stats(const Slices& s, const IdSet& group, bool want_min_max)
   m.sum = biased - (static_cast<AmountSum>(m.count) << 63);
   if (want_min_max) {
     IdSet c = *s.exists & group;
-    m.max = unbias(walk_extreme(s, c, true));
-    m.min = unbias(walk_extreme(s, std::move(c), false));
+    m.max = unbiased(walk_extreme(s, c, true));
+    m.min = unbiased(walk_extreme(s, std::move(c), false));
   }
   return m;
 }
@@ -83,7 +83,7 @@ std::vector<std::int64_t> slice_values(const Slices& s, const std::vector<Custom
     });
   }
   std::vector<std::int64_t> out(ids.size());
-  for (std::size_t k = 0; k < ids.size(); ++k) out[k] = unbias(u[k]);
+  for (std::size_t k = 0; k < ids.size(); ++k) out[k] = unbiased(u[k]);
   return out;
 }
 

@@ -20,6 +20,7 @@
 
 #include "custdb/segment.h"
 #include "index/id_set.h"
+#include "segment/slices.h"
 
 namespace custdb::segment {
 
@@ -30,13 +31,7 @@ struct Slices {
   const index::IdSet* exists = nullptr;
 };
 
-// The order-preserving bias of a value (see above) and its inverse.
-inline std::uint64_t bias(std::int64_t v) {
-  return static_cast<std::uint64_t>(v) ^ (std::uint64_t{1} << 63);
-}
-inline std::int64_t unbias(std::uint64_t u) {
-  return static_cast<std::int64_t>(u ^ (std::uint64_t{1} << 63));
-}
+// The order-preserving bias of a value is slices.h's biased(); unbiased() its inverse.
 
 // count, sum, min and max of the attribute over the members of `group` that have a value.
 // sum = Σ_i 2^i·|slice_i ∧ group| − n·2^63 (n = |exists ∧ group|), exact in 128 bits: at most
