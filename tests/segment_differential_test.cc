@@ -8,7 +8,8 @@
 //
 // The data (tests/random_data.h): random customers plus boundary ones (dates at 1800-01-01 and
 // 2200-12-31, totals at ±2^53 and beyond, equal totals, zero totals of nonzero transactions,
-// customers without transactions, birth date or income band), scored through the engine's own
+// customers without transactions, birth date or income band; ids across the index's 2^16-id
+// chunks and beyond 2^32), scored through the engine's own
 // scoring door (analytics_access::set_scores, what score_customers writes with) with int64
 // extremes, 0, 1 and repeated values of clv, p_alive and expected_purchases, or never scored.
 #include <algorithm>
@@ -59,7 +60,13 @@ void build(Database& db, std::uint32_t seed) {
     ids.push_back(id);
     for (int k = static_cast<int>(r() % 6); k > 0; --k) must(txn.add_transaction(random_txn(r, id)));
   }
+  // The boundary customers get ids at the edges of the index's 2^16-id chunks and of the 2^32
+  // parts of its id sets (slices and ranges work chunk by chunk), the rest the next free ones.
+  const CustomerId spread[] = {65'535, 65'536, 65'537, 131'072, 1'000'003, (1ull << 32) - 1,
+                               1ull << 32, (1ull << 32) + 1, (1ull << 40) + 7, (1ull << 62) + 1};
+  std::size_t next_spread = 0;
   for (auto& [customer, total] : boundary_customers(r)) {
+    if (next_spread < std::size(spread)) customer.id = spread[next_spread++];
     CustomerId id = must(txn.insert_customer(customer));
     ids.push_back(id);
     if (total)
