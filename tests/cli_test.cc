@@ -514,6 +514,53 @@ BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
   expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
 }
 
+// Encrypted: text groups come from the sealed value dictionaries, measures from sealed slices;
+// the CLI prints what the library answers.
+BOOST_AUTO_TEST_CASE(report_and_top_on_an_encrypted_database) {
+  TempDir dir;
+  fs::path keyfile = dir / "key";
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "07";  // test_key(7): 32 bytes of 0x07
+  write_text(keyfile, hex + "\n");
+  {
+    auto db = open_db(Mode::kEncrypted, dir / "db");
+    std::mt19937 r(9);
+    auto txn = must(db.begin_write());
+    for (int i = 0; i < 60; ++i) {
+      CustomerId id = must(txn.insert_customer(random_customer(r)));
+      for (int k = static_cast<int>(r() % 4); k > 0; --k) must(txn.add_transaction(random_txn(r, id)));
+      if (r() % 3) must(analytics_access::set_scores(txn, id, random_scores(r)));
+    }
+    must(txn.commit());
+  }
+  const std::string db = (dir / "db").string(), key = keyfile.string();
+  auto pt = parse_json(expect(0, {"report", "--by", "tag,city", "--measure", "clv,total_amount", "--json",
+                                  "--key-file", key, "--db", db}).out);
+  auto lib = must(Database::open(dir / "db", options_for(Mode::kEncrypted, read_only())));
+  auto txn = must(lib.begin_read());
+  auto want = must(txn.report_all({{GroupBy::kTag, GroupBy::kCity}, {RankBy::kClv, RankBy::kTotalAmount}}));
+  BOOST_TEST_REQUIRE(pt.get_child("groups").size() == want.size());
+  std::size_t i = 0;
+  for (const auto& [k, row] : pt.get_child("groups")) {
+    BOOST_TEST(row.get<std::string>("tag") == want[i].group[0]);
+    BOOST_TEST(row.get<std::string>("city") == want[i].group[1]);
+    BOOST_TEST(row.get<std::uint64_t>("customers") == want[i].customers);
+    BOOST_TEST(row.get_child("measures").front().second.get<std::string>("sum") ==
+               format_amount(want[i].measures[0].sum, "USD"));
+    ++i;
+  }
+  auto top = must(txn.rank(must(query::parse("tag = vip")), RankBy::kClv, 5));
+  pt = parse_json(expect(0, {"segment", "tag = vip", "--top", "5", "--by", "clv", "--json", "--key-file", key,
+                             "--db", db}).out);
+  BOOST_TEST_REQUIRE(pt.get_child("top").size() == top.size());
+  i = 0;
+  for (const auto& [k, row] : pt.get_child("top")) {
+    BOOST_TEST(row.get<CustomerId>("id") == top[i].id);
+    BOOST_TEST(row.get<std::string>("clv") == format_amount(top[i].value, "USD"));
+    ++i;
+  }
+}
+
 BOOST_AUTO_TEST_CASE(stats_lists_tables_and_info) {
   const std::string db = demo_db().string();
   Output o = expect(0, {"stats", "--db", db});
