@@ -579,7 +579,7 @@ BOOST_DATA_TEST_CASE(reports_equal_brute_force, kModes, mode) {
   BOOST_TEST(twice.error().code() == ErrorCode::kInvalidArgument);
 }
 
-// (c) Rank by every attribute, ties included (equal totals, clv and income bands), for n below,
+// (c) Rank (and top, its records) by every attribute, ties included (equal totals, clv and income bands), for n below,
 // at and above the number ranked.
 BOOST_DATA_TEST_CASE(rank_by_every_attribute, kModes, mode) {
   Fixture f(mode, 1403);
@@ -604,6 +604,14 @@ BOOST_DATA_TEST_CASE(rank_by_every_attribute, kModes, mode) {
                                                         << ": " << got.size() << " vs " << want.size());
         auto shorthand = must(txn.rank(q, by, n, SegmentOptions{kAsOf}));
         BOOST_TEST_REQUIRE((shorthand == want), "ReadView::rank " << to_string(by));
+        if (n <= 7) {  // top: the same customers as whole records
+          auto records = must(seg.top(by, n));
+          BOOST_TEST_REQUIRE(records.size() == want.size(), "top " << to_string(by));
+          for (std::size_t i = 0; i < want.size(); ++i) {
+            BOOST_TEST_REQUIRE(records[i].id == want[i].id, "top " << to_string(by) << " #" << i);
+            BOOST_TEST_REQUIRE(opt_text(rank_value(records[i], by)) == std::to_string(want[i].value));
+          }
+        }
         for (std::size_t i = 1; i < want.size(); ++i) ties += want[i].value == want[i - 1].value;
       }
     }
