@@ -59,15 +59,6 @@ int print_wave1(const Globals& g, const std::string& by, const std::vector<Group
   return kExitOk;
 }
 
-// A measure's value for JSON: integers as numbers (a sum past 64 bits as a string), every
-// other kind as its text (amounts and decimals exact, dates and times ISO).
-Json measure_json(Measure m, AmountSum v, const std::string& currency) {
-  const bool integer = !measure_is_amount(m) && measure_has_sum(m) && m != Measure::kPAlive &&
-                       m != Measure::kExpectedPurchases;
-  if (integer && v >= INT64_MIN && v <= INT64_MAX) return Json(static_cast<long long>(v));
-  return Json(measure_text(m, v, currency));
-}
-
 // The general report: one column group per measure.
 int print_report(const Globals& g, const ReportSpec& spec, const std::vector<ReportRow>& rows,
                  const std::string& currency) {
@@ -85,7 +76,9 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
         const MeasureStats& s = r.measures[i];
         Json one = Json::object().set("measure", to_string(m)).set("count", s.count);
         if (measure_has_sum(m)) one.set("sum", measure_json(m, s.sum, currency));
-        auto opt = [&](const std::optional<std::int64_t>& v) { return v ? measure_json(m, *v, currency) : Json(); };
+        auto opt = [&](const std::optional<std::int64_t>& v) {
+          return v ? measure_json(m, *v, currency) : Json();
+        };
         one.set("min", opt(s.min)).set("max", opt(s.max)).set("avg", opt(s.avg()));
         ms.push(std::move(one));
       }
@@ -151,7 +144,8 @@ Command add_report(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand(
       "report", "Grouped aggregates (count, sum, min, max, avg) of every customer or of a segment");
   sub->add_option("--by", o->by,
-                  "Zero, one or two group attributes, comma-separated ('': one row of everyone): tier, region, stage, type, city, "
+                  "Zero, one or two group attributes, comma-separated ('': one row of everyone): "
+                  "tier, region, stage, type, city, "
                   "country, gender, risk, income_band, tag, consent_email, consent_sms, "
                   "consent_phone, r_score, f_score, m_score")
       ->capture_default_str();
@@ -161,7 +155,8 @@ Command add_report(CLI::App& app, Globals& g) {
       "created_at, birth_date, clv, p_alive, expected_purchases, income_band, r_score, f_score, "
       "m_score (default: the totals table)");
   sub->add_option("--segment", o->segment, "Only the customers matching this segment query");
-  sub->add_option("--as-of", o->as_of, "Date `age` in the --segment query is computed on (default: today)");
+  sub->add_option("--as-of", o->as_of,
+                  "Date `age` in the --segment query is computed on (default: today)");
   return {sub, [&g, o, measure] {
             ReportSpec spec;
             std::vector<std::string> by_names = split_names(o->by);
@@ -173,7 +168,8 @@ Command add_report(CLI::App& app, Globals& g) {
             if (measure->count()) {
               std::vector<std::string> names = split_names(o->measures);
               if (names.empty()) die_usage("--measure: expected one or more attributes");
-              for (const std::string& name : names) spec.measures.push_back(rank_by_arg("--measure", name));
+              for (const std::string& name : names)
+                spec.measures.push_back(rank_by_arg("--measure", name));
             }
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);

@@ -66,14 +66,9 @@ Command add_segment(CLI::App& app, Globals& g) {
               const std::string name = to_string(rank_by);
               if (g.json) {
                 Json arr = Json::array();
-                for (const Ranked& r : ranked) {
-                  Json value = measure_is_amount(rank_by) || rank_by == RankBy::kPAlive ||
-                                       rank_by == RankBy::kExpectedPurchases ||
-                                       !measure_has_sum(rank_by)
-                                   ? Json(measure_text(rank_by, r.value, currency))
-                                   : Json(static_cast<long long>(r.value));
-                  arr.push(Json::object().set("id", r.id).set(name, std::move(value)));
-                }
+                for (const Ranked& r : ranked)
+                  arr.push(Json::object().set("id", r.id).set(name,
+                                                              measure_json(rank_by, r.value, currency)));
                 print_json(Json::object()
                                .set("by", name)
                                .set("count", must(seg.count()))

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <map>
 
 #include "custdb/io.h"
@@ -423,6 +424,18 @@ bool measure_has_sum(RankBy m) {
 }
 
 bool measure_is_amount(RankBy m) { return m == RankBy::kTotalAmount || m == RankBy::kClv; }
+
+bool measure_is_integer(RankBy m) {
+  return m == RankBy::kTxnCount || m == RankBy::kIncomeBand || m == RankBy::kRScore ||
+         m == RankBy::kFScore || m == RankBy::kMScore;
+}
+
+Json measure_json(RankBy m, AmountSum v, std::string_view currency) {
+  if (measure_is_integer(m) && v >= std::numeric_limits<std::int64_t>::min() &&
+      v <= std::numeric_limits<std::int64_t>::max())
+    return Json(static_cast<long long>(v));
+  return Json(measure_text(m, v, currency));
+}
 
 RankBy rank_by_arg(std::string_view option, std::string_view name) {
   if (auto m = rank_by_from_string(name)) return *m;

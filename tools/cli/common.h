@@ -157,6 +157,8 @@ std::string measure_text(RankBy m, AmountSum v, std::string_view currency);
 bool measure_has_sum(RankBy m);
 // Whether the attribute is an amount in the base currency (total_amount, clv).
 bool measure_is_amount(RankBy m);
+// Whether its values are plain integers (txn_count, income_band, r/f/m_score): JSON numbers.
+bool measure_is_integer(RankBy m);
 // The attribute named `name`, or a usage error naming `option` and listing every valid name.
 RankBy rank_by_arg(std::string_view option, std::string_view name);
 GroupBy group_by_arg(std::string_view option, std::string_view name);
@@ -210,6 +212,10 @@ class Json {
 
 // Prints the value and a newline on stdout.
 void print_json(const Json& value);
+
+// A measure's value (see measure_text) for --json: integers (measure_is_integer) as numbers,
+// a sum past 64 bits as a string, every other attribute as measure_text's string.
+Json measure_json(RankBy m, AmountSum v, std::string_view currency);
 
 // A customer as JSON and as "field  value" lines, masked unless --reveal.
 Json customer_json(const Globals& g, const Customer& c, std::string_view currency);
