@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -150,6 +151,19 @@ struct TxnState {
   // Written once per chunk at commit (or before a segment read in this transaction), so a
   // chunk touched by many customers of one transaction is rewritten once.
   std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> posting_deltas;
+  // The bit slices (src/segment/slices.h) are not queued bit by bit (an insert flips ~200):
+  // per customer changed in this transaction, its sliced values before the transaction's
+  // first change of it (`from`) and now (`to`); flush writes the bits that differ, chunk by
+  // chunk. Several changes of one customer (an insert and its transactions) cost one diff.
+  struct SliceValues {
+    std::array<std::int64_t, 9> v{};  // by segment::kSlicedFields
+    std::uint16_t present = 0;        // bit i: field i has a value
+  };
+  struct SliceChange {
+    SliceValues from, to;
+  };
+  std::unordered_map<std::uint64_t, SliceChange> slice_changes;
+  bool has_queued_postings() const { return !posting_deltas.empty() || !slice_changes.empty(); }
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;

@@ -495,7 +495,7 @@ Status prepare(detail::DatabaseImpl* db, detail::TxnState* st) {
   if (!st) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
   if (st->poisoned) return tl::unexpected(*st->failure);
   // A failed flush (the map full, say) poisons st: the transaction can only be aborted.
-  if (st->write && !st->posting_deltas.empty()) return db->flush_postings(*st);
+  if (st->write && st->has_queued_postings()) return db->flush_postings(*st);
   return {};
 }
 

@@ -274,8 +274,21 @@ bool bucket_within(SegField f, std::int64_t b, std::int64_t lo, std::int64_t hi)
 
 // ---- deltas ------------------------------------------------------------------------------------
 
+namespace {
+// for_each_delta without the slices.
+void for_each_posting_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                            const std::function<void(const Delta&)>& fn);
+}  // namespace
+
 void for_each_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
                     const std::function<void(const Delta&)>& fn) {
+  for_each_posting_delta(keys, before, after, fn);
+  if (keys.sliced()) for_each_slice_delta(keys, before, after, fn);
+}
+
+namespace {
+void for_each_posting_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                            const std::function<void(const Delta&)>& fn) {
   assert((before || after) && "a change has a before or an after");
   assert((!before || !after || before->id == after->id) && "a change keeps the customer's id");
   std::vector<Posting> old_p, new_p;
@@ -301,32 +314,50 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
     else if (o == old_p.end() || *n < *o) emit(*n++, true);
     else ++o, ++n;
   }
-  if (keys.sliced()) for_each_slice_delta(keys, before, after, fn);
 }
+
+static_assert(std::tuple_size_v<decltype(detail::TxnState::SliceValues::v)> == kSlicedFields.size());
+
+detail::TxnState::SliceValues slice_values(const Customer* c) {
+  detail::TxnState::SliceValues out;
+  if (!c) return out;
+  for (std::size_t at = 0; at < kSlicedFields.size(); ++at)
+    if (auto v = sliced_value(*c, kSlicedFields[at])) {
+      out.v[at] = *v;
+      out.present = static_cast<std::uint16_t>(out.present | (1u << at));
+    }
+  return out;
+}
+
+// The slice bits that differ between two sets of values: fn(slice key index, present).
+// Slices are never materialized: the two values are diffed numerically, one change per bit
+// that flips (an absent value has no bits), plus "exists" when presence changes.
+template <class Fn>
+void for_each_slice_bit(const detail::TxnState::SliceValues& before,
+                        const detail::TxnState::SliceValues& after, Fn&& fn) {
+  for (std::size_t at = 0; at < kSlicedFields.size(); ++at) {
+    const bool had = (before.present >> at) & 1, has = (after.present >> at) & 1;
+    const std::uint64_t ub = had ? biased(before.v[at]) : 0, ua = has ? biased(after.v[at]) : 0;
+    if (ub == ua && had == has) continue;
+    const std::size_t base = at * kSlicesPerField;
+    for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
+      const int bit = __builtin_ctzll(flipped);
+      fn(base + static_cast<std::size_t>(bit), ((ua >> bit) & 1) != 0);
+    }
+    if (had != has) fn(base + kExistsSlice, has);
+  }
+}
+}  // namespace
 
 void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
                           const std::function<void(const Delta&)>& fn) {
   const CustomerId id = after ? after->id : before->id;
   const std::uint64_t chunk = chunk_of(id);
-  // Slices are never materialized: the two values are diffed numerically, one delta per bit
-  // that flips (an absent value has no bits), plus "exists" when presence changes.
-  for (SegField f : kSlicedFields) {
-    std::optional<std::int64_t> vb, va;
-    if (before) vb = sliced_value(*before, f);
-    if (after) va = sliced_value(*after, f);
-    const std::uint64_t ub = vb.has_value() ? biased(vb.value()) : 0;
-    const std::uint64_t ua = va.has_value() ? biased(va.value()) : 0;
-    if (ub == ua && vb.has_value() == va.has_value()) continue;
-    auto emit = [&](int slice, bool present) {
-      fn(Delta{chunk_key(keys.slice_key(f, slice), chunk), low_bits(id), present,
-               &slice_posting_ref(f, slice)});
-    };
-    for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
-      const int bit = __builtin_ctzll(flipped);
-      emit(bit, (ua >> bit) & 1);
-    }
-    if (vb.has_value() != va.has_value()) emit(kExistsSlice, va.has_value());
-  }
+  for_each_slice_bit(slice_values(before), slice_values(after), [&](std::size_t at, bool present) {
+    const Posting& p = slice_posting_ref(kSlicedFields[at / kSlicesPerField],
+                                         static_cast<int>(at % kSlicesPerField));
+    fn(Delta{chunk_key(keys.slice_key_at(at), chunk), low_bits(id), present, &p});
+  });
 }
 
 namespace {
@@ -357,9 +388,20 @@ namespace {
 // side bookkeeping, extents and the like, is still fed: it only grows).
 void queue(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
            const Customer* after, bool slices_only) {
-  for_each_delta(keys, before, after, [&](const Delta& d) {
-    if (!slices_only || is_slice_posting(*d.posting))
-      st.posting_deltas[d.chunk_key].push_back({d.low, d.present});
+  if (keys.sliced()) {
+    // Slices: remember the values before the transaction's first change of this customer and
+    // now; flush writes the difference (detail::TxnState::slice_changes).
+    const CustomerId id = after ? after->id : before->id;
+    auto to = slice_values(after);
+    auto it = st.slice_changes.find(id);
+    if (it == st.slice_changes.end())
+      st.slice_changes.emplace(id, detail::TxnState::SliceChange{slice_values(before), to});
+    else
+      it->second.to = to;
+  }
+  // The other postings (with slices_only, only their side bookkeeping below).
+  for_each_posting_delta(keys, before, after, [&](const Delta& d) {
+    if (!slices_only) st.posting_deltas[d.chunk_key].push_back({d.low, d.present});
     if (tracks_extent(keys, d)) {
       std::optional<Extent> e;
       if (auto it = st.extents_added.find(d.posting->field); it != st.extents_added.end())
@@ -455,8 +497,9 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   }
   st.values_added.clear();
   std::vector<std::uint8_t> out, serialized;
-  for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
-    const std::string& key = it->first;
+  // One chunk: read it once, apply its deltas in order, write it back (or delete it if empty).
+  auto apply = [&](const std::string& key,
+                   const std::vector<std::pair<std::uint32_t, bool>>& deltas) -> Status {
     auto stored = db.get(st, db.tables().segments, as_bytes(key));
     if (!stored) return tl::unexpected(stored.error());
     Roaring bits;
@@ -465,21 +508,83 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
       if (!chunk) return tl::unexpected(chunk.error());
       bits = std::move(*chunk);
     }
-    for (auto [low, present] : it->second) {
+    for (auto [low, present] : deltas) {
       if (present) bits.add(low);
       else bits.remove(low);
     }
-    if (bits.isEmpty()) {
-      if (auto s = db.del(st, db.tables().segments, as_bytes(key)); !s) return s;
-    } else {
-      bits.runOptimize();
-      serialized.resize(bits.getSizeInBytes(/*portable=*/true));
-      bits.write(reinterpret_cast<char*>(serialized.data()), true);
-      db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
-      if (auto s = db.put(st, db.tables().segments, as_bytes(key), out); !s) return s;
-    }
+    if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
+    bits.runOptimize();
+    serialized.resize(bits.getSizeInBytes(/*portable=*/true));
+    bits.write(reinterpret_cast<char*>(serialized.data()), true);
+    db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+    return db.put(st, db.tables().segments, as_bytes(key), out);
+  };
+  for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
+    if (auto s = apply(it->first, it->second); !s) return s;
     it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
+  if (st.slice_changes.empty()) return {};
+  // Slices: the changed customers in id order, one chunk at a time; per (slice, chunk) the ids
+  // whose bit turns on and off (ascending, each once), applied in bulk to the stored bitmap.
+  std::vector<std::pair<CustomerId, const detail::TxnState::SliceChange*>> changed;
+  changed.reserve(st.slice_changes.size());
+  for (const auto& [id, c] : st.slice_changes) changed.emplace_back(id, &c);
+  std::sort(changed.begin(), changed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const SegmentKeys& keys = db.seg_keys();
+  constexpr std::size_t kSlices = kSlicedFields.size() * kSlicesPerField;
+  std::vector<std::vector<std::uint32_t>> on(kSlices), off(kSlices);
+  auto write_chunk = [&](std::uint64_t chunk) -> Status {
+    for (std::size_t at = 0; at < kSlices; ++at) {
+      if (on[at].empty() && off[at].empty()) continue;
+      const std::string key = chunk_key(keys.slice_key_at(at), chunk);
+      auto stored = db.get(st, db.tables().segments, as_bytes(key));
+      if (!stored) return tl::unexpected(stored.error());
+      Roaring bits;
+      if (*stored) {
+        auto c = index.read_chunk(key, **stored);
+        if (!c) return tl::unexpected(c.error());
+        bits = std::move(*c);
+      }
+      if (!on[at].empty()) {
+        Roaring add;
+        add.addMany(on[at].size(), on[at].data());
+        bits |= add;
+      }
+      if (!off[at].empty()) {
+        Roaring remove;
+        remove.addMany(off[at].size(), off[at].data());
+        bits -= remove;
+      }
+      on[at].clear();
+      off[at].clear();
+      Status s;
+      if (bits.isEmpty()) {
+        s = db.del(st, db.tables().segments, as_bytes(key));
+      } else {
+        bits.runOptimize();
+        serialized.resize(bits.getSizeInBytes(/*portable=*/true));
+        bits.write(reinterpret_cast<char*>(serialized.data()), true);
+        db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+        s = db.put(st, db.tables().segments, as_bytes(key), out);
+      }
+      if (!s) return s;
+    }
+    return {};
+  };
+  std::optional<std::uint64_t> current;
+  for (const auto& [id, c] : changed) {
+    if (current && chunk_of(id) != *current)
+      if (auto s = write_chunk(*current); !s) return s;
+    current = chunk_of(id);
+    const std::uint32_t low = low_bits(id);
+    for_each_slice_bit(c->from, c->to, [&](std::size_t at, bool present) {
+      (present ? on : off)[at].push_back(low);
+    });
+  }
+  if (current)
+    if (auto s = write_chunk(*current); !s) return s;
+  st.slice_changes.clear();
   return {};
 }
 

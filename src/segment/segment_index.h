@@ -82,6 +82,8 @@ class SegmentKeys {
   std::string posting_key(const Posting& p) const;
   // The posting key of slice `slice` (0..64) of sliced field f (slices.h), memoized.
   const std::string& slice_key(SegField f, int slice) const;
+  // The same by index: sliced_index(f) * kSlicesPerField + slice (0..584).
+  const std::string& slice_key_at(std::size_t at) const { return slice_keys_[at]; }
 
  private:
   const crypto::Tokenizer* tok_;
