@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 
+#include "index/bitmap_ops.h"
 #include "segment/slice_math.h"
 #include "test_util.h"
 
@@ -150,6 +151,34 @@ BOOST_AUTO_TEST_CASE(buckets_equal_brute_force) {
     BOOST_TEST_REQUIRE(top.size() == std::min(n, ranked.size()));
     for (std::size_t k = 0; k < top.size(); ++k) BOOST_TEST((top[k] == ranked[k]));
   }
+}
+
+// index::and_cardinality (the POPCNT path for bitset containers) equals CRoaring's own, for
+// every pair of container kinds: bitsets (dense), arrays (sparse), runs (runOptimize'd).
+BOOST_AUTO_TEST_CASE(and_cardinality_equals_roaring) {
+  std::mt19937_64 r(21);
+  auto make = [&](int kind) {
+    Roaring b;
+    for (std::uint32_t chunk = 0; chunk < 4; ++chunk) {
+      const std::uint32_t base = chunk << 16;
+      if (kind == 0) {
+        for (std::uint32_t k = 0; k < 30000; ++k) b.add(base + static_cast<std::uint32_t>(r() % 65536));
+      } else if (kind == 1) {
+        for (std::uint32_t k = 0; k < 500; ++k) b.add(base + static_cast<std::uint32_t>(r() % 65536));
+      } else {
+        const std::uint32_t from = static_cast<std::uint32_t>(r() % 30000);
+        b.addRange(base + from, base + from + 20000);
+        b.runOptimize();
+      }
+    }
+    return b;
+  };
+  for (int ka = 0; ka < 3; ++ka)
+    for (int kb = 0; kb < 3; ++kb) {
+      const Roaring a = make(ka), b = make(kb);
+      BOOST_TEST(index::and_cardinality(a, b) == a.and_cardinality(b), ka << " with " << kb);
+    }
+  BOOST_TEST(index::and_cardinality(Roaring(), make(0)) == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,6 +28,7 @@
 #include "index/id_set.h"
 #include "index/index_keys.h"
 #include "index/segments.h"
+#include "segment/chunk_cache.h"
 #include "segment/segment_index.h"
 #include "storage/lmdb.h"
 #include "storage/page_check.h"
@@ -214,6 +215,9 @@ class DatabaseImpl {
   const index::IndexKeys& keys() const { return *keys_; }
   // Segment-posting keys of the file's mode.
   const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  // Encrypted mode: opened segment chunks, shared by every transaction (thread-safe; see
+  // segment/chunk_cache.h). Not part of the catalog: it changes as queries read.
+  segment::ChunkCache& chunk_cache() const { return chunk_cache_; }
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
   bool sliced() const { return seg_keys_->sliced(); }
@@ -390,6 +394,7 @@ class DatabaseImpl {
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;
+  mutable segment::ChunkCache chunk_cache_;
 
   std::string registry_key_;  // canonical path in the process-wide open-database registry
   storage::Env env_;

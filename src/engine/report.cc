@@ -204,8 +204,9 @@ struct ValueSource {
     });
   }
 
-  MeasureStats stats(const IdSet& g) const {
-    if (slices) return segment::slice_stats(*slices, g);
+  // min and max are left out when !min_max (slices only: the walks cost as much as the sum).
+  MeasureStats stats(const IdSet& g, bool min_max = true) const {
+    if (slices) return segment::slice_stats(*slices, g, min_max);
     if (from_buckets) return segment::bucket_stats(buckets, g);
     MeasureStats m;
     for_each_record(g, [&](const auto& r) { segment::accumulate(m, r.second); });
@@ -372,9 +373,11 @@ Status check_spec(const ReportSpec& spec) {
 
 }  // namespace
 
-// The report of `set` (a segment's members) in st's transaction.
+// The report of `set` (a segment's members) in st's transaction. min_max[i] false: measure i's
+// min and max may be left out (Segment::group needs none of txn_count's).
 Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const IdSet& set,
-                                         const ReportSpec& spec) {
+                                         const ReportSpec& spec,
+                                         const std::vector<bool>* min_max = nullptr) {
   if (auto s = check_spec(spec); !s) return tl::unexpected(s.error());
   Reporter r(db, st, set);
   if (auto s = r.prepare(spec.by, spec.measures); !s) return tl::unexpected(s.error());
@@ -382,7 +385,8 @@ Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const I
     ReportRow row;
     row.group = std::move(labels);
     row.customers = members.size();
-    for (RankBy m : spec.measures) row.measures.push_back(r.source(m).stats(members));
+    for (std::size_t i = 0; i < spec.measures.size(); ++i)
+      row.measures.push_back(r.source(spec.measures[i]).stats(members, !min_max || (*min_max)[i]));
     return row;
   };
   std::vector<ReportRow> out;
@@ -477,7 +481,12 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   if (static_cast<int>(by) > static_cast<int>(GroupBy::kType))
     return make_error(ErrorCode::kInvalidArgument,
                       std::string("group by ") + to_string(by) + ": use report (group takes tier, region, stage or type)");
-  auto rows = report({{by}, {RankBy::kTotalAmount, RankBy::kTxnCount}});
+  if (!rep_) return tl::unexpected(detail::moved_from());
+  auto st = rep_->open();
+  if (!st) return tl::unexpected(st.error());
+  const std::vector<bool> min_max = {true, false};  // txn_count: the sum only
+  auto rows = detail::report_of(*rep_->db, **st, rep_->set,
+                                {{by}, {RankBy::kTotalAmount, RankBy::kTxnCount}}, &min_max);
   if (!rows) return tl::unexpected(rows.error());
   std::vector<GroupRow> out;
   for (const ReportRow& r : *rows) {

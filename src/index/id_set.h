@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 
+#include "index/bitmap_ops.h"
+
 namespace custdb::index {
 
 class IdSet {
@@ -66,7 +68,7 @@ class IdSet {
     std::uint64_t n = 0;
     for (const auto& [h, r] : parts_) {
       auto other = o.parts_.find(h);
-      if (other != o.parts_.end()) n += r.and_cardinality(other->second);
+      if (other != o.parts_.end()) n += and_cardinality(r, other->second);  // bitmap_ops.h
     }
     return n;
   }

@@ -456,10 +456,17 @@ Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
 }
 
 Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
+  // Sealed chunks opened by read transactions are cached (segment/chunk_cache.h): decryption
+  // dominates an encrypted report. Writers skip the cache (their chunks are about to change).
+  const bool cached = db_.seg_keys().tokenized() && !st_.write;
+  if (cached)
+    if (auto hit = db_.chunk_cache().get(key, stored)) return std::move(*hit);
   thread_local std::vector<std::uint8_t> scratch;
   auto payload = unwrap(key, stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
-  return decode_bitmap(*payload);
+  auto bits = decode_bitmap(*payload);
+  if (cached && bits) db_.chunk_cache().put(key, stored, *bits);
+  return bits;
 }
 
 Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
