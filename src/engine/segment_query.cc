@@ -276,6 +276,19 @@ class SegmentEvaluator {
     auto buckets = index_.buckets(f, span->first, span->second);
     if (!buckets) return tl::unexpected(buckets.error());
     const bool exact = db_.sliced() && segment::is_sliced(f);
+    // Magnitude-bucketed fields have 8 buckets per power of two, their slices one: a range
+    // covering many buckets reads fewer postings from the slices alone (pure BSI), measured
+    // 2.1x faster for `total_amount > 1000.00` (docs/performance.md). Month buckets of dates
+    // are cheap and their slices dense, so dates stay on buckets + cut-bucket slices.
+    const bool magnitude = f == SegField::kTxnCount || f == SegField::kTotalAmount ||
+                           f == SegField::kClv || f == SegField::kExpectedPurchases;
+    constexpr std::size_t kPureBsiBuckets = 16;
+    if (exact && magnitude && buckets->size() > kPureBsiBuckets) {
+      auto in = slices(f).range(lo, hi);
+      if (!in) return tl::unexpected(in.error());
+      out.sure = std::move(*in);
+      return out;
+    }
     for (std::int64_t b : *buckets) {
       auto members = posting(f, index::encode_bucket(b));
       if (!members) return tl::unexpected(members.error());
