@@ -1,14 +1,17 @@
-// A per-database cache of opened segment chunks (encrypted mode): the bitmap of a sealed chunk
-// keyed by its chunk key, valid only while the stored value is the one it was opened from.
+// A per-database cache of opened segment chunks: the bitmap of a stored chunk keyed by its
+// chunk key, valid only while the stored value is the one it was opened from.
 //
 // Why: a report reads every chunk of 65 slices per measure (segment/slice_math.h); opening a
-// sealed chunk (AEAD decryption, then bitmap validation) costs several times a plaintext one
-// (checksum), and bounded encrypted reports at about 0.4× plaintext (docs/performance.md).
-// Validity: a sealed value's nonce is never reused under a key and its tag authenticates the
-// ciphertext together with the chunk key (the AEAD's associated data), so a stored value whose
-// leading bytes (version, flags, nonce) and tag equal the cached ones, with the same length,
-// is the value the bitmap was opened from. A chunk rewritten by any writer, in any process,
-// gets a fresh nonce: the entry no longer matches and is replaced.
+// chunk (AEAD decryption or checksum, then bitmap validation) dominated reports, and bounded
+// encrypted ones at about 0.4× plaintext (docs/performance.md).
+// Validity: the identity of a stored value is its length, leading bytes and trailing 16.
+// Sealed: a nonce is never reused under a key and the tag authenticates the ciphertext together
+// with the chunk key (the AEAD's associated data), so equal version, flags, nonce and tag mean
+// the value the bitmap was opened from; a chunk rewritten by any writer, in any process, gets a
+// fresh nonce, so the entry no longer matches and is replaced. Plaintext: the leading bytes hold
+// the XXH3-64 checksum of (table, key, version, flags, payload): a rewritten chunk matches an
+// entry only on a 64-bit checksum collision (plaintext mode does not resist deliberate
+// tampering anyway: docs/security.md §8).
 //
 // Thread-safety: every call takes the cache's mutex (read transactions of several threads
 // share it). Bounded: least recently used entries are dropped beyond `capacity` bytes.
@@ -40,8 +43,8 @@ class ChunkCache {
   // Remembers the bitmap opened from `stored` under `key`.
   void put(std::string_view key, storage::Bytes stored, const Roaring& bits) EXCLUDES(mu_);
 
-  // The identity of a sealed value: its length, leading 26 bytes (version, flags, nonce) and
-  // trailing 16 (tag).
+  // The identity of a stored value: its length, leading 26 bytes (version, flags, and the
+  // nonce or the checksum) and trailing 16 (the tag when sealed).
   static std::string identity(storage::Bytes stored);
 
  private:

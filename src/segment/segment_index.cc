@@ -456,9 +456,10 @@ Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
 }
 
 Result<Roaring> SegmentIndex::read_chunk(std::string_view key, Bytes stored) {
-  // Sealed chunks opened by read transactions are cached (segment/chunk_cache.h): decryption
-  // dominates an encrypted report. Writers skip the cache (their chunks are about to change).
-  const bool cached = db_.seg_keys().tokenized() && !st_.write;
+  // Chunks opened by read transactions are cached (segment/chunk_cache.h): opening them
+  // (decryption or checksum, then validation) dominates a report. Writers skip the cache
+  // (their chunks are about to change).
+  const bool cached = !st_.write;
   if (cached)
     if (auto hit = db_.chunk_cache().get(key, stored)) return std::move(*hit);
   thread_local std::vector<std::uint8_t> scratch;
