@@ -640,8 +640,8 @@ BOOST_DATA_TEST_CASE(combinations_equal_brute_force, kModes, mode) {
   BOOST_TEST(nonempty > static_cast<std::size_t>(kQueries / 4));
 }
 
-// After random writes: inside the write transaction (its queued index changes flushed before
-// each query) and after commit, ranges, reports and ranks still equal the brute force, and the
+// After random writes: inside a write transaction that then aborts and after the abort, inside
+// the write transaction (its queued index changes flushed before each query) and after commit, ranges, reports and ranks still equal the brute force, and the
 // consistency check (which recomputes the index from the records) finds nothing.
 BOOST_DATA_TEST_CASE(after_random_writes, kModes, mode) {
   Fixture f(mode, 1405);
@@ -666,6 +666,14 @@ BOOST_DATA_TEST_CASE(after_random_writes, kModes, mode) {
                            "rank by " << to_string(by));
     }
   };
+  {  // Written, queried (so flushed, and its chunks read), then aborted: nothing of it may show.
+    auto txn = must(f.db.begin_write());
+    churn(txn, r, f.customers.size());
+    compare(txn, "inside a write transaction that aborts");
+    txn.abort();
+    auto read = must(f.db.begin_read());
+    compare(read, "after the abort");
+  }
   {
     auto txn = must(f.db.begin_write());
     churn(txn, r, f.customers.size());
