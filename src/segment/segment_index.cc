@@ -1,9 +1,11 @@
 #include "segment/segment_index.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
 #include <iterator>
+#include <tuple>
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
@@ -724,7 +726,14 @@ Result<std::vector<std::string>> SegmentIndex::extent_keys() {
 // ---- SegmentCheck ------------------------------------------------------------------------------
 
 void SegmentCheck::expect(const Customer& c) {
-  for_each_delta(keys_, nullptr, &c, [&](const Delta& d) {
+  if (keys_.sliced()) {
+    // The writer's own slice diff, without a key string per bit (named in verify).
+    const std::uint64_t base = chunk_of(c.id) * kSlicedFields.size() * kSlicesPerField;
+    for_each_slice_bit(detail::TxnState::SliceValues{}, slice_values(&c), [&](std::size_t at, bool) {
+      slice_chunks_[base + at].add(low_bits(c.id));
+    });
+  }
+  for_each_posting_delta(keys_, nullptr, &c, [&](const Delta& d) {
     chunks_[d.chunk_key].add(d.low);
     if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
     if (tracks_value(keys_, d)) values_[d.posting->field].insert(d.posting->bucket);
@@ -733,6 +742,10 @@ void SegmentCheck::expect(const Customer& c) {
 
 Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem) {
   using Kind = CheckProblem::Kind;
+  constexpr std::size_t kSlices = kSlicedFields.size() * kSlicesPerField;
+  for (auto& [at, bits] : slice_chunks_)
+    chunks_[chunk_key(keys_.slice_key_at(at % kSlices), at / kSlices)] = std::move(bits);
+  slice_chunks_.clear();
   auto s = index.for_each_chunk([&](Bytes k, Bytes v) {
     const std::string key(as_view(k));
     ++chunks;

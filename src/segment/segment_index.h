@@ -9,6 +9,8 @@
 //   value = envelope(Roaring portable serialization of the low 32 bits of the member ids)
 //   posting key: plaintext  [field u8][bucket length u8][bucket bytes]
 //                encrypted  token(32 + field, bucket bytes), 16 bytes
+// Format 2 adds the bit slices of the exact values (slices.h): postings like the buckets, with
+// their own key shape, queued per customer (TxnState::slice_changes) and flushed per chunk.
 // Encrypted mode hides bucket order, so the lowest and highest bucket ever used per ordered
 // field is kept in sealed meta "extent.<field>" (two i64, sign-biased big-endian): range
 // queries enumerate tokens over it. Extents only grow.
@@ -220,6 +222,8 @@ class SegmentCheck {
  private:
   const SegmentKeys& keys_;
   std::map<std::string, Roaring> chunks_;  // chunk key -> low 32 bits of members
+  // Slices (~200 bits a customer): by chunk * 585 + slice key index until verify names them.
+  std::map<std::uint64_t, Roaring> slice_chunks_;
   std::map<SegField, std::optional<Extent>> extents_;
   std::map<SegField, std::set<std::string>> values_;  // encrypted: text values in use
 };

@@ -142,6 +142,7 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
   }
   if (lo > hi) return out;
   const std::uint64_t ulo = biased(lo), uhi = biased(hi);
+  const bool all_with_value = within == nullptr;
   if (!within) {
     auto e = exists();
     if (!e) return tl::unexpected(e.error());
@@ -162,7 +163,7 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
       return s;
     };
     Roaring members = w;
-    if (!known) {
+    if (!known && !all_with_value) {
       // Without known bounds a member may have no value (its bits all 0, read as INT64_MIN).
       auto e = restricted(kExistsSlice);
       if (!e) return tl::unexpected(e.error());

@@ -12,8 +12,9 @@
 // Keys (docs/format.md, "Slices"): plaintext posting key [0x40 + field][1][slice]; encrypted
 // token(32 + field, [0xFF, slice]) (two bytes: never an 8-byte bucket of the same field).
 //
-// Who calls what: the writer emits slice deltas in segment::for_each_delta (numeric diff of
-// two values, one delta per flipped bit); the evaluator and the aggregates (slice_math.h) read
+// Who calls what: the writer diffs a customer's values numerically (queue_postings keeps the
+// values before and after, flush writes the flipped bits per chunk); for_each_delta lists the
+// same bits as deltas (checker, tests); the evaluator and the aggregates (slice_math.h) read
 // them through SliceReader. Thread-safety: the free functions are pure; a SliceReader belongs
 // to the thread of the transaction its SegmentIndex was made for.
 #pragma once
@@ -68,8 +69,8 @@ inline std::int64_t unbiased(std::uint64_t u) {
 // it has none (no birth date, no transaction yet, never scored).
 std::optional<std::int64_t> sliced_value(const Customer& c, SegField f);
 
-// One field's slices read in one transaction: each slice read at most once, kept in the
-// object. Not thread-safe; valid while the SegmentIndex (and its transaction) lives.
+// One field's slices read in one transaction: slice() and exists() read a slice once and keep
+// it; range() reads only the chunks it needs (from a kept slice when there is one). Not thread-safe; valid while the SegmentIndex (and its transaction) lives.
 // Errors: kCorruption for a malformed chunk; storage errors as read.
 class SliceReader {
  public:
