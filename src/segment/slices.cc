@@ -148,8 +148,9 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
     if (!e) return tl::unexpected(e.error());
     within = *e;
   }
-  for (const auto& [high, w] : within->parts()) {
+  for (const auto& [part_high, w] : within->parts()) {
     if (w.isEmpty()) continue;
+    const std::uint32_t high = part_high;  // a structured binding: not capturable before C++20 in clang 14
     const std::vector<std::uint16_t> keys = containers_of(w);
     // The slice restricted to the chunks the part's members occupy.
     auto restricted = [&](int slice) -> Result<Roaring> {
