@@ -15,8 +15,10 @@
 #include "custdb/money.h"
 #include "custdb/query.h"
 #include "demo.h"
+#include "engine/analytics_access.h"
 #include "io/display.h"
 #include "program.h"
+#include "random_data.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -342,6 +344,221 @@ BOOST_AUTO_TEST_CASE(report_groups_every_customer) {
   Output table = expect(0, {"report", "--db", db});  // by tier
   BOOST_TEST(contains(table.out, "bronze"));
   BOOST_TEST(contains(table.out, "total_avg"));
+}
+
+// A measure's value as report --json and segment --top --json print it, computed here from
+// the library's answer: amounts with format_amount, decimals from millionths, ISO dates and
+// times, integers as numbers.
+std::string expected_measure_text(RankBy m, std::int64_t v) {
+  switch (m) {
+    case RankBy::kTotalAmount:
+    case RankBy::kClv: return format_amount(v, "USD");
+    case RankBy::kPAlive:
+    case RankBy::kExpectedPurchases: {
+      std::string s = std::to_string(v < 0 ? -v : v);
+      if (s.size() < 7) s.insert(0, 7 - s.size(), '0');
+      std::string whole = s.substr(0, s.size() - 6), fraction = s.substr(s.size() - 6);
+      while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+      return (v < 0 ? "-" : "") + whole + (fraction.empty() ? "" : "." + fraction);
+    }
+    case RankBy::kBirthDate: return format_date(Date{std::chrono::days{v}});
+    case RankBy::kCreatedAt:
+    case RankBy::kFirstTxnAt:
+    case RankBy::kLastTxnAt: return format_timestamp(Timestamp{std::chrono::milliseconds{v}});
+    default: return std::to_string(v);
+  }
+}
+
+// A small demo database whose customers are partly scored (clv, p_alive, ... with boundary
+// values), for the measures the demo alone leaves empty.
+const fs::path& scored_db() {
+  static TempDir dir;
+  static fs::path path = [] {
+    fs::path p = dir / "scored";
+    Output o = run({"demo", "--customers", "80", "--seed", "11", "--db", p.string()});
+    BOOST_TEST_REQUIRE(o.code == 0, o);
+    auto db = must(Database::open(p));
+    std::mt19937 r(5);
+    auto txn = must(db.begin_write());
+    for (CustomerId id = 1; id <= 80; ++id)
+      if (r() % 3) must(analytics_access::set_scores(txn, id, random_scores(r)));
+    must(txn.commit());
+    return p;
+  }();
+  return path;
+}
+
+BOOST_AUTO_TEST_CASE(report_by_two_attributes_with_measures) {
+  const std::string db = scored_db().string();
+  auto lib = must(Database::open(scored_db(), read_only()));
+  auto txn = must(lib.begin_read());
+  const std::vector<RankBy> measures = {RankBy::kTotalAmount, RankBy::kClv, RankBy::kPAlive,
+                                        RankBy::kTxnCount, RankBy::kBirthDate, RankBy::kLastTxnAt};
+  const ReportSpec spec{{GroupBy::kTier, GroupBy::kRegion}, measures};
+  const std::string measure_arg = "total_amount,clv,p_alive,txn_count,birth_date,last_txn_at";
+
+  auto check_json = [&](const boost::property_tree::ptree& pt, const std::vector<ReportRow>& want) {
+    BOOST_TEST(pt.get<std::string>("currency") == "USD");
+    BOOST_TEST_REQUIRE(pt.get_child("groups").size() == want.size());
+    std::size_t i = 0;
+    for (const auto& [k, row] : pt.get_child("groups")) {
+      const ReportRow& w = want[i++];
+      BOOST_TEST(row.get<std::string>("tier") == w.group[0]);
+      BOOST_TEST(row.get<std::string>("region") == w.group[1]);
+      BOOST_TEST(row.get<std::uint64_t>("customers") == w.customers);
+      std::size_t j = 0;
+      for (const auto& [k2, m] : row.get_child("measures")) {
+        const RankBy by = measures[j];
+        const MeasureStats& s = w.measures[j++];
+        BOOST_TEST(m.get<std::string>("measure") == to_string(by));
+        BOOST_TEST(m.get<std::uint64_t>("count") == s.count);
+        const bool has_sum = by != RankBy::kBirthDate && by != RankBy::kLastTxnAt;
+        BOOST_TEST(m.count("sum") == (has_sum ? 1u : 0u), to_string(by));
+        if (has_sum && s.sum >= INT64_MIN && s.sum <= INT64_MAX && by != RankBy::kTotalAmount &&
+            by != RankBy::kClv)
+          BOOST_TEST(m.get<std::string>("sum") == expected_measure_text(by, static_cast<std::int64_t>(s.sum)));
+        if (has_sum && (by == RankBy::kTotalAmount || by == RankBy::kClv))
+          BOOST_TEST(m.get<std::string>("sum") == format_amount(s.sum, "USD"));
+        for (const char* stat : {"min", "max", "avg"}) {
+          const auto v = std::string(stat) == "min" ? s.min : std::string(stat) == "max" ? s.max : s.avg();
+          if (v) BOOST_TEST(m.get<std::string>(stat) == expected_measure_text(by, *v), to_string(by) << " " << stat);
+          else BOOST_TEST(m.get<std::string>(stat) == "null", to_string(by) << " " << stat);
+        }
+      }
+      BOOST_TEST(j == measures.size());
+    }
+  };
+
+  // Every customer.
+  auto want = must(txn.report_all(spec));
+  BOOST_TEST_REQUIRE(!want.empty());
+  check_json(parse_json(expect(0, {"report", "--by", "tier,region", "--measure", measure_arg, "--json", "--db", db}).out), want);
+  // A segment.
+  const std::string q = "tier >= silver and total_amount > 0";
+  want = must(txn.report(must(query::parse(q)), spec));
+  check_json(parse_json(expect(0, {"report", "--segment", q, "--by", "tier,region", "--measure", measure_arg,
+                                   "--json", "--db", db}).out), want);
+
+  // The table: a column group per measure (no sum of dates), one line per group.
+  Output table = expect(0, {"report", "--by", "tier,region", "--measure", measure_arg, "--db", db});
+  const auto lines = lines_of(table.out);
+  for (const char* h : {"tier", "region", "customers", "total_amount_sum", "clv_avg", "p_alive_max",
+                        "txn_count_min", "birth_date_min", "last_txn_at_max"})
+    BOOST_TEST(contains(lines.at(0), h), h);
+  BOOST_TEST(!contains(lines.at(0), "birth_date_sum"));
+  BOOST_TEST(lines.size() == 2u + must(txn.report_all(spec)).size() + 1u);  // header, rule, rows, currency
+  BOOST_TEST(lines.back() == "amounts in USD");
+
+  // One group attribute beyond the wave-1 four, no --measure: total_amount and txn_count.
+  auto pt = parse_json(expect(0, {"report", "--by", "income_band", "--json", "--db", db}).out);
+  auto rows = must(txn.report_all({{GroupBy::kIncomeBand}, {RankBy::kTotalAmount, RankBy::kTxnCount}}));
+  BOOST_TEST_REQUIRE(pt.get_child("groups").size() == rows.size());
+  BOOST_TEST(pt.get_child("groups").front().second.get_child("measures").size() == 2u);
+  // No group attribute (--by ''): one row of everyone.
+  pt = parse_json(expect(0, {"report", "--by", "", "--measure", "clv", "--json", "--db", db}).out);
+  rows = must(txn.report_all({{}, {RankBy::kClv}}));
+  BOOST_TEST_REQUIRE(pt.get_child("groups").size() == 1u);
+  BOOST_TEST(pt.get_child("groups").front().second.get<std::uint64_t>("customers") == rows.at(0).customers);
+  BOOST_TEST(pt.get_child("groups").front().second.get_child("measures").front().second.get<std::string>("sum") ==
+             format_amount(rows.at(0).measures.at(0).sum, "USD"));
+  // A segment with one wave-1 attribute and no --measure keeps the totals table.
+  pt = parse_json(expect(0, {"report", "--segment", "tier = gold", "--by", "region", "--json", "--db", db}).out);
+  std::uint64_t customers = 0;
+  for (const auto& [k, row] : pt.get_child("groups")) customers += row.get<std::uint64_t>("customers");
+  BOOST_TEST(customers == must(txn.count(must(query::parse("tier = gold")))));
+
+  // Usage errors name the valid attributes.
+  Output bad = expect(2, {"report", "--measure", "bogus", "--db", db});
+  BOOST_TEST(contains(bad.err, "expected one of total_amount, txn_count"));
+  bad = expect(2, {"report", "--by", "tier,colour", "--db", db});
+  BOOST_TEST(contains(bad.err, "expected one of tier, region"));
+  expect(2, {"report", "--by", "tier,region,stage", "--db", db});
+  expect(2, {"report", "--by", "tier,tier", "--measure", "clv", "--db", db});
+  expect(2, {"report", "--segment", "tier = ", "--db", db});
+}
+
+BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
+  const std::string db = scored_db().string();
+  auto lib = must(Database::open(scored_db(), read_only()));
+  auto txn = must(lib.begin_read());
+  const std::string q = "txn_count >= 0";
+  for (RankBy by : {RankBy::kTotalAmount, RankBy::kClv, RankBy::kPAlive, RankBy::kLastTxnAt,
+                    RankBy::kIncomeBand, RankBy::kBirthDate}) {
+    auto want = must(txn.rank(must(query::parse(q)), by, 7));
+    auto pt = parse_json(expect(0, {"segment", q, "--top", "7", "--by", to_string(by), "--json", "--db", db}).out);
+    BOOST_TEST(pt.get<std::string>("by") == to_string(by));
+    BOOST_TEST_REQUIRE(pt.get_child("top").size() == want.size(), to_string(by));
+    std::size_t i = 0;
+    for (const auto& [k, row] : pt.get_child("top")) {
+      BOOST_TEST(row.get<CustomerId>("id") == want[i].id);
+      BOOST_TEST(row.get<std::string>(to_string(by)) == expected_measure_text(by, want[i].value));
+      ++i;
+    }
+  }
+  // The default ranking attribute is total_amount; the table has rank, id and value.
+  auto want = must(txn.rank(must(query::parse("tier = gold")), RankBy::kTotalAmount, 3));
+  Output table = expect(0, {"segment", "tier = gold", "--top", "3", "--db", db});
+  auto lines = lines_of(table.out);
+  BOOST_TEST_REQUIRE(lines.size() == 2u + want.size() + 1u);
+  BOOST_TEST(contains(lines[0], "total_amount"));
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    BOOST_TEST(contains(lines[2 + i], std::to_string(want[i].id)));
+    BOOST_TEST(contains(lines[2 + i], format_amount(want[i].value, "USD")));
+  }
+  // Unknown attributes list the valid ones; --by needs --top; --top excludes the other outputs.
+  Output bad = expect(2, {"segment", "tier = gold", "--top", "3", "--by", "colour", "--db", db});
+  BOOST_TEST(contains(bad.err, "expected one of total_amount, txn_count, last_txn_at"));
+  BOOST_TEST(contains(bad.err, "m_score"));
+  expect(2, {"segment", "tier = gold", "--by", "clv", "--db", db});
+  expect(2, {"segment", "tier = gold", "--top", "3", "--count", "--db", db});
+  expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
+}
+
+// Encrypted: text groups come from the sealed value dictionaries, measures from sealed slices;
+// the CLI prints what the library answers.
+BOOST_AUTO_TEST_CASE(report_and_top_on_an_encrypted_database) {
+  TempDir dir;
+  fs::path keyfile = dir / "key";
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "07";  // test_key(7): 32 bytes of 0x07
+  write_text(keyfile, hex + "\n");
+  {
+    auto db = open_db(Mode::kEncrypted, dir / "db");
+    std::mt19937 r(9);
+    auto txn = must(db.begin_write());
+    for (int i = 0; i < 60; ++i) {
+      CustomerId id = must(txn.insert_customer(random_customer(r)));
+      for (int k = static_cast<int>(r() % 4); k > 0; --k) must(txn.add_transaction(random_txn(r, id)));
+      if (r() % 3) must(analytics_access::set_scores(txn, id, random_scores(r)));
+    }
+    must(txn.commit());
+  }
+  const std::string db = (dir / "db").string(), key = keyfile.string();
+  auto pt = parse_json(expect(0, {"report", "--by", "tag,city", "--measure", "clv,total_amount", "--json",
+                                  "--key-file", key, "--db", db}).out);
+  auto lib = must(Database::open(dir / "db", options_for(Mode::kEncrypted, read_only())));
+  auto txn = must(lib.begin_read());
+  auto want = must(txn.report_all({{GroupBy::kTag, GroupBy::kCity}, {RankBy::kClv, RankBy::kTotalAmount}}));
+  BOOST_TEST_REQUIRE(pt.get_child("groups").size() == want.size());
+  std::size_t i = 0;
+  for (const auto& [k, row] : pt.get_child("groups")) {
+    BOOST_TEST(row.get<std::string>("tag") == want[i].group[0]);
+    BOOST_TEST(row.get<std::string>("city") == want[i].group[1]);
+    BOOST_TEST(row.get<std::uint64_t>("customers") == want[i].customers);
+    BOOST_TEST(row.get_child("measures").front().second.get<std::string>("sum") ==
+               format_amount(want[i].measures[0].sum, "USD"));
+    ++i;
+  }
+  auto top = must(txn.rank(must(query::parse("tag = vip")), RankBy::kClv, 5));
+  pt = parse_json(expect(0, {"segment", "tag = vip", "--top", "5", "--by", "clv", "--json", "--key-file", key,
+                             "--db", db}).out);
+  BOOST_TEST_REQUIRE(pt.get_child("top").size() == top.size());
+  i = 0;
+  for (const auto& [k, row] : pt.get_child("top")) {
+    BOOST_TEST(row.get<CustomerId>("id") == top[i].id);
+    BOOST_TEST(row.get<std::string>("clv") == format_amount(top[i].value, "USD"));
+    ++i;
+  }
 }
 
 BOOST_AUTO_TEST_CASE(stats_lists_tables_and_info) {

@@ -1,63 +1,197 @@
-// custdb report [--by tier|region|stage|type]: grouped aggregates over every customer.
+// custdb report [--segment QUERY] [--by A[,B]] [--measure M,...] [--as-of DATE]: grouped
+// aggregates over every customer or over a segment.
+//
+// Two layouts. Without --measure and with one wave-1 attribute (tier, region, stage, type),
+// the wave-1 table (ReadView::group_all / group: customers, total sum/min/max/avg, txn count,
+// and a total row), kept as it was. Otherwise the general report (ReadView::report_all /
+// report): zero to two group attributes, and per measure its count, sum, min, max and average
+// (default measures: total_amount, txn_count).
 #include <cmath>
 
 #include "common.h"
+#include "custdb/query.h"
 
 namespace custdb::cli {
+namespace {
+
+bool wave1_group(GroupBy g) {
+  return g == GroupBy::kTier || g == GroupBy::kRegion || g == GroupBy::kStage ||
+         g == GroupBy::kType;
+}
+
+// The wave-1 table, byte for byte what `custdb report` printed before --measure existed.
+int print_wave1(const Globals& g, const std::string& by, const std::vector<GroupRow>& rows,
+                const std::string& currency) {
+  // The average, rounded to the currency's minor unit.
+  auto avg = [&](const GroupRow& r) {
+    return format_amount(static_cast<std::int64_t>(std::llround(r.total_amount_avg)), currency);
+  };
+  if (g.json) {
+    Json arr = Json::array();
+    for (const GroupRow& r : rows)
+      arr.push(Json::object()
+                   .set(by, r.group)
+                   .set("customers", r.customers)
+                   .set("total_amount_sum", format_amount(r.total_amount_sum, currency))
+                   .set("total_amount_min", format_amount(r.total_amount_min, currency))
+                   .set("total_amount_max", format_amount(r.total_amount_max, currency))
+                   .set("total_amount_avg", avg(r))
+                   .set("txn_count", r.txn_count_sum));
+    print_json(Json::object().set("by", by).set("currency", currency).set("groups", std::move(arr)));
+    return kExitOk;
+  }
+  TextTable table({by, "customers", "total_sum", "total_min", "total_max", "total_avg", "txn_count"},
+                  {1, 2, 3, 4, 5, 6});
+  std::uint64_t customers = 0, txns = 0;
+  AmountSum sum = 0;  // exact: never wraps (see custdb/types.h)
+  for (const GroupRow& r : rows) {
+    customers += r.customers;
+    txns += r.txn_count_sum;
+    sum += r.total_amount_sum;
+    table.add({r.group.empty() ? "(none)" : r.group, std::to_string(r.customers),
+               format_amount(r.total_amount_sum, currency), format_amount(r.total_amount_min, currency),
+               format_amount(r.total_amount_max, currency), avg(r), std::to_string(r.txn_count_sum)});
+  }
+  table.add({"(all)", std::to_string(customers), format_amount(sum, currency), "", "", "",
+             std::to_string(txns)});
+  table.print();
+  std::printf("amounts in %s\n", currency.c_str());
+  return kExitOk;
+}
+
+// The general report: one column group per measure.
+int print_report(const Globals& g, const ReportSpec& spec, const std::vector<ReportRow>& rows,
+                 const std::string& currency) {
+  if (g.json) {
+    Json by = Json::array(), measures = Json::array(), groups = Json::array();
+    for (GroupBy b : spec.by) by.push(to_string(b));
+    for (Measure m : spec.measures) measures.push(to_string(m));
+    for (const ReportRow& r : rows) {
+      Json row = Json::object();
+      for (std::size_t i = 0; i < spec.by.size(); ++i) row.set(to_string(spec.by[i]), r.group[i]);
+      row.set("customers", r.customers);
+      Json ms = Json::array();
+      for (std::size_t i = 0; i < spec.measures.size(); ++i) {
+        const Measure m = spec.measures[i];
+        const MeasureStats& s = r.measures[i];
+        Json one = Json::object().set("measure", to_string(m)).set("count", s.count);
+        if (measure_has_sum(m)) one.set("sum", measure_json(m, s.sum, currency));
+        auto opt = [&](const std::optional<std::int64_t>& v) {
+          return v ? measure_json(m, *v, currency) : Json();
+        };
+        one.set("min", opt(s.min)).set("max", opt(s.max)).set("avg", opt(s.avg()));
+        ms.push(std::move(one));
+      }
+      row.set("measures", std::move(ms));
+      groups.push(std::move(row));
+    }
+    print_json(Json::object()
+                   .set("by", std::move(by))
+                   .set("measures", std::move(measures))
+                   .set("currency", currency)
+                   .set("groups", std::move(groups)));
+    return kExitOk;
+  }
+  std::vector<std::string> headers;
+  std::vector<std::size_t> right;
+  for (GroupBy b : spec.by) headers.push_back(to_string(b));
+  right.push_back(headers.size());
+  headers.push_back("customers");
+  for (Measure m : spec.measures) {
+    const std::string name = to_string(m);
+    for (const char* stat : {"count", "sum", "min", "max", "avg"}) {
+      if (std::string_view(stat) == "sum" && !measure_has_sum(m)) continue;
+      right.push_back(headers.size());
+      headers.push_back(name + "_" + stat);
+    }
+  }
+  TextTable table(headers, right);
+  for (const ReportRow& r : rows) {
+    std::vector<std::string> cells;
+    for (const std::string& v : r.group) cells.push_back(v.empty() ? "(none)" : v);
+    cells.push_back(std::to_string(r.customers));
+    for (std::size_t i = 0; i < spec.measures.size(); ++i) {
+      const Measure m = spec.measures[i];
+      const MeasureStats& s = r.measures[i];
+      auto opt = [&](const std::optional<std::int64_t>& v) {
+        return v ? measure_text(m, *v, currency) : std::string();
+      };
+      cells.push_back(std::to_string(s.count));
+      if (measure_has_sum(m)) cells.push_back(measure_text(m, s.sum, currency));
+      cells.push_back(opt(s.min));
+      cells.push_back(opt(s.max));
+      cells.push_back(opt(s.avg()));
+    }
+    table.add(std::move(cells));
+  }
+  table.print();
+  bool amounts = false;
+  for (Measure m : spec.measures) amounts |= measure_is_amount(m);
+  if (amounts) std::printf("amounts in %s\n", currency.c_str());
+  return kExitOk;
+}
+
+}  // namespace
 
 Command add_report(CLI::App& app, Globals& g) {
-  auto by = std::make_shared<std::string>("tier");
+  struct Opts {
+    std::string by = "tier";
+    std::string measures;
+    std::string segment;
+    std::string as_of;
+  };
+  auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
-      "report", "Customers, totals (sum/min/max/avg) and transaction counts per group");
-  sub->add_option("--by", *by, "tier, region, stage or type")->capture_default_str()
-      ->check(CLI::IsMember({"tier", "region", "stage", "type"}));
-  return {sub, [&g, by] {
-            const GroupBy group = *by == "tier"     ? GroupBy::kTier
-                                  : *by == "region" ? GroupBy::kRegion
-                                  : *by == "stage"  ? GroupBy::kStage
-                                                    : GroupBy::kType;
+      "report", "Grouped aggregates (count, sum, min, max, avg) of every customer or of a segment");
+  sub->add_option("--by", o->by,
+                  "Zero, one or two group attributes, comma-separated ('': one row of everyone): "
+                  "tier, region, stage, type, city, "
+                  "country, gender, risk, income_band, tag, consent_email, consent_sms, "
+                  "consent_phone, r_score, f_score, m_score")
+      ->capture_default_str();
+  auto* measure = sub->add_option(
+      "--measure", o->measures,
+      "Measures, comma-separated: total_amount, txn_count, last_txn_at, first_txn_at, "
+      "created_at, birth_date, clv, p_alive, expected_purchases, income_band, r_score, f_score, "
+      "m_score (default: the totals table)");
+  sub->add_option("--segment", o->segment, "Only the customers matching this segment query");
+  sub->add_option("--as-of", o->as_of,
+                  "Date `age` in the --segment query is computed on (default: today)");
+  return {sub, [&g, o, measure] {
+            ReportSpec spec;
+            std::vector<std::string> by_names = split_names(o->by);
+            if (by_names.size() > 2)
+              die_usage("--by: at most two attributes, got " + std::to_string(by_names.size()));
+            for (const std::string& name : by_names) spec.by.push_back(group_by_arg("--by", name));
+            if (spec.by.size() == 2 && spec.by[0] == spec.by[1])
+              die_usage("--by: the same attribute twice");
+            if (measure->count()) {
+              std::vector<std::string> names = split_names(o->measures);
+              if (names.empty()) die_usage("--measure: expected one or more attributes");
+              for (const std::string& name : names)
+                spec.measures.push_back(rank_by_arg("--measure", name));
+            }
+            SegmentOptions so;
+            if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
+
             Database db = open_database(g, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
+            std::optional<query::Node> q;
+            if (!o->segment.empty()) {
+              auto parsed = query::parse(o->segment, query::parse_options_for(currency));
+              if (!parsed) die_usage(parsed.error().message());
+              q = std::move(*parsed);
+            }
             auto txn = must(db.begin_read());
-            auto rows = must(txn.group_all(group));
-            // The average, rounded to the currency's minor unit.
-            auto avg = [&](const GroupRow& r) {
-              return format_amount(static_cast<std::int64_t>(std::llround(r.total_amount_avg)), currency);
-            };
-            if (g.json) {
-              Json arr = Json::array();
-              for (const GroupRow& r : rows)
-                arr.push(Json::object()
-                             .set(*by, r.group)
-                             .set("customers", r.customers)
-                             .set("total_amount_sum", format_amount(r.total_amount_sum, currency))
-                             .set("total_amount_min", format_amount(r.total_amount_min, currency))
-                             .set("total_amount_max", format_amount(r.total_amount_max, currency))
-                             .set("total_amount_avg", avg(r))
-                             .set("txn_count", r.txn_count_sum));
-              print_json(Json::object().set("by", *by).set("currency", currency).set("groups", std::move(arr)));
-              return kExitOk;
+
+            if (spec.measures.empty() && spec.by.size() == 1 && wave1_group(spec.by[0])) {
+              const std::string by = to_string(spec.by[0]);
+              auto rows = q ? must(txn.group(*q, spec.by[0], so)) : must(txn.group_all(spec.by[0]));
+              return print_wave1(g, by, rows, currency);
             }
-            TextTable table({*by, "customers", "total_sum", "total_min", "total_max", "total_avg",
-                             "txn_count"},
-                            {1, 2, 3, 4, 5, 6});
-            std::uint64_t customers = 0, txns = 0;
-            AmountSum sum = 0;  // exact: never wraps (see custdb/types.h)
-            for (const GroupRow& r : rows) {
-              customers += r.customers;
-              txns += r.txn_count_sum;
-              sum += r.total_amount_sum;
-              table.add({r.group.empty() ? "(none)" : r.group, std::to_string(r.customers),
-                         format_amount(r.total_amount_sum, currency),
-                         format_amount(r.total_amount_min, currency),
-                         format_amount(r.total_amount_max, currency), avg(r),
-                         std::to_string(r.txn_count_sum)});
-            }
-            table.add({"(all)", std::to_string(customers), format_amount(sum, currency), "", "",
-                       "", std::to_string(txns)});
-            table.print();
-            std::printf("amounts in %s\n", currency.c_str());
-            return kExitOk;
+            if (spec.measures.empty()) spec.measures = {Measure::kTotalAmount, Measure::kTxnCount};
+            auto rows = q ? must(txn.report(*q, spec, so)) : must(txn.report_all(spec));
+            return print_report(g, spec, rows, currency);
           }};
 }
 

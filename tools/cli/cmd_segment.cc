@@ -1,5 +1,5 @@
-// custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--as-of DATE]: the customers
-// matching a segment query (custdb/query.h).
+// custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--top N [--by ATTR]]
+// [--as-of DATE]: the customers matching a segment query (custdb/query.h).
 #include "common.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
@@ -11,6 +11,8 @@ Command add_segment(CLI::App& app, Globals& g) {
     std::vector<std::string> query;
     bool count = false, ids = false, explain = false;
     std::size_t limit = 20;
+    std::size_t top = 0;
+    std::string by = "total_amount";
     std::string as_of;
   };
   auto o = std::make_shared<Opts>();
@@ -23,10 +25,24 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* limit = sub->add_option("--limit", o->limit,
                                 "Rows in the table (default 20; 0: all); with --ids, at most this many ids")
                    ->check(CLI::NonNegativeNumber);  // "-1" would wrap to "all"
+  auto* top = sub->add_option("--top", o->top,
+                              "The N members with the highest value of --by (ids and values, "
+                              "from the index)")
+                 ->check(CLI::PositiveNumber);
+  auto* by = sub->add_option("--by", o->by,
+                             "The ranking attribute of --top: total_amount, txn_count, "
+                             "last_txn_at, first_txn_at, created_at, birth_date, clv, p_alive, "
+                             "expected_purchases, income_band, r_score, f_score, m_score")
+                 ->capture_default_str();
   sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
-  count->excludes(ids)->excludes(explain);
-  ids->excludes(explain);
-  return {sub, [&g, o, limit] {
+  count->excludes(ids)->excludes(explain)->excludes(top);
+  ids->excludes(explain)->excludes(top);
+  explain->excludes(top);
+  by->needs(top);
+  limit->excludes(top);
+  return {sub, [&g, o, limit, top] {
+            // Checked before the database opens: a misspelt name is a usage error.
+            const RankBy rank_by = rank_by_arg("--by", o->by);
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
             Database db = open_database(g, /*read_only=*/true);
@@ -44,6 +60,32 @@ Command add_segment(CLI::App& app, Globals& g) {
 
             // Evaluated once: the count, the ids and the page all come from this answer.
             Segment seg = must(txn.select(*q, so));
+
+            if (top->count()) {  // ids and values from the index; no record is read
+              std::vector<Ranked> ranked = must(seg.rank(rank_by, o->top));
+              const std::string name = to_string(rank_by);
+              if (g.json) {
+                Json arr = Json::array();
+                for (const Ranked& r : ranked)
+                  arr.push(Json::object().set("id", r.id).set(name,
+                                                              measure_json(rank_by, r.value, currency)));
+                print_json(Json::object()
+                               .set("by", name)
+                               .set("count", must(seg.count()))
+                               .set("top", std::move(arr)));
+                return kExitOk;
+              }
+              TextTable table({"rank", "id", name}, {0, 1, 2});
+              std::size_t rank = 0;
+              for (const Ranked& r : ranked)
+                table.add({std::to_string(++rank), std::to_string(r.id),
+                           measure_text(rank_by, r.value, currency)});
+              table.print();
+              std::printf("top %zu of %llu matching customers by %s%s\n", ranked.size(),
+                          static_cast<unsigned long long>(must(seg.count())), name.c_str(),
+                          measure_is_amount(rank_by) ? (" (amounts in " + currency + ")").c_str() : "");
+              return kExitOk;
+            }
 
             if (o->count) {
               std::uint64_t n = must(seg.count());

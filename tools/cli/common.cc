@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <map>
 
 #include "custdb/io.h"
@@ -357,6 +358,109 @@ std::string decimal_text(double v, int decimals) {
   }
   if (s == "-0") s = "0";
   return s;
+}
+
+namespace {
+
+// 128-bit integers in decimal (std::to_string has no overload for them).
+std::string int128_text(AmountSum v) {
+  __extension__ using U128 = unsigned __int128;
+  U128 m = v < 0 ? U128(0) - static_cast<U128>(v) : static_cast<U128>(v);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
+    m /= 10;
+  } while (m != 0);
+  return v < 0 ? "-" + digits : digits;
+}
+
+// Millionths as an exact decimal, trailing zeros dropped: 250000 -> "0.25", -1 -> "-0.000001".
+std::string millionths_text(AmountSum v) {
+  std::string digits = int128_text(v < 0 ? -v : v);
+  if (digits.size() < 7) digits.insert(0, 7 - digits.size(), '0');
+  std::string text = digits.substr(0, digits.size() - 6);
+  std::string fraction = digits.substr(digits.size() - 6);
+  while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+  if (!fraction.empty()) text += "." + fraction;
+  return v < 0 ? "-" + text : text;
+}
+
+template <class E>
+std::string names_of(const char* (*name)(E), std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += (i ? ", " : "") + std::string(name(static_cast<E>(i)));
+  return out;
+}
+
+constexpr std::size_t kRankByCount = static_cast<std::size_t>(RankBy::kMScore) + 1;
+constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kMScore) + 1;
+
+}  // namespace
+
+std::string measure_text(RankBy m, AmountSum v, std::string_view currency) {
+  switch (m) {
+    case RankBy::kTotalAmount:
+    case RankBy::kClv: return format_amount(v, currency);
+    case RankBy::kPAlive:
+    case RankBy::kExpectedPurchases: return millionths_text(v);
+    case RankBy::kBirthDate:
+      return format_date(Date{std::chrono::days{static_cast<std::int64_t>(v)}});
+    case RankBy::kCreatedAt:
+    case RankBy::kFirstTxnAt:
+    case RankBy::kLastTxnAt:
+      return format_timestamp(Timestamp{std::chrono::milliseconds{static_cast<std::int64_t>(v)}});
+    case RankBy::kTxnCount:
+    case RankBy::kIncomeBand:
+    case RankBy::kRScore:
+    case RankBy::kFScore:
+    case RankBy::kMScore: return int128_text(v);
+  }
+  return int128_text(v);
+}
+
+bool measure_has_sum(RankBy m) {
+  return m != RankBy::kBirthDate && m != RankBy::kCreatedAt && m != RankBy::kFirstTxnAt &&
+         m != RankBy::kLastTxnAt;
+}
+
+bool measure_is_amount(RankBy m) { return m == RankBy::kTotalAmount || m == RankBy::kClv; }
+
+bool measure_is_integer(RankBy m) {
+  return m == RankBy::kTxnCount || m == RankBy::kIncomeBand || m == RankBy::kRScore ||
+         m == RankBy::kFScore || m == RankBy::kMScore;
+}
+
+Json measure_json(RankBy m, AmountSum v, std::string_view currency) {
+  if (measure_is_integer(m) && v >= std::numeric_limits<std::int64_t>::min() &&
+      v <= std::numeric_limits<std::int64_t>::max())
+    return Json(static_cast<long long>(v));
+  return Json(measure_text(m, v, currency));
+}
+
+RankBy rank_by_arg(std::string_view option, std::string_view name) {
+  if (auto m = rank_by_from_string(name)) return *m;
+  die_usage(std::string(option) + ": unknown attribute '" + std::string(name) + "'; expected one of " +
+            names_of<RankBy>(&to_string, kRankByCount));
+}
+
+GroupBy group_by_arg(std::string_view option, std::string_view name) {
+  if (auto g = group_by_from_string(name)) return *g;
+  die_usage(std::string(option) + ": unknown attribute '" + std::string(name) + "'; expected one of " +
+            names_of<GroupBy>(&to_string, kGroupByCount));
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
 }
 
 void print_json(const Json& value) { std::cout << value.dump() << '\n'; }

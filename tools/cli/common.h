@@ -146,6 +146,25 @@ std::string opt_date(const std::optional<Date>& d);
 std::string human_bytes(std::uint64_t bytes);
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
+// ---- measures and groups (report, segment --top) ------------------------------------------------
+
+// A value of a measure / ranking attribute (stored units, see RankBy in custdb/segment.h) as
+// text: total_amount and clv with format_amount in the base currency ("1234.50"), p_alive and
+// expected_purchases as exact decimals of their millionths ("0.25"), birth_date as an ISO date,
+// the timestamps as ISO times, the integers plain. `v` is 128 bits so that sums print too.
+std::string measure_text(RankBy m, AmountSum v, std::string_view currency);
+// Whether a sum of the attribute means something (not for dates and timestamps).
+bool measure_has_sum(RankBy m);
+// Whether the attribute is an amount in the base currency (total_amount, clv).
+bool measure_is_amount(RankBy m);
+// Whether its values are plain integers (txn_count, income_band, r/f/m_score): JSON numbers.
+bool measure_is_integer(RankBy m);
+// The attribute named `name`, or a usage error naming `option` and listing every valid name.
+RankBy rank_by_arg(std::string_view option, std::string_view name);
+GroupBy group_by_arg(std::string_view option, std::string_view name);
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated names, blanks dropped.
+std::vector<std::string> split_names(const std::string& text);
+
 // ---- JSON output --------------------------------------------------------------------------------
 
 // A JSON value built in code; objects keep their keys in insertion order.
@@ -193,6 +212,10 @@ class Json {
 
 // Prints the value and a newline on stdout.
 void print_json(const Json& value);
+
+// A measure's value (see measure_text) for --json: integers (measure_is_integer) as numbers,
+// a sum past 64 bits as a string, every other attribute as measure_text's string.
+Json measure_json(RankBy m, AmountSum v, std::string_view currency);
 
 // A customer as JSON and as "field  value" lines, masked unless --reveal.
 Json customer_json(const Globals& g, const Customer& c, std::string_view currency);

@@ -1,0 +1,738 @@
+// The public segment API against a brute force over the records (issue #14, "Must show"):
+// range predicates on every ordered attribute at boundaries taken from the data, reports with
+// zero, one and two group attributes and random measures, rank by every attribute (with ties),
+// and and/or/not combinations, in plaintext and encrypted mode. The brute force decodes every
+// customer once (ReadView::for_each_customer) and runs query::matches, computes each group's
+// statistics in 128 bits, and sorts for rank: the definitions of docs/queries.md and
+// custdb/segment.h, independent of the index.
+//
+// The data (tests/random_data.h): random customers plus boundary ones (dates at 1800-01-01 and
+// 2200-12-31, totals at ±2^53 and beyond, equal totals, zero totals of nonzero transactions,
+// customers without transactions, birth date or income band; ids across the index's 2^16-id
+// chunks and beyond 2^32), scored through the engine's own
+// scoring door (analytics_access::set_scores, what score_customers writes with) with int64
+// extremes, 0, 1 and repeated values of clv, p_alive and expected_purchases, or never scored.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "custdb/query.h"
+#include "engine/analytics_access.h"
+#include "random_data.h"
+#include "test_util.h"
+#include "util/normalize.h"
+
+using namespace custdb;
+using namespace custdb::test;
+using query::Field;
+
+namespace {
+
+const Date kAsOf = parse_date("2026-06-15").value();
+constexpr std::int64_t kI64Min = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kI64Max = std::numeric_limits<std::int64_t>::max();
+
+std::string text128(AmountSum v) {
+  __extension__ using U128 = unsigned __int128;
+  U128 m = v < 0 ? U128(0) - static_cast<U128>(v) : static_cast<U128>(v);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
+    m /= 10;
+  } while (m != 0);
+  return (v < 0 ? "-" : "") + digits;
+}
+
+std::string opt_text(const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : "none"; }
+
+// ---- the data ------------------------------------------------------------------------------------
+
+constexpr int kRandomCustomers = 400;
+
+// Random customers with 0-5 transactions, the boundary customers, transactions at the first and
+// last instant the engine accepts, and scores for about two thirds of the customers.
+void build(Database& db, std::uint32_t seed) {
+  std::mt19937 r(seed);
+  auto txn = must(db.begin_write());
+  std::vector<CustomerId> ids;
+  for (int i = 0; i < kRandomCustomers; ++i) {
+    CustomerId id = must(txn.insert_customer(random_customer(r)));
+    ids.push_back(id);
+    for (int k = static_cast<int>(r() % 6); k > 0; --k) must(txn.add_transaction(random_txn(r, id)));
+  }
+  // The boundary customers get ids at the edges of the index's 2^16-id chunks and of the 2^32
+  // parts of its id sets (slices and ranges work chunk by chunk), the rest the next free ones.
+  const CustomerId spread[] = {65'535, 65'536, 65'537, 131'072, 1'000'003, (1ull << 32) - 1,
+                               1ull << 32, (1ull << 32) + 1, (1ull << 40) + 7, (1ull << 62) + 1};
+  std::size_t next_spread = 0;
+  for (auto& [customer, total] : boundary_customers(r)) {
+    if (next_spread < std::size(spread)) customer.id = spread[next_spread++];
+    CustomerId id = must(txn.insert_customer(customer));
+    ids.push_back(id);
+    if (total)
+      for (const Transaction& t : txns_totalling(r, id, *total)) must(txn.add_transaction(t));
+  }
+  for (const char* ts : {"1800-01-01T00:00:00Z", "2200-12-31T23:59:59.999Z"}) {
+    CustomerId id = must(txn.insert_customer(random_customer(r)));
+    ids.push_back(id);
+    Transaction t = random_txn(r, id);
+    t.ts = parse_timestamp(ts).value();
+    must(txn.add_transaction(t));
+  }
+  for (CustomerId id : ids)
+    if (r() % 3) BOOST_TEST_REQUIRE(must(analytics_access::set_scores(txn, id, random_scores(r))));
+  // Both int64 extremes of clv, whatever the draw: a sum of them needs more than 64 bits.
+  for (std::size_t i : {0, 1}) {
+    Scores s = random_scores(r);
+    s.clv = i == 0 ? kI64Min : kI64Max;
+    BOOST_TEST_REQUIRE(must(analytics_access::set_scores(txn, ids[i], s)));
+  }
+  must(txn.commit());
+}
+
+// Random writes that move every kind of value: updated attributes, transactions added, amended
+// (amount and time) and removed, scores set (boundary values included) and cleared, customers
+// deleted with their transactions.
+void churn(WriteTxn& txn, std::mt19937& r, std::size_t customers) {
+  auto some_customer = [&] { return CustomerId{1 + r() % customers}; };
+  for (std::size_t i = 0; i < customers / 2; ++i) {
+    const CustomerId id = some_customer();
+    switch (r() % 7) {
+      case 0: (void)txn.delete_customer(id, DeleteMode::kCascade); break;
+      case 1:
+        (void)txn.update_customer(id, [&](Customer& c) {
+          Customer fresh = random_customer(r);
+          fresh.id = c.id;
+          c = fresh;
+        });
+        break;
+      case 2: (void)txn.add_transaction(random_txn(r, id)); break;
+      case 3: (void)txn.remove_transaction(1 + r() % (customers * 2)); break;
+      case 4:
+        (void)txn.amend_transaction(1 + r() % (customers * 2), [&](Transaction& t) {
+          t.amount = r() % 2 ? -t.amount : random_txn(r, t.customer_id).amount;
+          t.ts = random_ts(r);
+        });
+        break;
+      case 5: (void)analytics_access::set_scores(txn, id, random_scores(r)); break;
+      default: (void)analytics_access::set_scores(txn, id, std::nullopt);
+    }
+  }
+}
+
+std::vector<Customer> all_customers(const ReadView& view) {
+  std::vector<Customer> out;
+  must(view.for_each_customer([&](const Customer& c) {
+    out.push_back(c);
+    return true;
+  }));
+  return out;
+}
+
+// ---- the reference --------------------------------------------------------------------------------
+
+std::int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+std::int64_t days(Date d) { return d.time_since_epoch().count(); }
+
+// The value of an ordered query field (query.h's units), or none when absent.
+std::optional<std::int64_t> field_value(const Customer& c, Field f) {
+  const auto& a = c.aggregates;
+  const auto& s = c.scores;
+  auto day_of = [](Timestamp t) { return days(std::chrono::floor<std::chrono::days>(t)); };
+  switch (f) {
+    case Field::kTier: return static_cast<std::int64_t>(c.tier);
+    case Field::kRisk: return static_cast<std::int64_t>(c.risk);
+    case Field::kIncomeBand: return c.income_band ? std::optional<std::int64_t>(*c.income_band) : std::nullopt;
+    case Field::kTxnCount: return static_cast<std::int64_t>(a.txn_count);
+    case Field::kTotalAmount: return a.total_amount;
+    case Field::kBirthDate: return c.birth_date ? std::optional(days(*c.birth_date)) : std::nullopt;
+    case Field::kAge:
+      return c.birth_date ? std::optional<std::int64_t>(query::age_on(*c.birth_date, kAsOf)) : std::nullopt;
+    case Field::kCreatedAt: return ms(c.created_at);
+    case Field::kFirstTxnAt: return a.first_txn_at ? std::optional(ms(*a.first_txn_at)) : std::nullopt;
+    case Field::kLastTxnAt: return a.last_txn_at ? std::optional(ms(*a.last_txn_at)) : std::nullopt;
+    case Field::kRecencyDays:
+      return a.last_txn_at ? std::optional(days(kAsOf) - day_of(*a.last_txn_at)) : std::nullopt;
+    case Field::kTenureDays:
+      return a.first_txn_at ? std::optional(days(kAsOf) - day_of(*a.first_txn_at)) : std::nullopt;
+    case Field::kPAlive: return s ? std::optional(to_millionths(s->p_alive)) : std::nullopt;
+    case Field::kExpectedPurchases:
+      return s ? std::optional(to_millionths(s->expected_purchases)) : std::nullopt;
+    case Field::kClv: return s ? std::optional(s->clv) : std::nullopt;
+    case Field::kRScore: return s ? std::optional<std::int64_t>(s->r_score) : std::nullopt;
+    case Field::kFScore: return s ? std::optional<std::int64_t>(s->f_score) : std::nullopt;
+    case Field::kMScore: return s ? std::optional<std::int64_t>(s->m_score) : std::nullopt;
+    default: return std::nullopt;
+  }
+}
+
+// The value of a RankBy / Measure attribute in stored units (custdb/segment.h).
+std::optional<std::int64_t> rank_value(const Customer& c, RankBy by) {
+  switch (by) {
+    case RankBy::kTotalAmount: return field_value(c, Field::kTotalAmount);
+    case RankBy::kTxnCount: return field_value(c, Field::kTxnCount);
+    case RankBy::kLastTxnAt: return field_value(c, Field::kLastTxnAt);
+    case RankBy::kFirstTxnAt: return field_value(c, Field::kFirstTxnAt);
+    case RankBy::kCreatedAt: return field_value(c, Field::kCreatedAt);
+    case RankBy::kBirthDate: return field_value(c, Field::kBirthDate);
+    case RankBy::kClv: return field_value(c, Field::kClv);
+    case RankBy::kPAlive: return field_value(c, Field::kPAlive);
+    case RankBy::kExpectedPurchases: return field_value(c, Field::kExpectedPurchases);
+    case RankBy::kIncomeBand: return field_value(c, Field::kIncomeBand);
+    case RankBy::kRScore: return field_value(c, Field::kRScore);
+    case RankBy::kFScore: return field_value(c, Field::kFScore);
+    case RankBy::kMScore: return field_value(c, Field::kMScore);
+  }
+  return std::nullopt;
+}
+
+constexpr RankBy kAllRankBy[] = {
+    RankBy::kTotalAmount, RankBy::kTxnCount, RankBy::kLastTxnAt, RankBy::kFirstTxnAt,
+    RankBy::kCreatedAt, RankBy::kBirthDate, RankBy::kClv, RankBy::kPAlive,
+    RankBy::kExpectedPurchases, RankBy::kIncomeBand, RankBy::kRScore, RankBy::kFScore,
+    RankBy::kMScore};
+constexpr GroupBy kAllGroupBy[] = {
+    GroupBy::kTier, GroupBy::kRegion, GroupBy::kStage, GroupBy::kType, GroupBy::kCity,
+    GroupBy::kCountry, GroupBy::kGender, GroupBy::kRisk, GroupBy::kIncomeBand, GroupBy::kTag,
+    GroupBy::kConsentEmail, GroupBy::kConsentSms, GroupBy::kConsentPhone, GroupBy::kRScore,
+    GroupBy::kFScore, GroupBy::kMScore};
+
+// A group value and its place in the natural order (enum number, text bytes, number; "" first).
+struct GroupKey {
+  std::int64_t order = 0;
+  std::string text;
+  bool operator<(const GroupKey& o) const { return std::tie(order, text) < std::tie(o.order, o.text); }
+};
+
+GroupKey enum_key(auto v) { return {static_cast<std::int64_t>(v), std::string(to_string(v))}; }
+GroupKey text_key(std::string s) { return {0, std::move(s)}; }
+GroupKey number_key(std::optional<std::int64_t> n) {
+  return n ? GroupKey{*n, std::to_string(*n)} : GroupKey{kI64Min, ""};
+}
+
+// The customer's groups under one attribute: one, or one per tag (a customer without tags is
+// in the "" group).
+std::vector<GroupKey> groups_of(const Customer& c, GroupBy g) {
+  const auto& s = c.scores;
+  auto score = [&](std::uint8_t Scores::*m) {
+    return number_key(s ? std::optional<std::int64_t>((*s).*m) : std::nullopt);
+  };
+  switch (g) {
+    case GroupBy::kTier: return {enum_key(c.tier)};
+    case GroupBy::kRegion: return {text_key(normalize::fold(c.address.region))};
+    case GroupBy::kStage: return {enum_key(c.stage)};
+    case GroupBy::kType: return {enum_key(c.type)};
+    case GroupBy::kCity: return {text_key(normalize::fold(c.address.city))};
+    case GroupBy::kCountry: return {text_key(c.address.country)};
+    case GroupBy::kGender: return {enum_key(c.gender)};
+    case GroupBy::kRisk: return {enum_key(c.risk)};
+    case GroupBy::kIncomeBand:
+      return {number_key(c.income_band ? std::optional<std::int64_t>(*c.income_band) : std::nullopt)};
+    case GroupBy::kTag: {
+      if (c.tags.empty()) return {text_key("")};
+      std::vector<GroupKey> out;
+      for (const std::string& t : c.tags) out.push_back(text_key(t));
+      return out;
+    }
+    case GroupBy::kConsentEmail: return {enum_key(c.consent_email.state)};
+    case GroupBy::kConsentSms: return {enum_key(c.consent_sms.state)};
+    case GroupBy::kConsentPhone: return {enum_key(c.consent_phone.state)};
+    case GroupBy::kRScore: return {score(&Scores::r_score)};
+    case GroupBy::kFScore: return {score(&Scores::f_score)};
+    case GroupBy::kMScore: return {score(&Scores::m_score)};
+  }
+  return {};
+}
+
+std::vector<const Customer*> members(const std::vector<Customer>& all, const query::Node& q) {
+  query::EvalContext ctx;
+  ctx.as_of = kAsOf;
+  std::vector<const Customer*> out;
+  for (const Customer& c : all)
+    if (query::matches(q, c, ctx)) out.push_back(&c);
+  return out;
+}
+
+std::vector<ReportRow> brute_report(const std::vector<const Customer*>& segment, const ReportSpec& spec) {
+  std::map<std::vector<GroupKey>, ReportRow> rows;
+  for (const Customer* c : segment) {
+    std::vector<std::vector<GroupKey>> combos{{}};
+    for (GroupBy g : spec.by) {
+      std::vector<std::vector<GroupKey>> next;
+      for (const auto& prefix : combos)
+        for (const GroupKey& k : groups_of(*c, g)) {
+          next.push_back(prefix);
+          next.back().push_back(k);
+        }
+      combos = std::move(next);
+    }
+    for (const auto& combo : combos) {
+      ReportRow& row = rows[combo];
+      if (row.measures.empty()) {
+        row.measures.resize(spec.measures.size());
+        for (const GroupKey& k : combo) row.group.push_back(k.text);
+      }
+      ++row.customers;
+      for (std::size_t i = 0; i < spec.measures.size(); ++i) {
+        auto v = rank_value(*c, spec.measures[i]);
+        if (!v) continue;
+        MeasureStats& m = row.measures[i];
+        ++m.count;
+        m.sum += *v;
+        m.min = m.min ? std::min(*m.min, *v) : *v;
+        m.max = m.max ? std::max(*m.max, *v) : *v;
+      }
+    }
+  }
+  std::vector<ReportRow> out;
+  for (auto& [k, row] : rows) out.push_back(std::move(row));
+  return out;
+}
+
+std::vector<Ranked> brute_rank(const std::vector<const Customer*>& segment, RankBy by, std::size_t n) {
+  std::vector<Ranked> all;
+  for (const Customer* c : segment)
+    if (auto v = rank_value(*c, by)) all.push_back({c->id, *v});
+  std::sort(all.begin(), all.end(), [](const Ranked& a, const Ranked& b) {
+    return a.value != b.value ? a.value > b.value : a.id < b.id;
+  });
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
+std::string describe(const ReportSpec& spec) {
+  std::string s = "by (";
+  for (GroupBy g : spec.by) s += std::string(to_string(g)) + " ";
+  s += ") measures (";
+  for (Measure m : spec.measures) s += std::string(to_string(m)) + " ";
+  return s + ")";
+}
+
+void require_same_report(const std::vector<ReportRow>& got, const std::vector<ReportRow>& want,
+                         const ReportSpec& spec, const std::string& what) {
+  const std::string context = what + " " + describe(spec);
+  BOOST_TEST_REQUIRE(got.size() == want.size(), context << ": " << got.size() << " rows, brute force " << want.size());
+  for (std::size_t r = 0; r < got.size(); ++r) {
+    const ReportRow& g = got[r];
+    const ReportRow& w = want[r];
+    BOOST_TEST_REQUIRE((g.group == w.group), context << " row " << r);
+    const std::string row = context + " group " + (w.group.empty() ? "" : w.group[0]) +
+                            (w.group.size() > 1 ? "/" + w.group[1] : "");
+    BOOST_TEST_REQUIRE(g.customers == w.customers, row);
+    BOOST_TEST_REQUIRE(g.measures.size() == w.measures.size(), row);
+    for (std::size_t i = 0; i < w.measures.size(); ++i) {
+      const MeasureStats& a = g.measures[i];
+      const MeasureStats& b = w.measures[i];
+      const std::string m = row + " measure " + to_string(spec.measures[i]);
+      BOOST_TEST_REQUIRE(a.count == b.count, m);
+      BOOST_TEST_REQUIRE(text128(a.sum) == text128(b.sum), m);
+      BOOST_TEST_REQUIRE(opt_text(a.min) == opt_text(b.min), m);
+      BOOST_TEST_REQUIRE(opt_text(a.max) == opt_text(b.max), m);
+      BOOST_TEST_REQUIRE(opt_text(a.avg()) == opt_text(b.avg()), m);
+    }
+  }
+}
+
+// ---- queries ---------------------------------------------------------------------------------------
+
+constexpr Field kOrderedFields[] = {
+    Field::kTier, Field::kRisk, Field::kIncomeBand, Field::kTxnCount, Field::kTotalAmount,
+    Field::kBirthDate, Field::kAge, Field::kCreatedAt, Field::kFirstTxnAt, Field::kLastTxnAt,
+    Field::kRecencyDays, Field::kTenureDays, Field::kPAlive, Field::kExpectedPurchases,
+    Field::kClv, Field::kRScore, Field::kFScore, Field::kMScore};
+
+// The builder operand of a field's value in query.h's units.
+query::Operand operand(Field f, std::int64_t v) {
+  switch (query::kind_of(f)) {
+    case query::FieldKind::kAmount: return query::Amount{v};
+    case query::FieldKind::kDecimal: return query::Decimal{v};
+    case query::FieldKind::kDate: return Date{std::chrono::days{v}};
+    case query::FieldKind::kTimestamp: return Timestamp{std::chrono::milliseconds{v}};
+    case query::FieldKind::kEnum:
+      if (f == Field::kTier) return static_cast<Tier>(v);
+      return static_cast<Risk>(v);
+    default: return v;
+  }
+}
+
+// Whether the builder (and the parser) take v for f: the fields' documented value ranges.
+bool valid_value(Field f, std::int64_t v) {
+  switch (f) {
+    case Field::kTier: return v >= 0 && v <= 4;
+    case Field::kRisk: return v >= 0 && v <= 2;
+    case Field::kIncomeBand: return v >= 1 && v <= 10;
+    case Field::kRScore: case Field::kFScore: case Field::kMScore: return v >= 1 && v <= 5;
+    case Field::kTxnCount: case Field::kAge: case Field::kPAlive: case Field::kExpectedPurchases:
+      return v >= 0;
+    default: return true;
+  }
+}
+
+const std::int64_t kMinDay = days(parse_date("1800-01-01").value());
+const std::int64_t kMaxDay = days(parse_date("2200-12-31").value());
+const std::int64_t kMinMs = ms(parse_timestamp("1800-01-01").value());
+const std::int64_t kMaxMs = ms(parse_timestamp("2200-12-31T23:59:59.999Z").value());
+
+// The documented limits and special values of a field (query.h, docs/queries.md).
+std::vector<std::int64_t> field_limits(Field f) {
+  switch (query::kind_of(f)) {
+    case query::FieldKind::kDate: return {kMinDay - 1, kMinDay, 0, kMaxDay, kMaxDay + 1};
+    case query::FieldKind::kTimestamp: return {kMinMs - 1, kMinMs, 0, kMaxMs, kMaxMs + 1};
+    case query::FieldKind::kAmount: return {std::begin(kBoundaryAmounts), std::end(kBoundaryAmounts)};
+    default: break;
+  }
+  switch (f) {
+    case Field::kTier: return {0, 4};
+    case Field::kRisk: return {0, 2};
+    case Field::kIncomeBand: return {1, 10};
+    case Field::kRScore: case Field::kFScore: case Field::kMScore: return {1, 5};
+    case Field::kPAlive: return {0, 1'000'000, 1'000'001, kTwo53, kI64Max};
+    case Field::kExpectedPurchases:
+      return {0, 1'000'000'000'000'000'000, kTwo53, kI64Max};  // 10^12 purchases: the scores' limit
+    case Field::kRecencyDays: case Field::kTenureDays: return {kI64Min, -kTwo53, 0, kTwo53, kI64Max};
+    default: return {0, 1, kTwo53, kI64Max};  // txn_count, age
+  }
+}
+
+// Bounds taken from the data: min, max and their neighbours, the most frequent value (ties),
+// and a few present values with their neighbours; then the field's limits.
+std::vector<std::int64_t> boundaries(const std::vector<Customer>& all, Field f, std::mt19937& r) {
+  std::map<std::int64_t, int> freq;
+  for (const Customer& c : all)
+    if (auto v = field_value(c, f)) ++freq[*v];
+  std::set<std::int64_t> out;
+  auto add = [&](std::int64_t v) {
+    if (valid_value(f, v)) out.insert(v);
+  };
+  auto near = [&](std::int64_t v) {
+    add(v);
+    if (v > kI64Min) add(v - 1);
+    if (v < kI64Max) add(v + 1);
+  };
+  if (!freq.empty()) {
+    near(freq.begin()->first);
+    near(freq.rbegin()->first);
+    auto most = std::max_element(freq.begin(), freq.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    near(most->first);
+    std::vector<std::int64_t> present;
+    for (const auto& [v, n] : freq) present.push_back(v);
+    for (int i = 0; i < 3; ++i) near(present[r() % present.size()]);
+  }
+  for (std::int64_t v : field_limits(f)) add(v);
+  return {out.begin(), out.end()};
+}
+
+// Every range predicate on `f` at the bounds: < <= > >= = != for each, between and in over
+// pairs and triples of them.
+std::vector<query::Node> range_predicates(Field f, const std::vector<std::int64_t>& b, std::mt19937& r) {
+  using namespace custdb::query;
+  std::vector<Node> out;
+  for (std::int64_t v : b)
+    for (auto make : {&lt, &le, &gt, &ge, &eq, &ne}) out.push_back(make(f, operand(f, v)));
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    out.push_back(between(f, operand(f, b[i]), operand(f, b[r() % b.size()])));
+    out.push_back(in(f, {operand(f, b[i]), operand(f, b[r() % b.size()]), operand(f, b[r() % b.size()])}));
+  }
+  return out;
+}
+
+// Random and/or/not trees over a pool of predicates.
+query::Node combination(const std::vector<query::Node>& pool, std::mt19937& r, int depth = 0) {
+  const int roll = static_cast<int>(r() % 10);
+  if (depth < 3 && roll < 3)
+    return query::all_of(combination(pool, r, depth + 1), combination(pool, r, depth + 1));
+  if (depth < 3 && roll < 5)
+    return query::any_of(combination(pool, r, depth + 1), combination(pool, r, depth + 1));
+  if (depth < 3 && roll < 6) return query::negate(combination(pool, r, depth + 1));
+  return pool[r() % pool.size()];
+}
+
+// The categorical predicates mixed into the combinations.
+std::vector<query::Node> categorical_predicates() {
+  using namespace custdb::query;
+  std::vector<Node> out;
+  for (const char* region : kRegions) out.push_back(eq(Field::kRegion, region));
+  for (const char* t : kTags) out.push_back(tag(t));
+  out.push_back(in(Field::kStage, {Stage::kActive, Stage::kLoyal}));
+  out.push_back(eq(Field::kCountry, "DE"));
+  out.push_back(ne(Field::kGender, Gender::kFemale));
+  return out;
+}
+
+struct Fixture {
+  TempDir dir;
+  Database db;
+  std::vector<Customer> customers;
+  explicit Fixture(Mode mode, std::uint32_t seed) : db(open_db(mode, dir / "db")) {
+    build(db, seed);
+    auto txn = must(db.begin_read());
+    customers = all_customers(txn);
+  }
+};
+
+void require_same_ids(const ReadView& txn, const std::vector<Customer>& all, const query::Node& q) {
+  std::vector<CustomerId> want;
+  for (const Customer* c : members(all, q)) want.push_back(c->id);
+  Segment seg = must(txn.select(q, SegmentOptions{kAsOf}));
+  const std::uint64_t n = must(seg.count());
+  const std::vector<CustomerId> got = must(seg.ids());
+  BOOST_TEST_REQUIRE(n == want.size(), q.to_string() << ": count " << n << ", brute force " << want.size());
+  BOOST_TEST_REQUIRE((got == want), q.to_string() << ": the ids differ from the brute force");
+}
+
+// explain() reports no candidate left for the records: every step "to check 0" and "records
+// read to check candidates: 0".
+void require_no_record_checks(const ReadView& txn, const query::Node& q) {
+  const std::string plan = must(txn.explain(q, SegmentOptions{kAsOf}));
+  BOOST_TEST_REQUIRE(plan.find("records read to check candidates: 0\n") != std::string::npos, plan);
+  std::size_t steps = 0;
+  for (std::size_t at = plan.find(", to check "); at != std::string::npos; at = plan.find(", to check ", at + 1), ++steps)
+    BOOST_TEST_REQUIRE(plan.compare(at, 13, ", to check 0\n") == 0, plan);
+  BOOST_TEST_REQUIRE(steps > 0u, plan);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(segment_differential)
+
+// (a) Every range predicate on every ordered attribute, at bounds from the data and the limits.
+BOOST_DATA_TEST_CASE(ranges_at_the_boundaries, kModes, mode) {
+  Fixture f(mode, 1401);
+  auto txn = must(f.db.begin_read());
+  std::mt19937 r(77);
+  std::size_t queries = 0, nonempty = 0, partial = 0;
+  // A new file keeps the bit-sliced index (format 2): ranges are decided from the index alone.
+  BOOST_TEST_REQUIRE(f.db.info().format_version == 2u);
+  for (Field field : kOrderedFields) {
+    const auto bounds = boundaries(f.customers, field, r);
+    for (const query::Node& q : range_predicates(field, bounds, r)) {
+      require_same_ids(txn, f.customers, q);
+      require_no_record_checks(txn, q);
+      const std::size_t n = members(f.customers, q).size();
+      ++queries;
+      nonempty += n > 0;
+      partial += n > 0 && n < f.customers.size();
+    }
+  }
+  BOOST_TEST_MESSAGE(mode << ": " << queries << " range queries, " << partial << " cut the data");
+  // The bounds must cut the data, not just select all or nothing.
+  BOOST_TEST(partial > queries / 3);
+  BOOST_TEST(nonempty > queries / 2);
+}
+
+// (b) Reports with 0, 1 and 2 group attributes and random measures, over every customer and
+// over random segments.
+BOOST_DATA_TEST_CASE(reports_equal_brute_force, kModes, mode) {
+  Fixture f(mode, 1402);
+  auto txn = must(f.db.begin_read());
+  std::mt19937 r(78);
+  std::vector<query::Node> pool = categorical_predicates();
+  for (Field field : {Field::kTotalAmount, Field::kClv, Field::kBirthDate, Field::kPAlive})
+    for (query::Node& q : range_predicates(field, boundaries(f.customers, field, r), r)) pool.push_back(std::move(q));
+  std::vector<const Customer*> everyone;
+  for (const Customer& c : f.customers) everyone.push_back(&c);
+
+  // Every group attribute alone and every measure at least once, then random specs.
+  std::vector<ReportSpec> specs;
+  specs.push_back({{}, {std::begin(kAllRankBy), std::end(kAllRankBy)}});
+  for (GroupBy g : kAllGroupBy) specs.push_back({{g}, {kAllRankBy[r() % 13], kAllRankBy[r() % 13]}});
+  for (int i = 0; i < 40; ++i) {
+    ReportSpec s;
+    const int by = static_cast<int>(r() % 3);
+    while (static_cast<int>(s.by.size()) < by) {
+      GroupBy g = kAllGroupBy[r() % 16];
+      if (std::find(s.by.begin(), s.by.end(), g) == s.by.end()) s.by.push_back(g);
+    }
+    for (int k = 1 + static_cast<int>(r() % 4); k > 0; --k) s.measures.push_back(kAllRankBy[r() % 13]);
+    specs.push_back(std::move(s));
+  }
+  specs.push_back({{GroupBy::kTier, GroupBy::kRegion}, {Measure::kTotalAmount, Measure::kClv}});
+  specs.push_back({{GroupBy::kTag, GroupBy::kIncomeBand}, {Measure::kPAlive, Measure::kTotalAmount}});
+
+  for (const ReportSpec& spec : specs) {
+    require_same_report(must(txn.report_all(spec)), brute_report(everyone, spec), spec, "report_all");
+    for (int k = 0; k < 3; ++k) {
+      query::Node q = combination(pool, r);
+      auto segment = members(f.customers, q);
+      auto want = brute_report(segment, spec);
+      auto got = must(txn.report(q, spec, SegmentOptions{kAsOf}));
+      // An empty segment without group attributes: no row, or one row of nothing.
+      if (segment.empty() && spec.by.empty() && got.size() == 1 && got[0].customers == 0) continue;
+      require_same_report(got, want, spec, "report of " + q.to_string());
+    }
+  }
+
+  // Sums past 64 bits stay exact: the boundary clv values include both int64 extremes.
+  ReportSpec clv{{}, {Measure::kClv}};
+  auto rows = must(txn.report_all(clv));
+  BOOST_TEST_REQUIRE(rows.size() == 1u);
+  BOOST_TEST(opt_text(rows[0].measures[0].max) == std::to_string(kI64Max));
+  BOOST_TEST(opt_text(rows[0].measures[0].min) == std::to_string(kI64Min));
+
+  // Refused specs.
+  auto three = txn.report_all({{GroupBy::kTier, GroupBy::kRegion, GroupBy::kStage}, {}});
+  BOOST_TEST_REQUIRE(!three.has_value());
+  BOOST_TEST(three.error().code() == ErrorCode::kInvalidArgument);
+  auto twice = txn.report_all({{GroupBy::kTier, GroupBy::kTier}, {Measure::kClv}});
+  BOOST_TEST_REQUIRE(!twice.has_value());
+  BOOST_TEST(twice.error().code() == ErrorCode::kInvalidArgument);
+}
+
+// (c) Rank (and top, its records) by every attribute, ties included (equal totals, clv and income bands), for n below,
+// at and above the number ranked.
+BOOST_DATA_TEST_CASE(rank_by_every_attribute, kModes, mode) {
+  Fixture f(mode, 1403);
+  auto txn = must(f.db.begin_read());
+  std::mt19937 r(79);
+  std::vector<query::Node> pool = categorical_predicates();
+  for (Field field : {Field::kTxnCount, Field::kLastTxnAt, Field::kExpectedPurchases})
+    for (query::Node& q : range_predicates(field, boundaries(f.customers, field, r), r)) pool.push_back(std::move(q));
+  std::vector<query::Node> segments = {query::ge(Field::kTxnCount, std::int64_t{0})};  // everyone
+  for (int i = 0; i < 6; ++i) segments.push_back(combination(pool, r));
+  std::size_t ties = 0;
+  for (const query::Node& q : segments) {
+    auto segment = members(f.customers, q);
+    Segment seg = must(txn.select(q, SegmentOptions{kAsOf}));
+    for (RankBy by : kAllRankBy) {
+      const std::size_t ranked = brute_rank(segment, by, SIZE_MAX).size();
+      for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, ranked / 2, ranked,
+                            ranked + 3}) {
+        auto want = brute_rank(segment, by, n);
+        auto got = must(seg.rank(by, n));
+        BOOST_TEST_REQUIRE((got == want), q.to_string() << " rank by " << to_string(by) << " n " << n
+                                                        << ": " << got.size() << " vs " << want.size());
+        auto shorthand = must(txn.rank(q, by, n, SegmentOptions{kAsOf}));
+        BOOST_TEST_REQUIRE((shorthand == want), "ReadView::rank " << to_string(by));
+        if (n <= 7) {  // top: the same customers as whole records
+          auto records = must(seg.top(by, n));
+          BOOST_TEST_REQUIRE(records.size() == want.size(), "top " << to_string(by));
+          for (std::size_t i = 0; i < want.size(); ++i) {
+            BOOST_TEST_REQUIRE(records[i].id == want[i].id, "top " << to_string(by) << " #" << i);
+            BOOST_TEST_REQUIRE(opt_text(rank_value(records[i], by)) == std::to_string(want[i].value));
+          }
+        }
+        for (std::size_t i = 1; i < want.size(); ++i) ties += want[i].value == want[i - 1].value;
+      }
+    }
+  }
+  BOOST_TEST(ties > 0u);  // the data must have ties for the id order to be tested
+}
+
+// (d) and/or/not over range predicates of every ordered attribute and categorical ones.
+BOOST_DATA_TEST_CASE(combinations_equal_brute_force, kModes, mode) {
+  Fixture f(mode, 1404);
+  auto txn = must(f.db.begin_read());
+  std::mt19937 r(80);
+  std::vector<query::Node> pool = categorical_predicates();
+  for (Field field : kOrderedFields) {
+    auto preds = range_predicates(field, boundaries(f.customers, field, r), r);
+    for (int i = 0; i < 8; ++i) pool.push_back(preds[r() % preds.size()]);
+  }
+  std::size_t nonempty = 0;
+  const int kQueries = 400;
+  for (int i = 0; i < kQueries; ++i) {
+    query::Node q = combination(pool, r);
+    require_same_ids(txn, f.customers, q);
+    require_no_record_checks(txn, q);
+    nonempty += !members(f.customers, q).empty();
+  }
+  BOOST_TEST(nonempty > static_cast<std::size_t>(kQueries / 4));
+}
+
+// After random writes: inside a write transaction that then aborts and after the abort, inside
+// the write transaction (its queued index changes flushed before each query) and after commit, ranges, reports and ranks still equal the brute force, and the
+// consistency check (which recomputes the index from the records) finds nothing.
+BOOST_DATA_TEST_CASE(after_random_writes, kModes, mode) {
+  Fixture f(mode, 1405);
+  std::mt19937 r(81);
+  std::vector<query::Node> pool = categorical_predicates();
+  for (Field field : kOrderedFields) {
+    auto preds = range_predicates(field, boundaries(f.customers, field, r), r);
+    for (int i = 0; i < 6; ++i) pool.push_back(preds[r() % preds.size()]);
+  }
+  const ReportSpec spec{{GroupBy::kTier, GroupBy::kTag},
+                        {Measure::kTotalAmount, Measure::kClv, Measure::kLastTxnAt, Measure::kPAlive}};
+  auto compare = [&](const ReadView& view, const char* when) {
+    BOOST_TEST_CONTEXT(when) {
+      const std::vector<Customer> all = all_customers(view);
+      std::vector<const Customer*> everyone;
+      for (const Customer& c : all) everyone.push_back(&c);
+      for (int i = 0; i < 60; ++i) require_same_ids(view, all, combination(pool, r));
+      require_same_report(must(view.report_all(spec)), brute_report(everyone, spec), spec, when);
+      for (RankBy by : kAllRankBy)
+        BOOST_TEST_REQUIRE((must(view.rank(query::ge(Field::kTxnCount, std::int64_t{0}), by, 25,
+                                           SegmentOptions{kAsOf})) == brute_rank(everyone, by, 25)),
+                           "rank by " << to_string(by));
+    }
+  };
+  {  // Written, queried (so flushed, and its chunks read), then aborted: nothing of it may show.
+    auto txn = must(f.db.begin_write());
+    churn(txn, r, f.customers.size());
+    compare(txn, "inside a write transaction that aborts");
+    txn.abort();
+    auto read = must(f.db.begin_read());
+    compare(read, "after the abort");
+  }
+  {
+    auto txn = must(f.db.begin_write());
+    churn(txn, r, f.customers.size());
+    compare(txn, "inside the write transaction");
+    churn(txn, r, f.customers.size());  // more writes after the flush a query made
+    compare(txn, "after more writes");
+    must(txn.commit());
+  }
+  auto txn = must(f.db.begin_read());
+  compare(txn, "after commit");
+  require_clean(f.db);
+}
+
+// The format-1 fixtures (tests/fixtures/v1_db, written before the bit-sliced index): opened
+// read-only they stay format 1 and answer from buckets, record checks and record scans; opened
+// read-write they are upgraded (slices and value dictionaries built). Both answer ranges,
+// reports and ranks as the brute force does, and the upgraded file checks no record.
+BOOST_DATA_TEST_CASE(format_1_files_read_only_and_upgraded, kModes, mode) {
+  TempDir dir;
+  fs::copy_file(fs::path(CUSTDB_FIXTURE_DIR) / "v1_db" /
+                    (mode == Mode::kEncrypted ? "encrypted" : "plaintext") / "data.mdb",
+                dir / "data.mdb");
+  Options o;
+  if (mode == Mode::kEncrypted) o.key = KeyMaterial::from_passphrase("fixture-passphrase");
+  auto compare = [&](const Database& db, bool sliced) {
+    auto txn = must(db.begin_read());
+    const std::vector<Customer> all = all_customers(txn);
+    std::vector<const Customer*> everyone;
+    for (const Customer& c : all) everyone.push_back(&c);
+    std::mt19937 r(82);
+    for (Field field : kOrderedFields) {
+      auto preds = range_predicates(field, boundaries(all, field, r), r);
+      for (int i = 0; i < 12; ++i) {
+        const query::Node& q = preds[r() % preds.size()];
+        require_same_ids(txn, all, q);
+        if (sliced) require_no_record_checks(txn, q);
+      }
+    }
+    for (GroupBy g : kAllGroupBy) {
+      const ReportSpec spec{{g, kAllGroupBy[r() % 16]}, {kAllRankBy[r() % 13], kAllRankBy[r() % 13]}};
+      if (spec.by[0] == spec.by[1]) continue;
+      require_same_report(must(txn.report_all(spec)), brute_report(everyone, spec), spec, "report_all");
+    }
+    for (RankBy by : kAllRankBy)
+      BOOST_TEST_REQUIRE((must(txn.rank(query::ge(Field::kTxnCount, std::int64_t{0}), by, 30,
+                                        SegmentOptions{kAsOf})) == brute_rank(everyone, by, 30)),
+                         "rank by " << to_string(by));
+  };
+  {
+    Options ro = o;
+    ro.read_only = true;
+    ro.create_if_missing = false;
+    auto db = must(Database::open(dir.path(), ro));
+    BOOST_TEST_REQUIRE(db.info().format_version == 1u);
+    compare(db, false);
+  }
+  auto db = must(Database::open(dir.path(), o));
+  BOOST_TEST_REQUIRE(db.info().format_version == 2u);
+  compare(db, true);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
