@@ -1,6 +1,7 @@
 #include "workload.h"
 
 #include "custdb/key.h"
+#include "engine/analytics_access.h"
 #include "synthetic.h"
 
 namespace custdb::bench {
@@ -68,7 +69,12 @@ LoadStats load_custdb(Database& db, const Args& a, const std::string& label) {
     auto txn = db.begin_write();
     if (!txn) die("begin", txn.error());
     for (std::uint64_t i = first; i < first + kLoadBatch && i <= a.customers; ++i) {
-      if (auto r = txn->insert_customer(gen.customer(i)); !r) die("insert", r.error());
+      Customer c = gen.customer(i);
+      if (auto r = txn->insert_customer(c); !r) die("insert", r.error());
+      // Scores are engine-maintained (ignored on insert): written through the door the scoring
+      // run uses, so custdb holds the generator's scores like the SQL and DuckDB tables.
+      if (auto sc = gen.scores(c))
+        if (auto r = analytics_access::set_scores(*txn, c.id, sc); !r) die("set_scores", r.error());
       for (auto& t : gen.transactions(i, a.txns_per_customer))
         if (auto r = txn->add_transaction(std::move(t)); !r) die("txn", r.error());
       s.rows += 1 + a.txns_per_customer;
