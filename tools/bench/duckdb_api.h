@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ using prepared_statement = void*;
 using config = void*;
 using data_chunk = void*;
 using vector = void*;
+using appender = void*;
 enum state : int { kSuccess = 0, kError = 1 };
 struct result {  // duckdb_result: every field deprecated but its size and layout are the ABI
   idx_t deprecated_column_count, deprecated_row_count, deprecated_rows_changed;
@@ -86,6 +88,13 @@ struct DuckApi {
   void (*destroy_data_chunk)(duck::data_chunk*);
   void* (*vector_get_data)(duck::vector);
   std::uint64_t* (*vector_get_validity)(duck::vector);
+  duck::state (*appender_create)(duck::connection, const char*, const char*, duck::appender*);
+  const char* (*appender_error)(duck::appender);
+  duck::state (*appender_destroy)(duck::appender*);  // flushes, then frees
+  duck::state (*appender_end_row)(duck::appender);
+  duck::state (*append_int64)(duck::appender, std::int64_t);
+  duck::state (*append_varchar_length)(duck::appender, const char*, duck::idx_t);
+  duck::state (*append_null)(duck::appender);
 
   // Throws std::runtime_error naming what failed (a missing file, a missing symbol).
   static DuckApi load(const std::string& library) {
@@ -122,6 +131,13 @@ struct DuckApi {
     sym(a.destroy_data_chunk, "duckdb_destroy_data_chunk");
     sym(a.vector_get_data, "duckdb_vector_get_data");
     sym(a.vector_get_validity, "duckdb_vector_get_validity");
+    sym(a.appender_create, "duckdb_appender_create");
+    sym(a.appender_error, "duckdb_appender_error");
+    sym(a.appender_destroy, "duckdb_appender_destroy");
+    sym(a.appender_end_row, "duckdb_appender_end_row");
+    sym(a.append_int64, "duckdb_append_int64");
+    sym(a.append_varchar_length, "duckdb_append_varchar_length");
+    sym(a.append_null, "duckdb_append_null");
     return a;
   }
 };
@@ -227,6 +243,49 @@ class DuckDb {
     duck::state st = api_.query(conn_, sql.c_str(), &r);
     consume(st, r, sql, fn);
   }
+
+  // Appends rows to one table (DuckDB's appender: bulk inserts that bypass SQL). Values are
+  // given column by column, then end(); close() flushes and reports a failure by throwing.
+  class Appender {
+   public:
+    Appender(DuckDb& db, const std::string& table) : api_(db.api_), table_(table) {
+      if (api_.appender_create(db.conn_, nullptr, table.c_str(), &a_) != duck::kSuccess) {
+        std::string m = a_ && api_.appender_error(a_) ? api_.appender_error(a_) : "?";
+        api_.appender_destroy(&a_);
+        throw std::runtime_error("duckdb appender " + table + ": " + m);
+      }
+    }
+    ~Appender() {
+      if (a_) api_.appender_destroy(&a_);
+    }
+    Appender(const Appender&) = delete;
+    Appender& operator=(const Appender&) = delete;
+    Appender& num(long long v) { return check(api_.append_int64(a_, v)); }
+    Appender& text(const std::string& v) { return check(api_.append_varchar_length(a_, v.data(), v.size())); }
+    Appender& null() { return check(api_.append_null(a_)); }
+    template <class T>
+    Appender& opt(const std::optional<T>& v) {
+      return v ? num(static_cast<long long>(*v)) : null();
+    }
+    void end() { check(api_.appender_end_row(a_)); }
+    void close() {
+      duck::state st = api_.appender_destroy(&a_);
+      a_ = nullptr;
+      if (st != duck::kSuccess) throw std::runtime_error("duckdb appender " + table_ + ": flush failed");
+    }
+
+   private:
+    Appender& check(duck::state st) {
+      if (st != duck::kSuccess) {
+        const char* m = api_.appender_error(a_);
+        throw std::runtime_error("duckdb appender " + table_ + ": " + (m ? m : "?"));
+      }
+      return *this;
+    }
+    const DuckApi& api_;
+    std::string table_;
+    duck::appender a_ = nullptr;
+  };
 
   class Stmt {
    public:

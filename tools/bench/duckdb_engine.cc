@@ -38,6 +38,7 @@ class CsvOut {
     out_ << s;
     return *this;
   }
+  CsvOut& null() { return raw(""); }
   CsvOut& num(long long v) {
     sep();
     out_ << v;
@@ -82,6 +83,68 @@ std::optional<long long> days(const std::optional<D>& d) {
   return d->time_since_epoch().count();
 }
 
+// One row of each table, in the CSV's column order, to a CsvOut or a DuckDb::Appender.
+template <class W>
+void customer_row(W& w, const Customer& c, const std::optional<Scores>& sc) {
+  w.num(static_cast<long long>(c.id)).text(c.external_ref).num(static_cast<int>(c.type)).text(c.name);
+  if (c.email) w.text(*c.email); else w.null();
+  if (c.phone) w.text(*c.phone); else w.null();
+  w.opt(days(c.birth_date)).num(static_cast<int>(c.gender));
+  w.text(c.address.city).text(c.address.region).text(c.address.country);
+  w.num(static_cast<int>(c.tier)).num(static_cast<int>(c.stage)).opt(c.income_band)
+      .num(static_cast<int>(c.risk));
+  for (const Consent* k : {&c.consent_email, &c.consent_sms, &c.consent_phone})
+    w.num(static_cast<int>(k->state)).opt(days(k->date));
+  w.num(c.created_at.time_since_epoch().count()).num(c.created_at.time_since_epoch().count());
+  if (sc) {
+    w.num(to_millionths(sc->p_alive)).num(to_millionths(sc->expected_purchases))
+        .num(sc->expected_value).num(sc->clv).num(sc->r_score).num(sc->f_score)
+        .num(sc->m_score).num(sc->as_of.time_since_epoch().count());
+  } else {
+    for (int k = 0; k < 8; ++k) w.null();
+  }
+  w.end();
+}
+
+template <class W>
+void transaction_row(W& w, std::uint64_t id, const Transaction& t) {
+  w.num(static_cast<long long>(id)).num(static_cast<long long>(t.customer_id))
+      .num(t.ts.time_since_epoch().count()).num(t.amount).text(t.currency)
+      .num(t.base_amount.value_or(t.amount)).num(static_cast<int>(t.kind))
+      .num(static_cast<int>(t.channel)).text(t.product).text(t.description);
+  w.end();
+}
+
+template <class W>
+void relationship_row(W& w, std::uint64_t id, const Relationship& r) {
+  w.num(static_cast<long long>(id)).num(static_cast<long long>(r.from))
+      .num(static_cast<long long>(r.to)).num(static_cast<int>(r.type)).null().opt(days(r.since));
+  w.end();
+}
+
+// Generates the base in the loads' order and hands each row to the writers; returns the rows
+// (customers + transactions + relationships).
+template <class W>
+std::uint64_t generate(const Args& a, W& cust, W& tags, W& txns, W& rels) {
+  synthetic::Generator gen;
+  std::uint64_t rows = 0, txn_id = 0, rel_id = 0;
+  for (std::uint64_t i = 1; i <= a.customers; ++i) {
+    const Customer c = gen.customer(i);
+    customer_row(cust, c, gen.scores(c));
+    for (const auto& t : c.tags) {
+      tags.num(static_cast<long long>(c.id)).text(t);
+      tags.end();
+    }
+    for (const auto& t : gen.transactions(i, a.txns_per_customer)) transaction_row(txns, ++txn_id, t);
+    rows += 1 + a.txns_per_customer;
+  }
+  for (const auto& r : gen.relationships(a.customers)) {
+    relationship_row(rels, ++rel_id, r);
+    ++rows;
+  }
+  return rows;
+}
+
 std::string header(std::initializer_list<const char*> names) {
   std::string h;
   for (const char* n : names) {
@@ -112,45 +175,7 @@ CsvBase write_csv_base(const Args& a, const fs::path& dir) {
                    "channel", "product", "description"})).end();
   rels.raw(header({"id", "from_id", "to_id", "type", "custom_type", "since"})).end();
 
-  synthetic::Generator gen;
-  std::uint64_t txn_id = 0;
-  for (std::uint64_t i = 1; i <= a.customers; ++i) {
-    const Customer c = gen.customer(i);
-    const auto sc = gen.scores(c);
-    cust.num(static_cast<long long>(c.id)).text(c.external_ref).num(static_cast<int>(c.type)).text(c.name);
-    if (c.email) cust.text(*c.email); else cust.raw("");
-    if (c.phone) cust.text(*c.phone); else cust.raw("");
-    cust.opt(days(c.birth_date)).num(static_cast<int>(c.gender));
-    cust.text(c.address.city).text(c.address.region).text(c.address.country);
-    cust.num(static_cast<int>(c.tier)).num(static_cast<int>(c.stage)).opt(c.income_band)
-        .num(static_cast<int>(c.risk));
-    for (const Consent* k : {&c.consent_email, &c.consent_sms, &c.consent_phone})
-      cust.num(static_cast<int>(k->state)).opt(days(k->date));
-    cust.num(c.created_at.time_since_epoch().count()).num(c.created_at.time_since_epoch().count());
-    if (sc) {
-      cust.num(to_millionths(sc->p_alive)).num(to_millionths(sc->expected_purchases))
-          .num(sc->expected_value).num(sc->clv).num(sc->r_score).num(sc->f_score)
-          .num(sc->m_score).num(sc->as_of.time_since_epoch().count());
-    } else {
-      for (int k = 0; k < 8; ++k) cust.raw("");
-    }
-    cust.end();
-    for (const auto& t : c.tags) tags.num(static_cast<long long>(c.id)).text(t).end();
-    for (const auto& t : gen.transactions(i, a.txns_per_customer)) {
-      txns.num(static_cast<long long>(++txn_id)).num(static_cast<long long>(t.customer_id))
-          .num(t.ts.time_since_epoch().count()).num(t.amount).text(t.currency)
-          .num(t.base_amount.value_or(t.amount)).num(static_cast<int>(t.kind))
-          .num(static_cast<int>(t.channel)).text(t.product).text(t.description).end();
-    }
-    b.rows += 1 + a.txns_per_customer;
-  }
-  std::uint64_t rel_id = 0;
-  for (const auto& r : gen.relationships(a.customers)) {
-    rels.num(static_cast<long long>(++rel_id)).num(static_cast<long long>(r.from))
-        .num(static_cast<long long>(r.to)).num(static_cast<int>(r.type)).raw("")
-        .opt(days(r.since)).end();
-    ++b.rows;
-  }
+  b.rows = generate(a, cust, tags, txns, rels);
   cust.close(), tags.close(), txns.close(), rels.close();
   b.seconds = seconds_since(t0);
   for (const auto& p : {b.customers, b.tags, b.transactions, b.relationships}) b.bytes += fs::file_size(p);
@@ -163,18 +188,24 @@ std::string duckdb_library(const Args& a) {
   return env ? env : "";
 }
 
-double load_duckdb(DuckDb& db, const CsvBase& csv) {
-  auto q = [](const fs::path& p) {  // a SQL string literal
-    std::string s = "'";
-    for (char c : p.string()) {
-      if (c == '\'') s += '\'';
-      s += c;
-    }
-    return s += '\'';
-  };
-  const std::string opts = "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"')";
-  std::string table = "CREATE TABLE customers (", csv_columns, select;
-  {
+namespace {
+
+// A SQL string literal.
+std::string literal(const fs::path& p) {
+  std::string s = "'";
+  for (char c : p.string()) {
+    if (c == '\'') s += '\'';
+    s += c;
+  }
+  return s += '\'';
+}
+
+// The customers table (kCustomerColumns order, primary key id), the SELECT list that fills it
+// from a source of the CSV's columns (alias c) joined with the aggregates (alias a), and the
+// CSV columns as a read_csv `columns` struct.
+struct CustomerSql {
+  std::string table = "CREATE TABLE customers (", select, csv_columns;
+  CustomerSql() {
     std::stringstream ss(kCustomerColumns);
     std::string name;
     while (std::getline(ss, name, ',')) {
@@ -185,7 +216,7 @@ double load_duckdb(DuckDb& db, const CsvBase& csv) {
       for (const auto& [n, e] : kAggregates)
         if (name == n) type = "BIGINT", expr = e;
       if (type.empty()) throw std::runtime_error("duckdb schema: no type for " + name);
-      table += name + " " + type + (name == "id" ? " PRIMARY KEY" : "") + ", ";
+      table.append(name).append(" ").append(type).append(name == "id" ? " PRIMARY KEY, " : ", ");
       if (!select.empty()) select += ", ";
       select += expr;
     }
@@ -194,26 +225,62 @@ double load_duckdb(DuckDb& db, const CsvBase& csv) {
     for (const auto& [n, t] : kCsvCustomerColumns)
       csv_columns.append(csv_columns.empty() ? "" : ", ").append("'").append(n).append("': '").append(t).append("'");
   }
-  auto t0 = Clock::now();
+};
+
+void create_tables(DuckDb& db) {
   db.exec("CREATE TABLE transactions (id BIGINT, customer_id BIGINT, ts BIGINT, amount BIGINT, "
           "currency VARCHAR, base_amount BIGINT, kind INTEGER, channel INTEGER, product VARCHAR, "
           "description VARCHAR)");
-  db.exec("COPY transactions FROM " + q(csv.transactions) + " " + opts);
-  db.exec(table);
-  db.exec("INSERT INTO customers (" + std::string(kCustomerColumns) + ") SELECT " + select +
-          " FROM read_csv(" + q(csv.customers) +
-          ", header = true, delim = ',', quote = '\"', escape = '\"', columns = {" + csv_columns +
-          "}) c LEFT JOIN (SELECT customer_id, count(*) AS n, sum(amount) AS s, min(ts) AS f, "
-          "max(ts) AS l FROM transactions GROUP BY customer_id) a ON a.customer_id = c.id "
-          "ORDER BY c.id");
+  db.exec(CustomerSql().table);
   db.exec("CREATE TABLE customer_tags (customer_id BIGINT, tag VARCHAR)");
-  db.exec("COPY customer_tags FROM " + q(csv.tags) + " " + opts);
   db.exec("CREATE TABLE relationships (id BIGINT, from_id BIGINT, to_id BIGINT, type INTEGER, "
           "custom_type VARCHAR, since INTEGER)");
-  db.exec("COPY relationships FROM " + q(csv.relationships) + " " + opts);
+}
+
+// Fills customers from `source` (the CSV's columns) and the loaded transactions' aggregates,
+// then the indexes and a checkpoint.
+void finish(DuckDb& db, const std::string& source) {
+  db.exec("INSERT INTO customers (" + std::string(kCustomerColumns) + ") SELECT " +
+          CustomerSql().select + " FROM " + source +
+          " c LEFT JOIN (SELECT customer_id, count(*) AS n, sum(amount) AS s, min(ts) AS f, "
+          "max(ts) AS l FROM transactions GROUP BY customer_id) a ON a.customer_id = c.id "
+          "ORDER BY c.id");
   db.exec("CREATE INDEX customers_email ON customers(email)");
   db.exec("CREATE INDEX tags_customer ON customer_tags(customer_id)");
   db.exec("CREATE INDEX txn_customer ON transactions(customer_id)");
+}
+
+}  // namespace
+
+double load_duckdb(DuckDb& db, const CsvBase& csv) {
+  const std::string opts = " (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"')";
+  auto t0 = Clock::now();
+  create_tables(db);
+  db.exec("COPY transactions FROM " + literal(csv.transactions) + opts);
+  db.exec("COPY customer_tags FROM " + literal(csv.tags) + opts);
+  db.exec("COPY relationships FROM " + literal(csv.relationships) + opts);
+  finish(db, "read_csv(" + literal(csv.customers) +
+                 ", header = true, delim = ',', quote = '\"', escape = '\"', columns = {" +
+                 CustomerSql().csv_columns + "})");
+  db.exec("CHECKPOINT");
+  return seconds_since(t0);
+}
+
+double load_duckdb_appender(DuckDb& db, const Args& a) {
+  auto t0 = Clock::now();
+  create_tables(db);
+  std::string staging = "CREATE TABLE customers_in (";
+  for (const auto& [n, t] : kCsvCustomerColumns) staging.append(n).append(" ").append(t).append(", ");
+  staging.resize(staging.size() - 2);
+  db.exec(staging + ")");
+  {
+    DuckDb::Appender cust(db, "customers_in"), tags(db, "customer_tags"), txns(db, "transactions"),
+        rels(db, "relationships");
+    generate(a, cust, tags, txns, rels);
+    cust.close(), tags.close(), txns.close(), rels.close();
+  }
+  finish(db, "customers_in");
+  db.exec("DROP TABLE customers_in");
   db.exec("CHECKPOINT");
   return seconds_since(t0);
 }

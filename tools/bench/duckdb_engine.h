@@ -41,4 +41,10 @@ constexpr const char* kDuckThreads = "2";
 // transactions(customer_id)) and a CHECKPOINT, so the file holds everything. Returns seconds.
 double load_duckdb(DuckDb& db, const CsvBase& csv);
 
+// The same load without CSV files: the generator's rows go through DuckDB's appender into the
+// tables (customers through a staging table of the CSV's columns, then the same INSERT ...
+// SELECT with the aggregates), then the same indexes and CHECKPOINT. Generation is timed, as in
+// the other engines' loads. Returns seconds.
+double load_duckdb_appender(DuckDb& db, const Args& a);
+
 }  // namespace custdb::bench
