@@ -637,6 +637,9 @@ Figures run_duckdb(const Args& a, const DuckApi& api, const CsvBase& csv, std::o
   Answers ans;
   {
     DuckDb db(api, path.string(), {{"threads", kDuckThreads}});
+    db.each("SELECT current_setting('threads')::BIGINT", [&](const DuckRow& r) {
+      note(label, "threads = " + std::to_string(r.col(0)));
+    });
     note(label, "load (CSV reader)");
     f["load_s"] = load_duckdb(db, csv);
     f["load_rate"] = static_cast<double>(csv.rows) / f["load_s"];
