@@ -4,7 +4,8 @@
 //                [--engines custdb,custdb-enc,sqlite,sqlcipher,duckdb] [--query Q] [--duckdb PATH]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
-// a segment, group:tier, group:region or history) for R × 5 s, for `perf record -p PID`.
+// a segment, group:tier, group:region, report:tier,region, report:tier:clv, top:clv or history)
+// for R × 5 s, for `perf record -p PID`.
 // Suite "full" (full_bench.cc): custdb plaintext and encrypted against SQLite, SQLCipher and
 // DuckDB on load, gets, lookups, landings, segments, history, grouped aggregates, reports,
 // top-N, file size and heap; --engines picks which run (default all five; duckdb needs

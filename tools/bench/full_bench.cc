@@ -981,7 +981,9 @@ int run_full(const Args& a) {
 // Suite "profile": loads one custdb database (--engines custdb or custdb-enc, the first listed)
 // and repeats one operation for --runs × 5 seconds, so a profiler (perf record -p) sees only it.
 // --query is a segment (its plan is printed, then count() is repeated), or group:tier /
-// group:region (group_all), or history (transactions_of on random customers).
+// group:region (group_all), report:tier,region / report:tier:clv (report_all as suite full
+// runs it), top:clv (rank of every customer by clv, top 100), or history (transactions_of on
+// random customers).
 int run_profile(const Args& a) {
   const bool encrypted = a.engines.rfind("custdb-enc", 0) == 0;
   const std::string label = encrypted ? "custdb-enc" : "custdb";
@@ -1000,6 +1002,22 @@ int run_profile(const Args& a) {
   if (a.query == "group:tier" || a.query == "group:region") {
     GroupBy by = a.query == "group:tier" ? GroupBy::kTier : GroupBy::kRegion;
     op = [&, by] { (void)rd->group_all(by).value(); };
+  } else if (a.query == "report:tier,region" || a.query == "report:tier:clv" || a.query == "top:clv") {
+    // The new rows of suite full, as it runs them.
+    if (a.query == "top:clv") {
+      q = query::parse(kEveryone).value();
+      op = [&] {
+        if (auto r = rd->rank(*q, RankBy::kClv, kTopN, so); !r) die("rank", r.error());
+      };
+    } else {
+      ReportSpec spec = a.query == "report:tier:clv"
+                            ? ReportSpec{{GroupBy::kTier}, {Measure::kClv}}
+                            : ReportSpec{{GroupBy::kTier, GroupBy::kRegion},
+                                         {Measure::kTotalAmount, Measure::kTxnCount}};
+      op = [&, spec] {
+        if (auto r = rd->report_all(spec); !r) die("report_all", r.error());
+      };
+    }
   } else if (a.query == "history") {
     op = [&] { (void)rd->transactions_of(ids[next++ % ids.size()], kHistoryFrom, kHistoryTo).value(); };
   } else {
