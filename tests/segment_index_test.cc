@@ -154,7 +154,7 @@ BOOST_AUTO_TEST_CASE(range_to_bucket_enumeration) {
 // ---- key layout -----------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(chunk_keys_round_trip) {
-  segment::SegmentKeys keys(nullptr);
+  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
   std::mt19937_64 r(5);
   for (int i = 0; i < 500; ++i) {
     const CustomerId id = i < 3 ? (i == 0 ? 1 : i == 1 ? 0xFFFF : 0x10000) : r() >> (r() % 64);
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(chunk_keys_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(malformed_chunk_keys_are_rejected) {
-  segment::SegmentKeys keys(nullptr);
+  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
   const std::string prefix = keys.posting_key({SegField::kTag, "vip"});
   const std::string key = segment::chunk_key(prefix, 3);
   BOOST_TEST(!segment::parse_chunk_key(key.substr(0, key.size() - 1), prefix));  // truncated
@@ -264,7 +264,7 @@ BOOST_AUTO_TEST_CASE(decode_bitmap_on_damaged_bytes) {
 // ---- the write path's deltas ------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(deltas_move_a_customer_between_postings) {
-  segment::SegmentKeys keys(nullptr);
+  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
   Customer a = test::sample_customer(1);
   a.id = (std::uint64_t{3} << 32) | 0x12345;
   auto deltas = [&](const Customer* before, const Customer* after) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <atomic>
 #include <optional>
@@ -152,6 +153,9 @@ struct TxnState {
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
+  // Encrypted mode: the text values (region, city, country, tag) added in this transaction,
+  // merged into meta "values.<field>" at flush (see segment::SegmentIndex::text_values).
+  std::map<index::SegField, std::set<std::string>> values_added;
   // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
   // so using a segment afterwards is refused, not undefined.
   std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);
@@ -196,6 +200,9 @@ class DatabaseImpl {
   const index::IndexKeys& keys() const { return *keys_; }
   // Segment-posting keys of the file's mode.
   const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
+  // for a format-1 file opened read-only (the engine then answers as format 1 did).
+  bool sliced() const { return seg_keys_->sliced(); }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,

@@ -607,7 +607,7 @@ read_header:  // again when another process created the database meanwhile (phas
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
   d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
-  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get());
+  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), /*sliced=*/false);
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
   undo.dismiss();

@@ -21,6 +21,14 @@ class IdSet {
   // ORs a stored chunk (a Roaring of the low 32 bits) into the part for `high`.
   void merge(std::uint32_t high, const Roaring& low) { parts_[high] |= low; }
 
+  // The parts by the ids' high 32 bits (each a Roaring of the low 32 bits); may hold empty ones.
+  const std::map<std::uint32_t, Roaring>& parts() const { return parts_; }
+  // The part for `high`, null when there is none.
+  const Roaring* part(std::uint32_t high) const {
+    auto it = parts_.find(high);
+    return it == parts_.end() ? nullptr : &it->second;
+  }
+
   std::uint64_t size() const {
     std::uint64_t n = 0;
     for (const auto& [h, r] : parts_) n += r.cardinality();

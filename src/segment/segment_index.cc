@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <iterator>
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "segment/slices.h"
 
 namespace custdb::segment {
 namespace {
@@ -67,8 +69,28 @@ std::string hex(std::string_view s) {
 
 // ---- layout ----------------------------------------------------------------------------------
 
+SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, bool sliced) : tok_(tok), sliced_(sliced) {
+  slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
+  for (SegField f : kSlicedFields)
+    for (int i = 0; i < kSlicesPerField; ++i) slice_keys_.push_back(posting_key(slice_posting(f, i)));
+}
+
+const std::string& SegmentKeys::slice_key(SegField f, int slice) const {
+  const int at = sliced_index(f);
+  assert(at >= 0 && slice >= 0 && slice < kSlicesPerField);
+  return slice_keys_[static_cast<std::size_t>(at * kSlicesPerField + slice)];
+}
+
 std::string SegmentKeys::posting_key(const Posting& p) const {
   if (tok_) {
+    SegField base;
+    int slice;
+    if (is_slice_posting(p, &base, &slice)) {
+      // Two bytes under the field's own subkey: never equal to one of its 8-byte buckets.
+      const std::uint8_t v[2] = {0xFF, static_cast<std::uint8_t>(slice)};
+      auto t = tok_->token(32u + static_cast<std::uint32_t>(base), std::span(v, 2));
+      return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+    }
     auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
                          std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
     return std::string(reinterpret_cast<const char*>(t.data()), t.size());
@@ -191,6 +213,42 @@ void widen(std::optional<Extent>& e, std::int64_t b) {
   else e = Extent(std::min(e->first, b), std::max(e->second, b));
 }
 
+// ---- value dictionaries ------------------------------------------------------------------------
+
+bool is_text_field(SegField f) {
+  return f == SegField::kRegion || f == SegField::kCity || f == SegField::kCountry ||
+         f == SegField::kTag;
+}
+
+std::string dictionary_key(SegField f) { return std::string(kDictionaryPrefix) + index::to_string(f); }
+
+std::string encode_dictionary(const std::vector<std::string>& values) {
+  assert(std::is_sorted(values.begin(), values.end()));
+  std::string s;
+  for (const auto& v : values) {
+    assert(v.size() <= 0xFFFF);  // stored values are at most 200 bytes (validate.h)
+    s += static_cast<char>(v.size() >> 8);
+    s += static_cast<char>(v.size() & 0xFF);
+    s += v;
+  }
+  return s;
+}
+
+std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes) {
+  std::vector<std::string> out;
+  while (!bytes.empty()) {
+    if (bytes.size() < 2) return std::nullopt;
+    const std::size_t n = static_cast<std::size_t>(static_cast<std::uint8_t>(bytes[0]) << 8 |
+                                                   static_cast<std::uint8_t>(bytes[1]));
+    if (n == 0 || bytes.size() < 2 + n) return std::nullopt;
+    std::string v(bytes.substr(2, n));
+    if (!out.empty() && v <= out.back()) return std::nullopt;  // strictly ascending
+    out.push_back(std::move(v));
+    bytes.remove_prefix(2 + n);
+  }
+  return out;
+}
+
 // ---- bucket enumeration ------------------------------------------------------------------------
 
 std::optional<std::pair<std::int64_t, std::int64_t>> bucket_span(SegField f, std::int64_t lo,
@@ -243,12 +301,54 @@ void for_each_delta(const SegmentKeys& keys, const Customer* before, const Custo
     else if (o == old_p.end() || *n < *o) emit(*n++, true);
     else ++o, ++n;
   }
+  if (keys.sliced()) for_each_slice_delta(keys, before, after, fn);
+}
+
+void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                          const std::function<void(const Delta&)>& fn) {
+  const CustomerId id = after ? after->id : before->id;
+  const std::uint64_t chunk = chunk_of(id);
+  // Slices are never materialized: the two values are diffed numerically, one delta per bit
+  // that flips (an absent value has no bits), plus "exists" when presence changes.
+  for (SegField f : kSlicedFields) {
+    std::optional<std::int64_t> vb, va;
+    if (before) vb = sliced_value(*before, f);
+    if (after) va = sliced_value(*after, f);
+    const std::uint64_t ub = vb.has_value() ? biased(vb.value()) : 0;
+    const std::uint64_t ua = va.has_value() ? biased(va.value()) : 0;
+    if (ub == ua && vb.has_value() == va.has_value()) continue;
+    auto emit = [&](int slice, bool present) {
+      fn(Delta{chunk_key(keys.slice_key(f, slice), chunk), low_bits(id), present,
+               &slice_posting_ref(f, slice)});
+    };
+    for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
+      const int bit = __builtin_ctzll(flipped);
+      emit(bit, (ua >> bit) & 1);
+    }
+    if (vb.has_value() != va.has_value()) emit(kExistsSlice, va.has_value());
+  }
 }
 
 namespace {
 // Encrypted mode: an added bucket of an ordered field must lie within the field's extent.
 bool tracks_extent(const SegmentKeys& keys, const Delta& d) {
   return d.present && keys.tokenized() && index::is_bucketed(d.posting->field);
+}
+// Encrypted mode: an added text value must be in the field's dictionary.
+bool tracks_value(const SegmentKeys& keys, const Delta& d) {
+  return d.present && keys.tokenized() && is_text_field(d.posting->field);
+}
+
+// The stored dictionary of f (empty when none).
+Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
+                                                 detail::TxnState& st, SegField f) {
+  const std::string key = dictionary_key(f);
+  auto payload = db.get_sealed_meta(st, key);
+  if (!payload) return tl::unexpected(payload.error());
+  if (!*payload) return std::vector<std::string>();
+  auto values = decode_dictionary(**payload);
+  if (!values) return make_error(ErrorCode::kCorruption, "meta " + key + ": malformed value dictionary");
+  return std::move(*values);
 }
 }  // namespace
 
@@ -263,6 +363,7 @@ void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Custome
       widen(e, index::decode_bucket(d.posting->bucket));
       st.extents_added[d.posting->field] = *e;
     }
+    if (tracks_value(keys, d)) st.values_added[d.posting->field].insert(d.posting->bucket);
   });
 }
 
@@ -303,6 +404,17 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = db.put_sealed_meta(st, extent_key(field), encode_extent(*want)); !s) return s;
   }
   st.extents_added.clear();
+  for (const auto& [field, added] : st.values_added) {
+    auto current = read_dictionary(db, st, field);
+    if (!current) return tl::unexpected(current.error());
+    std::vector<std::string> merged;
+    merged.reserve(current->size() + added.size());
+    std::set_union(current->begin(), current->end(), added.begin(), added.end(),
+                   std::back_inserter(merged));
+    if (merged.size() == current->size()) continue;  // nothing new: no write
+    if (auto s = db.put_sealed_meta(st, dictionary_key(field), encode_dictionary(merged)); !s) return s;
+  }
+  st.values_added.clear();
   std::vector<std::uint8_t> out, serialized;
   for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
     const std::string& key = it->first;
@@ -332,9 +444,20 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   return {};
 }
 
+Result<Roaring> SegmentIndex::chunk(std::string_view posting_key, std::uint64_t chunk) {
+  const std::string key = chunk_key(posting_key, chunk);
+  auto stored = db_.get(st_, db_.tables().segments, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return Roaring();
+  return read_chunk(key, **stored);
+}
+
 Result<index::IdSet> SegmentIndex::members(const Posting& p) {
+  return members_of_key(db_.seg_keys().posting_key(p));
+}
+
+Result<index::IdSet> SegmentIndex::members_of_key(const std::string& prefix) {
   index::IdSet set;
-  const std::string prefix = db_.seg_keys().posting_key(p);
   Status failed;
   storage::Walker walk(st_.txn, db_.tables().segments, "segment read");
   auto s = walk.from(as_bytes(chunk_key(prefix, 0)), [&](Bytes k, Bytes v) {
@@ -386,6 +509,35 @@ Result<std::vector<std::int64_t>> SegmentIndex::buckets(SegField f, std::int64_t
   return out;
 }
 
+Result<std::vector<std::string>> SegmentIndex::text_values(SegField f) {
+  assert(is_text_field(f));
+  if (db_.seg_keys().tokenized()) return read_dictionary(db_, st_, f);
+  // Plaintext keys are [field][length][value][chunk]: one ordered walk over the field's keys,
+  // skipping the further chunks of each value it meets.
+  std::vector<std::string> out;
+  Status failed;
+  const std::string first(1, static_cast<char>(f));
+  storage::Walker walk(st_.txn, db_.tables().segments, "segment scan");
+  auto s = walk.from(as_bytes(first), [&](Bytes k, Bytes) {
+    const std::string_view key = as_view(k);
+    if (key.empty() || key[0] != static_cast<char>(f)) return storage::Next::stop();
+    const std::size_t n = key.size() < 2 ? 0 : static_cast<std::uint8_t>(key[1]);
+    if (key.size() != 2 + n + kChunkSuffixBytes || n == 0)
+      return failed = make_error(ErrorCode::kCorruption, "idx.segments: malformed key " + hex(key)),
+             storage::Next::stop();
+    std::string value(key.substr(2, n));
+    // Keys of one length byte are ordered by value within that length only: collect, then sort.
+    std::string past = chunk_key(db_.seg_keys().posting_key({f, value}), UINT64_MAX);
+    out.push_back(std::move(value));
+    return storage::Next::skip_past(std::move(past));
+  });
+  if (!s) return tl::unexpected(s.error());
+  if (!failed) return tl::unexpected(failed.error());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 Result<std::vector<CustomerId>> SegmentIndex::scored_customers() {
   std::vector<CustomerId> out;
   auto [lo, hi] = index::bucket_domain(SegField::kRScore);
@@ -423,6 +575,7 @@ void SegmentCheck::expect(const Customer& c) {
   for_each_delta(keys_, nullptr, &c, [&](const Delta& d) {
     chunks_[d.chunk_key].add(d.low);
     if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
+    if (tracks_value(keys_, d)) values_[d.posting->field].insert(d.posting->bucket);
   });
 }
 
@@ -458,6 +611,20 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
     if (!stored || !*stored || (*stored)->first > used->first || (*stored)->second < used->second)
       problem(Kind::kBadMetadata, "meta",
               extent_key(field) + " does not cover the buckets in use (queries would miss customers)");
+  }
+  for (const auto& [field, used] : values_) {
+    auto stored = index.text_values(field);  // encrypted: the dictionary
+    if (!stored) {
+      problem(Kind::kBadMetadata, "meta", dictionary_key(field) + ": " + stored.error().message());
+      continue;
+    }
+    std::vector<std::string> lacking;
+    std::set_difference(used.begin(), used.end(), stored->begin(), stored->end(),
+                        std::back_inserter(lacking));
+    if (!lacking.empty())
+      problem(Kind::kBadMetadata, "meta",
+              dictionary_key(field) + " lacks " + std::to_string(lacking.size()) +
+                  " values in use (reports would miss their groups)");
   }
   return {};
 }

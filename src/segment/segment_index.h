@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,15 +70,23 @@ inline std::uint32_t id_set_high(std::uint64_t chunk) {
   return static_cast<std::uint32_t>(chunk >> (32 - kChunkShift));
 }
 
-// Posting keys: plaintext or tokenized (tok non-null).
+// Posting keys: plaintext or tokenized (tok non-null). `sliced`: the file keeps the bit-sliced
+// index (format 2, slices.h); a format-1 file opened read-only has none. The keys of the
+// 9 × 65 slice postings are fixed: computed once here (tokenizing one per delta was too slow).
+// Immutable after construction; thread-safe.
 class SegmentKeys {
  public:
-  explicit SegmentKeys(const crypto::Tokenizer* tok) : tok_(tok) {}
+  SegmentKeys(const crypto::Tokenizer* tok, bool sliced);
   bool tokenized() const { return tok_ != nullptr; }
+  bool sliced() const { return sliced_; }
   std::string posting_key(const Posting& p) const;
+  // The posting key of slice `slice` (0..64) of sliced field f (slices.h), memoized.
+  const std::string& slice_key(SegField f, int slice) const;
 
  private:
   const crypto::Tokenizer* tok_;
+  bool sliced_;
+  std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };
 
 std::string chunk_key(std::string_view posting_key, std::uint64_t chunk);
@@ -100,6 +109,17 @@ std::string encode_extent(Extent e);  // 16 bytes
 std::optional<Extent> decode_extent(std::string_view bytes);
 // Widens *e to cover b (sets it when empty).
 void widen(std::optional<Extent>& e, std::int64_t b);
+
+// ---- value dictionaries (encrypted mode) ---------------------------------------------------------
+// Tokens hide the values of text fields (region, city, country, tag), so grouping by one needs
+// their values: sealed meta "values.<field>" lists every value the field has ever had (grows
+// only, like the extents; written at flush). Plaintext needs none: the keys hold the values.
+bool is_text_field(SegField f);
+std::string dictionary_key(SegField f);
+inline constexpr std::string_view kDictionaryPrefix = "values.";
+// [u16 BE length][bytes] per value, strictly ascending.
+std::string encode_dictionary(const std::vector<std::string>& sorted_values);
+std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes);
 
 // ---- bucket enumeration (pure) -----------------------------------------------------------------
 // The buckets of ordered field f whose values can lie in [lo, hi] (values as bucket_of takes
@@ -124,6 +144,11 @@ struct Delta {
 void for_each_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
                     const std::function<void(const Delta&)>& fn);
 
+// The slice deltas alone (part of for_each_delta when keys.sliced()); the upgrade of a
+// format-1 file feeds each customer as (null, c) through it.
+void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const Customer* after,
+                          const std::function<void(const Delta&)>& fn);
+
 // Queues the postings change of one customer in st (flushed by flush_postings).
 void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Customer* before,
                     const Customer* after);
@@ -139,11 +164,21 @@ class SegmentIndex {
 
   // The members of one posting (all its chunks).
   Result<index::IdSet> members(const Posting& p);
+  // The same, the posting named by its key.
+  Result<index::IdSet> members_of_key(const std::string& posting_key);
+  const detail::DatabaseImpl& db() const { return db_; }
   // The buckets of ordered field f in [blo, bhi] that may have members, ascending:
   // plaintext, the stored ones (one ordered walk); encrypted, every bucket within the extent.
   Result<std::vector<std::int64_t>> buckets(SegField f, std::int64_t blo, std::int64_t bhi);
+  // One stored chunk of posting p (its key given, e.g. SegmentKeys::slice_key); the empty
+  // bitmap when absent.
+  Result<Roaring> chunk(std::string_view posting_key, std::uint64_t chunk);
   // Encrypted only: the bucket range f has ever used; nullopt when none.
   Result<std::optional<Extent>> extent(SegField f);
+  // The values of text field f with members, ascending (bytes): plaintext, the stored keys (one
+  // walk skipping each value's further chunks); encrypted, the value dictionary (a superset:
+  // a value may have no members left). kCorruption for a malformed dictionary.
+  Result<std::vector<std::string>> text_values(SegField f);
   // The ids of every customer with scores (each has exactly one r_score posting), ascending.
   Result<std::vector<CustomerId>> scored_customers();
 
@@ -178,6 +213,7 @@ class SegmentCheck {
   const SegmentKeys& keys_;
   std::map<std::string, Roaring> chunks_;  // chunk key -> low 32 bits of members
   std::map<SegField, std::optional<Extent>> extents_;
+  std::map<SegField, std::set<std::string>> values_;  // encrypted: text values in use
 };
 
 }  // namespace custdb::segment
