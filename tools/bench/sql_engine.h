@@ -43,7 +43,7 @@ constexpr const char* kTransactionColumns =
 
 // The statements that write: a customer with its tags, a transaction landing on a customer
 // (insert + aggregate update: txn_count, total_amount, first/last_txn_at, and so every index
-// on them), a relationship.
+// on them), a relationship. customer() writes `scores` too (NULL columns when absent).
 class SqlWriter {
  public:
   explicit SqlWriter(SqlDb& db);
@@ -60,6 +60,10 @@ class SqlWriter {
 // every commit and reads SQLite's own high-water mark (reset at the start). ANALYZE is not
 // part of it (see analyze()).
 LoadStats load_sql(SqlDb& db, const Args& a, const std::string& label);
+
+// After the load, like custdb's write_scores_custdb (workload.h): the generator's scores of
+// customers 1..a.customers by UPDATE, kLoadBatch customers a BEGIN/COMMIT. Returns seconds.
+double write_scores_sql(SqlDb& db, const Args& a);
 
 // Reads the row `s` stands on (columns kCustomerColumns from index 0) into a Customer and its
 // tags with `tags` (SELECT tag ... WHERE customer_id = ?1).

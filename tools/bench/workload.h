@@ -27,11 +27,16 @@ constexpr std::uint8_t kRawKeyByte = 0x42;    // the raw 256-bit key is 32 of th
 // so no passphrase stretching. The map starts at 1 GiB and grows by itself.
 Database open_custdb(const fs::path& path, bool encrypted, SyncMode sync, bool fresh = true);
 
-// Loads customers 1..a.customers, each with its generated scores (synthetic.h; set like a
-// scoring run sets them) and a.txns_per_customer transactions (every insert updates the
-// customer's aggregates and the indexes), kLoadBatch customers a write
+// Loads customers 1..a.customers, each with a.txns_per_customer transactions (every insert
+// updates the customer's aggregates and the indexes), kLoadBatch customers a write
 // transaction, then the generator's relationships, kLoadBatch a write transaction. Samples the
 // heap after every commit.
 LoadStats load_custdb(Database& db, const Args& a, const std::string& label);
+
+// After the load, like a scoring run: writes the generator's scores (synthetic.h,
+// Generator::scores) of customers 1..a.customers, kLoadBatch customers a write transaction,
+// through the door score_customers uses (scores are read-only to the public API). Returns
+// seconds.
+double write_scores_custdb(Database& db, const Args& a);
 
 }  // namespace custdb::bench
