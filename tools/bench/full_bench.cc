@@ -842,7 +842,7 @@ int run_full(const Args& a) {
   if (on["sqlcipher"]) sqlcipher = SqlApi::load("libsqlcipher.so.0");
   // DuckDB is optional: without its library the engine is skipped, said on both outputs.
   std::optional<DuckApi> duckdb;
-  std::string duckdb_skipped;
+  std::string duckdb_skipped = "not in --engines";
   if (on["duckdb"]) {
     const std::string lib = duckdb_library(a);
     if (lib.empty()) {
@@ -894,7 +894,7 @@ int run_full(const Args& a) {
               "the SQL engines' schema and WHERE clauses; prepared statements; reads in "
               "one transaction a run; point gets, email lookups and histories: the first %d of "
               "each list; no landings\n",
-              duckdb ? "on" : ("skipped: " + duckdb_skipped).c_str(), kDuckThreads, kHead);
+              duckdb ? "on" : ("not run: " + duckdb_skipped).c_str(), kDuckThreads, kHead);
   std::printf("- transaction landing: %d a run on random existing customers, %d a commit; "
               "durable = custdb SyncMode::kFull | SQL WAL + synchronous=FULL (fsync at each commit); "
               "relaxed = custdb SyncMode::kNone | SQL WAL + synchronous=OFF (no fsync at commit)\n",
