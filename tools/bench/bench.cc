@@ -1,13 +1,16 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
 //   custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] [--txns T] [--runs R] [--dir DIR]
-//                [--engines custdb,custdb-enc,sqlite,sqlcipher] [--query Q]
+//                [--engines custdb,custdb-enc,sqlite,sqlcipher,duckdb] [--query Q] [--duckdb PATH]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
-// a segment, group:tier, group:region or history) for R × 5 s, for `perf record -p PID`.
-// Suite "full" (full_bench.cc): custdb plaintext and encrypted against SQLite and SQLCipher on
-// load, gets, lookups, landings, segments, history, grouped aggregates, file size and heap;
-// --engines picks which run (default all four), --txns defaults to 10.
+// a segment, group:tier, group:region, report:tier,region, report:tier:clv, top:clv or history)
+// for R × 5 s, for `perf record -p PID`.
+// Suite "full" (full_bench.cc): custdb plaintext and encrypted against SQLite, SQLCipher and
+// DuckDB on load, gets, lookups, landings, segments, history, grouped aggregates, reports,
+// top-N, file size and heap; --engines picks which run (default all five; duckdb needs
+// --duckdb PATH or $CUSTDB_DUCKDB_LIB, from tools/bench/setup_duckdb.sh, else it is skipped),
+// --txns defaults to 10.
 // Suite "segments" (segments_bench.cc): custdb against SQLite and SQLCipher on segment queries
 // (--txns defaults to 3).
 // Suite "paging" (segments_bench.cc): one segment (--query, default related(household))
@@ -130,9 +133,10 @@ int main(int argc, char** argv) {
     else if (arg == "--txns") a.txns_per_customer = std::stoi(next());
     else if (arg == "--engines") a.engines = next();
     else if (arg == "--query") a.query = next();
+    else if (arg == "--duckdb") a.duckdb_lib = next();
     else {
       std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] "
-                           "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q]\n");
+                           "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q] [--duckdb LIBDUCKDB_SO]\n");
       return 2;
     }
   }

@@ -23,8 +23,11 @@ struct Args {
   int runs = 5;
   fs::path dir = fs::temp_directory_path() / "custdb-bench";
   std::string suite = "crypto";
-  // Suite "full": which engines run, any of custdb, custdb-enc, sqlite, sqlcipher.
-  std::string engines = "custdb,custdb-enc,sqlite,sqlcipher";
+  // Suite "full": which engines run, any of custdb, custdb-enc, sqlite, sqlcipher, duckdb.
+  std::string engines = "custdb,custdb-enc,sqlite,sqlcipher,duckdb";
+  // Suite "full", engine duckdb: the libduckdb.so to dlopen (tools/bench/setup_duckdb.sh);
+  // empty: $CUSTDB_DUCKDB_LIB. Without either the engine is skipped with a message.
+  std::string duckdb_lib;
   std::string query;  // suite "profile": the operation to repeat
 };
 

@@ -105,6 +105,7 @@ class SqlDb {
     void run() { while (row()) {} reset(); }
     void reset() { api_.reset(s_); }
     long long col(int i) { return api_.column_int64(s_, i); }
+    __int128 wide(int i) { return col(i); }  // SQLite's integers are 64-bit
     bool is_null(int i) { return api_.column_type(s_, i) == kSqliteNull; }
     std::string text(int i) {
       auto* t = api_.column_text(s_, i);

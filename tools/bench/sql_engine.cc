@@ -41,7 +41,8 @@ void create_schema(SqlDb& db) {
       tier INT, stage INT, income_band INT, risk INT, consent_email INT, consent_email_date INT,
       consent_sms INT, consent_sms_date INT, consent_phone INT, consent_phone_date INT,
       created_at INT, updated_at INT, txn_count INT, total_amount INT, first_txn_at INT,
-      last_txn_at INT);
+      last_txn_at INT, p_alive INT, expected_purchases INT, expected_value INT, clv INT,
+      r_score INT, f_score INT, m_score INT, scores_as_of INT);
     CREATE TABLE customer_tags (customer_id INT, tag TEXT, PRIMARY KEY (customer_id, tag)) WITHOUT ROWID;
     CREATE TABLE relationships (id INTEGER PRIMARY KEY, from_id INT, to_id INT, type INT,
       custom_type TEXT, since INT);
@@ -50,7 +51,8 @@ void create_schema(SqlDb& db) {
   const char* indexed[] = {"external_ref", "email", "phone", "type", "tier", "stage", "region",
                            "city", "country", "gender", "income_band", "risk", "birth_date",
                            "created_at", "consent_email", "consent_sms", "consent_phone",
-                           "txn_count", "total_amount", "first_txn_at", "last_txn_at"};
+                           "txn_count", "total_amount", "first_txn_at", "last_txn_at",
+                           "p_alive", "expected_purchases", "clv", "r_score", "f_score", "m_score"};
   for (const char* c : indexed)
     db.exec(std::string("CREATE INDEX customers_") + c + " ON customers(" + c + ");");
   db.exec("CREATE INDEX tags_tag ON customer_tags(tag, customer_id);"
@@ -60,7 +62,7 @@ void create_schema(SqlDb& db) {
 
 SqlWriter::SqlWriter(SqlDb& db)
     : ins_(db, std::string("INSERT INTO customers (") + kCustomerColumns +
-                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
       tag_(db, "INSERT INTO customer_tags VALUES (?,?)"),
       txn_(db, "INSERT INTO transactions VALUES (NULL,?,?,?,?,?,?,?,?,?)"),
       agg_(db, "UPDATE customers SET txn_count = txn_count + 1, total_amount = total_amount + ?2, "
@@ -68,7 +70,7 @@ SqlWriter::SqlWriter(SqlDb& db)
                "last_txn_at = max(coalesce(last_txn_at, ?3), ?3) WHERE id = ?1"),
       rel_(db, "INSERT INTO relationships VALUES (NULL,?,?,?,NULL,?)") {}
 
-void SqlWriter::customer(const Customer& c) {
+void SqlWriter::customer(const Customer& c, const std::optional<Scores>& scores) {
   auto day = [&](int i, const std::optional<Date>& d) {
     if (d) ins_.bind(i, d->time_since_epoch().count()); else ins_.bind_null(i);
   };
@@ -99,6 +101,14 @@ void SqlWriter::customer(const Customer& c) {
   ins_.bind(25, 0);
   ins_.bind_null(26);
   ins_.bind_null(27);
+  if (scores) {
+    ins_.bind(28, to_millionths(scores->p_alive)).bind(29, to_millionths(scores->expected_purchases))
+        .bind(30, scores->expected_value).bind(31, scores->clv).bind(32, scores->r_score)
+        .bind(33, scores->f_score).bind(34, scores->m_score)
+        .bind(35, scores->as_of.time_since_epoch().count());
+  } else {
+    for (int i = 28; i <= 35; ++i) ins_.bind_null(i);
+  }
   ins_.run();
   for (const auto& t : c.tags) tag_.bind(1, static_cast<long long>(c.id)).bind(2, t).run();
 }
@@ -130,7 +140,7 @@ LoadStats load_sql(SqlDb& db, const Args& a, const std::string& label) {
   for (std::uint64_t first = 1; first <= a.customers; first += kLoadBatch) {
     db.exec("BEGIN");
     for (std::uint64_t i = first; i < first + kLoadBatch && i <= a.customers; ++i) {
-      w.customer(gen.customer(i));
+      w.customer(gen.customer(i), std::nullopt);
       for (const auto& t : gen.transactions(i, a.txns_per_customer)) w.transaction(t);
       s.rows += 1 + a.txns_per_customer;
     }
@@ -157,56 +167,35 @@ LoadStats load_sql(SqlDb& db, const Args& a, const std::string& label) {
 }
 
 Customer row_to_customer(SqlDb::Stmt& s, SqlDb::Stmt& tags) {
-  auto day = [&](int i) -> std::optional<Date> {
-    if (s.is_null(i)) return std::nullopt;
-    return Date{std::chrono::days{s.col(i)}};
-  };
-  auto ts = [&](int i) -> std::optional<Timestamp> {
-    if (s.is_null(i)) return std::nullopt;
-    return Timestamp{std::chrono::milliseconds{s.col(i)}};
-  };
-  Customer c;
-  c.id = static_cast<CustomerId>(s.col(0));
-  c.external_ref = s.text(1);
-  c.type = static_cast<CustomerType>(s.col(2));
-  c.name = s.text(3);
-  if (!s.is_null(4)) c.email = s.text(4);
-  if (!s.is_null(5)) c.phone = s.text(5);
-  c.birth_date = day(6);
-  c.gender = static_cast<Gender>(s.col(7));
-  c.address = {s.text(8), s.text(9), s.text(10)};
-  c.tier = static_cast<Tier>(s.col(11));
-  c.stage = static_cast<Stage>(s.col(12));
-  if (!s.is_null(13)) c.income_band = static_cast<std::uint8_t>(s.col(13));
-  c.risk = static_cast<Risk>(s.col(14));
-  c.consent_email = {static_cast<ConsentState>(s.col(15)), day(16)};
-  c.consent_sms = {static_cast<ConsentState>(s.col(17)), day(18)};
-  c.consent_phone = {static_cast<ConsentState>(s.col(19)), day(20)};
-  c.created_at = *ts(21);
-  c.updated_at = *ts(22);
-  c.aggregates.txn_count = static_cast<std::uint64_t>(s.col(23));
-  c.aggregates.total_amount = s.col(24);
-  c.aggregates.first_txn_at = ts(25);
-  c.aggregates.last_txn_at = ts(26);
+  Customer c = customer_from_row(s);
   tags.bind(1, static_cast<long long>(c.id));
   while (tags.row()) c.tags.push_back(tags.text(0));
   tags.reset();
   return c;
 }
 
-Transaction row_to_transaction(SqlDb::Stmt& s) {
-  Transaction t;
-  t.id = static_cast<TransactionId>(s.col(0));
-  t.customer_id = static_cast<CustomerId>(s.col(1));
-  t.ts = Timestamp{std::chrono::milliseconds{s.col(2)}};
-  t.amount = s.col(3);
-  t.currency = s.text(4);
-  t.base_amount = s.col(5);
-  t.kind = static_cast<TransactionKind>(s.col(6));
-  t.channel = static_cast<Channel>(s.col(7));
-  t.product = s.text(8);
-  t.description = s.text(9);
-  return t;
+Transaction row_to_transaction(SqlDb::Stmt& s) { return transaction_from_row(s); }
+
+double write_scores_sql(SqlDb& db, const Args& a) {
+  synthetic::Generator gen;
+  SqlDb::Stmt up(db, "UPDATE customers SET p_alive = ?2, expected_purchases = ?3, "
+                     "expected_value = ?4, clv = ?5, r_score = ?6, f_score = ?7, m_score = ?8, "
+                     "scores_as_of = ?9 WHERE id = ?1");
+  auto t0 = Clock::now();
+  for (std::uint64_t first = 1; first <= a.customers; first += kLoadBatch) {
+    db.exec("BEGIN");
+    for (std::uint64_t i = first; i < first + kLoadBatch && i <= a.customers; ++i) {
+      const Customer c = gen.customer(i);
+      const auto sc = gen.scores(c);
+      if (!sc) continue;
+      up.bind(1, static_cast<long long>(c.id)).bind(2, to_millionths(sc->p_alive))
+          .bind(3, to_millionths(sc->expected_purchases)).bind(4, sc->expected_value)
+          .bind(5, sc->clv).bind(6, sc->r_score).bind(7, sc->f_score).bind(8, sc->m_score)
+          .bind(9, sc->as_of.time_since_epoch().count()).run();
+    }
+    db.exec("COMMIT");
+  }
+  return seconds_since(t0);
 }
 
 }  // namespace custdb::bench

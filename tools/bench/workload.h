@@ -33,4 +33,10 @@ Database open_custdb(const fs::path& path, bool encrypted, SyncMode sync, bool f
 // heap after every commit.
 LoadStats load_custdb(Database& db, const Args& a, const std::string& label);
 
+// After the load, like a scoring run: writes the generator's scores (synthetic.h,
+// Generator::scores) of customers 1..a.customers, kLoadBatch customers a write transaction,
+// through the door score_customers uses (scores are read-only to the public API). Returns
+// seconds.
+double write_scores_custdb(Database& db, const Args& a);
+
 }  // namespace custdb::bench

@@ -80,6 +80,22 @@ Customer Generator::customer(std::uint64_t i) {
   return c;
 }
 
+std::optional<Scores> Generator::scores(const Customer& c) const {
+  if (c.type == CustomerType::kProspect) return std::nullopt;
+  std::mt19937_64 r(p_.seed * 0xC2B2AE3D27D4EB4Full + c.id);  // its own stream, order-free
+  Scores s;
+  s.as_of = parse_date("2026-11-01").value();
+  s.p_alive = static_cast<double>(r() % 1'000'001) / 1e6;
+  s.expected_purchases = static_cast<double>(r() % 20'000'001) / 1e6;
+  const auto tier = static_cast<std::int64_t>(c.tier);
+  s.expected_value = 500 + static_cast<std::int64_t>(r() % static_cast<std::uint64_t>(5'000 * (1 + tier)));
+  s.clv = static_cast<std::int64_t>(r() % static_cast<std::uint64_t>(100'000 * (1 + tier) * (1 + tier)));
+  s.r_score = static_cast<std::uint8_t>(1 + r() % 5);
+  s.f_score = static_cast<std::uint8_t>(1 + r() % 5);
+  s.m_score = static_cast<std::uint8_t>(1 + r() % 5);
+  return s;
+}
+
 std::vector<Transaction> Generator::transactions(CustomerId id, int count) {
   std::vector<Transaction> out;
   out.reserve(count);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -26,6 +27,15 @@ class Generator {
   std::vector<Transaction> transactions(CustomerId id, int count);
   // Household and referral links among customers 1..n (ids from the generator).
   std::vector<Relationship> relationships(std::uint64_t n);
+
+  // The analytics scores of a generated customer, as a scoring run would leave them (see
+  // Customer::scores), as of 2026-11-01: deterministic from the seed and c.id alone (not from
+  // the generator's transaction stream), so every engine of a benchmark stores the same ones.
+  // Prospects are never scored (nullopt). p_alive (0..1) and expected_purchases (0..20) are
+  // whole millionths, so they survive custdb's conversion to millionths exactly; clv and
+  // expected_value are minor units, higher for higher tiers. Not derived from the
+  // transactions: a fixture for storage and queries, not a model.
+  std::optional<Scores> scores(const Customer& c) const;
 
   // The email of customer i, so lookups can be generated without keeping customers around.
   static std::string email_of(std::uint64_t i);
