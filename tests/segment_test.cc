@@ -370,9 +370,10 @@ BOOST_DATA_TEST_CASE(query_in_a_write_transaction_that_fills_the_map, kModes, mo
   for (int i = 2; i <= 20000 && !failed; ++i) {
     if (auto r = txn.insert_customer(sample_customer(i)); !r) failed = r.error();
     // Every 500 inserts a query flushes the postings queued so far.
-    else if (i % 500 == 0)
+    else if (i % 500 == 0) {
       if (auto n = txn.count(all); !n) failed = n.error();
       else BOOST_TEST_REQUIRE(*n == static_cast<std::uint64_t>(i));
+    }
   }
   BOOST_TEST_REQUIRE(failed.has_value());
   BOOST_TEST((failed->code() == ErrorCode::kResourceExhausted), failed->to_string());
