@@ -1,10 +1,12 @@
 #include "segment/slices.h"
 
+#include <algorithm>
 #include <cassert>
 #include <string>
 #include <vector>
 
 #include "engine/db_impl.h"
+#include "index/bitmap_ops.h"
 #include "segment/segment_index.h"
 
 namespace custdb::segment {
@@ -20,12 +22,6 @@ const std::vector<Posting>& all_slice_postings() {
     return v;
   }();
   return postings;
-}
-
-// The 16-bit container keys (chunks within one 2^32 part) a Roaring occupies, ascending.
-std::vector<std::uint16_t> containers_of(const Roaring& r) {
-  const auto& ra = r.roaring.high_low_container;
-  return std::vector<std::uint16_t>(ra.keys, ra.keys + ra.size);
 }
 
 }  // namespace
@@ -111,19 +107,16 @@ Result<const index::IdSet*> SliceReader::slice(int i) {
 
 Result<const index::IdSet*> SliceReader::exists() { return read(kExistsSlice); }
 
-Result<Roaring> SliceReader::chunk(int slice, std::uint64_t c) {
+Result<bool> SliceReader::chunk_words(int slice, std::uint64_t c, std::uint64_t* words) {
+  const auto key = static_cast<std::uint16_t>(c & 0xFFFF);  // the container within its part
   // A slice already read in full answers from memory.
   if (const auto& full = slices_[static_cast<std::size_t>(slice)]) {
-    Roaring out;
-    if (const Roaring* part = full->part(id_set_high(c))) {
-      Roaring mask;
-      const std::uint64_t base = (c << kChunkShift) & 0xFFFFFFFFu;
-      mask.addRange(base, base + (std::uint64_t{1} << kChunkShift));
-      out = *part & mask;
-    }
-    return out;
+    const Roaring* part = full->part(id_set_high(c));
+    return part != nullptr && index::container_words(*part, key, words);
   }
-  return index_.chunk(index_.db().seg_keys().slice_key(field_, slice), c);
+  auto bits = index_.chunk(index_.db().seg_keys().slice_key(field_, slice), c);
+  if (!bits) return tl::unexpected(bits.error());
+  return index::container_words(*bits, key, words);
 }
 
 Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const index::IdSet* within,
@@ -148,55 +141,87 @@ Result<index::IdSet> SliceReader::range(std::int64_t lo, std::int64_t hi, const 
     if (!e) return tl::unexpected(e.error());
     within = *e;
   }
+  // O'Neil & Quass, per 2^16-id chunk on raw words (index/bitmap_ops.h: CRoaring's container
+  // conversions dominated the walk): from the top bit down, eq_lo/eq_hi hold the members whose
+  // bits so far equal the bound's, lt_hi those already below hi, gt_lo those already above lo;
+  // a chunk stops once neither eq set has a member left.
+  constexpr int W = index::kChunkWords;
+  alignas(64) std::uint64_t s[W], eq_lo[W], eq_hi[W], lt_hi[W], gt_lo[W];
   for (const auto& [part_high, w] : within->parts()) {
     if (w.isEmpty()) continue;
-    const std::uint32_t high = part_high;  // a structured binding: not capturable before C++20 in clang 14
-    const std::vector<std::uint16_t> keys = containers_of(w);
-    // The slice restricted to the chunks the part's members occupy.
-    auto restricted = [&](int slice) -> Result<Roaring> {
-      Roaring s;
-      for (std::uint16_t k : keys) {
-        const std::uint64_t c = (std::uint64_t{high} << (32 - kChunkShift)) | k;
-        auto bits = chunk(slice, c);
-        if (!bits) return tl::unexpected(bits.error());
-        s |= *bits;
+    const std::uint32_t high = part_high;
+    Roaring in;
+    const std::int32_t containers = w.roaring.high_low_container.size;
+    for (std::int32_t ci = 0; ci < containers; ++ci) {
+      const std::uint16_t key = w.roaring.high_low_container.keys[ci];
+      const std::uint64_t c = (std::uint64_t{high} << (32 - kChunkShift)) | key;
+      if (!index::container_words_at(w, ci, eq_lo)) continue;
+      if (!known && !all_with_value) {
+        // Without known bounds a member may have no value (its bits all 0, read as INT64_MIN).
+        auto any = chunk_words(kExistsSlice, c, s);
+        if (!any) return tl::unexpected(any.error());
+        if (!*any) continue;
+        for (int j = 0; j < W; ++j) eq_lo[j] &= s[j];
       }
-      return s;
-    };
-    Roaring members = w;
-    if (!known && !all_with_value) {
-      // Without known bounds a member may have no value (its bits all 0, read as INT64_MIN).
-      auto e = restricted(kExistsSlice);
-      if (!e) return tl::unexpected(e.error());
-      members &= *e;
-    }
-    // O'Neil & Quass: walk the bits from the top; eq_* hold the members whose bits so far equal
-    // the bound's, lt_hi those already below hi, gt_lo those already above lo.
-    Roaring eq_lo = members, eq_hi = members, lt_hi, gt_lo;
-    for (int i = top; i >= 0; --i) {
-      const bool need_lo = !eq_lo.isEmpty(), need_hi = !eq_hi.isEmpty();
-      if (!need_lo && !need_hi) break;
-      auto s = restricted(i);
-      if (!s) return tl::unexpected(s.error());
-      if (need_hi) {
-        if ((uhi >> i) & 1) {
-          lt_hi |= eq_hi - *s;
-          eq_hi &= *s;
-        } else {
-          eq_hi -= *s;
+      std::copy(eq_lo, eq_lo + W, eq_hi);
+      std::fill(lt_hi, lt_hi + W, 0);
+      std::fill(gt_lo, gt_lo + W, 0);
+      bool need_lo = true, need_hi = true;
+      for (int i = top; i >= 0 && (need_lo || need_hi); --i) {
+        auto present = chunk_words(i, c, s);
+        if (!present) return tl::unexpected(present.error());
+        if (!*present) {
+          // An empty slice chunk (most high bits of small values): every member has bit i 0,
+          // so members equal to a bound with bit i set fall below it, and the others stay.
+          if (need_hi && ((uhi >> i) & 1)) {
+            for (int j = 0; j < W; ++j) lt_hi[j] |= eq_hi[j];
+            std::fill(eq_hi, eq_hi + W, 0);
+            need_hi = false;
+          }
+          if (need_lo && ((ulo >> i) & 1)) {
+            std::fill(eq_lo, eq_lo + W, 0);
+            need_lo = false;
+          }
+          continue;
+        }
+        if (need_hi) {
+          std::uint64_t any = 0;
+          if ((uhi >> i) & 1) {
+            for (int j = 0; j < W; ++j) {
+              lt_hi[j] |= eq_hi[j] & ~s[j];
+              eq_hi[j] &= s[j];
+              any |= eq_hi[j];
+            }
+          } else {
+            for (int j = 0; j < W; ++j) {
+              eq_hi[j] &= ~s[j];
+              any |= eq_hi[j];
+            }
+          }
+          need_hi = any != 0;
+        }
+        if (need_lo) {
+          std::uint64_t any = 0;
+          if ((ulo >> i) & 1) {
+            for (int j = 0; j < W; ++j) {
+              eq_lo[j] &= s[j];
+              any |= eq_lo[j];
+            }
+          } else {
+            for (int j = 0; j < W; ++j) {
+              gt_lo[j] |= eq_lo[j] & s[j];
+              eq_lo[j] &= ~s[j];
+              any |= eq_lo[j];
+            }
+          }
+          need_lo = any != 0;
         }
       }
-      if (need_lo) {
-        if ((ulo >> i) & 1) {
-          eq_lo &= *s;
-        } else {
-          gt_lo |= eq_lo & *s;
-          eq_lo -= *s;
-        }
-      }
+      // In range: (below hi or equal to it) and (above lo or equal to it).
+      for (int j = 0; j < W; ++j) s[j] = (lt_hi[j] | eq_hi[j]) & (gt_lo[j] | eq_lo[j]);
+      const std::uint64_t n = index::count_words(s);
+      if (n != 0) in |= index::roaring_from_words(key, s, n);
     }
-    Roaring below = lt_hi | eq_hi, above = gt_lo | eq_lo;
-    Roaring in = below & above;
     if (!in.isEmpty()) out.merge(high, in);
   }
   return out;

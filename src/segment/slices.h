@@ -93,8 +93,9 @@ class SliceReader {
 
  private:
   Result<const index::IdSet*> read(int slice);
-  // One chunk of slice i (empty when absent); read only through range().
-  Result<Roaring> chunk(int slice, std::uint64_t chunk);
+  // Chunk `chunk` of slice i as index::kChunkWords words; false (words untouched) when no bit
+  // is set. For range().
+  Result<bool> chunk_words(int slice, std::uint64_t chunk, std::uint64_t* words);
 
   SegmentIndex& index_;
   SegField field_;

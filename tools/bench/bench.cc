@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
            : a.suite == "profile" ? run_profile(a)
                                  : 2;
   if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
-  fs::remove_all(a.dir);
+  // A profile run's database stays for the next run under CUSTDB_BENCH_REUSE=1 (full_bench.cc).
+  const char* reuse = std::getenv("CUSTDB_BENCH_REUSE");
+  if (!(a.suite == "profile" && reuse && std::string(reuse) == "1")) fs::remove_all(a.dir);
   return rc;
 }

@@ -11,6 +11,7 @@
 // printed and makes the exit status 1. custdb's report and rank answering kUnsupported (not
 // built yet) leave their rows empty ("–") and unchecked. Each engine's files are deleted after
 // its measurements.
+#include <cstdlib>
 #include <lmdb.h>
 #include <roaring/roaring_version.h>
 #include <sodium.h>
@@ -1000,11 +1001,18 @@ int run_profile(const Args& a) {
   const bool encrypted = a.engines.rfind("custdb-enc", 0) == 0;
   const std::string label = encrypted ? "custdb-enc" : "custdb";
   const fs::path path = a.dir / label;
-  Database db = open_custdb(path, encrypted, SyncMode::kNone);
-  LoadStats ls = load_custdb(db, a, label);
-  write_scores_custdb(db, a);
-  std::printf("%s: %llu customers loaded in %.1f s\n", label.c_str(),
-              static_cast<unsigned long long>(a.customers), ls.seconds);
+  // CUSTDB_BENCH_REUSE=1 opens a database an earlier profile run left in --dir (same
+  // --customers and --txns: not checked) instead of loading it again: profiles of several
+  // queries at 1M then load once.
+  const char* reuse_env = std::getenv("CUSTDB_BENCH_REUSE");
+  const bool reuse = reuse_env && std::string(reuse_env) == "1" && fs::exists(path / "data.mdb");
+  Database db = open_custdb(path, encrypted, SyncMode::kNone, !reuse);
+  if (!reuse) {
+    LoadStats ls = load_custdb(db, a, label);
+    write_scores_custdb(db, a);
+    std::printf("%s: %llu customers loaded in %.1f s\n", label.c_str(),
+                static_cast<unsigned long long>(a.customers), ls.seconds);
+  }
   auto rd = db.begin_read();
   if (!rd) die("begin read", rd.error());
   std::function<void()> op;
