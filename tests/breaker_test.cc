@@ -9,6 +9,9 @@
 #include <string>
 
 #include "custdb/database.h"
+#include "custdb/query.h"
+#include "custdb/segment.h"
+#include "program.h"
 #include "test_util.h"
 
 namespace custdb {
@@ -77,6 +80,55 @@ BOOST_DATA_TEST_CASE(upgrade_that_fills_the_map_leaves_format_1, test::kModes, m
     test::require_clean(db);
   }
   BOOST_TEST(!file_bytes(file).empty());
+}
+
+// A handle that opened a format-1 file read-only keeps answering, and checking, after another
+// handle upgraded the file: the slices and dictionaries that appeared are the file's, not
+// damage.
+BOOST_DATA_TEST_CASE(read_only_handle_outlives_an_upgrade, test::kModes, mode) {
+  using test::must;
+  const bool enc = mode == test::Mode::kEncrypted;
+  test::TempDir dir;
+  fs::copy_file(fs::path(CUSTDB_FIXTURE_DIR) / "v1_db" / (enc ? "encrypted" : "plaintext") /
+                    "data.mdb",
+                dir.path() / "data.mdb");
+  Options o;
+  if (enc) o.key = KeyMaterial::from_passphrase("fixture-passphrase");
+  Options ro = o;
+  ro.read_only = true;
+  auto old = must(Database::open(dir.path(), ro));
+  BOOST_TEST(old.info().format_version == 1u);
+  ReportSpec spec;
+  spec.by = {GroupBy::kRegion, GroupBy::kTier};
+  spec.measures = {Measure::kClv, Measure::kTotalAmount};
+  auto q = must(query::parse("total_amount > 100.00 and clv < 50.00"));
+  std::vector<ReportRow> before;
+  std::uint64_t count_before = 0;
+  {
+    auto txn = must(old.begin_read());
+    before = must(txn.report_all(spec));
+    count_before = must(txn.count(q));
+  }
+  {
+    // Another process opens it read-write (an import of no rows): the upgrade.
+    const fs::path empty = dir.path() / "none.csv";
+    std::ofstream(empty) << "id,customer_id,ts,amount,currency,kind,channel,product,description\n";
+    test::RunOptions run;
+    if (enc) run.env["CUSTDB_PASSPHRASE"] = "fixture-passphrase";
+    auto r = test::run_cli({"--db", dir.path().string(), "import", "transactions", empty.string()}, run);
+    BOOST_TEST_REQUIRE(r.code == 0, r.err);
+    auto stats = test::run_cli({"--db", dir.path().string(), "--json", "stats"}, run);
+    BOOST_TEST(stats.out.find("\"format_version\": 2") != std::string::npos, stats.out);
+  }
+  auto txn = must(old.begin_read());
+  BOOST_TEST(must(txn.count(q)) == count_before);
+  auto after = must(txn.report_all(spec));
+  BOOST_TEST_REQUIRE(after.size() == before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    BOOST_TEST(after[i].group == before[i].group);
+    BOOST_TEST(after[i].customers == before[i].customers);
+  }
+  test::require_clean(old);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
