@@ -529,7 +529,8 @@ BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
   BOOST_TEST(contains(bad.err, "m_score"));
   expect(2, {"segment", "tier = gold", "--by", "clv", "--db", db});
   expect(2, {"segment", "tier = gold", "--top", "3", "--count", "--db", db});
-  expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
+  bad = expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
+  BOOST_TEST(contains(bad.err, "not in range 1 to 18446744073709551615"), bad.err);
 }
 
 // Encrypted: text groups come from the sealed value dictionaries, measures from sealed slices;

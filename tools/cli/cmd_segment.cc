@@ -1,5 +1,7 @@
 // custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--top N [--by ATTR]]
 // [--as-of DATE]: the customers matching a segment query (custdb/query.h).
+#include <limits>
+
 #include "common.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
@@ -29,7 +31,8 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* top = sub->add_option("--top", o->top,
                               "The N members with the highest value of --by (ids and values, "
                               "from the index)")
-                 ->check(CLI::PositiveNumber);
+                 // (CLI::PositiveNumber would say "Value 0 not in range 0.000000 to 1.79e308")
+                 ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()));
   auto* by = sub->add_option("--by", o->by,
                              "The ranking attribute of --top: total_amount, txn_count, "
                              "last_txn_at, first_txn_at, created_at, birth_date, clv, p_alive, "
