@@ -235,6 +235,48 @@ BOOST_DATA_TEST_CASE(reports_from_threads_while_writing, test::kModes, mode) {
   test::require_clean(db);
 }
 
+// A write transaction that fills the map (slices and sealed dictionaries make each customer
+// costlier than before) fails with kResourceExhausted and leaves the committed data as it was:
+// same answers, clean check, and the handle writes again after the abort.
+BOOST_DATA_TEST_CASE(map_full_mid_write_keeps_the_file_sound, test::kModes, mode) {
+  using test::must;
+  test::TempDir dir;
+  Options o;
+  o.max_map_size = std::size_t{2} << 20;
+  auto db = test::open_db(mode, dir.path(), o);
+  std::mt19937 r(13);
+  for (int i = 0; i < 30; ++i) must(db.insert_customer(test::random_customer(r)));
+  ReportSpec spec;
+  spec.by = {GroupBy::kCity};
+  spec.measures = {Measure::kTotalAmount};
+  auto report = [&] {
+    auto txn = must(db.begin_read());
+    auto rows = must(txn.report_all(spec));
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (const ReportRow& row : rows) out.emplace_back(row.group[0], row.customers);
+    return out;
+  };
+  const auto before = report();
+  {
+    auto w = must(db.begin_write());
+    Error failure(ErrorCode::kInternal, "");
+    bool full = false;
+    for (int i = 0; i < 200000 && !full; ++i) {
+      Customer c = test::random_customer(r);
+      c.address.city = "city-" + std::to_string(i);  // a new group value each time
+      auto id = w.insert_customer(std::move(c));
+      if (!id) full = true, failure = id.error();
+    }
+    BOOST_TEST_REQUIRE(full);
+    BOOST_TEST((failure.code() == ErrorCode::kResourceExhausted), failure.message());
+    BOOST_TEST(!w.commit().has_value());
+  }
+  BOOST_TEST((report() == before));
+  test::require_clean(db);
+  must(db.insert_customer(test::random_customer(r)));
+  test::require_clean(db);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace custdb
