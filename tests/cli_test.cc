@@ -485,7 +485,10 @@ BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
   for (RankBy by : {RankBy::kTotalAmount, RankBy::kClv, RankBy::kPAlive, RankBy::kLastTxnAt,
                     RankBy::kIncomeBand, RankBy::kBirthDate}) {
     auto want = must(txn.rank(must(query::parse(q)), by, 7));
-    auto pt = parse_json(expect(0, {"segment", q, "--top", "7", "--by", to_string(by), "--json", "--db", db}).out);
+    // A birth date is personal data: shown with --reveal only (below).
+    std::vector<std::string> args{"segment", q, "--top", "7", "--by", to_string(by), "--json", "--db", db};
+    if (by == RankBy::kBirthDate) args.push_back("--reveal");
+    auto pt = parse_json(expect(0, args).out);
     BOOST_TEST(pt.get<std::string>("by") == to_string(by));
     BOOST_TEST_REQUIRE(pt.get_child("top").size() == want.size(), to_string(by));
     std::size_t i = 0;
@@ -494,6 +497,21 @@ BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
       BOOST_TEST(row.get<std::string>(to_string(by)) == expected_measure_text(by, want[i].value));
       ++i;
     }
+  }
+  // Without --reveal, the birth dates next to the ids are masked (table and JSON), as get
+  // and export mask them; the order (and the ids) stay.
+  {
+    auto want_bd = must(txn.rank(must(query::parse(q)), RankBy::kBirthDate, 5));
+    auto pt = parse_json(expect(0, {"segment", q, "--top", "5", "--by", "birth_date", "--json", "--db", db}).out);
+    BOOST_TEST_REQUIRE(pt.get_child("top").size() == want_bd.size());
+    std::size_t i = 0;
+    for (const auto& [k, row] : pt.get_child("top")) {
+      BOOST_TEST(row.get<CustomerId>("id") == want_bd[i++].id);
+      BOOST_TEST(row.get<std::string>("birth_date") == "****-**-**");
+    }
+    Output t = expect(0, {"segment", q, "--top", "5", "--by", "birth_date", "--db", db});
+    BOOST_TEST(contains(t.out, "****-**-**"));
+    BOOST_TEST(!contains(t.out, expected_measure_text(RankBy::kBirthDate, want_bd[0].value)));
   }
   // The default ranking attribute is total_amount; the table has rank, id and value.
   auto want = must(txn.rank(must(query::parse("tier = gold")), RankBy::kTotalAmount, 3));
@@ -511,7 +529,8 @@ BOOST_AUTO_TEST_CASE(segment_top_by_any_attribute) {
   BOOST_TEST(contains(bad.err, "m_score"));
   expect(2, {"segment", "tier = gold", "--by", "clv", "--db", db});
   expect(2, {"segment", "tier = gold", "--top", "3", "--count", "--db", db});
-  expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
+  bad = expect(2, {"segment", "tier = gold", "--top", "0", "--db", db});
+  BOOST_TEST(contains(bad.err, "not in range 1 to 18446744073709551615"), bad.err);
 }
 
 // Encrypted: text groups come from the sealed value dictionaries, measures from sealed slices;

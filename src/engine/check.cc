@@ -55,10 +55,12 @@ struct Checker {
   const DatabaseImpl& db;
   TxnState& st;
   CheckReport& report;
+  // The keys of the file as this transaction sees it (DatabaseImpl::check).
+  const segment::SegmentKeys& keys;
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
   // The segment index the customers derive, built with the writer's own code.
-  segment::SegmentCheck segments{db.seg_keys()};
+  segment::SegmentCheck segments{keys};
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
@@ -331,8 +333,20 @@ Result<CheckReport> DatabaseImpl::check() {
   auto pages = verify_file(path());
   if (!pages) return tl::unexpected(pages.error());
   if (!pages->clean()) return pages;
+  // A handle that opened a format-1 file read-only keeps its unsliced keys, but another
+  // process may have upgraded the file since: check what this snapshot's header says is there.
+  std::unique_ptr<segment::SegmentKeys> upgraded;
+  if (!sliced()) {
+    auto raw = get(**st, tables().meta, coding::as_bytes(kHeaderKey));
+    if (!raw) return tl::unexpected(raw.error());
+    if (*raw) {
+      auto format = header_format(**raw);
+      if (format && *format >= 2)
+        upgraded = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), /*sliced=*/true);
+    }
+  }
   CheckReport report;
-  Checker checker{*this, **st, report};
+  Checker checker{*this, **st, report, upgraded ? *upgraded : seg_keys()};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
   return report;
 }

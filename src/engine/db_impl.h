@@ -469,6 +469,8 @@ inline constexpr std::uint64_t kMaxIdCounter = std::uint64_t{1} << 63;
 // Status of the stored file header (meta key "header"): kCorruption or kUnsupported as an open
 // would report it, and kCorruption when its encryption flag is not `encrypted`.
 Status check_header(storage::Bytes value, bool encrypted);
+// The file format a valid stored header names (1 or 2); errors as check_header's.
+Result<std::uint32_t> header_format(storage::Bytes value);
 // An id counter's stored value (8 bytes) as the next id; kCorruption (message without the key's
 // name) when it has the wrong size or is 0 or above kMaxIdCounter.
 Result<std::uint64_t> parse_id_counter(storage::Bytes value);

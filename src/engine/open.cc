@@ -674,6 +674,12 @@ Status DatabaseImpl::ensure_sealer() {
   return {};
 }
 
+Result<std::uint32_t> header_format(Bytes value) {
+  auto h = decode_header(value);
+  if (!h) return tl::unexpected(h.error());
+  return h->format;
+}
+
 Status check_header(Bytes value, bool encrypted) {
   auto h = decode_header(value);
   if (!h) return tl::unexpected(h.error());

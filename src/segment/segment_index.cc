@@ -368,8 +368,10 @@ bool tracks_extent(const SegmentKeys& keys, const Delta& d) {
   return d.present && keys.tokenized() && index::is_bucketed(d.posting->field);
 }
 // Encrypted mode: an added text value must be in the field's dictionary.
+// The sealed dictionaries came with format 2 (as the slices did): a format-1 file (opened
+// read-only; read-write opens upgrade it) has none, and its checker must not expect them.
 bool tracks_value(const SegmentKeys& keys, const Delta& d) {
-  return d.present && keys.tokenized() && is_text_field(d.posting->field);
+  return d.present && keys.tokenized() && keys.sliced() && is_text_field(d.posting->field);
 }
 
 // The stored dictionary of f (empty when none).

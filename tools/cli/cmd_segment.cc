@@ -1,8 +1,11 @@
 // custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--top N [--by ATTR]]
 // [--as-of DATE]: the customers matching a segment query (custdb/query.h).
+#include <limits>
+
 #include "common.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
+#include "io/display.h"  // kMaskedDate
 
 namespace custdb::cli {
 
@@ -28,7 +31,8 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* top = sub->add_option("--top", o->top,
                               "The N members with the highest value of --by (ids and values, "
                               "from the index)")
-                 ->check(CLI::PositiveNumber);
+                 // (CLI::PositiveNumber would say "Value 0 not in range 0.000000 to 1.79e308")
+                 ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()));
   auto* by = sub->add_option("--by", o->by,
                              "The ranking attribute of --top: total_amount, txn_count, "
                              "last_txn_at, first_txn_at, created_at, birth_date, clv, p_alive, "
@@ -64,11 +68,18 @@ Command add_segment(CLI::App& app, Globals& g) {
             if (top->count()) {  // ids and values from the index; no record is read
               std::vector<Ranked> ranked = must(seg.rank(rank_by, o->top));
               const std::string name = to_string(rank_by);
+              // A birth date next to its customer's id is personal data: masked unless --reveal,
+              // as get, segment's table and export mask it (docs/cli.md, Masking).
+              const bool masked = rank_by == RankBy::kBirthDate && !g.reveal;
+              auto text = [&](std::int64_t v) {
+                return masked ? std::string(io::kMaskedDate) : measure_text(rank_by, v, currency);
+              };
               if (g.json) {
                 Json arr = Json::array();
                 for (const Ranked& r : ranked)
-                  arr.push(Json::object().set("id", r.id).set(name,
-                                                              measure_json(rank_by, r.value, currency)));
+                  arr.push(Json::object().set("id", r.id).set(
+                      name, masked ? Json(std::string(io::kMaskedDate))
+                                   : measure_json(rank_by, r.value, currency)));
                 print_json(Json::object()
                                .set("by", name)
                                .set("count", must(seg.count()))
@@ -79,7 +90,7 @@ Command add_segment(CLI::App& app, Globals& g) {
               std::size_t rank = 0;
               for (const Ranked& r : ranked)
                 table.add({std::to_string(++rank), std::to_string(r.id),
-                           measure_text(rank_by, r.value, currency)});
+                           text(r.value)});
               table.print();
               std::printf("top %zu of %llu matching customers by %s%s\n", ranked.size(),
                           static_cast<unsigned long long>(must(seg.count())), name.c_str(),
