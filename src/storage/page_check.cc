@@ -261,7 +261,9 @@ std::span<const std::uint8_t> Walker::claim(std::uint64_t pgno, std::uint64_t fr
     return {};
   }
   if (pgno >= in_file_) {
-    problem(from, what + " names page " + std::to_string(pgno) + ", past the end of the file");
+    problem(from, what + " names page " + std::to_string(pgno) +
+                      ", past the end of the file (the file is truncated: " +
+                      std::to_string(file_.size()) + " bytes)");
     return {};
   }
   if (seen_[pgno]) {
@@ -297,10 +299,11 @@ void Walker::run() {
   r_.txnid = m.txnid;
   last_ = m.last_pgno;
   in_file_ = file_.size() / psize_;
-  if (in_file_ < last_ + 1)
-    problem(meta_pgno, "the file is truncated: " + std::to_string(file_.size()) +
-                           " bytes, but its last page " + std::to_string(last_) + " ends at " +
-                           std::to_string((last_ + 1) * psize_));
+  // A file may end before its last page: LMDB does not write a page it allocated and freed in
+  // the same transaction (a "loose" page, mdb_page_flush skips it; mdb_freelist_save lists it
+  // as free), so the tail can be free pages that never reached the file. Only a missing page
+  // that is not free is truncation: tree pages past the end are refused by claim(), and the
+  // end of run() names the first missing page that is not free.
   seen_.assign(last_ + 1, 0);
   seen_[0] = seen_[1] = 1;
   // The free list's flags share a field with the environment's flags (mm_flags); its keys
@@ -313,6 +316,15 @@ void Walker::run() {
   }
   walk_db(m.main_db, {TreeKind::kMain, "main DB", key_order(m.main_db.flags), m.main_db.flags},
           meta_pgno);
+  for (std::uint64_t pgno = std::max<std::uint64_t>(in_file_, 2); pgno <= last_; ++pgno)
+    if (seen_[pgno] != 2) {
+      problem(meta_pgno, "the file is truncated: " + std::to_string(file_.size()) +
+                             " bytes, but page " + std::to_string(pgno) +
+                             " (not a free page) lies past its end (its last page " +
+                             std::to_string(last_) + " ends at " +
+                             std::to_string((last_ + 1) * psize_) + ")");
+      break;
+    }
   if (r_.problems.empty()) {
     // mdb.c's audit: every page below the last is a meta page, in a tree, or free.
     std::uint64_t reached = 0;

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "common.h"
+#include "io/display.h"  // kMaskedDate
 #include "custdb/query.h"
 
 namespace custdb::cli {
@@ -59,6 +60,10 @@ int print_wave1(const Globals& g, const std::string& by, const std::vector<Group
   return kExitOk;
 }
 
+// Birth dates are personal data: a group's min, max or average of one is a customer's birth
+// date (a group of one shows it), so they are masked like every birth date unless --reveal.
+bool masked(const Globals& g, Measure m) { return m == Measure::kBirthDate && !g.reveal; }
+
 // The general report: one column group per measure.
 int print_report(const Globals& g, const ReportSpec& spec, const std::vector<ReportRow>& rows,
                  const std::string& currency) {
@@ -77,6 +82,7 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
         Json one = Json::object().set("measure", to_string(m)).set("count", s.count);
         if (measure_has_sum(m)) one.set("sum", measure_json(m, s.sum, currency));
         auto opt = [&](const std::optional<std::int64_t>& v) {
+          if (v && masked(g, m)) return Json(std::string(io::kMaskedDate));
           return v ? measure_json(m, *v, currency) : Json();
         };
         one.set("min", opt(s.min)).set("max", opt(s.max)).set("avg", opt(s.avg()));
@@ -114,6 +120,7 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
       const Measure m = spec.measures[i];
       const MeasureStats& s = r.measures[i];
       auto opt = [&](const std::optional<std::int64_t>& v) {
+        if (v && masked(g, m)) return std::string(io::kMaskedDate);
         return v ? measure_text(m, *v, currency) : std::string();
       };
       cells.push_back(std::to_string(s.count));
