@@ -25,6 +25,8 @@ head -4 "$CUSTDB_DB.rfm.csv"
 run clv fit --as-of 2026-09-30
 run clv score --as-of 2026-10-31
 run segment "clv > 100.00 and p_alive < 0.5" --count --as-of 2026-10-31
+run segment "region = east" --top 5 --by clv
+run report --by tier,region --measure clv
 printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
 run rules set "$CUSTDB_DB.rules"
 run rules apply --as-of 2026-10-31
