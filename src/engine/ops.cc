@@ -91,6 +91,56 @@ class BatchIds {
   std::unordered_set<std::uint64_t> set_;
 };
 
+// The ids of one batch of inserts into a table with an id counter (next_id.<table>): picks
+// each row's id as the single-row insert would, remembers the accepted ones, and says what
+// the counter must become. One per batch and table; the counter is read once, on first need.
+class BatchIdAllocator {
+ public:
+  // The id of a row given `given` (0: the counter's next; kFailedPrecondition once the counter
+  // is exhausted: 2^63 - 1 was given before); kAlreadyExists when stored or taken earlier in
+  // the batch. `what` names the table in messages ("customer", "transaction").
+  template <typename ReadCounter, typename IsStored>
+  Result<std::uint64_t> pick(std::uint64_t given, ReadCounter read_counter, IsStored is_stored,
+                             const char* what) {
+    if (!counter_) {
+      auto n = read_counter();
+      if (!n) return tl::unexpected(n.error());
+      counter_ = next_ = *n;
+    }
+    std::uint64_t id = given;
+    if (id == 0) {
+      id = next_;
+      if (id > kMaxId)
+        return precondition(std::string("id: no ") + what + " ids left to assign; give one explicitly");
+    }
+    bool exists = taken_.contains(id);
+    if (!exists) {
+      Result<bool> stored = is_stored(id);
+      if (!stored) return tl::unexpected(stored.error());
+      exists = *stored;
+    }
+    if (exists)
+      return make_error(ErrorCode::kAlreadyExists,
+                        std::string("id: ") + what + " " + std::to_string(id) + " exists");
+    return id;
+  }
+  // Row `id` passed every check.
+  void accept(std::uint64_t id) {
+    taken_.add(id);
+    if (id >= next_) next_ = id + 1;  // bump_counter's rule
+  }
+  // The counter value to store after the batch; nullopt when it need not move.
+  std::optional<std::uint64_t> counter_after() const {
+    if (counter_ && next_ > *counter_) return next_;
+    return std::nullopt;
+  }
+
+ private:
+  BatchIds taken_;                        // ids accepted in this batch
+  std::optional<std::uint64_t> counter_;  // the stored counter, read once
+  std::uint64_t next_ = 0;                // the counter after the rows so far
+};
+
 }  // namespace
 
 // ---- customers -------------------------------------------------------------------------------
@@ -110,10 +160,8 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
   // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
   // the rows accepted before it, as insert_customer one row at a time would check it (same
   // order of checks, same messages).
-  BatchIds taken;                                            // ids accepted in this batch
   std::unordered_map<std::string, CustomerId> refs;          // their external refs' index keys
-  std::optional<std::uint64_t> counter;                      // next_id.customer, read once
-  std::uint64_t next = 0;                                    // the counter after the rows so far
+  BatchIdAllocator ids;  // next_id.customer: ids taken by the batch
   std::vector<std::size_t> accepted;                         // row indices
   const storage::Table ref_index = tables().index[static_cast<std::size_t>(IndexId::kExternalRef)];
   {
@@ -122,28 +170,16 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
       auto row = [&]() -> Result<CustomerId> {
         if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
         if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
-        if (!counter) {
-          auto n = next_id(st, kNextCustomer);
-          if (!n) return tl::unexpected(n.error());
-          counter = next = *n;
-        }
-        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
-        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
-        std::uint64_t id = c.id;
-        if (id == 0) {
-          id = next;
-          if (id > kMaxId)
-            return precondition("id: no customer ids left to assign; give one explicitly");
-        }
-        bool exists = taken.contains(id);
-        if (!exists) {
-          auto stored = customers.get(coding::IdKey(id).span());
-          if (!stored) return tl::unexpected(stored.error());
-          exists = stored->has_value();
-        }
-        if (exists)
-          return make_error(ErrorCode::kAlreadyExists,
-                            "id: customer " + std::to_string(id) + " exists");
+        auto picked = ids.pick(
+            c.id, [&] { return next_id(st, kNextCustomer); },
+            [&](std::uint64_t id) -> Result<bool> {
+              auto stored = customers.get(coding::IdKey(id).span());
+              if (!stored) return tl::unexpected(stored.error());
+              return stored->has_value();
+            },
+            "customer");
+        if (!picked) return tl::unexpected(picked.error());
+        const std::uint64_t id = *picked;
         if (!c.external_ref.empty()) {
           // Keyed as the unique index is, so the batch agrees with it whatever the key form.
           auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
@@ -162,8 +198,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
           refs.emplace(std::move(k), id);
         }
         c.id = id;
-        taken.add(id);
-        if (id >= next) next = id + 1;  // bump_counter's rule
+        ids.accept(id);
         return id;
       }();
       if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
@@ -193,8 +228,8 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
     }
   }
   if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
-  if (next > *counter) {
-    coding::IdKey v(next);
+  if (auto next = ids.counter_after()) {
+    coding::IdKey v(*next);
     if (auto s = put(st, tables().meta, as_bytes(kNextCustomer), v.span()); !s) return s;
   }
   return {};
@@ -383,9 +418,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
   constexpr std::ptrdiff_t kUnknown = -2;
   CustomerId last_customer = 0;                             // slot_of's last answer
   std::ptrdiff_t last_slot = kUnknown;
-  BatchIds taken;                                           // ids accepted in this batch
-  std::optional<std::uint64_t> counter;                     // next_id.transaction, read once
-  std::uint64_t next = 0;                                   // the counter after the rows so far
+  BatchIdAllocator ids;  // next_id.transaction: ids taken by the batch
   std::vector<std::size_t> accepted;                        // row indices
   {
     // Point reads in (usually) ascending key order: a key near the last one is found within
@@ -417,36 +450,23 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
         if (last_slot < 0)
           return precondition("customer_id: customer " + std::to_string(t.customer_id) +
                               " does not exist");
-        if (!counter) {
-          auto n = next_id(st, kNextTransaction);
-          if (!n) return tl::unexpected(n.error());
-          counter = next = *n;
-        }
-        // The id: the given one, or when 0 the counter's next (kFailedPrecondition once the
-        // counter is exhausted: 2^63 - 1 was given before); kAlreadyExists when taken.
-        std::uint64_t id = t.id;
-        if (id == 0) {
-          id = next;
-          if (id > kMaxId)
-            return precondition("id: no transaction ids left to assign; give one explicitly");
-        }
-        bool exists = taken.contains(id);
-        if (!exists) {
-          auto stored = transactions.get(coding::IdKey(id).span());
-          if (!stored) return tl::unexpected(stored.error());
-          exists = stored->has_value();
-        }
-        if (exists)
-          return make_error(ErrorCode::kAlreadyExists,
-                            "id: transaction " + std::to_string(id) + " exists");
+        auto picked = ids.pick(
+            t.id, [&] { return next_id(st, kNextTransaction); },
+            [&](std::uint64_t id) -> Result<bool> {
+              auto stored = transactions.get(coding::IdKey(id).span());
+              if (!stored) return tl::unexpected(stored.error());
+              return stored->has_value();
+            },
+            "transaction");
+        if (!picked) return tl::unexpected(picked.error());
+        const std::uint64_t id = *picked;
         Touched& c = touched[static_cast<std::size_t>(last_slot)];
         auto agg = add_to(c.after, t);  // the last check
         if (!agg) return tl::unexpected(agg.error());
         c.after = *agg;
         c.changed = true;
         t.id = id;
-        taken.add(id);
-        if (id >= next) next = id + 1;  // bump_counter's rule
+        ids.accept(id);
         return id;
       }();
       if (!row && !is_row_error(row.error().code())) return tl::unexpected(row.error());
@@ -483,8 +503,8 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     updated.aggregates = c.after;
     if (auto s = write_customer(st, &c.before, &updated, &customers); !s) return s;
   }
-  if (next > *counter) {
-    coding::IdKey v(next);
+  if (auto next = ids.counter_after()) {
+    coding::IdKey v(*next);
     if (auto s = put(st, tables().meta, coding::as_bytes(kNextTransaction), v.span()); !s) return s;
   }
   return {};

@@ -115,33 +115,16 @@ bool is_text(GroupBy g) {
 }
 
 // A customer's value of a measure (stored units, custdb/segment.h); nullopt when it has none.
+// Sliced attributes take the value their slices are made of (one definition, slices.h).
 std::optional<std::int64_t> value_of(const Customer& c, RankBy m) {
-  auto ms = [](std::optional<Timestamp> t) -> std::optional<std::int64_t> {
-    if (!t) return std::nullopt;
-    return t->time_since_epoch().count();
-  };
+  if (segment::is_sliced(seg_field(m))) return segment::sliced_value(c, seg_field(m));
   switch (m) {
-    case RankBy::kTotalAmount: return c.aggregates.total_amount;
-    case RankBy::kTxnCount: return static_cast<std::int64_t>(c.aggregates.txn_count);
-    case RankBy::kLastTxnAt: return ms(c.aggregates.last_txn_at);
-    case RankBy::kFirstTxnAt: return ms(c.aggregates.first_txn_at);
-    case RankBy::kCreatedAt: return c.created_at.time_since_epoch().count();
-    case RankBy::kBirthDate:
-      if (!c.birth_date) return std::nullopt;
-      return c.birth_date->time_since_epoch().count();
     case RankBy::kIncomeBand:
       if (!c.income_band) return std::nullopt;
       return *c.income_band;
-    default: break;
-  }
-  if (!c.scores) return std::nullopt;
-  switch (m) {
-    case RankBy::kClv: return c.scores->clv;
-    case RankBy::kPAlive: return to_millionths(c.scores->p_alive);
-    case RankBy::kExpectedPurchases: return to_millionths(c.scores->expected_purchases);
-    case RankBy::kRScore: return c.scores->r_score;
-    case RankBy::kFScore: return c.scores->f_score;
-    case RankBy::kMScore: return c.scores->m_score;
+    case RankBy::kRScore: if (c.scores) return c.scores->r_score; return std::nullopt;
+    case RankBy::kFScore: if (c.scores) return c.scores->f_score; return std::nullopt;
+    case RankBy::kMScore: if (c.scores) return c.scores->m_score; return std::nullopt;
     default: return std::nullopt;
   }
 }
