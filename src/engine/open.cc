@@ -2,6 +2,7 @@
 // custdb.lock and its descriptors across fork(), the first-open probes of an encrypted file's
 // key header, and the nonce epoch a writing handle reserves (ensure_sealer).
 #include "engine/open.h"
+#include "engine/upgrade.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -619,8 +620,12 @@ read_header:  // again when another process created the database meanwhile (phas
 }
 
 Status DatabaseImpl::upgrade(DatabaseImpl& d) {
-  // Format 1 -> 2: build the bit-sliced index for every customer and raise the header's
-  // version, in one write transaction (a crash leaves format 1, upgraded at the next open).
+  // Every step from the file's format to kFileFormat, in one write transaction: a crash leaves
+  // the old format, upgraded again at the next read-write open. Read-only opens never upgrade.
+  //   1 -> 2: build the bit-sliced index for every customer (segment::build_slices).
+  //   2 -> 3: re-derive every folded key and canonical value with Unicode NFC + full case
+  //           folding, E.164 phones and IDNA email domains (upgrade_v3_text), and store each
+  //           directed relationship once, in its canonical direction (upgrade_v3_relationships).
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), /*sliced=*/true);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto raw = d.get(st, d.tables().meta, as_bytes(kHeaderKey));
@@ -629,7 +634,13 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
     auto h = decode_header(**raw);
     if (!h) return tl::unexpected(h.error());
     if (h->format >= kFileFormat) return {};  // another process upgraded it meanwhile
-    if (auto b = segment::build_slices(d, st, *keys); !b) return b;
+    if (h->format < 2) {
+      if (auto b = segment::build_slices(d, st, *keys); !b) return b;
+    }
+    if (h->format < 3) {
+      if (auto t = upgrade_v3_text(d, st, *keys); !t) return t;
+      if (auto r = upgrade_v3_relationships(d, st, *keys); !r) return r;
+    }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));
   });

@@ -17,17 +17,27 @@ tl::unexpected<Error> bad(std::string_view field, std::string_view reason) {
   return make_error(ErrorCode::kInvalidArgument, std::move(m));
 }
 
-bool valid_utf8_text(std::string_view s) {
-  // Control characters would corrupt CSV/table output; anything else passes through unchanged.
-  return std::none_of(s.begin(), s.end(), [](char c) {
+// What a text field may hold besides printable UTF-8. kLine: no control characters at all
+// (names, references, city, region: one line in a table or a CSV cell). kFreeText: newline and
+// tab allowed (bank memos have them: description, product); CSV and JSON output quote or
+// escape them, so they round-trip. CR, other C0 controls and DEL are refused in both.
+enum class TextKind { kLine, kFreeText };
+
+bool has_refused_control(std::string_view s, TextKind kind) {
+  return std::any_of(s.begin(), s.end(), [kind](char c) {
     unsigned char u = static_cast<unsigned char>(c);
+    if (kind == TextKind::kFreeText && (u == '\n' || u == '\t')) return false;
     return u < 0x20 || u == 0x7f;
   });
 }
 
-Status check_text(std::string_view field, const std::string& s, std::size_t max) {
+Status check_text(std::string_view field, const std::string& s, std::size_t max,
+                  TextKind kind = TextKind::kLine) {
   if (s.size() > max) return bad(field, "longer than " + std::to_string(max) + " bytes");
-  if (!valid_utf8_text(s)) return bad(field, "contains control characters");
+  if (!normalize::is_utf8(s)) return bad(field, "not UTF-8");
+  if (has_refused_control(s, kind))
+    return bad(field, kind == TextKind::kLine ? "contains control characters"
+                                              : "contains control characters other than newline and tab");
   return {};
 }
 
@@ -159,8 +169,9 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
   if (!enums::is_valid(t.kind)) return bad("kind", "unknown transaction kind");
   if (!enums::is_valid(t.channel)) return bad("channel", "unknown channel");
   t.product = normalize::trim(t.product);
-  if (auto s = check_text("product", t.product, kMaxTextLength); !s) return s;
-  if (auto s = check_text("description", t.description, kMaxDescriptionLength); !s) return s;
+  if (auto s = check_text("product", t.product, kMaxTextLength, TextKind::kFreeText); !s) return s;
+  if (auto s = check_text("description", t.description, kMaxDescriptionLength, TextKind::kFreeText); !s)
+    return s;
   return {};
 }
 

@@ -1,0 +1,28 @@
+// Steps of the in-place format upgrade (DatabaseImpl::upgrade in open.cc), each run inside the
+// upgrade's one write transaction `st`, so a crash anywhere leaves the old format intact and
+// the next read-write open starts over. Each step must be idempotent over a partly upgraded
+// file only in that sense: it always starts from the old format's bytes.
+#pragma once
+
+#include "custdb/status.h"
+
+namespace custdb::segment {
+class SegmentKeys;
+}
+
+namespace custdb::detail {
+
+class DatabaseImpl;
+struct TxnState;
+
+// Format 2 -> 3, text (src/engine/upgrade_v3_text.cc): every customer's stored email, phone,
+// tags, city and region re-normalized with the format-3 rules (util/normalize.h), and every
+// key derived from them (lookup keys, segment postings, dictionaries) rebuilt to match.
+Status upgrade_v3_text(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
+
+// Format 2 -> 3, relationships (src/engine/upgrade_v3_relationships.cc): every directed
+// relationship stored in its canonical direction, and links that format 2 kept twice (the
+// same link typed from both ends) merged into one.
+Status upgrade_v3_relationships(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
+
+}  // namespace custdb::detail
