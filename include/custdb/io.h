@@ -15,7 +15,7 @@
 //                  tier,stage,income_band,risk,created_at,tags,consent_email,consent_email_date,
 //                  consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at
 //                  (required in a CSV header: id, name; an empty id is assigned on import;
-//                  updated_at is exported but ignored on import: the engine sets it)
+//                  created_at and updated_at are kept as given, absent: the time of import)
 //   relationships: from,to,type,since  (+ custom_type on import; a type that is no built-in name
 //                  is a custom type of that name, and export writes custom types that way)
 //   transactions:  id,customer_id,ts,amount,currency,kind,channel,product,description,base_amount
@@ -23,7 +23,15 @@
 // Aggregates are not columns: the engine recomputes them as transactions are imported.
 //
 // Errors name the place: "FILE:LINE: field: reason", LINE being the physical line (1-based; a
-// CSV header is line 1; a CSV record spanning lines is reported at its first line).
+// CSV header is line 1; a CSV record spanning lines is reported at its first line). LF, CRLF
+// and a lone CR (old Mac files) each end a line; a line break inside a quoted CSV field is
+// read as "\n" whichever it was. Values echoed in messages go through message::quoted
+// (control bytes escaped, cut to 60 bytes).
+//
+// Free text: product and description accept "\n" and TAB (bank memos); CSV export quotes a
+// cell holding a line break, JSON escapes it, import reads both back. No other field accepts
+// control characters. Round trip: export (reveal) -> import into an empty database -> export
+// is byte-identical for all three tables, CSV and JSON Lines.
 //
 // Thread-safety: the functions are reentrant; import holds the database's write lock while a
 // write transaction is open, export one read snapshot for the whole table.
@@ -69,7 +77,28 @@ struct ImportOptions {
   std::size_t batch = 10000;
   // Optional. Called with the number of data rows read, every 10,000 rows and once at the end.
   std::function<void(std::uint64_t rows_done)> progress;
+  // The file's character encoding, a name glibc's iconv knows (case-insensitive): "cp1252",
+  // "latin1", "iso-8859-15", "windows-1250", "utf-16le", "utf-16be", "utf-16", ... Empty or
+  // "utf-8": UTF-8. A byte order mark overrides it (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE are
+  // recognized and dropped). The text is transcoded to UTF-8 before it is read. Errors (all
+  // kInvalidArgument, failing the import even with skip_bad): an unknown name ("encoding:
+  // unknown encoding '...'"), a byte not valid in the encoding ("FILE:LINE: row: byte 0x81 is
+  // not valid 'cp1252' text"), a file ending inside a character, a NUL byte in UTF-8 input
+  // (a UTF-16 file without byte order mark: name utf-16le or utf-16be). In UTF-8 input every
+  // cell, stored text or not, and every column name must be well-formed UTF-8 (RFC 3629):
+  // "FILE:LINE: field: not UTF-8".
+  std::string encoding;
+  // CSV only: a cell starting with ' followed by = + - @ TAB CR or ' loses that one ', which
+  // CSV export adds (ExportOptions::neutralize). false reads cells verbatim (a file exported
+  // with neutralize = false).
+  bool strip_neutralized = true;
+  // Optional. When the import fails with kInvalidArgument, set to what stopped it: a bad row
+  // (without skip_bad; skip_bad would have skipped it) or the file as a whole (header,
+  // encoding, an overlong record: skip_bad does not help). Lets a caller give the right hint.
+  enum class Stop { kNone, kBadRow, kFile };
+  Stop* stopped_by = nullptr;
 };
+using ImportStop = ImportOptions::Stop;
 
 // A row that was not imported: reported as "FILE:LINE: field: reason".
 struct BadRow {
@@ -117,6 +146,15 @@ struct ExportOptions {
   // domain and the local part's first character ("a***@example.com"), a phone a leading '+'
   // and its last four digits ("+*******4567"), a birth date nothing ("****-**-**").
   bool reveal = false;
+  // CSV only (formula injection, OWASP): a text cell starting with = + - @ TAB or CR is written
+  // with a leading ', so a spreadsheet shows it as text instead of running it as a formula; a
+  // text cell starting with ' gets one more, so that import (ImportOptions::strip_neutralized)
+  // can drop exactly one and read every cell back unchanged. Text cells are the free-form
+  // columns: external_ref, name, email, phone ("+4670..." becomes "'+4670..."), city, region,
+  // country, tags, currency, product, description and a relationship's custom type name;
+  // numeric columns (ids, amounts, base_amount — "-12.50" stays), dates, times and enum names
+  // are never touched. Applies to masked exports too. JSON Lines is never changed.
+  bool neutralize = true;
 };
 
 // Writes the table in id order (customers, relationships and transactions each by their id),

@@ -18,7 +18,8 @@ Status insert_customers(WriteTxn& txn, std::span<Customer> rows,
                         std::vector<Result<CustomerId>>& results) {
   results.clear();
   return run_write<void>(txn, [&](TxnState& st) {
-    return ReadView::State::db_of(txn).insert_customers(st, rows, results);
+    return ReadView::State::db_of(txn).insert_customers(st, rows, results,
+                                                        /*keep_updated_at=*/true);
   });
 }
 

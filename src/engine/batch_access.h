@@ -37,7 +37,9 @@ Status add_transactions(WriteTxn& txn, std::span<Transaction> rows,
 // WriteTxn::insert_customer of each row in order, as one batch: the records written in id
 // order through one cursor, the index entries (external ref, email, phone) sorted, the id
 // counter read and written once. results, refusals and errors as add_transactions; accepted
-// rows are left with their id and normalized fields.
+// rows are left with their id and normalized fields. Unlike insert_customer, a row's
+// updated_at is kept when set (not the epoch): an import restores the exported one, so that
+// export -> import -> export is byte-identical; at the epoch it is now.
 Status insert_customers(WriteTxn& txn, std::span<Customer> rows,
                         std::vector<Result<CustomerId>>& results);
 

@@ -355,9 +355,10 @@ class DatabaseImpl {
   Result<CustomerId> insert_customer(TxnState& st, Customer c);
   // insert_customer of each row in order, as one batch (the bulk import's path): the records
   // written in id order, the index entries sorted, the id counter written once. results and
-  // errors as add_transactions below.
+  // errors as add_transactions below. keep_updated_at: a row's updated_at is kept unless it
+  // is the epoch (import restores an exported one); otherwise every row's is now.
   Status insert_customers(TxnState& st, std::span<Customer> rows,
-                          std::vector<Result<CustomerId>>& results);
+                          std::vector<Result<CustomerId>>& results, bool keep_updated_at = false);
   Result<bool> update_customer(TxnState& st, CustomerId id,
                                const std::function<void(Customer&)>& mutate);
   Result<bool> delete_customer(TxnState& st, CustomerId id, DeleteMode mode);

@@ -154,7 +154,8 @@ Result<CustomerId> DatabaseImpl::insert_customer(TxnState& st, Customer c) {
 }
 
 Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
-                                      std::vector<Result<CustomerId>>& results) {
+                                      std::vector<Result<CustomerId>>& results,
+                                      bool keep_updated_at) {
   results.clear();
   results.reserve(rows.size());
   // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
@@ -219,7 +220,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
     for (std::size_t i : accepted) {
       Customer& c = rows[i];
       if (c.created_at == Timestamp{}) c.created_at = now;
-      c.updated_at = now;
+      if (!keep_updated_at || c.updated_at == Timestamp{}) c.updated_at = now;
       c.aggregates = {};
       c.scores.reset();  // engine-maintained (set_scores)
       if (auto s = store_customer(st, c, &records); !s) return s;

@@ -5,6 +5,7 @@
 
 #include "custdb/io.h"
 #include "io/io_internal.h"
+#include "util/message.h"
 
 namespace custdb::io {
 namespace {
@@ -68,6 +69,16 @@ std::optional<Format> format_for_path(const std::filesystem::path& path) {
 }
 
 namespace detail {
+
+std::string field_label(std::string_view name) {
+  const bool plain =
+      !name.empty() && name.size() <= message::kMaxQuoted &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == ' ' || c == '.';
+      });
+  return plain ? std::string(name) : message::quoted(name);
+}
 
 std::string located(std::string_view source, std::uint64_t line, std::string_view field,
                     std::string_view reason) {

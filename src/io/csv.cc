@@ -41,8 +41,8 @@ class CsvScanner {
     field_count_ = 0;
     int c = get();
     // Blank lines separate nothing in CSV; skipping them tolerates a trailing empty line.
-    while (c == '\n' || (c == '\r' && peek() == '\n')) {
-      if (c == '\r') get();
+    while (c == '\n' || c == '\r') {
+      if (c == '\r' && peek() == '\n') get();
       ++line_;
       c = get();
     }
@@ -69,18 +69,24 @@ class CsvScanner {
             }
             break;
           }
+          if (c == '\r') {
+            // A line break inside a quoted field is "\n" whichever line end the file uses:
+            // free text stores "\n" (CR is no character of any field).
+            if (peek() == '\n') get();
+            c = '\n';
+          }
           if (c == '\n') ++line_;
           field += static_cast<char>(c);
         }
         c = get();
-        if (c != ',' && c != '\n' && c != kEnd && !(c == '\r' && peek() == '\n')) {
+        if (c != ',' && c != '\n' && c != '\r' && c != kEnd) {
           problem_column = fields.size();
           problem = "text after the closing quote";
           skip_line(c);
           return true;
         }
       } else {
-        while (c != ',' && c != '\n' && c != kEnd && !(c == '\r' && peek() == '\n')) {
+        while (c != ',' && c != '\n' && c != '\r' && c != kEnd) {
           if (c == '"') {
             problem_column = fields.size();
             problem = "quote inside an unquoted field (quote the whole field)";
@@ -98,7 +104,7 @@ class CsvScanner {
         c = get();
         continue;
       }
-      if (c == '\r') get();  // the '\n' of CRLF
+      if (c == '\r' && peek() == '\n') get();  // CRLF is one line end, a lone CR another
       if (c != kEnd) ++line_;
       return true;
     }
@@ -123,8 +129,9 @@ class CsvScanner {
   }
   // Drops the rest of the current line after a quoting problem at character c.
   void skip_line(int c) {
-    while (c != '\n' && c != kEnd) c = get();
-    if (c == '\n') ++line_;
+    while (c != '\n' && c != '\r' && c != kEnd) c = get();
+    if (c == '\r' && peek() == '\n') get();
+    if (c != kEnd) ++line_;
   }
 
   std::streambuf& buf_;
@@ -166,11 +173,14 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
   std::vector<std::size_t> column_of;
   std::vector<bool> seen(columns.size(), false);
   for (const auto& raw : fields) {
+    if (!normalize::is_utf8(raw))
+      return make_error(ErrorCode::kInvalidArgument,
+                        located(source, line, field_label(raw), "not UTF-8"));
     std::string name = normalize::fold(raw);
     auto it = std::find(columns.begin(), columns.end(), name);
     if (it == columns.end())
       return make_error(ErrorCode::kInvalidArgument,
-                        located(source, line, name.empty() ? "row" : name,
+                        located(source, line, name.empty() ? "row" : field_label(raw),
                                 name.empty() ? "empty column name" : "unknown column"));
     std::size_t index = static_cast<std::size_t>(it - columns.begin());
     if (seen[index])
@@ -200,8 +210,17 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
       row.problem = Problem{"row", "expected " + std::to_string(column_of.size()) +
                                        " fields, found " + std::to_string(scanner.field_count())};
     } else {
-      for (std::size_t i = 0; i < fields.size(); ++i)
-        if (!fields[i].empty()) row.cells[column_of[i]] = Cell{std::move(fields[i]), {}, false};
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (fields[i].empty()) continue;
+        // Checked here for every column, stored text or not (an enum or a number cell too),
+        // so the message names the file, line and column.
+        if (!normalize::is_utf8(fields[i])) {
+          row.cells.assign(columns.size(), std::nullopt);
+          row.problem = Problem{std::string(columns[column_of[i]]), "not UTF-8"};
+          break;
+        }
+        row.cells[column_of[i]] = Cell{std::move(fields[i]), {}, false};
+      }
     }
     if (auto s = sink(row); !s) return s;
   }

@@ -65,26 +65,55 @@ std::string mask_phone(std::string_view phone) {
   return out;
 }
 
+// Length of the well-formed UTF-8 sequence (RFC 3629) at value[p], or 0 when none starts there.
+static std::size_t utf8_sequence(std::string_view value, std::size_t p) {
+  const unsigned char c = static_cast<unsigned char>(value[p]);
+  std::size_t n;
+  char32_t cp, min;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07, min = 0x10000;
+  else return 0;
+  if (value.size() - p <= n) return 0;
+  for (std::size_t i = 1; i <= n; ++i) {
+    const unsigned char b = static_cast<unsigned char>(value[p + i]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n + 1;
+}
+
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
-  for (char c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
+  for (std::size_t p = 0; p < value.size();) {
+    const char c = value[p];
+    const unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char hex[8];
-          std::snprintf(hex, sizeof hex, "\\u%04x", u);
-          out += hex;
-        } else {
-          out += c;  // UTF-8 passes through unchanged
-        }
+      case '"': out += "\\\""; ++p; continue;
+      case '\\': out += "\\\\"; ++p; continue;
+      case '\n': out += "\\n"; ++p; continue;
+      case '\r': out += "\\r"; ++p; continue;
+      case '\t': out += "\\t"; ++p; continue;
+      case '\b': out += "\\b"; ++p; continue;
+      case '\f': out += "\\f"; ++p; continue;
+      default: break;
+    }
+    if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", u);
+      out += hex;
+      ++p;
+    } else if (const std::size_t n = utf8_sequence(value, p); n > 0) {
+      out.append(value.substr(p, n));  // well-formed UTF-8 passes through unchanged
+      p += n;
+    } else {
+      // Not UTF-8 (a value stored before format 3 checked it, e.g. Latin-1 "Jos\xe9"): one
+      // U+FFFD per byte, so the output is valid JSON (RFC 8259 requires UTF-8) and shows
+      // where bytes were.
+      out += "\xEF\xBF\xBD";
+      ++p;
     }
   }
   out += '"';

@@ -25,7 +25,9 @@ std::string mask_phone(std::string_view phone);
 inline constexpr std::string_view kMaskedDate = "****-**-**";
 
 // Appends `value` as a JSON string literal, quotes included: escapes ", \ and control
-// characters (DEL too, as \u007f); UTF-8 passes through unchanged.
+// characters (DEL too, as \u007f); well-formed UTF-8 passes through unchanged, and each byte
+// that is not part of well-formed UTF-8 (old databases may hold Latin-1 bytes) becomes U+FFFD,
+// so the output is always valid JSON (RFC 8259) whatever the stored bytes.
 void append_json_string(std::string& out, std::string_view value);
 // The same as a new string: the one JSON string writer of export and the CLI's --json output.
 std::string json_string(std::string_view value);

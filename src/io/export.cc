@@ -22,8 +22,10 @@ namespace transaction_column = detail::transaction_column;
 // Writes rows cell by cell in column order. Absent values are an empty CSV cell or JSON null.
 class RowWriter {
  public:
-  RowWriter(std::ostream& out, Format format, std::span<const std::string_view> names)
-      : out_(out), format_(format), names_(names) {}
+  RowWriter(std::ostream& out, Format format, std::span<const std::string_view> names,
+            bool neutralize)
+      : out_(out), format_(format), names_(names),
+        neutralize_(neutralize && format == Format::kCsv) {}
 
   void header() {
     if (format_ != Format::kCsv) return;
@@ -44,6 +46,22 @@ class RowWriter {
       buf_ += "null";
     }
   }
+  // A free-text cell (ExportOptions::neutralize): in CSV a leading ' before = + - @ TAB CR or
+  // ', so spreadsheets do not run it as a formula and import can drop exactly that '.
+  void user_text(std::optional<std::string_view> value) {
+    if (neutralize_ && value && !value->empty() && detail::is_formula_start(value->front())) {
+      std::string prefixed = "'";
+      prefixed += *value;
+      text(std::optional<std::string_view>(prefixed));
+      return;
+    }
+    text(value);
+  }
+  void user_text(const std::string& value) { user_text(std::optional<std::string_view>(value)); }
+  void user_text(const std::optional<std::string>& value) {
+    user_text(value ? std::optional<std::string_view>(*value) : std::nullopt);
+  }
+
   // Empty text is absent: the importer reads an empty cell as the field's default.
   void text(const std::string& value) { text(std::optional<std::string_view>(value)); }
   void text(const std::optional<std::string>& value) {
@@ -75,6 +93,9 @@ class RowWriter {
     separate();
     if (format_ == Format::kCsv) {
       std::string joined;
+      if (neutralize_ && !items.empty() && !items[0].empty() &&
+          detail::is_formula_start(items[0].front()))
+        joined += '\'';  // the cell's start, as user_text
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) joined += '|';
         joined += items[i];
@@ -132,23 +153,24 @@ class RowWriter {
   std::span<const std::string_view> names_;
   std::string buf_;
   std::size_t column_ = 0;
+  bool neutralize_;
 };
 
 void write_customer(RowWriter& w, const Customer& c, bool reveal) {
   w.number(c.id);
-  w.text(c.external_ref);
+  w.user_text(c.external_ref);
   w.name(c.type);
-  w.text(reveal ? c.name : mask_name(c.name));
-  if (reveal || !c.email) w.text(c.email);
-  else w.text(mask_email(*c.email));
-  if (reveal || !c.phone) w.text(c.phone);
-  else w.text(mask_phone(*c.phone));
+  w.user_text(reveal ? c.name : mask_name(c.name));
+  if (reveal || !c.email) w.user_text(c.email);
+  else w.user_text(mask_email(*c.email));
+  if (reveal || !c.phone) w.user_text(c.phone);
+  else w.user_text(mask_phone(*c.phone));
   if (reveal || !c.birth_date) w.date(c.birth_date);
   else w.text(std::optional<std::string_view>(kMaskedDate));
   w.name(c.gender);
-  w.text(c.address.city);
-  w.text(c.address.region);
-  w.text(c.address.country);
+  w.user_text(c.address.city);
+  w.user_text(c.address.region);
+  w.user_text(c.address.country);
   w.name(c.tier);
   w.name(c.stage);
   w.number(c.income_band ? std::optional<std::uint64_t>(*c.income_band) : std::nullopt);
@@ -169,7 +191,7 @@ void write_relationship(RowWriter& w, const Relationship& r) {
   w.number(r.from);
   w.number(r.to);
   // A custom type is written by its own name, which never equals a built-in one.
-  if (r.type == RelationType::kCustom) w.text(r.custom_type);
+  if (r.type == RelationType::kCustom) w.user_text(r.custom_type);
   else w.name(r.type);
   w.date(r.since);
   w.end_row();
@@ -180,11 +202,11 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
   w.number(t.customer_id);
   w.timestamp(t.ts);
   w.amount(t.amount, t.currency);
-  w.text(t.currency);
+  w.user_text(t.currency);
   w.name(t.kind);
   w.name(t.channel);
-  w.text(t.product);
-  w.text(t.description);
+  w.user_text(t.product);
+  w.user_text(t.description);
   w.amount(t.base_amount, base_currency);
   w.end_row();
 }
@@ -197,7 +219,7 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
   if (!txn) return tl::unexpected(txn.error());
   std::span<const std::string_view> names = columns(table);
   if (table == Table::kRelationships) names = names.first(relationship_column::kExported);
-  RowWriter w(out, format, names);
+  RowWriter w(out, format, names, options.neutralize);
   w.header();
 
   switch (table) {

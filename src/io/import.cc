@@ -10,6 +10,7 @@
 #include "custdb/money.h"
 #include "engine/batch_access.h"
 #include "io/io_internal.h"
+#include "util/message.h"
 #include "util/normalize.h"
 
 namespace custdb::io {
@@ -18,6 +19,7 @@ namespace {
 using detail::Cell;
 using detail::Cells;
 using detail::Problem;
+using detail::is_formula_start;
 namespace customer_column = detail::customer_column;
 namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
@@ -82,7 +84,7 @@ class RowFields {
       if (c < '0' || c > '9') ok = false;
       else v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    if (!ok || v == 0) return fail(col, "not a positive integer: '" + std::string(*t) + "'");
+    if (!ok || v == 0) return fail(col, "not a positive integer: " + message::quoted(*t));
     return v;
   }
 
@@ -91,7 +93,7 @@ class RowFields {
     auto t = view(col);
     if (!t) return std::nullopt;
     auto v = from_string<E>(normalize::trim_view(*t));
-    if (!v) return fail(col, "unknown value '" + std::string(*t) + "'");
+    if (!v) return fail(col, "unknown value " + message::quoted(*t));
     return v;
   }
 
@@ -99,7 +101,7 @@ class RowFields {
     auto t = view(col);
     if (!t) return std::nullopt;
     auto d = parse_date(normalize::trim_view(*t));
-    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): '" + std::string(*t) + "'");
+    if (!d) return fail(col, "not a date (YYYY-MM-DD, 1800..2200): " + message::quoted(*t));
     return d;
   }
 
@@ -107,7 +109,7 @@ class RowFields {
     auto t = view(col);
     if (!t) return std::nullopt;
     auto ts = parse_timestamp(normalize::trim_view(*t));
-    if (!ts) return fail(col, "not an ISO 8601 time: '" + std::string(*t) + "'");
+    if (!ts) return fail(col, "not an ISO 8601 time: " + message::quoted(*t));
     return ts;
   }
 
@@ -117,7 +119,7 @@ class RowFields {
     std::string s = normalize::trim(*t);
     if (s.size() > 2 || s.empty() ||
         !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return fail(col, "must be 1 to 10: '" + *t + "'");
+      return fail(col, "must be 1 to 10: " + message::quoted(*t));
     return static_cast<std::uint8_t>(std::stoi(s));  // the engine checks the range
   }
 
@@ -151,7 +153,7 @@ class RowFields {
       if (!std::isalpha(static_cast<unsigned char>(c))) ok = false;
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    if (!ok) return fail(col, "not an ISO 4217 code: '" + *t + "'");
+    if (!ok) return fail(col, "not an ISO 4217 code: " + message::quoted(*t));
     return code;
   }
 
@@ -201,9 +203,9 @@ tl::expected<Customer, Problem> to_customer(const Cells& cells) {
                    f.date(kConsentSmsDate)};
   c.consent_phone = {f.enumeration<ConsentState>(kConsentPhone).value_or(ConsentState::kUnknown),
                      f.date(kConsentPhoneDate)};
-  // updated_at is exported for completeness, but the engine stamps every insert with the
-  // current time, so an import cannot restore it: it is checked for form and then ignored.
-  (void)f.timestamp(kUpdatedAt);
+  // Kept as exported (detail::insert_customers keeps a set updated_at), so that an export
+  // imported into an empty database exports byte-identical; absent: now.
+  if (auto t = f.timestamp(kUpdatedAt)) c.updated_at = *t;
   if (f.problem()) return tl::unexpected(*f.problem());
   return c;
 }
@@ -229,8 +231,9 @@ tl::expected<Relationship, Problem> to_relationship(const Cells& cells) {
       });
     };
     if (!r.custom_type.empty() && !same_name(r.custom_type, type))
-      return tl::unexpected(Problem{"custom_type", "'" + r.custom_type +
-                                                       "' differs from the type '" + type + "'"});
+      return tl::unexpected(Problem{"custom_type", message::quoted(r.custom_type) +
+                                                       " differs from the type " +
+                                                       message::quoted(type)});
     r.type = RelationType::kCustom;
     r.custom_type = type;
   }
@@ -299,21 +302,57 @@ class Importer {
         batch_(options.batch == 0 ? 1 : options.batch),
         base_currency_(db.info().base_currency) {}
 
-  Result<ImportReport> run(std::istream& in, Format format) {
+  Result<ImportReport> run(std::istream& raw, Format format) {
+    if (!raw.rdbuf())
+      return make_error(ErrorCode::kIOError, source_ + ": not readable");
+    format_ = format;
+    detail::DecodingBuf decoding(*raw.rdbuf(), options_.encoding, source_);
+    if (auto s = decoding.start(); !s) return stop(ImportStop::kFile, s.error());
+    decoding_ = &decoding;
+    std::istream in(&decoding);
     auto sink = [this](detail::ReadRow& row) { return on_row(row); };
     Status read = format == Format::kCsv
                       ? detail::read_csv(in, columns(table_), required_columns(table_), source_,
                                          sink)
                       : detail::read_json_lines(in, columns(table_), source_, sink);
-    if (!read) return tl::unexpected(read.error());  // the open transaction aborts unstored
-    if (auto s = apply_pending(); !s) return tl::unexpected(s.error());
+    decoding_ = nullptr;
+    // Input cut short by a decoding error makes the reader fail on what it saw (a header
+    // "i" of UTF-16 text read as UTF-8): the decoding error is the one to report.
+    if (decoding.error()) return stop(ImportStop::kFile, *decoding.error());
+    if (!read) {  // the open transaction aborts unstored
+      const ImportStop why = read.error().code() != ErrorCode::kInvalidArgument ? ImportStop::kNone
+                             : stopped_by_row_                                   ? ImportStop::kBadRow
+                                                                                 : ImportStop::kFile;
+      return stop(why, read.error());
+    }
+    if (raw.bad()) return make_error(ErrorCode::kIOError, source_ + ": read failed");
+    if (auto s = apply_pending(); !s)
+      return stop(stopped_by_row_ ? ImportStop::kBadRow : ImportStop::kNone, s.error());
     if (auto s = commit(); !s) return tl::unexpected(s.error());
     if (options_.progress && reported_ != report_.rows) options_.progress(report_.rows);
     return std::move(report_);
   }
 
  private:
+  Result<ImportReport> stop(ImportStop why, const Error& e) {
+    if (options_.stopped_by) *options_.stopped_by = why;
+    return tl::unexpected(e);
+  }
+
+  // CSV export writes a leading ' before = + - @ TAB CR and ' (formula neutralization,
+  // ExportOptions::neutralize): exactly one such ' is dropped here, so cells read back as
+  // they were stored.
+  static void strip_neutralized(std::string& text) {
+    if (text.size() >= 2 && text[0] == '\'' && is_formula_start(text[1])) text.erase(0, 1);
+  }
+
   Status on_row(detail::ReadRow& row) {
+    // A decoding error ended the input in this row: the row is cut short, the error is what
+    // the user must see.
+    if (decoding_ && decoding_->error()) return tl::unexpected(*decoding_->error());
+    if (format_ == Format::kCsv && options_.strip_neutralized)
+      for (auto& cell : row.cells)
+        if (cell) strip_neutralized(cell->text);
     ++report_.rows;
     if (options_.progress && report_.rows % kProgressEvery == 0) {
       options_.progress(report_.rows);
@@ -419,6 +458,7 @@ class Importer {
 
   // A row problem: the end of an all-or-nothing import, one more entry with skip_bad.
   Status reject(std::uint64_t line, Problem p) {
+    stopped_by_row_ = !options_.skip_bad;
     if (!options_.skip_bad)
       return make_error(ErrorCode::kInvalidArgument,
                         detail::located(source_, line, p.field, p.reason));
@@ -451,6 +491,9 @@ class Importer {
   std::vector<Result<std::uint64_t>> results_;  // apply_pending's, kept for its capacity
   std::uint64_t reported_ = 0;   // rows last passed to options_.progress
   ImportReport report_;
+  Format format_ = Format::kCsv;
+  detail::DecodingBuf* decoding_ = nullptr;  // while reading
+  bool stopped_by_row_ = false;              // the error being returned is a bad row's
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <istream>
 #include <optional>
 #include <span>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,10 @@ struct ReadRow {
 // Receives each row; an error stops the reading and is returned by the reader.
 using RowSink = std::function<Status(ReadRow&)>;
 
+// A column name as a message's field: as it is when plain (letters, digits, _ - . space, at
+// most message::kMaxQuoted bytes), else message::quoted (a header may hold escape sequences).
+std::string field_label(std::string_view name);
+
 // "SOURCE:LINE: field: reason".
 std::string located(std::string_view source, std::uint64_t line, std::string_view field,
                     std::string_view reason);
@@ -87,6 +92,60 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
 // One flat JSON object as (key, value) pairs in order; null values are nullopt.
 using JsonMembers = std::vector<std::pair<std::string, std::optional<Cell>>>;
 tl::expected<JsonMembers, Problem> parse_json_object(std::string_view text);
+
+// ---- decoding (decode.cc) ---------------------------------------------------------------
+
+// Ok when `encoding` is empty or UTF-8, or a name glibc's iconv reads; else kInvalidArgument
+// "encoding: unknown encoding '...'".
+Status check_encoding(std::string_view encoding);
+
+// The input as UTF-8: a stream buffer over `source` that drops a byte order mark and transcodes
+// from the encoding it names (UTF-8, UTF-16LE/BE, UTF-32LE/BE) or else from `encoding` (empty:
+// UTF-8, passed through). Line ends LF, CRLF and lone CR count one line each, for messages.
+// Bytes not valid in the encoding, a truncated character or (UTF-8) a NUL byte end the input
+// there; error() then says "SOURCE:LINE: row: reason". Call start() first.
+class DecodingBuf : public std::streambuf {
+ public:
+  DecodingBuf(std::streambuf& source, std::string encoding, std::string source_name);
+  ~DecodingBuf() override;
+  DecodingBuf(const DecodingBuf&) = delete;
+  DecodingBuf& operator=(const DecodingBuf&) = delete;
+
+  // Reads the first bytes, picks the encoding. kInvalidArgument for an unknown encoding.
+  Status start();
+  // The decoding error that ended the input, if any.
+  const std::optional<Error>& error() const { return error_; }
+
+ protected:
+  int_type underflow() override;
+
+ private:
+  bool refill_input();
+  void count_lines(const char* p, std::size_t n);
+  void fail(std::string reason);
+
+  std::streambuf& source_;
+  std::string encoding_;
+  std::string source_name_;
+  std::string label_;          // the encoding's name in messages
+  void* cd_ = nullptr;         // iconv_t; null: UTF-8 passed through
+  std::vector<char> in_;       // bytes read from source_: [in_pos_, in_end_) not yet used
+  std::size_t in_pos_ = 0;
+  std::size_t in_end_ = 0;
+  bool source_done_ = false;
+  std::vector<char> out_;      // UTF-8 produced by iconv
+  bool started_ = false;       // some output produced (a leading U+FEFF is dropped before)
+  std::uint64_t lines_ = 0;    // line ends handed out so far
+  bool after_cr_ = false;
+  std::optional<Error> error_;
+};
+
+// The characters after which a spreadsheet reads a cell as a formula (OWASP: = + - @ TAB CR),
+// and ' itself, which CSV export neutralizes with a leading ' (ExportOptions::neutralize) and
+// import strips (ImportOptions::strip_neutralized).
+inline bool is_formula_start(char c) {
+  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r' || c == '\'';
+}
 
 // Appends `value` as one CSV field, quoted when it contains , " CR LF or edge spaces.
 // (JSON strings: append_json_string in io/display.h.)

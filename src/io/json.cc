@@ -6,6 +6,8 @@
 
 #include "custdb/io.h"
 #include "io/io_internal.h"
+#include "util/message.h"
+#include "util/normalize.h"
 
 namespace custdb::io::detail {
 namespace {
@@ -26,7 +28,7 @@ class ObjectParser {
         std::string key;
         if (!string_literal(key)) return tl::unexpected(problem_);
         skip_space();
-        if (!consume(':')) return fail("expected ':' after key \"" + key + "\"");
+        if (!consume(':')) return fail("expected ':' after key " + message::quoted(key));
         key_ = key;
         skip_space();
         std::optional<Cell> value;
@@ -51,7 +53,7 @@ class ObjectParser {
  private:
   // Failures inside a value name its key; structural ones the row.
   tl::unexpected<Problem> fail(std::string reason) {
-    problem_ = Problem{key_.empty() ? std::string("row") : key_,
+    problem_ = Problem{key_.empty() ? std::string("row") : field_label(key_),
                        std::move(reason) + " at column " + std::to_string(pos_ + 1)};
     return tl::unexpected(problem_);
   }
@@ -249,11 +251,13 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
     out.clear();
     int c = buf.sbumpc();
     if (c == kEnd) return 0;
-    while (c != kEnd && c != '\n') {
+    // LF, CRLF and a lone CR (old Mac files) each end a line; JSON text holds no raw CR.
+    while (c != kEnd && c != '\n' && c != '\r') {
       if (out.size() == kMaxRecordBytes) return -1;
       out += static_cast<char>(c);
       c = buf.sbumpc();
     }
+    if (c == '\r' && buf.sgetc() == '\n') buf.sbumpc();
     return 1;
   };
   std::string text;
@@ -267,7 +271,6 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
       return make_error(ErrorCode::kInvalidArgument,
                         std::string(source) + ":" + std::to_string(line) + ": line longer than " +
                             std::to_string(kMaxRecordBytes) + " bytes");
-    if (!text.empty() && text.back() == '\r') text.pop_back();
     if (line == 1 && text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
     if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; }))
       continue;
@@ -280,9 +283,13 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
     } else {
       std::vector<bool> seen(columns.size(), false);
       for (auto& [key, value] : *members) {
+        if (!normalize::is_utf8(key)) {
+          row.problem = Problem{field_label(key), "not UTF-8"};
+          break;
+        }
         auto it = std::find(columns.begin(), columns.end(), key);
         if (it == columns.end()) {
-          row.problem = Problem{key, "unknown column"};
+          row.problem = Problem{field_label(key), "unknown column"};
           break;
         }
         std::size_t index = static_cast<std::size_t>(it - columns.begin());
@@ -291,6 +298,14 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
           break;
         }
         seen[index] = true;
+        // Every value is checked, stored text or not, so the message names line and column.
+        bool utf8 = !value || normalize::is_utf8(value->text);
+        if (value && value->list)
+          for (const auto& item : *value->list) utf8 = utf8 && normalize::is_utf8(item);
+        if (!utf8) {
+          row.problem = Problem{std::string(key), "not UTF-8"};
+          break;
+        }
         row.cells[index] = std::move(value);
       }
     }

@@ -1,5 +1,7 @@
 // custdb export customers|relationships|transactions [--format csv|jsonl] [--out FILE]
-// [--reveal]: write a table (io::export_table), personal columns masked unless --reveal.
+// [--reveal] [--no-neutralize]: write a table (io::export_table), personal columns masked
+// unless --reveal, CSV cells that a spreadsheet would run as formulas neutralized unless
+// --no-neutralize.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ Command add_export(CLI::App& app, Globals& g) {
     std::string table;
     std::string format;
     std::string out;
+    bool no_neutralize = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -61,6 +64,8 @@ Command add_export(CLI::App& app, Globals& g) {
   sub->add_option("--format", o->format, "csv or jsonl (default: from --out's extension, else csv)")
       ->check(CLI::IsMember({"csv", "jsonl"}));
   sub->add_option("--out", o->out, "Output file (default: standard output)");
+  sub->add_flag("--no-neutralize", o->no_neutralize,
+                "CSV: write cells starting with = + - @ TAB CR ' verbatim (no leading ')");
   return {sub, [&g, o] {
             const io::Table table = *io::table_from_string(o->table);
             const io::Format format = format_arg(o->format, o->out);
@@ -92,6 +97,7 @@ Command add_export(CLI::App& app, Globals& g) {
             std::ostream out(&counting);
             io::ExportOptions opts;
             opts.reveal = g.reveal;
+            opts.neutralize = !o->no_neutralize;
             must(io::export_table(db, table, out, format, opts));
             bar.finish();
             if (file.is_open()) {

@@ -1,5 +1,6 @@
-// custdb import customers|relationships|transactions FILE [--skip-bad] [--format csv|jsonl]:
-// load a CSV or JSON Lines file (io::import_file), all or nothing unless --skip-bad.
+// custdb import customers|relationships|transactions FILE [--skip-bad] [--format csv|jsonl]
+// [--encoding NAME] [--no-neutralize]: load a CSV or JSON Lines file (io::import_file), all or
+// nothing unless --skip-bad.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -31,6 +32,8 @@ Command add_import(CLI::App& app, Globals& g) {
     std::string file;
     bool skip_bad = false;
     std::string format;
+    std::string encoding;
+    bool no_neutralize = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("import", "Load rows from a CSV or JSON Lines file");
@@ -42,6 +45,11 @@ Command add_import(CLI::App& app, Globals& g) {
   sub->add_flag("--skip-bad", o->skip_bad, "Load the good rows and list the bad ones");
   sub->add_option("--format", o->format, "csv or jsonl, overriding the file's extension")
       ->check(CLI::IsMember({"csv", "jsonl"}));
+  sub->add_option("--encoding", o->encoding,
+                  "The file's encoding when not UTF-8: cp1252, latin1, iso-8859-15, "
+                  "windows-1250, utf-16le, ... (iconv names; a byte order mark wins)");
+  sub->add_flag("--no-neutralize", o->no_neutralize,
+                "CSV: keep a leading ' that export added before = + - @ (read cells verbatim)");
   return {sub, [&g, o] {
             const io::Table table = *io::table_from_string(o->table);
             const io::Format format = format_arg(o->format, o->file);
@@ -51,6 +59,10 @@ Command add_import(CLI::App& app, Globals& g) {
             if (bar.enabled() && !from_stdin) bar.set_total(count_lines(o->file));
             io::ImportOptions opts;
             opts.skip_bad = o->skip_bad;
+            opts.encoding = o->encoding;
+            opts.strip_neutralized = !o->no_neutralize;
+            io::ImportStop stopped_by = io::ImportStop::kNone;
+            opts.stopped_by = &stopped_by;
             opts.progress = [&](std::uint64_t rows) { bar.update(rows); };
             auto report = from_stdin ? io::import_stream(db, table, std::cin, format, opts)
                                      : io::import_file(db, table, o->file, format, opts);
@@ -58,9 +70,16 @@ Command add_import(CLI::App& app, Globals& g) {
             if (!report) {
               const Error& e = report.error();
               if (e.code() != ErrorCode::kInvalidArgument) die(e);
-              // A bad row or header: "FILE:LINE: field: reason", then what it means.
+              // A bad row or header: "FILE:LINE: field: reason", then what it means for the
+              // options given.
               std::fprintf(stderr, "%s\n", e.message().c_str());
-              die_failure("nothing imported (all or nothing; --skip-bad loads the good rows)");
+              if (stopped_by == io::ImportStop::kBadRow)
+                die_failure("nothing imported (all or nothing; --skip-bad loads the good rows)");
+              if (!o->skip_bad)
+                die_failure("nothing imported (the error is not in one row, so --skip-bad would "
+                            "not help)");
+              die_failure("import stopped (the error is not in one row, so --skip-bad cannot "
+                          "skip it; batches stored before it stay)");
             }
             for (const io::BadRow& bad : report->bad)
               std::fprintf(stderr, "%s:%llu: %s: %s\n", from_stdin ? "<stdin>" : o->file.c_str(),
