@@ -223,7 +223,9 @@ class ObjectParser {
         }
         default:
           --pos_;
-          return failed(std::string("unknown escape \\") + e);
+          // A printable character as it is; a control byte escaped (message::quoted).
+          if (e > ' ' && e < 0x7f) return failed(std::string("unknown escape \\") + e);
+          return failed("unknown escape " + message::quoted(std::string("\\") + e));
       }
     }
   }
