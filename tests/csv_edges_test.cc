@@ -317,6 +317,22 @@ BOOST_AUTO_TEST_CASE(messages_escape_and_cut_values) {
   BOOST_TEST(!contains(m, "\x1b"));
   m = import_error(db, Table::kCustomers, dir, "id.csv", "id,name\n\x1b[31m7,Ann\n");
   BOOST_TEST(contains(m, "id: not a positive integer: '\\x1b[31m7'"), m);
+  // Whatever the engine's own message echoes, what import reports is printable and short.
+  {
+    io::ImportOptions skip_rows;
+    skip_rows.skip_bad = true;
+    write_bytes(dir.path() / "email.csv", "id,name,email\n1,Ann," + std::string(900'000, 'a') +
+                                              "@example.com\n2,Bo,\x1b[2J@x\x07.com\n");
+    auto rr = must(io::import_file(db, Table::kCustomers, dir.path() / "email.csv", Format::kCsv,
+                                   skip_rows));
+    BOOST_TEST_REQUIRE(rr.bad.size() == 2u);
+    for (const io::BadRow& b : rr.bad) {
+      BOOST_TEST(b.field == "email");
+      BOOST_TEST(b.reason.size() < 320u, b.reason.size());
+      BOOST_TEST(b.reason.find('\x1b') == std::string::npos, b.reason);
+      BOOST_TEST(b.reason.find('\x07') == std::string::npos, b.reason);
+    }
+  }
   // A 3 MB email (the engine refuses it) and a 3 MB unknown enum: the message stays short.
   const std::string huge(3'000'000, 'a');
   io::ImportOptions skip;

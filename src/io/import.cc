@@ -272,14 +272,54 @@ bool is_row_error(ErrorCode code) {
          code == ErrorCode::kFailedPrecondition;
 }
 
+// Longest engine message passed on: a reason that echoes a value quotes it (message::quoted,
+// 60 bytes), so only a message that echoes a value raw comes near this.
+constexpr std::size_t kMaxReason = 240;
+
+// An engine message made safe to print, whatever it echoes: control bytes and bytes that are
+// not UTF-8 as \xHH (\n \t \r by name), cut to kMaxReason bytes. Printable text (a value the
+// engine already quoted included) is unchanged, so this never escapes twice.
+std::string printable(std::string_view text) {
+  std::string out;
+  std::size_t p = 0;
+  while (p < text.size() && out.size() < kMaxReason) {
+    const unsigned char c = static_cast<unsigned char>(text[p]);
+    std::size_t n = 1;
+    if (c >= 0x80) {
+      n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+      if (n == 0 || p + n > text.size() || !normalize::is_utf8(text.substr(p, n))) n = 0;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f || n == 0) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out.append(text.substr(p, n));
+      p += n;
+      continue;
+    }
+    ++p;
+  }
+  if (p < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
 // The engine's input errors read "field: reason"; anything else is about the row.
 Problem problem_from_engine(const std::string& message) {
   auto colon = message.find(": ");
   if (colon != std::string::npos && colon > 0 &&
       std::all_of(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(colon),
                   [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; }))
-    return Problem{message.substr(0, colon), message.substr(colon + 2)};
-  return Problem{"row", message};
+    return Problem{message.substr(0, colon),
+                   printable(std::string_view(message).substr(colon + 2))};
+  return Problem{"row", printable(message)};
 }
 
 std::span<const std::string_view> required_columns(Table table) {
