@@ -541,6 +541,21 @@ BOOST_AUTO_TEST_CASE(formula_cells_are_neutralized_and_read_back) {
   BOOST_TEST(contains(o.out, ",'=*"), o.out);
   o = run_cli({"export", "customers", "--reveal", "--no-neutralize", "--db", db});
   BOOST_TEST(contains(o.out, ",+CMD"), o.out);
+  // The summary's hint follows --reveal.
+  const std::string out = (dir.path() / "out.csv").string();
+  o = run_cli({"export", "customers", "--out", out, "--db", db});
+  BOOST_TEST(contains(o.out, "(masked; export with --reveal"), o.out);
+  o = run_cli({"export", "customers", "--reveal", "--out", out, "--db", db});
+  BOOST_TEST(o.code == 0, o.describe());
+  BOOST_TEST(!contains(o.out, "masked"), o.out);
+  // UTF-16 on standard input, recognized by its byte order mark.
+  const std::string empty = (dir.path() / "stdin_db").string();
+  BOOST_TEST_REQUIRE(run_cli({"init", "--db", empty}).code == 0);
+  o = run_cli({"import", "customers", "-", "--db", empty},
+              RunOptions{.input = utf16(u"id,name\r\n9,\u00c5sa\r\n", true, true)});
+  BOOST_TEST(o.code == 0, o.describe());
+  o = run_cli({"get", "9", "--reveal", "--db", empty});
+  BOOST_TEST(contains(o.out, "\xc3\x85sa"), o.out);
 }
 
 // ---- 14: lossless round trip ------------------------------------------------------------------------

@@ -106,8 +106,13 @@ Command add_export(CLI::App& app, Globals& g) {
               if (g.json)
                 print_json(Json::object().set("table", o->table).set("file", o->out).set("rows", total));
               else
-                std::printf("exported %llu %s to %s\n", static_cast<unsigned long long>(total),
-                            o->table.c_str(), o->out.c_str());
+                // Says what the file is for the options given: masked personal columns make
+                // it unfit for import (customers only: the other tables hold none).
+                std::printf("exported %llu %s to %s%s\n", static_cast<unsigned long long>(total),
+                            o->table.c_str(), o->out.c_str(),
+                            table == io::Table::kCustomers && !g.reveal
+                                ? " (masked; export with --reveal for a file to import)"
+                                : "");
             }
             return kExitOk;
           }};
