@@ -222,6 +222,9 @@ class DatabaseImpl {
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
   bool sliced() const { return seg_keys_->sliced(); }
+  // The file format this handle reads and writes (open.h kFileFormat after a read-write open,
+  // which upgrades older files; the file's own, older, format for a read-only open of one).
+  std::uint32_t file_format() const { return file_format_; }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
   static Result<std::unique_ptr<Database::Impl>> open(const std::filesystem::path& path,
@@ -417,7 +420,8 @@ class DatabaseImpl {
 
   // Begins st.txn (with a gate ticket), adopting a map grown by another process.
   Status begin_into(TxnState& st, bool write);
-  // Upgrades a format-1 file opened read-write to format 2 (open.cc); sets seg_keys_ sliced.
+  // Upgrades an older file opened read-write to kFileFormat (open.cc); sets seg_keys_ sliced
+  // and file_format_.
   static Status upgrade(DatabaseImpl& d);
   // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
@@ -428,6 +432,7 @@ class DatabaseImpl {
   Tables tables_;
   bool encrypted_ = false;
   std::string base_currency_;
+  std::uint32_t file_format_ = 0;
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;

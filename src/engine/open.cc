@@ -605,6 +605,7 @@ read_header:  // again when another process created the database meanwhile (phas
   }
   d->encrypted_ = header->encrypted;
   d->base_currency_ = header->currency;
+  d->file_format_ = header->format;
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
   d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
@@ -646,6 +647,7 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   });
   if (!s) return s;
   d.seg_keys_ = std::move(keys);
+  d.file_format_ = kFileFormat;
   return {};
 }
 
