@@ -44,6 +44,12 @@ struct RfmOptions {
   TimeUnit unit = TimeUnit::kWeek;
   // Which transaction kinds are purchases. Default: kPurchase only. Must not be empty.
   std::vector<TransactionKind> kinds = {TransactionKind::kPurchase};
+  // Sign convention of the ledger (docs/analytics.md, "Sign convention"). false (default): a
+  // purchase is a positive amount and a refund or reversal booked under a counted kind is a
+  // negative one. true: the ledger stores purchases (debits to the customer) as negative amounts
+  // and refunds as positive ones; every counted amount is negated before use, so in the summary
+  // purchases are positive either way (monetary_value, the M score and the Gamma-Gamma fit).
+  bool debits_negative = false;
 };
 
 // One customer's summary in the definitions of the customer-base analysis literature (Fader,
@@ -55,7 +61,8 @@ struct RfmRow {
   double recency = 0;           // first to last purchase day, in the unit ("t_x")
   double T = 0;                 // first purchase day to as_of, in the unit
   double monetary_value = 0;    // mean value of the repeat purchase days, in major units of the
-                                // base currency; 0 when frequency is 0 ("zbar")
+                                // base currency; 0 when frequency is 0 ("zbar"). Negative or 0
+                                // when refunds outweigh the repeat purchases (sign convention)
   // Quintile scores 1..5 over the customers summarised (5 best): R by days since the last
   // purchase (fewer is better), F by frequency, M by monetary_value. Tied values share the
   // score of the lowest rank in the tie.
@@ -86,9 +93,30 @@ struct GammaGammaParams {
 };
 
 // The inputs of one customer, in one time unit: x = frequency, t_x = recency, T, and the mean
-// repeat spend (Gamma-Gamma only).
+// repeat spend (Gamma-Gamma only; may be negative or 0: refunds). `id` names the customer in
+// error messages (0: not given; the message then says so).
 struct Summary {
   double x = 0, t_x = 0, T = 0, monetary_value = 0;
+  CustomerId id = 0;
+};
+
+// Why a row cannot be data (a non-finite value, negative x, t_x or T, fractional x, t_x > T,
+// x > 0 with t_x = 0, x = 0 with t_x > 0), or nullptr. A negative or zero monetary_value is data.
+CUSTDB_EXPORT const char* summary_problem(const Summary& s);
+
+// How a fit ended (shown by `custdb clv fit` and `clv show`).
+struct FitDiagnostics {
+  // The optimiser stopped on its tolerances (not on its evaluation limit) and the last restart
+  // from the best point no longer improved it.
+  bool converged = false;
+  // Of `starts` runs from different starting points, how many reached the best optimum (the
+  // mean log-likelihood within 1e-7 and every log-parameter within 1e-3). starts − agreed > 0
+  // says the likelihood has other optima or flat ridges: the best one is reported.
+  int restarts_agreed = 0;
+  int starts = 0;
+  double log_likelihood_per_customer = 0;  // log_likelihood / customers
+
+  friend bool operator==(const FitDiagnostics&, const FitDiagnostics&) = default;
 };
 
 template <class Params>
@@ -96,14 +124,28 @@ struct Fit {
   Params params;
   double log_likelihood = 0;  // at params, summed over the customers used
   std::uint64_t customers = 0;  // used in the fit
-  int iterations = 0;           // objective evaluations
+  int iterations = 0;           // objective evaluations, all starts
+  FitDiagnostics diagnostics;
+  // Gamma-Gamma only: customers left out of the fit. x = 0 (no repeat purchase), and x > 0 with
+  // monetary_value <= 0 (refunds outweigh the repeat purchases: outside the model's support).
+  // Both are scored with the population mean p·γ/(q−1) (expected_value).
+  std::uint64_t excluded_no_repeat = 0;
+  std::uint64_t excluded_non_positive = 0;
 };
 
-// Maximum likelihood by NLopt over the log-parameters (so every parameter stays positive).
-// Rows that cannot be data (negative values, t_x > T, x > 0 with t_x = 0...) are
-// kInvalidArgument naming the row; too few customers, or no convergence, kFailedPrecondition.
+// Maximum likelihood by NLopt over the log-parameters (so every parameter stays positive), from
+// several deterministic starting points; the best optimum is returned with its diagnostics.
+// Errors:
+//  - kInvalidArgument: a row that cannot be data (summary_problem), naming the customer id
+//    ("customer 1000: t_x (recency) exceeds T"), or its position when no id was given;
+//  - kFailedPrecondition, with the reason: too few customers; too little variation (every
+//    customer the same (x, t_x, T), or every used customer the same spend); a degenerate
+//    optimum — a parameter at the bounds [1e-13, 1e13] or a shape parameter (r, a, b; p, q)
+//    outside [1e-6, 1e6], i.e. the likelihood rises toward a limit model without the
+//    heterogeneity the model describes (the data do not identify it).
 CUSTDB_EXPORT Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers);
-// Uses only customers with x > 0 and monetary_value > 0 (the model's support).
+// Uses only customers with x > 0 and monetary_value > 0 (the model's support, Fader, Hardie &
+// Lee 2005); the others are counted in excluded_no_repeat / excluded_non_positive.
 CUSTDB_EXPORT Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers);
 
 CUSTDB_EXPORT double bgnbd_log_likelihood(const BgNbdParams& m, const Summary& s);
@@ -115,12 +157,14 @@ CUSTDB_EXPORT double p_alive(const BgNbdParams& m, const Summary& s);
 CUSTDB_EXPORT double expected_purchases(const BgNbdParams& m, const Summary& s, double t);
 // E[purchases in (0, t]] for a new customer.
 CUSTDB_EXPORT double expected_purchases_new(const BgNbdParams& m, double t);
-// E[spend per purchase | x, mean repeat spend]; the population mean p·γ/(q−1) when x = 0.
+// E[spend per purchase | x, mean repeat spend]; the population mean p·γ/(q−1) when x = 0 or
+// monetary_value <= 0 (outside the model's support: refunds outweigh the repeat purchases).
 // Needs q > 1 (else the mean is infinite): returns NaN.
 CUSTDB_EXPORT double expected_value(const GammaGammaParams& m, const Summary& s);
 // Discounted value over `horizon` periods of the unit: sum over k = 1..horizon of
 // expected_value · (E[purchases in (T, T+k]] − E[purchases in (T, T+k−1]]) / (1 + d)^(k·days/365.25)
-// with d = annual_discount and days = 1 or 7 per period.
+// with d = annual_discount and days = 1 or 7 per period. Cost linear in horizon: E[Y(k)] is
+// advanced from period to period (docs/analytics.md, "Customer lifetime value").
 CUSTDB_EXPORT double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg,
                                     const Summary& s, int horizon, double annual_discount,
                                     TimeUnit unit);
@@ -139,10 +183,16 @@ struct ClvModel {
   Date as_of{};
   TimeUnit unit = TimeUnit::kWeek;
   std::vector<TransactionKind> kinds;
+  bool debits_negative = false;        // the sign convention (RfmOptions::debits_negative)
   std::uint64_t customers = 0;         // summarised (BG/NBD fit)
   std::uint64_t repeat_customers = 0;  // with repeat purchases of positive value (Gamma-Gamma)
+  // Left out of the Gamma-Gamma fit because their mean repeat value is <= 0 (refunds); scored
+  // with the population mean. (The others left out, customers - repeat_customers - this, have
+  // no repeat purchase.)
+  std::uint64_t non_positive_value_customers = 0;
   std::uint64_t summary_hash = 0;      // XXH3 of the summary rows, to tell two data sets apart
   Timestamp fitted_at{};
+  clv::FitDiagnostics bgnbd_diagnostics, gamma_gamma_diagnostics;
 
   friend bool operator==(const ClvModel&, const ClvModel&) = default;
 };
@@ -170,11 +220,19 @@ struct ScoreReport {
   Date as_of{};
   std::uint64_t scored = 0;   // customers whose Customer::scores were written
   std::uint64_t cleared = 0;  // customers with no purchase by as_of whose old scores were removed
+  // Customers the model gives a non-finite (or out of range) score: not scored, and any old
+  // scores of theirs removed so that no stale value is queried. The run goes on without them.
+  std::uint64_t skipped = 0;
+  std::vector<CustomerId> skipped_ids;  // the first 100 of them, by id
+  // Customers with repeat purchases whose mean repeat value is <= 0 (refunds), scored with the
+  // Gamma-Gamma population mean spend per purchase.
+  std::uint64_t population_mean_value = 0;
 };
 
-// Scores every customer with the stored model (kFailedPrecondition if none) and writes
-// Customer::scores, which the segment language reads as p_alive, expected_purchases, clv,
-// r_score, f_score and m_score.
+// Scores every customer with the stored model (kFailedPrecondition if none, or if the model
+// gives no summarised customer a finite score) and writes Customer::scores, which the segment
+// language reads as p_alive, expected_purchases, clv, r_score, f_score and m_score. One
+// customer's non-finite score never stops the run: it is skipped and counted (ScoreReport).
 CUSTDB_EXPORT Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options = {});
 
 // ---- rules --------------------------------------------------------------------------------------

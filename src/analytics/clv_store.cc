@@ -36,7 +36,7 @@ std::vector<clv::Summary> summaries(const std::vector<RfmRow>& rows) {
   std::vector<clv::Summary> out;
   out.reserve(rows.size());
   for (const RfmRow& r : rows)
-    out.push_back({static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value});
+    out.push_back({static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value, r.id});
   return out;
 }
 
@@ -65,6 +65,17 @@ std::string serialize(const ClvModel& m) {
   line("as_of", format_date(m.as_of));
   line("unit", std::string(to_string(m.unit)));
   line("kinds", kinds);
+  line("debits_negative", m.debits_negative ? "1" : "0");
+  line("non_positive_value_customers", std::to_string(m.non_positive_value_customers));
+  auto diagnostics = [&](const char* prefix, const clv::FitDiagnostics& d) {
+    line((std::string(prefix) + "_converged").c_str(), d.converged ? "1" : "0");
+    line((std::string(prefix) + "_restarts_agreed").c_str(), std::to_string(d.restarts_agreed));
+    line((std::string(prefix) + "_starts").c_str(), std::to_string(d.starts));
+    line((std::string(prefix) + "_log_likelihood_per_customer").c_str(),
+         number(d.log_likelihood_per_customer));
+  };
+  diagnostics("bgnbd", m.bgnbd_diagnostics);
+  diagnostics("gamma_gamma", m.gamma_gamma_diagnostics);
   line("customers", std::to_string(m.customers));
   line("repeat_customers", std::to_string(m.repeat_customers));
   line("summary_hash", std::to_string(m.summary_hash));
@@ -89,6 +100,7 @@ Result<ClvModel> deserialize(std::string_view text) {
   ClvModel m;
   auto real = [&](const char* name, double& out) {
     const std::string& v = kv[name];
+    if (v == "inf" || v == "-inf" || v == "nan") return false;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     return ec == std::errc() && p == v.data() + v.size();
   };
@@ -107,6 +119,33 @@ Result<ClvModel> deserialize(std::string_view text) {
       !whole("summary_hash", m.summary_hash) || !whole("fitted_at", fitted))
     return bad("number");
   m.fitted_at = Timestamp{std::chrono::milliseconds{fitted}};
+  // Added with the sign convention and the fit diagnostics: a model stored before has none of
+  // these lines and reads as purchases positive, no diagnostics recorded.
+  auto optional_flag = [&](const char* name, bool& out) {
+    auto it = kv.find(name);
+    if (it == kv.end()) return true;
+    if (it->second != "0" && it->second != "1") return false;
+    out = it->second == "1";
+    return true;
+  };
+  auto optional_whole = [&](const char* name, auto& out) {
+    return kv.find(name) == kv.end() || whole(name, out);
+  };
+  auto optional_real = [&](const char* name, double& out) {
+    return kv.find(name) == kv.end() || real(name, out);
+  };
+  auto optional_diagnostics = [&](const std::string& prefix, clv::FitDiagnostics& d) {
+    return optional_flag((prefix + "_converged").c_str(), d.converged) &&
+           optional_whole((prefix + "_restarts_agreed").c_str(), d.restarts_agreed) &&
+           optional_whole((prefix + "_starts").c_str(), d.starts) &&
+           optional_real((prefix + "_log_likelihood_per_customer").c_str(),
+                         d.log_likelihood_per_customer);
+  };
+  if (!optional_flag("debits_negative", m.debits_negative) ||
+      !optional_whole("non_positive_value_customers", m.non_positive_value_customers) ||
+      !optional_diagnostics("bgnbd", m.bgnbd_diagnostics) ||
+      !optional_diagnostics("gamma_gamma", m.gamma_gamma_diagnostics))
+    return bad("number");
   auto as_of = parse_date(kv["as_of"]);
   auto unit = time_unit_from_string(kv["unit"]);
   if (!as_of || !unit) return bad("date or unit");
@@ -130,7 +169,10 @@ Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   if (!o.as_of) o.as_of = analytics_access::today_utc();
   auto rows = rfm_summary(view, o);
   if (!rows) return tl::unexpected(rows.error());
+  // Rows from the summary are always data; a row that somehow is not (a bug) is left out rather
+  // than stopping the fit for everyone.
   auto data = summaries(*rows);
+  std::erase_if(data, [](const clv::Summary& s) { return clv::summary_problem(s) != nullptr; });
   auto bg = clv::fit_bgnbd(data);
   if (!bg) return tl::unexpected(bg.error());
   auto gg = clv::fit_gamma_gamma(data);
@@ -143,8 +185,12 @@ Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   m.as_of = *o.as_of;
   m.unit = o.unit;
   m.kinds = o.kinds;
+  m.debits_negative = o.debits_negative;
   m.customers = bg->customers;
   m.repeat_customers = gg->customers;
+  m.non_positive_value_customers = gg->excluded_non_positive;
+  m.bgnbd_diagnostics = bg->diagnostics;
+  m.gamma_gamma_diagnostics = gg->diagnostics;
   m.summary_hash = hash_rows(*rows);
   m.fitted_at = analytics_access::now_ms();
   return m;
@@ -192,7 +238,12 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
       return make_error(ErrorCode::kFailedPrecondition,
                         "no CLV model stored: fit one first (custdb clv fit)");
     model = **m;
-    auto r = rfm_summary(*view, {as_of, model.unit, model.kinds});
+    RfmOptions rfm;
+    rfm.as_of = as_of;
+    rfm.unit = model.unit;
+    rfm.kinds = model.kinds;
+    rfm.debits_negative = model.debits_negative;
+    auto r = rfm_summary(*view, rfm);
     if (!r) return tl::unexpected(r.error());
     rows = std::move(*r);
     auto scored = analytics_access::scored_customers(*view);
@@ -205,13 +256,14 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
 
   const double scale = std::pow(10.0, currency_digits(analytics_access::base_currency(db)));
   // The model's arithmetic (a hypergeometric series per horizon step) dominates: spread it
-  // over the cores. Each worker fills its own slice; the first failure is reported.
+  // over the cores. Each worker fills its own slice. A customer the model cannot score (a
+  // non-finite or out-of-range number) is skipped and counted; its old scores are removed.
   std::vector<std::pair<CustomerId, std::optional<Scores>>> writes(rows.size());
-  std::vector<std::optional<CustomerId>> non_finite(rows.size());
+  std::vector<char> non_finite(rows.size(), 0);
   auto score_slice = [&](std::size_t from, std::size_t to) {
     for (std::size_t i = from; i < to; ++i) {
       const RfmRow& r = rows[i];
-      clv::Summary s{static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value};
+      clv::Summary s{static_cast<double>(r.frequency), r.recency, r.T, r.monetary_value, r.id};
       double p = clv::p_alive(model.bgnbd, s);
       double e = clv::expected_purchases(model.bgnbd, s, options.horizon);
       double ev = clv::expected_value(model.gamma_gamma, s);
@@ -219,7 +271,8 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
                                      options.annual_discount, model.unit);
       if (!std::isfinite(p) || !std::isfinite(e) || !std::isfinite(ev) || !std::isfinite(v) ||
           std::fabs(v * scale) > 9e18 || std::fabs(ev * scale) > 9e18 || e > 1e12) {
-        non_finite[i] = r.id;
+        non_finite[i] = 1;
+        writes[i] = {r.id, std::nullopt};
         continue;
       }
       Scores sc;
@@ -244,13 +297,21 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     score_slice(0, std::min(rows.size(), per));
     for (auto& t : pool) t.join();
   }
-  for (const auto& id : non_finite)
-    if (id)
-      return make_error(ErrorCode::kFailedPrecondition,
-                        "the stored model gives customer " + std::to_string(*id) +
-                            " a non-finite score; refit it");
   ScoreReport report;
   report.as_of = as_of;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (non_finite[i]) {
+      ++report.skipped;
+      if (report.skipped_ids.size() < 100) report.skipped_ids.push_back(rows[i].id);
+    } else if (rows[i].frequency > 0 && rows[i].monetary_value <= 0) {
+      ++report.population_mean_value;
+    }
+  }
+  if (!rows.empty() && report.skipped == rows.size())
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "the stored model gives none of the " + std::to_string(rows.size()) +
+                          " customers a finite score (customer " +
+                          std::to_string(rows.front().id) + " first); refit it");
   // Customers scored before who have no purchase by as_of now: their old scores go.
   {
     std::size_t i = 0;
@@ -266,7 +327,8 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
         for (std::size_t i = from; i < to; ++i) {
           auto done = analytics_access::set_scores(txn, writes[i].first, writes[i].second);
           if (!done) return tl::unexpected(done.error());
-          if (*done) ++(writes[i].second ? scored : cleared);  // false: deleted meanwhile
+          // false: deleted meanwhile. A skipped customer's removal is counted in skipped.
+          if (*done && (writes[i].second || i >= rows.size())) ++(writes[i].second ? scored : cleared);
         }
         report.scored += scored;
         report.cleared += cleared;

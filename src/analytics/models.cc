@@ -36,9 +36,12 @@
 #include <nlopt.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <exception>
+#include <optional>
 #include <functional>
 #include <limits>
 #include <map>
@@ -78,27 +81,14 @@ bool valid(const BgNbdParams& m) {
 }
 bool valid(const GammaGammaParams& m) { return positive(m.p) && positive(m.q) && positive(m.gamma); }
 
-// Why a row cannot be data, or nullptr. T = 0 is data (first purchase on the as-of day, so
-// x = t_x = 0): it contributes ln L = 0 to the BG/NBD likelihood and P(alive) = 1.
-const char* summary_problem(const Summary& s) {
-  if (!std::isfinite(s.x) || !std::isfinite(s.t_x) || !std::isfinite(s.T) ||
-      !std::isfinite(s.monetary_value))
-    return "a value is not finite";
-  if (s.x < 0) return "x (frequency) is negative";
-  if (s.x != std::floor(s.x)) return "x (frequency) is not a whole number";
-  if (s.t_x < 0) return "t_x (recency) is negative";
-  if (s.T < 0) return "T is negative";
-  if (s.t_x > s.T) return "t_x (recency) exceeds T";
-  if (s.x > 0 && s.t_x == 0) return "x > 0 needs t_x > 0 (repeat purchases come after the first)";
-  if (s.x == 0 && s.t_x != 0) return "x = 0 needs t_x = 0";
-  if (s.monetary_value < 0) return "monetary_value is negative";
-  return nullptr;
-}
-
 Status validate_rows(std::span<const Summary> customers) {
   for (std::size_t i = 0; i < customers.size(); ++i)
     if (const char* why = summary_problem(customers[i]))
-      return make_error(ErrorCode::kInvalidArgument, "customer row " + std::to_string(i) + ": " + why);
+      return make_error(ErrorCode::kInvalidArgument,
+                        (customers[i].id != 0
+                             ? "customer " + std::to_string(customers[i].id)
+                             : "customer at position " + std::to_string(i) + " (no id given)") +
+                            ": " + why);
   return {};
 }
 
@@ -114,11 +104,14 @@ struct Optimum {
   std::vector<double> theta;
   double value = 0;  // minimised objective
   int evaluations = 0;
+  bool converged = false;
 };
 
 // Minimises f over theta (log-parameters) with NLopt's Nelder-Mead simplex, restarting from the
 // best point until a restart no longer improves the objective (the simplex can collapse early
 // on a curved valley; a fresh simplex fixes that). Deterministic: no random numbers involved.
+// converged: the last run stopped on its tolerances, not on its evaluation limit, and did not
+// improve on the one before.
 using Objective = std::function<double(const double* theta)>;
 Result<Optimum> minimise(const Objective& f, std::vector<double> theta, const char* model) {
   const unsigned n = static_cast<unsigned>(theta.size());
@@ -138,6 +131,7 @@ Result<Optimum> minimise(const Objective& f, std::vector<double> theta, const ch
                       std::string(model) + " fit: the likelihood is not finite at the start");
   constexpr int kMaxRuns = 8;
   constexpr int kMaxEvaluationsPerRun = 4000;
+  bool converged = false;
   for (int run = 0; run < kMaxRuns; ++run) {
     try {
       nlopt::opt opt(nlopt::LN_NELDERMEAD, n);
@@ -151,33 +145,93 @@ Result<Optimum> minimise(const Objective& f, std::vector<double> theta, const ch
       opt.set_initial_step(run == 0 ? 0.5 : 0.1);
       std::vector<double> x = theta;
       double fx = best;
+      nlopt::result how = nlopt::SUCCESS;
       try {
-        opt.optimize(x, fx);
+        how = opt.optimize(x, fx);
       } catch (const nlopt::roundoff_limited&) {
         // x and fx hold the best point found: usable when finite.
         fx = objective(n, x.data(), nullptr, &data);
       }
-      if (!std::isfinite(fx) || fx >= kPenalty || fx > best) break;
+      if (!std::isfinite(fx) || fx >= kPenalty || fx > best) {
+        converged = how != nlopt::MAXEVAL_REACHED;
+        break;
+      }
       bool improved = best - fx > 1e-13 * std::max(1.0, std::abs(best));
       theta = std::move(x);
       best = fx;
+      converged = how != nlopt::MAXEVAL_REACHED && !improved;
       if (!improved) break;
     } catch (const std::exception& e) {
       return make_error(ErrorCode::kFailedPrecondition,
                         std::string(model) + " fit: the optimiser failed: " + e.what());
     }
   }
-  return Optimum{std::move(theta), best, data.evaluations};
+  return Optimum{std::move(theta), best, data.evaluations, converged};
 }
 
-// kFailedPrecondition when a parameter ran to a bound (the maximum is at infinity or zero).
-Status check_bounds(const std::vector<double>& theta, const char* const* names, const char* model) {
-  for (std::size_t i = 0; i < theta.size(); ++i)
+// Runs minimise from each start; returns the best optimum and how many starts agreed with it.
+struct MultiOptimum {
+  Optimum best;
+  int evaluations = 0;
+  int agreed = 0;
+  int starts = 0;
+};
+Result<MultiOptimum> minimise_from(const Objective& f, const std::vector<std::vector<double>>& starts,
+                                   const char* model) {
+  std::vector<Optimum> found;
+  std::optional<Error> first_error;
+  MultiOptimum out;
+  for (const auto& start : starts) {
+    auto opt = minimise(f, start, model);
+    if (!opt) {
+      if (!first_error) first_error = opt.error();
+      continue;
+    }
+    out.evaluations += opt->evaluations;
+    found.push_back(std::move(*opt));
+  }
+  if (found.empty()) return tl::unexpected(*first_error);
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < found.size(); ++i)
+    if (found[i].value < found[best].value) best = i;
+  for (const Optimum& o : found) {
+    bool same = std::abs(o.value - found[best].value) <=
+                1e-7 * std::max(1.0, std::abs(found[best].value));
+    for (std::size_t j = 0; same && j < o.theta.size(); ++j)
+      same = std::abs(o.theta[j] - found[best].theta[j]) <= 1e-3;
+    if (same) ++out.agreed;
+  }
+  out.starts = static_cast<int>(starts.size());
+  out.best = std::move(found[best]);
+  return out;
+}
+
+// kFailedPrecondition when a parameter ran to a bound (the maximum is at infinity or zero), or
+// a shape parameter (dimensionless: shape[i] true) left [1e-6, 1e6]: the likelihood then rises
+// toward a limit of the model without the heterogeneity it describes (a gamma or beta mixing
+// distribution collapsing to a point), which real customer bases do not show and which the
+// data cannot tell apart from ever larger values.
+constexpr double kShapeLimit = 1e6;
+Status check_bounds(const std::vector<double>& theta, const char* const* names,
+                    const bool* shape, const char* const* meaning, const char* model) {
+  for (std::size_t i = 0; i < theta.size(); ++i) {
     if (std::abs(theta[i]) > kLogBound - kBoundSlack)
       return make_error(ErrorCode::kFailedPrecondition,
-                        std::string(model) + " fit did not converge: " + names[i] +
+                        std::string(model) + " fit is degenerate: " + names[i] +
                             (theta[i] > 0 ? " grows without bound" : " shrinks to zero") +
                             " (the data do not identify the model)");
+    if (shape[i] && std::abs(theta[i]) > std::log(kShapeLimit)) {
+      char value[32];
+      std::snprintf(value, sizeof value, "%.3g", std::exp(theta[i]));
+      return make_error(ErrorCode::kFailedPrecondition,
+                        std::string(model) + " fit is degenerate: " + names[i] + " runs to " +
+                            value + (theta[i] > 0 ? " (above 1e6" : " (below 1e-6") +
+                            "): the data show no heterogeneity in " + meaning[i] +
+                            ", so the likelihood keeps rising toward a limit of the model "
+                            "(the data do not identify it; too little variation, or data the "
+                            "model does not describe)");
+    }
+  }
   return {};
 }
 
@@ -289,6 +343,139 @@ double alive_purchases(const BgNbdParams& m, double x, double K, double t) {
   return alive_purchases_series(m, x, z, -std::log1p(u));
 }
 
+// ---- E[Y(k)] for k = 1..H in time linear in H ------------------------------------------------
+//
+// lifetime_value needs the numerator N(k) of eq. (10) at every period k = 1..H. Evaluated from
+// scratch, each costs a series of ~1/(1−z) terms (or a quadrature), z = k/(K+k): the sum is
+// quadratic in H. Instead N is advanced from period to period. With L = ln(1−z), the comment at
+// the top gives N = −C·L·φ((a−1)L) − (1−z)^(a−1)·S(z), and S = C/(a−1)·(2F1(A, a−1; C; z) − 1)
+// satisfies the hypergeometric equation with a constant right-hand side (L[1] = −A(a−1)):
+//     z(1−z)·S'' + [C − (A+a)·z]·S' − A(a−1)·S = A·C,
+// valid at a = 1 too. S and S' are seeded once at z = 1/2 by the series, then carried from z_k
+// to z_{k+1} by the Taylor series of S about z_k, whose coefficients follow from the equation
+// (a three-term recurrence); the step is 1/(K+k+1) of the distance to the singular point z = 1,
+// so a few terms reach long double precision. Periods with z ≤ 1/2 (k ≤ K), where the series
+// converges geometrically, are evaluated directly. Checked: the last period is also evaluated
+// directly, and if the two differ by more than 1e-10 (relative) or anything is not finite, every
+// period is evaluated directly instead (the former, quadratic, way).
+
+// Advances y and y' of  z(1−z)·y'' + [c − (a1+b1+1)·z]·y' − a1·b1·y = f  from z to z_to < 1, by
+// Taylor series, in steps of at most half the distance to z = 1. false if a series does not
+// converge.
+// 1/((n+1)(n+2)) for the first terms: a division per term is most of a step's cost.
+constexpr int kInversePairs = 32;
+constexpr auto kInversePair = [] {
+  std::array<long double, kInversePairs> out{};
+  for (int n = 0; n < kInversePairs; ++n) out[n] = 1.0L / ((n + 1) * (n + 2));
+  return out;
+}();
+
+struct HypergeometricEquation {
+  long double a1, b1, c, f;
+};
+bool advance(const HypergeometricEquation& e, long double& z_io, long double z_to_in,
+             long double& y_io, long double& dy_io) {
+  // In double (SSE): x87 long double arithmetic was most of the cost, and the end check of
+  // alive_purchases_each_period bounds the error either way.
+  double z = static_cast<double>(z_io), y = static_cast<double>(y_io), dy = static_cast<double>(dy_io);
+  const double z_to = static_cast<double>(z_to_in);
+  while (z < z_to) {
+    const double h = std::min(z_to - z, (1 - z) / 2);
+    const double p0 = z * (1 - z), p1 = 1 - 2 * z, q0 = static_cast<double>(e.c) - static_cast<double>(e.a1 + e.b1 + 1) * z;
+    const double inv_p0 = 1 / p0;
+    double c_n = y, c_n1 = dy;  // Taylor coefficients c_n, c_{n+1}
+    double h_n1 = h;            // h^(n+1)
+    double sum = y + dy * h, dsum = dy;
+    int small = 0;
+    bool converged = false;
+    for (int n = 0; n < 4000; ++n) {
+      // (n+1)(n+2)·p0·c_{n+2} = f·[n=0] − (n+1)(p1·n + q0)·c_{n+1} + (n+a1)(n+b1)·c_n
+      const double c_n2 = ((n == 0 ? static_cast<double>(e.f) : 0.0) - (n + 1) * (p1 * n + q0) * c_n1 +
+                                (n + static_cast<double>(e.a1)) * (n + static_cast<double>(e.b1)) * c_n) *
+                               inv_p0 * (n < kInversePairs ? static_cast<double>(kInversePair[n]) : 1.0 / ((n + 1) * (n + 2)));
+      const double dterm = (n + 2) * c_n2 * h_n1;
+      h_n1 *= h;
+      const double term = c_n2 * h_n1;
+      sum += term;
+      dsum += dterm;
+      c_n = c_n1;
+      c_n1 = c_n2;
+      if (!std::isfinite(sum) || !std::isfinite(dsum))
+        return false;
+      const double scale = std::abs(sum) + std::abs(dsum) * h;
+      if (std::abs(term) <= 1e-19 * scale && std::abs(dterm) * h <= 1e-19 * scale) {
+        if (++small == 2) {
+          converged = true;
+          break;
+        }
+      } else {
+        small = 0;
+      }
+    }
+    if (!converged) return false;
+    y = sum;
+    dy = dsum;
+    z = h == z_to - z ? z_to : z + h;
+  }
+  z_io = z;
+  y_io = y;
+  dy_io = dy;
+  return true;
+}
+
+// S(z) and S'(z) of the comment above by their series (z ≤ 1/2). false if it does not converge.
+bool seed_s(const BgNbdParams& m, double x, long double z, long double& s, long double& ds) {
+  const long double A = m.a + m.b - 1 - m.r, C = m.a + m.b + x - 1, a = m.a;
+  long double term = A * z, sum = term, dsum = A;  // term_n; S' = Σ n·term_n / z
+  for (long n = 1; n < 10'000'000; ++n) {
+    if (term == 0) break;
+    const long double ratio = (A + n) * (a + n - 1) / ((C + n) * (n + 1)) * z;
+    term *= ratio;
+    sum += term;
+    dsum += (n + 1) * term / z;
+    const long double q = std::max(std::abs(ratio), z);
+    if (q < 1 && std::abs(term) * (n + 2) * q / ((1 - q) * (1 - q)) <=
+                     1e-19L * (std::abs(sum) + std::abs(dsum) * z))
+      break;
+    if (n == 10'000'000 - 1 || !std::isfinite(static_cast<double>(sum))) return false;
+  }
+  s = sum;
+  ds = dsum;
+  return true;
+}
+
+// N(k) for k = 0..horizon into out (out[0] = 0), as described above.
+void alive_purchases_each_period(const BgNbdParams& m, double x, double K, int horizon,
+                                 std::vector<double>& out) {
+  out.assign(static_cast<std::size_t>(horizon) + 1, 0.0);
+  int k = 1;
+  for (; k <= horizon && k <= K; ++k) out[k] = alive_purchases(m, x, K, k);
+  if (k > horizon) return;
+  const long double A = m.a + m.b - 1 - m.r, C = m.a + m.b + x - 1;
+  const HypergeometricEquation eq{A, m.a - 1.0L, C, A * C};
+  long double z = 0.5L, s, ds;
+  bool ok = seed_s(m, x, z, s, ds);
+  const int first_stepped = k;
+  for (; ok && k <= horizon; ++k) {
+    const long double z_k = static_cast<long double>(k) / (K + static_cast<long double>(k));
+    if (!advance(eq, z, z_k, s, ds)) {
+      ok = false;
+      break;
+    }
+    const double L = -std::log1p(static_cast<double>(k) / K);  // ln(1 − z_k)
+    const double y = (m.a - 1) * L;
+    out[k] = static_cast<double>(-C * L * expm1_ratio(y) - std::exp(y) * s);
+    if (!std::isfinite(out[k])) ok = false;
+  }
+  if (ok) {
+    const double direct = alive_purchases(m, x, K, horizon);
+    ok = std::isfinite(direct) &&
+         std::abs(direct - out[horizon]) <= 1e-10 * std::max(std::abs(direct), 1e-300);
+  }
+  if (!ok)
+    for (k = first_stepped; k <= horizon; ++k) out[k] = alive_purchases(m, x, K, k);
+}
+
 // ln of the second term of the denominator of eq. (10) / P(alive): ln[a/(b+x−1) · ((α+T)/(α+t_x))^(r+x)].
 double log_dropout_odds(const BgNbdParams& m, const Summary& s) {
   return std::log(m.a) - std::log(m.b + s.x - 1) +
@@ -301,6 +488,23 @@ double p_alive_unchecked(const BgNbdParams& m, const Summary& s) {
 }
 
 }  // namespace
+
+// T = 0 is data (first purchase on the as-of day, so x = t_x = 0): it contributes ln L = 0 to the
+// BG/NBD likelihood and P(alive) = 1. A negative or zero monetary_value is data too (refunds
+// outweigh the repeat purchases): the Gamma-Gamma fit leaves such customers out.
+const char* summary_problem(const Summary& s) {
+  if (!std::isfinite(s.x) || !std::isfinite(s.t_x) || !std::isfinite(s.T) ||
+      !std::isfinite(s.monetary_value))
+    return "a value is not finite";
+  if (s.x < 0) return "x (frequency) is negative";
+  if (s.x != std::floor(s.x)) return "x (frequency) is not a whole number";
+  if (s.t_x < 0) return "t_x (recency) is negative";
+  if (s.T < 0) return "T is negative";
+  if (s.t_x > s.T) return "t_x (recency) exceeds T";
+  if (s.x > 0 && s.t_x == 0) return "x > 0 needs t_x > 0 (repeat purchases come after the first)";
+  if (s.x == 0 && s.t_x != 0) return "x = 0 needs t_x = 0";
+  return nullptr;
+}
 
 // ---- log-likelihoods ---------------------------------------------------------------------------
 
@@ -346,6 +550,12 @@ Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers) {
                       "BG/NBD fit needs repeat purchases; no customer has x > 0");
   if (sum_T == 0)
     return make_error(ErrorCode::kFailedPrecondition, "BG/NBD fit needs T > 0 for some customer");
+  if (distinct.size() < 2)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "BG/NBD fit: too little variation in the data: all " +
+                          std::to_string(customers.size()) +
+                          " customers have the same frequency, recency and T (the model's "
+                          "heterogeneity cannot be estimated)");
   struct Row {
     std::size_t xi;  // index into xs
     double t_x, T, weight;
@@ -378,17 +588,30 @@ Result<Fit<BgNbdParams>> fit_bgnbd(std::span<const Summary> customers) {
     return -ll / n;
   };
   // Start: r = 1, a = 1, b = 1, and α so that the mean rate r/α matches the purchases per unit.
+  // Two more starts on either side (same mean rate r/α) tell a well-identified optimum from a
+  // flat ridge or a second optimum.
   const double rate = std::max(sum_x / sum_T, 1e-6);
-  auto opt = minimise(neg_mean_ll, {0.0, std::log(1.0 / rate), 0.0, 0.0}, "BG/NBD");
-  if (!opt) return tl::unexpected(opt.error());
+  const double l_rate = std::log(rate), l2 = std::log(2.0);
+  auto multi = minimise_from(neg_mean_ll,
+                             {{0.0, -l_rate, 0.0, 0.0},
+                              {-l2, -l2 - l_rate, -l2, l2},
+                              {l2, l2 - l_rate, l2, -l2}},
+                             "BG/NBD");
+  if (!multi) return tl::unexpected(multi.error());
+  const Optimum& opt = multi->best;
   static const char* const kNames[] = {"r", "alpha", "a", "b"};
-  if (auto ok = check_bounds(opt->theta, kNames, "BG/NBD"); !ok) return tl::unexpected(ok.error());
+  static const bool kShape[] = {true, false, true, true};
+  static const char* const kMeaning[] = {"purchase rates", "", "dropout probabilities",
+                                         "dropout probabilities"};
+  if (auto ok = check_bounds(opt.theta, kNames, kShape, kMeaning, "BG/NBD"); !ok)
+    return tl::unexpected(ok.error());
   Fit<BgNbdParams> fit;
-  fit.params = {std::exp(opt->theta[0]), std::exp(opt->theta[1]), std::exp(opt->theta[2]),
-                std::exp(opt->theta[3])};
-  fit.log_likelihood = -opt->value * n;
+  fit.params = {std::exp(opt.theta[0]), std::exp(opt.theta[1]), std::exp(opt.theta[2]),
+                std::exp(opt.theta[3])};
+  fit.log_likelihood = -opt.value * n;
   fit.customers = customers.size();
-  fit.iterations = opt->evaluations;
+  fit.iterations = multi->evaluations;
+  fit.diagnostics = {opt.converged, multi->agreed, multi->starts, -opt.value};
   return fit;
 }
 
@@ -400,18 +623,37 @@ Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers
   };
   std::vector<Row> rows;
   std::vector<double> xs;
-  double sum_zbar = 0;
+  double sum_zbar = 0, min_zbar = 0, max_zbar = 0;
+  std::uint64_t no_repeat = 0, non_positive = 0;
   for (const Summary& s : customers) {
-    if (s.x <= 0 || s.monetary_value <= 0) continue;
+    // The model's support (Fader, Hardie & Lee 2005): repeat purchases of positive mean value.
+    if (s.x <= 0) {
+      ++no_repeat;
+      continue;
+    }
+    if (s.monetary_value <= 0) {
+      ++non_positive;
+      continue;
+    }
+    if (rows.empty() || s.monetary_value < min_zbar) min_zbar = s.monetary_value;
+    if (rows.empty() || s.monetary_value > max_zbar) max_zbar = s.monetary_value;
     rows.push_back({0, s.x, std::log(s.x), s.monetary_value, std::log(s.monetary_value)});
     xs.push_back(s.x);
     sum_zbar += s.monetary_value;
   }
+  const std::string left_out = " (left out: " + std::to_string(no_repeat) +
+                               " without repeat purchases, " + std::to_string(non_positive) +
+                               " whose mean repeat value is 0 or negative)";
   if (rows.size() < 2)
     return make_error(ErrorCode::kFailedPrecondition,
                       "Gamma-Gamma fit needs at least 2 customers with repeat purchases of "
                       "positive value (x > 0, monetary_value > 0); got " +
-                          std::to_string(rows.size()));
+                          std::to_string(rows.size()) + left_out);
+  if (min_zbar == max_zbar)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "Gamma-Gamma fit: too little variation in the data: all " +
+                          std::to_string(rows.size()) +
+                          " customers used have the same mean repeat value" + left_out);
   std::sort(xs.begin(), xs.end());
   xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
   for (Row& row : rows)
@@ -431,16 +673,29 @@ Result<Fit<GammaGammaParams>> fit_gamma_gamma(std::span<const Summary> customers
     return -(ll / n + base);
   };
   // Start: p = 1, q = 2 and γ = the mean zbar (the population mean pγ/(q−1) then matches it).
-  auto opt = minimise(neg_mean_ll, {0.0, std::log(2.0), std::log(sum_zbar / n)}, "Gamma-Gamma");
-  if (!opt) return tl::unexpected(opt.error());
+  // The other two starts keep that mean too: p = 4, q = 4, γ = 3/4 of it; p = q − 1 = 1/2.
+  const double l_mean = std::log(sum_zbar / n);
+  auto multi = minimise_from(neg_mean_ll,
+                             {{0.0, std::log(2.0), l_mean},
+                              {std::log(4.0), std::log(4.0), l_mean + std::log(0.75)},
+                              {std::log(0.5), std::log(1.5), l_mean}},
+                             "Gamma-Gamma");
+  if (!multi) return tl::unexpected(multi.error());
+  const Optimum& opt = multi->best;
   static const char* const kNames[] = {"p", "q", "gamma"};
-  if (auto ok = check_bounds(opt->theta, kNames, "Gamma-Gamma"); !ok)
+  static const bool kShape[] = {true, true, false};
+  static const char* const kMeaning[] = {"spend from purchase to purchase",
+                                         "the customers' mean spend", ""};
+  if (auto ok = check_bounds(opt.theta, kNames, kShape, kMeaning, "Gamma-Gamma"); !ok)
     return tl::unexpected(ok.error());
   Fit<GammaGammaParams> fit;
-  fit.params = {std::exp(opt->theta[0]), std::exp(opt->theta[1]), std::exp(opt->theta[2])};
-  fit.log_likelihood = -opt->value * n;
+  fit.params = {std::exp(opt.theta[0]), std::exp(opt.theta[1]), std::exp(opt.theta[2])};
+  fit.log_likelihood = -opt.value * n;
   fit.customers = rows.size();
-  fit.iterations = opt->evaluations;
+  fit.iterations = multi->evaluations;
+  fit.diagnostics = {opt.converged, multi->agreed, multi->starts, -opt.value};
+  fit.excluded_no_repeat = no_repeat;
+  fit.excluded_non_positive = non_positive;
   return fit;
 }
 
@@ -463,7 +718,9 @@ double expected_purchases_new(const BgNbdParams& m, double t) {
 
 double expected_value(const GammaGammaParams& m, const Summary& s) {
   if (!valid(m) || summary_problem(s) || m.q <= 1) return kNaN;
-  if (s.x == 0) return m.p * m.gamma / (m.q - 1);
+  // Outside the model's support (no repeat purchase, or refunds outweigh the repeat purchases):
+  // the population mean, as the Gamma-Gamma fit left these customers out.
+  if (s.x == 0 || s.monetary_value <= 0) return m.p * m.gamma / (m.q - 1);
   return m.p * (m.gamma + s.x * s.monetary_value) / (m.p * s.x + m.q - 1);
 }
 
@@ -484,12 +741,11 @@ double lifetime_value(const BgNbdParams& bg, const GammaGammaParams& gg, const S
   const double alive = p_alive_unchecked(bg, s);
   const double K = bg.alpha + s.T;
   const double log_growth = std::log1p(annual_discount) * days / 365.25;
-  double sum = 0, previous = 0;
-  for (int k = 1; k <= horizon; ++k) {
-    const double e = alive_purchases(bg, s.x, K, k);
-    sum += (e - previous) * std::exp(-log_growth * k);
-    previous = e;
-  }
+  thread_local std::vector<double> purchases;  // N(k), k = 0..horizon
+  alive_purchases_each_period(bg, s.x, K, horizon, purchases);
+  double sum = 0;
+  for (int k = 1; k <= horizon; ++k)
+    sum += (purchases[k] - purchases[k - 1]) * std::exp(-log_growth * k);
   return value * alive * sum;
 }
 

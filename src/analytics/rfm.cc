@@ -109,7 +109,10 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
         for (const Transaction& txn : transactions) {
           if (!counted_kind[static_cast<std::uint8_t>(txn.kind)] || txn.ts >= end) continue;
           const auto day = std::chrono::floor<std::chrono::days>(txn.ts).time_since_epoch();
-          days.emplace_back(day.count(), txn.base_amount.value_or(txn.amount));
+          // Sign convention: purchases positive in the summary (refunds negative), whichever
+          // way the ledger books them.
+          const AmountSum amount = txn.base_amount.value_or(txn.amount);
+          days.emplace_back(day.count(), options.debits_negative ? -amount : amount);
         }
         if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
       });

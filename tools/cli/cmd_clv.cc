@@ -38,6 +38,27 @@ std::string hash_text(std::uint64_t h) {
   return buf;
 }
 
+Json diagnostics_json(const clv::FitDiagnostics& d) {
+  return Json::object()
+      .set("converged", d.converged)
+      .set("restarts_agreed", d.restarts_agreed)
+      .set("starts", d.starts)
+      .set("log_likelihood_per_customer", d.log_likelihood_per_customer);
+}
+
+std::string diagnostics_text(const clv::FitDiagnostics& d) {
+  if (d.starts == 0) return "not recorded (model stored by an older custdb)";
+  return std::string(d.converged ? "converged" : "NOT converged") + ", " +
+         std::to_string(d.restarts_agreed) + " of " + std::to_string(d.starts) +
+         " starts agreed, log-likelihood per customer " +
+         number(d.log_likelihood_per_customer, "%.6f");
+}
+
+std::uint64_t no_repeat_customers(const ClvModel& m) {
+  const std::uint64_t used = m.repeat_customers + m.non_positive_value_customers;
+  return m.customers >= used ? m.customers - used : 0;
+}
+
 Json model_json(const ClvModel& m) {
   Json kinds = Json::array();
   for (auto k : m.kinds) kinds.push(to_string(k));
@@ -45,8 +66,13 @@ Json model_json(const ClvModel& m) {
       .set("as_of", format_date(m.as_of))
       .set("unit", to_string(m.unit))
       .set("kinds", std::move(kinds))
+      .set("debits_negative", m.debits_negative)
       .set("customers", m.customers)
       .set("repeat_customers", m.repeat_customers)
+      .set("gamma_gamma_excluded",
+           Json::object()
+               .set("no_repeat_purchase", no_repeat_customers(m))
+               .set("non_positive_value", m.non_positive_value_customers))
       .set("summary_hash", hash_text(m.summary_hash))
       .set("fitted_at", format_timestamp(m.fitted_at))
       .set("bgnbd", Json::object()
@@ -54,12 +80,14 @@ Json model_json(const ClvModel& m) {
                         .set("alpha", m.bgnbd.alpha)
                         .set("a", m.bgnbd.a)
                         .set("b", m.bgnbd.b)
-                        .set("log_likelihood", m.bgnbd_log_likelihood))
+                        .set("log_likelihood", m.bgnbd_log_likelihood)
+                        .set("diagnostics", diagnostics_json(m.bgnbd_diagnostics)))
       .set("gamma_gamma", Json::object()
                               .set("p", m.gamma_gamma.p)
                               .set("q", m.gamma_gamma.q)
                               .set("gamma", m.gamma_gamma.gamma)
-                              .set("log_likelihood", m.gamma_gamma_log_likelihood));
+                              .set("log_likelihood", m.gamma_gamma_log_likelihood)
+                              .set("diagnostics", diagnostics_json(m.gamma_gamma_diagnostics)));
 }
 
 void print_model(const ClvModel& m) {
@@ -67,8 +95,12 @@ void print_model(const ClvModel& m) {
       {"as_of", format_date(m.as_of)},
       {"unit", std::string(to_string(m.unit))},
       {"kinds", kinds_text(m.kinds)},
+      {"purchases", m.debits_negative ? "negative amounts (--debits-negative)" : "positive amounts"},
       {"customers", std::to_string(m.customers)},
       {"repeat_customers", std::to_string(m.repeat_customers)},
+      {"Gamma-Gamma left out", std::to_string(no_repeat_customers(m)) + " without repeat purchases, " +
+                                   std::to_string(m.non_positive_value_customers) +
+                                   " with mean repeat value <= 0 (scored with the population mean)"},
       {"summary_hash", hash_text(m.summary_hash)},
       {"fitted_at", format_timestamp(m.fitted_at)},
       {"BG/NBD r", number(m.bgnbd.r)},
@@ -76,10 +108,12 @@ void print_model(const ClvModel& m) {
       {"BG/NBD a", number(m.bgnbd.a)},
       {"BG/NBD b", number(m.bgnbd.b)},
       {"BG/NBD log-likelihood", number(m.bgnbd_log_likelihood, "%.4f")},
+      {"BG/NBD fit", diagnostics_text(m.bgnbd_diagnostics)},
       {"Gamma-Gamma p", number(m.gamma_gamma.p)},
       {"Gamma-Gamma q", number(m.gamma_gamma.q)},
       {"Gamma-Gamma gamma", number(m.gamma_gamma.gamma)},
       {"Gamma-Gamma log-likelihood", number(m.gamma_gamma_log_likelihood, "%.4f")},
+      {"Gamma-Gamma fit", diagnostics_text(m.gamma_gamma_diagnostics)},
   });
 }
 
@@ -90,6 +124,7 @@ Command add_clv(CLI::App& app, Globals& g) {
     // fit
     std::string as_of, period = "week";
     std::vector<std::string> kinds;
+    bool debits_negative = false;
     // score
     std::string score_as_of;
     int horizon = 52;
@@ -107,6 +142,9 @@ Command add_clv(CLI::App& app, Globals& g) {
   fit->add_option("--period", o->period, "Time unit of the model: day or week")->capture_default_str();
   fit->add_option("--kinds", o->kinds, "Transaction kinds that count as purchases (default: purchase)")
       ->delimiter(',');
+  fit->add_flag("--debits-negative", o->debits_negative,
+                "The ledger stores purchases as negative amounts (refunds positive); stored with "
+                "the model, so scoring uses it too");
 
   CLI::App* show = sub->add_subcommand("show", "The stored model: what it was fitted on and its parameters");
 
@@ -126,7 +164,7 @@ Command add_clv(CLI::App& app, Globals& g) {
 
   return {sub, [&g, o, fit, show] {
             if (fit->parsed()) {
-              const RfmOptions opts = rfm_options_arg(o->as_of, o->period, o->kinds);
+              const RfmOptions opts = rfm_options_arg(o->as_of, o->period, o->kinds, o->debits_negative);
               Database db = open_database(g, /*read_only=*/false);
               const auto start = Clock::now();
               Result<ClvModel> fitted;
@@ -144,9 +182,13 @@ Command add_clv(CLI::App& app, Globals& g) {
                 return kExitOk;
               }
               print_model(model);
-              std::printf("fitted on %llu customers (%llu with repeat purchases) and stored in %.2f s\n",
+              std::printf("fitted on %llu customers (%llu with repeat purchases of positive value "
+                          "in the Gamma-Gamma fit; %llu left out whose mean repeat value is 0 or "
+                          "negative) and stored in %.2f s\n",
                           static_cast<unsigned long long>(model.customers),
-                          static_cast<unsigned long long>(model.repeat_customers), elapsed);
+                          static_cast<unsigned long long>(model.repeat_customers),
+                          static_cast<unsigned long long>(model.non_positive_value_customers),
+                          elapsed);
               return kExitOk;
             }
             if (show->parsed()) {
@@ -178,12 +220,17 @@ Command add_clv(CLI::App& app, Globals& g) {
             ScoreReport report = must(std::move(result));
             const double elapsed = seconds_since(start);
             if (g.json) {
+              Json skipped_ids = Json::array();
+              for (CustomerId id : report.skipped_ids) skipped_ids.push(id);
               print_json(Json::object()
                              .set("as_of", format_date(report.as_of))
                              .set("horizon", so.horizon)
                              .set("discount", so.annual_discount)
                              .set("scored", report.scored)
                              .set("cleared", report.cleared)
+                             .set("skipped", report.skipped)
+                             .set("skipped_ids", std::move(skipped_ids))
+                             .set("population_mean_value", report.population_mean_value)
                              .set("elapsed_seconds", elapsed));
               return kExitOk;
             }
@@ -193,6 +240,19 @@ Command add_clv(CLI::App& app, Globals& g) {
                         format_date(report.as_of).c_str(), so.horizon,
                         decimal_text(so.annual_discount, 6).c_str(),
                         static_cast<unsigned long long>(report.cleared), elapsed);
+            if (report.population_mean_value > 0)
+              std::printf("%llu customers whose mean repeat value is 0 or negative (refunds) were "
+                          "valued at the population mean spend per purchase\n",
+                          static_cast<unsigned long long>(report.population_mean_value));
+            if (report.skipped > 0) {
+              std::string ids;
+              for (CustomerId id : report.skipped_ids) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+              std::fprintf(stderr,
+                           "warning: %llu customers skipped: the model gives them a non-finite "
+                           "score (their old scores were removed): customers %s%s\n",
+                           static_cast<unsigned long long>(report.skipped), ids.c_str(),
+                           report.skipped > report.skipped_ids.size() ? ", ..." : "");
+            }
             return kExitOk;
           }};
 }

@@ -12,8 +12,9 @@
 namespace custdb::cli {
 
 RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
-                           const std::vector<std::string>& kinds) {
+                           const std::vector<std::string>& kinds, bool debits_negative) {
   RfmOptions o;
+  o.debits_negative = debits_negative;
   // Resolved here (rather than left to the library) so that the output can name the day.
   o.as_of = as_of_arg("--as-of", as_of);
   auto unit = time_unit_from_string(period);
@@ -59,6 +60,7 @@ Command add_rfm(CLI::App& app, Globals& g) {
   struct Opts {
     std::string as_of, period = "week", format;
     std::vector<std::string> kinds;
+    bool debits_negative = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -68,10 +70,14 @@ Command add_rfm(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_option("--kinds", o->kinds, "Transaction kinds that count as purchases (default: purchase)")
       ->delimiter(',');
+  sub->add_flag("--debits-negative", o->debits_negative,
+                "The ledger stores purchases as negative amounts (refunds positive): negate "
+                "every counted amount, so the biggest spenders get the highest M score");
   sub->add_option("--format", o->format, "csv, table or json (default: table, or json with --json)")
       ->check(CLI::IsMember({"csv", "table", "json"}));
   return {sub, [&g, o] {
-            const RfmOptions opts = rfm_options_arg(o->as_of, o->period, o->kinds);
+            const RfmOptions opts =
+                rfm_options_arg(o->as_of, o->period, o->kinds, o->debits_negative);
             const std::string format = !o->format.empty() ? o->format : g.json ? "json" : "table";
             Database db = open_database(g, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
@@ -99,6 +105,7 @@ Command add_rfm(CLI::App& app, Globals& g) {
                              .set("as_of", format_date(*opts.as_of))
                              .set("period", to_string(opts.unit))
                              .set("kinds", std::move(kinds))
+                             .set("debits_negative", opts.debits_negative)
                              .set("currency", currency)
                              .set("customers", rows.size())
                              .set("rows", std::move(arr)));
@@ -124,9 +131,11 @@ Command add_rfm(CLI::App& app, Globals& g) {
                          money_text(r, currency, digits), std::to_string(r.r_score),
                          std::to_string(r.f_score), std::to_string(r.m_score)});
             table.print();
-            std::printf("%zu customers as of %s; recency and T in %ss; monetary_value in %s\n",
+            std::printf("%zu customers as of %s; recency and T in %ss; monetary_value in %s "
+                        "(purchases %s in the ledger)\n",
                         rows.size(), format_date(*opts.as_of).c_str(),
-                        std::string(to_string(opts.unit)).c_str(), currency.c_str());
+                        std::string(to_string(opts.unit)).c_str(), currency.c_str(),
+                        opts.debits_negative ? "negative" : "positive");
             return kExitOk;
           }};
 }

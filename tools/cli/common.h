@@ -128,7 +128,7 @@ RelationType parse_relation_type_arg(const std::string& text);
 // --as-of/--period/--kinds of the analytics commands as RfmOptions, as_of resolved to today
 // when absent (defined in cmd_rfm.cc).
 RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
-                           const std::vector<std::string>& kinds);
+                           const std::vector<std::string>& kinds, bool debits_negative = false);
 
 // ---- masking and formatting -----------------------------------------------------------------------
 

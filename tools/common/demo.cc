@@ -1,6 +1,7 @@
 #include "demo.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -22,15 +23,12 @@ Result<CustomerId> highest_customer_id(const Database& db) {
   return highest;
 }
 
-// Re-times one customer's transactions the way customers behave in the customer-base analysis
-// literature (and unlike uniformly random times): a first visit somewhere in the first 18
-// months, visits at the customer's own Poisson rate (gamma-distributed across customers,
-// about one every 60 days on average), and after each visit a customer-specific chance of
-// never coming back (beta-distributed, 15 % on average). Transactions beyond the visits share
-// visit days (a deposit and a purchase on one trip), so the count per customer is unchanged.
-void retime_like_real_customers(std::vector<Transaction>& txns, const Params& p,
-                                std::mt19937_64& rng) {
-  if (txns.empty()) return;
+// Visit days of one customer the way customers behave in the customer-base analysis literature
+// (the BG/NBD process, unlike uniformly random times): a first visit somewhere in the first 18
+// months, visits at the customer's own Poisson rate (gamma-distributed across customers, about
+// one every 60 days on average), and after each visit a customer-specific chance of never coming
+// back (beta-distributed, 15 % on average). At most max_visits.
+std::vector<double> draw_visits(const Params& p, std::mt19937_64& rng, std::size_t max_visits) {
   const double span = p.days;
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::gamma_distribution<double> rate(1.5, 1.0 / 90.0);  // visits per day
@@ -39,12 +37,27 @@ void retime_like_real_customers(std::vector<Transaction>& txns, const Params& p,
   const double x = beta_a(rng), y = beta_b(rng);
   const double dropout = x / (x + y);
   std::vector<double> visits{uniform(rng) * span * 0.75};
-  while (visits.size() < txns.size() && uniform(rng) >= dropout) {
+  while (visits.size() < max_visits && uniform(rng) >= dropout) {
     double next = visits.back() + std::exponential_distribution<double>(lambda)(rng);
     if (next >= span) break;
     visits.push_back(next);
   }
+  return visits;
+}
+
+// Times the transactions on the visits: one purchase per visit (so the purchase days are the
+// visits, the process the CLV models describe: `clv fit` refuses data without the heterogeneity
+// they estimate), the transactions beyond the visits on visit days (a deposit and a purchase on
+// one trip). Purchase amounts are scaled by the customer's own spend level (gamma-distributed,
+// mean 1: customers differ in how much they spend, as the Gamma-Gamma model describes).
+void place_on_visits(std::vector<Transaction>& txns, const std::vector<double>& visits,
+                     const Params& p, std::mt19937_64& rng) {
+  const double spend_level = std::gamma_distribution<double>(2.0, 0.5)(rng);
   for (std::size_t i = 0; i < txns.size(); ++i) {
+    if (i < visits.size()) txns[i].kind = TransactionKind::kPurchase;
+    if (txns[i].kind == TransactionKind::kPurchase)
+      txns[i].amount = std::max<std::int64_t>(
+          1, std::llround(static_cast<double>(txns[i].amount) * spend_level));
     double day = i < visits.size() ? visits[i] : visits[rng() % visits.size()];
     auto ms = static_cast<std::int64_t>(day * 86'400'000.0) + static_cast<std::int64_t>(rng() % 600'000);
     txns[i].ts = p.start + std::chrono::milliseconds(ms);
@@ -71,10 +84,18 @@ Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
     for (std::uint64_t i = start; i <= end; ++i) {
       auto id = txn->insert_customer(gen.customer(*base + i));
       if (!id) return tl::unexpected(id.error().with_context("demo customer " + std::to_string(*base + i)));
+      // 5 to 10 transactions, more for a customer with more visits; exactly
+      // txns_per_customer when given (then the visits stop at that many: a fixed count cuts
+      // the purchase process short, which the CLV models do not describe).
       const int drawn = 5 + static_cast<int>(per_customer() % 6);
-      const int count = txns_per_customer > 0 ? txns_per_customer : drawn;
+      const std::vector<double> visits = draw_visits(
+          params, per_customer,
+          txns_per_customer > 0 ? static_cast<std::size_t>(txns_per_customer) : SIZE_MAX);
+      const int count = txns_per_customer > 0
+                            ? txns_per_customer
+                            : std::max(drawn, static_cast<int>(visits.size()));
       auto txns = gen.transactions(*id, count);
-      retime_like_real_customers(txns, params, per_customer);
+      place_on_visits(txns, visits, params, per_customer);
       for (Transaction& t : txns) {
         t.currency = currency;  // no exchange rates: every demo amount is in the base currency
         auto tid = txn->add_transaction(std::move(t));
