@@ -11,6 +11,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/validate.h"
+#include "util/message.h"
 
 namespace custdb::detail {
 namespace {
@@ -338,6 +339,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
 // ---- relationships ---------------------------------------------------------------------------
 
 Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) {
+  const Relationship as_typed = r;  // before validation turns an inverse name around
   if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
   for (CustomerId end : {r.from, r.to}) {
     auto v = get(st, tables().customers, coding::IdKey(end).span());
@@ -350,13 +352,20 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   if (!existing) return tl::unexpected(existing.error());
   for (const auto& e : *existing) {
     if (e.type != r.type || e.custom_type != r.custom_type) continue;
+    // Both stored in canonical form: a link typed by its inverse name is `same` here.
     bool same = e.from == r.from && e.to == r.to;
     bool mirror = is_symmetric(r.type) && e.from == r.to && e.to == r.from;
-    if (same || mirror)
+    if (same || mirror) {
+      auto link = [](const Relationship& x) {
+        return (x.type == RelationType::kCustom ? message::quoted(x.custom_type)
+                                                : std::string(to_string(x.type))) +
+               " link " + std::to_string(x.from) + " -> " + std::to_string(x.to);
+      };
+      std::string what = "relationship: " + link(as_typed);
+      if (as_typed.type != r.type) what += " is " + link(r) + ", which";
       return make_error(ErrorCode::kAlreadyExists,
-                        "relationship: " + std::string(to_string(r.type)) + " link " +
-                            std::to_string(r.from) + " -> " + std::to_string(r.to) +
-                            " exists as relationship " + std::to_string(e.id));
+                        what + " exists as relationship " + std::to_string(e.id));
+    }
   }
   auto next = next_id(st, kNextRelationship);
   if (!next) return tl::unexpected(next.error());
