@@ -604,6 +604,7 @@ read_header:  // again when another process created the database meanwhile (phas
     if (auto s = txn.commit("commit open"); !s) return tl::unexpected(s.error());
   }
   d->encrypted_ = header->encrypted;
+  d->file_format_ = header->format;
   d->base_currency_ = header->currency;
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
@@ -612,6 +613,7 @@ read_header:  // again when another process created the database meanwhile (phas
                                                         /*sliced=*/header->format >= 2);
   if (header->format < kFileFormat && !options.read_only) {
     if (auto s = upgrade(*d); !s) return tl::unexpected(s.error());
+    d->file_format_ = kFileFormat;
   }
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();
