@@ -5,10 +5,12 @@
 #include <set>
 #include <sstream>
 
+#include "codec/record_codec.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
 #include "program.h"
 #include "test_util.h"
+#include "util/coding.h"
 
 using namespace custdb;
 using namespace custdb::test;
@@ -445,6 +447,51 @@ BOOST_DATA_TEST_CASE(upgrade_of_the_v2_fixture, kModes, mode) {
   auto again = must(Database::open(path, fixture_options(mode)));
   BOOST_TEST(all_relationships(again).size() == before - 2);
   require_clean(again);
+}
+
+// A format-3 file holding a link by its inverse name (written behind the engine's back) is a
+// verify problem; queries still read it the right way round.
+BOOST_AUTO_TEST_CASE(verify_flags_a_stored_inverse_name) {
+  TempDir dir;
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    must(db.insert_customer(sample_customer(1)));
+    must(db.insert_customer(sample_customer(2)));
+    auto txn = must(db.begin_write());
+    BOOST_TEST(must(txn.add_relationship({0, 1, 2, RelationType::kEmployer, "", {}})) == 1u);
+    must(txn.commit());
+  }
+  {
+    // Relationship 1 rewritten as `employee 2->1`: the same ends, so the index still fits.
+    codec::RecordCodec codec(nullptr);
+    coding::IdKey key(1);
+    std::vector<std::uint8_t> bytes;
+    codec.encode(key.span(), Relationship{1, 2, 1, RelationType::kEmployee, "", {}}, bytes);
+    MDB_env* env;
+    BOOST_TEST_REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 64);
+    BOOST_TEST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    BOOST_TEST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    BOOST_TEST_REQUIRE(mdb_dbi_open(txn, "relationships", 0, &dbi) == 0);
+    MDB_val k{8, const_cast<std::uint8_t*>(key.span().data())}, v{bytes.size(), bytes.data()};
+    BOOST_TEST_REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    BOOST_TEST_REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto db = open_db(Mode::kPlain, dir.path());
+  auto report = must(db.check());
+  BOOST_TEST_REQUIRE(report.problems.size() == 1u);
+  BOOST_TEST((report.problems[0].kind == CheckProblem::Kind::kNonCanonicalLink));
+  BOOST_TEST(report.problems[0].what ==
+                 "relationship 1 is stored as employee 2 -> 1; format 3 stores it as employer 1 -> 2",
+             report.problems[0].what);
+  BOOST_TEST((ids_of(db, "related(employer_of)") == Ids{1}));
+  BOOST_TEST((ids_of(db, "related(employee_of)") == Ids{2}));
+  // And the engine still sees it as the employer link: typing it again is a duplicate.
+  auto txn = must(db.begin_write());
+  BOOST_TEST((code_of(txn, {0, 1, 2, RelationType::kEmployer, "", {}}) == ErrorCode::kAlreadyExists));
 }
 
 // The CLI: `related` spells out the direction, `verify` is clean after the upgrade, `segment`

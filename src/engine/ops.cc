@@ -350,9 +350,11 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   }
   auto existing = relationships_of(st, r.from);
   if (!existing) return tl::unexpected(existing.error());
-  for (const auto& e : *existing) {
+  for (const auto& stored : *existing) {
+    // Both in canonical form (a stored link read through canonical() in case a file holds one
+    // typed by its inverse name): a link typed by its inverse name is `same` here.
+    const Relationship e = canonical(stored);
     if (e.type != r.type || e.custom_type != r.custom_type) continue;
-    // Both stored in canonical form: a link typed by its inverse name is `same` here.
     bool same = e.from == r.from && e.to == r.to;
     bool mirror = is_symmetric(r.type) && e.from == r.to && e.to == r.from;
     if (same || mirror) {
