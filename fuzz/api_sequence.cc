@@ -855,6 +855,7 @@ class Run {
     std::optional<ErrorCode> want;
     Relationship norm = r;
     norm.custom_type = norm_custom;
+    norm = canonical(std::move(norm));  // an inverse name is stored flipped (custdb/types.h)
     if (!valid) {
       want = ErrorCode::kInvalidArgument;
     } else if (!m.customers.count(r.from) || !m.customers.count(r.to)) {

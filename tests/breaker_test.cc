@@ -81,7 +81,7 @@ BOOST_DATA_TEST_CASE(upgrade_that_fills_the_map_leaves_format_1, test::kModes, m
   }
   {
     auto db = must(Database::open(dir.path(), o));
-    BOOST_TEST(db.info().format_version == 3u);
+    BOOST_TEST(db.info().format_version == 3u);  // upgraded 1 -> 2 -> 3
     test::require_clean(db);
   }
   BOOST_TEST(!file_bytes(file).empty());

@@ -292,15 +292,20 @@ BOOST_AUTO_TEST_CASE(malformed_queries_name_position_expectation_and_finding) {
       {"related(household,)",
        "at 19: expected a condition (a field, tag, related, not or '('), found ')'"},
       {"related()",
-       "at 9: expected a relation type (household, spouse, parent, child, employer, "
-       "employee, referral, guarantor, beneficiary) or a custom type's name, found ')'"},
+       "at 9: expected "
+       "a relation type (household, spouse, parent, child, employer, employee, referrer, "
+       "referred, guarantor, guaranteed, beneficiary, benefactor; a directed one also as "
+       "name_of) or a custom type's name, found ')'"},
       {"related(custom)",
-       "at 9: expected a relation type (household, spouse, parent, child, employer, employee, "
-       "referral, guarantor, beneficiary) or a custom type's name, found 'custom'"},
+       "at 9: expected "
+       "a relation type (household, spouse, parent, child, employer, employee, referrer, "
+       "referred, guarantor, guaranteed, beneficiary, benefactor; a directed one also as "
+       "name_of) or a custom type's name, found 'custom'"},
       {"related(5)",
-       "at 9: expected a relation type (household, spouse, parent, child, employer, "
-       "employee, referral, guarantor, beneficiary) or a custom type's name, found "
-       "'5'"},
+       "at 9: expected "
+       "a relation type (household, spouse, parent, child, employer, employee, referrer, "
+       "referred, guarantor, guaranteed, beneficiary, benefactor; a directed one also as "
+       "name_of) or a custom type's name, found '5'"},
       {"region = 'east",
        "at 10: expected a closing quote for the text starting here, "
        "found end of query"},

@@ -23,6 +23,8 @@ struct CheckProblem {
     kBadMetadata,       // an id counter is behind the ids in use
     kDamagedPage,       // LMDB's page structure is damaged (where: "page N"); nothing else
                         // is checked then, since LMDB cannot be trusted with the file
+    kNonCanonicalLink,  // (format 3 on) a relationship typed by an inverse name (stored
+                        // `employee 2->1` for `employer 1->2`), or one link stored twice
   };
   Kind kind;
   std::string where;  // table or index name

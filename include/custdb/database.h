@@ -278,7 +278,9 @@ class CUSTDB_EXPORT ReadView {
   Result<std::vector<ReportRow>> report_all(const ReportSpec& spec) const;
 
   // The relationship graph around `id`: every relationship reachable within `depth` hops
-  // (breadth first), optionally only of one type, each with its hop distance from `id`.
+  // (breadth first), optionally only of one type, each with its hop distance from `id`. A
+  // directed type and its inverse name the same links (kEmployee keeps the employer links,
+  // in either direction); relationships are as stored (canonical direction, custdb/types.h).
   struct Hop {
     Relationship relationship;
     int depth = 1;  // 1: touches `id`
@@ -327,7 +329,14 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   // customer with transactions or relationships; kCascade removes them too.
   Result<bool> delete_customer(CustomerId id, DeleteMode mode = DeleteMode::kRestrict);
 
-  // Both ends must exist, differ, and the link must be new (see is_symmetric).
+  // Both ends must exist (else kFailedPrecondition) and differ (kInvalidArgument). Stored in
+  // canonical form (custdb/types.h canonical()): `employee 2->1` is stored as `employer 1->2`.
+  // kAlreadyExists when the link is stored already: the same link, the mirror of a symmetric
+  // one, or a directed link typed by its inverse name (`employee 2->1` after `employer 1->2`).
+  // The reverse directed link (`employer 2->1` beside `employer 1->2`) is a different link and
+  // is accepted: the engine does not judge whether mutual employment, guarantees or even
+  // parenthood make sense for the data. A custom type is directed as typed, so its reverse
+  // is a different link too.
   Result<RelationshipId> add_relationship(Relationship rel);
   Result<bool> remove_relationship(RelationshipId id);
 

@@ -22,8 +22,9 @@
 // Each field takes one kind of value (see Value below); anything else is an error, never a
 // false predicate: `tier = 5`, `total_amount = gold`, `region < x`, `income_band = 11`,
 // `region = ''`. total_amount is written in major units (1000.50) and held in minor units.
-// reltype is a built-in relation type's name other than "custom" (bare or quoted), or any
-// other word or 'quoted text', which names a custom type (held lower case).
+// reltype is a built-in relation type's name other than "custom" (bare or quoted), such a
+// name followed by "_of" (employer_of, employee_of: one direction, below), or any other word
+// or 'quoted text', which names a custom type (held lower case).
 //
 // Semantics. Two-valued logic; the engine's index planner must reproduce these exactly.
 //  * A comparison, `in` or `between` on an absent value is false. Absent means: no birth_date
@@ -48,9 +49,20 @@
 //    "before that day".
 //  * `related(t, q)`: true iff some relationship of type t has this customer at either end
 //    (from or to) and the customer at the other end matches q; without q, any customer does.
+//    A directed type and its inverse name the same links (custdb/types.h): `related(employer,
+//    q)` and `related(employee, q)` both mean "linked by employment, either way, to someone
+//    matching q", and both print as `related(employer, q)`.
+//  * `related(t_of, q)` asks one direction: true iff this customer IS THE t OF some customer
+//    matching q. `related(employer_of, q)`: this customer employs someone matching q;
+//    `related(employee_of, q)`: this customer is employed by someone matching q (the same
+//    links as employer, read from the other end). Every directed built-in name takes `_of`:
+//    parent_of, child_of, employer_of, employee_of, referrer_of, referred_of, guarantor_of,
+//    guaranteed_of, beneficiary_of, benefactor_of (and referral_of, read as referrer_of). For
+//    the symmetric types household_of and spouse_of are accepted and mean household and spouse.
+//    Custom types are asked for at either end only (a custom name ending in a built-in name +
+//    "_of" is refused when stored, so that reading is never ambiguous).
 //    A custom type matches kCustom relationships whose custom_type equals the name
-//    ASCII-case-insensitively. q is evaluated with the same as-of date. A relationship of a
-//    customer with itself has that customer at the other end.
+//    ASCII-case-insensitively. q is evaluated with the same as-of date.
 //
 // Thread-safety: everything here is a plain value or a pure function.
 #pragma once
@@ -100,6 +112,10 @@ CUSTDB_EXPORT FieldKind kind_of(Field field);
 CUSTDB_EXPORT bool is_ordered(Field field);
 
 enum class Cmp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
+
+// Which end of a stored (canonical) link a related() predicate puts this customer at: either,
+// `from` (related(employer_of, q): the employer) or `to` (related(employee_of, q)).
+enum class RelationEnd : std::uint8_t { kEither, kFrom, kTo };
 // "=", "!=", "<", "<=", ">", ">=".
 CUSTDB_EXPORT std::string_view to_string(Cmp cmp);
 
@@ -143,10 +159,13 @@ struct CUSTDB_EXPORT Node {
   std::vector<Value> values;
   // kTag: the tag, trimmed and lower case.
   std::string tag;
-  // kRelated: the relation type; for kCustom, custom_type holds its name (trimmed, lower case),
-  // otherwise custom_type is empty.
+  // kRelated: the relation type, always the canonical one of its pair (employee is held as
+  // employer); for kCustom, custom_type holds its name (trimmed, lower case), otherwise
+  // custom_type is empty. rel_end: kEither, or for a directed built-in type the end of the
+  // canonical link this customer is at (employer_of: kFrom, employee_of: kTo).
   RelationType rel_type = RelationType::kHousehold;
   std::string custom_type;
+  RelationEnd rel_end = RelationEnd::kEither;
 
   // Canonical query text; parse(n.to_string(o), o) == n for trees in the form parse() and the
   // builder produce. Amounts print with `options.amount_decimals` fraction digits.
@@ -214,8 +233,13 @@ CUSTDB_EXPORT Node ge(Field field, Operand value);
 CUSTDB_EXPORT Node in(Field field, std::initializer_list<Operand> values);  // at least one value
 CUSTDB_EXPORT Node between(Field field, Operand low, Operand high);
 CUSTDB_EXPORT Node tag(std::string_view name);
-// `type` must not be kCustom; use related_custom for custom types.
+// `type` must not be kCustom; use related_custom for custom types. Either direction:
+// related(kEmployee) is related(kEmployer), `related(employer, ...)` in text.
 CUSTDB_EXPORT Node related(RelationType type, std::optional<Node> subquery = {});
+// One direction: this customer is the `role` of a customer matching subquery.
+// related_as(kEmployer, q) is `related(employer_of, q)`, related_as(kEmployee, q) is
+// `related(employee_of, q)`. A symmetric role is the same as related(role). Not kCustom.
+CUSTDB_EXPORT Node related_as(RelationType role, std::optional<Node> subquery = {});
 // `name` must not be a built-in type's name (nor "custom"): the text form would read it as one.
 CUSTDB_EXPORT Node related_custom(std::string_view name, std::optional<Node> subquery = {});
 
@@ -244,7 +268,8 @@ struct EvalContext {
   // The day `age`, `recency_days` and `tenure_days` are computed on.
   Date as_of{};
   // Every relationship that has the given customer at either end, each paired with the
-  // customer at the other end. Called only for related(); must be set if the query uses it.
+  // customer at the other end. Relationships may be as stored or typed by an inverse name
+  // (matches() reads each through canonical()). Called only for related(); must be set if the query uses it.
   std::function<std::vector<std::pair<Relationship, Customer>>(CustomerId)> related;
 };
 

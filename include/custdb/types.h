@@ -54,10 +54,23 @@ enum class Stage : std::uint8_t {
 enum class Risk : std::uint8_t { kLow = 0, kMedium = 1, kHigh = 2 };
 // kUnknown: never asked. A consent is either granted or denied once asked.
 enum class ConsentState : std::uint8_t { kUnknown = 0, kGranted = 1, kDenied = 2 };
+// Relation types. The numbers are stored in the file: new ones are added at the end, none is
+// ever renumbered. A directed link `T from->to` reads "from is the T of to": `employer 1->2` is
+// "customer 1 employs customer 2". Each directed built-in type has a named inverse that reads the
+// same link from the other end (`employee 2->1` is that link again):
+//   parent / child, employer / employee, referrer / referred, guarantor / guaranteed,
+//   beneficiary / benefactor (`beneficiary 1->2`: 1 is a beneficiary of 2, who is its benefactor).
+// The first of each pair is the canonical one: the engine stores every directed link once, in
+// its canonical direction (add_relationship flips `employee 2->1` into `employer 1->2`), so the
+// inverse names are accepted on input and never stored. household and spouse are symmetric.
 enum class RelationType : std::uint8_t {
   kHousehold = 0, kSpouse = 1, kParent = 2, kChild = 3, kEmployer = 4, kEmployee = 5,
-  kReferral = 6, kGuarantor = 7, kBeneficiary = 8,
+  kReferrer = 6, kGuarantor = 7, kBeneficiary = 8,
+  // Format 3: the inverse names of referrer, guarantor and beneficiary (input only).
+  kGuaranteed = 9, kReferred = 10, kBenefactor = 11,
   kCustom = 255,  // named by Relationship::custom_type
+  // The format-2 name of kReferrer; "referral" is still read as "referrer" on input.
+  kReferral = kReferrer,
 };
 enum class TransactionKind : std::uint8_t {
   kDeposit = 0, kWithdrawal = 1, kPurchase = 2, kPayment = 3, kTransfer = 4, kInvestment = 5,
@@ -81,6 +94,13 @@ template <class E> CUSTDB_EXPORT std::optional<E> from_string(std::string_view n
 // Symmetric relations (household, spouse) mean the same read from either end, so a link and
 // its mirror are one relationship: adding B→A when A→B exists is a duplicate.
 CUSTDB_EXPORT bool is_symmetric(RelationType t);
+// The type that reads a link from its other end: kEmployer <-> kEmployee, kParent <-> kChild,
+// kReferrer <-> kReferred, kGuarantor <-> kGuaranteed, kBeneficiary <-> kBenefactor. A symmetric
+// type, kCustom and an unnamed number are their own inverse.
+CUSTDB_EXPORT RelationType inverse_of(RelationType t);
+// Whether relationships of type t are stored as typed: the symmetric types, kCustom, and the
+// first of each directed pair (parent, employer, referrer, guarantor, beneficiary).
+CUSTDB_EXPORT bool is_canonical(RelationType t);
 
 // ---- records --------------------------------------------------------------------------------
 
@@ -167,6 +187,11 @@ struct Relationship {
 
   friend bool operator==(const Relationship&, const Relationship&) = default;
 };
+
+// The stored form of r: when r.type is an inverse name (child, employee, referred, guaranteed,
+// benefactor), the canonical type with from and to swapped; otherwise r unchanged. Custom
+// types are directed as typed (the engine does not know what a custom name means).
+CUSTDB_EXPORT Relationship canonical(Relationship r);
 
 struct Transaction {
   TransactionId id = 0;

@@ -352,7 +352,7 @@ DatabaseInfo Database::info() const {
   i.encrypted = impl_->encrypted();
   i.read_only = impl_->options().read_only;
   i.base_currency = impl_->base_currency();
-  i.format_version = impl_->file_format();  // an older file opened read-only keeps its own
+  i.format_version = impl_->file_format();  // an old file opened read-only keeps its number
   const storage::EnvInfo e = impl_->env_info();
   i.map_size = e.map_size;
   i.page_size = e.page_size;

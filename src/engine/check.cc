@@ -5,12 +5,14 @@
 // others: entries are distinct because each value ends with its owner's id).
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include <roaring/roaring.hh>
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "util/message.h"
 #include "storage/page_check.h"
 
 namespace custdb {
@@ -24,6 +26,7 @@ std::string to_string(CheckProblem::Kind kind) {
     case CheckProblem::Kind::kDanglingReference: return "dangling reference";
     case CheckProblem::Kind::kBadMetadata: return "bad metadata";
     case CheckProblem::Kind::kDamagedPage: return "damaged page";
+    case CheckProblem::Kind::kNonCanonicalLink: return "non-canonical relationship";
   }
   return "problem";
 }
@@ -57,10 +60,15 @@ struct Checker {
   CheckReport& report;
   // The keys of the file as this transaction sees it (DatabaseImpl::check).
   const segment::SegmentKeys& keys;
+  // Whether the file is format 3 or later, so relationships must be canonical and single.
+  bool canonical_links = true;
   std::array<std::uint64_t, index::kIndexCount> expected{};
   std::array<std::uint64_t, index::kIndexCount> missing{};
   // The segment index the customers derive, built with the writer's own code.
   segment::SegmentCheck segments{keys};
+  // Each relationship link seen (canonical type, custom name, ends; a symmetric link's ends
+  // ascending) -> the first relationship id holding it, to find a link stored twice.
+  std::map<std::tuple<RelationType, std::string, CustomerId, CustomerId>, RelationshipId> links;
 
   void problem(Kind k, std::string where, std::string what) {
     report.problems.push_back({k, std::move(where), std::move(what)});
@@ -102,6 +110,28 @@ struct Checker {
     });
   }
 
+  // Format 3 stores each link once, in canonical form (custdb/types.h canonical()); a
+  // format-2 file opened read-only still has links as they were typed, and is not held to it.
+  void check_link(const Relationship& r) {
+    auto name = [](const Relationship& x) {
+      return (x.type == RelationType::kCustom ? message::quoted(x.custom_type)
+                                              : std::string(custdb::to_string(x.type))) +
+             " " + std::to_string(x.from) + " -> " + std::to_string(x.to);
+    };
+    const Relationship c = canonical(r);
+    if (!(c == r))
+      problem(Kind::kNonCanonicalLink, "relationships",
+              "relationship " + std::to_string(r.id) + " is stored as " + name(r) +
+                  "; format 3 stores it as " + name(c));
+    CustomerId a = c.from, b = c.to;
+    if (is_symmetric(c.type) && b < a) std::swap(a, b);
+    auto [it, fresh] = links.try_emplace({c.type, c.custom_type, a, b}, r.id);
+    if (!fresh)
+      problem(Kind::kNonCanonicalLink, "relationships",
+              "relationship " + std::to_string(r.id) + " (" + name(r) +
+                  ") is the same link as relationship " + std::to_string(it->second));
+  }
+
   Status run() {
     std::unordered_map<CustomerId, Aggregates> stored, computed;
     std::unordered_map<CustomerId, AmountSum> sums;  // computed total_amount, exact
@@ -134,6 +164,7 @@ struct Checker {
       entries.clear();
       db.keys().relationship_entries(*r, entries);
       check_entries(entries, "relationship " + std::to_string(r->id));
+      if (canonical_links) check_link(*r);
     });
     if (!s) return s;
 
@@ -336,6 +367,15 @@ Result<CheckReport> DatabaseImpl::check() {
   // A handle that opened a format-1 file read-only keeps its unsliced keys, but another
   // process may have upgraded the file since: check what this snapshot's header says is there.
   std::unique_ptr<segment::SegmentKeys> upgraded;
+  bool canonical_links = true;
+  {
+    auto raw = get(**st, tables().meta, coding::as_bytes(kHeaderKey));
+    if (!raw) return tl::unexpected(raw.error());
+    if (*raw) {
+      auto format = header_format(**raw);
+      if (format && *format < 3) canonical_links = false;  // a format-2 file opened read-only
+    }
+  }
   if (!sliced()) {
     auto raw = get(**st, tables().meta, coding::as_bytes(kHeaderKey));
     if (!raw) return tl::unexpected(raw.error());
@@ -346,7 +386,7 @@ Result<CheckReport> DatabaseImpl::check() {
     }
   }
   CheckReport report;
-  Checker checker{*this, **st, report, upgraded ? *upgraded : seg_keys()};
+  Checker checker{*this, **st, report, upgraded ? *upgraded : seg_keys(), canonical_links};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
   return report;
 }

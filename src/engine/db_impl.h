@@ -222,8 +222,8 @@ class DatabaseImpl {
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
   bool sliced() const { return seg_keys_->sliced(); }
-  // The file format this handle reads and writes (open.h kFileFormat after a read-write open,
-  // which upgrades older files; the file's own, older, format for a read-only open of one).
+  // The file format as this handle sees it: the header's, or kFileFormat once this handle
+  // upgraded the file (a read-only open of an old file keeps the old number).
   std::uint32_t file_format() const { return file_format_; }
 
   // take_process_lock: false only for key rotation, which holds the lock exclusively itself.
@@ -431,8 +431,8 @@ class DatabaseImpl {
   Options options_;
   Tables tables_;
   bool encrypted_ = false;
-  std::string base_currency_;
   std::uint32_t file_format_ = 0;
+  std::string base_currency_;
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;

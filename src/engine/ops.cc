@@ -11,6 +11,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/validate.h"
+#include "util/message.h"
 
 namespace custdb::detail {
 namespace {
@@ -339,6 +340,7 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
 // ---- relationships ---------------------------------------------------------------------------
 
 Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship r) {
+  const Relationship as_typed = r;  // before validation turns an inverse name around
   if (auto s = validate_relationship(r); !s) return tl::unexpected(s.error());
   for (CustomerId end : {r.from, r.to}) {
     auto v = get(st, tables().customers, coding::IdKey(end).span());
@@ -349,15 +351,24 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   }
   auto existing = relationships_of(st, r.from);
   if (!existing) return tl::unexpected(existing.error());
-  for (const auto& e : *existing) {
+  for (const auto& stored : *existing) {
+    // Both in canonical form (a stored link read through canonical() in case a file holds one
+    // typed by its inverse name): a link typed by its inverse name is `same` here.
+    const Relationship e = canonical(stored);
     if (e.type != r.type || e.custom_type != r.custom_type) continue;
     bool same = e.from == r.from && e.to == r.to;
     bool mirror = is_symmetric(r.type) && e.from == r.to && e.to == r.from;
-    if (same || mirror)
+    if (same || mirror) {
+      auto link = [](const Relationship& x) {
+        return (x.type == RelationType::kCustom ? message::quoted(x.custom_type)
+                                                : std::string(to_string(x.type))) +
+               " link " + std::to_string(x.from) + " -> " + std::to_string(x.to);
+      };
+      std::string what = "relationship: " + link(as_typed);
+      if (as_typed.type != r.type) what += " is " + link(r) + ", which";
       return make_error(ErrorCode::kAlreadyExists,
-                        "relationship: " + std::string(to_string(r.type)) + " link " +
-                            std::to_string(r.from) + " -> " + std::to_string(r.to) +
-                            " exists as relationship " + std::to_string(e.id));
+                        what + " exists as relationship " + std::to_string(e.id));
+    }
   }
   auto next = next_id(st, kNextRelationship);
   if (!next) return tl::unexpected(next.error());

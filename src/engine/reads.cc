@@ -194,7 +194,9 @@ Result<std::vector<ReadView::Hop>> DatabaseImpl::neighborhood(
       auto rels = relationships_of(st, c);
       if (!rels) return tl::unexpected(rels.error());
       for (auto& r : *rels) {
-        if (type && r.type != *type) continue;
+        // A type and its inverse name one kind of link (format-2 files opened read-only may
+        // still hold links typed by the inverse name).
+        if (type && canonical(r).type != canonical(Relationship{.type = *type}).type) continue;
         if (!seen_rel.insert(r.id).second) continue;
         CustomerId other = r.from == c ? r.to : r.from;
         if (seen.insert(other).second) next.push_back(other);

@@ -451,8 +451,7 @@ class SegmentEvaluator {
 
   Result<Sets> related(const Node& n, PlanStep& step) {
     const bool custom = n.rel_type == RelationType::kCustom;
-    if (trace_)
-      step.label = "related(" + (custom ? "'" + n.custom_type + "'" : std::string(to_string(n.rel_type))) + ")";
+    if (trace_) step.label = "related(" + query::field_rules::relation_text(n) + ")";
     IdSet ends;  // customers at the other end must be in here
     bool any_end = n.children.empty();
     if (!any_end) {
@@ -465,6 +464,10 @@ class SegmentEvaluator {
       if (trace_) step.children.push_back(std::move(child));
       ends = std::move(*sub);
     }
+    // Links are read through canonical(): a format-2 file opened read-only may still hold
+    // links typed by an inverse name. The node asks for this customer at `from`, `to` or either.
+    const bool at_from = n.rel_end != query::RelationEnd::kTo;
+    const bool at_to = n.rel_end != query::RelationEnd::kFrom;
     auto type_ok = [&](const Relationship& r) {
       if (r.type != n.rel_type) return false;
       if (!custom) return true;
@@ -483,8 +486,13 @@ class SegmentEvaluator {
       ends.for_each([&](std::uint64_t id) {
         auto rels = db_.relationships_of(st_, id);
         if (!rels) return failed = tl::unexpected(rels.error()), false;
-        for (const auto& r : *rels)
-          if (type_ok(r)) out.sure.add(r.from == id ? r.to : r.from);
+        for (const auto& stored : *rels) {
+          const Relationship r = canonical(stored);
+          if (!type_ok(r)) continue;
+          // `id` is at the other end from the customer being selected.
+          if (at_from && r.to == id) out.sure.add(r.from);
+          if (at_to && r.from == id) out.sure.add(r.to);
+        }
         return true;
       });
       if (!failed) return tl::unexpected(failed.error());
@@ -495,11 +503,12 @@ class SegmentEvaluator {
       Status failed;
       auto s = walk.all([&](storage::Bytes k, storage::Bytes v) {
         ++walked;
-        auto r = db_.codec().decode_relationship(k, v);
-        if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
-        if (type_ok(*r)) {
-          if (any_end || ends.contains(r->to)) out.sure.add(r->from);
-          if (any_end || ends.contains(r->from)) out.sure.add(r->to);
+        auto decoded = db_.codec().decode_relationship(k, v);
+        if (!decoded) return failed = tl::unexpected(decoded.error()), storage::Next::stop();
+        const Relationship r = canonical(std::move(*decoded));
+        if (type_ok(r)) {
+          if (at_from && (any_end || ends.contains(r.to))) out.sure.add(r.from);
+          if (at_to && (any_end || ends.contains(r.from))) out.sure.add(r.to);
         }
         return storage::Next::go_on();
       });

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "util/enums.h"
+#include "util/message.h"
 #include "util/normalize.h"
 
 namespace custdb::detail {
@@ -137,13 +138,20 @@ Status validate_relationship(Relationship& r) {
     auto name = normalize::tag(r.custom_type);
     if (!name) return bad("type", "a custom relationship type needs a name");
     if (from_string<RelationType>(*name))
-      return bad("type", "'" + *name + "' is a built-in type, not a custom one");
+      return bad("type", message::quoted(*name) + " is a built-in type, not a custom one");
+    // The query language reads `employer_of` as a direction of employer (custdb/query.h), so
+    // a custom type of that name could not be asked for.
+    if (name->size() > 3 && name->ends_with("_of") &&
+        from_string<RelationType>(std::string_view(*name).substr(0, name->size() - 3)))
+      return bad("type", message::quoted(*name) +
+                             " reads as a direction of a built-in type, not a custom one");
     r.custom_type = std::move(*name);
   } else if (!r.custom_type.empty()) {
     return bad("type", "custom_type is only for custom relationships");
   }
   if (r.since && (*r.since < kMinDate || *r.since > kMaxDate))
     return bad("since", "outside 1800-01-01..2200-12-31");
+  r = canonical(std::move(r));
   return {};
 }
 

@@ -20,6 +20,9 @@ inline constexpr std::size_t kMaxTags = 64;
 // Normalizes email, phone, country, tags in place; checks every field. The id, created_at,
 // updated_at and aggregates are the engine's and are not checked here.
 Status validate_customer(Customer& c);
+// Checks the ends, type and since; holds a custom name trimmed and lower case, and turns a
+// directed link typed by its inverse name into its stored form (canonical(): `employee 2->1`
+// becomes `employer 1->2`).
 Status validate_relationship(Relationship& r);
 // `base_currency` decides whether base_amount is required (different currency) or is set
 // equal to amount (same currency).

@@ -4,6 +4,7 @@
 
 #include "custdb/query.h"
 #include "query/field_rules.h"
+#include "util/enums.h"
 #include "util/normalize.h"
 
 namespace custdb::query {
@@ -50,15 +51,7 @@ constexpr std::int64_t kMillisPerDay = 86'400'000;
 
 // ---- printing ----
 
-std::string quote_if_needed(std::string_view text) {
-  if (field_rules::is_bare_word(text)) return std::string(text);
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
+using field_rules::quote_if_needed;
 
 std::string print_value(Field field, const Value& value, const ParseOptions& options) {
   if (const auto* text = std::get_if<std::string>(&value)) return quote_if_needed(*text);
@@ -138,8 +131,7 @@ void print(const Node& node, const ParseOptions& options, std::string& out) {
       return;
     case Node::Kind::kRelated:
       out += "related(";
-      out += node.rel_type == RelationType::kCustom ? quote_if_needed(node.custom_type)
-                                                    : std::string(custdb::to_string(node.rel_type));
+      out += field_rules::relation_text(node);
       if (!node.children.empty()) {
         out += ", ";
         print(node.children[0], options, out);
@@ -367,21 +359,30 @@ Node tag(std::string_view name) {
 
 Node related(RelationType type, std::optional<Node> subquery) {
   if (type == RelationType::kCustom) misuse("related(kCustom): use related_custom(name)");
+  if (!enums::is_valid(type)) misuse("related(): not a relation type");
   Node node;
   node.kind = Node::Kind::kRelated;
-  node.rel_type = type;
+  node.rel_type = canonical(Relationship{.type = type}).type;
   if (subquery) node.children.push_back(std::move(*subquery));
+  return node;
+}
+
+Node related_as(RelationType role, std::optional<Node> subquery) {
+  if (role == RelationType::kCustom) misuse("related_as(kCustom): custom types have no direction here");
+  Node node = related(role, std::move(subquery));
+  if (!is_symmetric(role))
+    node.rel_end = is_canonical(role) ? RelationEnd::kFrom : RelationEnd::kTo;
   return node;
 }
 
 Node related_custom(std::string_view name, std::optional<Node> subquery) {
   auto relation = field_rules::relation_from_name(name);
-  if (!relation || relation->first != RelationType::kCustom)
+  if (!relation || relation->type != RelationType::kCustom)
     misuse("related_custom('" + std::string(name) + "'): not a custom type name");
   Node node;
   node.kind = Node::Kind::kRelated;
   node.rel_type = RelationType::kCustom;
-  node.custom_type = std::move(relation->second);
+  node.custom_type = std::move(relation->custom_type);
   if (subquery) node.children.push_back(std::move(*subquery));
   return node;
 }

@@ -113,10 +113,19 @@ bool holds(const FieldValue& actual, Cmp cmp, const Value& expected) {
 
 bool is_present(const FieldValue& value) { return value.number || value.text; }
 
-bool relation_type_matches(const Node& node, const Relationship& relationship) {
-  if (relationship.type != node.rel_type) return false;
-  return node.rel_type != RelationType::kCustom ||
-         normalize::iequals(relationship.custom_type, node.custom_type);
+// Whether `link` (in canonical form) is of the node's type and has `customer` at the end the
+// node asks for.
+bool relation_matches(const Node& node, const Relationship& link, CustomerId customer) {
+  if (link.type != node.rel_type) return false;
+  if (node.rel_type == RelationType::kCustom &&
+      !normalize::iequals(link.custom_type, node.custom_type))
+    return false;
+  switch (node.rel_end) {
+    case RelationEnd::kEither: return link.from == customer || link.to == customer;
+    case RelationEnd::kFrom: return link.from == customer;
+    case RelationEnd::kTo: return link.to == customer;
+  }
+  return false;
 }
 
 }  // namespace
@@ -153,8 +162,7 @@ bool matches(const Node& query, const Customer& customer, const EvalContext& con
              customer.tags.end();
     case Node::Kind::kRelated: {
       for (const auto& [relationship, other] : context.related(customer.id)) {
-        bool involves_customer = relationship.from == customer.id || relationship.to == customer.id;
-        if (!involves_customer || !relation_type_matches(query, relationship)) continue;
+        if (!relation_matches(query, canonical(relationship), customer.id)) continue;
         if (query.children.empty() || matches(query.children[0], other, context)) return true;
       }
       return false;

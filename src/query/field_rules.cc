@@ -156,19 +156,48 @@ std::optional<std::string> normalize_tag(std::string_view text) {
   return value;
 }
 
-std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text) {
+std::string quote_if_needed(std::string_view text) {
+  if (is_bare_word(text)) return std::string(text);
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::optional<Relation> relation_from_name(std::string_view text) {
   std::string name = normalize::lower(normalize::trim_view(text));
   if (name.empty()) return std::nullopt;
   auto type = from_string<RelationType>(name);
   if (type == RelationType::kCustom) return std::nullopt;
-  if (type) return std::pair{*type, std::string()};
-  return std::pair{RelationType::kCustom, std::move(name)};
+  if (type) return Relation{canonical(Relationship{.type = *type}).type, {}, RelationEnd::kEither};
+  if (name.size() > 3 && name.ends_with("_of")) {
+    auto role = from_string<RelationType>(std::string_view(name).substr(0, name.size() - 3));
+    if (role == RelationType::kCustom) return std::nullopt;
+    if (role) {
+      if (is_symmetric(*role)) return Relation{*role, {}, RelationEnd::kEither};
+      if (is_canonical(*role)) return Relation{*role, {}, RelationEnd::kFrom};
+      return Relation{inverse_of(*role), {}, RelationEnd::kTo};
+    }
+  }
+  return Relation{RelationType::kCustom, std::move(name), RelationEnd::kEither};
+}
+
+std::string relation_text(const Node& node) {
+  if (node.rel_type == RelationType::kCustom) return quote_if_needed(node.custom_type);
+  switch (node.rel_end) {
+    case RelationEnd::kEither: return std::string(to_string(node.rel_type));
+    case RelationEnd::kFrom: return std::string(to_string(node.rel_type)) + "_of";
+    case RelationEnd::kTo: return std::string(to_string(inverse_of(node.rel_type))) + "_of";
+  }
+  return "invalid";
 }
 
 std::string relation_names() {
   std::string out;
   for (const auto& [type, name] : enums::Table<RelationType>::rows) {
-    if (type == RelationType::kCustom) continue;
+    if (type == RelationType::kCustom || to_string(type) != name) continue;  // aliases
     if (!out.empty()) out += ", ";
     out += name;
   }

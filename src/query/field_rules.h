@@ -21,6 +21,8 @@ inline constexpr int kMaxDepth = 100;
 
 // Whether `text` prints bare (a bare word that is no keyword); otherwise it needs quotes.
 bool is_bare_word(std::string_view text);
+// `text` bare if it can be, else in quotes with '' for a quote inside.
+std::string quote_if_needed(std::string_view text);
 bool is_keyword(std::string_view word);
 
 // Every field with its query-language name, in declaration order: stored attributes and the
@@ -79,10 +81,19 @@ std::string format_scaled(std::int64_t value, int decimals);
 
 // ---- tags and relation types ----
 std::optional<std::string> normalize_tag(std::string_view text);
-// A built-in type (custom name empty) or {kCustom, lower-cased name}. nullopt for empty text and
-// for "custom", which names no type.
-std::optional<std::pair<RelationType, std::string>> relation_from_name(std::string_view text);
-// "household, spouse, ..., beneficiary".
+// What a reltype word names: a built-in type held as the canonical one of its pair (custom
+// name empty), with the end `name_of` asks for (kEither for a plain name), or {kCustom,
+// lower-cased name, kEither}.
+struct Relation {
+  RelationType type = RelationType::kHousehold;
+  std::string custom_type;
+  RelationEnd end = RelationEnd::kEither;
+};
+// nullopt for empty text and for "custom" (and "custom_of"), which name no type.
+std::optional<Relation> relation_from_name(std::string_view text);
+// The reltype word of a kRelated node: "employer", "employee_of", "'my type'".
+std::string relation_text(const Node& node);
+// "household, spouse, parent, child, ..., beneficiary, benefactor" (no input aliases).
 std::string relation_names();
 
 }  // namespace custdb::query::field_rules

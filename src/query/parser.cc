@@ -479,7 +479,8 @@ class Parser {
     advance();
     const Token& type = peek();
     std::string expected_type =
-        "a relation type (" + field_rules::relation_names() + ") or a custom type's name";
+        "a relation type (" + field_rules::relation_names() +
+        "; a directed one also as name_of) or a custom type's name";
     if (type.kind != Token::Kind::kWord && type.kind != Token::Kind::kString)
       return fail(type, expected_type);
     auto relation = field_rules::relation_from_name(type.text);
@@ -487,8 +488,9 @@ class Parser {
     advance();
     Node node;
     node.kind = Node::Kind::kRelated;
-    node.rel_type = relation->first;
-    node.custom_type = std::move(relation->second);
+    node.rel_type = relation->type;
+    node.custom_type = std::move(relation->custom_type);
+    node.rel_end = relation->end;
     if (peek().kind == Token::Kind::kComma) {
       advance();
       auto subquery = parse_or(depth + 1);

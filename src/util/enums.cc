@@ -1,6 +1,8 @@
 // to_string/from_string of the public enumerations, over the one table of names and values in
 // util/enums.h (used by the CLI, import, export and the query language).
 #include "custdb/types.h"
+
+#include <utility>
 #include "util/enums.h"
 #include "util/normalize.h"
 
@@ -35,6 +37,38 @@ std::string_view to_string(Channel v) { return enums::name_of(v); }
 
 bool is_symmetric(RelationType t) {
   return t == RelationType::kHousehold || t == RelationType::kSpouse;
+}
+
+namespace {
+// The directed pairs, canonical first (custdb/types.h).
+constexpr std::pair<RelationType, RelationType> kDirectedPairs[] = {
+    {RelationType::kParent, RelationType::kChild},
+    {RelationType::kEmployer, RelationType::kEmployee},
+    {RelationType::kReferrer, RelationType::kReferred},
+    {RelationType::kGuarantor, RelationType::kGuaranteed},
+    {RelationType::kBeneficiary, RelationType::kBenefactor},
+};
+}  // namespace
+
+RelationType inverse_of(RelationType t) {
+  for (const auto& [canonical_type, inverse_type] : kDirectedPairs) {
+    if (t == canonical_type) return inverse_type;
+    if (t == inverse_type) return canonical_type;
+  }
+  return t;
+}
+
+bool is_canonical(RelationType t) {
+  for (const auto& pair : kDirectedPairs)
+    if (t == pair.second) return false;
+  return true;
+}
+
+Relationship canonical(Relationship r) {
+  if (is_canonical(r.type)) return r;
+  r.type = inverse_of(r.type);
+  std::swap(r.from, r.to);
+  return r;
 }
 
 }  // namespace custdb

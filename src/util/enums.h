@@ -41,12 +41,17 @@ CUSTDB_ENUM_TABLE(Stage, {Stage::kProspect, "prospect"}, {Stage::kNew, "new"},
 CUSTDB_ENUM_TABLE(Risk, {Risk::kLow, "low"}, {Risk::kMedium, "medium"}, {Risk::kHigh, "high"})
 CUSTDB_ENUM_TABLE(ConsentState, {ConsentState::kUnknown, "unknown"},
                   {ConsentState::kGranted, "granted"}, {ConsentState::kDenied, "denied"})
+// RelationType: pairs in canonical-then-inverse order; "referral" (the format-2 name of
+// referrer) is an input alias, after "referrer" so that name_of prints "referrer".
 CUSTDB_ENUM_TABLE(RelationType, {RelationType::kHousehold, "household"},
                   {RelationType::kSpouse, "spouse"}, {RelationType::kParent, "parent"},
                   {RelationType::kChild, "child"}, {RelationType::kEmployer, "employer"},
-                  {RelationType::kEmployee, "employee"}, {RelationType::kReferral, "referral"},
-                  {RelationType::kGuarantor, "guarantor"},
-                  {RelationType::kBeneficiary, "beneficiary"}, {RelationType::kCustom, "custom"})
+                  {RelationType::kEmployee, "employee"}, {RelationType::kReferrer, "referrer"},
+                  {RelationType::kReferred, "referred"}, {RelationType::kGuarantor, "guarantor"},
+                  {RelationType::kGuaranteed, "guaranteed"},
+                  {RelationType::kBeneficiary, "beneficiary"},
+                  {RelationType::kBenefactor, "benefactor"}, {RelationType::kReferral, "referral"},
+                  {RelationType::kCustom, "custom"})
 CUSTDB_ENUM_TABLE(TransactionKind, {TransactionKind::kDeposit, "deposit"},
                   {TransactionKind::kWithdrawal, "withdrawal"},
                   {TransactionKind::kPurchase, "purchase"}, {TransactionKind::kPayment, "payment"},

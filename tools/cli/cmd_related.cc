@@ -15,7 +15,9 @@ Command add_related(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand(
       "related", "Relationships reachable from a customer within --depth hops");
   sub->add_option("id", o->id, "Customer id")->required();
-  sub->add_option("--type", o->type, "Only this relation type (household, spouse, ..., custom)");
+  sub->add_option("--type", o->type,
+                  "Only this relation type (household, spouse, ..., custom); a directed type "
+                  "and its inverse (employer, employee) follow the same links");
   sub->add_option("--depth", o->depth, "Hops to follow")->capture_default_str()
       ->check(CLI::Range(1, 10));
   return {sub, [&g, o] {
@@ -35,6 +37,13 @@ Command add_related(CLI::App& app, Globals& g) {
             auto type_name = [](const Relationship& r) {
               return r.type == RelationType::kCustom ? r.custom_type : std::string(to_string(r.type));
             };
+            // Links are stored in canonical direction (`employer 1->2`: 1 employs 2), which the
+            // `reads` column spells out; a symmetric link reads the same from both ends.
+            auto reads = [&](const Relationship& r) {
+              if (is_symmetric(r.type))
+                return std::to_string(r.from) + " and " + std::to_string(r.to) + ": " + type_name(r);
+              return std::to_string(r.from) + " is " + type_name(r) + " of " + std::to_string(r.to);
+            };
             if (g.json) {
               Json arr = Json::array();
               for (const auto& h : hops)
@@ -42,6 +51,11 @@ Command add_related(CLI::App& app, Globals& g) {
                              .set("depth", h.depth)
                              .set("id", h.relationship.id)
                              .set("type", type_name(h.relationship))
+                             .set("directed", !is_symmetric(h.relationship.type))
+                             .set("inverse", h.relationship.type == RelationType::kCustom
+                                                 ? Json()
+                                                 : Json(std::string(to_string(
+                                                       inverse_of(h.relationship.type)))))
                              .set("from", h.relationship.from)
                              .set("from_name", name_of(h.relationship.from))
                              .set("to", h.relationship.to)
@@ -50,13 +64,14 @@ Command add_related(CLI::App& app, Globals& g) {
               print_json(arr);
               return kExitOk;
             }
-            TextTable table({"depth", "id", "type", "from", "from_name", "to", "to_name", "since"},
-                            {0, 1, 3, 5});
+            TextTable table(
+                {"depth", "id", "type", "from", "from_name", "to", "to_name", "since", "reads"},
+                {0, 1, 3, 5});
             for (const auto& h : hops) {
               const Relationship& r = h.relationship;
               table.add({std::to_string(h.depth), std::to_string(r.id), type_name(r),
                          std::to_string(r.from), name_of(r.from), std::to_string(r.to),
-                         name_of(r.to), opt_date(r.since)});
+                         name_of(r.to), opt_date(r.since), reads(r)});
             }
             table.print();
             std::printf("%zu relationships\n", hops.size());

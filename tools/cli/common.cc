@@ -201,7 +201,8 @@ RelationType parse_relation_type_arg(const std::string& text) {
   auto t = from_string<RelationType>(text);
   if (!t) {
     std::string names;
-    for (int v = 0; v <= 8; ++v) names += std::string(to_string(static_cast<RelationType>(v))) + ", ";
+    for (int v = 0; v <= static_cast<int>(RelationType::kBenefactor); ++v)
+      names += std::string(to_string(static_cast<RelationType>(v))) + ", ";
     die_usage("--type: unknown relation type '" + text + "' (one of " + names + "custom)");
   }
   return *t;

@@ -130,7 +130,7 @@ std::vector<Relationship> Generator::relationships(std::uint64_t n) {
     if (i + 2 <= n && rng_() % 2) out.push_back({0, i, i + 2, RelationType::kSpouse, "", {}});
   }
   for (std::uint64_t i = 5; i <= n; i += 11)
-    out.push_back({0, i, 1 + rng_() % (i - 1), RelationType::kReferral, "", {}});
+    out.push_back({0, i, 1 + rng_() % (i - 1), RelationType::kReferrer, "", {}});
   for (std::uint64_t i = 3; i + 4 <= n; i += 29)
     out.push_back({0, i + 4, i, RelationType::kEmployer, "", {}});
   return out;
