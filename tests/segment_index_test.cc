@@ -550,7 +550,7 @@ BOOST_DATA_TEST_CASE(format_1_files_upgrade_at_a_read_write_open, test::kModes, 
   }
   {
     auto db = must(Database::open(dir.path(), o));
-    BOOST_TEST(db.info().format_version == 2u);
+    BOOST_TEST(db.info().format_version == 3u);
     test::require_clean(db);
     BOOST_TEST((counts(db) == before));
     auto txn = must(db.begin_read());
@@ -574,8 +574,8 @@ BOOST_DATA_TEST_CASE(format_1_files_upgrade_at_a_read_write_open, test::kModes, 
     BOOST_TEST(nonempty > 10);
   }
   {
-    auto db = must(Database::open(dir.path(), o));  // a format-2 file opens as it is
-    BOOST_TEST(db.info().format_version == 2u);
+    auto db = must(Database::open(dir.path(), o));  // a format-3 file opens as it is
+    BOOST_TEST(db.info().format_version == 3u);
     BOOST_TEST((counts(db) == before));
   }
 }
