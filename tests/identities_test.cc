@@ -98,6 +98,7 @@ BOOST_AUTO_TEST_CASE(phone_forms_of_many_countries) {
       {"098765 43210", "IN", "+919876543210"},
       {"+91 98765 43210", "SE", "+919876543210"},    // a +CC form ignores the region
       {"\uFF0B46 70 123 4567", "", "+46701234567"},  // full-width plus
+      {"+1 800 FLOWERS", "", "+18003569377"},         // letters are keypad digits
   };
   for (const Case& c : cases) {
     auto p = normalize::phone(c.text, c.region);
@@ -115,6 +116,7 @@ BOOST_AUTO_TEST_CASE(phone_forms_of_many_countries) {
   }
   // Impossible numbers.
   for (const char* bad : {"+46 1", "+1 23", "12", "call me", "+999 123 456 789", "", "   ",
+                          "+1 555 0100" /* local-only: no area code */,
                           "+46 70 123 4567 8901 2345 6789"}) {
     auto p = normalize::phone(bad, "SE");
     BOOST_TEST(!p.e164.has_value(), "'" << bad << "'");

@@ -188,7 +188,11 @@ PhoneResult phone(std::string_view raw, std::string_view region) {
     r.error = PhoneError::kNeedsRegion;
     return r;
   }
-  if (parsed != PhoneNumberUtil::NO_PARSING_ERROR || !util.IsPossibleNumber(number)) return r;
+  // IsPossibleNumber, but a number possible only for local dialling (+1 555 0100: 7 digits
+  // without an area code) is not a whole number either: E.164 needs the whole number.
+  if (parsed != PhoneNumberUtil::NO_PARSING_ERROR ||
+      util.IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE)
+    return r;
   std::string out;
   util.Format(number, PhoneNumberUtil::E164, &out);
   r.e164 = std::move(out);
