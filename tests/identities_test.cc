@@ -226,6 +226,7 @@ BOOST_DATA_TEST_CASE(national_form_without_region_says_to_set_it, test::kModes, 
   BOOST_TEST_REQUIRE(!r.has_value());
   BOOST_TEST(contains(r.error().message(), "phone: '070 123 4567' has no country code"));
   BOOST_TEST(contains(r.error().message(), "--phone-region"));
+  BOOST_TEST(contains(r.error().message(), "custdb phone-region CC"));
   c.phone = "+46 70 123 4567";  // international forms need no region
   CustomerId id = must(db.insert_customer(c));
   BOOST_TEST(*must(db.get_customer(id))->phone == "+46701234567");

@@ -204,7 +204,7 @@ std::string phone_error(PhoneError e, std::string_view raw) {
     return "phone: " + message::quoted(raw) +
            " has no country code (+CC) and the database has no phone region to read national "
            "forms in: write it with +CC, or set the region (custdb init --phone-region CC, "
-           "custdb set-phone-region CC, Options::phone_region)";
+           "custdb phone-region CC, Options::phone_region)";
   return "phone: not a phone number: " + message::quoted(raw);
 }
 
