@@ -57,7 +57,7 @@ BOOST_DATA_TEST_CASE(raw_file_reveals_no_personal_or_financial_value, kModes, mo
     const char* names[] = {"Wilhelmina Okonkwo-Varga", "Thaddeus Quistgaard", "Ignatius Pemberton"};
     const char* emails[] = {"w.okonkwo@fjordmail.example", "tq@quistgaard.example",
                             "ignatius@pemberton.example"};
-    const char* phones[] = {"+4917612398745", "+3305550198273", "+6129876543210"};
+    const char* phones[] = {"+4917612398745", "+33555019827", "+61298765432"};
     const char* births[] = {"1931-02-17", "1944-11-03", "1952-06-29"};
     const std::int64_t amounts[] = {987654321987, 123456789123, 555444333222};
     for (int i = 0; i < 3; ++i) {

@@ -74,6 +74,11 @@ struct DatabaseInfo {
   bool encrypted = false;
   bool read_only = false;
   std::string base_currency;
+  // The phone region this handle reads national phone forms in ("" for none; Options::phone_region).
+  std::string phone_region;
+  // Customers whose stored phone is not E.164: a format-3 upgrade without a phone region kept
+  // their national forms as stored (meta "phones.not_e164"); setting a region converts them.
+  std::size_t phones_not_e164 = 0;
   std::uint32_t format_version = 0;
   std::size_t map_size = 0;      // bytes currently mapped
   std::size_t file_size = 0;     // bytes of the data file

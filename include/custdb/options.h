@@ -73,6 +73,17 @@ struct Options {
   // kInvalidArgument naming both (never silently ignored). Default: "" (not given).
   std::string base_currency;
 
+  // Phone region: the ISO 3166-1 alpha-2 code (case-insensitive) national phone forms are read
+  // in ("070 123 4567" with "SE" is +46701234567; "0046 ..." uses SE's international prefix).
+  // Stored phones are E.164 (docs/format.md, "Normalization"). Empty means "the file's" (a new
+  // database then has none: only +CC forms are accepted). A non-empty value a read-write open
+  // finds different from the file's is recorded in the file (the way to set or change it on an
+  // existing database; stored phones are E.164 already, so a change only affects how national
+  // forms are read from then on), and phones an upgrade had to keep unconverted are read again
+  // in it. A read-only open uses it for that handle's lookups only. A code libphonenumber does
+  // not know is kInvalidArgument. Default: "" (the file's).
+  std::string phone_region;
+
   // Walk LMDB's page structure before LMDB opens the file (verify_file in custdb/check.h):
   // damage is kCorruption naming the page, where LMDB itself would fault (SIGSEGV/SIGBUS) or
   // abort on the first read of a damaged page, because it trusts page offsets and numbers.

@@ -39,9 +39,11 @@
 //  * <, <=, >, >= and between apply to numbers, amounts, dates, timestamps, and to the enums
 //    tier and risk (by enum number: bronze < ... < diamond, low < medium < high). Text fields
 //    and the other enums take only =, != and in. `tag` takes only =.
-//  * region, city and country are compared ASCII-case-insensitively with the stored text;
-//    query values are held normalized (trimmed; region and city lower case, country upper case).
-//  * `tag = t`: t (trimmed, lower case) is one of the customer's tags.
+//  * region and city are compared folded (trimmed, Unicode NFC + full case folding, the
+//    function that keys the stored values: `city = MÜNCHEN` finds `München`), country
+//    ASCII-case-insensitively; query values are held normalized (region and city folded,
+//    country upper case).
+//  * `tag = t`: the fold of t (trimmed, NFC, full case folding) is one of the customer's tags.
 //  * `age`: whole years completed on EvalContext::as_of, see age_on(); absent birth_date makes
 //    every age predicate false (and `age != n` true).
 //  * Timestamp fields compare instants: a date value means midnight UTC of that day, so
@@ -123,7 +125,7 @@ CUSTDB_EXPORT std::string_view to_string(Cmp cmp);
 
 // One comparison operand, in the one representation the planner compares:
 //   kEnum      type, tier, stage, gender, risk, consent_*  int64: the enum's number
-//   kText      region, city (lower case), country (upper case, 2 letters)   string, trimmed
+//   kText      region, city (folded), country (upper case, 2 letters)       string, trimmed
 //   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years),    int64
 //              r_score, f_score, m_score (1..5), recency_days, tenure_days (any)
 //   kAmount    total_amount, clv           int64: minor units of the base currency
@@ -157,7 +159,7 @@ struct CUSTDB_EXPORT Node {
   Field field = Field::kType;
   Cmp cmp = Cmp::kEq;  // kCompare only; kEq for every other kind
   std::vector<Value> values;
-  // kTag: the tag, trimmed and lower case.
+  // kTag: the tag, folded as stored tags are (trimmed, NFC, full Unicode case folding).
   std::string tag;
   // kRelated: the relation type, always the canonical one of its pair (employee is held as
   // employer); for kCustom, custom_type holds its name (trimmed, lower case), otherwise
@@ -184,7 +186,7 @@ CUSTDB_EXPORT Result<Node> parse(std::string_view text, const ParseOptions& opti
 //   using namespace custdb::query;
 //   Node q = all_of(in(Field::kTier, {Tier::kGold, Tier::kPlatinum}), eq(Field::kRegion, "east"),
 //                   lt(Field::kLastTxnAt, Date{2026y / 8 / 1}));
-// Values are normalized and checked as the parser does (text lower-cased, country upper-cased,
+// Values are normalized and checked as the parser does (text folded, country upper-cased,
 // integer ranges, ordering only on ordered fields). A mistake there is a programming error and
 // throws std::invalid_argument.
 

@@ -17,6 +17,7 @@
 #include "custdb/key.h"
 #include "engine/db_impl.h"
 #include "engine/open.h"
+#include "engine/upgrade.h"
 #include "util/coding.h"
 #include "util/normalize.h"
 
@@ -352,7 +353,11 @@ DatabaseInfo Database::info() const {
   i.encrypted = impl_->encrypted();
   i.read_only = impl_->options().read_only;
   i.base_currency = impl_->base_currency();
-  i.format_version = impl_->file_format();  // an old file opened read-only keeps its number
+  i.phone_region = impl_->phone_region();
+  i.format_version = impl_->file_format();  // an older file opened read-only keeps its number
+  if (auto view = impl_->begin(false)) {
+    if (auto n = detail::count_phones_not_e164(*impl_, **view)) i.phones_not_e164 = *n;
+  }
   const storage::EnvInfo e = impl_->env_info();
   i.map_size = e.map_size;
   i.page_size = e.page_size;

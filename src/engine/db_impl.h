@@ -210,6 +210,9 @@ class DatabaseImpl {
   bool encrypted() const { return encrypted_; }
   // The file's base currency (ISO 4217, from its header).
   const std::string& base_currency() const { return base_currency_; }
+  // The region national phone forms are read in (ISO 3166-1 alpha-2, "" for none): the file's
+  // (meta "phone_region"), or Options::phone_region when given (normalize::phone).
+  const std::string& phone_region() const { return phone_region_; }
   // Record encoding of the file's mode (encrypted mode: sealing once ensure_sealer() ran).
   const codec::RecordCodec& codec() const { return *codec_; }
   // Index-key derivation of the file's mode.
@@ -433,6 +436,7 @@ class DatabaseImpl {
   bool encrypted_ = false;
   std::uint32_t file_format_ = 0;
   std::string base_currency_;
+  std::string phone_region_;
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;
@@ -464,6 +468,8 @@ inline constexpr std::string_view kKeyHeaderKey = "key_header";
 inline constexpr std::string_view kEpochKey = "nonce_epoch";
 inline constexpr std::string_view kFileIdKey = "file_id";
 inline constexpr std::string_view kKeyBindingKey = "key_binding";
+// The database's phone region: 2 ASCII letters (absent: none). Raw, like the header's currency.
+inline constexpr std::string_view kPhoneRegionKey = "phone_region";
 inline constexpr std::string_view kNextCustomer = "next_id.customer";
 inline constexpr std::string_view kNextRelationship = "next_id.relationship";
 inline constexpr std::string_view kNextTransaction = "next_id.transaction";
@@ -485,7 +491,12 @@ Result<std::uint64_t> parse_id_counter(storage::Bytes value);
 // rotation copies every key listed here under the new key.
 inline constexpr std::string_view kMetaClvModel = "analytics.model";
 inline constexpr std::string_view kMetaRules = "analytics.rules";
-inline constexpr std::array<std::string_view, 2> kSealedMetaKeys = {kMetaClvModel, kMetaRules};
+// The customers whose stored phone is not E.164 (the format-3 upgrade found a national form and
+// no phone region to read it in): u64 big-endian ids, ascending. Retried, and shrunk, whenever
+// a phone region is set (engine/upgrade_v3_text.cc).
+inline constexpr std::string_view kMetaPhonesNotE164 = "phones.not_e164";
+inline constexpr std::array<std::string_view, 3> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
+                                                                    kMetaPhonesNotE164};
 
 }  // namespace custdb::detail
 

@@ -24,6 +24,8 @@
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/coding.h"
+#include "util/message.h"
+#include "util/normalize.h"
 
 namespace custdb {
 namespace detail {
@@ -267,6 +269,15 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
     return make_error(ErrorCode::kInvalidArgument,
                       "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
   const std::string currency = canonical_currency(options.base_currency);
+  // Options::phone_region: empty means the file's; a given one must be a region
+  // libphonenumber knows (upper-cased like a country code).
+  std::string phone_region = normalize::trim(options.phone_region);
+  for (char& ch : phone_region)
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+  if (!phone_region.empty() && !normalize::is_phone_region(phone_region))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "phone_region: not a region libphonenumber knows (ISO 3166-1 alpha-2): " +
+                          message::quoted(options.phone_region));
   if (!exists) {
     if (!options.create_if_missing || options.read_only)
       return make_error(ErrorCode::kIOError, "no database at " + path.string());
@@ -401,7 +412,7 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
 read_header:  // again when another process created the database meanwhile (phase 2)
   std::optional<Header> header;
   bool missing_dbis = false;
-  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding;
+  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region;
   std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
   {
     // Normally a read transaction. A writer must open even when the reader table is full of
@@ -455,7 +466,8 @@ read_header:  // again when another process created the database meanwhile (phas
       header = *h;
     }
     for (auto [key, out] : {std::pair{kKeyHeaderKey, &key_header}, std::pair{kFileIdKey, &file_id},
-                            std::pair{kKeyBindingKey, &binding}}) {
+                            std::pair{kKeyBindingKey, &binding},
+                            std::pair{kPhoneRegionKey, &stored_region}}) {
       auto v = read_meta(key);
       if (!v) return tl::unexpected(v.error());
       *out = std::move(*v);
@@ -605,6 +617,9 @@ read_header:  // again when another process created the database meanwhile (phas
   }
   d->encrypted_ = header->encrypted;
   d->base_currency_ = header->currency;
+  const std::string file_region =
+      stored_region ? std::string(stored_region->begin(), stored_region->end()) : std::string();
+  d->phone_region_ = phone_region.empty() ? file_region : phone_region;
   d->file_format_ = header->format;
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
@@ -613,6 +628,12 @@ read_header:  // again when another process created the database meanwhile (phas
                                                         /*sliced=*/header->format >= 2);
   if (header->format < kFileFormat && !options.read_only) {
     if (auto s = upgrade(*d); !s) return tl::unexpected(s.error());
+  }
+  if (!options.read_only && !phone_region.empty() && phone_region != file_region) {
+    creating.release();  // a new file's header is committed: the region is a write of its own
+    auto s = d->write_retrying(
+        [&](TxnState& st) -> Status { return set_phone_region(*d, st, phone_region); });
+    if (!s) return tl::unexpected(s.error());
   }
   // The subkey derivations above (RecordCipher, Tokenizer) ran on this stack too.
   crypto::scrub_stack();

@@ -170,7 +170,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
     OrderedReader customers(st, tables().customers);
     for (Customer& c : rows) {
       auto row = [&]() -> Result<CustomerId> {
-        if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+        if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
         if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
         auto picked = ids.pick(
             c.id, [&] { return next_id(st, kNextCustomer); },
@@ -248,7 +248,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   c.id = id;                               // identity is the key
   c.aggregates = (*old)->aggregates;       // engine-maintained
   c.scores = (*old)->scores;               // engine-maintained
-  if (auto s = validate_customer(c); !s) return tl::unexpected(s.error());
+  if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
     auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
     auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));

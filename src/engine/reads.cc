@@ -3,6 +3,7 @@
 #include <set>
 
 #include "engine/db_impl.h"
+#include "util/message.h"
 #include "util/normalize.h"
 
 namespace custdb {
@@ -212,8 +213,12 @@ Result<std::vector<ReadView::Hop>> DatabaseImpl::neighborhood(
 
 Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) const {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  // The function validation stores with: every written form of an address finds it.
+  if (!normalize::is_utf8(email)) return make_error(ErrorCode::kInvalidArgument, "email: not UTF-8");
   auto e = normalize::email(email);
-  if (!e) return make_error(ErrorCode::kInvalidArgument, "email: not an email address");
+  if (!e)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "email: not an email address: " + message::quoted(email));
   return db_->customers_by(*state_, index::IndexId::kEmail,
                            db_->keys().equality_key(index::IndexId::kEmail, *e),
                            [&](const Customer& c) { return c.email == *e; });
@@ -221,11 +226,13 @@ Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) co
 
 Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) const {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
-  auto p = normalize::phone(phone);
-  if (!p) return make_error(ErrorCode::kInvalidArgument, "phone: not a phone number");
+  // E.164 in the database's phone region, as validation stores it.
+  if (!normalize::is_utf8(phone)) return make_error(ErrorCode::kInvalidArgument, "phone: not UTF-8");
+  auto p = normalize::phone(phone, db_->phone_region());
+  if (!p.e164) return make_error(ErrorCode::kInvalidArgument, normalize::phone_error(p.error, phone));
   return db_->customers_by(*state_, index::IndexId::kPhone,
-                           db_->keys().equality_key(index::IndexId::kPhone, *p),
-                           [&](const Customer& c) { return c.phone == *p; });
+                           db_->keys().equality_key(index::IndexId::kPhone, *p.e164),
+                           [&](const Customer& c) { return c.phone == *p.e164; });
 }
 
 }  // namespace custdb

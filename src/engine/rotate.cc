@@ -114,6 +114,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   dst_opts.create_if_missing = true;
   dst_opts.error_if_exists = false;
   dst_opts.base_currency = (*src)->base_currency();
+  dst_opts.phone_region = (*src)->phone_region();
   // At least the original's map: the copy holds what the original holds.
   if (dst_opts.max_map_size)
     dst_opts.max_map_size = std::max(dst_opts.max_map_size, (*src)->env_info().map_size);

@@ -20,6 +20,14 @@ struct TxnState;
 // key derived from them (lookup keys, segment postings, dictionaries) rebuilt to match.
 Status upgrade_v3_text(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
 
+// Records `region` (already checked: normalize::is_phone_region) as the file's phone region
+// (meta "phone_region") and reads the phones listed in meta "phones.not_e164" again in it:
+// those now E.164 are stored so (and their lookup keys moved), the rest stay listed.
+Status set_phone_region(DatabaseImpl& d, TxnState& st, const std::string& region);
+
+// How many customers meta "phones.not_e164" lists (0 when absent).
+Result<std::size_t> count_phones_not_e164(DatabaseImpl& d, TxnState& st);
+
 // Format 2 -> 3, relationships (src/engine/upgrade_v3_relationships.cc): every directed
 // relationship stored in its canonical direction, and links that format 2 kept twice (the
 // same link typed from both ends) merged into one.

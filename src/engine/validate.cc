@@ -69,30 +69,35 @@ std::string canonical_currency(std::string_view code) {
   return out;
 }
 
-Status validate_customer(Customer& c) {
+Status validate_customer(Customer& c, std::string_view phone_region) {
   c.name = normalize::trim(c.name);
   if (c.name.empty()) return bad("name", "required");
   if (auto s = check_text("name", c.name, kMaxNameLength); !s) return s;
   c.external_ref = normalize::trim(c.external_ref);
   if (auto s = check_text("external_ref", c.external_ref, kMaxTextLength); !s) return s;
   if (!enums::is_valid(c.type)) return bad("type", "unknown customer type");
+  // Email, phone and tags: UTF-8 first (so "not UTF-8" names the field), then the one
+  // canonical form of util/normalize.h, the same function the lookups call.
   if (c.email) {
+    if (!normalize::is_utf8(*c.email)) return bad("email", "not UTF-8");
     auto e = normalize::email(*c.email);
-    if (!e) return bad("email", "not an email address: '" + *c.email + "'");
+    if (!e) return bad("email", "not an email address: " + message::quoted(*c.email));
     c.email = std::move(*e);
   }
   if (c.phone) {
-    auto p = normalize::phone(*c.phone);
-    if (!p) return bad("phone", "not a phone number (7 to 15 digits): '" + *c.phone + "'");
-    c.phone = std::move(*p);
+    if (!normalize::is_utf8(*c.phone)) return bad("phone", "not UTF-8");
+    auto p = normalize::phone(*c.phone, phone_region);
+    if (!p.e164) return make_error(ErrorCode::kInvalidArgument, normalize::phone_error(p.error, *c.phone));
+    c.phone = std::move(*p.e164);
   }
   if (c.birth_date && (*c.birth_date < kMinDate || *c.birth_date > kMaxDate))
     return bad("birth_date", "outside 1800-01-01..2200-12-31");
   if (!enums::is_valid(c.gender)) return bad("gender", "unknown gender");
-  c.address.city = normalize::trim(c.address.city);
-  c.address.region = normalize::trim(c.address.region);
-  if (auto s = check_text("city", c.address.city, kMaxTextLength); !s) return s;
-  if (auto s = check_text("region", c.address.region, kMaxTextLength); !s) return s;
+  // City and region: checked as typed, stored NFC (keys and comparisons use normalize::fold).
+  if (auto s = check_text("city", normalize::trim(c.address.city), kMaxTextLength); !s) return s;
+  if (auto s = check_text("region", normalize::trim(c.address.region), kMaxTextLength); !s) return s;
+  c.address.city = normalize::stored_text(c.address.city);
+  c.address.region = normalize::stored_text(c.address.region);
   std::string& country = c.address.country;
   country = normalize::trim(country);
   if (!country.empty()) {
@@ -118,8 +123,11 @@ Status validate_customer(Customer& c) {
   std::vector<std::string> tags;
   tags.reserve(c.tags.size());
   for (const auto& t : c.tags) {
+    if (!normalize::is_utf8(t)) return bad("tags", "not UTF-8");
     auto n = normalize::tag(t);
-    if (!n) return bad("tags", "bad tag '" + t + "' (empty, over 64 bytes, or has '|', ',' or a control character)");
+    if (!n)
+      return bad("tags", "bad tag " + message::quoted(t) +
+                             " (empty, over 64 bytes folded, or has '|', ',' or a control character)");
     tags.push_back(std::move(*n));
   }
   std::sort(tags.begin(), tags.end());

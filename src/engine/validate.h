@@ -17,9 +17,11 @@ inline constexpr std::size_t kMaxTextLength = 200;       // city, region, produc
 inline constexpr std::size_t kMaxDescriptionLength = 1000;
 inline constexpr std::size_t kMaxTags = 64;
 
-// Normalizes email, phone, country, tags in place; checks every field. The id, created_at,
-// updated_at and aggregates are the engine's and are not checked here.
-Status validate_customer(Customer& c);
+// Normalizes email, phone, country, tags, city and region in place (util/normalize.h); checks
+// every field. `phone_region`: the database's (ISO 3166-1 alpha-2, "" for none), the region
+// national phone forms are read in. The id, created_at, updated_at and aggregates are the
+// engine's and are not checked here.
+Status validate_customer(Customer& c, std::string_view phone_region);
 // Checks the ends, type and since; holds a custom name trimmed and lower case, and turns a
 // directed link typed by its inverse name into its stored form (canonical(): `employee 2->1`
 // becomes `employer 1->2`).

@@ -151,7 +151,8 @@ std::string format_scaled(std::int64_t value, int decimals) {
 }
 
 std::optional<std::string> normalize_tag(std::string_view text) {
-  std::string value = normalize::lower(normalize::trim_view(text));
+  // The fold tags are stored in (normalize::tag): "Ärzte" finds "ärzte".
+  std::string value = normalize::fold(text);
   if (value.empty()) return std::nullopt;
   return value;
 }

@@ -1,4 +1,5 @@
-// custdb init [--encrypt] [--currency CUR]: create a new, empty database.
+// custdb init [--encrypt] [--currency CUR] [--phone-region CC]: create a new, empty database.
+// --phone-region is the global option (main.cc): init records it.
 #include "common.h"
 
 namespace custdb::cli {
@@ -22,10 +23,12 @@ Command add_init(CLI::App& app, Globals& g) {
                              .set("path", info.path.string())
                              .set("encrypted", info.encrypted)
                              .set("base_currency", info.base_currency)
+                             .set("phone_region", info.phone_region)
                              .set("format_version", info.format_version));
             } else {
-              std::printf("created %s (%s, base currency %s)\n", info.path.c_str(),
-                          info.encrypted ? "encrypted" : "plaintext", info.base_currency.c_str());
+              std::printf("created %s (%s, base currency %s, phone region %s)\n", info.path.c_str(),
+                          info.encrypted ? "encrypted" : "plaintext", info.base_currency.c_str(),
+                          info.phone_region.empty() ? "none" : info.phone_region.c_str());
             }
             return kExitOk;
           }};

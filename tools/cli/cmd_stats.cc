@@ -74,6 +74,8 @@ Command add_stats(CLI::App& app, Globals& g) {
                              .set("path", info.path.string())
                              .set("storage_mode", info.encrypted ? "encrypted" : "plaintext")
                              .set("base_currency", info.base_currency)
+                             .set("phone_region", info.phone_region)
+                             .set("phones_not_e164", static_cast<std::uint64_t>(info.phones_not_e164))
                              .set("format_version", info.format_version)
                              .set("file_size", info.file_size)
                              .set("map_size", info.map_size)
@@ -91,6 +93,8 @@ Command add_stats(CLI::App& app, Globals& g) {
                 {"path", info.path.string()},
                 {"storage mode", info.encrypted ? "encrypted" : "plaintext"},
                 {"base currency", info.base_currency},
+                {"phone region", info.phone_region.empty() ? "none" : info.phone_region},
+                {"phones not E.164", std::to_string(info.phones_not_e164)},
                 {"format version", std::to_string(info.format_version)},
                 {"file size", human_bytes(info.file_size) + " (" + std::to_string(info.file_size) + " bytes)"},
                 {"map size", human_bytes(info.map_size)},

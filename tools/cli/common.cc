@@ -132,6 +132,7 @@ Options base_options(const Globals& g) {
   // LMDB faults on damaged pages: walk them first, so every command reports a damaged file
   // as corruption instead of crashing (docs/cli.md, "Damaged files").
   o.check_pages = !g.skip_page_check;
+  o.phone_region = g.phone_region;
   return o;
 }
 

@@ -41,6 +41,7 @@ struct Globals {
   bool reveal = false;          // --reveal: show names, emails, phones, birth dates
   unsigned max_readers = 0;     // --max-readers N: reader slots (0: Options' default)
   bool skip_page_check = false; // --skip-page-check: do not walk LMDB's pages at open
+  std::string phone_region;     // --phone-region CC or CUSTDB_PHONE_REGION (Options::phone_region)
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).
@@ -308,6 +309,7 @@ Command add_import(CLI::App& app, Globals& g);
 Command add_export(CLI::App& app, Globals& g);
 Command add_get(CLI::App& app, Globals& g);
 Command add_find(CLI::App& app, Globals& g);
+Command add_phone_region(CLI::App& app, Globals& g);
 Command add_history(CLI::App& app, Globals& g);
 Command add_related(CLI::App& app, Globals& g);
 Command add_segment(CLI::App& app, Globals& g);

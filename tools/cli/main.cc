@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
                "Do not walk LMDB's page structure at open (faster on very large files; a "
                "damaged file can then crash the command)")
       ->envname("CUSTDB_SKIP_PAGE_CHECK");
+  app.add_option("--phone-region", g.phone_region,
+                 "Region (ISO 3166-1 alpha-2) national phone forms are read in, e.g. SE: recorded "
+                 "by init and by any command that writes; lookups use it")
+      ->envname("CUSTDB_PHONE_REGION");
   // Global options may also follow the subcommand: `custdb get 5 --db x`.
   app.fallthrough();
   app.require_subcommand(1);
@@ -43,7 +47,7 @@ int main(int argc, char** argv) {
       add_get(app, g),     add_find(app, g),    add_history(app, g), add_related(app, g),
       add_segment(app, g), add_report(app, g),  add_stats(app, g),   add_verify(app, g),
       add_backup(app, g),  add_rekey(app, g),   add_rfm(app, g),     add_clv(app, g),
-      add_rules(app, g),
+      add_rules(app, g),   add_phone_region(app, g),
   };
   for (const Command& c : commands) c.app->fallthrough();
 
