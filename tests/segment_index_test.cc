@@ -14,6 +14,7 @@
 #include "crypto/crypto.h"
 #include "index/id_set.h"
 #include "index/segments.h"
+#include "engine/open.h"
 #include "segment/segment_index.h"
 #include "segment/slices.h"
 #include "test_util.h"
@@ -161,7 +162,7 @@ BOOST_AUTO_TEST_CASE(range_to_bucket_enumeration) {
 // ---- key layout -----------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(chunk_keys_round_trip) {
-  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
+  segment::SegmentKeys keys(nullptr, 1u);  // unsliced
   std::mt19937_64 r(5);
   for (int i = 0; i < 500; ++i) {
     const CustomerId id = i < 3 ? (i == 0 ? 1 : i == 1 ? 0xFFFF : 0x10000) : r() >> (r() % 64);
@@ -186,7 +187,7 @@ BOOST_AUTO_TEST_CASE(chunk_keys_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(malformed_chunk_keys_are_rejected) {
-  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
+  segment::SegmentKeys keys(nullptr, 1u);  // unsliced
   const std::string prefix = keys.posting_key({SegField::kTag, "vip"});
   const std::string key = segment::chunk_key(prefix, 3);
   BOOST_TEST(!segment::parse_chunk_key(key.substr(0, key.size() - 1), prefix));  // truncated
@@ -271,7 +272,7 @@ BOOST_AUTO_TEST_CASE(decode_bitmap_on_damaged_bytes) {
 // ---- the write path's deltas ------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(deltas_move_a_customer_between_postings) {
-  segment::SegmentKeys keys(nullptr, /*sliced=*/false);
+  segment::SegmentKeys keys(nullptr, 1u);  // unsliced
   Customer a = test::sample_customer(1);
   a.id = (std::uint64_t{3} << 32) | 0x12345;
   auto deltas = [&](const Customer* before, const Customer* after) {
@@ -334,7 +335,7 @@ BOOST_AUTO_TEST_CASE(slice_keys) {
   crypto::Tokenizer tok(dk);
   const crypto::Tokenizer* const tokenizers[] = {nullptr, &tok};
   for (const crypto::Tokenizer* t : tokenizers) {
-    segment::SegmentKeys keys(t, /*sliced=*/true);
+    segment::SegmentKeys keys(t, detail::kFileFormat);
     std::set<std::string> seen;
     for (SegField f : segment::kSlicedFields) {
       BOOST_TEST(segment::is_sliced(f));
@@ -372,7 +373,7 @@ BOOST_AUTO_TEST_CASE(slice_keys) {
 // A value's slices are the set bits of biased(v) (plus exists), at the extremes too; a change
 // flips exactly the bits that differ and leaves exists alone.
 BOOST_AUTO_TEST_CASE(slice_bits_of_extreme_values) {
-  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  segment::SegmentKeys keys(nullptr, detail::kFileFormat);
   BOOST_TEST(segment::biased(INT64_MIN) == 0u);
   BOOST_TEST(segment::biased(-1) == (std::uint64_t{1} << 63) - 1);
   BOOST_TEST(segment::biased(0) == std::uint64_t{1} << 63);
@@ -411,13 +412,13 @@ BOOST_AUTO_TEST_CASE(slice_bits_of_extreme_values) {
     }
   }
   // Unsliced keys (a format-1 file read-only) emit no slice deltas.
-  BOOST_TEST(slice_deltas(segment::SegmentKeys(nullptr, false), nullptr, &a).empty());
+  BOOST_TEST(slice_deltas(segment::SegmentKeys(nullptr, 1u), nullptr, &a).empty());
 }
 
 // An absent value has no slices, not even exists; gaining one adds exists and its bits,
 // losing it removes them.
 BOOST_AUTO_TEST_CASE(absent_values_have_no_slices) {
-  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  segment::SegmentKeys keys(nullptr, detail::kFileFormat);
   Customer a = test::sample_customer(2);
   a.birth_date.reset();
   a.scores.reset();
@@ -454,7 +455,7 @@ BOOST_AUTO_TEST_CASE(checker_finds_missing_and_extra_slice_bits) {
     must(txn.commit());
     test::require_clean(db);
   }
-  segment::SegmentKeys keys(nullptr, /*sliced=*/true);
+  segment::SegmentKeys keys(nullptr, detail::kFileFormat);
   codec::RecordCodec codec(nullptr);
   // Slice 0 of birth_date: days 1000..5000 are all even, so bit 0 is clear for everyone and
   // the slice is absent; slice 3 (8) is set for 1000 (0b1111101000) and others.

@@ -364,29 +364,25 @@ Result<CheckReport> DatabaseImpl::check() {
   auto pages = verify_file(path());
   if (!pages) return tl::unexpected(pages.error());
   if (!pages->clean()) return pages;
-  // A handle that opened a format-1 file read-only keeps its unsliced keys, but another
-  // process may have upgraded the file since: check what this snapshot's header says is there.
-  std::unique_ptr<segment::SegmentKeys> upgraded;
-  bool canonical_links = true;
+  // The snapshot's own format decides what the customers derive: a handle that opened an
+  // older file read-only keeps that format's keys, but another process may have upgraded the
+  // file since, so the header of this snapshot is read rather than the handle's.
+  std::uint32_t format = file_format();
   {
     auto raw = get(**st, tables().meta, coding::as_bytes(kHeaderKey));
     if (!raw) return tl::unexpected(raw.error());
     if (*raw) {
-      auto format = header_format(**raw);
-      if (format && *format < 3) canonical_links = false;  // a format-2 file opened read-only
+      auto f = header_format(**raw);
+      if (!f) return tl::unexpected(f.error());
+      format = *f;
     }
   }
-  if (!sliced()) {
-    auto raw = get(**st, tables().meta, coding::as_bytes(kHeaderKey));
-    if (!raw) return tl::unexpected(raw.error());
-    if (*raw) {
-      auto format = header_format(**raw);
-      if (format && *format >= 2)
-        upgraded = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), /*sliced=*/true);
-    }
-  }
+  const bool canonical_links = format >= 3;  // format 2 kept links typed from either end
+  std::unique_ptr<segment::SegmentKeys> snapshot_keys;
+  if (format != file_format())
+    snapshot_keys = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), format);
   CheckReport report;
-  Checker checker{*this, **st, report, upgraded ? *upgraded : seg_keys(), canonical_links};
+  Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
   return report;
 }

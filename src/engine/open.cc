@@ -624,8 +624,7 @@ read_header:  // again when another process created the database meanwhile (phas
   d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
   d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
-  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(),
-                                                        /*sliced=*/header->format >= 2);
+  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), header->format);
   if (header->format < kFileFormat && !options.read_only) {
     if (auto s = upgrade(*d); !s) return tl::unexpected(s.error());
   }
@@ -648,7 +647,7 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //   2 -> 3: re-derive every folded key and canonical value with Unicode NFC + full case
   //           folding, E.164 phones and IDNA email domains (upgrade_v3_text), and store each
   //           directed relationship once, in its canonical direction (upgrade_v3_relationships).
-  auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), /*sliced=*/true);
+  auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto raw = d.get(st, d.tables().meta, as_bytes(kHeaderKey));
     if (!raw) return tl::unexpected(raw.error());

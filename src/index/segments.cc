@@ -173,7 +173,8 @@ std::pair<std::int64_t, std::int64_t> bucket_domain(SegField f) {
   }
 }
 
-std::vector<Posting> customer_postings(const Customer& c) {
+std::vector<Posting> customer_postings(const Customer& c, TextFold fold) {
+  const auto fold_text = fold == TextFold::kUnicode ? normalize::fold : normalize::fold_v2;
   std::vector<Posting> out;
   out.reserve(24);
   out.push_back({SegField::kAll, std::string()});
@@ -185,8 +186,8 @@ std::vector<Posting> customer_postings(const Customer& c) {
   add_enum(out, SegField::kConsentEmail, static_cast<std::uint8_t>(c.consent_email.state));
   add_enum(out, SegField::kConsentSms, static_cast<std::uint8_t>(c.consent_sms.state));
   add_enum(out, SegField::kConsentPhone, static_cast<std::uint8_t>(c.consent_phone.state));
-  add_text(out, SegField::kRegion, normalize::fold(c.address.region));
-  add_text(out, SegField::kCity, normalize::fold(c.address.city));
+  add_text(out, SegField::kRegion, fold_text(c.address.region));
+  add_text(out, SegField::kCity, fold_text(c.address.city));
   add_text(out, SegField::kCountry, c.address.country);
   for (const auto& t : c.tags) add_text(out, SegField::kTag, t);
   if (c.income_band) add_ordered(out, SegField::kIncomeBand, *c.income_band);

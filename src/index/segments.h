@@ -38,8 +38,13 @@ struct Posting {
   friend auto operator<=>(const Posting&, const Posting&) = default;
 };
 
+// How region and city values become their posting's bucket. kUnicode: normalize::fold (trim,
+// NFC, full case folding), what format 3 writes. kFormat2: normalize::fold_v2 (trim, ASCII
+// lower case), what a format-1/2 file holds: only to check such a file opened read-only.
+enum class TextFold { kUnicode, kFormat2 };
+
 // Every posting of a customer (sorted, unique).
-std::vector<Posting> customer_postings(const Customer& c);
+std::vector<Posting> customer_postings(const Customer& c, TextFold fold = TextFold::kUnicode);
 // The postings of the engine-kept aggregates alone (txn_count, total_amount, first/last_txn_at),
 // sorted. When two versions of a customer differ only in aggregates (a transaction landing),
 // these are the only postings that can differ: the write path diffs just them.

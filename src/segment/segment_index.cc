@@ -71,7 +71,10 @@ std::string hex(std::string_view s) {
 
 // ---- layout ----------------------------------------------------------------------------------
 
-SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, bool sliced) : tok_(tok), sliced_(sliced) {
+SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format)
+    : tok_(tok),
+      sliced_(file_format >= 2),
+      text_fold_(file_format >= 3 ? index::TextFold::kUnicode : index::TextFold::kFormat2) {
   slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
   for (SegField f : kSlicedFields)
     for (int i = 0; i < kSlicesPerField; ++i) slice_keys_.push_back(posting_key(slice_posting(f, i)));
@@ -298,8 +301,8 @@ void for_each_posting_delta(const SegmentKeys& keys, const Customer* before, con
     old_p = index::aggregate_postings(*before);  // a transaction landing: nothing else moves
     new_p = index::aggregate_postings(*after);
   } else {
-    if (before) old_p = index::customer_postings(*before);
-    if (after) new_p = index::customer_postings(*after);
+    if (before) old_p = index::customer_postings(*before, keys.text_fold());
+    if (after) new_p = index::customer_postings(*after, keys.text_fold());
   }
   // The merge below needs both sorted and unique (customer_postings promises it).
   assert(std::is_sorted(old_p.begin(), old_p.end()) && std::is_sorted(new_p.begin(), new_p.end()));

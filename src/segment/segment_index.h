@@ -78,9 +78,13 @@ inline std::uint32_t id_set_high(std::uint64_t chunk) {
 // Immutable after construction; thread-safe.
 class SegmentKeys {
  public:
-  SegmentKeys(const crypto::Tokenizer* tok, bool sliced);
+  // The keys of a file of format `file_format` (open.h): sliced from 2 on, Unicode-folded
+  // region and city buckets from 3 on.
+  SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format);
+  SegmentKeys(const crypto::Tokenizer*, bool) = delete;  // a format number, not a flag
   bool tokenized() const { return tok_ != nullptr; }
   bool sliced() const { return sliced_; }
+  index::TextFold text_fold() const { return text_fold_; }
   std::string posting_key(const Posting& p) const;
   // The posting key of slice `slice` (0..64) of sliced field f (slices.h), memoized.
   const std::string& slice_key(SegField f, int slice) const;
@@ -90,6 +94,7 @@ class SegmentKeys {
  private:
   const crypto::Tokenizer* tok_;
   bool sliced_;
+  index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };
 
