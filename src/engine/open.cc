@@ -24,6 +24,7 @@
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/coding.h"
+#include "util/message.h"
 
 namespace custdb {
 namespace detail {
@@ -265,7 +266,7 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
   // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
   if (!options.base_currency.empty() && !is_currency_code(options.base_currency))
     return make_error(ErrorCode::kInvalidArgument,
-                      "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+                      "base_currency: not an ISO 4217 code: " + message::quoted(options.base_currency));
   const std::string currency = canonical_currency(options.base_currency);
   if (!exists) {
     if (!options.create_if_missing || options.read_only)
