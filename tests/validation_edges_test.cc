@@ -3,9 +3,14 @@
 // base_amount never silently replaced, engine-owned fields never silently kept, and leap
 // seconds only where they can happen. Through the public API and the CLI; a refused write
 // leaves nothing behind.
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
 #include <fstream>
+#include <set>
 
 #include "custdb/money.h"
+#include "engine/validate.h"
+#include "util/iso_codes.h"
 #include "program.h"
 #include "test_util.h"
 
@@ -96,6 +101,52 @@ BOOST_DATA_TEST_CASE(countries_are_the_iso_3166_1_list, kModes, mode) {
     BOOST_TEST(back.address.country == want);
   }
   require_clean(db);
+}
+
+// The code lists are iso-codes' own: every two-letter (three-letter) combination is accepted
+// exactly when the JSON the build read lists it (minus XXX and XTS), so a list typed by hand,
+// or one that drifted from the installed package, fails here.
+std::set<std::string> iso_json_codes(const std::string& file, const std::string& key,
+                                     const std::string& field) {
+  boost::property_tree::ptree pt;
+  boost::property_tree::read_json(std::string(CUSTDB_ISO_CODES_DIR) + "/" + file, pt);
+  std::set<std::string> out;
+  for (const auto& [_, entry] : pt.get_child(key)) out.insert(entry.get<std::string>(field));
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(code_lists_are_exactly_the_iso_codes_json) {
+  const auto countries = iso_json_codes("iso_3166-1.json", "3166-1", "alpha_2");
+  const auto currencies = iso_json_codes("iso_4217.json", "4217", "alpha_3");
+  BOOST_TEST(countries.size() > 240u);
+  BOOST_TEST(currencies.size() > 150u);
+  BOOST_TEST(countries.count("GB") == 1u);
+  BOOST_TEST(countries.count("UK") == 0u);
+  int accepted = 0;
+  for (char a = 'A'; a <= 'Z'; ++a)
+    for (char b = 'A'; b <= 'Z'; ++b) {
+      const std::string code{a, b};
+      const bool listed = countries.count(code) > 0;
+      BOOST_TEST(iso_codes::is_country(code) == listed, code);
+      accepted += iso_codes::is_country(code);
+    }
+  BOOST_TEST(accepted == static_cast<int>(countries.size()));
+  accepted = 0;
+  for (char a = 'A'; a <= 'Z'; ++a)
+    for (char b = 'A'; b <= 'Z'; ++b)
+      for (char c = 'A'; c <= 'Z'; ++c) {
+        const std::string code{a, b, c};
+        const bool listed = currencies.count(code) > 0 && code != "XXX" && code != "XTS";
+        if (iso_codes::is_currency(code) != listed) BOOST_ERROR(code);
+        if (detail::is_currency_code(code) != listed) BOOST_ERROR(code);
+        const std::string lower{char(a + 32), char(b + 32), char(c + 32)};
+        if (detail::is_currency_code(lower) != listed) BOOST_ERROR(lower);
+        accepted += iso_codes::is_currency(code);
+      }
+  BOOST_TEST(accepted == static_cast<int>(currencies.size()) - 2);
+  // Every currency of the minor-unit table (which stays custdb's own) is a listed one.
+  for (const char* code : {"JPY", "KRW", "VND", "CLP", "ISK", "BHD", "KWD", "OMR", "JOD", "TND"})
+    BOOST_TEST(currencies.count(code) == 1u, code);
 }
 
 // ---- ISO 4217 --------------------------------------------------------------------------------
