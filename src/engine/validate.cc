@@ -94,9 +94,12 @@ Status validate_customer(Customer& c) {
   }
   if (c.birth_date && *c.birth_date < kMinDate) return bad("birth_date", "before 1800-01-01");
   // Today (UTC) is the last day allowed: a customer born today is a customer.
-  if (c.birth_date && *c.birth_date > today_utc())
-    return bad("birth_date", "in the future (" + format_date(*c.birth_date) + ", today is " +
-                                 format_date(today_utc()) + " UTC)");
+  if (c.birth_date) {
+    const Date today = today_utc();
+    if (*c.birth_date > today)
+      return bad("birth_date", "in the future (" + format_date(*c.birth_date) + ", today is " +
+                                   format_date(today) + " UTC)");
+  }
   if (!enums::is_valid(c.gender)) return bad("gender", "unknown gender");
   c.address.city = normalize::trim(c.address.city);
   c.address.region = normalize::trim(c.address.region);
