@@ -173,13 +173,14 @@ const Choice<std::string> kCities[] = {{"", ""}, {"Lyon", "Lyon"}, {" Köln ", "
 const Choice<std::string> kRegions[] = {{"", ""}, {"east", "east"}, {" West ", "West"},
                                         {std::string(201, 'r'), "", false}};
 const Choice<std::string> kCountries[] = {{"", ""},           {"us", "US"},      {"DE", "DE"},
-                                          {" fr ", "FR"},     {"USA", "", false}, {"1a", "", false}};
+                                          {" fr ", "FR"},     {"USA", "", false}, {"1a", "", false},
+                                          {"XX", "", false},  {"uk", "", false}};
 const Choice<std::optional<std::uint8_t>> kIncome[] = {
     {std::nullopt, std::nullopt}, {1, 1}, {10, 10}, {0, {}, false}, {11, {}, false}};
 const Choice<std::optional<Date>> kBirth[] = {{std::nullopt, std::nullopt},
                                               {date("1980-05-05"), date("1980-05-05")},
                                               {date("1800-01-01"), date("1800-01-01")},
-                                              {date("2200-12-31"), date("2200-12-31")},
+                                              {date("2200-12-31"), {}, false},  // future
                                               {date("1964-02-29"), date("1964-02-29")},
                                               {Date{std::chrono::year{1799} / 12 / 31}, {}, false},
                                               {Date{std::chrono::year{2201} / 1 / 1}, {}, false}};
@@ -310,7 +311,8 @@ const Choice<std::int64_t> kAmounts[] = {{0, 0},       {150, 150},   {-99, -99},
                                          {-kMaxAmount, -kMaxAmount}, {kMaxAmount + 1, 0, false},
                                          {-kMaxAmount - 1, 0, false}};
 const Choice<std::string> kCurrencies[] = {{"USD", "USD"}, {"usd", "USD"}, {"EUR", "EUR"},
-                                           {"eur", "EUR"}, {"EU", "", false}, {"E1R", "", false}};
+                                           {"eur", "EUR"}, {"EU", "", false}, {"E1R", "", false},
+                                           {"XYZ", "", false}, {"sek", "SEK"}};
 const std::optional<std::int64_t> kBaseAmounts[] = {std::nullopt, 120, -5, kMaxAmount + 1};
 const Choice<std::string> kProducts[] = {{"", ""}, {"chk", "chk"}, {" chk ", "chk"},
                                          {"p\x01", "", false}, {std::string(201, 'p'), "", false}};
@@ -368,6 +370,7 @@ Transaction base_transaction() {
 // validate_transaction's base-currency rule, on a transaction whose other fields are valid.
 bool settle_base_amount(Transaction& t) {
   if (t.currency == kBase) {
+    if (t.base_amount && *t.base_amount != t.amount) return false;  // never silently replaced
     t.base_amount = t.amount;
     return true;
   }
@@ -772,12 +775,16 @@ class Run {
       Customer scratch = norm;
       bool valid = true;
       spec.apply(scratch, norm, valid);
+      // A change to the engine's fields (id, aggregates) is refused, as is created_at back at
+      // the epoch.
+      if (extra & 3) valid = false;
+      if (norm.created_at == Timestamp{}) valid = false;
       if (!valid) want = ErrorCode::kInvalidArgument;
       else if (norm.external_ref != m.customers.at(id).external_ref &&
                m.external_ref_taken(norm.external_ref, id))
         want = ErrorCode::kAlreadyExists;
     }
-    // The mutation may also try to change what it cannot: the id and the aggregates.
+    // The mutation may also try to change what it cannot: the id and the aggregates (refused).
     auto got = txn_->update_customer(id, [spec, extra](Customer& c) {
       Customer ignored = c;
       bool v = true;
@@ -966,10 +973,10 @@ class Run {
       Transaction scratch = old;
       bool valid = true;
       spec.apply(scratch, norm, valid);
-      // amend_transaction: a new foreign currency whose base_amount the mutation left as it
-      // was needs its own base amount (norm.currency is already upper-cased when valid).
-      if (valid && norm.currency != kBase && norm.currency != old.currency &&
-          norm.base_amount == old.base_amount)
+      // amend_transaction: in the base currency a base_amount the mutation left as it was
+      // follows the amount; in another currency it is taken as left (norm.currency is already
+      // upper-cased when valid).
+      if (valid && norm.currency == kBase && norm.base_amount == old.base_amount)
         norm.base_amount.reset();
       valid = valid && norm.customer_id != 0 && settle_base_amount(norm);
       if (!valid) {

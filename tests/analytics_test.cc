@@ -334,14 +334,18 @@ BOOST_DATA_TEST_CASE(scoring_writes_model_scores_and_clears_stale_ones, kModes, 
     return true;
   }));
   BOOST_TEST(checked == static_cast<int>(rows.size()));
-  // Scores survive an application's update, which cannot set them.
+  // Scores survive an application's update, which cannot change them: refused (naming the
+  // field), the rest of that update not applied; an update leaving them alone keeps them.
   auto before = must(view.get_customer(rows[0].id));
   {
     auto w = must(db.begin_write());
-    BOOST_TEST(must(w.update_customer(rows[0].id, [](Customer& c) {
+    auto refused = w.update_customer(rows[0].id, [](Customer& c) {
       c.name = "Renamed";
       c.scores.reset();
-    })));
+    });
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(refused.error().message().rfind("scores:", 0) == 0u, refused.error().message());
+    BOOST_TEST(must(w.update_customer(rows[0].id, [](Customer& c) { c.name = "Renamed"; })));
     must(w.commit());
   }
   view = must(db.begin_read());

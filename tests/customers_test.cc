@@ -105,10 +105,20 @@ BOOST_DATA_TEST_CASE(partial_update_moves_index_entries, kModes, mode) {
       c.phone.reset();
       c.tier = Tier::kPlatinum;
       c.external_ref = "EXT-NEW";
-      c.id = 555;                          // ignored: identity is the key
-      c.aggregates.total_amount = 12345;   // ignored: engine-maintained
     }));
     BOOST_TEST(found);
+    // The id and the aggregates are the engine's: changing them is refused (it used to be
+    // silently undone), and the refused update changes nothing.
+    auto moved = txn.update_customer(id, [](Customer& c) {
+      c.tier = Tier::kBronze;
+      c.id = 555;
+    });
+    BOOST_TEST_REQUIRE(!moved.has_value());
+    BOOST_TEST(moved.error().message().rfind("id:", 0) == 0u, moved.error().message());
+    auto summed = txn.update_customer(id, [](Customer& c) { c.aggregates.total_amount = 12345; });
+    BOOST_TEST_REQUIRE(!summed.has_value());
+    BOOST_TEST(summed.error().message().rfind("aggregates:", 0) == 0u, summed.error().message());
+    BOOST_TEST((must(txn.get_customer(id)).value().tier == Tier::kPlatinum));
     BOOST_TEST(!must(txn.update_customer(999, [](Customer&) {})));
     must(txn.commit());
   }

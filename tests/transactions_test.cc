@@ -120,7 +120,9 @@ BOOST_DATA_TEST_CASE(rules_and_currencies, kModes, mode) {
   TransactionId id = must(txn.add_transaction(usd));
   Transaction eur = sample_txn(a, 500, "2025-01-02");
   eur.currency = "eur";
-  eur.base_amount = 1;  // ignored for the base currency
+  eur.base_amount = 1;  // the base currency: must equal amount (it was silently replaced)
+  fails(eur, ErrorCode::kInvalidArgument, "base_amount");
+  eur.base_amount.reset();  // absent: the amount
   must(txn.add_transaction(eur));
   auto c = must(txn.get_customer(a)).value();
   BOOST_TEST(c.aggregates.total_amount == 1420);

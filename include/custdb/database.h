@@ -325,10 +325,14 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   ~WriteTxn();  // aborts unless committed
 
   // Inserts a new customer and returns its id (the given one, or the next free id when 0).
-  // Normalizes email, phone, country and tags; ignores `aggregates` and `updated_at`.
+  // Normalizes email, phone, country and tags; sets `updated_at` (and `created_at` when left
+  // at the epoch). Non-zero `aggregates` or set `scores` are kInvalidArgument naming the field
+  // (the engine keeps them; they are never taken from the caller).
   Result<CustomerId> insert_customer(Customer customer);
-  // Partial update: `mutate` receives the stored customer and changes what it wants. The id and
-  // aggregates cannot be changed this way. Returns false when there is no such customer.
+  // Partial update: `mutate` receives the stored customer and changes what it wants. Changing
+  // the engine's fields (id, aggregates, scores, updated_at) is kInvalidArgument naming the
+  // field, as is setting created_at to the epoch; nothing is written then. Returns false when
+  // there is no such customer.
   Result<bool> update_customer(CustomerId id, const std::function<void(Customer&)>& mutate);
   // Returns false when there is no such customer. kRestrict refuses (kFailedPrecondition) a
   // customer with transactions or relationships; kCascade removes them too.
@@ -348,6 +352,10 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   // The customer must exist. Updates the customer's aggregates in this transaction.
   Result<TransactionId> add_transaction(Transaction txn);
   // Changes a stored transaction (any field but id, customer included) and moves the aggregates.
+  // Changing the id is kInvalidArgument "id: ...". `mutate` sees the stored base_amount; for a
+  // transaction that stays in the base currency an unchanged base_amount follows the amount.
+  // When the currency changes to another one than the base currency, base_amount is taken as
+  // the callback leaves it (set it: custdb holds no exchange rates).
   Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TransactionId id);
 

@@ -67,8 +67,10 @@ struct Options {
   // Durability of commits. Default: kFull.
   SyncMode sync = SyncMode::kFull;
 
-  // Base currency for customers' total_amount (ISO 4217, case-insensitive). Empty means "not
-  // given": a new database gets "USD", an existing one keeps its own. A non-empty value is
+  // Base currency for customers' total_amount (ISO 4217 as listed by Debian's iso-codes, not
+  // XXX or XTS, case-insensitive; otherwise kInvalidArgument "base_currency: ..."; checked
+  // when given, also for an existing database). Empty means "not given": a new database gets
+  // "USD", an existing one keeps its own. A non-empty value is
   // recorded at creation; opening an existing database with a different one is
   // kInvalidArgument naming both (never silently ignored). Default: "" (not given).
   std::string base_currency;

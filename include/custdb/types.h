@@ -30,7 +30,12 @@ using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
 // "YYYY-MM-DD" -> Date. Rejects impossible dates (2026-02-30) and years outside 1800..2200.
 CUSTDB_EXPORT std::optional<Date> parse_date(std::string_view text);
 // "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|±HH:MM]" or with a space instead of 'T'.
-// A bare date means midnight UTC.
+// A bare date means midnight UTC; no zone means UTC. Digits past the millisecond are cut.
+// Leap second: seconds "60" are accepted only when the instant, after the offset is applied,
+// is in the minute 23:59 UTC of the last day of a month (leap seconds are inserted there:
+// "2016-12-31T23:59:60.100Z", "2017-01-01T00:59:60+01:00"); it is read as 23:59:59.999 UTC,
+// the minute's last representable millisecond, so it sorts after every 23:59:59.xxx and
+// before the next minute (its fraction is dropped). ":60" at any other minute is nullopt.
 CUSTDB_EXPORT std::optional<Timestamp> parse_timestamp(std::string_view text);
 CUSTDB_EXPORT std::string format_date(Date d);
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds omitted when zero).
@@ -114,13 +119,17 @@ struct Consent {
 struct Address {
   std::string city;
   std::string region;
-  std::string country;  // ISO 3166-1 alpha-2, upper case ("DE"); empty when unknown
+  // ISO 3166-1 alpha-2 as listed by Debian's iso-codes (generated at build time), stored upper
+  // case ("de" -> "DE"); empty when unknown. "GB", not "UK"; "EU", "XK", "XX", "ZZ" and
+  // withdrawn codes ("YU") are refused.
+  std::string country;
 
   friend bool operator==(const Address&, const Address&) = default;
 };
 
 // Kept by the engine, exact, in the same write transaction as each transaction insert,
-// amendment or removal. Read-only to applications: values set on insert/update are ignored.
+// amendment or removal. Read-only to applications: update_customer refuses a change to them
+// (kInvalidArgument "aggregates: ..."); insert_customer refuses non-zero ones.
 struct Aggregates {
   std::uint64_t txn_count = 0;
   std::int64_t total_amount = 0;  // minor units of the database's base currency
@@ -131,8 +140,8 @@ struct Aggregates {
 };
 
 // Written by a scoring run (custdb::score_customers, custdb/analytics.h) from the stored CLV
-// model; read-only to applications like the aggregates: values set on insert/update are
-// ignored. The segment language reads them as p_alive, expected_purchases, clv and r/f/m_score.
+// model; read-only to applications like the aggregates: insert_customer refuses them and
+// update_customer refuses a change to them (kInvalidArgument "scores: ..."). The segment language reads them as p_alive, expected_purchases, clv and r/f/m_score.
 struct Scores {
   Date as_of{};                     // the day scored (RFM taken as of this day)
   double p_alive = 0;               // 0..1, stored to 6 decimals
@@ -155,7 +164,7 @@ struct Customer {
   std::string name;  // required
   std::optional<std::string> email;  // stored normalized: trimmed, lower case
   std::optional<std::string> phone;  // stored normalized: '+' and digits only
-  std::optional<Date> birth_date;
+  std::optional<Date> birth_date;  // 1800-01-01 .. today (UTC); a future date is refused
   Gender gender = Gender::kUnknown;
   Address address;
   Tier tier = Tier::kBronze;
@@ -168,9 +177,11 @@ struct Customer {
   std::vector<std::string> tags;  // stored normalized: trimmed, lower case, sorted, unique
   // "Now" below is the write transaction's time: taken at its first insert or update of a
   // customer, the same for every customer that transaction writes.
-  Timestamp created_at{};  // set to now on insert when left at the epoch
+  Timestamp created_at{};  // set to now on insert when left at the epoch; update_customer may
+                           // change it but not back to the epoch ("created_at: required")
   Timestamp updated_at{};  // set by the engine when the customer's own attributes change
-                           // (insert, update_customer); transactions landing leave it
+                           // (insert, update_customer); transactions landing leave it;
+                           // update_customer refuses a change to it
   Aggregates aggregates;   // maintained by the engine
   std::optional<Scores> scores;  // the last scoring run's; absent if never scored
 
@@ -196,13 +207,19 @@ CUSTDB_EXPORT Relationship canonical(Relationship r);
 struct Transaction {
   TransactionId id = 0;
   CustomerId customer_id = 0;
+  // Required, 1800-01-01 .. 2200-12-31. The epoch itself (1970-01-01T00:00:00.000Z, what
+  // Timestamp{} holds) means "never set" and is refused: "ts: required".
   Timestamp ts{};
   // Exact minor units (cents for USD, yen for JPY) in `currency`. Sign is the caller's: the
   // engine adds it to the customer's total as given. |amount| <= kMaxAmount.
   std::int64_t amount = 0;
-  std::string currency;  // ISO 4217 alpha code, upper case ("EUR")
+  // ISO 4217 alpha code as listed by Debian's iso-codes (current codes; not XXX or XTS),
+  // either case on input, stored upper case ("eur" -> "EUR"). "XYZ", "DEM" are refused.
+  std::string currency;
   // The amount in the database's base currency. Required when `currency` differs from the base
-  // currency (custdb holds no exchange rates); ignored and stored equal to `amount` otherwise.
+  // currency (custdb holds no exchange rates). In the base currency it is the amount itself:
+  // leave it empty (it is stored equal to `amount`) or equal to `amount`; another value is
+  // kInvalidArgument "base_amount: ... differs from amount".
   std::optional<std::int64_t> base_amount;
   TransactionKind kind = TransactionKind::kPurchase;
   Channel channel = Channel::kWeb;

@@ -267,7 +267,7 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
   // Creation only: empty means "USD" for a new database and "the file's" for an existing one.
   if (!options.base_currency.empty() && !is_currency_code(options.base_currency))
     return make_error(ErrorCode::kInvalidArgument,
-                      "base_currency: not an ISO 4217 code: '" + options.base_currency + "'");
+                      "base_currency: not an ISO 4217 code: " + message::quoted(options.base_currency));
   const std::string currency = canonical_currency(options.base_currency);
   // Options::phone_region: empty means the file's; a given one must be a region
   // libphonenumber knows (upper-cased like a country code).

@@ -172,6 +172,13 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
       auto row = [&]() -> Result<CustomerId> {
         if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
         if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
+        // The engine's fields start empty; given ones are refused, not silently dropped.
+        if (c.aggregates != Aggregates{})
+          return make_error(ErrorCode::kInvalidArgument,
+                            "aggregates: kept by the engine from the transactions; leave them empty");
+        if (c.scores)
+          return make_error(ErrorCode::kInvalidArgument,
+                            "scores: written by scoring runs (score_customers); leave them empty");
         auto picked = ids.pick(
             c.id, [&] { return next_id(st, kNextCustomer); },
             [&](std::uint64_t id) -> Result<bool> {
@@ -245,9 +252,22 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   Customer c = **old;
   // Nothing is written before the callback returns, so a throw leaves the transaction as it was.
   if (auto s = run_callback("update_customer", [&] { mutate(c); }); !s) return tl::unexpected(s.error());
-  c.id = id;                               // identity is the key
-  c.aggregates = (*old)->aggregates;       // engine-maintained
-  c.scores = (*old)->scores;               // engine-maintained
+  // The engine's fields: a change is refused, not silently undone (the caller would believe
+  // it took effect).
+  if (c.id != id)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "id: cannot be changed (customer " + std::to_string(id) + ", callback set " +
+                          std::to_string(c.id) + ")");
+  if (c.aggregates != (*old)->aggregates)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "aggregates: kept by the engine from the transactions; cannot be changed");
+  if (c.scores != (*old)->scores)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "scores: written by scoring runs (score_customers); cannot be changed");
+  if (c.updated_at != (*old)->updated_at)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "updated_at: set by the engine on every update; cannot be changed");
+  if (c.created_at == Timestamp{}) return make_error(ErrorCode::kInvalidArgument, "created_at: required");
   if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
     auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
@@ -553,11 +573,17 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   if (!*old) return false;
   Transaction t = **old;
   if (auto s = run_callback("amend_transaction", [&] { mutate(t); }); !s) return tl::unexpected(s.error());
-  t.id = id;
-  t.currency = canonical_currency(t.currency);  // so "eur" compares equal to "EUR"
-  if (t.currency != base_currency() && t.currency != (*old)->currency &&
-      t.base_amount == (*old)->base_amount)
-    t.base_amount.reset();  // a new foreign currency needs its own base amount
+  if (t.id != id)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "id: cannot be changed (transaction " + std::to_string(id) +
+                          ", callback set " + std::to_string(t.id) + ")");
+  // In the base currency base_amount is derived (equal to amount): one the callback left as it
+  // was follows the amount; one it changed must equal the amount (validate_transaction). In
+  // another currency base_amount is the caller's, as given. (This used to drop a base_amount
+  // equal to the stored one when the currency changed, so a given amount was reported as
+  // "base_amount required".)
+  if (canonical_currency(t.currency) == base_currency() && t.base_amount == (*old)->base_amount)
+    t.base_amount.reset();
   if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
 
   auto old_customer = load_customer(st, (*old)->customer_id);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "util/enums.h"
+#include "util/iso_codes.h"
 #include "util/message.h"
 #include "util/normalize.h"
 
@@ -57,9 +58,14 @@ const Date kMaxDate = Date{std::chrono::year{2200} / 12 / 31};
 }  // namespace
 
 bool is_currency_code(std::string_view code) {
-  return code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-         });
+  return code.size() == 3 &&
+         std::all_of(code.begin(), code.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }) &&
+         iso_codes::is_currency(canonical_currency(code));
+}
+
+static Date today_utc() {
+  return std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
 }
 
 std::string canonical_currency(std::string_view code) {
@@ -90,8 +96,14 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
     if (!p.e164) return make_error(ErrorCode::kInvalidArgument, normalize::phone_error(p.error, *c.phone));
     c.phone = std::move(*p.e164);
   }
-  if (c.birth_date && (*c.birth_date < kMinDate || *c.birth_date > kMaxDate))
-    return bad("birth_date", "outside 1800-01-01..2200-12-31");
+  if (c.birth_date && *c.birth_date < kMinDate) return bad("birth_date", "before 1800-01-01");
+  // Today (UTC) is the last day allowed: a customer born today is a customer.
+  if (c.birth_date) {
+    const Date today = today_utc();
+    if (*c.birth_date > today)
+      return bad("birth_date", "in the future (" + format_date(*c.birth_date) + ", today is " +
+                                   format_date(today) + " UTC)");
+  }
   if (!enums::is_valid(c.gender)) return bad("gender", "unknown gender");
   // City and region: checked as typed, stored NFC (keys and comparisons use normalize::fold).
   if (auto s = check_text("city", normalize::trim(c.address.city), kMaxTextLength); !s) return s;
@@ -101,10 +113,15 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
   std::string& country = c.address.country;
   country = normalize::trim(country);
   if (!country.empty()) {
-    if (country.size() != 2 || !std::isalpha(static_cast<unsigned char>(country[0])) ||
-        !std::isalpha(static_cast<unsigned char>(country[1])))
-      return bad("country", "not an ISO 3166 alpha-2 code: '" + country + "'");
-    for (char& ch : country) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    auto ascii_letter = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); };
+    std::string upper = country;
+    for (char& ch : upper)
+      if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+    if (country.size() != 2 || !ascii_letter(country[0]) || !ascii_letter(country[1]) ||
+        !iso_codes::is_country(upper))
+      return bad("country", "not an ISO 3166-1 alpha-2 code: " + message::quoted(country) +
+                                (upper == "UK" ? " (the United Kingdom is GB)" : ""));
+    country = std::move(upper);
   }
   if (!enums::is_valid(c.tier)) return bad("tier", "unknown tier");
   if (!enums::is_valid(c.stage)) return bad("stage", "unknown stage");
@@ -167,13 +184,24 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
   if (t.customer_id == 0) return bad("customer_id", "required");
   const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
   const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate + std::chrono::days(1));
+  // The epoch is Timestamp{}, what a Transaction holds until ts is set: a transaction at exactly
+  // 1970-01-01T00:00:00.000Z is taken as one whose time was never given.
+  if (t.ts == Timestamp{}) return bad("ts", "required");
   if (t.ts < lo || t.ts >= end) return bad("ts", "outside 1800-01-01..2200-12-31");
   if (t.amount > kMaxAmount || t.amount < -kMaxAmount)
     return bad("amount", "magnitude above 10^15 minor units");
+  if (t.currency.empty()) return bad("currency", "required");
   if (!is_currency_code(t.currency))
-    return bad("currency", "not an ISO 4217 code: '" + t.currency + "'");
+    return bad("currency", "not an ISO 4217 code: " + message::quoted(t.currency));
   t.currency = canonical_currency(t.currency);
   if (t.currency == base_currency) {
+    // base_amount is the amount itself: absent means "the same", a different value is refused
+    // (it was silently replaced before).
+    if (t.base_amount && *t.base_amount != t.amount)
+      return bad("base_amount", std::to_string(*t.base_amount) + " differs from amount " +
+                                    std::to_string(t.amount) + " for a " + t.currency +
+                                    " transaction in a " + std::string(base_currency) +
+                                    " database (leave it empty or equal to amount)");
     t.base_amount = t.amount;
   } else {
     if (!t.base_amount)

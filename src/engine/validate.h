@@ -18,18 +18,21 @@ inline constexpr std::size_t kMaxDescriptionLength = 1000;
 inline constexpr std::size_t kMaxTags = 64;
 
 // Normalizes email, phone, country, tags, city and region in place (util/normalize.h); checks
-// every field. `phone_region`: the database's (ISO 3166-1 alpha-2, "" for none), the region
-// national phone forms are read in. The id, created_at, updated_at and aggregates are the
-// engine's and are not checked here.
+// every field (country against the ISO 3166-1 list, birth_date not after today UTC).
+// `phone_region`: the database's (ISO 3166-1 alpha-2, "" for none), the region national phone
+// forms are read in. The id, updated_at, aggregates and scores are the engine's and are checked
+// by the operations (ops.cc), not here; created_at only for its range.
 Status validate_customer(Customer& c, std::string_view phone_region);
 // Checks the ends, type and since; holds a custom name trimmed and lower case, and turns a
 // directed link typed by its inverse name into its stored form (canonical(): `employee 2->1`
 // becomes `employer 1->2`).
 Status validate_relationship(Relationship& r);
-// `base_currency` decides whether base_amount is required (different currency) or is set
-// equal to amount (same currency).
+// `base_currency` decides whether base_amount is required (different currency) or is the
+// amount (same currency: absent is set equal to amount, a different value is an error).
+// ts at the epoch (Timestamp{}) is "ts: required".
 Status validate_transaction(Transaction& t, std::string_view base_currency);
-// ISO 4217 shape: three ASCII letters, of either case (a pure check: `code` is not changed).
+// An ISO 4217 code: three ASCII letters, of either case, whose upper case is listed by
+// iso-codes and is not XXX or XTS (util/iso_codes.h). A pure check: `code` is not changed.
 bool is_currency_code(std::string_view code);
 // The stored form of a currency code: ASCII upper case ("eur" -> "EUR"). Validation applies
 // it; so must anything that compares a code with a stored one.

@@ -11,6 +11,7 @@
 #include "engine/batch_access.h"
 #include "io/io_internal.h"
 #include "util/message.h"
+#include "util/iso_codes.h"
 #include "util/normalize.h"
 
 namespace custdb::io {
@@ -153,6 +154,7 @@ class RowFields {
       if (!std::isalpha(static_cast<unsigned char>(c))) ok = false;
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
+    if (ok && !iso_codes::is_currency(code)) ok = false;  // the list from iso-codes
     if (!ok) return fail(col, "not an ISO 4217 code: " + message::quoted(*t));
     return code;
   }

@@ -70,19 +70,35 @@ std::optional<Timestamp> parse_timestamp(std::string_view s) {
     }
   }
   if (hh > 23 || mm > 59 || ss > 60) return std::nullopt;
-  if (ss == 60) ss = 59;  // a leap second is held at the last representable second
-  t += hours{hh} + minutes{mm} + seconds{ss} + milliseconds{ms};
-  if (pos == s.size()) return t;
-  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size() ? std::optional(t) : std::nullopt;
-  if (s[pos] == '+' || s[pos] == '-') {
+  // A leap second (ss == 60) is read as the last millisecond of its minute, 23:59:59.999, so
+  // every time written in it sorts after 23:59:59.xxx and before the next minute (":60.100"
+  // after ":59.900"); it is checked below, once the offset gives the UTC minute.
+  const bool leap = ss == 60;
+  t += hours{hh} + minutes{mm} + (leap ? seconds{59} + milliseconds{999} : seconds{ss} + milliseconds{ms});
+  Timestamp utc;
+  if (pos == s.size() || ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size())) {
+    utc = t;
+  } else if (s[pos] == '+' || s[pos] == '-') {
     int sign = s[pos++] == '+' ? 1 : -1, oh, om = 0;
     if (!digits(s, pos, 2, oh)) return std::nullopt;
     if (pos < s.size() && s[pos] == ':') ++pos;
     if (pos < s.size() && !digits(s, pos, 2, om)) return std::nullopt;
     if (pos != s.size() || oh > 23 || om > 59) return std::nullopt;
-    return t - sign * (hours{oh} + minutes{om});
+    utc = t - sign * (hours{oh} + minutes{om});
+  } else {
+    return std::nullopt;
   }
-  return std::nullopt;
+  if (leap) {
+    // Leap seconds are inserted only at the end of a UTC month (in practice June or December;
+    // ITU-R TF.460 allows any month): the UTC minute must be 23:59 of a month's last day.
+    const auto day = floor<days>(utc);
+    const auto in_day = utc - day;
+    const year_month_day ymd{day};
+    const bool last_minute = in_day >= hours{23} + minutes{59};
+    const bool last_day = ymd.day() == year_month_day_last{ymd.year(), month_day_last{ymd.month()}}.day();
+    if (!last_minute || !last_day) return std::nullopt;
+  }
+  return utc;
 }
 
 std::string format_date(Date d) {

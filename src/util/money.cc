@@ -7,6 +7,8 @@
 #include <iterator>
 
 #include "custdb/query.h"
+#include "util/iso_codes.h"
+#include "util/message.h"
 #include "util/normalize.h"
 
 namespace custdb {
@@ -35,6 +37,10 @@ int currency_digits(std::string_view currency) {
 
 Result<std::int64_t> parse_amount(std::string_view text, std::string_view currency) {
   auto bad = [&](std::string reason) { return make_error(ErrorCode::kInvalidArgument, reason); };
+  // The digits depend on the currency, so an unknown one cannot be read (currency_digits
+  // would guess 2).
+  if (!iso_codes::is_currency(upper(currency)))
+    return bad("currency: not an ISO 4217 code: " + message::quoted(currency));
   const std::string shown(text);
   text = normalize::trim_view(text);  // the one white-space set: space, tab, CR, LF
   bool negative = false;
