@@ -116,6 +116,21 @@ BOOST_AUTO_TEST_CASE(printable_escapes_c0_c1_and_bytes_that_are_not_utf8) {
   BOOST_TEST(io::printable(big, 240) == std::string(240, 'A') + "... (3000000 bytes)");
 }
 
+// An engine reason that echoes a value raw (email, phone) is passed on through printable():
+// a C1 CSI (C2 9B) in the value used to reach the terminal as it was.
+BOOST_AUTO_TEST_CASE(engine_reasons_with_c1_controls_are_escaped) {
+  TempDir dir;
+  Database db = open_db(Mode::kPlain, dir.path() / "db");
+  write_bytes(dir.path() / "in.jsonl",
+              "{\"id\":1,\"name\":\"Ann\",\"email\":\"\\u009b2J\\u001b[2J@@x\"}\n");
+  auto r = io::import_file(db, Table::kCustomers, dir.path() / "in.jsonl", Format::kJsonLines, {});
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(printable_on_a_terminal(r.error().message()), r.error().message());
+  BOOST_TEST(contains(r.error().message(), "in.jsonl:1: email: "), r.error().message());
+  BOOST_TEST(contains(r.error().message(), "\\xc2\\x9b2J"), r.error().message());
+  BOOST_TEST(customer_count(db) == 0u);
+}
+
 // A file name is text the user did not necessarily choose (a script importing every file of
 // an upload directory): control bytes in it were printed raw, in FILE:LINE messages, in
 // "cannot open", and in the CLI's summary and bad-row lines.
