@@ -131,6 +131,29 @@ BOOST_AUTO_TEST_CASE(engine_reasons_with_c1_controls_are_escaped) {
   BOOST_TEST(customer_count(db) == 0u);
 }
 
+// A directory given as FILE: libstdc++'s filebuf threw std::ios_base::failure out of
+// import_file ("basic_filebuf::xsgetn error reading the file"); now kIOError, nothing stored.
+BOOST_AUTO_TEST_CASE(a_directory_or_a_read_error_is_an_io_error_not_an_exception) {
+  TempDir dir;
+  Database db = open_db(Mode::kPlain, dir.path() / "db");
+  fs::create_directories(dir.path() / "dir.csv");
+  Result<io::ImportReport> r = make_error(ErrorCode::kInternal, "not run");
+  BOOST_CHECK_NO_THROW(r = io::import_file(db, Table::kCustomers, dir.path() / "dir.csv",
+                                           Format::kCsv, {}));
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kIOError), r.error().to_string());
+  BOOST_TEST(contains(r.error().message(), "Is a directory"), r.error().message());
+  // A stream whose buffer throws on read (as filebuf does on EIO), through import_stream.
+  struct Throwing : std::streambuf {
+    int_type underflow() override { throw std::ios_base::failure("read: Input/output error"); }
+  } buf;
+  std::istream in(&buf);
+  BOOST_CHECK_NO_THROW(r = io::import_stream(db, Table::kCustomers, in, Format::kCsv, {}));
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kIOError), r.error().to_string());
+  BOOST_TEST(customer_count(db) == 0u);
+}
+
 // A file name is text the user did not necessarily choose (a script importing every file of
 // an upload directory): control bytes in it were printed raw, in FILE:LINE messages, in
 // "cannot open", and in the CLI's summary and bad-row lines.

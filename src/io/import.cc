@@ -508,18 +508,39 @@ class Importer {
 
 }  // namespace
 
+namespace {
+
+// libstdc++'s filebuf throws std::ios_base::failure when read(2) fails (EISDIR for a directory,
+// EIO): an error of the import, not an exception out of the library. The write transaction of
+// the import aborts with the Importer.
+Result<ImportReport> run_import(Database& db, Table table, std::istream& in, Format format,
+                                const ImportOptions& options, const std::string& source) {
+  try {
+    return Importer(db, table, options, source).run(in, format);
+  } catch (const std::ios_base::failure& e) {
+    return make_error(ErrorCode::kIOError, io::printable(source) + ": read failed: " +
+                                               io::printable(e.what(), 240));
+  }
+}
+
+}  // namespace
+
 Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
                                  Format format, const ImportOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    return make_error(ErrorCode::kIOError,
+                      "cannot read " + io::printable(file.string()) + ": Is a directory");
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return make_error(ErrorCode::kIOError,
                       "cannot open " + io::printable(file.string()) + ": " + std::strerror(errno));
-  return Importer(db, table, options, file.string()).run(in, format);
+  return run_import(db, table, in, format, options, file.string());
 }
 
 Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
                                    const ImportOptions& options) {
-  return Importer(db, table, options, "<stdin>").run(in, format);
+  return run_import(db, table, in, format, options, "<stdin>");
 }
 
 }  // namespace custdb::io
