@@ -16,15 +16,10 @@ namespace {
 // Splits the character stream into records of fields, counting physical lines.
 class CsvScanner {
  public:
-  explicit CsvScanner(std::istream& in) : buf_(*in.rdbuf()) {
-    // A UTF-8 byte order mark (spreadsheets write one) is not part of the first column name.
-    if (peek() == 0xEF) {
-      get();
-      if (get() != 0xBB || get() != 0xBF) bad_bom_ = true;
-    }
-  }
+  // A byte order mark is dropped before (DecodingBuf): here every byte is text, so a header
+  // starting with U+F000..U+FFFF (EF ..) is a column name like any other.
+  explicit CsvScanner(std::istream& in) : buf_(*in.rdbuf()) {}
 
-  bool bad_bom() const { return bad_bom_; }
   // The last record read by next() passed kMaxRecordBytes; its fields are incomplete and the
   // rest of the input is not read.
   bool too_long() const { return too_long_; }
@@ -39,11 +34,15 @@ class CsvScanner {
     fields.clear();
     problem.clear();
     field_count_ = 0;
-    int c = get();
     // Blank lines separate nothing in CSV; skipping them tolerates a trailing empty line.
+    // They belong to no record, so they do not count against kMaxRecordBytes: counted, they
+    // made a run of 1 MiB of blank lines end the input there, silently dropping the rows after.
+    record_bytes_ = 0;
+    int c = get();
     while (c == '\n' || c == '\r') {
       if (c == '\r' && peek() == '\n') get();
       ++line_;
+      record_bytes_ = 0;
       c = get();
     }
     if (c == kEnd) return false;
@@ -139,7 +138,6 @@ class CsvScanner {
   std::size_t record_bytes_ = 0;  // of the record being read, blank lines before it excluded
   std::size_t field_count_ = 0;
   bool too_long_ = false;
-  bool bad_bom_ = false;
 };
 
 }  // namespace
@@ -152,7 +150,6 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
   };
   if (!in.rdbuf()) return make_error(ErrorCode::kIOError, std::string(source) + ": not readable");
   CsvScanner scanner(in);
-  if (scanner.bad_bom()) return header_error("row", "malformed byte order mark");
 
   std::vector<std::string> fields;
   std::uint64_t line = 0;
@@ -224,6 +221,8 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
     }
     if (auto s = sink(row); !s) return s;
   }
+  // The input never ends silently at the limit: rows after it would be lost with success.
+  if (scanner.too_long()) return too_long(row.line);
   if (in.bad()) return make_error(ErrorCode::kIOError, std::string(source) + ": read failed");
   return {};
 }

@@ -35,7 +35,11 @@ bool names_utf8(std::string_view encoding) {
 Status check_encoding(std::string_view encoding) {
   if (names_utf8(encoding)) return {};
   const std::string name(encoding);
-  iconv_t cd = ::iconv_open("UTF-8", name.c_str());
+  // iconv reads "//TRANSLIT", "//" or "/x" (no name before the slash) as the locale's charset,
+  // which depends on LANG: an import must not change with the environment.
+  const bool no_charset = encoding.substr(0, encoding.find('/')).find_first_not_of(" \t") ==
+                          std::string_view::npos;
+  iconv_t cd = no_charset ? reinterpret_cast<iconv_t>(-1) : ::iconv_open("UTF-8", name.c_str());
   if (cd == reinterpret_cast<iconv_t>(-1))
     return make_error(ErrorCode::kInvalidArgument,
                       "encoding: unknown encoding " + message::quoted(encoding) +

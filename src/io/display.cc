@@ -119,6 +119,37 @@ void append_json_string(std::string& out, std::string_view value) {
   out += '"';
 }
 
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out;
+  std::size_t p = 0;
+  while (p < text.size() && out.size() < max) {
+    const unsigned char c = static_cast<unsigned char>(text[p]);
+    std::size_t n = c < 0x80 ? 1 : utf8_sequence(text, p);
+    // C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F): CSI U+009B starts an escape sequence
+    // on terminals that take 8-bit controls.
+    if (n == 2 && c == 0xC2 && static_cast<unsigned char>(text[p + 1]) < 0xA0) n = 0;
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f || n == 0) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out.append(text.substr(p, n));
+      p += n;
+      continue;
+    }
+    ++p;
+  }
+  if (p < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
 std::string json_string(std::string_view value) {
   std::string out;
   append_json_string(out, value);

@@ -7,6 +7,7 @@
 // Pure functions, reentrant.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -31,5 +32,13 @@ inline constexpr std::string_view kMaskedDate = "****-**-**";
 void append_json_string(std::string& out, std::string_view value);
 // The same as a new string: the one JSON string writer of export and the CLI's --json output.
 std::string json_string(std::string_view value);
+
+// `text` safe to print on a terminal, for messages that pass on text they did not write (a
+// file name, an engine message echoing a value): C0 controls, DEL and C1 controls (U+0080..
+// U+009F, which some terminals obey as ESC sequences) as \xHH (\n \t \r by name), bytes that
+// are not well-formed UTF-8 as \xHH; printable UTF-8 unchanged, so text already escaped
+// (message::quoted) is not escaped twice. At most `max` bytes of output, then
+// "... (N bytes)" with N the length of `text`.
+std::string printable(std::string_view text, std::size_t max = static_cast<std::size_t>(-1));
 
 }  // namespace custdb::io

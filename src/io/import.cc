@@ -9,6 +9,7 @@
 #include "custdb/io.h"
 #include "custdb/money.h"
 #include "engine/batch_access.h"
+#include "io/display.h"
 #include "io/io_internal.h"
 #include "util/message.h"
 #include "util/iso_codes.h"
@@ -278,40 +279,9 @@ bool is_row_error(ErrorCode code) {
 // 60 bytes), so only a message that echoes a value raw comes near this.
 constexpr std::size_t kMaxReason = 240;
 
-// An engine message made safe to print, whatever it echoes: control bytes and bytes that are
-// not UTF-8 as \xHH (\n \t \r by name), cut to kMaxReason bytes. Printable text (a value the
-// engine already quoted included) is unchanged, so this never escapes twice.
-std::string printable(std::string_view text) {
-  std::string out;
-  std::size_t p = 0;
-  while (p < text.size() && out.size() < kMaxReason) {
-    const unsigned char c = static_cast<unsigned char>(text[p]);
-    std::size_t n = 1;
-    if (c >= 0x80) {
-      n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-      if (n == 0 || p + n > text.size() || !normalize::is_utf8(text.substr(p, n))) n = 0;
-    }
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c == 0x7f || n == 0) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out.append(text.substr(p, n));
-      p += n;
-      continue;
-    }
-    ++p;
-  }
-  if (p < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
+// An engine message made safe to print, whatever it echoes (io/display.h's printable): control
+// bytes, C1 controls and bytes that are not UTF-8 as \xHH, cut to kMaxReason bytes.
+std::string printable(std::string_view text) { return io::printable(text, kMaxReason); }
 
 // The engine's input errors read "field: reason"; anything else is about the row.
 Problem problem_from_engine(const std::string& message) {
@@ -340,7 +310,7 @@ std::span<const std::string_view> required_columns(Table table) {
 class Importer {
  public:
   Importer(Database& db, Table table, const ImportOptions& options, std::string source)
-      : db_(db), table_(table), options_(options), source_(std::move(source)),
+      : db_(db), table_(table), options_(options), source_(io::printable(source)),
         batch_(options.batch == 0 ? 1 : options.batch),
         base_currency_(db.info().base_currency) {}
 
@@ -540,18 +510,39 @@ class Importer {
 
 }  // namespace
 
+namespace {
+
+// libstdc++'s filebuf throws std::ios_base::failure when read(2) fails (EISDIR for a directory,
+// EIO): an error of the import, not an exception out of the library. The write transaction of
+// the import aborts with the Importer.
+Result<ImportReport> run_import(Database& db, Table table, std::istream& in, Format format,
+                                const ImportOptions& options, const std::string& source) {
+  try {
+    return Importer(db, table, options, source).run(in, format);
+  } catch (const std::ios_base::failure& e) {
+    return make_error(ErrorCode::kIOError, io::printable(source) + ": read failed: " +
+                                               io::printable(e.what(), 240));
+  }
+}
+
+}  // namespace
+
 Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
                                  Format format, const ImportOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    return make_error(ErrorCode::kIOError,
+                      "cannot read " + io::printable(file.string()) + ": Is a directory");
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return make_error(ErrorCode::kIOError,
-                      "cannot open " + file.string() + ": " + std::strerror(errno));
-  return Importer(db, table, options, file.string()).run(in, format);
+                      "cannot open " + io::printable(file.string()) + ": " + std::strerror(errno));
+  return run_import(db, table, in, format, options, file.string());
 }
 
 Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
                                    const ImportOptions& options) {
-  return Importer(db, table, options, "<stdin>").run(in, format);
+  return run_import(db, table, in, format, options, "<stdin>");
 }
 
 }  // namespace custdb::io

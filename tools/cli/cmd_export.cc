@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "custdb/io.h"
+#include "io/display.h"  // printable: the file name as it is echoed
 
 namespace custdb::cli {
 
@@ -85,11 +86,11 @@ Command add_export(CLI::App& app, Globals& g) {
               std::error_code ec;
               const bool existed = std::filesystem::exists(o->out, ec);
               const int fd = ::open(o->out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-              if (fd < 0) die_failure("cannot write " + o->out + ": " + std::strerror(errno));
+              if (fd < 0) die_failure("cannot write " + io::printable(o->out) + ": " + std::strerror(errno));
               if (!existed) ::fchmod(fd, 0600);
               ::close(fd);
               file.open(o->out, std::ios::binary | std::ios::trunc);
-              if (!file) die_failure("cannot write " + o->out);
+              if (!file) die_failure("cannot write " + io::printable(o->out));
             }
             std::ostream& target = file.is_open() ? static_cast<std::ostream&>(file) : std::cout;
             Progress bar("export " + o->table, total + (format == io::Format::kCsv ? 1 : 0));
@@ -102,14 +103,14 @@ Command add_export(CLI::App& app, Globals& g) {
             bar.finish();
             if (file.is_open()) {
               file.close();
-              if (!file) die_failure("writing " + o->out + " failed");
+              if (!file) die_failure("writing " + io::printable(o->out) + " failed");
               if (g.json)
                 print_json(Json::object().set("table", o->table).set("file", o->out).set("rows", total));
               else
                 // Says what the file is for the options given: masked personal columns make
                 // it unfit for import (customers only: the other tables hold none).
                 std::printf("exported %llu %s to %s%s\n", static_cast<unsigned long long>(total),
-                            o->table.c_str(), o->out.c_str(),
+                            o->table.c_str(), io::printable(o->out).c_str(),
                             table == io::Table::kCustomers && !g.reveal
                                 ? " (masked; export with --reveal for a file to import)"
                                 : "");

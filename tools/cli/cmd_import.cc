@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "custdb/io.h"
+#include "io/display.h"  // printable: the file name as it is echoed
 
 namespace custdb::cli {
 namespace {
@@ -81,8 +82,10 @@ Command add_import(CLI::App& app, Globals& g) {
               die_failure("import stopped (the error is not in one row, so --skip-bad cannot "
                           "skip it; batches stored before it stay)");
             }
+            // A file name may hold control bytes (ESC sequences, line breaks): printed escaped.
+            const std::string shown_file = from_stdin ? "<stdin>" : io::printable(o->file);
             for (const io::BadRow& bad : report->bad)
-              std::fprintf(stderr, "%s:%llu: %s: %s\n", from_stdin ? "<stdin>" : o->file.c_str(),
+              std::fprintf(stderr, "%s:%llu: %s: %s\n", shown_file.c_str(),
                            static_cast<unsigned long long>(bad.line), bad.field.c_str(),
                            bad.reason.c_str());
             if (g.json) {
@@ -99,7 +102,7 @@ Command add_import(CLI::App& app, Globals& g) {
               std::printf("imported %llu of %llu rows into %s from %s",
                           static_cast<unsigned long long>(report->imported),
                           static_cast<unsigned long long>(report->rows), o->table.c_str(),
-                          o->file.c_str());
+                          io::printable(o->file).c_str());
               if (!report->bad.empty())
                 std::printf(" (%zu bad rows skipped)", report->bad.size());
               std::printf("\n");
