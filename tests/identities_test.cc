@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "custdb/analytics.h"
 #include "custdb/database.h"
 #include "custdb/key.h"
 #include "custdb/query.h"
@@ -417,6 +418,33 @@ BOOST_DATA_TEST_CASE(v2_fixture_without_region_keeps_national_phones, test::kMod
   test::require_clean(db);
   auto txn = must(db.begin_read());
   BOOST_TEST((ids_of(must(txn.find_by_phone("070 123 4567"))) == std::vector<CustomerId>{9001, 9002, 9003}));
+}
+
+// A phone the upgrade could not make E.164 (no region yet) must not stop updates that leave it
+// alone: a rules run that moves tiers, or an application changing a customer's name. A phone
+// that is written (changed) meets today's rules.
+BOOST_DATA_TEST_CASE(values_kept_from_an_older_release_do_not_stop_updates, test::kModes, mode) {
+  test::TempDir dir;
+  copy_fixture("v2_db", mode, dir.path());
+  auto db = must(Database::open(dir.path(), fixture_options(mode)));
+  BOOST_TEST_REQUIRE(db.info().phones_not_e164 == 2u);
+  BOOST_TEST(must(db.write([](WriteTxn& w) {
+    return w.update_customer(9002, [](Customer& c) { c.name = "Ünal Yılmaz"; });
+  })));
+  BOOST_TEST(*must(db.get_customer(9002))->phone == "0701234567");  // kept as stored
+  must(set_rules(db, std::vector<Rule>{must(parse_rule("tier = gold when txn_count >= 0"))}));
+  const RuleReport report = must(apply_rules(db));
+  BOOST_TEST(must(db.get_customer(9002))->tier == Tier::kGold);
+  BOOST_TEST(must(db.get_customer(9003))->tier == Tier::kGold);
+  BOOST_TEST(report.changed > 0u);
+  // Writing a national form now is refused (no region), and nothing changes.
+  auto r = db.write([](WriteTxn& w) {
+    return w.update_customer(9002, [](Customer& c) { c.phone = "070 123 4568"; });
+  });
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().message().find("phone") != std::string::npos);
+  BOOST_TEST(*must(db.get_customer(9002))->phone == "0701234567");
+  test::require_clean(db);
 }
 
 BOOST_DATA_TEST_CASE(v1_fixture_upgrades_to_3_and_checks_clean, test::kModes, mode) {

@@ -268,7 +268,7 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
     return make_error(ErrorCode::kInvalidArgument,
                       "updated_at: set by the engine on every update; cannot be changed");
   if (c.created_at == Timestamp{}) return make_error(ErrorCode::kInvalidArgument, "created_at: required");
-  if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
+  if (auto s = validate_customer(c, phone_region(), &**old); !s) return tl::unexpected(s.error());
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
     auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
     auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));

@@ -75,7 +75,15 @@ std::string canonical_currency(std::string_view code) {
   return out;
 }
 
-Status validate_customer(Customer& c, std::string_view phone_region) {
+Status validate_customer(Customer& c, std::string_view phone_region, const Customer* stored) {
+  // An update keeps what it does not change: a value equal to the stored one passes as stored,
+  // even if an older release's looser rules let it in (a national phone of a file without a
+  // phone region, a country code not on today's list). Otherwise one such customer would stop
+  // every tier/stage rules run and every application update of that customer.
+  auto kept = [stored](auto Customer::*field, const Customer& now) {
+    return stored != nullptr && now.*field == stored->*field;
+  };
+  const bool kept_address = stored != nullptr && c.address == stored->address;
   c.name = normalize::trim(c.name);
   if (c.name.empty()) return bad("name", "required");
   if (auto s = check_text("name", c.name, kMaxNameLength); !s) return s;
@@ -84,13 +92,13 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
   if (!enums::is_valid(c.type)) return bad("type", "unknown customer type");
   // Email, phone and tags: UTF-8 first (so "not UTF-8" names the field), then the one
   // canonical form of util/normalize.h, the same function the lookups call.
-  if (c.email) {
+  if (c.email && !kept(&Customer::email, c)) {
     if (!normalize::is_utf8(*c.email)) return bad("email", "not UTF-8");
     auto e = normalize::email(*c.email);
     if (!e) return bad("email", "not an email address: " + message::quoted(*c.email));
     c.email = std::move(*e);
   }
-  if (c.phone) {
+  if (c.phone && !kept(&Customer::phone, c)) {
     if (!normalize::is_utf8(*c.phone)) return bad("phone", "not UTF-8");
     auto p = normalize::phone(*c.phone, phone_region);
     if (!p.e164) return make_error(ErrorCode::kInvalidArgument, normalize::phone_error(p.error, *c.phone));
@@ -98,7 +106,7 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
   }
   if (c.birth_date && *c.birth_date < kMinDate) return bad("birth_date", "before 1800-01-01");
   // Today (UTC) is the last day allowed: a customer born today is a customer.
-  if (c.birth_date) {
+  if (c.birth_date && !kept(&Customer::birth_date, c)) {
     const Date today = today_utc();
     if (*c.birth_date > today)
       return bad("birth_date", "in the future (" + format_date(*c.birth_date) + ", today is " +
@@ -106,22 +114,24 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
   }
   if (!enums::is_valid(c.gender)) return bad("gender", "unknown gender");
   // City and region: checked as typed, stored NFC (keys and comparisons use normalize::fold).
-  if (auto s = check_text("city", normalize::trim(c.address.city), kMaxTextLength); !s) return s;
-  if (auto s = check_text("region", normalize::trim(c.address.region), kMaxTextLength); !s) return s;
-  c.address.city = normalize::stored_text(c.address.city);
-  c.address.region = normalize::stored_text(c.address.region);
-  std::string& country = c.address.country;
-  country = normalize::trim(country);
-  if (!country.empty()) {
-    auto ascii_letter = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); };
-    std::string upper = country;
-    for (char& ch : upper)
-      if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
-    if (country.size() != 2 || !ascii_letter(country[0]) || !ascii_letter(country[1]) ||
-        !iso_codes::is_country(upper))
-      return bad("country", "not an ISO 3166-1 alpha-2 code: " + message::quoted(country) +
-                                (upper == "UK" ? " (the United Kingdom is GB)" : ""));
-    country = std::move(upper);
+  if (!kept_address) {
+    if (auto s = check_text("city", normalize::trim(c.address.city), kMaxTextLength); !s) return s;
+    if (auto s = check_text("region", normalize::trim(c.address.region), kMaxTextLength); !s) return s;
+    c.address.city = normalize::stored_text(c.address.city);
+    c.address.region = normalize::stored_text(c.address.region);
+    std::string& country = c.address.country;
+    country = normalize::trim(country);
+    if (!country.empty()) {
+      auto ascii_letter = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); };
+      std::string upper = country;
+      for (char& ch : upper)
+        if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+      if (country.size() != 2 || !ascii_letter(country[0]) || !ascii_letter(country[1]) ||
+          !iso_codes::is_country(upper))
+        return bad("country", "not an ISO 3166-1 alpha-2 code: " + message::quoted(country) +
+                                  (upper == "UK" ? " (the United Kingdom is GB)" : ""));
+      country = std::move(upper);
+    }
   }
   if (!enums::is_valid(c.tier)) return bad("tier", "unknown tier");
   if (!enums::is_valid(c.stage)) return bad("stage", "unknown stage");
@@ -136,6 +146,7 @@ Status validate_customer(Customer& c, std::string_view phone_region) {
       std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate + std::chrono::days(1));
   if (c.created_at != Timestamp{} && (c.created_at < lo || c.created_at >= end))
     return bad("created_at", "outside 1800-01-01..2200-12-31");
+  if (kept(&Customer::tags, c)) return {};  // the last check: tags are kept as stored
   if (c.tags.size() > kMaxTags) return bad("tags", "more than 64 tags");
   std::vector<std::string> tags;
   tags.reserve(c.tags.size());

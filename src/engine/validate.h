@@ -22,7 +22,12 @@ inline constexpr std::size_t kMaxTags = 64;
 // `phone_region`: the database's (ISO 3166-1 alpha-2, "" for none), the region national phone
 // forms are read in. The id, updated_at, aggregates and scores are the engine's and are checked
 // by the operations (ops.cc), not here; created_at only for its range.
-Status validate_customer(Customer& c, std::string_view phone_region);
+// `stored`: on an update, the customer as stored. Email, phone, birth_date, the address and
+// the tags, when equal to the stored ones, are kept as stored without the checks and
+// normalization above: an update never fails on a value it does not change (data written
+// under an older release's rules stays readable and updatable; docs/format.md).
+Status validate_customer(Customer& c, std::string_view phone_region,
+                         const Customer* stored = nullptr);
 // Checks the ends, type and since; holds a custom name trimmed and lower case, and turns a
 // directed link typed by its inverse name into its stored form (canonical(): `employee 2->1`
 // becomes `employer 1->2`).
