@@ -552,3 +552,31 @@ BOOST_AUTO_TEST_CASE(cli_refuses_fake_codes_future_births_and_misplaced_leap_sec
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Control characters are refused in every text field, C1 controls (U+0080..U+009F) included:
+// U+009B is a CSI that terminals obey like ESC [, and U+0085 a line break. Printable
+// characters just above them (U+00A0 no-break space, U+00A9 ©) are text.
+BOOST_DATA_TEST_CASE(c1_controls_are_refused_like_c0, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  for (const char* control : {"\xC2\x9B" "2J", "\xC2\x85", "\xC2\x80", "\xC2\x9F", "\x1b[2J"}) {
+    Customer c = sample_customer(1);
+    c.name = std::string("Ana ") + control;
+    require_field_error(db.insert_customer(c), "name", "control");
+    c = sample_customer(1);
+    c.address.city = std::string("Oslo") + control;
+    require_field_error(db.insert_customer(c), "city", "control");
+  }
+  BOOST_TEST(customer_count(db) == 0u);
+  Customer ok = sample_customer(1);
+  ok.name = "Ana\xC2\xA0Lima \xC2\xA9";
+  const CustomerId id = must(db.insert_customer(ok));
+  for (const char* control : {"\xC2\x9B" "2J", "\xC2\x85"}) {
+    Transaction t = sample_txn(id, 1000, "2025-01-01T10:00:00Z");
+    t.description = std::string("memo\n\tline ") + control;
+    require_field_error(db.add_transaction(t), "description", "control");
+  }
+  Transaction memo = sample_txn(id, 1000, "2025-01-01T10:00:00Z");
+  memo.description = "memo\n\tline two \xC2\xA0";
+  must(db.add_transaction(memo));
+}

@@ -25,12 +25,17 @@ tl::unexpected<Error> bad(std::string_view field, std::string_view reason) {
 // escape them, so they round-trip. CR, other C0 controls and DEL are refused in both.
 enum class TextKind { kLine, kFreeText };
 
+// C0 controls, DEL and the C1 controls U+0080..U+009F (in UTF-8: C2 80..C2 9F; U+009B is a
+// CSI that terminals obey like ESC [). `s` is well-formed UTF-8 (checked first), so a C2 byte
+// is always a lead byte.
 bool has_refused_control(std::string_view s, TextKind kind) {
-  return std::any_of(s.begin(), s.end(), [kind](char c) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (kind == TextKind::kFreeText && (u == '\n' || u == '\t')) return false;
-    return u < 0x20 || u == 0x7f;
-  });
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char u = static_cast<unsigned char>(s[i]);
+    if (kind == TextKind::kFreeText && (u == '\n' || u == '\t')) continue;
+    if (u < 0x20 || u == 0x7f) return true;
+    if (u == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9F) return true;
+  }
+  return false;
 }
 
 Status check_text(std::string_view field, const std::string& s, std::size_t max,
