@@ -184,7 +184,11 @@ PhoneResult phone(std::string_view raw, std::string_view region) {
   i18n::phonenumbers::PhoneNumber number;
   const std::string text(t), reg = region.empty() ? std::string("ZZ") : std::string(region);
   const auto parsed = util.Parse(text, reg, &number);
-  if (parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR && region.empty()) {
+  // A form written with its own country code ("+999 ...", "＋999 ...") whose code does not
+  // exist is not a number; only a form without one needs the region.
+  const bool international = text.find('+') != std::string::npos ||
+                             text.find("\xEF\xBC\x8B") != std::string::npos;  // U+FF0B FULLWIDTH PLUS
+  if (parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR && region.empty() && !international) {
     r.error = PhoneError::kNeedsRegion;
     return r;
   }
@@ -193,6 +197,10 @@ PhoneResult phone(std::string_view raw, std::string_view region) {
   if (parsed != PhoneNumberUtil::NO_PARSING_ERROR ||
       util.IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE)
     return r;
+  if (number.has_extension() && !number.extension().empty()) {
+    r.error = PhoneError::kExtension;
+    return r;
+  }
   std::string out;
   util.Format(number, PhoneNumberUtil::E164, &out);
   r.e164 = std::move(out);
@@ -205,6 +213,10 @@ std::string phone_error(PhoneError e, std::string_view raw) {
            " has no country code (+CC) and the database has no phone region to read national "
            "forms in: write it with +CC, or set the region (custdb init --phone-region CC, "
            "custdb phone-region CC, Options::phone_region)";
+  if (e == PhoneError::kExtension)
+    return "phone: " + message::quoted(raw) +
+           " has an extension, which is not stored (a phone is stored E.164): give the number "
+           "without it";
   return "phone: not a phone number: " + message::quoted(raw);
 }
 

@@ -57,6 +57,8 @@ std::optional<std::string> email(std::string_view raw);
 enum class PhoneError {
   kNotANumber,   // unparseable, or libphonenumber's IsPossibleNumber is false
   kNeedsRegion,  // a national (or 00-prefixed) form and no region to read it in
+  kExtension,    // a whole number followed by an extension ("ext. 12", ";ext=12"): E.164 has
+                 // no place for it, and dropping it silently would lose what the user wrote
 };
 struct PhoneResult {
   std::optional<std::string> e164;

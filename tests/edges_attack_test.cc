@@ -1,0 +1,98 @@
+// Attacks on issue #15's points 1-3 and 5-10 (identities, validation, relationships, analytics)
+// that found bugs: each case is the smallest input that showed one, through the public API and
+// the CLI.
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "custdb/database.h"
+#include "program.h"
+#include "test_util.h"
+
+using namespace custdb;
+namespace fs = std::filesystem;
+using test::must;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+Options with_region(test::Mode m, std::string region) {
+  Options o;
+  o.phone_region = std::move(region);
+  return test::options_for(m, o);
+}
+
+Customer person(std::string name, std::string phone) {
+  Customer c;
+  c.name = std::move(name);
+  c.phone = std::move(phone);
+  return c;
+}
+
+const test::Mode kModes[] = {test::Mode::kPlain, test::Mode::kEncrypted};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(edges_attack)
+
+// A phone with an extension was stored E.164 without it: "+46 70 123 4567 ext. 12" became
+// "+46701234567", the extension silently gone (and find --phone with any extension matched the
+// bare number). E.164 has no place for an extension, so it is refused, naming the field, like
+// every other correction the store would otherwise make silently.
+BOOST_DATA_TEST_CASE(phone_extension_is_refused_not_dropped, boost::unit_test::data::make(kModes), mode) {
+  test::TempDir dir;
+  auto db = must(Database::open(dir.path(), with_region(mode, "SE")));
+  for (const char* form : {"+46 70 123 4567 ext. 12", "+46 70 123 4567 ext 12", "+46701234567;ext=12",
+                           "070 123 4567 x12", "+1 212 555 0100 ext. 7", "(+49) 170 1234567 Durchwahl 3"}) {
+    auto r = db.insert_customer(person("Anna", form));
+    if (std::string(form).find("Durchwahl") != std::string::npos && !r) continue;  // not read as ext
+    BOOST_TEST_REQUIRE(!r.has_value(), form);
+    BOOST_TEST((r.error().code() == ErrorCode::kInvalidArgument), form);
+    BOOST_TEST(contains(r.error().message(), "phone: "), form << ": " << r.error().message());
+    BOOST_TEST(contains(r.error().message(), "extension"), form << ": " << r.error().message());
+  }
+  BOOST_TEST(must(must(db.begin_read()).counts()).customers == 0u);
+  // The bare number is still a number, and a lookup with an extension is an error, not a match.
+  CustomerId id = must(db.insert_customer(person("Anna", "+46 70 123 4567")));
+  auto txn = must(db.begin_read());
+  auto found = txn.find_by_phone("+46 70 123 4567 ext. 12");
+  BOOST_TEST_REQUIRE(!found.has_value());
+  BOOST_TEST(contains(found.error().message(), "extension"));
+  BOOST_TEST(must(txn.find_by_phone("070 123 4567")).at(0).id == id);
+}
+
+// "+999 123456789" (no such country code) was answered "has no country code (+CC) ... set the
+// region" when the database had no region: the number has a country code, it just does not
+// exist. A form written with + (ASCII or full-width) is "not a phone number" whatever the region.
+BOOST_AUTO_TEST_CASE(unknown_country_code_is_not_a_number) {
+  test::TempDir dir;
+  auto db = must(Database::open(dir.path(), test::options_for(test::Mode::kPlain)));
+  for (const char* form : {"+999 123456789", "+0 123", "\xEF\xBC\x8B" "999 123456789"}) {
+    auto r = db.insert_customer(person("Anna", form));
+    BOOST_TEST_REQUIRE(!r.has_value(), form);
+    BOOST_TEST(contains(r.error().message(), "phone: not a phone number"), form << ": " << r.error().message());
+  }
+  // A national form still says to set the region.
+  auto national = db.insert_customer(person("Anna", "070 123 4567"));
+  BOOST_TEST_REQUIRE(!national.has_value());
+  BOOST_TEST(contains(national.error().message(), "phone region"));
+}
+
+BOOST_AUTO_TEST_CASE(cli_find_phone_extension_and_bad_country_code) {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "db").string();
+  auto init = test::run_cli({"--db", db, "init"});
+  BOOST_TEST_REQUIRE(init.code == 0, init);
+  auto ext = test::run_cli({"--db", db, "find", "--phone", "+46 70 123 4567 ext. 12"});
+  BOOST_TEST(ext.code == 2, ext);
+  BOOST_TEST(contains(ext.err, "extension"), ext);
+  auto cc = test::run_cli({"--db", db, "find", "--phone", "+999 123456789"});
+  BOOST_TEST(cc.code == 2, cc);
+  BOOST_TEST(contains(cc.err, "phone: not a phone number: '+999 123456789'"), cc);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
