@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "custdb/database.h"
+#include "custdb/query.h"
 #include "program.h"
 #include "test_util.h"
 
@@ -93,6 +94,45 @@ BOOST_AUTO_TEST_CASE(cli_find_phone_extension_and_bad_country_code) {
   auto cc = test::run_cli({"--db", db, "find", "--phone", "+999 123456789"});
   BOOST_TEST(cc.code == 2, cc);
   BOOST_TEST(contains(cc.err, "phone: not a phone number: '+999 123456789'"), cc);
+}
+
+// The query parser echoed offending bytes raw ("found '\x1b'"), so a query could put escape
+// sequences on the terminal through an error message, and a quoted operand that was not UTF-8
+// (city = '\xff') was answered "0 customers" instead of being refused like every text field.
+BOOST_AUTO_TEST_CASE(query_text_not_utf8_is_refused_and_errors_are_escaped) {
+  for (const char* q : {"city = '\xff'", "tag = \xc3\x28", "region = 'M\xc3\xbc" "nchen\xed\xa0\x80'",
+                        "related('\xfe', tier = gold)"}) {
+    auto r = query::parse(q);
+    BOOST_TEST_REQUIRE(!r.has_value(), q);
+    BOOST_TEST(contains(r.error().message(), "not UTF-8"), r.error().message());
+  }
+  for (const char* q : {"\x1b]0;owned\x07", "tier = gold \x01", "city = 5\x1b[31m", "tier = 'a\x1b' 'b'"}) {
+    auto r = query::parse(q);
+    BOOST_TEST_REQUIRE(!r.has_value(), q);
+    const std::string& m = r.error().message();
+    BOOST_TEST((m.find('\x1b') == std::string::npos && m.find('\x01') == std::string::npos &&
+                m.find('\x07') == std::string::npos), m);
+  }
+  // A non-ASCII character that starts no token is echoed whole, not as its first byte.
+  auto r = query::parse("tier = gold \xe2\x82\xac");
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().message().find("\xe2\x82\xac") != std::string::npos, r.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(cli_messages_never_carry_raw_control_bytes) {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "db").string();
+  BOOST_TEST_REQUIRE(test::run_cli({"--db", db, "init"}).code == 0);
+  auto type = test::run_cli({"--db", db, "related", "1", "--type", "\x1b[2J\xff"});
+  BOOST_TEST(type.code == 2, type);
+  BOOST_TEST(type.err.find('\x1b') == std::string::npos, type);
+  BOOST_TEST(contains(type.err, "\\x1b[2J\\xff"), type);
+  auto seg = test::run_cli({"--db", db, "segment", "city = '\xff'"});
+  BOOST_TEST(seg.code == 2, seg);
+  BOOST_TEST(contains(seg.err, "not UTF-8"), seg);
+  auto date = test::run_cli({"--db", db, "history", "1", "--from", "2020\x1b[2J"});
+  BOOST_TEST(date.code == 2, date);
+  BOOST_TEST(date.err.find('\x1b') == std::string::npos, date);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

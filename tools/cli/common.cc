@@ -40,7 +40,20 @@ int exit_code(ErrorCode code) {
 
 void warn(std::string_view message) {
   std::cout.flush();
-  std::fprintf(stderr, "custdb: %.*s\n", static_cast<int>(message.size()), message.data());
+  // Messages echo what the user typed (arguments, query text, values from files) and reach a
+  // terminal: every line goes through io::printable, so a control byte or a byte that is not
+  // UTF-8 is shown as \xHH instead of being obeyed (text message::quoted escaped already is
+  // unchanged). Line breaks between lines of a message are kept.
+  std::string out = "custdb: ";
+  for (std::size_t start = 0;;) {
+    const std::size_t nl = message.find('\n', start);
+    out += io::printable(message.substr(start, nl == std::string_view::npos ? nl : nl - start));
+    if (nl == std::string_view::npos) break;
+    out += '\n';
+    start = nl + 1;
+  }
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
 void die(const Error& error) {
@@ -204,7 +217,7 @@ RelationType parse_relation_type_arg(const std::string& text) {
     std::string names;
     for (int v = 0; v <= static_cast<int>(RelationType::kBenefactor); ++v)
       names += std::string(to_string(static_cast<RelationType>(v))) + ", ";
-    die_usage("--type: unknown relation type '" + text + "' (one of " + names + "custom)");
+    die_usage("--type: unknown relation type '" + io::printable(text, 80) + "' (one of " + names + "custom)");
   }
   return *t;
 }
