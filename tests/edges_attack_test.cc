@@ -135,4 +135,25 @@ BOOST_AUTO_TEST_CASE(cli_messages_never_carry_raw_control_bytes) {
   BOOST_TEST(date.err.find('\x1b') == std::string::npos, date);
 }
 
+// `custdb phone-region XX` (and init --phone-region UK, init --currency XXY) exited 1, as if
+// the operation had failed, though docs/cli.md gives a malformed argument (and says so for
+// phone-region) exit 2. Nothing is created or changed.
+BOOST_AUTO_TEST_CASE(cli_bad_region_or_currency_argument_is_a_usage_error) {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "db").string();
+  BOOST_TEST_REQUIRE(test::run_cli({"--db", db, "--phone-region", "SE", "init"}).code == 0);
+  for (const char* cc : {"XX", "UK", "SWE", "ZZ", "001"}) {
+    auto set = test::run_cli({"--db", db, "phone-region", cc});
+    BOOST_TEST(set.code == 2, cc << ": " << set);
+    BOOST_TEST(contains(set.err, "phone_region"), set);
+  }
+  BOOST_TEST(contains(test::run_cli({"--db", db, "phone-region"}).out, "phone region SE"));
+  const std::string other = (dir.path() / "other").string();
+  auto init = test::run_cli({"--db", other, "--phone-region", "UK", "init"});
+  BOOST_TEST(init.code == 2, init);
+  auto cur = test::run_cli({"--db", other, "init", "--currency", "XXY"});
+  BOOST_TEST(cur.code == 2, cur);
+  BOOST_TEST(!fs::exists(fs::path(other) / "data.mdb"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -149,6 +149,17 @@ Options base_options(const Globals& g) {
   return o;
 }
 
+namespace {
+// Database::open's kInvalidArgument is about the Options, which the CLI builds from its
+// arguments (--phone-region XX, --currency XXY, a --currency differing from the file's): a
+// usage error (exit 2), as docs/cli.md's exit codes say. Everything else keeps its code.
+Database open_with(const std::filesystem::path& path, const Options& o) {
+  auto db = Database::open(path, o);
+  if (!db && db.error().code() == ErrorCode::kInvalidArgument) die_usage(db.error().message());
+  return must(std::move(db));
+}
+}  // namespace
+
 Database open_database(const Globals& g, bool read_only) {
   Options o = base_options(g);
   o.read_only = read_only;
@@ -157,7 +168,7 @@ Database open_database(const Globals& g, bool read_only) {
   // Whatever the secret's source (the environment included), a plaintext database refuses it
   // (kAuthentication, exit 3): a plaintext data.mdb swapped in for an encrypted one must never
   // be written in the clear.
-  return must(Database::open(db_path(g), o));
+  return open_with(db_path(g), o);
 }
 
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
@@ -176,7 +187,7 @@ Database create_database(const Globals& g, bool encrypt, const std::string& curr
     die_usage(std::string(k.from_env ? "CUSTDB_PASSPHRASE is set" : "a key or passphrase file was given") +
               " without --encrypt: a plaintext database takes no secret");
   }
-  return must(Database::open(db_path(g), o));
+  return open_with(db_path(g), o);
 }
 
 // ---- arguments --------------------------------------------------------------------------------
