@@ -156,4 +156,19 @@ BOOST_AUTO_TEST_CASE(cli_bad_region_or_currency_argument_is_a_usage_error) {
   BOOST_TEST(!fs::exists(fs::path(other) / "data.mdb"));
 }
 
+// An import row "amount 1, base_amount 2" in a USD database was refused with
+// "base_amount: 200 differs from amount 100": minor units the user never typed.
+BOOST_AUTO_TEST_CASE(base_amount_message_speaks_the_currency_units) {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "db").string();
+  BOOST_TEST_REQUIRE(test::run_cli({"--db", db, "init"}).code == 0);
+  const fs::path c = dir.path() / "c.csv", t = dir.path() / "t.csv";
+  std::ofstream(c) << "id,name\n1,A\n";
+  std::ofstream(t) << "customer_id,ts,amount,currency,base_amount\n1,2020-01-01T00:00:00Z,1,USD,2\n";
+  BOOST_TEST_REQUIRE(test::run_cli({"--db", db, "import", "customers", c.string()}).code == 0);
+  auto imp = test::run_cli({"--db", db, "import", "transactions", t.string()});
+  BOOST_TEST(imp.code == 1, imp);
+  BOOST_TEST(contains(imp.err, "base_amount: 2.00 differs from amount 1.00"), imp);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
