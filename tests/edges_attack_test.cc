@@ -171,4 +171,33 @@ BOOST_AUTO_TEST_CASE(base_amount_message_speaks_the_currency_units) {
   BOOST_TEST(contains(imp.err, "base_amount: 2.00 differs from amount 1.00"), imp);
 }
 
+// The 64-byte limit of a local part was applied to its case fold: "İ" x 30 (60 bytes as
+// written, a valid RFC 6531 local part) folds to 90 bytes and the address was refused as "not
+// an email address". Every written form must still find it; 65 bytes as written stay refused.
+BOOST_DATA_TEST_CASE(email_local_part_limit_applies_to_what_was_written, boost::unit_test::data::make(kModes), mode) {
+  test::TempDir dir;
+  auto db = must(Database::open(dir.path(), test::options_for(mode)));
+  std::string dotted_i, lower;
+  for (int i = 0; i < 30; ++i) dotted_i += "\xC4\xB0";            // İ, 2 bytes; fold i + U+0307
+  for (int i = 0; i < 32; ++i) lower += "\xD6\x87";                // և, 2 bytes; fold եւ, 4 bytes
+  for (const std::string& local : {dotted_i, lower}) {
+    Customer c;
+    c.name = "Anna";
+    c.email = local + "@B\xC3\x9C" "CHER.DE";
+    auto id = db.insert_customer(c);
+    BOOST_TEST_REQUIRE(id.has_value(), local << ": " << id.error().message());
+    auto txn = must(db.begin_read());
+    for (const std::string& form : {local + "@bücher.de", local + "@xn--bcher-kva.de"}) {
+      auto found = must(txn.find_by_email(form));
+      BOOST_TEST_REQUIRE(found.size() == 1u, form);
+      BOOST_TEST(found[0].id == *id);
+    }
+  }
+  Customer too_long;
+  too_long.name = "B";
+  too_long.email = std::string(65, 'a') + "@x.de";
+  BOOST_TEST(!db.insert_customer(too_long).has_value());
+  test::require_clean(db);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -141,18 +141,23 @@ std::optional<std::string> email(std::string_view raw) {
     if (c <= ' ' || c == 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' ||
         c == ';' || c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
       return std::nullopt;
+  // RFC 5321/6531's 64 octets bound the local part as written (NFC), not its fold: folding can
+  // grow it ("İ" is 2 bytes, its fold "i̇" 3), and a valid address must not be refused for what
+  // its key looks like. A fold is at most 3 times its input (CaseFolding.txt's longest
+  // mappings), so the canonical address stays far below LMDB's 511-byte key.
+  if (nfc(e.substr(0, at)).size() > 64) return std::nullopt;
   std::string local = casefold(e.substr(0, at));
-  if (local.empty() || local.size() > 64) return std::nullopt;
+  if (local.empty() || local.size() > 3 * 64) return std::nullopt;
   std::string_view raw_domain = e.substr(at + 1);
   if (raw_domain.empty() || raw_domain.front() == '.' || raw_domain.back() == '.' ||
       raw_domain.find("..") != std::string_view::npos)
     return std::nullopt;
   auto domain = idna_domain(raw_domain);
   if (!domain || domain->find('.') == std::string::npos) return std::nullopt;
+  if (domain->size() > 253) return std::nullopt;
   std::string out = std::move(local);
   out += '@';
   out += *domain;
-  if (out.size() > 254) return std::nullopt;
   return out;
 }
 
