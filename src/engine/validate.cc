@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string>
 
+#include "custdb/money.h"
 #include "util/enums.h"
 #include "util/iso_codes.h"
 #include "util/message.h"
@@ -214,8 +215,12 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
     // base_amount is the amount itself: absent means "the same", a different value is refused
     // (it was silently replaced before).
     if (t.base_amount && *t.base_amount != t.amount)
-      return bad("base_amount", std::to_string(*t.base_amount) + " differs from amount " +
-                                    std::to_string(t.amount) + " for a " + t.currency +
+      // In the currency's units, as an import file writes them (base_amount 2 against amount
+      // 1 read "200 differs from amount 100"), then the minor units the API was given.
+      return bad("base_amount", format_amount(*t.base_amount, t.currency) + " differs from amount " +
+                                    format_amount(t.amount, t.currency) + " (minor units " +
+                                    std::to_string(*t.base_amount) + " and " +
+                                    std::to_string(t.amount) + ") for a " + t.currency +
                                     " transaction in a " + std::string(base_currency) +
                                     " database (leave it empty or equal to amount)");
     t.base_amount = t.amount;

@@ -4,6 +4,7 @@
 
 #include "custdb/query.h"
 #include "query/field_rules.h"
+#include "util/message.h"
 #include "util/normalize.h"
 
 namespace custdb::query {
@@ -45,6 +46,22 @@ bool is_word_start(char c) {
 bool is_word_char(char c) { return is_word_start(c) || is_digit(c) || c == '-'; }
 // Characters of a token that starts with a digit: numbers, dates and timestamps with offsets.
 bool is_numeric_char(char c) { return is_word_char(c) || c == '.' || c == ':' || c == '+'; }
+
+// Bytes of the UTF-8 sequence `lead` starts (1 for ASCII and for a byte that starts none).
+std::size_t utf8_length(char lead) {
+  const auto b = static_cast<unsigned char>(lead);
+  return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+}
+
+// Offset of the first byte that is not part of well-formed UTF-8, or npos.
+std::size_t first_non_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = utf8_length(text[i]);
+    if (i + n > text.size() || !normalize::is_utf8(text.substr(i, n))) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
 
 bool looks_like_date(std::string_view s) {
   if (s.size() < 10 || s[4] != '-' || s[7] != '-') return false;
@@ -140,8 +157,8 @@ std::vector<Token> tokenize(std::string_view text) {
       } else if (looks_like_number(run)) {
         emit(Token::Kind::kNumber, i, end);
       } else {
-        emit_error("expected a number, date or timestamp, found '" + std::string(run) +
-                   "' (quote text that starts with a digit)");
+        emit_error("expected a number, date or timestamp, found " + message::quoted(run) +
+                   " (quote text that starts with a digit)");
         return tokens;
       }
     } else if (is_word_start(c)) {
@@ -149,18 +166,21 @@ std::vector<Token> tokenize(std::string_view text) {
       while (end < text.size() && is_word_char(text[end])) ++end;
       emit(Token::Kind::kWord, i, end);
     } else {
-      emit_error("expected a condition, value or operator, found '" + std::string(1, c) + "'");
+      // The whole character (the text is UTF-8: parse() checked), escaped if a control.
+      emit_error("expected a condition, value or operator, found " +
+                 message::quoted(text.substr(i, utf8_length(c))));
       return tokens;
     }
   }
 }
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+// Echoed tokens go through message::quoted: a query is user text and may hold escape sequences.
+std::string quoted(std::string_view text) { return message::quoted(text); }
 
 std::string describe(const Token& token) {
   switch (token.kind) {
     case Token::Kind::kEnd: return "end of query";
-    case Token::Kind::kString: return std::string(token.source);
+    case Token::Kind::kString: return message::quoted(token.text);
     default: return quoted(token.source);
   }
 }
@@ -517,6 +537,10 @@ Result<Node> parse(std::string_view text, const ParseOptions& options) {
   if (options.amount_decimals < 0 || options.amount_decimals > 9)
     return make_error(ErrorCode::kInvalidArgument, "amount_decimals must be 0 to 9, not " +
                                                        std::to_string(options.amount_decimals));
+  // Every operand is text compared with stored UTF-8 (the same rule as the fields): a query
+  // that is not UTF-8 is refused, not answered "nothing matches".
+  if (const std::size_t bad = first_non_utf8(text); bad != std::string_view::npos)
+    return tl::unexpected(error_at(text, bad, "not UTF-8 (byte " + message::quoted(text.substr(bad, 1)) + ")"));
   return Parser(text, options).parse_query();
 }
 

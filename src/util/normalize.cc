@@ -141,18 +141,23 @@ std::optional<std::string> email(std::string_view raw) {
     if (c <= ' ' || c == 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' ||
         c == ';' || c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
       return std::nullopt;
+  // RFC 5321/6531's 64 octets bound the local part as written (NFC), not its fold: folding can
+  // grow it ("İ" is 2 bytes, its fold "i̇" 3), and a valid address must not be refused for what
+  // its key looks like. A fold is at most 3 times its input (CaseFolding.txt's longest
+  // mappings), so the canonical address stays far below LMDB's 511-byte key.
+  if (nfc(e.substr(0, at)).size() > 64) return std::nullopt;
   std::string local = casefold(e.substr(0, at));
-  if (local.empty() || local.size() > 64) return std::nullopt;
+  if (local.empty() || local.size() > 3 * 64) return std::nullopt;
   std::string_view raw_domain = e.substr(at + 1);
   if (raw_domain.empty() || raw_domain.front() == '.' || raw_domain.back() == '.' ||
       raw_domain.find("..") != std::string_view::npos)
     return std::nullopt;
   auto domain = idna_domain(raw_domain);
   if (!domain || domain->find('.') == std::string::npos) return std::nullopt;
+  if (domain->size() > 253) return std::nullopt;
   std::string out = std::move(local);
   out += '@';
   out += *domain;
-  if (out.size() > 254) return std::nullopt;
   return out;
 }
 
@@ -184,7 +189,11 @@ PhoneResult phone(std::string_view raw, std::string_view region) {
   i18n::phonenumbers::PhoneNumber number;
   const std::string text(t), reg = region.empty() ? std::string("ZZ") : std::string(region);
   const auto parsed = util.Parse(text, reg, &number);
-  if (parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR && region.empty()) {
+  // A form written with its own country code ("+999 ...", "＋999 ...") whose code does not
+  // exist is not a number; only a form without one needs the region.
+  const bool international = text.find('+') != std::string::npos ||
+                             text.find("\xEF\xBC\x8B") != std::string::npos;  // U+FF0B FULLWIDTH PLUS
+  if (parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR && region.empty() && !international) {
     r.error = PhoneError::kNeedsRegion;
     return r;
   }
@@ -193,6 +202,10 @@ PhoneResult phone(std::string_view raw, std::string_view region) {
   if (parsed != PhoneNumberUtil::NO_PARSING_ERROR ||
       util.IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE)
     return r;
+  if (number.has_extension() && !number.extension().empty()) {
+    r.error = PhoneError::kExtension;
+    return r;
+  }
   std::string out;
   util.Format(number, PhoneNumberUtil::E164, &out);
   r.e164 = std::move(out);
@@ -205,6 +218,10 @@ std::string phone_error(PhoneError e, std::string_view raw) {
            " has no country code (+CC) and the database has no phone region to read national "
            "forms in: write it with +CC, or set the region (custdb init --phone-region CC, "
            "custdb phone-region CC, Options::phone_region)";
+  if (e == PhoneError::kExtension)
+    return "phone: " + message::quoted(raw) +
+           " has an extension, which is not stored (a phone is stored E.164): give the number "
+           "without it";
   return "phone: not a phone number: " + message::quoted(raw);
 }
 

@@ -46,8 +46,9 @@ std::string casefold(std::string_view text);
 // full case fold (casefold above); domain through IDNA2008 / UTS #46 non-transitional
 // processing (libidn2), stored as its lower-case U-label form ("BÜCHER.DE", "bücher.de" and
 // "xn--bcher-kva.de" are all "bücher.de"). nullopt unless UTF-8 with the shape local@domain
-// (one '@', local part 1..64 bytes, no spaces or controls, domain an IDNA-valid name with a
-// dot and no empty label, 3..254 bytes in all).
+// (one '@', local part 1..64 bytes as written (NFC; its fold may be longer), no spaces or
+// controls, domain an IDNA-valid name with a dot and no empty label, at most 253 bytes in its
+// stored U-label form, 3..254 bytes in all as written).
 std::optional<std::string> email(std::string_view raw);
 
 // Phone, the one canonical form: E.164 ("+46701234567") through libphonenumber. `region` is the
@@ -57,6 +58,8 @@ std::optional<std::string> email(std::string_view raw);
 enum class PhoneError {
   kNotANumber,   // unparseable, or libphonenumber's IsPossibleNumber is false
   kNeedsRegion,  // a national (or 00-prefixed) form and no region to read it in
+  kExtension,    // a whole number followed by an extension ("ext. 12", ";ext=12"): E.164 has
+                 // no place for it, and dropping it silently would lose what the user wrote
 };
 struct PhoneResult {
   std::optional<std::string> e164;

@@ -40,7 +40,20 @@ int exit_code(ErrorCode code) {
 
 void warn(std::string_view message) {
   std::cout.flush();
-  std::fprintf(stderr, "custdb: %.*s\n", static_cast<int>(message.size()), message.data());
+  // Messages echo what the user typed (arguments, query text, values from files) and reach a
+  // terminal: every line goes through io::printable, so a control byte or a byte that is not
+  // UTF-8 is shown as \xHH instead of being obeyed (text message::quoted escaped already is
+  // unchanged). Line breaks between lines of a message are kept.
+  std::string out = "custdb: ";
+  for (std::size_t start = 0;;) {
+    const std::size_t nl = message.find('\n', start);
+    out += io::printable(message.substr(start, nl == std::string_view::npos ? nl : nl - start));
+    if (nl == std::string_view::npos) break;
+    out += '\n';
+    start = nl + 1;
+  }
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
 void die(const Error& error) {
@@ -136,6 +149,17 @@ Options base_options(const Globals& g) {
   return o;
 }
 
+namespace {
+// Database::open's kInvalidArgument is about the Options, which the CLI builds from its
+// arguments (--phone-region XX, --currency XXY, a --currency differing from the file's): a
+// usage error (exit 2), as docs/cli.md's exit codes say. Everything else keeps its code.
+Database open_with(const std::filesystem::path& path, const Options& o) {
+  auto db = Database::open(path, o);
+  if (!db && db.error().code() == ErrorCode::kInvalidArgument) die_usage(db.error().message());
+  return must(std::move(db));
+}
+}  // namespace
+
 Database open_database(const Globals& g, bool read_only) {
   Options o = base_options(g);
   o.read_only = read_only;
@@ -144,7 +168,7 @@ Database open_database(const Globals& g, bool read_only) {
   // Whatever the secret's source (the environment included), a plaintext database refuses it
   // (kAuthentication, exit 3): a plaintext data.mdb swapped in for an encrypted one must never
   // be written in the clear.
-  return must(Database::open(db_path(g), o));
+  return open_with(db_path(g), o);
 }
 
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
@@ -163,7 +187,7 @@ Database create_database(const Globals& g, bool encrypt, const std::string& curr
     die_usage(std::string(k.from_env ? "CUSTDB_PASSPHRASE is set" : "a key or passphrase file was given") +
               " without --encrypt: a plaintext database takes no secret");
   }
-  return must(Database::open(db_path(g), o));
+  return open_with(db_path(g), o);
 }
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -204,7 +228,7 @@ RelationType parse_relation_type_arg(const std::string& text) {
     std::string names;
     for (int v = 0; v <= static_cast<int>(RelationType::kBenefactor); ++v)
       names += std::string(to_string(static_cast<RelationType>(v))) + ", ";
-    die_usage("--type: unknown relation type '" + text + "' (one of " + names + "custom)");
+    die_usage("--type: unknown relation type '" + io::printable(text, 80) + "' (one of " + names + "custom)");
   }
   return *t;
 }
