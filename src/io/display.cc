@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "util/utf8.h"
+
 namespace custdb::io {
 namespace {
 
@@ -65,26 +67,6 @@ std::string mask_phone(std::string_view phone) {
   return out;
 }
 
-// Length of the well-formed UTF-8 sequence (RFC 3629) at value[p], or 0 when none starts there.
-static std::size_t utf8_sequence(std::string_view value, std::size_t p) {
-  const unsigned char c = static_cast<unsigned char>(value[p]);
-  std::size_t n;
-  char32_t cp, min;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07, min = 0x10000;
-  else return 0;
-  if (value.size() - p <= n) return 0;
-  for (std::size_t i = 1; i <= n; ++i) {
-    const unsigned char b = static_cast<unsigned char>(value[p + i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n + 1;
-}
-
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
   for (std::size_t p = 0; p < value.size();) {
@@ -105,7 +87,7 @@ void append_json_string(std::string& out, std::string_view value) {
       std::snprintf(hex, sizeof hex, "\\u%04x", u);
       out += hex;
       ++p;
-    } else if (const std::size_t n = utf8_sequence(value, p); n > 0) {
+    } else if (const std::size_t n = utf8::utf8_sequence_length(value, p); n > 0) {
       out.append(value.substr(p, n));  // well-formed UTF-8 passes through unchanged
       p += n;
     } else {
@@ -124,7 +106,7 @@ std::string printable(std::string_view text, std::size_t max) {
   std::size_t p = 0;
   while (p < text.size() && out.size() < max) {
     const unsigned char c = static_cast<unsigned char>(text[p]);
-    std::size_t n = c < 0x80 ? 1 : utf8_sequence(text, p);
+    std::size_t n = c < 0x80 ? 1 : utf8::utf8_sequence_length(text, p);
     // C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F): CSI U+009B starts an escape sequence
     // on terminals that take 8-bit controls.
     if (n == 2 && c == 0xC2 && static_cast<unsigned char>(text[p + 1]) < 0xA0) n = 0;

@@ -2,33 +2,18 @@
 
 #include <cstdio>
 
+#include "util/utf8.h"
+
 namespace custdb::message {
 namespace {
 
-// Length of the well-formed UTF-8 sequence at p (1..4), or 0 when p does not start one.
+// Length of the well-formed UTF-8 sequence at p, or 0 when p does not start one or starts a
+// C1 control (U+0080..U+009F), which is escaped like a C0 one.
 std::size_t utf8_length(std::string_view s, std::size_t p) {
-  unsigned char c = static_cast<unsigned char>(s[p]);
-  std::size_t n;
-  char32_t cp, min;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) {
-    n = 1, cp = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 2, cp = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 3, cp = c & 0x07, min = 0x10000;
-  } else {
+  const std::size_t n = utf8::utf8_sequence_length(s, p);
+  if (n == 2 && static_cast<unsigned char>(s[p]) == 0xC2 && static_cast<unsigned char>(s[p + 1]) <= 0x9F)
     return 0;
-  }
-  if (s.size() - p <= n) return 0;
-  for (std::size_t i = 1; i <= n; ++i) {
-    unsigned char b = static_cast<unsigned char>(s[p + i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  if (cp >= 0x80 && cp <= 0x9F) return 0;  // C1 controls: escaped like C0
-  return n + 1;
+  return n;
 }
 
 void hex(std::string& out, unsigned char c) {

@@ -1,4 +1,5 @@
 #include "util/normalize.h"
+#include "util/utf8.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,32 +14,14 @@
 
 namespace custdb::normalize {
 bool is_utf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
+  for (std::size_t p = 0; p < text.size();) {
+    if (static_cast<unsigned char>(text[p]) < 0x80) {
+      ++p;  // the common case, without the call
       continue;
     }
-    std::size_t n;
-    char32_t cp, min;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;  // a continuation byte first, or 0xF8..0xFF
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    for (std::size_t i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += n + 1;
+    const std::size_t n = utf8::utf8_sequence_length(text, p);
+    if (n == 0) return false;
+    p += n;
   }
   return true;
 }

@@ -20,6 +20,7 @@ inline constexpr std::string_view kWhitespace = " \t\r\n";
 // pass (engine/validate.cc); JSON output relies on it (RFC 8259 requires UTF-8).
 bool is_utf8(std::string_view text);
 
+
 // ASCII-only lower case: independent of the C locale, so index keys never depend on it.
 inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 std::string lower(std::string_view text);
