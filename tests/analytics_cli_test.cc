@@ -49,9 +49,6 @@ Output expect(int code, const fs::path& db, std::vector<std::string> args,
   return o;
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -32,9 +32,6 @@ const GammaGammaParams kPublishedGg{6.25, 3.74, 15.44};
 
 Date day(const char* text) { return parse_date(text).value(); }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);

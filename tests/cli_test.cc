@@ -43,9 +43,6 @@ Output expect(int code, const std::vector<std::string>& args, const Env& env = {
   return o;
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

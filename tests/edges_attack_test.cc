@@ -15,11 +15,11 @@
 
 using namespace custdb;
 namespace fs = std::filesystem;
+using test::contains;
 using test::must;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Options with_region(test::Mode m, std::string region) {
   Options o;

@@ -21,6 +21,7 @@
 
 using namespace custdb;
 namespace fs = std::filesystem;
+using test::contains;
 using test::must;
 
 namespace {
@@ -53,7 +54,6 @@ std::vector<CustomerId> query_ids(const Database& db, const std::string& text) {
 
 std::string error_of(const Result<CustomerId>& r) { return r ? std::string() : r.error().message(); }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // Copies fixture `which` ("v2_db" or "v1_db") in `mode` into dir.
 void copy_fixture(const char* which, test::Mode mode, const fs::path& dir) {

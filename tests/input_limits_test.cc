@@ -87,7 +87,6 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 // Memory a reader may use beyond the one record it holds: a few copies of the limit.
 constexpr std::size_t kBound = 8 * kMiB;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 void expect_too_long(const Outcome& o, const std::string& where) {
   BOOST_TEST_REQUIRE(!o.report.has_value());

@@ -73,7 +73,6 @@ class SmallDisk {
     return;                                                                                    \
   }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::string customers_csv(int n) {
   std::string csv = "id,name,email\n";

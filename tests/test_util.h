@@ -11,6 +11,7 @@
 #include <lmdb.h>
 
 #include <filesystem>
+#include <fstream>
 #include <ostream>
 #include <random>
 #include <string>
@@ -36,6 +37,16 @@ BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::uint8_t>)
 BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::string>)
 
 namespace custdb::test {
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Writes `bytes` to `p` exactly (binary: no line-end translation), replacing it.
+inline void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out << bytes;
+}
 
 namespace fs = std::filesystem;
 

@@ -27,9 +27,6 @@ Timestamp ts(const char* s) {
 
 Date today_utc() { return std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()); }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // The error of a failed result, required to be kInvalidArgument with a message starting with
 // `field` + ":".
