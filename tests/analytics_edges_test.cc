@@ -16,6 +16,7 @@
 #include "custdb/analytics.h"
 #include "custdb/database.h"
 #include "program.h"
+#include "cdnow.h"
 #include "test_util.h"
 
 namespace custdb::test {
@@ -32,53 +33,6 @@ const GammaGammaParams kPublishedGg{6.25, 3.74, 15.44};
 
 Date day(const char* text) { return parse_date(text).value(); }
 
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream in(path);
-  BOOST_TEST_REQUIRE(in.good(), "cannot read " << path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
-// CDNOW_sample.txt as customers keyed by sample id and purchases in cents, every amount
-// multiplied by `sign` (-1: a ledger that books purchases negative).
-void import_cdnow_sample(Database& db, int sign = 1) {
-  auto w = must(db.begin_write());
-  std::map<CustomerId, bool> seen;
-  for (const auto& line : lines_of(CUSTDB_FIXTURE_DIR "/cdnow/CDNOW_sample.txt")) {
-    std::istringstream fields(line);
-    std::string master, sample, date, cds, dollars;
-    fields >> master >> sample >> date >> cds >> dollars;
-    CustomerId id = std::stoull(sample);
-    if (!seen[id]) {
-      Customer c;
-      c.id = id;
-      c.external_ref = master;
-      c.name = "CDNOW " + master;
-      must(w.insert_customer(c));
-      seen[id] = true;
-    }
-    Transaction t;
-    t.customer_id = id;
-    t.ts = time_point_cast<milliseconds>(
-        sys_days{year{std::stoi(date.substr(0, 4))} / std::stoi(date.substr(4, 2)) /
-                 std::stoi(date.substr(6, 2))});
-    auto dot = dollars.find('.');
-    t.amount = std::stoll(dollars.substr(0, dot)) * 100 +
-               (dot == std::string::npos ? 0 : std::stoll((dollars.substr(dot + 1) + "00").substr(0, 2)));
-    t.amount *= sign;
-    t.currency = "USD";
-    t.kind = TransactionKind::kPurchase;
-    t.channel = Channel::kWeb;
-    t.product = cds + " CDs";
-    must(w.add_transaction(t));
-  }
-  must(w.commit());
-}
 
 // A refund booked as a negative purchase.
 void add_refund(Database& db, CustomerId id, const char* ts, std::int64_t cents) {
