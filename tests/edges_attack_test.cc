@@ -17,15 +17,11 @@ using namespace custdb;
 namespace fs = std::filesystem;
 using test::contains;
 using test::must;
+using test::with_region;
 
 namespace {
 
 
-Options with_region(test::Mode m, std::string region) {
-  Options o;
-  o.phone_region = std::move(region);
-  return test::options_for(m, o);
-}
 
 Customer person(std::string name, std::string phone) {
   Customer c;

@@ -89,6 +89,13 @@ inline Options options_for(Mode m, Options o = {}) {
   return o;
 }
 
+// options_for(m) with Options::phone_region set (national phone forms read in `region`).
+inline Options with_region(Mode m, std::string region) {
+  Options o;
+  o.phone_region = std::move(region);
+  return options_for(m, std::move(o));
+}
+
 inline Database open_db(Mode m, const fs::path& dir, Options o = {}) {
   auto db = Database::open(dir, options_for(m, std::move(o)));
   BOOST_TEST_REQUIRE(db.has_value(), (db ? "" : db.error().to_string()));
