@@ -47,6 +47,7 @@
 
 #include "custdb/check.h"
 #include "custdb/options.h"
+#include "custdb/privacy.h"
 #include "custdb/segment.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
@@ -80,6 +81,7 @@ struct DatabaseInfo {
   // their national forms as stored (meta "phones.not_e164"); setting a region converts them.
   std::size_t phones_not_e164 = 0;
   std::uint32_t format_version = 0;
+  KeyRole role = KeyRole::kNone;  // what the key this handle was opened with may do
   std::size_t map_size = 0;      // bytes currently mapped
   std::size_t file_size = 0;     // bytes of the data file
   std::size_t page_size = 0;
@@ -200,6 +202,37 @@ class CUSTDB_EXPORT Database {
   // open handles keep working. kFailedPrecondition on a plaintext database.
   Status change_key(const KeyMaterial& new_key);
 
+  // ---- privacy (custdb/privacy.h; docs/security.md, "Privacy operations") ----
+  // Erases each customer (EraseMode) in write transactions of at most 1000 customers, each
+  // recording its erasures in the erasure journal and the audit trail, then runs scrub(): when
+  // it returns, no byte of their personal data remains in data.mdb (ScrubReport::complete false
+  // when a live reader pinned pages: run scrub() again once it ended). An id with no customer
+  // is counted in not_found, not an error. kPermissionDenied under an analyst key.
+  Result<ErasureReport> erase_customers(std::span<const CustomerId> ids, EraseMode mode);
+  Result<ErasureReport> erase_customer(CustomerId id, EraseMode mode);
+  // Zeroes LMDB's free pages that no live reader can see and the unused bytes of live pages,
+  // and rebuilds a B-tree whose branch pages still hold a removed personal key. Takes the
+  // write lock for its duration. Safe beside readers of this and other processes.
+  Result<ScrubReport> scrub();
+  // The retention policy: rules "erase when QUERY" or "anonymize when QUERY" (anonymize is
+  // EraseMode::kKeepLedger), separated by ";" and applied in order (a customer matched by an
+  // earlier rule is not counted again). kInvalidArgument naming the rule on bad syntax. ""
+  // removes the policy. Recorded in the audit trail.
+  Status set_retention_policy(std::string_view policy);
+  // Applies the stored policy (kFailedPrecondition when none) in bounded write transactions
+  // (RetentionOptions::batch), resumable: a run a crash interrupted is continued by the next
+  // call. A dry run reports the same counts the real run would, changing nothing.
+  Result<RetentionReport> apply_retention(const RetentionOptions& options = {});
+  // Appends an entry to the audit trail in its own write transaction; returns its seq.
+  Result<std::uint64_t> record_audit_event(const AuditEvent& event);
+  // Encrypted databases opened with the owner's key: lets `key` open the database as an
+  // analyst (KeyRole::kAnalyst). kFailedPrecondition on a plaintext database,
+  // kPermissionDenied under an analyst key, kAlreadyExists when `key` already opens it.
+  Status add_analyst_key(const KeyMaterial& key);
+  // Removes every analyst key (their secrets no longer open the database); returns how many.
+  // Nothing is re-encrypted. Owner only.
+  Result<std::uint64_t> revoke_analyst_keys();
+
   // The engine behind the handle. Defined inside the library (src/engine/db_impl.h); opaque
   // here, so a program can neither make nor reach one.
   class Impl;
@@ -293,6 +326,21 @@ class CUSTDB_EXPORT ReadView {
   Result<std::vector<Hop>> neighborhood(CustomerId id, int depth,
                                         std::optional<RelationType> type = std::nullopt) const;
 
+  // ---- privacy (custdb/privacy.h) ----
+  // The customer's consent changes, oldest first (empty when none or no such customer).
+  Result<std::vector<ConsentChange>> consent_history(CustomerId id) const;
+  // Every erasure this database recorded, by seq.
+  Result<std::vector<ErasureEntry>> erasure_journal() const;
+  // The stored retention policy's text, nullopt when none.
+  Result<std::optional<std::string>> retention_policy() const;
+  // Audit entries matching the filter, by seq.
+  Result<std::vector<AuditEntry>> audit_log(const AuditFilter& filter = {}) const;
+  // The tier/stage rule moves of one customer, oldest first.
+  Result<std::vector<RuleMove>> rule_moves(CustomerId id) const;
+  // Everything held about one customer (subject access); nullopt when there is no such
+  // customer. kPermissionDenied under an analyst key.
+  Result<std::optional<SubjectRecord>> subject_record(CustomerId id) const;
+
   // The transaction's state inside the engine. Defined inside the library
   // (src/engine/db_impl.h); opaque here, so a program can neither make nor reach one.
   class State;
@@ -359,6 +407,18 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TransactionId id);
 
+  // ---- privacy (custdb/privacy.h) ----
+  // Sets one consent (state, date, source) and records the change in the consent history;
+  // false when there is no such customer. As update_customer on that one field.
+  Result<bool> set_consent(CustomerId id, ConsentPurpose purpose, const Consent& consent);
+  // The logical part of an erasure (Database::erase_customer): removes (kFull) or strips
+  // (kKeepLedger) the customer and records it in the erasure journal and the audit trail.
+  // Old bytes stay in LMDB's free pages until Database::scrub() runs after the commit: the
+  // one-shot Database::erase_customer does both. false when there is no such customer.
+  Result<bool> erase_customer(CustomerId id, EraseMode mode);
+  // Appends an entry to the audit trail in this transaction; returns its seq.
+  Result<std::uint64_t> record_audit_event(const AuditEvent& event);
+
   // Makes every change durable (per Options::sync) and visible to later transactions.
   // After commit, or after any error from it, the transaction is finished.
   Status commit();
@@ -388,5 +448,18 @@ struct RotationProgress {
 CUSTDB_EXPORT Status rotate_data_key(
     const std::filesystem::path& path, const Options& options,
     const std::function<void(const RotationProgress&)>& progress = {}, std::size_t batch = 10000);
+
+// Replaces the database at `db_dir` with the backup in `backup_dir` (written by
+// Database::backup), then re-applies every erasure the replaced database's journal recorded
+// that the backup's journal lacks, and scrubs: a customer erased after the backup was taken
+// stays erased. Built in `db_dir`/restore.tmp and renamed over data.mdb when complete, so a
+// crash at any point leaves the old database whole (the next call starts over). Needs the
+// database to itself (kBusy while another handle has it open). `options.key` opens both (the
+// same database's backup). When `db_dir` holds no database there is no journal to re-apply:
+// kFailedPrecondition unless `without_journal` is true. Recorded in the audit trail.
+CUSTDB_EXPORT Result<RestoreReport> restore_backup(const std::filesystem::path& backup_dir,
+                                                   const std::filesystem::path& db_dir,
+                                                   const Options& options,
+                                                   bool without_journal = false);
 
 }  // namespace custdb

@@ -34,6 +34,8 @@ enum class ErrorCode : int {
   kResourceExhausted = 11,  // a configured limit was reached (the map size, Options::max_map_size):
                             // the transaction is aborted, nothing of it stored; free space or
                             // raise the limit
+  kPermissionDenied = 12,   // the key the database was opened with may not do this (an
+                            // analyst key asking for personal data, custdb/privacy.h)
 };
 
 CUSTDB_EXPORT std::string_view to_string(ErrorCode code) noexcept;

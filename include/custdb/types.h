@@ -112,6 +112,9 @@ CUSTDB_EXPORT bool is_canonical(RelationType t);
 struct Consent {
   ConsentState state = ConsentState::kUnknown;
   std::optional<Date> date;  // when it was granted or denied; required unless kUnknown
+  // Where it was given or refused ("web form", "branch 17", "import"): printable text, at
+  // most 100 bytes; may be empty. Not personal data.
+  std::string source;
 
   friend bool operator==(const Consent&, const Consent&) = default;
 };
@@ -174,6 +177,11 @@ struct Customer {
   Consent consent_email;
   Consent consent_sms;
   Consent consent_phone;
+  // Automated profiling (scoring, ranking, tier/stage rules) and sharing with third parties
+  // (format 4). A customer whose profiling consent is kDenied is never scored, ranked or
+  // moved by rules (custdb/analytics.h). custdb/privacy.h: ConsentPurpose, consent_of.
+  Consent consent_profiling;
+  Consent consent_sharing;
   std::vector<std::string> tags;  // stored normalized: trimmed, lower case, sorted, unique
   // "Now" below is the write transaction's time: taken at its first insert or update of a
   // customer, the same for every customer that transaction writes.
@@ -184,6 +192,11 @@ struct Customer {
                            // update_customer refuses a change to it
   Aggregates aggregates;   // maintained by the engine
   std::optional<Scores> scores;  // the last scoring run's; absent if never scored
+  // false when this handle cannot decrypt the customer's personal fields (opened with an
+  // analyst key, custdb/privacy.h KeyRole::kAnalyst): name, email, phone, external_ref,
+  // birth_date and address.city are then empty, not masked. Never stored; always true for
+  // records read with the owner's key or from a plaintext database.
+  bool personal_available = true;
 
   friend bool operator==(const Customer&, const Customer&) = default;
 };

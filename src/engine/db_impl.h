@@ -196,6 +196,11 @@ class DatabaseImpl {
     storage::Table meta, customers, relationships, transactions;
     std::array<storage::Table, index::kIndexCount> index{};  // by index::IndexId
     storage::Table segments;
+    // Format 4 (privacy, custdb/privacy.h); each keyed by a big-endian u64 sequence number
+    // (consent_history and rule_moves: customer id then sequence) and valued in the record
+    // envelope (sealed in encrypted mode). A read-only open of an older file leaves them
+    // null: read them as empty.
+    storage::Table audit, erasures, consent_history, rule_moves;
   };
 
   ~DatabaseImpl();

@@ -92,12 +92,20 @@ std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
                             {&t.relationships, "relationships", kUnique},
                             {&t.transactions, "transactions", kUnique}};
   v.push_back({&t.segments, "idx.segments", kUnique});
+  v.push_back({&t.audit, "audit", kUnique});
+  v.push_back({&t.erasures, "erasures", kUnique});
+  v.push_back({&t.consent_history, "consent_history", kUnique});
+  v.push_back({&t.rule_moves, "rule_moves", kUnique});
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
     v.push_back({&t.index[i], s.dbi_name,
                  s.unique ? kUnique : storage::TableKind::kDupSorted});
   }
   return v;
+}
+
+bool is_format4_table(std::string_view name) {
+  return name == "audit" || name == "erasures" || name == "consent_history" || name == "rule_moves";
 }
 
 // custdb.lock descriptors of this process's open databases. The write lock is an OFD lock and
@@ -412,6 +420,7 @@ Result<std::unique_ptr<Database::Impl>> DatabaseImpl::open(const fs::path& path,
 read_header:  // again when another process created the database meanwhile (phase 2)
   std::optional<Header> header;
   bool missing_dbis = false;
+  bool missing_core_dbis = false;  // a table every format has
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region;
   std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
   {
@@ -446,6 +455,9 @@ read_header:  // again when another process created the database meanwhile (phas
       auto t = storage::open_table(txn, name, kind, false);
       if (!t) return tl::unexpected(t.error());
       if (!*t) {
+        // The format-4 tables are missing from older files: a read-only open reads them as
+        // empty (null slots); a read-write open creates them (and upgrades).
+        if (!is_format4_table(name)) missing_core_dbis = true;
         missing_dbis = true;
         continue;
       }
@@ -535,7 +547,7 @@ read_header:  // again when another process created the database meanwhile (phas
   }
   if (!header && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
-  if (header && missing_dbis && options.read_only)
+  if (header && (missing_core_dbis || (missing_dbis && header->format >= 4)) && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
   // A database from before key bindings is bound at its first read-write open.
   const bool bind_legacy = header && header->encrypted && !binding;
@@ -647,6 +659,8 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //   2 -> 3: re-derive every folded key and canonical value with Unicode NFC + full case
   //           folding, E.164 phones and IDNA email domains (upgrade_v3_text), and store each
   //           directed relationship once, in its canonical direction (upgrade_v3_relationships).
+  //   3 -> 4: privacy (upgrade_v4_privacy): the new tables are created by open; encrypted
+  //           files get their personal key and personal fields sealed under it.
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto raw = d.get(st, d.tables().meta, as_bytes(kHeaderKey));
@@ -661,6 +675,9 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
     if (h->format < 3) {
       if (auto t = upgrade_v3_text(d, st, *keys); !t) return t;
       if (auto r = upgrade_v3_relationships(d, st, *keys); !r) return r;
+    }
+    if (h->format < 4) {
+      if (auto p = upgrade_v4_privacy(d, st, *keys); !p) return p;
     }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));

@@ -22,9 +22,11 @@ namespace fs = std::filesystem;
 // The format version written in the file header (docs/format.md). 2: the segment index keeps
 // the bit-sliced index (src/segment/slices.h). 3: folded text keys are Unicode (NFC + full case
 // folding), phones E.164, email domains IDNA, directed relationships stored once in their
-// canonical direction (src/engine/upgrade.h). Older files still open: read-only as they are,
-// read-write upgraded to 3 in place at open.
-inline constexpr std::uint32_t kFileFormat = 3;
+// canonical direction (src/engine/upgrade.h). 4: privacy (custdb/privacy.h): the tables
+// audit, erasures, consent_history and rule_moves; encrypted files keep personal fields under
+// a personal key. Older files still open: read-only as they are, read-write upgraded to 4 in
+// place at open.
+inline constexpr std::uint32_t kFileFormat = 4;
 inline constexpr std::uint32_t kOldestFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).

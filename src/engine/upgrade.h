@@ -33,4 +33,10 @@ Result<std::size_t> count_phones_not_e164(DatabaseImpl& d, TxnState& st);
 // same link typed from both ends) merged into one.
 Status upgrade_v3_relationships(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
 
+// Format 3 -> 4, privacy (src/engine/upgrade_v4_privacy.cc, owner K): encrypted files get a
+// personal key (wrapped beside the data key) and every record's personal fields re-sealed
+// under it, with the lookup tokens derived from it; plaintext files need nothing (the new
+// tables are created by open).
+Status upgrade_v4_privacy(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
+
 }  // namespace custdb::detail

@@ -15,6 +15,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kInternal: return "internal error";
     case ErrorCode::kResourceExhausted: return "resource exhausted";
+    case ErrorCode::kPermissionDenied: return "permission denied";
   }
   return "unknown error";
 }

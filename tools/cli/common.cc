@@ -23,7 +23,8 @@ namespace custdb::cli {
 
 int exit_code(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kAuthentication: return kExitAuth;
+    case ErrorCode::kAuthentication:
+    case ErrorCode::kPermissionDenied: return kExitAuth;
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kAlreadyExists:
     case ErrorCode::kFailedPrecondition:

@@ -53,7 +53,8 @@ inline constexpr const char* kNewPassphraseEnv = "CUSTDB_NEW_PASSPHRASE";
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the operation failed (not found, problems found, I/O)
 inline constexpr int kExitUsage = 2;    // bad command line, query syntax or date
-inline constexpr int kExitAuth = 3;     // wrong or missing passphrase or key
+inline constexpr int kExitAuth = 3;     // wrong or missing passphrase or key, or a key
+                                        // (analyst) not allowed to do this
 
 // The one mapping from library errors to exit codes.
 int exit_code(ErrorCode code);
@@ -321,5 +322,13 @@ Command add_rekey(CLI::App& app, Globals& g);
 Command add_rfm(CLI::App& app, Globals& g);    // custdb/analytics.h: RFM summaries
 Command add_clv(CLI::App& app, Globals& g);    // clv fit | show | score
 Command add_rules(CLI::App& app, Globals& g);  // rules list | set | apply
+// Privacy operations (custdb/privacy.h, docs/cli.md "Privacy").
+Command add_consent(CLI::App& app, Globals& g);
+Command add_erase(CLI::App& app, Globals& g);
+Command add_scrub(CLI::App& app, Globals& g);
+Command add_restore(CLI::App& app, Globals& g);
+Command add_retention(CLI::App& app, Globals& g);
+Command add_audit(CLI::App& app, Globals& g);
+Command add_subject_export(CLI::App& app, Globals& g);
 
 }  // namespace custdb::cli

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       add_segment(app, g), add_report(app, g),  add_stats(app, g),   add_verify(app, g),
       add_backup(app, g),  add_rekey(app, g),   add_rfm(app, g),     add_clv(app, g),
       add_rules(app, g),   add_phone_region(app, g),
+      add_consent(app, g), add_erase(app, g),   add_scrub(app, g),   add_restore(app, g),
+      add_retention(app, g), add_audit(app, g), add_subject_export(app, g),
   };
   for (const Command& c : commands) c.app->fallthrough();
 
