@@ -197,6 +197,10 @@ struct Customer {
   // birth_date and address.city are then empty, not masked. Never stored; always true for
   // records read with the owner's key or from a plaintext database.
   bool personal_available = true;
+  // Set by the engine when the customer was erased with EraseMode::kKeepLedger (custdb/
+  // privacy.h): its personal fields are gone, its id, aggregates and transactions stay.
+  // Read-only to applications, like the aggregates.
+  bool anonymized = false;
 
   friend bool operator==(const Customer&, const Customer&) = default;
 };

@@ -150,6 +150,10 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
   auto city = str(b, c.address.city), region = str(b, c.address.region),
        country = str(b, c.address.country);
   auto tags = c.tags.empty() ? 0 : b.CreateVectorOfStrings(c.tags);
+  auto src_email = str(b, c.consent_email.source), src_sms = str(b, c.consent_sms.source),
+       src_phone = str(b, c.consent_phone.source),
+       src_profiling = str(b, c.consent_profiling.source),
+       src_sharing = str(b, c.consent_sharing.source);
   fb::CustomerBuilder cb(b);
   cb.add_external_ref(ext);
   cb.add_type(static_cast<std::uint8_t>(c.type));
@@ -171,6 +175,16 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
   if (auto d = put_date(c.consent_sms.date)) cb.add_consent_sms_date(*d);
   cb.add_consent_phone(static_cast<std::uint8_t>(c.consent_phone.state));
   if (auto d = put_date(c.consent_phone.date)) cb.add_consent_phone_date(*d);
+  cb.add_consent_profiling(static_cast<std::uint8_t>(c.consent_profiling.state));
+  if (auto d = put_date(c.consent_profiling.date)) cb.add_consent_profiling_date(*d);
+  cb.add_consent_sharing(static_cast<std::uint8_t>(c.consent_sharing.state));
+  if (auto d = put_date(c.consent_sharing.date)) cb.add_consent_sharing_date(*d);
+  cb.add_consent_email_source(src_email);
+  cb.add_consent_sms_source(src_sms);
+  cb.add_consent_phone_source(src_phone);
+  cb.add_consent_profiling_source(src_profiling);
+  cb.add_consent_sharing_source(src_sharing);
+  if (c.anonymized) cb.add_anonymized(true);
   cb.add_tags(tags);
   cb.add_created_at(c.created_at.time_since_epoch().count());
   cb.add_updated_at(c.updated_at.time_since_epoch().count());
@@ -206,7 +220,9 @@ Result<const fb::Customer*> RecordCodec::open_customer(Bytes key, Bytes stored) 
       !enum_ok<Tier>(f->tier()) || !enum_ok<Stage>(f->stage()) ||
       !enum_ok<Risk>(f->risk()) || !enum_ok<ConsentState>(f->consent_email()) ||
       !enum_ok<ConsentState>(f->consent_sms()) ||
-      !enum_ok<ConsentState>(f->consent_phone()))
+      !enum_ok<ConsentState>(f->consent_phone()) ||
+      !enum_ok<ConsentState>(f->consent_profiling()) ||
+      !enum_ok<ConsentState>(f->consent_sharing()))
     return corrupt(Table::kCustomers, key, "enumeration value out of range");
   return f;
 }
@@ -249,6 +265,16 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
   c.consent_sms = {static_cast<ConsentState>(f->consent_sms()), get_date(f->consent_sms_date())};
   c.consent_phone = {static_cast<ConsentState>(f->consent_phone()),
                      get_date(f->consent_phone_date())};
+  c.consent_profiling = {static_cast<ConsentState>(f->consent_profiling()),
+                         get_date(f->consent_profiling_date())};
+  c.consent_sharing = {static_cast<ConsentState>(f->consent_sharing()),
+                       get_date(f->consent_sharing_date())};
+  c.consent_email.source = get(f->consent_email_source());
+  c.consent_sms.source = get(f->consent_sms_source());
+  c.consent_phone.source = get(f->consent_phone_source());
+  c.consent_profiling.source = get(f->consent_profiling_source());
+  c.consent_sharing.source = get(f->consent_sharing_source());
+  c.anonymized = f->anonymized();
   if (auto tags = f->tags()) {
     c.tags.reserve(tags->size());
     for (const auto* t : *tags) c.tags.push_back(t->str());
