@@ -98,9 +98,10 @@ FileLook look_at(const fs::path& data_mdb) {
   std::string older = f;
   const std::size_t txn_at = 16 + 24 + 2 * 48 + 8;
   const bool newer1 = rd64(f, txn_at) < rd64(f, ps + txn_at);
-  std::memset(older.data() + (newer1 ? ps : 0) + 16, 0, 4);  // the newest meta's magic
+  std::memset(older.data() + (newer1 ? ps : 0) + txn_at, 0, 8);  // the newest meta's txnid
   storage::PageCheckOptions o2;
   o2.page_use = &use_old;
+  o2.max_problems = 1'000'000;  // the older free list does not describe the newest file
   (void)storage::check_pages(std::span(reinterpret_cast<const std::uint8_t*>(older.data()), older.size()), o2);
   FileLook look;
   for (std::size_t p = 2; p < use_new.size() && (p + 1) * ps <= f.size(); ++p) {

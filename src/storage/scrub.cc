@@ -592,7 +592,8 @@ Status rebuild_table(const Txn& txn, Table table, std::string_view what) {
   if (cur.open_rc()) return tl::unexpected(lmdb_error(cur.open_rc(), what));
   unsigned dbflags = 0;
   mdb_dbi_flags(txn.get(), table.dbi, &dbflags);
-  const unsigned put_flags = (dbflags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+  // In key order: appended (a unique table), or placed through the cursor's page (dupsort).
+  const unsigned put_flags = (dbflags & MDB_DUPSORT) ? 0u : unsigned{MDB_APPEND};
   for (auto& [key, value] : entries) {
     MDB_val k = to_val(std::string_view(key)), v = to_val(std::string_view(value));
     if (int rc = mdb_cursor_put(cur.get(), &k, &v, put_flags))

@@ -1,6 +1,7 @@
 // custdb erase ID... [--keep-ledger]: erase customers unrecoverably (Database::erase_customers:
 // the erasures, recorded in the erasure journal and the audit trail, then a scrub of data.mdb).
 // custdb erase --journal: list the erasure journal.
+#include <chrono>
 #include <cinttypes>
 
 #include "common.h"
@@ -71,7 +72,10 @@ Command add_erase(CLI::App& app, Globals& g) {
             Database db = open_database(g, /*read_only=*/false);
             std::vector<CustomerId> ids(o->ids.begin(), o->ids.end());
             const EraseMode mode = o->keep_ledger ? EraseMode::kKeepLedger : EraseMode::kFull;
+            const auto t0 = std::chrono::steady_clock::now();
             ErasureReport r = must(db.erase_customers(ids, mode));
+            const double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (g.json) {
               print_json(Json::object()
                              .set("mode", std::string(to_string(mode)))
@@ -79,6 +83,7 @@ Command add_erase(CLI::App& app, Globals& g) {
                              .set("not_found", r.not_found)
                              .set("transactions_removed", r.transactions_removed)
                              .set("relationships_removed", r.relationships_removed)
+                             .set("seconds", secs)
                              .set("scrub", scrub_json(r.scrub)));
             } else {
               std::printf("erased %" PRIu64 " customer%s (%s)", r.erased, r.erased == 1 ? "" : "s",
@@ -86,8 +91,9 @@ Command add_erase(CLI::App& app, Globals& g) {
               if (r.not_found)
                 std::printf("; %" PRIu64 " id%s had nothing to erase", r.not_found,
                             r.not_found == 1 ? "" : "s");
-              std::printf("; %" PRIu64 " transactions and %" PRIu64 " relationships removed\n",
-                          r.transactions_removed, r.relationships_removed);
+              std::printf("; %" PRIu64 " transactions and %" PRIu64
+                          " relationships removed (%.2f s with the scrub)\n",
+                          r.transactions_removed, r.relationships_removed, secs);
               print_scrub(r.scrub);
             }
             return kExitOk;
