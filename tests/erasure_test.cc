@@ -15,6 +15,7 @@
 
 #include "codec/record_codec.h"
 #include "engine/db_impl.h"
+#include "program.h"
 #include "storage/page_check.h"
 #include "storage/scrub.h"
 #include "test_util.h"
@@ -352,6 +353,34 @@ BOOST_AUTO_TEST_CASE(backup_taken_before_keeps_the_values) {
   must(db.erase_customer(9001, EraseMode::kFull));
   BOOST_TEST(found_in(dir.path() / "db" / "data.mdb", k9001).empty());
   BOOST_TEST(found_in(dir.path() / "backup" / "data.mdb", k9001).size() == k9001.size());
+}
+
+// The CLI: erase (full and keep-ledger), the journal, scrub; an id with nothing to erase is
+// counted, not an error.
+BOOST_AUTO_TEST_CASE(cli_erase_journal_scrub) {
+  TempDir dir;
+  copy_v3(Mode::kPlain, dir.path());
+  const std::string db = dir.path().string();
+  auto r = run_cli({"--db", db, "erase", "9001", "424242"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.describe());
+  BOOST_TEST(contains(r.out, "erased 1 customer (full)"), r.out);
+  BOOST_TEST(contains(r.out, "1 id had nothing to erase"), r.out);
+  BOOST_TEST(found_in(dir.path() / "data.mdb", k9001).empty());
+  r = run_cli({"--db", db, "--json", "erase", "--keep-ledger", "9002"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.describe());
+  BOOST_TEST(contains(r.out, "\"erased\": 1"), r.out);
+  BOOST_TEST(contains(r.out, "\"complete\": true"), r.out);
+  r = run_cli({"--db", db, "erase", "--journal"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.describe());
+  BOOST_TEST(contains(r.out, "1  customer 9001  full"), r.out);
+  BOOST_TEST(contains(r.out, "2  customer 9002  keep_ledger"), r.out);
+  r = run_cli({"--db", db, "scrub"});
+  BOOST_TEST(r.code == 0, r.describe());
+  BOOST_TEST(contains(r.out, "0 tables rebuilt"), r.out);
+  r = run_cli({"--db", db, "erase"});
+  BOOST_TEST(r.code == 2, r.describe());
+  r = run_cli({"--db", db, "verify"});
+  BOOST_TEST(r.code == 0, r.describe());
 }
 
 // ---- SIGKILL ------------------------------------------------------------------------------------
