@@ -39,6 +39,7 @@ enum class Table : std::uint8_t {
   kTransactions = 3,
   kMeta = 4,
   kPostings = 5,  // segment bitmaps (src/index/segments.h)
+  kAudit = 6,     // audit trail entries (src/engine/audit.cc; key be64(seq))
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;
