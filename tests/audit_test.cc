@@ -360,6 +360,27 @@ BOOST_DATA_TEST_CASE(a_removed_head_is_found, kModes, m) {
   BOOST_TEST(chain_problems(m, dir.path()) == 1u);
 }
 
+// The documented limit (docs/security.md §8b): a rollback to a head value the file once held
+// gives a valid, shorter chain. Only an anchor kept outside the file (the last seq) finds it.
+// This test pins the limit so the documentation cannot silently become wrong.
+BOOST_DATA_TEST_CASE(rollback_to_an_old_head_is_not_found_inside_the_file, kModes, m) {
+  TempDir dir;
+  make_trail(m, dir.path());
+  std::string head4;
+  {
+    // Entry 6 appended; the head before it (naming entry 5) kept, as a backup would keep it.
+    raw_audit(dir.path(), [&](MDB_txn* txn, MDB_dbi dbi) { head4 = raw_get(txn, dbi, "audit.head"); }, "meta");
+    auto db = open_db(m, dir.path());
+    BOOST_TEST(must(db.record_audit_event(event("erase", {9}, 1))) == 6u);
+  }
+  raw_audit(dir.path(), [&](MDB_txn* txn, MDB_dbi dbi) { raw_del(txn, dbi, key_of(6)); });
+  raw_audit(dir.path(), [&](MDB_txn* txn, MDB_dbi dbi) { raw_put(txn, dbi, "audit.head", head4); }, "meta");
+  BOOST_TEST(chain_problems(m, dir.path()) == 0u);
+  auto db = open_db(m, dir.path());
+  auto r = must(db.begin_read());
+  BOOST_TEST(must(r.audit_log()).size() == 5u);  // an outside anchor saying 6 finds it
+}
+
 BOOST_AUTO_TEST_CASE(key_rotation_keeps_the_trail_and_rechains_it) {
   TempDir dir;
   make_trail(Mode::kEncrypted, dir.path());
