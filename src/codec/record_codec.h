@@ -40,7 +40,7 @@ enum class Table : std::uint8_t {
   kMeta = 4,
   kPostings = 5,  // segment bitmaps (src/index/segments.h)
   // Format 4, privacy (custdb/privacy.h): one id per table.
-  kAudit = 6,
+  kAudit = 6,     // audit trail entries (src/engine/audit.cc; key be64(seq))
   kErasures = 7,
   kConsentHistory = 8,
   kRuleMoves = 9,

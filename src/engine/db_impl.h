@@ -431,6 +431,8 @@ class DatabaseImpl {
   // kCorruption when the stored head is malformed. Every library privacy operation calls it
   // in its own transaction (docs/security.md, "Audit trail").
   Result<std::uint64_t> append_audit(TxnState& st, const AuditEvent& event);
+  // The entries matching `filter`, by seq (empty when the file has no audit table).
+  Result<std::vector<AuditEntry>> audit_entries(TxnState& st, const AuditFilter& filter) const;
 
   // ---- erasure (erase.cc, scrub.cc; erase.h) ----
   // Database::scrub: holds the write lock throughout (kBusy as a write's begin).

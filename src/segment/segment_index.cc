@@ -130,8 +130,41 @@ std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegFiel
   return index::decode_bucket(key.substr(2, kBucketBytes));
 }
 
+std::size_t padded_chunk_size(std::size_t n) {
+  for (std::size_t c : kPadClasses)
+    if (n <= c) return c;
+  constexpr std::size_t kLast = kPadClasses[std::size(kPadClasses) - 1];
+  return (n + kLast - 1) / kLast * kLast;
+}
+
+void encode_bitmap(const Roaring& bits, bool pad, std::vector<std::uint8_t>& out) {
+  const std::size_t n = bits.getSizeInBytes(/*portable=*/true);
+  if (!pad) {
+    out.resize(n);
+    bits.write(reinterpret_cast<char*>(out.data()), true);
+    return;
+  }
+  out.assign(padded_chunk_size(kPaddedChunkHeader + n), 0);
+  out[0] = kPaddedChunkMagic;
+  out[1] = 1;
+  coding::put_le32(out.data() + 2, static_cast<std::uint32_t>(n));
+  bits.write(reinterpret_cast<char*>(out.data() + kPaddedChunkHeader), true);
+}
+
 Result<Roaring> decode_bitmap(Bytes payload) {
   auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
+  if (!payload.empty() && payload[0] == kPaddedChunkMagic) {
+    // Padded (encrypted mode): exactly the class size of its content, the padding all zero.
+    if (payload.size() < kPaddedChunkHeader || payload[1] != 1) return bad();
+    const std::size_t n = coding::get_le32(payload.data() + 2);
+    if (n > payload.size() - kPaddedChunkHeader ||
+        payload.size() != padded_chunk_size(kPaddedChunkHeader + n))
+      return bad();
+    for (std::size_t i = kPaddedChunkHeader + n; i < payload.size(); ++i)
+      if (payload[i] != 0) return bad();
+    payload = payload.subspan(kPaddedChunkHeader, n);
+    if (!payload.empty() && payload[0] == kPaddedChunkMagic) return bad();  // no nesting
+  }
   const std::uint8_t* u = payload.data();
   const std::size_t n = payload.size();
   const char* p = reinterpret_cast<const char*>(u);
@@ -529,8 +562,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     }
     if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
     bits.runOptimize();
-    serialized.resize(bits.getSizeInBytes(/*portable=*/true));
-    bits.write(reinterpret_cast<char*>(serialized.data()), true);
+    encode_bitmap(bits, db.codec().sealed(), serialized);
     db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
     return db.put(st, db.tables().segments, as_bytes(key), out);
   };
@@ -578,8 +610,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
         s = db.del(st, db.tables().segments, as_bytes(key));
       } else {
         bits.runOptimize();
-        serialized.resize(bits.getSizeInBytes(/*portable=*/true));
-        bits.write(reinterpret_cast<char*>(serialized.data()), true);
+        encode_bitmap(bits, db.codec().sealed(), serialized);
         db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
         s = db.put(st, db.tables().segments, as_bytes(key), out);
       }

@@ -106,9 +106,24 @@ std::optional<std::uint64_t> parse_chunk_key(std::string_view key, std::string_v
 // key is not one of f's bucket chunks.
 std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegField f);
 
-// A stored segment bitmap (Roaring portable format, one container), refusing damaged ones with
-// kCorruption instead of letting CRoaring throw or read out of bounds.
+// A stored segment bitmap (Roaring portable format, one container, or that padded: see
+// encode_bitmap), refusing damaged ones with kCorruption instead of letting CRoaring throw or
+// read out of bounds.
 Result<Roaring> decode_bitmap(storage::Bytes payload);
+
+// The payload of a chunk: `bits` in Roaring's portable format, and with `pad` (encrypted mode:
+// the sealed length must not give the member count) padded to a size class:
+//   u8 0xFA (no Roaring cookie starts so), u8 1 (version), u32 little-endian L, the L bytes of
+//   the portable bitmap, zero bytes up to padded_chunk_size(6 + L).
+// Unpadded payloads (plaintext mode, and every chunk written before padding existed) are read
+// as they are. docs/security.md ("Segment bitmap sizes") has the arithmetic.
+void encode_bitmap(const Roaring& bits, bool pad, std::vector<std::uint8_t>& out);
+inline constexpr std::uint8_t kPaddedChunkMagic = 0xFA;
+inline constexpr std::size_t kPaddedChunkHeader = 6;
+// The size classes: 256, 512, 1024, 2048, 4096 and 8256 bytes (the largest holds an 8 KiB
+// bitset container, the largest a one-container chunk can be), then multiples of 8256.
+inline constexpr std::size_t kPadClasses[] = {256, 512, 1024, 2048, 4096, 8256};
+std::size_t padded_chunk_size(std::size_t n);
 
 // ---- extents -----------------------------------------------------------------------------------
 using Extent = std::pair<std::int64_t, std::int64_t>;  // lowest, highest bucket (inclusive)
