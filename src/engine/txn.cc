@@ -115,6 +115,10 @@ Error DatabaseImpl::fail(TxnState& st, Error e) {
 Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
   if (write && options().read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
+  // An analyst key cannot seal personal fields, so it writes nothing (docs/security.md,
+  // "Analyst key": scores and rules are stored by the owner).
+  if (write)
+    if (auto s = require_owner("writing"); !s) return tl::unexpected(s.error());
   auto st = std::make_unique<ReadView::State>();
   st->write = write;
   if (write) {
