@@ -36,8 +36,8 @@ const std::vector<std::string> kPersonal = {"Zelda Quixote", "zelda.quixote@exam
                                             "memo secret 7788"};
 const Date kBirth = parse_date("1977-07-07").value();
 
-std::shared_ptr<const KeyMaterial> owner_key() { return test_key(7); }
-std::shared_ptr<const KeyMaterial> analyst_key() { return test_key(9); }
+std::shared_ptr<const KeyMaterial> owner_secret() { return test_key(7); }
+std::shared_ptr<const KeyMaterial> analyst_secret() { return test_key(9); }
 
 Options with_key(std::shared_ptr<const KeyMaterial> k) {
   Options o;
@@ -63,7 +63,7 @@ CustomerId build(const fs::path& dir) {
   Transaction t = sample_txn(id, 12500, "2025-03-01T10:00:00Z");
   t.description = kPersonal[5];
   must(db.add_transaction(t));
-  must(db.add_analyst_key(*analyst_key()));
+  must(db.add_analyst_key(*analyst_secret()));
   return id;
 }
 
@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(owner_and_analyst_roles) {
   TempDir dir;
   const CustomerId id = build(dir.path());
   {
-    Database owner = must(Database::open(dir.path(), with_key(owner_key())));
+    Database owner = must(Database::open(dir.path(), with_key(owner_secret())));
     BOOST_TEST(owner.info().role == KeyRole::kOwner);
     auto r = must(owner.begin_read());
     auto c = must(r.get_customer(id));
@@ -221,11 +221,11 @@ BOOST_AUTO_TEST_CASE(owner_and_analyst_roles) {
     BOOST_TEST(must(r.transactions_of(id)).at(0).description == kPersonal[5]);
   }
   {
-    Database owner = must(Database::open(dir.path(), with_key(owner_key())));
+    Database owner = must(Database::open(dir.path(), with_key(owner_secret())));
     require_clean(owner);
   }
 
-  Database analyst = must(Database::open(dir.path(), with_key(analyst_key())));
+  Database analyst = must(Database::open(dir.path(), with_key(analyst_secret())));
   BOOST_TEST(analyst.info().role == KeyRole::kAnalyst);
   auto r = must(analyst.begin_read());
   auto c = must(r.get_customer(id));
@@ -272,11 +272,11 @@ BOOST_AUTO_TEST_CASE(owner_and_analyst_roles) {
 BOOST_AUTO_TEST_CASE(add_refusals) {
   TempDir dir;
   build(dir.path());
-  Database owner = must(Database::open(dir.path(), with_key(owner_key())));
-  auto again = owner.add_analyst_key(*analyst_key());
+  Database owner = must(Database::open(dir.path(), with_key(owner_secret())));
+  auto again = owner.add_analyst_key(*analyst_secret());
   BOOST_TEST_REQUIRE(!again.has_value());
   BOOST_TEST(again.error().code() == ErrorCode::kAlreadyExists);
-  auto own = owner.add_analyst_key(*owner_key());
+  auto own = owner.add_analyst_key(*owner_secret());
   BOOST_TEST_REQUIRE(!own.has_value());
   BOOST_TEST(own.error().code() == ErrorCode::kAlreadyExists);
   // A second analyst key, then both revoked at once.
@@ -286,7 +286,7 @@ BOOST_AUTO_TEST_CASE(add_refusals) {
   // Plaintext: no analyst keys.
   TempDir plain;
   Database p = open_db(Mode::kPlain, plain.path());
-  auto s = p.add_analyst_key(*analyst_key());
+  auto s = p.add_analyst_key(*analyst_secret());
   BOOST_TEST_REQUIRE(!s.has_value());
   BOOST_TEST(s.error().code() == ErrorCode::kFailedPrecondition);
 }
@@ -296,10 +296,10 @@ BOOST_AUTO_TEST_CASE(revocation_cuts_the_analyst_off_and_keeps_the_data) {
   const CustomerId id = build(dir.path());
   const auto before = read_all(dir.path());
   {
-    Database owner = must(Database::open(dir.path(), with_key(owner_key())));
+    Database owner = must(Database::open(dir.path(), with_key(owner_secret())));
     BOOST_TEST(must(owner.revoke_analyst_keys()) == 1u);
   }
-  auto refused = Database::open(dir.path(), with_key(analyst_key()));
+  auto refused = Database::open(dir.path(), with_key(analyst_secret()));
   BOOST_TEST_REQUIRE(!refused.has_value());
   BOOST_TEST(refused.error().code() == ErrorCode::kAuthentication);
   // Nothing was re-encrypted: every record, posting and index entry is byte-identical.
@@ -316,7 +316,7 @@ BOOST_AUTO_TEST_CASE(revocation_cuts_the_analyst_off_and_keeps_the_data) {
   }
   BOOST_TEST(records > 0u);
   BOOST_TEST(same == records);
-  Database owner = must(Database::open(dir.path(), with_key(owner_key())));
+  Database owner = must(Database::open(dir.path(), with_key(owner_secret())));
   {
     auto r = must(owner.begin_read());
     BOOST_TEST(must(r.get_customer(id))->name == kPersonal[0]);
@@ -338,7 +338,7 @@ BOOST_AUTO_TEST_CASE(every_sealed_value_tried_with_the_analyst_key) {
   const auto analyst_headers = meta_value(all, "analyst_keys");
   BOOST_TEST_REQUIRE(analyst_headers.size() == crypto::KeyHeader::kSize);
   auto ah = must(crypto::KeyHeader::parse(analyst_headers));
-  auto dk = must(crypto::unwrap_key(ah, *analyst_key()));
+  auto dk = must(crypto::unwrap_key(ah, *analyst_secret()));
   crypto::RecordCipher data_cipher(dk, cipher_of(all), 0);
   std::size_t attempts = 0;
   const auto opened = open_everything(all, data_cipher, &attempts);
@@ -356,7 +356,7 @@ BOOST_AUTO_TEST_CASE(every_sealed_value_tried_with_the_analyst_key) {
 
   // Control: the owner's personal key opens the blobs and finds every value.
   auto kh = must(crypto::KeyHeader::parse(meta_value(all, "key_header")));
-  auto keys = must(crypto::unwrap_owner_keys(kh, meta_value(all, "personal_key"), *owner_key()));
+  auto keys = must(crypto::unwrap_owner_keys(kh, meta_value(all, "personal_key"), *owner_secret()));
   BOOST_TEST_REQUIRE(keys.personal_key.size() == crypto::kPersonalKeySize);
   crypto::RecordCipher personal_cipher(keys.personal_key, cipher_of(all), 0);
   attempts = 0;
@@ -412,7 +412,7 @@ BOOST_AUTO_TEST_CASE(upgrade_of_the_v3_encrypted_fixture) {
     BOOST_TEST(memo);
     }
     require_clean(db);
-    auto early = db.add_analyst_key(*analyst_key());
+    auto early = db.add_analyst_key(*analyst_secret());
     BOOST_TEST_REQUIRE(!early.has_value());
     BOOST_TEST(early.error().code() == ErrorCode::kFailedPrecondition, early.error().to_string());
   }
@@ -421,9 +421,9 @@ BOOST_AUTO_TEST_CASE(upgrade_of_the_v3_encrypted_fixture) {
     Database db = must(Database::open(dir.path(), with_key(pass)));
     BOOST_TEST(must(must(db.begin_read()).get_customer(9001))->name == "Ünal Özdemir");
     require_clean(db);
-    must(db.add_analyst_key(*analyst_key()));
+    must(db.add_analyst_key(*analyst_secret()));
   }
-  Database analyst = must(Database::open(dir.path(), with_key(analyst_key())));
+  Database analyst = must(Database::open(dir.path(), with_key(analyst_secret())));
   auto r = must(analyst.begin_read());
   auto c = must(r.get_customer(9001));
   BOOST_TEST(!c->personal_available);
@@ -434,7 +434,7 @@ BOOST_AUTO_TEST_CASE(upgrade_of_the_v3_encrypted_fixture) {
   // The file attack on the upgraded, rotated fixture.
   const auto all = read_all(dir.path());
   auto ah = must(crypto::KeyHeader::parse(meta_value(all, "analyst_keys")));
-  auto dk = must(crypto::unwrap_key(ah, *analyst_key()));
+  auto dk = must(crypto::unwrap_key(ah, *analyst_secret()));
   crypto::RecordCipher data_cipher(dk, cipher_of(all), 0);
   std::size_t attempts = 0;
   const auto opened = open_everything(all, data_cipher, &attempts);
