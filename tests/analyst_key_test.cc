@@ -135,12 +135,12 @@ std::vector<std::uint8_t> meta_value(const std::vector<RawValue>& all, std::stri
 }
 
 // Tries `sealed` (an envelope: version, flags, nonce || ciphertext || tag) with `cipher` under
-// the associated data of every table id custdb has (1..9) and `key`; the plaintext or empty.
+// the associated data of every table id custdb has (1..13, and a few beyond) and `key`; the plaintext or empty.
 std::optional<std::vector<std::uint8_t>> try_open(const crypto::RecordCipher& cipher,
                                                   std::span<const std::uint8_t> key,
                                                   std::span<const std::uint8_t> sealed) {
   if (sealed.size() < 2 + cipher.overhead() || sealed[0] != 1 || sealed[1] != 1) return std::nullopt;
-  for (std::uint8_t table = 1; table <= 12; ++table) {
+  for (std::uint8_t table = 1; table <= 16; ++table) {
     std::vector<std::uint8_t> ad{table, static_cast<std::uint8_t>(key.size())};
     ad.insert(ad.end(), key.begin(), key.end());
     ad.push_back(1);

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include "crypto/crypto.h"
@@ -23,12 +24,22 @@ flatbuffers::FlatBufferBuilder& personal_builder() {
 using namespace std::chrono;
 
 tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
-  static constexpr const char* kNames[] = {"?",       "customers",           "relationships",
-                                           "transactions", "meta",          "idx.segments",
-                                           "customers (personal)", "transactions (personal)",
-                                           "idx.segments (personal)", "meta (personal)"};
+  static constexpr const char* kNames[] = {"?",
+                                           "customers",
+                                           "relationships",
+                                           "transactions",
+                                           "meta",
+                                           "idx.segments",
+                                           "audit",
+                                           "erasures",
+                                           "consent_history",
+                                           "rule_moves",
+                                           "customers (personal)",
+                                           "transactions (personal)",
+                                           "idx.segments (personal)",
+                                           "meta (personal)"};
   auto t = static_cast<unsigned>(table);
-  std::string m = t < 10 ? kNames[t] : "?";
+  std::string m = t < std::size(kNames) ? kNames[t] : "?";
   m += " key ";
   static constexpr char kHex[] = "0123456789abcdef";
   for (auto b : key) {

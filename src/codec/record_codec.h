@@ -42,10 +42,12 @@ enum class Table : std::uint8_t {
   // Format 4, encrypted: values sealed under the personal key (docs/format.md, "Personal
   // blob"): a customer's personal fields, a transaction's description, personal postings and
   // meta values. Separate ids so that no blob opens under another table's key.
-  kPersonalCustomer = 6,
-  kPersonalTransaction = 7,
-  kPersonalPostings = 8,
-  kPersonalMeta = 9,
+  // (6..9 are the format-4 tables: kAudit 6, kErasures 7, kConsentHistory 8, kRuleMoves 9,
+  // added by their owners; see /work/wt/STATUS.)
+  kPersonalCustomer = 10,
+  kPersonalTransaction = 11,
+  kPersonalPostings = 12,
+  kPersonalMeta = 13,
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;
@@ -69,16 +71,16 @@ class RecordCodec {
   // it. `personal` opens such blobs (null under an analyst key: decode then leaves the fields
   // empty and sets Customer::personal_available false). Set once at open, before any use.
   void set_personal(const crypto::RecordCipher* personal, bool split) {
-    personal_ = personal;
-    split_ = split;
+    personal_.store(personal, std::memory_order_release);
+    split_.store(split, std::memory_order_release);
   }
   // The personal sealer (a reserved nonce epoch), set with set_sealer.
   void set_personal_sealer(crypto::RecordCipher* sealer) {
     personal_sealer_.store(sealer, std::memory_order_release);
   }
-  bool split() const { return split_; }
+  bool split() const { return split_.load(std::memory_order_acquire); }
   // Whether this handle can open personal blobs (false: an analyst key).
-  bool personal_available() const { return !split_ || personal_ != nullptr; }
+  bool personal_available() const { return !split() || personal_.load() != nullptr; }
 
   // Encodes the record (its id is the key and is not stored inside) into `out`.
   void encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const;
@@ -126,9 +128,11 @@ class RecordCodec {
 
   const crypto::RecordCipher* cipher_;
   std::atomic<crypto::RecordCipher*> sealer_{nullptr};  // seal advances its nonce counter
-  const crypto::RecordCipher* personal_ = nullptr;
+  // Atomic: a read-only handle adopts a personal key while shared (DatabaseImpl::
+  // adopt_personal_key).
+  std::atomic<const crypto::RecordCipher*> personal_{nullptr};
   std::atomic<crypto::RecordCipher*> personal_sealer_{nullptr};
-  bool split_ = false;
+  std::atomic<bool> split_{false};
 };
 
 }  // namespace custdb::codec

@@ -415,7 +415,10 @@ Result<OwnerKeys> unwrap_owner_keys(const KeyHeader& header,
         std::string("the database uses ") + cipher_name(header.cipher) + ", which this CPU lacks");
   if (!personal_wrap.empty()) {
     auto pk = unwrap_personal(header, *kek, personal_wrap);
-    if (!pk) return tl::unexpected(pk.error());
+    if (!pk) {
+      k.personal_failed = true;
+      return k;
+    }
     k.personal_key = std::move(*pk);
     k.personal_wrap.assign(personal_wrap.begin(), personal_wrap.end());
   }

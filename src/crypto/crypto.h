@@ -200,13 +200,16 @@ struct OwnerKeys {
   DataKey data_key;
   PersonalKey personal_key;                  // empty (size 0) when not asked for / absent
   std::vector<std::uint8_t> personal_wrap;   // kPersonalWrapSize bytes, or empty
+  // unwrap_owner_keys: the data key opened but the personal wrap did not (the caller reports
+  // it as kCorruption after its own checks, so a foreign key header is named as such first).
+  bool personal_failed = false;
 };
 
 // A new data key and a new personal key, both wrapped under `key` (one KDF run).
 Result<OwnerKeys> create_owner_keys(const KeyMaterial& key, Cipher cipher, KdfCost cost = {});
 // The data key from `header`, and PK from `personal_wrap` when it is not empty (one KDF run).
-// kAuthentication for a wrong secret (as unwrap_key); kCorruption when the data key opens but
-// the personal wrap does not (damaged, or taken from another database).
+// kAuthentication for a wrong secret (as unwrap_key). When the data key opens but the personal
+// wrap does not (damaged, or taken from another database), personal_failed is set.
 Result<OwnerKeys> unwrap_owner_keys(const KeyHeader& header,
                                     std::span<const std::uint8_t> personal_wrap,
                                     const KeyMaterial& key);

@@ -223,15 +223,17 @@ class DatabaseImpl {
   // Record encoding of the file's mode (encrypted mode: sealing once ensure_sealer() ran).
   const codec::RecordCodec& codec() const { return *codec_; }
   // Index-key derivation of the file's mode.
-  const index::IndexKeys& keys() const { return *keys_; }
+  const index::IndexKeys& keys() const { return *keys_view_.load(std::memory_order_acquire); }
   // Segment-posting keys of the file's mode.
-  const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  const segment::SegmentKeys& seg_keys() const {
+    return *seg_keys_view_.load(std::memory_order_acquire);
+  }
   // Encrypted mode: opened segment chunks, shared by every transaction (thread-safe; see
   // segment/chunk_cache.h). Not part of the catalog: it changes as queries read.
   segment::ChunkCache& chunk_cache() const { return chunk_cache_; }
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
-  bool sliced() const { return seg_keys_->sliced(); }
+  bool sliced() const { return seg_keys().sliced(); }
   // The file format as this handle sees it: the header's, or kFileFormat once this handle
   // upgraded the file (a read-only open of an old file keeps the old number).
   std::uint32_t file_format() const { return file_format_; }
@@ -256,7 +258,12 @@ class DatabaseImpl {
   // What the secret this handle was opened with may do (kNone: plaintext).
   KeyRole role() const { return role_; }
   // Encrypted files of format 4: personal fields are sealed under the personal key.
-  bool split() const { return split_; }
+  bool split() const { return split_.load(std::memory_order_acquire); }
+  // A read-only owner handle opened on an encrypted file of format <= 3 that another process
+  // has since upgraded: takes the file's personal key (in st's snapshot) so that the handle
+  // reads the split records. Called by begin() for read transactions while pending.
+  Status adopt_personal_key(TxnState& st);
+  bool personal_key_pending() const { return late_pending_.load(std::memory_order_acquire); }
   // The personal key (owner handles of split files), else null.
   const crypto::SecretBuffer* personal_key() const { return personal_key_.get(); }
   // kPermissionDenied under an analyst key (`what` names the refused operation).
@@ -320,7 +327,7 @@ class DatabaseImpl {
   // Split files: the sealed meta values that hold personal data (the city dictionary, the
   // birth-date extent) are sealed under the personal key (kPermissionDenied to an analyst).
   bool personal_meta(std::string_view key) const {
-    return split_ && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate);
+    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate);
   }
   static constexpr std::string_view kPersonalMetaCity = "values.city";
   static constexpr std::string_view kPersonalMetaBirthDate = "extent.birth_date";
@@ -460,6 +467,10 @@ class DatabaseImpl {
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
   // split_ and the personal cipher and tokenizer (when personal_key_ is set); the codec told.
   void make_personal_state(crypto::Cipher cipher);
+  // Replaces the index-key and segment-key objects (a null one is kept); the old ones are
+  // retired, never freed while the handle lives.
+  void set_keys(std::unique_ptr<index::IndexKeys> keys,
+                std::unique_ptr<segment::SegmentKeys> seg_keys);
 
   // The catalog (see the accessors above): written in open.cc only.
   std::filesystem::path path_;
@@ -472,6 +483,9 @@ class DatabaseImpl {
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;
+  std::atomic<const index::IndexKeys*> keys_view_{nullptr};
+  std::atomic<const segment::SegmentKeys*> seg_keys_view_{nullptr};
+  std::vector<std::shared_ptr<const void>> retired_;
   mutable segment::ChunkCache chunk_cache_;
 
   std::string registry_key_;  // canonical path in the process-wide open-database registry
@@ -486,7 +500,12 @@ class DatabaseImpl {
   std::unique_ptr<crypto::RecordCipher> sealer_ GUARDED_BY(sealer_mutex_);
   // Format 4 (docs/security.md, "Analyst key"): the personal key and what derives from it.
   KeyRole role_ = KeyRole::kNone;
-  bool split_ = false;
+  std::atomic<bool> split_{false};
+  // adopt_personal_key: the owner's secret, kept only by read-only handles of older encrypted
+  // files until the file's personal key is adopted.
+  Mutex late_mutex_;
+  std::shared_ptr<const KeyMaterial> late_key_ GUARDED_BY(late_mutex_);
+  std::atomic<bool> late_pending_{false};
   std::unique_ptr<crypto::SecretBuffer> personal_key_;
   std::unique_ptr<crypto::RecordCipher> personal_cipher_;
   std::unique_ptr<crypto::Tokenizer> personal_tokenizer_;

@@ -533,8 +533,10 @@ read_header:  // again when another process created the database meanwhile (phas
           personal_wrap ? std::span<const std::uint8_t>(*personal_wrap)
                         : std::span<const std::uint8_t>();
       auto owner = crypto::unwrap_owner_keys(*kh, pw, *options.key);
+      bool personal_failed = false;
       if (owner) {
         d->role_ = KeyRole::kOwner;
+        personal_failed = owner->personal_failed;
         d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(owner->data_key));
         if (owner->personal_key.size() == crypto::kPersonalKeySize)
           d->personal_key_ = std::make_unique<crypto::SecretBuffer>(std::move(owner->personal_key));
@@ -570,6 +572,19 @@ read_header:  // again when another process created the database meanwhile (phas
       // that a writer uses; a read-write open replaces it below with a fresh epoch.
       d->cipher_ = std::make_unique<crypto::RecordCipher>(*d->data_key_, kh->cipher, 0);
       if (auto s = probe_copies(d->cipher_.get(), first_records); !s) return tl::unexpected(s.error());
+      if (personal_failed)
+        return make_error(ErrorCode::kCorruption,
+                          "meta personal_key: does not open under the owner's key (damaged or "
+                          "copied from another database)");
+      // A read-only owner handle of an older encrypted file keeps the secret: if another
+      // process upgrades the file to format 4 meanwhile, the handle adopts its personal key
+      // at its next read transaction (adopt_personal_key).
+      if (options.read_only && !personal_wrap && header->format < 4 &&
+          d->role_ == KeyRole::kOwner) {
+        MutexLock lock(&d->late_mutex_);
+        d->late_key_ = options.key;
+        d->late_pending_.store(true, std::memory_order_release);
+      }
     }
   }
   if (!header && options.read_only)
@@ -670,10 +685,10 @@ read_header:  // again when another process created the database meanwhile (phas
   // Split personal fields: an encrypted file with a personal key (format 4). An analyst key
   // opens such a file without the personal key.
   if (header->encrypted && personal_wrap) d->make_personal_state(d->cipher_->cipher());
-  d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get(), d->personal_tokenizer_.get(),
-                                                d->split_);
-  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(
-      d->tokenizer_.get(), header->format, d->personal_tokenizer_.get(), d->split_);
+  d->set_keys(std::make_unique<index::IndexKeys>(d->tokenizer_.get(),
+                                                 d->personal_tokenizer_.get(), d->split()),
+              std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), header->format,
+                                                     d->personal_tokenizer_.get(), d->split()));
   if (header->format < kFileFormat && !options.read_only) {
     if (d->role_ == KeyRole::kAnalyst)
       return make_error(ErrorCode::kPermissionDenied, "an analyst key cannot upgrade a database");
@@ -708,7 +723,7 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   std::vector<std::uint8_t> personal_wrap;
   std::unique_ptr<crypto::SecretBuffer> new_personal_key;
   const index::IndexKeys old_keys(d.tokenizer_.get());
-  if (d.encrypted_ && !d.split_ && d.file_format_ < 4) {
+  if (d.encrypted_ && !d.split() && d.file_format_ < 4) {
     auto raw = [&]() -> Result<std::optional<std::vector<std::uint8_t>>> {
       auto st = d.begin(false);
       if (!st) return tl::unexpected(st.error());
@@ -755,8 +770,8 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));
   });
   if (!s) return s;
-  d.seg_keys_ = std::make_unique<segment::SegmentKeys>(
-      d.tokenizer_.get(), kFileFormat, d.personal_tokenizer_.get(), d.split_);
+  d.set_keys(nullptr, std::make_unique<segment::SegmentKeys>(
+                         d.tokenizer_.get(), kFileFormat, d.personal_tokenizer_.get(), d.split()));
   d.file_format_ = kFileFormat;
   return {};
 }
@@ -806,9 +821,9 @@ Status DatabaseImpl::ensure_sealer() {
 void DatabaseImpl::install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk) {
   personal_key_ = std::move(pk);
   make_personal_state(cipher_->cipher());
-  keys_ = std::make_unique<index::IndexKeys>(tokenizer_.get(), personal_tokenizer_.get(), true);
-  seg_keys_ = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), kFileFormat,
-                                                     personal_tokenizer_.get(), true);
+  set_keys(std::make_unique<index::IndexKeys>(tokenizer_.get(), personal_tokenizer_.get(), true),
+           std::make_unique<segment::SegmentKeys>(tokenizer_.get(), kFileFormat,
+                                                  personal_tokenizer_.get(), true));
   if (sealer_ready_.load(std::memory_order_acquire)) {
     MutexLock lock(&sealer_mutex_);
     personal_sealer_ =
@@ -817,8 +832,49 @@ void DatabaseImpl::install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk
   }
 }
 
+void DatabaseImpl::set_keys(std::unique_ptr<index::IndexKeys> keys,
+                            std::unique_ptr<segment::SegmentKeys> seg_keys) {
+  // Replaced key objects are kept (retired), not freed: another thread's transaction of this
+  // handle may still be using them (adopt_personal_key runs while the handle is shared).
+  if (keys) {
+    if (keys_) retired_.push_back(std::shared_ptr<const void>(std::move(keys_)));
+    keys_ = std::move(keys);
+    keys_view_.store(keys_.get(), std::memory_order_release);
+  }
+  if (seg_keys) {
+    if (seg_keys_) retired_.push_back(std::shared_ptr<const void>(std::move(seg_keys_)));
+    seg_keys_ = std::move(seg_keys);
+    seg_keys_view_.store(seg_keys_.get(), std::memory_order_release);
+  }
+}
+
+Status DatabaseImpl::adopt_personal_key(TxnState& st) {
+  MutexLock lock(&late_mutex_);
+  if (!late_key_) return {};
+  auto wrap = get(st, tables().meta, as_bytes(kPersonalKeyKey));
+  if (!wrap) return tl::unexpected(wrap.error());
+  if (!*wrap) return {};  // not upgraded (in this snapshot)
+  auto raw = get(st, tables().meta, as_bytes(kKeyHeaderKey));
+  if (!raw) return tl::unexpected(raw.error());
+  if (!*raw) return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+  auto kh = crypto::KeyHeader::parse(**raw);
+  if (!kh) return tl::unexpected(kh.error());
+  auto keys = crypto::unwrap_owner_keys(*kh, **wrap, *late_key_);
+  if (!keys) return tl::unexpected(keys.error());
+  if (keys->personal_failed || keys->personal_key.size() != crypto::kPersonalKeySize)
+    return make_error(ErrorCode::kCorruption, "meta personal_key: does not open under the owner's key");
+  personal_key_ = std::make_unique<crypto::SecretBuffer>(std::move(keys->personal_key));
+  make_personal_state(cipher_->cipher());
+  set_keys(std::make_unique<index::IndexKeys>(tokenizer_.get(), personal_tokenizer_.get(), true),
+           std::make_unique<segment::SegmentKeys>(tokenizer_.get(), kFileFormat,
+                                                  personal_tokenizer_.get(), true));
+  late_key_.reset();
+  late_pending_.store(false, std::memory_order_release);
+  return {};
+}
+
 void DatabaseImpl::make_personal_state(crypto::Cipher cipher) {
-  split_ = true;
+  split_.store(true, std::memory_order_release);
   if (personal_key_) {
     personal_cipher_ = std::make_unique<crypto::RecordCipher>(*personal_key_, cipher, 0);
     personal_tokenizer_ = std::make_unique<crypto::Tokenizer>(*personal_key_);

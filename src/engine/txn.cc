@@ -130,6 +130,8 @@ Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
       if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
+  if (!write && personal_key_pending())
+    if (auto s = adopt_personal_key(*st); !s) return tl::unexpected(s.error());
   return st;
 }
 
