@@ -504,6 +504,7 @@ BOOST_AUTO_TEST_CASE(cli_analyst_sees_unavailable) {
       if (args[0] == "get") BOOST_TEST(contains(r.out, "(unavailable)"), r.out);
     }
   }
+  BOOST_TEST(contains(ok({"history", "1", "--db", db}, analyst).out, "(unavailable)"));
   // Lookups are refused (exit 3).
   BOOST_TEST(run({"find", "--email", values[1], "--db", db}, analyst).code == 3);
   BOOST_TEST(run({"find", "--phone", values[2], "--db", db}, analyst).code == 3);
