@@ -141,6 +141,9 @@ BOOST_AUTO_TEST_CASE(old_unpadded_chunks_still_read) {
     std::vector<std::pair<std::string, std::vector<std::uint8_t>>> unpadded;
     std::vector<std::uint8_t> scratch;
     must(storage::Walker(st->txn, impl.tables().segments, "test").all([&](storage::Bytes k, storage::Bytes v) {
+      // Personal postings (city, birth_date: sealed under the personal key) are left as
+      // they are; the others are rewritten unpadded.
+      if (segment::is_personal_chunk_key(coding::as_view(k))) return storage::Next::go_on();
       auto payload = impl.codec().unwrap(codec::Table::kPostings, k, v, scratch);
       BOOST_TEST_REQUIRE(payload.has_value());
       BOOST_TEST_REQUIRE((*payload)[0] == segment::kPaddedChunkMagic);

@@ -384,6 +384,16 @@ Result<std::uint64_t> WriteTxn::record_audit_event(const AuditEvent& event) {
 Result<std::uint64_t> Database::record_audit_event(const AuditEvent& event) {
   if (auto s = detail::validate_audit_event(event); !s) return tl::unexpected(s.error());
   std::uint64_t seq = 0;
+  if (impl_->role() == KeyRole::kAnalyst) {
+    // Analysts write nothing else (DatabaseImpl::begin); their audit entries are written
+    // through a transaction that can only append one.
+    auto st = impl_->begin(true, /*audit_only=*/true);
+    if (!st) return tl::unexpected(st.error());
+    auto r = impl_->append_audit(**st, event);
+    if (!r) return r;
+    if (auto c = impl_->commit(**st); !c) return tl::unexpected(c.error());
+    return *r;
+  }
   auto s = write([&](WriteTxn& txn) -> Status {
     auto r = txn.record_audit_event(event);
     if (!r) return tl::unexpected(r.error());

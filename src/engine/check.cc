@@ -393,7 +393,8 @@ Result<CheckReport> DatabaseImpl::check() {
   const bool canonical_links = format >= 3;  // format 2 kept links typed from either end
   std::unique_ptr<segment::SegmentKeys> snapshot_keys;
   if (format != file_format())
-    snapshot_keys = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), format);
+    snapshot_keys = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), format,
+                                                           personal_tokenizer_.get(), split());
   CheckReport report;
   Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());

@@ -77,6 +77,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   if (!src) return tl::unexpected(src.error());
   if (!(*src)->encrypted())
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  if (auto s = (*src)->require_owner("rotate_data_key"); !s) return s;  // analyst: no PK
   const auto source = source_identity(**src);
   if (!source) return tl::unexpected(source.error());
   const std::vector<std::uint8_t>& identity = *source;

@@ -80,9 +80,16 @@ class SegmentKeys {
  public:
   // The keys of a file of format `file_format` (open.h): sliced from 2 on, Unicode-folded
   // region and city buckets from 3 on.
-  SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format);
+  // `split` (format 4, encrypted, docs/security.md "Analyst key"): the postings of the
+  // personal fields (is_personal_field: city, birth date and its slices) are keyed by tokens of
+  // `personal` (the personal key's tokenizer) with a 'P' byte appended (17 bytes, so their
+  // chunks, sealed under the personal key, are told apart by length). With `split` and no
+  // `personal` (an analyst key) their keys are kDeniedPostingKey, which reads refuse.
+  SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format,
+              const crypto::Tokenizer* personal = nullptr, bool split = false);
   SegmentKeys(const crypto::Tokenizer*, bool) = delete;  // a format number, not a flag
   bool tokenized() const { return tok_ != nullptr; }
+  bool split() const { return split_; }
   bool sliced() const { return sliced_; }
   index::TextFold text_fold() const { return text_fold_; }
   std::string posting_key(const Posting& p) const;
@@ -93,10 +100,29 @@ class SegmentKeys {
 
  private:
   const crypto::Tokenizer* tok_;
+  const crypto::Tokenizer* personal_ = nullptr;
+  bool split_ = false;
   bool sliced_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };
+
+// The personal fields of the segment index (format 4, encrypted): city and birth date.
+inline bool is_personal_field(SegField f) {
+  return f == SegField::kCity || f == SegField::kBirthDate;
+}
+// A posting key of a personal field: a token of the personal key then this byte (17 bytes).
+inline constexpr char kPersonalKeyMark = 'P';
+inline constexpr std::size_t kPersonalPostingKeyBytes = 17;
+// The key SegmentKeys gives a personal posting under an analyst key; reading it is
+// kPermissionDenied.
+inline constexpr std::string_view kDeniedPostingKey = "\x00denied";
+// Whether a stored chunk key (of a split file) is a personal posting's: sealed under the
+// personal key.
+inline bool is_personal_chunk_key(std::string_view chunk_key) {
+  return chunk_key.size() == kPersonalPostingKeyBytes + kChunkSuffixBytes &&
+         chunk_key[kPersonalPostingKeyBytes - 1] == kPersonalKeyMark;
+}
 
 std::string chunk_key(std::string_view posting_key, std::uint64_t chunk);
 // The chunk number of a stored key that belongs to `posting_key`; nullopt when the key is of

@@ -151,7 +151,7 @@ Command add_segment(CLI::App& app, Globals& g) {
             TextTable table({"id", "name", "tier", "stage", "region", "txn_count", "total"},
                             {0, 5, 6});
             for (const Customer& c : rows)
-              table.add({std::to_string(c.id), shown_name(g, c.name), std::string(to_string(c.tier)),
+              table.add({std::to_string(c.id), shown_name(g, c), std::string(to_string(c.tier)),
                          std::string(to_string(c.stage)), c.address.region,
                          std::to_string(c.aggregates.txn_count),
                          money(c.aggregates.total_amount, currency)});

@@ -314,17 +314,36 @@ RelationType parse_relation_type_arg(const std::string& text) {
 
 // ---- masking and formatting -----------------------------------------------------------------------
 
+Customer shown_customer(const Customer& c) {
+  if (c.personal_available) return c;
+  Customer s = c;
+  const std::string u(kUnavailable);
+  s.external_ref = u;
+  s.name = u;
+  s.email = u;
+  s.phone = u;
+  s.address.city = u;
+  return s;  // birth_date has no text form here: print_customer and customer_json show it
+}
+
 std::string shown_name(const Globals& g, std::string_view name) {
+  if (name == kUnavailable) return std::string(name);
   return g.reveal ? std::string(name) : io::mask_name(name);
+}
+
+std::string shown_name(const Globals& g, const Customer& c) {
+  return c.personal_available ? shown_name(g, c.name) : std::string(kUnavailable);
 }
 
 std::string shown_email(const Globals& g, const std::optional<std::string>& email) {
   if (!email) return "";
+  if (*email == kUnavailable) return *email;
   return g.reveal ? *email : io::mask_email(*email);
 }
 
 std::string shown_phone(const Globals& g, const std::optional<std::string>& phone) {
   if (!phone) return "";
+  if (*phone == kUnavailable) return *phone;
   return g.reveal ? *phone : io::mask_phone(*phone);
 }
 
@@ -570,7 +589,8 @@ std::vector<std::string> split_names(const std::string& text) {
 
 void print_json(const Json& value) { std::cout << value.dump() << '\n'; }
 
-Json customer_json(const Globals& g, const Customer& c, std::string_view currency) {
+Json customer_json(const Globals& g, const Customer& shown, std::string_view currency) {
+  const Customer c = shown_customer(shown);
   Json tags = Json::array();
   for (const auto& t : c.tags) tags.push(t);
   Json agg = Json::object();
@@ -590,7 +610,9 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
       .set("name", shown_name(g, c.name))
       .set("email", c.email ? Json(shown_email(g, c.email)) : Json())
       .set("phone", c.phone ? Json(shown_phone(g, c.phone)) : Json())
-      .set("birth_date", c.birth_date ? Json(shown_birth_date(g, c.birth_date)) : Json())
+      .set("birth_date", !c.personal_available ? Json(std::string(kUnavailable))
+                         : c.birth_date          ? Json(shown_birth_date(g, c.birth_date))
+                                                 : Json())
       .set("gender", to_string(c.gender))
       .set("city", text_or_null(c.address.city))
       .set("region", text_or_null(c.address.region))
@@ -622,7 +644,8 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
   return j;
 }
 
-void print_customer(const Globals& g, const Customer& c, std::string_view currency) {
+void print_customer(const Globals& g, const Customer& shown, std::string_view currency) {
+  const Customer c = shown_customer(shown);
   auto consent = [](const Consent& k) {
     std::string s(to_string(k.state));
     if (k.date) s += " (" + format_date(*k.date) + ")";
@@ -644,7 +667,8 @@ void print_customer(const Globals& g, const Customer& c, std::string_view curren
       {"name", shown_name(g, c.name)},
       {"email", shown_email(g, c.email)},
       {"phone", shown_phone(g, c.phone)},
-      {"birth_date", shown_birth_date(g, c.birth_date)},
+      {"birth_date", c.personal_available ? shown_birth_date(g, c.birth_date)
+                                          : std::string(kUnavailable)},
       {"gender", std::string(to_string(c.gender))},
       {"address", address},
       {"tier", std::string(to_string(c.tier))},

@@ -156,7 +156,14 @@ RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
 // A number with at most `decimals` decimals, trailing zeros dropped ("4.714286", "5").
 std::string decimal_text(double v, int decimals);
 
+// Shown for a personal field the key cannot decrypt (an analyst key: Customer::
+// personal_available false). The shown_* functions below pass it through unmasked.
+inline constexpr std::string_view kUnavailable = "(unavailable)";
+// The customer as the CLI shows it: under an analyst key its personal fields read
+// kUnavailable (they are empty in `c`: cryptographically out of reach, not masked).
+Customer shown_customer(const Customer& c);
 std::string shown_name(const Globals& g, std::string_view name);
+std::string shown_name(const Globals& g, const Customer& c);
 std::string shown_email(const Globals& g, const std::optional<std::string>& email);
 std::string shown_phone(const Globals& g, const std::optional<std::string>& phone);
 std::string shown_birth_date(const Globals& g, const std::optional<Date>& date);
