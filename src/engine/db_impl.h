@@ -517,6 +517,8 @@ class Database::Impl final : public detail::DatabaseImpl {
   // The engine behind a handle (for the engine's modules outside src/engine: analytics).
   static detail::DatabaseImpl& of(Database& db) { return *db.impl_; }
   static const detail::DatabaseImpl& of(const Database& db) { return *db.impl_; }
+  // A handle owning `impl` (restore_backup: databases opened without the process lock).
+  static Database handle(std::unique_ptr<Impl> impl) { return Database(std::move(impl)); }
 };
 
 class ReadView::State final : public detail::TxnState {
