@@ -305,6 +305,22 @@ BOOST_DATA_TEST_CASE(retention_changes_need_the_owner_and_a_writable_handle, kMo
   BOOST_TEST((z.error().code() == ErrorCode::kInvalidArgument));
 }
 
+// The policy is sealed under the data key: a rotation carries it to the new key.
+BOOST_AUTO_TEST_CASE(data_key_rotation_keeps_the_policy) {
+  TempDir dir;
+  std::string stored;
+  {
+    auto db = open_db(Mode::kEncrypted, dir.path());
+    fill(db, 5);
+    must(db.set_retention_policy(kPolicy));
+    stored = *must(must(db.begin_read()).retention_policy());
+  }
+  must(rotate_data_key(dir.path(), options_for(Mode::kEncrypted)));
+  auto db = open_db(Mode::kEncrypted, dir.path());
+  BOOST_TEST(must(must(db.begin_read()).retention_policy()) == std::optional<std::string>(stored));
+  require_clean(db);
+}
+
 // ---- restore ---------------------------------------------------------------------------------
 
 // A backup taken before an erasure, restored: the erasure is re-applied and the erased

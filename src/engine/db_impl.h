@@ -500,8 +500,11 @@ inline constexpr std::string_view kMetaRules = "analytics.rules";
 // no phone region to read it in): u64 big-endian ids, ascending. Retried, and shrunk, whenever
 // a phone region is set (engine/upgrade_v3_text.cc).
 inline constexpr std::string_view kMetaPhonesNotE164 = "phones.not_e164";
-inline constexpr std::array<std::string_view, 3> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
-                                                                    kMetaPhonesNotE164};
+// The retention policy's canonical text (engine/retention.cc).
+inline constexpr std::string_view kMetaRetentionPolicy = "retention.policy";
+inline constexpr std::array<std::string_view, 4> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
+                                                                    kMetaPhonesNotE164,
+                                                                    kMetaRetentionPolicy};
 
 }  // namespace custdb::detail
 

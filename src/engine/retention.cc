@@ -32,7 +32,7 @@ using detail::DatabaseImpl;
 using detail::TxnState;
 using coding::as_bytes;
 
-constexpr std::string_view kPolicyKey = "retention.policy";
+constexpr std::string_view kPolicyKey = detail::kMetaRetentionPolicy;
 constexpr std::string_view kRunKey = "retention.run";
 constexpr std::string_view kPlanKey = "retention.plan";
 constexpr std::uint8_t kRunVersion = 1;
