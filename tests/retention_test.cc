@@ -283,6 +283,53 @@ BOOST_DATA_TEST_CASE(retention_killed_part_way_resumes, kModes, mode) {
   }
 }
 
+// SIGKILL from outside at arbitrary moments (inside a batch, between batches, while planning or
+// scrubbing): whatever the moment, the database is consistent and the next call ends where an
+// uninterrupted run would have.
+BOOST_DATA_TEST_CASE(retention_killed_at_any_moment_finishes_on_the_next_call, kModes, mode) {
+  int resumed_runs = 0;
+  for (int delay_us : {0, 2000, 10000, 40000, 150000}) {
+    BOOST_TEST_CONTEXT("killed after " << delay_us << " us") {
+      TempDir dir;
+      std::vector<std::uint64_t> planned;
+      {
+        auto db = open_db(mode, dir.path());
+        fill(db, 600);
+        must(db.set_retention_policy(kPolicy));
+        RetentionOptions dry;
+        dry.dry_run = true;
+        planned = counts_of(must(db.apply_retention(dry)));
+      }
+      const pid_t pid = ::fork();
+      BOOST_TEST_REQUIRE(pid >= 0);
+      if (pid == 0) {
+        auto db = Database::open(dir.path(), options_for(mode));
+        if (!db) ::_exit(2);
+        RetentionOptions o;
+        o.batch = 20;
+        ::_exit(db->apply_retention(o) ? 0 : 1);
+      }
+      ::usleep(static_cast<useconds_t>(delay_us));
+      ::kill(pid, SIGKILL);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      const bool finished = WIFEXITED(status);
+      if (finished) BOOST_TEST(WEXITSTATUS(status) == 0);
+      auto db = open_db(mode, dir.path());
+      require_clean(db);
+      const RetentionReport next = must(db.apply_retention());
+      if (next.resumed) {
+        ++resumed_runs;
+        BOOST_TEST((counts_of(next) == planned));
+      }
+      BOOST_TEST(customer_count(db) == 600u - planned[0]);
+      BOOST_TEST(must(must(db.begin_read()).erasure_journal()).size() == planned[0] + planned[1]);
+      require_clean(db);
+    }
+  }
+  BOOST_TEST_MESSAGE("runs resumed after the kill: " << resumed_runs);
+}
+
 BOOST_DATA_TEST_CASE(retention_changes_need_the_owner_and_a_writable_handle, kModes, mode) {
   TempDir dir;
   {
@@ -393,6 +440,42 @@ BOOST_DATA_TEST_CASE(restore_reapplies_later_erasures, kModes, mode) {
     auto db = open_db(mode, db_dir);
     BOOST_TEST(!must(db.get_customer(erased_full)).has_value());
   }
+}
+
+namespace {
+std::uint32_t nonce_epoch_of(const Database& db) {
+  auto txn = must(db.begin_read());
+  const auto& d = Database::Impl::of(db);
+  auto v = must(d.get(*ReadView::State::of(txn), d.tables().meta, coding::as_bytes(detail::kEpochKey)));
+  BOOST_TEST_REQUIRE((v.has_value() && v->size() == 4u));
+  return coding::get_u32(v->data());
+}
+}  // namespace
+
+// Encrypted: the restored file's writers take nonce epochs above every epoch the replaced file
+// used, not the backup's next ones (docs/security.md §2, "Nonce uniqueness").
+BOOST_AUTO_TEST_CASE(restore_raises_the_nonce_epoch_to_the_replaced_files) {
+  TempDir dir;
+  const fs::path db_dir = dir / "db", backup = dir / "backup";
+  std::uint32_t at_backup = 0, replaced = 0;
+  {
+    auto db = open_db(Mode::kEncrypted, db_dir);
+    fill(db, 5);
+    must(db.backup(backup));
+    at_backup = nonce_epoch_of(db);
+  }
+  for (int i = 0; i < 3; ++i) {  // each handle that writes reserves an epoch
+    auto db = open_db(Mode::kEncrypted, db_dir);
+    must(db.insert_customer(distinctive(100 + i)));
+    replaced = nonce_epoch_of(db);
+  }
+  BOOST_TEST_REQUIRE(replaced >= at_backup + 3);
+  must(restore_backup(backup, db_dir, options_for(Mode::kEncrypted)));
+  auto db = open_db(Mode::kEncrypted, db_dir);
+  BOOST_TEST(nonce_epoch_of(db) >= replaced);
+  must(db.insert_customer(distinctive(200)));
+  BOOST_TEST(nonce_epoch_of(db) > replaced);
+  require_clean(db);
 }
 
 BOOST_DATA_TEST_CASE(restore_needs_a_journal_or_without_journal, kModes, mode) {
