@@ -442,6 +442,38 @@ BOOST_DATA_TEST_CASE(restore_reapplies_later_erasures, kModes, mode) {
   }
 }
 
+// Restoring an older backup, then a newer one: an erasure of a customer only the newer backup
+// holds must survive the first restore (carried in the journal) to be re-applied by the second.
+BOOST_DATA_TEST_CASE(an_erasure_the_backup_cannot_apply_is_kept_for_the_next_restore, kModes, mode) {
+  TempDir dir;
+  const fs::path db_dir = dir / "db", older = dir / "older", newer = dir / "newer";
+  CustomerId x = 0;
+  {
+    auto db = open_db(mode, db_dir);
+    fill(db, 10);
+    must(db.backup(older));
+    x = must(db.insert_customer(distinctive(77)));
+    must(db.backup(newer));
+    must(db.write([&](WriteTxn& txn) -> Status {
+      auto r = txn.erase_customer(x, EraseMode::kFull);
+      if (!r) return tl::unexpected(r.error());
+      return {};
+    }));
+  }
+  BOOST_TEST(must(restore_backup(older, db_dir, options_for(mode))).erasures_reapplied == 1u);
+  {
+    auto db = open_db(mode, db_dir);
+    auto journal = must(must(db.begin_read()).erasure_journal());
+    BOOST_TEST_REQUIRE(journal.size() == 1u);
+    BOOST_TEST(journal[0].customer == x);
+  }
+  BOOST_TEST(must(restore_backup(newer, db_dir, options_for(mode))).erasures_reapplied == 1u);
+  auto db = open_db(mode, db_dir);
+  BOOST_TEST(!must(db.get_customer(x)).has_value());
+  BOOST_TEST(must(db.get_customer(1)).has_value());
+  require_clean(db);
+}
+
 namespace {
 std::uint32_t nonce_epoch_of(const Database& db) {
   auto txn = must(db.begin_read());

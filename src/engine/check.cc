@@ -12,6 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "engine/erase.h"
 #include "util/message.h"
 #include "storage/page_check.h"
 
@@ -311,6 +312,9 @@ struct Checker {
       auto v = db.get_sealed_meta(st, key);
       if (!v) problem(Kind::kUndecodable, "meta", key + ": " + v.error().message());
     }
+    // The erasure journal (erase.h): every entry opens and decodes.
+    if (auto j = read_erasure_journal(db, st); !j)
+      problem(Kind::kUndecodable, "erasures", j.error().message());
     return {};
   }
 

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "engine/db_impl.h"
+#include "engine/erase.h"
 #include "engine/open.h"
 #include "util/coding.h"
 
@@ -186,6 +187,9 @@ Result<RestoreReport> restore_backup(const fs::path& backup_dir, const fs::path&
     auto impl = DatabaseImpl::open(tmp, rw, false);
     if (!impl) return tl::unexpected(impl.error().with_context("cannot open the backup"));
     Database db = Database::Impl::handle(std::move(*impl));
+    if (db.info().role == KeyRole::kAnalyst)
+      return make_error(ErrorCode::kPermissionDenied,
+                        "restoring a backup needs the owner's key (opened with an analyst key)");
 
     // 3. The erasures the backup lacks, in journal order.
     auto had = journal_of(db);
@@ -202,10 +206,26 @@ Result<RestoreReport> restore_backup(const fs::path& backup_dir, const fs::path&
       std::uint64_t n = 0;
       auto s = db.write([&](WriteTxn& txn) -> Status {
         n = 0;
+        DatabaseImpl& d = Database::Impl::of(db);
+        detail::TxnState& st = *ReadView::State::of(txn);
         for (std::size_t i = from; i < to; ++i) {
           auto r = txn.erase_customer(missing[i].customer, missing[i].mode);
           if (!r) return tl::unexpected(r.error());
-          if (*r) ++n;
+          if (*r) {
+            ++n;
+            continue;
+          }
+          // Nothing to erase here (a customer the backup does not hold, or one anonymized
+          // already): the entry is carried over as it was, under the next seq, so that the
+          // restored journal still knows of the erasure — a later restore of a backup that
+          // holds the customer re-applies it.
+          auto last = storage::last_key(st.txn, d.tables().erasures, "erasure journal");
+          if (!last) return tl::unexpected(last.error());
+          ErasureEntry e = missing[i];
+          e.seq = *last && (*last)->size() == 8
+                      ? coding::get_u64(reinterpret_cast<const std::uint8_t*>((*last)->data())) + 1
+                      : 1;
+          if (auto p = detail::put_erasure(d, st, e); !p) return p;
         }
         return {};
       });
@@ -221,7 +241,7 @@ Result<RestoreReport> restore_backup(const fs::path& backup_dir, const fs::path&
                   " replaced_journal=" + std::to_string(journal.size()) +
                   " backup_journal=" + std::to_string(had->size()) +
                   (without_journal ? " without_journal" : "");
-      auto a = txn.record_audit_event(ev);
+      auto a = Database::Impl::of(db).append_audit(*ReadView::State::of(txn), ev);
       if (!a) return tl::unexpected(a.error());
       return {};
     });

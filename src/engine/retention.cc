@@ -291,7 +291,7 @@ Status Database::set_retention_policy(std::string_view policy) {
     ev.command = text ? "retention set" : "retention clear";
     ev.count = rule_count;
     ev.detail = "rules=" + std::to_string(rule_count);
-    auto a = txn.record_audit_event(ev);
+    auto a = d.append_audit(state_of(txn), ev);
     if (!a) return tl::unexpected(a.error());
     return {};
   });
@@ -423,7 +423,7 @@ Result<RetentionReport> Database::apply_retention(const RetentionOptions& option
                      std::to_string(run.done[i]);
       }
       if (report.resumed) ev.detail += " resumed";
-      auto a = txn.record_audit_event(ev);
+      auto a = d.append_audit(state_of(txn), ev);
       if (!a) return tl::unexpected(a.error());
       return {};
     });

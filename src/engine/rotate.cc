@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "engine/db_impl.h"
+#include "engine/erase.h"
 #include "util/coding.h"
 
 namespace custdb {
@@ -217,6 +218,11 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (*v)
         if (auto st2 = d.put_sealed_meta(ws, key, **v); !st2) return st2;
     }
+    // The erasure journal (owner S), entries as they were, sealed under the new key.
+    auto journal = detail::read_erasure_journal(s, rs);
+    if (!journal) return tl::unexpected(journal.error());
+    for (const ErasureEntry& e : *journal)
+      if (auto st2 = detail::put_erasure(d, ws, e); !st2) return st2;
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};

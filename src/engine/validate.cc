@@ -91,7 +91,7 @@ Status validate_customer(Customer& c, std::string_view phone_region, const Custo
   };
   const bool kept_address = stored != nullptr && c.address == stored->address;
   c.name = normalize::trim(c.name);
-  if (c.name.empty()) return bad("name", "required");
+  if (c.name.empty() && !c.anonymized) return bad("name", "required");  // erased: kKeepLedger
   if (auto s = check_text("name", c.name, kMaxNameLength); !s) return s;
   c.external_ref = normalize::trim(c.external_ref);
   if (auto s = check_text("external_ref", c.external_ref, kMaxTextLength); !s) return s;

@@ -368,6 +368,16 @@ Result<bool> has_dup(const Txn& txn, Table table, Bytes key, Bytes value, std::s
   return true;
 }
 
+Result<std::optional<std::string>> last_key(const Txn& txn, Table table, std::string_view what) {
+  Cursor cur(txn.get(), table);
+  if (cur.open_rc()) return tl::unexpected(lmdb_error(cur.open_rc(), what));
+  MDB_val k, v;
+  const int rc = cur.get(k, v, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+  if (rc) return tl::unexpected(lmdb_error(rc, what));
+  return std::optional<std::string>(std::string(to_view(k)));
+}
+
 Status put(const Txn& txn, Table table, Bytes key, Bytes value, Put how, std::string_view what) {
   const unsigned bits = static_cast<unsigned>(how);
   unsigned flags = 0;

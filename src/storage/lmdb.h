@@ -195,6 +195,10 @@ Result<std::optional<Bytes>> get(const Txn& txn, Table table, Bytes key,
 Result<bool> has_dup(const Txn& txn, Table table, Bytes key, Bytes value,
                      std::string_view what = "read");
 
+// The last key of `table` (in key order); nullopt when the table is empty. A copy.
+Result<std::optional<std::string>> last_key(const Txn& txn, Table table,
+                                            std::string_view what = "read");
+
 // Options of put (bit set).
 enum class Put : unsigned {
   kOverwrite = 0,     // replace the value (plain table) or add a value (dupsort table)

@@ -1,0 +1,313 @@
+// Erasure (custdb/privacy.h, docs/security.md "Erasure"): the logical part. A full erasure
+// removes the customer and everything held about it; keep-ledger strips the personal fields
+// and keeps the ledger under the id. Both prune what the encrypted mode keeps beside the
+// postings (the value dictionaries of text fields, the birth-date extent) so no value of the
+// customer survives there, and record the erasure in the journal (table erasures) and the
+// audit trail, in the same transaction. The bytes the transaction frees are zeroed by
+// Database::scrub (scrub.cc) after the commit.
+#include <algorithm>
+
+#include "custdb/privacy.h"
+#include "engine/db_impl.h"
+#include "engine/erase.h"
+#include "index/index_keys.h"
+#include "segment/segment_index.h"
+#include "util/coding.h"
+
+namespace custdb {
+
+std::string_view to_string(EraseMode m) {
+  switch (m) {
+    case EraseMode::kFull: return "full";
+    case EraseMode::kKeepLedger: return "keep_ledger";
+  }
+  return "unknown";
+}
+
+}  // namespace custdb
+
+namespace custdb::detail {
+
+using coding::as_bytes;
+using index::IndexId;
+using storage::Bytes;
+
+// ---- the journal ----------------------------------------------------------------------------
+
+std::string encode_erasure(const ErasureEntry& e) {
+  std::string v(17, '\0');
+  auto* p = reinterpret_cast<std::uint8_t*>(v.data());
+  coding::put_u64(p, e.customer);
+  p[8] = static_cast<std::uint8_t>(e.mode);
+  coding::put_i64(p + 9, e.at.time_since_epoch().count());
+  return v;
+}
+
+Result<ErasureEntry> decode_erasure(std::uint64_t seq, std::string_view payload) {
+  if (payload.size() != 17)
+    return make_error(ErrorCode::kCorruption, "erasures: entry " + std::to_string(seq) + " has " +
+                                                  std::to_string(payload.size()) + " bytes, expected 17");
+  const auto* p = reinterpret_cast<const std::uint8_t*>(payload.data());
+  ErasureEntry e;
+  e.seq = seq;
+  e.customer = coding::get_u64(p);
+  if (p[8] > static_cast<std::uint8_t>(EraseMode::kKeepLedger))
+    return make_error(ErrorCode::kCorruption,
+                      "erasures: entry " + std::to_string(seq) + " has mode " + std::to_string(p[8]));
+  e.mode = static_cast<EraseMode>(p[8]);
+  e.at = Timestamp(std::chrono::milliseconds(coding::get_i64(p + 9)));
+  return e;
+}
+
+Result<std::vector<ErasureEntry>> read_erasure_journal(const DatabaseImpl& db, TxnState& st) {
+  std::vector<ErasureEntry> out;
+  if (!db.tables().erasures) return out;  // a read-only open of an older file
+  Status failed;
+  std::vector<std::uint8_t> scratch;
+  storage::Walker walk(st.txn, db.tables().erasures, "erasure journal");
+  auto s = walk.all([&](Bytes k, Bytes v) {
+    if (k.size() != 8) {
+      failed = make_error(ErrorCode::kCorruption, "erasures: a key of " + std::to_string(k.size()) + " bytes");
+      return storage::Next::stop();
+    }
+    auto payload = db.codec().unwrap(codec::Table::kErasures, k, v, scratch);
+    if (!payload) {
+      failed = tl::unexpected(payload.error());
+      return storage::Next::stop();
+    }
+    auto e = decode_erasure(coding::get_u64(k.data()), coding::as_view(*payload));
+    if (!e) {
+      failed = tl::unexpected(e.error());
+      return storage::Next::stop();
+    }
+    out.push_back(*e);
+    return storage::Next::go_on();
+  });
+  if (!s) return tl::unexpected(s.error());
+  if (!failed) return tl::unexpected(failed.error());
+  return out;
+}
+
+Status put_erasure(DatabaseImpl& db, TxnState& st, const ErasureEntry& e) {
+  const std::string key = coding::be64(e.seq);
+  std::vector<std::uint8_t> sealed;
+  db.codec().wrap(codec::Table::kErasures, as_bytes(key), as_bytes(encode_erasure(e)), sealed);
+  return db.put(st, db.tables().erasures, as_bytes(key), sealed, storage::Put::kNoOverwrite);
+}
+
+namespace {
+
+Status append_journal(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode) {
+  auto last = storage::last_key(st.txn, db.tables().erasures, "erasure journal");
+  if (!last) return tl::unexpected(last.error());
+  std::uint64_t seq = 1;
+  if (*last) {
+    if ((*last)->size() != 8)
+      return make_error(ErrorCode::kCorruption, "erasures: a key of " + std::to_string((*last)->size()) + " bytes");
+    seq = coding::get_u64(reinterpret_cast<const std::uint8_t*>((*last)->data())) + 1;
+  }
+  return put_erasure(db, st, ErasureEntry{seq, id, mode, stamp_time(st)});
+}
+
+// Deletes every row of a table keyed be64(customer) || ... for this customer.
+Status delete_prefixed(DatabaseImpl& db, TxnState& st, storage::Table table, CustomerId id,
+                       const char* what) {
+  if (!table) return {};
+  const std::string prefix = coding::be64(id);
+  std::vector<std::string> keys;
+  storage::Walker walk(st.txn, table, what);
+  auto s = walk.prefix(as_bytes(prefix), [&](Bytes k, Bytes) {
+    keys.emplace_back(coding::as_view(k));
+    return storage::Next::go_on();
+  });
+  if (!s) return s;
+  for (const auto& k : keys)
+    if (auto d = db.del(st, table, as_bytes(k)); !d) return d;
+  return {};
+}
+
+// Encrypted mode keeps, beside the postings, every value a text field has had (meta
+// "values.<field>") and the lowest and highest bucket of ordered fields (meta "extent.<field>"):
+// both only grow. After the customer's postings are gone, drop its text values that no
+// customer has any more, and shrink the birth-date extent to the buckets still in use, so
+// neither keeps a value of the erased customer.
+Status prune_encrypted_meta(DatabaseImpl& db, TxnState& st, const Customer& before) {
+  if (!db.encrypted() || !db.sliced()) return {};
+  if (auto s = db.flush_postings(st); !s) return s;
+  segment::SegmentIndex index(db, st);
+  for (const index::Posting& p : index::customer_postings(before, db.seg_keys().text_fold())) {
+    if (segment::is_text_field(p.field)) {
+      auto members = index.members(p);
+      if (!members) return tl::unexpected(members.error());
+      if (!members->empty()) continue;
+      const std::string key = segment::dictionary_key(p.field);
+      auto stored = db.get_sealed_meta(st, key);
+      if (!stored) return tl::unexpected(stored.error());
+      if (!*stored) continue;
+      auto values = segment::decode_dictionary(**stored);
+      if (!values) return make_error(ErrorCode::kCorruption, "meta " + key + ": malformed");
+      auto it = std::lower_bound(values->begin(), values->end(), p.bucket);
+      if (it == values->end() || *it != p.bucket) continue;
+      values->erase(it);
+      if (auto s = db.put_sealed_meta(st, key, segment::encode_dictionary(*values)); !s) return s;
+    } else if (p.field == index::SegField::kBirthDate) {
+      auto e = index.extent(p.field);
+      if (!e) return tl::unexpected(e.error());
+      if (!*e) continue;
+      const std::int64_t b = index::decode_bucket(p.bucket);
+      auto [lo, hi] = **e;
+      if (b != lo && b != hi) continue;
+      auto used = [&](std::int64_t bucket) -> Result<bool> {
+        auto m = index.members(index::Posting{p.field, index::encode_bucket(bucket)});
+        if (!m) return tl::unexpected(m.error());
+        return !m->empty();
+      };
+      while (lo <= hi) {
+        auto u = used(lo);
+        if (!u) return tl::unexpected(u.error());
+        if (*u) break;
+        ++lo;
+      }
+      while (hi >= lo) {
+        auto u = used(hi);
+        if (!u) return tl::unexpected(u.error());
+        if (*u) break;
+        --hi;
+      }
+      const std::string key = segment::extent_key(p.field);
+      if (lo > hi) {
+        if (auto s = db.del(st, db.tables().meta, as_bytes(key)); !s) return s;
+      } else if (auto s = db.put_sealed_meta(st, key, segment::encode_extent({lo, hi})); !s) {
+        return s;
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode,
+                            ErasureCounts* counts) {
+  if (mode != EraseMode::kFull && mode != EraseMode::kKeepLedger)
+    return make_error(ErrorCode::kInvalidArgument, "mode: not an erase mode");
+  if (!db.tables().erasures)
+    return make_error(ErrorCode::kFailedPrecondition, "the file has no erasure journal (format " +
+                                                          std::to_string(db.file_format()) + ")");
+  auto c = db.load_customer(st, id);
+  if (!c) return tl::unexpected(c.error());
+  if (!*c) return false;
+  const Customer before = **c;
+  if (mode == EraseMode::kKeepLedger && before.anonymized) return false;  // done already
+
+  auto rels = db.relationships_of(st, id);
+  if (!rels) return tl::unexpected(rels.error());
+  if (mode == EraseMode::kFull) {
+    auto txns = db.index_values(st, IndexId::kTxnByCustomer, index::IndexKeys::id_key(id));
+    if (!txns) return tl::unexpected(txns.error());
+    auto done = db.delete_customer(st, id, DeleteMode::kCascade);
+    if (!done) return tl::unexpected(done.error());
+    if (counts) {
+      counts->transactions += txns->size();
+      counts->relationships += rels->size();
+    }
+    if (auto s = delete_prefixed(db, st, db.tables().rule_moves, id, "rule moves"); !s)
+      return tl::unexpected(s.error());
+  } else {
+    for (const auto& r : *rels) {
+      auto done = db.remove_relationship(st, r.id);
+      if (!done) return tl::unexpected(done.error());
+    }
+    if (counts) counts->relationships += rels->size();
+    auto txns = db.transactions_of(st, id, std::nullopt, std::nullopt);
+    if (!txns) return tl::unexpected(txns.error());
+    for (const auto& t : *txns) {
+      if (t.description.empty()) continue;
+      auto done = db.amend_transaction(st, t.id, [](Transaction& x) { x.description.clear(); });
+      if (!done) return tl::unexpected(done.error());
+    }
+    // Reloaded: amending transactions moved nothing of the customer's own fields, but the
+    // stored record is the one to diff against.
+    auto now = db.load_customer(st, id);
+    if (!now) return tl::unexpected(now.error());
+    if (!*now) return make_error(ErrorCode::kCorruption, "customer " + std::to_string(id) + " vanished");
+    Customer after = **now;
+    const Customer stored = after;
+    // The personal fields (docs/security.md, "Personal fields"); tags, consents, tier, stage,
+    // risk, income band, aggregates and scores stay.
+    after.name.clear();
+    after.email.reset();
+    after.phone.reset();
+    after.external_ref.clear();
+    after.birth_date.reset();
+    after.gender = Gender::kUnknown;
+    after.address = Address{};
+    after.anonymized = true;
+    after.updated_at = stamp_time(st);
+    if (auto s = db.write_customer(st, &stored, &after); !s) return tl::unexpected(s.error());
+  }
+  if (auto s = delete_prefixed(db, st, db.tables().consent_history, id, "consent history"); !s)
+    return tl::unexpected(s.error());
+  if (auto s = prune_encrypted_meta(db, st, before); !s) return tl::unexpected(s.error());
+  if (auto s = append_journal(db, st, id, mode); !s) return tl::unexpected(s.error());
+  AuditEvent ev;
+  ev.command = mode == EraseMode::kFull ? "erase" : "erase --keep-ledger";
+  ev.subjects = {id};
+  ev.count = 1;
+  if (auto a = db.append_audit(st, ev); !a) return tl::unexpected(a.error());
+  if (counts) ++counts->erased;
+  return true;
+}
+
+}  // namespace custdb::detail
+
+namespace custdb {
+
+using detail::TxnState;
+
+Result<bool> WriteTxn::erase_customer(CustomerId id, EraseMode mode) {
+  return detail::run_write<bool>(*this, [&](TxnState& st) -> Result<bool> {
+    return detail::erase_customer(*db_, st, id, mode, nullptr);
+  });
+}
+
+Result<std::vector<ErasureEntry>> ReadView::erasure_journal() const {
+  if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  if (state_->poisoned) return tl::unexpected(*state_->failure);
+  return detail::read_erasure_journal(*db_, *state_);
+}
+
+Result<ErasureReport> Database::erase_customers(std::span<const CustomerId> ids, EraseMode mode) {
+  ErasureReport report;
+  detail::DatabaseImpl& d = *impl_;
+  constexpr std::size_t kBatch = 1000;
+  for (std::size_t from = 0; from < ids.size(); from += kBatch) {
+    const std::size_t to = std::min(ids.size(), from + kBatch);
+    detail::ErasureCounts counts;
+    auto s = d.write_retrying([&](TxnState& st) -> Status {
+      counts = {};
+      for (std::size_t i = from; i < to; ++i) {
+        auto done = detail::erase_customer(d, st, ids[i], mode, &counts);
+        if (!done) return tl::unexpected(done.error());
+        if (!*done) ++counts.not_found;
+      }
+      return {};
+    });
+    if (!s) return tl::unexpected(s.error());
+    report.erased += counts.erased;
+    report.not_found += counts.not_found;
+    report.transactions_removed += counts.transactions;
+    report.relationships_removed += counts.relationships;
+  }
+  auto scrubbed = scrub();
+  if (!scrubbed) return tl::unexpected(scrubbed.error());
+  report.scrub = *scrubbed;
+  return report;
+}
+
+Result<ErasureReport> Database::erase_customer(CustomerId id, EraseMode mode) {
+  const CustomerId one[] = {id};
+  return erase_customers(one, mode);
+}
+
+}  // namespace custdb
