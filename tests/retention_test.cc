@@ -15,6 +15,7 @@
 #include "custdb/database.h"
 #include "custdb/privacy.h"
 #include "engine/db_impl.h"
+#include "erasure_scan.h"
 #include "program.h"
 #include "test_util.h"
 
@@ -432,6 +433,28 @@ BOOST_DATA_TEST_CASE(restore_reapplies_later_erasures, kModes, mode) {
   for (const auto& v : personal_values(stripped)) BOOST_TEST(!contains(restored, v), v);
   const Customer other = distinctive(9);
   if (mode == Mode::kPlain) BOOST_TEST(contains(restored, other.name));  // the scan can find
+  // The attack with the key: the restored file's free pages and page gaps are zero, and no
+  // live value, opened with the database's key, holds the erased values — while the same
+  // attack finds them in the backup (so it can fail).
+  std::vector<std::string> erased_values = personal_values(gone);
+  for (const auto& v : personal_values(stripped)) erased_values.push_back(v);
+  {
+    const fs::path probe = dir / "backup-probe";
+    fs::create_directories(probe);
+    fs::copy_file(backup / "data.mdb", probe / "data.mdb");
+    Options ro;
+    ro.read_only = true;
+    auto old = open_db(mode, probe, ro);
+    BOOST_TEST(erasure_scan::found_in_live_values(old, erased_values).size() == erased_values.size());
+  }
+  {
+    const auto look = erasure_scan::look_at(db_dir / "data.mdb");
+    BOOST_TEST(look.nonzero_free_pages == 0u);
+    BOOST_TEST(look.pages_with_dirty_gap == 0u);
+    auto db = open_db(mode, db_dir);
+    BOOST_TEST(erasure_scan::found_in_live_values(db, erased_values).empty());
+    BOOST_TEST(!erasure_scan::found_in_live_values(db, personal_values(other)).empty());
+  }
 
   // Restoring the same backup again: the journal now holds both erasures, re-applied once
   // more to the fresh copy; nothing comes back.
