@@ -580,8 +580,11 @@ inline constexpr std::string_view kMetaRules = "analytics.rules";
 // no phone region to read it in): u64 big-endian ids, ascending. Retried, and shrunk, whenever
 // a phone region is set (engine/upgrade_v3_text.cc).
 inline constexpr std::string_view kMetaPhonesNotE164 = "phones.not_e164";
-inline constexpr std::array<std::string_view, 3> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
-                                                                    kMetaPhonesNotE164};
+// The retention policy's canonical text (engine/retention.cc).
+inline constexpr std::string_view kMetaRetentionPolicy = "retention.policy";
+inline constexpr std::array<std::string_view, 4> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
+                                                                    kMetaPhonesNotE164,
+                                                                    kMetaRetentionPolicy};
 
 }  // namespace custdb::detail
 
@@ -597,6 +600,8 @@ class Database::Impl final : public detail::DatabaseImpl {
   // The engine behind a handle (for the engine's modules outside src/engine: analytics).
   static detail::DatabaseImpl& of(Database& db) { return *db.impl_; }
   static const detail::DatabaseImpl& of(const Database& db) { return *db.impl_; }
+  // A handle owning `impl` (restore_backup: databases opened without the process lock).
+  static Database handle(std::unique_ptr<Impl> impl) { return Database(std::move(impl)); }
 };
 
 class ReadView::State final : public detail::TxnState {
