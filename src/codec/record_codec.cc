@@ -17,9 +17,10 @@ using namespace std::chrono;
 
 tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
   static constexpr const char* kNames[] = {"?", "customers", "relationships", "transactions",
-                                           "meta", "idx.segments"};
+                                           "meta", "idx.segments", "audit", "erasures",
+                                           "consent_history", "rule_moves"};
   auto t = static_cast<unsigned>(table);
-  std::string m = t < 6 ? kNames[t] : "?";
+  std::string m = t < std::size(kNames) ? kNames[t] : "?";
   m += " key ";
   static constexpr char kHex[] = "0123456789abcdef";
   for (auto b : key) {

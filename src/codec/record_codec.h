@@ -39,6 +39,11 @@ enum class Table : std::uint8_t {
   kTransactions = 3,
   kMeta = 4,
   kPostings = 5,  // segment bitmaps (src/index/segments.h)
+  // Format 4, privacy (custdb/privacy.h): one id per table.
+  kAudit = 6,
+  kErasures = 7,
+  kConsentHistory = 8,
+  kRuleMoves = 9,
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;

@@ -21,6 +21,7 @@
 
 #include "crypto/crypto.h"
 #include "custdb/key.h"
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/coding.h"
@@ -678,6 +679,7 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
     }
     if (h->format < 4) {
       if (auto p = upgrade_v4_privacy(d, st, *keys); !p) return p;
+      if (auto c = upgrade_v4_consent_postings(d, st, *keys); !c) return c;
     }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "util/coding.h"
 
@@ -217,6 +218,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (*v)
         if (auto st2 = d.put_sealed_meta(ws, key, **v); !st2) return st2;
     }
+    if (auto st2 = detail::copy_consent_tables(s, rs, d, ws); !st2) return st2;
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};

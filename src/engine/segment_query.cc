@@ -59,6 +59,8 @@ SegField seg_field(Field f) {
     case Field::kConsentEmail: return SegField::kConsentEmail;
     case Field::kConsentSms: return SegField::kConsentSms;
     case Field::kConsentPhone: return SegField::kConsentPhone;
+    case Field::kConsentProfiling: return SegField::kConsentProfiling;
+    case Field::kConsentSharing: return SegField::kConsentSharing;
     case Field::kTxnCount: return SegField::kTxnCount;
     case Field::kTotalAmount: return SegField::kTotalAmount;
     case Field::kFirstTxnAt: return SegField::kFirstTxnAt;

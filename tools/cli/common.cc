@@ -420,7 +420,7 @@ std::string names_of(const char* (*name)(E), std::size_t n) {
 }
 
 constexpr std::size_t kRankByCount = static_cast<std::size_t>(RankBy::kMScore) + 1;
-constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kMScore) + 1;
+constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kConsentSharing) + 1;
 
 }  // namespace
 
