@@ -423,6 +423,17 @@ class DatabaseImpl {
   // ---- consistency check (check.cc) ----
   Result<CheckReport> check();
 
+  // ---- audit trail (audit.cc) ----
+  // Appends one entry to the audit trail (table audit) in st's write transaction: the next
+  // seq, st's transaction time, the effective OS user, uid and pid, and `event`; extends the
+  // hash chain and its head (meta "audit.head"). Returns the entry's seq. kInvalidArgument
+  // when the event breaks AuditEvent's limits (command empty or not printable ASCII, ...);
+  // kCorruption when the stored head is malformed. Every library privacy operation calls it
+  // in its own transaction (docs/security.md, "Audit trail").
+  Result<std::uint64_t> append_audit(TxnState& st, const AuditEvent& event);
+  // The entries matching `filter`, by seq (empty when the file has no audit table).
+  Result<std::vector<AuditEntry>> audit_entries(TxnState& st, const AuditFilter& filter) const;
+
  private:
   friend class WriterLock;  // releases the write lock
 

@@ -503,7 +503,10 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
       .set("last_txn_at", c.aggregates.last_txn_at ? Json(format_timestamp(*c.aggregates.last_txn_at)) : Json());
   auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
   auto consent = [&](const Consent& k) {
-    return Json::object().set("state", to_string(k.state)).set("date", k.date ? Json(format_date(*k.date)) : Json());
+    return Json::object()
+        .set("state", to_string(k.state))
+        .set("date", k.date ? Json(format_date(*k.date)) : Json())
+        .set("source", k.source.empty() ? Json() : Json(k.source));
   };
   Json j = Json::object();
   j.set("id", c.id)
@@ -525,6 +528,8 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
       .set("consent_email", consent(c.consent_email))
       .set("consent_sms", consent(c.consent_sms))
       .set("consent_phone", consent(c.consent_phone))
+      .set("consent_profiling", consent(c.consent_profiling))
+      .set("consent_sharing", consent(c.consent_sharing))
       .set("created_at", format_timestamp(c.created_at))
       .set("updated_at", format_timestamp(c.updated_at))
       .set("aggregates", std::move(agg));
@@ -547,7 +552,7 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
 void print_customer(const Globals& g, const Customer& c, std::string_view currency) {
   auto consent = [](const Consent& k) {
     std::string s(to_string(k.state));
-    if (k.date) s += " (" + format_date(*k.date) + ")";
+    if (k.date) s += " (" + format_date(*k.date) + (k.source.empty() ? "" : ", " + k.source) + ")";
     return s;
   };
   std::string address = c.address.city;
@@ -577,6 +582,8 @@ void print_customer(const Globals& g, const Customer& c, std::string_view curren
       {"consent_email", consent(c.consent_email)},
       {"consent_sms", consent(c.consent_sms)},
       {"consent_phone", consent(c.consent_phone)},
+      {"consent_profiling", consent(c.consent_profiling)},
+      {"consent_sharing", consent(c.consent_sharing)},
       {"created_at", format_timestamp(c.created_at)},
       {"updated_at", format_timestamp(c.updated_at)},
       {"txn_count", std::to_string(c.aggregates.txn_count)},
