@@ -84,6 +84,9 @@ class SegmentKeys {
   SegmentKeys(const crypto::Tokenizer*, bool) = delete;  // a format number, not a flag
   bool tokenized() const { return tok_ != nullptr; }
   bool sliced() const { return sliced_; }
+  // Whether the file has the postings of consent_profiling and consent_sharing (format 4 on;
+  // a format-3 or older file opened read-only has none, and its check expects none).
+  bool consent_purposes() const { return consent_purposes_; }
   index::TextFold text_fold() const { return text_fold_; }
   std::string posting_key(const Posting& p) const;
   // The posting key of slice `slice` (0..64) of sliced field f (slices.h), memoized.
@@ -94,6 +97,7 @@ class SegmentKeys {
  private:
   const crypto::Tokenizer* tok_;
   bool sliced_;
+  bool consent_purposes_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };
