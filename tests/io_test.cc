@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(format_and_table_names) {
   BOOST_TEST(!cio::format_for_path("csv").has_value());
   BOOST_TEST((cio::table_from_string("Transactions") == Table::kTransactions));
   BOOST_TEST(cio::to_string(Table::kRelationships) == "relationships");
-  BOOST_TEST(cio::columns(Table::kCustomers).size() == 24u);
+  BOOST_TEST(cio::columns(Table::kCustomers).size() == 33u);
 }
 
 // ---- import ----------------------------------------------------------------------------------
@@ -568,7 +568,10 @@ BOOST_DATA_TEST_CASE(export_masks_personal_columns_unless_revealed, kModes * kFo
     BOOST_TEST(header ==
                "id,external_ref,type,name,email,phone,birth_date,gender,city,region,country,tier,"
                "stage,income_band,risk,created_at,tags,consent_email,consent_email_date,"
-               "consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at");
+               "consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at,"
+               "consent_profiling,consent_profiling_date,consent_sharing,consent_sharing_date,"
+               "consent_email_source,consent_sms_source,consent_phone_source,"
+               "consent_profiling_source,consent_sharing_source");
     // The phone starts with '+': neutralized for spreadsheets (ExportOptions::neutralize).
     BOOST_TEST(masked.find("\n1,,individual,A*** M****,a***@example.com,'+*******4567,"
                            "****-**-**,unknown,\"Springfield, IL\",,,bronze,prospect,,low,"

@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(unknown_fields_list_the_valid_ones) {
       "fields: type, tier, stage, region, city, country, gender, income_band, risk, birth_date, "
       "age, created_at, consent_email, consent_sms, consent_phone, txn_count, total_amount, "
       "first_txn_at, last_txn_at, p_alive, expected_purchases, clv, r_score, f_score, m_score, "
-      "recency_days, tenure_days, tag, related)";
+      "recency_days, tenure_days, consent_profiling, consent_sharing, tag, related)";
   BOOST_CHECK_EQUAL(parse_error("teir = gold"),
                     "at 1: expected a field, found 'teir' (did you mean 'tier'? " + fields);
   BOOST_CHECK_EQUAL(

@@ -285,7 +285,11 @@ BOOST_AUTO_TEST_CASE(deltas_move_a_customer_between_postings) {
   };
   // An insert adds the customer to every posting it has, in its chunk.
   auto added = deltas(nullptr, &a);
-  const auto postings = index::customer_postings(a);
+  auto postings = index::customer_postings(a);
+  // A format-1 file has no postings of the format-4 consents (SegmentKeys::consent_purposes).
+  std::erase_if(postings, [](const index::Posting& p) {
+    return p.field == index::SegField::kConsentProfiling || p.field == index::SegField::kConsentSharing;
+  });
   BOOST_TEST_REQUIRE(added.size() == postings.size());
   for (std::size_t i = 0; i < postings.size(); ++i) {
     BOOST_TEST(added[i].first == segment::chunk_key(keys.posting_key(postings[i]), segment::chunk_of(a.id)));

@@ -240,7 +240,8 @@ BOOST_AUTO_TEST_CASE(enum_fields_have_their_enum_range) {
   }
   BOOST_TEST(query::field_rules::enum_max(Field::kTier) == 4);
   BOOST_TEST(query::field_rules::enum_max(Field::kConsentSms) == 2);
-  BOOST_TEST(query::field_rules::field_names().size() == static_cast<std::size_t>(Field::kTenureDays) + 1);
+  BOOST_TEST(query::field_rules::field_names().size() == static_cast<std::size_t>(Field::kConsentSharing) + 1);
+  BOOST_TEST(query::field_rules::enum_max(Field::kConsentProfiling) == 2);
 }
 
 // Validation accepts exactly the table's numbers; the planner's ordered-enum range covers them.

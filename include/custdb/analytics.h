@@ -190,6 +190,9 @@ struct ClvModel {
   // with the population mean. (The others left out, customers - repeat_customers - this, have
   // no repeat purchase.)
   std::uint64_t non_positive_value_customers = 0;
+  // Customers with purchases left out of the data because they refused profiling
+  // (consent_profiling = denied, custdb/privacy.h): not in `customers`.
+  std::uint64_t excluded_no_profiling_consent = 0;
   std::uint64_t summary_hash = 0;      // XXH3 of the summary rows, to tell two data sets apart
   Timestamp fitted_at{};
   clv::FitDiagnostics bgnbd_diagnostics, gamma_gamma_diagnostics;
@@ -227,6 +230,9 @@ struct ScoreReport {
   // Customers with repeat purchases whose mean repeat value is <= 0 (refunds), scored with the
   // Gamma-Gamma population mean spend per purchase.
   std::uint64_t population_mean_value = 0;
+  // Customers with purchases not scored because they refused profiling (consent_profiling =
+  // denied); any scores they held were cleared (and are not counted in `cleared`).
+  std::uint64_t excluded_no_profiling_consent = 0;
 };
 
 // Scores every customer with the stored model (kFailedPrecondition if none, or if the model
@@ -272,6 +278,9 @@ struct RuleReport {
   std::uint64_t customers = 0;  // customers examined
   std::uint64_t changed = 0;    // customers whose tier or stage changed
   std::vector<Move> moves;      // by field, from, to
+  // Customers a rule matched and would have moved, left as they are because they refused
+  // profiling (consent_profiling = denied). Never moved, never counted in `changed`.
+  std::uint64_t excluded_no_profiling_consent = 0;
 };
 
 // Evaluates the stored rules on one snapshot as of options.as_of and writes the changes in

@@ -409,7 +409,13 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
 
   // ---- privacy (custdb/privacy.h) ----
   // Sets one consent (state, date, source) and records the change in the consent history;
-  // false when there is no such customer. As update_customer on that one field.
+  // false when there is no such customer. As update_customer on that one field: an invalid
+  // consent (state not named, a date missing or given with unknown, a date outside
+  // 1800..2200, a source with control characters, not UTF-8, over 100 bytes, or given with
+  // unknown) or purpose is kInvalidArgument naming it ("consent_profiling source: ...") and
+  // nothing is written. Denying kProfiling clears the customer's scores in the same write.
+  // Records an audit entry "set_consent" (the id, purpose and state; never the source).
+  // Every write that changes a consent (insert, update, import) records its history too.
   Result<bool> set_consent(CustomerId id, ConsentPurpose purpose, const Consent& consent);
   // The logical part of an erasure (Database::erase_customer): removes (kFull) or strips
   // (kKeepLedger) the customer and records it in the erasure journal and the audit trail.

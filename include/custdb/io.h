@@ -13,7 +13,11 @@
 // Columns (export writes exactly these, in this order):
 //   customers:     id,external_ref,type,name,email,phone,birth_date,gender,city,region,country,
 //                  tier,stage,income_band,risk,created_at,tags,consent_email,consent_email_date,
-//                  consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at
+//                  consent_sms,consent_sms_date,consent_phone,consent_phone_date,updated_at,
+//                  consent_profiling,consent_profiling_date,consent_sharing,
+//                  consent_sharing_date,consent_email_source,consent_sms_source,
+//                  consent_phone_source,consent_profiling_source,consent_sharing_source
+//                  (the columns after updated_at came with format 4; all are optional)
 //                  (required in a CSV header: id, name; an empty id is assigned on import;
 //                  created_at and updated_at are kept as given, absent: the time of import)
 //   relationships: from,to,type,since  (+ custom_type on import; a type that is no built-in name
@@ -51,6 +55,7 @@
 #include <vector>
 
 #include "custdb/database.h"
+#include "custdb/privacy.h"
 #include "custdb/status.h"
 
 namespace custdb::io {
@@ -155,7 +160,21 @@ struct ExportOptions {
   // numeric columns (ids, amounts, base_amount — "-12.50" stays), dates, times and enum names
   // are never touched. Applies to masked exports too. JSON Lines is never changed.
   bool neutralize = true;
+  // Customers only (kInvalidArgument for the other tables): just the customers of this
+  // segment query (custdb/query.h, amounts in the base currency's digits, as of today UTC);
+  // empty: every customer. kInvalidArgument on a bad query.
+  std::string segment;
+  // Customers only: leave out every customer without a GRANTED consent for this purpose
+  // (unknown and denied are both left out) and count them in ExportStats.
+  std::optional<ConsentPurpose> purpose;
+  // Optional: filled with what was written and left out.
+  struct Stats {
+    std::uint64_t rows = 0;                 // data rows written
+    std::uint64_t left_out_no_consent = 0;  // customers left out by `purpose`
+  };
+  Stats* stats = nullptr;
 };
+using ExportStats = ExportOptions::Stats;
 
 // Writes the table in id order (customers, relationships and transactions each by their id),
 // CSV with a header row and "\n" line ends, or one JSON object per line. kIOError when `out`

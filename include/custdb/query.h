@@ -99,6 +99,8 @@ enum class Field : std::uint8_t {
   // Whole days from the UTC day of last_txn_at (first_txn_at) to the query's as-of date;
   // absent without transactions. Negative when that day is after the as-of date.
   kRecencyDays, kTenureDays,
+  // Consents by purpose (format 4, custdb/privacy.h): ConsentState like consent_email.
+  kConsentProfiling, kConsentSharing,
 };
 
 // The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
@@ -124,7 +126,8 @@ CUSTDB_EXPORT std::string_view to_string(Cmp cmp);
 // ---- the tree ---------------------------------------------------------------------------------
 
 // One comparison operand, in the one representation the planner compares:
-//   kEnum      type, tier, stage, gender, risk, consent_*  int64: the enum's number
+//   kEnum      type, tier, stage, gender, risk, consent_* (email, sms, phone, profiling,
+//              sharing)                    int64: the enum's number
 //   kText      region, city (folded), country (upper case, 2 letters)       string, trimmed
 //   kInteger   income_band (1..10), txn_count (>= 0), age (>= 0, years),    int64
 //              r_score, f_score, m_score (1..5), recency_days, tenure_days (any)

@@ -55,6 +55,7 @@ CUSTDB_EXPORT std::optional<RankBy> rank_by_from_string(std::string_view name); 
 enum class GroupBy {
   kTier, kRegion, kStage, kType, kCity, kCountry, kGender, kRisk, kIncomeBand, kTag,
   kConsentEmail, kConsentSms, kConsentPhone, kRScore, kFScore, kMScore,
+  kConsentProfiling, kConsentSharing,
 };
 CUSTDB_EXPORT const char* to_string(GroupBy g);                          // "tier", "consent_email", ...
 CUSTDB_EXPORT std::optional<GroupBy> group_by_from_string(std::string_view name);  // the inverse

@@ -20,6 +20,9 @@ std::optional<RfmRow> summarise(CustomerId id, std::vector<std::pair<std::int64_
 // Fills r/f/m_score of every row (quintiles over these rows).
 void assign_scores(std::vector<RfmRow>& rows);
 // rfm_summary's body.
-Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOptions& options);
+// Customers whose profiling consent is denied are left out (custdb/privacy.h); `excluded`,
+// when given, receives how many of them had counted purchases.
+Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOptions& options,
+                                           std::uint64_t* excluded = nullptr);
 
 }  // namespace custdb::analytics

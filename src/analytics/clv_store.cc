@@ -2,6 +2,7 @@
 // scoring every customer with it (custdb/analytics.h, docs/analytics.md).
 #include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -67,6 +68,7 @@ std::string serialize(const ClvModel& m) {
   line("kinds", kinds);
   line("debits_negative", m.debits_negative ? "1" : "0");
   line("non_positive_value_customers", std::to_string(m.non_positive_value_customers));
+  line("excluded_no_profiling_consent", std::to_string(m.excluded_no_profiling_consent));
   auto diagnostics = [&](const char* prefix, const clv::FitDiagnostics& d) {
     line((std::string(prefix) + "_converged").c_str(), d.converged ? "1" : "0");
     line((std::string(prefix) + "_restarts_agreed").c_str(), std::to_string(d.restarts_agreed));
@@ -143,6 +145,7 @@ Result<ClvModel> deserialize(std::string_view text) {
   };
   if (!optional_flag("debits_negative", m.debits_negative) ||
       !optional_whole("non_positive_value_customers", m.non_positive_value_customers) ||
+      !optional_whole("excluded_no_profiling_consent", m.excluded_no_profiling_consent) ||
       !optional_diagnostics("bgnbd", m.bgnbd_diagnostics) ||
       !optional_diagnostics("gamma_gamma", m.gamma_gamma_diagnostics))
     return bad("number");
@@ -167,7 +170,8 @@ Result<ClvModel> deserialize(std::string_view text) {
 Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   RfmOptions o = options;
   if (!o.as_of) o.as_of = analytics_access::today_utc();
-  auto rows = rfm_summary(view, o);
+  std::uint64_t excluded = 0;
+  auto rows = analytics::summarise_view(view, o, &excluded);
   if (!rows) return tl::unexpected(rows.error());
   // Rows from the summary are always data; a row that somehow is not (a bug) is left out rather
   // than stopping the fit for everyone.
@@ -189,6 +193,7 @@ Result<ClvModel> fit_clv(const ReadView& view, const RfmOptions& options) {
   m.customers = bg->customers;
   m.repeat_customers = gg->customers;
   m.non_positive_value_customers = gg->excluded_non_positive;
+  m.excluded_no_profiling_consent = excluded;
   m.bgnbd_diagnostics = bg->diagnostics;
   m.gamma_gamma_diagnostics = gg->diagnostics;
   m.summary_hash = hash_rows(*rows);
@@ -229,6 +234,8 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
   ClvModel model;
   std::vector<RfmRow> rows;
   std::vector<CustomerId> previously_scored;
+  std::vector<CustomerId> denied;  // refused profiling: scores cleared, never written
+  std::uint64_t excluded = 0;
   {
     auto view = db.begin_read();
     if (!view) return tl::unexpected(view.error());
@@ -243,12 +250,15 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
     rfm.unit = model.unit;
     rfm.kinds = model.kinds;
     rfm.debits_negative = model.debits_negative;
-    auto r = rfm_summary(*view, rfm);
+    auto r = analytics::summarise_view(*view, rfm, &excluded);
     if (!r) return tl::unexpected(r.error());
     rows = std::move(*r);
     auto scored = analytics_access::scored_customers(*view);
     if (!scored) return tl::unexpected(scored.error());
     previously_scored = std::move(*scored);
+    auto d = analytics_access::profiling_denied(*view);
+    if (!d) return tl::unexpected(d.error());
+    denied = std::move(*d);
   }
   if (!(model.gamma_gamma.q > 1))
     return make_error(ErrorCode::kFailedPrecondition,
@@ -299,6 +309,7 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
   }
   ScoreReport report;
   report.as_of = as_of;
+  report.excluded_no_profiling_consent = excluded;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (non_finite[i]) {
       ++report.skipped;
@@ -327,8 +338,13 @@ Result<ScoreReport> score_customers(Database& db, const ScoreOptions& options) {
         for (std::size_t i = from; i < to; ++i) {
           auto done = analytics_access::set_scores(txn, writes[i].first, writes[i].second);
           if (!done) return tl::unexpected(done.error());
-          // false: deleted meanwhile. A skipped customer's removal is counted in skipped.
-          if (*done && (writes[i].second || i >= rows.size())) ++(writes[i].second ? scored : cleared);
+          // false: deleted meanwhile, or profiling refused meanwhile (the engine then clears
+          // instead). A skipped customer's removal is counted in skipped, a customer who
+          // refused profiling in excluded_no_profiling_consent.
+          const bool refused = i >= rows.size() &&
+                               std::binary_search(denied.begin(), denied.end(), writes[i].first);
+          if (*done && !refused && (writes[i].second || i >= rows.size()))
+            ++(writes[i].second ? scored : cleared);
         }
         report.scored += scored;
         report.cleared += cleared;

@@ -89,8 +89,13 @@ void assign_scores(std::vector<RfmRow>& rows) {
   }
 }
 
-Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOptions& options) {
+Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOptions& options,
+                                           std::uint64_t* excluded) {
   if (auto s = validate(options); !s) return tl::unexpected(s.error());
+  // Refused profiling: never summarised, so never in a fit, a score or an RFM ranking.
+  auto denied = analytics_access::profiling_denied(view);
+  if (!denied) return tl::unexpected(denied.error());
+  std::uint64_t left_out = 0;
   const Date as_of = options.as_of.value_or(analytics_access::today_utc());
   // Transactions before the end of the as-of day count.
   const Timestamp end =
@@ -114,9 +119,16 @@ Result<std::vector<RfmRow>> summarise_view(const ReadView& view, const RfmOption
           const AmountSum amount = txn.base_amount.value_or(txn.amount);
           days.emplace_back(day.count(), options.debits_negative ? -amount : amount);
         }
-        if (auto row = summarise(customer, days, as_of, options.unit, digits)) rows.push_back(*row);
+        auto row = summarise(customer, days, as_of, options.unit, digits);
+        if (!row) return;
+        if (std::binary_search(denied->begin(), denied->end(), customer)) {
+          ++left_out;
+          return;
+        }
+        rows.push_back(*row);
       });
   if (!scanned) return tl::unexpected(scanned.error());
+  if (excluded) *excluded = left_out;
   std::sort(rows.begin(), rows.end(), [](const RfmRow& a, const RfmRow& b) { return a.id < b.id; });
   assign_scores(rows);
   return rows;

@@ -126,6 +126,7 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     CustomerId id;
     std::optional<Tier> tier;
     std::optional<Stage> stage;
+    std::string tier_rule, stage_rule;  // the rules' text, for the rule-move log
   };
   std::vector<Change> changes;
   RuleReport report;
@@ -136,33 +137,48 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     auto list = rules(*view);
     if (!list) return tl::unexpected(list.error());
     // Decide: per field, the first rule whose segment holds the customer.
-    std::unordered_map<CustomerId, Tier> tier_of;
-    std::unordered_map<CustomerId, Stage> stage_of;
+    std::unordered_map<CustomerId, std::pair<Tier, std::size_t>> tier_of;   // value, rule
+    std::unordered_map<CustomerId, std::pair<Stage, std::size_t>> stage_of;
+    // Refused profiling: never moved by a rule (custdb/privacy.h).
+    auto denied = analytics_access::profiling_denied(*view);
+    if (!denied) return tl::unexpected(denied.error());
     SegmentOptions so;
     so.as_of = as_of;
-    for (const Rule& rule : *list) {
+    for (std::size_t r = 0; r < list->size(); ++r) {
+      const Rule& rule = (*list)[r];
       auto q = query::parse(rule.when, parse_options);
       if (!q) return make_error(ErrorCode::kCorruption, "stored rule: " + q.error().message());
       auto ids = view->ids(*q, so);
       if (!ids) return tl::unexpected(ids.error());
       for (CustomerId id : *ids) {
-        if (auto t = std::get_if<Tier>(&rule.assign)) tier_of.try_emplace(id, *t);
-        else stage_of.try_emplace(id, std::get<Stage>(rule.assign));
+        if (auto t = std::get_if<Tier>(&rule.assign)) tier_of.try_emplace(id, *t, r);
+        else stage_of.try_emplace(id, std::get<Stage>(rule.assign), r);
       }
     }
     // Compare with the current values.
     auto walked = view->for_each_customer([&](const Customer& c) {
       ++report.customers;
-      Change ch{c.id, std::nullopt, std::nullopt};
-      if (auto it = tier_of.find(c.id); it != tier_of.end() && it->second != c.tier) {
-        ch.tier = it->second;
-        ++moves[{"tier", std::string(to_string(c.tier)), std::string(to_string(it->second))}];
+      Change ch{c.id, std::nullopt, std::nullopt, {}, {}};
+      const auto tier_it = tier_of.find(c.id);
+      const auto stage_it = stage_of.find(c.id);
+      const bool would_move = (tier_it != tier_of.end() && tier_it->second.first != c.tier) ||
+                              (stage_it != stage_of.end() && stage_it->second.first != c.stage);
+      if (would_move && (c.consent_profiling.state == ConsentState::kDenied ||
+                         std::binary_search(denied->begin(), denied->end(), c.id))) {
+        ++report.excluded_no_profiling_consent;
+        return true;
       }
-      if (auto it = stage_of.find(c.id); it != stage_of.end() && it->second != c.stage) {
-        ch.stage = it->second;
-        ++moves[{"stage", std::string(to_string(c.stage)), std::string(to_string(it->second))}];
+      if (tier_it != tier_of.end() && tier_it->second.first != c.tier) {
+        ch.tier = tier_it->second.first;
+        ch.tier_rule = to_string((*list)[tier_it->second.second]);
+        ++moves[{"tier", std::string(to_string(c.tier)), std::string(to_string(*ch.tier))}];
       }
-      if (ch.tier || ch.stage) changes.push_back(ch);
+      if (stage_it != stage_of.end() && stage_it->second.first != c.stage) {
+        ch.stage = stage_it->second.first;
+        ch.stage_rule = to_string((*list)[stage_it->second.second]);
+        ++moves[{"stage", std::string(to_string(c.stage)), std::string(to_string(*ch.stage))}];
+      }
+      if (ch.tier || ch.stage) changes.push_back(std::move(ch));
       return true;
     });
     if (!walked) return tl::unexpected(walked.error());
@@ -177,11 +193,28 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
       [&](WriteTxn& txn, std::size_t from, std::size_t to) -> Status {
         for (std::size_t i = from; i < to; ++i) {
           const Change& ch = changes[i];
+          // Read again in this transaction: a customer who refused profiling since the
+          // snapshot is left alone; each move is logged with the value it replaced.
+          auto now = txn.get_customer(ch.id);
+          if (!now) return tl::unexpected(now.error());
+          if (!*now || (*now)->consent_profiling.state == ConsentState::kDenied) continue;
+          const Customer before = **now;
           auto done = txn.update_customer(ch.id, [&](Customer& c) {
             if (ch.tier) c.tier = *ch.tier;
             if (ch.stage) c.stage = *ch.stage;
           });
           if (!done) return tl::unexpected(done.error());
+          if (!*done) continue;
+          if (ch.tier && *ch.tier != before.tier) {
+            RuleMove m{0, ch.id, "tier", std::string(to_string(before.tier)),
+                       std::string(to_string(*ch.tier)), ch.tier_rule, {}};
+            if (auto s = analytics_access::record_rule_move(txn, m); !s) return s;
+          }
+          if (ch.stage && *ch.stage != before.stage) {
+            RuleMove m{0, ch.id, "stage", std::string(to_string(before.stage)),
+                       std::string(to_string(*ch.stage)), ch.stage_rule, {}};
+            if (auto s = analytics_access::record_rule_move(txn, m); !s) return s;
+          }
         }
         return {};
       });

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "custdb/query.h"
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "index/index_keys.h"
 #include "segment/segment_index.h"
@@ -127,6 +129,10 @@ Result<std::vector<CustomerId>> scored_customers(const ReadView& view) {
   return segment::SegmentIndex(db, **st).scored_customers();
 }
 
+Result<std::vector<CustomerId>> profiling_denied(const ReadView& view) {
+  return view.ids(query::eq(query::Field::kConsentProfiling, ConsentState::kDenied));
+}
+
 Result<std::optional<std::string>> get_sealed_meta(const ReadView& view, MetaKey key) {
   auto st = state_of(view);
   if (!st) return tl::unexpected(st.error());
@@ -143,6 +149,12 @@ Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores
   DatabaseImpl& db = ReadView::State::db_of(txn);
   return detail::run_write<bool>(
       txn, [&](TxnState& st) { return db.set_scores(st, id, scores); });
+}
+
+Status record_rule_move(WriteTxn& txn, const RuleMove& move) {
+  DatabaseImpl& db = ReadView::State::db_of(txn);
+  return detail::run_write<void>(
+      txn, [&](TxnState& st) { return detail::write_rule_move(db, st, move); });
 }
 
 Status write_batches(Database& db, std::size_t n, std::size_t batch,

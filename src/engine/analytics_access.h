@@ -50,6 +50,10 @@ Status for_each_customer_transactions(
 // kCorruption when the segment postings are damaged; kFailedPrecondition as above.
 Result<std::vector<CustomerId>> scored_customers(const ReadView& view);
 
+// The customers whose profiling consent is denied (consent_profiling = denied), ascending:
+// never scored, summarised, ranked or moved by rules (docs/analytics.md, "Consent").
+Result<std::vector<CustomerId>> profiling_denied(const ReadView& view);
+
 // ---- sealed meta values owned by analytics ----
 
 // Each is stored sealed (encrypted mode) or checksummed (plaintext), like a record, and key
@@ -68,6 +72,10 @@ Status put_sealed_meta(WriteTxn& txn, MetaKey key, std::string_view value);
 // updated_at alone: the customer's own attributes did not change. false when there is no such
 // customer. Errors and poisoning as WriteTxn's writes.
 Result<bool> set_scores(WriteTxn& txn, CustomerId id, const std::optional<Scores>& scores);
+
+// Appends a tier/stage rule move to the rule-move log (table rule_moves; seq and time set by
+// the engine).
+Status record_rule_move(WriteTxn& txn, const RuleMove& move);
 
 // Runs fn(txn, from, to) for the ranges [0, batch), [batch, 2·batch), ... of [0, n), each in
 // its own write transaction (Database::write: a busy write lock is waited for and retried)

@@ -12,6 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "engine/audit.h"
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
 #include "util/message.h"
@@ -194,6 +195,31 @@ struct Checker {
       check_entries(entries, "transaction " + std::to_string(t->id));
     });
     if (!s) return s;
+
+    // Consent history and rule moves (format 4): every entry decodes under its key. An entry
+    // may outlive its customer only through a damaged file: delete and erase remove them.
+    if (db.tables().consent_history) {
+      s = walk(db.tables().consent_history, [&](storage::Bytes k, storage::Bytes v) {
+        auto e = decode_consent_change(db.codec(), k, v);
+        if (!e) return problem(Kind::kUndecodable, "consent_history", e.error().message());
+        if (!customer_exists(e->customer))
+          problem(Kind::kDanglingReference, "consent_history",
+                  "consent change " + std::to_string(e->seq) + " names missing customer " +
+                      std::to_string(e->customer));
+      });
+      if (!s) return s;
+    }
+    if (db.tables().rule_moves) {
+      s = walk(db.tables().rule_moves, [&](storage::Bytes k, storage::Bytes v) {
+        auto e = decode_rule_move(db.codec(), k, v);
+        if (!e) return problem(Kind::kUndecodable, "rule_moves", e.error().message());
+        if (!customer_exists(e->customer))
+          problem(Kind::kDanglingReference, "rule_moves",
+                  "rule move " + std::to_string(e->seq) + " names missing customer " +
+                      std::to_string(e->customer));
+      });
+      if (!s) return s;
+    }
 
     for (const auto& [id, agg] : stored) {
       auto it = computed.find(id);

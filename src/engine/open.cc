@@ -21,6 +21,7 @@
 
 #include "crypto/crypto.h"
 #include "custdb/key.h"
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/coding.h"
@@ -765,6 +766,7 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
         if (new_personal_key) d.install_personal_key(std::move(new_personal_key));
       }
       if (auto p = upgrade_v4_privacy(d, st, *keys, old_keys); !p) return p;
+      if (auto c = upgrade_v4_consent_postings(d, st, *keys); !c) return c;
     }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/validate.h"
 #include "util/message.h"
@@ -223,6 +224,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
   std::sort(accepted.begin(), accepted.end(),
             [&](std::size_t a, std::size_t b) { return rows[a].id < rows[b].id; });
   std::vector<IndexEntry> entries;
+  std::vector<ConsentChange> consent_changes;  // consent history: a new customer's consents
   {
     OrderedWriter records(st, tables().customers);
     for (std::size_t i : accepted) {
@@ -234,9 +236,11 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
       if (auto s = store_customer(st, c, &records); !s) return s;
       keys().customer_entries(c, entries);
       queue_postings(st, nullptr, &c);
+      diff_consents(nullptr, c, consent_changes);
     }
   }
   if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
+  if (auto s = write_consent_changes(*this, st, consent_changes); !s) return s;
   if (auto next = ids.counter_after()) {
     coding::IdKey v(*next);
     if (auto s = put(st, tables().meta, as_bytes(kNextCustomer), v.span()); !s) return s;
@@ -278,8 +282,13 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
                         "external_ref: '" + c.external_ref + "' belongs to customer " +
                             std::to_string(coding::get_u64((*owner)->data())));
   }
+  // Profiling refused: the customer's scores go with it (custdb/analytics.h).
+  if (c.consent_profiling.state == ConsentState::kDenied) c.scores.reset();
+  std::vector<ConsentChange> consent_changes;
+  diff_consents(&**old, c, consent_changes);
   c.updated_at = stamp_time(st);
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
+  if (auto s = write_consent_changes(*this, st, consent_changes); !s) return tl::unexpected(s.error());
   return true;
 }
 
@@ -300,14 +309,18 @@ Result<bool> DatabaseImpl::set_scores(TxnState& st, CustomerId id,
   }
   Customer c = **old;
   c.scores = scores;
+  // A customer who refused profiling is never scored: scores are cleared instead, and the
+  // call says it wrote none (false).
+  const bool refused = c.consent_profiling.state == ConsentState::kDenied && scores.has_value();
+  if (refused) c.scores.reset();
   if (c.scores) {  // held as stored, so the caller's copy compares equal to a re-read
     c.scores->p_alive = static_cast<double>(to_millionths(c.scores->p_alive)) / 1e6;
     c.scores->expected_purchases =
         static_cast<double>(to_millionths(c.scores->expected_purchases)) / 1e6;
   }
-  if (c == **old) return true;
+  if (c == **old) return !refused;
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
-  return true;
+  return !refused;
 }
 
 Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMode mode) {
@@ -354,6 +367,9 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
     if (auto s = del(st, tables().transactions, k.span()); !s) return tl::unexpected(s.error());
   }
   if (auto s = write_customer(st, &**c, nullptr); !s) return tl::unexpected(s.error());
+  // What the engine kept about the customer goes with it.
+  if (auto s = delete_consent_history(*this, st, id); !s) return tl::unexpected(s.error());
+  if (auto s = delete_rule_moves(*this, st, id); !s) return tl::unexpected(s.error());
   return true;
 }
 

@@ -37,9 +37,10 @@ using index::SegField;
 constexpr std::array<const char*, 13> kRankNames = {
     "total_amount", "txn_count", "last_txn_at", "first_txn_at", "created_at", "birth_date", "clv",
     "p_alive", "expected_purchases", "income_band", "r_score", "f_score", "m_score"};
-constexpr std::array<const char*, 16> kGroupNames = {
+constexpr std::array<const char*, 18> kGroupNames = {
     "tier", "region", "stage", "type", "city", "country", "gender", "risk", "income_band", "tag",
-    "consent_email", "consent_sms", "consent_phone", "r_score", "f_score", "m_score"};
+    "consent_email", "consent_sms", "consent_phone", "r_score", "f_score", "m_score",
+    "consent_profiling", "consent_sharing"};
 
 bool valid(RankBy m) { return static_cast<std::size_t>(m) < kRankNames.size(); }
 bool valid(GroupBy g) { return static_cast<std::size_t>(g) < kGroupNames.size(); }
@@ -81,6 +82,8 @@ SegField seg_field(GroupBy g) {
     case GroupBy::kRScore: return SegField::kRScore;
     case GroupBy::kFScore: return SegField::kFScore;
     case GroupBy::kMScore: return SegField::kMScore;
+    case GroupBy::kConsentProfiling: return SegField::kConsentProfiling;
+    case GroupBy::kConsentSharing: return SegField::kConsentSharing;
   }
   return SegField::kAll;
 }
@@ -106,6 +109,7 @@ std::vector<std::string> enum_names(GroupBy g) {
     case GroupBy::kGender: return names_of<Gender>();
     case GroupBy::kRisk: return names_of<Risk>();
     case GroupBy::kConsentEmail: case GroupBy::kConsentSms: case GroupBy::kConsentPhone:
+    case GroupBy::kConsentProfiling: case GroupBy::kConsentSharing:
       return names_of<ConsentState>();
     default: return {};
   }

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "engine/audit.h"
+#include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
 #include "util/coding.h"
@@ -242,6 +243,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (!entries) return tl::unexpected(entries.error());
       if (auto st2 = detail::copy_audit_entries(d, ws, *entries); !st2) return st2;
     }
+    if (auto st2 = detail::copy_consent_tables(s, rs, d, ws); !st2) return st2;
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};

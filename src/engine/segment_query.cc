@@ -59,6 +59,8 @@ SegField seg_field(Field f) {
     case Field::kConsentEmail: return SegField::kConsentEmail;
     case Field::kConsentSms: return SegField::kConsentSms;
     case Field::kConsentPhone: return SegField::kConsentPhone;
+    case Field::kConsentProfiling: return SegField::kConsentProfiling;
+    case Field::kConsentSharing: return SegField::kConsentSharing;
     case Field::kTxnCount: return SegField::kTxnCount;
     case Field::kTotalAmount: return SegField::kTotalAmount;
     case Field::kFirstTxnAt: return SegField::kFirstTxnAt;
@@ -279,6 +281,14 @@ class SegmentEvaluator {
   }
 
   Result<IdSet> posting(SegField f, std::string bucket) {
+    // A format-3 file opened read-only has no consent_profiling/sharing postings: every
+    // customer's is unknown (the format-4 upgrade writes them so).
+    if (db_.file_format() < 4 &&
+        (f == SegField::kConsentProfiling || f == SegField::kConsentSharing)) {
+      if (bucket == std::string(1, static_cast<char>(ConsentState::kUnknown)))
+        return index_.members({SegField::kAll, std::string()});
+      return IdSet{};
+    }
     return index_.members({f, std::move(bucket)});
   }
 

@@ -49,17 +49,27 @@ Status check_text(std::string_view field, const std::string& s, std::size_t max,
   return {};
 }
 
-Status check_consent(std::string_view field, const Consent& c) {
+const Date kMinDate = Date{std::chrono::year{1800} / 1 / 1};
+const Date kMaxDate = Date{std::chrono::year{2200} / 12 / 31};
+
+// State, date and source of one consent (custdb/types.h, Consent). The source is trimmed.
+// `stored`: the consent as stored on an update; an unchanged consent passes as stored.
+Status check_consent(std::string_view field, Consent& c, const Consent* stored) {
+  if (stored && c == *stored) return {};
   if (!enums::is_valid(c.state)) return bad(field, "unknown consent state");
   if (c.state == ConsentState::kUnknown && c.date)
     return bad(field, "a date is given but the consent state is unknown");
   if (c.state != ConsentState::kUnknown && !c.date)
     return bad(field, "granted or denied needs a date");
+  if (c.date && (*c.date < kMinDate || *c.date > kMaxDate))
+    return bad(field, "date outside 1800-01-01..2200-12-31");
+  c.source = normalize::trim(c.source);
+  if (c.state == ConsentState::kUnknown && !c.source.empty())
+    return bad(std::string(field) + " source", "a source is given but the consent state is unknown");
+  if (auto s = check_text(std::string(field) + " source", c.source, kMaxConsentSourceLength); !s)
+    return s;
   return {};
 }
-
-const Date kMinDate = Date{std::chrono::year{1800} / 1 / 1};
-const Date kMaxDate = Date{std::chrono::year{2200} / 12 / 31};
 
 }  // namespace
 
@@ -144,9 +154,15 @@ Status validate_customer(Customer& c, std::string_view phone_region, const Custo
   if (c.income_band && (*c.income_band < 1 || *c.income_band > 10))
     return bad("income_band", "must be 1 to 10");
   if (!enums::is_valid(c.risk)) return bad("risk", "unknown risk rating");
-  if (auto s = check_consent("consent_email", c.consent_email); !s) return s;
-  if (auto s = check_consent("consent_sms", c.consent_sms); !s) return s;
-  if (auto s = check_consent("consent_phone", c.consent_phone); !s) return s;
+  auto stored_consent = [stored](Consent Customer::*field) -> const Consent* {
+    return stored ? &(stored->*field) : nullptr;
+  };
+  for (auto [name, field] : {std::pair{"consent_email", &Customer::consent_email},
+                             std::pair{"consent_sms", &Customer::consent_sms},
+                             std::pair{"consent_phone", &Customer::consent_phone},
+                             std::pair{"consent_profiling", &Customer::consent_profiling},
+                             std::pair{"consent_sharing", &Customer::consent_sharing}})
+    if (auto s = check_consent(name, c.*field, stored_consent(field)); !s) return s;
   const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
   const Timestamp end =
       std::chrono::time_point_cast<std::chrono::milliseconds>(kMaxDate + std::chrono::days(1));

@@ -16,6 +16,8 @@ inline constexpr std::size_t kMaxNameLength = 200;
 inline constexpr std::size_t kMaxTextLength = 200;       // city, region, product, refs
 inline constexpr std::size_t kMaxDescriptionLength = 1000;
 inline constexpr std::size_t kMaxTags = 64;
+// Consent::source: one printable line (no control characters), trimmed.
+inline constexpr std::size_t kMaxConsentSourceLength = 100;
 
 // Normalizes email, phone, country, tags, city and region in place (util/normalize.h); checks
 // every field (country against the ISO 3166-1 list, birth_date not after today UTC).

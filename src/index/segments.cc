@@ -73,7 +73,7 @@ const char* to_string(SegField f) {
       "all", "type", "tier", "stage", "region", "city", "country", "gender", "income_band",
       "risk", "birth_date", "created_at", "consent_email", "consent_sms", "consent_phone", "tag",
       "txn_count", "total_amount", "first_txn_at", "last_txn_at", "p_alive", "expected_purchases",
-      "clv", "r_score", "f_score", "m_score"};
+      "clv", "r_score", "f_score", "m_score", "consent_profiling", "consent_sharing"};
   auto i = static_cast<std::size_t>(f);
   return i < std::size(kNames) ? kNames[i] : "?";
 }
@@ -186,6 +186,8 @@ std::vector<Posting> customer_postings(const Customer& c, TextFold fold) {
   add_enum(out, SegField::kConsentEmail, static_cast<std::uint8_t>(c.consent_email.state));
   add_enum(out, SegField::kConsentSms, static_cast<std::uint8_t>(c.consent_sms.state));
   add_enum(out, SegField::kConsentPhone, static_cast<std::uint8_t>(c.consent_phone.state));
+  add_enum(out, SegField::kConsentProfiling, static_cast<std::uint8_t>(c.consent_profiling.state));
+  add_enum(out, SegField::kConsentSharing, static_cast<std::uint8_t>(c.consent_sharing.state));
   add_text(out, SegField::kRegion, fold_text(c.address.region));
   add_text(out, SegField::kCity, fold_text(c.address.city));
   add_text(out, SegField::kCountry, c.address.country);
@@ -220,7 +222,9 @@ bool same_non_aggregate_postings(const Customer& a, const Customer& b) {
   return a.type == b.type && a.tier == b.tier && a.stage == b.stage && a.gender == b.gender &&
          a.risk == b.risk && a.consent_email.state == b.consent_email.state &&
          a.consent_sms.state == b.consent_sms.state &&
-         a.consent_phone.state == b.consent_phone.state && a.address == b.address &&
+         a.consent_phone.state == b.consent_phone.state &&
+         a.consent_profiling.state == b.consent_profiling.state &&
+         a.consent_sharing.state == b.consent_sharing.state && a.address == b.address &&
          a.tags == b.tags && a.income_band == b.income_band && a.birth_date == b.birth_date &&
          a.created_at == b.created_at && a.scores == b.scores;
 }

@@ -28,6 +28,8 @@ enum class SegField : std::uint8_t {
   kFirstTxnAt = 18, kLastTxnAt = 19,
   // Customer::scores (decimals in millionths); no posting for a customer never scored.
   kPAlive = 20, kExpectedPurchases = 21, kClv = 22, kRScore = 23, kFScore = 24, kMScore = 25,
+  // Format 4: consents by purpose (custdb/privacy.h).
+  kConsentProfiling = 26, kConsentSharing = 27,
 };
 const char* to_string(SegField f);
 

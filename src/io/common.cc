@@ -18,7 +18,9 @@ constexpr std::array<std::string_view, customer_column::kCount> kCustomerColumns
     "id", "external_ref", "type", "name", "email", "phone", "birth_date", "gender", "city",
     "region", "country", "tier", "stage", "income_band", "risk", "created_at", "tags",
     "consent_email", "consent_email_date", "consent_sms", "consent_sms_date", "consent_phone",
-    "consent_phone_date", "updated_at"};
+    "consent_phone_date", "updated_at", "consent_profiling", "consent_profiling_date",
+    "consent_sharing", "consent_sharing_date", "consent_email_source", "consent_sms_source",
+    "consent_phone_source", "consent_profiling_source", "consent_sharing_source"};
 constexpr std::array<std::string_view, relationship_column::kCount> kRelationshipColumns = {
     "from", "to", "type", "since", "custom_type"};
 constexpr std::array<std::string_view, transaction_column::kCount> kTransactionColumns = {
@@ -29,6 +31,7 @@ constexpr std::array<std::string_view, transaction_column::kCount> kTransactionC
 static_assert(kCustomerColumns[customer_column::kCreatedAt] == "created_at");
 static_assert(kCustomerColumns[customer_column::kConsentPhoneDate] == "consent_phone_date");
 static_assert(kCustomerColumns[customer_column::kUpdatedAt] == "updated_at");
+static_assert(kCustomerColumns[customer_column::kConsentSharingSource] == "consent_sharing_source");
 static_assert(kRelationshipColumns[relationship_column::kCustomType] == "custom_type");
 static_assert(kTransactionColumns[transaction_column::kBaseAmount] == "base_amount");
 

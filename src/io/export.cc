@@ -9,6 +9,7 @@
 
 #include "custdb/io.h"
 #include "custdb/money.h"
+#include "custdb/query.h"
 #include "io/display.h"
 #include "io/io_internal.h"
 
@@ -191,6 +192,13 @@ void write_customer(RowWriter& w, const Customer& shown, bool reveal) {
   w.name(c.consent_phone.state);
   w.date(c.consent_phone.date);
   w.timestamp(c.updated_at);
+  w.name(c.consent_profiling.state);
+  w.date(c.consent_profiling.date);
+  w.name(c.consent_sharing.state);
+  w.date(c.consent_sharing.date);
+  for (const Consent* k : {&c.consent_email, &c.consent_sms, &c.consent_phone,
+                           &c.consent_profiling, &c.consent_sharing})
+    w.user_text(k->source);
   w.end_row();
 }
 
@@ -222,6 +230,19 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
 
 Status export_table(const Database& db, Table table, std::ostream& out, Format format,
                     const ExportOptions& options) {
+  const bool filtered = !options.segment.empty() || options.purpose.has_value();
+  if (filtered && table != Table::kCustomers)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "segment and purpose: only for the customers table");
+  std::optional<query::Node> segment;
+  if (!options.segment.empty()) {
+    auto q = query::parse(options.segment, query::parse_options_for(db.info().base_currency));
+    if (!q) return make_error(ErrorCode::kInvalidArgument, "segment: " + q.error().message());
+    segment = std::move(*q);
+  }
+  ExportStats local;
+  ExportStats& stats = options.stats ? *options.stats : local;
+  stats = {};
   auto txn = db.begin_read();
   if (!txn) return tl::unexpected(txn.error());
   std::span<const std::string_view> names = columns(table);
@@ -231,16 +252,23 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
 
   switch (table) {
     case Table::kCustomers: {
-      Status s = txn->for_each_customer([&](const Customer& c) {
+      auto write = [&](const Customer& c) {
+        if (options.purpose && consent_of(c, *options.purpose).state != ConsentState::kGranted) {
+          ++stats.left_out_no_consent;
+          return true;
+        }
         write_customer(w, c, options.reveal);
+        ++stats.rows;
         return w.ok();
-      });
+      };
+      Status s = segment ? txn->stream(*segment, write) : txn->for_each_customer(write);
       if (!s) return s;
       break;
     }
     case Table::kRelationships: {
       Status s = txn->for_each_relationship([&](const Relationship& r) {
         write_relationship(w, r);
+        ++stats.rows;
         return w.ok();
       });
       if (!s) return s;
@@ -250,6 +278,7 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
       const std::string base_currency = db.info().base_currency;
       Status s = txn->for_each_transaction([&](const Transaction& t) {
         write_transaction(w, t, base_currency);
+        ++stats.rows;
         return w.ok();
       });
       if (!s) return s;

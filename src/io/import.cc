@@ -200,12 +200,15 @@ tl::expected<Customer, Problem> to_customer(const Cells& cells) {
   c.risk = f.enumeration<Risk>(kRisk).value_or(Risk::kLow);
   if (auto t = f.timestamp(kCreatedAt)) c.created_at = *t;  // absent: the engine sets now
   c.tags = f.tags(kTags);
-  c.consent_email = {f.enumeration<ConsentState>(kConsentEmail).value_or(ConsentState::kUnknown),
-                     f.date(kConsentEmailDate)};
-  c.consent_sms = {f.enumeration<ConsentState>(kConsentSms).value_or(ConsentState::kUnknown),
-                   f.date(kConsentSmsDate)};
-  c.consent_phone = {f.enumeration<ConsentState>(kConsentPhone).value_or(ConsentState::kUnknown),
-                     f.date(kConsentPhoneDate)};
+  auto consent = [&](std::size_t state, std::size_t date, std::size_t source) {
+    return Consent{f.enumeration<ConsentState>(state).value_or(ConsentState::kUnknown),
+                   f.date(date), f.text_or_empty(source)};
+  };
+  c.consent_email = consent(kConsentEmail, kConsentEmailDate, kConsentEmailSource);
+  c.consent_sms = consent(kConsentSms, kConsentSmsDate, kConsentSmsSource);
+  c.consent_phone = consent(kConsentPhone, kConsentPhoneDate, kConsentPhoneSource);
+  c.consent_profiling = consent(kConsentProfiling, kConsentProfilingDate, kConsentProfilingSource);
+  c.consent_sharing = consent(kConsentSharing, kConsentSharingDate, kConsentSharingSource);
   // Kept as exported (detail::insert_customers keeps a set updated_at), so that an export
   // imported into an empty database exports byte-identical; absent: now.
   if (auto t = f.timestamp(kUpdatedAt)) c.updated_at = *t;

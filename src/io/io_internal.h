@@ -26,7 +26,11 @@ enum : std::size_t {
   kId, kExternalRef, kType, kName, kEmail, kPhone, kBirthDate, kGender, kCity, kRegion,
   kCountry, kTier, kStage, kIncomeBand, kRisk, kCreatedAt, kTags, kConsentEmail,
   kConsentEmailDate, kConsentSms, kConsentSmsDate, kConsentPhone, kConsentPhoneDate,
-  kUpdatedAt, kCount
+  kUpdatedAt,
+  // Format 4 (consent by purpose, custdb/privacy.h): appended, so older files still import.
+  kConsentProfiling, kConsentProfilingDate, kConsentSharing, kConsentSharingDate,
+  kConsentEmailSource, kConsentSmsSource, kConsentPhoneSource, kConsentProfilingSource,
+  kConsentSharingSource, kCount
 };
 }
 namespace relationship_column {

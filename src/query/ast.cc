@@ -10,7 +10,7 @@
 namespace custdb::query {
 namespace {
 
-constexpr std::array<std::pair<Field, std::string_view>, 27> kFieldNames = {{
+constexpr std::array<std::pair<Field, std::string_view>, 29> kFieldNames = {{
     {Field::kType, "type"},
     {Field::kTier, "tier"},
     {Field::kStage, "stage"},
@@ -38,13 +38,15 @@ constexpr std::array<std::pair<Field, std::string_view>, 27> kFieldNames = {{
     {Field::kMScore, "m_score"},
     {Field::kRecencyDays, "recency_days"},
     {Field::kTenureDays, "tenure_days"},
+    {Field::kConsentProfiling, "consent_profiling"},
+    {Field::kConsentSharing, "consent_sharing"},
 }};
 
 // In declaration order, every field once: the list an unknown-field error prints.
 static_assert([] {
   for (std::size_t i = 0; i < kFieldNames.size(); ++i)
     if (static_cast<std::size_t>(kFieldNames[i].first) != i) return false;
-  return kFieldNames.back().first == Field::kTenureDays;
+  return kFieldNames.back().first == Field::kConsentSharing;
 }());
 
 constexpr std::int64_t kMillisPerDay = 86'400'000;
@@ -273,7 +275,9 @@ FieldKind kind_of(Field field) {
     case Field::kRisk:
     case Field::kConsentEmail:
     case Field::kConsentSms:
-    case Field::kConsentPhone: return FieldKind::kEnum;
+    case Field::kConsentPhone:
+    case Field::kConsentProfiling:
+    case Field::kConsentSharing: return FieldKind::kEnum;
     case Field::kRegion:
     case Field::kCity:
     case Field::kCountry: return FieldKind::kText;

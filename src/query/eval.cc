@@ -44,6 +44,8 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
     case Field::kConsentEmail: return number(c.consent_email.state);
     case Field::kConsentSms: return number(c.consent_sms.state);
     case Field::kConsentPhone: return number(c.consent_phone.state);
+    case Field::kConsentProfiling: return number(c.consent_profiling.state);
+    case Field::kConsentSharing: return number(c.consent_sharing.state);
     case Field::kRegion: return {std::nullopt, present_text(c.address.region)};
     case Field::kCity: return {std::nullopt, present_text(c.address.city)};
     case Field::kCountry: return {std::nullopt, present_text(c.address.country)};

@@ -43,7 +43,9 @@ auto with_enum_type(Field field, Fn fn) -> std::optional<decltype(fn(Tier{}))> {
     case Field::kRisk: return fn(Risk{});
     case Field::kConsentEmail:
     case Field::kConsentSms:
-    case Field::kConsentPhone: return fn(ConsentState{});
+    case Field::kConsentPhone:
+    case Field::kConsentProfiling:
+    case Field::kConsentSharing: return fn(ConsentState{});
     case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kIncomeBand:
     case Field::kBirthDate: case Field::kAge: case Field::kCreatedAt: case Field::kTxnCount:
     case Field::kTotalAmount: case Field::kFirstTxnAt: case Field::kLastTxnAt:

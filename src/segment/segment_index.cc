@@ -92,6 +92,7 @@ SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format
       personal_(personal),
       split_(split && tok != nullptr),
       sliced_(file_format >= 2),
+      consent_purposes_(file_format >= 4),
       text_fold_(file_format >= 3 ? index::TextFold::kUnicode : index::TextFold::kFormat2) {
   slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
   for (SegField f : kSlicedFields)
@@ -365,6 +366,13 @@ void for_each_posting_delta(const SegmentKeys& keys, const Customer* before, con
   } else {
     if (before) old_p = index::customer_postings(*before, keys.text_fold());
     if (after) new_p = index::customer_postings(*after, keys.text_fold());
+    if (!keys.consent_purposes()) {
+      auto purpose_posting = [](const Posting& p) {
+        return p.field == SegField::kConsentProfiling || p.field == SegField::kConsentSharing;
+      };
+      std::erase_if(old_p, purpose_posting);
+      std::erase_if(new_p, purpose_posting);
+    }
   }
   // The merge below needs both sorted and unique (customer_postings promises it).
   assert(std::is_sorted(old_p.begin(), old_p.end()) && std::is_sorted(new_p.begin(), new_p.end()));

@@ -91,6 +91,9 @@ class SegmentKeys {
   bool tokenized() const { return tok_ != nullptr; }
   bool split() const { return split_; }
   bool sliced() const { return sliced_; }
+  // Whether the file has the postings of consent_profiling and consent_sharing (format 4 on;
+  // a format-3 or older file opened read-only has none, and its check expects none).
+  bool consent_purposes() const { return consent_purposes_; }
   index::TextFold text_fold() const { return text_fold_; }
   std::string posting_key(const Posting& p) const;
   // The posting key of slice `slice` (0..64) of sliced field f (slices.h), memoized.
@@ -103,6 +106,7 @@ class SegmentKeys {
   const crypto::Tokenizer* personal_ = nullptr;
   bool split_ = false;
   bool sliced_;
+  bool consent_purposes_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };

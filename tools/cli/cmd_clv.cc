@@ -73,6 +73,7 @@ Json model_json(const ClvModel& m) {
            Json::object()
                .set("no_repeat_purchase", no_repeat_customers(m))
                .set("non_positive_value", m.non_positive_value_customers))
+      .set("excluded_no_profiling_consent", m.excluded_no_profiling_consent)
       .set("summary_hash", hash_text(m.summary_hash))
       .set("fitted_at", format_timestamp(m.fitted_at))
       .set("bgnbd", Json::object()
@@ -101,6 +102,9 @@ void print_model(const ClvModel& m) {
       {"Gamma-Gamma left out", std::to_string(no_repeat_customers(m)) + " without repeat purchases, " +
                                    std::to_string(m.non_positive_value_customers) +
                                    " with mean repeat value <= 0 (scored with the population mean)"},
+      {"excluded_no_profiling_consent",
+       std::to_string(m.excluded_no_profiling_consent) +
+           " customers with purchases who refused profiling (not in the data)"},
       {"summary_hash", hash_text(m.summary_hash)},
       {"fitted_at", format_timestamp(m.fitted_at)},
       {"BG/NBD r", number(m.bgnbd.r)},
@@ -231,6 +235,8 @@ Command add_clv(CLI::App& app, Globals& g) {
                              .set("skipped", report.skipped)
                              .set("skipped_ids", std::move(skipped_ids))
                              .set("population_mean_value", report.population_mean_value)
+                             .set("excluded_no_profiling_consent",
+                                  report.excluded_no_profiling_consent)
                              .set("elapsed_seconds", elapsed));
               return kExitOk;
             }
@@ -240,6 +246,10 @@ Command add_clv(CLI::App& app, Globals& g) {
                         format_date(report.as_of).c_str(), so.horizon,
                         decimal_text(so.annual_discount, 6).c_str(),
                         static_cast<unsigned long long>(report.cleared), elapsed);
+            if (report.excluded_no_profiling_consent > 0)
+              std::printf("%llu customers not scored: they refused profiling (any scores they "
+                          "held were cleared)\n",
+                          static_cast<unsigned long long>(report.excluded_no_profiling_consent));
             if (report.population_mean_value > 0)
               std::printf("%llu customers whose mean repeat value is 0 or negative (refunds) were "
                           "valued at the population mean spend per purchase\n",

@@ -1,5 +1,7 @@
 // custdb export customers|relationships|transactions [--format csv|jsonl] [--out FILE]
-// [--reveal] [--no-neutralize]: write a table (io::export_table), personal columns masked
+// [--reveal] [--no-neutralize] [--segment Q] [--purpose P]: write a table (io::export_table),
+// customers optionally only of a segment and only with a granted consent for a purpose (the
+// others left out and counted), personal columns masked
 // unless --reveal, CSV cells that a spreadsheet would run as formulas neutralized unless
 // --no-neutralize.
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 
 #include "common.h"
 #include "custdb/io.h"
+#include "custdb/privacy.h"
 #include "io/display.h"  // printable: the file name as it is echoed
 
 namespace custdb::cli {
@@ -55,6 +58,8 @@ Command add_export(CLI::App& app, Globals& g) {
     std::string format;
     std::string out;
     bool no_neutralize = false;
+    std::string segment;
+    std::string purpose;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -67,8 +72,24 @@ Command add_export(CLI::App& app, Globals& g) {
   sub->add_option("--out", o->out, "Output file (default: standard output)");
   sub->add_flag("--no-neutralize", o->no_neutralize,
                 "CSV: write cells starting with = + - @ TAB CR ' verbatim (no leading ')");
+  sub->add_option("--segment", o->segment,
+                  "customers: only those matching this segment query (custdb segment syntax)");
+  sub->add_option("--purpose", o->purpose,
+                  "customers: only those with a granted consent for this purpose "
+                  "(email_marketing, sms_marketing, phone_marketing, profiling, "
+                  "third_party_sharing); the others are left out and counted");
   return {sub, [&g, o] {
             const io::Table table = *io::table_from_string(o->table);
+            std::optional<ConsentPurpose> purpose;
+            if (!o->purpose.empty()) {
+              purpose = consent_purpose_from_string(o->purpose);
+              if (!purpose)
+                die_usage("export: unknown purpose '" + io::printable(o->purpose, 60) +
+                          "' (email_marketing, sms_marketing, phone_marketing, profiling, "
+                          "third_party_sharing)");
+            }
+            if ((purpose || !o->segment.empty()) && table != io::Table::kCustomers)
+              die_usage("export: --segment and --purpose apply to customers only");
             const io::Format format = format_arg(o->format, o->out);
             // Every export is recorded in the audit trail (revealed or masked) before a row is
             // written: the database is opened for writing for it.
@@ -107,21 +128,45 @@ Command add_export(CLI::App& app, Globals& g) {
             io::ExportOptions opts;
             opts.reveal = g.reveal;
             opts.neutralize = !o->no_neutralize;
-            must(io::export_table(db, table, out, format, opts));
+            opts.segment = o->segment;
+            opts.purpose = purpose;
+            io::ExportStats stats;
+            opts.stats = &stats;
+            {
+              auto r = io::export_table(db, table, out, format, opts);
+              if (!r && r.error().code() == ErrorCode::kInvalidArgument && !o->segment.empty())
+                die_usage(r.error().message());  // the query's syntax: a usage error
+              must(r);
+            }
             bar.finish();
+            total = stats.rows;
+            // Said on stderr when the rows go to standard output, so the data stays clean.
+            std::string left_out;
+            if (purpose)
+              left_out = "left out " + std::to_string(stats.left_out_no_consent) +
+                         " without a granted consent for " + std::string(to_string(*purpose));
+            if (!file.is_open() && purpose && !g.json)
+              std::fprintf(stderr, "custdb: %s\n", left_out.c_str());
             if (file.is_open()) {
               file.close();
               if (!file) die_failure("writing " + io::printable(o->out) + " failed");
               if (g.json)
-                print_json(Json::object().set("table", o->table).set("file", o->out).set("rows", total));
+              {
+                Json j = Json::object().set("table", o->table).set("file", o->out).set("rows", total);
+                if (purpose)
+                  j.set("purpose", to_string(*purpose))
+                      .set("left_out_no_consent", stats.left_out_no_consent);
+                print_json(j);
+              }
               else
                 // Says what the file is for the options given: masked personal columns make
                 // it unfit for import (customers only: the other tables hold none).
-                std::printf("exported %llu %s to %s%s\n", static_cast<unsigned long long>(total),
+                std::printf("exported %llu %s to %s%s%s\n", static_cast<unsigned long long>(total),
                             o->table.c_str(), io::printable(o->out).c_str(),
                             table == io::Table::kCustomers && !g.reveal
                                 ? " (masked; export with --reveal for a file to import)"
-                                : "");
+                                : "",
+                            purpose ? ("; " + left_out).c_str() : "");
             }
             return kExitOk;
           }};

@@ -154,7 +154,7 @@ Command add_report(CLI::App& app, Globals& g) {
                   "Zero, one or two group attributes, comma-separated ('': one row of everyone): "
                   "tier, region, stage, type, city, "
                   "country, gender, risk, income_band, tag, consent_email, consent_sms, "
-                  "consent_phone, r_score, f_score, m_score")
+                  "consent_phone, consent_profiling, consent_sharing, r_score, f_score, m_score")
       ->capture_default_str();
   auto* measure = sub->add_option(
       "--measure", o->measures,

@@ -157,6 +157,8 @@ Command add_rules(CLI::App& app, Globals& g) {
                              .set("dry_run", ao.dry_run)
                              .set("customers", report.customers)
                              .set("changed", report.changed)
+                             .set("excluded_no_profiling_consent",
+                                  report.excluded_no_profiling_consent)
                              .set("moves", std::move(moves))
                              .set("elapsed_seconds", elapsed));
               return kExitOk;
@@ -173,6 +175,9 @@ Command add_rules(CLI::App& app, Globals& g) {
                         static_cast<unsigned long long>(report.changed),
                         ao.dry_run ? "would change" : "changed", elapsed,
                         ao.dry_run ? " (dry run: nothing written)" : "");
+            if (report.excluded_no_profiling_consent > 0)
+              std::printf("%llu customers left as they are: they refused profiling\n",
+                          static_cast<unsigned long long>(report.excluded_no_profiling_consent));
             return kExitOk;
           }};
 }

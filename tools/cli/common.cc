@@ -517,7 +517,7 @@ std::string names_of(const char* (*name)(E), std::size_t n) {
 }
 
 constexpr std::size_t kRankByCount = static_cast<std::size_t>(RankBy::kMScore) + 1;
-constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kMScore) + 1;
+constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kConsentSharing) + 1;
 
 }  // namespace
 
@@ -601,7 +601,10 @@ Json customer_json(const Globals& g, const Customer& shown, std::string_view cur
       .set("last_txn_at", c.aggregates.last_txn_at ? Json(format_timestamp(*c.aggregates.last_txn_at)) : Json());
   auto text_or_null = [](const std::string& s) { return s.empty() ? Json() : Json(s); };
   auto consent = [&](const Consent& k) {
-    return Json::object().set("state", to_string(k.state)).set("date", k.date ? Json(format_date(*k.date)) : Json());
+    return Json::object()
+        .set("state", to_string(k.state))
+        .set("date", k.date ? Json(format_date(*k.date)) : Json())
+        .set("source", k.source.empty() ? Json() : Json(k.source));
   };
   Json j = Json::object();
   j.set("id", c.id)
@@ -625,6 +628,8 @@ Json customer_json(const Globals& g, const Customer& shown, std::string_view cur
       .set("consent_email", consent(c.consent_email))
       .set("consent_sms", consent(c.consent_sms))
       .set("consent_phone", consent(c.consent_phone))
+      .set("consent_profiling", consent(c.consent_profiling))
+      .set("consent_sharing", consent(c.consent_sharing))
       .set("created_at", format_timestamp(c.created_at))
       .set("updated_at", format_timestamp(c.updated_at))
       .set("aggregates", std::move(agg));
@@ -648,7 +653,7 @@ void print_customer(const Globals& g, const Customer& shown, std::string_view cu
   const Customer c = shown_customer(shown);
   auto consent = [](const Consent& k) {
     std::string s(to_string(k.state));
-    if (k.date) s += " (" + format_date(*k.date) + ")";
+    if (k.date) s += " (" + format_date(*k.date) + (k.source.empty() ? "" : ", " + k.source) + ")";
     return s;
   };
   std::string address = c.address.city;
@@ -679,6 +684,8 @@ void print_customer(const Globals& g, const Customer& shown, std::string_view cu
       {"consent_email", consent(c.consent_email)},
       {"consent_sms", consent(c.consent_sms)},
       {"consent_phone", consent(c.consent_phone)},
+      {"consent_profiling", consent(c.consent_profiling)},
+      {"consent_sharing", consent(c.consent_sharing)},
       {"created_at", format_timestamp(c.created_at)},
       {"updated_at", format_timestamp(c.updated_at)},
       {"txn_count", std::to_string(c.aggregates.txn_count)},
