@@ -153,6 +153,50 @@ FileLook look_at(const fs::path& data_mdb) {
   return look;
 }
 
+
+// The separators (branch keys after each branch page's first) of named DB `name` in the
+// newest snapshot of a plain LMDB file: which keys sit at page boundaries.
+std::vector<std::string> branch_keys(const fs::path& data_mdb, const std::string& name) {
+  const std::string f = slurp(data_mdb);
+  const std::size_t ps = 4096;
+  const std::size_t txn_at = 16 + 24 + 2 * 48 + 8;
+  const std::size_t meta = rd64(f, txn_at) < rd64(f, ps + txn_at) ? ps : 0;
+  const std::size_t main_db = meta + 16 + 24 + 48;
+  std::vector<std::string> out;
+  // walk(pgno, depth, level, on_leaf_node)
+  std::function<void(std::uint64_t, int, int, const std::function<void(const char*, std::size_t)>&)> walk =
+      [&](std::uint64_t pg, int level, int depth, const std::function<void(const char*, std::size_t)>& leaf) {
+        const std::size_t at = pg * ps;
+        const std::size_t lower = rd16(f, at + 12);
+        const std::size_t n = (lower - 16) / 2;
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::size_t off = at + rd16(f, at + 16 + 2 * i);
+          const std::size_t ksize = rd16(f, off + 6);
+          if (level < depth) {
+            const std::uint64_t child = rd16(f, off) | std::uint64_t{rd16(f, off + 2)} << 16 |
+                                        std::uint64_t{rd16(f, off + 4)} << 32;
+            if (i > 0) out.emplace_back(f.data() + off + 8, ksize);
+            walk(child, level + 1, depth, leaf);
+          } else {
+            leaf(f.data() + off, ksize);
+          }
+        }
+      };
+  std::uint64_t root = ~std::uint64_t{0};
+  int depth = 0;
+  std::vector<std::string> ignore;
+  auto saved = std::move(out);
+  walk(rd64(f, main_db + 40), 1, rd16(f, main_db + 6), [&](const char* node, std::size_t ksize) {
+    if (std::string_view(node + 8, ksize) == name) {
+      root = rd64(f, static_cast<std::size_t>(node + 8 + ksize + 40 - f.data()));
+      depth = rd16(f, static_cast<std::size_t>(node + 8 + ksize + 6 - f.data()));
+    }
+  });
+  out.clear();
+  if (root != ~std::uint64_t{0}) walk(root, 1, depth, [](const char*, std::size_t) {});
+  return out;
+}
+
 // Every live value of every table, opened with the database's key where sealed.
 std::vector<std::string> found_in_live_values(Database& db, const std::vector<std::string>& values) {
   auto& d = Database::Impl::of(db);
@@ -205,12 +249,13 @@ void require_gone(Database& db, const fs::path& dir, const std::vector<std::stri
 
 Customer marked(const std::string& tag, int i) {
   Customer c = sample_customer(i);
-  c.name = "Zq" + tag + "Name" + std::to_string(i);
+  // Every value ends in a non-digit, so none is a substring of another customer's.
+  c.name = "Zq" + tag + "Name" + std::to_string(i) + "Q";
   c.email = "zq" + tag + std::to_string(i) + "@mark.example";
   c.phone = "+4930" + std::to_string(5550000 + i);
-  c.external_ref = "ZQREF-" + tag + "-" + std::to_string(i);
-  c.address.city = "Zqcity" + tag + std::to_string(i);
-  c.address.region = "Zqregion" + tag + std::to_string(i);
+  c.external_ref = "ZQREF-" + tag + "-" + std::to_string(i) + "Q";
+  c.address.city = "Zqcity" + tag + std::to_string(i) + "Q";
+  c.address.region = "Zqregion" + tag + std::to_string(i) + "Q";
   return c;
 }
 
@@ -428,6 +473,237 @@ BOOST_AUTO_TEST_CASE(damaged_file_is_refused) {
   BOOST_TEST(s->complete);
   BOOST_TEST(must(db.begin_read()).get_customer(4).value().has_value());
   require_clean(db);
+}
+
+// Keys chosen so the erased customers' email, phone, ref and city are exactly the branch
+// separators of their indexes (found by walking the file): the keys LMDB copied into branch
+// pages, which a delete leaves behind. Full and keep-ledger, both modes (tokens there).
+BOOST_DATA_TEST_CASE(separators_at_page_boundaries, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::vector<Customer> rows;
+  for (int i = 0; i < 3000; ++i) rows.push_back(marked("s", i));
+  auto ids = must(db.insert_customers(rows));
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i].id = ids[i];
+  const fs::path file = dir.path() / "data.mdb";
+  std::set<std::string> seps;
+  for (const char* t : {"idx.email", "idx.phone", "idx.external_ref", "idx.segments"})
+    for (auto& k : branch_keys(file, t)) seps.insert(k);
+  BOOST_TEST_REQUIRE(seps.size() > 20u);
+  std::vector<CustomerId> full, keep;
+  std::vector<std::string> values, keys;
+  for (const auto& c : rows) {
+    auto derived = derived_keys(db, c);
+    bool at_boundary = false;
+    for (const auto& k : derived)
+      for (const auto& sep : seps)
+        if (sep.find(k) != std::string::npos) at_boundary = true;
+    if (!at_boundary) continue;
+    (c.id % 2 ? full : keep).push_back(c.id);
+    for (auto& v : personal_values(c)) values.push_back(v);
+    for (auto& k : derived) keys.push_back(k);
+  }
+  BOOST_TEST_MESSAGE(mode << ": " << full.size() + keep.size() << " customers at page boundaries");
+  BOOST_TEST_REQUIRE(full.size() + keep.size() >= 10u);
+  ErasureReport r = must(db.erase_customers(full, EraseMode::kFull));
+  BOOST_TEST(r.erased == full.size());
+  ErasureReport r2 = must(db.erase_customers(keep, EraseMode::kKeepLedger));
+  BOOST_TEST(r2.erased == keep.size());
+  BOOST_TEST(r2.scrub.complete);
+  require_gone(db, dir.path(), values, keys, "separators");
+  auto txn = must(db.begin_read());
+  for (const auto& c : rows) {
+    if (std::find(full.begin(), full.end(), c.id) != full.end() ||
+        std::find(keep.begin(), keep.end(), c.id) != keep.end())
+      continue;
+    if (c.id % 97 != 0) continue;
+    BOOST_TEST(must(txn.find_by_email(*c.email)).size() == 1u);
+  }
+  require_clean(db);
+}
+
+// A reader of another process (its slot in lock.mdb) that began before the erasure: the scrub
+// keeps what it can read and says so; once it ends (or is killed holding its snapshot), the
+// next scrub completes and the scan finds nothing.
+BOOST_DATA_TEST_CASE(reader_of_another_process, boost::unit_test::data::make({0, 1}), killed) {
+  TempDir dir;
+  Customer v = marked("r", 1);
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    std::vector<Customer> rows;
+    for (int i = 0; i < 100; ++i) rows.push_back(sample_customer(i));
+    rows.push_back(v);
+    v.id = must(db.insert_customers(rows)).back();
+  }
+  int up[2], down[2];
+  BOOST_TEST_REQUIRE(pipe(up) == 0);
+  BOOST_TEST_REQUIRE(pipe(down) == 0);
+  const pid_t pid = fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(up[0]);
+    close(down[1]);
+    auto db = Database::open(dir.path(), options_for(Mode::kPlain));
+    if (!db) _exit(2);
+    auto txn = db->begin_read();
+    if (!txn) _exit(3);
+    auto c = txn->get_customer(v.id);
+    char ok = c && *c && (*c)->name == v.name ? 'y' : 'n';
+    if (write(up[1], &ok, 1) != 1) _exit(4);
+    char go;
+    if (read(down[0], &go, 1) != 1) _exit(5);
+    // Its snapshot still reads whole after the erasure and the scrub.
+    auto again = txn->get_customer(v.id);
+    _exit(again && *again && (*again)->email == v.email ? 0 : 6);
+  }
+  close(up[1]);
+  close(down[0]);
+  char ok = 0;
+  BOOST_TEST_REQUIRE(read(up[0], &ok, 1) == 1);
+  BOOST_TEST_REQUIRE(ok == 'y');
+  auto db = open_db(Mode::kPlain, dir.path());
+  ErasureReport r = must(db.erase_customer(v.id, EraseMode::kFull));
+  BOOST_TEST(!r.scrub.complete);
+  BOOST_TEST(r.scrub.free_pages_pinned > 0u);
+  BOOST_TEST(!found_in_dir(dir.path(), personal_values(v)).empty());
+  int status = 0;
+  if (killed) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else {
+    char go = 'g';
+    BOOST_TEST_REQUIRE(write(down[1], &go, 1) == 1);
+    waitpid(pid, &status, 0);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0, "the reader's snapshot changed under it");
+  }
+  close(up[0]);
+  close(down[1]);
+  ScrubReport s = must(db.scrub());
+  BOOST_TEST(s.complete);
+  BOOST_TEST(s.free_pages_pinned == 0u);
+  require_gone(db, dir.path(), personal_values(v), derived_keys(db, v), "after the reader");
+  require_clean(db);
+}
+
+// In an explicit transaction: aborted, nothing is erased (and nothing journaled); committed
+// without a scrub, the bytes stay until one runs, however many writes come between; the scrub
+// then removes them.
+BOOST_DATA_TEST_CASE(explicit_txn_abort_and_commit_without_scrub, kModes, mode) {
+  TempDir dir;
+  auto db = open_db(mode, dir.path());
+  std::vector<Customer> rows;
+  for (int i = 0; i < 200; ++i) rows.push_back(sample_customer(i));
+  Customer v = marked("t", 1);
+  rows.push_back(v);
+  v.id = must(db.insert_customers(rows)).back();
+  {
+    auto w = must(db.begin_write());
+    BOOST_TEST(must(w.erase_customer(v.id, EraseMode::kFull)));
+    BOOST_TEST(!must(w.erase_customer(v.id, EraseMode::kFull)));  // gone in this txn
+    w.abort();
+  }
+  {
+    auto txn = must(db.begin_read());
+    BOOST_TEST(must(txn.get_customer(v.id)).has_value());
+    BOOST_TEST(must(txn.erasure_journal()).empty());
+  }
+  {
+    auto w = must(db.begin_write());
+    BOOST_TEST(must(w.erase_customer(v.id, EraseMode::kKeepLedger)));
+    BOOST_TEST(must(w.erase_customer(v.id, EraseMode::kFull)));  // then the rest, same txn
+    must(w.commit());
+  }
+  for (int k = 0; k < 30; ++k) must(db.insert_customer(sample_customer(1000 + k)));
+  if (mode == Mode::kPlain) BOOST_TEST(!found_in_dir(dir.path(), personal_values(v)).empty());
+  ScrubReport s = must(db.scrub());
+  BOOST_TEST(s.complete);
+  require_gone(db, dir.path(), personal_values(v), derived_keys(db, v), "after the scrub");
+  auto txn = must(db.begin_read());
+  auto j = must(txn.erasure_journal());
+  BOOST_TEST_REQUIRE(j.size() == 2u);
+  BOOST_TEST(j[0].mode == EraseMode::kKeepLedger);
+  BOOST_TEST(j[1].mode == EraseMode::kFull);
+  require_clean(db);
+}
+
+// A batch with duplicates, unknown ids and id 0; a read-only handle refuses both calls.
+BOOST_AUTO_TEST_CASE(batch_duplicates_unknown_and_read_only) {
+  TempDir dir;
+  Customer v = marked("d", 1);
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    std::vector<Customer> rows;
+    for (int i = 0; i < 20; ++i) rows.push_back(sample_customer(i));
+    rows.push_back(v);
+    v.id = must(db.insert_customers(rows)).back();
+  }
+  {
+    Options o;
+    o.read_only = true;
+    auto ro = open_db(Mode::kPlain, dir.path(), o);
+    auto e = ro.erase_customer(v.id, EraseMode::kFull);
+    BOOST_TEST_REQUIRE(!e.has_value());
+    BOOST_TEST(e.error().code() == ErrorCode::kReadOnly);
+    auto s = ro.scrub();
+    BOOST_TEST_REQUIRE(!s.has_value());
+    BOOST_TEST(s.error().code() == ErrorCode::kReadOnly);
+    BOOST_TEST(must(ro.get_customer(v.id)).has_value());
+  }
+  auto db = open_db(Mode::kPlain, dir.path());
+  const std::vector<CustomerId> ids = {v.id, v.id, 0, 999999, v.id, ~CustomerId{0}};
+  ErasureReport r = must(db.erase_customers(ids, EraseMode::kFull));
+  BOOST_TEST(r.erased == 1u);
+  BOOST_TEST(r.not_found == 5u);
+  BOOST_TEST(r.scrub.complete);
+  BOOST_TEST(must(must(db.begin_read()).erasure_journal()).size() == 1u);
+  require_gone(db, dir.path(), personal_values(v), derived_keys(db, v), "batch");
+  // An empty batch still scrubs.
+  ErasureReport none = must(db.erase_customers({}, EraseMode::kFull));
+  BOOST_TEST(none.erased == 0u);
+  BOOST_TEST(none.scrub.complete);
+  require_clean(db);
+}
+
+// The CLI refuses bad arguments with a usage error (exit 2) and erases nothing. Finding: ids
+// went through CLI11's integer conversion, so `custdb erase 010` erased customer 8 (octal),
+// `erase 0x0a` customer 10, `erase " 5"` and `erase +6` customers 5 and 6: a zero-padded id
+// from a spreadsheet erased another customer, irreversibly. Ids are now decimal digits only.
+BOOST_AUTO_TEST_CASE(cli_bad_arguments) {
+  TempDir dir;
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    std::vector<Customer> rows;
+    for (int i = 0; i < 5; ++i) rows.push_back(sample_customer(i));
+    must(db.insert_customers(rows));
+  }
+  const std::string d = dir.path().string();
+  const std::vector<std::vector<std::string>> bad = {
+      {"erase"}, {"erase", "abc"}, {"erase", "-1"}, {"erase", "1x"}, {"erase", ""},
+      {"erase", "18446744073709551616"}, {"erase", "99999999999999999999999"},
+      {"erase", "--keep-ledger"}, {"erase", "1", "--bogus"}, {"erase", "--journal", "1"},
+      {"erase", "0x1"}, {"erase", " 1"}, {"erase", "+1"}, {"erase", "1", "abc"},
+      {"erase", "010"}, {"erase", "0x0a"}, {"erase", "00"}, {"erase", "0"}, {"erase", "04"},
+      {"erase", "2", "03"}, {"erase", "9223372036854775808"}, {"erase", "1 "},
+      {"scrub", "1"}, {"scrub", "--bogus"}};
+  for (const auto& args : bad) {
+    std::vector<std::string> a = {"--db", d};
+    a.insert(a.end(), args.begin(), args.end());
+    auto r = run_cli(a);
+    std::string line;
+    for (const auto& x : args) line += "'" + x + "' ";
+    BOOST_TEST(r.code == 2, line << r.describe());
+  }
+  {
+    auto db = open_db(Mode::kPlain, dir.path());
+    auto txn = must(db.begin_read());
+    BOOST_TEST(must(txn.erasure_journal()).empty());
+    BOOST_TEST(must(txn.counts()).customers == 5u);
+  }
+  // Plain decimal still works.
+  auto r = run_cli({"--db", d, "erase", "3", "9223372036854775807"});
+  BOOST_TEST(r.code == 0, r.describe());
+  BOOST_TEST(contains(r.out, "erased 1 customer (full); 1 id had nothing to erase"), r.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -200,6 +200,18 @@ Date parse_date_arg(std::string_view option, const std::string& text) {
   return *d;
 }
 
+CustomerId parse_customer_id_arg(std::string_view what, const std::string& text) {
+  const bool digits = !text.empty() && text.size() <= 19 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || text[0] == '0')
+    die_usage(std::string(what) + ": not a customer id (decimal digits, no sign, space, prefix or "
+                                  "leading zero): '" + text + "'");
+  const std::uint64_t v = std::stoull(text);  // at most 19 digits: no overflow
+  if (v > (~std::uint64_t{0} >> 1))
+    die_usage(std::string(what) + ": customer id out of range (1 .. 9223372036854775807): '" + text + "'");
+  return v;
+}
+
 Date as_of_arg(std::string_view option, const std::string& text) {
   return text.empty() ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
                       : parse_date_arg(option, text);

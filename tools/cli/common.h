@@ -124,6 +124,11 @@ Timestamp parse_time_arg(std::string_view option, const std::string& text);
 // The file format for import/export: --format ("csv", "jsonl") when given, else the extension
 // of `file` (a usage error when unknown), else CSV (standard output).
 io::Format format_arg(const std::string& format, const std::string& file);
+// A customer id as custdb prints it: decimal digits only, 1 .. 2^63-1, no sign, space, prefix
+// or leading zero; a usage error naming `what` otherwise. CLI11's own integer conversion reads
+// "010" as octal 8, "0x0a" as 10, " 5" and "+6" as 5 and 6: for an irreversible command
+// (erase) a padded or mistyped id must not name another customer.
+CustomerId parse_customer_id_arg(std::string_view what, const std::string& text);
 // A built-in relation type's name; a usage error otherwise.
 RelationType parse_relation_type_arg(const std::string& text);
 
