@@ -154,6 +154,22 @@ std::vector<std::string> found_in_live_values(Database& db, const std::vector<st
           text += coding::as_view(*p);
           ++opened;
         }
+        // Split files (format 4, encrypted): the personal fields sit in a blob sealed under
+        // the personal key inside the record, and personal postings and meta values are
+        // sealed under it whole. Open those too, with the owner's personal key.
+        if (*kind == codec::Table::kCustomers) {
+          if (auto c = d.codec().decode_customer(k, v))
+            text += c->name + "|" + c->email.value_or("") + "|" + c->phone.value_or("") + "|" +
+                    c->external_ref + "|" + c->address.city + "|" + c->address.region;
+        } else if (*kind == codec::Table::kTransactions) {
+          if (auto t = d.codec().decode_transaction(k, v)) text += t->description;
+        } else {
+          for (codec::Table personal : {codec::Table::kPersonalPostings, codec::Table::kPersonalMeta})
+            if (auto p2 = d.codec().unwrap_personal(personal, k, v, scratch)) {
+              text += coding::as_view(*p2);
+              ++opened;
+            }
+        }
       }
       for (const auto& x : values)
         if (text.find(x) != std::string::npos) found.insert(x);

@@ -25,6 +25,8 @@ struct CheckProblem {
                         // is checked then, since LMDB cannot be trusted with the file
     kNonCanonicalLink,  // (format 3 on) a relationship typed by an inverse name (stored
                         // `employee 2->1` for `employer 1->2`), or one link stored twice
+    kAuditChain,        // (format 4 on) the audit trail's hash chain is broken: an entry
+                        // edited, deleted, inserted or reordered, or a head that does not match
   };
   Kind kind;
   std::string where;  // table or index name

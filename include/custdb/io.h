@@ -165,4 +165,16 @@ struct ExportOptions {
 CUSTDB_EXPORT Status export_table(const Database& db, Table table, std::ostream& out, Format format,
                                   const ExportOptions& options = {});
 
+// ---- subject access -------------------------------------------------------------------------
+
+// Writes `record` (ReadView::subject_record) as one JSON document (RFC 8259, UTF-8, a final
+// newline), unmasked: it is the copy the customer is owed. Members, in order: "format"
+// ("custdb-subject-1"), "generated_at", "customer" (every field, consents with their source
+// and date, aggregates, scores or null), "consent_history", "relationships" (each with
+// "direction": "from" this customer or "to" it), "transactions", "rule_moves", "audit" (entries
+// naming the customer). Amounts are decimal strings in their currency (`base_currency` for
+// aggregates, scores and base amounts); dates ISO 8601. kIOError when `out` fails.
+CUSTDB_EXPORT Status write_subject_json(const SubjectRecord& record, std::string_view base_currency,
+                                        std::ostream& out);
+
 }  // namespace custdb::io

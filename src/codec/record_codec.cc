@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include "crypto/crypto.h"
@@ -13,13 +14,32 @@
 namespace custdb::codec {
 namespace {
 
+// The personal blob's own builder: it is built while the record's builder is in use.
+flatbuffers::FlatBufferBuilder& personal_builder() {
+  thread_local flatbuffers::FlatBufferBuilder b(256);
+  b.Clear();
+  return b;
+}
+
 using namespace std::chrono;
 
 tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
-  static constexpr const char* kNames[] = {"?", "customers", "relationships", "transactions",
-                                           "meta", "idx.segments"};
+  static constexpr const char* kNames[] = {"?",
+                                           "customers",
+                                           "relationships",
+                                           "transactions",
+                                           "meta",
+                                           "idx.segments",
+                                           "audit",
+                                           "erasures",
+                                           "consent_history",
+                                           "rule_moves",
+                                           "customers (personal)",
+                                           "transactions (personal)",
+                                           "idx.segments (personal)",
+                                           "meta (personal)"};
   auto t = static_cast<unsigned>(table);
-  std::string m = t < 6 ? kNames[t] : "?";
+  std::string m = t < std::size(kNames) ? kNames[t] : "?";
   m += " key ";
   static constexpr char kHex[] = "0123456789abcdef";
   for (auto b : key) {
@@ -93,8 +113,8 @@ bool enum_ok(std::uint8_t v) {
 
 void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
                        std::vector<std::uint8_t>& out) const {
-  out.clear();
   if (!cipher_) {
+    out.clear();
     out.resize(kPlainHeaderSize + payload.size());
     out[0] = kFormatVersion;
     out[1] = 0;
@@ -102,7 +122,19 @@ void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
     if (!payload.empty()) std::memcpy(out.data() + kPlainHeaderSize, payload.data(), payload.size());
     return;
   }
-  crypto::RecordCipher* sealer = sealer_.load(std::memory_order_acquire);
+  wrap_with(sealer_.load(std::memory_order_acquire), table, key, payload, out);
+}
+
+void RecordCodec::wrap_personal(Table table, Bytes key, Bytes payload,
+                                std::vector<std::uint8_t>& out) const {
+  crypto::RecordCipher* sealer = personal_sealer_.load(std::memory_order_acquire);
+  if (!sealer) throw std::logic_error("custdb: sealing a personal value without the personal key");
+  wrap_with(sealer, table, key, payload, out);
+}
+
+void RecordCodec::wrap_with(crypto::RecordCipher* sealer, Table table, Bytes key, Bytes payload,
+                            std::vector<std::uint8_t>& out) const {
+  out.clear();
   if (!sealer) throw std::logic_error("custdb: sealing before a nonce epoch was reserved");
   thread_local std::vector<std::uint8_t> ad;
   bind_prefix(table, key, kFlagSealed, ad);
@@ -114,16 +146,29 @@ void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
 
 Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,
                                   std::vector<std::uint8_t>& scratch) const {
+  return unwrap_with(cipher_, table, key, stored, scratch);
+}
+
+Result<Bytes> RecordCodec::unwrap_personal(Table table, Bytes key, Bytes stored,
+                                           std::vector<std::uint8_t>& scratch) const {
+  if (!personal_)
+    return make_error(ErrorCode::kPermissionDenied,
+                      "personal data cannot be decrypted with an analyst key");
+  return unwrap_with(personal_, table, key, stored, scratch);
+}
+
+Result<Bytes> RecordCodec::unwrap_with(const crypto::RecordCipher* cipher, Table table, Bytes key,
+                                       Bytes stored, std::vector<std::uint8_t>& scratch) const {
   if (stored.size() < 2) return corrupt(table, key, "value shorter than its envelope");
   if (stored[0] != kFormatVersion)
     return corrupt(table, key, "unknown format version " + std::to_string(stored[0]));
   const bool is_sealed = stored[1] == kFlagSealed;
   if (stored[1] != 0 && !is_sealed) return corrupt(table, key, "unknown envelope flags");
-  if (is_sealed != (cipher_ != nullptr))
+  if (is_sealed != (cipher != nullptr))
     return corrupt(table, key,
                    is_sealed ? "sealed value in a plaintext database"
                              : "plaintext value in an encrypted database");
-  if (!cipher_) {
+  if (!cipher) {
     if (stored.size() < kPlainHeaderSize) return corrupt(table, key, "truncated envelope");
     Bytes payload = stored.subspan(kPlainHeaderSize);
     if (checksum(table, key, payload) != coding::get_le64(stored.data() + 2)) return corrupt(table, key, "checksum mismatch");
@@ -131,11 +176,11 @@ Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,
     scratch.assign(payload.begin(), payload.end());
     return Bytes(scratch.data(), scratch.size());
   }
-  if (stored.size() < 2 + cipher_->overhead()) return corrupt(table, key, "truncated sealed value");
+  if (stored.size() < 2 + cipher->overhead()) return corrupt(table, key, "truncated sealed value");
   thread_local std::vector<std::uint8_t> ad;
   bind_prefix(table, key, kFlagSealed, ad);
-  scratch.resize(stored.size() - 2 - cipher_->overhead());
-  if (auto s = cipher_->open(stored.subspan(2), ad, scratch); !s)
+  scratch.resize(stored.size() - 2 - cipher->overhead());
+  if (auto s = cipher->open(stored.subspan(2), ad, scratch); !s)
     return corrupt(table, key, "authentication failed (tampered, moved or swapped value)");
   return Bytes(scratch.data(), scratch.size());
 }
@@ -143,12 +188,35 @@ Result<Bytes> RecordCodec::unwrap(Table table, Bytes key, Bytes stored,
 // ---- customers -------------------------------------------------------------------------------
 
 void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const {
+  // Split (format 4, encrypted): the personal fields go into a blob sealed under the personal
+  // key, and the record's own fields for them stay absent.
+  thread_local std::vector<std::uint8_t> sealed_personal;
+  if (split_) {
+    auto& pb = personal_builder();
+    auto ext = str(pb, c.external_ref), name = str(pb, c.name);
+    auto email = c.email ? pb.CreateString(*c.email) : 0;
+    auto phone = c.phone ? pb.CreateString(*c.phone) : 0;
+    auto city = str(pb, c.address.city);
+    fb::PersonalBuilder p(pb);
+    p.add_external_ref(ext);
+    p.add_name(name);
+    p.add_email(email);
+    p.add_phone(phone);
+    if (auto d = put_date(c.birth_date)) p.add_birth_date(*d);
+    p.add_city(city);
+    pb.Finish(p.Finish());
+    wrap_personal(Table::kPersonalCustomer, key, Bytes(pb.GetBufferPointer(), pb.GetSize()),
+                  sealed_personal);
+  }
   auto& b = builder();
-  auto ext = str(b, c.external_ref), name = str(b, c.name);
-  auto email = c.email ? b.CreateString(*c.email) : 0;
-  auto phone = c.phone ? b.CreateString(*c.phone) : 0;
-  auto city = str(b, c.address.city), region = str(b, c.address.region),
+  const bool plain_personal = !split_;
+  auto ext = plain_personal ? str(b, c.external_ref) : 0,
+       name = plain_personal ? str(b, c.name) : 0;
+  auto email = plain_personal && c.email ? b.CreateString(*c.email) : 0;
+  auto phone = plain_personal && c.phone ? b.CreateString(*c.phone) : 0;
+  auto city = plain_personal ? str(b, c.address.city) : 0, region = str(b, c.address.region),
        country = str(b, c.address.country);
+  auto personal = split_ ? b.CreateVector(sealed_personal) : 0;
   auto tags = c.tags.empty() ? 0 : b.CreateVectorOfStrings(c.tags);
   auto src_email = str(b, c.consent_email.source), src_sms = str(b, c.consent_sms.source),
        src_phone = str(b, c.consent_phone.source),
@@ -160,7 +228,9 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
   cb.add_name(name);
   cb.add_email(email);
   cb.add_phone(phone);
-  if (auto d = put_date(c.birth_date)) cb.add_birth_date(*d);
+  if (plain_personal)
+    if (auto d = put_date(c.birth_date)) cb.add_birth_date(*d);
+  cb.add_personal(personal);
   cb.add_gender(static_cast<std::uint8_t>(c.gender));
   cb.add_city(city);
   cb.add_region(region);
@@ -275,6 +345,37 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
   c.consent_profiling.source = get(f->consent_profiling_source());
   c.consent_sharing.source = get(f->consent_sharing_source());
   c.anonymized = f->anonymized();
+  if (const auto* blob = f->personal()) {
+    // Format 4, encrypted: the personal fields are in the sealed blob (and nowhere else).
+    c.external_ref.clear();
+    c.name.clear();
+    c.email.reset();
+    c.phone.reset();
+    c.birth_date.reset();
+    c.address.city.clear();
+    if (!personal_) {
+      c.personal_available = false;  // an analyst key: cryptographically out of reach
+    } else {
+      thread_local std::vector<std::uint8_t> scratch;
+      auto p = unwrap_personal(Table::kPersonalCustomer, key, Bytes(blob->data(), blob->size()),
+                               scratch);
+      if (!p) return tl::unexpected(p.error());
+      flatbuffers::Verifier pv(p->data(), p->size());
+      if (!pv.VerifyBuffer<fb::Personal>(nullptr))
+        return corrupt(Table::kPersonalCustomer, key, "personal fields fail FlatBuffers verification");
+      const fb::Personal* pf = flatbuffers::GetRoot<fb::Personal>(p->data());
+      c.external_ref = get(pf->external_ref());
+      c.name = get(pf->name());
+      if (pf->email()) c.email = pf->email()->str();
+      if (pf->phone()) c.phone = pf->phone()->str();
+      c.birth_date = get_date(pf->birth_date());
+      c.address.city = get(pf->city());
+    }
+  } else if (split_ && !personal_) {
+    // A record without its blob under an analyst key: only an unupgraded (format 3) record,
+    // which no analyst key can open; never hand out its fields.
+    return corrupt(Table::kCustomers, key, "customer record without its personal blob");
+  }
   if (auto tags = f->tags()) {
     c.tags.reserve(tags->size());
     for (const auto* t : *tags) c.tags.push_back(t->str());
@@ -340,9 +441,20 @@ Result<Relationship> RecordCodec::decode_relationship(Bytes key, Bytes stored) c
 // ---- transactions ----------------------------------------------------------------------------
 
 void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8_t>& out) const {
+  thread_local std::vector<std::uint8_t> sealed_personal;
+  if (split_) {
+    auto& pb = personal_builder();
+    auto d = str(pb, t.description);
+    fb::PersonalBuilder p(pb);
+    p.add_description(d);
+    pb.Finish(p.Finish());
+    wrap_personal(Table::kPersonalTransaction, key, Bytes(pb.GetBufferPointer(), pb.GetSize()),
+                  sealed_personal);
+  }
   auto& b = builder();
   auto currency = str(b, t.currency), product = str(b, t.product),
-       description = str(b, t.description);
+       description = split_ ? 0 : str(b, t.description);
+  auto personal = split_ ? b.CreateVector(sealed_personal) : 0;
   fb::TransactionBuilder tb(b);
   tb.add_customer_id(t.customer_id);
   tb.add_ts(t.ts.time_since_epoch().count());
@@ -353,6 +465,7 @@ void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8
   tb.add_channel(static_cast<std::uint8_t>(t.channel));
   tb.add_product(product);
   tb.add_description(description);
+  tb.add_personal(personal);
   b.Finish(tb.Finish());
   wrap(Table::kTransactions, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
@@ -378,6 +491,22 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored) con
   t.channel = static_cast<Channel>(f->channel());
   t.product = get(f->product());
   t.description = get(f->description());
+  if (const auto* blob = f->personal()) {
+    t.description.clear();
+    if (personal_) {
+      thread_local std::vector<std::uint8_t> pscratch;
+      auto p = unwrap_personal(Table::kPersonalTransaction, key,
+                               Bytes(blob->data(), blob->size()), pscratch);
+      if (!p) return tl::unexpected(p.error());
+      flatbuffers::Verifier pv(p->data(), p->size());
+      if (!pv.VerifyBuffer<fb::Personal>(nullptr))
+        return corrupt(Table::kPersonalTransaction, key,
+                       "personal fields fail FlatBuffers verification");
+      t.description = get(flatbuffers::GetRoot<fb::Personal>(p->data())->description());
+    }
+  } else if (split_ && !personal_) {
+    return corrupt(Table::kTransactions, key, "transaction record without its personal blob");
+  }
   return t;
 }
 

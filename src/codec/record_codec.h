@@ -40,10 +40,17 @@ enum class Table : std::uint8_t {
   kMeta = 4,
   kPostings = 5,  // segment bitmaps (src/index/segments.h)
   // Format 4, privacy (custdb/privacy.h): one id per table.
-  kAudit = 6,
+  kAudit = 6,     // audit trail entries (src/engine/audit.cc; key be64(seq))
   kErasures = 7,
   kConsentHistory = 8,
   kRuleMoves = 9,
+  // Format 4, encrypted: values sealed under the personal key (docs/format.md, "Personal
+  // blob"): a customer's personal fields, a transaction's description, personal postings and
+  // meta values. Separate ids so that no blob opens under another table's key.
+  kPersonalCustomer = 10,
+  kPersonalTransaction = 11,
+  kPersonalPostings = 12,
+  kPersonalMeta = 13,
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;
@@ -61,6 +68,22 @@ class RecordCodec {
   void set_sealer(crypto::RecordCipher* sealer) { sealer_.store(sealer, std::memory_order_release); }
 
   bool sealed() const { return cipher_ != nullptr; }
+
+  // Format 4, encrypted files (docs/security.md, "Analyst key"): `split` true makes encode put
+  // the personal fields into a blob sealed under the personal key and decode read them from
+  // it. `personal` opens such blobs (null under an analyst key: decode then leaves the fields
+  // empty and sets Customer::personal_available false). Set once at open, before any use.
+  void set_personal(const crypto::RecordCipher* personal, bool split) {
+    personal_.store(personal, std::memory_order_release);
+    split_.store(split, std::memory_order_release);
+  }
+  // The personal sealer (a reserved nonce epoch), set with set_sealer.
+  void set_personal_sealer(crypto::RecordCipher* sealer) {
+    personal_sealer_.store(sealer, std::memory_order_release);
+  }
+  bool split() const { return split_.load(std::memory_order_acquire); }
+  // Whether this handle can open personal blobs (false: an analyst key).
+  bool personal_available() const { return !split() || personal_.load() != nullptr; }
 
   // Encodes the record (its id is the key and is not stored inside) into `out`.
   void encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const;
@@ -91,13 +114,28 @@ class RecordCodec {
   // Returns the payload in `scratch`-backed storage; valid until scratch changes.
   Result<Bytes> unwrap(Table table, Bytes key, Bytes stored,
                        std::vector<std::uint8_t>& scratch) const;
+  // The same under the personal key (tables kPersonal*). Unwrapping is kPermissionDenied when
+  // this handle has no personal key; wrapping without a personal sealer throws logic_error.
+  void wrap_personal(Table table, Bytes key, Bytes payload, std::vector<std::uint8_t>& out) const;
+  Result<Bytes> unwrap_personal(Table table, Bytes key, Bytes stored,
+                                std::vector<std::uint8_t>& scratch) const;
 
  private:
   // The checked FlatBuffers root of a stored customer, in thread-local scratch.
   Result<const fb::Customer*> open_customer(Bytes key, Bytes stored) const;
 
+  void wrap_with(crypto::RecordCipher* sealer, Table table, Bytes key, Bytes payload,
+                 std::vector<std::uint8_t>& out) const;
+  Result<Bytes> unwrap_with(const crypto::RecordCipher* cipher, Table table, Bytes key,
+                            Bytes stored, std::vector<std::uint8_t>& scratch) const;
+
   const crypto::RecordCipher* cipher_;
   std::atomic<crypto::RecordCipher*> sealer_{nullptr};  // seal advances its nonce counter
+  // Atomic: a read-only handle adopts a personal key while shared (DatabaseImpl::
+  // adopt_personal_key).
+  std::atomic<const crypto::RecordCipher*> personal_{nullptr};
+  std::atomic<crypto::RecordCipher*> personal_sealer_{nullptr};
+  std::atomic<bool> split_{false};
 };
 
 }  // namespace custdb::codec

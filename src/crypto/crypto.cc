@@ -35,11 +35,15 @@ static_assert(RecordCipher::kTagSize == crypto_aead_xchacha20poly1305_ietf_ABYTE
 constexpr char kRecordContext[] = "cdbrecrd";
 constexpr char kTokenContext[] = "cdbtoken";
 constexpr char kBindContext[] = "cdbbind1";
+constexpr char kPersonalWrapContext[] = "cdbpkwrp";
 // BLAKE2b personalization for the raw-key KEK: exactly 16 bytes.
 constexpr char kRawKekPersonal[] = "custdb-rawkek-v1";
 static_assert(sizeof kRecordContext - 1 == crypto_kdf_CONTEXTBYTES);
 static_assert(sizeof kTokenContext - 1 == crypto_kdf_CONTEXTBYTES);
 static_assert(sizeof kBindContext - 1 == crypto_kdf_CONTEXTBYTES);
+static_assert(sizeof kPersonalWrapContext - 1 == crypto_kdf_CONTEXTBYTES);
+static_assert(kPersonalWrapSize == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + kDataKeySize +
+                                       crypto_aead_xchacha20poly1305_ietf_ABYTES);
 static_assert(sizeof kRawKekPersonal - 1 == crypto_generichash_blake2b_PERSONALBYTES);
 
 constexpr std::size_t kAlign = 16;  // crypto_aead_aes256gcm_state's alignment
@@ -321,6 +325,128 @@ Result<KeyHeader> rewrap_key(const KeyHeader& old, const DataKey& data_key,
     return tl::unexpected(std::move(s).error());
   }
   return header;
+}
+
+// ---- personal key ----------------------------------------------------------------------------
+
+namespace {
+
+// AD of a personal-key wrap: the context string then the owner key header's bytes.
+std::vector<std::uint8_t> personal_ad(const KeyHeader& header) {
+  std::vector<std::uint8_t> ad(kPersonalWrapContext, kPersonalWrapContext + 8);
+  const auto h = header.serialize();
+  ad.insert(ad.end(), h.begin(), h.end());
+  return ad;
+}
+
+std::vector<std::uint8_t> wrap_personal(const KeyHeader& header, const SecretBuffer& kek,
+                                        const PersonalKey& pk) {
+  const StackScrub scrub;
+  SecretBuffer wk(kDataKeySize);
+  crypto_kdf_derive_from_key(wk.data(), wk.size(), 1, kPersonalWrapContext, kek.data());
+  std::vector<std::uint8_t> out(kPersonalWrapSize);
+  randombytes_buf(out.data(), kWrapNonceSize);
+  const auto ad = personal_ad(header);
+  unsigned long long len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + kWrapNonceSize, &len, pk.data(),
+                                             pk.size(), ad.data(), ad.size(), nullptr, out.data(),
+                                             wk.data());
+  return out;
+}
+
+Result<PersonalKey> unwrap_personal(const KeyHeader& header, const SecretBuffer& kek,
+                                    std::span<const std::uint8_t> wrap) {
+  if (wrap.size() != kPersonalWrapSize)
+    return make_error(ErrorCode::kCorruption, "meta personal_key: wrong size");
+  const StackScrub scrub;
+  SecretBuffer wk(kDataKeySize);
+  crypto_kdf_derive_from_key(wk.data(), wk.size(), 1, kPersonalWrapContext, kek.data());
+  const auto ad = personal_ad(header);
+  PersonalKey pk(kPersonalKeySize);
+  unsigned long long len = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          pk.data(), &len, nullptr, wrap.data() + kWrapNonceSize, wrap.size() - kWrapNonceSize,
+          ad.data(), ad.size(), wrap.data(), wk.data()) != 0)
+    return make_error(ErrorCode::kCorruption,
+                      "meta personal_key: does not open under the owner's key (damaged or "
+                      "copied from another database)");
+  return pk;
+}
+
+PersonalKey random_personal_key() {
+  PersonalKey pk(kPersonalKeySize);
+  randombytes_buf(pk.data(), pk.size());
+  return pk;
+}
+
+}  // namespace
+
+Result<OwnerKeys> create_owner_keys(const KeyMaterial& key, Cipher cipher, KdfCost cost) {
+  auto created = create_key(key, cipher, cost);
+  if (!created) return tl::unexpected(created.error());
+  OwnerKeys k{created->first, std::move(created->second), random_personal_key(), {}};
+  auto kek = derive_kek(k.header, key);
+  if (!kek) return tl::unexpected(kek.error());
+  k.personal_wrap = wrap_personal(k.header, *kek, k.personal_key);
+  return k;
+}
+
+Result<OwnerKeys> unwrap_owner_keys(const KeyHeader& header,
+                                    std::span<const std::uint8_t> personal_wrap,
+                                    const KeyMaterial& key) {
+  const KeySource given = source_of(key);
+  if (given != header.source) return tl::unexpected(unwrap_key(header, key).error());
+  auto kek = derive_kek(header, key);
+  if (!kek) return tl::unexpected(kek.error());
+  const auto bytes = header.serialize();
+  OwnerKeys k{header, DataKey(kDataKeySize), PersonalKey(), {}};
+  {
+    unsigned long long len = 0;
+    const StackScrub scrub;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            k.data_key.data(), &len, nullptr, header.wrapped_key.data(),
+            header.wrapped_key.size(), bytes.data(), kOffWrapped, header.wrap_nonce.data(),
+            kek->data()) != 0)
+      return make_error(ErrorCode::kAuthentication, "wrong passphrase or key");
+  }
+  if (!cipher_available(header.cipher))
+    return make_error(
+        ErrorCode::kUnsupported,
+        std::string("the database uses ") + cipher_name(header.cipher) + ", which this CPU lacks");
+  if (!personal_wrap.empty()) {
+    auto pk = unwrap_personal(header, *kek, personal_wrap);
+    if (!pk) {
+      k.personal_failed = true;
+      return k;
+    }
+    k.personal_key = std::move(*pk);
+    k.personal_wrap.assign(personal_wrap.begin(), personal_wrap.end());
+  }
+  return k;
+}
+
+Result<OwnerKeys> rewrap_owner_keys(const KeyHeader& old, const DataKey& data_key,
+                                    const PersonalKey& personal_key, const KeyMaterial& new_key,
+                                    KdfCost cost) {
+  OwnerKeys k{KeyHeader{}, DataKey(), PersonalKey(), {}};
+  k.header.cipher = old.cipher;
+  if (auto s = wrap(k.header, data_key, new_key, cost); !s) return tl::unexpected(s.error());
+  if (personal_key.size() == kPersonalKeySize) {
+    auto kek = derive_kek(k.header, new_key);
+    if (!kek) return tl::unexpected(kek.error());
+    k.personal_wrap = wrap_personal(k.header, *kek, personal_key);
+  }
+  return k;
+}
+
+Result<OwnerKeys> add_personal_key(const KeyHeader& header, const KeyMaterial& key) {
+  auto opened = unwrap_owner_keys(header, {}, key);
+  if (!opened) return tl::unexpected(opened.error());
+  auto kek = derive_kek(header, key);
+  if (!kek) return tl::unexpected(kek.error());
+  opened->personal_key = random_personal_key();
+  opened->personal_wrap = wrap_personal(header, *kek, opened->personal_key);
+  return opened;
 }
 
 // ---- RecordCipher ---------------------------------------------------------------------------

@@ -174,6 +174,54 @@ Result<DataKey> unwrap_key(const KeyHeader& header, const KeyMaterial& key);
 Result<KeyHeader> rewrap_key(const KeyHeader& old, const DataKey& data_key,
                              const KeyMaterial& new_key, KdfCost cost = {});
 
+// ---- the personal key and analyst keys (issue #16, format 4) ---------------------------------
+//
+// Personal key PK: 32 random bytes per encrypted database of format 4. The personal fields of
+// records (name, email, phone, external_ref, birth_date, city, transaction description) are
+// sealed under a RecordCipher made from PK, and their lookup tokens and segment postings come
+// from a Tokenizer made from PK. PK is wrapped under the OWNER's KEK only (meta
+// "personal_key", kPersonalWrapSize bytes):
+//
+//   offset  size  field
+//        0    24  nonce (random)
+//       24    48  XChaCha20-Poly1305(PK) || tag, key = crypto_kdf(KEK, id 1, "cdbpkwrp"),
+//                 AD = "cdbpkwrp" || the 107-byte owner key header
+//
+// so the owner's secret opens both keys with one Argon2id run, and a rewrap of the owner key
+// header must rewrap PK too (the AD binds it to the header). Analyst key headers are ordinary
+// KeyHeaders (same layout) wrapping the data key alone under the analyst's KEK: an analyst
+// never holds PK.
+inline constexpr std::size_t kPersonalKeySize = 32;
+inline constexpr std::size_t kPersonalWrapSize = 72;
+using PersonalKey = SecretBuffer;
+
+struct OwnerKeys {
+  KeyHeader header;
+  DataKey data_key;
+  PersonalKey personal_key;                  // empty (size 0) when not asked for / absent
+  std::vector<std::uint8_t> personal_wrap;   // kPersonalWrapSize bytes, or empty
+  // unwrap_owner_keys: the data key opened but the personal wrap did not (the caller reports
+  // it as kCorruption after its own checks, so a foreign key header is named as such first).
+  bool personal_failed = false;
+};
+
+// A new data key and a new personal key, both wrapped under `key` (one KDF run).
+Result<OwnerKeys> create_owner_keys(const KeyMaterial& key, Cipher cipher, KdfCost cost = {});
+// The data key from `header`, and PK from `personal_wrap` when it is not empty (one KDF run).
+// kAuthentication for a wrong secret (as unwrap_key). When the data key opens but the personal
+// wrap does not (damaged, or taken from another database), personal_failed is set.
+Result<OwnerKeys> unwrap_owner_keys(const KeyHeader& header,
+                                    std::span<const std::uint8_t> personal_wrap,
+                                    const KeyMaterial& key);
+// Both keys wrapped under `new_key` (fresh salt and nonces; the cipher kept). `personal_key`
+// empty: only the data key (a file without PK).
+Result<OwnerKeys> rewrap_owner_keys(const KeyHeader& old, const DataKey& data_key,
+                                    const PersonalKey& personal_key, const KeyMaterial& new_key,
+                                    KdfCost cost = {});
+// A new random personal key (the format-4 upgrade of an encrypted file): wrapped under `key`'s
+// KEK for `header` (which `key` must open: kAuthentication otherwise).
+Result<OwnerKeys> add_personal_key(const KeyHeader& header, const KeyMaterial& key);
+
 // Seals and opens records under one data key. Thread-safe: seal and open may run concurrently
 // from any number of threads. Owns a copy of its key material; not copyable or movable.
 //

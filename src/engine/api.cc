@@ -111,6 +111,9 @@ Result<std::optional<Customer>> ReadView::get_customer(CustomerId id) const {
 }
 Result<std::optional<Customer>> ReadView::find_by_external_ref(std::string_view ref) const {
   CUSTDB_REQUIRE_STATE();
+  if (db_->keys().personal_denied())
+    return make_error(ErrorCode::kPermissionDenied,
+                      "lookups by external_ref need the owner's key (opened with an analyst key)");
   const std::string want = normalize::trim(ref);
   // An empty reference is never indexed (and LMDB refuses an empty key): nobody has it.
   if (want.empty()) return std::optional<Customer>();
@@ -345,7 +348,11 @@ Result<TransactionId> Database::add_transaction(Transaction t) {
   return id;
 }
 
-Result<CheckReport> Database::check() const { return impl_->check(); }
+Result<CheckReport> Database::check() const {
+  // The check derives lookup tokens and postings from personal fields.
+  if (auto s = impl_->require_owner("check"); !s) return tl::unexpected(s.error());
+  return impl_->check();
+}
 
 DatabaseInfo Database::info() const {
   DatabaseInfo i;
@@ -354,7 +361,8 @@ DatabaseInfo Database::info() const {
   i.read_only = impl_->options().read_only;
   i.base_currency = impl_->base_currency();
   i.phone_region = impl_->phone_region();
-  i.format_version = impl_->file_format();  // an older file opened read-only keeps its number
+  i.format_version = impl_->file_format();
+  i.role = impl_->role();  // an older file opened read-only keeps its number
   if (auto view = impl_->begin(false)) {
     if (auto n = detail::count_phones_not_e164(*impl_, **view)) i.phones_not_e164 = *n;
   }
@@ -376,6 +384,8 @@ Status Database::change_key(const KeyMaterial& new_key) {
   auto& d = *impl_;
   if (!d.encrypted())
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  // An analyst changes no key: its secret unwraps the data key only.
+  if (auto s = d.require_owner("change_key"); !s) return s;
   const storage::Bytes key = coding::as_bytes(detail::kKeyHeaderKey);
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto stored = d.get(st, d.tables().meta, key);
@@ -384,10 +394,18 @@ Status Database::change_key(const KeyMaterial& new_key) {
       return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
     auto old = crypto::KeyHeader::parse(**stored);
     if (!old) return tl::unexpected(old.error());
-    auto rewrapped = crypto::rewrap_key(*old, d.data_key(), new_key);
+    // The personal key's wrap is bound to the owner key header: both are rewrapped together.
+    static const crypto::SecretBuffer kNoPersonalKey;
+    auto rewrapped = crypto::rewrap_owner_keys(
+        *old, d.data_key(), d.personal_key() ? *d.personal_key() : kNoPersonalKey, new_key);
     if (!rewrapped) return tl::unexpected(rewrapped.error());
-    const auto kh_bytes = rewrapped->serialize();
+    const auto kh_bytes = rewrapped->header.serialize();
     if (auto s = d.put(st, d.tables().meta, key, kh_bytes); !s) return s;
+    if (!rewrapped->personal_wrap.empty())
+      if (auto s = d.put(st, d.tables().meta, coding::as_bytes(detail::kPersonalKeyKey),
+                         rewrapped->personal_wrap);
+          !s)
+        return s;
     // The new key header gets its binding to this file (the file id is the open's: it was
     // checked or created there).
     auto id = d.get(st, d.tables().meta, coding::as_bytes(detail::kFileIdKey));

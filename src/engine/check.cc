@@ -11,6 +11,7 @@
 #include <roaring/roaring.hh>
 
 #include "crypto/crypto.h"
+#include "engine/audit.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
 #include "util/message.h"
@@ -28,6 +29,7 @@ std::string to_string(CheckProblem::Kind kind) {
     case CheckProblem::Kind::kBadMetadata: return "bad metadata";
     case CheckProblem::Kind::kDamagedPage: return "damaged page";
     case CheckProblem::Kind::kNonCanonicalLink: return "non-canonical relationship";
+    case CheckProblem::Kind::kAuditChain: return "audit chain broken";
   }
   return "problem";
 }
@@ -240,6 +242,13 @@ struct Checker {
     counter(kNextCustomer, max_customer);
     counter(kNextRelationship, max_rel);
     counter(kNextTransaction, max_txn);
+    {
+      std::uint64_t audit_entries = 0;
+      auto a = check_audit_chain(db, st, audit_entries, [&](std::string what) {
+        problem(Kind::kAuditChain, "audit", std::move(what));
+      });
+      if (!a) return a;
+    }
     return check_meta();
   }
 
@@ -384,7 +393,8 @@ Result<CheckReport> DatabaseImpl::check() {
   const bool canonical_links = format >= 3;  // format 2 kept links typed from either end
   std::unique_ptr<segment::SegmentKeys> snapshot_keys;
   if (format != file_format())
-    snapshot_keys = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), format);
+    snapshot_keys = std::make_unique<segment::SegmentKeys>(tokenizer_.get(), format,
+                                                           personal_tokenizer_.get(), split());
   CheckReport report;
   Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());

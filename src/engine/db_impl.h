@@ -41,6 +41,8 @@ namespace custdb::crypto {
 class RecordCipher;
 class Tokenizer;
 class SecretBuffer;
+struct KeyHeader;
+enum class Cipher : std::uint8_t;
 }  // namespace custdb::crypto
 
 namespace custdb::detail {
@@ -221,15 +223,17 @@ class DatabaseImpl {
   // Record encoding of the file's mode (encrypted mode: sealing once ensure_sealer() ran).
   const codec::RecordCodec& codec() const { return *codec_; }
   // Index-key derivation of the file's mode.
-  const index::IndexKeys& keys() const { return *keys_; }
+  const index::IndexKeys& keys() const { return *keys_view_.load(std::memory_order_acquire); }
   // Segment-posting keys of the file's mode.
-  const segment::SegmentKeys& seg_keys() const { return *seg_keys_; }
+  const segment::SegmentKeys& seg_keys() const {
+    return *seg_keys_view_.load(std::memory_order_acquire);
+  }
   // Encrypted mode: opened segment chunks, shared by every transaction (thread-safe; see
   // segment/chunk_cache.h). Not part of the catalog: it changes as queries read.
   segment::ChunkCache& chunk_cache() const { return chunk_cache_; }
   // Whether the file keeps the bit-sliced index (format 2, src/segment/slices.h): false only
   // for a format-1 file opened read-only (the engine then answers as format 1 did).
-  bool sliced() const { return seg_keys_->sliced(); }
+  bool sliced() const { return seg_keys().sliced(); }
   // The file format as this handle sees it: the header's, or kFileFormat once this handle
   // upgraded the file (a read-only open of an old file keeps the old number).
   std::uint32_t file_format() const { return file_format_; }
@@ -251,13 +255,37 @@ class DatabaseImpl {
   ReaderTable reader_table();
   // The unwrapped data key (encrypted mode only): key bindings and key changes.
   const crypto::SecretBuffer& data_key() const { return *data_key_; }
+  // What the secret this handle was opened with may do (kNone: plaintext).
+  KeyRole role() const { return role_; }
+  // Encrypted files of format 4: personal fields are sealed under the personal key.
+  bool split() const { return split_.load(std::memory_order_acquire); }
+  // A read-only owner handle opened on an encrypted file of format <= 3 that another process
+  // has since upgraded: takes the file's personal key (in st's snapshot) so that the handle
+  // reads the split records. Called by begin() for read transactions while pending.
+  Status adopt_personal_key(TxnState& st);
+  bool personal_key_pending() const { return late_pending_.load(std::memory_order_acquire); }
+  // The personal key (owner handles of split files), else null.
+  const crypto::SecretBuffer* personal_key() const { return personal_key_.get(); }
+  // kPermissionDenied under an analyst key (`what` names the refused operation).
+  Status require_owner(std::string_view what) const {
+    if (role_ != KeyRole::kAnalyst) return {};
+    return make_error(ErrorCode::kPermissionDenied,
+                      std::string(what) + " needs the owner's key: this database was opened "
+                                          "with an analyst key");
+  }
+  // Format-3 upgrade of an encrypted file (upgrade_v4_privacy): installs a new personal key
+  // (already wrapped and stored by the caller) and splits personal fields from now on.
+  void install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk);
   // Whether the calling thread holds this database's write lock (a WriteTxn of its own).
   bool this_thread_writes() const {
     return writer_thread_.load(std::memory_order_acquire) == std::this_thread::get_id();
   }
 
   // ---- transactions (txn.cc) ----
-  Result<std::unique_ptr<ReadView::State>> begin(bool write);
+  // audit_only: a write transaction that will only append to the audit trail, allowed under
+  // an analyst key too (an analyst's exports and reveals are recorded like anyone's; the
+  // entry is sealed under the data key, which the analyst holds).
+  Result<std::unique_ptr<ReadView::State>> begin(bool write, bool audit_only = false);
   Status commit(TxnState& st);
   // Runs body in a write transaction and commits it. When the write lock stays taken past
   // Options::busy_timeout (kBusy from begin), waits and tries again, at most kWriteAttempts
@@ -299,6 +327,13 @@ class DatabaseImpl {
   // next_id.* counters, ...) are raw bytes, read and written with get()/put() on tables().meta.
   Result<std::optional<std::string>> get_sealed_meta(TxnState& st, std::string_view key) const;
   Status put_sealed_meta(TxnState& st, std::string_view key, std::string_view value);
+  // Split files: the sealed meta values that hold personal data (the city dictionary, the
+  // birth-date extent) are sealed under the personal key (kPermissionDenied to an analyst).
+  bool personal_meta(std::string_view key) const {
+    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate);
+  }
+  static constexpr std::string_view kPersonalMetaCity = "values.city";
+  static constexpr std::string_view kPersonalMetaBirthDate = "extent.birth_date";
   Result<std::uint64_t> next_id(TxnState& st, std::string_view counter) const;
   Status bump_counter(TxnState& st, std::string_view counter, std::uint64_t used_id);
 
@@ -431,6 +466,8 @@ class DatabaseImpl {
   // kCorruption when the stored head is malformed. Every library privacy operation calls it
   // in its own transaction (docs/security.md, "Audit trail").
   Result<std::uint64_t> append_audit(TxnState& st, const AuditEvent& event);
+  // The entries matching `filter`, by seq (empty when the file has no audit table).
+  Result<std::vector<AuditEntry>> audit_entries(TxnState& st, const AuditFilter& filter) const;
 
   // ---- erasure (erase.cc, scrub.cc; erase.h) ----
   // Database::scrub: holds the write lock throughout (kBusy as a write's begin).
@@ -446,6 +483,12 @@ class DatabaseImpl {
   static Status upgrade(DatabaseImpl& d);
   // Reserves a fresh nonce epoch (durably) and makes the sealer; once per handle.
   Status ensure_sealer() EXCLUDES(sealer_mutex_);
+  // split_ and the personal cipher and tokenizer (when personal_key_ is set); the codec told.
+  void make_personal_state(crypto::Cipher cipher);
+  // Replaces the index-key and segment-key objects (a null one is kept); the old ones are
+  // retired, never freed while the handle lives.
+  void set_keys(std::unique_ptr<index::IndexKeys> keys,
+                std::unique_ptr<segment::SegmentKeys> seg_keys);
 
   // The catalog (see the accessors above): written in open.cc only.
   std::filesystem::path path_;
@@ -458,6 +501,9 @@ class DatabaseImpl {
   std::unique_ptr<codec::RecordCodec> codec_;
   std::unique_ptr<index::IndexKeys> keys_;
   std::unique_ptr<segment::SegmentKeys> seg_keys_;
+  std::atomic<const index::IndexKeys*> keys_view_{nullptr};
+  std::atomic<const segment::SegmentKeys*> seg_keys_view_{nullptr};
+  std::vector<std::shared_ptr<const void>> retired_;
   mutable segment::ChunkCache chunk_cache_;
 
   std::string registry_key_;  // canonical path in the process-wide open-database registry
@@ -470,6 +516,18 @@ class DatabaseImpl {
   std::unique_ptr<crypto::RecordCipher> cipher_;
   Mutex sealer_mutex_;
   std::unique_ptr<crypto::RecordCipher> sealer_ GUARDED_BY(sealer_mutex_);
+  // Format 4 (docs/security.md, "Analyst key"): the personal key and what derives from it.
+  KeyRole role_ = KeyRole::kNone;
+  std::atomic<bool> split_{false};
+  // adopt_personal_key: the owner's secret, kept only by read-only handles of older encrypted
+  // files until the file's personal key is adopted.
+  Mutex late_mutex_;
+  std::shared_ptr<const KeyMaterial> late_key_ GUARDED_BY(late_mutex_);
+  std::atomic<bool> late_pending_{false};
+  std::unique_ptr<crypto::SecretBuffer> personal_key_;
+  std::unique_ptr<crypto::RecordCipher> personal_cipher_;
+  std::unique_ptr<crypto::Tokenizer> personal_tokenizer_;
+  std::unique_ptr<crypto::RecordCipher> personal_sealer_ GUARDED_BY(sealer_mutex_);
   std::atomic<bool> sealer_ready_{false};  // sealer_ is made: read without the mutex
   RemapGate remap_gate_;
   // One writer thread at a time (WriterLock): it guards no memory, it serializes write
@@ -486,6 +544,15 @@ inline constexpr std::string_view kKeyHeaderKey = "key_header";
 inline constexpr std::string_view kEpochKey = "nonce_epoch";
 inline constexpr std::string_view kFileIdKey = "file_id";
 inline constexpr std::string_view kKeyBindingKey = "key_binding";
+// Format 4, encrypted: the personal key wrapped under the owner's KEK (crypto.h, 72 bytes) and
+// the analyst key headers (n × 107 bytes, each wrapping the data key only). Raw.
+inline constexpr std::string_view kPersonalKeyKey = "personal_key";
+inline constexpr std::string_view kAnalystKeysKey = "analyst_keys";
+// Set (1 byte, 1) by the format-4 upgrade of an encrypted file: its data key sealed personal
+// fields before (old record versions in free pages, backups), so add_analyst_key refuses until
+// the data key is rotated (the rotated file does not carry it).
+inline constexpr std::string_view kDataKeyHeldPersonalKey = "personal_key.data_key_exposed";
+Result<std::vector<crypto::KeyHeader>> parse_analyst_keys(std::span<const std::uint8_t> bytes);
 // The database's phone region: 2 ASCII letters (absent: none). Raw, like the header's currency.
 inline constexpr std::string_view kPhoneRegionKey = "phone_region";
 inline constexpr std::string_view kNextCustomer = "next_id.customer";

@@ -421,7 +421,8 @@ read_header:  // again when another process created the database meanwhile (phas
   std::optional<Header> header;
   bool missing_dbis = false;
   bool missing_core_dbis = false;  // a table every format has
-  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region;
+  std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region,
+      personal_wrap, analyst_keys;
   std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
   {
     // Normally a read transaction. A writer must open even when the reader table is full of
@@ -479,7 +480,9 @@ read_header:  // again when another process created the database meanwhile (phas
     }
     for (auto [key, out] : {std::pair{kKeyHeaderKey, &key_header}, std::pair{kFileIdKey, &file_id},
                             std::pair{kKeyBindingKey, &binding},
-                            std::pair{kPhoneRegionKey, &stored_region}}) {
+                            std::pair{kPhoneRegionKey, &stored_region},
+                            std::pair{kPersonalKeyKey, &personal_wrap},
+                            std::pair{kAnalystKeysKey, &analyst_keys}}) {
       auto v = read_meta(key);
       if (!v) return tl::unexpected(v.error());
       *out = std::move(*v);
@@ -523,9 +526,35 @@ read_header:  // again when another process created the database meanwhile (phas
       if (!kh) return tl::unexpected(kh.error());
       // unwrap_key authenticates first, so a tampered cipher byte reads as a wrong key, and
       // only then reports a cipher this CPU lacks (kUnsupported).
-      auto dek = crypto::unwrap_key(*kh, *options.key);
-      if (!dek) return tl::unexpected(dek.error());
-      d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
+      // The owner's secret opens the data key and the personal key (one KDF run); failing
+      // that, an analyst key header may open the data key alone (docs/security.md, "Analyst
+      // key").
+      const std::span<const std::uint8_t> pw =
+          personal_wrap ? std::span<const std::uint8_t>(*personal_wrap)
+                        : std::span<const std::uint8_t>();
+      auto owner = crypto::unwrap_owner_keys(*kh, pw, *options.key);
+      bool personal_failed = false;
+      if (owner) {
+        d->role_ = KeyRole::kOwner;
+        personal_failed = owner->personal_failed;
+        d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(owner->data_key));
+        if (owner->personal_key.size() == crypto::kPersonalKeySize)
+          d->personal_key_ = std::make_unique<crypto::SecretBuffer>(std::move(owner->personal_key));
+      } else if (owner.error().code() == ErrorCode::kAuthentication && analyst_keys &&
+                 !analyst_keys->empty()) {
+        auto headers = parse_analyst_keys(*analyst_keys);
+        if (!headers) return tl::unexpected(headers.error());
+        for (const auto& ah : *headers) {
+          auto dek = crypto::unwrap_key(ah, *options.key);
+          if (!dek) continue;
+          d->role_ = KeyRole::kAnalyst;
+          d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(*dek));
+          break;
+        }
+        if (!d->data_key_) return tl::unexpected(owner.error());
+      } else {
+        return tl::unexpected(owner.error());
+      }
       if (binding) {
         // The key header must be this file's (docs/security.md, "Binding").
         if (!file_id || file_id->size() != crypto::kFileIdSize)
@@ -543,6 +572,19 @@ read_header:  // again when another process created the database meanwhile (phas
       // that a writer uses; a read-write open replaces it below with a fresh epoch.
       d->cipher_ = std::make_unique<crypto::RecordCipher>(*d->data_key_, kh->cipher, 0);
       if (auto s = probe_copies(d->cipher_.get(), first_records); !s) return tl::unexpected(s.error());
+      if (personal_failed)
+        return make_error(ErrorCode::kCorruption,
+                          "meta personal_key: does not open under the owner's key (damaged or "
+                          "copied from another database)");
+      // A read-only owner handle of an older encrypted file keeps the secret: if another
+      // process upgrades the file to format 4 meanwhile, the handle adopts its personal key
+      // at its next read transaction (adopt_personal_key).
+      if (options.read_only && !personal_wrap && header->format < 4 &&
+          d->role_ == KeyRole::kOwner) {
+        MutexLock lock(&d->late_mutex_);
+        d->late_key_ = options.key;
+        d->late_pending_.store(true, std::memory_order_release);
+      }
     }
   }
   if (!header && options.read_only)
@@ -607,12 +649,18 @@ read_header:  // again when another process created the database meanwhile (phas
       file_id.emplace(id.begin(), id.end());
       if (auto s = put_raw_meta(kFileIdKey, *file_id); !s) return tl::unexpected(s.error());
       if (h.encrypted) {
-        auto created = crypto::create_key(*options.key, crypto::preferred_cipher());
+        auto created = crypto::create_owner_keys(*options.key, crypto::preferred_cipher());
         if (!created) return tl::unexpected(created.error());
-        auto& [kh, dek] = *created;
+        const crypto::KeyHeader& kh = created->header;
         const auto kh_bytes = kh.serialize();
         if (auto s = put_raw_meta(kKeyHeaderKey, kh_bytes); !s) return tl::unexpected(s.error());
-        d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(dek));
+        if (auto s = put_raw_meta(kPersonalKeyKey, created->personal_wrap); !s)
+          return tl::unexpected(s.error());
+        personal_wrap = created->personal_wrap;
+        d->role_ = KeyRole::kOwner;
+        d->data_key_ = std::make_unique<crypto::SecretBuffer>(std::move(created->data_key));
+        d->personal_key_ =
+            std::make_unique<crypto::SecretBuffer>(std::move(created->personal_key));
         if (auto s = bind(kh_bytes); !s) return tl::unexpected(s.error());
         d->tokenizer_ = std::make_unique<crypto::Tokenizer>(*d->data_key_);
         d->cipher_ = std::make_unique<crypto::RecordCipher>(*d->data_key_, kh.cipher, 0);
@@ -633,13 +681,20 @@ read_header:  // again when another process created the database meanwhile (phas
       stored_region ? std::string(stored_region->begin(), stored_region->end()) : std::string();
   d->phone_region_ = phone_region.empty() ? file_region : phone_region;
   d->file_format_ = header->format;
-  d->options_.key.reset();  // the unwrapped data key is all a handle needs from here on
   d->codec_ = std::make_unique<codec::RecordCodec>(d->cipher_.get());
-  d->keys_ = std::make_unique<index::IndexKeys>(d->tokenizer_.get());
-  d->seg_keys_ = std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), header->format);
+  // Split personal fields: an encrypted file with a personal key (format 4). An analyst key
+  // opens such a file without the personal key.
+  if (header->encrypted && personal_wrap) d->make_personal_state(d->cipher_->cipher());
+  d->set_keys(std::make_unique<index::IndexKeys>(d->tokenizer_.get(),
+                                                 d->personal_tokenizer_.get(), d->split()),
+              std::make_unique<segment::SegmentKeys>(d->tokenizer_.get(), header->format,
+                                                     d->personal_tokenizer_.get(), d->split()));
   if (header->format < kFileFormat && !options.read_only) {
+    if (d->role_ == KeyRole::kAnalyst)
+      return make_error(ErrorCode::kPermissionDenied, "an analyst key cannot upgrade a database");
     if (auto s = upgrade(*d); !s) return tl::unexpected(s.error());
   }
+  d->options_.key.reset();  // the unwrapped keys are all a handle needs from here on
   if (!options.read_only && !phone_region.empty() && phone_region != file_region) {
     creating.release();  // a new file's header is committed: the region is a write of its own
     auto s = d->write_retrying(
@@ -662,6 +717,32 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //   3 -> 4: privacy (upgrade_v4_privacy): the new tables are created by open; encrypted
   //           files get their personal key and personal fields sealed under it.
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
+  // Format 3 -> 4 of an encrypted file: a new personal key, wrapped under the owner's secret
+  // (still in options_ here), and split personal fields from now on; upgrade_v4_privacy
+  // stores the wrap and re-seals every record in the upgrade's transaction.
+  std::vector<std::uint8_t> personal_wrap;
+  std::unique_ptr<crypto::SecretBuffer> new_personal_key;
+  const index::IndexKeys old_keys(d.tokenizer_.get());
+  if (d.encrypted_ && !d.split() && d.file_format_ < 4) {
+    auto raw = [&]() -> Result<std::optional<std::vector<std::uint8_t>>> {
+      auto st = d.begin(false);
+      if (!st) return tl::unexpected(st.error());
+      auto v = d.get(**st, d.tables().meta, as_bytes(kKeyHeaderKey));
+      if (!v) return tl::unexpected(v.error());
+      if (!*v) return std::optional<std::vector<std::uint8_t>>();
+      return std::optional<std::vector<std::uint8_t>>(std::in_place, (*v)->begin(), (*v)->end());
+    }();
+    if (!raw) return tl::unexpected(raw.error());
+    if (!*raw) return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+    auto kh = crypto::KeyHeader::parse(**raw);
+    if (!kh) return tl::unexpected(kh.error());
+    if (!d.options_.key)
+      return make_error(ErrorCode::kInternal, "upgrade: the owner's secret is gone");
+    auto added = crypto::add_personal_key(*kh, *d.options_.key);
+    if (!added) return tl::unexpected(added.error());
+    personal_wrap = std::move(added->personal_wrap);
+    new_personal_key = std::make_unique<crypto::SecretBuffer>(std::move(added->personal_key));
+  }
   auto s = d.write_retrying([&](TxnState& st) -> Status {
     auto raw = d.get(st, d.tables().meta, as_bytes(kHeaderKey));
     if (!raw) return tl::unexpected(raw.error());
@@ -677,13 +758,20 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
       if (auto r = upgrade_v3_relationships(d, st, *keys); !r) return r;
     }
     if (h->format < 4) {
-      if (auto p = upgrade_v4_privacy(d, st, *keys); !p) return p;
+      if (!personal_wrap.empty()) {
+        if (auto p = d.put(st, d.tables().meta, as_bytes(kPersonalKeyKey), personal_wrap); !p)
+          return p;
+        // From here on (the earlier steps wrote as format 3 did) personal fields are split.
+        if (new_personal_key) d.install_personal_key(std::move(new_personal_key));
+      }
+      if (auto p = upgrade_v4_privacy(d, st, *keys, old_keys); !p) return p;
     }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));
   });
   if (!s) return s;
-  d.seg_keys_ = std::move(keys);
+  d.set_keys(nullptr, std::make_unique<segment::SegmentKeys>(
+                         d.tokenizer_.get(), kFileFormat, d.personal_tokenizer_.get(), d.split()));
   d.file_format_ = kFileFormat;
   return {};
 }
@@ -720,8 +808,93 @@ Status DatabaseImpl::ensure_sealer() {
   if (auto s = env_.sync(true); !s) return s;
   sealer_ = std::make_unique<crypto::RecordCipher>(*data_key_, cipher_->cipher(), epoch);
   codec_->set_sealer(sealer_.get());
+  if (personal_key_) {
+    // Another key, so the same epoch starts an independent nonce space.
+    personal_sealer_ =
+        std::make_unique<crypto::RecordCipher>(*personal_key_, cipher_->cipher(), epoch);
+    codec_->set_personal_sealer(personal_sealer_.get());
+  }
   sealer_ready_.store(true, std::memory_order_release);
   return {};
+}
+
+void DatabaseImpl::install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk) {
+  personal_key_ = std::move(pk);
+  make_personal_state(cipher_->cipher());
+  set_keys(std::make_unique<index::IndexKeys>(tokenizer_.get(), personal_tokenizer_.get(), true),
+           std::make_unique<segment::SegmentKeys>(tokenizer_.get(), kFileFormat,
+                                                  personal_tokenizer_.get(), true));
+  if (sealer_ready_.load(std::memory_order_acquire)) {
+    MutexLock lock(&sealer_mutex_);
+    personal_sealer_ =
+        std::make_unique<crypto::RecordCipher>(*personal_key_, cipher_->cipher(), sealer_->epoch());
+    codec_->set_personal_sealer(personal_sealer_.get());
+  }
+}
+
+void DatabaseImpl::set_keys(std::unique_ptr<index::IndexKeys> keys,
+                            std::unique_ptr<segment::SegmentKeys> seg_keys) {
+  // Replaced key objects are kept (retired), not freed: another thread's transaction of this
+  // handle may still be using them (adopt_personal_key runs while the handle is shared).
+  if (keys) {
+    if (keys_) retired_.push_back(std::shared_ptr<const void>(std::move(keys_)));
+    keys_ = std::move(keys);
+    keys_view_.store(keys_.get(), std::memory_order_release);
+  }
+  if (seg_keys) {
+    if (seg_keys_) retired_.push_back(std::shared_ptr<const void>(std::move(seg_keys_)));
+    seg_keys_ = std::move(seg_keys);
+    seg_keys_view_.store(seg_keys_.get(), std::memory_order_release);
+  }
+}
+
+Status DatabaseImpl::adopt_personal_key(TxnState& st) {
+  MutexLock lock(&late_mutex_);
+  if (!late_key_) return {};
+  auto wrap = get(st, tables().meta, as_bytes(kPersonalKeyKey));
+  if (!wrap) return tl::unexpected(wrap.error());
+  if (!*wrap) return {};  // not upgraded (in this snapshot)
+  auto raw = get(st, tables().meta, as_bytes(kKeyHeaderKey));
+  if (!raw) return tl::unexpected(raw.error());
+  if (!*raw) return make_error(ErrorCode::kCorruption, "encrypted database without a key header");
+  auto kh = crypto::KeyHeader::parse(**raw);
+  if (!kh) return tl::unexpected(kh.error());
+  auto keys = crypto::unwrap_owner_keys(*kh, **wrap, *late_key_);
+  if (!keys) return tl::unexpected(keys.error());
+  if (keys->personal_failed || keys->personal_key.size() != crypto::kPersonalKeySize)
+    return make_error(ErrorCode::kCorruption, "meta personal_key: does not open under the owner's key");
+  personal_key_ = std::make_unique<crypto::SecretBuffer>(std::move(keys->personal_key));
+  make_personal_state(cipher_->cipher());
+  set_keys(std::make_unique<index::IndexKeys>(tokenizer_.get(), personal_tokenizer_.get(), true),
+           std::make_unique<segment::SegmentKeys>(tokenizer_.get(), kFileFormat,
+                                                  personal_tokenizer_.get(), true));
+  late_key_.reset();
+  late_pending_.store(false, std::memory_order_release);
+  return {};
+}
+
+void DatabaseImpl::make_personal_state(crypto::Cipher cipher) {
+  split_.store(true, std::memory_order_release);
+  if (personal_key_) {
+    personal_cipher_ = std::make_unique<crypto::RecordCipher>(*personal_key_, cipher, 0);
+    personal_tokenizer_ = std::make_unique<crypto::Tokenizer>(*personal_key_);
+  }
+  codec_->set_personal(personal_cipher_.get(), true);
+  crypto::scrub_stack();
+}
+
+Result<std::vector<crypto::KeyHeader>> parse_analyst_keys(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() % crypto::KeyHeader::kSize != 0)
+    return make_error(ErrorCode::kCorruption, "meta analyst_keys: size " +
+                                                  std::to_string(bytes.size()) +
+                                                  " is not a multiple of 107");
+  std::vector<crypto::KeyHeader> out;
+  for (std::size_t at = 0; at < bytes.size(); at += crypto::KeyHeader::kSize) {
+    auto h = crypto::KeyHeader::parse(bytes.subspan(at, crypto::KeyHeader::kSize));
+    if (!h) return tl::unexpected(h.error().with_context("meta analyst_keys"));
+    out.push_back(*h);
+  }
+  return out;
 }
 
 Result<std::uint32_t> header_format(Bytes value) {

@@ -213,6 +213,9 @@ Result<std::vector<ReadView::Hop>> DatabaseImpl::neighborhood(
 
 Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) const {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  if (db_->keys().personal_denied())
+    return make_error(ErrorCode::kPermissionDenied,
+                      "lookups by email need the owner's key (opened with an analyst key)");
   // The function validation stores with: every written form of an address finds it.
   if (!normalize::is_utf8(email)) return make_error(ErrorCode::kInvalidArgument, "email: not UTF-8");
   auto e = normalize::email(email);
@@ -226,6 +229,9 @@ Result<std::vector<Customer>> ReadView::find_by_email(std::string_view email) co
 
 Result<std::vector<Customer>> ReadView::find_by_phone(std::string_view phone) const {
   if (!state_) return make_error(ErrorCode::kFailedPrecondition, "transaction finished");
+  if (db_->keys().personal_denied())
+    return make_error(ErrorCode::kPermissionDenied,
+                      "lookups by phone need the owner's key (opened with an analyst key)");
   // E.164 in the database's phone region, as validation stores it.
   if (!normalize::is_utf8(phone)) return make_error(ErrorCode::kInvalidArgument, "phone: not UTF-8");
   auto p = normalize::phone(phone, db_->phone_region());

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 
+#include "engine/audit.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
 #include "util/coding.h"
@@ -76,6 +77,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   if (!src) return tl::unexpected(src.error());
   if (!(*src)->encrypted())
     return make_error(ErrorCode::kFailedPrecondition, "the database is not encrypted");
+  if (auto s = (*src)->require_owner("rotate_data_key"); !s) return s;  // analyst: no PK
   const auto source = source_identity(**src);
   if (!source) return tl::unexpected(source.error());
   const std::vector<std::uint8_t>& identity = *source;
@@ -223,6 +225,23 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     if (!journal) return tl::unexpected(journal.error());
     for (const ErasureEntry& e : *journal)
       if (auto st2 = detail::put_erasure(d, ws, e); !st2) return st2;
+    // The audit trail, re-chained under the new key: only an intact chain is copied, so a
+    // rotation cannot launder a tampered trail.
+    {
+      std::uint64_t n = 0;
+      std::string broken;
+      if (auto c = detail::check_audit_chain(s, rs, n, [&](std::string what) {
+            if (broken.empty()) broken = std::move(what);
+          });
+          !c)
+        return c;
+      if (!broken.empty())
+        return make_error(ErrorCode::kCorruption,
+                          "audit trail: " + broken + "; key not rotated (custdb verify)");
+      auto entries = s.audit_entries(rs, {});
+      if (!entries) return tl::unexpected(entries.error());
+      if (auto st2 = detail::copy_audit_entries(d, ws, *entries); !st2) return st2;
+    }
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};

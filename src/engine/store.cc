@@ -104,7 +104,10 @@ Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return std::optional<std::string>();
   thread_local std::vector<std::uint8_t> scratch;
-  auto payload = codec().unwrap(codec::Table::kMeta, as_bytes(key), **stored, scratch);
+  auto payload = personal_meta(key) ? codec().unwrap_personal(codec::Table::kPersonalMeta,
+                                                              as_bytes(key), **stored, scratch)
+                                    : codec().unwrap(codec::Table::kMeta, as_bytes(key),
+                                                     **stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
   return std::optional<std::string>(std::in_place, reinterpret_cast<const char*>(payload->data()),
                                     payload->size());
@@ -113,7 +116,10 @@ Result<std::optional<std::string>> DatabaseImpl::get_sealed_meta(TxnState& st,
 Status DatabaseImpl::put_sealed_meta(TxnState& st, std::string_view key,
                                      std::string_view value) {
   std::vector<std::uint8_t> sealed;
-  codec().wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
+  if (personal_meta(key))
+    codec().wrap_personal(codec::Table::kPersonalMeta, as_bytes(key), as_bytes(value), sealed);
+  else
+    codec().wrap(codec::Table::kMeta, as_bytes(key), as_bytes(value), sealed);
   return put(st, tables().meta, as_bytes(key), sealed);
 }
 

@@ -112,9 +112,14 @@ Error DatabaseImpl::fail(TxnState& st, Error e) {
   return e;
 }
 
-Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
+Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write, bool audit_only) {
   if (write && options().read_only)
     return make_error(ErrorCode::kReadOnly, "the database was opened read-only");
+  // An analyst key cannot seal personal fields, so it writes nothing (docs/security.md,
+  // "Analyst key": scores and rules are stored by the owner). The one exception is an
+  // audit entry (Database::record_audit_event): it holds no personal data.
+  if (write && !audit_only)
+    if (auto s = require_owner("writing"); !s) return tl::unexpected(s.error());
   auto st = std::make_unique<ReadView::State>();
   st->write = write;
   if (write) {
@@ -126,6 +131,8 @@ Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write) {
       if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
+  if (!write && personal_key_pending())
+    if (auto s = adopt_personal_key(*st); !s) return tl::unexpected(s.error());
   return st;
 }
 

@@ -9,6 +9,9 @@
 namespace custdb::segment {
 class SegmentKeys;
 }
+namespace custdb::index {
+class IndexKeys;
+}
 
 namespace custdb::detail {
 
@@ -37,6 +40,9 @@ Status upgrade_v3_relationships(DatabaseImpl& d, TxnState& st, const segment::Se
 // personal key (wrapped beside the data key) and every record's personal fields re-sealed
 // under it, with the lookup tokens derived from it; plaintext files need nothing (the new
 // tables are created by open).
-Status upgrade_v4_privacy(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys);
+// `old_keys`: the lookup keys as format 3 derived them (every token from the data key); the
+// handle's own keys (d.keys()) already derive the personal ones from the personal key.
+Status upgrade_v4_privacy(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys,
+                          const index::IndexKeys& old_keys);
 
 }  // namespace custdb::detail

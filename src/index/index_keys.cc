@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <stdexcept>
 
 #include "crypto/crypto.h"
 #include "util/coding.h"
@@ -33,7 +34,12 @@ std::uint64_t IndexKeys::owner_id(std::string_view value) {
 
 std::string IndexKeys::token_or_plain(IndexId index, std::string_view value) const {
   if (!tok_) return std::string(value);
-  auto t = tok_->token(static_cast<std::uint32_t>(index),
+  const bool personal = index == IndexId::kExternalRef || index == IndexId::kEmail ||
+                        index == IndexId::kPhone;
+  const crypto::Tokenizer* tok = personal ? personal_ : tok_;
+  // Callers check personal_denied() first (kPermissionDenied); never a plaintext key here.
+  if (!tok) throw std::logic_error("custdb: personal lookup token without the personal key");
+  auto t = tok->token(static_cast<std::uint32_t>(index),
                        std::span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
   return std::string(reinterpret_cast<const char*>(t.data()), t.size());
 }
@@ -49,6 +55,7 @@ std::string IndexKeys::txn_time_seek(Timestamp ts) {
 }
 
 void IndexKeys::customer_entries(const Customer& c, std::vector<IndexEntry>& out) const {
+  if (personal_denied()) return;  // an analyst key: these entries are not its to make
   const std::string id = be64(c.id);
   if (!c.external_ref.empty())
     out.push_back({IndexId::kExternalRef, token_or_plain(IndexId::kExternalRef, c.external_ref), id});

@@ -67,9 +67,17 @@ EntryDiff diff_entries(std::vector<IndexEntry> old_entries, std::vector<IndexEnt
 class IndexKeys {
  public:
   // `tokenizer` null: plaintext mode. Not owned; must outlive this object.
-  explicit IndexKeys(const crypto::Tokenizer* tokenizer) : tok_(tokenizer) {}
+  // `split` (format 4, encrypted): the tokens of the personal lookups (external_ref, email,
+  // phone) come from `personal` (the personal key's tokenizer); null `personal` with `split`
+  // is an analyst key: those tokens cannot be made (personal_denied()), and customer_entries
+  // gives no entries for them.
+  explicit IndexKeys(const crypto::Tokenizer* tokenizer,
+                     const crypto::Tokenizer* personal = nullptr, bool split = false)
+      : tok_(tokenizer), personal_(split ? personal : tokenizer), split_(split) {}
 
   bool tokenized() const { return tok_ != nullptr; }
+  // Whether lookups by external_ref, email or phone are impossible with this handle's keys.
+  bool personal_denied() const { return tok_ != nullptr && personal_ == nullptr; }
 
   // All entries a record must have, appended to `out` (sorted by the caller if needed).
   void customer_entries(const Customer& c, std::vector<IndexEntry>& out) const;
@@ -93,6 +101,8 @@ class IndexKeys {
  private:
   std::string token_or_plain(IndexId index, std::string_view value) const;
   const crypto::Tokenizer* tok_;
+  const crypto::Tokenizer* personal_;  // external_ref, email, phone
+  bool split_ = false;
 };
 
 }  // namespace custdb::index

@@ -156,7 +156,14 @@ class RowWriter {
   bool neutralize_;
 };
 
-void write_customer(RowWriter& w, const Customer& c, bool reveal) {
+void write_customer(RowWriter& w, const Customer& shown, bool reveal) {
+  // An analyst key cannot decrypt personal fields: they are written as "(unavailable)".
+  Customer c = shown;
+  if (!c.personal_available) {
+    reveal = true;  // nothing to mask
+    c.external_ref = c.name = c.address.city = "(unavailable)";
+    c.email = c.phone = "(unavailable)";
+  }
   w.number(c.id);
   w.user_text(c.external_ref);
   w.name(c.type);

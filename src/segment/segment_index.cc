@@ -69,10 +69,28 @@ std::string hex(std::string_view s) {
 
 }  // namespace
 
+// A bitmap chunk sealed for storage: personal postings (split files) under the personal key.
+static void wrap_chunk(const detail::DatabaseImpl& db, const std::string& key, Bytes serialized,
+                std::vector<std::uint8_t>& out) {
+  if (db.codec().split() && is_personal_chunk_key(key))
+    db.codec().wrap_personal(codec::Table::kPersonalPostings, as_bytes(key), serialized, out);
+  else
+    db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+}
+
+static tl::unexpected<Error> denied() {
+  return tl::unexpected(Error(ErrorCode::kPermissionDenied,
+                              "segments on city or birth_date need the owner's key (opened "
+                              "with an analyst key)"));
+}
+
 // ---- layout ----------------------------------------------------------------------------------
 
-SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format)
+SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format,
+                         const crypto::Tokenizer* personal, bool split)
     : tok_(tok),
+      personal_(personal),
+      split_(split && tok != nullptr),
       sliced_(file_format >= 2),
       text_fold_(file_format >= 3 ? index::TextFold::kUnicode : index::TextFold::kFormat2) {
   slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
@@ -90,15 +108,26 @@ std::string SegmentKeys::posting_key(const Posting& p) const {
   if (tok_) {
     SegField base;
     int slice;
-    if (is_slice_posting(p, &base, &slice)) {
+    const bool is_slice = is_slice_posting(p, &base, &slice);
+    const SegField field = is_slice ? base : p.field;
+    // Split files: the personal fields' postings come from the personal key, marked by a
+    // trailing 'P' (their chunks are sealed under that key too).
+    const bool personal = split_ && is_personal_field(field);
+    if (personal && !personal_) return std::string(kDeniedPostingKey);
+    const crypto::Tokenizer* tok = personal ? personal_ : tok_;
+    crypto::Tokenizer::Token t;
+    if (is_slice) {
       // Two bytes under the field's own subkey: never equal to one of its 8-byte buckets.
       const std::uint8_t v[2] = {0xFF, static_cast<std::uint8_t>(slice)};
-      auto t = tok_->token(32u + static_cast<std::uint32_t>(base), std::span(v, 2));
-      return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+      t = tok->token(32u + static_cast<std::uint32_t>(base), std::span(v, 2));
+    } else {
+      t = tok->token(32u + static_cast<std::uint32_t>(p.field),
+                     std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()),
+                               p.bucket.size()));
     }
-    auto t = tok_->token(32u + static_cast<std::uint32_t>(p.field),
-                         std::span(reinterpret_cast<const std::uint8_t*>(p.bucket.data()), p.bucket.size()));
-    return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+    std::string k(reinterpret_cast<const char*>(t.data()), t.size());
+    if (personal) k += kPersonalKeyMark;
+    return k;
   }
   // The length is one byte. Stored values are at most 200 bytes (validate.h); a longer query
   // value wraps it, and its key, longer than any stored one, matches no chunk.
@@ -130,8 +159,41 @@ std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegFiel
   return index::decode_bucket(key.substr(2, kBucketBytes));
 }
 
+std::size_t padded_chunk_size(std::size_t n) {
+  for (std::size_t c : kPadClasses)
+    if (n <= c) return c;
+  constexpr std::size_t kLast = kPadClasses[std::size(kPadClasses) - 1];
+  return (n + kLast - 1) / kLast * kLast;
+}
+
+void encode_bitmap(const Roaring& bits, bool pad, std::vector<std::uint8_t>& out) {
+  const std::size_t n = bits.getSizeInBytes(/*portable=*/true);
+  if (!pad) {
+    out.resize(n);
+    bits.write(reinterpret_cast<char*>(out.data()), true);
+    return;
+  }
+  out.assign(padded_chunk_size(kPaddedChunkHeader + n), 0);
+  out[0] = kPaddedChunkMagic;
+  out[1] = 1;
+  coding::put_le32(out.data() + 2, static_cast<std::uint32_t>(n));
+  bits.write(reinterpret_cast<char*>(out.data() + kPaddedChunkHeader), true);
+}
+
 Result<Roaring> decode_bitmap(Bytes payload) {
   auto bad = [] { return make_error(ErrorCode::kCorruption, "idx.segments: malformed bitmap"); };
+  if (!payload.empty() && payload[0] == kPaddedChunkMagic) {
+    // Padded (encrypted mode): exactly the class size of its content, the padding all zero.
+    if (payload.size() < kPaddedChunkHeader || payload[1] != 1) return bad();
+    const std::size_t n = coding::get_le32(payload.data() + 2);
+    if (n > payload.size() - kPaddedChunkHeader ||
+        payload.size() != padded_chunk_size(kPaddedChunkHeader + n))
+      return bad();
+    for (std::size_t i = kPaddedChunkHeader + n; i < payload.size(); ++i)
+      if (payload[i] != 0) return bad();
+    payload = payload.subspan(kPaddedChunkHeader, n);
+    if (!payload.empty() && payload[0] == kPaddedChunkMagic) return bad();  // no nesting
+  }
   const std::uint8_t* u = payload.data();
   const std::size_t n = payload.size();
   const char* p = reinterpret_cast<const char*>(u);
@@ -459,6 +521,9 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
 
 Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
                                    std::vector<std::uint8_t>& scratch) {
+  if (db_.codec().split() && is_personal_chunk_key(key))
+    return db_.codec().unwrap_personal(codec::Table::kPersonalPostings, as_bytes(key), stored,
+                                       scratch);
   return db_.codec().unwrap(codec::Table::kPostings, as_bytes(key), stored, scratch);
 }
 
@@ -529,9 +594,8 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     }
     if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
     bits.runOptimize();
-    serialized.resize(bits.getSizeInBytes(/*portable=*/true));
-    bits.write(reinterpret_cast<char*>(serialized.data()), true);
-    db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+    encode_bitmap(bits, db.codec().sealed(), serialized);
+    wrap_chunk(db, key, serialized, out);
     return db.put(st, db.tables().segments, as_bytes(key), out);
   };
   for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
@@ -578,9 +642,8 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
         s = db.del(st, db.tables().segments, as_bytes(key));
       } else {
         bits.runOptimize();
-        serialized.resize(bits.getSizeInBytes(/*portable=*/true));
-        bits.write(reinterpret_cast<char*>(serialized.data()), true);
-        db.codec().wrap(codec::Table::kPostings, as_bytes(key), serialized, out);
+        encode_bitmap(bits, db.codec().sealed(), serialized);
+        wrap_chunk(db, key, serialized, out);
         s = db.put(st, db.tables().segments, as_bytes(key), out);
       }
       if (!s) return s;
@@ -604,6 +667,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
 }
 
 Result<Roaring> SegmentIndex::chunk(std::string_view posting_key, std::uint64_t chunk) {
+  if (posting_key == kDeniedPostingKey) return denied();
   const std::string key = chunk_key(posting_key, chunk);
   auto stored = db_.get(st_, db_.tables().segments, as_bytes(key));
   if (!stored) return tl::unexpected(stored.error());
@@ -616,6 +680,7 @@ Result<index::IdSet> SegmentIndex::members(const Posting& p) {
 }
 
 Result<index::IdSet> SegmentIndex::members_of_key(const std::string& prefix) {
+  if (prefix == kDeniedPostingKey) return denied();
   index::IdSet set;
   Status failed;
   storage::Walker walk(st_.txn, db_.tables().segments, "segment read");

@@ -80,9 +80,16 @@ class SegmentKeys {
  public:
   // The keys of a file of format `file_format` (open.h): sliced from 2 on, Unicode-folded
   // region and city buckets from 3 on.
-  SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format);
+  // `split` (format 4, encrypted, docs/security.md "Analyst key"): the postings of the
+  // personal fields (is_personal_field: city, birth date and its slices) are keyed by tokens of
+  // `personal` (the personal key's tokenizer) with a 'P' byte appended (17 bytes, so their
+  // chunks, sealed under the personal key, are told apart by length). With `split` and no
+  // `personal` (an analyst key) their keys are kDeniedPostingKey, which reads refuse.
+  SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format,
+              const crypto::Tokenizer* personal = nullptr, bool split = false);
   SegmentKeys(const crypto::Tokenizer*, bool) = delete;  // a format number, not a flag
   bool tokenized() const { return tok_ != nullptr; }
+  bool split() const { return split_; }
   bool sliced() const { return sliced_; }
   index::TextFold text_fold() const { return text_fold_; }
   std::string posting_key(const Posting& p) const;
@@ -93,10 +100,29 @@ class SegmentKeys {
 
  private:
   const crypto::Tokenizer* tok_;
+  const crypto::Tokenizer* personal_ = nullptr;
+  bool split_ = false;
   bool sliced_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
 };
+
+// The personal fields of the segment index (format 4, encrypted): city and birth date.
+inline bool is_personal_field(SegField f) {
+  return f == SegField::kCity || f == SegField::kBirthDate;
+}
+// A posting key of a personal field: a token of the personal key then this byte (17 bytes).
+inline constexpr char kPersonalKeyMark = 'P';
+inline constexpr std::size_t kPersonalPostingKeyBytes = 17;
+// The key SegmentKeys gives a personal posting under an analyst key; reading it is
+// kPermissionDenied.
+inline constexpr std::string_view kDeniedPostingKey = "\x00denied";
+// Whether a stored chunk key (of a split file) is a personal posting's: sealed under the
+// personal key.
+inline bool is_personal_chunk_key(std::string_view chunk_key) {
+  return chunk_key.size() == kPersonalPostingKeyBytes + kChunkSuffixBytes &&
+         chunk_key[kPersonalPostingKeyBytes - 1] == kPersonalKeyMark;
+}
 
 std::string chunk_key(std::string_view posting_key, std::uint64_t chunk);
 // The chunk number of a stored key that belongs to `posting_key`; nullopt when the key is of
@@ -106,9 +132,24 @@ std::optional<std::uint64_t> parse_chunk_key(std::string_view key, std::string_v
 // key is not one of f's bucket chunks.
 std::optional<std::int64_t> parse_plain_bucket_key(std::string_view key, SegField f);
 
-// A stored segment bitmap (Roaring portable format, one container), refusing damaged ones with
-// kCorruption instead of letting CRoaring throw or read out of bounds.
+// A stored segment bitmap (Roaring portable format, one container, or that padded: see
+// encode_bitmap), refusing damaged ones with kCorruption instead of letting CRoaring throw or
+// read out of bounds.
 Result<Roaring> decode_bitmap(storage::Bytes payload);
+
+// The payload of a chunk: `bits` in Roaring's portable format, and with `pad` (encrypted mode:
+// the sealed length must not give the member count) padded to a size class:
+//   u8 0xFA (no Roaring cookie starts so), u8 1 (version), u32 little-endian L, the L bytes of
+//   the portable bitmap, zero bytes up to padded_chunk_size(6 + L).
+// Unpadded payloads (plaintext mode, and every chunk written before padding existed) are read
+// as they are. docs/security.md ("Segment bitmap sizes") has the arithmetic.
+void encode_bitmap(const Roaring& bits, bool pad, std::vector<std::uint8_t>& out);
+inline constexpr std::uint8_t kPaddedChunkMagic = 0xFA;
+inline constexpr std::size_t kPaddedChunkHeader = 6;
+// The size classes: 256, 512, 1024, 2048, 4096 and 8256 bytes (the largest holds an 8 KiB
+// bitset container, the largest a one-container chunk can be), then multiples of 8256.
+inline constexpr std::size_t kPadClasses[] = {256, 512, 1024, 2048, 4096, 8256};
+std::size_t padded_chunk_size(std::size_t n);
 
 // ---- extents -----------------------------------------------------------------------------------
 using Extent = std::pair<std::int64_t, std::int64_t>;  // lowest, highest bucket (inclusive)

@@ -70,7 +70,9 @@ Command add_export(CLI::App& app, Globals& g) {
   return {sub, [&g, o] {
             const io::Table table = *io::table_from_string(o->table);
             const io::Format format = format_arg(o->format, o->out);
-            Database db = open_database(g, /*read_only=*/true);
+            // Every export is recorded in the audit trail (revealed or masked) before a row is
+            // written: the database is opened for writing for it.
+            Database db = open_database_recorded(g, /*record=*/true, /*read_only=*/true);
             std::uint64_t total = 0;
             {
               auto txn = must(db.begin_read());
@@ -79,6 +81,12 @@ Command add_export(CLI::App& app, Globals& g) {
                       : table == io::Table::kRelationships ? c.relationships
                                                            : c.transactions;
             }
+            record_access(db, g, g.reveal ? "export --reveal" : "export", {}, total,
+                          "table=" + o->table +
+                              " format=" + (format == io::Format::kCsv ? "csv" : "jsonl") +
+                              " to=" + (o->out.empty() || o->out == "-" ? std::string("stdout")
+                                                                        : audit_text(o->out, 300)) +
+                              (g.reveal ? " revealed" : " masked") + " rows=all");
             std::ofstream file;
             if (!o->out.empty() && o->out != "-") {
               // Created 0600 whatever the umask: an export holds customer data in the clear.

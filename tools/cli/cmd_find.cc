@@ -16,7 +16,8 @@ Command add_find(CLI::App& app, Globals& g) {
   email->excludes(phone)->excludes(ref);
   phone->excludes(ref);
   return {sub, [&g, o, email, phone] {
-            Database db = open_database(g, /*read_only=*/true);
+            // With --reveal: recorded in the audit trail before anything is shown.
+            Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
             auto txn = must(db.begin_read());
             std::vector<Customer> found;
@@ -33,6 +34,13 @@ Command add_find(CLI::App& app, Globals& g) {
               if (auto c = must(txn.find_by_external_ref(o->ref))) found.push_back(std::move(*c));
             } else {
               die_usage("find needs one of --email, --phone or --ref");
+            }
+            if (g.reveal) {
+              // The lookup's kind, never its value (an email or phone is personal data).
+              std::vector<CustomerId> ids;
+              for (const Customer& c : found) ids.push_back(c.id);
+              record_access(db, g, "find --reveal", std::move(ids), found.size(),
+                            email->count() ? "by email" : phone->count() ? "by phone" : "by external ref");
             }
             if (g.json) {
               Json arr = Json::array();

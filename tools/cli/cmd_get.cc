@@ -8,9 +8,12 @@ Command add_get(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand("get", "Show one customer with its aggregates");
   sub->add_option("id", *id, "Customer id")->required();
   return {sub, [&g, id] {
-            Database db = open_database(g, /*read_only=*/true);
+            // With --reveal: recorded in the audit trail before anything is shown.
+            Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
             auto c = must(db.get_customer(*id));
+            if (g.reveal)
+              record_access(db, g, "get --reveal", {*id}, c ? 1 : 0, c ? "" : "no such customer");
             if (!c) die_failure("no customer " + std::to_string(*id));
             if (g.json) print_json(customer_json(g, *c, currency));
             else print_customer(g, *c, currency);

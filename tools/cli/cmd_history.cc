@@ -24,6 +24,11 @@ Command add_history(CLI::App& app, Globals& g) {
             }
             Database db = open_database(g, /*read_only=*/true);
             const std::string base = db.info().base_currency;
+            // An analyst key cannot decrypt descriptions (personal free text).
+            const bool analyst = db.info().role == KeyRole::kAnalyst;
+            auto shown_description = [&](const Transaction& t) {
+              return analyst ? std::string(kUnavailable) : t.description;
+            };
             auto txn = must(db.begin_read());
             if (!must(txn.get_customer(o->id))) die_failure("no customer " + std::to_string(o->id));
             auto list = must(txn.transactions_of(o->id, from, to));
@@ -39,7 +44,7 @@ Command add_history(CLI::App& app, Globals& g) {
                              .set("currency", t.currency)
                              .set("base_amount", t.base_amount ? Json(format_amount(*t.base_amount, base)) : Json())
                              .set("product", t.product)
-                             .set("description", t.description));
+                             .set("description", shown_description(t)));
               print_json(arr);
               return kExitOk;
             }
@@ -54,7 +59,7 @@ Command add_history(CLI::App& app, Globals& g) {
                          std::string(to_string(t.kind)), std::string(to_string(t.channel)),
                          money(t.amount, t.currency),
                          t.currency == base ? "" : money(in_base, base), t.product,
-                         t.description});
+                         shown_description(t)});
             }
             table.print();
             std::printf("%zu transactions, %s\n", list.size(), money(sum, base).c_str());

@@ -32,7 +32,7 @@ Command add_related(CLI::App& app, Globals& g) {
               auto it = names.find(id);
               if (it != names.end()) return it->second;
               auto c = must(txn.get_customer(id));
-              return names[id] = c ? shown_name(g, c->name) : std::string("?");
+              return names[id] = c ? shown_name(g, *c) : std::string("?");
             };
             auto type_name = [](const Relationship& r) {
               return r.type == RelationType::kCustom ? r.custom_type : std::string(to_string(r.type));

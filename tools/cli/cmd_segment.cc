@@ -49,14 +49,23 @@ Command add_segment(CLI::App& app, Globals& g) {
             const RankBy rank_by = rank_by_arg("--by", o->by);
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
-            Database db = open_database(g, /*read_only=*/true);
+            // With --reveal: recorded in the audit trail (the query, the ids shown) before
+            // anything is shown.
+            Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
             const query::ParseOptions po = query::parse_options_for(currency);
             auto q = query::parse(join(o->query, " "), po);
             if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
             auto txn = must(db.begin_read());
+            auto record = [&](std::vector<CustomerId> shown, std::uint64_t matched,
+                              std::string_view mode) {
+              if (!g.reveal) return;
+              record_access(db, g, "segment --reveal", std::move(shown), matched,
+                            std::string(mode) + " query: " + audit_text(q->to_string(po), 600));
+            };
             if (o->explain) {  // one traced evaluation
               std::string plan = must(txn.explain(*q, so));
+              record({}, 0, "--explain;");
               if (g.json) print_json(Json::object().set("query", q->to_string(po)).set("plan", plan));
               else std::fputs(plan.c_str(), stdout);
               return kExitOk;
@@ -68,6 +77,11 @@ Command add_segment(CLI::App& app, Globals& g) {
             if (top->count()) {  // ids and values from the index; no record is read
               std::vector<Ranked> ranked = must(seg.rank(rank_by, o->top));
               const std::string name = to_string(rank_by);
+              {
+                std::vector<CustomerId> shown;
+                for (const Ranked& r : ranked) shown.push_back(r.id);
+                record(std::move(shown), must(seg.count()), "--top " + std::to_string(o->top) + " --by " + name + ";");
+              }
               // A birth date next to its customer's id is personal data: masked unless --reveal,
               // as get, segment's table and export mask it (docs/cli.md, Masking).
               const bool masked = rank_by == RankBy::kBirthDate && !g.reveal;
@@ -100,6 +114,7 @@ Command add_segment(CLI::App& app, Globals& g) {
 
             if (o->count) {
               std::uint64_t n = must(seg.count());
+              record({}, n, "--count;");
               if (g.json) print_json(Json::object().set("count", n));
               else std::printf("%llu\n", static_cast<unsigned long long>(n));
               return kExitOk;
@@ -108,6 +123,7 @@ Command add_segment(CLI::App& app, Globals& g) {
               std::vector<CustomerId> list;
               if (limit->count()) list = must(seg.page(o->limit, 0)).ids;
               else list = must(seg.ids());
+              record(list, must(seg.count()), "--ids;");
               if (g.json) {
                 Json arr = Json::array();
                 for (CustomerId id : list) arr.push(id);
@@ -125,6 +141,7 @@ Command add_segment(CLI::App& app, Globals& g) {
             std::vector<Customer> rows;
             for (CustomerId id : page.ids)
               if (auto c = must(txn.get_customer(id))) rows.push_back(std::move(*c));
+            record(page.ids, total, "table;");
             if (g.json) {
               Json arr = Json::array();
               for (const Customer& c : rows) arr.push(customer_json(g, c, currency));
@@ -134,7 +151,7 @@ Command add_segment(CLI::App& app, Globals& g) {
             TextTable table({"id", "name", "tier", "stage", "region", "txn_count", "total"},
                             {0, 5, 6});
             for (const Customer& c : rows)
-              table.add({std::to_string(c.id), shown_name(g, c.name), std::string(to_string(c.tier)),
+              table.add({std::to_string(c.id), shown_name(g, c), std::string(to_string(c.tier)),
                          std::string(to_string(c.stage)), c.address.region,
                          std::to_string(c.aggregates.txn_count),
                          money(c.aggregates.total_amount, currency)});

@@ -77,6 +77,7 @@ Command add_stats(CLI::App& app, Globals& g) {
                              .set("phone_region", info.phone_region)
                              .set("phones_not_e164", static_cast<std::uint64_t>(info.phones_not_e164))
                              .set("format_version", info.format_version)
+                             .set("role", std::string(to_string(info.role)))
                              .set("file_size", info.file_size)
                              .set("map_size", info.map_size)
                              .set("page_size", info.page_size)
@@ -96,6 +97,7 @@ Command add_stats(CLI::App& app, Globals& g) {
                 {"phone region", info.phone_region.empty() ? "none" : info.phone_region},
                 {"phones not E.164", std::to_string(info.phones_not_e164)},
                 {"format version", std::to_string(info.format_version)},
+                {"key role", std::string(to_string(info.role))},
                 {"file size", human_bytes(info.file_size) + " (" + std::to_string(info.file_size) + " bytes)"},
                 {"map size", human_bytes(info.map_size)},
                 {"page size", std::to_string(info.page_size) + " bytes"},

@@ -161,15 +161,93 @@ Database open_with(const std::filesystem::path& path, const Options& o) {
 }
 }  // namespace
 
-Database open_database(const Globals& g, bool read_only) {
+namespace {
+Database open_plain(const Globals& g, bool read_only) {
   Options o = base_options(g);
-  o.read_only = read_only;
+  o.read_only = read_only || g.read_only;
   o.create_if_missing = false;
   o.key = load_key(g).key;
   // Whatever the secret's source (the environment included), a plaintext database refuses it
   // (kAuthentication, exit 3): a plaintext data.mdb swapped in for an encrypted one must never
   // be written in the clear.
   return open_with(db_path(g), o);
+}
+
+// Read-write for recording in the audit trail; a refusal that says why otherwise.
+Database open_for_record(const Globals& g, std::string_view why) {
+  auto refuse = [&](const std::string& reason) {
+    die(Error(ErrorCode::kPermissionDenied,
+              std::string(why) + " is recorded in the database's audit trail, which needs the "
+                                 "database opened for writing: " + reason));
+  };
+  if (g.read_only) refuse("--read-only (or CUSTDB_READ_ONLY) was given");
+  const std::filesystem::path dir = db_path(g);
+  if (!db_exists(g)) return open_plain(g, /*read_only=*/true);  // its usual error
+  if (::access(dir.c_str(), W_OK) != 0 || ::access((dir / "data.mdb").c_str(), W_OK) != 0)
+    refuse(io::printable(dir.string()) + " is read-only for this user");
+  Options o = base_options(g);
+  o.read_only = false;
+  o.create_if_missing = false;
+  o.key = load_key(g).key;
+  auto db = Database::open(dir, o);
+  if (!db && (db.error().code() == ErrorCode::kReadOnly ||
+              (db.error().code() == ErrorCode::kIOError &&
+               (db.error().message().find("ermission denied") != std::string::npos ||
+                db.error().message().find("ead-only file system") != std::string::npos))))
+    refuse(db.error().message());
+  if (!db && db.error().code() == ErrorCode::kInvalidArgument) die_usage(db.error().message());
+  return must(std::move(db));
+}
+}  // namespace
+
+Database open_database(const Globals& g, bool read_only) {
+  if (!g.reveal) return open_plain(g, read_only);
+  const std::string what = g.command + " --reveal";
+  Database db = open_for_record(g, what);
+  record_access(db, g, what, {}, 0, "");
+  return db;
+}
+
+Database open_database_recorded(const Globals& g, bool record, bool read_only) {
+  if (!record && !g.reveal) return open_plain(g, read_only);
+  return open_for_record(g, g.reveal ? g.command + " --reveal" : g.command);
+}
+
+void record_access(Database& db, const Globals& g, std::string command,
+                   std::vector<CustomerId> subjects, std::uint64_t count, std::string detail) {
+  (void)g;
+  if (subjects.size() > 10000) {
+    detail = (detail.empty() ? "" : detail + "; ") + std::to_string(subjects.size()) +
+             " subjects, not listed (more than 10000)";
+    subjects.clear();
+  }
+  AuditEvent e;
+  e.command = audit_text(command, 200);
+  e.subjects = std::move(subjects);
+  e.count = count;
+  e.detail = audit_text(detail, 1000);
+  auto r = db.record_audit_event(e);
+  if (!r)
+    die(Error(r.error().code(), "not shown: recording it in the audit trail failed: " +
+                                    r.error().message()));
+}
+
+std::string audit_text(std::string_view text, std::size_t max) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c <= 0x7e && c != '\\') out.push_back(static_cast<char>(c));
+    else if (c == '\\') out += "\\\\";
+    else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+  }
+  if (out.size() > max) {
+    out.resize(max - 3);
+    // Not inside an escape: cut back to before a partial "\xH".
+    const auto slash = out.rfind('\\');
+    if (slash != std::string::npos && out.size() - slash < 4) out.resize(slash);
+    out += "...";
+  }
+  return out;
 }
 
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
@@ -248,17 +326,36 @@ RelationType parse_relation_type_arg(const std::string& text) {
 
 // ---- masking and formatting -----------------------------------------------------------------------
 
+Customer shown_customer(const Customer& c) {
+  if (c.personal_available) return c;
+  Customer s = c;
+  const std::string u(kUnavailable);
+  s.external_ref = u;
+  s.name = u;
+  s.email = u;
+  s.phone = u;
+  s.address.city = u;
+  return s;  // birth_date has no text form here: print_customer and customer_json show it
+}
+
 std::string shown_name(const Globals& g, std::string_view name) {
+  if (name == kUnavailable) return std::string(name);
   return g.reveal ? std::string(name) : io::mask_name(name);
+}
+
+std::string shown_name(const Globals& g, const Customer& c) {
+  return c.personal_available ? shown_name(g, c.name) : std::string(kUnavailable);
 }
 
 std::string shown_email(const Globals& g, const std::optional<std::string>& email) {
   if (!email) return "";
+  if (*email == kUnavailable) return *email;
   return g.reveal ? *email : io::mask_email(*email);
 }
 
 std::string shown_phone(const Globals& g, const std::optional<std::string>& phone) {
   if (!phone) return "";
+  if (*phone == kUnavailable) return *phone;
   return g.reveal ? *phone : io::mask_phone(*phone);
 }
 
@@ -504,7 +601,8 @@ std::vector<std::string> split_names(const std::string& text) {
 
 void print_json(const Json& value) { std::cout << value.dump() << '\n'; }
 
-Json customer_json(const Globals& g, const Customer& c, std::string_view currency) {
+Json customer_json(const Globals& g, const Customer& shown, std::string_view currency) {
+  const Customer c = shown_customer(shown);
   Json tags = Json::array();
   for (const auto& t : c.tags) tags.push(t);
   Json agg = Json::object();
@@ -524,7 +622,9 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
       .set("name", shown_name(g, c.name))
       .set("email", c.email ? Json(shown_email(g, c.email)) : Json())
       .set("phone", c.phone ? Json(shown_phone(g, c.phone)) : Json())
-      .set("birth_date", c.birth_date ? Json(shown_birth_date(g, c.birth_date)) : Json())
+      .set("birth_date", !c.personal_available ? Json(std::string(kUnavailable))
+                         : c.birth_date          ? Json(shown_birth_date(g, c.birth_date))
+                                                 : Json())
       .set("gender", to_string(c.gender))
       .set("city", text_or_null(c.address.city))
       .set("region", text_or_null(c.address.region))
@@ -556,7 +656,8 @@ Json customer_json(const Globals& g, const Customer& c, std::string_view currenc
   return j;
 }
 
-void print_customer(const Globals& g, const Customer& c, std::string_view currency) {
+void print_customer(const Globals& g, const Customer& shown, std::string_view currency) {
+  const Customer c = shown_customer(shown);
   auto consent = [](const Consent& k) {
     std::string s(to_string(k.state));
     if (k.date) s += " (" + format_date(*k.date) + ")";
@@ -578,7 +679,8 @@ void print_customer(const Globals& g, const Customer& c, std::string_view curren
       {"name", shown_name(g, c.name)},
       {"email", shown_email(g, c.email)},
       {"phone", shown_phone(g, c.phone)},
-      {"birth_date", shown_birth_date(g, c.birth_date)},
+      {"birth_date", c.personal_available ? shown_birth_date(g, c.birth_date)
+                                          : std::string(kUnavailable)},
       {"gender", std::string(to_string(c.gender))},
       {"address", address},
       {"tier", std::string(to_string(c.tier))},

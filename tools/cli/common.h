@@ -42,6 +42,8 @@ struct Globals {
   unsigned max_readers = 0;     // --max-readers N: reader slots (0: Options' default)
   bool skip_page_check = false; // --skip-page-check: do not walk LMDB's pages at open
   std::string phone_region;     // --phone-region CC or CUSTDB_PHONE_REGION (Options::phone_region)
+  bool read_only = false;       // --read-only or CUSTDB_READ_ONLY: never open for writing
+  std::string command;          // the subcommand being run (set by main before it runs)
 };
 
 // Environment variables holding secrets (a secret is never a command-line argument).
@@ -108,6 +110,23 @@ Options base_options(const Globals& g);
 // Opens the existing database (never creates one), with the key if one is given: a secret
 // from any source, CUSTDB_PASSPHRASE included, fails on a plaintext database (exit 3).
 Database open_database(const Globals& g, bool read_only);
+// ---- the audit trail (docs/security.md, "Audit trail") ----
+// Every --reveal and every export is recorded in the database's audit trail before anything is
+// shown, so it needs the database opened for writing. open_database above does it for the
+// commands that do not record their own entry: with --reveal it opens read-write and records
+// "<command> --reveal". The commands that record their own entry (get, find, segment, export,
+// subject-export) open with open_database_recorded: read-write when `record` (or --reveal),
+// else as read_only says. Either refuses (kPermissionDenied, exit 3) when the database cannot be
+// written (--read-only, a read-only file or directory), saying why.
+Database open_database_recorded(const Globals& g, bool record, bool read_only);
+// Records one entry (command, subjects, count, detail) or dies: nothing is revealed unrecorded.
+// More than 10,000 subjects are not listed (the detail says how many there were).
+void record_access(Database& db, const Globals& g, std::string command,
+                   std::vector<CustomerId> subjects, std::uint64_t count, std::string detail);
+// `text` as printable ASCII of at most `max` bytes (other bytes as \xHH, cut with "..."): what
+// a user typed (a query, a file name) may go into an entry's detail, never a raw byte.
+std::string audit_text(std::string_view text, std::size_t max = 300);
+
 // Creates a database; `encrypt` needs a key, and a key without `encrypt` is refused (usage
 // errors both). error_if_exists: refuse an existing one (exit 1). `currency` empty: USD.
 Database create_database(const Globals& g, bool encrypt, const std::string& currency,
@@ -142,7 +161,14 @@ RfmOptions rfm_options_arg(const std::string& as_of, const std::string& period,
 // A number with at most `decimals` decimals, trailing zeros dropped ("4.714286", "5").
 std::string decimal_text(double v, int decimals);
 
+// Shown for a personal field the key cannot decrypt (an analyst key: Customer::
+// personal_available false). The shown_* functions below pass it through unmasked.
+inline constexpr std::string_view kUnavailable = "(unavailable)";
+// The customer as the CLI shows it: under an analyst key its personal fields read
+// kUnavailable (they are empty in `c`: cryptographically out of reach, not masked).
+Customer shown_customer(const Customer& c);
 std::string shown_name(const Globals& g, std::string_view name);
+std::string shown_name(const Globals& g, const Customer& c);
 std::string shown_email(const Globals& g, const std::optional<std::string>& email);
 std::string shown_phone(const Globals& g, const std::optional<std::string>& phone);
 std::string shown_birth_date(const Globals& g, const std::optional<Date>& date);

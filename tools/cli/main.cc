@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
                  "Region (ISO 3166-1 alpha-2) national phone forms are read in, e.g. SE: recorded "
                  "by init and by any command that writes; lookups use it")
       ->envname("CUSTDB_PHONE_REGION");
+  app.add_flag("--read-only", g.read_only,
+               "Never open the database for writing (commands that write fail; --reveal and "
+               "export, which are recorded in the audit trail, are refused)")
+      ->envname("CUSTDB_READ_ONLY");
   // Global options may also follow the subcommand: `custdb get 5 --db x`.
   app.fallthrough();
   app.require_subcommand(1);
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
 
   for (const Command& c : commands) {
     if (!c.app->parsed()) continue;
+    g.command = c.app->get_name();
     try {
       int rc = c.run();
       std::cout.flush();
