@@ -232,6 +232,28 @@ void record_access(Database& db, const Globals& g, std::string command,
                                     r.error().message()));
 }
 
+namespace {
+void redact_personal_operands(query::Node& n) {
+  using query::Field;
+  switch (n.field) {
+    case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kGender:
+    case Field::kBirthDate: case Field::kAge:
+      if (n.kind == query::Node::Kind::kCompare || n.kind == query::Node::Kind::kIn ||
+          n.kind == query::Node::Kind::kBetween)
+        for (auto& v : n.values) v = std::string("?");
+      break;
+    default: break;
+  }
+  for (auto& c : n.children) redact_personal_operands(c);
+}
+}  // namespace
+
+std::string audit_query_text(const query::Node& q, const query::ParseOptions& options) {
+  query::Node copy = q;
+  redact_personal_operands(copy);
+  return copy.to_string(options);
+}
+
 std::string audit_text(std::string_view text, std::size_t max) {
   static const char* hex = "0123456789abcdef";
   std::string out;
