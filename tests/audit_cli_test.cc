@@ -151,8 +151,9 @@ BOOST_DATA_TEST_CASE(read_only_refuses_to_reveal_and_to_export, kModes, m) {
 BOOST_DATA_TEST_CASE(hostile_query_and_file_names_are_recorded_escaped, kModes, m) {
   TempDir dir;
   const Cli c = make(m, dir.path());
-  // A region value with a terminal escape and a newline: the query is valid, its text hostile.
-  c.expect(0, {"segment", "region = 'x\x1b]0;owned\x07\nforged 99 root'", "--reveal"});
+  // A tag with a terminal escape and a newline: the query is valid, its text hostile. (A tag,
+  // not a region: operands of personal fields are recorded as '?', audit_query_text.)
+  c.expect(0, {"segment", "tag = 'x\x1b]0;owned\x07\nforged 99 root'", "--reveal"});
   const std::string evil_out = (dir.path() / "out\nseq 42\x1b[2J.csv").string();
   c.expect(0, {"export", "customers", "--out", evil_out});
   auto t = trail(m, c);

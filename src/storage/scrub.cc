@@ -75,7 +75,10 @@ Meta read_meta(std::span<const std::uint8_t> file, std::size_t off) {
   m.psize = m.free_db.pad;
   m.last_pgno = rd64(mp + 24 + 2 * kDbSize);
   m.txnid = rd64(mp + 24 + 2 * kDbSize + 8);
-  m.valid = m.psize >= 512 && m.psize <= 32768 && !(m.psize & (m.psize - 1)) && m.last_pgno >= 1;
+  // Page numbers are 48 bits in LMDB (a branch node holds 48): a larger last_pgno is damage,
+  // and (last_pgno + 1) * psize must not wrap.
+  m.valid = m.psize >= 512 && m.psize <= 32768 && !(m.psize & (m.psize - 1)) && m.last_pgno >= 1 &&
+            m.last_pgno < (std::uint64_t{1} << 48);
   return m;
 }
 
@@ -501,7 +504,9 @@ Status Scrubber::run() {
     r_.txnid = m.txnid;
     last_ = m.last_pgno;
     in_file_ = file_.size() / psize_;
-    seen_.assign(std::max(m.last_pgno, prev.last_pgno) + 1, 0);
+    // Every page the walk marks is inside the file (claim, overflow, zero_free_pages check
+    // that first): sized by the file, not by what a (possibly damaged) meta claims.
+    seen_.assign(std::max<std::uint64_t>(in_file_, 2), 0);
     seen_[0] = seen_[1] = 1;
     newest_ = true;
     walk_meta(m);
@@ -520,7 +525,7 @@ Status Scrubber::run() {
     }
     zero_free_pages();
     // The tail: bytes past the newest meta's last page (pages a crashed commit wrote).
-    const std::uint64_t end = (m.last_pgno + 1) * psize_;
+    const std::uint64_t end = (m.last_pgno + 1) * psize_;  // < 2^63: last_pgno < 2^48
     if (end < file_.size()) {
       const std::uint8_t* p = file_.data() + end;
       const std::size_t n = file_.size() - end;

@@ -32,14 +32,14 @@ void print_scrub(const ScrubReport& r) {
 
 Command add_erase(CLI::App& app, Globals& g) {
   struct Opts {
-    std::vector<std::uint64_t> ids;
+    std::vector<std::string> ids;  // parsed strictly (parse_customer_id_arg)
     bool keep_ledger = false;
     bool journal = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "erase", "Erase customers unrecoverably (ID...; --keep-ledger keeps the transactions)");
-  sub->add_option("ids", o->ids, "Customer ids")->check(CLI::Range(std::uint64_t{1}, ~std::uint64_t{0} >> 1));
+  sub->add_option("ids", o->ids, "Customer ids (decimal)");
   sub->add_flag("--keep-ledger", o->keep_ledger,
                 "Remove the personal fields and memos, keep the customer's id, aggregates and "
                 "transactions (the customer is marked anonymized)");
@@ -69,8 +69,10 @@ Command add_erase(CLI::App& app, Globals& g) {
               return kExitOk;
             }
             if (o->ids.empty()) die_usage("erase: give at least one customer id");
+            // Every id checked before the database is opened: a bad one erases nothing.
+            std::vector<CustomerId> ids;
+            for (const auto& text : o->ids) ids.push_back(parse_customer_id_arg("erase", text));
             Database db = open_database(g, /*read_only=*/false);
-            std::vector<CustomerId> ids(o->ids.begin(), o->ids.end());
             const EraseMode mode = o->keep_ledger ? EraseMode::kKeepLedger : EraseMode::kFull;
             const auto t0 = std::chrono::steady_clock::now();
             ErasureReport r = must(db.erase_customers(ids, mode));

@@ -61,7 +61,7 @@ Command add_segment(CLI::App& app, Globals& g) {
                               std::string_view mode) {
               if (!g.reveal) return;
               record_access(db, g, "segment --reveal", std::move(shown), matched,
-                            std::string(mode) + " query: " + audit_text(q->to_string(po), 600));
+                            std::string(mode) + " query: " + audit_text(audit_query_text(*q, po), 600));
             };
             if (o->explain) {  // one traced evaluation
               std::string plan = must(txn.explain(*q, so));

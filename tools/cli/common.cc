@@ -232,6 +232,28 @@ void record_access(Database& db, const Globals& g, std::string command,
                                     r.error().message()));
 }
 
+namespace {
+void redact_personal_operands(query::Node& n) {
+  using query::Field;
+  switch (n.field) {
+    case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kGender:
+    case Field::kBirthDate: case Field::kAge:
+      if (n.kind == query::Node::Kind::kCompare || n.kind == query::Node::Kind::kIn ||
+          n.kind == query::Node::Kind::kBetween)
+        for (auto& v : n.values) v = std::string("?");
+      break;
+    default: break;
+  }
+  for (auto& c : n.children) redact_personal_operands(c);
+}
+}  // namespace
+
+std::string audit_query_text(const query::Node& q, const query::ParseOptions& options) {
+  query::Node copy = q;
+  redact_personal_operands(copy);
+  return copy.to_string(options);
+}
+
 std::string audit_text(std::string_view text, std::size_t max) {
   static const char* hex = "0123456789abcdef";
   std::string out;
@@ -276,6 +298,18 @@ Date parse_date_arg(std::string_view option, const std::string& text) {
   if (!d)
     die_usage(std::string(option) + ": not a date (YYYY-MM-DD, years 1800..2200): '" + text + "'");
   return *d;
+}
+
+CustomerId parse_customer_id_arg(std::string_view what, const std::string& text) {
+  const bool digits = !text.empty() && text.size() <= 19 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || text[0] == '0')
+    die_usage(std::string(what) + ": not a customer id (decimal digits, no sign, space, prefix or "
+                                  "leading zero): '" + text + "'");
+  const std::uint64_t v = std::stoull(text);  // at most 19 digits: no overflow
+  if (v > (~std::uint64_t{0} >> 1))
+    die_usage(std::string(what) + ": customer id out of range (1 .. 9223372036854775807): '" + text + "'");
+  return v;
 }
 
 Date as_of_arg(std::string_view option, const std::string& text) {

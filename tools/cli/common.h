@@ -126,6 +126,11 @@ void record_access(Database& db, const Globals& g, std::string command,
 // `text` as printable ASCII of at most `max` bytes (other bytes as \xHH, cut with "..."): what
 // a user typed (a query, a file name) may go into an entry's detail, never a raw byte.
 std::string audit_text(std::string_view text, std::size_t max = 300);
+// A query as the audit trail records it: canonical text with the values compared against
+// personal fields (region, city, country, gender, birth_date, age) printed as '?'. The audit
+// trail is append-only and outlives an erasure: `segment --reveal "city = uppsala and
+// birth_date = 1984-03-07"` must not keep an erased customer's city and birth date there.
+std::string audit_query_text(const query::Node& q, const query::ParseOptions& options);
 
 // Creates a database; `encrypt` needs a key, and a key without `encrypt` is refused (usage
 // errors both). error_if_exists: refuse an existing one (exit 1). `currency` empty: USD.
@@ -143,6 +148,11 @@ Timestamp parse_time_arg(std::string_view option, const std::string& text);
 // The file format for import/export: --format ("csv", "jsonl") when given, else the extension
 // of `file` (a usage error when unknown), else CSV (standard output).
 io::Format format_arg(const std::string& format, const std::string& file);
+// A customer id as custdb prints it: decimal digits only, 1 .. 2^63-1, no sign, space, prefix
+// or leading zero; a usage error naming `what` otherwise. CLI11's own integer conversion reads
+// "010" as octal 8, "0x0a" as 10, " 5" and "+6" as 5 and 6: for an irreversible command
+// (erase) a padded or mistyped id must not name another customer.
+CustomerId parse_customer_id_arg(std::string_view what, const std::string& text);
 // A built-in relation type's name; a usage error otherwise.
 RelationType parse_relation_type_arg(const std::string& text);
 
