@@ -150,7 +150,6 @@ class Scrubber {
   bool claim(std::uint64_t pgno);
   void walk_meta(const Meta& m);
   void zero_free_pages();
-  void gaps_of_pinned(std::uint64_t pgno);
   void write_at(std::uint64_t off, const std::uint8_t* data, std::size_t n);
 };
 
@@ -429,36 +428,6 @@ void Scrubber::walk_meta(const Meta& m) {
   walk_db(m.main_db, mt);
 }
 
-// A free page a live reader may still read: only its gaps, where its header proves them
-// unused (a page that does not parse as a leaf or branch page is left as it is).
-void Scrubber::gaps_of_pinned(std::uint64_t pgno) {
-  const std::uint64_t at = pgno * psize_;
-  std::span<const std::uint8_t> p = file_.subspan(at, psize_);
-  const std::uint16_t flags = rd16(p.data() + 10) & ~(P_LOOSE | P_KEEP);
-  if (rd64(p.data()) != pgno || (flags != P_BRANCH && flags != P_LEAF)) return;
-  const std::size_t lower = rd16(p.data() + 12), upper = rd16(p.data() + 14);
-  if (lower < kPageHdr || upper < lower || upper > psize_ || (lower - kPageHdr) % 2) return;
-  // The nodes must tile [upper, psize) exactly, as in a live page; else leave the page.
-  const std::size_t n = (lower - kPageHdr) / 2;
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t off = rd16(p.data() + kPageHdr + 2 * i);
-    if (off < upper || off + kNodeSize > psize_) return;
-    const std::uint8_t* node = p.data() + off;
-    const std::size_t ksize = rd16(node + 6);
-    std::size_t sz = kNodeSize + ksize;
-    if (flags == P_LEAF) {
-      const std::uint16_t nflags = rd16(node + 4);
-      sz += nflags & F_BIGDATA ? 8 : (rd16(node) | std::size_t{rd16(node + 2)} << 16);
-    }
-    if (off + sz > psize_) return;
-    used += (sz + 1) & ~std::size_t{1};
-  }
-  if (used != psize_ - upper) return;
-  std::vector<Range> ranges{{lower, upper}};
-  zero(at, psize_, ranges);
-}
-
 void Scrubber::zero_free_pages() {
   // mdb_find_oldest: a page freed by transaction k is handed out again once k is older than
   // every live reader's snapshot and than the newest commit (whose predecessor, the other
@@ -475,9 +444,12 @@ void Scrubber::zero_free_pages() {
       if (seen_[pgno] == kNewest) problem(pgno, "a free page is also in the newest snapshot");
       if (seen_[pgno] == kPrevious) continue;  // the previous snapshot's: its gaps are zeroed
       if (txnid >= oldest && !(txnid == r_.txnid && previous_whole_)) {
-        // A live reader's snapshot may reach it: its bytes stay, its gaps are zeroed.
+        // A live reader's snapshot may reach it: left exactly as it is. (Its gaps are not
+        // zeroed either: a free page carries no trustworthy header, since an overflow
+        // continuation page holds value bytes from its first byte, and bytes that merely look
+        // like a page header must not decide what gets overwritten under a reader.) The scrub
+        // reports it pinned (complete = false); the next scrub after the reader ends zeroes it.
         ++r_.free_pages_pinned;
-        gaps_of_pinned(pgno);
         continue;
       }
       ++r_.free_pages_zeroed;

@@ -13,8 +13,7 @@
 //    overflow run past its value. LMDB never reads these bytes; it writes pages from recycled,
 //    un-zeroed buffers (mdb_page_malloc, mdb_page_copy skips the gap), so they hold fragments
 //    of older pages.
-//  * the gaps of free pages a live reader may still read (parsed as pages: zeroed only where
-//    the page's own header proves the bytes unused); their content stays: counted as pinned.
+//  * nothing of a free page a live reader may still read: counted as pinned, left as it is.
 //  * the file's tail past the newest meta's last page.
 // Nothing a reader (of any snapshot still readable) or LMDB reads is changed: a page the
 // scrub rewrites gets its live bytes back unchanged, so the scrub runs beside readers, and a
