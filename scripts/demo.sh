@@ -30,4 +30,15 @@ run report --by tier,region --measure clv
 printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
 run rules set "$CUSTDB_DB.rules"
 run rules apply --as-of 2026-10-31
+# Privacy operations: consent by purpose, a consent-filtered export, subject access, erasure
+# that cannot be undone, a retention policy tried dry first, and the audit trail of all of it.
+run consent 7 profiling denied --source "call centre" --date 2026-10-01
+run consent 7
+run export customers --out "$CUSTDB_DB.marketing.csv" --segment "tier >= gold" --purpose email_marketing
+run subject-export 42 --out "$CUSTDB_DB.subject-42.json"
+run erase 43
+run retention set "erase when recency_days > 3650 and not tag = legal_hold; anonymize when stage = churned and recency_days > 400"
+run retention apply --dry-run
+run retention apply
+run audit --subject 42
 run verify

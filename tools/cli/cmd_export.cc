@@ -102,12 +102,23 @@ Command add_export(CLI::App& app, Globals& g) {
                       : table == io::Table::kRelationships ? c.relationships
                                                            : c.transactions;
             }
+            // Which rows: the segment's query with its personal operands redacted (as
+            // `segment --reveal` records it) and the consent purpose. `count` is the table's
+            // size, an upper bound: the entry is written before the first row.
+            std::string rows_detail = " rows=all";
+            if (!o->segment.empty()) {
+              const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
+              auto q = query::parse(o->segment, po);
+              rows_detail = q ? " rows=segment " + audit_text(audit_query_text(*q, po), 500)
+                              : std::string(" rows=segment (unparsable)");
+            }
+            if (purpose) rows_detail += " purpose=" + std::string(to_string(*purpose));
             record_access(db, g, g.reveal ? "export --reveal" : "export", {}, total,
                           "table=" + o->table +
                               " format=" + (format == io::Format::kCsv ? "csv" : "jsonl") +
                               " to=" + (o->out.empty() || o->out == "-" ? std::string("stdout")
                                                                         : audit_text(o->out, 300)) +
-                              (g.reveal ? " revealed" : " masked") + " rows=all");
+                              (g.reveal ? " revealed" : " masked") + rows_detail);
             std::ofstream file;
             if (!o->out.empty() && o->out != "-") {
               // Created 0600 whatever the umask: an export holds customer data in the clear.
