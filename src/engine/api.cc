@@ -512,6 +512,12 @@ Result<std::vector<Database::TableStats>> Database::stats() const {
     if (auto s = add(index::spec(static_cast<index::IndexId>(i)).dbi_name, d.tables().index[i]); !s)
       return tl::unexpected(s.error());
   if (auto s = add("idx.segments", d.tables().segments); !s) return tl::unexpected(s.error());
+  // Format 4 (privacy): absent from an older file opened read-only.
+  for (auto [name, table] : {std::pair{"audit", d.tables().audit}, {"erasures", d.tables().erasures},
+                             {"consent_history", d.tables().consent_history},
+                             {"rule_moves", d.tables().rule_moves}})
+    if (table)
+      if (auto s = add(name, table); !s) return tl::unexpected(s.error());
   return out;
 }
 
