@@ -518,4 +518,34 @@ BOOST_AUTO_TEST_CASE(cli_analyst_sees_unavailable) {
   BOOST_TEST(contains(ok({"get", "1", "--reveal", "--db", db}, owner).out, values[0]));
 }
 
+// Key operations are privacy operations: each is recorded in the audit trail (no secret in it),
+// and an analyst's own reveal-free audit entry is accepted though it writes nothing else.
+BOOST_AUTO_TEST_CASE(key_operations_are_audited) {
+  TempDir dir;
+  build(dir.path());
+  {
+    auto owner = must(Database::open(dir.path(), with_key(owner_secret())));
+    must(owner.change_key(*owner_secret()));
+    must(owner.add_analyst_key(*test_key(21)));
+    BOOST_TEST(must(owner.revoke_analyst_keys()) == 2u);
+    auto r = must(owner.begin_read());
+    std::vector<std::string> commands;
+    for (const AuditEntry& e : must(r.audit_log())) commands.push_back(e.event.command);
+    const std::vector<std::string> want = {"add_analyst_key", "rekey", "add_analyst_key",
+                                           "revoke_analyst_keys"};
+    BOOST_TEST(commands == want, boost::test_tools::per_element());
+  }
+  must(Database::open(dir.path(), with_key(owner_secret())).value().add_analyst_key(*analyst_secret()));
+  auto analyst = must(Database::open(dir.path(), with_key(analyst_secret())));
+  BOOST_TEST_REQUIRE((analyst.info().role == KeyRole::kAnalyst));
+  must(analyst.record_audit_event({"segment", {}, 3, "analyst run"}));
+  auto w = analyst.begin_write();  // anything else stays refused
+  BOOST_TEST_REQUIRE(!w.has_value());
+  BOOST_TEST((w.error().code() == ErrorCode::kPermissionDenied));
+  auto r = must(analyst.begin_read());
+  auto log = must(r.audit_log());
+  BOOST_TEST_REQUIRE(!log.empty());
+  BOOST_TEST(log.back().event.detail == "analyst run");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -389,8 +389,9 @@ BOOST_AUTO_TEST_CASE(key_rotation_keeps_the_trail_and_rechains_it) {
   require_clean(db);
   auto r = must(db.begin_read());
   auto all = must(r.audit_log());
-  BOOST_TEST_REQUIRE(all.size() == 5u);
+  BOOST_TEST_REQUIRE(all.size() == 6u);  // the five copied, then the rotation's own
   BOOST_TEST(all[4].event.detail == "marker-5-xyzzy");
+  BOOST_TEST(all[5].event.command == "rotate_data_key");
 }
 
 BOOST_AUTO_TEST_CASE(key_rotation_refuses_a_broken_trail) {

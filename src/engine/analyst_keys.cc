@@ -74,7 +74,11 @@ Status Database::add_analyst_key(const KeyMaterial& key) {
     if (!wrapped) return tl::unexpected(wrapped.error());
     const auto bytes = wrapped->serialize();
     all.insert(all.end(), bytes.begin(), bytes.end());
-    return d.put(st, d.tables().meta, coding::as_bytes(detail::kAnalystKeysKey), all);
+    if (auto p = d.put(st, d.tables().meta, coding::as_bytes(detail::kAnalystKeysKey), all); !p)
+      return p;
+    auto a = d.append_audit(st, {"add_analyst_key", {}, 1, ""});
+    if (!a) return tl::unexpected(a.error());
+    return {};
   });
   if (!s) return s;
   return d.sync();
@@ -90,7 +94,11 @@ Result<std::uint64_t> Database::revoke_analyst_keys() {
     if (!stored) return tl::unexpected(stored.error());
     if (!*stored) return {};
     n = (*stored)->size() / crypto::KeyHeader::kSize;
-    return d.del(st, d.tables().meta, coding::as_bytes(detail::kAnalystKeysKey));
+    if (auto x = d.del(st, d.tables().meta, coding::as_bytes(detail::kAnalystKeysKey)); !x)
+      return x;
+    auto a = d.append_audit(st, {"revoke_analyst_keys", {}, n, ""});
+    if (!a) return tl::unexpected(a.error());
+    return {};
   });
   if (!s) return tl::unexpected(s.error());
   // The revoked wraps must not be what survives a crash. (Their bytes may stay in free pages

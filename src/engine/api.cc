@@ -414,7 +414,11 @@ Status Database::change_key(const KeyMaterial& new_key) {
       return make_error(ErrorCode::kCorruption, "meta file_id: missing or not 16 bytes");
     auto mac = crypto::key_binding(d.data_key(), **id, kh_bytes);
     if (!mac) return tl::unexpected(mac.error());
-    return d.put(st, d.tables().meta, coding::as_bytes(detail::kKeyBindingKey), *mac);
+    if (auto p = d.put(st, d.tables().meta, coding::as_bytes(detail::kKeyBindingKey), *mac); !p)
+      return p;
+    auto a = d.append_audit(st, {"rekey", {}, 1, new_key.is_passphrase() ? "passphrase" : "raw key"});
+    if (!a) return tl::unexpected(a.error());
+    return {};
   });
   if (!s) return s;
   return d.sync();  // the old wrapping must not be what survives a crash

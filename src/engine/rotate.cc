@@ -244,6 +244,9 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (auto st2 = detail::copy_audit_entries(d, ws, *entries); !st2) return st2;
     }
     if (auto st2 = detail::copy_consent_tables(s, rs, d, ws); !st2) return st2;
+    // The rotation itself, the last entry of the copied trail.
+    if (auto a = d.append_audit(ws, {"rotate_data_key", {}, 1, ""}); !a)
+      return tl::unexpected(a.error());
     for (std::string_view key : {kSourceKey, kProgressKey})
       if (auto st2 = d.del(ws, d.tables().meta, as_bytes(key)); !st2) return st2;
     return {};
