@@ -1,0 +1,65 @@
+// Seams between the privacy features (issue #16), found by breaker B2: each case is a finding
+// fixed in this branch.
+#include <fstream>
+#include <sstream>
+
+#include "program.h"
+#include "test_util.h"
+
+namespace custdb::test {
+namespace {
+
+struct Cli {
+  fs::path db;
+  std::vector<std::string> globals;
+  ProgramResult run(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"--db", db.string()});
+    args.insert(args.end(), globals.begin(), globals.end());
+    return run_cli(args, RunOptions{});
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(privacy_seams)
+
+// CLI11's integer conversion read "010" as octal 8, "0x1" as 1, "+5" and " 5" as 5: `get 010`
+// showed customer 8 and `consent 010 ...` changed customer 8's consent. Every command taking a
+// customer id now parses it as erase does (parse_customer_id_arg): usage error, exit 2.
+BOOST_AUTO_TEST_CASE(customer_ids_are_strict_decimal_in_every_command) {
+  TempDir dir;
+  Cli c{dir.path() / "db", {}};
+  BOOST_TEST_REQUIRE(c.run({"init"}).code == 0);
+  {
+    auto db = Database::open(c.db, options_for(Mode::kPlain));
+    BOOST_TEST_REQUIRE(db.has_value());
+    for (int i = 1; i <= 10; ++i) must(db->insert_customer(sample_customer(i)));
+  }
+  auto history_sizes = [&] {
+    auto db = Database::open(c.db, options_for(Mode::kPlain));
+    auto r = must(db->begin_read());
+    std::vector<std::size_t> n;
+    for (CustomerId id = 1; id <= 10; ++id) n.push_back(must(r.consent_history(id)).size());
+    return n;
+  };
+  const auto before = history_sizes();
+  for (const std::string bad : {"010", "+5", "0x1", " 5", "5 ", "-1", "0", "1e1"}) {
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"get", bad}, {"history", bad}, {"related", bad},
+          {"subject-export", bad}, {"consent", bad}, {"consent", bad, "email_marketing", "denied"},
+          {"audit", "--subject", bad}, {"erase", bad}}) {
+      auto r = c.run(args);
+      BOOST_TEST(r.code == 2, args.front() << " '" << bad << "': " << r);
+    }
+  }
+  BOOST_TEST(c.run({"get", "10"}).code == 0);
+  BOOST_TEST(c.run({"history", "8"}).code == 0);
+  BOOST_TEST(c.run({"consent", "8"}).code == 0);
+  BOOST_TEST(c.run({"audit", "--subject", "8"}).code == 0);
+  // Nothing was changed by the refused consent commands.
+  BOOST_TEST(history_sizes() == before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace custdb::test
