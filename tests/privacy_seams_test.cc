@@ -60,6 +60,41 @@ BOOST_AUTO_TEST_CASE(customer_ids_are_strict_decimal_in_every_command) {
   BOOST_TEST(history_sizes() == before);
 }
 
+// `export --segment Q [--purpose P] --reveal` was recorded as "rows=all" with the table's
+// customer count: the trail said every customer was revealed and kept neither the segment nor
+// the purpose. Now the segment (personal operands as '?') and purpose are recorded, and the
+// count is the segment's.
+BOOST_AUTO_TEST_CASE(a_segment_export_is_recorded_as_the_segment_not_all_rows) {
+  TempDir dir;
+  Cli c{dir.path() / "db", {}};
+  BOOST_TEST_REQUIRE(c.run({"init"}).code == 0);
+  {
+    auto db = Database::open(c.db, options_for(Mode::kPlain));
+    BOOST_TEST_REQUIRE(db.has_value());
+    for (int i = 1; i <= 10; ++i) must(db->insert_customer(sample_customer(i)));
+  }
+  auto r1 = c.run({"export", "customers", "--reveal", "--segment", "region = east and city = Springfield",
+                   "--out", (dir.path() / "a.csv").string()});
+  BOOST_TEST_REQUIRE(r1.code == 0, r1);
+  auto r2 = c.run({"export", "customers", "--purpose", "email_marketing",
+                   "--out", (dir.path() / "b.csv").string()});
+  BOOST_TEST_REQUIRE(r2.code == 0, r2);
+  BOOST_TEST(c.run({"export", "customers", "--segment", "tier =", "--out",
+                    (dir.path() / "c.csv").string()}).code == 2);
+  Options o;
+  o.read_only = true;
+  auto db = Database::open(c.db, options_for(Mode::kPlain, o));
+  auto log = must(must(db->begin_read()).audit_log());
+  BOOST_TEST_REQUIRE(log.size() == 2u);
+  BOOST_TEST(log[0].event.command == "export --reveal");
+  BOOST_TEST(log[0].event.count == 5u);  // the odd ids: region east
+  BOOST_TEST(log[0].event.detail.find("rows=segment") != std::string::npos, log[0].event.detail);
+  BOOST_TEST(log[0].event.detail.find("rows=all") == std::string::npos, log[0].event.detail);
+  BOOST_TEST(log[0].event.detail.find("Springfield") == std::string::npos, log[0].event.detail);
+  BOOST_TEST(log[1].event.detail.find("purpose=email_marketing") != std::string::npos,
+             log[1].event.detail);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace custdb::test
