@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "custdb/io.h"
+#include "custdb/key.h"
 #include "program.h"
 #include "test_util.h"
 
@@ -93,6 +95,31 @@ BOOST_AUTO_TEST_CASE(a_segment_export_is_recorded_as_the_segment_not_all_rows) {
   BOOST_TEST(log[0].event.detail.find("Springfield") == std::string::npos, log[0].event.detail);
   BOOST_TEST(log[1].event.detail.find("purpose=email_marketing") != std::string::npos,
              log[1].event.detail);
+}
+
+// Under an analyst key `export transactions` wrote the (undecryptable) description column as
+// an empty field, which reads as "no memo"; `custdb history` and the customers' personal
+// columns say "(unavailable)". Now the export says so too.
+BOOST_AUTO_TEST_CASE(analyst_transactions_export_marks_descriptions_unavailable) {
+  TempDir dir;
+  {
+    Database db = open_db(Mode::kEncrypted, dir.path());
+    const CustomerId id = must(db.insert_customer(sample_customer(1)));
+    Transaction t = sample_txn(id, 12500, "2025-03-01T10:00:00Z");
+    t.description = "memo secret 7788";
+    must(db.add_transaction(t));
+    must(db.add_analyst_key(*test_key(9)));
+  }
+  Options o;
+  o.key = test_key(9);
+  o.create_if_missing = false;
+  auto db = Database::open(dir.path(), o);
+  BOOST_TEST_REQUIRE(db.has_value(), (db ? "" : db.error().to_string()));
+  BOOST_TEST_REQUIRE((db->info().role == KeyRole::kAnalyst));
+  std::ostringstream out;
+  must(io::export_table(*db, io::Table::kTransactions, out, io::Format::kCsv, io::ExportOptions{}));
+  BOOST_TEST(out.str().find("memo secret") == std::string::npos, out.str());
+  BOOST_TEST(out.str().find(",(unavailable),") != std::string::npos, out.str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
