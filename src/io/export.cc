@@ -212,7 +212,10 @@ void write_relationship(RowWriter& w, const Relationship& r) {
   w.end_row();
 }
 
-void write_transaction(RowWriter& w, const Transaction& t, std::string_view base_currency) {
+// An analyst key cannot decrypt descriptions (personal free text): written as "(unavailable)",
+// as the customers' personal columns and `custdb history` show them, not as an empty memo.
+void write_transaction(RowWriter& w, const Transaction& t, std::string_view base_currency,
+                       bool analyst) {
   w.number(t.id);
   w.number(t.customer_id);
   w.timestamp(t.ts);
@@ -221,7 +224,7 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
   w.name(t.kind);
   w.name(t.channel);
   w.user_text(t.product);
-  w.user_text(t.description);
+  w.user_text(analyst ? std::string_view("(unavailable)") : std::string_view(t.description));
   w.amount(t.base_amount, base_currency);
   w.end_row();
 }
@@ -276,8 +279,9 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
     }
     case Table::kTransactions: {
       const std::string base_currency = db.info().base_currency;
+      const bool analyst = db.info().role == KeyRole::kAnalyst;
       Status s = txn->for_each_transaction([&](const Transaction& t) {
-        write_transaction(w, t, base_currency);
+        write_transaction(w, t, base_currency, analyst);
         ++stats.rows;
         return w.ok();
       });

@@ -8,15 +8,16 @@ Command add_audit(CLI::App& app, Globals& g) {
   struct Opts {
     std::string since;
     CustomerId subject = 0;
+    std::string subject_text;  // parsed strictly (parse_customer_id_arg)
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("audit", "List the audit trail (--since DATE, --subject ID)");
   sub->add_option("--since", o->since, "Entries at or after this date or time (UTC)");
-  auto* subject = sub->add_option("--subject", o->subject, "Entries naming this customer id");
+  auto* subject = sub->add_option("--subject", o->subject_text, "Entries naming this customer id");
   return {sub, [&g, o, subject] {
             AuditFilter f;
             if (!o->since.empty()) f.since = parse_time_arg("--since", o->since);
-            if (subject->count()) f.subject = o->subject;
+            if (subject->count()) f.subject = o->subject = parse_customer_id_arg("audit --subject", o->subject_text);
             Database db = open_database(g, /*read_only=*/true);
             auto txn = must(db.begin_read());
             const std::vector<AuditEntry> entries = must(txn.audit_log(f));

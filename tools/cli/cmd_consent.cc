@@ -38,6 +38,7 @@ std::string consent_text(const Consent& k) {
 Command add_consent(CLI::App& app, Globals& g) {
   struct Opts {
     CustomerId id = 0;
+    std::string id_text;  // parsed strictly (parse_customer_id_arg)
     std::string purpose;
     std::string state;
     std::string source;
@@ -47,7 +48,7 @@ Command add_consent(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand(
       "consent",
       "Show a customer's consents with their history, or set one (ID PURPOSE granted|denied)");
-  sub->add_option("id", o->id, "Customer id")->required();
+  sub->add_option("id", o->id_text, "Customer id (decimal)")->required();
   sub->add_option("purpose", o->purpose,
                   "email_marketing, sms_marketing, phone_marketing, profiling or "
                   "third_party_sharing (also the segment names consent_email, ...)");
@@ -57,6 +58,7 @@ Command add_consent(CLI::App& app, Globals& g) {
                   "most 100 bytes. Default: cli");
   sub->add_option("--date", o->date, "When it was given or refused, YYYY-MM-DD (default: today UTC)");
   return {sub, [&g, o] {
+            o->id = parse_customer_id_arg("consent", o->id_text);
             if (o->purpose.empty()) {
               if (!o->source.empty() || !o->date.empty())
                 die_usage("consent: --source and --date need PURPOSE and STATE");

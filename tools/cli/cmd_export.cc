@@ -95,30 +95,34 @@ Command add_export(CLI::App& app, Globals& g) {
             // written: the database is opened for writing for it.
             Database db = open_database_recorded(g, /*record=*/true, /*read_only=*/true);
             std::uint64_t total = 0;
+            // Which rows: all, or the segment's (its query recorded with personal-field
+            // operands as '?', as segment --reveal records it) and/or those with a granted
+            // consent for the purpose. The count is the segment's members (an upper bound when
+            // --purpose leaves some out: export_table says how many it wrote).
+            std::string rows = " rows=all";
             {
               auto txn = must(db.begin_read());
               TableCounts c = must(txn.counts());
               total = table == io::Table::kCustomers       ? c.customers
                       : table == io::Table::kRelationships ? c.relationships
                                                            : c.transactions;
+              if (!o->segment.empty()) {
+                const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
+                auto q = query::parse(o->segment, po);
+                if (!q) die_usage(q.error().message());
+                total = must(must(txn.select(*q, SegmentOptions{})).count());
+                rows = " rows=segment query: " + audit_text(audit_query_text(*q, po), 600) + ";";
+              }
+              if (purpose)
+                rows = (o->segment.empty() ? std::string(" rows=") : rows + " and ") +
+                       "purpose=" + std::string(to_string(*purpose)) + " granted";
             }
-            // Which rows: the segment's query with its personal operands redacted (as
-            // `segment --reveal` records it) and the consent purpose. `count` is the table's
-            // size, an upper bound: the entry is written before the first row.
-            std::string rows_detail = " rows=all";
-            if (!o->segment.empty()) {
-              const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
-              auto q = query::parse(o->segment, po);
-              rows_detail = q ? " rows=segment " + audit_text(audit_query_text(*q, po), 500)
-                              : std::string(" rows=segment (unparsable)");
-            }
-            if (purpose) rows_detail += " purpose=" + std::string(to_string(*purpose));
             record_access(db, g, g.reveal ? "export --reveal" : "export", {}, total,
                           "table=" + o->table +
                               " format=" + (format == io::Format::kCsv ? "csv" : "jsonl") +
                               " to=" + (o->out.empty() || o->out == "-" ? std::string("stdout")
                                                                         : audit_text(o->out, 300)) +
-                              (g.reveal ? " revealed" : " masked") + rows_detail);
+                              (g.reveal ? " revealed" : " masked") + rows);
             std::ofstream file;
             if (!o->out.empty() && o->out != "-") {
               // Created 0600 whatever the umask: an export holds customer data in the clear.

@@ -4,10 +4,11 @@
 namespace custdb::cli {
 
 Command add_get(CLI::App& app, Globals& g) {
-  auto id = std::make_shared<CustomerId>(0);
+  auto id_text = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("get", "Show one customer with its aggregates");
-  sub->add_option("id", *id, "Customer id")->required();
-  return {sub, [&g, id] {
+  sub->add_option("id", *id_text, "Customer id (decimal)")->required();
+  return {sub, [&g, id_text] {
+            const auto id = std::make_shared<CustomerId>(parse_customer_id_arg("get", *id_text));
             // With --reveal: recorded in the audit trail before anything is shown.
             Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;

@@ -6,15 +6,17 @@ namespace custdb::cli {
 Command add_history(CLI::App& app, Globals& g) {
   struct Opts {
     CustomerId id = 0;
+    std::string id_text;  // parsed strictly (parse_customer_id_arg)
     std::string from, to;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("history", "A customer's transactions in time order");
-  sub->add_option("id", o->id, "Customer id")->required();
+  sub->add_option("id", o->id_text, "Customer id (decimal)")->required();
   sub->add_option("--from", o->from, "First day (YYYY-MM-DD) or instant (ISO 8601), inclusive");
   sub->add_option("--to", o->to,
                   "Last day (YYYY-MM-DD, inclusive) or instant (ISO 8601, exclusive)");
   return {sub, [&g, o] {
+            o->id = parse_customer_id_arg("history", o->id_text);
             std::optional<Timestamp> from, to;
             if (!o->from.empty()) from = parse_time_arg("--from", o->from);
             if (!o->to.empty()) {

@@ -8,19 +8,21 @@ namespace custdb::cli {
 Command add_related(CLI::App& app, Globals& g) {
   struct Opts {
     CustomerId id = 0;
+    std::string id_text;  // parsed strictly (parse_customer_id_arg)
     std::string type;
     int depth = 1;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "related", "Relationships reachable from a customer within --depth hops");
-  sub->add_option("id", o->id, "Customer id")->required();
+  sub->add_option("id", o->id_text, "Customer id (decimal)")->required();
   sub->add_option("--type", o->type,
                   "Only this relation type (household, spouse, ..., custom); a directed type "
                   "and its inverse (employer, employee) follow the same links");
   sub->add_option("--depth", o->depth, "Hops to follow")->capture_default_str()
       ->check(CLI::Range(1, 10));
   return {sub, [&g, o] {
+            o->id = parse_customer_id_arg("related", o->id_text);
             std::optional<RelationType> type;
             if (!o->type.empty()) type = parse_relation_type_arg(o->type);
             Database db = open_database(g, /*read_only=*/true);

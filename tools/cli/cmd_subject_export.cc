@@ -19,14 +19,16 @@ namespace custdb::cli {
 Command add_subject_export(CLI::App& app, Globals& g) {
   struct Opts {
     CustomerId id = 0;
+    std::string id_text;  // parsed strictly (parse_customer_id_arg)
     std::string out;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "subject-export", "Write everything held about one customer as one JSON document");
-  sub->add_option("id", o->id, "Customer id")->required();
+  sub->add_option("id", o->id_text, "Customer id (decimal)")->required();
   sub->add_option("--out", o->out, "Output file, created 0600 (default: standard output)");
   return {sub, [&g, o] {
+            o->id = parse_customer_id_arg("subject-export", o->id_text);
             Database db = open_database_recorded(g, /*record=*/true, /*read_only=*/false);
             const std::string currency = db.info().base_currency;
             {
