@@ -539,9 +539,11 @@ BOOST_AUTO_TEST_CASE(history_and_moves_survive_key_rotation_in_order) {
     for (int i = 1; i <= 5; ++i) must(db.insert_customer(sample_customer(i)));
     for (int k = 0; k < 4; ++k) {
       auto w = must(db.begin_write());
+      // Dates never go back: set_consent refuses a change dated before the current one.
+      const std::string day = "2024-01-0" + std::to_string(2 + k);
       must(w.set_consent(3, ConsentPurpose::kSmsMarketing,
-                         k % 2 ? granted("2024-01-02", "r" + std::to_string(k))
-                               : denied("2024-01-03", "r" + std::to_string(k))));
+                         k % 2 ? granted(day.c_str(), "r" + std::to_string(k))
+                               : denied(day.c_str(), "r" + std::to_string(k))));
       must(w.commit());
     }
     std::vector<Rule> rules = {must(parse_rule("tier = diamond when region = east"))};

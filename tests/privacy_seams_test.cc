@@ -122,6 +122,31 @@ BOOST_AUTO_TEST_CASE(analyst_transactions_export_marks_descriptions_unavailable)
   BOOST_TEST(out.str().find(",(unavailable),") != std::string::npos, out.str());
 }
 
+// set_consent with a date before the current state's date replaced it: a grant dated 2020
+// typed in after a 2026 refusal made the customer exportable for email marketing again. Now
+// kInvalidArgument, nothing written; a change on or after the current date still applies.
+BOOST_AUTO_TEST_CASE(a_backdated_consent_does_not_override_a_later_one) {
+  TempDir dir;
+  Database db = open_db(Mode::kPlain, dir.path());
+  const CustomerId id = must(db.insert_customer(sample_customer(1)));  // email granted 2024-05-01
+  auto set = [&](Consent k) -> Result<bool> {
+    auto w = must(db.begin_write());
+    auto r = w.set_consent(id, ConsentPurpose::kEmailMarketing, k);
+    if (r) must(w.commit());
+    return r;
+  };
+  must(set(Consent{ConsentState::kDenied, parse_date("2026-03-01"), "web"}));
+  auto before = must(must(db.begin_read()).consent_history(id)).size();
+  auto r = set(Consent{ConsentState::kGranted, parse_date("2020-01-01"), "paper"});
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kInvalidArgument));
+  auto c = must(db.get_customer(id));
+  BOOST_TEST((c->consent_email.state == ConsentState::kDenied));
+  BOOST_TEST(must(must(db.begin_read()).consent_history(id)).size() == before);
+  BOOST_TEST(must(set(Consent{ConsentState::kGranted, parse_date("2026-03-01"), "web"})));
+  BOOST_TEST((must(db.get_customer(id))->consent_email.state == ConsentState::kGranted));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace custdb::test

@@ -413,7 +413,10 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   // consent (state not named, a date missing or given with unknown, a date outside
   // 1800..2200, a source with control characters, not UTF-8, over 100 bytes, or given with
   // unknown) or purpose is kInvalidArgument naming it ("consent_profiling source: ...") and
-  // nothing is written. Denying kProfiling clears the customer's scores in the same write.
+  // nothing is written. A date before the current (granted or denied) state's date is
+  // kInvalidArgument too: a backdated change never overrides a later one (this call only:
+  // update_customer and import take consents as given, and record them in the history).
+  // Denying kProfiling clears the customer's scores in the same write.
   // Records an audit entry "set_consent" (the id, purpose and state; never the source).
   // Every write that changes a consent (insert, update, import) records its history too.
   Result<bool> set_consent(CustomerId id, ConsentPurpose purpose, const Consent& consent);

@@ -306,6 +306,20 @@ Result<bool> set_consent(DatabaseImpl& d, TxnState& st, CustomerId id, ConsentPu
     return make_error(ErrorCode::kInvalidArgument,
                       "purpose: unknown consent purpose " +
                           std::to_string(static_cast<unsigned>(purpose)));
+  // A change dated before the current state's date is refused: a backdated grant (a paper
+  // form of 2020 typed in today) must not override a later refusal. Nothing is written.
+  {
+    auto old = d.load_customer(st, id);
+    if (!old) return tl::unexpected(old.error());
+    if (!*old) return false;
+    const Consent& current = consent_of(**old, purpose);
+    if (current.state != ConsentState::kUnknown && current.date && consent.date &&
+        *consent.date < *current.date)
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(to_string(purpose)) + " date: " + format_date(*consent.date) +
+                            " is before the current state's date " + format_date(*current.date) +
+                            " (a later change would be overridden)");
+  }
   // update_customer validates the consent (state, date, source) with the customer, records
   // the change in the history and clears scores when profiling is denied.
   auto done = d.update_customer(st, id, [&](Customer& c) { consent_of(c, purpose) = consent; });
