@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "codec/record_codec.h"
+#include "erasure_scan.h"
 #include "engine/db_impl.h"
 #include "index/index_keys.h"
 #include "index/segments.h"
@@ -198,38 +199,6 @@ std::vector<std::string> branch_keys(const fs::path& data_mdb, const std::string
   return out;
 }
 
-// Every live value of every table, opened with the database's key where sealed.
-std::vector<std::string> found_in_live_values(Database& db, const std::vector<std::string>& values) {
-  auto& d = Database::Impl::of(db);
-  auto st = d.begin(false);
-  BOOST_TEST_REQUIRE(st.has_value());
-  const auto& t = d.tables();
-  std::vector<std::pair<storage::Table, std::optional<codec::Table>>> tables = {
-      {t.customers, codec::Table::kCustomers}, {t.relationships, codec::Table::kRelationships},
-      {t.transactions, codec::Table::kTransactions}, {t.meta, codec::Table::kMeta},
-      {t.segments, codec::Table::kPostings}, {t.erasures, codec::Table::kErasures},
-      {t.audit, codec::Table::kAudit}, {t.consent_history, codec::Table::kConsentHistory},
-      {t.rule_moves, codec::Table::kRuleMoves}};
-  for (auto idx : t.index) tables.push_back({idx, std::nullopt});
-  std::set<std::string> found;
-  std::vector<std::uint8_t> scratch;
-  for (auto [table, kind] : tables) {
-    if (!table) continue;
-    storage::Walker w((*st)->txn, table, "test");
-    auto s = w.all([&](storage::Bytes k, storage::Bytes v) {
-      std::string text(coding::as_view(k));
-      text += coding::as_view(v);
-      if (kind)
-        if (auto p = d.codec().unwrap(*kind, k, v, scratch)) text += coding::as_view(*p);
-      for (const auto& x : values)
-        if (text.find(x) != std::string::npos) found.insert(x);
-      return storage::Next::go_on();
-    });
-    BOOST_TEST_REQUIRE(s.has_value());
-  }
-  return {found.begin(), found.end()};
-}
-
 // The whole attack after an erasure: plaintext values anywhere in the directory's files (both
 // modes: encrypted mode must never have them in the clear), values in any live value opened
 // with the key, keys derivable from the values (tokens) anywhere in the files, and the file's
@@ -238,7 +207,8 @@ void require_gone(Database& db, const fs::path& dir, const std::vector<std::stri
                   const std::vector<std::string>& keys, const char* when) {
   auto a = found_in_dir(dir, values);
   BOOST_TEST(a.empty(), when << ": in the files: " << joined(a));
-  auto b = found_in_live_values(db, values);
+  // Every live value opened with every key the database holds (personal blobs included).
+  auto b = erasure_scan::found_in_live_values(db, values);
   BOOST_TEST(b.empty(), when << ": in live values: " << joined(b));
   auto c = found_in_dir(dir, keys);
   BOOST_TEST(c.empty(), when << ": " << c.size() << " derived keys in the files");
