@@ -389,7 +389,7 @@ BOOST_AUTO_TEST_CASE(report_by_two_attributes_with_measures) {
   const std::string db = scored_db().string();
   auto lib = must(Database::open(scored_db(), read_only()));
   auto txn = must(lib.begin_read());
-  const std::vector<RankBy> measures = {RankBy::kTotalAmount, RankBy::kClv, RankBy::kPAlive,
+  const std::vector<MeasureKey> measures = {RankBy::kTotalAmount, RankBy::kClv, RankBy::kPAlive,
                                         RankBy::kTxnCount, RankBy::kBirthDate, RankBy::kLastTxnAt};
   const ReportSpec spec{{GroupBy::kTier, GroupBy::kRegion}, measures};
   const std::string measure_arg = "total_amount,clv,p_alive,txn_count,birth_date,last_txn_at";
@@ -405,7 +405,7 @@ BOOST_AUTO_TEST_CASE(report_by_two_attributes_with_measures) {
       BOOST_TEST(row.get<std::uint64_t>("customers") == w.customers);
       std::size_t j = 0;
       for (const auto& [k2, m] : row.get_child("measures")) {
-        const RankBy by = measures[j];
+        const RankBy by = *measures[j].builtin;
         const MeasureStats& s = w.measures[j++];
         BOOST_TEST(m.get<std::string>("measure") == to_string(by));
         BOOST_TEST(m.get<std::uint64_t>("count") == s.count);

@@ -102,7 +102,8 @@ std::vector<ReportRow> brute_report(const std::vector<Customer>& members, const 
   if (spec.by.empty()) rows[{}].measures.resize(spec.measures.size());
   for (const Customer& c : members) {
     std::vector<std::vector<Key>> combos = {{}};
-    for (GroupBy g : spec.by) {
+    for (const GroupKey& key : spec.by) {
+      const GroupBy g = *key.builtin;
       std::vector<std::vector<Key>> next;
       for (const auto& prefix : combos)
         for (const Key& k : keys_of(c, g)) {
@@ -119,7 +120,7 @@ std::vector<ReportRow> brute_report(const std::vector<Customer>& members, const 
       }
       ++r.customers;
       for (std::size_t i = 0; i < spec.measures.size(); ++i)
-        if (auto v = value_of(c, spec.measures[i])) add(r.measures[i], *v);
+        if (auto v = value_of(c, *spec.measures[i].builtin)) add(r.measures[i], *v);
     }
   }
   std::vector<ReportRow> out;
@@ -219,7 +220,8 @@ std::vector<RankBy> all_measures() {
 void check_all(const Database& db, std::uint32_t seed) {
   auto txn = must(db.begin_read());
   std::mt19937 r(seed);
-  const auto measures = all_measures();
+  const auto all = all_measures();
+  const std::vector<MeasureKey> measures(all.begin(), all.end());
   for (const char* text : kQueries) {
     const auto q = query::parse(text).value();
     const auto members = members_of(txn, q);
@@ -240,7 +242,7 @@ void check_all(const Database& db, std::uint32_t seed) {
                    what + " by " + to_string(a) + "," + to_string(b));
     }
     // Ranks and tops.
-    for (RankBy by : measures)
+    for (RankBy by : all)
       for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{100000}}) {
         auto got = must(seg.rank(by, n));
         auto want = brute_rank(members, by, n);

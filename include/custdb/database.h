@@ -56,6 +56,7 @@ namespace custdb {
 
 namespace query {
 struct Node;
+struct ParseOptions;
 }
 class KeyMaterial;
 class ReadTxn;
@@ -233,6 +234,39 @@ class CUSTDB_EXPORT Database {
   // Nothing is re-encrypted. Owner only.
   Result<std::uint64_t> revoke_analyst_keys();
 
+  // ---- custom attributes (custdb/attributes.h; docs/queries.md, "Custom attributes") ----
+  // Schema changes are owner writes (kPermissionDenied under an analyst key), each recorded in
+  // the audit trail, and refused (kFailedPrecondition naming the attribute) while another
+  // change's work is unfinished: finish_schema_work() first (the CLI does so).
+  //
+  // The schema as last committed.
+  Result<Schema> schema() const;
+  // Declares an attribute (its engine-set fields ignored) and returns it as stored (id set).
+  // O(1) unless def.indexed on a non-empty customers table: the index is then built as by
+  // set_indexed. kInvalidArgument naming the problem: a bad or taken name (built-in fields
+  // included), a type's rules (enum values, scale, a default of the wrong type), indexed on
+  // a transactions attribute, required without a default on a non-empty table, a default on
+  // an optional attribute; kResourceExhausted past kMaxAttributesPerTable.
+  Result<AttributeDef> add_attribute(const AttributeDef& def, const SchemaWorkOptions& o = {});
+  // Removes the attribute: at once from the schema's names (records, queries and imports no
+  // longer see it), then its index and its stored values in bounded write transactions,
+  // resumable (a crash leaves it `dropping`; finish_schema_work or a new drop_attribute of the
+  // same name continues). kNotFound when no live attribute has that name; kFailedPrecondition
+  // when the stored tier/stage rules or retention policy name it.
+  Status drop_attribute(std::string_view name, AttributeTable table = AttributeTable::kCustomers,
+                        const SchemaWorkOptions& o = {});
+  // O(1): records store ids, not names. kNotFound, kInvalidArgument for a bad or taken new
+  // name, kFailedPrecondition when the stored rules or retention policy name it.
+  Status rename_attribute(std::string_view name, std::string_view new_name,
+                          AttributeTable table = AttributeTable::kCustomers);
+  // Builds (indexed) or drops the segment index of a customer attribute in bounded write
+  // transactions while readers and writers continue; returns when done. Resumable after a
+  // crash (IndexState kBuilding / kDropping with its cursor). No-op when already so.
+  Status set_indexed(std::string_view name, bool indexed, const SchemaWorkOptions& o = {});
+  // Continues every unfinished schema work (an interrupted backfill, index drop or value
+  // removal); no-op when there is none.
+  Status finish_schema_work(const SchemaWorkOptions& o = {});
+
   // The engine behind the handle. Defined inside the library (src/engine/db_impl.h); opaque
   // here, so a program can neither make nor reach one.
   class Impl;
@@ -279,6 +313,12 @@ class CUSTDB_EXPORT ReadView {
 
   Result<TableCounts> counts() const;
 
+  // The schema of custom attributes as of this snapshot (custdb/attributes.h).
+  Result<Schema> schema() const;
+  // The options to parse queries and rules for this database: amount decimals of its base
+  // currency (query::parse_options_for) and this snapshot's schema (custom attribute names).
+  Result<query::ParseOptions> parse_options() const;
+
   // ---- segment queries (custdb/segment.h, custdb/query.h) ----
   // Each is kCorruption when the segment postings disagree with the customers table: the
   // universe posting's size differs from the table's recorded count, the answer names a
@@ -299,7 +339,7 @@ class CUSTDB_EXPORT ReadView {
   Status stream(const query::Node& q, const std::function<bool(const Customer&)>& fn,
                 const SegmentOptions& o = {}) const;
   // The n matching customers with the highest value of `by`.
-  Result<std::vector<Customer>> top(const query::Node& q, RankBy by, std::size_t n,
+  Result<std::vector<Customer>> top(const query::Node& q, const MeasureKey& by, std::size_t n,
                                     const SegmentOptions& o = {}) const;
   // One row per group value present in the segment, ordered by group.
   Result<std::vector<GroupRow>> group(const query::Node& q, GroupBy by,
@@ -309,7 +349,7 @@ class CUSTDB_EXPORT ReadView {
   // Grouped aggregates over every customer.
   Result<std::vector<GroupRow>> group_all(GroupBy by) const;
   // Segment::rank and Segment::report of select(q, o); report_all over every customer.
-  Result<std::vector<Ranked>> rank(const query::Node& q, RankBy by, std::size_t n,
+  Result<std::vector<Ranked>> rank(const query::Node& q, const MeasureKey& by, std::size_t n,
                                    const SegmentOptions& o = {}) const;
   Result<std::vector<ReportRow>> report(const query::Node& q, const ReportSpec& spec,
                                         const SegmentOptions& o = {}) const;

@@ -74,6 +74,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,7 @@
 #include <variant>
 #include <vector>
 
+#include "custdb/attributes.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
 
@@ -101,6 +103,9 @@ enum class Field : std::uint8_t {
   kRecencyDays, kTenureDays,
   // Consents by purpose (format 4, custdb/privacy.h): ConsentState like consent_email.
   kConsentProfiling, kConsentSharing,
+  // A custom attribute of the customers table (custdb/attributes.h): Node::attribute names it.
+  // Never returned by field_from_string; the parser makes it for a word the schema declares.
+  kAttribute,
 };
 
 // The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
@@ -135,6 +140,15 @@ CUSTDB_EXPORT std::string_view to_string(Cmp cmp);
 //   kDecimal   p_alive, expected_purchases int64: millionths (0.3 is 300000; at most 6 decimals)
 //   kDate      birth_date                  int64: days since 1970-01-01
 //   kTimestamp created_at, first_txn_at, last_txn_at   int64: milliseconds since the epoch (UTC)
+// Custom attributes (Field::kAttribute, Node::attribute_type says which representation):
+//   text       string, folded (trimmed, NFC, full case folding), as region
+//   enum       string: the declared value's spelling (names are matched case-insensitively)
+//   tag_set    string, folded: `attr = t` is true when t is one of the record's tags
+//   bool       int64: 0 or 1 (written true / false)
+//   integer    int64; decimal int64 scaled by 10^scale; amount int64 minor units
+//   date       int64 days; timestamp int64 ms (as birth_date and created_at)
+// Text, enum, bool and tag_set attributes take =, != and in (tag_set: = and in only);
+// the others are ordered. Absent (no stored value and no default) is absent as for built-ins.
 using Value = std::variant<std::int64_t, std::string>;
 
 struct ParseOptions {
@@ -142,6 +156,10 @@ struct ParseOptions {
   // text are decimals in major units converted exactly to minor units; more fraction digits
   // than this is an error (with 2, 1000.5 is 100050 and 1000.505 is rejected).
   int amount_decimals = 2;
+  // The custom attributes the text may name (ReadView::parse_options gives the database's);
+  // null or without a name: that word is an unknown field, as before format 5. A built-in
+  // field name always means the built-in field (the schema cannot declare one).
+  std::shared_ptr<const Schema> schema;
 };
 
 // The options for queries over a database whose base currency is `currency` (ISO 4217, as in
@@ -171,6 +189,13 @@ struct CUSTDB_EXPORT Node {
   RelationType rel_type = RelationType::kHousehold;
   std::string custom_type;
   RelationEnd rel_end = RelationEnd::kEither;
+  // field == Field::kAttribute: the custom attribute's name (lower case, as declared), its
+  // type and scale (kDecimal) as the schema said when the node was made; empty / defaults
+  // otherwise. The engine resolves the name against the transaction's schema: a name it does
+  // not declare (dropped, renamed) or of another type is kInvalidArgument, never a guess.
+  std::string attribute;
+  AttributeType attribute_type = AttributeType::kText;
+  int attribute_scale = 0;
 
   // Canonical query text; parse(n.to_string(o), o) == n for trees in the form parse() and the
   // builder produce. Amounts print with `options.amount_decimals` fraction digits.
@@ -238,6 +263,19 @@ CUSTDB_EXPORT Node ge(Field field, Operand value);
 CUSTDB_EXPORT Node in(Field field, std::initializer_list<Operand> values);  // at least one value
 CUSTDB_EXPORT Node between(Field field, Operand low, Operand high);
 CUSTDB_EXPORT Node tag(std::string_view name);
+// The same on a custom attribute (a customers attribute of the schema, Schema::find): the
+// operand as the text form reads it for the attribute's type: text (enum value names, text,
+// tags; "true"/"false" for bool), an integer (integer; bool 0/1), Decimal for decimals (in
+// millionths: Decimal{12500000} is 12.5; more digits than the scale throw), Amount, Date,
+// Timestamp. Throws std::invalid_argument as the Field forms do.
+CUSTDB_EXPORT Node eq(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node ne(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node lt(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node le(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node gt(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node ge(const AttributeDef& attribute, Operand value);
+CUSTDB_EXPORT Node in(const AttributeDef& attribute, std::initializer_list<Operand> values);
+CUSTDB_EXPORT Node between(const AttributeDef& attribute, Operand low, Operand high);
 // `type` must not be kCustom; use related_custom for custom types. Either direction:
 // related(kEmployee) is related(kEmployer), `related(employer, ...)` in text.
 CUSTDB_EXPORT Node related(RelationType type, std::optional<Node> subquery = {});
@@ -279,7 +317,9 @@ struct EvalContext {
 };
 
 // Whether `customer` is in the segment `query`: the brute-force definition the planner is
-// checked against.
+// checked against. A kAttribute predicate reads customer.attributes by Node::attribute (the
+// value as decoded: a required attribute's default included) and compares by
+// Node::attribute_type.
 CUSTDB_EXPORT bool matches(const Node& query, const Customer& customer, const EvalContext& context);
 
 // Whole years completed from `birth_date` to `as_of`: the count goes up on the birthday

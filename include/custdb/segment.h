@@ -60,6 +60,41 @@ enum class GroupBy {
 CUSTDB_EXPORT const char* to_string(GroupBy g);                          // "tier", "consent_email", ...
 CUSTDB_EXPORT std::optional<GroupBy> group_by_from_string(std::string_view name);  // the inverse
 
+// A report's group-by attribute: a built-in (GroupBy, converts implicitly) or a custom
+// attribute of the customers table by name (GroupKey::attribute("branch")): enum, text, bool
+// and tag_set attributes, grouped by value ("true"/"false" for bool, one group per tag), ""
+// for a customer without a value. A custom attribute must be indexed (IndexState::kReady),
+// else kFailedPrecondition naming it; an unknown name or another type is kInvalidArgument.
+struct CUSTDB_EXPORT GroupKey {
+  GroupKey(GroupBy g) : builtin(g) {}  // NOLINT: implicit by design
+  static GroupKey attribute(std::string name) {
+    GroupKey k(GroupBy::kTier);
+    k.builtin.reset();
+    k.custom = std::move(name);
+    return k;
+  }
+  std::optional<GroupBy> builtin;  // set for a built-in
+  std::string custom;              // the attribute's name otherwise
+  std::string name() const;        // "tier" or the attribute's name
+  friend bool operator==(const GroupKey&, const GroupKey&) = default;
+};
+// A measure or ranking attribute: a built-in (RankBy, converts implicitly) or an ordered
+// custom attribute of the customers table (integer, decimal, amount, date, timestamp) by
+// name, in its stored units (custdb/attributes.h). Indexed, as GroupKey says.
+struct CUSTDB_EXPORT MeasureKey {
+  MeasureKey(RankBy m) : builtin(m) {}  // NOLINT: implicit by design
+  static MeasureKey attribute(std::string name) {
+    MeasureKey k(RankBy::kTotalAmount);
+    k.builtin.reset();
+    k.custom = std::move(name);
+    return k;
+  }
+  std::optional<RankBy> builtin;
+  std::string custom;
+  std::string name() const;  // "total_amount" or the attribute's name
+  friend bool operator==(const MeasureKey&, const MeasureKey&) = default;
+};
+
 // Grouped aggregates of a segment (Segment::group, the wave-1 shape): count and total_amount
 // and txn_count statistics per value of one attribute. Amounts in minor units of the base
 // currency. Segment::report is the general form.
@@ -91,8 +126,8 @@ struct CUSTDB_EXPORT MeasureStats {
 // whole segment), and for each group the number of customers and the statistics of each
 // measure, in the order given.
 struct ReportSpec {
-  std::vector<GroupBy> by;         // at most 2; no attribute twice
-  std::vector<Measure> measures;   // any number, repeats allowed
+  std::vector<GroupKey> by;          // at most 2; no attribute twice
+  std::vector<MeasureKey> measures;  // any number, repeats allowed
 };
 
 // One group of a report. `group` holds one value per ReportSpec::by attribute: the enum
@@ -144,10 +179,10 @@ class CUSTDB_EXPORT Segment {
   Status stream(const std::function<bool(const Customer&)>& fn) const;
   // The n matching customers with the highest value of `by` (see RankBy), highest first;
   // ties by ascending id.
-  Result<std::vector<Customer>> top(RankBy by, std::size_t n) const;
+  Result<std::vector<Customer>> top(const MeasureKey& by, std::size_t n) const;
   // The same ranking as ids and values only, answered from the segment index without
   // reading records.
-  Result<std::vector<Ranked>> rank(RankBy by, std::size_t n) const;
+  Result<std::vector<Ranked>> rank(const MeasureKey& by, std::size_t n) const;
   // One row per group value present in the segment (by must be kTier, kRegion, kStage or
   // kType: the wave-1 shape), ordered by group.
   Result<std::vector<GroupRow>> group(GroupBy by) const;

@@ -7,6 +7,7 @@
 // On-disk format: never renumber an enumerator, never reuse a retired number; add at the end.
 #pragma once
 
+#include "custdb/attributes.h"
 #include "custdb/export.h"
 
 #include <chrono>
@@ -201,6 +202,12 @@ struct Customer {
   // privacy.h): its personal fields are gone, its id, aggregates and transactions stay.
   // Read-only to applications, like the aggregates.
   bool anonymized = false;
+  // Custom attribute values by name (custdb/attributes.h; format 5), validated against the
+  // schema on every write: an undeclared name, a value of the wrong type, an enum value not
+  // declared or a required attribute missing is kInvalidArgument "attribute NAME: ...". Reads
+  // give every stored value and the default of a required attribute the record lacks;
+  // personal ones are absent when personal_available is false.
+  Attributes attributes;
 
   friend bool operator==(const Customer&, const Customer&) = default;
 };
@@ -242,6 +249,8 @@ struct Transaction {
   Channel channel = Channel::kWeb;
   std::string product;
   std::string description;
+  // Custom attribute values of the transactions table, as Customer::attributes.
+  Attributes attributes;
 
   friend bool operator==(const Transaction&, const Transaction&) = default;
 };

@@ -180,6 +180,9 @@ struct TxnState {
   // Successful puts and deletes in this transaction: a segment selected before a later write
   // of its own transaction is refused as outdated.
   std::uint64_t writes = 0;
+  // The custom attribute schema as of this transaction (DatabaseImpl::schema_of loads it on
+  // first use; a schema change in this write transaction replaces it). Null until loaded.
+  std::shared_ptr<const Schema> schema;
 };
 
 // The engine of one open database: the LMDB environment and its tables, the codec and
@@ -454,6 +457,11 @@ class DatabaseImpl {
   // `type` keeps only relationships of that type. kInvalidArgument when depth < 1.
   Result<std::vector<ReadView::Hop>> neighborhood(TxnState& st, CustomerId id, int depth,
                                                   std::optional<RelationType> type) const;
+
+  // ---- custom attributes (schema.cc; custdb/attributes.h) ----
+  // The schema as of st: meta "schema" decoded (the empty schema when absent), cached in
+  // st.schema. kCorruption for a malformed stored schema.
+  Result<std::shared_ptr<const Schema>> schema_of(TxnState& st) const;
 
   // ---- consistency check (check.cc) ----
   Result<CheckReport> check();

@@ -717,6 +717,8 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //           directed relationship once, in its canonical direction (upgrade_v3_relationships).
   //   3 -> 4: privacy (upgrade_v4_privacy): the new tables are created by open; encrypted
   //           files get their personal key and personal fields sealed under it.
+  //   4 -> 5: custom attributes: nothing to rewrite (no meta "schema" reads as the empty
+  //           schema; records without attribute values have none).
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
   // Format 3 -> 4 of an encrypted file: a new personal key, wrapped under the owner's secret
   // (still in options_ here), and split personal fields from now on; upgrade_v4_privacy

@@ -24,9 +24,10 @@ namespace fs = std::filesystem;
 // folding), phones E.164, email domains IDNA, directed relationships stored once in their
 // canonical direction (src/engine/upgrade.h). 4: privacy (custdb/privacy.h): the tables
 // audit, erasures, consent_history and rule_moves; encrypted files keep personal fields under
-// a personal key. Older files still open: read-only as they are, read-write upgraded to 4 in
-// place at open.
-inline constexpr std::uint32_t kFileFormat = 4;
+// a personal key. 5: custom attributes (custdb/attributes.h): meta "schema" (absent: no
+// attribute declared) and the records' attribute values. Older files still open: read-only as
+// they are, read-write upgraded to 5 in place at open.
+inline constexpr std::uint32_t kFileFormat = 5;
 inline constexpr std::uint32_t kOldestFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).

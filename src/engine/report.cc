@@ -345,17 +345,30 @@ class Reporter {
   std::map<GroupBy, std::vector<std::string>> text_values_;
 };
 
-Status check_spec(const ReportSpec& spec) {
+// The built-in form of a spec. TODO(owner C, #17): custom attribute keys.
+struct BuiltinSpec {
+  std::vector<GroupBy> by;
+  std::vector<RankBy> measures;
+};
+Result<BuiltinSpec> check_spec(const ReportSpec& spec) {
   if (spec.by.size() > 2)
     return make_error(ErrorCode::kInvalidArgument, "report: at most two group-by attributes");
   if (spec.by.size() == 2 && spec.by[0] == spec.by[1])
     return make_error(ErrorCode::kInvalidArgument,
-                      std::string("report: group-by attribute ") + to_string(spec.by[0]) + " twice");
-  for (GroupBy g : spec.by)
-    if (!valid(g)) return make_error(ErrorCode::kInvalidArgument, "report: unknown group-by attribute");
-  for (RankBy m : spec.measures)
-    if (!valid(m)) return make_error(ErrorCode::kInvalidArgument, "report: unknown measure");
-  return {};
+                      "report: group-by attribute " + spec.by[0].name() + " twice");
+  BuiltinSpec b;
+  for (const GroupKey& g : spec.by) {
+    if (!g.builtin) return make_error(ErrorCode::kUnsupported, "report: custom attributes (#17)");
+    if (!valid(*g.builtin))
+      return make_error(ErrorCode::kInvalidArgument, "report: unknown group-by attribute");
+    b.by.push_back(*g.builtin);
+  }
+  for (const MeasureKey& m : spec.measures) {
+    if (!m.builtin) return make_error(ErrorCode::kUnsupported, "report: custom attributes (#17)");
+    if (!valid(*m.builtin)) return make_error(ErrorCode::kInvalidArgument, "report: unknown measure");
+    b.measures.push_back(*m.builtin);
+  }
+  return b;
 }
 
 }  // namespace
@@ -365,29 +378,31 @@ Status check_spec(const ReportSpec& spec) {
 Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const IdSet& set,
                                          const ReportSpec& spec,
                                          const std::vector<bool>* min_max = nullptr) {
-  if (auto s = check_spec(spec); !s) return tl::unexpected(s.error());
+  auto checked = check_spec(spec);
+  if (!checked) return tl::unexpected(checked.error());
+  const BuiltinSpec& spec_b = *checked;
   Reporter r(db, st, set);
-  if (auto s = r.prepare(spec.by, spec.measures); !s) return tl::unexpected(s.error());
+  if (auto s = r.prepare(spec_b.by, spec_b.measures); !s) return tl::unexpected(s.error());
   auto row_of = [&](std::vector<std::string> labels, const IdSet& members) {
     ReportRow row;
     row.group = std::move(labels);
     row.customers = members.size();
-    for (std::size_t i = 0; i < spec.measures.size(); ++i)
-      row.measures.push_back(r.source(spec.measures[i]).stats(members, !min_max || (*min_max)[i]));
+    for (std::size_t i = 0; i < spec_b.measures.size(); ++i)
+      row.measures.push_back(r.source(spec_b.measures[i]).stats(members, !min_max || (*min_max)[i]));
     return row;
   };
   std::vector<ReportRow> out;
-  if (spec.by.empty()) {
+  if (spec_b.by.empty()) {
     out.push_back(row_of({}, set));
     return out;
   }
-  auto first = r.groups(spec.by[0]);
+  auto first = r.groups(spec_b.by[0]);
   if (!first) return tl::unexpected(first.error());
-  if (spec.by.size() == 1) {
+  if (spec_b.by.size() == 1) {
     for (auto& g : *first) out.push_back(row_of({g.label}, g.members));
     return out;
   }
-  auto second = r.groups(spec.by[1]);
+  auto second = r.groups(spec_b.by[1]);
   if (!second) return tl::unexpected(second.error());
   for (const auto& a : *first)
     for (const auto& b : *second) {
@@ -398,8 +413,10 @@ Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const I
 }
 
 // The n members of `set` with the highest values of `by` (custdb/segment.h: Segment::rank).
-Result<std::vector<Ranked>> rank_of(DatabaseImpl& db, TxnState& st, const IdSet& set, RankBy by,
-                                    std::size_t n) {
+Result<std::vector<Ranked>> rank_of(DatabaseImpl& db, TxnState& st, const IdSet& set,
+                                    const MeasureKey& key, std::size_t n) {
+  if (!key.builtin) return make_error(ErrorCode::kUnsupported, "rank: custom attributes (#17)");
+  const RankBy by = *key.builtin;
   if (!valid(by)) return make_error(ErrorCode::kInvalidArgument, "rank: unknown attribute");
   Reporter r(db, st, set);
   if (auto s = r.prepare({}, {by}); !s) return tl::unexpected(s.error());
@@ -427,6 +444,9 @@ std::optional<GroupBy> group_by_from_string(std::string_view name) {
   return std::nullopt;
 }
 
+std::string GroupKey::name() const { return builtin ? to_string(*builtin) : custom; }
+std::string MeasureKey::name() const { return builtin ? to_string(*builtin) : custom; }
+
 std::optional<std::int64_t> MeasureStats::avg() const {
   if (count == 0) return std::nullopt;
   const AmountSum n = static_cast<AmountSum>(count);
@@ -435,7 +455,7 @@ std::optional<std::int64_t> MeasureStats::avg() const {
   return static_cast<std::int64_t>(q);  // between min and max, so it fits
 }
 
-Result<std::vector<Ranked>> Segment::rank(RankBy by, std::size_t n) const {
+Result<std::vector<Ranked>> Segment::rank(const MeasureKey& by, std::size_t n) const {
   if (!rep_) return tl::unexpected(detail::moved_from());
   auto st = rep_->open();
   if (!st) return tl::unexpected(st.error());
@@ -449,7 +469,7 @@ Result<std::vector<ReportRow>> Segment::report(const ReportSpec& spec) const {
   return detail::report_of(*rep_->db, **st, rep_->set, spec);
 }
 
-Result<std::vector<Customer>> Segment::top(RankBy by, std::size_t n) const {
+Result<std::vector<Customer>> Segment::top(const MeasureKey& by, std::size_t n) const {
   auto ranked = rank(by, n);
   if (!ranked) return tl::unexpected(ranked.error());
   detail::TxnState* st = rep_->st;  // open: rank() checked it
@@ -493,7 +513,7 @@ Result<std::vector<GroupRow>> Segment::group(GroupBy by) const {
   return out;
 }
 
-Result<std::vector<Ranked>> ReadView::rank(const query::Node& q, RankBy by, std::size_t n,
+Result<std::vector<Ranked>> ReadView::rank(const query::Node& q, const MeasureKey& by, std::size_t n,
                                            const SegmentOptions& o) const {
   auto s = select(q, o);
   if (!s) return tl::unexpected(s.error());

@@ -61,6 +61,7 @@ SegField seg_field(Field f) {
     case Field::kConsentPhone: return SegField::kConsentPhone;
     case Field::kConsentProfiling: return SegField::kConsentProfiling;
     case Field::kConsentSharing: return SegField::kConsentSharing;
+    case Field::kAttribute: return SegField::kAttribute;  // TODO(owner D, #17)
     case Field::kTxnCount: return SegField::kTxnCount;
     case Field::kTotalAmount: return SegField::kTotalAmount;
     case Field::kFirstTxnAt: return SegField::kFirstTxnAt;
@@ -726,7 +727,7 @@ Status ReadView::stream(const query::Node& q, const std::function<bool(const Cus
   return s->stream(fn);
 }
 
-Result<std::vector<Customer>> ReadView::top(const query::Node& q, RankBy by, std::size_t n,
+Result<std::vector<Customer>> ReadView::top(const query::Node& q, const MeasureKey& by, std::size_t n,
                                             const SegmentOptions& o) const {
   auto s = select(q, o);
   if (!s) return tl::unexpected(s.error());

@@ -30,6 +30,9 @@ enum class SegField : std::uint8_t {
   kPAlive = 20, kExpectedPurchases = 21, kClv = 22, kRScore = 23, kFScore = 24, kMScore = 25,
   // Format 4: consents by purpose (custdb/privacy.h).
   kConsentProfiling = 26, kConsentSharing = 27,
+  // Format 5: custom attributes (segment/attribute_index.h); the bucket starts with the
+  // attribute's id.
+  kAttribute = 28,
 };
 const char* to_string(SegField f);
 

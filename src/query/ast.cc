@@ -297,6 +297,7 @@ FieldKind kind_of(Field field) {
     case Field::kCreatedAt:
     case Field::kFirstTxnAt:
     case Field::kLastTxnAt: return FieldKind::kTimestamp;
+    case Field::kAttribute: return FieldKind::kText;  // TODO(owner C, #17): by the node's type
   }
   return FieldKind::kInteger;
 }
@@ -350,6 +351,20 @@ Node between(Field field, Operand low, Operand high) {
   node.field = field;
   node.values = {to_value(field, low), to_value(field, high)};
   return node;
+}
+
+// TODO(owner C, #17): the builder on custom attributes.
+Node eq(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node ne(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node lt(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node le(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node gt(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node ge(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
+Node in(const AttributeDef&, std::initializer_list<Operand>) {
+  misuse("custom attributes: not built yet (#17)");
+}
+Node between(const AttributeDef&, Operand, Operand) {
+  misuse("custom attributes: not built yet (#17)");
 }
 
 Node tag(std::string_view name) {

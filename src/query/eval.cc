@@ -46,6 +46,7 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
     case Field::kConsentPhone: return number(c.consent_phone.state);
     case Field::kConsentProfiling: return number(c.consent_profiling.state);
     case Field::kConsentSharing: return number(c.consent_sharing.state);
+    case Field::kAttribute: return {};  // TODO(owner C, #17)
     case Field::kRegion: return {std::nullopt, present_text(c.address.region)};
     case Field::kCity: return {std::nullopt, present_text(c.address.city)};
     case Field::kCountry: return {std::nullopt, present_text(c.address.country)};

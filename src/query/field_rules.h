@@ -51,7 +51,7 @@ auto with_enum_type(Field field, Fn fn) -> std::optional<decltype(fn(Tier{}))> {
     case Field::kTotalAmount: case Field::kFirstTxnAt: case Field::kLastTxnAt:
     case Field::kPAlive: case Field::kExpectedPurchases: case Field::kClv: case Field::kRScore:
     case Field::kFScore: case Field::kMScore: case Field::kRecencyDays:
-    case Field::kTenureDays: return std::nullopt;
+    case Field::kTenureDays: case Field::kAttribute: return std::nullopt;
   }
   return std::nullopt;
 }

@@ -67,17 +67,22 @@ bool masked(const Globals& g, Measure m) { return m == Measure::kBirthDate && !g
 // The general report: one column group per measure.
 int print_report(const Globals& g, const ReportSpec& spec, const std::vector<ReportRow>& rows,
                  const std::string& currency) {
+  // TODO(owner C, #17): custom attribute columns.
+  std::vector<GroupBy> spec_by;
+  std::vector<Measure> spec_measures;
+  for (const GroupKey& k : spec.by) spec_by.push_back(k.builtin.value_or(GroupBy::kTier));
+  for (const MeasureKey& k : spec.measures) spec_measures.push_back(k.builtin.value_or(Measure::kTotalAmount));
   if (g.json) {
     Json by = Json::array(), measures = Json::array(), groups = Json::array();
-    for (GroupBy b : spec.by) by.push(to_string(b));
-    for (Measure m : spec.measures) measures.push(to_string(m));
+    for (GroupBy b : spec_by) by.push(to_string(b));
+    for (Measure m : spec_measures) measures.push(to_string(m));
     for (const ReportRow& r : rows) {
       Json row = Json::object();
-      for (std::size_t i = 0; i < spec.by.size(); ++i) row.set(to_string(spec.by[i]), r.group[i]);
+      for (std::size_t i = 0; i < spec_by.size(); ++i) row.set(to_string(spec_by[i]), r.group[i]);
       row.set("customers", r.customers);
       Json ms = Json::array();
-      for (std::size_t i = 0; i < spec.measures.size(); ++i) {
-        const Measure m = spec.measures[i];
+      for (std::size_t i = 0; i < spec_measures.size(); ++i) {
+        const Measure m = spec_measures[i];
         const MeasureStats& s = r.measures[i];
         Json one = Json::object().set("measure", to_string(m)).set("count", s.count);
         if (measure_has_sum(m)) one.set("sum", measure_json(m, s.sum, currency));
@@ -100,10 +105,10 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
   }
   std::vector<std::string> headers;
   std::vector<std::size_t> right;
-  for (GroupBy b : spec.by) headers.push_back(to_string(b));
+  for (GroupBy b : spec_by) headers.push_back(to_string(b));
   right.push_back(headers.size());
   headers.push_back("customers");
-  for (Measure m : spec.measures) {
+  for (Measure m : spec_measures) {
     const std::string name = to_string(m);
     for (const char* stat : {"count", "sum", "min", "max", "avg"}) {
       if (std::string_view(stat) == "sum" && !measure_has_sum(m)) continue;
@@ -116,8 +121,8 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
     std::vector<std::string> cells;
     for (const std::string& v : r.group) cells.push_back(v.empty() ? "(none)" : v);
     cells.push_back(std::to_string(r.customers));
-    for (std::size_t i = 0; i < spec.measures.size(); ++i) {
-      const Measure m = spec.measures[i];
+    for (std::size_t i = 0; i < spec_measures.size(); ++i) {
+      const Measure m = spec_measures[i];
       const MeasureStats& s = r.measures[i];
       auto opt = [&](const std::optional<std::int64_t>& v) {
         if (v && masked(g, m)) return std::string(io::kMaskedDate);
@@ -133,7 +138,7 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
   }
   table.print();
   bool amounts = false;
-  for (Measure m : spec.measures) amounts |= measure_is_amount(m);
+  for (Measure m : spec_measures) amounts |= measure_is_amount(m);
   if (amounts) std::printf("amounts in %s\n", currency.c_str());
   return kExitOk;
 }
@@ -191,9 +196,11 @@ Command add_report(CLI::App& app, Globals& g) {
             }
             auto txn = must(db.begin_read());
 
-            if (spec.measures.empty() && spec.by.size() == 1 && wave1_group(spec.by[0])) {
-              const std::string by = to_string(spec.by[0]);
-              auto rows = q ? must(txn.group(*q, spec.by[0], so)) : must(txn.group_all(spec.by[0]));
+            if (spec.measures.empty() && spec.by.size() == 1 && spec.by[0].builtin &&
+                wave1_group(*spec.by[0].builtin)) {
+              const GroupBy by0 = *spec.by[0].builtin;
+              const std::string by = to_string(by0);
+              auto rows = q ? must(txn.group(*q, by0, so)) : must(txn.group_all(by0));
               return print_wave1(g, by, rows, currency);
             }
             if (spec.measures.empty()) spec.measures = {Measure::kTotalAmount, Measure::kTxnCount};

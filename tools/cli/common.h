@@ -366,5 +366,7 @@ Command add_restore(CLI::App& app, Globals& g);
 Command add_retention(CLI::App& app, Globals& g);
 Command add_audit(CLI::App& app, Globals& g);
 Command add_subject_export(CLI::App& app, Globals& g);
+// custdb/attributes.h: schema list | add | drop | rename | index
+Command add_schema(CLI::App& app, Globals& g);
 
 }  // namespace custdb::cli
