@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "custdb/query.h"
+#include "demo.h"
 #include "random_data.h"
 #include "test_util.h"
 #include "util/normalize.h"
@@ -1077,6 +1078,51 @@ BOOST_DATA_TEST_CASE(reports_and_rank_on_custom_attributes, kModes, mode) {
                         SegmentOptions{kAsOf});
   BOOST_TEST_REQUIRE(!rank.has_value());
   BOOST_TEST(rank.error().code() == ErrorCode::kFailedPrecondition);
+}
+
+// The README demo (scripts/demo.sh): two attributes declared on the empty database, the demo
+// population fills them, and the demo's segment and report on them equal the brute force.
+BOOST_DATA_TEST_CASE(demo_with_two_custom_attributes, kModes, mode) {
+  TempDir dir;
+  Database db = open_db(mode, dir / "db");
+  AttributeDef branch;
+  branch.name = "branch";
+  branch.type = AttributeType::kEnum;
+  branch.values = {"B017", "B021", "B042", "B105"};
+  branch.indexed = true;
+  AttributeDef points;
+  points.name = "loyalty_points";
+  points.type = AttributeType::kInteger;
+  points.indexed = true;
+  must(db.add_attribute(branch));
+  must(db.add_attribute(points));
+  must(synthetic::populate_demo(db, 600, 42));
+  auto read = must(db.begin_read());
+  const auto all = all_customers(read);
+  std::size_t with_branch = 0, with_points = 0;
+  for (const Customer& c : all) {
+    with_branch += c.attributes.count("branch");
+    with_points += c.attributes.count("loyalty_points");
+  }
+  BOOST_TEST(with_branch > all.size() * 3 / 4);
+  BOOST_TEST(with_points > all.size() * 3 / 4);
+  auto opts = must(read.parse_options());
+  const query::Node q = must(query::parse("branch = \"B017\" and loyalty_points >= 1000", opts));
+  std::size_t want = 0;
+  for (const Customer& c : all) {
+    const AttributeValue* b = value_of(c, "branch");
+    const AttributeValue* p = value_of(c, "loyalty_points");
+    want += b && std::get<std::string>(*b) == "B017" && p && std::get<std::int64_t>(*p) >= 1000;
+  }
+  BOOST_TEST(want > 0u);
+  BOOST_TEST(must(read.count(q, SegmentOptions{kAsOf})) == want);
+  const Schema s = must(read.schema());
+  std::vector<const Customer*> everyone;
+  for (const Customer& c : all) everyone.push_back(&c);
+  require_same_report(must(read.report_all({{GroupKey::attribute("branch")}, {MeasureKey::attribute("loyalty_points")}})),
+                      brute_report(everyone, {s.find("branch")}, {s.find("loyalty_points")}),
+                      "report --by branch --measure loyalty_points");
+  require_clean(db);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
