@@ -345,10 +345,12 @@ class DatabaseImpl {
   // that page instead of descending from the root. Used within st's transaction only.
   class OrderedReader {
    public:
-    OrderedReader(TxnState& st, storage::Table table) : reader_(st.txn, table) {}
+    OrderedReader(TxnState& st, storage::Table table) : st_(&st), reader_(st.txn, table) {}
     Result<std::optional<storage::Bytes>> get(storage::Bytes key) { return reader_.get(key); }
+    TxnState& state() const { return *st_; }  // whose schema decodes (schema_of)
 
    private:
+    TxnState* st_;
     storage::PointReader reader_;
   };
 

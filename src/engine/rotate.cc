@@ -139,6 +139,11 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
   TxnState& rs = **read;
+  // Custom attributes: records are decoded and re-encoded under the original's schema. The
+  // copy's write transactions use it too (their meta "schema" arrives with the sealed meta
+  // values at the end), so no value is dropped on the way.
+  auto src_schema = s.schema_of(rs);
+  if (!src_schema) return tl::unexpected(src_schema.error());
 
   for (std::uint8_t ti = start_table; ti < 3; ++ti) {
     const TableRun& table = tables[ti];
@@ -154,6 +159,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       std::size_t n = 0;
       std::uint64_t last = after;
       auto s_batch = d.write_retrying([&](TxnState& ws) -> Status {
+        ws.schema = *src_schema;
         n = 0;
         last = after;
         more = false;
@@ -169,7 +175,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
           }
           Status put;
           if (ti == 0) {
-            auto c = s.codec().decode_customer(key, val);
+            auto c = s.codec().decode_customer(key, val, **src_schema);
             if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
             put = d.restore_customer(ws, *c);
           } else if (ti == 1) {
@@ -177,7 +183,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
             if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
             put = d.restore_relationship(ws, *r);
           } else {
-            auto t = s.codec().decode_transaction(key, val);
+            auto t = s.codec().decode_transaction(key, val, **src_schema);
             if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
             put = d.restore_transaction(ws, *t);
           }

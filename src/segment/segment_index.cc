@@ -502,6 +502,8 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
   // Customers in id order, `batch` at a time: each batch's deltas are flushed before the next
   // walk starts after its last id (no cursor lives across the writes, and the queue never
   // holds more than one batch).
+  auto schema = db.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   std::uint64_t next = 0;
   for (;;) {
     std::size_t n = 0;
@@ -511,7 +513,7 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
     coding::IdKey from(next);
     auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
       if (n == batch) return more = true, storage::Next::stop();
-      auto c = db.codec().decode_customer(k, v);
+      auto c = db.codec().decode_customer(k, v, **schema);
       if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
       queue(keys, st, nullptr, &*c, /*slices_only=*/true);
       ++n;
