@@ -590,9 +590,10 @@ inline constexpr std::string_view kMetaRules = "analytics.rules";
 inline constexpr std::string_view kMetaPhonesNotE164 = "phones.not_e164";
 // The retention policy's canonical text (engine/retention.cc).
 inline constexpr std::string_view kMetaRetentionPolicy = "retention.policy";
-inline constexpr std::array<std::string_view, 4> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
-                                                                    kMetaPhonesNotE164,
-                                                                    kMetaRetentionPolicy};
+// The schema of custom attributes (engine/schema.h, docs/format.md "Custom attribute schema").
+inline constexpr std::string_view kMetaSchema = "schema";
+inline constexpr std::array<std::string_view, 5> kSealedMetaKeys = {
+    kMetaClvModel, kMetaRules, kMetaPhonesNotE164, kMetaRetentionPolicy, kMetaSchema};
 
 }  // namespace custdb::detail
 
