@@ -139,6 +139,16 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
   TxnState& rs = **read;
+  // The custom attribute schema first (issue #17): the restores below encode attribute values
+  // and attribute postings by the destination's schema (its work cursors included).
+  if (auto copied = d.write_retrying([&](TxnState& ws) -> Status {
+        auto v = s.get_sealed_meta(rs, detail::kMetaSchema);
+        if (!v) return tl::unexpected(v.error());
+        if (!*v) return Status{};
+        return d.put_sealed_meta(ws, detail::kMetaSchema, **v);
+      });
+      !copied)
+    return copied;
 
   for (std::uint8_t ti = start_table; ti < 3; ++ti) {
     const TableRun& table = tables[ti];
