@@ -174,6 +174,9 @@ struct TxnState {
   // Encrypted mode: the text values (region, city, country, tag) added in this transaction,
   // merged into meta "values.<field>" at flush (see segment::SegmentIndex::text_values).
   std::map<index::SegField, std::set<std::string>> values_added;
+  // Encrypted mode: the values of indexed text / tag_set custom attributes added in this
+  // transaction, by dictionary meta key (segment::attribute_dictionary_key), merged at flush.
+  std::map<std::string, std::set<std::string>> attribute_values_added;
   // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
   // so using a segment afterwards is refused, not undefined.
   std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);
@@ -333,7 +336,8 @@ class DatabaseImpl {
   // Split files: the sealed meta values that hold personal data (the city dictionary, the
   // birth-date extent) are sealed under the personal key (kPermissionDenied to an analyst).
   bool personal_meta(std::string_view key) const {
-    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate);
+    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate ||
+                       (key.starts_with("values.attribute.") && key.ends_with(".personal")));
   }
   static constexpr std::string_view kPersonalMetaCity = "values.city";
   static constexpr std::string_view kPersonalMetaBirthDate = "extent.birth_date";

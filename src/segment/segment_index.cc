@@ -9,6 +9,7 @@
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "segment/attribute_index.h"
 #include "segment/slices.h"
 
 namespace custdb::segment {
@@ -447,16 +448,23 @@ bool tracks_value(const SegmentKeys& keys, const Delta& d) {
   return d.present && keys.tokenized() && keys.sliced() && is_text_field(d.posting->field);
 }
 
-// The stored dictionary of f (empty when none).
-Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
-                                                 detail::TxnState& st, SegField f) {
-  const std::string key = dictionary_key(f);
+}  // namespace
+
+Result<std::vector<std::string>> read_value_dictionary(const detail::DatabaseImpl& db,
+                                                       detail::TxnState& st, const std::string& key) {
   auto payload = db.get_sealed_meta(st, key);
   if (!payload) return tl::unexpected(payload.error());
   if (!*payload) return std::vector<std::string>();
   auto values = decode_dictionary(**payload);
   if (!values) return make_error(ErrorCode::kCorruption, "meta " + key + ": malformed value dictionary");
   return std::move(*values);
+}
+
+namespace {
+// The stored dictionary of f (empty when none).
+Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
+                                                 detail::TxnState& st, SegField f) {
+  return read_value_dictionary(db, st, dictionary_key(f));
 }
 }  // namespace
 
@@ -584,6 +592,17 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = db.put_sealed_meta(st, dictionary_key(field), encode_dictionary(merged)); !s) return s;
   }
   st.values_added.clear();
+  for (const auto& [key, added] : st.attribute_values_added) {
+    auto current = read_value_dictionary(db, st, key);
+    if (!current) return tl::unexpected(current.error());
+    std::vector<std::string> merged;
+    merged.reserve(current->size() + added.size());
+    std::set_union(current->begin(), current->end(), added.begin(), added.end(),
+                   std::back_inserter(merged));
+    if (merged.size() == current->size()) continue;
+    if (auto s = db.put_sealed_meta(st, key, encode_dictionary(merged)); !s) return s;
+  }
+  st.attribute_values_added.clear();
   std::vector<std::uint8_t> out, serialized;
   // One chunk: read it once, apply its deltas in order, write it back (or delete it if empty).
   auto apply = [&](const std::string& key,
@@ -816,6 +835,17 @@ void SegmentCheck::expect(const Customer& c) {
     if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
     if (tracks_value(keys_, d)) values_[d.posting->field].insert(d.posting->bucket);
   });
+  if (schema_)
+    for (const AttributeDef& def : schema_->attributes) {
+      if (!attribute_indexed_for(def, c.id)) continue;
+      const std::string dict = attribute_dictionary_key(keys_, def);
+      for_each_attribute_delta(keys_, def, nullptr, &c,
+                               [&](const std::string& key, std::uint32_t low, bool,
+                                   const std::string& value) {
+                                 chunks_[key].add(low);
+                                 if (!dict.empty()) attribute_values_[dict].insert(value);
+                               });
+    }
 }
 
 Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem) {
@@ -867,6 +897,20 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
     if (!lacking.empty())
       problem(Kind::kBadMetadata, "meta",
               dictionary_key(field) + " lacks " + std::to_string(lacking.size()) +
+                  " values in use (reports would miss their groups)");
+  }
+  for (const auto& [key, used] : attribute_values_) {
+    auto stored = read_value_dictionary(index.db(), index.state(), key);
+    if (!stored) {
+      problem(Kind::kBadMetadata, "meta", key + ": " + stored.error().message());
+      continue;
+    }
+    std::vector<std::string> lacking;
+    std::set_difference(used.begin(), used.end(), stored->begin(), stored->end(),
+                        std::back_inserter(lacking));
+    if (!lacking.empty())
+      problem(Kind::kBadMetadata, "meta",
+              key + " lacks " + std::to_string(lacking.size()) +
                   " values in use (reports would miss their groups)");
   }
   return {};
