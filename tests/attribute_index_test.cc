@@ -16,6 +16,7 @@
 #include "engine/db_impl.h"
 #include "segment/attribute_index.h"
 #include "segment/segment_index.h"
+#include "segment/slices.h"
 #include "test_util.h"
 #include "util/coding.h"
 #include "util/normalize.h"
@@ -67,13 +68,14 @@ Schema test_schema() {
 }
 
 const char* const kNicks[] = {"Ann", "bob", "CARL", "Straße", "strasse", "zoë"};
+const char* const kBranches[] = {"B017", "B018", "B019"};
 const char* const kTags[] = {"golf", "tennis", "chess", "sailing"};
 
 // Random attribute values; each attribute absent sometimes.
 Attributes random_attributes(std::mt19937& r) {
   Attributes a;
   auto maybe = [&] { return r() % 5 != 0; };
-  if (maybe()) a["branch"] = std::string(pick(r, {"B017", "B018", "B019"}));
+  if (maybe()) a["branch"] = std::string(kBranches[r() % 3]);
   if (maybe()) a["loyalty_points"] = static_cast<std::int64_t>(r() % 3000) - 500;
   if (maybe()) a["kyc_review"] = std::chrono::sys_days{std::chrono::days(static_cast<int>(r() % 40000) - 20000)};
   if (maybe()) a["nickname"] = std::string(kNicks[r() % std::size(kNicks)]);
@@ -488,7 +490,7 @@ BOOST_DATA_TEST_CASE(report_and_rank_equal_brute_force, kModes, mode) {
 }
 
 BOOST_AUTO_TEST_CASE(plaintext_keys_follow_the_documented_layout) {
-  segment::SegmentKeys keys(nullptr, 5);
+  segment::SegmentKeys keys(nullptr, std::uint32_t{5});
   const std::string k = keys.attribute_key(0x01020304, false, "B017");
   BOOST_TEST(k == std::string("\x1c\x08\x01\x02\x03\x04" "B017", 10));
   const std::string s = keys.attribute_slice_key(7, false, 64);
