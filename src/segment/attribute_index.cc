@@ -301,6 +301,34 @@ Result<std::vector<std::string>> attribute_value_list(SegmentIndex& index, const
   return out;
 }
 
+Status prune_attribute_dictionaries(detail::DatabaseImpl& db, detail::TxnState& st,
+                                    const Customer& before) {
+  if (!db.seg_keys().tokenized()) return {};
+  auto schema = db.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
+  if (auto s = db.flush_postings(st); !s) return s;
+  SegmentIndex index(db, st);
+  for (const AttributeDef& def : (*schema)->attributes) {
+    const std::string key = attribute_dictionary_key(db.seg_keys(), def);
+    if (key.empty() || !attribute_indexed_for(def, before.id)) continue;
+    auto values = read_value_dictionary(db, st, key);
+    if (!values) return tl::unexpected(values.error());
+    bool changed = false;
+    for (const std::string& v : attribute_values(def, before)) {
+      auto it = std::lower_bound(values->begin(), values->end(), v);
+      if (it == values->end() || *it != v) continue;
+      auto m = attribute_members(index, def, v);
+      if (!m) return tl::unexpected(m.error());
+      if (!m->empty()) continue;
+      values->erase(it);
+      changed = true;
+    }
+    if (changed)
+      if (auto s = db.put_sealed_meta(st, key, encode_dictionary(*values)); !s) return s;
+  }
+  return {};
+}
+
 Status drop_attribute_index_meta(detail::DatabaseImpl& db, detail::TxnState& st,
                                  const AttributeDef& def) {
   const std::string key = attribute_dictionary_key(db.seg_keys(), def);

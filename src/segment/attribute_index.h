@@ -109,6 +109,12 @@ Result<index::IdSet> attribute_members(SegmentIndex& index, const AttributeDef& 
 // encrypted from the dictionary (a superset). Enum: the declared values; bool: "0", "1".
 Result<std::vector<std::string>> attribute_value_list(SegmentIndex& index, const AttributeDef& def);
 
+// Erasure (encrypted files): removes from the attribute value dictionaries the values of
+// `before` (a customer whose postings were just flushed away or changed) that no customer has
+// any more, so no dictionary keeps an erased customer's value.
+Status prune_attribute_dictionaries(detail::DatabaseImpl& db, detail::TxnState& st,
+                                    const Customer& before);
+
 // Removes what the index keeps per attribute besides its postings (the encrypted text value
 // dictionary), when an index drop ends.
 Status drop_attribute_index_meta(detail::DatabaseImpl& db, detail::TxnState& st,
