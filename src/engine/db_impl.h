@@ -167,7 +167,17 @@ struct TxnState {
     SliceValues from, to;
   };
   std::unordered_map<std::uint64_t, SliceChange> slice_changes;
-  bool has_queued_postings() const { return !posting_deltas.empty() || !slice_changes.empty(); }
+  // The slices of ordered custom attributes (segment/attribute_index.h), the same way: per
+  // (attribute id, personal) and customer, the value before the transaction's first change
+  // and now (absent: nullopt).
+  struct AttributeSliceChange {
+    std::optional<std::int64_t> from, to;
+  };
+  std::map<std::pair<std::uint32_t, bool>, std::unordered_map<std::uint64_t, AttributeSliceChange>>
+      attribute_slice_changes;
+  bool has_queued_postings() const {
+    return !posting_deltas.empty() || !slice_changes.empty() || !attribute_slice_changes.empty();
+  }
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;

@@ -218,6 +218,21 @@ void for_each_attribute_delta(const SegmentKeys& keys, const AttributeDef& def,
 void queue_attribute_postings(const SegmentKeys& keys, detail::TxnState& st,
                               const AttributeDef& def, const Customer* before,
                               const Customer* after) {
+  if (is_sliced_attribute(def.type)) {
+    // Slices: the value before the transaction's first change of this customer and now;
+    // flush writes the bits that differ (flush_attribute_slices).
+    const CustomerId id = after ? after->id : before->id;
+    const auto b = before ? attribute_number(def, *before) : std::nullopt;
+    const auto a = after ? attribute_number(def, *after) : std::nullopt;
+    auto& changes = st.attribute_slice_changes[{def.id, def.personal}];
+    auto it = changes.find(id);
+    if (it == changes.end()) {
+      if (b != a) changes.emplace(id, detail::TxnState::AttributeSliceChange{b, a});
+    } else {
+      it->second.to = a;
+    }
+    return;
+  }
   const std::string dict = attribute_dictionary_key(keys, def);
   for_each_attribute_delta(keys, def, before, after,
                            [&](const std::string& key, std::uint32_t low, bool present,

@@ -629,6 +629,74 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = apply(it->first, it->second); !s) return s;
     it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
+  // Custom attribute slices: per attribute, the changed customers in id order, per chunk the
+  // bits that turn on and off per slice, applied in bulk.
+  for (auto& [attr, changes] : st.attribute_slice_changes) {
+    std::vector<std::pair<CustomerId, const detail::TxnState::AttributeSliceChange*>> ids;
+    ids.reserve(changes.size());
+    for (const auto& [id, c] : changes) ids.emplace_back(id, &c);
+    std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> slice_keys;
+    for (int i = 0; i < kSlicesPerField; ++i)
+      slice_keys.push_back(db.seg_keys().attribute_slice_key(attr.first, attr.second, i));
+    std::vector<std::vector<std::uint32_t>> on(kSlicesPerField), off(kSlicesPerField);
+    auto write = [&](std::uint64_t chunk) -> Status {
+      for (int i = 0; i < kSlicesPerField; ++i) {
+        auto& add = on[static_cast<std::size_t>(i)];
+        auto& remove = off[static_cast<std::size_t>(i)];
+        if (add.empty() && remove.empty()) continue;
+        const std::string key = chunk_key(slice_keys[static_cast<std::size_t>(i)], chunk);
+        auto stored = db.get(st, db.tables().segments, as_bytes(key));
+        if (!stored) return tl::unexpected(stored.error());
+        Roaring bits;
+        if (*stored) {
+          auto c = index.read_chunk(key, **stored);
+          if (!c) return tl::unexpected(c.error());
+          bits = std::move(*c);
+        }
+        if (!add.empty()) {
+          Roaring r;
+          r.addMany(add.size(), add.data());
+          bits |= r;
+        }
+        if (!remove.empty()) {
+          Roaring r;
+          r.addMany(remove.size(), remove.data());
+          bits -= r;
+        }
+        add.clear();
+        remove.clear();
+        Status s;
+        if (bits.isEmpty()) {
+          s = db.del(st, db.tables().segments, as_bytes(key));
+        } else {
+          bits.runOptimize();
+          encode_bitmap(bits, db.codec().sealed(), serialized);
+          wrap_chunk(db, key, serialized, out);
+          s = db.put(st, db.tables().segments, as_bytes(key), out);
+        }
+        if (!s) return s;
+      }
+      return {};
+    };
+    std::optional<std::uint64_t> current;
+    for (const auto& [id, c] : ids) {
+      if (current && chunk_of(id) != *current)
+        if (auto s = write(*current); !s) return s;
+      current = chunk_of(id);
+      const std::uint32_t low = low_bits(id);
+      const std::uint64_t ub = c->from ? biased(*c->from) : 0, ua = c->to ? biased(*c->to) : 0;
+      for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
+        const int bit = __builtin_ctzll(flipped);
+        ((ua >> bit) & 1 ? on : off)[static_cast<std::size_t>(bit)].push_back(low);
+      }
+      if (c->from.has_value() != c->to.has_value())
+        (c->to ? on : off)[kExistsSlice].push_back(low);
+    }
+    if (current)
+      if (auto s = write(*current); !s) return s;
+  }
+  st.attribute_slice_changes.clear();
   if (st.slice_changes.empty()) return {};
   // Slices: the changed customers in id order, one chunk at a time; per (slice, chunk) the ids
   // whose bit turns on and off (ascending, each once), applied in bulk to the stored bitmap.
