@@ -454,6 +454,7 @@ Result<CheckReport> DatabaseImpl::check() {
                                                            personal_tokenizer_.get(), split());
   CheckReport report;
   Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
+  if (auto schema = schema_of(**st)) checker.segments.set_schema(*schema);  // D (#17): attribute postings
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
   return report;
 }

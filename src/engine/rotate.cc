@@ -139,11 +139,20 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
   TxnState& rs = **read;
-  // Custom attributes: records are decoded and re-encoded under the original's schema. The
-  // copy's write transactions use it too (their meta "schema" arrives with the sealed meta
-  // values at the end), so no value is dropped on the way.
+  // Records are decoded under the original's schema and re-encoded under the copy's, which is
+  // the same (copied first, below).
   auto src_schema = s.schema_of(rs);
   if (!src_schema) return tl::unexpected(src_schema.error());
+  // The custom attribute schema first (issue #17): the restores below encode attribute values
+  // and attribute postings by the destination's schema (its work cursors included).
+  if (auto copied = d.write_retrying([&](TxnState& ws) -> Status {
+        auto v = s.get_sealed_meta(rs, detail::kMetaSchema);
+        if (!v) return tl::unexpected(v.error());
+        if (!*v) return Status{};
+        return d.put_sealed_meta(ws, detail::kMetaSchema, **v);
+      });
+      !copied)
+    return copied;
 
   for (std::uint8_t ti = start_table; ti < 3; ++ti) {
     const TableRun& table = tables[ti];
@@ -159,7 +168,6 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       std::size_t n = 0;
       std::uint64_t last = after;
       auto s_batch = d.write_retrying([&](TxnState& ws) -> Status {
-        ws.schema = *src_schema;
         n = 0;
         last = after;
         more = false;
