@@ -714,7 +714,18 @@ void backfill_and_unindex(Mode mode) {
           std::lock_guard<std::mutex> g(failures_mutex);
           failures.push_back(std::move(s));
         };
-        std::thread writer([&] {
+        // Each thread body reports an exception as a failure (no Boost.Test call off the main
+        // thread).
+        auto guarded = [&](auto body) {
+          return [&, body] {
+            try {
+              body();
+            } catch (const std::exception& e) {
+              fail(std::string("exception: ") + e.what());
+            }
+          };
+        };
+        std::thread writer(guarded([&] {
           std::mt19937 rr(91 + on);
           for (int round = 0; !done || round < 3; ++round) {
             auto txn = w.db.begin_write();
@@ -734,8 +745,8 @@ void backfill_and_unindex(Mode mode) {
             }
             if (auto s2 = txn->commit(); !s2) return fail("commit: " + s2.error().to_string());
           }
-        });
-        std::thread reader([&] {
+        }));
+        std::thread reader(guarded([&] {
           std::mt19937 qr(17 + on);
           for (int round = 0; !done || round < 3; ++round) {
             auto read = w.db.begin_read();
@@ -756,7 +767,7 @@ void backfill_and_unindex(Mode mode) {
               if (auto e = differs(*read, all, p); !e.empty()) return fail("reader: " + e);
             }
           }
-        });
+        }));
         SchemaWorkOptions o;
         o.batch = 5;
         std::uint64_t batches = 0;
