@@ -81,7 +81,7 @@ Attributes random_attributes(std::mt19937& r) {
   if (maybe()) a["nickname"] = std::string(kNicks[r() % std::size(kNicks)]);
   if (maybe()) {
     std::set<std::string> tags;
-    for (int i = 0, n = static_cast<int>(r() % 3); i < n; ++i) tags.insert(kTags[r() % 4]);
+    for (int i = 0, n = 1 + static_cast<int>(r() % 3); i < n; ++i) tags.insert(kTags[r() % 4]);
     a["interests"] = std::vector<std::string>(tags.begin(), tags.end());
   }
   if (maybe()) a["vip"] = r() % 2 == 0;

@@ -642,7 +642,9 @@ Result<std::vector<std::uint64_t>> next_ids(const DatabaseImpl& d, TxnState& st,
 // of transactions have none).
 Status store_transaction_record(DatabaseImpl& d, TxnState& st, const Transaction& t) {
   coding::IdKey k(t.id);
-  d.codec().encode(k.span(), t, st.buf);
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
+  d.codec().encode(k.span(), t, **schema, st.buf);
   return d.put(st, d.tables().transactions, k.span(), st.buf);
 }
 
