@@ -423,6 +423,8 @@ void require_model(const std::vector<Customer>& all, const Model& model) {
   }
 }
 
+std::vector<const Customer*> members(const std::vector<Customer>& all, const Pred& p);
+
 // ---- the data ------------------------------------------------------------------------------------
 
 struct World {
@@ -832,6 +834,13 @@ BOOST_DATA_TEST_CASE(random_schemas_records_and_queries, kModes, mode) {
         require_model(all, w.model);
         const Schema s = must(read.schema());
         auto pool = predicate_pool(s, all, w.r);
+        // The predicates must cut the data, not select all or nothing.
+        std::size_t cut = 0;
+        for (const Pred& p : pool) {
+          const std::size_t n = members(all, p).size();
+          cut += n > 0 && n < all.size();
+        }
+        BOOST_TEST(cut > pool.size() / 2, cut << " of " << pool.size() << " predicates cut the data");
         for (int i = 0; i < 250; ++i) require_same(read, all, combination(pool, w.r));
       }
       check_required_refused(w);
