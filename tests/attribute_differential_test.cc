@@ -502,6 +502,8 @@ struct World {
         }
         default: {  // an update: some attributes set or removed, a built-in field moved
           Attributes next = model[id];
+          for (auto it = next.begin(); it != next.end();)  // a dropped attribute's value is gone
+            it = s->find(it->first) ? std::next(it) : next.erase(it);
           for (const AttributeDef& d : s->attributes) {
             if (d.dropping || d.table != AttributeTable::kCustomers) continue;
             const int roll = static_cast<int>(rr() % 4);
@@ -683,6 +685,94 @@ std::vector<const Customer*> members(const std::vector<Customer>& all, const Pre
   return out;
 }
 
+// Runs `work` (schema work on attribute `name`, with a batch of 5) while a writer thread
+// churns (checking its own transaction's answers every few rounds) and a reader thread checks
+// every snapshot it takes, both until the work returns and at least 3 rounds each. Failures
+// of the threads are collected and reported here.
+void beside_writers(World& w, std::mutex& model_mutex, const std::string& name, const std::string& what,
+                    int seed, const std::function<Status(const SchemaWorkOptions&)>& work) {
+  std::atomic<bool> done{false};
+  std::vector<std::string> failures;
+  std::mutex failures_mutex;
+  std::atomic<int> writes_during{0}, reads_during{0};
+  auto fail = [&](std::string s) {
+    std::lock_guard<std::mutex> g(failures_mutex);
+    failures.push_back(std::move(s));
+  };
+  // Each thread body reports an exception as a failure (no Boost.Test call off the main
+  // thread).
+  auto guarded = [&](auto body) {
+    return [&, body] {
+      try {
+        body();
+      } catch (const std::exception& e) {
+        fail(std::string("exception: ") + e.what());
+      }
+    };
+  };
+  std::thread writer(guarded([&] {
+    std::mt19937 rr(91 + seed);
+    for (int round = 0; !done || round < 3; ++round) {
+      auto txn = w.db.begin_write();
+      if (!txn) return fail("begin_write: " + txn.error().to_string());
+      const std::string c = w.churn(*txn, rr, 4, &model_mutex);
+      if (!c.empty()) return fail(c);
+      auto s = txn->schema();
+      const AttributeDef* now = s ? s->find(name) : nullptr;
+      if (now && (now->index_state == IndexState::kBuilding || now->index_state == IndexState::kDropping))
+        ++writes_during;
+      if (round % 4 == 0) {  // inside the write transaction, its own writes flushed
+        const auto all = all_customers(*txn);
+        std::mt19937 qr(round);
+        auto pool = predicate_pool(*s, all, qr, 3);
+        for (int i = 0; i < 5; ++i)
+          if (auto e = differs(*txn, all, combination(pool, qr)); !e.empty()) return fail("writer: " + e);
+      }
+      if (auto s2 = txn->commit(); !s2) return fail("commit: " + s2.error().to_string());
+    }
+  }));
+  std::thread reader(guarded([&] {
+    std::mt19937 qr(17 + seed);
+    for (int round = 0; !done || round < 3; ++round) {
+      auto read = w.db.begin_read();
+      if (!read) return fail("begin_read: " + read.error().to_string());
+      const auto all = all_customers(*read);
+      auto s = read->schema();
+      if (!s) return fail("schema: " + s.error().to_string());
+      const AttributeDef* now = s->find(name);
+      if (now && (now->index_state == IndexState::kBuilding || now->index_state == IndexState::kDropping))
+        ++reads_during;
+      auto pool = predicate_pool(*s, all, qr, 3);
+      std::vector<Pred> mine;  // predicates on the attribute whose index moves
+      auto seen = seen_values(all);
+      if (now)
+        for (int i = 0; i < 4; ++i) mine.push_back(attribute_predicate(*now, seen[name], qr));
+      for (int i = 0; i < 6; ++i) {
+        const Pred p = i % 2 && !mine.empty() ? mine[qr() % mine.size()] : combination(pool, qr);
+        if (auto e = differs(*read, all, p); !e.empty()) return fail("reader: " + e);
+      }
+    }
+  }));
+  SchemaWorkOptions o;
+  o.batch = 5;
+  std::uint64_t batches = 0;
+  o.progress = [&](const SchemaProgress& p) {
+    ++batches;
+    if (p.attribute != name) fail("progress names " + p.attribute);
+  };
+  Status st = work(o);
+  done = true;
+  writer.join();
+  reader.join();
+  must(st);
+  for (const std::string& f : failures) BOOST_TEST_ERROR(f);
+  BOOST_TEST_REQUIRE(failures.empty());
+  BOOST_TEST(batches > 1u);
+  BOOST_TEST_MESSAGE(what << " in " << batches << " batches; "
+                            << writes_during << " writes and " << reads_during
+                            << " reads saw the work unfinished");
+}
+
 void backfill_and_unindex(Mode mode) {
   World w(mode, 1710);
   std::vector<AttributeDef> defs = random_schema(w.r, AttributeTable::kCustomers, 0);
@@ -708,86 +798,8 @@ void backfill_and_unindex(Mode mode) {
           d.type != AttributeType::kTagSet && d.name != "late_points")
         continue;
       BOOST_TEST_CONTEXT((on ? "index " : "unindex ") << d.name) {
-        std::atomic<bool> done{false};
-        std::vector<std::string> failures;
-        std::mutex failures_mutex;
-        std::atomic<int> writes_during{0}, reads_during{0};
-        auto fail = [&](std::string s) {
-          std::lock_guard<std::mutex> g(failures_mutex);
-          failures.push_back(std::move(s));
-        };
-        // Each thread body reports an exception as a failure (no Boost.Test call off the main
-        // thread).
-        auto guarded = [&](auto body) {
-          return [&, body] {
-            try {
-              body();
-            } catch (const std::exception& e) {
-              fail(std::string("exception: ") + e.what());
-            }
-          };
-        };
-        std::thread writer(guarded([&] {
-          std::mt19937 rr(91 + on);
-          for (int round = 0; !done || round < 3; ++round) {
-            auto txn = w.db.begin_write();
-            if (!txn) return fail("begin_write: " + txn.error().to_string());
-            const std::string c = w.churn(*txn, rr, 4, &model_mutex);
-            if (!c.empty()) return fail(c);
-            auto s = txn->schema();
-            const AttributeDef* now = s ? s->find(d.name) : nullptr;
-            if (now && (now->index_state == IndexState::kBuilding || now->index_state == IndexState::kDropping))
-              ++writes_during;
-            if (round % 4 == 0) {  // inside the write transaction, its own writes flushed
-              const auto all = all_customers(*txn);
-              std::mt19937 qr(round);
-              auto pool = predicate_pool(*s, all, qr, 3);
-              for (int i = 0; i < 5; ++i)
-                if (auto e = differs(*txn, all, combination(pool, qr)); !e.empty()) return fail("writer: " + e);
-            }
-            if (auto s2 = txn->commit(); !s2) return fail("commit: " + s2.error().to_string());
-          }
-        }));
-        std::thread reader(guarded([&] {
-          std::mt19937 qr(17 + on);
-          for (int round = 0; !done || round < 3; ++round) {
-            auto read = w.db.begin_read();
-            if (!read) return fail("begin_read: " + read.error().to_string());
-            const auto all = all_customers(*read);
-            auto s = read->schema();
-            if (!s) return fail("schema: " + s.error().to_string());
-            const AttributeDef* now = s->find(d.name);
-            if (now && (now->index_state == IndexState::kBuilding || now->index_state == IndexState::kDropping))
-              ++reads_during;
-            auto pool = predicate_pool(*s, all, qr, 3);
-            std::vector<Pred> mine;  // predicates on the attribute whose index moves
-            auto seen = seen_values(all);
-            if (now)
-              for (int i = 0; i < 4; ++i) mine.push_back(attribute_predicate(*now, seen[d.name], qr));
-            for (int i = 0; i < 6; ++i) {
-              const Pred p = i % 2 && !mine.empty() ? mine[qr() % mine.size()] : combination(pool, qr);
-              if (auto e = differs(*read, all, p); !e.empty()) return fail("reader: " + e);
-            }
-          }
-        }));
-        SchemaWorkOptions o;
-        o.batch = 5;
-        std::uint64_t batches = 0;
-        o.progress = [&](const SchemaProgress& p) {
-          ++batches;
-          if (p.attribute != d.name) fail("progress names " + p.attribute);
-        };
-        Status st = w.db.set_indexed(d.name, on, o);
-        done = true;
-        writer.join();
-        reader.join();
-        must(st);
-        for (const std::string& f : failures) BOOST_TEST_ERROR(f);
-        BOOST_TEST_REQUIRE(failures.empty());
-        BOOST_TEST(batches > 1u);
-        BOOST_TEST_MESSAGE(d.name << (on ? " indexed" : " unindexed") << " in " << batches << " batches; "
-                                  << writes_during << " writes and " << reads_during
-                                  << " reads saw the work unfinished");
+        beside_writers(w, model_mutex, d.name, d.name + (on ? " indexed" : " unindexed"), on,
+                       [&](const SchemaWorkOptions& o) { return w.db.set_indexed(d.name, on, o); });
         const Schema s = must(w.db.schema());
         const AttributeDef* after = s.find(d.name);
         BOOST_TEST_REQUIRE(after != nullptr);
@@ -811,6 +823,28 @@ void backfill_and_unindex(Mode mode) {
       }
     }
   }
+  // A drop beside writers and readers: an indexed attribute's index, then its values, go.
+  const AttributeDef* victim = first_of(must(w.db.schema()), [](const AttributeDef& d) {
+    return d.type == AttributeType::kInteger && d.name != "late_points";
+  });
+  BOOST_TEST_REQUIRE(victim != nullptr);
+  const AttributeDef gone = *victim;
+  must(w.db.set_indexed(gone.name, true));
+  beside_writers(w, model_mutex, gone.name, gone.name + " dropped", 3, [&](const SchemaWorkOptions& o) {
+    return w.db.drop_attribute(gone.name, AttributeTable::kCustomers, o);
+  });
+  const Schema s = must(w.db.schema());
+  BOOST_TEST(s.find(gone.name) == nullptr);
+  BOOST_TEST(s.by_id(gone.id) == nullptr);
+  BOOST_TEST(!s.has_pending_work());
+  for (auto& [id, a] : w.model) a.erase(gone.name);
+  auto read = must(w.db.begin_read());
+  const auto all = all_customers(read);
+  require_model(all, w.model);
+  std::mt19937 qr(6);
+  auto pool = predicate_pool(s, all, qr);
+  for (int i = 0; i < 60; ++i) require_same(read, all, combination(pool, qr));
+  require_clean(w.db);
 }
 
 }  // namespace
@@ -877,7 +911,8 @@ BOOST_DATA_TEST_CASE(random_schemas_records_and_queries, kModes, mode) {
 // reads: every snapshot the reader takes, and every write transaction of the writer (after its
 // writes), answers as the brute force does; at the end the index is ready (dropped), the check
 // is clean and the answers equal the brute force. Also a required attribute added to a
-// non-empty table: old records read its default, and its backfilled index holds it.
+// non-empty table: old records read its default, and its backfilled index holds it. Last, an
+// indexed attribute dropped the same way beside the two threads.
 BOOST_DATA_TEST_CASE(backfill_and_unindex_beside_writers, kModes, mode) { backfill_and_unindex(mode); }
 
 // Rename (O(1)): the new name answers as the old did, the old name no longer parses and a node
