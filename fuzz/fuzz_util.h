@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "custdb/attributes.h"
 #include "custdb/status.h"
 
 namespace custdb::fuzz {
@@ -163,6 +164,35 @@ inline std::vector<std::uint8_t> be64(std::uint64_t v) {
 // The data key record_decode seals with (32 bytes); make_seeds writes sealed seeds under it.
 inline void fill_fixed_data_key(std::uint8_t* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(0xA5 ^ i);
+}
+
+// The fixed custom attribute schema of the codec targets (record_decode, make_seeds): one
+// attribute of each type per table, ids 1..18, the even ones personal, the integer required
+// with a default, so that decoding values of every type, defaults and personal blobs is fuzzed.
+inline const Schema& fuzz_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.version = 1;
+    std::uint32_t id = 0;
+    for (AttributeTable table : {AttributeTable::kCustomers, AttributeTable::kTransactions})
+      for (int t = 0; t <= static_cast<int>(AttributeType::kTagSet); ++t) {
+        AttributeDef d;
+        d.id = ++id;
+        d.table = table;
+        d.type = static_cast<AttributeType>(t);
+        d.name = "a" + std::to_string(d.id);
+        d.personal = d.id % 2 == 0;
+        if (d.type == AttributeType::kEnum) d.values = {"red", "Green"};
+        if (d.type == AttributeType::kDecimal) d.scale = 2;
+        if (d.type == AttributeType::kInteger) {
+          d.required = true;
+          d.default_value = AttributeValue(std::int64_t{7});
+        }
+        s.attributes.push_back(std::move(d));
+      }
+    return s;
+  }();
+  return schema;
 }
 
 }  // namespace custdb::fuzz

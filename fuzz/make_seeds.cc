@@ -69,6 +69,16 @@ void record_decode() {
   c.created_at = parse_timestamp("2024-01-01T10:00:00Z").value();
   c.updated_at = parse_timestamp("2025-01-01T10:00:00Z").value();
   c.aggregates = {3, 123450, parse_timestamp("2025-01-02"), parse_timestamp("2025-03-04")};
+  // Custom attributes of fuzz_schema(): one of each customer type (ids 1..9).
+  c.attributes = {{"a1", std::string("text")},
+                  {"a2", std::string("Green")},
+                  {"a3", std::int64_t{42}},
+                  {"a4", std::int64_t{1250}},
+                  {"a5", std::int64_t{-300}},
+                  {"a6", *parse_date("2025-01-01")},
+                  {"a7", *parse_timestamp("2025-01-01T10:00:00Z")},
+                  {"a8", true},
+                  {"a9", std::vector<std::string>{"x", "y"}}};
   Customer minimal;
   minimal.name = "X";
   Relationship r{0, 7, 9, RelationType::kSpouse, "", parse_date("2015-05-01")};
@@ -83,6 +93,7 @@ void record_decode() {
   t.channel = Channel::kAtm;
   t.product = "checking";
   t.description = "cash";
+  t.attributes = {{"a10", std::string("memo")}, {"a12", std::int64_t{5}}, {"a17", false}};
 
   const std::uint8_t id = 7;
   const auto k = fuzz::be64(id);
@@ -95,11 +106,11 @@ void record_decode() {
     encode_fn(sealed, out);
     seed("record_decode", name + "-sealed", cat({table, id}, out));
   };
-  emit(0, "customer", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, c, o); });
-  emit(0, "customer-minimal", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, minimal, o); });
+  emit(0, "customer", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, c, fuzz::fuzz_schema(), o); });
+  emit(0, "customer-minimal", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, minimal, fuzz::fuzz_schema(), o); });
   emit(1, "relationship", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, r, o); });
   emit(1, "relationship-custom", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, custom, o); });
-  emit(2, "transaction", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, t, o); });
+  emit(2, "transaction", [&](const codec::RecordCodec& cd, auto& o) { cd.encode(k, t, fuzz::fuzz_schema(), o); });
 
   Roaring bits;
   for (std::uint32_t v : {1u, 5u, 6u, 7u, 300u, 65535u}) bits.add(v);

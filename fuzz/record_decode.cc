@@ -17,11 +17,14 @@
 // re-encoding of the re-decoded record is byte-identical. Segment bitmaps (table 3): the codec's
 // unwrap, then the engine's decode_bitmap (src/segment/segment_index.cc, used by read_chunk and
 // check()); every bitmap it accepts is iterated and combined, which must be memory-safe.
+// Customers and transactions decode with a fixed custom attribute schema (fuzz_schema(): one
+// attribute of each type per table, personal and required ones among them).
 #include <roaring/roaring.hh>
 
 #include <memory>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <variant>
 
 #include "codec/record_codec.h"
@@ -76,7 +79,7 @@ Result<Record> decode(const codec::RecordCodec& c, codec::Table t, codec::Bytes 
                       codec::Bytes stored) {
   switch (t) {
     case codec::Table::kCustomers: {
-      auto r = c.decode_customer(key, stored);
+      auto r = c.decode_customer(key, stored, fuzz::fuzz_schema());
       if (!r) return tl::unexpected(r.error());
       return Record(std::move(*r));
     }
@@ -86,7 +89,7 @@ Result<Record> decode(const codec::RecordCodec& c, codec::Table t, codec::Bytes 
       return Record(std::move(*r));
     }
     default: {
-      auto r = c.decode_transaction(key, stored);
+      auto r = c.decode_transaction(key, stored, fuzz::fuzz_schema());
       if (!r) return tl::unexpected(r.error());
       return Record(std::move(*r));
     }
@@ -95,7 +98,14 @@ Result<Record> decode(const codec::RecordCodec& c, codec::Table t, codec::Bytes 
 
 void encode(const codec::RecordCodec& c, codec::Bytes key, const Record& r,
             std::vector<std::uint8_t>& out) {
-  std::visit([&](const auto& rec) { c.encode(key, rec, out); }, r);
+  std::visit(
+      [&](const auto& rec) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(rec)>, Relationship>)
+          c.encode(key, rec, out);
+        else
+          c.encode(key, rec, fuzz::fuzz_schema(), out);
+      },
+      r);
 }
 
 // Decode errors must be kCorruption (the codec's contract) and nothing else.

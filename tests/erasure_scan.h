@@ -121,6 +121,23 @@ inline std::vector<std::string> found_in_live_values(Database& db, const std::ve
   std::set<std::string> found;
   std::vector<std::uint8_t> scratch;
   std::size_t opened = 0;
+  // Custom attribute values (format 5) are scanned too, in their text form.
+  auto schema_r = d.schema_of(**st);
+  const Schema schema = schema_r ? **schema_r : Schema{};
+  auto attribute_text = [](const Attributes& attrs) {
+    std::string out;
+    for (const auto& [name, value] : attrs) {
+      std::visit(
+          [&](const auto& x) {
+            using X = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<X, std::string>) out += "|" + x;
+            else if constexpr (std::is_same_v<X, std::vector<std::string>>)
+              for (const auto& t : x) out += "|" + t;
+          },
+          value);
+    }
+    return out;
+  };
   for (auto [table, kind] : tables) {
     if (!table) continue;
     storage::Walker w((*st)->txn, table, "test");
@@ -137,11 +154,13 @@ inline std::vector<std::string> found_in_live_values(Database& db, const std::ve
         // the personal key inside the record, and personal postings and meta values are
         // sealed under it whole. Open those too, with the owner's personal key.
         if (*kind == codec::Table::kCustomers) {
-          if (auto c = d.codec().decode_customer(k, v))
+          if (auto c = d.codec().decode_customer(k, v, schema))
             text += c->name + "|" + c->email.value_or("") + "|" + c->phone.value_or("") + "|" +
-                    c->external_ref + "|" + c->address.city + "|" + c->address.region;
+                    c->external_ref + "|" + c->address.city + "|" + c->address.region +
+                    attribute_text(c->attributes);
         } else if (*kind == codec::Table::kTransactions) {
-          if (auto t = d.codec().decode_transaction(k, v)) text += t->description;
+          if (auto t = d.codec().decode_transaction(k, v, schema))
+            text += t->description + attribute_text(t->attributes);
         } else {
           for (codec::Table personal : {codec::Table::kPersonalPostings, codec::Table::kPersonalMeta})
             if (auto p2 = d.codec().unwrap_personal(personal, k, v, scratch)) {

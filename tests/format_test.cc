@@ -92,15 +92,15 @@ BOOST_AUTO_TEST_CASE(v1_records_read_with_current_schema) {
   coding::IdKey ckey(42), tkey(7001);
   if (std::getenv("CUSTDB_WRITE_FIXTURES")) {
     std::vector<std::uint8_t> bytes;
-    codec.encode(ckey.span(), fixture_customer(), bytes);
+    codec.encode(ckey.span(), fixture_customer(), Schema{}, bytes);
     std::ofstream(kFixtures / "customer_v1.hex") << to_hex(bytes);
-    codec.encode(tkey.span(), fixture_transaction(), bytes);
+    codec.encode(tkey.span(), fixture_transaction(), Schema{}, bytes);
     std::ofstream(kFixtures / "transaction_v1.hex") << to_hex(bytes);
   }
-  auto c = codec.decode_customer(ckey.span(), read_hex(kFixtures / "customer_v1.hex"));
+  auto c = codec.decode_customer(ckey.span(), read_hex(kFixtures / "customer_v1.hex"), Schema{});
   BOOST_TEST_REQUIRE(c.has_value(), (c ? "" : c.error().to_string()));
   BOOST_TEST((*c == fixture_customer()));
-  auto t = codec.decode_transaction(tkey.span(), read_hex(kFixtures / "transaction_v1.hex"));
+  auto t = codec.decode_transaction(tkey.span(), read_hex(kFixtures / "transaction_v1.hex"), Schema{});
   BOOST_TEST_REQUIRE(t.has_value(), (t ? "" : t.error().to_string()));
   BOOST_TEST((*t == fixture_transaction()));
 }
@@ -109,14 +109,14 @@ BOOST_AUTO_TEST_CASE(fixture_under_another_key_or_flipped_is_corruption) {
   codec::RecordCodec codec(nullptr);
   auto bytes = read_hex(kFixtures / "customer_v1.hex");
   coding::IdKey other(43);
-  auto moved = codec.decode_customer(other.span(), bytes);
+  auto moved = codec.decode_customer(other.span(), bytes, Schema{});
   BOOST_TEST_REQUIRE(!moved.has_value());
   BOOST_TEST((moved.error().code() == ErrorCode::kCorruption));
   for (std::size_t i = 0; i < bytes.size(); i += 7) {
     auto flipped = bytes;
     flipped[i] ^= 0x01;
     coding::IdKey key(42);
-    auto r = codec.decode_customer(key.span(), flipped);
+    auto r = codec.decode_customer(key.span(), flipped, Schema{});
     BOOST_TEST_REQUIRE(!r.has_value(), "byte " << i);
     BOOST_TEST((r.error().code() == ErrorCode::kCorruption));
   }
@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(garbage_is_corruption_not_a_crash) {
     std::vector<std::uint8_t> junk(rng() % 80);
     for (auto& b : junk) b = static_cast<std::uint8_t>(rng());
     if (junk.size() >= 2 && n % 2) junk[0] = 1, junk[1] = 0;  // a plausible envelope
-    auto r = codec.decode_customer(key.span(), junk);
+    auto r = codec.decode_customer(key.span(), junk, Schema{});
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST_REQUIRE((r.error().code() == ErrorCode::kCorruption));
   }

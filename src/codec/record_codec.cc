@@ -2,7 +2,9 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <stdexcept>
 
@@ -109,6 +111,164 @@ bool enum_ok(std::uint8_t v) {
   return enums::is_valid(static_cast<E>(v));
 }
 
+
+// ---- custom attributes (format 5) --------------------------------------------------------------
+
+using AttrVec = flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::AttrValue>>>;
+
+// Which values of a record one AttrValue list holds.
+enum class Part { kAll, kShared, kPersonal };
+
+bool in_part(const AttributeDef& def, Part part) {
+  return part == Part::kAll || def.personal == (part == Part::kPersonal);
+}
+
+// The stored int64 of an ordered/bool value; nullopt when the alternative does not fit `type`.
+std::optional<std::int64_t> int_of(AttributeType type, const AttributeValue& v) {
+  switch (type) {
+    case AttributeType::kInteger:
+    case AttributeType::kDecimal:
+    case AttributeType::kAmount:
+      if (auto* i = std::get_if<std::int64_t>(&v)) return *i;
+      return std::nullopt;
+    case AttributeType::kDate:
+      if (auto* d = std::get_if<std::chrono::sys_days>(&v)) return d->time_since_epoch().count();
+      return std::nullopt;
+    case AttributeType::kTimestamp:
+      if (auto* t = std::get_if<Timestamp>(&v)) return t->time_since_epoch().count();
+      return std::nullopt;
+    case AttributeType::kBool:
+      if (auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The values of `attrs` that are live attributes of `table` in `schema` and belong to `part`,
+// as an AttrValue vector sorted by id (0 when there are none).
+AttrVec put_attributes(flatbuffers::FlatBufferBuilder& b, const Attributes& attrs,
+                       const Schema& schema, AttributeTable table, Part part) {
+  if (attrs.empty()) return 0;
+  std::vector<std::pair<const AttributeDef*, const AttributeValue*>> chosen;
+  chosen.reserve(attrs.size());
+  for (const auto& [name, value] : attrs) {
+    const AttributeDef* def = schema.find(name, table);
+    if (def && in_part(*def, part)) chosen.emplace_back(def, &value);
+  }
+  if (chosen.empty()) return 0;
+  std::sort(chosen.begin(), chosen.end(),
+            [](const auto& x, const auto& y) { return x.first->id < y.first->id; });
+  std::vector<flatbuffers::Offset<fb::AttrValue>> offsets;
+  offsets.reserve(chosen.size());
+  for (const auto& [def, value] : chosen) {
+    flatbuffers::Offset<flatbuffers::String> text = 0;
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> tags = 0;
+    std::optional<std::int64_t> iv;
+    switch (def->type) {
+      case AttributeType::kText:
+      case AttributeType::kEnum:
+        if (auto* sv = std::get_if<std::string>(value)) text = b.CreateString(*sv);
+        else continue;
+        break;
+      case AttributeType::kTagSet:
+        if (auto* tv = std::get_if<std::vector<std::string>>(value)) tags = b.CreateVectorOfStrings(*tv);
+        else continue;
+        break;
+      default:
+        iv = int_of(def->type, *value);
+        if (!iv) continue;
+    }
+    fb::AttrValueBuilder ab(b);
+    ab.add_id(def->id);
+    if (iv) ab.add_int_value(*iv);
+    ab.add_text(text);
+    ab.add_tags(tags);
+    offsets.push_back(ab.Finish());
+  }
+  if (offsets.empty()) return 0;
+  return b.CreateVector(offsets);
+}
+
+// Reads a stored AttrValue list into `out` (see decode_customer). `personal_list`: the list of
+// the personal blob, whose values must be personal attributes (and the record's must not be,
+// when `split`).
+Status get_attributes(const flatbuffers::Vector<flatbuffers::Offset<fb::AttrValue>>* list,
+                      const Schema& schema, AttributeTable table, Attributes& out,
+                      const std::function<tl::unexpected<Error>(std::string_view)>& bad) {
+  if (!list) return {};
+  std::uint32_t last = 0;
+  bool first = true;
+  for (const fb::AttrValue* a : *list) {
+    if (!a) return bad("null custom attribute value");
+    if (!first && a->id() <= last) return bad("custom attribute ids unsorted or repeated");
+    first = false;
+    last = a->id();
+    const AttributeDef* def = schema.by_id(a->id());
+    if (!def || def->dropping || def->table != table) continue;  // dropped: skipped
+    const bool has_int = a->int_value().has_value(), has_text = a->text() != nullptr,
+               has_tags = a->tags() != nullptr;
+    auto mismatch = [&] {
+      return bad("custom attribute " + def->name + " (id " + std::to_string(def->id) +
+                 "): stored value does not fit its type " + std::string(to_string(def->type)));
+    };
+    switch (def->type) {
+      case AttributeType::kText:
+      case AttributeType::kEnum:
+        if (!has_text || has_int || has_tags) return mismatch();
+        out.insert_or_assign(def->name, AttributeValue(a->text()->str()));
+        break;
+      case AttributeType::kTagSet: {
+        if (!has_tags || has_int || has_text) return mismatch();
+        std::vector<std::string> tags;
+        tags.reserve(a->tags()->size());
+        for (const auto* t : *a->tags()) {
+          if (!t) return mismatch();
+          tags.push_back(t->str());
+        }
+        out.insert_or_assign(def->name, AttributeValue(std::move(tags)));
+        break;
+      }
+      default: {
+        if (!has_int || has_text || has_tags) return mismatch();
+        const std::int64_t v = *a->int_value();
+        switch (def->type) {
+          case AttributeType::kDate:
+            if (v < INT32_MIN || v > INT32_MAX) return mismatch();
+            out.insert_or_assign(def->name, AttributeValue(std::chrono::sys_days{days{v}}));
+            break;
+          case AttributeType::kTimestamp:
+            out.insert_or_assign(def->name, AttributeValue(Timestamp{milliseconds{v}}));
+            break;
+          case AttributeType::kBool:
+            if (v != 0 && v != 1) return mismatch();
+            out.insert_or_assign(def->name, AttributeValue(v == 1));
+            break;
+          default:
+            out.insert_or_assign(def->name, AttributeValue(v));
+        }
+      }
+    }
+  }
+  return {};
+}
+
+// Required attributes with a default that `out` lacks get the default (records older than the
+// attribute). `with_personal` false: personal ones are left absent (an analyst key).
+void add_defaults(const Schema& schema, AttributeTable table, bool with_personal, Attributes& out) {
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table || !def.required || !def.default_value) continue;
+    if (def.personal && !with_personal) continue;
+    if (out.find(def.name) == out.end()) out.emplace(def.name, *def.default_value);
+  }
+}
+
+bool has_personal_values(const Attributes& attrs, const Schema& schema, AttributeTable table) {
+  for (const auto& [name, value] : attrs)
+    if (const AttributeDef* def = schema.find(name, table); def && def->personal) return true;
+  return false;
+}
+
 }  // namespace
 
 void RecordCodec::wrap(Table table, Bytes key, Bytes payload,
@@ -187,7 +347,8 @@ Result<Bytes> RecordCodec::unwrap_with(const crypto::RecordCipher* cipher, Table
 
 // ---- customers -------------------------------------------------------------------------------
 
-void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const {
+void RecordCodec::encode(Bytes key, const Customer& c, const Schema& schema,
+                         std::vector<std::uint8_t>& out) const {
   // Split (format 4, encrypted): the personal fields go into a blob sealed under the personal
   // key, and the record's own fields for them stay absent.
   thread_local std::vector<std::uint8_t> sealed_personal;
@@ -197,7 +358,9 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
     auto email = c.email ? pb.CreateString(*c.email) : 0;
     auto phone = c.phone ? pb.CreateString(*c.phone) : 0;
     auto city = str(pb, c.address.city);
+    auto pattrs = put_attributes(pb, c.attributes, schema, AttributeTable::kCustomers, Part::kPersonal);
     fb::PersonalBuilder p(pb);
+    p.add_attributes(pattrs);
     p.add_external_ref(ext);
     p.add_name(name);
     p.add_email(email);
@@ -222,7 +385,10 @@ void RecordCodec::encode(Bytes key, const Customer& c, std::vector<std::uint8_t>
        src_phone = str(b, c.consent_phone.source),
        src_profiling = str(b, c.consent_profiling.source),
        src_sharing = str(b, c.consent_sharing.source);
+  auto attrs = put_attributes(b, c.attributes, schema, AttributeTable::kCustomers,
+                              split_ ? Part::kShared : Part::kAll);
   fb::CustomerBuilder cb(b);
+  cb.add_attributes(attrs);
   cb.add_external_ref(ext);
   cb.add_type(static_cast<std::uint8_t>(c.type));
   cb.add_name(name);
@@ -310,7 +476,8 @@ Result<RecordCodec::CustomerFacets> RecordCodec::decode_customer_facets(Bytes ke
                         f->total_amount()};
 }
 
-Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
+Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored,
+                                              const Schema& schema) const {
   auto opened = open_customer(key, stored);
   if (!opened) return tl::unexpected(opened.error());
   const fb::Customer* f = *opened;
@@ -370,12 +537,26 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored) const {
       if (pf->phone()) c.phone = pf->phone()->str();
       c.birth_date = get_date(pf->birth_date());
       c.address.city = get(pf->city());
+      if (auto s = get_attributes(pf->attributes(), schema, AttributeTable::kCustomers,
+                                  c.attributes,
+                                  [&](std::string_view why) {
+                                    return corrupt(Table::kPersonalCustomer, key, why);
+                                  });
+          !s)
+        return tl::unexpected(s.error());
     }
   } else if (split_ && !personal_) {
     // A record without its blob under an analyst key: only an unupgraded (format 3) record,
     // which no analyst key can open; never hand out its fields.
     return corrupt(Table::kCustomers, key, "customer record without its personal blob");
   }
+  if (auto s = get_attributes(f->attributes(), schema, AttributeTable::kCustomers, c.attributes,
+                              [&](std::string_view why) {
+                                return corrupt(Table::kCustomers, key, why);
+                              });
+      !s)
+    return tl::unexpected(s.error());
+  add_defaults(schema, AttributeTable::kCustomers, c.personal_available, c.attributes);
   if (auto tags = f->tags()) {
     c.tags.reserve(tags->size());
     for (const auto* t : *tags) c.tags.push_back(t->str());
@@ -440,17 +621,24 @@ Result<Relationship> RecordCodec::decode_relationship(Bytes key, Bytes stored) c
 
 // ---- transactions ----------------------------------------------------------------------------
 
-void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8_t>& out) const {
+void RecordCodec::encode(Bytes key, const Transaction& t, const Schema& schema,
+                         std::vector<std::uint8_t>& out) const {
   thread_local std::vector<std::uint8_t> sealed_personal;
   // The description is a transaction's only personal field: without one there is no blob
   // (64 bytes a transaction saved; a file reader learns that a transaction has no memo, as
   // the blob's length would tell a memo's length). docs/format.md, "Personal blob".
-  const bool blob = split_ && !t.description.empty();
+  // Format 5: personal custom attributes are personal fields too.
+  const bool blob =
+      split_ && (!t.description.empty() ||
+                 has_personal_values(t.attributes, schema, AttributeTable::kTransactions));
   if (blob) {
     auto& pb = personal_builder();
     auto d = str(pb, t.description);
+    auto pattrs = put_attributes(pb, t.attributes, schema, AttributeTable::kTransactions,
+                                 Part::kPersonal);
     fb::PersonalBuilder p(pb);
     p.add_description(d);
+    p.add_attributes(pattrs);
     pb.Finish(p.Finish());
     wrap_personal(Table::kPersonalTransaction, key, Bytes(pb.GetBufferPointer(), pb.GetSize()),
                   sealed_personal);
@@ -459,7 +647,10 @@ void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8
   auto currency = str(b, t.currency), product = str(b, t.product),
        description = split_ ? 0 : str(b, t.description);
   auto personal = blob ? b.CreateVector(sealed_personal) : 0;
+  auto attrs = put_attributes(b, t.attributes, schema, AttributeTable::kTransactions,
+                              split_ ? Part::kShared : Part::kAll);
   fb::TransactionBuilder tb(b);
+  tb.add_attributes(attrs);
   tb.add_customer_id(t.customer_id);
   tb.add_ts(t.ts.time_since_epoch().count());
   tb.add_amount(t.amount);
@@ -474,7 +665,8 @@ void RecordCodec::encode(Bytes key, const Transaction& t, std::vector<std::uint8
   wrap(Table::kTransactions, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
 
-Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored) const {
+Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored,
+                                                    const Schema& schema) const {
   thread_local std::vector<std::uint8_t> scratch;
   auto payload = unwrap(Table::kTransactions, key, stored, scratch);
   if (!payload) return tl::unexpected(payload.error());
@@ -506,9 +698,27 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored) con
       if (!pv.VerifyBuffer<fb::Personal>(nullptr))
         return corrupt(Table::kPersonalTransaction, key,
                        "personal fields fail FlatBuffers verification");
-      t.description = get(flatbuffers::GetRoot<fb::Personal>(p->data())->description());
+      const fb::Personal* pf = flatbuffers::GetRoot<fb::Personal>(p->data());
+      t.description = get(pf->description());
+      if (auto s = get_attributes(pf->attributes(), schema, AttributeTable::kTransactions,
+                                  t.attributes,
+                                  [&](std::string_view why) {
+                                    return corrupt(Table::kPersonalTransaction, key, why);
+                                  });
+          !s)
+        return tl::unexpected(s.error());
     }
   }
+  if (auto s = get_attributes(f->attributes(), schema, AttributeTable::kTransactions, t.attributes,
+                              [&](std::string_view why) {
+                                return corrupt(Table::kTransactions, key, why);
+                              });
+      !s)
+    return tl::unexpected(s.error());
+  // An analyst key cannot open a transaction's blob: its personal values stay absent, defaults
+  // included.
+  add_defaults(schema, AttributeTable::kTransactions, !split_ || personal_ != nullptr,
+               t.attributes);
   return t;
 }
 

@@ -18,6 +18,7 @@
 #include <span>
 #include <vector>
 
+#include "custdb/attributes.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
 
@@ -86,13 +87,31 @@ class RecordCodec {
   bool personal_available() const { return !split() || personal_.load() != nullptr; }
 
   // Encodes the record (its id is the key and is not stored inside) into `out`.
-  void encode(Bytes key, const Customer& c, std::vector<std::uint8_t>& out) const;
+  //
+  // Custom attributes (format 5): `schema` is the schema of the writing transaction
+  // (DatabaseImpl::schema_of); there is deliberately no default, so that no rewrite forgets
+  // it. Each value of `attributes` is stored under the id of the live attribute of that name
+  // in the record's table, sorted by id; personal attributes go into the personal blob when
+  // split() (a transaction then gets a blob when it has a description or a personal value).
+  // The values must be validated already (validate_attributes): a name that is not a live
+  // attribute, or a value of another alternative than its type's, is not stored.
+  void encode(Bytes key, const Customer& c, const Schema& schema,
+              std::vector<std::uint8_t>& out) const;
   void encode(Bytes key, const Relationship& r, std::vector<std::uint8_t>& out) const;
-  void encode(Bytes key, const Transaction& t, std::vector<std::uint8_t>& out) const;
+  void encode(Bytes key, const Transaction& t, const Schema& schema,
+              std::vector<std::uint8_t>& out) const;
 
   // Decodes stored bytes read under `key`. Any mismatch (checksum, authentication, FlatBuffers
   // verification, out-of-range enum) is kCorruption naming the table and key.
-  Result<Customer> decode_customer(Bytes key, Bytes stored) const;
+  //
+  // Custom attributes: values are named by `schema` (the reading transaction's). Values under
+  // ids that are not live attributes of the record's table (dropped, being dropped, unknown)
+  // are skipped, so a rewrite of the record drops them. A value whose stored field does not
+  // fit its attribute's type (an integer for a text attribute, a bool not 0/1, a date out of
+  // int32 days, ids unsorted or repeated) is kCorruption. A required attribute with a default
+  // that the record lacks (written before the attribute existed) is presented with the
+  // default, except personal ones under an analyst key (personal values are then absent).
+  Result<Customer> decode_customer(Bytes key, Bytes stored, const Schema& schema) const;
   // The few attributes grouped aggregates read, checked exactly as decode_customer checks the
   // record (envelope, verification, enums) but without building the whole Customer.
   struct CustomerFacets {
@@ -105,7 +124,7 @@ class RecordCodec {
   };
   Result<CustomerFacets> decode_customer_facets(Bytes key, Bytes stored) const;
   Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
-  Result<Transaction> decode_transaction(Bytes key, Bytes stored) const;
+  Result<Transaction> decode_transaction(Bytes key, Bytes stored, const Schema& schema) const;
 
   // Envelope only: wraps an arbitrary payload. encode() uses it, and so do the sealed meta
   // values (Table::kMeta: extent.* and analytics.*, docs/format.md "Meta keys"); the engine's

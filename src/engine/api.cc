@@ -198,9 +198,11 @@ Status walk_table(detail::TxnState& st, storage::Table table, std::string_view n
 
 Status ReadView::for_each_customer(const std::function<bool(const Customer&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
+  auto schema = db_->schema_of(*state_);
+  if (!schema) return tl::unexpected(schema.error());
   return walk_table<Customer>(
       *state_, db_->tables().customers, "customers",
-      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_customer(k, v); }, fn);
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_customer(k, v, **schema); }, fn);
 }
 Status ReadView::for_each_relationship(const std::function<bool(const Relationship&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
@@ -210,9 +212,11 @@ Status ReadView::for_each_relationship(const std::function<bool(const Relationsh
 }
 Status ReadView::for_each_transaction(const std::function<bool(const Transaction&)>& fn) const {
   CUSTDB_REQUIRE_STATE();
+  auto schema = db_->schema_of(*state_);
+  if (!schema) return tl::unexpected(schema.error());
   return walk_table<Transaction>(
       *state_, db_->tables().transactions, "transactions",
-      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_transaction(k, v); }, fn);
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_transaction(k, v, **schema); }, fn);
 }
 #undef CUSTDB_REQUIRE_STATE
 

@@ -15,6 +15,7 @@
 #include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
+#include "engine/validate.h"
 #include "util/message.h"
 #include "storage/page_check.h"
 
@@ -136,7 +137,33 @@ struct Checker {
                   ") is the same link as relationship " + std::to_string(it->second));
   }
 
+  // Custom attributes: each decoded value must pass the schema's checks unchanged (stored
+  // normalized), and every required attribute must have one.
+  void check_attributes(const Attributes& attrs, const Schema& schema, AttributeTable table,
+                        std::string_view where, const std::string& what) {
+    for (const auto& [name, value] : attrs) {
+      const AttributeDef* def = schema.find(name, table);
+      if (!def) continue;  // the decoder names live attributes only
+      AttributeValue v = value;
+      if (auto s = check_attribute_value(*def, v); !s)
+        problem(Kind::kUndecodable, std::string(where),
+                what + ": attribute " + name + ": stored value fails the schema: " +
+                    s.error().message());
+      else if (!(v == value))
+        problem(Kind::kUndecodable, std::string(where),
+                what + ": attribute " + name + ": stored value is not in its normalized form");
+    }
+    for (const AttributeDef& def : schema.attributes)
+      if (!def.dropping && def.table == table && def.required && !attrs.count(def.name) &&
+          !(def.personal && db.split() && !db.codec().personal_available()))
+        problem(Kind::kUndecodable, std::string(where),
+                what + ": attribute " + def.name + ": required, but no value is stored");
+  }
+
   Status run() {
+    auto schema_r = db.schema_of(st);
+    if (!schema_r) return tl::unexpected(schema_r.error());
+    const Schema& schema = **schema_r;
     std::unordered_map<CustomerId, Aggregates> stored, computed;
     std::unordered_map<CustomerId, AmountSum> sums;  // computed total_amount, exact
     std::vector<IndexEntry> entries;
@@ -144,8 +171,10 @@ struct Checker {
 
     auto s = walk(db.tables().customers, [&](storage::Bytes k, storage::Bytes v) {
       ++report.customers;
-      auto c = db.codec().decode_customer(k, v);
+      auto c = db.codec().decode_customer(k, v, schema);
       if (!c) return problem(Kind::kUndecodable, "customers", c.error().message());
+      check_attributes(c->attributes, schema, AttributeTable::kCustomers, "customers",
+                       "customer " + std::to_string(c->id));
       max_customer = std::max(max_customer, c->id);
       stored[c->id] = c->aggregates;
       entries.clear();
@@ -174,8 +203,10 @@ struct Checker {
 
     s = walk(db.tables().transactions, [&](storage::Bytes k, storage::Bytes v) {
       ++report.transactions;
-      auto t = db.codec().decode_transaction(k, v);
+      auto t = db.codec().decode_transaction(k, v, schema);
       if (!t) return problem(Kind::kUndecodable, "transactions", t.error().message());
+      check_attributes(t->attributes, schema, AttributeTable::kTransactions, "transactions",
+                       "transaction " + std::to_string(t->id));
       max_txn = std::max(max_txn, t->id);
       if (!customer_exists(t->customer_id)) {
         problem(Kind::kDanglingReference, "transactions",
@@ -423,6 +454,7 @@ Result<CheckReport> DatabaseImpl::check() {
                                                            personal_tokenizer_.get(), split());
   CheckReport report;
   Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
+  if (auto schema = schema_of(**st)) checker.segments.set_schema(*schema);  // D (#17): attribute postings
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
   return report;
 }

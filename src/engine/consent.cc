@@ -435,6 +435,8 @@ Status copy_consent_tables(const DatabaseImpl& src, TxnState& rs, DatabaseImpl& 
 // ---- format 3 -> 4 -------------------------------------------------------------------------------
 
 Status upgrade_v4_consent_postings(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys& keys) {
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   // Customers in id order, a batch at a time: no cursor lives across the writes.
   constexpr std::size_t kBatch = 10'000;
   std::uint64_t next = 0;
@@ -447,7 +449,7 @@ Status upgrade_v4_consent_postings(DatabaseImpl& d, TxnState& st, const segment:
       coding::IdKey from(next);
       auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
         if (batch.size() == kBatch) return more = true, storage::Next::stop();
-        auto c = d.codec().decode_customer(k, v);
+        auto c = d.codec().decode_customer(k, v, **schema);
         if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
         next = c->id + 1;
         batch.push_back(std::move(*c));

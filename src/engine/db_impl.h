@@ -167,13 +167,26 @@ struct TxnState {
     SliceValues from, to;
   };
   std::unordered_map<std::uint64_t, SliceChange> slice_changes;
-  bool has_queued_postings() const { return !posting_deltas.empty() || !slice_changes.empty(); }
+  // The slices of ordered custom attributes (segment/attribute_index.h), the same way: per
+  // (attribute id, personal) and customer, the value before the transaction's first change
+  // and now (absent: nullopt).
+  struct AttributeSliceChange {
+    std::optional<std::int64_t> from, to;
+  };
+  std::map<std::pair<std::uint32_t, bool>, std::unordered_map<std::uint64_t, AttributeSliceChange>>
+      attribute_slice_changes;
+  bool has_queued_postings() const {
+    return !posting_deltas.empty() || !slice_changes.empty() || !attribute_slice_changes.empty();
+  }
   // Encrypted mode: the lowest and highest bucket added per ordered field in this transaction,
   // merged into meta "extent.<field>" at flush (see segment::SegmentIndex::extent).
   std::map<index::SegField, std::pair<std::int64_t, std::int64_t>> extents_added;
   // Encrypted mode: the text values (region, city, country, tag) added in this transaction,
   // merged into meta "values.<field>" at flush (see segment::SegmentIndex::text_values).
   std::map<index::SegField, std::set<std::string>> values_added;
+  // Encrypted mode: the values of indexed text / tag_set custom attributes added in this
+  // transaction, by dictionary meta key (segment::attribute_dictionary_key), merged at flush.
+  std::map<std::string, std::set<std::string>> attribute_values_added;
   // Segments (custdb/segment.h) hold a weak reference: it expires when the transaction ends,
   // so using a segment afterwards is refused, not undefined.
   std::shared_ptr<const bool> alive = std::make_shared<const bool>(true);
@@ -333,7 +346,8 @@ class DatabaseImpl {
   // Split files: the sealed meta values that hold personal data (the city dictionary, the
   // birth-date extent) are sealed under the personal key (kPermissionDenied to an analyst).
   bool personal_meta(std::string_view key) const {
-    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate);
+    return split() && (key == kPersonalMetaCity || key == kPersonalMetaBirthDate ||
+                       (key.starts_with("values.attribute.") && key.ends_with(".personal")));
   }
   static constexpr std::string_view kPersonalMetaCity = "values.city";
   static constexpr std::string_view kPersonalMetaBirthDate = "extent.birth_date";
@@ -345,10 +359,12 @@ class DatabaseImpl {
   // that page instead of descending from the root. Used within st's transaction only.
   class OrderedReader {
    public:
-    OrderedReader(TxnState& st, storage::Table table) : reader_(st.txn, table) {}
+    OrderedReader(TxnState& st, storage::Table table) : st_(&st), reader_(st.txn, table) {}
     Result<std::optional<storage::Bytes>> get(storage::Bytes key) { return reader_.get(key); }
+    TxnState& state() const { return *st_; }  // whose schema decodes (schema_of)
 
    private:
+    TxnState* st_;
     storage::PointReader reader_;
   };
 
@@ -590,9 +606,10 @@ inline constexpr std::string_view kMetaRules = "analytics.rules";
 inline constexpr std::string_view kMetaPhonesNotE164 = "phones.not_e164";
 // The retention policy's canonical text (engine/retention.cc).
 inline constexpr std::string_view kMetaRetentionPolicy = "retention.policy";
-inline constexpr std::array<std::string_view, 4> kSealedMetaKeys = {kMetaClvModel, kMetaRules,
-                                                                    kMetaPhonesNotE164,
-                                                                    kMetaRetentionPolicy};
+// The schema of custom attributes (engine/schema.h, docs/format.md "Custom attribute schema").
+inline constexpr std::string_view kMetaSchema = "schema";
+inline constexpr std::array<std::string_view, 5> kSealedMetaKeys = {
+    kMetaClvModel, kMetaRules, kMetaPhonesNotE164, kMetaRetentionPolicy, kMetaSchema};
 
 }  // namespace custdb::detail
 

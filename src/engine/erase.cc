@@ -10,6 +10,7 @@
 #include "custdb/privacy.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
+#include "segment/attribute_index.h"
 #include "index/index_keys.h"
 #include "segment/segment_index.h"
 #include "util/coding.h"
@@ -182,7 +183,7 @@ Status prune_encrypted_meta(DatabaseImpl& db, TxnState& st, const Customer& befo
       }
     }
   }
-  return {};
+  return segment::prune_attribute_dictionaries(db, st, before);  // D (#17)
 }
 
 }  // namespace

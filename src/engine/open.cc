@@ -192,9 +192,11 @@ Status probe_records(const DatabaseImpl& d, const crypto::RecordCipher* cipher,
     bool opened = false, found = false;
     auto s = storage::Walker(txn, t, "read").all([&](Bytes key, Bytes value) {
       found = true;
-      opened = table == 0   ? codec.decode_customer(key, value).has_value()
+      // The probe asks whether the key opens the envelope: the schema (sealed under that key)
+      // is not read yet, and the empty one skips custom attribute values.
+      opened = table == 0   ? codec.decode_customer(key, value, Schema{}).has_value()
                : table == 1 ? codec.decode_relationship(key, value).has_value()
-                            : codec.decode_transaction(key, value).has_value();
+                            : codec.decode_transaction(key, value, Schema{}).has_value();
       return storage::Next::stop();  // the first record only
     });
     if (!s) return s;
@@ -239,9 +241,10 @@ Status probe_copies(const crypto::RecordCipher* cipher, const std::vector<Record
   codec::RecordCodec codec(cipher);
   for (const auto& c : copies) {
     const Bytes key(c.key.data(), c.key.size()), value(c.value.data(), c.value.size());
-    const bool opened = c.table == 0   ? codec.decode_customer(key, value).has_value()
+    // As probe_records: the empty schema (the stored one is not open yet).
+    const bool opened = c.table == 0   ? codec.decode_customer(key, value, Schema{}).has_value()
                         : c.table == 1 ? codec.decode_relationship(key, value).has_value()
-                                       : codec.decode_transaction(key, value).has_value();
+                                       : codec.decode_transaction(key, value, Schema{}).has_value();
     if (opened) return {};
   }
   return make_error(ErrorCode::kCorruption,

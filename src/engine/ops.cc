@@ -167,11 +167,16 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
   BatchIdAllocator ids;  // next_id.customer: ids taken by the batch
   std::vector<std::size_t> accepted;                         // row indices
   const storage::Table ref_index = tables().index[static_cast<std::size_t>(IndexId::kExternalRef)];
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   {
     OrderedReader customers(st, tables().customers);
     for (Customer& c : rows) {
       auto row = [&]() -> Result<CustomerId> {
         if (auto s = validate_customer(c, phone_region()); !s) return tl::unexpected(s.error());
+        if (auto s = validate_attributes(c.attributes, **schema, AttributeTable::kCustomers, nullptr);
+            !s)
+          return tl::unexpected(s.error());
         if (c.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
         // The engine's fields start empty; given ones are refused, not silently dropped.
         if (c.aggregates != Aggregates{})
@@ -273,6 +278,14 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
                       "updated_at: set by the engine on every update; cannot be changed");
   if (c.created_at == Timestamp{}) return make_error(ErrorCode::kInvalidArgument, "created_at: required");
   if (auto s = validate_customer(c, phone_region(), &**old); !s) return tl::unexpected(s.error());
+  {
+    auto schema = schema_of(st);
+    if (!schema) return tl::unexpected(schema.error());
+    if (auto s = validate_attributes(c.attributes, **schema, AttributeTable::kCustomers,
+                                     &(*old)->attributes);
+        !s)
+      return tl::unexpected(s.error());
+  }
   if (!c.external_ref.empty() && c.external_ref != (*old)->external_ref) {
     auto k = keys().equality_key(IndexId::kExternalRef, c.external_ref);
     auto owner = get(st, tables().index[static_cast<std::size_t>(IndexId::kExternalRef)], as_bytes(k));
@@ -468,6 +481,8 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
   std::ptrdiff_t last_slot = kUnknown;
   BatchIdAllocator ids;  // next_id.transaction: ids taken by the batch
   std::vector<std::size_t> accepted;                        // row indices
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   {
     // Point reads in (usually) ascending key order: a key near the last one is found within
     // the cursor's leaf page (DatabaseImpl::OrderedReader); ids past the table's end, the
@@ -476,6 +491,10 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     for (Transaction& t : rows) {
       auto row = [&]() -> Result<TransactionId> {
         if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
+        if (auto s = validate_attributes(t.attributes, **schema, AttributeTable::kTransactions,
+                                         nullptr);
+            !s)
+          return tl::unexpected(s.error());
         if (t.id > kMaxId) return make_error(ErrorCode::kInvalidArgument, "id: above 2^63 - 1");
         // A file's rows come mostly in runs of one customer: the last one is at hand.
         if (t.customer_id != last_customer || last_slot == kUnknown) {
@@ -536,7 +555,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     for (std::size_t i : accepted) {
       const Transaction& t = rows[i];
       coding::IdKey k(t.id);
-      codec().encode(k.span(), t, st.buf);
+      codec().encode(k.span(), t, **schema, st.buf);
       if (auto s = put(st, records, k.span(), st.buf); !s) return s;
       keys().transaction_entries(t, entries);
     }
@@ -601,6 +620,12 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   if (canonical_currency(t.currency) == base_currency() && t.base_amount == (*old)->base_amount)
     t.base_amount.reset();
   if (auto s = validate_transaction(t, base_currency()); !s) return tl::unexpected(s.error());
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
+  if (auto s = validate_attributes(t.attributes, **schema, AttributeTable::kTransactions,
+                                   &(*old)->attributes);
+      !s)
+    return tl::unexpected(s.error());
 
   auto old_customer = load_customer(st, (*old)->customer_id);
   if (!old_customer) return tl::unexpected(old_customer.error());
@@ -630,7 +655,7 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   }
 
   coding::IdKey k(id);
-  codec().encode(k.span(), t, st.buf);
+  codec().encode(k.span(), t, **schema, st.buf);
   if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> before, after;
   keys().transaction_entries(**old, before);
@@ -690,8 +715,10 @@ Status DatabaseImpl::restore_relationship(TxnState& st, const Relationship& r) {
 }
 
 Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(t.id);
-  codec().encode(k.span(), t, st.buf);
+  codec().encode(k.span(), t, **schema, st.buf);
   if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return s;
   std::vector<IndexEntry> entries;
   keys().transaction_entries(t, entries);

@@ -10,6 +10,10 @@
 //   measures  sliced attributes from their bit-sliced index (segment/slice_math.h: sums by
 //             intersection cardinalities, min/max/top-k by slice walks); income_band and r/f/m
 //             from their bucket postings (value = bucket).
+// Custom attributes (custdb/attributes.h) need their index (attribute_queryable): categorical
+// ones group by their value postings (segment/attribute_index.h: enum over its declared values,
+// bool over 0/1, text and tag_set over the stored keys or the sealed dictionary), ordered ones
+// measure and rank from their slices like the built-in sliced attributes.
 // A file without slices (format 1, opened read-only) answers the same from a record scan of the
 // segment's members: the fallback (ValueSource::records), also a reference for the tests.
 #include <algorithm>
@@ -21,6 +25,7 @@
 
 #include "engine/db_impl.h"
 #include "engine/segment_rep.h"
+#include "segment/attribute_index.h"
 #include "segment/slice_math.h"
 #include "segment/slices.h"
 #include "util/enums.h"
@@ -300,6 +305,48 @@ class Reporter {
   }
 
   const ValueSource& source(RankBy m) const { return sources_.at(m); }
+  const ValueSource& source(const AttributeDef& def) const { return attr_sources_.at(def.id); }
+
+  // The slices of ordered custom attribute def (each read once).
+  Status prepare_attribute(const AttributeDef& def) {
+    if (attr_sources_.count(def.id)) return {};
+    ValueSource& src = attr_sources_[def.id];
+    src.reader = std::make_unique<segment::SliceReader>(index_, def);
+    auto s = read_slices(*src.reader);
+    if (!s) return tl::unexpected(s.error());
+    src.slices = *s;
+    return {};
+  }
+
+  // The groups of categorical custom attribute def present in the segment: enum values in
+  // declared order, bool false then true, text and tags by bytes; "" for no value, first.
+  Result<std::vector<Group>> groups(const AttributeDef& def) {
+    auto values = segment::attribute_value_list(index_, def);
+    if (!values) return tl::unexpected(values.error());
+    std::vector<Group> out;
+    IdSet covered;
+    for (std::size_t i = 0; i < values->size(); ++i) {
+      const std::string& v = (*values)[i];
+      auto members = segment::attribute_members(index_, def, v);
+      if (!members) return tl::unexpected(members.error());
+      *members &= set_;
+      if (members->empty()) continue;
+      covered |= *members;
+      std::string label = v;
+      std::int64_t num = 0;
+      if (def.type == AttributeType::kBool) {
+        label = v == "1" ? "true" : "false";
+        num = v == "1";
+      } else if (def.type == AttributeType::kEnum) {
+        num = static_cast<std::int64_t>(i);
+      }
+      out.push_back(Group{std::move(label), 1, num, std::move(*members)});
+    }
+    IdSet none = set_ - covered;
+    if (!none.empty()) out.push_back(Group{"", 0, 0, std::move(none)});
+    std::sort(out.begin(), out.end(), before);
+    return out;
+  }
 
  private:
   // The 64 value slices and the exists slice, each read once (kept by the reader).
@@ -342,31 +389,93 @@ class Reporter {
   const IdSet& set_;
   segment::SegmentIndex index_;
   std::map<RankBy, ValueSource> sources_;
+  std::map<std::uint32_t, ValueSource> attr_sources_;  // custom attributes by id
   std::map<GroupBy, std::vector<std::string>> text_values_;
 };
 
-// The built-in form of a spec. TODO(owner C, #17): custom attribute keys.
-struct BuiltinSpec {
-  std::vector<GroupBy> by;
-  std::vector<RankBy> measures;
+// A spec's keys resolved: a built-in, or a custom attribute of the transaction's schema.
+struct GroupRef {
+  std::optional<GroupBy> builtin;
+  const AttributeDef* attr = nullptr;
 };
-Result<BuiltinSpec> check_spec(const ReportSpec& spec) {
+struct MeasureRef {
+  std::optional<RankBy> builtin;
+  const AttributeDef* attr = nullptr;
+};
+struct ResolvedSpec {
+  std::shared_ptr<const Schema> schema;  // keeps attr pointers alive
+  std::vector<GroupRef> by;
+  std::vector<MeasureRef> measures;
+  std::vector<GroupBy> builtin_by;
+  std::vector<RankBy> builtin_measures;
+};
+
+// The custom attribute a report, rank or top names: declared (customers table), of the kind
+// the use needs (`ordered`: a measure), and indexed (kFailedPrecondition otherwise).
+Result<const AttributeDef*> custom_key(const Schema& schema, const std::string& name, bool ordered,
+                                       const char* what) {
+  const AttributeDef* def = schema.find(name);
+  if (!def)
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(what) + ": unknown attribute " + name);
+  if (segment::is_sliced_attribute(def->type) != ordered)
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(what) + ": attribute " + name + " (" +
+                          std::string(to_string(def->type)) + ") " +
+                          (ordered ? "is not ordered (integer, decimal, amount, date, timestamp)"
+                                   : "is ordered: measure it instead of grouping by it"));
+  if (!segment::attribute_queryable(*def))
+    return make_error(ErrorCode::kFailedPrecondition,
+                      std::string(what) + ": attribute " + name + " is not indexed (index state " +
+                          std::string(to_string(def->index_state)) + "); run `custdb schema index " +
+                          name + "`");
+  return def;
+}
+
+Result<ResolvedSpec> check_spec(DatabaseImpl& db, TxnState& st, const ReportSpec& spec) {
   if (spec.by.size() > 2)
     return make_error(ErrorCode::kInvalidArgument, "report: at most two group-by attributes");
   if (spec.by.size() == 2 && spec.by[0] == spec.by[1])
     return make_error(ErrorCode::kInvalidArgument,
                       "report: group-by attribute " + spec.by[0].name() + " twice");
-  BuiltinSpec b;
+  ResolvedSpec b;
+  auto schema = [&]() -> Result<const Schema*> {
+    if (!b.schema) {
+      auto s = db.schema_of(st);
+      if (!s) return tl::unexpected(s.error());
+      b.schema = *s;
+    }
+    return b.schema.get();
+  };
   for (const GroupKey& g : spec.by) {
-    if (!g.builtin) return make_error(ErrorCode::kUnsupported, "report: custom attributes (#17)");
+    if (!g.builtin) {
+      auto sc = schema();
+      if (!sc) return tl::unexpected(sc.error());
+      auto def = custom_key(**sc, g.custom, /*ordered=*/false, "report");
+      if (!def) return tl::unexpected(def.error());
+      b.by.push_back({std::nullopt, *def});
+      continue;
+    }
     if (!valid(*g.builtin))
       return make_error(ErrorCode::kInvalidArgument, "report: unknown group-by attribute");
-    b.by.push_back(*g.builtin);
+    b.by.push_back({*g.builtin, nullptr});
+    b.builtin_by.push_back(*g.builtin);
   }
+  if (b.by.size() == 2 && b.by[0].attr && b.by[0].attr == b.by[1].attr)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "report: group-by attribute " + b.by[0].attr->name + " twice");
   for (const MeasureKey& m : spec.measures) {
-    if (!m.builtin) return make_error(ErrorCode::kUnsupported, "report: custom attributes (#17)");
+    if (!m.builtin) {
+      auto sc = schema();
+      if (!sc) return tl::unexpected(sc.error());
+      auto def = custom_key(**sc, m.custom, /*ordered=*/true, "report");
+      if (!def) return tl::unexpected(def.error());
+      b.measures.push_back({std::nullopt, *def});
+      continue;
+    }
     if (!valid(*m.builtin)) return make_error(ErrorCode::kInvalidArgument, "report: unknown measure");
-    b.measures.push_back(*m.builtin);
+    b.measures.push_back({*m.builtin, nullptr});
+    b.builtin_measures.push_back(*m.builtin);
   }
   return b;
 }
@@ -378,17 +487,24 @@ Result<BuiltinSpec> check_spec(const ReportSpec& spec) {
 Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const IdSet& set,
                                          const ReportSpec& spec,
                                          const std::vector<bool>* min_max = nullptr) {
-  auto checked = check_spec(spec);
+  auto checked = check_spec(db, st, spec);
   if (!checked) return tl::unexpected(checked.error());
-  const BuiltinSpec& spec_b = *checked;
+  const ResolvedSpec& spec_b = *checked;
   Reporter r(db, st, set);
-  if (auto s = r.prepare(spec_b.by, spec_b.measures); !s) return tl::unexpected(s.error());
+  if (auto s = r.prepare(spec_b.builtin_by, spec_b.builtin_measures); !s) return tl::unexpected(s.error());
+  for (const MeasureRef& m : spec_b.measures)
+    if (m.attr)
+      if (auto s = r.prepare_attribute(*m.attr); !s) return tl::unexpected(s.error());
+  auto source = [&](const MeasureRef& m) -> const ValueSource& {
+    return m.attr ? r.source(*m.attr) : r.source(*m.builtin);
+  };
+  auto groups = [&](const GroupRef& g) { return g.attr ? r.groups(*g.attr) : r.groups(*g.builtin); };
   auto row_of = [&](std::vector<std::string> labels, const IdSet& members) {
     ReportRow row;
     row.group = std::move(labels);
     row.customers = members.size();
     for (std::size_t i = 0; i < spec_b.measures.size(); ++i)
-      row.measures.push_back(r.source(spec_b.measures[i]).stats(members, !min_max || (*min_max)[i]));
+      row.measures.push_back(source(spec_b.measures[i]).stats(members, !min_max || (*min_max)[i]));
     return row;
   };
   std::vector<ReportRow> out;
@@ -396,13 +512,13 @@ Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const I
     out.push_back(row_of({}, set));
     return out;
   }
-  auto first = r.groups(spec_b.by[0]);
+  auto first = groups(spec_b.by[0]);
   if (!first) return tl::unexpected(first.error());
   if (spec_b.by.size() == 1) {
     for (auto& g : *first) out.push_back(row_of({g.label}, g.members));
     return out;
   }
-  auto second = r.groups(spec_b.by[1]);
+  auto second = groups(spec_b.by[1]);
   if (!second) return tl::unexpected(second.error());
   for (const auto& a : *first)
     for (const auto& b : *second) {
@@ -415,7 +531,15 @@ Result<std::vector<ReportRow>> report_of(DatabaseImpl& db, TxnState& st, const I
 // The n members of `set` with the highest values of `by` (custdb/segment.h: Segment::rank).
 Result<std::vector<Ranked>> rank_of(DatabaseImpl& db, TxnState& st, const IdSet& set,
                                     const MeasureKey& key, std::size_t n) {
-  if (!key.builtin) return make_error(ErrorCode::kUnsupported, "rank: custom attributes (#17)");
+  if (!key.builtin) {
+    auto schema = db.schema_of(st);
+    if (!schema) return tl::unexpected(schema.error());
+    auto def = custom_key(**schema, key.custom, /*ordered=*/true, "rank");
+    if (!def) return tl::unexpected(def.error());
+    Reporter r(db, st, set);
+    if (auto s = r.prepare_attribute(**def); !s) return tl::unexpected(s.error());
+    return r.source(**def).top(set, n);
+  }
   const RankBy by = *key.builtin;
   if (!valid(by)) return make_error(ErrorCode::kInvalidArgument, "rank: unknown attribute");
   Reporter r(db, st, set);

@@ -139,6 +139,20 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
   TxnState& rs = **read;
+  // Records are decoded under the original's schema and re-encoded under the copy's, which is
+  // the same (copied first, below).
+  auto src_schema = s.schema_of(rs);
+  if (!src_schema) return tl::unexpected(src_schema.error());
+  // The custom attribute schema first (issue #17): the restores below encode attribute values
+  // and attribute postings by the destination's schema (its work cursors included).
+  if (auto copied = d.write_retrying([&](TxnState& ws) -> Status {
+        auto v = s.get_sealed_meta(rs, detail::kMetaSchema);
+        if (!v) return tl::unexpected(v.error());
+        if (!*v) return Status{};
+        return d.put_sealed_meta(ws, detail::kMetaSchema, **v);
+      });
+      !copied)
+    return copied;
 
   for (std::uint8_t ti = start_table; ti < 3; ++ti) {
     const TableRun& table = tables[ti];
@@ -169,7 +183,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
           }
           Status put;
           if (ti == 0) {
-            auto c = s.codec().decode_customer(key, val);
+            auto c = s.codec().decode_customer(key, val, **src_schema);
             if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
             put = d.restore_customer(ws, *c);
           } else if (ti == 1) {
@@ -177,7 +191,7 @@ Status rotate_data_key(const fs::path& path, const Options& options,
             if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
             put = d.restore_relationship(ws, *r);
           } else {
-            auto t = s.codec().decode_transaction(key, val);
+            auto t = s.codec().decode_transaction(key, val, **src_schema);
             if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
             put = d.restore_transaction(ws, *t);
           }

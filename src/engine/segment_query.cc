@@ -18,6 +18,7 @@
 #include "engine/db_impl.h"
 #include "engine/segment_rep.h"
 #include "query/field_rules.h"
+#include "segment/attribute_index.h"
 #include "segment/slices.h"
 #include "util/normalize.h"
 
@@ -61,7 +62,7 @@ SegField seg_field(Field f) {
     case Field::kConsentPhone: return SegField::kConsentPhone;
     case Field::kConsentProfiling: return SegField::kConsentProfiling;
     case Field::kConsentSharing: return SegField::kConsentSharing;
-    case Field::kAttribute: return SegField::kAttribute;  // TODO(owner D, #17)
+    case Field::kAttribute: return SegField::kAttribute;  // attribute_predicate()
     case Field::kTxnCount: return SegField::kTxnCount;
     case Field::kTotalAmount: return SegField::kTotalAmount;
     case Field::kFirstTxnAt: return SegField::kFirstTxnAt;
@@ -342,11 +343,118 @@ class SegmentEvaluator {
   }
 
   // Whether n is a predicate on a sliced ordered field (answered exactly from its slices).
-  bool sliced_range(const Node& n) const {
+  bool sliced_range(const Node& n) {
     if (!db_.sliced()) return false;
     if (n.kind != Node::Kind::kCompare && n.kind != Node::Kind::kBetween && n.kind != Node::Kind::kIn)
       return false;
+    if (n.field == Field::kAttribute) {
+      auto d = attribute_def(n);
+      return d && segment::attribute_queryable(**d) && segment::is_sliced_attribute((*d)->type);
+    }
     return segment::is_sliced(seg_field(n.field));
+  }
+
+  // The attribute a kAttribute node names, resolved against the transaction's schema: a name
+  // it does not declare (dropped, renamed) or of another type or scale is kInvalidArgument.
+  Result<const AttributeDef*> attribute_def(const Node& n) {
+    if (!schema_) {
+      auto s = db_.schema_of(st_);
+      if (!s) return tl::unexpected(s.error());
+      schema_ = *s;
+    }
+    const AttributeDef* def = schema_->find(n.attribute);
+    if (!def)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "attribute " + n.attribute + ": not declared by the database's schema");
+    if (def->type != n.attribute_type ||
+        (def->type == AttributeType::kDecimal && def->scale != n.attribute_scale))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "attribute " + n.attribute + ": the query was made for another type (" +
+                            std::string(to_string(n.attribute_type)) + ", the schema says " +
+                            std::string(to_string(def->type)) + ")");
+    return def;
+  }
+
+  // A predicate on a custom attribute: from its postings or slices when it is queryable
+  // (attribute_queryable), else a scan: every member of the universe stays a candidate, read
+  // and checked with query::matches by resolve() (within an `and`, only the candidates the
+  // other operands leave).
+  Result<Sets> attribute_predicate(const Node& n, PlanStep& step) {
+    auto d = attribute_def(n);
+    if (!d) return tl::unexpected(d.error());
+    const AttributeDef& def = **d;
+    auto total = all();
+    if (!total) return tl::unexpected(total.error());
+    if (!segment::attribute_queryable(def)) {
+      if (trace_) {
+        step.label = "scan: attribute " + def.name + " not indexed (" + n.to_string() + ")";
+        step.estimate = static_cast<double>((*total)->size());
+      }
+      return finish(step, Sets{{}, **total});
+    }
+    if (trace_) step.label = "index " + n.to_string();
+    Sets acc;
+    if (segment::is_sliced_attribute(def.type)) {
+      std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
+      auto interval = [&](Cmp c, std::int64_t v) -> std::pair<std::int64_t, std::int64_t> {
+        switch (c) {
+          case Cmp::kEq: case Cmp::kNe: return {v, v};
+          case Cmp::kLt: if (v == kMin) return {1, 0}; return {kMin, v - 1};
+          case Cmp::kLe: return {kMin, v};
+          case Cmp::kGt: if (v == kMax) return {1, 0}; return {v + 1, kMax};
+          case Cmp::kGe: return {v, kMax};
+        }
+        return {1, 0};
+      };
+      for (const auto& v : n.values)
+        if (!std::holds_alternative<std::int64_t>(v))
+          return make_error(ErrorCode::kInvalidArgument,
+                            "attribute " + def.name + ": expected a number operand");
+      if (n.kind == Node::Kind::kBetween) intervals.push_back({val(n.values.at(0)), val(n.values.at(1))});
+      else if (n.kind == Node::Kind::kIn) for (auto& v : n.values) intervals.push_back({val(v), val(v)});
+      else intervals.push_back(interval(n.cmp, val(n.values.at(0))));
+      auto it = attribute_slices_.find(def.id);
+      if (it == attribute_slices_.end()) it = attribute_slices_.try_emplace(def.id, index_, def).first;
+      for (auto [lo, hi] : intervals) {
+        if (lo > hi) continue;
+        auto in = it->second.range(lo, hi, within_);
+        if (!in) return tl::unexpected(in.error());
+        acc.sure |= *in;
+      }
+    } else {
+      for (const auto& v : n.values) {
+        std::string value;
+        if (def.type == AttributeType::kBool) {
+          if (!std::holds_alternative<std::int64_t>(v))
+            return make_error(ErrorCode::kInvalidArgument, "attribute " + def.name + ": expected true or false");
+          value = val(v) ? "1" : "0";
+        } else {
+          if (!std::holds_alternative<std::string>(v))
+            return make_error(ErrorCode::kInvalidArgument, "attribute " + def.name + ": expected text");
+          value = std::get<std::string>(v);
+          if (def.type == AttributeType::kEnum) {
+            for (const auto& declared : def.values)
+              if (declared.size() == value.size() &&
+                  std::equal(declared.begin(), declared.end(), value.begin(), [](char a, char b) {
+                    return normalize::ascii_lower(a) == normalize::ascii_lower(b);
+                  }))
+                value = declared;
+          } else {
+            value = normalize::fold(value);
+          }
+        }
+        auto m = segment::attribute_members(index_, def, value);
+        if (!m) return tl::unexpected(m.error());
+        acc.sure |= *m;
+      }
+    }
+    if (n.kind == Node::Kind::kCompare && n.cmp == Cmp::kNe) {
+      Sets out;
+      out.sure = **total - acc.sure;
+      acc = std::move(out);
+    }
+    if (trace_) step.estimate = static_cast<double>(acc.sure.size());
+    return finish(step, std::move(acc));
   }
 
   // One reader per sliced field and query (a slice chunk read once is kept).
@@ -357,6 +465,7 @@ class SegmentEvaluator {
   }
 
   Result<Sets> predicate(const Node& n, PlanStep& step) {
+    if (n.field == Field::kAttribute) return attribute_predicate(n, step);
     if (trace_) step.label = "index " + n.to_string();
     const Field f = n.field;
     const SegField sf = seg_field(f);
@@ -539,6 +648,8 @@ class SegmentEvaluator {
   const bool trace_;
   std::optional<IdSet> all_;
   std::map<SegField, segment::SliceReader> slice_readers_;
+  std::map<std::uint32_t, segment::SliceReader> attribute_slices_;  // by attribute id
+  std::shared_ptr<const Schema> schema_;  // the transaction's, loaded on first use
   // Set while an `and` evaluates a sliced range after its other children: the members those
   // left (the `and` intersects the range with them, so a range may answer within them only;
   // a complement or union above the range inside the `and` keeps that property). Cleared for

@@ -162,19 +162,21 @@ namespace {
 
 // The codec's decoder of record type T (a record's key is its 8-byte id).
 template <class T>
-Result<T> decode_record(const codec::RecordCodec& codec, Bytes key, Bytes stored) {
-  if constexpr (std::is_same_v<T, Customer>) return codec.decode_customer(key, stored);
+Result<T> decode_record(const codec::RecordCodec& codec, Bytes key, Bytes stored,
+                        const Schema& schema) {
+  if constexpr (std::is_same_v<T, Customer>) return codec.decode_customer(key, stored, schema);
   else if constexpr (std::is_same_v<T, Relationship>) return codec.decode_relationship(key, stored);
-  else return codec.decode_transaction(key, stored);
+  else return codec.decode_transaction(key, stored, schema);
 }
 
 // A point read's result decoded as T: nullopt when the key is absent.
 template <class T>
 Result<std::optional<T>> decode_found(const codec::RecordCodec& codec, Bytes key,
-                                      const Result<std::optional<Bytes>>& stored) {
+                                      const Result<std::optional<Bytes>>& stored,
+                                      const Schema& schema) {
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return std::optional<T>();
-  auto r = decode_record<T>(codec, key, **stored);
+  auto r = decode_record<T>(codec, key, **stored, schema);
   if (!r) return tl::unexpected(r.error());
   return std::optional<T>(std::move(*r));
 }
@@ -190,14 +192,18 @@ storage::Table DatabaseImpl::table_of() const {
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) const {
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(id);
-  return decode_found<T>(codec(), k.span(), get(st, table_of<T>(), k.span()));
+  return decode_found<T>(codec(), k.span(), get(st, table_of<T>(), k.span()), **schema);
 }
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(OrderedReader& reader, std::uint64_t id) const {
+  auto schema = schema_of(reader.state());
+  if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(id);
-  return decode_found<T>(codec(), k.span(), reader.get(k.span()));
+  return decode_found<T>(codec(), k.span(), reader.get(k.span()), **schema);
 }
 
 template storage::Table DatabaseImpl::table_of<Customer>() const;
@@ -211,8 +217,10 @@ template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, 
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 
 Status DatabaseImpl::store_customer(TxnState& st, const Customer& c, OrderedWriter* customers) {
+  auto schema = schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(c.id);
-  codec().encode(k.span(), c, st.buf);
+  codec().encode(k.span(), c, **schema, st.buf);
   if (customers) return put(st, *customers, k.span(), st.buf);
   return put(st, tables().customers, k.span(), st.buf);
 }

@@ -127,6 +127,8 @@ Status upgrade_v3_text(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys
   if (auto s = drop_folded_postings(d, st, keys); !s) return s;
   std::vector<CustomerId> kept;
   // Customers in id order, a batch at a time: no cursor lives across the writes.
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   constexpr std::size_t kBatch = 10'000;
   std::uint64_t next = 0;
   for (;;) {
@@ -138,7 +140,7 @@ Status upgrade_v3_text(DatabaseImpl& d, TxnState& st, const segment::SegmentKeys
       coding::IdKey from(next);
       auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
         if (batch.size() == kBatch) return more = true, storage::Next::stop();
-        auto c = d.codec().decode_customer(k, v);
+        auto c = d.codec().decode_customer(k, v, **schema);
         if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
         next = c->id + 1;
         batch.push_back(std::move(*c));

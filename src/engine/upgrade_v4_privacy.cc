@@ -21,6 +21,8 @@ namespace {
 // was read (no cursor lives across fn's writes).
 template <class T, class Fn>
 Status each_record(DatabaseImpl& d, TxnState& st, storage::Table table, Fn&& fn) {
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   constexpr std::size_t kBatch = 10'000;
   std::uint64_t next = 0;
   for (;;) {
@@ -33,8 +35,8 @@ Status each_record(DatabaseImpl& d, TxnState& st, storage::Table table, Fn&& fn)
       auto s = walk.from(from.span(), [&](storage::Bytes k, storage::Bytes v) {
         if (batch.size() == kBatch) return more = true, storage::Next::stop();
         Result<T> r = [&] {
-          if constexpr (std::is_same_v<T, Customer>) return d.codec().decode_customer(k, v);
-          else return d.codec().decode_transaction(k, v);
+          if constexpr (std::is_same_v<T, Customer>) return d.codec().decode_customer(k, v, **schema);
+          else return d.codec().decode_transaction(k, v, **schema);
         }();
         if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
         next = r->id + 1;
@@ -171,7 +173,9 @@ Status upgrade_v4_privacy(DatabaseImpl& d, TxnState& st, const segment::SegmentK
   return each_record<Transaction>(d, st, d.tables().transactions,
                                   [&](const Transaction& t) -> Status {
                                     const std::string key = index::IndexKeys::id_key(t.id);
-                                    d.codec().encode(coding::as_bytes(key), t, st.buf);
+                                    auto schema = d.schema_of(st);
+                                    if (!schema) return tl::unexpected(schema.error());
+                                    d.codec().encode(coding::as_bytes(key), t, **schema, st.buf);
                                     return d.put(st, d.tables().transactions,
                                                  coding::as_bytes(key), st.buf);
                                   });

@@ -256,4 +256,171 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
   return {};
 }
 
+
+// ---- custom attributes -------------------------------------------------------------------------
+
+namespace {
+
+tl::unexpected<Error> reason(std::string why) {
+  return make_error(ErrorCode::kInvalidArgument, std::move(why));
+}
+
+std::string_view alternative_name(const AttributeValue& v) {
+  static constexpr std::string_view kNames[] = {"a bool", "an integer", "a text", "a date",
+                                                "a timestamp", "a tag list"};
+  return kNames[v.index()];
+}
+
+std::string_view expected_for(AttributeType t) {
+  switch (t) {
+    case AttributeType::kText: return "a text";
+    case AttributeType::kEnum: return "a text (an enum value)";
+    case AttributeType::kInteger: return "an integer";
+    case AttributeType::kDecimal: return "an integer (the decimal, scaled)";
+    case AttributeType::kAmount: return "an integer (minor units)";
+    case AttributeType::kDate: return "a date";
+    case AttributeType::kTimestamp: return "a timestamp";
+    case AttributeType::kBool: return "a bool";
+    case AttributeType::kTagSet: return "a tag list";
+  }
+  return "?";
+}
+
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) {
+    if (!out.empty()) out += ", ";
+    out += v;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status check_attribute_value(const AttributeDef& def, AttributeValue& v) {
+  auto wrong = [&] {
+    return reason("expected " + std::string(expected_for(def.type)) + ", found " +
+                  std::string(alternative_name(v)));
+  };
+  switch (def.type) {
+    case AttributeType::kText: {
+      auto* s = std::get_if<std::string>(&v);
+      if (!s) return wrong();
+      if (!normalize::is_utf8(*s)) return reason("not UTF-8");
+      std::string t = normalize::stored_text(*s);
+      if (t.empty()) return reason("empty text (leave the attribute absent instead)");
+      if (t.size() > kMaxAttributeTextBytes)
+        return reason("longer than " + std::to_string(kMaxAttributeTextBytes) + " bytes");
+      if (has_refused_control(t, TextKind::kLine)) return reason("contains control characters");
+      *s = std::move(t);
+      return {};
+    }
+    case AttributeType::kEnum: {
+      auto* s = std::get_if<std::string>(&v);
+      if (!s) return wrong();
+      const std::string_view given = normalize::trim_view(*s);
+      for (const std::string& declared : def.values)
+        if (normalize::iequals(given, declared)) {
+          *s = declared;
+          return {};
+        }
+      return reason("not one of the declared values (" + joined(def.values) + "): " +
+                    message::quoted(*s));
+    }
+    case AttributeType::kInteger:
+    case AttributeType::kDecimal:
+      if (!std::holds_alternative<std::int64_t>(v)) return wrong();
+      return {};
+    case AttributeType::kAmount: {
+      auto* i = std::get_if<std::int64_t>(&v);
+      if (!i) return wrong();
+      if (*i > kMaxAmount || *i < -kMaxAmount) return reason("magnitude above 10^15 minor units");
+      return {};
+    }
+    case AttributeType::kDate: {
+      auto* d = std::get_if<std::chrono::sys_days>(&v);
+      if (!d) return wrong();
+      if (*d < kMinDate || *d > kMaxDate) return reason("date outside 1800-01-01..2200-12-31");
+      return {};
+    }
+    case AttributeType::kTimestamp: {
+      auto* t = std::get_if<Timestamp>(&v);
+      if (!t) return wrong();
+      const Timestamp lo = std::chrono::time_point_cast<std::chrono::milliseconds>(kMinDate);
+      const Timestamp end = std::chrono::time_point_cast<std::chrono::milliseconds>(
+          kMaxDate + std::chrono::days(1));
+      if (*t < lo || *t >= end) return reason("timestamp outside 1800-01-01..2200-12-31");
+      return {};
+    }
+    case AttributeType::kBool:
+      if (!std::holds_alternative<bool>(v)) return wrong();
+      return {};
+    case AttributeType::kTagSet: {
+      auto* tags = std::get_if<std::vector<std::string>>(&v);
+      if (!tags) return wrong();
+      std::vector<std::string> out;
+      out.reserve(tags->size());
+      for (const std::string& raw : *tags) {
+        if (!normalize::is_utf8(raw)) return reason("tag not UTF-8");
+        std::string t = normalize::casefold(normalize::trim_view(raw));
+        if (t.empty() || t.size() > kMaxTagSetTagBytes ||
+            t.find_first_of("|,") != std::string::npos || has_refused_control(t, TextKind::kLine))
+          return reason("bad tag " + message::quoted(raw) + " (empty, over " +
+                        std::to_string(kMaxTagSetTagBytes) +
+                        " bytes folded, or has '|', ',' or a control character)");
+        if (!def.values.empty() &&
+            std::find(def.values.begin(), def.values.end(), t) == def.values.end())
+          return reason("tag " + message::quoted(raw) + " is not one of the declared values (" +
+                        joined(def.values) + ")");
+        out.push_back(std::move(t));
+      }
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
+      if (out.empty()) return reason("empty tag set (leave the attribute absent instead)");
+      if (out.size() > kMaxTagSetTags)
+        return reason("more than " + std::to_string(kMaxTagSetTags) + " tags");
+      *tags = std::move(out);
+      return {};
+    }
+  }
+  return reason("unknown attribute type");
+}
+
+Status validate_attributes(Attributes& attrs, const Schema& schema, AttributeTable table,
+                           const Attributes* stored) {
+  auto named = [](std::string_view name, const Error& e) {
+    return make_error(e.code(), "attribute " + std::string(name) + ": " + e.message());
+  };
+  Attributes out;
+  for (auto& [name, value] : attrs) {
+    const AttributeDef* def = schema.find(name, table);
+    if (!def)
+      return make_error(ErrorCode::kInvalidArgument,
+                        "attribute " + name + ": unknown attribute of " +
+                            std::string(to_string(table)) + " (custdb schema list)");
+    if (out.count(def->name))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "attribute " + def->name + ": given twice (names are case-insensitive)");
+    if (stored) {
+      auto it = stored->find(def->name);
+      if (it != stored->end() && it->second == value) {
+        out.emplace(def->name, std::move(value));
+        continue;
+      }
+    }
+    if (auto s = check_attribute_value(*def, value); !s) return named(def->name, s.error());
+    out.emplace(def->name, std::move(value));
+  }
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table || !def.required || out.count(def.name)) continue;
+    if (!stored && def.default_value) {
+      out.emplace(def.name, *def.default_value);
+      continue;
+    }
+    return make_error(ErrorCode::kInvalidArgument, "attribute " + def.name + ": required");
+  }
+  attrs = std::move(out);
+  return {};
+}
+
 }  // namespace custdb::detail

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "custdb/attributes.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
 
@@ -38,6 +39,26 @@ Status validate_relationship(Relationship& r);
 // amount (same currency: absent is set equal to amount, a different value is an error).
 // ts at the epoch (Timestamp{}) is "ts: required".
 Status validate_transaction(Transaction& t, std::string_view base_currency);
+// Custom attributes (custdb/attributes.h). Checks and normalizes one value of `def` in place:
+// the variant alternative of def.type, then the type's rules (text: trimmed, NFC, 1..
+// kMaxAttributeTextBytes, no control characters; enum: a declared value, matched
+// case-insensitively, held as declared; amount: |v| <= kMaxAmount; date and timestamp: within
+// 1800-01-01..2200-12-31; tag set: 1..kMaxTagSetTags tags, each trimmed and folded, 1..
+// kMaxTagSetTagBytes bytes, no '|', ',' or control characters, one of def.values when those
+// are declared; sorted and unique). kInvalidArgument with the reason alone (callers prefix
+// "attribute NAME: ").
+Status check_attribute_value(const AttributeDef& def, AttributeValue& v);
+// Checks and normalizes the custom attribute values of one record of `table` against `schema`
+// (the writing transaction's, DatabaseImpl::schema_of). Every name must be a live attribute
+// of the table (case-insensitive; the entry is re-keyed to the declared name); every value
+// passes check_attribute_value. `stored` null (an insert): an absent required attribute takes
+// its default. `stored` (an update: the stored record's values): a value equal to the stored
+// one is kept as stored unchecked. An absent required attribute without a default (insert), or
+// a required attribute removed (update), is "required". Errors: kInvalidArgument
+// "attribute NAME: reason" ("attribute x: unknown attribute of customers").
+Status validate_attributes(Attributes& attrs, const Schema& schema, AttributeTable table,
+                           const Attributes* stored);
+
 // An ISO 4217 code: three ASCII letters, of either case, whose upper case is listed by
 // iso-codes and is not XXX or XTS (util/iso_codes.h). A pure check: `code` is not changed.
 bool is_currency_code(std::string_view code);

@@ -73,7 +73,7 @@ const char* to_string(SegField f) {
       "all", "type", "tier", "stage", "region", "city", "country", "gender", "income_band",
       "risk", "birth_date", "created_at", "consent_email", "consent_sms", "consent_phone", "tag",
       "txn_count", "total_amount", "first_txn_at", "last_txn_at", "p_alive", "expected_purchases",
-      "clv", "r_score", "f_score", "m_score", "consent_profiling", "consent_sharing"};
+      "clv", "r_score", "f_score", "m_score", "consent_profiling", "consent_sharing", "attribute"};
   auto i = static_cast<std::size_t>(f);
   return i < std::size(kNames) ? kNames[i] : "?";
 }

@@ -1,7 +1,7 @@
 // The segment index of custom attributes (custdb/attributes.h; issue #17): which postings an
 // indexed customer attribute gives a customer, and how the planner and reports read them.
 // Owned with the rest of the segment index (segment_index.h owns the key and chunk layout;
-// this file says what an attribute puts there). TODO(owner D, #17): implement.
+// this file says what an attribute puts there).
 //
 // Layout (docs/format.md, "Custom attribute postings"):
 //   categorical (text, enum, bool, tag_set): one posting per value, SegField::kAttribute with
@@ -15,6 +15,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +68,52 @@ index::Posting attribute_posting(const AttributeDef& def, std::string_view value
 void queue_attribute_postings(const SegmentKeys& keys, detail::TxnState& st,
                               const AttributeDef& def, const Customer* before,
                               const Customer* after);
+
+// ---- what a customer's value gives (pure) ----
+// The categorical values of def a customer has, as postings key them (sorted, unique):
+// text folded (empty: none), enum as stored, bool "0" / "1", each tag folded.
+std::vector<std::string> attribute_values(const AttributeDef& def, const Customer& c);
+// The value of ordered attribute def as its slices hold it (int64: the stored units; a date
+// as days, a timestamp as ms); nullopt when absent.
+std::optional<std::int64_t> attribute_number(const AttributeDef& def, const Customer& c);
+std::optional<std::int64_t> attribute_number(const AttributeValue& v);
+
+// Encrypted files: the sealed meta key of text / tag_set attribute def's value dictionary
+// ("values.attribute.<id>", "+ ".personal" for a personal attribute of a split file, sealed
+// under the personal key); empty when the attribute keeps none (plaintext, other types).
+std::string attribute_dictionary_key(const SegmentKeys& keys, const AttributeDef& def);
+inline constexpr std::string_view kAttributeDictionaryPrefix = "values.attribute.";
+
+// The chunk-level changes that move customer `before` to `after` in def's postings
+// (categorical postings and slices alike): fn(chunk key, id's low bits, present, value),
+// value the categorical value added or removed (empty for slices). Shared by the writer and
+// SegmentCheck.
+using AttributeDeltaFn =
+    std::function<void(const std::string& chunk_key, std::uint32_t low, bool present,
+                       const std::string& value)>;
+void for_each_attribute_delta(const SegmentKeys& keys, const AttributeDef& def,
+                              const Customer* before, const Customer* after,
+                              const AttributeDeltaFn& fn);
+
+// Every attribute of `schema` attribute_indexed_for says, for one customer change (the write
+// path: DatabaseImpl::queue_postings).
+void queue_schema_postings(const SegmentKeys& keys, detail::TxnState& st, const Schema& schema,
+                           const Customer* before, const Customer* after);
+
+// ---- reads ----
+// The members of categorical attribute def's value (the posting of attribute_posting).
+Result<index::IdSet> attribute_members(SegmentIndex& index, const AttributeDef& def,
+                                       std::string_view value);
+// The values of text / tag_set attribute def with members, ascending: plaintext from the
+// stored keys (a long value's hashed key is resolved by reading one member's record);
+// encrypted from the dictionary (a superset). Enum: the declared values; bool: "0", "1".
+Result<std::vector<std::string>> attribute_value_list(SegmentIndex& index, const AttributeDef& def);
+
+// Erasure (encrypted files): removes from the attribute value dictionaries the values of
+// `before` (a customer whose postings were just flushed away or changed) that no customer has
+// any more, so no dictionary keeps an erased customer's value.
+Status prune_attribute_dictionaries(detail::DatabaseImpl& db, detail::TxnState& st,
+                                    const Customer& before);
 
 // Removes what the index keeps per attribute besides its postings (the encrypted text value
 // dictionary), when an index drop ends.

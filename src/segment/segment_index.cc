@@ -9,6 +9,7 @@
 
 #include "crypto/crypto.h"
 #include "engine/db_impl.h"
+#include "segment/attribute_index.h"
 #include "segment/slices.h"
 
 namespace custdb::segment {
@@ -447,16 +448,23 @@ bool tracks_value(const SegmentKeys& keys, const Delta& d) {
   return d.present && keys.tokenized() && keys.sliced() && is_text_field(d.posting->field);
 }
 
-// The stored dictionary of f (empty when none).
-Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
-                                                 detail::TxnState& st, SegField f) {
-  const std::string key = dictionary_key(f);
+}  // namespace
+
+Result<std::vector<std::string>> read_value_dictionary(const detail::DatabaseImpl& db,
+                                                       detail::TxnState& st, const std::string& key) {
   auto payload = db.get_sealed_meta(st, key);
   if (!payload) return tl::unexpected(payload.error());
   if (!*payload) return std::vector<std::string>();
   auto values = decode_dictionary(**payload);
   if (!values) return make_error(ErrorCode::kCorruption, "meta " + key + ": malformed value dictionary");
   return std::move(*values);
+}
+
+namespace {
+// The stored dictionary of f (empty when none).
+Result<std::vector<std::string>> read_dictionary(const detail::DatabaseImpl& db,
+                                                 detail::TxnState& st, SegField f) {
+  return read_value_dictionary(db, st, dictionary_key(f));
 }
 }  // namespace
 
@@ -502,6 +510,8 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
   // Customers in id order, `batch` at a time: each batch's deltas are flushed before the next
   // walk starts after its last id (no cursor lives across the writes, and the queue never
   // holds more than one batch).
+  auto schema = db.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   std::uint64_t next = 0;
   for (;;) {
     std::size_t n = 0;
@@ -511,7 +521,7 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
     coding::IdKey from(next);
     auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
       if (n == batch) return more = true, storage::Next::stop();
-      auto c = db.codec().decode_customer(k, v);
+      auto c = db.codec().decode_customer(k, v, **schema);
       if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
       queue(keys, st, nullptr, &*c, /*slices_only=*/true);
       ++n;
@@ -584,6 +594,17 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = db.put_sealed_meta(st, dictionary_key(field), encode_dictionary(merged)); !s) return s;
   }
   st.values_added.clear();
+  for (const auto& [key, added] : st.attribute_values_added) {
+    auto current = read_value_dictionary(db, st, key);
+    if (!current) return tl::unexpected(current.error());
+    std::vector<std::string> merged;
+    merged.reserve(current->size() + added.size());
+    std::set_union(current->begin(), current->end(), added.begin(), added.end(),
+                   std::back_inserter(merged));
+    if (merged.size() == current->size()) continue;
+    if (auto s = db.put_sealed_meta(st, key, encode_dictionary(merged)); !s) return s;
+  }
+  st.attribute_values_added.clear();
   std::vector<std::uint8_t> out, serialized;
   // One chunk: read it once, apply its deltas in order, write it back (or delete it if empty).
   auto apply = [&](const std::string& key,
@@ -610,6 +631,74 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
     if (auto s = apply(it->first, it->second); !s) return s;
     it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
+  // Custom attribute slices: per attribute, the changed customers in id order, per chunk the
+  // bits that turn on and off per slice, applied in bulk.
+  for (auto& [attr, changes] : st.attribute_slice_changes) {
+    std::vector<std::pair<CustomerId, const detail::TxnState::AttributeSliceChange*>> ids;
+    ids.reserve(changes.size());
+    for (const auto& [id, c] : changes) ids.emplace_back(id, &c);
+    std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> slice_keys;
+    for (int i = 0; i < kSlicesPerField; ++i)
+      slice_keys.push_back(db.seg_keys().attribute_slice_key(attr.first, attr.second, i));
+    std::vector<std::vector<std::uint32_t>> on(kSlicesPerField), off(kSlicesPerField);
+    auto write = [&](std::uint64_t chunk) -> Status {
+      for (int i = 0; i < kSlicesPerField; ++i) {
+        auto& add = on[static_cast<std::size_t>(i)];
+        auto& remove = off[static_cast<std::size_t>(i)];
+        if (add.empty() && remove.empty()) continue;
+        const std::string key = chunk_key(slice_keys[static_cast<std::size_t>(i)], chunk);
+        auto stored = db.get(st, db.tables().segments, as_bytes(key));
+        if (!stored) return tl::unexpected(stored.error());
+        Roaring bits;
+        if (*stored) {
+          auto c = index.read_chunk(key, **stored);
+          if (!c) return tl::unexpected(c.error());
+          bits = std::move(*c);
+        }
+        if (!add.empty()) {
+          Roaring r;
+          r.addMany(add.size(), add.data());
+          bits |= r;
+        }
+        if (!remove.empty()) {
+          Roaring r;
+          r.addMany(remove.size(), remove.data());
+          bits -= r;
+        }
+        add.clear();
+        remove.clear();
+        Status s;
+        if (bits.isEmpty()) {
+          s = db.del(st, db.tables().segments, as_bytes(key));
+        } else {
+          bits.runOptimize();
+          encode_bitmap(bits, db.codec().sealed(), serialized);
+          wrap_chunk(db, key, serialized, out);
+          s = db.put(st, db.tables().segments, as_bytes(key), out);
+        }
+        if (!s) return s;
+      }
+      return {};
+    };
+    std::optional<std::uint64_t> current;
+    for (const auto& [id, c] : ids) {
+      if (current && chunk_of(id) != *current)
+        if (auto s = write(*current); !s) return s;
+      current = chunk_of(id);
+      const std::uint32_t low = low_bits(id);
+      const std::uint64_t ub = c->from ? biased(*c->from) : 0, ua = c->to ? biased(*c->to) : 0;
+      for (std::uint64_t flipped = ub ^ ua; flipped; flipped &= flipped - 1) {
+        const int bit = __builtin_ctzll(flipped);
+        ((ua >> bit) & 1 ? on : off)[static_cast<std::size_t>(bit)].push_back(low);
+      }
+      if (c->from.has_value() != c->to.has_value())
+        (c->to ? on : off)[kExistsSlice].push_back(low);
+    }
+    if (current)
+      if (auto s = write(*current); !s) return s;
+  }
+  st.attribute_slice_changes.clear();
   if (st.slice_changes.empty()) return {};
   // Slices: the changed customers in id order, one chunk at a time; per (slice, chunk) the ids
   // whose bit turns on and off (ascending, each once), applied in bulk to the stored bitmap.
@@ -816,6 +905,17 @@ void SegmentCheck::expect(const Customer& c) {
     if (tracks_extent(keys_, d)) widen(extents_[d.posting->field], index::decode_bucket(d.posting->bucket));
     if (tracks_value(keys_, d)) values_[d.posting->field].insert(d.posting->bucket);
   });
+  if (schema_)
+    for (const AttributeDef& def : schema_->attributes) {
+      if (!attribute_indexed_for(def, c.id)) continue;
+      const std::string dict = attribute_dictionary_key(keys_, def);
+      for_each_attribute_delta(keys_, def, nullptr, &c,
+                               [&](const std::string& key, std::uint32_t low, bool,
+                                   const std::string& value) {
+                                 chunks_[key].add(low);
+                                 if (!dict.empty()) attribute_values_[dict].insert(value);
+                               });
+    }
 }
 
 Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem) {
@@ -867,6 +967,20 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
     if (!lacking.empty())
       problem(Kind::kBadMetadata, "meta",
               dictionary_key(field) + " lacks " + std::to_string(lacking.size()) +
+                  " values in use (reports would miss their groups)");
+  }
+  for (const auto& [key, used] : attribute_values_) {
+    auto stored = read_value_dictionary(index.db(), index.state(), key);
+    if (!stored) {
+      problem(Kind::kBadMetadata, "meta", key + ": " + stored.error().message());
+      continue;
+    }
+    std::vector<std::string> lacking;
+    std::set_difference(used.begin(), used.end(), stored->begin(), stored->end(),
+                        std::back_inserter(lacking));
+    if (!lacking.empty())
+      problem(Kind::kBadMetadata, "meta",
+              key + " lacks " + std::to_string(lacking.size()) +
                   " values in use (reports would miss their groups)");
   }
   return {};

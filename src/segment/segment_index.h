@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "custdb/attributes.h"
 #include "custdb/check.h"
 #include "custdb/status.h"
 #include "custdb/types.h"
@@ -101,6 +104,19 @@ class SegmentKeys {
   // The same by index: sliced_index(f) * kSlicesPerField + slice (0..584).
   const std::string& slice_key_at(std::size_t at) const { return slice_keys_[at]; }
 
+  // ---- custom attributes (attribute_index.h) ----
+  // The posting key of categorical attribute `id`'s value (folded text, enum spelling, "0" /
+  // "1", tag): plaintext [28][min(len, 255)][id u32 BE][value'] (value' the value when at most
+  // kMaxPlainAttributeValue bytes, else its first 224 bytes, 0xFF and a 16-byte BLAKE2b of
+  // it: LMDB keys are at most 511 bytes); tokenized token(32 + 28, [id u32 BE][value]), and
+  // with `personal` in a split file the personal key's token then 'P' (kDeniedPostingKey
+  // without the personal key).
+  std::string attribute_key(std::uint32_t id, bool personal, std::string_view value) const;
+  // The posting key of slice `slice` (0..64) of ordered attribute `id`: plaintext
+  // [0x40 + 28][5][id u32 BE][slice]; tokenized token(32 + 28, [0xFF][id u32 BE][slice])
+  // (personal as above). Memoized (thread-safe).
+  std::string attribute_slice_key(std::uint32_t id, bool personal, int slice) const;
+
  private:
   const crypto::Tokenizer* tok_;
   const crypto::Tokenizer* personal_ = nullptr;
@@ -109,7 +125,12 @@ class SegmentKeys {
   bool consent_purposes_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
+  // Tokenized attribute slice keys by (id, personal): 65 each, computed on first use.
+  mutable std::mutex attribute_slice_mu_;
+  mutable std::map<std::pair<std::uint32_t, bool>, std::vector<std::string>> attribute_slice_keys_;
 };
+// Plaintext attribute values longer than this are keyed by a prefix and a hash.
+inline constexpr std::size_t kMaxPlainAttributeValue = 240;
 
 // The personal fields of the segment index (format 4, encrypted): city and birth date.
 inline bool is_personal_field(SegField f) {
@@ -174,6 +195,9 @@ inline constexpr std::string_view kDictionaryPrefix = "values.";
 // [u16 BE length][bytes] per value, strictly ascending.
 std::string encode_dictionary(const std::vector<std::string>& sorted_values);
 std::optional<std::vector<std::string>> decode_dictionary(std::string_view bytes);
+// The stored dictionary under meta key `key` (empty when absent); kCorruption when malformed.
+Result<std::vector<std::string>> read_value_dictionary(const detail::DatabaseImpl& db,
+                                                       detail::TxnState& st, const std::string& key);
 
 // ---- bucket enumeration (pure) -----------------------------------------------------------------
 // The buckets of ordered field f whose values can lie in [lo, hi] (values as bucket_of takes
@@ -227,6 +251,7 @@ class SegmentIndex {
   // The same, the posting named by its key.
   Result<index::IdSet> members_of_key(const std::string& posting_key);
   const detail::DatabaseImpl& db() const { return db_; }
+  detail::TxnState& state() const { return st_; }
   // The buckets of ordered field f in [blo, bhi] that may have members, ascending:
   // plaintext, the stored ones (one ordered walk); encrypted, every bucket within the extent.
   Result<std::vector<std::int64_t>> buckets(SegField f, std::int64_t blo, std::int64_t bhi);
@@ -265,6 +290,9 @@ class SegmentCheck {
   // problem(kind, where: "idx.segments" or "meta", what)
   using Report = std::function<void(CheckProblem::Kind, std::string where, std::string what)>;
   explicit SegmentCheck(const SegmentKeys& keys) : keys_(keys) {}
+  // The schema of the checked snapshot: expect() then expects the postings of every custom
+  // attribute attribute_indexed_for says (attribute_index.h), and verify() their dictionaries.
+  void set_schema(std::shared_ptr<const Schema> schema) { schema_ = std::move(schema); }
   void expect(const Customer& c);
   // Walks the stored index; `chunks` counts the stored bitmaps.
   Status verify(SegmentIndex& index, std::uint64_t& chunks, const Report& problem);
@@ -276,6 +304,9 @@ class SegmentCheck {
   std::map<std::uint64_t, Roaring> slice_chunks_;
   std::map<SegField, std::optional<Extent>> extents_;
   std::map<SegField, std::set<std::string>> values_;  // encrypted: text values in use
+  std::shared_ptr<const Schema> schema_;
+  // Encrypted: the values in use per attribute dictionary (meta key).
+  std::map<std::string, std::set<std::string>> attribute_values_;
 };
 
 }  // namespace custdb::segment

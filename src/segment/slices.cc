@@ -88,12 +88,20 @@ std::optional<std::int64_t> sliced_value(const Customer& c, SegField f) {
 
 SliceReader::SliceReader(SegmentIndex& index, SegField f) : index_(index), field_(f) {
   assert(is_sliced(f));
+  for (int i = 0; i < kSlicesPerField; ++i) keys_.push_back(index.db().seg_keys().slice_key(f, i));
+}
+
+SliceReader::SliceReader(SegmentIndex& index, const AttributeDef& def)
+    : index_(index), field_(SegField::kAttribute) {
+  const bool personal = def.personal;
+  for (int i = 0; i < kSlicesPerField; ++i)
+    keys_.push_back(index.db().seg_keys().attribute_slice_key(def.id, personal, i));
 }
 
 Result<const index::IdSet*> SliceReader::read(int slice) {
   auto& slot = slices_[static_cast<std::size_t>(slice)];
   if (!slot) {
-    auto m = index_.members_of_key(index_.db().seg_keys().slice_key(field_, slice));
+    auto m = index_.members_of_key(keys_[static_cast<std::size_t>(slice)]);
     if (!m) return tl::unexpected(m.error());
     slot = std::move(*m);
   }
@@ -114,7 +122,7 @@ Result<bool> SliceReader::chunk_words(int slice, std::uint64_t c, std::uint64_t*
     const Roaring* part = full->part(id_set_high(c));
     return part != nullptr && index::container_words(*part, key, words);
   }
-  auto bits = index_.chunk(index_.db().seg_keys().slice_key(field_, slice), c);
+  auto bits = index_.chunk(keys_[static_cast<std::size_t>(slice)], c);
   if (!bits) return tl::unexpected(bits.error());
   return index::container_words(*bits, key, words);
 }

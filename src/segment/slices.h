@@ -24,6 +24,10 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
+
+#include "custdb/attributes.h"
 
 #include "custdb/status.h"
 #include "custdb/types.h"
@@ -75,6 +79,8 @@ std::optional<std::int64_t> sliced_value(const Customer& c, SegField f);
 class SliceReader {
  public:
   SliceReader(SegmentIndex& index, SegField f);
+  // The slices of ordered custom attribute `def` (attribute_index.h); field() is kAttribute.
+  SliceReader(SegmentIndex& index, const AttributeDef& def);
 
   SegField field() const { return field_; }
   // Slice i (0..63) in full: every chunk. The empty set when absent.
@@ -99,6 +105,7 @@ class SliceReader {
 
   SegmentIndex& index_;
   SegField field_;
+  std::vector<std::string> keys_;  // the posting key of each slice
   std::array<std::optional<index::IdSet>, kSlicesPerField> slices_;
 };
 
