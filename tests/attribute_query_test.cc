@@ -10,13 +10,26 @@
 #include <string>
 #include <vector>
 
+#include <boost/test/data/test_case.hpp>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "custdb/analytics.h"
+#include "custdb/io.h"
+#include "custdb/privacy.h"
 #include "custdb/query.h"
+#include "program.h"
+#include "test_util.h"
 
 namespace {
 
 using namespace custdb;
 using namespace custdb::query;
 using namespace std::chrono_literals;
+using custdb::test::Mode;
+using custdb::test::TempDir;
+using custdb::test::must;
 
 AttributeDef def(std::string name, AttributeType type, std::vector<std::string> values = {},
                  int scale = 0) {
@@ -408,6 +421,183 @@ BOOST_AUTO_TEST_CASE(absent_versus_default) {
   BOOST_CHECK(!eval("loyalty_points < 1", absent, o));
   BOOST_CHECK(eval("loyalty_points != 0", absent, o));
   BOOST_CHECK(eval("not loyalty_points < 1", absent, o));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- end to end: a database's schema reaches every parse -------------------------------------
+
+// A database with `branch` (enum, indexed), `loyalty_points` (integer, indexed), `credit`
+// (amount, not indexed: queries scan) and 60 customers with values; `points_of` and
+// `branch_of` say what each got.
+struct AttributeDb {
+  TempDir dir;
+  std::optional<Database> handle;
+  Database& db;
+  std::map<CustomerId, std::int64_t> points_of;
+  std::map<CustomerId, std::string> branch_of;
+
+  explicit AttributeDb(Mode mode)
+      : handle(test::open_db(mode, dir.path() / "db")), db(*handle) {
+    AttributeDef branch = def("branch", AttributeType::kEnum, {"B017", "north", "south"});
+    branch.indexed = true;
+    AttributeDef points = def("loyalty_points", AttributeType::kInteger);
+    points.indexed = true;
+    must(db.add_attribute(branch));
+    must(db.add_attribute(points));
+    must(db.add_attribute(def("credit", AttributeType::kAmount)));
+    auto w = must(db.begin_write());
+    const char* branches[] = {"B017", "north", "south"};
+    for (int i = 0; i < 60; ++i) {
+      Customer c = test::sample_customer(i);
+      if (i % 7 != 0) c.attributes["branch"] = std::string(branches[i % 3]);
+      if (i % 5 != 0) c.attributes["loyalty_points"] = std::int64_t{i * 50};
+      c.attributes["credit"] = std::int64_t{i * 1234};
+      CustomerId id = must(w.insert_customer(c));
+      if (i % 5 != 0) points_of[id] = i * 50;
+      if (i % 7 != 0) branch_of[id] = branches[i % 3];
+    }
+    must(w.commit());
+  }
+
+  std::vector<CustomerId> expected(std::string_view branch, std::int64_t min_points) const {
+    std::vector<CustomerId> out;
+    for (const auto& [id, p] : points_of) {
+      auto b = branch_of.find(id);
+      if (p >= min_points && b != branch_of.end() && b->second == branch) out.push_back(id);
+    }
+    return out;
+  }
+};
+
+BOOST_AUTO_TEST_SUITE(attribute_query_db)
+
+BOOST_DATA_TEST_CASE(library_parses_with_the_database_schema, test::kModes, mode) {
+  AttributeDb t(mode);
+  auto view = must(t.db.begin_read());
+  const ParseOptions po = must(view.parse_options());
+  BOOST_REQUIRE(po.schema);
+  BOOST_TEST(po.schema->find("loyalty_points") != nullptr);
+  // The query, with double quotes, answered by the engine as the evaluator says.
+  Node q = parse_ok("branch = \"B017\" and loyalty_points >= 1000", po);
+  BOOST_TEST(must(must(view.select(q)).ids()) == t.expected("B017", 1000));
+  // credit is not indexed: the planner scans with query::matches; the answer agrees.
+  Node scan = parse_ok("credit >= 500.00 and branch != north", po);
+  std::vector<CustomerId> want;
+  EvalContext ctx;
+  must(view.for_each_customer([&](const Customer& c) {
+    if (matches(scan, c, ctx)) want.push_back(c.id);
+    return true;
+  }));
+  BOOST_TEST(!want.empty());
+  BOOST_TEST(must(must(view.select(scan)).ids()) == want);
+
+  // Export's --segment parses with the schema.
+  ExportOptions eo;
+  eo.segment = "loyalty_points >= 2500";
+  std::ostringstream out;
+  must(export_table(t.db, io::Table::kCustomers, out, io::Format::kCsv, eo));
+  std::size_t rows = 0;
+  for (char ch : out.str()) rows += ch == '\n';
+  std::size_t want_rows = 0;
+  for (const auto& [id, p] : t.points_of) want_rows += p >= 2500;
+  BOOST_TEST(rows == want_rows + 1);  // + the header
+}
+
+// Tier rules on a custom attribute: stored, read back, applied.
+BOOST_DATA_TEST_CASE(tier_rules_on_custom_attributes, test::kModes, mode) {
+  AttributeDb t(mode);
+  const ParseOptions po = must(must(t.db.begin_read()).parse_options());
+  Rule rule = must(parse_rule("tier = platinum when branch = north and loyalty_points >= 1000", po));
+  BOOST_TEST(rule.when == "branch = north and loyalty_points >= 1000");
+  must(set_rules(t.db, std::span<const Rule>(&rule, 1)));
+  auto stored = must(rules(must(t.db.begin_read())));
+  BOOST_REQUIRE(stored.size() == 1u);
+  BOOST_TEST(stored[0].when == rule.when);
+  // Without the schema the rule does not parse: the library must pass it.
+  BOOST_TEST(!parse_rule("tier = gold when loyalty_points > 1", ParseOptions{}).has_value());
+  must(apply_rules(t.db));
+  auto view = must(t.db.begin_read());
+  const std::vector<CustomerId> want = t.expected("north", 1000);
+  BOOST_TEST(!want.empty());
+  BOOST_TEST(must(must(view.select(parse_ok("tier = platinum", {}))).ids()) == want);
+  // The stored rule names the attribute: rename and drop are refused.
+  BOOST_TEST(!t.db.rename_attribute("branch", "office").has_value());
+  BOOST_TEST(!t.db.drop_attribute("loyalty_points").has_value());
+}
+
+BOOST_DATA_TEST_CASE(retention_policies_on_custom_attributes, test::kModes, mode) {
+  AttributeDb t(mode);
+  must(t.db.set_retention_policy("erase when loyalty_points >= 2500 and branch = south"));
+  RetentionOptions ro;
+  ro.dry_run = true;
+  RetentionReport report = must(t.db.apply_retention(ro));
+  BOOST_REQUIRE(report.actions.size() == 1u);
+  BOOST_TEST(report.actions[0].customers == t.expected("south", 2500).size());
+  BOOST_TEST(!t.db.set_retention_policy("erase when nothing_declared = 1").has_value());
+}
+
+// The CLI: segment (count, explain, --top --by an attribute), report --by / --measure on
+// attributes, rules from a file, export --segment.
+BOOST_AUTO_TEST_CASE(cli_on_custom_attributes) {
+  AttributeDb t(Mode::kPlain);
+  const std::string db = (t.dir.path() / "db").string();
+  t.handle.reset();  // closed: the CLI opens it
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--db", db});
+    return test::run_cli(args);
+  };
+  auto ok = [&](std::vector<std::string> args) {
+    auto r = run(args);
+    BOOST_TEST_REQUIRE(r.code == 0, r);
+    return r.out;
+  };
+  BOOST_TEST(ok({"segment", "--count", "branch = \"B017\" and loyalty_points >= 1000"}) ==
+             std::to_string(t.expected("B017", 1000).size()) + "\n");
+  BOOST_TEST(ok({"segment", "--count", "loyalty_points", ">=", "1000"}) ==
+             std::to_string(std::count_if(t.points_of.begin(), t.points_of.end(),
+                                          [](const auto& e) { return e.second >= 1000; })) + "\n");
+  // A bad value names the attribute; exit code 2 (usage).
+  auto bad = run({"segment", "--count", "branch = east"});
+  BOOST_TEST(bad.code == 2);
+  BOOST_TEST(bad.err.find("one of B017, north, south for branch") != std::string::npos, bad);
+  // --top --by an attribute: the highest loyalty_points first.
+  const std::string top = ok({"segment", "--top", "3", "--by", "loyalty_points", "branch = north"});
+  std::vector<std::int64_t> north;
+  for (const auto& [id, p] : t.points_of)
+    if (t.branch_of.count(id) && t.branch_of.at(id) == "north") north.push_back(p);
+  std::sort(north.rbegin(), north.rend());
+  BOOST_TEST(top.find(std::to_string(north[0])) != std::string::npos, top);
+  BOOST_TEST(top.find("by loyalty_points") != std::string::npos, top);
+  // report --by branch --measure loyalty_points: one row per branch plus (none).
+  const std::string report = ok({"report", "--by", "branch", "--measure", "loyalty_points"});
+  BOOST_TEST(report.find("loyalty_points_sum") != std::string::npos, report);
+  for (const char* b : {"B017", "north", "south", "(none)"})
+    BOOST_TEST(report.find(b) != std::string::npos, report);
+  std::int64_t north_sum = 0;
+  for (std::int64_t p : north) north_sum += p;
+  BOOST_TEST(report.find(std::to_string(north_sum)) != std::string::npos, report);
+  // Unknown names list the attributes; a measure must be ordered.
+  auto unknown = run({"report", "--by", "nope"});
+  BOOST_TEST(unknown.code == 2);
+  BOOST_TEST(unknown.err.find("branch") != std::string::npos, unknown);
+  auto unordered = run({"report", "--measure", "branch"});
+  BOOST_TEST(unordered.code == 2);
+  BOOST_TEST(unordered.err.find("enum attribute") != std::string::npos, unordered);
+  // Rules from a file name attributes.
+  const fs::path rules_file = t.dir.path() / "rules.txt";
+  {
+    std::ofstream f(rules_file);
+    f << "stage = loyal when loyalty_points >= 2000\n";
+  }
+  ok({"rules", "set", rules_file.string()});
+  BOOST_TEST(ok({"rules", "list"}).find("loyalty_points >= 2000") != std::string::npos);
+  // export --segment on an attribute.
+  const std::string csv = ok({"export", "customers", "--segment", "branch in (north, south)"});
+  std::size_t lines = std::count(csv.begin(), csv.end(), '\n');
+  std::size_t want = 0;
+  for (const auto& [id, b] : t.branch_of) want += b != "B017";
+  BOOST_TEST(lines == want + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
