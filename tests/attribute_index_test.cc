@@ -624,6 +624,41 @@ BOOST_DATA_TEST_CASE(backfill_and_index_drop_through_the_schema, kModes, mode) {
   }
 }
 
+// A personal attribute's postings in an encrypted file are keyed and sealed under the personal
+// key: an analyst key's segment on it is refused, one on a non-personal attribute answers.
+BOOST_AUTO_TEST_CASE(personal_attribute_postings_need_the_owner_key) {
+  TempDir dir;
+  {
+    Database db = open_db(Mode::kEncrypted, dir.path());
+    for (const char* name : {"nickname", "branch"}) {
+      AttributeDef d = *test_schema().find(name);
+      d.id = 0;
+      d.index_state = IndexState::kNone;
+      d.indexed = true;
+      must(db.add_attribute(d));
+    }
+    std::mt19937 r(3);
+    for (int i = 0; i < 20; ++i) {
+      Customer c = sample_customer(i);
+      c.attributes = {{"nickname", std::string(kNicks[i % 6])}, {"branch", std::string(kBranches[i % 3])}};
+      must(db.insert_customer(c));
+    }
+    must(db.finish_schema_work());
+    require_clean(db);
+    must(db.add_analyst_key(*test_key(9)));
+  }
+  Options o;
+  o.key = test_key(9);
+  o.create_if_missing = false;
+  Database analyst = must(Database::open(dir.path(), o));
+  auto view = must(analyst.begin_read());
+  const auto options = must(view.parse_options());
+  auto personal = view.count(must(query::parse("nickname = 'ann'", options)));
+  BOOST_TEST_REQUIRE(!personal.has_value());
+  BOOST_TEST(personal.error().code() == ErrorCode::kPermissionDenied);
+  BOOST_TEST(must(view.count(must(query::parse("branch = B017", options)))) == 7u);
+}
+
 BOOST_AUTO_TEST_CASE(plaintext_keys_follow_the_documented_layout) {
   segment::SegmentKeys keys(nullptr, std::uint32_t{5});
   const std::string k = keys.attribute_key(0x01020304, false, "B017");
