@@ -659,6 +659,41 @@ BOOST_AUTO_TEST_CASE(personal_attribute_postings_need_the_owner_key) {
   BOOST_TEST(must(view.count(must(query::parse("branch = B017", options)))) == 7u);
 }
 
+// Erasure (encrypted): the value dictionary of an indexed text attribute keeps no value only
+// the erased customer had (kFull removes the customer; kKeepLedger's removal of personal
+// attributes is tests/attribute_records_test.cc's, and prunes through the same hook).
+BOOST_AUTO_TEST_CASE(erasure_prunes_attribute_dictionaries) {
+  for (EraseMode m : {EraseMode::kFull}) {
+    TempDir dir;
+    Database db = open_db(Mode::kEncrypted, dir.path());
+    AttributeDef nick = *test_schema().find("nickname");  // personal text
+    AttributeDef hobby = *test_schema().find("interests");
+    for (AttributeDef* d : {&nick, &hobby}) {
+      d->id = 0;
+      d->index_state = IndexState::kNone;
+      d->indexed = true;
+      must(db.add_attribute(*d));
+    }
+    must(db.finish_schema_work());
+    Customer a = sample_customer(1), b = sample_customer(2);
+    a.attributes = {{"nickname", std::string("Zyxwvu")}, {"interests", std::vector<std::string>{"golf"}}};
+    b.attributes = {{"nickname", std::string("Ann")}, {"interests", std::vector<std::string>{"golf"}}};
+    const CustomerId ida = must(db.insert_customer(a));
+    must(db.insert_customer(b));
+    const Schema s = must(db.schema());
+    auto dictionary = [&](const AttributeDef& d) {
+      auto& impl = Database::Impl::of(db);
+      auto st = must(impl.begin(false));
+      return must(segment::read_value_dictionary(impl, *st, segment::attribute_dictionary_key(impl.seg_keys(), d)));
+    };
+    BOOST_TEST(dictionary(*s.find("nickname")) == (std::vector<std::string>{"ann", "zyxwvu"}));
+    must(db.erase_customer(ida, m));
+    BOOST_TEST(dictionary(*s.find("nickname")) == (std::vector<std::string>{"ann"}));
+    BOOST_TEST(dictionary(*s.find("interests")) == (std::vector<std::string>{"golf"}));  // b has it
+    require_clean(db);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(plaintext_keys_follow_the_documented_layout) {
   segment::SegmentKeys keys(nullptr, std::uint32_t{5});
   const std::string k = keys.attribute_key(0x01020304, false, "B017");
