@@ -7,7 +7,13 @@ custdb=./build/bin/custdb
 export CUSTDB_DB="${CUSTDB_DB:-/tmp/custdb-demo}"
 rm -rf "$CUSTDB_DB"
 run() { printf '\n$ custdb %s\n' "$*"; "$custdb" "$@"; }
+# Two custom attributes declared before the data (`custdb demo` fills every declared customer
+# attribute), both indexed for segments and reports.
+run init
+run schema add branch enum --values B017,B021,B042,B105 --indexed
+run schema add loyalty_points integer --indexed
 run demo --customers "${1:-20000}" --seed 42
+run schema list
 run stats
 run get 42
 run find --email c42@mail.example
@@ -17,6 +23,11 @@ run segment "tier in (gold, platinum) and region = east and last_txn_at < 2026-0
 run segment "stage = at_risk and total_amount >= 500.00 and not consent_email = denied" --limit 5
 run segment "related(household, tier = diamond) and tier != diamond" --explain
 run report --by tier
+# Custom attributes work like built-in ones: segments (double quotes too), reports, top-N.
+run segment 'branch = "B017" and loyalty_points >= 1000 and tier >= gold' --count
+run segment "branch = B017 and loyalty_points >= 1000" --explain
+run report --by branch --measure loyalty_points
+run segment "region = east" --top 3 --by loyalty_points
 # Customer value: RFM, the CLV models fitted on the data up to a day, every customer scored,
 # the scores in a segment, and rules that keep tiers and stages current as time passes.
 printf '\n$ custdb rfm --as-of 2026-09-30 --format csv   (first rows of %s)\n' "$CUSTDB_DB.rfm.csv"

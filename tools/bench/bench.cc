@@ -1,6 +1,6 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//   custdb_bench [--suite crypto|segments|paging|full|profile|attributes] [--customers N] [--txns T] [--runs R] [--dir DIR]
 //                [--engines custdb,custdb-enc,sqlite,sqlcipher,duckdb] [--query Q] [--duckdb PATH]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
@@ -16,6 +16,8 @@
 // Suite "paging" (segments_bench.cc): one segment (--query, default related(household))
 // read in pages of 100 through ReadView::select's Segment, against one ids() call and against
 // re-evaluating the query for every page (ReadView::page).
+// Suite "attributes" (attributes_bench.cc): 20 custom attributes per customer against none:
+// load, point get, segment counts, file size, and the cost per attribute (issue #17).
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
 // (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
 // lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
@@ -135,7 +137,7 @@ int main(int argc, char** argv) {
     else if (arg == "--query") a.query = next();
     else if (arg == "--duckdb") a.duckdb_lib = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile] [--customers N] "
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile|attributes] [--customers N] "
                            "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q] [--duckdb LIBDUCKDB_SO]\n");
       return 2;
     }
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
            : a.suite == "crypto" ? run_crypto(a)
            : a.suite == "full"   ? run_full(a)
            : a.suite == "profile" ? run_profile(a)
+           : a.suite == "attributes" ? run_attributes(a)
                                  : 2;
   if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
   // A profile run's database stays for the next run under CUSTDB_BENCH_REUSE=1 (full_bench.cc).

@@ -101,5 +101,6 @@ int run_segments(const Args& a);
 int run_paging(const Args& a);
 int run_full(const Args& a);
 int run_profile(const Args& a);
+int run_attributes(const Args& a);
 
 }  // namespace custdb::bench

@@ -64,6 +64,50 @@ void place_on_visits(std::vector<Transaction>& txns, const std::vector<double>& 
   }
 }
 
+// A value of every live customer attribute the schema declares (`custdb schema add` before
+// `custdb demo`): enum values drawn from the declared ones, integers skewed low (most under
+// 1000, a tail to 5000), amounts and decimals of a few digits, dates and timestamps in the
+// demo's two years, tag sets from the declared tags (or a few made-up ones). Deterministic for
+// the stream `rng`; optional attributes are left out for about one customer in ten.
+Attributes demo_attributes(const Schema& schema, const Params& p, std::mt19937_64& rng) {
+  Attributes out;
+  for (const AttributeDef& d : schema.attributes) {
+    if (d.dropping || d.table != AttributeTable::kCustomers) continue;
+    if (!d.required && rng() % 10 == 0) continue;
+    const std::uint64_t x = rng();
+    switch (d.type) {
+      case AttributeType::kText: out[d.name] = "value " + std::to_string(x % 50); break;
+      case AttributeType::kEnum: out[d.name] = d.values[x % d.values.size()]; break;
+      case AttributeType::kInteger: {
+        const std::uint64_t scale = x % 4 == 0 ? 5000 : 1000;
+        out[d.name] = static_cast<std::int64_t>((x >> 8) % scale);
+        break;
+      }
+      case AttributeType::kDecimal:
+      case AttributeType::kAmount: out[d.name] = static_cast<std::int64_t>(x % 1'000'000); break;
+      case AttributeType::kDate:
+        out[d.name] = std::chrono::floor<std::chrono::days>(p.start) + std::chrono::days(x % p.days);
+        break;
+      case AttributeType::kTimestamp:
+        out[d.name] = p.start + std::chrono::milliseconds(static_cast<std::int64_t>(x % (p.days * 86'400'000ull)));
+        break;
+      case AttributeType::kBool: out[d.name] = x % 2 == 0; break;
+      case AttributeType::kTagSet: {
+        static const std::vector<std::string> kDefault = {"online", "branch", "phone"};
+        const std::vector<std::string>& from = d.values.empty() ? kDefault : d.values;
+        std::vector<std::string> tags;
+        for (std::size_t k = 0; k < from.size() && k < 16; ++k)
+          if ((x >> k) & 1) tags.push_back(from[k]);
+        if (tags.empty()) tags.push_back(from[x % from.size()]);
+        std::sort(tags.begin(), tags.end());
+        out[d.name] = std::move(tags);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
@@ -76,13 +120,18 @@ Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
   params.seed = seed;
   Generator gen(params);
   std::mt19937_64 per_customer(seed ^ 0x5eed'de30'0000'0001ull);  // transactions per customer
+  std::mt19937_64 per_attribute(seed ^ 0x5eed'de30'0000'0017ull);  // custom attribute values
+  auto schema = db.schema();
+  if (!schema) return tl::unexpected(schema.error());
 
   for (std::uint64_t start = 1; start <= customers; start += kDemoBatch) {
     const std::uint64_t end = std::min(customers, start + kDemoBatch - 1);
     auto txn = db.begin_write();
     if (!txn) return tl::unexpected(txn.error());
     for (std::uint64_t i = start; i <= end; ++i) {
-      auto id = txn->insert_customer(gen.customer(*base + i));
+      Customer customer = gen.customer(*base + i);
+      customer.attributes = demo_attributes(*schema, params, per_attribute);
+      auto id = txn->insert_customer(std::move(customer));
       if (!id) return tl::unexpected(id.error().with_context("demo customer " + std::to_string(*base + i)));
       // 5 to 10 transactions, more for a customer with more visits; exactly
       // txns_per_customer when given (then the visits stop at that many: a fixed count cuts
