@@ -244,6 +244,8 @@ void queue_attribute_postings(const SegmentKeys& keys, detail::TxnState& st,
 
 void queue_schema_postings(const SegmentKeys& keys, detail::TxnState& st, const Schema& schema,
                            const Customer* before, const Customer* after) {
+  // A transaction landing changes the aggregates only: no attribute posting moves.
+  if (before && after && before->attributes == after->attributes) return;
   const CustomerId id = after ? after->id : before->id;
   for (const AttributeDef& def : schema.attributes)
     if (attribute_indexed_for(def, id)) queue_attribute_postings(keys, st, def, before, after);

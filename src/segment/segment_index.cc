@@ -81,8 +81,8 @@ static void wrap_chunk(const detail::DatabaseImpl& db, const std::string& key, B
 
 static tl::unexpected<Error> denied() {
   return tl::unexpected(Error(ErrorCode::kPermissionDenied,
-                              "segments on city or birth_date need the owner's key (opened "
-                              "with an analyst key)"));
+                              "segments on city, birth_date or a personal custom attribute "
+                              "need the owner's key (opened with an analyst key)"));
 }
 
 // ---- layout ----------------------------------------------------------------------------------
