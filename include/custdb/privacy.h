@@ -181,6 +181,9 @@ struct SubjectRecord {
   std::vector<Transaction> transactions;    // by (ts, id)
   std::vector<RuleMove> rule_moves;
   std::vector<AuditEntry> audit;            // entries naming the customer
+  // The custom attribute declarations of the snapshot (format 5): what names and types the
+  // customer's and transactions' `attributes` have (write_subject_json formats them by it).
+  Schema schema;
 };
 
 // ---- the analyst key ------------------------------------------------------------------------

@@ -154,8 +154,10 @@ struct Checker {
                 what + ": attribute " + name + ": stored value is not in its normalized form");
     }
     for (const AttributeDef& def : schema.attributes)
-      if (!def.dropping && def.table == table && def.required && !attrs.count(def.name) &&
-          !(def.personal && db.split() && !db.codec().personal_available()))
+      // Personal ones may be absent: erased (EraseMode::kKeepLedger), or out of an analyst
+      // key's reach.
+      if (!def.dropping && def.table == table && def.required && !def.personal &&
+          !attrs.count(def.name))
         problem(Kind::kUndecodable, std::string(where),
                 what + ": attribute " + def.name + ": required, but no value is stored");
   }

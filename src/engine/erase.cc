@@ -188,6 +188,16 @@ Status prune_encrypted_meta(DatabaseImpl& db, TxnState& st, const Customer& befo
 
 }  // namespace
 
+// Erasure (kKeepLedger) of a record's personal custom attributes: each is removed, except a
+// required one with a default, which takes the default (not the subject's data).
+void remove_personal_attributes(const Schema& schema, AttributeTable table, Attributes& attrs) {
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table || !def.personal) continue;
+    if (def.required && def.default_value) attrs.insert_or_assign(def.name, *def.default_value);
+    else attrs.erase(def.name);
+  }
+}
+
 Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode,
                             ErasureCounts* counts) {
   if (mode != EraseMode::kFull && mode != EraseMode::kKeepLedger)
@@ -222,9 +232,24 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
     if (counts) counts->relationships += rels->size();
     auto txns = db.transactions_of(st, id, std::nullopt, std::nullopt);
     if (!txns) return tl::unexpected(txns.error());
+    auto schema = db.schema_of(st);
+    if (!schema) return tl::unexpected(schema.error());
     for (const auto& t : *txns) {
-      if (t.description.empty()) continue;
-      auto done = db.amend_transaction(st, t.id, [](Transaction& x) { x.description.clear(); });
+      Transaction x = t;
+      x.description.clear();
+      remove_personal_attributes(**schema, AttributeTable::kTransactions, x.attributes);
+      if (x.description == t.description && x.attributes == t.attributes) continue;
+      auto done = db.amend_transaction(st, t.id, [&](Transaction& y) {
+        y.description.clear();
+        y.attributes = x.attributes;
+      });
+      // A required personal attribute without a default cannot be removed by an amendment
+      // (it would be "required"): the record is rewritten as is, its index entries and the
+      // customer's aggregates being unchanged (neither the memo nor attributes are in them).
+      if (!done && done.error().code() == ErrorCode::kInvalidArgument) {
+        if (auto s = db.restore_transaction(st, x); !s) return tl::unexpected(s.error());
+        continue;
+      }
       if (!done) return tl::unexpected(done.error());
     }
     // Reloaded: amending transactions moved nothing of the customer's own fields, but the
@@ -243,6 +268,8 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
     after.birth_date.reset();
     after.gender = Gender::kUnknown;
     after.address = Address{};
+    // Personal custom attributes too (a required one with a default reads as its default).
+    remove_personal_attributes(**schema, AttributeTable::kCustomers, after.attributes);
     after.anonymized = true;
     after.updated_at = stamp_time(st);
     if (auto s = db.write_customer(st, &stored, &after); !s) return tl::unexpected(s.error());

@@ -18,6 +18,9 @@ Result<std::optional<SubjectRecord>> ReadView::subject_record(CustomerId id) con
                       "subject access needs the owner's key: this key cannot read personal fields");
   SubjectRecord r;
   r.customer = std::move(**c);
+  auto schema = db_->schema_of(*state_);
+  if (!schema) return tl::unexpected(schema.error());
+  r.schema = **schema;
   auto history = consent_history(id);
   if (!history) return tl::unexpected(history.error());
   r.consent_history = std::move(*history);

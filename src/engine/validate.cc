@@ -362,12 +362,12 @@ Status check_attribute_value(const AttributeDef& def, AttributeValue& v) {
       out.reserve(tags->size());
       for (const std::string& raw : *tags) {
         if (!normalize::is_utf8(raw)) return reason("tag not UTF-8");
-        std::string t = normalize::casefold(normalize::trim_view(raw));
-        if (t.empty() || t.size() > kMaxTagSetTagBytes ||
-            t.find_first_of("|,") != std::string::npos || has_refused_control(t, TextKind::kLine))
-          return reason("bad tag " + message::quoted(raw) + " (empty, over " +
-                        std::to_string(kMaxTagSetTagBytes) +
-                        " bytes folded, or has '|', ',' or a control character)");
+        // The one canonical tag form (as Customer::tags and the query language's operands).
+        auto folded = normalize::tag(raw);
+        if (!folded || folded->size() > kMaxTagSetTagBytes)
+          return reason("bad tag " + message::quoted(raw) +
+                        " (empty, over 64 bytes folded, or has '|', ',' or a control character)");
+        std::string t = std::move(*folded);
         if (!def.values.empty() &&
             std::find(def.values.begin(), def.values.end(), t) == def.values.end())
           return reason("tag " + message::quoted(raw) + " is not one of the declared values (" +

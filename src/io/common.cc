@@ -83,6 +83,13 @@ std::string field_label(std::string_view name) {
   return plain ? std::string(name) : message::quoted(name);
 }
 
+std::vector<const AttributeDef*> attribute_columns(const Schema& schema, AttributeTable table) {
+  std::vector<const AttributeDef*> out;
+  for (const AttributeDef& def : schema.attributes)  // in id order
+    if (!def.dropping && def.table == table) out.push_back(&def);
+  return out;
+}
+
 std::string located(std::string_view source, std::uint64_t line, std::string_view field,
                     std::string_view reason) {
   std::string m(source);

@@ -178,7 +178,7 @@ Status read_csv(std::istream& in, std::span<const std::string_view> columns,
     if (it == columns.end())
       return make_error(ErrorCode::kInvalidArgument,
                         located(source, line, name.empty() ? "row" : field_label(raw),
-                                name.empty() ? "empty column name" : "unknown column"));
+                                name.empty() ? "empty column name" : kUnknownColumn));
     std::size_t index = static_cast<std::size_t>(it - columns.begin());
     if (seen[index])
       return make_error(ErrorCode::kInvalidArgument,

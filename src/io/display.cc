@@ -40,6 +40,10 @@ std::string mask_name(std::string_view name) {
   return out;
 }
 
+std::string mask_attribute(std::string_view text, bool textual) {
+  return textual ? mask_name(text) : std::string(kMaskedValue);
+}
+
 std::string mask_email(std::string_view email) {
   auto at = email.rfind('@');
   if (at == std::string_view::npos) return mask_name(email);

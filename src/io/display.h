@@ -24,6 +24,12 @@ std::string mask_email(std::string_view email);
 std::string mask_phone(std::string_view phone);
 // Dates are masked whole.
 inline constexpr std::string_view kMaskedDate = "****-**-**";
+// A personal custom attribute's value (its text form, format_attribute_value): `textual`
+// (text, enum, tag set) masked as a name, each word keeping its first character ("Gold
+// member" -> "G*** m*****"; a tag set "a|b" as one word); any other type (numbers, amounts,
+// dates, times, bools) masked whole as kMaskedValue.
+inline constexpr std::string_view kMaskedValue = "****";
+std::string mask_attribute(std::string_view text, bool textual);
 
 // Appends `value` as a JSON string literal, quotes included: escapes ", \ and control
 // characters (DEL too, as \u007f); well-formed UTF-8 passes through unchanged, and each byte

@@ -85,6 +85,13 @@ class RowWriter {
     else if (format_ == Format::kJsonLines) buf_ += "null";
   }
 
+  // A JSON number or bool literal given as text (`literal` "42", "true"); a CSV cell as is.
+  void literal(std::string_view literal) {
+    separate();
+    if (format_ == Format::kCsv) detail::append_csv_field(buf_, literal);
+    else buf_ += literal;
+  }
+
   // Amounts are JSON strings: exact decimals that a reader could otherwise take as a double.
   void amount(std::optional<std::int64_t> minor, std::string_view currency) {
     text(minor ? std::optional<std::string>(format_amount(*minor, currency)) : std::nullopt);
@@ -157,7 +164,51 @@ class RowWriter {
   bool neutralize_;
 };
 
-void write_customer(RowWriter& w, const Customer& shown, bool reveal) {
+// The custom attribute cells of a record, one per live attribute of its table (id order):
+// absent is an empty cell / null; personal ones read "(unavailable)" when `unavailable` (an
+// analyst key) and are masked unless `reveal` (io/display.h, mask_attribute). In JSON an
+// integer is a number, a bool true/false, a tag set an array; the rest are strings (decimals
+// and amounts exact, as amounts are).
+void write_attributes(RowWriter& w, const Attributes& attrs,
+                      std::span<const AttributeDef* const> defs, int amount_decimals,
+                      bool reveal, bool unavailable) {
+  for (const AttributeDef* def : defs) {
+    if (def->personal && unavailable) {
+      w.text(std::optional<std::string_view>("(unavailable)"));
+      continue;
+    }
+    auto it = attrs.find(def->name);
+    if (it == attrs.end()) {
+      w.text(std::optional<std::string_view>());
+      continue;
+    }
+    const bool textual = def->type == AttributeType::kText || def->type == AttributeType::kEnum ||
+                         def->type == AttributeType::kTagSet;
+    std::string text = format_attribute_value(*def, it->second, amount_decimals);
+    if (def->personal && !reveal) {
+      w.user_text(mask_attribute(text, textual));
+      continue;
+    }
+    switch (def->type) {
+      case AttributeType::kTagSet:
+        w.list(std::get<std::vector<std::string>>(it->second));
+        break;
+      case AttributeType::kInteger:
+      case AttributeType::kBool:
+        w.literal(text);
+        break;
+      case AttributeType::kText:
+      case AttributeType::kEnum:
+        w.user_text(text);
+        break;
+      default:
+        w.text(text);
+    }
+  }
+}
+
+void write_customer(RowWriter& w, const Customer& shown, bool reveal,
+                    std::span<const AttributeDef* const> defs, int amount_decimals) {
   // An analyst key cannot decrypt personal fields: they are written as "(unavailable)".
   Customer c = shown;
   if (!c.personal_available) {
@@ -199,6 +250,7 @@ void write_customer(RowWriter& w, const Customer& shown, bool reveal) {
   for (const Consent* k : {&c.consent_email, &c.consent_sms, &c.consent_phone,
                            &c.consent_profiling, &c.consent_sharing})
     w.user_text(k->source);
+  write_attributes(w, c.attributes, defs, amount_decimals, reveal, !shown.personal_available);
   w.end_row();
 }
 
@@ -215,7 +267,7 @@ void write_relationship(RowWriter& w, const Relationship& r) {
 // An analyst key cannot decrypt descriptions (personal free text): written as "(unavailable)",
 // as the customers' personal columns and `custdb history` show them, not as an empty memo.
 void write_transaction(RowWriter& w, const Transaction& t, std::string_view base_currency,
-                       bool analyst) {
+                       bool analyst, bool reveal, std::span<const AttributeDef* const> defs) {
   w.number(t.id);
   w.number(t.customer_id);
   w.timestamp(t.ts);
@@ -226,6 +278,7 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
   w.user_text(t.product);
   w.user_text(analyst ? std::string_view("(unavailable)") : std::string_view(t.description));
   w.amount(t.base_amount, base_currency);
+  write_attributes(w, t.attributes, defs, currency_digits(base_currency), reveal, analyst);
   w.end_row();
 }
 
@@ -251,8 +304,19 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
   ExportStats local;
   ExportStats& stats = options.stats ? *options.stats : local;
   stats = {};
-  std::span<const std::string_view> names = columns(table);
-  if (table == Table::kRelationships) names = names.first(relationship_column::kExported);
+  std::span<const std::string_view> builtin = columns(table);
+  if (table == Table::kRelationships) builtin = builtin.first(relationship_column::kExported);
+  // Custom attributes (format 5): columns after the built-in ones, as of this snapshot.
+  auto schema = txn->schema();
+  if (!schema) return tl::unexpected(schema.error());
+  std::vector<const AttributeDef*> defs;
+  if (table != Table::kRelationships)
+    defs = detail::attribute_columns(*schema, table == Table::kCustomers
+                                                  ? AttributeTable::kCustomers
+                                                  : AttributeTable::kTransactions);
+  std::vector<std::string_view> names(builtin.begin(), builtin.end());
+  for (const AttributeDef* def : defs) names.push_back(def->name);
+  const int amount_decimals = currency_digits(db.info().base_currency);
   RowWriter w(out, format, names, options.neutralize);
   w.header();
 
@@ -263,7 +327,7 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
           ++stats.left_out_no_consent;
           return true;
         }
-        write_customer(w, c, options.reveal);
+        write_customer(w, c, options.reveal, defs, amount_decimals);
         ++stats.rows;
         return w.ok();
       };
@@ -284,7 +348,7 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
       const std::string base_currency = db.info().base_currency;
       const bool analyst = db.info().role == KeyRole::kAnalyst;
       Status s = txn->for_each_transaction([&](const Transaction& t) {
-        write_transaction(w, t, base_currency, analyst);
+        write_transaction(w, t, base_currency, analyst, options.reveal, defs);
         ++stats.rows;
         return w.ok();
       });

@@ -168,6 +168,44 @@ class RowFields {
     return *v;
   }
 
+  // A custom attribute's cell (column `col`): its text form (parse_attribute_value), a JSON
+  // array for a tag set, JSON true/false for a bool. Absent or empty: nullopt.
+  std::optional<AttributeValue> attribute(std::size_t col, const AttributeDef& def,
+                                          int amount_decimals) {
+    const auto& cell = cells_[col];
+    if (!cell) return std::nullopt;
+    std::string joined;
+    std::string_view text = cell->text;
+    if (cell->list) {
+      if (def.type != AttributeType::kTagSet)
+        return fail(col, "an array is accepted only for tag_set attributes");
+      if (cell->list->empty()) return std::nullopt;
+      if (cell->list->size() > kMaxTagSetTags)
+        return fail(col, "more than " + std::to_string(kMaxTagSetTags) + " tags");
+      for (const auto& item : *cell->list) {
+        if (item.find('|') != std::string::npos)
+          return fail(col, "bad tag " + message::quoted(item) + " (has '|')");
+        if (!joined.empty()) joined += '|';
+        joined += item;
+      }
+      text = joined;
+    } else if (cell->boolean && def.type != AttributeType::kBool) {
+      return fail(col, "true/false is not a value of this column");
+    }
+    if (normalize::trim_view(text).empty()) return std::nullopt;
+    auto v = parse_attribute_value(def, text, amount_decimals);
+    if (!v) return fail(col, v.error().message());
+    return std::move(*v);
+  }
+
+  // Every attribute column of the row (columns from `first` on, one per def) into `out`.
+  void attributes(std::size_t first, std::span<const AttributeDef* const> defs,
+                  int amount_decimals, Attributes& out) {
+    for (std::size_t i = 0; i < defs.size(); ++i)
+      if (auto v = attribute(first + i, *defs[i], amount_decimals))
+        out.insert_or_assign(defs[i]->name, std::move(*v));
+  }
+
   std::nullopt_t fail(std::size_t col, std::string reason) {
     if (!problem_) problem_ = Problem{std::string(names_[col]), std::move(reason)};
     return std::nullopt;
@@ -179,9 +217,31 @@ class RowFields {
   std::optional<Problem> problem_;
 };
 
-tl::expected<Customer, Problem> to_customer(const Cells& cells) {
+// The columns a file of `table` may have: the built-in ones (columns()), then the live custom
+// attributes of the table by name. `names` backs the views.
+struct ColumnSet {
+  std::vector<std::string> names;
+  std::vector<std::string_view> all;
+  std::vector<const AttributeDef*> attributes;
+  std::size_t builtin = 0;
+
+  ColumnSet(Table table, const Schema& schema) {
+    std::span<const std::string_view> base = columns(table);
+    builtin = base.size();
+    all.assign(base.begin(), base.end());
+    if (table == Table::kRelationships) return;
+    attributes = detail::attribute_columns(
+        schema, table == Table::kCustomers ? AttributeTable::kCustomers : AttributeTable::kTransactions);
+    names.reserve(attributes.size());
+    for (const AttributeDef* def : attributes) names.push_back(def->name);
+    for (const std::string& n : names) all.push_back(n);
+  }
+};
+
+tl::expected<Customer, Problem> to_customer(const Cells& cells, const ColumnSet& cols,
+                                            int amount_decimals) {
   using namespace customer_column;
-  RowFields f(cells, columns(Table::kCustomers));
+  RowFields f(cells, cols.all);
   Customer c;
   c.id = f.id(kId).value_or(0);
   c.external_ref = f.text_or_empty(kExternalRef);
@@ -212,6 +272,7 @@ tl::expected<Customer, Problem> to_customer(const Cells& cells) {
   // Kept as exported (detail::insert_customers keeps a set updated_at), so that an export
   // imported into an empty database exports byte-identical; absent: now.
   if (auto t = f.timestamp(kUpdatedAt)) c.updated_at = *t;
+  f.attributes(cols.builtin, cols.attributes, amount_decimals, c.attributes);
   if (f.problem()) return tl::unexpected(*f.problem());
   return c;
 }
@@ -247,9 +308,10 @@ tl::expected<Relationship, Problem> to_relationship(const Cells& cells) {
 }
 
 tl::expected<Transaction, Problem> to_transaction(const Cells& cells,
-                                                  std::string_view base_currency) {
+                                                  std::string_view base_currency,
+                                                  const ColumnSet& cols) {
   using namespace transaction_column;
-  RowFields f(cells, columns(Table::kTransactions));
+  RowFields f(cells, cols.all);
   Transaction t;
   t.id = f.id(kId).value_or(0);
   t.customer_id = f.id(kCustomerId).value_or(0);  // absent: "customer_id: required"
@@ -268,6 +330,7 @@ tl::expected<Transaction, Problem> to_transaction(const Cells& cells,
   t.channel = f.enumeration<Channel>(kChannel).value_or(Channel::kWeb);
   t.product = f.text_or_empty(kProduct);
   t.description = f.text_or_empty(kDescription);
+  f.attributes(cols.builtin, cols.attributes, currency_digits(base_currency), t.attributes);
   if (f.problem()) return tl::unexpected(*f.problem());
   return t;
 }
@@ -286,8 +349,19 @@ constexpr std::size_t kMaxReason = 240;
 // bytes, C1 controls and bytes that are not UTF-8 as \xHH, cut to kMaxReason bytes.
 std::string printable(std::string_view text) { return io::printable(text, kMaxReason); }
 
-// The engine's input errors read "field: reason"; anything else is about the row.
+// The engine's input errors read "field: reason" ("attribute NAME: reason" for a custom
+// attribute, whose column is NAME); anything else is about the row.
 Problem problem_from_engine(const std::string& message) {
+  constexpr std::string_view kAttribute = "attribute ";
+  if (message.starts_with(kAttribute)) {
+    const std::string_view rest = std::string_view(message).substr(kAttribute.size());
+    const auto colon = rest.find(": ");
+    if (colon != std::string_view::npos && colon > 0 &&
+        std::all_of(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        }))
+      return Problem{std::string(rest.substr(0, colon)), printable(rest.substr(colon + 2))};
+  }
   auto colon = message.find(": ");
   if (colon != std::string::npos && colon > 0 &&
       std::all_of(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(colon),
@@ -324,12 +398,18 @@ class Importer {
     detail::DecodingBuf decoding(*raw.rdbuf(), options_.encoding, source_);
     if (auto s = decoding.start(); !s) return stop(ImportStop::kFile, s.error());
     decoding_ = &decoding;
+    // The custom attributes as of the start: a schema change while the import runs (another
+    // writer between two skip_bad batches) is caught by the engine's validation, which names
+    // the attribute.
+    auto schema = db_.schema();
+    if (!schema) return tl::unexpected(schema.error());
+    schema_ = std::move(*schema);
+    cols_.emplace(table_, schema_);
     std::istream in(&decoding);
     auto sink = [this](detail::ReadRow& row) { return on_row(row); };
     Status read = format == Format::kCsv
-                      ? detail::read_csv(in, columns(table_), required_columns(table_), source_,
-                                         sink)
-                      : detail::read_json_lines(in, columns(table_), source_, sink);
+                      ? detail::read_csv(in, cols_->all, required_columns(table_), source_, sink)
+                      : detail::read_json_lines(in, cols_->all, source_, sink);
     decoding_ = nullptr;
     // Input cut short by a decoding error makes the reader fail on what it saw (a header
     // "i" of UTF-16 text read as UTF-8): the decoding error is the one to report.
@@ -396,11 +476,11 @@ class Importer {
     std::optional<Problem> problem = std::move(row.problem);
     if (!problem) {
       if (table_ == Table::kCustomers) {
-        auto c = to_customer(row.cells);
+        auto c = to_customer(row.cells, *cols_, currency_digits(base_currency_));
         if (c) pending_customers_.push_back(std::move(*c));
         else problem = std::move(c.error());
       } else {
-        auto t = to_transaction(row.cells, base_currency_);
+        auto t = to_transaction(row.cells, base_currency_, *cols_);
         if (t) pending_transactions_.push_back(std::move(*t));
         else problem = std::move(t.error());
       }
@@ -495,6 +575,8 @@ class Importer {
   std::string source_;
   std::size_t batch_;
   std::string base_currency_;
+  Schema schema_;                 // as of the start of the import
+  std::optional<ColumnSet> cols_;  // the columns a row may have (built-in + attributes)
   std::optional<WriteTxn> txn_;  // open while rows are being stored
   std::size_t in_batch_ = 0;     // rows stored in txn_ (skip_bad commits at batch_)
   // Rows converted but not yet written (apply_pending; customers or transactions), and

@@ -16,9 +16,14 @@
 
 #include <tl/expected.hpp>
 
+#include "custdb/attributes.h"
 #include "custdb/status.h"
 
 namespace custdb::io::detail {
+
+// Custom attributes as columns (format 5): the live attributes of `table` in `schema`, in id
+// order. Import and export put their columns after the built-in ones, named as declared.
+std::vector<const AttributeDef*> attribute_columns(const Schema& schema, AttributeTable table);
 
 // Column indices into columns(Table), in the same order (checked in common.cc).
 namespace customer_column {
@@ -78,6 +83,11 @@ std::string field_label(std::string_view name);
 // "SOURCE:LINE: field: reason".
 std::string located(std::string_view source, std::uint64_t line, std::string_view field,
                     std::string_view reason);
+
+// The reason given for a header cell (CSV) or key (JSON) naming no column: neither a built-in
+// column nor a live custom attribute of the table (custdb/attributes.h).
+inline constexpr std::string_view kUnknownColumn =
+    "unknown column (no built-in column or custom attribute of that name; custdb schema list)";
 
 // CSV with a header row naming `columns` (trimmed, case-insensitive) in any order. A header
 // with an unknown or duplicate column, or without one of `required`, is an error

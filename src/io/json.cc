@@ -291,7 +291,7 @@ Status read_json_lines(std::istream& in, std::span<const std::string_view> colum
         }
         auto it = std::find(columns.begin(), columns.end(), key);
         if (it == columns.end()) {
-          row.problem = Problem{field_label(key), "unknown column"};
+          row.problem = Problem{field_label(key), std::string(kUnknownColumn)};
           break;
         }
         std::size_t index = static_cast<std::size_t>(it - columns.begin());

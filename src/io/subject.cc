@@ -113,6 +113,28 @@ std::string decimal(std::int64_t v) {  // millionths as a decimal
   return (v < 0 ? "-" : "") + s;
 }
 
+// A record's custom attributes as an object, names in the schema's id order, values in their
+// text form (format_attribute_value; a tag set as an array of tags).
+void attributes(Writer& w, const Attributes& attrs, const Schema& schema, AttributeTable table,
+                int amount_decimals) {
+  w.key("attributes");
+  w.open('{');
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table) continue;
+    auto it = attrs.find(def.name);
+    if (it == attrs.end()) continue;
+    w.key(def.name);
+    if (const auto* tags = std::get_if<std::vector<std::string>>(&it->second)) {
+      w.open('[');
+      for (const auto& t : *tags) w.str(t);
+      w.close(']');
+    } else {
+      w.str(format_attribute_value(def, it->second, amount_decimals));
+    }
+  }
+  w.close('}');
+}
+
 }  // namespace
 
 Status write_subject_json(const SubjectRecord& r, std::string_view base, std::ostream& os) {
@@ -166,6 +188,7 @@ Status write_subject_json(const SubjectRecord& r, std::string_view base, std::os
   w.member("created_at", c.created_at);
   w.member("updated_at", c.updated_at);
   w.member("anonymized", c.anonymized);
+  attributes(w, c.attributes, r.schema, AttributeTable::kCustomers, currency_digits(base));
   w.key("aggregates");
   w.open('{');
   w.member("txn_count", c.aggregates.txn_count);
@@ -240,6 +263,7 @@ Status write_subject_json(const SubjectRecord& r, std::string_view base, std::os
     w.member("channel", to_string(t.channel));
     w.member("product", t.product);
     w.member("description", t.description);
+    attributes(w, t.attributes, r.schema, AttributeTable::kTransactions, currency_digits(base));
     w.close('}');
   }
   w.close(']');

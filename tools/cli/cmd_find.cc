@@ -44,7 +44,8 @@ Command add_find(CLI::App& app, Globals& g) {
             }
             if (g.json) {
               Json arr = Json::array();
-              for (const Customer& c : found) arr.push(customer_json(g, c, currency));
+              const Schema schema = must(txn.schema());
+              for (const Customer& c : found) arr.push(customer_json(g, c, currency, &schema));
               print_json(arr);
             } else if (!found.empty()) {
               TextTable t({"id", "external_ref", "name", "email", "phone", "tier", "stage",

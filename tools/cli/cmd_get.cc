@@ -12,12 +12,14 @@ Command add_get(CLI::App& app, Globals& g) {
             // With --reveal: recorded in the audit trail before anything is shown.
             Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
-            auto c = must(db.get_customer(*id));
+            auto txn = must(db.begin_read());
+            auto c = must(txn.get_customer(*id));
+            const Schema schema = must(txn.schema());
             if (g.reveal)
               record_access(db, g, "get --reveal", {*id}, c ? 1 : 0, c ? "" : "no such customer");
             if (!c) die_failure("no customer " + std::to_string(*id));
-            if (g.json) print_json(customer_json(g, *c, currency));
-            else print_customer(g, *c, currency);
+            if (g.json) print_json(customer_json(g, *c, currency, &schema));
+            else print_customer(g, *c, currency, &schema);
             return kExitOk;
           }};
 }

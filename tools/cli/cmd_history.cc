@@ -34,6 +34,11 @@ Command add_history(CLI::App& app, Globals& g) {
             auto txn = must(db.begin_read());
             if (!must(txn.get_customer(o->id))) die_failure("no customer " + std::to_string(o->id));
             auto list = must(txn.transactions_of(o->id, from, to));
+            const Schema schema = must(txn.schema());
+            auto attributes = [&](const Transaction& t) {
+              return shown_attributes(g, t.attributes, schema, AttributeTable::kTransactions,
+                                      base, analyst);
+            };
             if (g.json) {
               Json arr = Json::array();
               for (const Transaction& t : list)
@@ -46,22 +51,30 @@ Command add_history(CLI::App& app, Globals& g) {
                              .set("currency", t.currency)
                              .set("base_amount", t.base_amount ? Json(format_amount(*t.base_amount, base)) : Json())
                              .set("product", t.product)
-                             .set("description", shown_description(t)));
+                             .set("description", shown_description(t))
+                             .set("attributes",
+                                  attributes_json(g, t.attributes, schema,
+                                                  AttributeTable::kTransactions, base, analyst)));
               print_json(arr);
               return kExitOk;
             }
-            TextTable table({"id", "ts", "kind", "channel", "amount", "base_amount", "product",
-                             "description"},
-                            {0, 4, 5});
+            // Custom attributes of transactions: one column each, after the built-in ones.
+            std::vector<std::string> headers = {"id",     "ts",          "kind",    "channel",
+                                                "amount", "base_amount", "product", "description"};
+            for (const auto& [name, text] : attributes(Transaction{})) headers.push_back(name);
+            TextTable table(std::move(headers), {0, 4, 5});
             AmountSum sum = 0;  // exact in any order of the rows (see custdb/types.h)
             for (const Transaction& t : list) {
               const std::int64_t in_base = t.base_amount.value_or(t.amount);
               sum += in_base;
-              table.add({std::to_string(t.id), format_timestamp(t.ts),
-                         std::string(to_string(t.kind)), std::string(to_string(t.channel)),
-                         money(t.amount, t.currency),
-                         t.currency == base ? "" : money(in_base, base), t.product,
-                         shown_description(t)});
+              std::vector<std::string> row = {std::to_string(t.id), format_timestamp(t.ts),
+                                              std::string(to_string(t.kind)),
+                                              std::string(to_string(t.channel)),
+                                              money(t.amount, t.currency),
+                                              t.currency == base ? "" : money(in_base, base),
+                                              t.product, shown_description(t)};
+              for (auto& [name, text] : attributes(t)) row.push_back(std::move(text));
+              table.add(std::move(row));
             }
             table.print();
             std::printf("%zu transactions, %s\n", list.size(), money(sum, base).c_str());

@@ -730,7 +730,67 @@ std::vector<std::string> split_names(const std::string& text) {
 
 void print_json(const Json& value) { std::cout << value.dump() << '\n'; }
 
-Json customer_json(const Globals& g, const Customer& shown, std::string_view currency) {
+namespace {
+bool textual(AttributeType t) {
+  return t == AttributeType::kText || t == AttributeType::kEnum || t == AttributeType::kTagSet;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> shown_attributes(
+    const Globals& g, const Attributes& attrs, const Schema& schema, AttributeTable table,
+    std::string_view currency, bool unavailable) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const int decimals = currency_digits(currency);
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table) continue;
+    if (def.personal && unavailable) {
+      out.emplace_back(def.name, std::string(kUnavailable));
+      continue;
+    }
+    auto it = attrs.find(def.name);
+    if (it == attrs.end()) {
+      out.emplace_back(def.name, "");
+      continue;
+    }
+    std::string text = format_attribute_value(def, it->second, decimals);
+    if (def.personal && !g.reveal) text = io::mask_attribute(text, textual(def.type));
+    out.emplace_back(def.name, std::move(text));
+  }
+  return out;
+}
+
+Json attributes_json(const Globals& g, const Attributes& attrs, const Schema& schema,
+                     AttributeTable table, std::string_view currency, bool unavailable) {
+  Json j = Json::object();
+  const int decimals = currency_digits(currency);
+  for (const AttributeDef& def : schema.attributes) {
+    if (def.dropping || def.table != table) continue;
+    if (def.personal && unavailable) {
+      j.set(def.name, std::string(kUnavailable));
+      continue;
+    }
+    auto it = attrs.find(def.name);
+    if (it == attrs.end()) continue;
+    if (def.personal && !g.reveal) {
+      j.set(def.name, io::mask_attribute(format_attribute_value(def, it->second, decimals),
+                                         textual(def.type)));
+    } else if (const auto* tags = std::get_if<std::vector<std::string>>(&it->second)) {
+      Json arr = Json::array();
+      for (const auto& t : *tags) arr.push(t);
+      j.set(def.name, std::move(arr));
+    } else if (const auto* b = std::get_if<bool>(&it->second)) {
+      j.set(def.name, *b);
+    } else if (def.type == AttributeType::kInteger) {
+      j.set(def.name, static_cast<long long>(std::get<std::int64_t>(it->second)));
+    } else {
+      j.set(def.name, format_attribute_value(def, it->second, decimals));
+    }
+  }
+  return j;
+}
+
+Json customer_json(const Globals& g, const Customer& shown, std::string_view currency,
+                   const Schema* schema) {
   const Customer c = shown_customer(shown);
   Json tags = Json::array();
   for (const auto& t : c.tags) tags.push(t);
@@ -787,10 +847,14 @@ Json customer_json(const Globals& g, const Customer& shown, std::string_view cur
   } else {
     j.set("scores", Json());
   }
+  if (schema)
+    j.set("attributes", attributes_json(g, c.attributes, *schema, AttributeTable::kCustomers,
+                                        currency, !c.personal_available));
   return j;
 }
 
-void print_customer(const Globals& g, const Customer& shown, std::string_view currency) {
+void print_customer(const Globals& g, const Customer& shown, std::string_view currency,
+                    const Schema* schema) {
   const Customer c = shown_customer(shown);
   auto consent = [](const Consent& k) {
     std::string s(to_string(k.state));
@@ -806,7 +870,7 @@ void print_customer(const Globals& g, const Customer& shown, std::string_view cu
              decimal_text(s->expected_purchases, 6) + ", clv " + money(s->clv, currency) +
              ", RFM " + std::to_string(s->r_score) + std::to_string(s->f_score) +
              std::to_string(s->m_score) + " (as of " + format_date(s->as_of) + ")";
-  print_pairs({
+  std::vector<std::pair<std::string, std::string>> pairs({
       {"id", std::to_string(c.id)},
       {"external_ref", c.external_ref},
       {"type", std::string(to_string(c.type))},
@@ -835,6 +899,11 @@ void print_customer(const Globals& g, const Customer& shown, std::string_view cu
       {"last_txn_at", opt_time(c.aggregates.last_txn_at)},
       {"scores", scores},
   });
+  if (schema)
+    for (auto& p : shown_attributes(g, c.attributes, *schema, AttributeTable::kCustomers,
+                                    currency, !c.personal_available))
+      pairs.push_back(std::move(p));
+  print_pairs(pairs);
 }
 
 // ---- tables -------------------------------------------------------------------------------------

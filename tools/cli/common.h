@@ -281,9 +281,25 @@ void print_json(const Json& value);
 Json measure_json(RankBy m, AmountSum v, std::string_view currency);
 Json measure_json(const MeasureFormat& m, AmountSum v, std::string_view currency);
 
-// A customer as JSON and as "field  value" lines, masked unless --reveal.
-Json customer_json(const Globals& g, const Customer& c, std::string_view currency);
-void print_customer(const Globals& g, const Customer& c, std::string_view currency);
+// A customer as JSON and as "field  value" lines, masked unless --reveal. `schema` (the
+// database's, Database::schema()): its custom attributes are shown too, after the built-in
+// fields (JSON: an "attributes" object); null shows none.
+Json customer_json(const Globals& g, const Customer& c, std::string_view currency,
+                   const Schema* schema = nullptr);
+void print_customer(const Globals& g, const Customer& c, std::string_view currency,
+                    const Schema* schema = nullptr);
+
+// Custom attribute values as shown (custdb/attributes.h): the live attributes of `table` in
+// id order, each (name, text) with text format_attribute_value's, "" when absent; personal
+// ones masked unless --reveal (io/display.h, mask_attribute) and kUnavailable when
+// `unavailable` (an analyst key).
+std::vector<std::pair<std::string, std::string>> shown_attributes(
+    const Globals& g, const Attributes& attrs, const Schema& schema, AttributeTable table,
+    std::string_view currency, bool unavailable);
+// The same as a JSON object: absent attributes left out; unmasked integers as numbers, bools
+// as true/false, tag sets as arrays, the rest as strings.
+Json attributes_json(const Globals& g, const Attributes& attrs, const Schema& schema,
+                     AttributeTable table, std::string_view currency, bool unavailable);
 
 // ---- tables -------------------------------------------------------------------------------------
 
