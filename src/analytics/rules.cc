@@ -73,15 +73,16 @@ Result<std::vector<Rule>> stored_rules(const ReadView& view) {
   if (!text) return tl::unexpected(text.error());
   std::vector<Rule> out;
   if (!*text) return out;
-  const query::ParseOptions options =
-      query::parse_options_for(analytics_access::base_currency(view));
+  // The view's schema: rules may name custom attributes (rename/drop refuse named ones).
+  auto options = view.parse_options();
+  if (!options) return tl::unexpected(options.error());
   std::string_view rest = **text;
   while (!rest.empty()) {
     auto nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     if (line.empty()) continue;
-    auto rule = parse_with(line, options);
+    auto rule = parse_with(line, *options);
     if (!rule) return make_error(ErrorCode::kCorruption, "stored rules: " + rule.error().message());
     out.push_back(std::move(*rule));
   }
@@ -103,8 +104,14 @@ Result<std::vector<Rule>> rules(const ReadView& view) {
 }
 
 Status set_rules(Database& db, std::span<const Rule> list) {
-  const query::ParseOptions options =
-      query::parse_options_for(analytics_access::base_currency(db));
+  query::ParseOptions options;
+  {
+    auto view = db.begin_read();
+    if (!view) return tl::unexpected(view.error());
+    auto o = view->parse_options();  // custom attribute names of the current schema
+    if (!o) return tl::unexpected(o.error());
+    options = std::move(*o);
+  }
   std::string text;
   for (const Rule& rule : list) {
     // Re-parse: a Rule built in code must be as valid as one read from text.
@@ -120,8 +127,6 @@ Status set_rules(Database& db, std::span<const Rule> list) {
 Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
   if (options.batch == 0) return make_error(ErrorCode::kInvalidArgument, "batch: at least 1");
   const Date as_of = options.as_of.value_or(analytics_access::today_utc());
-  const query::ParseOptions parse_options =
-      query::parse_options_for(analytics_access::base_currency(db));
   struct Change {
     CustomerId id;
     std::optional<Tier> tier;
@@ -136,6 +141,8 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     if (!view) return tl::unexpected(view.error());
     auto list = rules(*view);
     if (!list) return tl::unexpected(list.error());
+    auto parse_options = view->parse_options();  // the snapshot's schema
+    if (!parse_options) return tl::unexpected(parse_options.error());
     // Decide: per field, the first rule whose segment holds the customer.
     std::unordered_map<CustomerId, std::pair<Tier, std::size_t>> tier_of;   // value, rule
     std::unordered_map<CustomerId, std::pair<Stage, std::size_t>> stage_of;
@@ -146,7 +153,7 @@ Result<RuleReport> apply_rules(Database& db, const ApplyOptions& options) {
     so.as_of = as_of;
     for (std::size_t r = 0; r < list->size(); ++r) {
       const Rule& rule = (*list)[r];
-      auto q = query::parse(rule.when, parse_options);
+      auto q = query::parse(rule.when, *parse_options);
       if (!q) return make_error(ErrorCode::kCorruption, "stored rule: " + q.error().message());
       auto ids = view->ids(*q, so);
       if (!ids) return tl::unexpected(ids.error());

@@ -272,7 +272,14 @@ Result<std::optional<std::string>> ReadView::retention_policy() const {
 
 Status Database::set_retention_policy(std::string_view policy) {
   if (auto s = refuse_analyst(*this, "setting the retention policy"); !s) return s;
-  const query::ParseOptions po = query::parse_options_for(impl_->base_currency());
+  query::ParseOptions po;
+  {
+    auto view = begin_read();
+    if (!view) return tl::unexpected(view.error());
+    auto o = view->parse_options();  // the current schema: rules may name custom attributes
+    if (!o) return tl::unexpected(o.error());
+    po = std::move(*o);
+  }
   std::optional<std::string> text;
   std::size_t rule_count = 0;
   if (!normalize::trim_view(policy).empty()) {
@@ -303,7 +310,7 @@ Result<RetentionReport> Database::apply_retention(const RetentionOptions& option
     if (auto s = refuse_analyst(*this, "applying the retention policy"); !s)
       return tl::unexpected(s.error());
   DatabaseImpl& d = *impl_;
-  const query::ParseOptions po = query::parse_options_for(d.base_currency());
+  query::ParseOptions po;  // the run's snapshot's (custom attribute names), set below
 
   RetentionReport report;
   report.dry_run = options.dry_run;
@@ -315,6 +322,9 @@ Result<RetentionReport> Database::apply_retention(const RetentionOptions& option
     auto view = begin_read();
     if (!view) return tl::unexpected(view.error());
     TxnState& st = state_of(*view);
+    auto parse_options = view->parse_options();
+    if (!parse_options) return tl::unexpected(parse_options.error());
+    po = std::move(*parse_options);
     auto text = d.get_sealed_meta(st, kPolicyKey);
     if (!text) return tl::unexpected(text.error());
     if (!*text)

@@ -290,17 +290,20 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
   if (filtered && table != Table::kCustomers)
     return make_error(ErrorCode::kInvalidArgument,
                       "segment and purpose: only for the customers table");
+  auto txn = db.begin_read();
+  if (!txn) return tl::unexpected(txn.error());
   std::optional<query::Node> segment;
   if (!options.segment.empty()) {
-    auto q = query::parse(options.segment, query::parse_options_for(db.info().base_currency));
+    // The snapshot's schema: the segment may name custom attributes.
+    auto po = txn->parse_options();
+    if (!po) return tl::unexpected(po.error());
+    auto q = query::parse(options.segment, *po);
     if (!q) return make_error(ErrorCode::kInvalidArgument, "segment: " + q.error().message());
     segment = std::move(*q);
   }
   ExportStats local;
   ExportStats& stats = options.stats ? *options.stats : local;
   stats = {};
-  auto txn = db.begin_read();
-  if (!txn) return tl::unexpected(txn.error());
   std::span<const std::string_view> builtin = columns(table);
   if (table == Table::kRelationships) builtin = builtin.first(relationship_column::kExported);
   // Custom attributes (format 5): columns after the built-in ones, as of this snapshot.

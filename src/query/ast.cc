@@ -1,5 +1,7 @@
 // Field names, the canonical printer and the builder.
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <stdexcept>
 
 #include "custdb/query.h"
@@ -80,6 +82,35 @@ std::string print_value(Field field, const Value& value, const ParseOptions& opt
   return std::to_string(number);
 }
 
+// A custom attribute's value as the parser reads it back (see the Value comment in query.h).
+std::string print_attribute_value(const Node& node, const Value& value,
+                                  const ParseOptions& options) {
+  if (const auto* text = std::get_if<std::string>(&value)) return quote_if_needed(*text);
+  std::int64_t number = std::get<std::int64_t>(value);
+  switch (node.attribute_type) {
+    case AttributeType::kBool: return number != 0 ? "true" : "false";
+    case AttributeType::kDecimal: return field_rules::format_scaled(number, node.attribute_scale);
+    case AttributeType::kAmount: return field_rules::format_scaled(number, options.amount_decimals);
+    case AttributeType::kDate: return format_date(Date{std::chrono::days{number}});
+    case AttributeType::kTimestamp: {
+      Timestamp t{std::chrono::milliseconds{number}};
+      if (number % kMillisPerDay == 0) return format_date(std::chrono::floor<std::chrono::days>(t));
+      return format_timestamp(t);
+    }
+    default: return std::to_string(number);
+  }
+}
+
+// The predicate's left side: a built-in field's name or the attribute's.
+std::string_view subject_of(const Node& node) {
+  return node.field == Field::kAttribute ? std::string_view(node.attribute) : to_string(node.field);
+}
+
+std::string print_operand_value(const Node& node, const Value& value, const ParseOptions& options) {
+  if (node.field == Field::kAttribute) return print_attribute_value(node, value, options);
+  return print_value(node.field, value, options);
+}
+
 void print(const Node& node, const ParseOptions& options, std::string& out) {
   auto print_operand = [&](const Node& child, bool parenthesize) {
     if (parenthesize) out += '(';
@@ -105,27 +136,27 @@ void print(const Node& node, const ParseOptions& options, std::string& out) {
       return;
     }
     case Node::Kind::kCompare:
-      out += to_string(node.field);
+      out += subject_of(node);
       out += ' ';
       out += to_string(node.cmp);
       out += ' ';
-      out += print_value(node.field, node.values.at(0), options);
+      out += print_operand_value(node, node.values.at(0), options);
       return;
     case Node::Kind::kIn:
-      out += to_string(node.field);
+      out += subject_of(node);
       out += " in (";
       for (std::size_t i = 0; i < node.values.size(); ++i) {
         if (i > 0) out += ", ";
-        out += print_value(node.field, node.values[i], options);
+        out += print_operand_value(node, node.values[i], options);
       }
       out += ')';
       return;
     case Node::Kind::kBetween:
-      out += to_string(node.field);
+      out += subject_of(node);
       out += " between ";
-      out += print_value(node.field, node.values.at(0), options);
+      out += print_operand_value(node, node.values.at(0), options);
       out += " and ";
-      out += print_value(node.field, node.values.at(1), options);
+      out += print_operand_value(node, node.values.at(1), options);
       return;
     case Node::Kind::kTag:
       out += "tag = ";
@@ -157,6 +188,8 @@ bool field_takes(Field field) {
 
 // The Value the parser would produce for the same operand written as text.
 Value to_value(Field field, const Operand& operand) {
+  if (field == Field::kAttribute)
+    misuse("Field::kAttribute: use the overloads on a custom attribute's AttributeDef");
   std::string name(to_string(field));
   const auto& v = operand.value;
   switch (kind_of(field)) {
@@ -353,18 +386,131 @@ Node between(Field field, Operand low, Operand high) {
   return node;
 }
 
-// TODO(owner C, #17): the builder on custom attributes.
-Node eq(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node ne(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node lt(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node le(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node gt(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node ge(const AttributeDef&, Operand) { misuse("custom attributes: not built yet (#17)"); }
-Node in(const AttributeDef&, std::initializer_list<Operand>) {
-  misuse("custom attributes: not built yet (#17)");
+// ---- the builder on custom attributes ----
+namespace {
+
+// The Value the parser would produce for `operand` written as text for `def`.
+Value attribute_value(const AttributeDef& def, const Operand& operand) {
+  const auto& v = operand.value;
+  const std::string& name = def.name;
+  auto refuse = [&](std::string_view takes) -> Value {
+    misuse(name + " (a " + std::string(to_string(def.type)) + " attribute) takes " +
+           std::string(takes));
+  };
+  switch (def.type) {
+    case AttributeType::kText:
+    case AttributeType::kEnum:
+    case AttributeType::kTagSet:
+    case AttributeType::kBool: {
+      if (def.type == AttributeType::kBool) {
+        if (const auto* number = std::get_if<std::int64_t>(&v)) {
+          if (*number != 0 && *number != 1) misuse(name + " takes 0 or 1 (false or true)");
+          return *number;
+        }
+      }
+      const auto* text = std::get_if<std::string>(&v);
+      if (!text) return refuse(def.type == AttributeType::kBool ? "\"true\", \"false\", 0 or 1" : "text");
+      auto value = field_rules::attribute_text_value(def, *text);
+      if (!value)
+        misuse("expected " + field_rules::attribute_expectation(def, 2) + " for " + name +
+               ", got '" + *text + "'");
+      return *value;
+    }
+    case AttributeType::kInteger: {
+      const auto* number = std::get_if<std::int64_t>(&v);
+      if (!number) return refuse("an integer");
+      return *number;
+    }
+    case AttributeType::kDecimal: {
+      const auto* decimal = std::get_if<Decimal>(&v);
+      if (!decimal) return refuse("query::Decimal{millionths}");
+      const int scale = std::clamp(def.scale, 0, kMaxDecimalScale);
+      std::int64_t value = decimal->millionths;
+      if (scale <= 6) {
+        std::int64_t divisor = 1;
+        for (int i = scale; i < 6; ++i) divisor *= 10;
+        if (value % divisor != 0)
+          misuse(name + " has " + std::to_string(scale) + " decimal places; Decimal{" +
+                 std::to_string(value) + "} has more");
+        return value / divisor;
+      }
+      for (int i = 6; i < scale; ++i) {
+        if (value > std::numeric_limits<std::int64_t>::max() / 10 ||
+            value < std::numeric_limits<std::int64_t>::min() / 10)
+          misuse(name + ": Decimal out of range");
+        value *= 10;
+      }
+      return value;
+    }
+    case AttributeType::kAmount: {
+      const auto* amount = std::get_if<Amount>(&v);
+      if (!amount) return refuse("query::Amount{minor units}");
+      if (amount->minor_units > kMaxAmount || amount->minor_units < -kMaxAmount)
+        misuse(name + ": an amount beyond kMaxAmount");
+      return amount->minor_units;
+    }
+    case AttributeType::kDate: {
+      const auto* date = std::get_if<Date>(&v);
+      if (!date) return refuse("a Date");
+      return static_cast<std::int64_t>(date->time_since_epoch().count());
+    }
+    case AttributeType::kTimestamp: {
+      if (const auto* date = std::get_if<Date>(&v))
+        return std::chrono::time_point_cast<std::chrono::milliseconds>(*date)
+            .time_since_epoch()
+            .count();
+      const auto* timestamp = std::get_if<Timestamp>(&v);
+      if (!timestamp) return refuse("a Timestamp or a Date");
+      return timestamp->time_since_epoch().count();
+    }
+  }
+  misuse("invalid attribute type");
 }
-Node between(const AttributeDef&, Operand, Operand) {
-  misuse("custom attributes: not built yet (#17)");
+
+Node attribute_node(const AttributeDef& def, Node::Kind kind) {
+  if (def.table != AttributeTable::kCustomers)
+    misuse("attribute " + def.name + " is a transactions attribute: not in the segment language");
+  if (def.dropping) misuse("attribute " + def.name + " is being dropped");
+  if (def.name.empty()) misuse("an attribute without a name");
+  Node node;
+  node.kind = kind;
+  node.field = Field::kAttribute;
+  node.attribute = normalize::lower(def.name);
+  node.attribute_type = def.type;
+  node.attribute_scale = def.type == AttributeType::kDecimal ? def.scale : 0;
+  return node;
+}
+
+Node attribute_compare(const AttributeDef& def, Cmp cmp, const Operand& operand) {
+  if (!field_rules::attribute_takes(def.type, cmp))
+    misuse(def.name + " (a " + std::string(to_string(def.type)) + " attribute) does not take " +
+           std::string(to_string(cmp)));
+  Node node = attribute_node(def, Node::Kind::kCompare);
+  node.cmp = cmp;
+  node.values.push_back(attribute_value(def, operand));
+  return node;
+}
+
+}  // namespace
+
+Node eq(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kEq, v); }
+Node ne(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kNe, v); }
+Node lt(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kLt, v); }
+Node le(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kLe, v); }
+Node gt(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kGt, v); }
+Node ge(const AttributeDef& a, Operand v) { return attribute_compare(a, Cmp::kGe, v); }
+Node in(const AttributeDef& a, std::initializer_list<Operand> values) {
+  if (values.size() == 0) misuse("in() needs at least one value");
+  Node node = attribute_node(a, Node::Kind::kIn);
+  for (const Operand& value : values) node.values.push_back(attribute_value(a, value));
+  return node;
+}
+Node between(const AttributeDef& a, Operand low, Operand high) {
+  if (!field_rules::attribute_ordered(a.type))
+    misuse(a.name + " (a " + std::string(to_string(a.type)) + " attribute) has no order for between");
+  Node node = attribute_node(a, Node::Kind::kBetween);
+  node.values = {attribute_value(a, low), attribute_value(a, high)};
+  return node;
 }
 
 Node tag(std::string_view name) {

@@ -46,7 +46,7 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
     case Field::kConsentPhone: return number(c.consent_phone.state);
     case Field::kConsentProfiling: return number(c.consent_profiling.state);
     case Field::kConsentSharing: return number(c.consent_sharing.state);
-    case Field::kAttribute: return {};  // TODO(owner C, #17)
+    case Field::kAttribute: return {};  // matches_attribute reads these
     case Field::kRegion: return {std::nullopt, present_text(c.address.region)};
     case Field::kCity: return {std::nullopt, present_text(c.address.city)};
     case Field::kCountry: return {std::nullopt, present_text(c.address.country)};
@@ -116,6 +116,85 @@ bool holds(const FieldValue& actual, Cmp cmp, const Value& expected) {
 
 bool is_present(const FieldValue& value) { return value.number || value.text; }
 
+// ---- custom attributes (Field::kAttribute) ----
+
+// The customer's value of the node's attribute, as decoded (a required attribute's default
+// included); null when absent or of an alternative the node's type does not hold (a value
+// decoded under another schema: matches nothing, as absent).
+const AttributeValue* attribute_of(const Node& node, const Customer& c) {
+  auto it = c.attributes.find(node.attribute);
+  if (it == c.attributes.end()) return nullptr;
+  const AttributeValue& v = it->second;
+  bool fits = false;
+  switch (node.attribute_type) {
+    case AttributeType::kText:
+    case AttributeType::kEnum: fits = std::holds_alternative<std::string>(v); break;
+    case AttributeType::kInteger:
+    case AttributeType::kDecimal:
+    case AttributeType::kAmount: fits = std::holds_alternative<std::int64_t>(v); break;
+    case AttributeType::kDate: fits = std::holds_alternative<std::chrono::sys_days>(v); break;
+    case AttributeType::kTimestamp: fits = std::holds_alternative<Timestamp>(v); break;
+    case AttributeType::kBool: fits = std::holds_alternative<bool>(v); break;
+    case AttributeType::kTagSet: fits = std::holds_alternative<std::vector<std::string>>(v); break;
+  }
+  return fits ? &v : nullptr;
+}
+
+// A present ordered (or bool) attribute value as the node's int64 representation.
+std::int64_t attribute_number(const AttributeValue& v) {
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
+  if (const auto* n = std::get_if<std::int64_t>(&v)) return *n;
+  if (const auto* d = std::get_if<std::chrono::sys_days>(&v)) return d->time_since_epoch().count();
+  if (const auto* t = std::get_if<Timestamp>(&v)) return t->time_since_epoch().count();
+  return 0;
+}
+
+// `actual cmp expected` for a present attribute value (kNe handled by the caller).
+bool attribute_holds(const Node& node, const AttributeValue& actual, Cmp cmp,
+                     const Value& expected) {
+  switch (node.attribute_type) {
+    case AttributeType::kText: {
+      const auto* text = std::get_if<std::string>(&expected);
+      return cmp == Cmp::kEq && text &&
+             normalize::same_folded(std::get<std::string>(actual), *text);
+    }
+    case AttributeType::kEnum: {
+      const auto* text = std::get_if<std::string>(&expected);
+      return cmp == Cmp::kEq && text && std::get<std::string>(actual) == *text;
+    }
+    case AttributeType::kTagSet: {
+      const auto* text = std::get_if<std::string>(&expected);
+      if (cmp != Cmp::kEq || !text) return false;
+      const auto& tags = std::get<std::vector<std::string>>(actual);
+      return std::find(tags.begin(), tags.end(), *text) != tags.end();
+    }
+    default: {
+      const auto* number = std::get_if<std::int64_t>(&expected);
+      if (!number) return false;
+      if (node.attribute_type == AttributeType::kBool && cmp != Cmp::kEq) return false;
+      return holds(FieldValue{attribute_number(actual), std::nullopt}, cmp, expected);
+    }
+  }
+}
+
+bool matches_attribute(const Node& query, const Customer& customer) {
+  const AttributeValue* actual = attribute_of(query, customer);
+  switch (query.kind) {
+    case Node::Kind::kCompare:
+      if (query.cmp == Cmp::kNe)
+        return !(actual && attribute_holds(query, *actual, Cmp::kEq, query.values.at(0)));
+      return actual && attribute_holds(query, *actual, query.cmp, query.values.at(0));
+    case Node::Kind::kIn:
+      return actual && std::any_of(query.values.begin(), query.values.end(), [&](const Value& v) {
+               return attribute_holds(query, *actual, Cmp::kEq, v);
+             });
+    case Node::Kind::kBetween:
+      return actual && attribute_holds(query, *actual, Cmp::kGe, query.values.at(0)) &&
+             attribute_holds(query, *actual, Cmp::kLe, query.values.at(1));
+    default: return false;
+  }
+}
+
 // Whether `link` (in canonical form) is of the node's type and has `customer` at the end the
 // node asks for.
 bool relation_matches(const Node& node, const Relationship& link, CustomerId customer) {
@@ -143,6 +222,7 @@ bool matches(const Node& query, const Customer& customer, const EvalContext& con
                          [&](const Node& child) { return matches(child, customer, context); });
     case Node::Kind::kNot: return !matches(query.children.at(0), customer, context);
     case Node::Kind::kCompare: {
+      if (query.field == Field::kAttribute) return matches_attribute(query, customer);
       FieldValue actual = value_of(query.field, customer, context);
       const Value& expected = query.values.at(0);
       // `f != v` is exactly `not f = v`: true when f is absent.
@@ -150,12 +230,14 @@ bool matches(const Node& query, const Customer& customer, const EvalContext& con
       return is_present(actual) && holds(actual, query.cmp, expected);
     }
     case Node::Kind::kIn: {
+      if (query.field == Field::kAttribute) return matches_attribute(query, customer);
       FieldValue actual = value_of(query.field, customer, context);
       return is_present(actual) &&
              std::any_of(query.values.begin(), query.values.end(),
                          [&](const Value& v) { return holds(actual, Cmp::kEq, v); });
     }
     case Node::Kind::kBetween: {
+      if (query.field == Field::kAttribute) return matches_attribute(query, customer);
       FieldValue actual = value_of(query.field, customer, context);
       return is_present(actual) && holds(actual, Cmp::kGe, query.values.at(0)) &&
              holds(actual, Cmp::kLe, query.values.at(1));

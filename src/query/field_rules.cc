@@ -205,4 +205,132 @@ std::string relation_names() {
   return out;
 }
 
+bool attribute_ordered(AttributeType type) {
+  switch (type) {
+    case AttributeType::kInteger:
+    case AttributeType::kDecimal:
+    case AttributeType::kAmount:
+    case AttributeType::kDate:
+    case AttributeType::kTimestamp: return true;
+    case AttributeType::kText:
+    case AttributeType::kEnum:
+    case AttributeType::kBool:
+    case AttributeType::kTagSet: return false;
+  }
+  return false;
+}
+
+bool attribute_takes(AttributeType type, Cmp cmp) {
+  if (cmp == Cmp::kEq) return true;
+  if (cmp == Cmp::kNe) return type != AttributeType::kTagSet;
+  return attribute_ordered(type);
+}
+
+FieldKind attribute_kind(AttributeType type) {
+  switch (type) {
+    case AttributeType::kText:
+    case AttributeType::kEnum:
+    case AttributeType::kTagSet: return FieldKind::kText;
+    case AttributeType::kInteger:
+    case AttributeType::kBool: return FieldKind::kInteger;
+    case AttributeType::kDecimal: return FieldKind::kDecimal;
+    case AttributeType::kAmount: return FieldKind::kAmount;
+    case AttributeType::kDate: return FieldKind::kDate;
+    case AttributeType::kTimestamp: return FieldKind::kTimestamp;
+  }
+  return FieldKind::kText;
+}
+
+namespace {
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (const std::string& v : values) {
+    if (!out.empty()) out += ", ";
+    out += v;
+  }
+  return out;
+}
+}  // namespace
+
+std::string attribute_expectation(const AttributeDef& def, int amount_decimals) {
+  switch (def.type) {
+    case AttributeType::kText:
+      return "a non-empty text of at most " + std::to_string(kMaxAttributeTextBytes) +
+             " bytes (a word or 'quoted text')";
+    case AttributeType::kEnum: return "one of " + joined(def.values);
+    case AttributeType::kTagSet:
+      if (def.values.empty()) return "a non-empty tag (a word or 'quoted text')";
+      return "one of the declared tags " + joined(def.values);
+    case AttributeType::kBool: return "true or false";
+    case AttributeType::kInteger: return "an integer";
+    case AttributeType::kDecimal:
+      return def.scale == 0 ? std::string("a whole number")
+                            : "a number with at most " + std::to_string(def.scale) +
+                                  " decimal places";
+    case AttributeType::kAmount:
+      return "an amount (a number like " + std::string(amount_decimals > 0 ? "1000.50" : "1000") +
+             ", at most " + std::to_string(amount_decimals) + " decimal places)";
+    case AttributeType::kDate: return "a date (YYYY-MM-DD, years 1800 to 2200)";
+    case AttributeType::kTimestamp: return "a date (YYYY-MM-DD) or timestamp";
+  }
+  return "a value";
+}
+
+std::optional<Value> attribute_text_value(const AttributeDef& def, std::string_view text) {
+  switch (def.type) {
+    case AttributeType::kText: {
+      std::string folded = normalize::fold(text);
+      if (folded.empty() || normalize::trim_view(text).size() > kMaxAttributeTextBytes)
+        return std::nullopt;
+      return Value(std::move(folded));
+    }
+    case AttributeType::kEnum: {
+      std::string_view word = normalize::trim_view(text);
+      for (const std::string& v : def.values)
+        if (normalize::iequals(v, word)) return Value(v);
+      return std::nullopt;
+    }
+    case AttributeType::kTagSet: {
+      auto tag = normalize_tag(text);
+      if (!tag || tag->size() > kMaxTagSetTagBytes) return std::nullopt;
+      if (!def.values.empty()) {
+        bool declared = false;
+        for (const std::string& v : def.values) declared |= normalize::same_folded(v, *tag);
+        if (!declared) return std::nullopt;
+      }
+      return Value(std::move(*tag));
+    }
+    case AttributeType::kBool: {
+      std::string_view word = normalize::trim_view(text);
+      if (normalize::iequals(word, "true")) return Value(std::int64_t{1});
+      if (normalize::iequals(word, "false")) return Value(std::int64_t{0});
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
+}
+
+NumberError attribute_number_value(const AttributeDef& def, std::string_view text,
+                                   int amount_decimals, std::int64_t& out) {
+  switch (def.type) {
+    case AttributeType::kInteger: return parse_scaled(text, 0, out);
+    case AttributeType::kDecimal: return parse_scaled(text, std::clamp(def.scale, 0, 18), out);
+    case AttributeType::kAmount: {
+      NumberError e = parse_scaled(text, amount_decimals, out);
+      if (e == NumberError::kNone && (out > kMaxAmount || out < -kMaxAmount))
+        return NumberError::kOutOfRange;
+      return e;
+    }
+    default: return NumberError::kSyntax;
+  }
+}
+
+std::vector<std::string> attribute_names(const Schema* schema) {
+  std::vector<std::string> out;
+  if (!schema) return out;
+  for (const AttributeDef& a : schema->attributes)
+    if (!a.dropping && a.table == AttributeTable::kCustomers) out.push_back(a.name);
+  return out;
+}
+
 }  // namespace custdb::query::field_rules

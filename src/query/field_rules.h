@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "custdb/query.h"
 
@@ -97,5 +98,32 @@ std::optional<Relation> relation_from_name(std::string_view text);
 std::string relation_text(const Node& node);
 // "household, spouse, parent, child, ..., beneficiary, benefactor" (no input aliases).
 std::string relation_names();
+
+// ---- custom attributes (Field::kAttribute, custdb/attributes.h) ----
+// Whether <, <=, >, >= and between apply to an attribute of this type: integer, decimal,
+// amount, date, timestamp. Text, enum, bool and tag_set take =, != and in (tag_set: = and in).
+bool attribute_ordered(AttributeType type);
+// Whether `cmp` applies to an attribute of this type (kNe: every type but tag_set).
+bool attribute_takes(AttributeType type, Cmp cmp);
+// The FieldKind whose Value representation an attribute of this type uses: kText for text,
+// enum and tag_set (strings), kInteger for integer and bool, kDecimal, kAmount, kDate,
+// kTimestamp.
+FieldKind attribute_kind(AttributeType type);
+// What a value of the attribute looks like, for "expected ... for NAME" messages: "one of
+// north, south", "true or false", "a non-empty text", "an integer", "a number with at most 2
+// decimal places", ...
+std::string attribute_expectation(const AttributeDef& def, int amount_decimals);
+// The Value a word or quoted text denotes for a text, enum, tag_set or bool attribute
+// (text and tags folded, enum as declared, bool 0/1); nullopt when not acceptable (an
+// undeclared enum value or tag, empty or too long text, a bool that is not true/false).
+// Other types: nullopt.
+std::optional<Value> attribute_text_value(const AttributeDef& def, std::string_view text);
+// The Value a number denotes for an integer, decimal (scaled by def.scale) or amount
+// (amount_decimals) attribute; NumberError as parse_scaled, plus kOutOfRange for an amount
+// beyond kMaxAmount.
+NumberError attribute_number_value(const AttributeDef& def, std::string_view text,
+                                   int amount_decimals, std::int64_t& out);
+// The declared attribute names of the customers table (live ones), for error messages.
+std::vector<std::string> attribute_names(const Schema* schema);
 
 }  // namespace custdb::query::field_rules

@@ -127,7 +127,9 @@ std::vector<Token> tokenize(std::string_view text) {
       next_is('=') ? emit_cmp(Cmp::kLe, 2) : emit_cmp(Cmp::kLt, 1);
     } else if (c == '>') {
       next_is('=') ? emit_cmp(Cmp::kGe, 2) : emit_cmp(Cmp::kGt, 1);
-    } else if (c == '\'') {
+    } else if (c == '\'' || c == '"') {
+      // 'text' or "text"; the quote doubled inside stands for itself.
+      const char quote = c;
       std::string content;
       std::size_t j = i + 1;
       for (;; ++j) {
@@ -135,10 +137,10 @@ std::vector<Token> tokenize(std::string_view text) {
           emit_error("expected a closing quote for the text starting here, found end of query");
           return tokens;
         }
-        if (text[j] != '\'') {
+        if (text[j] != quote) {
           content += text[j];
-        } else if (j + 1 < text.size() && text[j + 1] == '\'') {
-          content += '\'';
+        } else if (j + 1 < text.size() && text[j + 1] == quote) {
+          content += quote;
           ++j;
         } else {
           break;
@@ -303,8 +305,13 @@ class Parser {
     if (is_word(name, "tag")) return parse_tag();
     if (is_word(name, "related")) return parse_related(depth);
     auto field = field_from_string(name.text);
-    if (!field) return unknown_field(name);
+    // A built-in name always means the built-in field; otherwise a customers attribute the
+    // schema declares (live ones only: Schema::find).
+    const AttributeDef* attribute = nullptr;
+    if (!field && options_.schema) attribute = options_.schema->find(name.text);
+    if (!field && !attribute) return unknown_field(name);
     advance();
+    if (attribute) return parse_attribute_predicate(*attribute);
 
     std::string field_name = quoted(to_string(*field));
     std::string unordered = "=, != or in after " + field_name + " (" +
@@ -358,6 +365,136 @@ class Parser {
     return fail(op, "a comparison (=, !=, <, <=, >, >=, in or between) after " + field_name);
   }
 
+  // The predicate after a custom attribute's name (the name consumed): the same forms as a
+  // built-in field's, with the operators and values the attribute's type takes.
+  Result<Node> parse_attribute_predicate(const AttributeDef& def) {
+    const std::string field_name = quoted(def.name);
+    Node node;
+    node.field = Field::kAttribute;
+    node.attribute = def.name;
+    node.attribute_type = def.type;
+    node.attribute_scale = def.type == AttributeType::kDecimal ? def.scale : 0;
+    const std::string type_name(custdb::to_string(def.type));
+    const std::string unordered =
+        (def.type == AttributeType::kTagSet ? "= or in after " : "=, != or in after ") +
+        field_name + " (" + def.name + " is a " + type_name + " attribute: it has no order)";
+    const Token& op = peek();
+    if (op.kind == Token::Kind::kCmp) {
+      if (!field_rules::attribute_takes(def.type, op.cmp)) {
+        if (op.cmp == Cmp::kNe)
+          return fail(op, "= or in after " + field_name + " (" + def.name +
+                              " is a tag_set attribute: write not " + def.name + " = t)");
+        return fail(op, unordered);
+      }
+      advance();
+      node.kind = Node::Kind::kCompare;
+      node.cmp = op.cmp;
+      auto value = parse_attribute_value(def, quoted(to_string(op.cmp)));
+      if (!value) return tl::unexpected(value.error());
+      node.values.push_back(std::move(*value));
+      return node;
+    }
+    if (is_word(op, "in")) {
+      advance();
+      if (peek().kind != Token::Kind::kLParen) return fail(peek(), "'(' after 'in'");
+      advance();
+      node.kind = Node::Kind::kIn;
+      std::string after = "'('";
+      while (true) {
+        auto value = parse_attribute_value(def, after);
+        if (!value) return tl::unexpected(value.error());
+        node.values.push_back(std::move(*value));
+        if (peek().kind == Token::Kind::kRParen) break;
+        if (peek().kind != Token::Kind::kComma)
+          return fail(peek(), "',' or ')' in the list after 'in'");
+        advance();
+        after = "','";
+      }
+      advance();
+      return node;
+    }
+    if (is_word(op, "between")) {
+      if (!field_rules::attribute_ordered(def.type)) return fail(op, unordered);
+      advance();
+      node.kind = Node::Kind::kBetween;
+      auto low = parse_attribute_value(def, "'between'");
+      if (!low) return tl::unexpected(low.error());
+      if (!is_word(peek(), "and")) return fail(peek(), "'and' after between's lower bound");
+      advance();
+      auto high = parse_attribute_value(def, "'and'");
+      if (!high) return tl::unexpected(high.error());
+      node.values = {std::move(*low), std::move(*high)};
+      return node;
+    }
+    return fail(op, "a comparison (" +
+                        std::string(field_rules::attribute_ordered(def.type)
+                                        ? "=, !=, <, <=, >, >=, in or between"
+                                        : def.type == AttributeType::kTagSet ? "= or in"
+                                                                             : "=, != or in") +
+                        ") after " + field_name);
+  }
+
+  Result<Value> parse_attribute_value(const AttributeDef& def, const std::string& after) {
+    const Token& token = peek();
+    if (is_missing_value(token)) return fail(token, "a value after " + after);
+    const std::string expected =
+        field_rules::attribute_expectation(def, options_.amount_decimals) + " for " + def.name;
+    const bool is_text = token.kind == Token::Kind::kWord || token.kind == Token::Kind::kString;
+    Value value;
+    switch (def.type) {
+      case AttributeType::kText:
+      case AttributeType::kEnum:
+      case AttributeType::kTagSet:
+      case AttributeType::kBool: {
+        auto v = is_text ? field_rules::attribute_text_value(def, token.text) : std::nullopt;
+        if (!v) return fail(token, expected);
+        value = std::move(*v);
+        break;
+      }
+      case AttributeType::kInteger:
+      case AttributeType::kDecimal:
+      case AttributeType::kAmount: {
+        if (token.kind != Token::Kind::kNumber) return fail(token, expected);
+        std::int64_t number = 0;
+        switch (field_rules::attribute_number_value(def, token.text, options_.amount_decimals,
+                                                    number)) {
+          case field_rules::NumberError::kNone: break;
+          case field_rules::NumberError::kOutOfRange:
+            return fail(token, def.type == AttributeType::kAmount
+                                   ? "an amount of at most " +
+                                         field_rules::format_scaled(kMaxAmount,
+                                                                    options_.amount_decimals) +
+                                         " for " + def.name
+                                   : "a number within 64 bits for " + def.name);
+          default: return fail(token, expected);
+        }
+        value = number;
+        break;
+      }
+      case AttributeType::kDate: {
+        if (token.kind != Token::Kind::kDate) return fail(token, expected);
+        auto date = parse_date(token.text);
+        if (!date) return fail(token, "a valid date (YYYY-MM-DD, years 1800 to 2200)");
+        value = static_cast<std::int64_t>(date->time_since_epoch().count());
+        break;
+      }
+      case AttributeType::kTimestamp: {
+        if (token.kind != Token::Kind::kDate && token.kind != Token::Kind::kTimestamp)
+          return fail(token, expected);
+        auto timestamp = parse_timestamp(token.text);
+        if (!timestamp) {
+          if (token.kind == Token::Kind::kDate)
+            return fail(token, "a valid date (YYYY-MM-DD, years 1800 to 2200)");
+          return fail(token, "a valid timestamp (YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|+HH:MM])");
+        }
+        value = static_cast<std::int64_t>(timestamp->time_since_epoch().count());
+        break;
+      }
+    }
+    advance();
+    return value;
+  }
+
   tl::unexpected<Error> unknown_field(const Token& name) const {
     std::string fields, nearest;
     std::size_t nearest_distance = std::numeric_limits<std::size_t>::max();
@@ -371,6 +508,8 @@ class Parser {
       if (distance < nearest_distance) nearest_distance = distance, nearest = candidate;
     };
     for (const auto& [field, field_name] : field_rules::field_names()) consider(field_name);
+    for (const std::string& attribute : field_rules::attribute_names(options_.schema.get()))
+      consider(attribute);
     consider("tag");
     consider("related");
     std::string note = " (";

@@ -107,7 +107,7 @@ Command add_export(CLI::App& app, Globals& g) {
                       : table == io::Table::kRelationships ? c.relationships
                                                            : c.transactions;
               if (!o->segment.empty()) {
-                const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
+                const query::ParseOptions po = must(txn.parse_options());
                 auto q = query::parse(o->segment, po);
                 if (!q) die_usage(q.error().message());
                 total = must(must(txn.select(*q, SegmentOptions{})).count());

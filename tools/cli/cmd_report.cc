@@ -1,5 +1,6 @@
 // custdb report [--segment QUERY] [--by A[,B]] [--measure M,...] [--as-of DATE]: grouped
-// aggregates over every customer or over a segment.
+// aggregates over every customer or over a segment. Group and measure names may be custom
+// attributes of the customers table (custdb/attributes.h).
 //
 // Two layouts. Without --measure and with one wave-1 attribute (tier, region, stage, type),
 // the wave-1 table (ReadView::group_all / group: customers, total sum/min/max/avg, txn count,
@@ -61,33 +62,50 @@ int print_wave1(const Globals& g, const std::string& by, const std::vector<Group
 }
 
 // Birth dates are personal data: a group's min, max or average of one is a customer's birth
-// date (a group of one shows it), so they are masked like every birth date unless --reveal.
-bool masked(const Globals& g, Measure m) { return m == Measure::kBirthDate && !g.reveal; }
+// date (a group of one shows it), so they are masked like every birth date unless --reveal;
+// so are the statistics of a personal custom attribute.
+bool masked(const Globals& g, const MeasureFormat& m) {
+  if (g.reveal) return false;
+  return m.builtin ? *m.builtin == Measure::kBirthDate : m.personal;
+}
 
 // The general report: one column group per measure.
 int print_report(const Globals& g, const ReportSpec& spec, const std::vector<ReportRow>& rows,
-                 const std::string& currency) {
-  // TODO(owner C, #17): custom attribute columns.
-  std::vector<GroupBy> spec_by;
-  std::vector<Measure> spec_measures;
-  for (const GroupKey& k : spec.by) spec_by.push_back(k.builtin.value_or(GroupBy::kTier));
-  for (const MeasureKey& k : spec.measures) spec_measures.push_back(k.builtin.value_or(Measure::kTotalAmount));
+                 const std::string& currency, const Schema& schema) {
+  std::vector<MeasureFormat> formats;
+  for (const MeasureKey& k : spec.measures) formats.push_back(measure_format(k, schema));
+  // A personal attribute's values are personal data: its group labels are masked unless
+  // --reveal (the counts still show).
+  std::vector<bool> masked_group;
+  for (const GroupKey& k : spec.by) {
+    const AttributeDef* def = k.builtin ? nullptr : schema.find(k.custom);
+    masked_group.push_back(def && def->personal && !g.reveal);
+  }
+  auto label = [&](const ReportRow& r, std::size_t i) {
+    return masked_group[i] && !r.group[i].empty() ? std::string("***") : r.group[i];
+  };
+  auto masked_text = [&](const MeasureFormat& m) {
+    const bool date = m.builtin || m.type == AttributeType::kDate || m.type == AttributeType::kTimestamp;
+    return date ? std::string(io::kMaskedDate) : std::string("***");
+  };
   if (g.json) {
     Json by = Json::array(), measures = Json::array(), groups = Json::array();
-    for (GroupBy b : spec_by) by.push(to_string(b));
-    for (Measure m : spec_measures) measures.push(to_string(m));
+    for (const GroupKey& b : spec.by) by.push(b.name());
+    for (const MeasureFormat& m : formats) measures.push(m.name);
     for (const ReportRow& r : rows) {
       Json row = Json::object();
-      for (std::size_t i = 0; i < spec_by.size(); ++i) row.set(to_string(spec_by[i]), r.group[i]);
+      for (std::size_t i = 0; i < spec.by.size(); ++i) row.set(spec.by[i].name(), label(r, i));
       row.set("customers", r.customers);
       Json ms = Json::array();
-      for (std::size_t i = 0; i < spec_measures.size(); ++i) {
-        const Measure m = spec_measures[i];
+      for (std::size_t i = 0; i < formats.size(); ++i) {
+        const MeasureFormat& m = formats[i];
         const MeasureStats& s = r.measures[i];
-        Json one = Json::object().set("measure", to_string(m)).set("count", s.count);
-        if (measure_has_sum(m)) one.set("sum", measure_json(m, s.sum, currency));
+        Json one = Json::object().set("measure", m.name).set("count", s.count);
+        if (measure_has_sum(m))
+          one.set("sum", masked(g, m) && !m.builtin ? Json(masked_text(m))
+                                                    : measure_json(m, s.sum, currency));
         auto opt = [&](const std::optional<std::int64_t>& v) {
-          if (v && masked(g, m)) return Json(std::string(io::kMaskedDate));
+          if (v && masked(g, m)) return Json(masked_text(m));
           return v ? measure_json(m, *v, currency) : Json();
         };
         one.set("min", opt(s.min)).set("max", opt(s.max)).set("avg", opt(s.avg()));
@@ -105,31 +123,33 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
   }
   std::vector<std::string> headers;
   std::vector<std::size_t> right;
-  for (GroupBy b : spec_by) headers.push_back(to_string(b));
+  for (const GroupKey& b : spec.by) headers.push_back(b.name());
   right.push_back(headers.size());
   headers.push_back("customers");
-  for (Measure m : spec_measures) {
-    const std::string name = to_string(m);
+  for (const MeasureFormat& m : formats) {
     for (const char* stat : {"count", "sum", "min", "max", "avg"}) {
       if (std::string_view(stat) == "sum" && !measure_has_sum(m)) continue;
       right.push_back(headers.size());
-      headers.push_back(name + "_" + stat);
+      headers.push_back(m.name + "_" + stat);
     }
   }
   TextTable table(headers, right);
   for (const ReportRow& r : rows) {
     std::vector<std::string> cells;
-    for (const std::string& v : r.group) cells.push_back(v.empty() ? "(none)" : v);
+    for (std::size_t i = 0; i < r.group.size(); ++i)
+      cells.push_back(r.group[i].empty() ? "(none)" : label(r, i));
     cells.push_back(std::to_string(r.customers));
-    for (std::size_t i = 0; i < spec_measures.size(); ++i) {
-      const Measure m = spec_measures[i];
+    for (std::size_t i = 0; i < formats.size(); ++i) {
+      const MeasureFormat& m = formats[i];
       const MeasureStats& s = r.measures[i];
       auto opt = [&](const std::optional<std::int64_t>& v) {
-        if (v && masked(g, m)) return std::string(io::kMaskedDate);
+        if (v && masked(g, m)) return masked_text(m);
         return v ? measure_text(m, *v, currency) : std::string();
       };
       cells.push_back(std::to_string(s.count));
-      if (measure_has_sum(m)) cells.push_back(measure_text(m, s.sum, currency));
+      if (measure_has_sum(m))
+        cells.push_back(masked(g, m) && !m.builtin ? masked_text(m)
+                                                   : measure_text(m, s.sum, currency));
       cells.push_back(opt(s.min));
       cells.push_back(opt(s.max));
       cells.push_back(opt(s.avg()));
@@ -138,7 +158,7 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
   }
   table.print();
   bool amounts = false;
-  for (Measure m : spec_measures) amounts |= measure_is_amount(m);
+  for (const MeasureFormat& m : formats) amounts |= measure_is_amount(m);
   if (amounts) std::printf("amounts in %s\n", currency.c_str());
   return kExitOk;
 }
@@ -159,42 +179,50 @@ Command add_report(CLI::App& app, Globals& g) {
                   "Zero, one or two group attributes, comma-separated ('': one row of everyone): "
                   "tier, region, stage, type, city, "
                   "country, gender, risk, income_band, tag, consent_email, consent_sms, "
-                  "consent_phone, consent_profiling, consent_sharing, r_score, f_score, m_score")
+                  "consent_phone, consent_profiling, consent_sharing, r_score, f_score, m_score, or an "
+                  "enum, text, bool or tag_set custom attribute")
       ->capture_default_str();
   auto* measure = sub->add_option(
       "--measure", o->measures,
       "Measures, comma-separated: total_amount, txn_count, last_txn_at, first_txn_at, "
       "created_at, birth_date, clv, p_alive, expected_purchases, income_band, r_score, f_score, "
-      "m_score (default: the totals table)");
+      "m_score, or an integer, decimal, amount, date or timestamp custom attribute (default: "
+      "the totals table)");
   sub->add_option("--segment", o->segment, "Only the customers matching this segment query");
   sub->add_option("--as-of", o->as_of,
                   "Date `age` in the --segment query is computed on (default: today)");
   return {sub, [&g, o, measure] {
-            ReportSpec spec;
+            // Built-in names are checked before the database opens (a misspelt one is a usage
+            // error); other names are custom attributes, resolved against the schema below.
             std::vector<std::string> by_names = split_names(o->by);
             if (by_names.size() > 2)
               die_usage("--by: at most two attributes, got " + std::to_string(by_names.size()));
-            for (const std::string& name : by_names) spec.by.push_back(group_by_arg("--by", name));
-            if (spec.by.size() == 2 && spec.by[0] == spec.by[1])
-              die_usage("--by: the same attribute twice");
+            std::vector<std::string> measure_names;
             if (measure->count()) {
-              std::vector<std::string> names = split_names(o->measures);
-              if (names.empty()) die_usage("--measure: expected one or more attributes");
-              for (const std::string& name : names)
-                spec.measures.push_back(rank_by_arg("--measure", name));
+              measure_names = split_names(o->measures);
+              if (measure_names.empty()) die_usage("--measure: expected one or more attributes");
             }
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
 
             Database db = open_database(g, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
+            auto txn = must(db.begin_read());
+            const query::ParseOptions po = must(txn.parse_options());  // the schema's names
+            const Schema& schema = *po.schema;
+            ReportSpec spec;
+            for (const std::string& name : by_names)
+              spec.by.push_back(group_key_arg("--by", name, schema));
+            if (spec.by.size() == 2 && spec.by[0].name() == spec.by[1].name())
+              die_usage("--by: the same attribute twice");
+            for (const std::string& name : measure_names)
+              spec.measures.push_back(measure_key_arg("--measure", name, schema));
             std::optional<query::Node> q;
             if (!o->segment.empty()) {
-              auto parsed = query::parse(o->segment, query::parse_options_for(currency));
+              auto parsed = query::parse(o->segment, po);
               if (!parsed) die_usage(parsed.error().message());
               q = std::move(*parsed);
             }
-            auto txn = must(db.begin_read());
 
             if (spec.measures.empty() && spec.by.size() == 1 && spec.by[0].builtin &&
                 wave1_group(*spec.by[0].builtin)) {
@@ -205,7 +233,7 @@ Command add_report(CLI::App& app, Globals& g) {
             }
             if (spec.measures.empty()) spec.measures = {Measure::kTotalAmount, Measure::kTxnCount};
             auto rows = q ? must(txn.report(*q, spec, so)) : must(txn.report_all(spec));
-            return print_report(g, spec, rows, currency);
+            return print_report(g, spec, rows, currency, schema);
           }};
 }
 

@@ -96,7 +96,8 @@ Command add_rules(CLI::App& app, Globals& g) {
               }
               std::istream& in = from_stdin ? std::cin : file;
               Database db = open_database(g, /*read_only=*/false);
-              const query::ParseOptions po = query::parse_options_for(db.info().base_currency);
+              // The current schema: rules may name custom attributes.
+              const query::ParseOptions po = must(must(db.begin_read()).parse_options());
               std::vector<Rule> parsed;
               bool bad = false;
               std::uint64_t line_no = 0;

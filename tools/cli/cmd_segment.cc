@@ -36,7 +36,8 @@ Command add_segment(CLI::App& app, Globals& g) {
   auto* by = sub->add_option("--by", o->by,
                              "The ranking attribute of --top: total_amount, txn_count, "
                              "last_txn_at, first_txn_at, created_at, birth_date, clv, p_alive, "
-                             "expected_purchases, income_band, r_score, f_score, m_score")
+                             "expected_purchases, income_band, r_score, f_score, m_score, or an integer, "
+                             "decimal, amount, date or timestamp custom attribute")
                  ->capture_default_str();
   sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
   count->excludes(ids)->excludes(explain)->excludes(top);
@@ -45,18 +46,19 @@ Command add_segment(CLI::App& app, Globals& g) {
   by->needs(top);
   limit->excludes(top);
   return {sub, [&g, o, limit, top] {
-            // Checked before the database opens: a misspelt name is a usage error.
-            const RankBy rank_by = rank_by_arg("--by", o->by);
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
             // With --reveal: recorded in the audit trail (the query, the ids shown) before
             // anything is shown.
             Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
             const std::string currency = db.info().base_currency;
-            const query::ParseOptions po = query::parse_options_for(currency);
+            auto txn = must(db.begin_read());
+            // The snapshot's schema: the query and --by may name custom attributes.
+            const query::ParseOptions po = must(txn.parse_options());
             auto q = query::parse(join(o->query, " "), po);
             if (!q) die_usage(q.error().message());  // "at N: expected ..., found ..."
-            auto txn = must(db.begin_read());
+            const MeasureKey rank_by = measure_key_arg("--by", o->by, *po.schema);
+            const MeasureFormat format = measure_format(rank_by, *po.schema);
             auto record = [&](std::vector<CustomerId> shown, std::uint64_t matched,
                               std::string_view mode) {
               if (!g.reveal) return;
@@ -76,7 +78,7 @@ Command add_segment(CLI::App& app, Globals& g) {
 
             if (top->count()) {  // ids and values from the index; no record is read
               std::vector<Ranked> ranked = must(seg.rank(rank_by, o->top));
-              const std::string name = to_string(rank_by);
+              const std::string name = format.name;
               {
                 std::vector<CustomerId> shown;
                 for (const Ranked& r : ranked) shown.push_back(r.id);
@@ -84,16 +86,22 @@ Command add_segment(CLI::App& app, Globals& g) {
               }
               // A birth date next to its customer's id is personal data: masked unless --reveal,
               // as get, segment's table and export mask it (docs/cli.md, Masking).
-              const bool masked = rank_by == RankBy::kBirthDate && !g.reveal;
+              // So is a personal custom attribute's value.
+              const bool masked =
+                  !g.reveal && (format.builtin ? *format.builtin == RankBy::kBirthDate : format.personal);
+              const std::string mask =
+                  format.builtin || format.type == AttributeType::kDate ||
+                          format.type == AttributeType::kTimestamp
+                      ? std::string(io::kMaskedDate)
+                      : std::string("***");
               auto text = [&](std::int64_t v) {
-                return masked ? std::string(io::kMaskedDate) : measure_text(rank_by, v, currency);
+                return masked ? mask : measure_text(format, v, currency);
               };
               if (g.json) {
                 Json arr = Json::array();
                 for (const Ranked& r : ranked)
                   arr.push(Json::object().set("id", r.id).set(
-                      name, masked ? Json(std::string(io::kMaskedDate))
-                                   : measure_json(rank_by, r.value, currency)));
+                      name, masked ? Json(mask) : measure_json(format, r.value, currency)));
                 print_json(Json::object()
                                .set("by", name)
                                .set("count", must(seg.count()))
@@ -108,7 +116,7 @@ Command add_segment(CLI::App& app, Globals& g) {
               table.print();
               std::printf("top %zu of %llu matching customers by %s%s\n", ranked.size(),
                           static_cast<unsigned long long>(must(seg.count())), name.c_str(),
-                          measure_is_amount(rank_by) ? (" (amounts in " + currency + ")").c_str() : "");
+                          measure_is_amount(format) ? (" (amounts in " + currency + ")").c_str() : "");
               return kExitOk;
             }
 

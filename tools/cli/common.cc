@@ -233,8 +233,16 @@ void record_access(Database& db, const Globals& g, std::string command,
 }
 
 namespace {
-void redact_personal_operands(query::Node& n) {
+void redact_personal_operands(query::Node& n, const Schema* schema) {
   using query::Field;
+  if (n.field == Field::kAttribute && schema) {
+    // A personal custom attribute's operand is personal data, as a birth date's is.
+    const AttributeDef* def = schema->find(n.attribute);
+    if (def && def->personal &&
+        (n.kind == query::Node::Kind::kCompare || n.kind == query::Node::Kind::kIn ||
+         n.kind == query::Node::Kind::kBetween))
+      for (auto& v : n.values) v = std::string("?");
+  }
   switch (n.field) {
     case Field::kRegion: case Field::kCity: case Field::kCountry: case Field::kGender:
     case Field::kBirthDate: case Field::kAge:
@@ -244,13 +252,13 @@ void redact_personal_operands(query::Node& n) {
       break;
     default: break;
   }
-  for (auto& c : n.children) redact_personal_operands(c);
+  for (auto& c : n.children) redact_personal_operands(c, schema);
 }
 }  // namespace
 
 std::string audit_query_text(const query::Node& q, const query::ParseOptions& options) {
   query::Node copy = q;
-  redact_personal_operands(copy);
+  redact_personal_operands(copy, options.schema.get());
   return copy.to_string(options);
 }
 
@@ -532,6 +540,16 @@ std::string int128_text(AmountSum v) {
   return v < 0 ? "-" + digits : digits;
 }
 
+// A decimal held scaled by 10^scale, with exactly `scale` fraction digits: (1250, 2) -> "12.50".
+std::string scaled_text(AmountSum v, int scale) {
+  std::string digits = int128_text(v < 0 ? -v : v);
+  const std::size_t n = static_cast<std::size_t>(std::max(scale, 0));
+  if (n == 0) return v < 0 ? "-" + digits : digits;
+  if (digits.size() < n + 1) digits.insert(0, n + 1 - digits.size(), '0');
+  std::string text = digits.substr(0, digits.size() - n) + "." + digits.substr(digits.size() - n);
+  return v < 0 ? "-" + text : text;
+}
+
 // Millionths as an exact decimal, trailing zeros dropped: 250000 -> "0.25", -1 -> "-0.000001".
 std::string millionths_text(AmountSum v) {
   std::string digits = int128_text(v < 0 ? -v : v);
@@ -605,6 +623,95 @@ GroupBy group_by_arg(std::string_view option, std::string_view name) {
   if (auto g = group_by_from_string(name)) return *g;
   die_usage(std::string(option) + ": unknown attribute '" + std::string(name) + "'; expected one of " +
             names_of<GroupBy>(&to_string, kGroupByCount));
+}
+
+MeasureFormat measure_format(const MeasureKey& key, const Schema& schema) {
+  MeasureFormat m;
+  m.builtin = key.builtin;
+  m.name = key.name();
+  if (!key.builtin) {
+    if (const AttributeDef* def = schema.find(key.custom)) {
+      m.type = def->type;
+      m.scale = def->scale;
+      m.personal = def->personal;
+      m.name = def->name;
+    }
+  }
+  return m;
+}
+
+std::string measure_text(const MeasureFormat& m, AmountSum v, std::string_view currency) {
+  if (m.builtin) return measure_text(*m.builtin, v, currency);
+  switch (m.type) {
+    case AttributeType::kAmount: return format_amount(v, currency);
+    case AttributeType::kDecimal: return scaled_text(v, m.scale);
+    case AttributeType::kDate: return format_date(Date{std::chrono::days{static_cast<std::int64_t>(v)}});
+    case AttributeType::kTimestamp:
+      return format_timestamp(Timestamp{std::chrono::milliseconds{static_cast<std::int64_t>(v)}});
+    default: return int128_text(v);
+  }
+}
+
+bool measure_has_sum(const MeasureFormat& m) {
+  if (m.builtin) return measure_has_sum(*m.builtin);
+  return m.type != AttributeType::kDate && m.type != AttributeType::kTimestamp;
+}
+
+bool measure_is_amount(const MeasureFormat& m) {
+  if (m.builtin) return measure_is_amount(*m.builtin);
+  return m.type == AttributeType::kAmount;
+}
+
+Json measure_json(const MeasureFormat& m, AmountSum v, std::string_view currency) {
+  if (m.builtin) return measure_json(*m.builtin, v, currency);
+  if (m.type == AttributeType::kInteger && v >= std::numeric_limits<std::int64_t>::min() &&
+      v <= std::numeric_limits<std::int64_t>::max())
+    return Json(static_cast<long long>(v));
+  return Json(measure_text(m, v, currency));
+}
+
+std::optional<RankBy> builtin_measure(std::string_view name) { return rank_by_from_string(name); }
+
+namespace {
+std::string attribute_list(const Schema& schema, bool (*fits)(AttributeType)) {
+  std::string out;
+  for (const AttributeDef& a : schema.attributes)
+    if (!a.dropping && a.table == AttributeTable::kCustomers && fits(a.type))
+      out += ", " + a.name;
+  return out;
+}
+bool is_ordered_type(AttributeType t) {
+  return t == AttributeType::kInteger || t == AttributeType::kDecimal ||
+         t == AttributeType::kAmount || t == AttributeType::kDate || t == AttributeType::kTimestamp;
+}
+bool is_group_type(AttributeType t) { return !is_ordered_type(t); }
+}  // namespace
+
+MeasureKey measure_key_arg(std::string_view option, std::string_view name, const Schema& schema) {
+  if (auto m = rank_by_from_string(name)) return *m;
+  if (const AttributeDef* def = schema.find(name)) {
+    if (!is_ordered_type(def->type))
+      die_usage(std::string(option) + ": attribute '" + def->name + "' is a " +
+                std::string(to_string(def->type)) +
+                " attribute; measures and rankings take integer, decimal, amount, date or "
+                "timestamp attributes");
+    return MeasureKey::attribute(def->name);
+  }
+  die_usage(std::string(option) + ": unknown attribute '" + std::string(name) + "'; expected one of " +
+            names_of<RankBy>(&to_string, kRankByCount) + attribute_list(schema, is_ordered_type));
+}
+
+GroupKey group_key_arg(std::string_view option, std::string_view name, const Schema& schema) {
+  if (auto g = group_by_from_string(name)) return *g;
+  if (const AttributeDef* def = schema.find(name)) {
+    if (!is_group_type(def->type))
+      die_usage(std::string(option) + ": attribute '" + def->name + "' is a " +
+                std::string(to_string(def->type)) +
+                " attribute; groups take enum, text, bool or tag_set attributes");
+    return GroupKey::attribute(def->name);
+  }
+  die_usage(std::string(option) + ": unknown attribute '" + std::string(name) + "'; expected one of " +
+            names_of<GroupBy>(&to_string, kGroupByCount) + attribute_list(schema, is_group_type));
 }
 
 std::vector<std::string> split_names(const std::string& text) {

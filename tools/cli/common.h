@@ -200,6 +200,31 @@ bool measure_is_integer(RankBy m);
 // The attribute named `name`, or a usage error naming `option` and listing every valid name.
 RankBy rank_by_arg(std::string_view option, std::string_view name);
 GroupBy group_by_arg(std::string_view option, std::string_view name);
+// ---- custom attributes as groups and measures (report --by/--measure, segment --top --by) ----
+// How a measure's values print: a built-in (RankBy) as measure_text, or an ordered custom
+// attribute by its type: amount like total_amount, decimal with its scale, date and
+// timestamp like birth_date and created_at, integer plain.
+struct MeasureFormat {
+  std::optional<RankBy> builtin;
+  AttributeType type = AttributeType::kInteger;
+  int scale = 0;
+  bool personal = false;  // a personal attribute: min/max/avg and top values masked
+  std::string name;
+};
+MeasureFormat measure_format(const MeasureKey& key, const Schema& schema);
+std::string measure_text(const MeasureFormat& m, AmountSum v, std::string_view currency);
+bool measure_has_sum(const MeasureFormat& m);
+bool measure_is_amount(const MeasureFormat& m);
+// measure_json(const MeasureFormat&, ...) is declared after Json, below.
+// A built-in measure's name (resolved without the database), or nullopt for another name,
+// which measure_key_arg then resolves against the schema.
+std::optional<RankBy> builtin_measure(std::string_view name);
+// The key `name` means: a built-in, or an ordered customers attribute of `schema`; otherwise
+// a usage error naming `option` and listing the valid names (attributes included).
+MeasureKey measure_key_arg(std::string_view option, std::string_view name, const Schema& schema);
+// The same for group-by keys: a built-in GroupBy or an enum, text, bool or tag_set attribute.
+GroupKey group_key_arg(std::string_view option, std::string_view name, const Schema& schema);
+
 // "a,b,,c" -> {"a", "b", "c"}: comma-separated names, blanks dropped.
 std::vector<std::string> split_names(const std::string& text);
 
@@ -254,6 +279,7 @@ void print_json(const Json& value);
 // A measure's value (see measure_text) for --json: integers (measure_is_integer) as numbers,
 // a sum past 64 bits as a string, every other attribute as measure_text's string.
 Json measure_json(RankBy m, AmountSum v, std::string_view currency);
+Json measure_json(const MeasureFormat& m, AmountSum v, std::string_view currency);
 
 // A customer as JSON and as "field  value" lines, masked unless --reveal. `schema` (the
 // database's, Database::schema()): its custom attributes are shown too, after the built-in
