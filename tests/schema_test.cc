@@ -34,6 +34,14 @@ AttributeDef enum_def(std::string name, std::vector<std::string> values) {
   return d;
 }
 
+Status upd(Database& db, CustomerId id, const std::function<void(Customer&)>& f) {
+  return db.write([&](WriteTxn& t) -> Status {
+    auto r = t.update_customer(id, f);
+    if (!r) return tl::unexpected(r.error());
+    return {};
+  });
+}
+
 ErrorCode code_of(const Result<AttributeDef>& r) { return r ? ErrorCode::kInternal : r.error().code(); }
 std::string message_of(const Result<AttributeDef>& r) { return r ? "" : r.error().message(); }
 
@@ -243,7 +251,9 @@ BOOST_AUTO_TEST_CASE(required_without_default_needs_an_empty_table) {
   AttributeDef r = def_of("kyc_level", AttributeType::kInteger);
   r.required = true;
   must(db.add_attribute(r));  // no customers yet
-  must(db.insert_customer(sample_customer(1))) ;
+  Customer c = sample_customer(1);
+  c.attributes["kyc_level"] = std::int64_t{1};  // required, no default: every insert gives it
+  must(db.insert_customer(c));
   AttributeDef r2 = def_of("kyc_score", AttributeType::kInteger);
   r2.required = true;
   auto refused = db.add_attribute(r2);
@@ -365,8 +375,8 @@ BOOST_DATA_TEST_CASE(index_build_and_drop_in_batches_with_progress, kModes, m) {
   for (std::int64_t v : {0, 1, 50, 99, 100})
     BOOST_TEST(ids_of(db, attr_ge(points, v)) == brute_ge(db, ids, "points", v));
   // Writers after the build keep the index exact.
-  must(db.update_customer(ids[0], [](Customer& c) { c.attributes["points"] = std::int64_t{77}; }));
-  must(db.update_customer(ids[1], [](Customer& c) { c.attributes.erase("points"); }));
+  must(upd(db, ids[0], [](Customer& c) { c.attributes["points"] = std::int64_t{77}; }));
+  must(upd(db, ids[1], [](Customer& c) { c.attributes.erase("points"); }));
   require_clean(db);
   BOOST_TEST(ids_of(db, attr_ge(points, 60)) == brute_ge(db, ids, "points", 60));
   // set_indexed again: no-op.
@@ -573,7 +583,7 @@ BOOST_DATA_TEST_CASE(old_fixtures_gain_the_schema,
   BOOST_TEST_REQUIRE(ids.size() > 10u);
   // Records older than the attribute read as having the default.
   BOOST_TEST(ids_of(db, attr_ge(a, 7)).size() == ids.size());
-  must(db.update_customer(ids[2], [](Customer& c) { c.attributes["kyc_score"] = std::int64_t{99}; }));
+  must(upd(db, ids[2], [](Customer& c) { c.attributes["kyc_score"] = std::int64_t{99}; }));
   BOOST_TEST(ids_of(db, attr_ge(a, 8)) == std::vector<CustomerId>{ids[2]});
   require_clean(db);
 }
@@ -619,8 +629,8 @@ BOOST_DATA_TEST_CASE(cli_schema_commands, kModes, m) {
   pt::read_json(in, tree);
   std::map<std::string, std::string> state, defaults;
   for (const auto& [_, a] : tree.get_child("attributes")) {
-    state[a.get<std::string>("name")] = a.get<std::string>("index_state");
-    defaults[a.get<std::string>("name")] = a.get<std::string>("default", "");
+    state[a.template get<std::string>("name")] = a.template get<std::string>("index_state");
+    defaults[a.template get<std::string>("name")] = a.template get<std::string>("default", "");
   }
   BOOST_TEST(state["branch"] == "ready");
   BOOST_TEST(state["loyalty_points"] == "ready");
