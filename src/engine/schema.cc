@@ -22,6 +22,7 @@
 #include "custdb/privacy.h"
 #include "custdb/query.h"
 #include "engine/db_impl.h"
+#include "engine/validate.h"
 #include "query/field_rules.h"
 #include "segment/attribute_index.h"
 #include "util/coding.h"
@@ -352,75 +353,10 @@ Result<std::string> check_attribute_name(std::string_view raw, AttributeTable ta
 }
 
 Result<AttributeValue> normalize_attribute_value(const AttributeDef& def, const AttributeValue& v) {
-  auto wrong = [&]() { return bad(def.name, std::string("expected ") + std::string(expected_of(def.type))); };
-  switch (def.type) {
-    case AttributeType::kText: {
-      const auto* s = std::get_if<std::string>(&v);
-      if (!s) return wrong();
-      if (!normalize::is_utf8(*s)) return bad(def.name, "text is not UTF-8");
-      std::string t = normalize::stored_text(*s);
-      if (t.empty()) return bad(def.name, "empty text");
-      if (t.size() > kMaxAttributeTextBytes)
-        return bad(def.name, "text longer than " + std::to_string(kMaxAttributeTextBytes) + " bytes");
-      return AttributeValue(std::move(t));
-    }
-    case AttributeType::kEnum: {
-      const auto* s = std::get_if<std::string>(&v);
-      if (!s) return wrong();
-      const std::string_view t = normalize::trim_view(*s);
-      for (const auto& declared : def.values)
-        if (normalize::iequals(declared, t)) return AttributeValue(declared);
-      std::string list;
-      for (const auto& d : def.values) list += (list.empty() ? "" : ", ") + d;
-      return bad(def.name, "'" + std::string(t) + "' is not one of " + list);
-    }
-    case AttributeType::kInteger:
-    case AttributeType::kDecimal: {
-      if (!std::holds_alternative<std::int64_t>(v)) return wrong();
-      return v;
-    }
-    case AttributeType::kAmount: {
-      const auto* n = std::get_if<std::int64_t>(&v);
-      if (!n) return wrong();
-      if (*n > kMaxAmount || *n < -kMaxAmount) return bad(def.name, "amount out of range");
-      return v;
-    }
-    case AttributeType::kDate: {
-      const auto* d = std::get_if<Date>(&v);
-      if (!d) return wrong();
-      if (*d < kMinDate || *d > kMaxDate)
-        return bad(def.name, "date " + show_date(*d) + " outside 1800-01-01 .. 2200-12-31");
-      return v;
-    }
-    case AttributeType::kTimestamp: {
-      const auto* t = std::get_if<Timestamp>(&v);
-      if (!t) return wrong();
-      if (*t < Timestamp(kMinDate) || *t >= Timestamp(kMaxDate + std::chrono::days(1)))
-        return bad(def.name, "timestamp outside 1800 .. 2200");
-      return v;
-    }
-    case AttributeType::kBool:
-      if (!std::holds_alternative<bool>(v)) return wrong();
-      return v;
-    case AttributeType::kTagSet: {
-      const auto* tags = std::get_if<std::vector<std::string>>(&v);
-      if (!tags) return wrong();
-      std::set<std::string> folded;
-      for (const auto& raw : *tags) {
-        auto t = normalize::tag(raw);
-        if (!t) return bad(def.name, "bad tag '" + raw + "'");
-        if (t->size() > kMaxTagSetTagBytes) return bad(def.name, "tag longer than 100 bytes");
-        if (!def.values.empty() &&
-            std::find(def.values.begin(), def.values.end(), *t) == def.values.end())
-          return bad(def.name, "tag '" + *t + "' is not one of the declared tags");
-        folded.insert(std::move(*t));
-      }
-      if (folded.size() > kMaxTagSetTags)
-        return bad(def.name, "more than " + std::to_string(kMaxTagSetTags) + " tags");
-      return AttributeValue(std::vector<std::string>(folded.begin(), folded.end()));
-    }
-  }
-  return wrong();
+  // The records' rules (validate.h), so a default is held to exactly what a written value is.
+  AttributeValue out = v;
+  if (auto s = check_attribute_value(def, out); !s) return bad(def.name, s.error().message());
+  return out;
 }
 
 Result<AttributeDef> normalize_definition(const AttributeDef& in) {
@@ -641,9 +577,9 @@ Result<std::vector<std::uint64_t>> next_ids(const DatabaseImpl& d, TxnState& st,
 // Rewrites a transaction's record alone (its index entries do not change: custom attributes
 // of transactions have none).
 Status store_transaction_record(DatabaseImpl& d, TxnState& st, const Transaction& t) {
-  coding::IdKey k(t.id);
   auto schema = d.schema_of(st);
   if (!schema) return tl::unexpected(schema.error());
+  coding::IdKey k(t.id);
   d.codec().encode(k.span(), t, **schema, st.buf);
   return d.put(st, d.tables().transactions, k.span(), st.buf);
 }

@@ -74,6 +74,16 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
                  const std::string& currency, const Schema& schema) {
   std::vector<MeasureFormat> formats;
   for (const MeasureKey& k : spec.measures) formats.push_back(measure_format(k, schema));
+  // A personal attribute's values are personal data: its group labels are masked unless
+  // --reveal (the counts still show).
+  std::vector<bool> masked_group;
+  for (const GroupKey& k : spec.by) {
+    const AttributeDef* def = k.builtin ? nullptr : schema.find(k.custom);
+    masked_group.push_back(def && def->personal && !g.reveal);
+  }
+  auto label = [&](const ReportRow& r, std::size_t i) {
+    return masked_group[i] && !r.group[i].empty() ? std::string("***") : r.group[i];
+  };
   auto masked_text = [&](const MeasureFormat& m) {
     const bool date = m.builtin || m.type == AttributeType::kDate || m.type == AttributeType::kTimestamp;
     return date ? std::string(io::kMaskedDate) : std::string("***");
@@ -84,7 +94,7 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
     for (const MeasureFormat& m : formats) measures.push(m.name);
     for (const ReportRow& r : rows) {
       Json row = Json::object();
-      for (std::size_t i = 0; i < spec.by.size(); ++i) row.set(spec.by[i].name(), r.group[i]);
+      for (std::size_t i = 0; i < spec.by.size(); ++i) row.set(spec.by[i].name(), label(r, i));
       row.set("customers", r.customers);
       Json ms = Json::array();
       for (std::size_t i = 0; i < formats.size(); ++i) {
@@ -126,7 +136,8 @@ int print_report(const Globals& g, const ReportSpec& spec, const std::vector<Rep
   TextTable table(headers, right);
   for (const ReportRow& r : rows) {
     std::vector<std::string> cells;
-    for (const std::string& v : r.group) cells.push_back(v.empty() ? "(none)" : v);
+    for (std::size_t i = 0; i < r.group.size(); ++i)
+      cells.push_back(r.group[i].empty() ? "(none)" : label(r, i));
     cells.push_back(std::to_string(r.customers));
     for (std::size_t i = 0; i < formats.size(); ++i) {
       const MeasureFormat& m = formats[i];
