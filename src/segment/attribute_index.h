@@ -11,7 +11,16 @@
 //   ordered (integer, decimal, amount, date, timestamp): bit slices only (exact), 64 value
 //     slices and an exists slice per attribute: plaintext key [0x40 + 28][5][id u32 BE][slice],
 //     encrypted token(32 + 28, [0xFF][id u32 BE][slice]).
+//   Plaintext values longer than kMaxPlainAttributeValue (240) bytes are keyed by a 224-byte
+//   prefix, 0xFF and a 16-byte BLAKE2b (LMDB keys are at most 511 bytes).
+//   Encrypted files also keep a sealed value dictionary per text / tag_set attribute
+//   (meta "values.attribute.<id>[.personal]") for group-by; plaintext reads the keys.
 // A customer's attribute postings exist exactly when attribute_indexed_for(def, id).
+//
+// Who calls what: the write path (DatabaseImpl::queue_postings -> queue_schema_postings), the
+// schema work (queue_attribute_postings, drop_attribute_index_meta), the planner and reports
+// (attribute_members, SliceReader(index, def), attribute_value_list), SegmentCheck
+// (for_each_attribute_delta), erasure (prune_attribute_dictionaries).
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,8 @@
 //   value = envelope(Roaring portable serialization of the low 32 bits of the member ids)
 //   posting key: plaintext  [field u8][bucket length u8][bucket bytes]
 //                encrypted  token(32 + field, bucket bytes), 16 bytes
+// Format 5 adds custom attribute postings and slices (SegField::kAttribute, keyed by the
+// attribute's id: attribute_index.h, SegmentKeys::attribute_key / attribute_slice_key).
 // Format 2 adds the bit slices of the exact values (slices.h): postings like the buckets, with
 // their own key shape, queued per customer (TxnState::slice_changes) and flushed per chunk.
 // Encrypted mode hides bucket order, so the lowest and highest bucket ever used per ordered
