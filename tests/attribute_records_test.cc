@@ -409,7 +409,7 @@ BOOST_DATA_TEST_CASE(erasure_removes_personal_attributes, kModes, mode) {
   BOOST_TEST(list[0].attributes.count("memo_code") == 0u);
   BOOST_TEST((list[0].attributes.at("fee") == AttributeValue(std::int64_t{250})));
   auto found = erasure_scan::found_in_live_values(db, {"ZqSecret42Q", "ZqMemo7Q", "Zqnick"});
-  BOOST_TEST(found.empty(), joined(found));
+  BOOST_TEST(found.empty(), erasure_scan::joined(found));
   BOOST_TEST(erasure_scan::found_in_live_values(db, {"ZqKeepMeQ"}).size() == 1u);
   BOOST_TEST((must(db.get_customer(other_id))->attributes.at("secret_code") ==
               AttributeValue(std::string("ZqKeepMeQ"))));
