@@ -641,8 +641,10 @@ Result<std::vector<std::uint64_t>> next_ids(const DatabaseImpl& d, TxnState& st,
 // Rewrites a transaction's record alone (its index entries do not change: custom attributes
 // of transactions have none).
 Status store_transaction_record(DatabaseImpl& d, TxnState& st, const Transaction& t) {
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(t.id);
-  d.codec().encode(k.span(), t, st.buf);
+  d.codec().encode(k.span(), t, **schema, st.buf);
   return d.put(st, d.tables().transactions, k.span(), st.buf);
 }
 
