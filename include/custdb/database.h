@@ -248,15 +248,17 @@ class CUSTDB_EXPORT Database {
   // a transactions attribute, required without a default on a non-empty table, a default on
   // an optional attribute; kResourceExhausted past kMaxAttributesPerTable.
   Result<AttributeDef> add_attribute(const AttributeDef& def, const SchemaWorkOptions& o = {});
-  // Removes the attribute: at once from the schema's names (records, queries and imports no
-  // longer see it), then its index and its stored values in bounded write transactions,
-  // resumable (a crash leaves it `dropping`; finish_schema_work or a new drop_attribute of the
-  // same name continues). kNotFound when no live attribute has that name; kFailedPrecondition
-  // when the stored tier/stage rules or retention policy name it.
+  // Removes the attribute in bounded write transactions, resumable (finish_schema_work or a
+  // new drop_attribute of the same name continues after a crash): an indexed attribute first
+  // loses its index (IndexState kDropping: still visible, queries on it scan records); then
+  // it leaves the schema's names (`dropping`: records, queries and imports no longer see it)
+  // while its stored values are removed record by record; then its definition goes. kFailedPrecondition when no live attribute has that name, or when the
+  // stored tier/stage rules or retention policy name it.
   Status drop_attribute(std::string_view name, AttributeTable table = AttributeTable::kCustomers,
                         const SchemaWorkOptions& o = {});
-  // O(1): records store ids, not names. kNotFound, kInvalidArgument for a bad or taken new
-  // name, kFailedPrecondition when the stored rules or retention policy name it.
+  // O(1): records store ids, not names. kInvalidArgument for a bad or taken new name;
+  // kFailedPrecondition when no live attribute has that name, or when the stored rules or
+  // retention policy name it.
   Status rename_attribute(std::string_view name, std::string_view new_name,
                           AttributeTable table = AttributeTable::kCustomers);
   // Builds (indexed) or drops the segment index of a customer attribute in bounded write

@@ -152,7 +152,8 @@ Command add_segment(CLI::App& app, Globals& g) {
             record(page.ids, total, "table;");
             if (g.json) {
               Json arr = Json::array();
-              for (const Customer& c : rows) arr.push(customer_json(g, c, currency));
+              const Schema schema = must(txn.schema());
+              for (const Customer& c : rows) arr.push(customer_json(g, c, currency, &schema));
               print_json(Json::object().set("count", total).set("customers", std::move(arr)));
               return kExitOk;
             }
