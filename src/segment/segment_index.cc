@@ -1,6 +1,7 @@
 #include "segment/segment_index.h"
 
 #include <algorithm>
+#include <functional>
 #include <array>
 #include <cassert>
 #include <cstring>
@@ -606,9 +607,8 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   }
   st.attribute_values_added.clear();
   std::vector<std::uint8_t> out, serialized;
-  // One chunk: read it once, apply its deltas in order, write it back (or delete it if empty).
-  auto apply = [&](const std::string& key,
-                   const std::vector<std::pair<std::uint32_t, bool>>& deltas) -> Status {
+  // One chunk: read it once, change it in memory, write it back (or delete it if empty).
+  auto rewrite = [&](const std::string& key, const std::function<void(Roaring&)>& change) -> Status {
     auto stored = db.get(st, db.tables().segments, as_bytes(key));
     if (!stored) return tl::unexpected(stored.error());
     Roaring bits;
@@ -617,18 +617,40 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
       if (!chunk) return tl::unexpected(chunk.error());
       bits = std::move(*chunk);
     }
-    for (auto [low, present] : deltas) {
-      if (present) bits.add(low);
-      else bits.remove(low);
-    }
+    change(bits);
     if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
     bits.runOptimize();
     encode_bitmap(bits, db.codec().sealed(), serialized);
     wrap_chunk(db, key, serialized, out);
     return db.put(st, db.tables().segments, as_bytes(key), out);
   };
+  // Bulk form for slices: the ids whose bit turns on, and off (each ascending, once); cleared.
+  auto rewrite_bulk = [&](const std::string& key, std::vector<std::uint32_t>& on,
+                          std::vector<std::uint32_t>& off) -> Status {
+    auto s = rewrite(key, [&](Roaring& bits) {
+      if (!on.empty()) {
+        Roaring add;
+        add.addMany(on.size(), on.data());
+        bits |= add;
+      }
+      if (!off.empty()) {
+        Roaring remove;
+        remove.addMany(off.size(), off.data());
+        bits -= remove;
+      }
+    });
+    on.clear();
+    off.clear();
+    return s;
+  };
   for (auto it = st.posting_deltas.begin(); it != st.posting_deltas.end();) {
-    if (auto s = apply(it->first, it->second); !s) return s;
+    auto s = rewrite(it->first, [&](Roaring& bits) {
+      for (auto [low, present] : it->second) {
+        if (present) bits.add(low);
+        else bits.remove(low);
+      }
+    });
+    if (!s) return s;
     it = st.posting_deltas.erase(it);  // written: a map-full retry replays from the redo log
   }
   // Custom attribute slices: per attribute, the changed customers in id order, per chunk the
@@ -643,41 +665,9 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
       slice_keys.push_back(db.seg_keys().attribute_slice_key(attr.first, attr.second, i));
     std::vector<std::vector<std::uint32_t>> on(kSlicesPerField), off(kSlicesPerField);
     auto write = [&](std::uint64_t chunk) -> Status {
-      for (int i = 0; i < kSlicesPerField; ++i) {
-        auto& add = on[static_cast<std::size_t>(i)];
-        auto& remove = off[static_cast<std::size_t>(i)];
-        if (add.empty() && remove.empty()) continue;
-        const std::string key = chunk_key(slice_keys[static_cast<std::size_t>(i)], chunk);
-        auto stored = db.get(st, db.tables().segments, as_bytes(key));
-        if (!stored) return tl::unexpected(stored.error());
-        Roaring bits;
-        if (*stored) {
-          auto c = index.read_chunk(key, **stored);
-          if (!c) return tl::unexpected(c.error());
-          bits = std::move(*c);
-        }
-        if (!add.empty()) {
-          Roaring r;
-          r.addMany(add.size(), add.data());
-          bits |= r;
-        }
-        if (!remove.empty()) {
-          Roaring r;
-          r.addMany(remove.size(), remove.data());
-          bits -= r;
-        }
-        add.clear();
-        remove.clear();
-        Status s;
-        if (bits.isEmpty()) {
-          s = db.del(st, db.tables().segments, as_bytes(key));
-        } else {
-          bits.runOptimize();
-          encode_bitmap(bits, db.codec().sealed(), serialized);
-          wrap_chunk(db, key, serialized, out);
-          s = db.put(st, db.tables().segments, as_bytes(key), out);
-        }
-        if (!s) return s;
+      for (std::size_t i = 0; i < on.size(); ++i) {
+        if (on[i].empty() && off[i].empty()) continue;
+        if (auto s = rewrite_bulk(chunk_key(slice_keys[i], chunk), on[i], off[i]); !s) return s;
       }
       return {};
     };
@@ -713,37 +703,8 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   auto write_chunk = [&](std::uint64_t chunk) -> Status {
     for (std::size_t at = 0; at < kSlices; ++at) {
       if (on[at].empty() && off[at].empty()) continue;
-      const std::string key = chunk_key(keys.slice_key_at(at), chunk);
-      auto stored = db.get(st, db.tables().segments, as_bytes(key));
-      if (!stored) return tl::unexpected(stored.error());
-      Roaring bits;
-      if (*stored) {
-        auto c = index.read_chunk(key, **stored);
-        if (!c) return tl::unexpected(c.error());
-        bits = std::move(*c);
-      }
-      if (!on[at].empty()) {
-        Roaring add;
-        add.addMany(on[at].size(), on[at].data());
-        bits |= add;
-      }
-      if (!off[at].empty()) {
-        Roaring remove;
-        remove.addMany(off[at].size(), off[at].data());
-        bits -= remove;
-      }
-      on[at].clear();
-      off[at].clear();
-      Status s;
-      if (bits.isEmpty()) {
-        s = db.del(st, db.tables().segments, as_bytes(key));
-      } else {
-        bits.runOptimize();
-        encode_bitmap(bits, db.codec().sealed(), serialized);
-        wrap_chunk(db, key, serialized, out);
-        s = db.put(st, db.tables().segments, as_bytes(key), out);
-      }
-      if (!s) return s;
+      if (auto s = rewrite_bulk(chunk_key(keys.slice_key_at(at), chunk), on[at], off[at]); !s)
+        return s;
     }
     return {};
   };
