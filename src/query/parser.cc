@@ -1,5 +1,6 @@
 // The query language's lexer and recursive-descent parser. The grammar is in custdb/query.h.
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 #include "custdb/query.h"
@@ -318,16 +319,35 @@ class Parser {
                             std::string(to_string(*field)) + " has no order)";
     Node node;
     node.field = *field;
+    return parse_operation(
+        std::move(node),
+        [&](Cmp cmp) -> std::optional<std::string> {
+          if (cmp != Cmp::kEq && cmp != Cmp::kNe && !is_ordered(*field)) return unordered;
+          return std::nullopt;
+        },
+        is_ordered(*field), unordered,
+        [&](const std::string& after) { return parse_value(*field, after); },
+        "a comparison (=, !=, <, <=, >, >=, in or between) after " + field_name);
+  }
+
+  // What follows a field's or attribute's name: `cmp value`, `in (value, ...)` or `between low
+  // and high`, added to `node` (its field set). refused(cmp) is the error for a comparison the
+  // field does not take (nullopt when it takes it); between needs `ordered` (else the error is
+  // `unordered`); value(after) reads one value; `expected` is the error when none follows.
+  Result<Node> parse_operation(
+      Node node, const std::function<std::optional<std::string>(Cmp)>& refused, bool ordered,
+      const std::string& unordered,
+      const std::function<Result<Value>(const std::string& after)>& value,
+      const std::string& expected) {
     const Token& op = peek();
     if (op.kind == Token::Kind::kCmp) {
-      if (op.cmp != Cmp::kEq && op.cmp != Cmp::kNe && !is_ordered(*field))
-        return fail(op, unordered);
+      if (auto why = refused(op.cmp)) return fail(op, *why);
       advance();
       node.kind = Node::Kind::kCompare;
       node.cmp = op.cmp;
-      auto value = parse_value(*field, quoted(to_string(op.cmp)));
-      if (!value) return tl::unexpected(value.error());
-      node.values.push_back(std::move(*value));
+      auto v = value(quoted(to_string(op.cmp)));
+      if (!v) return tl::unexpected(v.error());
+      node.values.push_back(std::move(*v));
       return node;
     }
     if (is_word(op, "in")) {
@@ -337,9 +357,9 @@ class Parser {
       node.kind = Node::Kind::kIn;
       std::string after = "'('";
       while (true) {
-        auto value = parse_value(*field, after);
-        if (!value) return tl::unexpected(value.error());
-        node.values.push_back(std::move(*value));
+        auto v = value(after);
+        if (!v) return tl::unexpected(v.error());
+        node.values.push_back(std::move(*v));
         if (peek().kind == Token::Kind::kRParen) break;
         if (peek().kind != Token::Kind::kComma)
           return fail(peek(), "',' or ')' in the list after 'in'");
@@ -350,19 +370,19 @@ class Parser {
       return node;
     }
     if (is_word(op, "between")) {
-      if (!is_ordered(*field)) return fail(op, unordered);
+      if (!ordered) return fail(op, unordered);
       advance();
       node.kind = Node::Kind::kBetween;
-      auto low = parse_value(*field, "'between'");
+      auto low = value("'between'");
       if (!low) return tl::unexpected(low.error());
       if (!is_word(peek(), "and")) return fail(peek(), "'and' after between's lower bound");
       advance();
-      auto high = parse_value(*field, "'and'");
+      auto high = value("'and'");
       if (!high) return tl::unexpected(high.error());
       node.values = {std::move(*low), std::move(*high)};
       return node;
     }
-    return fail(op, "a comparison (=, !=, <, <=, >, >=, in or between) after " + field_name);
+    return fail(op, expected);
   }
 
   // The predicate after a custom attribute's name (the name consumed): the same forms as a
@@ -378,55 +398,18 @@ class Parser {
     const std::string unordered =
         (def.type == AttributeType::kTagSet ? "= or in after " : "=, != or in after ") +
         field_name + " (" + def.name + " is a " + type_name + " attribute: it has no order)";
-    const Token& op = peek();
-    if (op.kind == Token::Kind::kCmp) {
-      if (!field_rules::attribute_takes(def.type, op.cmp)) {
-        if (op.cmp == Cmp::kNe)
-          return fail(op, "= or in after " + field_name + " (" + def.name +
-                              " is a tag_set attribute: write not " + def.name + " = t)");
-        return fail(op, unordered);
-      }
-      advance();
-      node.kind = Node::Kind::kCompare;
-      node.cmp = op.cmp;
-      auto value = parse_attribute_value(def, quoted(to_string(op.cmp)));
-      if (!value) return tl::unexpected(value.error());
-      node.values.push_back(std::move(*value));
-      return node;
-    }
-    if (is_word(op, "in")) {
-      advance();
-      if (peek().kind != Token::Kind::kLParen) return fail(peek(), "'(' after 'in'");
-      advance();
-      node.kind = Node::Kind::kIn;
-      std::string after = "'('";
-      while (true) {
-        auto value = parse_attribute_value(def, after);
-        if (!value) return tl::unexpected(value.error());
-        node.values.push_back(std::move(*value));
-        if (peek().kind == Token::Kind::kRParen) break;
-        if (peek().kind != Token::Kind::kComma)
-          return fail(peek(), "',' or ')' in the list after 'in'");
-        advance();
-        after = "','";
-      }
-      advance();
-      return node;
-    }
-    if (is_word(op, "between")) {
-      if (!field_rules::attribute_ordered(def.type)) return fail(op, unordered);
-      advance();
-      node.kind = Node::Kind::kBetween;
-      auto low = parse_attribute_value(def, "'between'");
-      if (!low) return tl::unexpected(low.error());
-      if (!is_word(peek(), "and")) return fail(peek(), "'and' after between's lower bound");
-      advance();
-      auto high = parse_attribute_value(def, "'and'");
-      if (!high) return tl::unexpected(high.error());
-      node.values = {std::move(*low), std::move(*high)};
-      return node;
-    }
-    return fail(op, "a comparison (" +
+    return parse_operation(
+        std::move(node),
+        [&](Cmp cmp) -> std::optional<std::string> {
+          if (field_rules::attribute_takes(def.type, cmp)) return std::nullopt;
+          if (cmp == Cmp::kNe)
+            return "= or in after " + field_name + " (" + def.name +
+                   " is a tag_set attribute: write not " + def.name + " = t)";
+          return unordered;
+        },
+        field_rules::attribute_ordered(def.type), unordered,
+        [&](const std::string& after) { return parse_attribute_value(def, after); },
+        "a comparison (" +
                         std::string(field_rules::attribute_ordered(def.type)
                                         ? "=, !=, <, <=, >, >=, in or between"
                                         : def.type == AttributeType::kTagSet ? "= or in"
