@@ -95,6 +95,19 @@ std::int64_t born_by(Date as_of, std::int64_t years) {
 }
 
 constexpr std::int64_t kMin = INT64_MIN, kMax = INT64_MAX;
+
+// The values `x cmp v` holds for, as a closed interval [lo, hi] (lo > hi: none); = and != give
+// {v, v} (the caller complements !=). Nothing is below INT64_MIN or above INT64_MAX.
+std::pair<std::int64_t, std::int64_t> interval_of(Cmp c, std::int64_t v) {
+  switch (c) {
+    case Cmp::kEq: case Cmp::kNe: return {v, v};
+    case Cmp::kLt: if (v == kMin) return {1, 0}; return {kMin, v - 1};
+    case Cmp::kLe: return {kMin, v};
+    case Cmp::kGt: if (v == kMax) return {1, 0}; return {v + 1, kMax};
+    case Cmp::kGe: return {v, kMax};
+  }
+  return {1, 0};
+}
 // Ages beyond this many years are unbounded: no date in 1800..2200 is that far from any as-of
 // date chrono can hold.
 constexpr std::int64_t kMaxAgeSpan = 20000;
@@ -396,16 +409,7 @@ class SegmentEvaluator {
     Sets acc;
     if (segment::is_sliced_attribute(def.type)) {
       std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
-      auto interval = [&](Cmp c, std::int64_t v) -> std::pair<std::int64_t, std::int64_t> {
-        switch (c) {
-          case Cmp::kEq: case Cmp::kNe: return {v, v};
-          case Cmp::kLt: if (v == kMin) return {1, 0}; return {kMin, v - 1};
-          case Cmp::kLe: return {kMin, v};
-          case Cmp::kGt: if (v == kMax) return {1, 0}; return {v + 1, kMax};
-          case Cmp::kGe: return {v, kMax};
-        }
-        return {1, 0};
-      };
+      const auto interval = interval_of;
       for (const auto& v : n.values)
         if (!std::holds_alternative<std::int64_t>(v))
           return make_error(ErrorCode::kInvalidArgument,
@@ -522,17 +526,7 @@ class SegmentEvaluator {
                                                                    : Result<Sets>(std::move(acc));
     } else {
       // Ordered values: an interval [lo, hi] per value (in: one per value).
-      auto interval = [&](Cmp c, std::int64_t v) -> std::pair<std::int64_t, std::int64_t> {
-        switch (c) {
-          case Cmp::kEq: case Cmp::kNe: return {v, v};
-          // Nothing is below INT64_MIN or above INT64_MAX: the empty interval.
-          case Cmp::kLt: if (v == kMin) return {1, 0}; return {kMin, v - 1};
-          case Cmp::kLe: return {kMin, v};
-          case Cmp::kGt: if (v == kMax) return {1, 0}; return {v + 1, kMax};
-          case Cmp::kGe: return {v, kMax};
-        }
-        return {1, 0};
-      };
+      const auto interval = interval_of;
       std::vector<std::pair<std::int64_t, std::int64_t>> intervals;
       if (n.kind == Node::Kind::kBetween) intervals.push_back({val(n.values[0]), val(n.values[1])});
       else if (n.kind == Node::Kind::kIn) for (auto& v : n.values) intervals.push_back({val(v), val(v)});
