@@ -534,16 +534,71 @@ bool names_word(std::string_view text, std::string_view name) {
   return false;
 }
 
+// The queries of stored rules ("tier = gold when QUERY" a line) or of a retention policy
+// ("erase when QUERY; anonymize when QUERY"): each piece (split at newlines and ';' outside
+// quotes) after its first word "when" (the whole piece when it has none).
+std::vector<std::string_view> stored_queries(std::string_view text) {
+  std::vector<std::string_view> out;
+  char quote = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : '\n';
+    if (quote) {
+      if (c == quote) quote = 0;
+      if (i < text.size()) continue;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      continue;
+    }
+    if (i < text.size() && c != '\n' && c != ';') continue;
+    std::string_view piece = text.substr(start, i - start);
+    start = i + 1;
+    for (std::size_t j = 0; j + 4 <= piece.size(); ++j) {
+      const bool before = j == 0 || std::isspace(static_cast<unsigned char>(piece[j - 1]));
+      const bool after = j + 4 == piece.size() || std::isspace(static_cast<unsigned char>(piece[j + 4]));
+      if (before && after && normalize::iequals(piece.substr(j, 4), "when")) {
+        piece.remove_prefix(j + 4);
+        break;
+      }
+    }
+    if (!normalize::trim_view(piece).empty()) out.push_back(piece);
+  }
+  return out;
+}
+
+bool node_names(const query::Node& n, std::string_view name) {
+  if (n.field == query::Field::kAttribute && normalize::iequals(n.attribute, name)) return true;
+  for (const query::Node& c : n.children)
+    if (node_names(c, name)) return true;
+  return false;
+}
+
+// Whether stored rule or policy text names the attribute `name` as a field: each query is
+// parsed with the schema (a value such as `tier = gold` is no reference to an attribute named
+// gold); a query that does not parse is searched word by word (names_word), conservatively.
+bool text_names_attribute(std::string_view text, std::string_view name,
+                          const query::ParseOptions& options) {
+  for (std::string_view q : stored_queries(text)) {
+    auto node = query::parse(q, options);
+    if (node ? node_names(*node, name) : names_word(q, name)) return true;
+  }
+  return false;
+}
+
 // kFailedPrecondition when the stored tier/stage rules or the retention policy name the
 // customers attribute `name`.
 Status refuse_referenced(const DatabaseImpl& d, TxnState& st, const AttributeDef& a,
                          std::string_view action) {
   if (a.table != AttributeTable::kCustomers) return {};
+  auto schema = d.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
+  query::ParseOptions options = query::parse_options_for(d.base_currency());
+  options.schema = *schema;
   for (auto [key, what] : {std::pair{detail::kMetaRules, "the stored tier/stage rules"},
                            std::pair{detail::kMetaRetentionPolicy, "the retention policy"}}) {
     auto v = d.get_sealed_meta(st, key);
     if (!v) return tl::unexpected(v.error());
-    if (*v && names_word(**v, a.name))
+    if (*v && text_names_attribute(**v, a.name, options))
       return make_error(ErrorCode::kFailedPrecondition,
                         "attribute " + a.name + ": " + std::string(what) + " name it; change them before you " +
                             std::string(action) + " it");
