@@ -170,7 +170,7 @@ struct SchemaWorkOptions {
 // The value text as the CLI and export print it and import reads it: text and enum as is,
 // integers in decimal, decimals with `def.scale` fraction digits ("12.50"), amounts in major
 // units with `amount_decimals` digits, dates YYYY-MM-DD, timestamps as format_timestamp,
-// bools "true"/"false", tag sets joined by '|'.
+// bools "true"/"false" (read also as "1"/"0", any case), tag sets joined by '|'.
 CUSTDB_EXPORT std::string format_attribute_value(const AttributeDef& def, const AttributeValue& v,
                                                  int amount_decimals);
 // The inverse: the value of `def` that `text` denotes, normalized (enum to its declared
