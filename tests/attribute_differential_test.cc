@@ -824,7 +824,8 @@ void backfill_and_unindex(Mode mode) {
     }
   }
   // A drop beside writers and readers: an indexed attribute's index, then its values, go.
-  const AttributeDef* victim = first_of(must(w.db.schema()), [](const AttributeDef& d) {
+  const Schema before_drop = must(w.db.schema());  // victim points into it
+  const AttributeDef* victim = first_of(before_drop, [](const AttributeDef& d) {
     return d.type == AttributeType::kInteger && d.name != "late_points";
   });
   BOOST_TEST_REQUIRE(victim != nullptr);
