@@ -69,6 +69,7 @@ struct TableCounts {
   std::uint64_t customers = 0;
   std::uint64_t relationships = 0;
   std::uint64_t transactions = 0;
+  std::uint64_t holdings = 0;  // format 6
 };
 
 struct DatabaseInfo {
@@ -162,6 +163,8 @@ class CUSTDB_EXPORT Database {
   // Inserts all or none, in one transaction. Returns the ids in input order.
   Result<std::vector<CustomerId>> insert_customers(std::span<const Customer> customers);
   Result<TransactionId> add_transaction(Transaction txn);
+  Result<HoldingId> insert_holding(Holding holding);
+  Result<std::optional<Holding>> get_holding(HoldingId id) const;
 
   // Full consistency check: every record decodes and authenticates, every index entry matches
   // a record and every record its index entries, aggregates equal their transactions.
@@ -315,6 +318,20 @@ class CUSTDB_EXPORT ReadView {
 
   Result<TableCounts> counts() const;
 
+  // ---- holdings (format 6; custdb/types.h Holding) ----
+  Result<std::optional<Holding>> get_holding(HoldingId id) const;
+  // The customer's holdings (closed ones included), by holding id. kCorruption when the index
+  // disagrees with the customer's HoldingAggregates::holdings count, names a holding twice, a
+  // missing one, or one of another customer.
+  Result<std::vector<Holding>> holdings_of(CustomerId id) const;
+  // The holding whose account_ref equals `ref` (trimmed), through the blind index.
+  // kPermissionDenied under an analyst key.
+  Result<std::optional<Holding>> find_holding_by_account_ref(std::string_view ref) const;
+  // Every holding in id order until fn returns false; kCorruption as for_each_customer.
+  Status for_each_holding(const std::function<bool(const Holding&)>& fn) const;
+  // The transactions posted to the holding (Transaction::holding_id), in (ts, id) order.
+  Result<std::vector<Transaction>> postings_of(HoldingId id) const;
+
   // The schema of custom attributes as of this snapshot (custdb/attributes.h).
   Result<Schema> schema() const;
   // The options to parse queries and rules for this database: amount decimals of its base
@@ -425,7 +442,7 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   // there is no such customer.
   Result<bool> update_customer(CustomerId id, const std::function<void(Customer&)>& mutate);
   // Returns false when there is no such customer. kRestrict refuses (kFailedPrecondition) a
-  // customer with transactions or relationships; kCascade removes them too.
+  // customer with transactions, relationships or holdings; kCascade removes them too.
   Result<bool> delete_customer(CustomerId id, DeleteMode mode = DeleteMode::kRestrict);
 
   // Both ends must exist (else kFailedPrecondition) and differ (kInvalidArgument). Stored in
@@ -448,6 +465,29 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
   // the callback leaves it (set it: custdb holds no exchange rates).
   Result<bool> amend_transaction(TransactionId id, const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TransactionId id);
+
+  // ---- holdings (format 6; custdb/types.h Holding, HoldingAggregates) ----
+  // Inserts a holding and returns its id (the given one, or the next free id when 0); moves
+  // the customer's HoldingAggregates. Validation errors are kInvalidArgument naming the field;
+  // a missing customer kFailedPrecondition "customer_id: ..."; a taken id or account_ref
+  // kAlreadyExists; a customer at kMaxHoldingsPerCustomer kFailedPrecondition. Non-zero
+  // posted/base_posted/postings or a set balance_as_of are kInvalidArgument (engine fields).
+  Result<HoldingId> insert_holding(Holding holding);
+  // Partial update as update_customer: `mutate` gets the stored holding. Changing id,
+  // customer_id or an engine field (posted, base_posted, postings, balance_as_of) is
+  // kInvalidArgument naming it, as is changing the currency of a holding with postings.
+  // Setting balance sets it (as a statement without a date would). false when there is no
+  // such holding.
+  Result<bool> update_holding(HoldingId id, const std::function<void(Holding&)>& mutate);
+  // kRestrict refuses (kFailedPrecondition) a holding that transactions post to; kCascade
+  // detaches them (their holding_id is cleared; the transactions and the customer's
+  // Aggregates stay). false when there is no such holding.
+  Result<bool> remove_holding(HoldingId id, DeleteMode mode = DeleteMode::kRestrict);
+  // Sets the balance from a statement (StatementBalance): false when there is no such holding;
+  // kFailedPrecondition when as_of is before the stored balance_as_of (an older statement
+  // never overrides a newer one; the same date again is accepted); kInvalidArgument for a
+  // bad balance or base_balance (as insert_holding). Moves the customer's aggregates.
+  Result<bool> set_balance(HoldingId id, const StatementBalance& statement);
 
   // ---- privacy (custdb/privacy.h) ----
   // Sets one consent (state, date, source) and records the change in the consent history;
@@ -482,7 +522,7 @@ class CUSTDB_EXPORT WriteTxn : public ReadView {
 };
 
 struct RotationProgress {
-  std::string table;        // "customers", "relationships" or "transactions"
+  std::string table;        // "customers", "relationships", "transactions" or "holdings"
   std::uint64_t done = 0;   // records of this table re-encrypted so far
   std::uint64_t total = 0;  // records in this table
   bool resumed = false;     // this run continues an interrupted one

@@ -22,8 +22,17 @@
 //                  created_at and updated_at are kept as given, absent: the time of import)
 //   relationships: from,to,type,since  (+ custom_type on import; a type that is no built-in name
 //                  is a custom type of that name, and export writes custom types that way)
-//   transactions:  id,customer_id,ts,amount,currency,kind,channel,product,description,base_amount
-//                  (base_amount in the database's base currency)
+//   transactions:  id,customer_id,ts,amount,currency,kind,channel,product,description,base_amount,
+//                  holding_id
+//                  (base_amount in the database's base currency; holding_id: format 6, the
+//                  holding the transaction posts to, empty for none)
+//   holdings:      id,customer_id,product_type,product_code,account_ref,currency,balance,
+//                  base_balance,credit_limit,opened_on,closed_on,status
+//                  (format 6; required in a CSV header: customer_id, product_type, currency,
+//                  opened_on; balance and credit_limit in the holding's currency, base_balance
+//                  in the base currency; account_ref masked unless reveal)
+//   statement balances (import_balances only): id or account_ref (one of them), balance,
+//                  base_balance, as_of (optional per row; default ImportBalancesOptions::as_of)
 // Aggregates are not columns: the engine recomputes them as transactions are imported.
 //
 // Errors name the place: "FILE:LINE: field: reason", LINE being the physical line (1-based; a
@@ -60,10 +69,10 @@
 
 namespace custdb::io {
 
-enum class Table { kCustomers, kRelationships, kTransactions };
+enum class Table { kCustomers, kRelationships, kTransactions, kHoldings };
 enum class Format { kCsv, kJsonLines };
 
-// "customers", "relationships", "transactions" (and back, case-insensitive).
+// "customers", "relationships", "transactions", "holdings" (and back, case-insensitive).
 CUSTDB_EXPORT std::string_view to_string(Table t);
 CUSTDB_EXPORT std::optional<Table> table_from_string(std::string_view name);
 // The table's columns in export order, then the import-only ones (relationships: custom_type).
@@ -102,6 +111,11 @@ struct ImportOptions {
   // encoding, an overlong record: skip_bad does not help). Lets a caller give the right hint.
   enum class Stop { kNone, kBadRow, kFile };
   Stop* stopped_by = nullptr;
+  // Transactions only (format 6): true moves the balance of the holding a row posts to
+  // (holding_id), as WriteTxn::add_transaction does. false links the posting (the holding's
+  // posted sums and count move) but leaves its balance: for restoring exports, whose holdings
+  // balances already include their postings (CLI `import transactions --keep-balances`).
+  bool move_balances = true;
 };
 using ImportStop = ImportOptions::Stop;
 
@@ -141,6 +155,21 @@ CUSTDB_EXPORT Result<ImportReport> import_file(Database& db, Table table,
 // The same from a stream; messages name the source "<stdin>".
 CUSTDB_EXPORT Result<ImportReport> import_stream(Database& db, Table table, std::istream& in,
                                                  Format format, const ImportOptions& options = {});
+
+// Statement balances (format 6, `custdb import balances FILE --as-of DATE`): each row sets one
+// holding's balance as WriteTxn::set_balance does, the holding named by `id` or by
+// `account_ref` (exactly one per row: "FILE:LINE: id: ..."), as of the row's `as_of` or, when
+// the row has none, options.as_of (neither: "as_of: required"). A missing holding, a statement
+// older than the holding's balance_as_of or a bad amount is a bad row (all or nothing unless
+// skip_bad, as import_file). Amounts in the holding's currency (base_balance in the base
+// currency).
+struct ImportBalancesOptions {
+  ImportOptions import;
+  std::optional<Date> as_of;
+};
+CUSTDB_EXPORT Result<ImportReport> import_balances(Database& db, const std::filesystem::path& file,
+                                                   Format format,
+                                                   const ImportBalancesOptions& options = {});
 
 // ---- export ---------------------------------------------------------------------------------
 

@@ -179,6 +179,7 @@ struct SubjectRecord {
   std::vector<ConsentChange> consent_history;
   std::vector<Relationship> relationships;  // both directions, by id
   std::vector<Transaction> transactions;    // by (ts, id)
+  std::vector<Holding> holdings;            // format 6: by id, account_ref unmasked
   std::vector<RuleMove> rule_moves;
   std::vector<AuditEntry> audit;            // entries naming the customer
   // The custom attribute declarations of the snapshot (format 5): what names and types the

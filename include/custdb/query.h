@@ -11,6 +11,7 @@
 //              | field "between" value "and" value     -- this "and" belongs to between
 //              | "tag" "=" value
 //              | "related" "(" reltype [ "," query ] ")"
+//              | "holds" "(" product_type [ "," holding_query ] ")"
 //   cmp       := "=" | "!=" | "<" | "<=" | ">" | ">="
 //   value     := integer | decimal | 'quoted text' | bare_word | date | timestamp
 //
@@ -25,6 +26,12 @@
 // reltype is a built-in relation type's name other than "custom" (bare or quoted), such a
 // name followed by "_of" (employer_of, employee_of: one direction, below), or any other word
 // or 'quoted text', which names a custom type (held lower case).
+//
+// holding_query is a query whose predicates name holding fields only: balance (amount, base
+// currency), status (active | dormant), opened_on (date), product_code (text, compared
+// exactly), currency (ISO 4217 code). product_type is a built-in product type's name (custdb/
+// types.h ProductType; "wealth" reads as fund) or any other word or 'quoted text', a custom
+// type (held lower case).
 //
 // Semantics. Two-valued logic; the engine's index planner must reproduce these exactly.
 //  * A comparison, `in` or `between` on an absent value is false. Absent means: no birth_date
@@ -65,6 +72,12 @@
 //    "_of" is refused when stored, so that reading is never ambiguous).
 //    A custom type matches kCustom relationships whose custom_type equals the name
 //    ASCII-case-insensitively. q is evaluated with the same as-of date.
+//  * `holds(t, q)` (format 6): true iff one of the customer's holdings has product type t, a
+//    status other than closed, and matches q (each holding on its own: `holds(fund, balance
+//    >= 100 and balance < 200)` needs one fund in that range); without q, any such holding.
+//    Inside q, `balance` is the holding's base_balance. `not holds(t)` is its complement.
+//  * aum, liabilities, products (custdb/types.h HoldingAggregates) are always present (0 for a
+//    customer without holdings); first_product_on is absent without holdings.
 //
 // Thread-safety: everything here is a plain value or a pure function.
 #pragma once
@@ -106,12 +119,25 @@ enum class Field : std::uint8_t {
   // A custom attribute of the customers table (custdb/attributes.h): Node::attribute names it.
   // Never returned by field_from_string; the parser makes it for a word the schema declares.
   kAttribute,
+  // Format 6: the customer's HoldingAggregates (custdb/types.h): aum and liabilities amounts
+  // in the base currency, products an integer, first_product_on a date.
+  kAum, kLiabilities, kProducts, kFirstProductOn,
+  // Holding fields, valid only inside holds(t, q) (never returned by field_from_string; the
+  // parser reads these names inside holds(), holding_field_from_string): balance (kAmount:
+  // the holding's base_balance), status (kEnum: HoldingStatus), opened_on (kDate),
+  // product_code (kText, exact bytes), currency (kText, upper case).
+  kHoldingBalance, kHoldingStatus, kHoldingOpenedOn, kHoldingProductCode, kHoldingCurrency,
 };
 
 // The query-language name: "type", "tier", ..., "income_band", "last_txn_at".
 CUSTDB_EXPORT std::string_view to_string(Field field);
-// Case-insensitive inverse of to_string(Field).
+// Case-insensitive inverse of to_string(Field) for customer fields (never a holding field).
 CUSTDB_EXPORT std::optional<Field> field_from_string(std::string_view name);
+// The holding field of that name ("balance", "status", "opened_on", "product_code",
+// "currency"), case-insensitive; to_string(Field) prints them so.
+CUSTDB_EXPORT std::optional<Field> holding_field_from_string(std::string_view name);
+// Whether `field` is one of the holding fields (valid only inside holds()).
+CUSTDB_EXPORT bool is_holding_field(Field field);
 
 // What a field's values are, which fixes how they are held in a Value (see Value).
 enum class FieldKind : std::uint8_t { kEnum, kText, kInteger, kAmount, kDate, kTimestamp, kDecimal };
@@ -168,12 +194,16 @@ struct ParseOptions {
 CUSTDB_EXPORT ParseOptions parse_options_for(std::string_view currency);
 
 struct CUSTDB_EXPORT Node {
-  enum class Kind : std::uint8_t { kAnd, kOr, kNot, kCompare, kIn, kBetween, kTag, kRelated };
+  enum class Kind : std::uint8_t {
+    kAnd, kOr, kNot, kCompare, kIn, kBetween, kTag, kRelated,
+    kHolds,  // format 6: holds(product_type [, holding query])
+  };
 
   Kind kind = Kind::kAnd;
   // kAnd, kOr: the operands, at least two, none of the same kind (chains are flat: `a and b
   // and c` and `(a and b) and c` are one kAnd of three). kNot: the one operand.
-  // kRelated: the sub-query, or none for "any customer". Empty for the other kinds.
+  // kRelated: the sub-query, or none for "any customer". kHolds: the holding query (its
+  // predicates on holding fields only), or none for "any holding". Empty for the other kinds.
   std::vector<Node> children;
   // kCompare, kIn, kBetween: the field and its values (see Value). kCompare holds one value;
   // kIn one or more, in written order; kBetween two, {low, high}. Defaults elsewhere.
@@ -189,6 +219,9 @@ struct CUSTDB_EXPORT Node {
   RelationType rel_type = RelationType::kHousehold;
   std::string custom_type;
   RelationEnd rel_end = RelationEnd::kEither;
+  // kHolds: the product type; for ProductType::kCustom, custom_type (above) holds its name
+  // (trimmed, lower case), otherwise custom_type is empty.
+  ProductType product_type = ProductType::kDeposit;
   // field == Field::kAttribute: the custom attribute's name (lower case, as declared), its
   // type and scale (kDecimal) as the schema said when the node was made; empty / defaults
   // otherwise. The engine resolves the name against the transaction's schema: a name it does
@@ -233,7 +266,8 @@ struct Decimal {
 // midnight UTC, as in the text form).
 struct Operand {
   using Alternatives = std::variant<CustomerType, Tier, Stage, Gender, Risk, ConsentState,
-                                    std::int64_t, Amount, Decimal, Date, Timestamp, std::string>;
+                                    std::int64_t, Amount, Decimal, Date, Timestamp, std::string,
+                                    HoldingStatus>;
 
   Operand(CustomerType v) : value(v) {}
   Operand(Tier v) : value(v) {}
@@ -246,6 +280,7 @@ struct Operand {
   Operand(Decimal v) : value(v) {}
   Operand(Date v) : value(v) {}
   Operand(Timestamp v) : value(v) {}
+  Operand(HoldingStatus v) : value(v) {}
   // A template so that the literal 0 stays an integer rather than a null const char*.
   template <class Text>
     requires std::is_convertible_v<const Text&, std::string_view>
@@ -285,6 +320,12 @@ CUSTDB_EXPORT Node related(RelationType type, std::optional<Node> subquery = {})
 CUSTDB_EXPORT Node related_as(RelationType role, std::optional<Node> subquery = {});
 // `name` must not be a built-in type's name (nor "custom"): the text form would read it as one.
 CUSTDB_EXPORT Node related_custom(std::string_view name, std::optional<Node> subquery = {});
+// holds(t [, condition]): `condition` over holding fields only (Field::kHoldingBalance takes
+// an Amount in base-currency minor units, kHoldingStatus a HoldingStatus, kHoldingOpenedOn a
+// Date, kHoldingProductCode / kHoldingCurrency text); a customer field in it throws. `type`
+// must not be kCustom: use holds_custom (whose name must not be a built-in type's name).
+CUSTDB_EXPORT Node holds(ProductType type, std::optional<Node> condition = {});
+CUSTDB_EXPORT Node holds_custom(std::string_view name, std::optional<Node> condition = {});
 
 // Conjunction / disjunction, flattened like the parser's: all_of(a) is a, and operands that
 // are themselves all_of (any_of) are spliced in. Empty operand lists throw.
@@ -314,6 +355,9 @@ struct EvalContext {
   // customer at the other end. Relationships may be as stored or typed by an inverse name
   // (matches() reads each through canonical()). Called only for related(); must be set if the query uses it.
   std::function<std::vector<std::pair<Relationship, Customer>>(CustomerId)> related;
+  // The customer's holdings (closed ones included: matches() skips them). Called only for
+  // holds(); must be set if the query uses it.
+  std::function<std::vector<Holding>(CustomerId)> holdings;
 };
 
 // Whether `customer` is in the segment `query`: the brute-force definition the planner is

@@ -45,6 +45,9 @@ struct SegmentPage {
 enum class RankBy {
   kTotalAmount, kTxnCount, kLastTxnAt, kFirstTxnAt, kCreatedAt, kBirthDate,
   kClv, kPAlive, kExpectedPurchases, kIncomeBand, kRScore, kFScore, kMScore,
+  // Format 6 (HoldingAggregates): aum and liabilities in minor units of the base currency,
+  // products a count (always present), first_product_on in days (absent without holdings).
+  kAum, kLiabilities, kProducts, kFirstProductOn,
 };
 using Measure = RankBy;  // a report measures the same attributes a segment is ranked by
 CUSTDB_EXPORT const char* to_string(RankBy a);                        // "total_amount", "clv", ...
@@ -56,6 +59,9 @@ enum class GroupBy {
   kTier, kRegion, kStage, kType, kCity, kCountry, kGender, kRisk, kIncomeBand, kTag,
   kConsentEmail, kConsentSms, kConsentPhone, kRScore, kFScore, kMScore,
   kConsentProfiling, kConsentSharing,
+  // Format 6: one group per product type held (HoldingAggregates::types_held; a customer in
+  // one group per type, "" without any), as kTag.
+  kHolds,
 };
 CUSTDB_EXPORT const char* to_string(GroupBy g);                          // "tier", "consent_email", ...
 CUSTDB_EXPORT std::optional<GroupBy> group_by_from_string(std::string_view name);  // the inverse

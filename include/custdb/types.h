@@ -48,6 +48,7 @@ CUSTDB_EXPORT std::string format_timestamp(Timestamp t);
 using CustomerId = std::uint64_t;      // 0 means "assign one" on insert; never stored
 using TransactionId = std::uint64_t;   // 0 means "assign one" on insert; never stored
 using RelationshipId = std::uint64_t;  // always assigned by the engine
+using HoldingId = std::uint64_t;       // 0 means "assign one" on insert; never stored
 
 // ---- enumerations (on-disk format: never renumber) ---------------------------------------------
 
@@ -83,6 +84,24 @@ enum class TransactionKind : std::uint8_t {
   kLoan = 6
 };
 enum class Channel : std::uint8_t { kBranch = 0, kMobile = 1, kWeb = 2, kPhone = 3, kAtm = 4 };
+// Format 6: what a holding (an account or contract a customer holds) is. Names: "deposit",
+// "savings", "term_deposit", "fund" ("wealth" is read as fund on input), "insurance",
+// "credit_card", "personal_loan", "mortgage"; any other word names a custom type (kCustom,
+// Holding::custom_type), as for relationships.
+enum class ProductType : std::uint8_t {
+  kDeposit = 0, kSavings = 1, kTermDeposit = 2, kFund = 3, kInsurance = 4, kCreditCard = 5,
+  kPersonalLoan = 6, kMortgage = 7,
+  kCustom = 255,
+};
+// Format 6: "active", "dormant", "closed". A closed holding is no longer held: it counts in no
+// aggregate but HoldingAggregates::first_product_on and holdings, and holds() never matches it.
+enum class HoldingStatus : std::uint8_t { kActive = 0, kDormant = 1, kClosed = 2 };
+// Which side of the balance sheet a product type's balances count on (not stored).
+//   kAsset:     deposit, savings, term_deposit, fund, insurance -> HoldingAggregates::aum
+//   kLiability: credit_card, personal_loan, mortgage            -> HoldingAggregates::liabilities
+//   kOther:     custom types (counted in products and types_held only)
+enum class ProductClass : std::uint8_t { kAsset, kLiability, kOther };
+CUSTDB_EXPORT ProductClass class_of(ProductType t);
 
 // Names are the lowercase identifiers used by the CLI, import files and the query language
 // ("at_risk", "platinum", "atm"). from_string is case-insensitive.
@@ -95,7 +114,11 @@ CUSTDB_EXPORT std::string_view to_string(ConsentState v);
 CUSTDB_EXPORT std::string_view to_string(RelationType v);
 CUSTDB_EXPORT std::string_view to_string(TransactionKind v);
 CUSTDB_EXPORT std::string_view to_string(Channel v);
+CUSTDB_EXPORT std::string_view to_string(ProductType v);    // kCustom: "custom"
+CUSTDB_EXPORT std::string_view to_string(HoldingStatus v);
 template <class E> CUSTDB_EXPORT std::optional<E> from_string(std::string_view name);
+// ProductType: also "wealth" (read as kFund).
+template <> CUSTDB_EXPORT std::optional<ProductType> from_string<ProductType>(std::string_view name);
 
 // Symmetric relations (household, spouse) mean the same read from either end, so a link and
 // its mirror are one relationship: adding B→A when A→B exists is a duplicate.
@@ -142,6 +165,36 @@ struct Aggregates {
 
   friend bool operator==(const Aggregates&, const Aggregates&) = default;
 };
+
+// Format 6: what a customer holds, kept by the engine, exact, in the same write transaction as
+// every holding insert, update, removal, statement balance and transaction posting (a
+// transaction with Holding::holding_id). Read-only to applications like Aggregates
+// (update_customer refuses a change: kInvalidArgument "holdings: ..."; insert_customer refuses
+// non-default ones). Customers of older files read as all zero / empty until they hold one.
+// Amounts in minor units of the database's base currency (the holdings' base_balance).
+struct HoldingAggregates {
+  // Assets under management: the sum of base_balance over the customer's holdings whose
+  // product type is an asset (class_of) and whose status is not closed.
+  std::int64_t aum = 0;
+  // The sum of base_balance over liability holdings (credit_card, personal_loan, mortgage)
+  // not closed: what the customer owes (a positive balance is owed).
+  std::int64_t liabilities = 0;
+  // The number of holdings whose status is kActive (custom types included).
+  std::uint32_t products = 0;
+  // Every holding of the customer, closed ones included (kMaxHoldingsPerCustomer).
+  std::uint32_t holdings = 0;
+  // The product type names of the holdings not closed ("fund", "mortgage", custom names as
+  // stored), sorted, unique: what `holds(t)` reads.
+  std::vector<std::string> types_held;
+  // The earliest opened_on of any of its holdings, closed ones included: tenure with the
+  // bank. Absent without holdings.
+  std::optional<Date> first_product_on;
+
+  friend bool operator==(const HoldingAggregates&, const HoldingAggregates&) = default;
+};
+// At most this many holdings per customer (closed included): kFailedPrecondition beyond. It
+// bounds the aggregates: 1000 balances of at most kMaxAmount cannot overflow an int64.
+inline constexpr std::uint32_t kMaxHoldingsPerCustomer = 1000;
 
 // Written by a scoring run (custdb::score_customers, custdb/analytics.h) from the stored CLV
 // model; read-only to applications like the aggregates: insert_customer refuses them and
@@ -192,6 +245,7 @@ struct Customer {
                            // (insert, update_customer); transactions landing leave it;
                            // update_customer refuses a change to it
   Aggregates aggregates;   // maintained by the engine
+  HoldingAggregates holdings;  // maintained by the engine (format 6)
   std::optional<Scores> scores;  // the last scoring run's; absent if never scored
   // false when this handle cannot decrypt the customer's personal fields (opened with an
   // analyst key, custdb/privacy.h KeyRole::kAnalyst): name, email, phone, external_ref,
@@ -251,8 +305,78 @@ struct Transaction {
   std::string description;
   // Custom attribute values of the transactions table, as Customer::attributes.
   Attributes attributes;
+  // Format 6: the holding this transaction posts to (a posting), or none. The holding must
+  // exist (else kFailedPrecondition "holding_id: ..."), belong to customer_id and have this
+  // currency (else kInvalidArgument "holding_id: ..."), and not be closed when a posting is
+  // added to it or moved onto it (kFailedPrecondition). In the same write transaction the
+  // holding's balance moves by `amount` and its base_balance by the base amount, exactly, as
+  // given (sign is the caller's, as for the customer's total: a card purchase posted as a
+  // positive amount raises what is owed); amend_transaction moves them back from the old
+  // holding and onto the new one, remove_transaction moves them back. A resulting balance
+  // outside ±kMaxAmount is kInvalidArgument "balance: ..." and nothing is written.
+  std::optional<HoldingId> holding_id;
 
   friend bool operator==(const Transaction&, const Transaction&) = default;
+};
+
+// Format 6: an account or contract a customer holds (the holdings table).
+struct Holding {
+  HoldingId id = 0;  // 0: the next free id on insert
+  CustomerId customer_id = 0;  // required; the customer must exist; never changes
+  ProductType product_type = ProductType::kDeposit;
+  // kCustom: the type's name (trimmed, lower case, as a relationship's custom type; not a
+  // built-in name); empty for the built-in types.
+  std::string custom_type;
+  // The bank's product code ("GOLD-SAVER-12"): printable UTF-8, at most 64 bytes; may be
+  // empty. Not personal data.
+  std::string product_code;
+  // The account number, IBAN or contract reference. Personal data: sealed under the personal
+  // key in encrypted files, masked on display and export unless revealed (all but its last 4
+  // characters), absent under an analyst key, removed by erasure. Unique when non-empty
+  // (kAlreadyExists); looked up through a blind index (ReadView::find_holding_by_account_ref).
+  // Trimmed; printable, at most 64 bytes; may be empty.
+  std::string account_ref;
+  // ISO 4217, as Transaction::currency.
+  std::string currency;
+  // Exact minor units of `currency`; |balance| <= kMaxAmount. For an asset what the customer
+  // holds, for a liability what the customer owes (positive when owed). Set on insert, by
+  // update_holding and by a statement (WriteTxn::set_balance); moved by postings.
+  std::int64_t balance = 0;
+  // The balance in the base currency, as Transaction::base_amount: required when `currency`
+  // is not the base currency; in the base currency it is the balance itself (leave it empty).
+  std::optional<std::int64_t> base_balance;
+  // Minor units of `currency`, >= 0; only credit cards, personal loans, mortgages and custom
+  // types take one (kInvalidArgument "credit_limit: ..." for an asset type).
+  std::optional<std::int64_t> credit_limit;
+  // Required ("opened_on: required"), 1800-01-01 .. 2200-12-31.
+  std::optional<Date> opened_on;
+  // Set exactly when status is kClosed ("closed_on: required when status is closed" / "closed_on:
+  // only a closed holding has one"), not before opened_on.
+  std::optional<Date> closed_on;
+  HoldingStatus status = HoldingStatus::kActive;
+  // The date of the statement that last set the balance (WriteTxn::set_balance); absent when
+  // none did. Read-only to update_holding.
+  std::optional<Date> balance_as_of;
+  // Kept by the engine (read-only; insert_holding refuses non-zero ones): the sums of amount and
+  // base amount over the transactions posted to this holding, and their number. The
+  // consistency check recounts them from the transactions table.
+  std::int64_t posted = 0;
+  std::int64_t base_posted = 0;
+  std::uint64_t postings = 0;
+  // As Customer::personal_available: false when account_ref could not be decrypted (analyst
+  // key); account_ref is then empty. Never stored.
+  bool personal_available = true;
+
+  friend bool operator==(const Holding&, const Holding&) = default;
+};
+
+// A balance from a bank statement (WriteTxn::set_balance, `custdb import balances`): the
+// holding's balance as of the end of `as_of`, which replaces the stored balance. Postings
+// recorded in custdb before it are taken to be included in it; later ones move it from there.
+struct StatementBalance {
+  std::int64_t balance = 0;                  // minor units of the holding's currency
+  std::optional<std::int64_t> base_balance;  // as Holding::base_balance
+  Date as_of{};                              // required; not before the holding's balance_as_of
 };
 
 // 10^15 minor units: large enough for any real single amount, small enough that 9,000 of the

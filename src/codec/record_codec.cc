@@ -723,3 +723,14 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored,
 }
 
 }  // namespace custdb::codec
+
+// TODO(owner A, #18): the Holding encoding (records.fbs table Holding; account_ref in the
+// Personal blob under Table::kPersonalHolding when split()).
+namespace custdb::codec {
+void RecordCodec::encode(Bytes, const Holding&, std::vector<std::uint8_t>& out) const {
+  out.clear();
+}
+Result<Holding> RecordCodec::decode_holding(Bytes, Bytes) const {
+  return make_error(ErrorCode::kInternal, "decode_holding: not implemented yet (issue #18)");
+}
+}  // namespace custdb::codec

@@ -52,6 +52,9 @@ enum class Table : std::uint8_t {
   kPersonalTransaction = 11,
   kPersonalPostings = 12,
   kPersonalMeta = 13,
+  // Format 6: holdings (custdb/types.h Holding) and a holding's personal blob (account_ref).
+  kHoldings = 14,
+  kPersonalHolding = 15,
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;
@@ -100,6 +103,8 @@ class RecordCodec {
   void encode(Bytes key, const Relationship& r, std::vector<std::uint8_t>& out) const;
   void encode(Bytes key, const Transaction& t, const Schema& schema,
               std::vector<std::uint8_t>& out) const;
+  // Format 6: account_ref goes into the personal blob (Table::kPersonalHolding) when split().
+  void encode(Bytes key, const Holding& h, std::vector<std::uint8_t>& out) const;
 
   // Decodes stored bytes read under `key`. Any mismatch (checksum, authentication, FlatBuffers
   // verification, out-of-range enum) is kCorruption naming the table and key.
@@ -125,6 +130,8 @@ class RecordCodec {
   Result<CustomerFacets> decode_customer_facets(Bytes key, Bytes stored) const;
   Result<Relationship> decode_relationship(Bytes key, Bytes stored) const;
   Result<Transaction> decode_transaction(Bytes key, Bytes stored, const Schema& schema) const;
+  // Under an analyst key account_ref is empty and personal_available false.
+  Result<Holding> decode_holding(Bytes key, Bytes stored) const;
 
   // Envelope only: wraps an arbitrary payload. encode() uses it, and so do the sealed meta
   // values (Table::kMeta: extent.* and analytics.*, docs/format.md "Meta keys"); the engine's

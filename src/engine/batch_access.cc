@@ -6,11 +6,11 @@
 namespace custdb::detail {
 
 Status add_transactions(WriteTxn& txn, std::span<Transaction> rows,
-                        std::vector<Result<TransactionId>>& results) {
+                        std::vector<Result<TransactionId>>& results, bool move_balances) {
   results.clear();
   // run_write refuses a finished transaction before the lambda asks for its database.
   return run_write<void>(txn, [&](TxnState& st) {
-    return ReadView::State::db_of(txn).add_transactions(st, rows, results);
+    return ReadView::State::db_of(txn).add_transactions(st, rows, results, move_balances);
   });
 }
 

@@ -31,8 +31,10 @@ namespace custdb::detail {
 //                failed, or rows.size() when the failure came while writing (which poisons the
 //                transaction, as any failed write does).
 // A caller wanting all or nothing stops at the first refusal and drops the transaction.
+// move_balances (format 6, io::ImportOptions::move_balances): false links postings to their
+// holdings (posted sums and counts move) but leaves the holdings' balances.
 Status add_transactions(WriteTxn& txn, std::span<Transaction> rows,
-                        std::vector<Result<TransactionId>>& results);
+                        std::vector<Result<TransactionId>>& results, bool move_balances = true);
 
 // WriteTxn::insert_customer of each row in order, as one batch: the records written in id
 // order through one cursor, the index entries (external ref, email, phone) sorted, the id

@@ -219,6 +219,9 @@ class DatabaseImpl {
     // envelope (sealed in encrypted mode). A read-only open of an older file leaves them
     // null: read them as empty.
     storage::Table audit, erasures, consent_history, rule_moves;
+    // Format 6: holdings (custdb/types.h Holding), keyed by big-endian id; null in a
+    // read-only open of an older file (read as empty).
+    storage::Table holdings;
   };
 
   ~DatabaseImpl();
@@ -443,8 +446,11 @@ class DatabaseImpl {
   // ends the call: results then has one entry per row checked before it (the failing row's
   // index is results.size() when the failure came while checking; results.size() ==
   // rows.size() when it came while writing, which poisons st).
+  // move_balances false (format 6): postings are linked (the holding's posted, base_posted
+  // and postings move) but its balance and base_balance stay (io::ImportOptions).
+  // TODO(owner A, #18): move_balances is accepted and ignored until holdings land.
   Status add_transactions(TxnState& st, std::span<Transaction> rows,
-                          std::vector<Result<TransactionId>>& results);
+                          std::vector<Result<TransactionId>>& results, bool move_balances = true);
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
                                  const std::function<void(Transaction&)>& mutate);
   Result<bool> remove_transaction(TxnState& st, TransactionId id);
@@ -454,6 +460,24 @@ class DatabaseImpl {
   Status restore_customer(TxnState& st, const Customer& c);
   Status restore_relationship(TxnState& st, const Relationship& r);
   Status restore_transaction(TxnState& st, const Transaction& t);
+  Status restore_holding(TxnState& st, const Holding& h);  // format 6
+
+  // ---- holdings (holdings.cc; format 6, custdb/types.h Holding) ----
+  // The engine side of the public calls (database.h), same contracts. Every holding change
+  // recounts the customer's HoldingAggregates from its holdings (holding_aggregates, one
+  // owner: engine/holding_math.h) and rewrites the customer through write_customer (so its
+  // segment postings follow); a posting or statement moves aum / liabilities by the delta.
+  Result<HoldingId> insert_holding(TxnState& st, Holding h);
+  Result<bool> update_holding(TxnState& st, HoldingId id,
+                              const std::function<void(Holding&)>& mutate);
+  Result<bool> remove_holding(TxnState& st, HoldingId id, DeleteMode mode);
+  Result<bool> set_balance(TxnState& st, HoldingId id, const StatementBalance& statement);
+  Result<std::optional<Holding>> load_holding(TxnState& st, HoldingId id) const;
+  // The customer's holdings by id through idx.holding_by_customer, each checked to exist and
+  // to belong to `id` (kCorruption otherwise). Empty for a file without the holdings table.
+  Result<std::vector<Holding>> holdings_of(TxnState& st, CustomerId id) const;
+  // The transactions posted to the holding, in (ts, id) order (idx.txn_by_holding).
+  Result<std::vector<Transaction>> postings_of(TxnState& st, HoldingId id) const;
 
   // ---- reads (reads.cc) ----
   Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,
@@ -582,8 +606,9 @@ inline constexpr std::string_view kPhoneRegionKey = "phone_region";
 inline constexpr std::string_view kNextCustomer = "next_id.customer";
 inline constexpr std::string_view kNextRelationship = "next_id.relationship";
 inline constexpr std::string_view kNextTransaction = "next_id.transaction";
-inline constexpr std::array<std::string_view, 3> kIdCounterKeys = {kNextCustomer, kNextRelationship,
-                                                                   kNextTransaction};
+inline constexpr std::string_view kNextHolding = "next_id.holding";  // format 6
+inline constexpr std::array<std::string_view, 4> kIdCounterKeys = {kNextCustomer, kNextRelationship,
+                                                                   kNextTransaction, kNextHolding};
 
 // The largest value an id counter can hold: ids stay below 2^63.
 inline constexpr std::uint64_t kMaxIdCounter = std::uint64_t{1} << 63;

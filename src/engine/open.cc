@@ -97,6 +97,7 @@ std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
   v.push_back({&t.erasures, "erasures", kUnique});
   v.push_back({&t.consent_history, "consent_history", kUnique});
   v.push_back({&t.rule_moves, "rule_moves", kUnique});
+  v.push_back({&t.holdings, "holdings", kUnique});
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
     v.push_back({&t.index[i], s.dbi_name,
@@ -105,8 +106,12 @@ std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
   return v;
 }
 
+// Tables added after format 3 (privacy: format 4; holdings: format 6): missing from older
+// files, created by a read-write open, read as empty (null slots) by a read-only one.
 bool is_format4_table(std::string_view name) {
-  return name == "audit" || name == "erasures" || name == "consent_history" || name == "rule_moves";
+  return name == "audit" || name == "erasures" || name == "consent_history" ||
+         name == "rule_moves" || name == "holdings" || name == "idx.holding_by_customer" ||
+         name == "idx.account_ref" || name == "idx.txn_by_holding";
 }
 
 // custdb.lock descriptors of this process's open databases. The write lock is an OFD lock and

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 // a personal key. 5: custom attributes (custdb/attributes.h): meta "schema" (absent: no
 // attribute declared) and the records' attribute values. Older files still open: read-only as
 // they are, read-write upgraded to 5 in place at open.
-inline constexpr std::uint32_t kFileFormat = 5;
+inline constexpr std::uint32_t kFileFormat = 6;
 inline constexpr std::uint32_t kOldestFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).

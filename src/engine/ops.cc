@@ -462,7 +462,8 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
 }
 
 Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
-                                      std::vector<Result<TransactionId>>& results) {
+                                      std::vector<Result<TransactionId>>& results,
+                                      bool /*move_balances*/) {
   results.clear();
   results.reserve(rows.size());
   // Pass 1, in row order, writes nothing: each row is checked against the stored data plus

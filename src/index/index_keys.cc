@@ -16,6 +16,9 @@ constexpr IndexSpec kSpecs[] = {
     {IndexId::kPhone, "idx.phone", Owner::kCustomer, false},
     {IndexId::kRelByCustomer, "idx.rel_by_customer", Owner::kRelationship, false},
     {IndexId::kTxnByCustomer, "idx.txn_by_customer", Owner::kTransaction, false},
+    {IndexId::kHoldingByCustomer, "idx.holding_by_customer", Owner::kHolding, false},
+    {IndexId::kAccountRef, "idx.account_ref", Owner::kHolding, true},
+    {IndexId::kTxnByHolding, "idx.txn_by_holding", Owner::kTransaction, false},
 };
 static_assert(std::size(kSpecs) == kIndexCount);
 

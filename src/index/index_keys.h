@@ -28,10 +28,14 @@ enum class IndexId : std::uint8_t {
   kPhone = 2,          // customers: normalized phone -> ids
   kRelByCustomer = 3,  // relationships: customer id (each end) -> relationship ids
   kTxnByCustomer = 4,  // transactions: customer id -> (ts, txn id) | txn id when encrypted
-  kCount = 5,
+  // Format 6 (holdings):
+  kHoldingByCustomer = 5,  // holdings: customer id -> holding ids (dupsort)
+  kAccountRef = 6,         // holdings: account_ref -> holding id (unique; personal token)
+  kTxnByHolding = 7,       // transactions: holding id -> (ts, txn id) | txn id when encrypted
+  kCount = 8,
 };
 
-enum class Owner : std::uint8_t { kCustomer, kRelationship, kTransaction };
+enum class Owner : std::uint8_t { kCustomer, kRelationship, kTransaction, kHolding };
 
 struct IndexSpec {
   IndexId id;

@@ -631,3 +631,11 @@ Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, 
 }
 
 }  // namespace custdb::io
+
+namespace custdb::io {
+// TODO(owner C, #18): statement balances.
+Result<ImportReport> import_balances(Database&, const std::filesystem::path&, Format,
+                                     const ImportBalancesOptions&) {
+  return make_error(ErrorCode::kInternal, "import_balances: not implemented yet (issue #18)");
+}
+}  // namespace custdb::io

@@ -563,3 +563,19 @@ Node negate(Node operand) {
 }
 
 }  // namespace custdb::query
+
+// TODO(owner B, #18): holding fields and holds().
+namespace custdb::query {
+std::optional<Field> holding_field_from_string(std::string_view) { return std::nullopt; }
+bool is_holding_field(Field field) {
+  return field == Field::kHoldingBalance || field == Field::kHoldingStatus ||
+         field == Field::kHoldingOpenedOn || field == Field::kHoldingProductCode ||
+         field == Field::kHoldingCurrency;
+}
+Node holds(ProductType, std::optional<Node>) {
+  throw std::invalid_argument("holds: not implemented yet (issue #18)");
+}
+Node holds_custom(std::string_view, std::optional<Node>) {
+  throw std::invalid_argument("holds_custom: not implemented yet (issue #18)");
+}
+}  // namespace custdb::query

@@ -24,6 +24,16 @@ template std::optional<ConsentState> from_string<ConsentState>(std::string_view)
 template std::optional<RelationType> from_string<RelationType>(std::string_view);
 template std::optional<TransactionKind> from_string<TransactionKind>(std::string_view);
 template std::optional<Channel> from_string<Channel>(std::string_view);
+template std::optional<HoldingStatus> from_string<HoldingStatus>(std::string_view);
+
+// "wealth" is read as fund (custdb/types.h); "custom" names kCustom as for relation types.
+template <>
+std::optional<ProductType> from_string<ProductType>(std::string_view name) {
+  if (normalize::iequals(name, "wealth")) return ProductType::kFund;
+  for (const auto& [value, n] : enums::Table<ProductType>::rows)
+    if (normalize::iequals(n, name)) return value;
+  return std::nullopt;
+}
 
 std::string_view to_string(CustomerType v) { return enums::name_of(v); }
 std::string_view to_string(Gender v) { return enums::name_of(v); }
@@ -34,6 +44,26 @@ std::string_view to_string(ConsentState v) { return enums::name_of(v); }
 std::string_view to_string(RelationType v) { return enums::name_of(v); }
 std::string_view to_string(TransactionKind v) { return enums::name_of(v); }
 std::string_view to_string(Channel v) { return enums::name_of(v); }
+std::string_view to_string(ProductType v) { return enums::name_of(v); }
+std::string_view to_string(HoldingStatus v) { return enums::name_of(v); }
+
+ProductClass class_of(ProductType t) {
+  switch (t) {
+    case ProductType::kDeposit:
+    case ProductType::kSavings:
+    case ProductType::kTermDeposit:
+    case ProductType::kFund:
+    case ProductType::kInsurance:
+      return ProductClass::kAsset;
+    case ProductType::kCreditCard:
+    case ProductType::kPersonalLoan:
+    case ProductType::kMortgage:
+      return ProductClass::kLiability;
+    case ProductType::kCustom:
+      break;
+  }
+  return ProductClass::kOther;
+}
 
 bool is_symmetric(RelationType t) {
   return t == RelationType::kHousehold || t == RelationType::kSpouse;

@@ -59,6 +59,14 @@ CUSTDB_ENUM_TABLE(TransactionKind, {TransactionKind::kDeposit, "deposit"},
                   {TransactionKind::kInvestment, "investment"}, {TransactionKind::kLoan, "loan"})
 CUSTDB_ENUM_TABLE(Channel, {Channel::kBranch, "branch"}, {Channel::kMobile, "mobile"},
                   {Channel::kWeb, "web"}, {Channel::kPhone, "phone"}, {Channel::kAtm, "atm"})
+CUSTDB_ENUM_TABLE(ProductType, {ProductType::kDeposit, "deposit"},
+                  {ProductType::kSavings, "savings"}, {ProductType::kTermDeposit, "term_deposit"},
+                  {ProductType::kFund, "fund"}, {ProductType::kInsurance, "insurance"},
+                  {ProductType::kCreditCard, "credit_card"},
+                  {ProductType::kPersonalLoan, "personal_loan"},
+                  {ProductType::kMortgage, "mortgage"}, {ProductType::kCustom, "custom"})
+CUSTDB_ENUM_TABLE(HoldingStatus, {HoldingStatus::kActive, "active"},
+                  {HoldingStatus::kDormant, "dormant"}, {HoldingStatus::kClosed, "closed"})
 #undef CUSTDB_ENUM_TABLE
 
 // valid<E>[n]: whether number n names a value of E (one lookup per decoded enum field).
