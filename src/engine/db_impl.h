@@ -160,7 +160,7 @@ struct TxnState {
   // first change of it (`from`) and now (`to`); flush writes the bits that differ, chunk by
   // chunk. Several changes of one customer (an insert and its transactions) cost one diff.
   struct SliceValues {
-    std::array<std::int64_t, 9> v{};  // by segment::kSlicedFields
+    std::array<std::int64_t, 13> v{};  // by segment::kSlicedFields
     std::uint16_t present = 0;        // bit i: field i has a value
   };
   struct SliceChange {

@@ -727,6 +727,9 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //           files get their personal key and personal fields sealed under it.
   //   4 -> 5: custom attributes: nothing to rewrite (no meta "schema" reads as the empty
   //           schema; records without attribute values have none).
+  //   5 -> 6: holdings: the new tables are created by open; every customer gets the postings
+  //           of its (zero) holdings aggregates (segment::build_holdings_postings). A format-1
+  //           file got them from build_slices already.
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
   // Format 3 -> 4 of an encrypted file: a new personal key, wrapped under the owner's secret
   // (still in options_ here), and split personal fields from now on; upgrade_v4_privacy
@@ -777,6 +780,9 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
       }
       if (auto p = upgrade_v4_privacy(d, st, *keys, old_keys); !p) return p;
       if (auto c = upgrade_v4_consent_postings(d, st, *keys); !c) return c;
+    }
+    if (h->format >= 2 && h->format < 6) {
+      if (auto b = segment::build_holdings_postings(d, st, *keys); !b) return b;
     }
     h->format = kFileFormat;
     return d.put(st, d.tables().meta, as_bytes(kHeaderKey), encode_header(*h));

@@ -39,13 +39,14 @@ using index::IdSet;
 using index::Posting;
 using index::SegField;
 
-constexpr std::array<const char*, 13> kRankNames = {
+constexpr std::array<const char*, 17> kRankNames = {
     "total_amount", "txn_count", "last_txn_at", "first_txn_at", "created_at", "birth_date", "clv",
-    "p_alive", "expected_purchases", "income_band", "r_score", "f_score", "m_score"};
-constexpr std::array<const char*, 18> kGroupNames = {
+    "p_alive", "expected_purchases", "income_band", "r_score", "f_score", "m_score",
+    "aum", "liabilities", "products", "first_product_on"};
+constexpr std::array<const char*, 19> kGroupNames = {
     "tier", "region", "stage", "type", "city", "country", "gender", "risk", "income_band", "tag",
     "consent_email", "consent_sms", "consent_phone", "r_score", "f_score", "m_score",
-    "consent_profiling", "consent_sharing"};
+    "consent_profiling", "consent_sharing", "holds"};
 
 bool valid(RankBy m) { return static_cast<std::size_t>(m) < kRankNames.size(); }
 bool valid(GroupBy g) { return static_cast<std::size_t>(g) < kGroupNames.size(); }
@@ -65,6 +66,10 @@ SegField seg_field(RankBy m) {
     case RankBy::kRScore: return SegField::kRScore;
     case RankBy::kFScore: return SegField::kFScore;
     case RankBy::kMScore: return SegField::kMScore;
+    case RankBy::kAum: return SegField::kAum;
+    case RankBy::kLiabilities: return SegField::kLiabilities;
+    case RankBy::kProducts: return SegField::kProducts;
+    case RankBy::kFirstProductOn: return SegField::kFirstProductOn;
   }
   return SegField::kAll;
 }
@@ -89,6 +94,7 @@ SegField seg_field(GroupBy g) {
     case GroupBy::kMScore: return SegField::kMScore;
     case GroupBy::kConsentProfiling: return SegField::kConsentProfiling;
     case GroupBy::kConsentSharing: return SegField::kConsentSharing;
+    case GroupBy::kHolds: return SegField::kHolds;
   }
   return SegField::kAll;
 }
@@ -120,7 +126,8 @@ std::vector<std::string> enum_names(GroupBy g) {
   }
 }
 bool is_text(GroupBy g) {
-  return g == GroupBy::kRegion || g == GroupBy::kCity || g == GroupBy::kCountry || g == GroupBy::kTag;
+  return g == GroupBy::kRegion || g == GroupBy::kCity || g == GroupBy::kCountry ||
+         g == GroupBy::kTag || g == GroupBy::kHolds;
 }
 
 // A customer's value of a measure (stored units, custdb/segment.h); nullopt when it has none.
@@ -149,6 +156,7 @@ std::vector<std::string> text_values_of(const Customer& c, GroupBy g) {
     case GroupBy::kCity: one(normalize::fold(c.address.city)); break;
     case GroupBy::kCountry: one(c.address.country); break;
     case GroupBy::kTag: for (const auto& t : c.tags) one(t); break;
+    case GroupBy::kHolds: for (const auto& t : c.holdings.types_held) one(t); break;
     default: break;
   }
   return out;
@@ -246,7 +254,7 @@ class Reporter {
           src.owned.push_back(std::move(*members));
           src.buckets.push_back({b, &src.owned.back()});
         }
-      } else if (sliced) {
+      } else if (sliced && (!segment::is_holdings_field(f) || db_.seg_keys().holdings())) {
         src.reader = std::make_unique<segment::SliceReader>(index_, f);
         auto s = read_slices(*src.reader);
         if (!s) return tl::unexpected(s.error());

@@ -74,6 +74,13 @@ SegField seg_field(Field f) {
     case Field::kRScore: return SegField::kRScore;
     case Field::kFScore: return SegField::kFScore;
     case Field::kMScore: return SegField::kMScore;
+    case Field::kAum: return SegField::kAum;
+    case Field::kLiabilities: return SegField::kLiabilities;
+    case Field::kProducts: return SegField::kProducts;
+    case Field::kFirstProductOn: return SegField::kFirstProductOn;
+    // Holding fields are read from the holdings inside holds() (never a posting).
+    case Field::kHoldingBalance: case Field::kHoldingStatus: case Field::kHoldingOpenedOn:
+    case Field::kHoldingProductCode: case Field::kHoldingCurrency: return SegField::kAll;
   }
   return SegField::kAll;
 }
@@ -174,16 +181,21 @@ class SegmentEvaluator {
         // bucket postings. Order changes no answer (intersection commutes).
         std::vector<std::size_t> order(n.children.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-        if (is_and)
+        // holds(t, q) reads the holdings of its candidates: it goes after the ranges, on the
+        // members left by everything else.
+        if (is_and) {
           std::stable_partition(order.begin(), order.end(),
-                                [&](std::size_t i) { return !sliced_range(n.children[i]); });
+                                [&](std::size_t i) { return !narrowable(n.children[i]); });
+          std::stable_partition(order.begin(), order.end(),
+                                [&](std::size_t i) { return !holds_with_condition(n.children[i]); });
+        }
         const IdSet* const outer_within = within_;
-        std::optional<IdSet> narrowed;  // acc.sure ∪ acc.maybe, for the ranges after the others
+        std::optional<IdSet> narrowed;  // acc.sure ∪ acc.maybe, for the operands evaluated last
         for (std::size_t k = 0; k < order.size(); ++k) {
           const std::size_t i = order[k];
           PlanStep child;
-          if (is_and && k > 0 && sliced_range(n.children[i])) {
-            if (!narrowed) narrowed = acc.sure | acc.maybe;
+          if (is_and && k > 0 && narrowable(n.children[i])) {
+            narrowed = acc.sure | acc.maybe;  // what the operands so far leave
             within_ = &*narrowed;
           }
           auto s = eval(n.children[i], child);
@@ -232,6 +244,7 @@ class SegmentEvaluator {
         return finish(step, Sets{std::move(*s), {}});
       }
       case Node::Kind::kRelated: return related(n, step);
+      case Node::Kind::kHolds: return holds(n, step);
       case Node::Kind::kCompare:
       case Node::Kind::kIn:
       case Node::Kind::kBetween:
@@ -283,6 +296,14 @@ class SegmentEvaluator {
       }
       return out;
     };
+    ctx.holdings = [this](CustomerId id) {
+      auto hs = db_.holdings_of(st_, id);
+      if (!hs) {
+        if (!error_) error_ = hs.error();  // reported by resolve(), never a silent miss
+        return std::vector<Holding>{};
+      }
+      return std::move(*hs);
+    };
     return ctx;
   }
 
@@ -313,6 +334,21 @@ class SegmentEvaluator {
   // without it (a format-1 file opened read-only), its members are candidates (maybe).
   Result<Sets> range(SegField f, std::int64_t lo, std::int64_t hi) {
     Sets out;
+    if (segment::is_holdings_field(f)) {
+      // Format 6: slices only, no buckets. A file of format 5 or older (opened read-only) has
+      // none of them: every customer's aggregates are zero there (first_product_on absent).
+      if (!db_.seg_keys().holdings() || !db_.sliced()) {
+        if (f == SegField::kFirstProductOn || lo > 0 || hi < 0) return out;
+        auto total = all();
+        if (!total) return tl::unexpected(total.error());
+        out.sure = within_ ? (**total & *within_) : **total;
+        return out;
+      }
+      auto in = slices(f).range(lo, hi, within_);
+      if (!in) return tl::unexpected(in.error());
+      out.sure = std::move(*in);
+      return out;
+    }
     auto span = segment::bucket_span(f, lo, hi);
     if (!span) return out;
     auto buckets = index_.buckets(f, span->first, span->second);
@@ -353,6 +389,50 @@ class SegmentEvaluator {
       }
     }
     return out;
+  }
+
+  // Whether n is evaluated on the members an `and`'s other operands leave (within_): a sliced
+  // range, or holds(t, q), which reads the holdings of its candidates.
+  bool narrowable(const Node& n) { return sliced_range(n) || holds_with_condition(n); }
+  static bool holds_with_condition(const Node& n) {
+    return n.kind == Node::Kind::kHolds && !n.children.empty();
+  }
+
+  // holds(t [, q]): the kHolds posting of t (customers holding a t not closed: exact without
+  // q). With q, each candidate's holdings are read (holdings_of) and q evaluated on them; inside
+  // an `and`, only the candidates its other operands leave (within_). A file of format 5 or
+  // older (opened read-only) has no holdings: nobody holds anything.
+  Result<Sets> holds(const Node& n, PlanStep& step) {
+    const std::string type = n.product_type == ProductType::kCustom
+                                 ? n.custom_type
+                                 : std::string(to_string(n.product_type));
+    if (trace_) step.label = "index holds(" + query::field_rules::product_text(n) + ")";
+    Sets out;
+    if (db_.seg_keys().holdings()) {
+      auto s = index_.members({SegField::kHolds, type});
+      if (!s) return tl::unexpected(s.error());
+      out.sure = std::move(*s);
+    }
+    if (!n.children.empty()) {
+      if (within_) out.sure &= *within_;
+      const std::uint64_t candidates = out.sure.size();
+      if (trace_)
+        step.label = "holds(" + query::field_rules::product_text(n) + ", " +
+                     n.children[0].to_string() + "): " + std::to_string(candidates) +
+                     " candidates, holdings read";
+      query::EvalContext ctx = context();
+      IdSet kept;
+      Customer probe;  // holds() reads only the id and the holdings
+      out.sure.for_each([&](std::uint64_t id) {
+        probe.id = id;
+        if (query::matches(n, probe, ctx)) kept.add(id);
+        return !error_;
+      });
+      if (error_) return tl::unexpected(*error_);
+      out.sure = std::move(kept);
+    }
+    if (trace_) step.estimate = static_cast<double>(out.sure.size());
+    return finish(step, std::move(out));
   }
 
   // Whether n is a predicate on a sliced ordered field (answered exactly from its slices).

@@ -73,7 +73,8 @@ const char* to_string(SegField f) {
       "all", "type", "tier", "stage", "region", "city", "country", "gender", "income_band",
       "risk", "birth_date", "created_at", "consent_email", "consent_sms", "consent_phone", "tag",
       "txn_count", "total_amount", "first_txn_at", "last_txn_at", "p_alive", "expected_purchases",
-      "clv", "r_score", "f_score", "m_score", "consent_profiling", "consent_sharing", "attribute"};
+      "clv", "r_score", "f_score", "m_score", "consent_profiling", "consent_sharing", "attribute",
+      "aum", "liabilities", "products", "first_product_on", "holds"};
   auto i = static_cast<std::size_t>(f);
   return i < std::size(kNames) ? kNames[i] : "?";
 }
@@ -192,6 +193,9 @@ std::vector<Posting> customer_postings(const Customer& c, TextFold fold) {
   add_text(out, SegField::kCity, fold_text(c.address.city));
   add_text(out, SegField::kCountry, c.address.country);
   for (const auto& t : c.tags) add_text(out, SegField::kTag, t);
+  // Format 6: one bucket per product type held (aum and the other holding aggregates are
+  // sliced only: segment/slices.h).
+  for (const auto& t : c.holdings.types_held) add_text(out, SegField::kHolds, t);
   if (c.income_band) add_ordered(out, SegField::kIncomeBand, *c.income_band);
   if (c.birth_date) add_ordered(out, SegField::kBirthDate, c.birth_date->time_since_epoch().count());
   add_ordered(out, SegField::kCreatedAt, c.created_at.time_since_epoch().count());
@@ -226,7 +230,8 @@ bool same_non_aggregate_postings(const Customer& a, const Customer& b) {
          a.consent_profiling.state == b.consent_profiling.state &&
          a.consent_sharing.state == b.consent_sharing.state && a.address == b.address &&
          a.tags == b.tags && a.income_band == b.income_band && a.birth_date == b.birth_date &&
-         a.created_at == b.created_at && a.scores == b.scores;
+         a.created_at == b.created_at && a.scores == b.scores &&
+         a.holdings.types_held == b.holdings.types_held;
 }
 
 }  // namespace custdb::index

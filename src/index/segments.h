@@ -34,8 +34,9 @@ enum class SegField : std::uint8_t {
   // attribute's id.
   kAttribute = 28,
   // Format 6: HoldingAggregates (custdb/types.h). aum, liabilities, products, first_product_on
-  // are ordered (sliced, segment/slices.h); kHolds has one bucket per product type name held
-  // (HoldingAggregates::types_held), as kTag.
+  // are ordered and held in slices only (segment/slices.h: no bucket postings, is_bucketed is
+  // false); kHolds has one bucket per product type name held (HoldingAggregates::types_held),
+  // as kTag.
   kAum = 29, kLiabilities = 30, kProducts = 31, kFirstProductOn = 32, kHolds = 33,
 };
 const char* to_string(SegField f);

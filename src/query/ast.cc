@@ -12,7 +12,7 @@
 namespace custdb::query {
 namespace {
 
-constexpr std::array<std::pair<Field, std::string_view>, 29> kFieldNames = {{
+constexpr std::array<std::pair<Field, std::string_view>, 33> kFieldNames = {{
     {Field::kType, "type"},
     {Field::kTier, "tier"},
     {Field::kStage, "stage"},
@@ -42,13 +42,29 @@ constexpr std::array<std::pair<Field, std::string_view>, 29> kFieldNames = {{
     {Field::kTenureDays, "tenure_days"},
     {Field::kConsentProfiling, "consent_profiling"},
     {Field::kConsentSharing, "consent_sharing"},
+    {Field::kAum, "aum"},
+    {Field::kLiabilities, "liabilities"},
+    {Field::kProducts, "products"},
+    {Field::kFirstProductOn, "first_product_on"},
 }};
 
-// In declaration order, every field once: the list an unknown-field error prints.
+// The holding fields, valid only inside holds() (holding_field_from_string).
+constexpr std::array<std::pair<Field, std::string_view>, 5> kHoldingFieldNames = {{
+    {Field::kHoldingBalance, "balance"},
+    {Field::kHoldingStatus, "status"},
+    {Field::kHoldingOpenedOn, "opened_on"},
+    {Field::kHoldingProductCode, "product_code"},
+    {Field::kHoldingCurrency, "currency"},
+}};
+
+// In declaration order, every customer field once (kAttribute, which has no name of its own,
+// left out): the list an unknown-field error prints.
 static_assert([] {
-  for (std::size_t i = 0; i < kFieldNames.size(); ++i)
-    if (static_cast<std::size_t>(kFieldNames[i].first) != i) return false;
-  return kFieldNames.back().first == Field::kConsentSharing;
+  for (std::size_t i = 0; i < kFieldNames.size(); ++i) {
+    const std::size_t expected = i < 29 ? i : i + 1;  // kAttribute (29) has no entry
+    if (static_cast<std::size_t>(kFieldNames[i].first) != expected) return false;
+  }
+  return kFieldNames.back().first == Field::kFirstProductOn;
 }());
 
 constexpr std::int64_t kMillisPerDay = 86'400'000;
@@ -165,6 +181,15 @@ void print(const Node& node, const ParseOptions& options, std::string& out) {
     case Node::Kind::kRelated:
       out += "related(";
       out += field_rules::relation_text(node);
+      if (!node.children.empty()) {
+        out += ", ";
+        print(node.children[0], options, out);
+      }
+      out += ')';
+      return;
+    case Node::Kind::kHolds:
+      out += "holds(";
+      out += field_rules::product_text(node);
       if (!node.children.empty()) {
         out += ", ";
         print(node.children[0], options, out);
@@ -290,6 +315,8 @@ std::span<const std::pair<Field, std::string_view>> field_names() { return kFiel
 std::string_view to_string(Field field) {
   for (const auto& [f, name] : kFieldNames)
     if (f == field) return name;
+  for (const auto& [f, name] : kHoldingFieldNames)
+    if (f == field) return name;
   return "invalid";
 }
 
@@ -322,8 +349,17 @@ FieldKind kind_of(Field field) {
     case Field::kMScore:
     case Field::kRecencyDays:
     case Field::kTenureDays: return FieldKind::kInteger;
+    case Field::kProducts: return FieldKind::kInteger;
     case Field::kTotalAmount:
+    case Field::kAum:
+    case Field::kLiabilities:
+    case Field::kHoldingBalance:
     case Field::kClv: return FieldKind::kAmount;
+    case Field::kHoldingStatus: return FieldKind::kEnum;
+    case Field::kHoldingProductCode:
+    case Field::kHoldingCurrency: return FieldKind::kText;
+    case Field::kFirstProductOn:
+    case Field::kHoldingOpenedOn: return FieldKind::kDate;
     case Field::kPAlive:
     case Field::kExpectedPurchases: return FieldKind::kDecimal;
     case Field::kBirthDate: return FieldKind::kDate;
@@ -564,18 +600,76 @@ Node negate(Node operand) {
 
 }  // namespace custdb::query
 
-// TODO(owner B, #18): holding fields and holds().
+// ---- holdings (format 6) ----
 namespace custdb::query {
-std::optional<Field> holding_field_from_string(std::string_view) { return std::nullopt; }
+
+std::optional<Field> holding_field_from_string(std::string_view name) {
+  for (const auto& [field, n] : kHoldingFieldNames)
+    if (normalize::iequals(n, name)) return field;
+  return std::nullopt;
+}
+
 bool is_holding_field(Field field) {
   return field == Field::kHoldingBalance || field == Field::kHoldingStatus ||
          field == Field::kHoldingOpenedOn || field == Field::kHoldingProductCode ||
          field == Field::kHoldingCurrency;
 }
-Node holds(ProductType, std::optional<Node>) {
-  throw std::invalid_argument("holds: not implemented yet (issue #18)");
+
+namespace {
+
+// Whether every predicate of a holding condition names a holding field (and no tag, related or
+// holds): what holds() accepts as its condition.
+bool holding_condition_ok(const Node& n, std::string& why) {
+  switch (n.kind) {
+    case Node::Kind::kAnd:
+    case Node::Kind::kOr:
+    case Node::Kind::kNot:
+      for (const Node& c : n.children)
+        if (!holding_condition_ok(c, why)) return false;
+      return true;
+    case Node::Kind::kCompare:
+    case Node::Kind::kIn:
+    case Node::Kind::kBetween:
+      if (is_holding_field(n.field)) return true;
+      why = n.field == Field::kAttribute ? "attribute " + n.attribute
+                                         : std::string(to_string(n.field));
+      why += " is a customer field";
+      return false;
+    case Node::Kind::kTag: why = "tag is a customer condition"; return false;
+    case Node::Kind::kRelated: why = "related() is a customer condition"; return false;
+    case Node::Kind::kHolds: why = "holds() does not nest"; return false;
+  }
+  return false;
 }
-Node holds_custom(std::string_view, std::optional<Node>) {
-  throw std::invalid_argument("holds_custom: not implemented yet (issue #18)");
+
+Node holds_node(ProductType type, std::string custom, std::optional<Node> condition) {
+  Node node;
+  node.kind = Node::Kind::kHolds;
+  node.product_type = type;
+  node.custom_type = std::move(custom);
+  if (condition) {
+    std::string why;
+    if (!holding_condition_ok(*condition, why))
+      misuse("holds(): the condition takes holding fields only (balance, status, opened_on, "
+             "product_code, currency): " + why);
+    node.children.push_back(std::move(*condition));
+  }
+  return node;
 }
+
+}  // namespace
+
+Node holds(ProductType type, std::optional<Node> condition) {
+  if (type == ProductType::kCustom) misuse("holds(kCustom): use holds_custom(name)");
+  if (!enums::is_valid(type)) misuse("holds(): not a product type");
+  return holds_node(type, {}, std::move(condition));
+}
+
+Node holds_custom(std::string_view name, std::optional<Node> condition) {
+  auto product = field_rules::product_from_name(name);
+  if (!product || product->first != ProductType::kCustom)
+    misuse("holds_custom('" + std::string(name) + "'): not a custom product type name");
+  return holds_node(ProductType::kCustom, std::move(product->second), std::move(condition));
+}
+
 }  // namespace custdb::query

@@ -90,15 +90,43 @@ FieldValue value_of(Field field, const Customer& c, const EvalContext& context) 
     case Field::kTenureDays:
       if (!c.aggregates.first_txn_at) return {};
       return number(days_between(*c.aggregates.first_txn_at, context.as_of));
+    case Field::kAum: return number(c.holdings.aum);
+    case Field::kLiabilities: return number(c.holdings.liabilities);
+    case Field::kProducts: return number(c.holdings.products);
+    case Field::kFirstProductOn:
+      if (!c.holdings.first_product_on) return {};
+      return number(c.holdings.first_product_on->time_since_epoch().count());
+    // Holding fields are read from a holding (holding_value_of), never from the customer.
+    case Field::kHoldingBalance: case Field::kHoldingStatus: case Field::kHoldingOpenedOn:
+    case Field::kHoldingProductCode: case Field::kHoldingCurrency: return {};
   }
   return {};
 }
 
+// A holding's value of a holding field (query.h: balance is the base_balance).
+FieldValue holding_value_of(Field field, const Holding& h) {
+  switch (field) {
+    case Field::kHoldingBalance: return {h.base_balance.value_or(h.balance), std::nullopt};
+    case Field::kHoldingStatus: return {static_cast<std::int64_t>(h.status), std::nullopt};
+    case Field::kHoldingOpenedOn:
+      if (!h.opened_on) return {};
+      return {static_cast<std::int64_t>(h.opened_on->time_since_epoch().count()), std::nullopt};
+    case Field::kHoldingProductCode:
+      if (h.product_code.empty()) return {};
+      return {std::nullopt, std::string_view(h.product_code)};
+    case Field::kHoldingCurrency:
+      if (h.currency.empty()) return {};
+      return {std::nullopt, std::string_view(h.currency)};
+    default: return {};
+  }
+}
+
 // `actual cmp expected` for a present value; kNe is handled by the caller as `not =`. A value
 // of the wrong alternative for the field (a hand-made tree) matches nothing.
-bool holds(const FieldValue& actual, Cmp cmp, const Value& expected) {
+bool holds(const FieldValue& actual, Cmp cmp, const Value& expected, bool exact_text = false) {
   if (actual.text) {
     const auto* text = std::get_if<std::string>(&expected);
+    if (exact_text) return cmp == Cmp::kEq && text && *actual.text == *text;
     return cmp == Cmp::kEq && text && normalize::same_folded(*actual.text, *text);
   }
   const auto* number = std::get_if<std::int64_t>(&expected);
@@ -210,6 +238,50 @@ bool relation_matches(const Node& node, const Relationship& link, CustomerId cus
   return false;
 }
 
+// Whether one holding matches a holding condition (predicates on holding fields only; any
+// other predicate is false, as a value of the wrong kind is).
+bool holding_matches(const Node& q, const Holding& h) {
+  // product_code is compared exactly, currency is stored upper case: no folding for either.
+  auto value = [&] { return holding_value_of(q.field, h); };
+  switch (q.kind) {
+    case Node::Kind::kAnd:
+      return std::all_of(q.children.begin(), q.children.end(),
+                         [&](const Node& c) { return holding_matches(c, h); });
+    case Node::Kind::kOr:
+      return std::any_of(q.children.begin(), q.children.end(),
+                         [&](const Node& c) { return holding_matches(c, h); });
+    case Node::Kind::kNot: return !holding_matches(q.children.at(0), h);
+    case Node::Kind::kCompare: {
+      if (!is_holding_field(q.field)) return false;
+      FieldValue actual = value();
+      if (q.cmp == Cmp::kNe)
+        return !(is_present(actual) && holds(actual, Cmp::kEq, q.values.at(0), true));
+      return is_present(actual) && holds(actual, q.cmp, q.values.at(0), true);
+    }
+    case Node::Kind::kIn: {
+      if (!is_holding_field(q.field)) return false;
+      FieldValue actual = value();
+      return is_present(actual) &&
+             std::any_of(q.values.begin(), q.values.end(),
+                         [&](const Value& v) { return holds(actual, Cmp::kEq, v, true); });
+    }
+    case Node::Kind::kBetween: {
+      if (!is_holding_field(q.field)) return false;
+      FieldValue actual = value();
+      return is_present(actual) && holds(actual, Cmp::kGe, q.values.at(0), true) &&
+             holds(actual, Cmp::kLe, q.values.at(1), true);
+    }
+    default: return false;
+  }
+}
+
+// Whether holding h is of the node's product type (custom: the name, ASCII-case-insensitively).
+bool product_matches(const Node& node, const Holding& h) {
+  if (h.product_type != node.product_type) return false;
+  return node.product_type != ProductType::kCustom ||
+         normalize::iequals(h.custom_type, node.custom_type);
+}
+
 }  // namespace
 
 bool matches(const Node& query, const Customer& customer, const EvalContext& context) {
@@ -249,6 +321,14 @@ bool matches(const Node& query, const Customer& customer, const EvalContext& con
       for (const auto& [relationship, other] : context.related(customer.id)) {
         if (!relation_matches(query, canonical(relationship), customer.id)) continue;
         if (query.children.empty() || matches(query.children[0], other, context)) return true;
+      }
+      return false;
+    }
+    case Node::Kind::kHolds: {
+      if (!context.holdings) return false;
+      for (const Holding& h : context.holdings(customer.id)) {
+        if (h.status == HoldingStatus::kClosed || !product_matches(query, h)) continue;
+        if (query.children.empty() || holding_matches(query.children[0], h)) return true;
       }
       return false;
     }

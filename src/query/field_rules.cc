@@ -43,7 +43,7 @@ std::string names_of() {
 }  // namespace
 
 bool is_keyword(std::string_view word) {
-  for (std::string_view keyword : {"and", "or", "not", "in", "between", "tag", "related"})
+  for (std::string_view keyword : {"and", "or", "not", "in", "between", "tag", "related", "holds"})
     if (normalize::iequals(word, keyword)) return true;
   return false;
 }
@@ -72,6 +72,19 @@ int enum_max(Field field) {
 }
 
 std::optional<std::string> normalize_text(Field field, std::string_view text) {
+  if (field == Field::kHoldingProductCode) {
+    // Compared exactly (the stored product code's bytes); at most 64 bytes as stored ones.
+    if (text.empty() || text.size() > 64) return std::nullopt;
+    return std::string(text);
+  }
+  if (field == Field::kHoldingCurrency) {
+    std::string value = normalize::trim(text);
+    std::transform(value.begin(), value.end(), value.begin(), upper);
+    if (value.size() != 3 ||
+        !std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+      return std::nullopt;
+    return value;
+  }
   if (field != Field::kCountry) {
     std::string folded = normalize::fold(text);
     if (folded.empty()) return std::nullopt;
@@ -87,6 +100,9 @@ std::optional<std::string> normalize_text(Field field, std::string_view text) {
 
 std::string text_expectation(Field field) {
   if (field == Field::kCountry) return "a 2-letter country code (ISO 3166-1 alpha-2) for country";
+  if (field == Field::kHoldingCurrency) return "a 3-letter currency code (ISO 4217) for currency";
+  if (field == Field::kHoldingProductCode)
+    return "a non-empty product_code of at most 64 bytes (a word or 'quoted text')";
   return "a non-empty " + std::string(to_string(field)) + " (a word or 'quoted text')";
 }
 
@@ -199,6 +215,30 @@ std::string relation_names() {
   std::string out;
   for (const auto& [type, name] : enums::Table<RelationType>::rows) {
     if (type == RelationType::kCustom || to_string(type) != name) continue;  // aliases
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+std::optional<std::pair<ProductType, std::string>> product_from_name(std::string_view text) {
+  std::string name = normalize::lower(normalize::trim_view(text));
+  if (name.empty()) return std::nullopt;
+  auto type = from_string<ProductType>(name);
+  if (type == ProductType::kCustom) return std::nullopt;
+  if (type) return std::pair{*type, std::string()};
+  return std::pair{ProductType::kCustom, std::move(name)};
+}
+
+std::string product_text(const Node& node) {
+  if (node.product_type == ProductType::kCustom) return quote_if_needed(node.custom_type);
+  return std::string(to_string(node.product_type));
+}
+
+std::string product_names() {
+  std::string out;
+  for (const auto& [type, name] : enums::Table<ProductType>::rows) {
+    if (type == ProductType::kCustom) continue;
     if (!out.empty()) out += ", ";
     out += name;
   }

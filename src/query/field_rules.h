@@ -53,6 +53,10 @@ auto with_enum_type(Field field, Fn fn) -> std::optional<decltype(fn(Tier{}))> {
     case Field::kPAlive: case Field::kExpectedPurchases: case Field::kClv: case Field::kRScore:
     case Field::kFScore: case Field::kMScore: case Field::kRecencyDays:
     case Field::kTenureDays: case Field::kAttribute: return std::nullopt;
+    case Field::kHoldingStatus: return fn(HoldingStatus{});
+    case Field::kAum: case Field::kLiabilities: case Field::kProducts:
+    case Field::kFirstProductOn: case Field::kHoldingBalance: case Field::kHoldingOpenedOn:
+    case Field::kHoldingProductCode: case Field::kHoldingCurrency: return std::nullopt;
   }
   return std::nullopt;
 }
@@ -98,6 +102,15 @@ std::optional<Relation> relation_from_name(std::string_view text);
 std::string relation_text(const Node& node);
 // "household, spouse, parent, child, ..., beneficiary, benefactor" (no input aliases).
 std::string relation_names();
+
+// ---- product types (holds()) ----
+// What a product_type word names: a built-in type (custom name empty; "wealth" is fund) or
+// {kCustom, trimmed lower-cased name}. nullopt for empty text and for "custom".
+std::optional<std::pair<ProductType, std::string>> product_from_name(std::string_view text);
+// The product_type word of a kHolds node: "mortgage", "'my type'".
+std::string product_text(const Node& node);
+// "deposit, savings, ..., mortgage", for error messages.
+std::string product_names();
 
 // ---- custom attributes (Field::kAttribute, custdb/attributes.h) ----
 // Whether <, <=, >, >= and between apply to an attribute of this type: integer, decimal,

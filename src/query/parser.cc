@@ -295,25 +295,55 @@ class Parser {
       advance();
       return inner;
     }
-    bool starts_predicate =
-        !field_rules::is_keyword(token.text) || is_word(token, "tag") || is_word(token, "related");
+    bool starts_predicate = !field_rules::is_keyword(token.text) || is_word(token, "tag") ||
+                            is_word(token, "related") || is_word(token, "holds");
     if (token.kind == Token::Kind::kWord && starts_predicate) return parse_predicate(depth);
-    return fail(token, "a condition (a field, tag, related, not or '(')");
+    if (in_holding_)
+      return fail(token, "a holding condition (balance, status, opened_on, product_code, "
+                         "currency, not or '(')");
+    return fail(token, "a condition (a field, tag, related, holds, not or '(')");
   }
 
   Result<Node> parse_predicate(int depth) {
     const Token& name = peek();
+    if (in_holding_) {
+      // Inside holds(t, q): holding fields only.
+      auto field = holding_field_from_string(name.text);
+      if (!field) {
+        std::string note = " (inside holds(): balance, status, opened_on, product_code, currency";
+        if (is_word(name, "tag") || is_word(name, "related") || is_word(name, "holds") ||
+            field_from_string(name.text) ||
+            (options_.schema && options_.schema->find(name.text)))
+          note += "; " + quoted(name.text) + " is about the customer: write it outside holds()";
+        return fail(name, "a holding field", note + ")");
+      }
+      advance();
+      return parse_field_predicate(*field);
+    }
     if (is_word(name, "tag")) return parse_tag();
     if (is_word(name, "related")) return parse_related(depth);
+    if (is_word(name, "holds")) return parse_holds(depth);
     auto field = field_from_string(name.text);
     // A built-in name always means the built-in field; otherwise a customers attribute the
     // schema declares (live ones only: Schema::find).
     const AttributeDef* attribute = nullptr;
     if (!field && options_.schema) attribute = options_.schema->find(name.text);
-    if (!field && !attribute) return unknown_field(name);
+    if (!field && !attribute) {
+      if (auto holding = holding_field_from_string(name.text))
+        return fail(name, "a field",
+                    " (" + quoted(to_string(*holding)) +
+                        " is a holding field: write it inside holds(type, ...), e.g. "
+                        "holds(fund, balance >= 1000))");
+      return unknown_field(name);
+    }
     advance();
     if (attribute) return parse_attribute_predicate(*attribute);
+    return parse_field_predicate(*field);
+  }
 
+  // What follows a built-in (customer or holding) field's name (the name consumed).
+  Result<Node> parse_field_predicate(Field field_value) {
+    const std::optional<Field> field = field_value;
     std::string field_name = quoted(to_string(*field));
     std::string unordered = "=, != or in after " + field_name + " (" +
                             std::string(to_string(*field)) + " has no order)";
@@ -495,6 +525,7 @@ class Parser {
       consider(attribute);
     consider("tag");
     consider("related");
+    consider("holds");
     std::string note = " (";
     // A suggestion must share something with the word: 'a' is two edits from 'age' too.
     if (nearest_distance <= 2 && nearest_distance < name.text.size())
@@ -647,6 +678,40 @@ class Parser {
     return node;
   }
 
+  Result<Node> parse_holds(int depth) {
+    const Token& keyword = peek();
+    advance();
+    if (peek().kind != Token::Kind::kLParen) return fail(peek(), "'(' after 'holds'");
+    advance();
+    const Token& type = peek();
+    std::string expected_type =
+        "a product type (" + field_rules::product_names() + ") or a custom type's name";
+    if (type.kind != Token::Kind::kWord && type.kind != Token::Kind::kString)
+      return fail(type, expected_type);
+    auto product = field_rules::product_from_name(type.text);
+    if (!product) return fail(type, expected_type);
+    advance();
+    Node node;
+    node.kind = Node::Kind::kHolds;
+    node.product_type = product->first;
+    node.custom_type = std::move(product->second);
+    if (peek().kind == Token::Kind::kComma) {
+      advance();
+      in_holding_ = true;
+      auto condition = parse_or(depth + 1);
+      in_holding_ = false;
+      if (!condition) return condition;
+      node.children.push_back(std::move(*condition));
+      if (peek().kind != Token::Kind::kRParen)
+        return fail(peek(), "'and', 'or' or ')' to close 'holds(' at " + at(keyword));
+    } else if (peek().kind != Token::Kind::kRParen) {
+      return fail(peek(), "',' or ')' after the product type");
+    }
+    advance();
+    return node;
+  }
+
+  bool in_holding_ = false;  // parsing the condition of holds(t, q): holding fields only
   std::string_view text_;
   const ParseOptions& options_;
   std::vector<Token> tokens_;

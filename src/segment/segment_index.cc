@@ -94,6 +94,7 @@ SegmentKeys::SegmentKeys(const crypto::Tokenizer* tok, std::uint32_t file_format
       personal_(personal),
       split_(split && tok != nullptr),
       sliced_(file_format >= 2),
+      holdings_(file_format >= 6),
       consent_purposes_(file_format >= 4),
       text_fold_(file_format >= 3 ? index::TextFold::kUnicode : index::TextFold::kFormat2) {
   slice_keys_.reserve(kSlicedFields.size() * kSlicesPerField);
@@ -287,7 +288,7 @@ void widen(std::optional<Extent>& e, std::int64_t b) {
 
 bool is_text_field(SegField f) {
   return f == SegField::kRegion || f == SegField::kCity || f == SegField::kCountry ||
-         f == SegField::kTag;
+         f == SegField::kTag || f == SegField::kHolds;
 }
 
 std::string dictionary_key(SegField f) { return std::string(kDictionaryPrefix) + index::to_string(f); }
@@ -395,10 +396,12 @@ void for_each_posting_delta(const SegmentKeys& keys, const Customer* before, con
 
 static_assert(std::tuple_size_v<decltype(detail::TxnState::SliceValues::v)> == kSlicedFields.size());
 
-detail::TxnState::SliceValues slice_values(const Customer* c) {
+// `holdings`: whether the holdings aggregates' slices are included (SegmentKeys::holdings()).
+detail::TxnState::SliceValues slice_values(const Customer* c, bool holdings) {
   detail::TxnState::SliceValues out;
   if (!c) return out;
-  for (std::size_t at = 0; at < kSlicedFields.size(); ++at)
+  const std::size_t end = holdings ? kSlicedFields.size() : kFirstHoldingsSlicedField;
+  for (std::size_t at = 0; at < end; ++at)
     if (auto v = sliced_value(*c, kSlicedFields[at])) {
       out.v[at] = *v;
       out.present = static_cast<std::uint16_t>(out.present | (1u << at));
@@ -430,7 +433,8 @@ void for_each_slice_delta(const SegmentKeys& keys, const Customer* before, const
                           const std::function<void(const Delta&)>& fn) {
   const CustomerId id = after ? after->id : before->id;
   const std::uint64_t chunk = chunk_of(id);
-  for_each_slice_bit(slice_values(before), slice_values(after), [&](std::size_t at, bool present) {
+  for_each_slice_bit(slice_values(before, keys.holdings()), slice_values(after, keys.holdings()),
+                     [&](std::size_t at, bool present) {
     const Posting& p = slice_posting_ref(kSlicedFields[at / kSlicesPerField],
                                          static_cast<int>(at % kSlicesPerField));
     fn(Delta{chunk_key(keys.slice_key_at(at), chunk), low_bits(id), present, &p});
@@ -478,10 +482,11 @@ void queue(const SegmentKeys& keys, detail::TxnState& st, const Customer* before
     // Slices: remember the values before the transaction's first change of this customer and
     // now; flush writes the difference (detail::TxnState::slice_changes).
     const CustomerId id = after ? after->id : before->id;
-    auto to = slice_values(after);
+    auto to = slice_values(after, keys.holdings());
     auto it = st.slice_changes.find(id);
     if (it == st.slice_changes.end())
-      st.slice_changes.emplace(id, detail::TxnState::SliceChange{slice_values(before), to});
+      st.slice_changes.emplace(
+          id, detail::TxnState::SliceChange{slice_values(before, keys.holdings()), to});
     else
       it->second.to = to;
   }
@@ -857,7 +862,8 @@ void SegmentCheck::expect(const Customer& c) {
   if (keys_.sliced()) {
     // The writer's own slice diff, without a key string per bit (named in verify).
     const std::uint64_t base = chunk_of(c.id) * kSlicedFields.size() * kSlicesPerField;
-    for_each_slice_bit(detail::TxnState::SliceValues{}, slice_values(&c), [&](std::size_t at, bool) {
+    for_each_slice_bit(detail::TxnState::SliceValues{}, slice_values(&c, keys_.holdings()),
+                       [&](std::size_t at, bool) {
       slice_chunks_[base + at].add(low_bits(c.id));
     });
   }

@@ -96,6 +96,10 @@ class SegmentKeys {
   bool tokenized() const { return tok_ != nullptr; }
   bool split() const { return split_; }
   bool sliced() const { return sliced_; }
+  // Whether the file has the format-6 holdings postings (the slices of aum, liabilities,
+  // products, first_product_on and the kHolds buckets); a format-5 or older file opened
+  // read-only has none (every customer's aggregates are zero there), and its check expects none.
+  bool holdings() const { return holdings_; }
   // Whether the file has the postings of consent_profiling and consent_sharing (format 4 on;
   // a format-3 or older file opened read-only has none, and its check expects none).
   bool consent_purposes() const { return consent_purposes_; }
@@ -124,6 +128,7 @@ class SegmentKeys {
   const crypto::Tokenizer* personal_ = nullptr;
   bool split_ = false;
   bool sliced_;
+  bool holdings_;
   bool consent_purposes_;
   index::TextFold text_fold_;
   std::vector<std::string> slice_keys_;  // [sliced_index(f) * 65 + slice]
@@ -238,6 +243,13 @@ void queue_postings(const SegmentKeys& keys, detail::TxnState& st, const Custome
 // st (a write transaction; the caller writes the new header and commits).
 Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const SegmentKeys& keys,
                     std::size_t batch = 10'000);
+
+// The upgrade of a format-2..5 file to format 6: queues the postings of the holdings
+// aggregates of every stored customer (the slices of aum, liabilities, products and
+// first_product_on, and kHolds buckets; keys.holdings() must be set) and flushes them every
+// `batch` customers, in st (a write transaction; the caller writes the new header and commits).
+Status build_holdings_postings(detail::DatabaseImpl& db, detail::TxnState& st,
+                               const SegmentKeys& keys, std::size_t batch = 10'000);
 
 // ---- writes and reads in one transaction --------------------------------------------------------
 // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage failure

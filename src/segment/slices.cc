@@ -80,6 +80,13 @@ std::optional<std::int64_t> sliced_value(const Customer& c, SegField f) {
     case SegField::kClv:
       if (c.scores) return c.scores->clv;
       return std::nullopt;
+    // Format 6: always present but first_product_on (absent without holdings).
+    case SegField::kAum: return c.holdings.aum;
+    case SegField::kLiabilities: return c.holdings.liabilities;
+    case SegField::kProducts: return static_cast<std::int64_t>(c.holdings.products);
+    case SegField::kFirstProductOn:
+      if (c.holdings.first_product_on) return c.holdings.first_product_on->time_since_epoch().count();
+      return std::nullopt;
     default: return std::nullopt;
   }
 }

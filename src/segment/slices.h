@@ -45,15 +45,27 @@ inline constexpr int kSlicesPerField = kValueSlices + 1;
 // Plaintext posting keys of slices start with this plus the field (never a SegField value).
 inline constexpr std::uint8_t kSliceFieldBase = 0x40;
 // The sliced fields, in SegField order.
-inline constexpr std::array<SegField, 9> kSlicedFields = {
+// The last four (format 6, the HoldingAggregates) have slices and no bucket postings; a file
+// of format 5 or older (opened read-only) has none of their slices (SegmentKeys::holdings()).
+inline constexpr std::array<SegField, 13> kSlicedFields = {
     SegField::kBirthDate, SegField::kCreatedAt,  SegField::kTxnCount,
     SegField::kTotalAmount, SegField::kFirstTxnAt, SegField::kLastTxnAt,
-    SegField::kPAlive,    SegField::kExpectedPurchases, SegField::kClv};
+    SegField::kPAlive,    SegField::kExpectedPurchases, SegField::kClv,
+    SegField::kAum, SegField::kLiabilities, SegField::kProducts, SegField::kFirstProductOn};
+// The first of kSlicedFields that format 6 added: indexes at and after it are holdings fields.
+inline constexpr std::size_t kFirstHoldingsSlicedField = 9;
 
 // birth_date, created_at, txn_count, total_amount, first/last_txn_at, p_alive,
-// expected_purchases, clv. (income_band and r/f/m scores are exact through their buckets.)
+// expected_purchases, clv, aum, liabilities, products, first_product_on. (income_band and
+// r/f/m scores are exact through their buckets.)
 bool is_sliced(SegField f);
-// 0..8 for a sliced field (its place in kSlicedFields), -1 otherwise.
+// Whether f is one of the format-6 holdings aggregates (aum, liabilities, products,
+// first_product_on): sliced, never bucketed.
+inline bool is_holdings_field(SegField f) {
+  return f == SegField::kAum || f == SegField::kLiabilities || f == SegField::kProducts ||
+         f == SegField::kFirstProductOn;
+}
+// 0..12 for a sliced field (its place in kSlicedFields), -1 otherwise.
 int sliced_index(SegField f);
 // The posting of slice `slice` (0..kExistsSlice) of sliced field f.
 Posting slice_posting(SegField f, int slice);
