@@ -245,8 +245,8 @@ BOOST_AUTO_TEST_SUITE(query_errors)
 
 BOOST_AUTO_TEST_CASE(malformed_queries_name_position_expectation_and_finding) {
   const std::pair<std::string, std::string> cases[] = {
-      {"", "at 1: expected a condition (a field, tag, related, not or '('), found end of query"},
-      {"   ", "at 4: expected a condition (a field, tag, related, not or '('), found end of query"},
+      {"", "at 1: expected a condition (a field, tag, related, holds, not or '('), found end of query"},
+      {"   ", "at 4: expected a condition (a field, tag, related, holds, not or '('), found end of query"},
       {"not (txn_count =)", "at 17: expected a value after '=', found ')'"},
       {"tier = ", "at 8: expected a value after '=', found end of query"},
       {"tier == gold", "at 7: expected a value after '=', found '='"},
@@ -261,15 +261,15 @@ BOOST_AUTO_TEST_CASE(malformed_queries_name_position_expectation_and_finding) {
       {"tier = gold)",
        "at 12: expected 'and', 'or' or end of query, found ')' (no '(' matches it)"},
       {"tier = gold region = east", "at 13: expected 'and', 'or' or end of query, found 'region'"},
-      {"()", "at 2: expected a condition (a field, tag, related, not or '('), found ')'"},
-      {"not", "at 4: expected a condition (a field, tag, related, not or '('), found end of query"},
+      {"()", "at 2: expected a condition (a field, tag, related, holds, not or '('), found ')'"},
+      {"not", "at 4: expected a condition (a field, tag, related, holds, not or '('), found end of query"},
       {"tier = gold and",
-       "at 16: expected a condition (a field, tag, related, not or '('), "
+       "at 16: expected a condition (a field, tag, related, holds, not or '('), "
        "found end of query"},
       {"tier = gold or or stage = new",
-       "at 16: expected a condition (a field, tag, related, not or '('), found 'or'"},
+       "at 16: expected a condition (a field, tag, related, holds, not or '('), found 'or'"},
       {"and tier = gold",
-       "at 1: expected a condition (a field, tag, related, not or '('), found 'and'"},
+       "at 1: expected a condition (a field, tag, related, holds, not or '('), found 'and'"},
       {"tier in ()", "at 10: expected a value after '(', found ')'"},
       {"tier in (gold,", "at 15: expected a value after ',', found end of query"},
       {"tier in (gold silver)",
@@ -290,7 +290,7 @@ BOOST_AUTO_TEST_CASE(malformed_queries_name_position_expectation_and_finding) {
       {"related(household, tier = gold",
        "at 31: expected 'and', 'or' or ')' to close 'related(' at 1, found end of query"},
       {"related(household,)",
-       "at 19: expected a condition (a field, tag, related, not or '('), found ')'"},
+       "at 19: expected a condition (a field, tag, related, holds, not or '('), found ')'"},
       {"related()",
        "at 9: expected "
        "a relation type (household, spouse, parent, child, employer, employee, referrer, "
@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(unknown_fields_list_the_valid_ones) {
       "fields: type, tier, stage, region, city, country, gender, income_band, risk, birth_date, "
       "age, created_at, consent_email, consent_sms, consent_phone, txn_count, total_amount, "
       "first_txn_at, last_txn_at, p_alive, expected_purchases, clv, r_score, f_score, m_score, "
-      "recency_days, tenure_days, consent_profiling, consent_sharing, tag, related)";
+      "recency_days, tenure_days, consent_profiling, consent_sharing, aum, liabilities, products, first_product_on, tag, related, holds)";
   BOOST_CHECK_EQUAL(parse_error("teir = gold"),
                     "at 1: expected a field, found 'teir' (did you mean 'tier'? " + fields);
   BOOST_CHECK_EQUAL(

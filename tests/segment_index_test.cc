@@ -431,7 +431,11 @@ BOOST_AUTO_TEST_CASE(absent_values_have_no_slices) {
   auto added = slice_deltas(keys, nullptr, &a);
   for (auto [k, present] : added)
     BOOST_TEST_REQUIRE((k.first == SegField::kCreatedAt || k.first == SegField::kTxnCount ||
-                        k.first == SegField::kTotalAmount));
+                        k.first == SegField::kTotalAmount || k.first == SegField::kAum ||
+                        k.first == SegField::kLiabilities || k.first == SegField::kProducts));
+  // Format 6: first_product_on is absent without holdings; aum, liabilities and products are
+  // always present (0).
+  for (auto [k, present] : added) BOOST_TEST((k.first != SegField::kFirstProductOn));
   Customer b = a;
   b.birth_date = Date{std::chrono::days{-1}};  // 1969-12-31: a negative day number
   auto gained = slice_deltas(keys, &a, &b);

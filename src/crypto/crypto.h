@@ -280,7 +280,8 @@ class RecordCipher {
 // without storing them. Immutable after construction, so thread-safe; move-only.
 class Tokenizer {
  public:
-  static constexpr std::uint32_t kMaxFields = 64;
+  // Segment postings use 32 + SegField (index/segments.h), up to 32 + 33 (kHolds, format 6).
+  static constexpr std::uint32_t kMaxFields = 80;
   static constexpr std::size_t kTokenSize = 16;
   using Token = std::array<std::uint8_t, kTokenSize>;
 

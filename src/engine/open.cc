@@ -108,6 +108,12 @@ std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
 
 // Tables added after format 3 (privacy: format 4; holdings: format 6): missing from older
 // files, created by a read-write open, read as empty (null slots) by a read-only one.
+// The format-6 tables alone (a format-4/5 file opened read-only lacks them).
+bool is_format6_table(std::string_view name) {
+  return name == "holdings" || name == "idx.holding_by_customer" || name == "idx.account_ref" ||
+         name == "idx.txn_by_holding";
+}
+
 bool is_format4_table(std::string_view name) {
   return name == "audit" || name == "erasures" || name == "consent_history" ||
          name == "rule_moves" || name == "holdings" || name == "idx.holding_by_customer" ||
@@ -430,6 +436,8 @@ read_header:  // again when another process created the database meanwhile (phas
   std::optional<Header> header;
   bool missing_dbis = false;
   bool missing_core_dbis = false;  // a table every format has
+  bool missing_format6_dbis = false;   // holdings and its indexes (format 6)
+  bool missing_dbis_before_6 = false;  // another table
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region,
       personal_wrap, analyst_keys;
   std::vector<RecordCopy> first_records;  // encrypted: probed once the data key is unwrapped
@@ -468,6 +476,8 @@ read_header:  // again when another process created the database meanwhile (phas
         // The format-4 tables are missing from older files: a read-only open reads them as
         // empty (null slots); a read-write open creates them (and upgrades).
         if (!is_format4_table(name)) missing_core_dbis = true;
+        if (is_format6_table(name)) missing_format6_dbis = true;
+        else missing_dbis_before_6 = true;
         missing_dbis = true;
         continue;
       }
@@ -598,7 +608,10 @@ read_header:  // again when another process created the database meanwhile (phas
   }
   if (!header && options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
-  if (header && (missing_core_dbis || (missing_dbis && header->format >= 4)) && options.read_only)
+  if (header &&
+      (missing_core_dbis || (missing_dbis_before_6 && header->format >= 4) ||
+       (missing_format6_dbis && header->format >= 6)) &&
+      options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
   // A database from before key bindings is bound at its first read-write open.
   const bool bind_legacy = header && header->encrypted && !binding;

@@ -541,6 +541,47 @@ Status build_slices(detail::DatabaseImpl& db, detail::TxnState& st, const Segmen
   }
 }
 
+Status build_holdings_postings(detail::DatabaseImpl& db, detail::TxnState& st,
+                               const SegmentKeys& keys, std::size_t batch) {
+  assert(keys.sliced() && keys.holdings() && batch > 0);
+  // Earlier upgrade steps' queued changes first: the slice diff below starts from a customer
+  // without holdings slices, which must not be merged into an earlier step's pending entry.
+  if (auto f = flush(db, st); !f) return f;
+  auto schema = db.schema_of(st);
+  if (!schema) return tl::unexpected(schema.error());
+  std::uint64_t next = 0;
+  for (;;) {
+    std::size_t n = 0;
+    bool more = false;
+    Status failed;
+    storage::Walker walk(st.txn, db.tables().customers, "upgrade: customers");
+    coding::IdKey from(next);
+    auto s = walk.from(from.span(), [&](Bytes k, Bytes v) {
+      if (n == batch) return more = true, storage::Next::stop();
+      auto c = db.codec().decode_customer(k, v, **schema);
+      if (!c) return failed = tl::unexpected(c.error()), storage::Next::stop();
+      // The slices the older format lacked: from "no holdings slices" to the customer's values
+      // (aum = liabilities = products = 0 for a customer of an older file).
+      st.slice_changes[c->id] =
+          detail::TxnState::SliceChange{slice_values(&*c, false), slice_values(&*c, true)};
+      // kHolds buckets (none for a customer of an older file; kept for completeness).
+      for (const std::string& t : c->holdings.types_held) {
+        const Posting p{SegField::kHolds, t};
+        st.posting_deltas[chunk_key(keys.posting_key(p), chunk_of(c->id))].push_back(
+            {low_bits(c->id), true});
+        if (keys.tokenized()) st.values_added[SegField::kHolds].insert(t);
+      }
+      ++n;
+      next = c->id + 1;
+      return storage::Next::go_on();
+    });
+    if (!s) return s;
+    if (!failed) return failed;
+    if (auto f = flush(db, st); !f) return f;
+    if (!more || next == 0) return {};
+  }
+}
+
 // ---- SegmentIndex ------------------------------------------------------------------------------
 
 Result<Bytes> SegmentIndex::unwrap(std::string_view key, Bytes stored,
