@@ -240,7 +240,9 @@ BOOST_AUTO_TEST_CASE(enum_fields_have_their_enum_range) {
   }
   BOOST_TEST(query::field_rules::enum_max(Field::kTier) == 4);
   BOOST_TEST(query::field_rules::enum_max(Field::kConsentSms) == 2);
-  BOOST_TEST(query::field_rules::field_names().size() == static_cast<std::size_t>(Field::kConsentSharing) + 1);
+  // Every customer field but kAttribute (named by the schema), up to first_product_on (format 6).
+  BOOST_TEST(query::field_rules::field_names().size() == static_cast<std::size_t>(Field::kFirstProductOn));
+  BOOST_TEST(query::field_rules::enum_max(Field::kHoldingStatus) == 2);
   BOOST_TEST(query::field_rules::enum_max(Field::kConsentProfiling) == 2);
 }
 
