@@ -39,7 +39,9 @@ tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
                                            "customers (personal)",
                                            "transactions (personal)",
                                            "idx.segments (personal)",
-                                           "meta (personal)"};
+                                           "meta (personal)",
+                                           "holdings",
+                                           "holdings (personal)"};
   auto t = static_cast<unsigned>(table);
   std::string m = t < std::size(kNames) ? kNames[t] : "?";
   m += " key ";
@@ -387,6 +389,8 @@ void RecordCodec::encode(Bytes key, const Customer& c, const Schema& schema,
        src_sharing = str(b, c.consent_sharing.source);
   auto attrs = put_attributes(b, c.attributes, schema, AttributeTable::kCustomers,
                               split_ ? Part::kShared : Part::kAll);
+  auto types_held =
+      c.holdings.types_held.empty() ? 0 : b.CreateVectorOfStrings(c.holdings.types_held);
   fb::CustomerBuilder cb(b);
   cb.add_attributes(attrs);
   cb.add_external_ref(ext);
@@ -428,6 +432,14 @@ void RecordCodec::encode(Bytes key, const Customer& c, const Schema& schema,
   cb.add_total_amount(c.aggregates.total_amount);
   if (auto t = put_ts(c.aggregates.first_txn_at)) cb.add_first_txn_at(*t);
   if (auto t = put_ts(c.aggregates.last_txn_at)) cb.add_last_txn_at(*t);
+  // Format 6: HoldingAggregates (defaults are not written: a customer without holdings
+  // encodes as before).
+  cb.add_aum(c.holdings.aum);
+  cb.add_liabilities(c.holdings.liabilities);
+  cb.add_products(c.holdings.products);
+  cb.add_holdings(c.holdings.holdings);
+  cb.add_types_held(types_held);
+  if (auto d = put_date(c.holdings.first_product_on)) cb.add_first_product_on(*d);
   fb::Scores scores;
   if (c.scores) {
     const Scores& sc = *c.scores;
@@ -567,6 +579,19 @@ Result<Customer> RecordCodec::decode_customer(Bytes key, Bytes stored,
   c.aggregates.total_amount = f->total_amount();
   c.aggregates.first_txn_at = get_ts(f->first_txn_at());
   c.aggregates.last_txn_at = get_ts(f->last_txn_at());
+  c.holdings.aum = f->aum();
+  c.holdings.liabilities = f->liabilities();
+  c.holdings.products = f->products();
+  c.holdings.holdings = f->holdings();
+  if (auto th = f->types_held()) {
+    c.holdings.types_held.reserve(th->size());
+    for (const auto* t : *th) c.holdings.types_held.push_back(t->str());
+  }
+  c.holdings.first_product_on = get_date(f->first_product_on());
+  if (c.holdings.products > c.holdings.holdings ||
+      c.holdings.holdings > kMaxHoldingsPerCustomer ||
+      (c.holdings.holdings == 0) != !c.holdings.first_product_on)
+    return corrupt(Table::kCustomers, key, "holdings aggregates out of range");
   if (const fb::Scores* sc = f->scores()) {
     auto score_ok = [](std::uint8_t v) { return v >= 1 && v <= 5; };
     if (!score_ok(sc->r_score()) || !score_ok(sc->f_score()) || !score_ok(sc->m_score()) ||
@@ -661,6 +686,7 @@ void RecordCodec::encode(Bytes key, const Transaction& t, const Schema& schema,
   tb.add_product(product);
   tb.add_description(description);
   tb.add_personal(personal);
+  if (t.holding_id) tb.add_holding_id(*t.holding_id);
   b.Finish(tb.Finish());
   wrap(Table::kTransactions, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
@@ -687,6 +713,10 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored,
   t.channel = static_cast<Channel>(f->channel());
   t.product = get(f->product());
   t.description = get(f->description());
+  if (auto h = f->holding_id()) {
+    if (*h == 0) return corrupt(Table::kTransactions, key, "holding_id 0");
+    t.holding_id = *h;
+  }
   if (const auto* blob = f->personal()) {
     t.description.clear();
     if (personal_) {
@@ -724,13 +754,117 @@ Result<Transaction> RecordCodec::decode_transaction(Bytes key, Bytes stored,
 
 }  // namespace custdb::codec
 
-// TODO(owner A, #18): the Holding encoding (records.fbs table Holding; account_ref in the
-// Personal blob under Table::kPersonalHolding when split()).
+// ---- holdings (format 6) ---------------------------------------------------------------------
+
 namespace custdb::codec {
-void RecordCodec::encode(Bytes, const Holding&, std::vector<std::uint8_t>& out) const {
-  out.clear();
+
+void RecordCodec::encode(Bytes key, const Holding& h, std::vector<std::uint8_t>& out) const {
+  thread_local std::vector<std::uint8_t> sealed_personal;
+  // account_ref is the holding's only personal field: split files keep it in a sealed blob,
+  // present only when there is a reference (as a transaction's description).
+  const bool blob = split_ && !h.account_ref.empty();
+  if (blob) {
+    auto& pb = personal_builder();
+    auto ref = str(pb, h.account_ref);
+    fb::PersonalBuilder p(pb);
+    p.add_account_ref(ref);
+    pb.Finish(p.Finish());
+    wrap_personal(Table::kPersonalHolding, key, Bytes(pb.GetBufferPointer(), pb.GetSize()),
+                  sealed_personal);
+  }
+  auto& b = builder();
+  auto custom = str(b, h.custom_type), code = str(b, h.product_code),
+       ref = split_ ? 0 : str(b, h.account_ref), currency = str(b, h.currency);
+  auto personal = blob ? b.CreateVector(sealed_personal) : 0;
+  fb::HoldingBuilder hb(b);
+  hb.add_customer_id(h.customer_id);
+  hb.add_product_type(static_cast<std::uint8_t>(h.product_type));
+  hb.add_custom_type(custom);
+  hb.add_product_code(code);
+  hb.add_account_ref(ref);
+  hb.add_currency(currency);
+  hb.add_balance(h.balance);
+  hb.add_base_balance(h.base_balance.value_or(h.balance));
+  if (h.credit_limit) hb.add_credit_limit(*h.credit_limit);
+  if (auto d = put_date(h.opened_on)) hb.add_opened_on(*d);
+  if (auto d = put_date(h.closed_on)) hb.add_closed_on(*d);
+  hb.add_status(static_cast<std::uint8_t>(h.status));
+  if (auto d = put_date(h.balance_as_of)) hb.add_balance_as_of(*d);
+  hb.add_posted(h.posted);
+  hb.add_base_posted(h.base_posted);
+  hb.add_postings(h.postings);
+  hb.add_personal(personal);
+  b.Finish(hb.Finish());
+  wrap(Table::kHoldings, key, Bytes(b.GetBufferPointer(), b.GetSize()), out);
 }
-Result<Holding> RecordCodec::decode_holding(Bytes, Bytes) const {
-  return make_error(ErrorCode::kInternal, "decode_holding: not implemented yet (issue #18)");
+
+Result<Holding> RecordCodec::decode_holding(Bytes key, Bytes stored) const {
+  thread_local std::vector<std::uint8_t> scratch;
+  auto payload = unwrap(Table::kHoldings, key, stored, scratch);
+  if (!payload) return tl::unexpected(payload.error());
+  flatbuffers::Verifier v(payload->data(), payload->size());
+  if (!v.VerifyBuffer<fb::Holding>(nullptr))
+    return corrupt(Table::kHoldings, key, "record fails FlatBuffers verification");
+  const fb::Holding* f = flatbuffers::GetRoot<fb::Holding>(payload->data());
+  if (!enum_ok<ProductType>(f->product_type()) || !enum_ok<HoldingStatus>(f->status()))
+    return corrupt(Table::kHoldings, key, "enumeration value out of range");
+  Holding h;
+  h.id = key.size() == 8 ? storage_id(key) : 0;
+  h.customer_id = f->customer_id();
+  h.product_type = static_cast<ProductType>(f->product_type());
+  h.custom_type = get(f->custom_type());
+  h.product_code = get(f->product_code());
+  h.account_ref = get(f->account_ref());
+  h.currency = get(f->currency());
+  h.balance = f->balance();
+  h.base_balance = f->base_balance();
+  if (auto cl = f->credit_limit()) h.credit_limit = *cl;
+  h.opened_on = get_date(f->opened_on());
+  h.closed_on = get_date(f->closed_on());
+  h.status = static_cast<HoldingStatus>(f->status());
+  h.balance_as_of = get_date(f->balance_as_of());
+  h.posted = f->posted();
+  h.base_posted = f->base_posted();
+  h.postings = f->postings();
+  // What validation guarantees of every stored holding: a record breaking it was not written
+  // by custdb.
+  constexpr std::int32_t kMinDay = -62091;  // 1800-01-01
+  constexpr std::int32_t kMaxDay = 84370;   // 2200-12-31
+  auto day_ok = [&](const std::optional<Date>& d) {
+    if (!d) return true;
+    const auto n = d->time_since_epoch().count();
+    return n >= kMinDay && n <= kMaxDay;
+  };
+  if (h.customer_id == 0 || !h.opened_on || !day_ok(h.opened_on) || !day_ok(h.closed_on) ||
+      !day_ok(h.balance_as_of) || (h.status == HoldingStatus::kClosed) != h.closed_on.has_value() ||
+      (h.closed_on && *h.closed_on < *h.opened_on))
+    return corrupt(Table::kHoldings, key, "dates or status out of range");
+  if (h.balance > kMaxAmount || h.balance < -kMaxAmount || *h.base_balance > kMaxAmount ||
+      *h.base_balance < -kMaxAmount || (h.credit_limit && *h.credit_limit < 0))
+    return corrupt(Table::kHoldings, key, "balance out of range");
+  if ((h.product_type == ProductType::kCustom) == h.custom_type.empty())
+    return corrupt(Table::kHoldings, key, "custom_type disagrees with product_type");
+  if (const auto* blob = f->personal()) {
+    h.account_ref.clear();
+    if (!personal_) {
+      h.personal_available = false;
+    } else {
+      thread_local std::vector<std::uint8_t> pscratch;
+      auto p = unwrap_personal(Table::kPersonalHolding, key, Bytes(blob->data(), blob->size()),
+                               pscratch);
+      if (!p) return tl::unexpected(p.error());
+      flatbuffers::Verifier pv(p->data(), p->size());
+      if (!pv.VerifyBuffer<fb::Personal>(nullptr))
+        return corrupt(Table::kPersonalHolding, key,
+                       "personal fields fail FlatBuffers verification");
+      const fb::Personal* pf = flatbuffers::GetRoot<fb::Personal>(p->data());
+      h.account_ref = get(pf->account_ref());
+    }
+  } else if (split_ && !personal_) {
+    // No blob: no account_ref to withhold; the handle still cannot read personal fields.
+    h.personal_available = false;
+  }
+  return h;
 }
+
 }  // namespace custdb::codec

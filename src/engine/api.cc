@@ -147,8 +147,10 @@ Result<TableCounts> ReadView::counts() const {
   TableCounts c;
   std::pair<storage::Table, std::uint64_t*> tables[] = {{db_->tables().customers, &c.customers},
                                                  {db_->tables().relationships, &c.relationships},
-                                                 {db_->tables().transactions, &c.transactions}};
+                                                 {db_->tables().transactions, &c.transactions},
+                                                 {db_->tables().holdings, &c.holdings}};
   for (auto [dbi, out] : tables) {
+    if (!dbi) continue;  // format 6 holdings: none in a read-only open of an older file
     auto n = storage::entry_count(state_->txn, dbi, "table");
     if (!n) return tl::unexpected(n.error());
     *out = *n;
@@ -217,6 +219,13 @@ Status ReadView::for_each_transaction(const std::function<bool(const Transaction
   return walk_table<Transaction>(
       *state_, db_->tables().transactions, "transactions",
       [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_transaction(k, v, **schema); }, fn);
+}
+Status ReadView::for_each_holding(const std::function<bool(const Holding&)>& fn) const {
+  CUSTDB_REQUIRE_STATE();
+  if (!db_->tables().holdings) return {};  // a read-only open of an older file: none
+  return walk_table<Holding>(
+      *state_, db_->tables().holdings, "holdings",
+      [&](storage::Bytes k, storage::Bytes v) { return db_->codec().decode_holding(k, v); }, fn);
 }
 #undef CUSTDB_REQUIRE_STATE
 

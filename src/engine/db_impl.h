@@ -387,7 +387,7 @@ class DatabaseImpl {
 
   // ---- records ----
   // The record of type T (Customer, Relationship or Transaction) with this id, decoded;
-  // nullopt when there is none. Instantiated for those three types only (store.cc).
+  // nullopt when there is none. Instantiated for those types and Holding only (store.cc).
   template <class T>
   Result<std::optional<T>> load(TxnState& st, std::uint64_t id) const;
   // The same through `reader`, an OrderedReader of table_of<T>().
@@ -448,7 +448,6 @@ class DatabaseImpl {
   // rows.size() when it came while writing, which poisons st).
   // move_balances false (format 6): postings are linked (the holding's posted, base_posted
   // and postings move) but its balance and base_balance stay (io::ImportOptions).
-  // TODO(owner A, #18): move_balances is accepted and ignored until holdings land.
   Status add_transactions(TxnState& st, std::span<Transaction> rows,
                           std::vector<Result<TransactionId>>& results, bool move_balances = true);
   Result<bool> amend_transaction(TxnState& st, TransactionId id,
@@ -478,6 +477,8 @@ class DatabaseImpl {
   Result<std::vector<Holding>> holdings_of(TxnState& st, CustomerId id) const;
   // The transactions posted to the holding, in (ts, id) order (idx.txn_by_holding).
   Result<std::vector<Transaction>> postings_of(TxnState& st, HoldingId id) const;
+  // Writes h's record (its index entries are the caller's), through `holdings` when given.
+  Status store_holding(TxnState& st, const Holding& h, OrderedWriter* holdings = nullptr);
 
   // ---- reads (reads.cc) ----
   Result<std::vector<Customer>> customers_by(TxnState& st, index::IndexId id,

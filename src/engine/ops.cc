@@ -11,6 +11,7 @@
 
 #include "engine/consent.h"
 #include "engine/db_impl.h"
+#include "engine/holding_math.h"
 #include "engine/validate.h"
 #include "util/message.h"
 
@@ -185,6 +186,9 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
         if (c.scores)
           return make_error(ErrorCode::kInvalidArgument,
                             "scores: written by scoring runs (score_customers); leave them empty");
+        if (c.holdings != HoldingAggregates{})
+          return make_error(ErrorCode::kInvalidArgument,
+                            "holdings: kept by the engine from the holdings; leave them empty");
         auto picked = ids.pick(
             c.id, [&] { return next_id(st, kNextCustomer); },
             [&](std::uint64_t id) -> Result<bool> {
@@ -237,6 +241,7 @@ Status DatabaseImpl::insert_customers(TxnState& st, std::span<Customer> rows,
       if (c.created_at == Timestamp{}) c.created_at = now;
       if (!keep_updated_at || c.updated_at == Timestamp{}) c.updated_at = now;
       c.aggregates = {};
+      c.holdings = {};
       c.scores.reset();  // engine-maintained (set_scores)
       if (auto s = store_customer(st, c, &records); !s) return s;
       keys().customer_entries(c, entries);
@@ -273,6 +278,9 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   if (c.scores != (*old)->scores)
     return make_error(ErrorCode::kInvalidArgument,
                       "scores: written by scoring runs (score_customers); cannot be changed");
+  if (c.holdings != (*old)->holdings)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "holdings: kept by the engine from the holdings; cannot be changed");
   if (c.updated_at != (*old)->updated_at)
     return make_error(ErrorCode::kInvalidArgument,
                       "updated_at: set by the engine on every update; cannot be changed");
@@ -344,6 +352,14 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
   if (!rels) return tl::unexpected(rels.error());
   auto txns = index_values(st, IndexId::kTxnByCustomer, index::IndexKeys::id_key(id));
   if (!txns) return tl::unexpected(txns.error());
+  auto holdings = holdings_of(st, id);  // format 6; checked against the customer's count
+  if (!holdings) return tl::unexpected(holdings.error());
+  if (mode == DeleteMode::kRestrict && !holdings->empty())
+    return precondition("customer " + std::to_string(id) + " has " +
+                        std::to_string(txns->size()) + " transactions, " +
+                        std::to_string(rels->size()) + " relationships and " +
+                        std::to_string(holdings->size()) +
+                        " holdings; delete with cascade to remove them too");
   if (mode == DeleteMode::kRestrict && (!rels->empty() || !txns->empty()))
     return precondition("customer " + std::to_string(id) + " has " +
                         std::to_string(txns->size()) + " transactions and " +
@@ -378,6 +394,15 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
       if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
     coding::IdKey k(t.id);
     if (auto s = del(st, tables().transactions, k.span()); !s) return tl::unexpected(s.error());
+  }
+  // Its holdings go with it (their postings were its transactions, removed above).
+  for (const auto& h : *holdings) {
+    entries.clear();
+    keys().holding_entries(h, entries);
+    for (const auto& e : entries)
+      if (auto s = del_entry(st, e); !s) return tl::unexpected(s.error());
+    if (auto s = del(st, tables().holdings, coding::IdKey(h.id).span()); !s)
+      return tl::unexpected(s.error());
   }
   if (auto s = write_customer(st, &**c, nullptr); !s) return tl::unexpected(s.error());
   // What the engine kept about the customer goes with it.
@@ -463,7 +488,7 @@ Result<TransactionId> DatabaseImpl::add_transaction(TxnState& st, Transaction t)
 
 Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
                                       std::vector<Result<TransactionId>>& results,
-                                      bool /*move_balances*/) {
+                                      bool move_balances) {
   results.clear();
   results.reserve(rows.size());
   // Pass 1, in row order, writes nothing: each row is checked against the stored data plus
@@ -473,8 +498,15 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
   struct Touched {
     Customer before;     // as stored
     Aggregates after;    // with the batch's accepted rows so far
+    HoldingAggregates holdings_after;  // format 6: moved by the batch's postings so far
     bool changed = false;
   };
+  // Format 6: the holdings the batch posts to, as stored and as moved by its accepted rows.
+  struct TouchedHolding {
+    Holding before, after;
+  };
+  std::vector<TouchedHolding> touched_holdings;
+  std::unordered_map<HoldingId, std::ptrdiff_t> holding_slot;  // -1: no such holding
   std::vector<Touched> touched;
   std::unordered_map<CustomerId, std::ptrdiff_t> slot_of;  // -1: no such customer
   constexpr std::ptrdiff_t kUnknown = -2;
@@ -509,7 +541,8 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
             if (*c) {
               it->second = static_cast<std::ptrdiff_t>(touched.size());
               const Aggregates a = (*c)->aggregates;
-              touched.push_back(Touched{std::move(**c), a});
+              HoldingAggregates ha = (*c)->holdings;
+              touched.push_back(Touched{std::move(**c), a, std::move(ha)});
             }
           }
           last_customer = t.customer_id;
@@ -529,10 +562,42 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
         if (!picked) return tl::unexpected(picked.error());
         const std::uint64_t id = *picked;
         Touched& c = touched[static_cast<std::size_t>(last_slot)];
-        auto agg = add_to(c.after, t);  // the last check
+        auto agg = add_to(c.after, t);
         if (!agg) return tl::unexpected(agg.error());
+        // Format 6: a posting moves its holding (the last checks).
+        TouchedHolding* posted_to = nullptr;
+        Holding moved;
+        std::optional<HoldingAggregates> moved_aggregates;
+        if (t.holding_id) {
+          moved_aggregates = c.holdings_after;
+          auto [hit, hfresh] = holding_slot.try_emplace(*t.holding_id, -1);
+          if (hfresh) {
+            auto h = load_holding(st, *t.holding_id);
+            if (!h) {
+              holding_slot.erase(hit);
+              return tl::unexpected(h.error());
+            }
+            if (*h) {
+              hit->second = static_cast<std::ptrdiff_t>(touched_holdings.size());
+              Holding copy = **h;
+              touched_holdings.push_back(TouchedHolding{std::move(**h), std::move(copy)});
+            }
+          }
+          if (hit->second < 0)
+            return precondition("holding_id: holding " + std::to_string(*t.holding_id) +
+                                " does not exist");
+          posted_to = &touched_holdings[static_cast<std::size_t>(hit->second)];
+          if (auto s = check_posting(posted_to->after, t, true); !s) return tl::unexpected(s.error());
+          moved = posted_to->after;
+          if (auto s = apply_posting(moved, *moved_aggregates, t, +1, move_balances); !s)
+            return tl::unexpected(s.error());
+        }
         c.after = *agg;
         c.changed = true;
+        if (posted_to) {
+          posted_to->after = std::move(moved);
+          c.holdings_after = std::move(*moved_aggregates);
+        }
         t.id = id;
         ids.accept(id);
         return id;
@@ -562,6 +627,15 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     }
   }
   if (auto s = put_entries_sorted(st, std::move(entries)); !s) return s;
+  if (!touched_holdings.empty()) {
+    std::sort(touched_holdings.begin(), touched_holdings.end(),
+              [](const TouchedHolding& a, const TouchedHolding& b) { return a.before.id < b.before.id; });
+    OrderedWriter holdings(st, tables().holdings);
+    for (const TouchedHolding& h : touched_holdings) {
+      if (h.after == h.before) continue;
+      if (auto s = store_holding(st, h.after, &holdings); !s) return s;
+    }
+  }
   std::sort(touched.begin(), touched.end(),
             [](const Touched& a, const Touched& b) { return a.before.id < b.before.id; });
   OrderedWriter customers(st, tables().customers);
@@ -569,6 +643,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     if (!c.changed) continue;
     Customer updated = c.before;
     updated.aggregates = c.after;
+    updated.holdings = c.holdings_after;
     if (auto s = write_customer(st, &c.before, &updated, &customers); !s) return s;
   }
   if (auto next = ids.counter_after()) {
@@ -654,10 +729,50 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
     if (!agg) return tl::unexpected(agg.error());
     old_updated.aggregates = *agg;
   }
+  // Format 6: the posting moves back from its old holding and onto its new one (the same one
+  // when holding_id stayed), each holding's customer's aggregates with it.
+  std::optional<Holding> old_holding, new_holding;  // as they will be stored
+  std::optional<Holding> old_holding_stored, new_holding_stored;
+  if ((*old)->holding_id) {
+    auto h = load_holding(st, *(*old)->holding_id);
+    if (!h) return tl::unexpected(h.error());
+    if (!*h)
+      return make_error(ErrorCode::kCorruption, "transaction " + std::to_string(id) +
+                                                    " posts to missing holding " +
+                                                    std::to_string(*(*old)->holding_id));
+    old_holding_stored = **h;
+    old_holding = std::move(**h);
+    // The old holding belongs to the old customer.
+    if (auto s = apply_posting(*old_holding, old_updated.holdings, **old, -1, true); !s)
+      return tl::unexpected(s.error());
+  }
+  if (t.holding_id) {
+    const bool same = (*old)->holding_id == t.holding_id;
+    Holding* target = nullptr;
+    if (same) {
+      target = &*old_holding;
+    } else {
+      auto h = load_holding(st, *t.holding_id);
+      if (!h) return tl::unexpected(h.error());
+      if (!*h)
+        return precondition("holding_id: holding " + std::to_string(*t.holding_id) +
+                            " does not exist");
+      new_holding_stored = **h;
+      new_holding = std::move(**h);
+      target = &*new_holding;
+    }
+    if (auto s = check_posting(*target, t, !same); !s) return tl::unexpected(s.error());
+    HoldingAggregates& agg = new_customer ? new_customer->holdings : old_updated.holdings;
+    if (auto s = apply_posting(*target, agg, t, +1, true); !s) return tl::unexpected(s.error());
+  }
 
   coding::IdKey k(id);
   codec().encode(k.span(), t, **schema, st.buf);
   if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  if (old_holding && old_holding != old_holding_stored)
+    if (auto s = store_holding(st, *old_holding); !s) return tl::unexpected(s.error());
+  if (new_holding && new_holding != new_holding_stored)
+    if (auto s = store_holding(st, *new_holding); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> before, after;
   keys().transaction_entries(**old, before);
   keys().transaction_entries(t, after);
@@ -688,6 +803,20 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) {
   if (!reduced) return tl::unexpected(reduced.error());
   Customer updated = **c;
   updated.aggregates = *reduced;
+  std::optional<Holding> holding;  // format 6: the posting moves back
+  if ((*t)->holding_id) {
+    auto h = load_holding(st, *(*t)->holding_id);
+    if (!h) return tl::unexpected(h.error());
+    if (!*h)
+      return make_error(ErrorCode::kCorruption, "transaction " + std::to_string(id) +
+                                                    " posts to missing holding " +
+                                                    std::to_string(*(*t)->holding_id));
+    holding = std::move(**h);
+    if (auto s = apply_posting(*holding, updated.holdings, **t, -1, true); !s)
+      return tl::unexpected(s.error());
+  }
+  if (holding)
+    if (auto s = store_holding(st, *holding); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
   keys().transaction_entries(**t, entries);
   for (const auto& e : entries)

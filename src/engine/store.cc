@@ -166,6 +166,7 @@ Result<T> decode_record(const codec::RecordCodec& codec, Bytes key, Bytes stored
                         const Schema& schema) {
   if constexpr (std::is_same_v<T, Customer>) return codec.decode_customer(key, stored, schema);
   else if constexpr (std::is_same_v<T, Relationship>) return codec.decode_relationship(key, stored);
+  else if constexpr (std::is_same_v<T, Holding>) return codec.decode_holding(key, stored);
   else return codec.decode_transaction(key, stored, schema);
 }
 
@@ -187,11 +188,15 @@ template <class T>
 storage::Table DatabaseImpl::table_of() const {
   if constexpr (std::is_same_v<T, Customer>) return tables().customers;
   else if constexpr (std::is_same_v<T, Relationship>) return tables().relationships;
+  else if constexpr (std::is_same_v<T, Holding>) return tables().holdings;
   else return tables().transactions;
 }
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) const {
+  // Format 6: a read-only handle on an older file has no holdings table (none stored).
+  if constexpr (std::is_same_v<T, Holding>)
+    if (!tables().holdings) return std::optional<T>();
   auto schema = schema_of(st);
   if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(id);
@@ -200,6 +205,8 @@ Result<std::optional<T>> DatabaseImpl::load(TxnState& st, std::uint64_t id) cons
 
 template <class T>
 Result<std::optional<T>> DatabaseImpl::load(OrderedReader& reader, std::uint64_t id) const {
+  if constexpr (std::is_same_v<T, Holding>)
+    if (!tables().holdings) return std::optional<T>();
   auto schema = schema_of(reader.state());
   if (!schema) return tl::unexpected(schema.error());
   coding::IdKey k(id);
@@ -212,6 +219,9 @@ template storage::Table DatabaseImpl::table_of<Transaction>() const;
 template Result<std::optional<Customer>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
 template Result<std::optional<Relationship>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
+template storage::Table DatabaseImpl::table_of<Holding>() const;
+template Result<std::optional<Holding>> DatabaseImpl::load(TxnState&, std::uint64_t) const;
+template Result<std::optional<Holding>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Customer>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Relationship>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;
 template Result<std::optional<Transaction>> DatabaseImpl::load(OrderedReader&, std::uint64_t) const;

@@ -247,6 +247,8 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
     if (*t.base_amount > kMaxAmount || *t.base_amount < -kMaxAmount)
       return bad("base_amount", "magnitude above 10^15 minor units");
   }
+  if (t.holding_id && (*t.holding_id == 0 || *t.holding_id > (std::uint64_t{1} << 63) - 1))
+    return bad("holding_id", "not a holding id: " + std::to_string(*t.holding_id));
   if (!enums::is_valid(t.kind)) return bad("kind", "unknown transaction kind");
   if (!enums::is_valid(t.channel)) return bad("channel", "unknown channel");
   t.product = normalize::trim(t.product);
@@ -256,6 +258,75 @@ Status validate_transaction(Transaction& t, std::string_view base_currency) {
   return {};
 }
 
+Status validate_holding(Holding& h, std::string_view base_currency, const Holding* stored) {
+  if (h.customer_id == 0) return bad("customer_id", "required");
+  if (!enums::is_valid(h.product_type)) return bad("product_type", "unknown product type");
+  if (h.product_type == ProductType::kCustom) {
+    if (!(stored && h.custom_type == stored->custom_type &&
+          stored->product_type == ProductType::kCustom)) {
+      auto name = normalize::tag(h.custom_type);
+      if (!name) return bad("product_type", "a custom product type needs a name");
+      if (from_string<ProductType>(*name))
+        return bad("product_type",
+                   message::quoted(*name) + " is a built-in type, not a custom one");
+      if (name->size() > kMaxHoldingTextLength)
+        return bad("product_type", "custom type longer than " +
+                                       std::to_string(kMaxHoldingTextLength) + " bytes");
+      h.custom_type = std::move(*name);
+    }
+  } else if (!h.custom_type.empty()) {
+    return bad("product_type", "custom_type is only for custom product types");
+  }
+  if (!(stored && h.product_code == stored->product_code)) {
+    h.product_code = normalize::trim(h.product_code);
+    if (auto s = check_text("product_code", h.product_code, kMaxHoldingTextLength); !s) return s;
+  }
+  if (!(stored && h.account_ref == stored->account_ref)) {
+    h.account_ref = normalize::trim(h.account_ref);
+    if (auto s = check_text("account_ref", h.account_ref, kMaxHoldingTextLength); !s) return s;
+  }
+  if (h.currency.empty()) return bad("currency", "required");
+  if (!is_currency_code(h.currency))
+    return bad("currency", "not an ISO 4217 code: " + message::quoted(h.currency));
+  h.currency = canonical_currency(h.currency);
+  if (h.balance > kMaxAmount || h.balance < -kMaxAmount)
+    return bad("balance", "magnitude above 10^15 minor units");
+  if (h.currency == base_currency) {
+    if (h.base_balance && *h.base_balance != h.balance)
+      return bad("base_balance", format_amount(*h.base_balance, h.currency) +
+                                     " differs from balance " +
+                                     format_amount(h.balance, h.currency) + " for a " +
+                                     h.currency + " holding in a " + std::string(base_currency) +
+                                     " database (leave it empty or equal to balance)");
+    h.base_balance = h.balance;
+  } else {
+    if (!h.base_balance)
+      return bad("base_balance", "required for a " + h.currency + " holding in a " +
+                                     std::string(base_currency) + " database");
+    if (*h.base_balance > kMaxAmount || *h.base_balance < -kMaxAmount)
+      return bad("base_balance", "magnitude above 10^15 minor units");
+  }
+  if (h.credit_limit) {
+    if (class_of(h.product_type) == ProductClass::kAsset)
+      return bad("credit_limit", "only credit cards, loans, mortgages and custom types take one");
+    if (*h.credit_limit < 0) return bad("credit_limit", "negative");
+    if (*h.credit_limit > kMaxAmount) return bad("credit_limit", "above 10^15 minor units");
+  }
+  if (!h.opened_on) return bad("opened_on", "required");
+  if (*h.opened_on < kMinDate || *h.opened_on > kMaxDate)
+    return bad("opened_on", "outside 1800-01-01..2200-12-31");
+  if (!enums::is_valid(h.status)) return bad("status", "unknown holding status");
+  if (h.status == HoldingStatus::kClosed && !h.closed_on)
+    return bad("closed_on", "required when status is closed");
+  if (h.status != HoldingStatus::kClosed && h.closed_on)
+    return bad("closed_on", "only a closed holding has one");
+  if (h.closed_on) {
+    if (*h.closed_on < kMinDate || *h.closed_on > kMaxDate)
+      return bad("closed_on", "outside 1800-01-01..2200-12-31");
+    if (*h.closed_on < *h.opened_on) return bad("closed_on", "before opened_on");
+  }
+  return {};
+}
 
 // ---- custom attributes -------------------------------------------------------------------------
 

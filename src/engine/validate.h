@@ -39,6 +39,18 @@ Status validate_relationship(Relationship& r);
 // amount (same currency: absent is set equal to amount, a different value is an error).
 // ts at the epoch (Timestamp{}) is "ts: required".
 Status validate_transaction(Transaction& t, std::string_view base_currency);
+// Format 6 (custdb/types.h Holding): checks every field a caller sets and puts the holding
+// in canonical form: custom_type trimmed and lower case (a custom type needs a name that is
+// not a built-in one), product_code and account_ref trimmed (printable, at most
+// kMaxHoldingTextLength bytes), currency upper case, base_balance as Transaction::base_amount
+// (in the base currency absent is set equal to balance, another value is refused), credit
+// limit only for non-asset types, opened_on required, closed_on exactly when closed and not
+// before opened_on, dates within 1800-01-01..2200-12-31. The engine fields (id, posted, ...)
+// are the operations' to check. `stored` (an update): unchanged text fields are kept as
+// stored.
+inline constexpr std::size_t kMaxHoldingTextLength = 64;
+Status validate_holding(Holding& h, std::string_view base_currency,
+                        const Holding* stored = nullptr);
 // Custom attributes (custdb/attributes.h). Checks and normalizes one value of `def` in place:
 // the variant alternative of def.type, then the type's rules (text: trimmed, NFC, 1..
 // kMaxAttributeTextBytes, no control characters; enum: a declared value, matched

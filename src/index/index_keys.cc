@@ -38,7 +38,7 @@ std::uint64_t IndexKeys::owner_id(std::string_view value) {
 std::string IndexKeys::token_or_plain(IndexId index, std::string_view value) const {
   if (!tok_) return std::string(value);
   const bool personal = index == IndexId::kExternalRef || index == IndexId::kEmail ||
-                        index == IndexId::kPhone;
+                        index == IndexId::kPhone || index == IndexId::kAccountRef;
   const crypto::Tokenizer* tok = personal ? personal_ : tok_;
   // Callers check personal_denied() first (kPermissionDenied); never a plaintext key here.
   if (!tok) throw std::logic_error("custdb: personal lookup token without the personal key");
@@ -86,7 +86,15 @@ void IndexKeys::transaction_entries(const Transaction& t, std::vector<IndexEntry
   } else {
     value = be64(t.id);
   }
+  if (t.holding_id) out.push_back({IndexId::kTxnByHolding, be64(*t.holding_id), value});
   out.push_back({IndexId::kTxnByCustomer, be64(t.customer_id), std::move(value)});
+}
+
+void IndexKeys::holding_entries(const Holding& h, std::vector<IndexEntry>& out) const {
+  const std::string id = be64(h.id);
+  out.push_back({IndexId::kHoldingByCustomer, be64(h.customer_id), id});
+  if (!h.account_ref.empty() && !personal_denied())
+    out.push_back({IndexId::kAccountRef, token_or_plain(IndexId::kAccountRef, h.account_ref), id});
 }
 
 EntryDiff diff_entries(std::vector<IndexEntry> old_entries, std::vector<IndexEntry> new_entries) {

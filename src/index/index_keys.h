@@ -89,7 +89,16 @@ class IndexKeys {
   // external_ref, email and phone. Lets an update skip deriving (and tokenizing) them.
   static bool same_customer_entries(const Customer& a, const Customer& b);
   void relationship_entries(const Relationship& r, std::vector<IndexEntry>& out) const;
+  // kTxnByCustomer, and kTxnByHolding (same value) when t.holding_id is set (format 6).
   void transaction_entries(const Transaction& t, std::vector<IndexEntry>& out) const;
+  // Format 6: kHoldingByCustomer (customer id -> holding id) and, when account_ref is not
+  // empty, kAccountRef (its personal token in encrypted files -> holding id). Under an analyst
+  // key (personal_denied) the kAccountRef entry is not derived.
+  void holding_entries(const Holding& h, std::vector<IndexEntry>& out) const;
+  // Whether holding_entries gives `a` and `b` the same entries (id, customer, account_ref).
+  static bool same_holding_entries(const Holding& a, const Holding& b) {
+    return a.id == b.id && a.customer_id == b.customer_id && a.account_ref == b.account_ref;
+  }
 
   // The key under which a lookup finds `value` (already normalized) in an equality index.
   std::string equality_key(IndexId index, std::string_view value) const;
@@ -105,7 +114,7 @@ class IndexKeys {
  private:
   std::string token_or_plain(IndexId index, std::string_view value) const;
   const crypto::Tokenizer* tok_;
-  const crypto::Tokenizer* personal_;  // external_ref, email, phone
+  const crypto::Tokenizer* personal_;  // external_ref, email, phone, account_ref
   bool split_ = false;
 };
 
