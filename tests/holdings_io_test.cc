@@ -98,15 +98,15 @@ BOOST_DATA_TEST_CASE(bad_cells_name_line_and_field, kModes, mode) {
     std::string row, field, reason;
   };
   const std::vector<Case> cases = {
-      {"2,1,savings,,,XXX,1.00,,,2020-01-01,,active\n", "currency", "ISO 4217"},
+      {"2,1,savings,,,XXX,1.00,,,2020-01-01,,active\n", "currency", "not an ISO 4217 code"},
       {"2,1,savings,,,USD,1.001,,,2020-01-01,,active\n", "balance", ""},
       {"2,1,savings,,,JPY,1.5,,,2020-01-01,,active\n", "balance", ""},
       {"2,1,savings,,,USD,1.00,,,2020-13-01,,active\n", "opened_on", "not a date"},
       {"2,1,savings,,,USD,1.00,,,,,active\n", "opened_on", "required"},
       {"2,1,savings,,,USD,1.00,,,2020-01-01,,gone\n", "status", "unknown value"},
-      {"2,1,custom,,,USD,1.00,,,2020-01-01,,active\n", "product_type", "custom"},
+      {"2,1,custom,,,USD,1.00,,,2020-01-01,,active\n", "product_type", "'custom' is not a type"},
       {"2,,savings,,,USD,1.00,,,2020-01-01,,active\n", "customer_id", "required"},
-      {"2,x,savings,,,USD,1.00,,,2020-01-01,,active\n", "customer_id", "positive integer"},
+      {"2,x,savings,,,USD,1.00,,,2020-01-01,,active\n", "customer_id", "not a positive integer"},
       {"2,1,savings,,,USD,abc,,,2020-01-01,,active\n", "balance", ""},
       {"2,1,savings,,,USD,1.00,,1.234,2020-01-01,,active\n", "credit_limit", ""},
   };
