@@ -634,14 +634,18 @@ BOOST_AUTO_TEST_CASE(verify_clean_and_corrupted) {
 BOOST_AUTO_TEST_CASE(export_import_round_trip) {
   TempDir dir;
   const std::string src = demo_db().string(), dst = (dir / "copy").string();
-  const char* tables[] = {"customers", "relationships", "transactions"};
+  // Holdings before transactions, which are imported --keep-balances: the exported balances
+  // already include the postings (format 6).
+  const char* tables[] = {"customers", "relationships", "holdings", "transactions"};
   expect(0, {"init", "--db", dst});
   for (const char* t : tables) {
     // Customers as JSON Lines, the rest as CSV: both formats make the trip.
     const std::string file = (dir / (std::string(t) + (t == tables[0] ? ".jsonl" : ".csv"))).string();
     Output o = expect(0, {"export", t, "--reveal", "--out", file, "--db", src});
     BOOST_TEST(contains(o.out, "exported"));
-    o = expect(0, {"import", t, file, "--db", dst});
+    std::vector<std::string> args = {"import", t, file, "--db", dst};
+    if (std::string(t) == "transactions") args.push_back("--keep-balances");
+    o = expect(0, args);
     BOOST_TEST(contains(o.out, "imported"));
   }
   for (const char* t : tables) {
@@ -652,7 +656,7 @@ BOOST_AUTO_TEST_CASE(export_import_round_trip) {
       b = without_last_column(b);
     }
     BOOST_TEST(a == b, t);
-    BOOST_TEST(lines_of(a).size() > 1u, t);
+    if (std::string(t) != "holdings") BOOST_TEST(lines_of(a).size() > 1u, t);
   }
   expect(0, {"verify", "--db", dst});
   auto pt = parse_json(expect(0, {"stats", "--json", "--db", dst}).out);

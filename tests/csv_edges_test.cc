@@ -481,8 +481,8 @@ BOOST_AUTO_TEST_CASE(formula_cells_are_neutralized_and_read_back) {
               !contains(csv, ",-")), csv);
   // Numeric columns untouched: a negative amount stays a number.
   const std::string txns = export_string(a, Table::kTransactions, Format::kCsv);
-  BOOST_TEST(contains(txns, ",-12.50,EUR,withdrawal,web,'@product,'=1+2,-12.50\n"), txns);
-  BOOST_TEST(contains(txns, ",-12.50,EUR,withdrawal,web,'-,'\tTab first,-12.50\n"), txns);
+  BOOST_TEST(contains(txns, ",-12.50,EUR,withdrawal,web,'@product,'=1+2,-12.50,\n"), txns);
+  BOOST_TEST(contains(txns, ",-12.50,EUR,withdrawal,web,'-,'\tTab first,-12.50,\n"), txns);
   // The masked export (the one called safe to share) too.
   const std::string masked = export_string(a, Table::kCustomers, Format::kCsv);
   BOOST_TEST(contains(masked, ",'=*"), masked);

@@ -730,7 +730,7 @@ BOOST_AUTO_TEST_CASE(export_orders_by_id) {
   std::string line;
   std::getline(in, line);
   BOOST_TEST(line == "id,customer_id,ts,amount,currency,kind,channel,product,description,"
-                     "base_amount");
+                     "base_amount,holding_id");
   std::vector<std::uint64_t> ids;
   while (std::getline(in, line)) ids.push_back(std::stoull(line.substr(0, line.find(','))));
   BOOST_TEST(ids.size() == 60u);

@@ -205,7 +205,8 @@ struct ExportOptions {
 };
 using ExportStats = ExportOptions::Stats;
 
-// Writes the table in id order (customers, relationships and transactions each by their id),
+// Writes the table in id order (customers, relationships, transactions and holdings each by
+// their id; holdings with their current balance and account_ref masked unless reveal),
 // CSV with a header row and "\n" line ends, or one JSON object per line. kIOError when `out`
 // fails. Reads the table itself; kCorruption when it holds another number of records than
 // LMDB records for it (a damaged or torn file), after the rows read so far were written: on
@@ -218,9 +219,10 @@ CUSTDB_EXPORT Status export_table(const Database& db, Table table, std::ostream&
 // Writes `record` (ReadView::subject_record) as one JSON document (RFC 8259, UTF-8, a final
 // newline), unmasked: it is the copy the customer is owed. Members, in order: "format"
 // ("custdb-subject-1"), "generated_at", "customer" (every field, consents with their source
-// and date, aggregates, scores or null), "consent_history", "relationships" (each with
-// "direction": "from" this customer or "to" it), "transactions", "rule_moves", "audit" (entries
-// naming the customer). Amounts are decimal strings in their currency (`base_currency` for
+// and date, aggregates, "holdings" aggregates (format 6), scores or null), "consent_history",
+// "relationships" (each with "direction": "from" this customer or "to" it), "transactions"
+// (with holding_id), "holdings" (format 6: every holding, account_ref unmasked), "rule_moves",
+// "audit" (entries naming the customer). Amounts are decimal strings in their currency (`base_currency` for
 // aggregates, scores and base amounts); dates ISO 8601. kIOError when `out` fails.
 CUSTDB_EXPORT Status write_subject_json(const SubjectRecord& record, std::string_view base_currency,
                                         std::ostream& out);

@@ -13,6 +13,8 @@ namespace {
 namespace customer_column = detail::customer_column;
 namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
+namespace holding_column = detail::holding_column;
+namespace balance_column = detail::balance_column;
 
 constexpr std::array<std::string_view, customer_column::kCount> kCustomerColumns = {
     "id", "external_ref", "type", "name", "email", "phone", "birth_date", "gender", "city",
@@ -25,7 +27,12 @@ constexpr std::array<std::string_view, relationship_column::kCount> kRelationshi
     "from", "to", "type", "since", "custom_type"};
 constexpr std::array<std::string_view, transaction_column::kCount> kTransactionColumns = {
     "id", "customer_id", "ts", "amount", "currency", "kind", "channel", "product",
-    "description", "base_amount"};
+    "description", "base_amount", "holding_id"};
+constexpr std::array<std::string_view, holding_column::kCount> kHoldingColumns = {
+    "id", "customer_id", "product_type", "product_code", "account_ref", "currency", "balance",
+    "base_balance", "credit_limit", "opened_on", "closed_on", "status"};
+constexpr std::array<std::string_view, balance_column::kCount> kBalanceColumns = {
+    "id", "account_ref", "balance", "base_balance", "as_of"};
 
 // The index enums in io_internal.h must name the same columns as these arrays.
 static_assert(kCustomerColumns[customer_column::kCreatedAt] == "created_at");
@@ -34,6 +41,11 @@ static_assert(kCustomerColumns[customer_column::kUpdatedAt] == "updated_at");
 static_assert(kCustomerColumns[customer_column::kConsentSharingSource] == "consent_sharing_source");
 static_assert(kRelationshipColumns[relationship_column::kCustomType] == "custom_type");
 static_assert(kTransactionColumns[transaction_column::kBaseAmount] == "base_amount");
+static_assert(kTransactionColumns[transaction_column::kHoldingId] == "holding_id");
+static_assert(kHoldingColumns[holding_column::kCustomerId] == "customer_id");
+static_assert(kHoldingColumns[holding_column::kCreditLimit] == "credit_limit");
+static_assert(kHoldingColumns[holding_column::kStatus] == "status");
+static_assert(kBalanceColumns[balance_column::kAsOf] == "as_of");
 
 }  // namespace
 
@@ -42,6 +54,7 @@ std::string_view to_string(Table t) {
     case Table::kCustomers: return "customers";
     case Table::kRelationships: return "relationships";
     case Table::kTransactions: return "transactions";
+    case Table::kHoldings: return "holdings";
   }
   return "invalid";
 }
@@ -49,7 +62,8 @@ std::string_view to_string(Table t) {
 std::optional<Table> table_from_string(std::string_view name) {
   std::string lower(name);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (Table t : {Table::kCustomers, Table::kRelationships, Table::kTransactions})
+  for (Table t :
+       {Table::kCustomers, Table::kRelationships, Table::kTransactions, Table::kHoldings})
     if (to_string(t) == lower) return t;
   return std::nullopt;
 }
@@ -59,6 +73,7 @@ std::span<const std::string_view> columns(Table t) {
     case Table::kCustomers: return kCustomerColumns;
     case Table::kRelationships: return kRelationshipColumns;
     case Table::kTransactions: return kTransactionColumns;
+    case Table::kHoldings: return kHoldingColumns;
   }
   return {};
 }
@@ -72,6 +87,8 @@ std::optional<Format> format_for_path(const std::filesystem::path& path) {
 }
 
 namespace detail {
+
+std::span<const std::string_view> balance_columns() { return kBalanceColumns; }
 
 std::string field_label(std::string_view name) {
   const bool plain =

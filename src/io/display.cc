@@ -40,6 +40,24 @@ std::string mask_name(std::string_view name) {
   return out;
 }
 
+std::string mask_account_ref(std::string_view ref) {
+  std::size_t chars = 0;
+  for (char c : ref)
+    if (!is_utf8_continuation(c)) ++chars;
+  const std::size_t keep = chars > 4 ? 4 : 0;
+  std::string out;
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < ref.size();) {
+    std::size_t n = 1;
+    while (i + n < ref.size() && is_utf8_continuation(ref[i + n])) ++n;
+    ++seen;
+    if (seen > chars - keep) out.append(ref.substr(i, n));
+    else out += '*';
+    i += n;
+  }
+  return out;
+}
+
 std::string mask_attribute(std::string_view text, bool textual) {
   return textual ? mask_name(text) : std::string(kMaskedValue);
 }

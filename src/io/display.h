@@ -22,6 +22,11 @@ std::string mask_email(std::string_view email);
 // A leading '+' and the last four digits kept: "+15551234567" -> "+*******4567". With four
 // digits or fewer, every digit is masked.
 std::string mask_phone(std::string_view phone);
+// A holding's account reference (format 6): every character but the last four becomes '*'
+// ("SE4550000000058398257466" -> "********************7466"); counts UTF-8 characters. A
+// reference of four characters or fewer is masked whole (showing "all but the last four" of
+// it would show all of it).
+std::string mask_account_ref(std::string_view ref);
 // Dates are masked whole.
 inline constexpr std::string_view kMaskedDate = "****-**-**";
 // A personal custom attribute's value (its text form, format_attribute_value): `textual`

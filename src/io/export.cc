@@ -278,7 +278,30 @@ void write_transaction(RowWriter& w, const Transaction& t, std::string_view base
   w.user_text(t.product);
   w.user_text(analyst ? std::string_view("(unavailable)") : std::string_view(t.description));
   w.amount(t.base_amount, base_currency);
+  w.number(t.holding_id);
   write_attributes(w, t.attributes, defs, currency_digits(base_currency), reveal, analyst);
+  w.end_row();
+}
+
+// account_ref is personal: masked unless `reveal` (mask_account_ref), "(unavailable)" under an
+// analyst key. A custom product type is written by its own name (as relationship types).
+void write_holding(RowWriter& w, const Holding& h, std::string_view base_currency,
+                   bool reveal) {
+  w.number(h.id);
+  w.number(h.customer_id);
+  if (h.product_type == ProductType::kCustom) w.user_text(h.custom_type);
+  else w.name(h.product_type);
+  w.user_text(h.product_code);
+  if (!h.personal_available) w.text(std::optional<std::string_view>("(unavailable)"));
+  else if (reveal || h.account_ref.empty()) w.user_text(h.account_ref);
+  else w.user_text(mask_account_ref(h.account_ref));
+  w.user_text(h.currency);
+  w.amount(h.balance, h.currency);
+  w.amount(h.base_balance, base_currency);
+  w.amount(h.credit_limit, h.currency);
+  w.date(h.opened_on);
+  w.date(h.closed_on);
+  w.name(h.status);
   w.end_row();
 }
 
@@ -310,7 +333,7 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
   auto schema = txn->schema();
   if (!schema) return tl::unexpected(schema.error());
   std::vector<const AttributeDef*> defs;
-  if (table != Table::kRelationships)
+  if (table == Table::kCustomers || table == Table::kTransactions)
     defs = detail::attribute_columns(*schema, table == Table::kCustomers
                                                   ? AttributeTable::kCustomers
                                                   : AttributeTable::kTransactions);
@@ -349,6 +372,16 @@ Status export_table(const Database& db, Table table, std::ostream& out, Format f
       const bool analyst = db.info().role == KeyRole::kAnalyst;
       Status s = txn->for_each_transaction([&](const Transaction& t) {
         write_transaction(w, t, base_currency, analyst, options.reveal, defs);
+        ++stats.rows;
+        return w.ok();
+      });
+      if (!s) return s;
+      break;
+    }
+    case Table::kHoldings: {
+      const std::string base_currency = db.info().base_currency;
+      Status s = txn->for_each_holding([&](const Holding& h) {
+        write_holding(w, h, base_currency, options.reveal);
         ++stats.rows;
         return w.ok();
       });

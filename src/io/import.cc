@@ -25,6 +25,8 @@ using detail::is_formula_start;
 namespace customer_column = detail::customer_column;
 namespace relationship_column = detail::relationship_column;
 namespace transaction_column = detail::transaction_column;
+namespace holding_column = detail::holding_column;
+namespace balance_column = detail::balance_column;
 
 constexpr std::uint64_t kProgressEvery = 10000;
 // Customer and transaction rows converted and held before the engine writes them as one
@@ -225,11 +227,15 @@ struct ColumnSet {
   std::vector<const AttributeDef*> attributes;
   std::size_t builtin = 0;
 
+  // A file of fixed columns (statement balances).
+  explicit ColumnSet(std::span<const std::string_view> fixed)
+      : all(fixed.begin(), fixed.end()), builtin(fixed.size()) {}
+
   ColumnSet(Table table, const Schema& schema) {
     std::span<const std::string_view> base = columns(table);
     builtin = base.size();
     all.assign(base.begin(), base.end());
-    if (table == Table::kRelationships) return;
+    if (table == Table::kRelationships || table == Table::kHoldings) return;
     attributes = detail::attribute_columns(
         schema, table == Table::kCustomers ? AttributeTable::kCustomers : AttributeTable::kTransactions);
     names.reserve(attributes.size());
@@ -330,9 +336,48 @@ tl::expected<Transaction, Problem> to_transaction(const Cells& cells,
   t.channel = f.enumeration<Channel>(kChannel).value_or(Channel::kWeb);
   t.product = f.text_or_empty(kProduct);
   t.description = f.text_or_empty(kDescription);
+  t.holding_id = f.id(kHoldingId);  // absent or empty: no posting
   f.attributes(cols.builtin, cols.attributes, currency_digits(base_currency), t.attributes);
   if (f.problem()) return tl::unexpected(*f.problem());
   return t;
+}
+
+tl::expected<Holding, Problem> to_holding(const Cells& cells, std::string_view base_currency) {
+  using namespace holding_column;
+  RowFields f(cells, columns(Table::kHoldings));
+  Holding h;
+  h.id = f.id(kId).value_or(0);
+  h.customer_id = f.id(kCustomerId).value_or(0);  // absent: the engine's "customer_id: ..."
+  if (!h.customer_id && !f.problem()) f.fail(kCustomerId, "required");
+  const std::string type = normalize::trim(f.required_text(kProductType).value_or(std::string()));
+  if (!type.empty()) {
+    // A built-in name ("wealth" reads as fund), else the name of a custom type, as export
+    // writes custom types (as relationship types are written).
+    auto builtin = from_string<ProductType>(type);
+    if (builtin == ProductType::kCustom)
+      f.fail(kProductType, "'custom' is not a type of its own: write the custom type's name");
+    else if (builtin)
+      h.product_type = *builtin;
+    else {
+      h.product_type = ProductType::kCustom;
+      h.custom_type = type;
+    }
+  }
+  h.product_code = f.text_or_empty(kProductCode);
+  h.account_ref = f.text_or_empty(kAccountRef);
+  // The currency decides how many decimals balance and credit_limit may have: read first.
+  if (auto currency = f.currency(kCurrency)) {
+    h.currency = *currency;
+    h.balance = f.amount(kBalance, h.currency).value_or(0);  // absent: 0
+    h.credit_limit = f.amount(kCreditLimit, h.currency);
+  }
+  h.base_balance = f.amount(kBaseBalance, base_currency);
+  h.opened_on = f.date(kOpenedOn);
+  if (!h.opened_on && !f.problem()) f.fail(kOpenedOn, "required");
+  h.closed_on = f.date(kClosedOn);
+  h.status = f.enumeration<HoldingStatus>(kStatus).value_or(HoldingStatus::kActive);
+  if (f.problem()) return tl::unexpected(*f.problem());
+  return h;
 }
 
 // Engine errors that mean "this row is wrong" rather than "the storage failed".
@@ -376,20 +421,25 @@ std::span<const std::string_view> required_columns(Table table) {
   static constexpr std::string_view kRelationships[] = {"from", "to", "type"};
   static constexpr std::string_view kTransactions[] = {"customer_id", "ts", "amount",
                                                        "currency"};
+  static constexpr std::string_view kHoldings[] = {"customer_id", "product_type", "currency",
+                                                   "opened_on"};
   switch (table) {
     case Table::kCustomers: return kCustomers;
     case Table::kRelationships: return kRelationships;
     case Table::kTransactions: return kTransactions;
+    case Table::kHoldings: return kHoldings;
   }
   return {};
 }
 
 class Importer {
  public:
-  Importer(Database& db, Table table, const ImportOptions& options, std::string source)
+  // `balances`: a statement balances file (import_balances) instead of `table`'s rows.
+  Importer(Database& db, Table table, const ImportOptions& options, std::string source,
+           const ImportBalancesOptions* balances = nullptr)
       : db_(db), table_(table), options_(options), source_(io::printable(source)),
         batch_(options.batch == 0 ? 1 : options.batch),
-        base_currency_(db.info().base_currency) {}
+        base_currency_(db.info().base_currency), balances_(balances) {}
 
   Result<ImportReport> run(std::istream& raw, Format format) {
     if (!raw.rdbuf())
@@ -404,11 +454,15 @@ class Importer {
     auto schema = db_.schema();
     if (!schema) return tl::unexpected(schema.error());
     schema_ = std::move(*schema);
-    cols_.emplace(table_, schema_);
+    static constexpr std::string_view kBalancesRequired[] = {"balance"};
+    if (balances_) cols_.emplace(detail::balance_columns());
+    else cols_.emplace(table_, schema_);
+    const std::span<const std::string_view> required =
+        balances_ ? std::span<const std::string_view>(kBalancesRequired) : required_columns(table_);
     std::istream in(&decoding);
     auto sink = [this](detail::ReadRow& row) { return on_row(row); };
     Status read = format == Format::kCsv
-                      ? detail::read_csv(in, cols_->all, required_columns(table_), source_, sink)
+                      ? detail::read_csv(in, cols_->all, required, source_, sink)
                       : detail::read_json_lines(in, cols_->all, source_, sink);
     decoding_ = nullptr;
     // Input cut short by a decoding error makes the reader fail on what it saw (a header
@@ -453,18 +507,68 @@ class Importer {
       options_.progress(report_.rows);
       reported_ = report_.rows;
     }
-    if (table_ != Table::kRelationships) return on_batched_row(row);
+    const bool one_by_one =
+        balances_ || table_ == Table::kRelationships || table_ == Table::kHoldings;
+    if (!one_by_one) return on_batched_row(row);
     if (row.problem) return reject(row.line, std::move(*row.problem));
     if (auto s = ensure_txn(); !s) return s;
+    if (balances_) return on_balance_row(row);
+    if (table_ == Table::kHoldings) {
+      auto h = to_holding(row.cells, base_currency_);
+      if (!h) return reject(row.line, std::move(h.error()));
+      return stored_or_rejected(row.line, txn_->insert_holding(std::move(*h)));
+    }
     auto r = to_relationship(row.cells);
     if (!r) return reject(row.line, std::move(r.error()));
-    auto id = txn_->add_relationship(std::move(*r));
-    if (!id) {
-      if (!is_row_error(id.error().code()))
-        return tl::unexpected(id.error().with_context(source_ + ":" + std::to_string(row.line)));
-      return reject(row.line, problem_from_engine(id.error().message()));
+    return stored_or_rejected(row.line, txn_->add_relationship(std::move(*r)));
+  }
+
+  // The result of one engine write: stored, a bad row (a refusal), or the import's end (a
+  // storage failure).
+  template <class T>
+  Status stored_or_rejected(std::uint64_t line, const Result<T>& r) {
+    if (!r) {
+      if (!is_row_error(r.error().code()))
+        return tl::unexpected(r.error().with_context(source_ + ":" + std::to_string(line)));
+      return reject(line, problem_from_engine(r.error().message()));
     }
     return stored_one();
+  }
+
+  // A statement balance row: the holding by id or account_ref, the balance in its currency,
+  // set as WriteTxn::set_balance does (in the import's write transaction).
+  Status on_balance_row(const detail::ReadRow& row) {
+    using namespace balance_column;
+    RowFields f(row.cells, cols_->all);
+    const auto id = f.id(kId);
+    const auto ref = f.text(kAccountRef);
+    auto as_of = f.date(kAsOf);
+    if (f.problem()) return reject(row.line, *f.problem());
+    if (id && ref) return reject(row.line, Problem{"id", "give id or account_ref, not both"});
+    if (!id && !ref)
+      return reject(row.line, Problem{"id", "required (or account_ref): which holding"});
+    if (!as_of) as_of = balances_->as_of;
+    if (!as_of)
+      return reject(row.line, Problem{"as_of", "required (a column of the row, or --as-of)"});
+    auto found = id ? txn_->get_holding(*id) : txn_->find_holding_by_account_ref(*ref);
+    if (!found) return stored_or_rejected(row.line, Result<bool>(tl::unexpected(found.error())));
+    if (!*found) {
+      // The reference is personal data: not echoed.
+      return reject(row.line, id ? Problem{"id", "no holding " + std::to_string(*id)}
+                                 : Problem{"account_ref", "no holding has this account_ref"});
+    }
+    const Holding& h = **found;
+    StatementBalance statement;
+    statement.as_of = *as_of;
+    const auto balance = f.amount(kBalance, h.currency);
+    if (!balance && !f.problem()) f.fail(kBalance, "required");
+    statement.balance = balance.value_or(0);
+    statement.base_balance = f.amount(kBaseBalance, base_currency_);
+    if (f.problem()) return reject(row.line, *f.problem());
+    auto set = txn_->set_balance(h.id, statement);
+    if (set && !*set)
+      return reject(row.line, Problem{"id", "no holding " + std::to_string(h.id)});
+    return stored_or_rejected(row.line, set);
   }
 
   // Customers and transactions are converted here and written in batches (apply_pending:
@@ -510,7 +614,8 @@ class Importer {
     Status applied =
         table_ == Table::kCustomers
             ? custdb::detail::insert_customers(*txn_, pending_customers_, results_)
-            : custdb::detail::add_transactions(*txn_, pending_transactions_, results_);
+            : custdb::detail::add_transactions(*txn_, pending_transactions_, results_,
+                                               options_.move_balances);
     std::vector<std::uint64_t> lines = std::move(pending_lines_);
     pending_lines_.clear();
     pending_bytes_ = 0;
@@ -591,6 +696,7 @@ class Importer {
   Format format_ = Format::kCsv;
   detail::DecodingBuf* decoding_ = nullptr;  // while reading
   bool stopped_by_row_ = false;              // the error being returned is a bad row's
+  const ImportBalancesOptions* balances_;    // a statement balances file, or null
 };
 
 }  // namespace
@@ -601,19 +707,20 @@ namespace {
 // EIO): an error of the import, not an exception out of the library. The write transaction of
 // the import aborts with the Importer.
 Result<ImportReport> run_import(Database& db, Table table, std::istream& in, Format format,
-                                const ImportOptions& options, const std::string& source) {
+                                const ImportOptions& options, const std::string& source,
+                                const ImportBalancesOptions* balances = nullptr) {
   try {
-    return Importer(db, table, options, source).run(in, format);
+    return Importer(db, table, options, source, balances).run(in, format);
   } catch (const std::ios_base::failure& e) {
     return make_error(ErrorCode::kIOError, io::printable(source) + ": read failed: " +
                                                io::printable(e.what(), 240));
   }
 }
 
-}  // namespace
-
-Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
-                                 Format format, const ImportOptions& options) {
+// Opens `file` for an import: a directory or an unreadable file is kIOError naming it.
+Result<ImportReport> import_path(Database& db, Table table, const std::filesystem::path& file,
+                                 Format format, const ImportOptions& options,
+                                 const ImportBalancesOptions* balances) {
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec))
     return make_error(ErrorCode::kIOError,
@@ -622,7 +729,19 @@ Result<ImportReport> import_file(Database& db, Table table, const std::filesyste
   if (!in)
     return make_error(ErrorCode::kIOError,
                       "cannot open " + io::printable(file.string()) + ": " + std::strerror(errno));
-  return run_import(db, table, in, format, options, file.string());
+  return run_import(db, table, in, format, options, file.string(), balances);
+}
+
+}  // namespace
+
+Result<ImportReport> import_file(Database& db, Table table, const std::filesystem::path& file,
+                                 Format format, const ImportOptions& options) {
+  return import_path(db, table, file, format, options, nullptr);
+}
+
+Result<ImportReport> import_balances(Database& db, const std::filesystem::path& file,
+                                     Format format, const ImportBalancesOptions& options) {
+  return import_path(db, Table::kHoldings, file, format, options.import, &options);
 }
 
 Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, Format format,
@@ -630,12 +749,4 @@ Result<ImportReport> import_stream(Database& db, Table table, std::istream& in, 
   return run_import(db, table, in, format, options, "<stdin>");
 }
 
-}  // namespace custdb::io
-
-namespace custdb::io {
-// TODO(owner C, #18): statement balances.
-Result<ImportReport> import_balances(Database&, const std::filesystem::path&, Format,
-                                     const ImportBalancesOptions&) {
-  return make_error(ErrorCode::kInternal, "import_balances: not implemented yet (issue #18)");
-}
 }  // namespace custdb::io

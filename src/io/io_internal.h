@@ -45,9 +45,22 @@ inline constexpr std::size_t kExported = kCustomType;  // custom_type is import-
 namespace transaction_column {
 enum : std::size_t {
   kId, kCustomerId, kTs, kAmount, kCurrency, kKind, kChannel, kProduct, kDescription,
-  kBaseAmount, kCount
+  kBaseAmount,
+  kHoldingId,  // format 6
+  kCount
 };
 }
+namespace holding_column {
+enum : std::size_t {
+  kId, kCustomerId, kProductType, kProductCode, kAccountRef, kCurrency, kBalance, kBaseBalance,
+  kCreditLimit, kOpenedOn, kClosedOn, kStatus, kCount
+};
+}
+// Statement balances (import_balances): not a table, the columns of its file.
+namespace balance_column {
+enum : std::size_t { kId, kAccountRef, kBalance, kBaseBalance, kAsOf, kCount };
+}
+std::span<const std::string_view> balance_columns();
 
 // One value as read. `list` is set only for a JSON array of strings (which only tags accept);
 // `boolean` for JSON true/false (which no column accepts), `text` then being "true"/"false".

@@ -197,6 +197,20 @@ Status write_subject_json(const SubjectRecord& r, std::string_view base, std::os
   w.member("first_txn_at", c.aggregates.first_txn_at);
   w.member("last_txn_at", c.aggregates.last_txn_at);
   w.close('}');
+  // Format 6: what the customer holds (HoldingAggregates), in the base currency.
+  w.key("holdings");
+  w.open('{');
+  w.member("aum", format_amount(c.holdings.aum, base));
+  w.member("liabilities", format_amount(c.holdings.liabilities, base));
+  w.member("currency", base);
+  w.member("products", c.holdings.products);
+  w.member("holdings", c.holdings.holdings);
+  w.key("types_held");
+  w.open('[');
+  for (const auto& t : c.holdings.types_held) w.str(t);
+  w.close(']');
+  w.member("first_product_on", c.holdings.first_product_on);
+  w.close('}');
   w.key("scores");
   if (!c.scores) {
     w.null();
@@ -263,7 +277,36 @@ Status write_subject_json(const SubjectRecord& r, std::string_view base, std::os
     w.member("channel", to_string(t.channel));
     w.member("product", t.product);
     w.member("description", t.description);
+    w.member("holding_id", t.holding_id);
     attributes(w, t.attributes, r.schema, AttributeTable::kTransactions, currency_digits(base));
+    w.close('}');
+  }
+  w.close(']');
+
+  // Format 6: the customer's holdings, account references unmasked (the customer's copy).
+  w.key("holdings");
+  w.open('[');
+  for (const Holding& h : r.holdings) {
+    w.open('{');
+    w.member("id", h.id);
+    w.member("product_type", h.product_type == ProductType::kCustom
+                                 ? std::string_view(h.custom_type)
+                                 : to_string(h.product_type));
+    w.member("product_code", h.product_code);
+    w.member("account_ref", h.account_ref);
+    w.member("currency", h.currency);
+    w.member("balance", format_amount(h.balance, h.currency));
+    w.key("base_balance");
+    if (h.base_balance) w.str(format_amount(*h.base_balance, base));
+    else w.null();
+    w.key("credit_limit");
+    if (h.credit_limit) w.str(format_amount(*h.credit_limit, h.currency));
+    else w.null();
+    w.member("opened_on", h.opened_on);
+    w.member("closed_on", h.closed_on);
+    w.member("status", to_string(h.status));
+    w.member("balance_as_of", h.balance_as_of);
+    w.member("postings", h.postings);
     w.close('}');
   }
   w.close(']');

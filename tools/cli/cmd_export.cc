@@ -64,9 +64,9 @@ Command add_export(CLI::App& app, Globals& g) {
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "export", "Write a table as CSV or JSON Lines (masked unless --reveal)");
-  sub->add_option("table", o->table, "customers, relationships or transactions")
+  sub->add_option("table", o->table, "customers, relationships, transactions or holdings")
       ->required()
-      ->check(CLI::IsMember({"customers", "relationships", "transactions"}));
+      ->check(CLI::IsMember({"customers", "relationships", "transactions", "holdings"}));
   sub->add_option("--format", o->format, "csv or jsonl (default: from --out's extension, else csv)")
       ->check(CLI::IsMember({"csv", "jsonl"}));
   sub->add_option("--out", o->out, "Output file (default: standard output)");
@@ -105,6 +105,7 @@ Command add_export(CLI::App& app, Globals& g) {
               TableCounts c = must(txn.counts());
               total = table == io::Table::kCustomers       ? c.customers
                       : table == io::Table::kRelationships ? c.relationships
+                      : table == io::Table::kHoldings      ? c.holdings
                                                            : c.transactions;
               if (!o->segment.empty()) {
                 const query::ParseOptions po = must(txn.parse_options());
@@ -178,7 +179,8 @@ Command add_export(CLI::App& app, Globals& g) {
                 // it unfit for import (customers only: the other tables hold none).
                 std::printf("exported %llu %s to %s%s%s\n", static_cast<unsigned long long>(total),
                             o->table.c_str(), io::printable(o->out).c_str(),
-                            table == io::Table::kCustomers && !g.reveal
+                            (table == io::Table::kCustomers || table == io::Table::kHoldings) &&
+                                    !g.reveal
                                 ? " (masked; export with --reveal for a file to import)"
                                 : "",
                             purpose ? ("; " + left_out).c_str() : "");

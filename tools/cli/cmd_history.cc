@@ -52,6 +52,7 @@ Command add_history(CLI::App& app, Globals& g) {
                              .set("base_amount", t.base_amount ? Json(format_amount(*t.base_amount, base)) : Json())
                              .set("product", t.product)
                              .set("description", shown_description(t))
+                             .set("holding_id", t.holding_id ? Json(*t.holding_id) : Json())
                              .set("attributes",
                                   attributes_json(g, t.attributes, schema,
                                                   AttributeTable::kTransactions, base, analyst)));

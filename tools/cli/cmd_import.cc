@@ -1,5 +1,5 @@
-// custdb import customers|relationships|transactions FILE [--skip-bad] [--format csv|jsonl]
-// [--encoding NAME] [--no-neutralize]: load a CSV or JSON Lines file (io::import_file), all or
+// custdb import customers|relationships|transactions|holdings|balances FILE [--skip-bad]
+// [--format csv|jsonl] [--encoding NAME] [--no-neutralize] [--as-of DATE] [--keep-balances]: load a CSV or JSON Lines file (io::import_file), all or
 // nothing unless --skip-bad.
 #include <cstdio>
 #include <fstream>
@@ -35,12 +35,16 @@ Command add_import(CLI::App& app, Globals& g) {
     std::string format;
     std::string encoding;
     bool no_neutralize = false;
+    std::string as_of;          // balances: the statements' date when a row has none
+    bool keep_balances = false;  // transactions: link postings, leave balances
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("import", "Load rows from a CSV or JSON Lines file");
-  sub->add_option("table", o->table, "customers, relationships or transactions")
+  sub->add_option("table", o->table,
+                  "customers, relationships, transactions, holdings, or balances (statement "
+                  "balances of existing holdings)")
       ->required()
-      ->check(CLI::IsMember({"customers", "relationships", "transactions"}));
+      ->check(CLI::IsMember({"customers", "relationships", "transactions", "holdings", "balances"}));
   sub->add_option("file", o->file, "The file (- for standard input); its extension (.csv, .jsonl) gives the format")
       ->required();
   sub->add_flag("--skip-bad", o->skip_bad, "Load the good rows and list the bad ones");
@@ -51,8 +55,20 @@ Command add_import(CLI::App& app, Globals& g) {
                   "windows-1250, utf-16le, ... (iconv names; a byte order mark wins)");
   sub->add_flag("--no-neutralize", o->no_neutralize,
                 "CSV: keep a leading ' that export added before = + - @ (read cells verbatim)");
+  sub->add_option("--as-of", o->as_of,
+                  "balances: the statement date (YYYY-MM-DD) of rows without an as_of cell");
+  sub->add_flag("--keep-balances", o->keep_balances,
+                "transactions: link rows with a holding_id to their holding but leave its "
+                "balance (restoring an export, whose balances include the postings)");
   return {sub, [&g, o] {
-            const io::Table table = *io::table_from_string(o->table);
+            const bool balances = o->table == "balances";
+            const io::Table table =
+                balances ? io::Table::kHoldings : *io::table_from_string(o->table);
+            if (!o->as_of.empty() && !balances) die_usage("import: --as-of applies to balances only");
+            if (o->keep_balances && table != io::Table::kTransactions)
+              die_usage("import: --keep-balances applies to transactions only");
+            std::optional<Date> as_of;
+            if (!o->as_of.empty()) as_of = parse_date_arg("--as-of", o->as_of);
             const io::Format format = format_arg(o->format, o->file);
             Database db = open_database(g, /*read_only=*/false);
             Progress bar("import " + o->table);
@@ -65,8 +81,17 @@ Command add_import(CLI::App& app, Globals& g) {
             io::ImportStop stopped_by = io::ImportStop::kNone;
             opts.stopped_by = &stopped_by;
             opts.progress = [&](std::uint64_t rows) { bar.update(rows); };
-            auto report = from_stdin ? io::import_stream(db, table, std::cin, format, opts)
-                                     : io::import_file(db, table, o->file, format, opts);
+            opts.move_balances = !o->keep_balances;
+            auto report = [&] {
+              if (balances) {
+                io::ImportBalancesOptions bopts;
+                bopts.import = opts;
+                bopts.as_of = as_of;
+                return io::import_balances(db, from_stdin ? "/dev/stdin" : o->file, format, bopts);
+              }
+              return from_stdin ? io::import_stream(db, table, std::cin, format, opts)
+                                : io::import_file(db, table, o->file, format, opts);
+            }();
             bar.finish();
             if (!report) {
               const Error& e = report.error();

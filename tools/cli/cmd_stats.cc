@@ -87,6 +87,7 @@ Command add_stats(CLI::App& app, Globals& g) {
                              .set("customers", counts.customers)
                              .set("relationships", counts.relationships)
                              .set("transactions", counts.transactions)
+                             .set("holdings", counts.holdings)
                              .set("tables", std::move(arr)));
               return kExitOk;
             }
@@ -105,7 +106,8 @@ Command add_stats(CLI::App& app, Globals& g) {
             for (auto& p : reader_pairs()) pairs.push_back(std::move(p));
             pairs.push_back({"records", std::to_string(counts.customers) + " customers, " +
                                             std::to_string(counts.relationships) + " relationships, " +
-                                            std::to_string(counts.transactions) + " transactions"});
+                                            std::to_string(counts.transactions) + " transactions, " +
+                                            std::to_string(counts.holdings) + " holdings"});
             print_pairs(pairs);
             std::printf("\n");
             TextTable table({"table", "entries", "pages", "bytes", "depth"}, {1, 2, 3, 4});

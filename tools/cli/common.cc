@@ -568,18 +568,21 @@ std::string names_of(const char* (*name)(E), std::size_t n) {
   return out;
 }
 
-constexpr std::size_t kRankByCount = static_cast<std::size_t>(RankBy::kMScore) + 1;
-constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kConsentSharing) + 1;
+constexpr std::size_t kRankByCount = static_cast<std::size_t>(RankBy::kFirstProductOn) + 1;
+constexpr std::size_t kGroupByCount = static_cast<std::size_t>(GroupBy::kHolds) + 1;
 
 }  // namespace
 
 std::string measure_text(RankBy m, AmountSum v, std::string_view currency) {
   switch (m) {
     case RankBy::kTotalAmount:
-    case RankBy::kClv: return format_amount(v, currency);
+    case RankBy::kClv:
+    case RankBy::kAum:
+    case RankBy::kLiabilities: return format_amount(v, currency);
     case RankBy::kPAlive:
     case RankBy::kExpectedPurchases: return millionths_text(v);
     case RankBy::kBirthDate:
+    case RankBy::kFirstProductOn:
       return format_date(Date{std::chrono::days{static_cast<std::int64_t>(v)}});
     case RankBy::kCreatedAt:
     case RankBy::kFirstTxnAt:
@@ -589,21 +592,25 @@ std::string measure_text(RankBy m, AmountSum v, std::string_view currency) {
     case RankBy::kIncomeBand:
     case RankBy::kRScore:
     case RankBy::kFScore:
-    case RankBy::kMScore: return int128_text(v);
+    case RankBy::kMScore:
+    case RankBy::kProducts: return int128_text(v);
   }
   return int128_text(v);
 }
 
 bool measure_has_sum(RankBy m) {
   return m != RankBy::kBirthDate && m != RankBy::kCreatedAt && m != RankBy::kFirstTxnAt &&
-         m != RankBy::kLastTxnAt;
+         m != RankBy::kLastTxnAt && m != RankBy::kFirstProductOn;
 }
 
-bool measure_is_amount(RankBy m) { return m == RankBy::kTotalAmount || m == RankBy::kClv; }
+bool measure_is_amount(RankBy m) {
+  return m == RankBy::kTotalAmount || m == RankBy::kClv || m == RankBy::kAum ||
+         m == RankBy::kLiabilities;
+}
 
 bool measure_is_integer(RankBy m) {
   return m == RankBy::kTxnCount || m == RankBy::kIncomeBand || m == RankBy::kRScore ||
-         m == RankBy::kFScore || m == RankBy::kMScore;
+         m == RankBy::kFScore || m == RankBy::kMScore || m == RankBy::kProducts;
 }
 
 Json measure_json(RankBy m, AmountSum v, std::string_view currency) {
@@ -789,6 +796,19 @@ Json attributes_json(const Globals& g, const Attributes& attrs, const Schema& sc
   return j;
 }
 
+Json holdings_json(const HoldingAggregates& h, std::string_view currency) {
+  Json types = Json::array();
+  for (const auto& t : h.types_held) types.push(t);
+  return Json::object()
+      .set("aum", format_amount(h.aum, currency))
+      .set("liabilities", format_amount(h.liabilities, currency))
+      .set("currency", currency)
+      .set("products", h.products)
+      .set("holdings", h.holdings)
+      .set("types_held", std::move(types))
+      .set("first_product_on", h.first_product_on ? Json(format_date(*h.first_product_on)) : Json());
+}
+
 Json customer_json(const Globals& g, const Customer& shown, std::string_view currency,
                    const Schema* schema) {
   const Customer c = shown_customer(shown);
@@ -833,7 +853,8 @@ Json customer_json(const Globals& g, const Customer& shown, std::string_view cur
       .set("consent_sharing", consent(c.consent_sharing))
       .set("created_at", format_timestamp(c.created_at))
       .set("updated_at", format_timestamp(c.updated_at))
-      .set("aggregates", std::move(agg));
+      .set("aggregates", std::move(agg))
+      .set("holdings", holdings_json(c.holdings, currency));
   if (const auto& s = c.scores) {
     j.set("scores", Json::object()
                         .set("as_of", format_date(s->as_of))
@@ -897,6 +918,12 @@ void print_customer(const Globals& g, const Customer& shown, std::string_view cu
       {"total_amount", money(c.aggregates.total_amount, currency)},
       {"first_txn_at", opt_time(c.aggregates.first_txn_at)},
       {"last_txn_at", opt_time(c.aggregates.last_txn_at)},
+      {"aum", money(c.holdings.aum, currency)},
+      {"liabilities", money(c.holdings.liabilities, currency)},
+      {"products", std::to_string(c.holdings.products) + " active of " +
+                       std::to_string(c.holdings.holdings) + " holdings"},
+      {"types_held", join(c.holdings.types_held, ", ")},
+      {"first_product_on", opt_date(c.holdings.first_product_on)},
       {"scores", scores},
   });
   if (schema)

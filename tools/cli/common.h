@@ -284,6 +284,8 @@ Json measure_json(const MeasureFormat& m, AmountSum v, std::string_view currency
 // A customer as JSON and as "field  value" lines, masked unless --reveal. `schema` (the
 // database's, Database::schema()): its custom attributes are shown too, after the built-in
 // fields (JSON: an "attributes" object); null shows none.
+// A customer's HoldingAggregates (format 6) as JSON: amounts as strings in `currency`.
+Json holdings_json(const HoldingAggregates& h, std::string_view currency);
 Json customer_json(const Globals& g, const Customer& c, std::string_view currency,
                    const Schema* schema = nullptr);
 void print_customer(const Globals& g, const Customer& c, std::string_view currency,
@@ -390,6 +392,7 @@ Command add_get(CLI::App& app, Globals& g);
 Command add_find(CLI::App& app, Globals& g);
 Command add_phone_region(CLI::App& app, Globals& g);
 Command add_history(CLI::App& app, Globals& g);
+Command add_holdings(CLI::App& app, Globals& g);  // format 6: holdings ID | --customer ID
 Command add_related(CLI::App& app, Globals& g);
 Command add_segment(CLI::App& app, Globals& g);
 Command add_report(CLI::App& app, Globals& g);
