@@ -392,11 +392,21 @@ BOOST_DATA_TEST_CASE(check_finds_holding_damage, kModes, m) {
   restore(before.at(b.a_savings));
   require_clean(db);
 
-  // the balance moved without the customer's aum
+  // a base-currency balance whose base_balance differs
   h = before.at(b.a_savings);
   h.balance += 100;
   r = restore(h);
+  BOOST_TEST(has(r, Kind::kUndecodable, "holdings"));
+  restore(before.at(b.a_savings));
+  require_clean(db);
+
+  // the balance moved without the customer's aum
+  h = before.at(b.a_savings);
+  h.balance += 100;
+  h.base_balance = h.balance;
+  r = restore(h);
   BOOST_TEST(has(r, Kind::kStaleAggregate, "customers"));
+  BOOST_TEST(r.problems.size() == 1u);
   restore(before.at(b.a_savings));
   require_clean(db);
 

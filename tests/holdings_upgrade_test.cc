@@ -109,7 +109,9 @@ BOOST_DATA_TEST_CASE(fixtures_upgrade_to_six,
     auto txn = must(db.begin_read());
     const TableCounts counts = must(txn.counts());
     BOOST_TEST(counts.customers == counts_before.customers);
-    BOOST_TEST(counts.relationships == counts_before.relationships);
+    // Formats 1 and 2 may store a link twice; the format-3 step keeps one.
+    if (std::string(which) >= "v3_db") BOOST_TEST(counts.relationships == counts_before.relationships);
+    else BOOST_TEST(counts.relationships <= counts_before.relationships);
     BOOST_TEST(counts.transactions == counts_before.transactions);
     BOOST_TEST(counts.holdings == 0u);
     must(txn.for_each_customer([&](const Customer& c) {

@@ -291,6 +291,13 @@ struct Checker {
         } else {
           holdings_by_customer[h->customer_id].push_back(*h);
         }
+        // In the base currency the base balance is the balance itself.
+        if (h->currency == db.base_currency() && h->base_balance &&
+            *h->base_balance != h->balance)
+          problem(Kind::kUndecodable, "holdings",
+                  what + ": base_balance " + std::to_string(*h->base_balance) +
+                      " differs from balance " + std::to_string(h->balance) + " in the base currency " +
+                      h->currency);
         // The engine fields: the sums of the transactions posted to it.
         PostingSums want;
         if (auto it = posting_sums.find(h->id); it != posting_sums.end()) want = it->second;
