@@ -103,16 +103,14 @@ void write_holdings_file(const fs::path& file, int j) {
         << (i % 4 == 0 ? "dormant" : "active") << "\n";
 }
 
-// Child: does the work in a loop until killed. Writes one byte to `ready` once the database
-// is open and the work begins.
+// Child: does the work in a loop until killed. Writes one byte to `ready` once its first round
+// committed (so the kill lands in the middle of the work, after some of it).
 [[noreturn]] void child(Mode m, const fs::path& dir, Work w, const std::vector<Holding>& holdings,
                         int ready, unsigned seed) {
   auto opened = Database::open(dir, options_for(m));
   if (!opened) ::_exit(2);
   Database& db = *opened;
   std::mt19937 r(seed);
-  const char byte = 1;
-  if (::write(ready, &byte, 1) != 1) ::_exit(3);
   std::vector<TransactionId> posted;
   for (int j = 1;; ++j) {
     Status s;
@@ -194,6 +192,10 @@ void write_holdings_file(const fs::path& file, int j) {
       }
     }
     if (!s) ::_exit(4);
+    if (j == 1) {
+      const char byte = 1;
+      if (::write(ready, &byte, 1) != 1) ::_exit(3);
+    }
   }
 }
 
@@ -218,9 +220,9 @@ void round(Mode m, Work w, unsigned seed) {
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  BOOST_TEST_REQUIRE(started);
   BOOST_TEST_REQUIRE(WIFSIGNALED(status),
                      w << ": the child exited by itself with " << WEXITSTATUS(status));
+  BOOST_TEST_REQUIRE(started);
 
   Database db = open_db(m, dir.path());
   require_clean(db);
@@ -247,6 +249,7 @@ void round(Mode m, Work w, unsigned seed) {
         postings += x.postings;
       }
       BOOST_TEST(postings == counts.transactions);
+      BOOST_TEST(postings > 0u);  // the first round committed
       break;
     }
     case Work::kStatements:
@@ -268,6 +271,7 @@ void round(Mode m, Work w, unsigned seed) {
         round_of.push_back(j);
       }
       const int first = round_of.front();
+      BOOST_TEST(first >= 1);  // the first round committed
       std::size_t ahead = 0;
       while (ahead < round_of.size() && round_of[ahead] == first) ++ahead;
       for (std::size_t i = ahead; i < round_of.size(); ++i)
@@ -281,6 +285,7 @@ void round(Mode m, Work w, unsigned seed) {
     case Work::kHoldingsImport:
     case Work::kHoldingsImportBatched: {
       const std::uint64_t added = counts.holdings - holdings.size();
+      BOOST_TEST(added >= static_cast<std::uint64_t>(kRows));  // the first file committed
       if (w == Work::kHoldingsImport) BOOST_TEST(added % kRows == 0u, added);
       else BOOST_TEST((added % kRows) % kImportBatch == 0u, added);
       // Imported holdings carry their file's balance; the opening ones are untouched.
