@@ -116,7 +116,7 @@ inline std::vector<std::string> found_in_live_values(Database& db, const std::ve
       {t.transactions, codec::Table::kTransactions}, {t.meta, codec::Table::kMeta},
       {t.segments, codec::Table::kPostings}, {t.erasures, codec::Table::kErasures},
       {t.audit, codec::Table::kAudit}, {t.consent_history, codec::Table::kConsentHistory},
-      {t.rule_moves, codec::Table::kRuleMoves}};
+      {t.rule_moves, codec::Table::kRuleMoves}, {t.holdings, codec::Table::kHoldings}};
   for (auto idx : t.index) tables.push_back({idx, std::nullopt});
   std::set<std::string> found;
   std::vector<std::uint8_t> scratch;
@@ -161,6 +161,8 @@ inline std::vector<std::string> found_in_live_values(Database& db, const std::ve
         } else if (*kind == codec::Table::kTransactions) {
           if (auto t = d.codec().decode_transaction(k, v, schema))
             text += t->description + attribute_text(t->attributes);
+        } else if (*kind == codec::Table::kHoldings) {
+          if (auto h = d.codec().decode_holding(k, v)) text += h->account_ref;  // format 6
         } else {
           for (codec::Table personal : {codec::Table::kPersonalPostings, codec::Table::kPersonalMeta})
             if (auto p2 = d.codec().unwrap_personal(personal, k, v, scratch)) {

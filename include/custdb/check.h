@@ -39,6 +39,7 @@ struct CheckReport {
   std::uint64_t customers = 0;
   std::uint64_t relationships = 0;
   std::uint64_t transactions = 0;
+  std::uint64_t holdings = 0;         // format 6
   std::uint64_t index_entries = 0;    // entries of the lookup indexes (idx.email, ...)
   std::uint64_t segment_bitmaps = 0;  // stored bitmap chunks of the segment index
   std::vector<CheckProblem> problems;  // empty when clean

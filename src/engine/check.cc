@@ -15,6 +15,7 @@
 #include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
+#include "engine/holding_math.h"
 #include "engine/validate.h"
 #include "util/message.h"
 #include "storage/page_check.h"
@@ -59,6 +60,34 @@ std::string describe(const Aggregates& a) {
          ", first " + ts(a.first_txn_at) + ", last " + ts(a.last_txn_at);
 }
 
+std::string describe(const HoldingAggregates& a) {
+  std::string types;
+  for (const auto& t : a.types_held) types += (types.empty() ? "" : ",") + t;
+  return "aum " + std::to_string(a.aum) + ", liabilities " + std::to_string(a.liabilities) +
+         ", products " + std::to_string(a.products) + ", holdings " +
+         std::to_string(a.holdings) + ", types [" + types + "], first product " +
+         (a.first_product_on ? format_date(*a.first_product_on) : "-");
+}
+
+// A 128-bit sum in decimal (minor units).
+std::string amount_text(AmountSum v) {
+  if (v >= INT64_MIN && v <= INT64_MAX) return std::to_string(static_cast<std::int64_t>(v));
+  const bool neg = v < 0;
+  unsigned __int128 u = neg ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
+  std::string out;
+  while (u) {
+    out.insert(out.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  }
+  return (neg ? "-" : "") + out;
+}
+
+// What the transactions posted to one holding sum to (Holding::posted, base_posted, postings).
+struct PostingSums {
+  AmountSum posted = 0, base_posted = 0;
+  std::uint64_t postings = 0;
+};
+
 struct Checker {
   const DatabaseImpl& db;
   TxnState& st;
@@ -93,6 +122,9 @@ struct Checker {
 
   void check_entries(const std::vector<IndexEntry>& entries, const std::string& owner) {
     for (const auto& e : entries) {
+      // A read-only handle of a file older than the index has no table for it (null): it
+      // cannot tell, and the file cannot hold such entries as this handle's format sees it.
+      if (!db.tables().index[static_cast<std::size_t>(e.index)]) continue;
       ++expected[static_cast<std::size_t>(e.index)];
       if (!entry_present(e) && ++missing[static_cast<std::size_t>(e.index)])
         problem(Kind::kMissingIndexEntry, index::spec(e.index).dbi_name,
@@ -168,8 +200,15 @@ struct Checker {
     const Schema& schema = **schema_r;
     std::unordered_map<CustomerId, Aggregates> stored, computed;
     std::unordered_map<CustomerId, AmountSum> sums;  // computed total_amount, exact
+    // Format 6: each customer's stored holding aggregates, its holdings (as decoded) and the
+    // postings each holding's transactions sum to.
+    std::unordered_map<CustomerId, HoldingAggregates> stored_holdings;
+    std::unordered_map<CustomerId, std::vector<Holding>> holdings_by_customer;
+    std::unordered_map<HoldingId, PostingSums> posting_sums;
+    std::unordered_map<TransactionId, std::pair<CustomerId, std::string>> posting_owner;
+    std::unordered_map<HoldingId, std::vector<TransactionId>> postings_to;
     std::vector<IndexEntry> entries;
-    std::uint64_t max_customer = 0, max_rel = 0, max_txn = 0;
+    std::uint64_t max_customer = 0, max_rel = 0, max_txn = 0, max_holding = 0;
 
     auto s = walk(db.tables().customers, [&](storage::Bytes k, storage::Bytes v) {
       ++report.customers;
@@ -179,6 +218,7 @@ struct Checker {
                        "customer " + std::to_string(c->id));
       max_customer = std::max(max_customer, c->id);
       stored[c->id] = c->aggregates;
+      stored_holdings[c->id] = c->holdings;
       entries.clear();
       db.keys().customer_entries(*c, entries);
       check_entries(entries, "customer " + std::to_string(c->id));
@@ -223,11 +263,84 @@ struct Checker {
         if (!a.first_txn_at || t->ts < *a.first_txn_at) a.first_txn_at = t->ts;
         if (!a.last_txn_at || t->ts > *a.last_txn_at) a.last_txn_at = t->ts;
       }
+      if (t->holding_id) {
+        PostingSums& p = posting_sums[*t->holding_id];
+        p.posted += t->amount;
+        p.base_posted += t->base_amount.value_or(t->amount);
+        ++p.postings;
+        posting_owner[t->id] = {t->customer_id, t->currency};
+        postings_to[*t->holding_id].push_back(t->id);
+      }
       entries.clear();
       db.keys().transaction_entries(*t, entries);
       check_entries(entries, "transaction " + std::to_string(t->id));
     });
     if (!s) return s;
+
+    // Holdings (format 6; a read-only open of an older file has no table: nothing to check).
+    if (db.tables().holdings) {
+      s = walk(db.tables().holdings, [&](storage::Bytes k, storage::Bytes v) {
+        ++report.holdings;
+        auto h = db.codec().decode_holding(k, v);
+        if (!h) return problem(Kind::kUndecodable, "holdings", h.error().message());
+        const std::string what = "holding " + std::to_string(h->id);
+        max_holding = std::max(max_holding, h->id);
+        if (!customer_exists(h->customer_id)) {
+          problem(Kind::kDanglingReference, "holdings",
+                  what + " names missing customer " + std::to_string(h->customer_id));
+        } else {
+          holdings_by_customer[h->customer_id].push_back(*h);
+        }
+        // In the base currency the base balance is the balance itself.
+        if (h->currency == db.base_currency() && h->base_balance &&
+            *h->base_balance != h->balance)
+          problem(Kind::kUndecodable, "holdings",
+                  what + ": base_balance " + std::to_string(*h->base_balance) +
+                      " differs from balance " + std::to_string(h->balance) + " in the base currency " +
+                      h->currency);
+        // The engine fields: the sums of the transactions posted to it.
+        PostingSums want;
+        if (auto it = posting_sums.find(h->id); it != posting_sums.end()) want = it->second;
+        if (want.posted != h->posted || want.base_posted != h->base_posted ||
+            want.postings != h->postings)
+          problem(Kind::kStaleAggregate, "holdings",
+                  what + " stores posted " + std::to_string(h->posted) + ", base_posted " +
+                      std::to_string(h->base_posted) + ", postings " +
+                      std::to_string(h->postings) + " but its transactions give posted " +
+                      amount_text(want.posted) + ", base_posted " +
+                      amount_text(want.base_posted) + ", postings " +
+                      std::to_string(want.postings));
+        // Each posting's transaction has the holding's customer and currency.
+        if (auto it = postings_to.find(h->id); it != postings_to.end()) {
+          for (TransactionId t : it->second) {
+            const auto& [owner, currency] = posting_owner[t];
+            if (owner != h->customer_id || currency != h->currency)
+              problem(Kind::kDanglingReference, "transactions",
+                      "transaction " + std::to_string(t) + " posts to " + what + " of customer " +
+                          std::to_string(h->customer_id) + " in " + h->currency +
+                          " but is customer " + std::to_string(owner) + "'s in " + currency);
+          }
+          postings_to.erase(it);
+        }
+        entries.clear();
+        db.keys().holding_entries(*h, entries);
+        check_entries(entries, what);
+      });
+      if (!s) return s;
+      // Postings to holdings that do not exist (or did not decode: reported already).
+      std::vector<std::pair<HoldingId, TransactionId>> dangling;
+      for (const auto& [hid, txns] : postings_to)
+        for (TransactionId t : txns) dangling.emplace_back(hid, t);
+      std::sort(dangling.begin(), dangling.end());
+      for (const auto& [hid, t] : dangling) {
+        coding::IdKey hk(hid);
+        auto v = storage::get(st.txn, db.tables().holdings, hk.span());
+        if (v && *v) continue;  // undecodable: reported above
+        problem(Kind::kDanglingReference, "transactions",
+                "transaction " + std::to_string(t) + " posts to missing holding " +
+                    std::to_string(hid));
+      }
+    }
 
     // Consent history and rule moves (format 4): every entry decodes under its key. An entry
     // may outlive its customer only through a damaged file: delete and erase remove them.
@@ -265,8 +378,29 @@ struct Checker {
                 "customer " + std::to_string(id) + " stores " + describe(agg) +
                     " but its transactions give " + describe(want));
     }
+    // Each customer's holding aggregates equal the one derivation's recount of its holdings.
+    if (db.tables().holdings) {
+      for (const auto& [id, agg] : stored_holdings) {
+        HoldingAggregates want;
+        if (auto it = holdings_by_customer.find(id); it != holdings_by_customer.end()) {
+          std::sort(it->second.begin(), it->second.end(),
+                    [](const Holding& a, const Holding& b) { return a.id < b.id; });
+          want = holding_aggregates(it->second);
+          if (it->second.size() > kMaxHoldingsPerCustomer)
+            problem(Kind::kStaleAggregate, "holdings",
+                    "customer " + std::to_string(id) + " has " +
+                        std::to_string(it->second.size()) + " holdings, more than " +
+                        std::to_string(kMaxHoldingsPerCustomer));
+        }
+        if (!(want == agg))
+          problem(Kind::kStaleAggregate, "customers",
+                  "customer " + std::to_string(id) + " stores holdings " + describe(agg) +
+                      " but its holdings give " + describe(want));
+      }
+    }
 
     for (std::size_t i = 0; i < index::kIndexCount; ++i) {
+      if (!db.tables().index[i]) continue;  // read-only open of an older file: no such index
       auto stored = storage::entry_count(st.txn, db.tables().index[i],
                                          index::spec(static_cast<IndexId>(i)).dbi_name);
       if (!stored) return tl::unexpected(stored.error());
@@ -301,6 +435,7 @@ struct Checker {
     counter(kNextCustomer, max_customer);
     counter(kNextRelationship, max_rel);
     counter(kNextTransaction, max_txn);
+    if (db.tables().holdings) counter(kNextHolding, max_holding);
     {
       std::uint64_t audit_entries = 0;
       auto a = check_audit_chain(db, st, audit_entries, [&](std::string what) {
@@ -400,6 +535,9 @@ struct Checker {
              } else if (spec.owner == index::Owner::kRelationship) {
                auto r = db.load_relationship(st, owner);
                if (r && *r) db.keys().relationship_entries(**r, derived), loaded = true;
+             } else if (spec.owner == index::Owner::kHolding) {
+               auto h = db.load_holding(st, owner);
+               if (h && *h) db.keys().holding_entries(**h, derived), loaded = true;
              } else {
                auto t = db.load_transaction(st, owner);
                if (t && *t) db.keys().transaction_entries(**t, derived), loaded = true;
@@ -468,7 +606,8 @@ Result<storage::PageCheckReport> walk_pages(const std::filesystem::path& path) {
   // The flags custdb opens its named DBs with (open.cc, all_dbis): LMDB would read a DB
   // whose stored flags differ as another kind of tree.
   storage::PageCheckOptions o;
-  for (const char* name : {"meta", "customers", "relationships", "transactions", "idx.segments"})
+  for (const char* name :
+       {"meta", "customers", "relationships", "transactions", "holdings", "idx.segments"})
     o.db_flags[name] = 0;
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));

@@ -252,6 +252,15 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
       }
       if (!done) return tl::unexpected(done.error());
     }
+    // Holdings stay (their balances are ledger) but lose their account reference, a personal
+    // value, and with it its blind-index entry (idx.account_ref).
+    auto holdings = db.holdings_of(st, id);
+    if (!holdings) return tl::unexpected(holdings.error());
+    for (const Holding& h : *holdings) {
+      if (h.account_ref.empty()) continue;
+      auto done = db.update_holding(st, h.id, [](Holding& y) { y.account_ref.clear(); });
+      if (!done) return tl::unexpected(done.error());
+    }
     // Reloaded: amending transactions moved nothing of the customer's own fields, but the
     // stored record is the one to diff against.
     auto now = db.load_customer(st, id);

@@ -40,15 +40,20 @@ struct LockFile {
 // The source's identity: its last committed LMDB transaction and its record counts. If any
 // differ on resume, the database changed since the interrupted run and the copy starts over.
 Result<std::vector<std::uint8_t>> source_identity(DatabaseImpl& src) {
-  std::vector<std::uint8_t> id(32);
+  std::vector<std::uint8_t> id(40);
   coding::put_u64(id.data(), src.env_info().last_txnid);
   auto st = src.begin(false);
   if (!st) return tl::unexpected(st.error());
-  const storage::Table tables[] = {src.tables().customers, src.tables().relationships, src.tables().transactions};
-  for (int i = 0; i < 3; ++i) {
-    auto n = storage::entry_count((*st)->txn, tables[i], "rotation source");
-    if (!n) return tl::unexpected(n.error());
-    coding::put_u64(id.data() + 8 + 8 * i, *n);
+  const storage::Table tables[] = {src.tables().customers, src.tables().relationships,
+                                   src.tables().transactions, src.tables().holdings};
+  for (int i = 0; i < 4; ++i) {
+    std::uint64_t count = 0;
+    if (tables[i]) {  // holdings: null in a read-only open of a file older than format 6
+      auto n = storage::entry_count((*st)->txn, tables[i], "rotation source");
+      if (!n) return tl::unexpected(n.error());
+      count = *n;
+    }
+    coding::put_u64(id.data() + 8 + 8 * i, count);
   }
   return id;
 }
@@ -132,9 +137,15 @@ Status rotate_data_key(const fs::path& path, const Options& options,
     const char* name;
     storage::Table src_dbi;
   };
+  // In this order (the progress key names a table by its index here). Holdings last: a
+  // restored holding carries its engine fields (posted, ...) and its customer's aggregates
+  // come with the customer, so nothing is recomputed. A source older than format 6 (opened
+  // read-only, not upgraded) has no holdings table: nothing to copy.
   const TableRun tables[] = {{"customers", s.tables().customers},
                              {"relationships", s.tables().relationships},
-                             {"transactions", s.tables().transactions}};
+                             {"transactions", s.tables().transactions},
+                             {"holdings", s.tables().holdings}};
+  constexpr std::uint8_t kTables = 4;
 
   auto read = s.begin(false);
   if (!read) return tl::unexpected(read.error());
@@ -154,10 +165,13 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       !copied)
     return copied;
 
-  for (std::uint8_t ti = start_table; ti < 3; ++ti) {
+  for (std::uint8_t ti = start_table; ti < kTables; ++ti) {
     const TableRun& table = tables[ti];
+    if (!table.src_dbi) continue;
     auto total = storage::entry_count(rs.txn, table.src_dbi, table.name);
     if (!total) return tl::unexpected(total.error());
+    // A file without holdings reports its tables as before format 6 (nothing to copy).
+    if (ti == 3 && *total == 0) continue;
     RotationProgress p{table.name, 0, *total, resumed};
     std::uint64_t after = ti == start_table ? start_after : 0;
     bool first = after == 0;
@@ -190,10 +204,14 @@ Status rotate_data_key(const fs::path& path, const Options& options,
             auto r = s.codec().decode_relationship(key, val);
             if (!r) return failed = tl::unexpected(r.error()), storage::Next::stop();
             put = d.restore_relationship(ws, *r);
-          } else {
+          } else if (ti == 2) {
             auto t = s.codec().decode_transaction(key, val, **src_schema);
             if (!t) return failed = tl::unexpected(t.error()), storage::Next::stop();
             put = d.restore_transaction(ws, *t);
+          } else {
+            auto h = s.codec().decode_holding(key, val);
+            if (!h) return failed = tl::unexpected(h.error()), storage::Next::stop();
+            put = d.restore_holding(ws, *h);
           }
           if (!put) return failed = put, storage::Next::stop();
           last = coding::get_u64(key.data());
@@ -270,14 +288,20 @@ Status rotate_data_key(const fs::path& path, const Options& options,
   {
     auto check = d.begin(false);
     if (!check) return tl::unexpected(check.error());
-    const storage::Table src_tables[] = {s.tables().customers, s.tables().relationships, s.tables().transactions};
-    const storage::Table dst_tables[] = {d.tables().customers, d.tables().relationships, d.tables().transactions};
-    for (int i = 0; i < 3; ++i) {
-      auto a = storage::entry_count(rs.txn, src_tables[i], tables[i].name);
-      if (!a) return tl::unexpected(a.error());
+    const storage::Table src_tables[] = {s.tables().customers, s.tables().relationships,
+                                         s.tables().transactions, s.tables().holdings};
+    const storage::Table dst_tables[] = {d.tables().customers, d.tables().relationships,
+                                         d.tables().transactions, d.tables().holdings};
+    for (int i = 0; i < kTables; ++i) {
+      std::uint64_t a = 0;
+      if (src_tables[i]) {
+        auto n = storage::entry_count(rs.txn, src_tables[i], tables[i].name);
+        if (!n) return tl::unexpected(n.error());
+        a = *n;
+      }
       auto b = storage::entry_count((*check)->txn, dst_tables[i], tables[i].name);
       if (!b) return tl::unexpected(b.error());
-      if (*a != *b)
+      if (a != *b)
         return make_error(ErrorCode::kInternal, std::string("rotation copied a different number of ") +
                                                     tables[i].name + "; original left in place");
     }

@@ -26,7 +26,8 @@ constexpr int kRounds = 3;  // a pass, a rebuild and a clean pass; a third only 
 std::vector<std::string> personal_key_tables() {
   return {index::spec(index::IndexId::kExternalRef).dbi_name,
           index::spec(index::IndexId::kEmail).dbi_name,
-          index::spec(index::IndexId::kPhone).dbi_name, "idx.segments"};
+          index::spec(index::IndexId::kPhone).dbi_name,
+          index::spec(index::IndexId::kAccountRef).dbi_name, "idx.segments"};
 }
 
 Result<ScrubReport> DatabaseImpl::scrub() {

@@ -35,6 +35,13 @@ Result<std::optional<SubjectRecord>> ReadView::subject_record(CustomerId id) con
   std::sort(r.transactions.begin(), r.transactions.end(), [](const Transaction& a, const Transaction& b) {
     return a.ts != b.ts ? a.ts < b.ts : a.id < b.id;
   });
+  // Format 6: the customer's holdings by id, account references as stored (the owner's key
+  // opened them: personal_available was checked above for the customer).
+  auto holdings = db_->holdings_of(*state_, id);
+  if (!holdings) return tl::unexpected(holdings.error());
+  r.holdings = std::move(*holdings);
+  std::sort(r.holdings.begin(), r.holdings.end(),
+            [](const Holding& a, const Holding& b) { return a.id < b.id; });
   auto moves = rule_moves(id);
   if (!moves) return tl::unexpected(moves.error());
   r.rule_moves = std::move(*moves);
