@@ -1,6 +1,6 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments|paging|full|profile|attributes] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//   custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings] [--customers N] [--txns T] [--runs R] [--dir DIR]
 //                [--engines custdb,custdb-enc,sqlite,sqlcipher,duckdb] [--query Q] [--duckdb PATH]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
@@ -18,6 +18,10 @@
 // re-evaluating the query for every page (ReadView::page).
 // Suite "attributes" (attributes_bench.cc): 20 custom attributes per customer against none:
 // load, point get, segment counts, file size, and the cost per attribute (issue #17).
+// Suite "holdings" (holdings_bench.cc, issue #18): landing a transaction that moves a holding's
+// balance against SQLite doing the same updates, and segments over holdings (the cross-sell
+// segment) against SQLite and DuckDB (--duckdb PATH or $CUSTDB_DUCKDB_LIB; skipped without);
+// --txns defaults to 3.
 // Suite "crypto": custdb plaintext against custdb encrypted on the same synthetic base
 // (fixed seed): bulk insert (10k customers a commit, fsync at each commit), point gets by id,
 // lookups by email. Reads are medians of R runs of 200k random operations in one snapshot.
@@ -137,7 +141,7 @@ int main(int argc, char** argv) {
     else if (arg == "--query") a.query = next();
     else if (arg == "--duckdb") a.duckdb_lib = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile|attributes] [--customers N] "
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings] [--customers N] "
                            "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q] [--duckdb LIBDUCKDB_SO]\n");
       return 2;
     }
@@ -154,6 +158,7 @@ int main(int argc, char** argv) {
            : a.suite == "full"   ? run_full(a)
            : a.suite == "profile" ? run_profile(a)
            : a.suite == "attributes" ? run_attributes(a)
+           : a.suite == "holdings" ? run_holdings(a)
                                  : 2;
   if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
   // A profile run's database stays for the next run under CUSTDB_BENCH_REUSE=1 (full_bench.cc).

@@ -102,5 +102,6 @@ int run_paging(const Args& a);
 int run_full(const Args& a);
 int run_profile(const Args& a);
 int run_attributes(const Args& a);
+int run_holdings(const Args& a);
 
 }  // namespace custdb::bench

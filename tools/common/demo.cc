@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -131,8 +132,22 @@ Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
     for (std::uint64_t i = start; i <= end; ++i) {
       Customer customer = gen.customer(*base + i);
       customer.attributes = demo_attributes(*schema, params, per_attribute);
+      std::vector<Holding> holdings = gen.holdings(customer, currency);
       auto id = txn->insert_customer(std::move(customer));
       if (!id) return tl::unexpected(id.error().with_context("demo customer " + std::to_string(*base + i)));
+      // Its accounts and contracts, then the transactions: deposits post to its first open
+      // deposit or savings account in the base currency, about half the purchases to its open
+      // credit card in the base currency (a positive posting: the card owes more).
+      std::optional<HoldingId> account, card;
+      for (Holding& h : holdings) {
+        const bool open = h.status != HoldingStatus::kClosed && h.currency == currency;
+        const ProductType type = h.product_type;
+        auto hid = txn->insert_holding(std::move(h));
+        if (!hid) return tl::unexpected(hid.error().with_context("demo holding"));
+        if (open && !account && (type == ProductType::kDeposit || type == ProductType::kSavings))
+          account = *hid;
+        if (open && !card && type == ProductType::kCreditCard) card = *hid;
+      }
       // 5 to 10 transactions, more for a customer with more visits; exactly
       // txns_per_customer when given (then the visits stop at that many: a fixed count cuts
       // the purchase process short, which the CLV models do not describe).
@@ -147,6 +162,9 @@ Status populate_demo(Database& db, std::uint64_t customers, std::uint64_t seed,
       place_on_visits(txns, visits, params, per_customer);
       for (Transaction& t : txns) {
         t.currency = currency;  // no exchange rates: every demo amount is in the base currency
+        if (t.kind == TransactionKind::kDeposit) t.holding_id = account;
+        if (t.kind == TransactionKind::kPurchase && t.ts.time_since_epoch().count() % 2 == 0)
+          t.holding_id = card;
         auto tid = txn->add_transaction(std::move(t));
         if (!tid) return tl::unexpected(tid.error().with_context("demo transaction"));
       }

@@ -19,7 +19,9 @@ inline constexpr std::uint64_t kDemoBatch = 10000;
 using DemoProgress = std::function<void(std::uint64_t customers_done, std::uint64_t total)>;
 
 // Adds `customers` synthetic customers (`txns_per_customer` transactions each, or 5 to 10 when
-// 0, in the database's base currency) and the relationships among them. Deterministic for a given seed and starting id.
+// 0, in the database's base currency), their holdings (format 6: Generator::holdings; deposits
+// and about half the card purchases post to the customer's open account and card in the base
+// currency, Transaction::holding_id) and the relationships among them. Deterministic for a given seed and starting id.
 // Ids continue after the highest id already present, so a demo can be added to a database
 // that holds customers (external refs and emails derive from the id, so they stay unique).
 // Each batch commits on its own: after a failure, the batches before it stay.

@@ -1,7 +1,11 @@
 #include "synthetic.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <string>
+
+#include "custdb/money.h"
 
 namespace custdb::synthetic {
 namespace {
@@ -94,6 +98,148 @@ std::optional<Scores> Generator::scores(const Customer& c) const {
   s.f_score = static_cast<std::uint8_t>(1 + r() % 5);
   s.m_score = static_cast<std::uint8_t>(1 + r() % 5);
   return s;
+}
+
+namespace {
+
+// Synthetic exchange rates: the value of one major unit in US dollars, in millionths. Fixed, so
+// the data are reproducible; not market data.
+struct Rate {
+  const char* currency;
+  std::int64_t usd_millionths;
+};
+constexpr std::array kRates = {Rate{"USD", 1'000'000}, Rate{"EUR", 1'080'000},
+                               Rate{"CAD", 730'000},   Rate{"GBP", 1'270'000},
+                               Rate{"CHF", 1'120'000}, Rate{"JPY", 6'700},
+                               Rate{"AUD", 660'000}};
+
+std::optional<std::int64_t> usd_rate(std::string_view currency) {
+  for (const Rate& r : kRates)
+    if (currency == r.currency) return r.usd_millionths;
+  return std::nullopt;
+}
+
+// `amount` minor units of `from` in minor units of `to`, rounded half away from zero.
+std::int64_t convert(std::int64_t amount, std::string_view from, std::string_view to) {
+  __int128 num = static_cast<__int128>(amount) * *usd_rate(from);
+  __int128 den = *usd_rate(to);
+  for (int d = currency_digits(to); d > 0; --d) num *= 10;
+  for (int d = currency_digits(from); d > 0; --d) den *= 10;
+  const __int128 half = den / 2;
+  return static_cast<std::int64_t>(num >= 0 ? (num + half) / den : (num - half) / den);
+}
+
+// A log-normal amount around `median` major units (sigma in log space), in minor units of
+// `currency`, at least one major unit.
+std::int64_t lognormal(std::mt19937_64& r, double median, double sigma, std::string_view currency) {
+  const double major = std::max(1.0, median * std::exp(sigma * std::normal_distribution<double>(0, 1)(r)));
+  double scale = 1;
+  for (int d = currency_digits(currency); d > 0; --d) scale *= 10;
+  return static_cast<std::int64_t>(std::llround(std::min(major, 1e9) * scale));
+}
+
+}  // namespace
+
+std::vector<Holding> Generator::holdings(const Customer& c, std::string_view base_currency) const {
+  std::vector<Holding> out;
+  if (c.type == CustomerType::kProspect) return out;
+  std::mt19937_64 r(p_.seed * 0xD6E8FEB86659FD93ull + c.id);  // its own stream, order-free
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const std::string base(base_currency);
+  const bool base_has_rate = usd_rate(base).has_value();
+  const int tier = static_cast<int>(c.tier);                  // 0 bronze .. 4 diamond
+  constexpr std::array kWealth = {1.0, 2.5, 6.0, 15.0, 40.0};  // balance scale by tier
+  const double m = kWealth[static_cast<std::size_t>(tier)];
+  const bool canadian = c.address.country == "CA";
+  const bool coastal = c.address.region == "east" || c.address.region == "west";
+  const Date today = parse_date("2026-10-31").value();
+  const Date since = std::max(std::chrono::floor<std::chrono::days>(c.created_at),
+                              parse_date("1990-01-01").value());
+  const int span = std::max(1, static_cast<int>((today - since).count()));
+  int age = 45;
+  if (c.birth_date) age = static_cast<int>((today - *c.birth_date).count() / 365);
+
+  auto add = [&](ProductType type, const char* code, std::string currency, std::int64_t balance,
+                 std::optional<std::int64_t> limit = std::nullopt, std::string custom = {}) {
+    Holding h;
+    h.customer_id = c.id;
+    h.product_type = type;
+    h.custom_type = std::move(custom);
+    h.product_code = code;
+    h.account_ref = "ACCT-" + std::to_string(100'000'000'000ull + c.id * 32 + out.size());
+    if (!base_has_rate || !usd_rate(currency)) currency = base;
+    h.currency = currency;
+    h.balance = balance;
+    if (currency != base) h.base_balance = convert(balance, currency, base);
+    h.credit_limit = limit;
+    h.opened_on = since + std::chrono::days(r() % static_cast<std::uint64_t>(span));
+    const double s = u(r);
+    if (s < 0.05) {
+      h.status = HoldingStatus::kClosed;
+      const auto open_days = std::max<std::int64_t>(1, (today - *h.opened_on).count());
+      h.closed_on = *h.opened_on + std::chrono::days(r() % static_cast<std::uint64_t>(open_days));
+    } else if (s < 0.15) {
+      h.status = HoldingStatus::kDormant;
+    }
+    out.push_back(std::move(h));
+  };
+  auto chance = [&](double p) { return u(r) < p; };
+  auto amount = [&](double median, double sigma, const std::string& cur) {
+    return lognormal(r, median, sigma, cur);
+  };
+  // (Each draw is its own statement: argument evaluation order is unspecified.)
+  // Limits in whole thousands of major units.
+  auto rounded = [&](std::int64_t minor, const std::string& cur) {
+    std::int64_t unit = 1000;
+    for (int d = currency_digits(cur); d > 0; --d) unit *= 10;
+    return std::max<std::int64_t>(unit, (minor + unit - 1) / unit * unit);
+  };
+
+  if (c.type == CustomerType::kCorporate) {
+    add(ProductType::kDeposit, "BIZ-CHK", base, amount(40'000 * m, 1.0, base));
+    if (chance(0.3)) add(ProductType::kTermDeposit, "BIZ-TD-12M", base, amount(150'000 * m, 0.8, base));
+    if (chance(0.4)) {
+      const std::int64_t limit = rounded(amount(20'000 * m, 0.5, base), base);
+      add(ProductType::kCreditCard, "BIZ-CARD", base, std::min(limit, amount(4'000 * m, 1.0, base)), limit);
+    }
+    if (chance(0.35)) {
+      const std::int64_t limit = rounded(amount(250'000 * m, 0.7, base), base);
+      add(ProductType::kCustom, "BIZ-LOAN", base, std::min(limit, amount(120'000 * m, 0.8, base)),
+          limit, "business_loan");
+    }
+    return out;
+  }
+
+  const std::string local = canadian ? "CAD" : base;
+  if (chance(0.93)) add(ProductType::kDeposit, tier >= 2 ? "CHK-PREMIER" : "CHK-BASIC", local,
+                        amount(2'500 * m, 1.0, local));
+  if (canadian && local != base && chance(0.5))  // a base-currency account next to the CAD one
+    add(ProductType::kDeposit, "CHK-USD", base, amount(1'500 * m, 1.0, base));
+  if (chance(0.5 + 0.08 * tier)) add(ProductType::kSavings, "SAV-PLUS", local, amount(8'000 * m, 1.2, local));
+  if (chance(0.04)) add(ProductType::kSavings, "SAV-EUR", "EUR", amount(5'000 * m, 1.0, "EUR"));
+  if (chance(0.08 + 0.06 * tier)) add(ProductType::kTermDeposit, "TD-12M", base, amount(25'000 * m, 0.8, base));
+  if (chance(0.06 + (coastal ? 0.06 : 0.0) + 0.12 * tier)) {
+    const std::string cur = chance(0.1) ? "EUR" : base;
+    const char* code = chance(0.6) ? "FND-GLOBAL-EQ" : "FND-BOND";
+    add(ProductType::kFund, code, cur, amount(50'000 * m, 1.0, cur));
+  }
+  if (chance(0.2)) add(ProductType::kInsurance, "INS-LIFE", base, amount(10'000 * m, 1.0, base));
+  if (chance(0.45 + 0.07 * tier)) {
+    const std::int64_t limit = rounded(amount(4'000 * std::sqrt(m), 0.5, base), base);
+    add(ProductType::kCreditCard, tier >= 3 ? "CC-PLATINUM" : "CC-CLASSIC", base,
+        std::min(limit, amount(1'200 * std::sqrt(m), 1.0, base)), limit);
+  }
+  if (chance(0.12)) {
+    const std::int64_t limit = rounded(amount(15'000, 0.6, base), base);
+    add(ProductType::kPersonalLoan, "PL-STD", base, std::min(limit, amount(9'000, 0.7, base)), limit);
+  }
+  if (chance((age >= 28 && age <= 65 ? 0.2 : 0.05) + 0.06 * tier)) {
+    const std::int64_t limit = rounded(amount(300'000 * std::sqrt(m), 0.5, base), base);
+    const char* code = chance(0.7) ? "MTG-30Y-FIX" : "MTG-5Y-ARM";
+    add(ProductType::kMortgage, code, base, std::min(limit, amount(200'000 * std::sqrt(m), 0.6, base)),
+        limit);
+  }
+  return out;
 }
 
 std::vector<Transaction> Generator::transactions(CustomerId id, int count) {

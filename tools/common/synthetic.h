@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "custdb/types.h"
@@ -36,6 +37,19 @@ class Generator {
   // expected_value are minor units, higher for higher tiers. Not derived from the
   // transactions: a fixture for storage and queries, not a model.
   std::optional<Scores> scores(const Customer& c) const;
+
+  // The holdings (format 6: accounts and contracts) of a generated customer, deterministic from
+  // the seed and c.id alone (a stream of its own, like scores), ids left 0, customer_id c.id.
+  // What a retail bank's book looks like: nearly everyone a deposit account, savings and
+  // credit cards common, term deposits, funds and mortgages more common higher up the tiers
+  // (balances log-normal, scaled by tier), personal loans and insurance now and then;
+  // companies a deposit, term deposits, a card and a custom type "business_loan"; prospects
+  // nothing. About 85 % active, 10 % dormant, 5 % closed; opened between the customer's
+  // creation and 2026-10-31. Canadian customers keep some accounts in CAD and a few others
+  // hold EUR savings or funds: foreign when base_currency differs (base_balance converted at
+  // fixed synthetic rates, exact in minor units), none in a currency without a rate here.
+  // account_ref is unique per (customer, holding): "ACCT-" and 12 digits.
+  std::vector<Holding> holdings(const Customer& c, std::string_view base_currency = "USD") const;
 
   // The email of customer i, so lookups can be generated without keeping customers around.
   static std::string email_of(std::uint64_t i);
