@@ -38,7 +38,15 @@ run clv score --as-of 2026-10-31
 run segment "clv > 100.00 and p_alive < 0.5" --count --as-of 2026-10-31
 run segment "region = east" --top 5 --by clv
 run report --by tier,region --measure clv
-printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
+# Products held (format 6): one customer's holdings, the cross-sell segment a relationship
+# manager asks for, AUM by tier, the largest holders, and a tier rule driven by AUM.
+run holdings --customer 42
+run segment "tier in (gold, platinum) and aum >= 500000.00 and holds(mortgage) and not holds(credit_card)" --count
+run segment "tier in (gold, platinum) and aum >= 500000.00 and holds(mortgage) and not holds(credit_card)" --explain
+run segment "holds(fund, balance >= 100000.00)" --count
+run report --by tier --measure aum,liabilities,products
+run segment "products >= 3" --top 3 --by aum
+printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when aum >= 1000000.00\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
 run rules set "$CUSTDB_DB.rules"
 run rules apply --as-of 2026-10-31
 # Privacy operations: consent by purpose, a consent-filtered export, subject access, erasure

@@ -25,6 +25,13 @@ using namespace custdb::test;
 
 namespace {
 
+// The error of a result, or "" when it holds a value (a BOOST_TEST message is built even
+// when the check passes).
+template <class R>
+std::string err_text(const R& r) {
+  return r.has_value() ? std::string() : r.error().to_string();
+}
+
 const char* const kBase = "USD";
 const char* const kForeign = "EUR";
 
@@ -92,7 +99,7 @@ void verify(const ReadView& v, const Model& m, const std::string& ctx) {
   // Holdings one by one, and the whole table.
   for (const auto& [id, want] : m.holdings) {
     auto got = v.get_holding(id);
-    BOOST_TEST_REQUIRE(got.has_value(), ctx << ": get_holding " << id << ": " << got.error().to_string());
+    BOOST_TEST_REQUIRE(got.has_value(), ctx << ": get_holding " << id << ": " << err_text(got));
     BOOST_TEST_REQUIRE(got->has_value(), ctx << ": holding " << id << " missing");
     BOOST_TEST_REQUIRE((**got == want), ctx << ":\n  got  " << describe(**got) << "\n  want " << describe(want));
     // The ledger identity: posted sums and count equal the postings the model links to it.
@@ -109,7 +116,7 @@ void verify(const ReadView& v, const Model& m, const std::string& ctx) {
     BOOST_TEST_REQUIRE(want.postings == want_postings.size(), ctx << ": model postings " << id);
     std::sort(want_postings.begin(), want_postings.end());
     auto postings = v.postings_of(id);
-    BOOST_TEST_REQUIRE(postings.has_value(), ctx << ": postings_of " << id << ": " << postings.error().to_string());
+    BOOST_TEST_REQUIRE(postings.has_value(), ctx << ": postings_of " << id << ": " << err_text(postings));
     BOOST_TEST_REQUIRE(postings->size() == want_postings.size(), ctx << ": postings_of " << id << " count");
     for (std::size_t k = 0; k < want_postings.size(); ++k) {
       BOOST_TEST_REQUIRE((*postings)[k].id == want_postings[k].second, ctx << ": postings_of " << id << " order");
@@ -121,7 +128,7 @@ void verify(const ReadView& v, const Model& m, const std::string& ctx) {
     seen.push_back(h.id);
     return true;
   });
-  BOOST_TEST_REQUIRE(s.has_value(), ctx << ": for_each_holding: " << s.error().to_string());
+  BOOST_TEST_REQUIRE(s.has_value(), ctx << ": for_each_holding: " << err_text(s));
   std::vector<HoldingId> want_ids;
   for (const auto& [id, h] : m.holdings) want_ids.push_back(id);
   BOOST_TEST_REQUIRE((seen == want_ids), ctx << ": for_each_holding lists " << seen.size() << " of " << want_ids.size());
@@ -135,7 +142,7 @@ void verify(const ReadView& v, const Model& m, const std::string& ctx) {
     auto cust = v.get_customer(c);
     BOOST_TEST_REQUIRE((cust.has_value() && cust->has_value()), ctx << ": customer " << c);
     auto of = v.holdings_of(c);
-    BOOST_TEST_REQUIRE(of.has_value(), ctx << ": holdings_of " << c << ": " << of.error().to_string());
+    BOOST_TEST_REQUIRE(of.has_value(), ctx << ": holdings_of " << c << ": " << err_text(of));
     std::vector<Holding> want_of;
     for (const auto& [id, h] : m.holdings)
       if (h.customer_id == c) want_of.push_back(h);
@@ -301,7 +308,7 @@ class Walk {
       return;
     }
     auto id = w.insert_holding(h);
-    BOOST_TEST_REQUIRE(id.has_value(), ctx() << ": insert_holding " << describe(h) << ": " << id.error().to_string());
+    BOOST_TEST_REQUIRE(id.has_value(), ctx() << ": insert_holding " << describe(h) << ": " << err_text(id));
     BOOST_TEST_REQUIRE(!m_.holdings.contains(*id), ctx() << ": insert_holding reused id " << *id);
     h.id = *id;
     if (!h.base_balance) h.base_balance = h.balance;  // decoded: always set
@@ -348,7 +355,7 @@ class Walk {
     }
     mutate(want);
     auto r = w.update_holding(*id, mutate);
-    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": update_holding " << describe(want) << ": " << r.error().to_string());
+    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": update_holding " << describe(want) << ": " << err_text(r));
     BOOST_TEST_REQUIRE(*r, ctx());
     m_.holdings[*id] = want;
     last_ = "update to " + describe(want);
@@ -365,7 +372,7 @@ class Walk {
       return;
     }
     auto r = w.remove_holding(*id, cascade ? DeleteMode::kCascade : DeleteMode::kRestrict);
-    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": remove_holding " << *id << ": " << r.error().to_string());
+    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": remove_holding " << *id << ": " << err_text(r));
     BOOST_TEST_REQUIRE(*r, ctx());
     for (auto& [tid, t] : m_.txns)
       if (t.holding_id == id) t.holding_id.reset();  // detached; the transaction stays
@@ -466,7 +473,7 @@ class Walk {
         BOOST_TEST_REQUIRE(contains(r.error().message(), "holding_id"), ctx() << ": " << r.error().to_string());
       return;
     }
-    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << r.error().to_string());
+    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << err_text(r));
     accept(std::move(t), *r, true);
   }
 
@@ -493,7 +500,7 @@ class Walk {
         expect_refused(results[k], code_of(faults[k]), last_ + ", row " + std::to_string(k));
         continue;
       }
-      BOOST_TEST_REQUIRE(results[k].has_value(), ctx() << ": row " << k << ": " << results[k].error().to_string());
+      BOOST_TEST_REQUIRE(results[k].has_value(), ctx() << ": row " << k << ": " << err_text(results[k]));
       accept(given[k], *results[k], move);
     }
   }
@@ -535,7 +542,7 @@ class Walk {
       t.holding_id = want.holding_id;
     });
     if (refused) return expect_refused(r, refused, last_);
-    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << r.error().to_string());
+    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << err_text(r));
     BOOST_TEST_REQUIRE(*r, ctx());
     post(old, -1);
     post(want, +1);
@@ -569,7 +576,7 @@ class Walk {
                                             : (h.balance_as_of ? *h.balance_as_of : day(2020)) + std::chrono::days(pick(40));
     last_ = "statement " + std::to_string(s.balance) + " as of " + format_date(s.as_of) + " on " + std::to_string(*id);
     auto r = w.set_balance(*id, s);
-    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << r.error().to_string());
+    BOOST_TEST_REQUIRE(r.has_value(), ctx() << ": " << last_ << ": " << err_text(r));
     BOOST_TEST_REQUIRE(*r, ctx());
     h.balance = s.balance;
     h.base_balance = s.base_balance.value_or(s.balance);
