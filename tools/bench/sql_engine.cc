@@ -64,7 +64,9 @@ SqlWriter::SqlWriter(SqlDb& db)
     : ins_(db, std::string("INSERT INTO customers (") + kCustomerColumns +
                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
       tag_(db, "INSERT INTO customer_tags VALUES (?,?)"),
-      txn_(db, "INSERT INTO transactions VALUES (NULL,?,?,?,?,?,?,?,?,?)"),
+      // Columns named: the holdings suite adds a holding_id column to this table.
+      txn_(db, "INSERT INTO transactions (customer_id, ts, amount, currency, base_amount, kind, "
+               "channel, product, description) VALUES (?,?,?,?,?,?,?,?,?)"),
       agg_(db, "UPDATE customers SET txn_count = txn_count + 1, total_amount = total_amount + ?2, "
                "first_txn_at = min(coalesce(first_txn_at, ?3), ?3), "
                "last_txn_at = max(coalesce(last_txn_at, ?3), ?3) WHERE id = ?1"),
