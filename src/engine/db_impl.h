@@ -687,6 +687,23 @@ Result<R> run_write(WriteTxn& txn, Op&& op) {
   return r;
 }
 
+// Runs a caller's callback (update_customer, amend_transaction, update_holding); an exception
+// it throws becomes kInvalidArgument naming the call, so no exception crosses the library's
+// boundary (database.h).
+template <class Fn>
+Status run_callback(const char* call, Fn&& fn) {
+  try {
+    fn();
+    return {};
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(call) + ": the callback threw: " + e.what());
+  } catch (...) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(call) + ": the callback threw a non-standard exception");
+  }
+}
+
 // LMDB's page structure of path/data.mdb walked with the flags custdb opens its named DBs
 // with (check.cc; verify_file reports it as a CheckReport). Sound only while a read
 // transaction of the file pins the pages (or no writer runs): see DatabaseImpl::open.

@@ -122,17 +122,6 @@ tl::unexpected<Error> invalid(std::string m) {
   return make_error(ErrorCode::kInvalidArgument, std::move(m));
 }
 
-template <class Fn>
-Status run_callback(const char* call, Fn&& fn) {
-  try {
-    fn();
-    return {};
-  } catch (const std::exception& e) {
-    return invalid(std::string(call) + ": the callback threw: " + e.what());
-  } catch (...) {
-    return invalid(std::string(call) + ": the callback threw a non-standard exception");
-  }
-}
 
 bool has_holdings_tables(const DatabaseImpl& db) {
   return db.tables().holdings &&

@@ -27,21 +27,6 @@ constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 63) - 1;
 
 using coding::as_bytes;
 
-// Runs a caller's callback; an exception it throws becomes kInvalidArgument naming the call,
-// so no exception crosses the library's boundary (database.h).
-template <class Fn>
-Status run_callback(const char* call, Fn&& fn) {
-  try {
-    fn();
-    return {};
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string(call) + ": the callback threw: " + e.what());
-  } catch (...) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string(call) + ": the callback threw a non-standard exception");
-  }
-}
 
 tl::unexpected<Error> precondition(std::string m) {
   return make_error(ErrorCode::kFailedPrecondition, std::move(m));
