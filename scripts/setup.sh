@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config liblmdb-dev lmdb-utils libflatbuffers-dev
   flatbuffers-compiler libxxhash-dev libsodium-dev libexpected-dev libboost-test-dev
   libroaring-dev libnlopt-cxx-dev libboost-dev libcli11-dev libsqlite3-dev libsqlcipher-dev sqlite3 clang-14 libclang-rt-14-dev
-  libphonenumber-dev libidn2-dev libutf8proc-dev iso-codes
+  libphonenumber-dev libidn2-dev libutf8proc-dev iso-codes nats-server libnats-dev
 )
 missing=()
 for p in "${packages[@]}"; do

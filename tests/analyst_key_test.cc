@@ -397,7 +397,7 @@ BOOST_AUTO_TEST_CASE(upgrade_of_the_v3_encrypted_fixture) {
                                              "+46701234567", "Uppsala", "card ending 4242"};
   {
     Database db = must(Database::open(dir.path(), with_key(pass)));
-    BOOST_TEST(db.info().format_version == 6u);
+    BOOST_TEST(db.info().format_version == 7u);
     BOOST_TEST(db.info().role == KeyRole::kOwner);
     {
     auto r = must(db.begin_read());

@@ -81,7 +81,7 @@ BOOST_DATA_TEST_CASE(upgrade_that_fills_the_map_leaves_format_1, test::kModes, m
   }
   {
     auto db = must(Database::open(dir.path(), o));
-    BOOST_TEST(db.info().format_version == 6u);  // upgraded 1 -> 2 -> 3
+    BOOST_TEST(db.info().format_version == 7u);  // upgraded 1 -> 2 -> 3
     test::require_clean(db);
   }
   BOOST_TEST(!file_bytes(file).empty());
@@ -123,7 +123,7 @@ BOOST_DATA_TEST_CASE(read_only_handle_outlives_an_upgrade, test::kModes, mode) {
     auto r = test::run_cli({"--db", dir.path().string(), "import", "transactions", empty.string()}, run);
     BOOST_TEST_REQUIRE(r.code == 0, r.err);
     auto stats = test::run_cli({"--db", dir.path().string(), "--json", "stats"}, run);
-    BOOST_TEST(stats.out.find("\"format_version\": 6") != std::string::npos, stats.out);
+    BOOST_TEST(stats.out.find("\"format_version\": 7") != std::string::npos, stats.out);
   }
   auto txn = must(old.begin_read());
   BOOST_TEST(must(txn.count(q)) == count_before);

@@ -103,7 +103,7 @@ BOOST_DATA_TEST_CASE(fixtures_upgrade_to_six,
   BOOST_TEST_REQUIRE(before.size() > 10u);
   std::optional<Database> holder(must(Database::open(dir.path(), fixture_options(m))));
   Database& db = *holder;
-  BOOST_TEST(db.info().format_version == 6u);
+  BOOST_TEST(db.info().format_version == 7u);
   BOOST_TEST(all_ids(db) == before);
   {
     auto txn = must(db.begin_read());
@@ -171,7 +171,7 @@ BOOST_DATA_TEST_CASE(fixtures_upgrade_to_six,
   require_clean(db);
   holder.reset();
   Database again = must(Database::open(dir.path(), fixture_options(m)));
-  BOOST_TEST(again.info().format_version == 6u);
+  BOOST_TEST(again.info().format_version == 7u);
   require_clean(again);
   BOOST_TEST(query_ids(again, "liabilities > 0") == std::vector<CustomerId>{a});
 }
@@ -191,7 +191,7 @@ BOOST_DATA_TEST_CASE(v5_attributes_and_ledger_kept, kModes, m) {
     txns_before = must(txn.transactions_of(9001));
   }
   Database db = must(Database::open(dir.path(), fixture_options(m)));
-  BOOST_TEST(db.info().format_version == 6u);
+  BOOST_TEST(db.info().format_version == 7u);
   {
     auto txn = must(db.begin_read());
     auto one = must(txn.get_customer(9101));

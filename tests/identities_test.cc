@@ -363,7 +363,7 @@ BOOST_DATA_TEST_CASE(v2_fixture_upgrades_so_every_form_finds_all_three, test::kM
     BOOST_TEST(db.info().format_version == 2u);
   }
   auto db = must(Database::open(dir.path(), fixture_options(mode, "SE")));
-  BOOST_TEST(db.info().format_version == 6u);
+  BOOST_TEST(db.info().format_version == 7u);
   BOOST_TEST(db.info().phones_not_e164 == 0u);
   test::require_clean(db);
   auto txn = must(db.begin_read());
@@ -400,7 +400,7 @@ BOOST_DATA_TEST_CASE(v2_fixture_without_region_keeps_national_phones, test::kMod
   copy_fixture("v2_db", mode, dir.path());
   {
     auto db = must(Database::open(dir.path(), fixture_options(mode)));
-    BOOST_TEST(db.info().format_version == 6u);
+    BOOST_TEST(db.info().format_version == 7u);
     BOOST_TEST(db.info().phones_not_e164 == 2u);  // 9002 0701234567, 9003 0046701234567
     BOOST_TEST(*must(db.get_customer(9002))->phone == "0701234567");
     test::require_clean(db);
@@ -455,7 +455,7 @@ BOOST_DATA_TEST_CASE(v1_fixture_upgrades_to_3_and_checks_clean, test::kModes, mo
     before = query_ids(db, "tier >= silver").size();
   }
   auto db = must(Database::open(dir.path(), fixture_options(mode, "US")));
-  BOOST_TEST(db.info().format_version == 6u);
+  BOOST_TEST(db.info().format_version == 7u);
   test::require_clean(db);
   BOOST_TEST(query_ids(db, "tier >= silver").size() == before);
   // Every stored phone is E.164 now (the demo wrote +1 numbers).

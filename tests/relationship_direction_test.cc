@@ -407,7 +407,7 @@ BOOST_DATA_TEST_CASE(upgrade_of_the_v2_fixture, kModes, mode) {
   }
   {
   auto db = must(Database::open(path, fixture_options(mode)));
-  BOOST_TEST(db.info().format_version == 6u);
+  BOOST_TEST(db.info().format_version == 7u);
   require_clean(db);
   auto rels = all_relationships(db);
   BOOST_TEST(rels.size() == before - 2);

@@ -737,7 +737,7 @@ BOOST_DATA_TEST_CASE(format_1_files_read_only_and_upgraded, kModes, mode) {
     compare(db, false);
   }
   auto db = must(Database::open(dir.path(), o));
-  BOOST_TEST_REQUIRE(db.info().format_version == 6u);  // upgraded 1 -> 2 -> 3
+  BOOST_TEST_REQUIRE(db.info().format_version == 7u);  // upgraded 1 -> 2 -> 3
   compare(db, true);
 }
 

@@ -559,7 +559,7 @@ BOOST_DATA_TEST_CASE(format_1_files_upgrade_at_a_read_write_open, test::kModes, 
   }
   {
     auto db = must(Database::open(dir.path(), o));
-    BOOST_TEST(db.info().format_version == 6u);
+    BOOST_TEST(db.info().format_version == 7u);
     test::require_clean(db);
     BOOST_TEST((counts(db) == before));
     auto txn = must(db.begin_read());
@@ -584,7 +584,7 @@ BOOST_DATA_TEST_CASE(format_1_files_upgrade_at_a_read_write_open, test::kModes, 
   }
   {
     auto db = must(Database::open(dir.path(), o));  // a format-2 file opens as it is
-    BOOST_TEST(db.info().format_version == 6u);
+    BOOST_TEST(db.info().format_version == 7u);
     BOOST_TEST((counts(db) == before));
   }
 }

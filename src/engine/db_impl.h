@@ -47,6 +47,8 @@ enum class Cipher : std::uint8_t;
 
 namespace custdb::detail {
 
+class FeedRecorder;  // engine/feed_record.h
+
 // LMDB changes the map size only while no transaction of the process is active. That is needed
 // in one case only: another process, opened with a larger Options::max_map_size, filled the
 // file past this process's map (a begin reports Txn::Begin::kMapResized), and this process must
@@ -196,7 +198,57 @@ struct TxnState {
   // The custom attribute schema as of this transaction (DatabaseImpl::schema_of loads it on
   // first use; a schema change in this write transaction replaces it). Null until loaded.
   std::shared_ptr<const Schema> schema;
+  // The change feed's recorder of this write transaction (engine/feed_record.h): set at begin
+  // when the file's feed is on, null otherwise (and in read transactions). DatabaseImpl::put
+  // and del report every recorded table's writes to it; commit() stores them as one entry.
+  std::shared_ptr<FeedRecorder> feed;
 };
+
+// Attributes the changes the feed records while it lives to (table, customer): the part they
+// travel in (custdb/feed.h, "Parts and subjects"). Scopes nest; the innermost wins. Without a
+// scope a change goes to a default part (engine/feed_record.h says which). No effect when
+// st has no recorder. Placed by every write operation that writes a customer's records.
+class FeedScope {
+ public:
+  FeedScope(TxnState& st, std::string_view table, CustomerId customer);
+  ~FeedScope();
+  FeedScope(const FeedScope&) = delete;
+  FeedScope& operator=(const FeedScope&) = delete;
+
+ private:
+  TxnState* st_ = nullptr;
+  std::string prev_table_;
+  CustomerId prev_customer_ = 0;
+  bool active_ = false;
+};
+
+// While a FeedSuspend lives nothing of st is recorded in the feed: an erasure's data changes,
+// which the feed carries as one logical op instead (feed_erasure below; custdb/feed.h).
+class FeedSuspend {
+ public:
+  explicit FeedSuspend(TxnState& st) : st_(st), saved_(std::move(st.feed)) { st.feed.reset(); }
+  ~FeedSuspend() { st_.feed = std::move(saved_); }
+  FeedSuspend(const FeedSuspend&) = delete;
+  FeedSuspend& operator=(const FeedSuspend&) = delete;
+
+ private:
+  TxnState& st_;
+  std::shared_ptr<FeedRecorder> saved_;
+};
+
+class DatabaseImpl;
+// ---- the change feed's capture hooks (engine/feed_record.cc): no-ops when st.feed is null ----
+// segment::flush reports each bit it changes (the feed carries bits, never whole chunks).
+void feed_bit(TxnState& st, std::string_view posting, CustomerId id, bool set);
+// Records the erasure of customer `id` as its own part (table "erasure", no customer; replicas
+// run replay_erasure with the entry's time) and lists id in the entry's `erased`; removes the
+// parts of earlier entries that hold id's changes from the feed. Called by the erasure, in its
+// write transaction, after its FeedSuspend ended.
+Status feed_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mode);
+// A replica applying an erasure op (engine/erase.cc): makes the data changes the primary's
+// erasure made in its FeedSuspend, at the primary's time `stamp` (st.stamp), identically.
+Status replay_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mode,
+                      Timestamp stamp);
 
 // The engine of one open database: the LMDB environment and its tables, the codec and
 // index-key derivation of the file's mode, the write lock, and the operations every public
@@ -222,6 +274,10 @@ class DatabaseImpl {
     // Format 6: holdings (custdb/types.h Holding), keyed by big-endian id; null in a
     // read-only open of an older file (read as empty).
     storage::Table holdings;
+    // Format 7: the change feed (custdb/feed.h, engine/feed_record.h): `feed` keyed by seq
+    // (u64 BE) || part number (u32 BE), `feed_consumers` by consumer name. Null in a
+    // read-only open of an older file (read as empty).
+    storage::Table feed, feed_consumers;
   };
 
   ~DatabaseImpl();

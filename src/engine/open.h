@@ -25,9 +25,10 @@ namespace fs = std::filesystem;
 // canonical direction (src/engine/upgrade.h). 4: privacy (custdb/privacy.h): the tables
 // audit, erasures, consent_history and rule_moves; encrypted files keep personal fields under
 // a personal key. 5: custom attributes (custdb/attributes.h): meta "schema" (absent: no
-// attribute declared) and the records' attribute values. Older files still open: read-only as
-// they are, read-write upgraded to 5 in place at open.
-inline constexpr std::uint32_t kFileFormat = 6;
+// attribute declared) and the records' attribute values. 6: holdings (custdb/types.h Holding).
+// 7: the change feed (custdb/feed.h): the tables feed and feed_consumers. Older files still
+// open: read-only as they are, read-write upgraded to 7 in place at open.
+inline constexpr std::uint32_t kFileFormat = 7;
 inline constexpr std::uint32_t kOldestFileFormat = 1;
 
 // LMDB forbids opening one environment twice in a process (its locks are per process).

@@ -995,3 +995,12 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
 }
 
 }  // namespace custdb::segment
+
+namespace custdb::segment {
+
+// CONTRACT STUB: replaced by the segment index's owner (issue #19).
+Status apply_bit_changes(detail::DatabaseImpl&, detail::TxnState&, std::span<const BitChange>) {
+  return make_error(ErrorCode::kUnsupported, "apply_bit_changes is not built yet");
+}
+
+}  // namespace custdb::segment

@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <set>
 #include <string>
 #include <string_view>
@@ -253,8 +254,25 @@ Status build_holdings_postings(detail::DatabaseImpl& db, detail::TxnState& st,
 
 // ---- writes and reads in one transaction --------------------------------------------------------
 // Writes st's queued deltas and extents (one read-modify-write per chunk). A storage failure
-// poisons st.
+// poisons st. When st records the change feed (st.feed), every bit it actually changes is
+// reported to the recorder as a BitChange (the feed carries bits, never whole chunks).
 Status flush(detail::DatabaseImpl& db, detail::TxnState& st);
+
+// One bit of the segment index a transaction changed (format 7, the change feed): the stored
+// posting key (without the chunk suffix), the customer, and whether the bit was set or cleared.
+struct BitChange {
+  std::string posting;
+  CustomerId id = 0;
+  bool set = false;
+  friend bool operator==(const BitChange&, const BitChange&) = default;
+};
+
+// A replica applying the feed: sets or clears each bit (one read-modify-write per chunk, in
+// the order given per chunk; a chunk left empty is deleted, as flush does), sealed in
+// encrypted mode as flush seals. Extents and value dictionaries are not touched: they travel
+// as the meta writes the primary's flush made. A storage failure poisons st.
+Status apply_bit_changes(detail::DatabaseImpl& db, detail::TxnState& st,
+                         std::span<const BitChange> changes);
 
 class SegmentIndex {
  public:
