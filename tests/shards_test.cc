@@ -6,8 +6,8 @@
 // database with the same customer ids; every query of the generators of the segment
 // differential (tests/segment_queries.h) answered by scatter-gather equal to the one
 // database: count, ids, pages, rank by every measure, group, reports with 0, 1 and 2 group
-// keys and random measures; both modes. The CLI's `segment --shards` prints what `segment
-// --db` prints for the one database.
+// keys and random measures; both modes. The CLI's `segment --shards` and `report --shards`
+// print what `--db` prints for the one database.
 #define XXH_INLINE_ALL  // the test's own XXH3, not the library's
 #include <xxhash.h>
 
@@ -633,7 +633,8 @@ BOOST_DATA_TEST_CASE(four_shards_equal_one_database, kModes, mode) {
   require_error(set.group(everyone(), GroupBy::kCity, diff.so), ErrorCode::kInvalidArgument, "use report");
 }
 
-// `custdb segment --shards` prints what `custdb segment --db` prints for the one database.
+// `custdb segment --shards` and `custdb report --shards` print what `--db` prints for the one
+// database.
 BOOST_DATA_TEST_CASE(cli_shards_equal_one_database, kModes, mode) {
   TempDir dir;
   const Data data = make_data(1903);
@@ -679,9 +680,30 @@ BOOST_DATA_TEST_CASE(cli_shards_equal_one_database, kModes, mode) {
       BOOST_TEST_REQUIRE(!want.empty());
       BOOST_TEST_REQUIRE(run(with_shards) == want, c[0] << (json ? " --json" : ""));
     }
+  // Reports: the wave-1 table, general reports with custom group keys and measures, a segment.
+  const std::vector<std::vector<std::string>> reports = {
+      {"report", "--by", "tier"},
+      {"report", "--by", "region", "--segment", "txn_count >= 1"},
+      {"report", "--by", "band,flagged", "--measure", "points,clv,total_amount"},
+      {"report", "--by", "tag,income_band", "--measure", "p_alive,aum"},
+      {"report", "--by", "", "--measure", "clv,txn_count", "--segment", "tag = vip or region = east"},
+  };
+  for (const auto& c : reports)
+    for (bool json : {false, true}) {
+      std::vector<std::string> base = c;
+      if (json) base.insert(base.begin(), "--json");
+      auto with_db = base;
+      with_db.insert(with_db.end(), {"--db", (dir / "one").string()});
+      auto with_shards = base;
+      with_shards.insert(with_shards.end(), {"--shards", shard_arg});
+      const std::string want = run(with_db);
+      BOOST_TEST_REQUIRE(!want.empty());
+      BOOST_TEST_REQUIRE(run(with_shards) == want, c[2] << (json ? " --json" : ""));
+    }
   // What cannot be merged is refused, saying so.
   for (std::vector<std::string> bad : {std::vector<std::string>{"segment", "tier = gold", "--explain"},
                                        std::vector<std::string>{"--reveal", "segment", "tier = gold"},
+                                       std::vector<std::string>{"--reveal", "report", "--by", "tier"},
                                        std::vector<std::string>{"--db", (dir / "one").string(), "segment", "tier = gold"}}) {
     bad.insert(bad.end(), {"--shards", shard_arg});
     bad.insert(bad.end(), key_args.begin(), key_args.end());

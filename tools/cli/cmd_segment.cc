@@ -9,8 +9,8 @@
 #include "common.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
-#include "custdb/shards.h"
 #include "io/display.h"  // kMaskedDate
+#include "shards_arg.h"
 
 namespace custdb::cli {
 
@@ -24,21 +24,6 @@ struct Answers {
   std::function<std::vector<Ranked>(const MeasureKey&, std::size_t)> rank;
   std::function<std::optional<Customer>(CustomerId)> get;
 };
-
-// "a,b,c" -> the shards' paths, in order (their placement: custdb/shards.h).
-std::vector<std::filesystem::path> shard_list(const std::string& text) {
-  std::vector<std::filesystem::path> out;
-  std::size_t at = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', at);
-    const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    if (part.empty()) die_usage("--shards: an empty path in \"" + text + "\" (paths separated by commas)");
-    out.emplace_back(part);
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return out;
-}
 }  // namespace
 
 Command add_segment(CLI::App& app, Globals& g) {
@@ -85,28 +70,13 @@ Command add_segment(CLI::App& app, Globals& g) {
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
             const bool sharded = !o->shards.empty();
-            if (sharded) {
-              // What one database's answer has and merged answers cannot give is refused.
-              if (!g.db.empty())
-                die_usage("--shards replaces --db (CUSTDB_DB): give one or the other");
-              if (o->explain)
-                die_usage("--explain cannot be merged across --shards (each shard has its own "
-                          "plan): run it on one shard with --db");
-              if (g.reveal)
-                die_usage("--reveal is not supported with --shards (each shard keeps its own "
-                          "audit trail): run it on each shard with --db");
-            }
+            if (sharded && o->explain)
+              die_usage("--explain cannot be merged across --shards (each shard has its own "
+                        "plan): run it on one shard with --db");
             std::optional<Database> single;
             std::optional<shards::ShardSet> set;
             if (sharded) {
-              Options opts = base_options(g);
-              opts.read_only = true;
-              opts.create_if_missing = false;
-              opts.key = load_key(g).key;
-              auto opened = shards::ShardSet::open(shard_list(o->shards), opts);
-              if (!opened && opened.error().code() == ErrorCode::kInvalidArgument)
-                die_usage(opened.error().message());
-              set.emplace(must(std::move(opened)));
+              set.emplace(open_shards(g, o->shards));
             } else {
               // With --reveal: recorded in the audit trail (the query, the ids shown) before
               // anything is shown.
