@@ -18,6 +18,7 @@
 #include "custdb/query.h"
 #include "custdb/shards.h"
 #include "engine/analytics_access.h"
+#include "engine/db_impl.h"
 #include "program.h"
 #include "random_data.h"
 #include "segment_queries.h"
@@ -580,6 +581,24 @@ BOOST_AUTO_TEST_CASE(placement_is_recorded_and_enforced) {
     auto lone = sh::ShardSet::open(std::vector<fs::path>{dir / "fresh"}, ro);
     BOOST_TEST_REQUIRE(lone.has_value());
     BOOST_TEST(lone->size() == 1u);
+  }
+  // A damaged placement is corruption, named, not a crash or a silent re-placement.
+  for (const std::string& bad : {std::string("abc"), std::string("\0\0\0\5\0\0\0\4", 8),
+                                 std::string(8, '\0')}) {
+    {
+      auto db = open_db(Mode::kPlain, paths[1]);
+      auto txn = must(db.begin_write());
+      auto& impl = Database::Impl::of(db);
+      auto put = detail::run_write<bool>(txn, [&](detail::TxnState& st) -> Result<bool> {
+        auto s = impl.put(st, impl.tables().meta, coding::as_bytes(std::string_view("shard")),
+                          coding::as_bytes(bad));
+        if (!s) return tl::unexpected(s.error());
+        return true;
+      });
+      BOOST_TEST_REQUIRE(put.has_value());
+      must(txn.commit());
+    }
+    require_error(sh::ShardSet::open(paths, fast(Mode::kPlain)), ErrorCode::kCorruption, "meta shard");
   }
   // Different base currencies do not add.
   Options eur = fast(Mode::kPlain);
