@@ -6,7 +6,8 @@
 // later open compares. A shard opened read-only without a placement is accepted (nothing can
 // be recorded; reads do not depend on the order, only routing does).
 //
-// Merging (each shard answers in its own read transaction, one after the other):
+// Merging (each shard answers in its own read transaction; the shards are asked in parallel,
+// up to 16 at once, and their answers merged in shard order):
 // - count adds; ids and pages merge ascending (the shards' ids are disjoint);
 // - rank keeps the n best of every shard's n best (value descending, ties by ascending id);
 // - report rows with the same group labels add customers and each measure's count and 128-bit
@@ -22,11 +23,15 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <map>
 #include <set>
+#include <system_error>
+#include <thread>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <variant>
 
 #include "custdb/attributes.h"
@@ -306,87 +311,112 @@ Result<std::vector<CustomerId>> ShardSet::insert_customers(std::span<const Custo
 // ---- scatter-gather reads ----
 
 namespace {
-// Runs fn(ReadTxn&) on every shard in its own read transaction; the first error, naming the
-// shard, stops it.
-template <class Fn>
-Status each_shard(const std::vector<Database>& shards, const std::vector<std::filesystem::path>& paths,
-                  Fn&& fn) {
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    auto txn = shards[i].begin_read();
-    if (!txn) return with_context(txn.error(), shard_name(i, paths[i]));
-    if (auto s = fn(*txn); !s) return with_context(s.error(), shard_name(i, paths[i]));
-  }
-  return {};
-}
+// At most this many shards are asked at once (threads of one call).
+constexpr std::size_t kMaxParallel = 16;
 
-template <class T>
-Status keep(Result<T> r, T& out) {
-  if (!r) return tl::unexpected(r.error());
-  out = std::move(*r);
-  return {};
+// Asks every shard: fn(const ReadTxn&) -> Result<T> in the shard's own read transaction, the
+// shards in parallel (up to kMaxParallel threads, the calling thread one of them). Returns the
+// answers in shard order, or the error of the lowest-numbered shard that failed, naming it
+// (deterministic whatever the threads' timing).
+template <class T, class Fn>
+Result<std::vector<T>> gather(const std::vector<Database>& shards,
+                              const std::vector<std::filesystem::path>& paths, Fn&& fn) {
+  const std::size_t n = shards.size();
+  std::vector<std::optional<Result<T>>> got(n);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < n;) {
+      try {
+        auto txn = shards[i].begin_read();
+        if (!txn) got[i].emplace(tl::unexpected(txn.error()));
+        else got[i].emplace(fn(std::as_const(*txn)));
+      } catch (const std::bad_alloc&) {
+        got[i].emplace(make_error(ErrorCode::kResourceExhausted, "out of memory"));
+      } catch (const std::exception& e) {
+        got[i].emplace(make_error(ErrorCode::kInternal, e.what()));
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const std::size_t want = std::min(n, kMaxParallel);
+  for (std::size_t t = 1; t < want; ++t) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: the calling thread asks the rest
+    }
+  }
+  worker();
+  for (std::thread& t : threads) t.join();
+  std::vector<T> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!*got[i]) return with_context(got[i]->error(), shard_name(i, paths[i]));
+    out.push_back(std::move(**got[i]));
+  }
+  return out;
 }
 }  // namespace
 
 Result<std::uint64_t> ShardSet::count(const query::Node& q, const SegmentOptions& o) const {
+  auto parts = gather<std::uint64_t>(impl_->shards, impl_->paths,
+                                     [&](const ReadTxn& txn) { return txn.count(q, o); });
+  if (!parts) return tl::unexpected(parts.error());
   std::uint64_t total = 0;
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    std::uint64_t n = 0;
-    if (auto k = keep(txn.count(q, o), n); !k) return k;
-    total += n;
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
+  for (std::uint64_t n : *parts) total += n;
   return total;
 }
 
-Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& o) const {
+namespace {
+// Merges ascending id lists of disjoint sets into one ascending list.
+std::vector<CustomerId> merge_ids(std::vector<std::vector<CustomerId>>& parts) {
   std::vector<CustomerId> out;
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    std::vector<CustomerId> part;
-    if (auto k = keep(txn.ids(q, o), part); !k) return k;
+  for (auto& part : parts) {
     const auto mid = out.size();
     out.insert(out.end(), part.begin(), part.end());
     std::inplace_merge(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(mid), out.end());
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
+  }
   return out;
+}
+}  // namespace
+
+Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& o) const {
+  auto parts = gather<std::vector<CustomerId>>(impl_->shards, impl_->paths,
+                                               [&](const ReadTxn& txn) { return txn.ids(q, o); });
+  if (!parts) return tl::unexpected(parts.error());
+  return merge_ids(*parts);
 }
 
 Result<SegmentPage> ShardSet::page(const query::Node& q, std::size_t limit, CustomerId after,
                                    const SegmentOptions& o) const {
-  std::vector<CustomerId> all;
+  auto parts = gather<SegmentPage>(impl_->shards, impl_->paths,
+                                   [&](const ReadTxn& txn) { return txn.page(q, limit, after, o); });
+  if (!parts) return tl::unexpected(parts.error());
   bool more = false;
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    SegmentPage part;
-    if (auto k = keep(txn.page(q, limit, after, o), part); !k) return k;
-    more = more || part.next.has_value();
-    const auto mid = all.size();
-    all.insert(all.end(), part.ids.begin(), part.ids.end());
-    std::inplace_merge(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(mid), all.end());
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
-  SegmentPage out;
+  std::vector<std::vector<CustomerId>> lists;
+  for (SegmentPage& p : *parts) {
+    more = more || p.next.has_value();
+    lists.push_back(std::move(p.ids));
+  }
+  std::vector<CustomerId> all = merge_ids(lists);
   if (limit != 0 && all.size() > limit) {
     all.resize(limit);
     more = true;
   }
+  SegmentPage out;
   out.ids = std::move(all);
+  // As one database: `next` (the page's last id) when more ids follow.
   if (more && !out.ids.empty()) out.next = out.ids.back();
   return out;
 }
 
 Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKey& by, std::size_t n,
                                            const SegmentOptions& o) const {
+  auto parts = gather<std::vector<Ranked>>(impl_->shards, impl_->paths,
+                                           [&](const ReadTxn& txn) { return txn.rank(q, by, n, o); });
+  if (!parts) return tl::unexpected(parts.error());
   std::vector<Ranked> all;
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    std::vector<Ranked> part;
-    if (auto k = keep(txn.rank(q, by, n, o), part); !k) return k;
-    all.insert(all.end(), part.begin(), part.end());
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
+  for (const auto& part : *parts) all.insert(all.end(), part.begin(), part.end());
   const std::size_t k = std::min(n, all.size());
   std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), rank_before);
   all.resize(k);
@@ -395,10 +425,11 @@ Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKe
 
 Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
                                               const SegmentOptions& o) const {
+  auto parts = gather<std::vector<GroupRow>>(impl_->shards, impl_->paths,
+                                             [&](const ReadTxn& txn) { return txn.group(q, by, o); });
+  if (!parts) return tl::unexpected(parts.error());
   std::map<std::string, GroupRow> rows;  // the wave-1 order: by the group's text
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    std::vector<GroupRow> part;
-    if (auto k = keep(txn.group(q, by, o), part); !k) return k;
+  for (const auto& part : *parts)
     for (const GroupRow& g : part) {
       auto [it, fresh] = rows.try_emplace(g.group, g);
       if (fresh) continue;
@@ -409,9 +440,6 @@ Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
       m.total_amount_sum += g.total_amount_sum;
       m.txn_count_sum += g.txn_count_sum;
     }
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
   std::vector<GroupRow> out;
   for (auto& [label, g] : rows) {
     // As Segment::group computes it, from the merged sum.
@@ -423,35 +451,28 @@ Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
 
 Result<std::vector<ReportRow>> ShardSet::report(const query::Node& q, const ReportSpec& spec,
                                                 const SegmentOptions& o) const {
-  std::vector<std::vector<ReportRow>> parts;
+  auto answers = gather<std::vector<ReportRow>>(impl_->shards, impl_->paths,
+                                                [&](const ReadTxn& txn) { return txn.report(q, spec, o); });
+  if (!answers) return tl::unexpected(answers.error());
+  std::vector<std::vector<ReportRow>>& parts = *answers;
+  // Every shard took the spec, so shard 0's schema names its custom keys (the shards declare
+  // the same attributes).
   std::vector<LabelOrder> orders;
-  bool have_orders = false;
-  auto s = each_shard(impl_->shards, impl_->paths, [&](ReadTxn& txn) -> Status {
-    std::vector<ReportRow> part;
-    if (auto k = keep(txn.report(q, spec, o), part); !k) return k;
-    if (!have_orders) {  // the spec checked out on this shard: its schema names the keys
-      std::optional<Schema> schema;
-      for (const GroupKey& g : spec.by) {
-        if (g.builtin) {
-          orders.push_back(order_of(*g.builtin));
-          continue;
-        }
-        if (!schema) {
-          auto sc = txn.schema();
-          if (!sc) return tl::unexpected(sc.error());
-          schema = std::move(*sc);
-        }
-        const AttributeDef* def = schema->find(g.custom);
-        if (!def)
-          return make_error(ErrorCode::kInvalidArgument, "report: unknown attribute " + g.custom);
-        orders.push_back(order_of(*def));
-      }
-      have_orders = true;
+  std::optional<Schema> schema;
+  for (const GroupKey& g : spec.by) {
+    if (g.builtin) {
+      orders.push_back(order_of(*g.builtin));
+      continue;
     }
-    parts.push_back(std::move(part));
-    return {};
-  });
-  if (!s) return tl::unexpected(s.error());
+    if (!schema) {
+      auto sc = impl_->shards[0].schema();
+      if (!sc) return with_context(sc.error(), shard_name(0, impl_->paths[0]));
+      schema = std::move(*sc);
+    }
+    const AttributeDef* def = schema->find(g.custom);
+    if (!def) return make_error(ErrorCode::kInvalidArgument, "report: unknown attribute " + g.custom);
+    orders.push_back(order_of(*def));
+  }
   std::map<std::vector<SortKey>, ReportRow> merged;
   for (auto& part : parts)
     for (ReportRow& row : part) {
