@@ -11,7 +11,9 @@
 #define XXH_INLINE_ALL  // the test's own XXH3, not the library's
 #include <xxhash.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
@@ -606,6 +608,39 @@ BOOST_AUTO_TEST_CASE(placement_is_recorded_and_enforced) {
   { auto db = Database::open(dir / "eur", eur); BOOST_TEST_REQUIRE(db.has_value()); }
   require_error(sh::ShardSet::open(std::vector<fs::path>{dir / "fresh", dir / "eur"}, fast(Mode::kPlain)),
                 ErrorCode::kFailedPrecondition, "base currency");
+}
+
+// A ShardSet shared between threads: readers ask while a writer inserts through it; each
+// reader's counts never go back (every shard's snapshot is at least as new as the last one)
+// and the end count is everything written.
+BOOST_AUTO_TEST_CASE(shared_between_threads) {
+  TempDir dir;
+  auto set = open_set(Mode::kPlain, shard_paths(dir, 4));
+  constexpr CustomerId kCustomers = 300;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&] {
+      std::uint64_t last = 0;
+      while (!done.load()) {
+        auto n = set.count(everyone());
+        auto ids = set.ids(everyone());
+        if (!n || !ids || *n < last || !std::is_sorted(ids->begin(), ids->end())) ++failures;
+        else last = *n;
+      }
+    });
+  std::mt19937 r(7);
+  for (CustomerId id = 1; id <= kCustomers; ++id) {
+    Customer c = random_customer(r);
+    c.id = id * 11;
+    BOOST_TEST_REQUIRE(set.insert_customer(c).has_value());
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(must(set.count(everyone())) == kCustomers);
+  BOOST_TEST(must(set.ids(everyone())).size() == kCustomers);
 }
 
 // The "Must show": 4 shards answer every query as one database holding everything.
