@@ -4,7 +4,8 @@
 // u32 big-endian index then u32 big-endian count. Written once, through the engine's ordinary
 // write path (DatabaseImpl::put in a WriteTxn), by the first read-write ShardSet::open; every
 // later open compares. A shard opened read-only without a placement is accepted (nothing can
-// be recorded; reads do not depend on the order, only routing does).
+// be recorded; reads do not depend on the order, only routing does). Every shard is checked
+// before any placement is recorded: a refused open changes no file.
 //
 // Merging (each shard answers in its own read transaction; the shards are asked in parallel,
 // up to 16 at once, and their answers merged in shard order):
@@ -105,18 +106,23 @@ Status placement_matches(const std::pair<std::uint32_t, std::uint32_t>& got, std
                         " (open the shards in their original order and number)");
 }
 
-// Checks shard `index` of `count`, recording its placement when it has none (read-write only).
-Status place(Database& db, std::size_t index, std::size_t count, bool read_only) {
+// Checks shard `index` of `count` against its stored placement: true when it has none yet
+// (to be recorded by record_place once every shard checked).
+Result<bool> check_place(Database& db, std::size_t index, std::size_t count) {
   detail::DatabaseImpl& d = Database::Impl::of(db);
-  {
-    auto read = db.begin_read();
-    if (!read) return tl::unexpected(read.error());
-    detail::TxnState* st = ReadView::State::of(*read);
-    auto got = read_placement(d, *st);
-    if (!got) return tl::unexpected(got.error());
-    if (*got) return placement_matches(**got, index, count);
-    if (read_only) return {};
-  }
+  auto read = db.begin_read();
+  if (!read) return tl::unexpected(read.error());
+  detail::TxnState* st = ReadView::State::of(*read);
+  auto got = read_placement(d, *st);
+  if (!got) return tl::unexpected(got.error());
+  if (!*got) return true;
+  if (auto s = placement_matches(**got, index, count); !s) return tl::unexpected(s.error());
+  return false;
+}
+
+// Records shard `index` of `count` in a file that had no placement when checked.
+Status record_place(Database& db, std::size_t index, std::size_t count) {
+  detail::DatabaseImpl& d = Database::Impl::of(db);
   return db.write([&](WriteTxn& txn) -> Status {
     auto done = detail::run_write<std::monostate>(txn, [&](detail::TxnState& st) -> Result<std::monostate> {
       auto got = read_placement(d, st);  // another process may have placed it meanwhile
@@ -251,9 +257,19 @@ Result<ShardSet> ShardSet::open(std::span<const std::filesystem::path> paths, co
       return make_error(ErrorCode::kFailedPrecondition,
                         shard_name(i, paths[i]) + ": base currency " +
                             impl->shards[i].info().base_currency + " differs from shard 0's " + currency);
-  for (std::size_t i = 0; i < paths.size(); ++i)
-    if (auto s = place(impl->shards[i], i, paths.size(), options.read_only); !s)
-      return with_context(s.error(), shard_name(i, paths[i]));
+  // Every shard is checked before any placement is recorded: a failed open (a path in the
+  // wrong place) leaves every file as it was, so the right order still opens afterwards.
+  std::vector<bool> unplaced(paths.size());
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    auto fresh = check_place(impl->shards[i], i, paths.size());
+    if (!fresh) return with_context(fresh.error(), shard_name(i, paths[i]));
+    unplaced[i] = *fresh;
+  }
+  if (!options.read_only)  // read-only: an unplaced file is accepted, nothing recorded
+    for (std::size_t i = 0; i < paths.size(); ++i)
+      if (unplaced[i])
+        if (auto s = record_place(impl->shards[i], i, paths.size()); !s)
+          return with_context(s.error(), shard_name(i, paths[i]));
   return ShardSet(std::move(impl));
 }
 
