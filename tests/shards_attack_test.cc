@@ -279,4 +279,51 @@ BOOST_AUTO_TEST_CASE(caller_holds_a_transaction) {
   }
 }
 
+// Shards that declare a measured attribute differently (an integer on one, an amount or a
+// decimal of another scale on the other): their stored values are in other units and must not
+// be added or ranked together. Refused naming the shard, as different base currencies are.
+BOOST_AUTO_TEST_CASE(measures_of_attributes_declared_differently_are_refused) {
+  TempDir dir;
+  auto set = open_set(Mode::kPlain, {dir / "s0", dir / "s1"});
+  AttributeDef as_int;
+  as_int.name = "points";
+  as_int.type = AttributeType::kInteger;
+  as_int.indexed = true;
+  AttributeDef as_decimal = as_int;
+  as_decimal.type = AttributeType::kDecimal;
+  as_decimal.scale = 3;
+  AttributeDef band;
+  band.name = "band";
+  band.type = AttributeType::kEnum;
+  band.values = {"low", "high"};
+  band.indexed = true;
+  AttributeDef band_reordered = band;
+  band_reordered.values = {"high", "low"};
+  must(set.shard(0).add_attribute(as_int));
+  must(set.shard(1).add_attribute(as_decimal));
+  must(set.shard(0).add_attribute(band));
+  must(set.shard(1).add_attribute(band_reordered));
+  for (CustomerId id : ids_on_every_shard(2, 3, 1)) {
+    Customer c = plain(id);
+    c.attributes["points"] = static_cast<std::int64_t>(id * 1000);
+    c.attributes["band"] = std::string(id % 2 ? "low" : "high");
+    must(set.insert_customer(c));
+  }
+  auto check = [](const auto& r, const char* what) {
+    BOOST_TEST_REQUIRE(!r.has_value(), what << ": answered as if the units were the same");
+    BOOST_TEST_MESSAGE(what << ": " << r.error().to_string());
+    BOOST_TEST(r.error().code() == ErrorCode::kFailedPrecondition, r.error().to_string());
+    BOOST_TEST(contains(r.error().message(), "shard 1"), r.error().message());
+    BOOST_TEST((contains(r.error().message(), "points") || contains(r.error().message(), "band")),
+               r.error().message());
+  };
+  check(set.rank(all_customers(), MeasureKey::attribute("points"), 3), "rank");
+  check(set.report(all_customers(), {{}, {MeasureKey::attribute("points")}}), "report measure");
+  // An enum declared in another order: the report's row order would be shard 0's only.
+  check(set.report(all_customers(), {{GroupKey::attribute("band")}, {}}), "report group");
+  // Built-in keys are unaffected.
+  BOOST_TEST(set.rank(all_customers(), RankBy::kTotalAmount, 3).has_value());
+  BOOST_TEST(set.report(all_customers(), {{GroupBy::kTier}, {RankBy::kTxnCount}}).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
