@@ -7,6 +7,7 @@
 
 #include "custdb/query.h"
 #include "custdb/shards.h"
+#include "program.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -324,6 +325,34 @@ BOOST_AUTO_TEST_CASE(measures_of_attributes_declared_differently_are_refused) {
   // Built-in keys are unaffected.
   BOOST_TEST(set.rank(all_customers(), RankBy::kTotalAmount, 3).has_value());
   BOOST_TEST(set.report(all_customers(), {{GroupBy::kTier}, {RankBy::kTxnCount}}).has_value());
+}
+
+// A damaged record on one shard: `segment --shards` (the table reads each shown customer from
+// its shard) fails as `--db` does (exit 1), and the message names the shard, as every other
+// error of a shard does.
+BOOST_AUTO_TEST_CASE(cli_names_the_shard_of_a_damaged_record) {
+  TempDir dir;
+  const std::vector<fs::path> paths = {dir / "s0", dir / "s1"};
+  const auto ids = ids_on_every_shard(2, 3, 1);
+  CustomerId victim = 0;
+  {
+    auto set = open_set(Mode::kPlain, paths);
+    for (CustomerId id : ids) {
+      Customer c = plain(id);
+      c.tier = Tier::kGold;
+      must(set.insert_customer(c));
+      if (!victim && sh::shard_of(id, 2) == 1) victim = id;
+    }
+  }
+  corrupt_customer_value(paths[1], victim, 20);
+  const std::string shard_arg = paths[0].string() + "," + paths[1].string();
+  ProgramResult counted = run_cli({"segment", "tier = gold", "--count", "--shards", shard_arg});
+  BOOST_TEST(counted.code == 0, counted);  // from the index: no record read
+  ProgramResult one = run_cli({"segment", "tier = gold", "--db", paths[1].string()});
+  BOOST_TEST(one.code == 1, one);
+  ProgramResult o = run_cli({"segment", "tier = gold", "--shards", shard_arg});
+  BOOST_TEST(o.code == 1, o);
+  BOOST_TEST(contains(o.err, "shard 1 (" + paths[1].string() + ")"), o);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
