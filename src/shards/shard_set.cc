@@ -419,7 +419,18 @@ Result<std::vector<T>> gather(const std::vector<Database>& shards,
 }
 }  // namespace
 
-Result<std::uint64_t> ShardSet::count(const query::Node& q, const SegmentOptions& o) const {
+namespace {
+// `age` without SegmentOptions::as_of is computed on today: one today for every shard of a
+// call, not each shard's own (a call running across midnight UTC would otherwise mix dates).
+SegmentOptions one_today(const SegmentOptions& o) {
+  SegmentOptions out = o;
+  if (!out.as_of) out.as_of = detail::today_utc();
+  return out;
+}
+}  // namespace
+
+Result<std::uint64_t> ShardSet::count(const query::Node& q, const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::uint64_t>(impl_->shards, impl_->paths,
                                      [&](const ReadTxn& txn) { return txn.count(q, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -441,7 +452,8 @@ std::vector<CustomerId> merge_ids(std::vector<std::vector<CustomerId>>& parts) {
 }
 }  // namespace
 
-Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& o) const {
+Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::vector<CustomerId>>(impl_->shards, impl_->paths,
                                                [&](const ReadTxn& txn) { return txn.ids(q, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -449,7 +461,8 @@ Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const Segmen
 }
 
 Result<SegmentPage> ShardSet::page(const query::Node& q, std::size_t limit, CustomerId after,
-                                   const SegmentOptions& o) const {
+                                   const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<SegmentPage>(impl_->shards, impl_->paths,
                                    [&](const ReadTxn& txn) { return txn.page(q, limit, after, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -472,7 +485,8 @@ Result<SegmentPage> ShardSet::page(const query::Node& q, std::size_t limit, Cust
 }
 
 Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKey& by, std::size_t n,
-                                           const SegmentOptions& o) const {
+                                           const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   std::vector<std::string> custom;
   if (!by.builtin) custom.push_back(by.custom);
   auto want = declared_on_shard0(impl_->shards[0], custom);
@@ -492,7 +506,8 @@ Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKe
 }
 
 Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
-                                              const SegmentOptions& o) const {
+                                              const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::vector<GroupRow>>(impl_->shards, impl_->paths,
                                              [&](const ReadTxn& txn) { return txn.group(q, by, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -518,7 +533,8 @@ Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
 }
 
 Result<std::vector<ReportRow>> ShardSet::report(const query::Node& q, const ReportSpec& spec,
-                                                const SegmentOptions& o) const {
+                                                const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   std::vector<std::string> custom;
   for (const GroupKey& g : spec.by)
     if (!g.builtin) custom.push_back(g.custom);
