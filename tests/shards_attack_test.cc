@@ -355,4 +355,29 @@ BOOST_AUTO_TEST_CASE(cli_names_the_shard_of_a_damaged_record) {
   BOOST_TEST(contains(o.err, "shard 1 (" + paths[1].string() + ")"), o);
 }
 
+// A shard's placement is part of its file: rotating the data key of an encrypted shard (a
+// rewrite into a new file) keeps it, so the shards still open only in their order.
+BOOST_AUTO_TEST_CASE(placement_survives_data_key_rotation) {
+  TempDir dir;
+  const std::vector<fs::path> paths = {dir / "s0", dir / "s1"};
+  {
+    auto set = open_set(Mode::kEncrypted, paths);
+    for (CustomerId id : ids_on_every_shard(2, 2, 1)) must(set.insert_customer(plain(id)));
+  }
+  must(rotate_data_key(paths[1], fast(Mode::kEncrypted)));
+  // Read-only: nothing is recorded, so the answer is the rotated file's own placement.
+  Options ro = fast(Mode::kEncrypted);
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto swapped = sh::ShardSet::open(std::vector<fs::path>{paths[0], dir / "other", paths[1]}, ro);
+  BOOST_TEST_REQUIRE(!swapped.has_value());
+  BOOST_TEST(swapped.error().code() == ErrorCode::kIOError, swapped.error().to_string());  // "other"
+  auto alone = sh::ShardSet::open(std::vector<fs::path>{paths[1]}, ro);
+  BOOST_TEST_REQUIRE(!alone.has_value(), "the rotated shard forgot its place");
+  BOOST_TEST(alone.error().code() == ErrorCode::kFailedPrecondition);
+  BOOST_TEST(contains(alone.error().message(), "placed as shard 1 of 2"), alone.error().message());
+  auto set = open_set(Mode::kEncrypted, paths);
+  BOOST_TEST(must(set.count(all_customers())) == 4u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
