@@ -3,7 +3,9 @@
 // shards, pages walked across shard boundaries, ids at the edges of the id space, batches
 // with duplicate ids, groups present in only some shards; each compared with one database
 // holding everything where that makes sense.
+#include <atomic>
 #include <limits>
+#include <thread>
 
 #include "custdb/query.h"
 #include "custdb/shards.h"
@@ -378,6 +380,45 @@ BOOST_AUTO_TEST_CASE(placement_survives_data_key_rotation) {
   BOOST_TEST(contains(alone.error().message(), "placed as shard 1 of 2"), alone.error().message());
   auto set = open_set(Mode::kEncrypted, paths);
   BOOST_TEST(must(set.count(all_customers())) == 4u);
+}
+
+// Scatter-gather reports, ranks and pages while a writer adds customers and transactions
+// through the set: every answer succeeds and is well formed (ranks ordered, pages ascending,
+// report customers never fewer than an earlier report's).
+BOOST_AUTO_TEST_CASE(reads_during_writes) {
+  TempDir dir;
+  auto set = open_set(Mode::kPlain, {dir / "s0", dir / "s1", dir / "s2"});
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&, t] {
+      std::uint64_t last = 0;
+      while (!done.load()) {
+        auto rep = set.report(all_customers(), {{GroupBy::kTier}, {RankBy::kTotalAmount}});
+        auto rk = set.rank(all_customers(), RankBy::kTotalAmount, 5);
+        auto pg = set.page(all_customers(), 7, static_cast<CustomerId>(t * 50));
+        if (!rep || !rk || !pg) {
+          ++failures;
+          continue;
+        }
+        std::uint64_t n = 0;
+        for (const auto& row : *rep) n += row.customers;
+        if (n < last) ++failures;
+        last = n;
+        for (std::size_t i = 1; i < rk->size(); ++i)
+          if ((*rk)[i - 1].value < (*rk)[i].value) ++failures;
+        if (!std::is_sorted(pg->ids.begin(), pg->ids.end()) || pg->ids.size() > 7) ++failures;
+      }
+    });
+  for (CustomerId id = 1; id <= 150; ++id) {
+    must(set.insert_customer(plain(id)));
+    must(set.add_transaction(sample_txn(id, static_cast<std::int64_t>(id % 13) * 100, "2025-02-01T00:00:00Z")));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(must(set.count(all_customers())) == 150u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
