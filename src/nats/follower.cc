@@ -260,8 +260,8 @@ Result<FollowReport> Follower::follow_once() {
   const std::int64_t fetch_ms =
       std::clamp<std::int64_t>(m.opt.connect.connect_timeout.count() / 4, 50, 1000);
   while (!m.stop.load()) {
-    const auto deadline =
-        failing_since.value_or(clock::now()) + m.opt.connect.connect_timeout;
+    const auto attempt = clock::now();
+    const auto deadline = failing_since.value_or(attempt) + m.opt.connect.connect_timeout;
     Status st = m.connect(deadline);
     if (st && !m.client->wait_connected(deadline, m.stop))
       st = make_error(ErrorCode::kIOError, "NATS server " + m.opt.connect.url + ": connection lost");
@@ -282,7 +282,7 @@ Result<FollowReport> Follower::follow_once() {
     if (!got) {
       if (!transport_error(got.error())) return tl::unexpected(got.error());
       m.drop_subscription();
-      if (!failing_since) failing_since = clock::now();
+      if (!failing_since) failing_since = attempt;
       if (clock::now() >= *failing_since + m.opt.connect.connect_timeout)
         return tl::unexpected(got.error());
       detail::nap(m.opt.connect.reconnect_wait, m.stop);

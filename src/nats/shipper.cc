@@ -148,19 +148,27 @@ struct Shipper::Impl {
       natsMsgList_Destroy(&pending);
   }
 
+  // Once per connection: the stream exists (or is created) and covers this feed; then the
+  // consumer is registered (at `shipped`), so a failed first attempt (a wrong stream name)
+  // leaves no consumer behind to hold back truncation.
+  Status prepare() {
+    if (stream_checked) return {};
+    if (auto st = client->ensure_stream(opt.create_stream,
+                                        wire::feed_filter(opt.connect.subject_prefix, feed_name));
+        !st)
+      return st;
+    if (auto st = feed::register_consumer(db, consumer, shipped); !st) return st;
+    stream_checked = true;
+    return {};
+  }
+
   // Ships one batch (at most max_entries_per_batch entries after the cursor). Returns the
   // number of entries shipped: 0 when there was nothing to ship.
   Result<std::size_t> ship_batch(ShipReport& report) {
+    if (auto st = prepare(); !st) return tl::unexpected(st.error());
     auto entries = feed::read(db, shipped, std::max<std::size_t>(opt.max_entries_per_batch, 1));
     if (!entries) return tl::unexpected(entries.error());
     if (entries->empty()) return 0;
-    if (!stream_checked) {
-      if (auto st = client->ensure_stream(opt.create_stream,
-                                          wire::feed_filter(opt.connect.subject_prefix, feed_name));
-          !st)
-        return tl::unexpected(st.error());
-      stream_checked = true;
-    }
     const std::string& prefix = opt.connect.subject_prefix;
     std::vector<wire::Message> parts, markers;
     for (const feed::Entry& e : *entries) {
@@ -234,13 +242,9 @@ Result<std::unique_ptr<Shipper>> Shipper::create(Database& db, const ShipperOpti
   impl->feed_name = status->name;
   impl->consumer = "ship:" + options.connect.stream;
   // A new shipper starts at the oldest entry kept: a replica seeded from an older backup can
-  // still catch up. An existing one keeps its cursor (register changes nothing then).
-  const feed::Seq start = status->first > 0 ? status->first - 1 : status->last;
-  if (auto st = feed::register_consumer(db, impl->consumer, start); !st)
-    return tl::unexpected(st.error());
-  auto after = feed::status(db);
-  if (!after) return tl::unexpected(after.error());
-  for (const feed::Consumer& c : after->consumers)
+  // still catch up. An existing one keeps its cursor. (Registered once the stream is known.)
+  impl->shipped = status->first > 0 ? status->first - 1 : status->last;
+  for (const feed::Consumer& c : status->consumers)
     if (c.name == impl->consumer) impl->shipped = c.acked;
   return std::unique_ptr<Shipper>(new Shipper(std::move(impl)));
 }
@@ -253,22 +257,24 @@ Result<ShipReport> Shipper::ship_once() {
   if (!target) return tl::unexpected(target.error());
   using clock = std::chrono::steady_clock;
   std::optional<clock::time_point> failing_since;
-  Error last_error(ErrorCode::kIOError, "");
-  while (m.shipped < *target && !m.stop.load()) {
-    const auto deadline = failing_since.value_or(clock::now()) + m.opt.connect.connect_timeout;
+  bool reached = false;  // the server is reached even when there is nothing to ship
+  while ((!reached || m.shipped < *target) && !m.stop.load()) {
+    const auto attempt = clock::now();
+    const auto deadline = failing_since.value_or(attempt) + m.opt.connect.connect_timeout;
     Status st = m.connect(deadline);
     if (st && !m.client->wait_connected(deadline, m.stop))
       st = make_error(ErrorCode::kIOError,
                       "NATS server " + m.opt.connect.url + ": connection lost");
     Result<std::size_t> n = st ? m.ship_batch(report) : Result<std::size_t>(tl::unexpected(st.error()));
-    if (n && *n == 0) break;  // the feed holds nothing more (truncated meanwhile?)
+    if (n) reached = true;
+    if (n && *n == 0) break;  // the feed holds nothing more
     if (n) {
       failing_since.reset();
       continue;
     }
     if (!transport_error(n.error())) return tl::unexpected(n.error());
     m.stream_checked = false;
-    if (!failing_since) failing_since = clock::now();
+    if (!failing_since) failing_since = attempt;
     if (clock::now() >= *failing_since + m.opt.connect.connect_timeout)
       return tl::unexpected(n.error());
     detail::nap(m.opt.connect.reconnect_wait, m.stop);
