@@ -10,9 +10,6 @@ FeedScope::FeedScope(TxnState& st, std::string_view, CustomerId) : st_(&st) {}
 FeedScope::~FeedScope() = default;
 void feed_bit(TxnState&, std::string_view, CustomerId, bool) {}
 Status feed_erasure(DatabaseImpl&, TxnState&, CustomerId, EraseMode) { return {}; }
-Status replay_erasure(DatabaseImpl&, TxnState&, CustomerId, EraseMode, Timestamp) {
-  return make_error(ErrorCode::kUnsupported, "replay_erasure is not built yet");
-}
 
 }  // namespace custdb::detail
 
