@@ -358,11 +358,20 @@ Status replay_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mo
                       "feed: the replica lacks customer " + std::to_string(id) +
                           " (its changes were purged by a keep-ledger erasure before this "
                           "replica applied them): re-seed the replica from a backup");
-  // kFull of a customer the replica never received: nothing of it is here but what is keyed
-  // by its id; the journal entry makes the journals equal.
+  // kFull of a customer the replica never received: nothing of it is here but what other
+  // customers' parts wrote about it (a relationship from another customer to it, recorded in
+  // that customer's part) and what is keyed by its id; the journal entry makes the journals
+  // equal.
+  auto rels = d.relationships_of(st, id);
+  if (!rels) return tl::unexpected(rels.error());
+  for (const auto& r : *rels) {
+    auto done = d.remove_relationship(st, r.id);
+    if (!done) return tl::unexpected(done.error());
+  }
   if (auto s = delete_prefixed(d, st, d.tables().rule_moves, id, "rule moves"); !s) return s;
   if (auto s = delete_prefixed(d, st, d.tables().consent_history, id, "consent history"); !s)
     return s;
+  if (auto s = d.flush_postings(st); !s) return s;
   return append_journal(d, st, id, mode);
 }
 
