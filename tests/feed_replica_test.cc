@@ -5,6 +5,7 @@
 // random writes of every kind (tests/feed_harness.h), the replica random batch sizes with
 // redelivered duplicates. Both storage modes.
 #include "feed_harness.h"
+#include "util/coding.h"
 
 namespace custdb::test {
 namespace {
@@ -165,6 +166,137 @@ BOOST_DATA_TEST_CASE(segment_bits_and_empty_chunks, kModes, mode) {
   auto res = must(feed::apply(*t.replica, t.name, all));
   BOOST_TEST(res.applied == 0u);
   BOOST_TEST(state(*t.replica) == state(t.primary));
+}
+
+// Rotation of the data key keeps the feed: same seqs, parts, tables and customers, every
+// part sealed again under the new key (check opens them all), later entries continue the
+// seqs; a replica of the old key cannot open the new parts, and one seeded from a backup of
+// the rotated file follows it.
+BOOST_AUTO_TEST_CASE(rotation_reseals_the_feed) {
+  TempDir dir;
+  const Mode mode = Mode::kEncrypted;
+  std::vector<feed::Entry> before;
+  feed::Seq last = 0;
+  std::string name;
+  {
+    Database primary = open_db(mode, dir / "primary");
+    must(feed::enable(primary, {"pri", 100000}));
+    name = must(feed::status(primary)).name;
+    Workload w(primary, 11, dir.path());
+    for (int i = 0; i < 30; ++i) w.step();
+    must(primary.backup(dir / "old_replica"));
+    for (int i = 0; i < 5; ++i) w.step();
+    before = must(feed::read(primary, 0, 1'000'000));
+    last = must(feed::status(primary)).last;
+    require_clean(primary, "primary");
+  }
+  must(rotate_data_key(dir / "primary", options_for(mode)));
+  Database primary = open_db(mode, dir / "primary");
+  require_clean(primary, "rotated primary");
+  const auto check = must(primary.check());
+  BOOST_TEST(check.feed_entries == before.size());
+  BOOST_TEST(must(feed::status(primary)).last == last);
+  BOOST_TEST(must(feed::status(primary)).name == name);
+  auto after = must(feed::read(primary, 0, 1'000'000));
+  BOOST_TEST_REQUIRE(after.size() == before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    BOOST_TEST(after[i].seq == before[i].seq);
+    BOOST_TEST(after[i].part_count == before[i].part_count);
+    BOOST_TEST(after[i].committed_at == before[i].committed_at);
+    BOOST_TEST_REQUIRE(after[i].parts.size() == before[i].parts.size());
+    for (std::size_t p = 0; p < after[i].parts.size(); ++p) {
+      BOOST_TEST(after[i].parts[p].table == before[i].parts[p].table);
+      BOOST_TEST(after[i].parts[p].customer == before[i].parts[p].customer);
+      BOOST_TEST(after[i].parts[p].payload != before[i].parts[p].payload);  // sealed again
+    }
+  }
+  Workload w(primary, 12, dir.path());
+  must(primary.insert_customer(w.new_customer()));
+  BOOST_TEST(must(feed::status(primary)).last == last + 1);
+  // A replica of the old key: the rotated parts do not open.
+  {
+    Database old = open_db(mode, dir / "old_replica");
+    const feed::Seq from = must(feed::status(old)).last;
+    auto entries = must(feed::read(primary, from, 1'000'000));
+    auto res = feed::apply(old, name, entries);
+    BOOST_TEST_REQUIRE(!res.has_value());
+    BOOST_TEST((res.error().code() == ErrorCode::kCorruption ||
+                res.error().code() == ErrorCode::kAuthentication),
+               res.error().to_string());
+  }
+  // A replica seeded from the rotated file follows it.
+  must(primary.backup(dir / "new_replica"));
+  Database replica = open_db(mode, dir / "new_replica");
+  feed::Seq rlast = must(feed::status(replica)).last;
+  for (int i = 0; i < 10; ++i) w.step();
+  for (;;) {
+    auto entries = must(feed::read(primary, rlast, 4));
+    if (entries.empty()) break;
+    auto res = must(feed::apply(replica, name, entries));
+    rlast = res.last;
+    if (res.erased) must(replica.scrub());
+  }
+  BOOST_TEST(state(replica) == state(primary), first_difference(state(primary), state(replica)));
+}
+
+// check reads the feed tables: a part that does not open, a gap in the seqs and a consumer
+// past the last entry are each reported.
+BOOST_DATA_TEST_CASE(check_reports_feed_damage, kModes, mode) {
+  TempDir dir;
+  Database primary = open_db(mode, dir / "primary");
+  must(feed::enable(primary, {"pri", 100000}));
+  Workload w(primary, 21, dir.path());
+  for (int i = 0; i < 8; ++i) w.step();
+  must(feed::register_consumer(primary, "c1", 1));
+  require_clean(primary, "primary");
+  const auto clean = must(primary.check());
+  const feed::Seq last = must(feed::status(primary)).last;
+  BOOST_TEST(clean.feed_entries == last);
+  BOOST_TEST(clean.feed_consumers == 1u);
+  BOOST_TEST(clean.feed_rows > clean.feed_entries);
+  auto damage = [&](storage::Table detail::DatabaseImpl::Tables::*table, std::string key,
+                    std::string value) {
+    detail::DatabaseImpl& d = Database::Impl::of(primary);
+    must(d.write_retrying([&](detail::TxnState& st) -> Status {
+      return storage::put(st.txn, d.tables().*table, coding::as_bytes(key), coding::as_bytes(value),
+                          storage::Put::kOverwrite, "test damage");
+    }));
+  };
+  auto problems = [&](const char* where) {
+    int n = 0;
+    for (const auto& p : must(primary.check()).problems) n += p.where == where;
+    return n;
+  };
+  // A part of entry 2 whose payload is flipped.
+  {
+    detail::DatabaseImpl& d = Database::Impl::of(primary);
+    auto st = must(d.begin(false));
+    std::string key = coding::be64(2) + std::string(4, '\0'), value;
+    auto v = storage::get(st->txn, d.tables().feed, coding::as_bytes(key));
+    BOOST_TEST_REQUIRE((v && *v));
+    value = std::string(coding::as_view(**v));
+    st.reset();
+    value.back() ^= 0x40;
+    damage(&detail::DatabaseImpl::Tables::feed, key, value);
+  }
+  BOOST_TEST(problems("feed") == 1);
+  // An entry past a gap.
+  damage(&detail::DatabaseImpl::Tables::feed, coding::be64(last + 3) + std::string(4, '\xFF'),
+         std::string(17, '\0'));
+  BOOST_TEST(problems("feed") >= 2);
+  // A consumer past the last entry.
+  {
+    detail::DatabaseImpl& d = Database::Impl::of(primary);
+    auto st = must(d.begin(false));
+    auto v = storage::get(st->txn, d.tables().feed_consumers, coding::as_bytes(std::string("c1")));
+    BOOST_TEST_REQUIRE((v && *v));
+    std::string value(coding::as_view(**v));
+    st.reset();
+    const std::string acked = coding::be64(last + 100);
+    value.replace(1, 8, acked);
+    damage(&detail::DatabaseImpl::Tables::feed_consumers, "c1", value);
+  }
+  BOOST_TEST(problems("feed_consumers") == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
