@@ -65,8 +65,11 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
   natsMsg_Destroy(msg);
 }
 
-// kIOError: the transport failed, retry after reconnecting. Anything else is the database's.
-bool transport_error(const Error& e) { return e.code() == ErrorCode::kIOError; }
+// Worth retrying: the transport failed (kIOError: reconnect and ship the batch again), or
+// the database's write lock was busy past its timeout (a writer holding it long).
+bool transient(const Error& e) {
+  return e.code() == ErrorCode::kIOError || e.code() == ErrorCode::kBusy;
+}
 
 }  // namespace
 
@@ -272,7 +275,7 @@ Result<ShipReport> Shipper::ship_once() {
       failing_since.reset();
       continue;
     }
-    if (!transport_error(n.error())) return tl::unexpected(n.error());
+    if (!transient(n.error())) return tl::unexpected(n.error());
     m.stream_checked = false;
     if (!failing_since) failing_since = attempt;
     if (clock::now() >= *failing_since + m.opt.connect.connect_timeout)
@@ -303,7 +306,7 @@ Result<ShipReport> Shipper::run(const std::function<void(const ShipReport&)>& pr
     }
     auto n = m.ship_batch(report);
     if (!n) {
-      if (!transport_error(n.error())) return tl::unexpected(n.error());
+      if (!transient(n.error())) return tl::unexpected(n.error());
       m.stream_checked = false;
       detail::nap(m.opt.connect.reconnect_wait, m.stop);
       continue;
