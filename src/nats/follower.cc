@@ -274,6 +274,7 @@ Result<FollowReport> Follower::follow_once() {
       if (state) target = state->last_seq;
       else st = tl::unexpected(state.error());
     }
+    if (st && m.assembler->consumed() == *target) break;  // nothing newer in the stream
     if (st && !m.sub) st = m.subscribe();
     Result<int> got = st ? m.fetch(fetch_ms) : Result<int>(tl::unexpected(st.error()));
     if (got && *got == 0 && m.assembler->consumed() < *target) {
