@@ -607,6 +607,50 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_mid_ship,
   BOOST_TEST(export_all(replica) == export_all(pair.primary()));
 }
 
+BOOST_AUTO_TEST_CASE(shipper_and_follower_run_through_a_server_restart,
+                     *utf::precondition(nats_server_available)) {
+  // Both long-running forms at once, the way `custdb feed ship` and `custdb feed follow` run:
+  // writes go on, the server is SIGKILLed and restarted, and the replica catches up.
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  auto so = ship_options(server);
+  so.max_entries_per_batch = 4;
+  auto shipper = must(nats::Shipper::create(pair.primary(), so));
+  Database replica = pair.open_replica();
+  auto fo = follow_options(server);
+  fo.max_entries_per_txn = 3;
+  auto follower = must(nats::Follower::create(replica, fo));
+  Result<nats::ShipReport> shipped = nats::ShipReport{};
+  Result<nats::FollowReport> followed = nats::FollowReport{};
+  std::thread ship_thread([&] { shipped = shipper->run(); });
+  std::thread follow_thread([&] { followed = follower->run(); });
+  auto applied = [&] { return must(feed::status(replica)).last; };
+  auto wait_for = [&](feed::Seq seq) {
+    for (int i = 0; i < 1500 && applied() < seq; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return applied();
+  };
+  pair.write(6);
+  BOOST_TEST(wait_for(pair.last()) == pair.last());
+  server.kill();
+  pair.write(4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  server.start();
+  pair.write(3);
+  BOOST_TEST(wait_for(pair.last()) == pair.last());
+  shipper->stop();
+  follower->stop();
+  ship_thread.join();
+  follow_thread.join();
+  BOOST_TEST_REQUIRE(shipped.has_value(), (shipped ? "" : shipped.error().to_string()));
+  BOOST_TEST_REQUIRE(followed.has_value(), (followed ? "" : followed.error().to_string()));
+  BOOST_TEST(shipped->lag() == 0u);
+  BOOST_TEST(followed->applied == pair.last());
+  BOOST_TEST(followed->entries == pair.last() - pair.seed);  // none twice, none skipped
+  BOOST_TEST(export_all(replica) == export_all(pair.primary()));
+  require_clean(replica);
+}
+
 BOOST_DATA_TEST_CASE(erasure_purges_stream_and_reaches_replicas, kModes, mode) {
   if (nats_server_path().empty()) {
     BOOST_TEST_MESSAGE("nats-server not found: skipped");
