@@ -651,6 +651,39 @@ BOOST_AUTO_TEST_CASE(shipper_and_follower_run_through_a_server_restart,
   require_clean(replica);
 }
 
+BOOST_AUTO_TEST_CASE(keep_ledger_erasure_keeps_later_changes,
+                     *utf::precondition(nats_server_available)) {
+  // A keep-ledger erasure keeps the customer: a transaction booked after it, shipped in the
+  // same ship_once, must survive the purge (which takes only what came before the erasure).
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  pair.write(4);
+  const CustomerId victim = pair.ids[4];
+  ship_once(pair.primary(), server);
+  {
+    Database replica = pair.open_replica();
+    follow_once(replica, server);
+  }
+  must(pair.primary().erase_customer(victim, EraseMode::kKeepLedger));
+  must(pair.primary().add_transaction(sample_txn(victim, 4242, "2024-05-01T09:00:00Z")));
+  pair.write(1);
+  auto sr = ship_once(pair.primary(), server);
+  BOOST_TEST(sr.purges == 1u);
+  RawNats raw(server.url());
+  std::size_t erasure_marker = 0, later = 0;
+  for (auto& [seq, m] : raw.all("FEED")) {
+    if (m.header("Custdb-Erased")) erasure_marker = seq;
+    if (m.subject == "custdb.prim.transactions." + std::to_string(victim)) later = seq;
+  }
+  BOOST_TEST(erasure_marker > 0u);
+  BOOST_TEST(later > erasure_marker);  // the later transaction's part is still there
+  Database replica = pair.open_replica();
+  auto r = follow_once(replica, server);
+  BOOST_TEST(r.applied == pair.last());
+  BOOST_TEST(export_all(replica) == export_all(pair.primary()));
+  require_clean(replica);
+}
+
 BOOST_DATA_TEST_CASE(erasure_purges_stream_and_reaches_replicas, kModes, mode) {
   if (nats_server_path().empty()) {
     BOOST_TEST_MESSAGE("nats-server not found: skipped");
