@@ -684,6 +684,27 @@ BOOST_AUTO_TEST_CASE(keep_ledger_erasure_keeps_later_changes,
   require_clean(replica);
 }
 
+BOOST_AUTO_TEST_CASE(follower_reports_a_gap, *utf::precondition(nats_server_available)) {
+  // The replica's seed is older than what the stream holds (the primary truncated its feed
+  // before the first ship): follow_once must say so, not apply later entries.
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  pair.write(3);
+  feed::FeedOptions fo;
+  fo.keep_last = 1;
+  must(feed::enable(pair.primary(), fo));  // already on: updates keep_last
+  must(feed::register_consumer(pair.primary(), "everything-read"));
+  BOOST_TEST(must(feed::truncate(pair.primary())) > 0u);
+  ship_once(pair.primary(), server);
+  Database replica = pair.open_replica();
+  auto follower = must(nats::Follower::create(replica, follow_options(server)));
+  auto r = follower->follow_once();
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kFailedPrecondition));
+  BOOST_TEST(contains(r.error().message(), "gap"), r.error().message());
+  BOOST_TEST(must(feed::status(replica)).last == pair.seed);  // nothing applied
+}
+
 BOOST_DATA_TEST_CASE(erasure_purges_stream_and_reaches_replicas, kModes, mode) {
   if (nats_server_path().empty()) {
     BOOST_TEST_MESSAGE("nats-server not found: skipped");
