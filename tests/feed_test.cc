@@ -14,6 +14,7 @@
 #include "engine/db_impl.h"
 #include "engine/feed_record.h"
 #include "codec/record_codec.h"
+#include "util/coding.h"
 #include "test_util.h"
 
 namespace custdb::test {
@@ -304,6 +305,44 @@ BOOST_DATA_TEST_CASE(replica_applies_entries, kModes, m) {
   BOOST_TEST(static_cast<int>(must(cf::status(replica)).role) ==
              static_cast<int>(cf::Role::kNone));
   must(replica.insert_customer(sample_customer(99)));
+}
+
+// Encrypted: the first apply raises the replica's nonce epoch into [2^31, 2^32 - 2^24), before
+// the handle seals anything; a handle that sealed already must be reopened first.
+BOOST_AUTO_TEST_CASE(encrypted_replica_moves_its_nonce_epochs) {
+  TempDir dir;
+  Database primary = open_db(Mode::kEncrypted, dir / "primary");
+  must(cf::enable(primary, {"main", 100}));
+  must(primary.insert_customer(sample_customer(1)));
+  must(primary.backup(dir / "r1"));
+  must(primary.backup(dir / "r2"));
+  must(primary.insert_customer(sample_customer(2)));
+  auto entries = read_all(primary, 2);
+  BOOST_TEST_REQUIRE(entries.size() == 1u);
+  auto epoch_of = [](Database& db) {
+    detail::DatabaseImpl& d = Database::Impl::of(db);
+    auto st = must(d.begin(false));
+    auto v = must(d.get(*st, d.tables().meta, coding::as_bytes(detail::kEpochKey)));
+    BOOST_TEST_REQUIRE(v.has_value());
+    BOOST_TEST_REQUIRE(v->size() == 4u);
+    return coding::get_u32(v->data());
+  };
+  {
+    Database r1 = open_db(Mode::kEncrypted, dir / "r1");
+    BOOST_TEST(epoch_of(r1) < 0x80000000u);
+    must(cf::apply(r1, "main", entries));
+    const auto e = epoch_of(r1);
+    BOOST_TEST(e >= 0x80000000u);
+    BOOST_TEST(e < 0xFF000000u + 2u);
+  }
+  {
+    Database r2 = open_db(Mode::kEncrypted, dir / "r2");
+    must(r2.insert_customer(sample_customer(3)));  // still a copy of a primary: it seals
+    auto refused = cf::apply(r2, "main", entries);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(refused.error().code() == ErrorCode::kFailedPrecondition);
+    BOOST_TEST(contains(refused.error().message(), "reopen the replica"));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(new_empty_replica_follows_a_feed_from_entry_one) {
