@@ -5,6 +5,20 @@
 // customer survives there, and record the erasure in the journal (table erasures) and the
 // audit trail, in the same transaction. The bytes the transaction frees are zeroed by
 // Database::scrub (scrub.cc) after the commit.
+//
+// The change feed (custdb/feed.h, "Erasure"). The data-destroying part (destroy_customer:
+// records, indexes, segment bits, journal entry) runs under FeedSuspend and travels as one
+// erasure op (feed_erasure, which also purges the customer's earlier parts); the pruned
+// encrypted-mode meta and the audit entry are recorded raw after it. A replica runs the same
+// destroy_customer at the primary's transaction time (replay_erasure) and so ends equal when it
+// had applied the customer's changes. One that had not (they were purged before it applied
+// them): a full erasure still ends equal (nothing of the customer reached it but relationships
+// other customers' parts named, which replay removes); a keep-ledger erasure cannot give it the
+// ledger it never received, so the primary records a fingerprint of the ledger (meta
+// erasure.check, never left stored) and replay refuses with kFailedPrecondition "re-seed the
+// replica from a backup" when the replica's ledger differs. Not detected: an amendment that
+// moved a transaction to the erased customer while the replica lagged (that transaction's
+// record travelled in the erased customer's purged part).
 #include <algorithm>
 
 #include "custdb/privacy.h"
