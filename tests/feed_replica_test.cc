@@ -113,6 +113,7 @@ void run(Mode mode, std::uint32_t seed, int before_backup, int ops) {
   std::mt19937 r(seed);
   for (int i = 0; i < ops; ++i) {
     const std::string op = w.step();
+    if (op.starts_with("scores")) BOOST_TEST_MESSAGE(op);
     BOOST_TEST_CONTEXT("op " << i << " " << op) {
       t.snapshot();
       t.forget_purged();
@@ -138,6 +139,18 @@ void run(Mode mode, std::uint32_t seed, int before_backup, int ops) {
   std::string did;
   for (const auto& [c, n] : commands) did += c + "=" + std::to_string(n) + " ";
   const auto counts = must(must(t.primary.begin_read()).counts());
+  int scored = 0, moved = 0, with_attrs = 0;
+  {
+    auto view = must(t.primary.begin_read());
+    must(view.for_each_customer([&](const Customer& c) {
+      scored += c.scores.has_value();
+      moved += !must(view.rule_moves(c.id)).empty();
+      with_attrs += !c.attributes.empty();
+      return true;
+    }));
+  }
+  BOOST_TEST_MESSAGE("scored " << scored << ", moved by rules " << moved << ", with attributes "
+                               << with_attrs);
   BOOST_TEST_MESSAGE("audit: " << did << "; customers " << counts.customers << ", transactions "
                                << counts.transactions << ", relationships " << counts.relationships << ", holdings " << counts.holdings);
 }
