@@ -171,6 +171,45 @@ BOOST_DATA_TEST_CASE(replica_must_be_a_copy_of_the_primary, kModes, mode) {
   require_clean(copy);
 }
 
+// `feed disable` then `feed enable` on the primary: the changes made while the feed was off
+// are in no entry, so a replica that applied the old feed must not carry on with the new one
+// as if nothing were missing (it would silently lack them). The new feed's first seq leaves a
+// gap after the old one's last: the replica is refused ("gap", re-seed from a backup), while
+// a replica seeded after the new enable follows it.
+BOOST_DATA_TEST_CASE(reenabled_feed_is_a_gap_for_old_replicas, kModes, mode) {
+  TempDir dir;
+  Database primary = open_db(mode, dir / "primary");
+  must(feed::enable(primary, {"prim", 10000}));
+  write_some(primary, 1, 2);
+  must(primary.backup(dir / "replica"));
+  Database replica = open_db(mode, dir / "replica");
+  must(feed::apply(replica, "prim", must(feed::read(primary, 0, 1000))));
+  BOOST_TEST_REQUIRE(export_all(replica) == export_all(primary));
+  const feed::Seq old_last = last_of(primary);
+
+  must(feed::disable(primary));
+  write_some(primary, 10, 1);  // in no entry
+  must(feed::enable(primary, {"prim", 10000}));
+  write_some(primary, 20, 1);
+  auto fresh = must(feed::read(primary, must(feed::status(primary)).first - 1, 1000));
+  BOOST_TEST_REQUIRE(!fresh.empty());
+  auto r = feed::apply(replica, "prim", fresh);
+  const bool refused = !r.has_value();
+  BOOST_TEST(refused, "the replica at " << old_last << " applied the re-enabled feed from "
+                                        << fresh.front().seq << " and silently lacks a customer");
+  if (refused)
+    BOOST_TEST((r.error().code() == ErrorCode::kFailedPrecondition), r.error().to_string());
+  BOOST_TEST(must(feed::status(replica)).last == old_last);
+
+  // A replica seeded after the new enable follows it.
+  must(primary.backup(dir / "late"));
+  write_some(primary, 30, 1);
+  Database late = open_db(mode, dir / "late");
+  must(feed::apply(late, "prim",
+                   must(feed::read(primary, must(feed::status(primary)).first - 1, 1000))));
+  BOOST_TEST(export_all(late) == export_all(primary));
+}
+
 // Hostile messages on the feed's subjects for the next entry: a part with a garbage payload,
 // headers that do not parse, a marker far ahead. The follower refuses each with an error and
 // the replica is left exactly as it was (nothing applied, position unchanged).

@@ -213,6 +213,10 @@ Status enable(Database& db, const FeedOptions& options) {
       s.name = options.name;
     }
     s.keep_last = options.keep_last;
+    // After a disable, the changes made while the feed was off are in no entry: the new feed
+    // starts one seq beyond the old one's last, so a replica of the old feed meets a gap
+    // (re-seed from a backup) instead of carrying on silently without them.
+    if (s.last > 0) s.last += 1;
     s.floor = s.last;  // nothing before this enable is in the feed
     s.source.clear();
     if (auto p = detail::store_feed_state(d, st, s); !p) return p;
