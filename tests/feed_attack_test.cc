@@ -5,7 +5,10 @@
 // defect not fixed yet (see its comment).
 #include <nats/nats.h>
 
+#include <atomic>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "custdb/feed.h"
 #include "custdb/io.h"
@@ -243,6 +246,40 @@ BOOST_DATA_TEST_CASE(hostile_messages_refused_nothing_applied, kModes, mode) {
   BOOST_TEST(after.source == status_before.source);
   BOOST_TEST(export_all(*t.replica) == export_before);
   require_clean(*t.replica);
+}
+
+// A running follower (custdb feed follow without --once) on a stream that holds a later
+// entry's marker but never the next entry (a forged marker far ahead, or entries the stream
+// lost) reports the gap as follow_once does, instead of waiting forever while it buffers every
+// later message. (Before the fix run() never returned.)
+BOOST_AUTO_TEST_CASE(running_follower_reports_a_gap) {
+  if (nats_server_path().empty()) return;
+  Setup t(Mode::kPlain);
+  write_some(t.primary, 10, 2);
+  t.ship();
+  must(t.follow());
+  publish(t.server.url(), marker(last_of(t.primary) + 50, 0));
+  nats::FollowerOptions o;
+  o.connect = t.connect();
+  o.connect.connect_timeout = std::chrono::milliseconds(1000);
+  o.feed_name = "prim";
+  auto f = must(nats::Follower::create(*t.replica, o));
+  std::atomic<bool> done{false};
+  std::optional<Result<nats::FollowReport>> result;
+  std::thread runner([&] {
+    result.emplace(f->run());
+    done = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!done && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const bool returned = done.load();
+  if (!returned) f->stop();
+  runner.join();
+  BOOST_TEST_REQUIRE(returned, "run() still waiting after 15 s on a stream with a gap");
+  BOOST_TEST_REQUIRE(!result->has_value());
+  BOOST_TEST((result->error().code() == ErrorCode::kFailedPrecondition), result->error().to_string());
+  BOOST_TEST(result->error().message().find("gap") != std::string::npos);
 }
 
 // DEFECT (not fixed): a commit marker published by a third party for the next seq before the
