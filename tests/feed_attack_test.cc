@@ -282,15 +282,54 @@ BOOST_AUTO_TEST_CASE(running_follower_reports_a_gap) {
   BOOST_TEST(result->error().message().find("gap") != std::string::npos);
 }
 
-// DEFECT (not fixed): a commit marker published by a third party for the next seq before the
-// shipper publishes that entry makes the follower apply the entry without any of its parts
-// (missing parts are legitimate after an erasure purge, so it cannot tell), advance past it,
-// and drop the real parts when they arrive as copies of an applied entry; the server also
-// drops the shipper's real marker as a duplicate of the forged Nats-Msg-Id. The replica then
-// silently lacks the entry's changes and follow_once reports success. Markers are not
-// authenticated (not even in encrypted mode), so a fix needs a wire change: e.g. a sealed
-// marker payload binding (feed, seq, part_count, the part numbers present) or the follower
-// refusing an incomplete entry unless a later erasure marker explains it.
+// A third party that publishes under the Nats-Msg-Id of an entry not shipped yet makes the
+// server drop the real message as a duplicate, forever within the duplicate window. The
+// shipper checks what the stream keeps under each id it was told is a duplicate and fails with
+// kCorruption naming the message, instead of reporting the entry shipped. (Before the fix
+// ship_once succeeded and the stream never held the real part.) A genuine duplicate (the same
+// batch shipped again after a lost cursor) still passes.
+BOOST_AUTO_TEST_CASE(shipper_detects_a_forged_msg_id) {
+  if (nats_server_path().empty()) return;
+  Setup t(Mode::kPlain);
+  t.ship();
+  const feed::Seq next = last_of(t.primary) + 1;
+  publish(t.server.url(), part(next, 0, "forged"));
+  write_some(t.primary, 60, 1);
+  nats::ShipperOptions o;
+  o.connect = t.connect();
+  auto shipper = must(nats::Shipper::create(t.primary, o));
+  auto r = shipper->ship_once();
+  BOOST_TEST_REQUIRE(!r.has_value(), "shipped over a forged Nats-Msg-Id");
+  BOOST_TEST((r.error().code() == ErrorCode::kCorruption), r.error().to_string());
+  BOOST_TEST(r.error().message().find("prim:" + std::to_string(next) + ":0") != std::string::npos,
+             r.error().message());
+  // Its cursor did not move past the entry.
+  for (const auto& c : must(feed::status(t.primary)).consumers)
+    if (c.name == "ship:FEED") BOOST_TEST(c.acked < next);
+
+  // Genuine duplicates: a second stream shipped twice from a lost cursor.
+  Setup u(Mode::kEncrypted);
+  write_some(u.primary, 70, 2);
+  u.ship();
+  must(feed::remove_consumer(u.primary, "ship:FEED"));
+  must(feed::register_consumer(u.primary, "ship:FEED", 0));
+  u.ship();
+  must(u.follow());
+  BOOST_TEST(export_all(*u.replica) == export_all(u.primary));
+}
+
+// DEFECT (not fixed in the follower): a commit marker published by a third party for the next
+// seq before the shipper publishes that entry makes the follower apply the entry without any
+// of its parts (missing parts are legitimate after an erasure purge, so it cannot tell),
+// advance past it, and drop the real parts when they arrive as copies of an applied entry; the
+// server also drops the shipper's real marker as a duplicate of the forged Nats-Msg-Id. The
+// replica then lacks the entry's changes and follow_once reports success. Since
+// shipper_detects_a_forged_msg_id's fix the shipper at least fails loudly (kCorruption) when
+// the forged marker took its Nats-Msg-Id; a marker without that header is not even seen by
+// the shipper. Markers are not authenticated (not even in encrypted mode), so a follower-side
+// fix needs a wire change: e.g. a sealed marker payload binding (feed, seq, part_count, the
+// part numbers present), or refusing an incomplete entry unless a later erasure marker
+// explains it.
 BOOST_AUTO_TEST_CASE(forged_marker_before_parts_loses_an_entry, *utf::expected_failures(1)) {
   if (nats_server_path().empty()) return;
   Setup t(Mode::kPlain);
@@ -301,7 +340,10 @@ BOOST_AUTO_TEST_CASE(forged_marker_before_parts_loses_an_entry, *utf::expected_f
   auto early = t.follow();  // the follower runs before the shipper's next batch
   write_some(t.primary, 50, 1);
   BOOST_TEST_REQUIRE(last_of(t.primary) >= next);
-  t.ship();
+  nats::ShipperOptions o;
+  o.connect = t.connect();
+  auto shipped = must(nats::Shipper::create(t.primary, o))->ship_once();
+  BOOST_TEST(!shipped.has_value(), "the shipper did not notice the forged marker");
   auto late = t.follow();
   const bool refused = !early.has_value() || !late.has_value();
   BOOST_TEST((refused || export_all(*t.replica) == export_all(t.primary)),
