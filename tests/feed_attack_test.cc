@@ -261,7 +261,7 @@ BOOST_AUTO_TEST_CASE(running_follower_reports_a_gap) {
   publish(t.server.url(), marker(last_of(t.primary) + 50, 0));
   nats::FollowerOptions o;
   o.connect = t.connect();
-  o.connect.connect_timeout = std::chrono::milliseconds(1000);
+  o.gap_timeout = std::chrono::milliseconds(1500);
   o.feed_name = "prim";
   auto f = must(nats::Follower::create(*t.replica, o));
   std::atomic<bool> done{false};

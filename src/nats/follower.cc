@@ -306,9 +306,9 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
   auto idle_since = std::chrono::steady_clock::now();
   // Since when the drained stream has held a later entry's marker but not the next one's. A
   // shipper republishing after a failed batch may leave markers out of order for a moment;
-  // beyond twice the connect timeout the entry is not coming (the stream lost it, or a third
-  // party published the later marker): the gap is reported as follow_once reports it, instead
-  // of waiting forever while buffering every later message.
+  // beyond gap_timeout the entry is not coming (the stream lost it, or a third party published
+  // the later marker): the gap is reported as follow_once reports it, instead of waiting
+  // forever while buffering every later message.
   bool blocked = false;
   std::chrono::steady_clock::time_point blocked_since{};
   while (!m.stop.load()) {
@@ -351,7 +351,7 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
     if (drained && m.assembler->blocked_at()) {
       const auto now = std::chrono::steady_clock::now();
       if (!blocked) blocked = true, blocked_since = now;
-      else if (now - blocked_since > 2 * m.opt.connect.connect_timeout) return m.gap_error();
+      else if (now - blocked_since > m.opt.gap_timeout) return m.gap_error();
     } else {
       blocked = false;
     }
