@@ -110,6 +110,10 @@ struct FollowerOptions {
   std::size_t max_bytes_per_txn = 8u << 20;
   // Run Database::scrub() after a transaction that applied an erasure.
   bool scrub_after_erasure = true;
+  // run(): how long the drained stream may hold a later entry's marker without the next
+  // entry's before run() returns the gap error follow_once() returns at once (a shipper
+  // republishing a batch after a server failure leaves markers out of order for a moment).
+  std::chrono::milliseconds gap_timeout{60000};
 };
 
 struct FollowReport {

@@ -213,6 +213,10 @@ Status enable(Database& db, const FeedOptions& options) {
       s.name = options.name;
     }
     s.keep_last = options.keep_last;
+    // After a disable, the changes made while the feed was off are in no entry: the new feed
+    // starts one seq beyond the old one's last, so a replica of the old feed meets a gap
+    // (re-seed from a backup) instead of carrying on silently without them.
+    if (s.last > 0) s.last += 1;
     s.floor = s.last;  // nothing before this enable is in the feed
     s.source.clear();
     if (auto p = detail::store_feed_state(d, st, s); !p) return p;
@@ -512,6 +516,40 @@ Result<std::uint64_t> truncate(Database& db) {
 
 // ---- replicas ---------------------------------------------------------------------------------
 
+// Only a copy of the primary may become its replica (feed.h): a backup holds the primary's
+// feed name; a file whose feed was never enabled must be a new database without records.
+// Anything else (another database, or its backup) would take the primary's raw writes on top
+// of its own records and silently end as neither. Checked before the first apply changes
+// anything (also the nonce epoch).
+static Status check_copy_of(DatabaseImpl& d, TxnState& st, const FeedState& state,
+                     std::string_view primary_name) {
+  if (state.role == Role::kReplica) return {};
+  if (!state.name.empty() && state.name != primary_name)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "this database's own feed is " + state.name + ": it is not a copy of " +
+                          std::string(primary_name) +
+                          " (seed the replica from a backup of the primary)");
+  if (!state.name.empty()) return {};
+  bool has_records = false;
+  for (storage::Table t : {d.tables().customers, d.tables().transactions,
+                           d.tables().relationships, d.tables().holdings}) {
+    if (!t || has_records) continue;
+    storage::Walker walk(st.txn, t, "change feed apply");
+    auto s = walk.all([&](storage::Bytes, storage::Bytes) {
+      has_records = true;
+      return storage::Next::stop();
+    });
+    if (!s) return s;
+  }
+  if (has_records)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "this database holds records but was never a copy of " +
+                          std::string(primary_name) +
+                          "'s feed: seed the replica from a backup of the primary taken after "
+                          "its feed was enabled (or start from a new, empty database)");
+  return {};
+}
+
 Result<ApplyResult> apply(Database& replica, std::string_view primary_name,
                           std::span<const Entry> entries, std::string_view source) {
   if (!detail::valid_feed_name(primary_name))
@@ -532,6 +570,12 @@ Result<ApplyResult> apply(Database& replica, std::string_view primary_name,
     return make_error(ErrorCode::kFailedPrecondition,
                       "this database is a replica of " + before->name + ", not of " +
                           std::string(primary_name));
+  if (auto s = read<bool>(d, [&](TxnState& st) -> Result<bool> {
+        if (auto c = check_copy_of(d, st, *before, primary_name); !c) return tl::unexpected(c.error());
+        return true;
+      });
+      !s)
+    return tl::unexpected(s.error());
   if (before->role != Role::kReplica && d.encrypted())
     if (auto s = d.raise_epoch_for_replica(); !s) return tl::unexpected(s.error());
 
@@ -548,6 +592,7 @@ Result<ApplyResult> apply(Database& replica, std::string_view primary_name,
                       "this database is a replica of " + state->name + ", not of " +
                           std::string(primary_name));
   if (state->role != Role::kReplica) {
+    if (auto s = check_copy_of(d, st, *state, primary_name); !s) return tl::unexpected(s.error());
     // The copy's own feed (a backup of the primary holds the primary's entries and cursors)
     // is not the replica's: dropped.
     auto rows = keys_below(d, st, d.tables().feed, {});

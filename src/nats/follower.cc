@@ -309,6 +309,13 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
   FollowReport report;
   m.fill(report);
   auto idle_since = std::chrono::steady_clock::now();
+  // Since when the drained stream has held a later entry's marker but not the next one's. A
+  // shipper republishing after a failed batch may leave markers out of order for a moment;
+  // beyond gap_timeout the entry is not coming (the stream lost it, or a third party published
+  // the later marker): the gap is reported as follow_once reports it, instead of waiting
+  // forever while buffering every later message.
+  bool blocked = false;
+  std::chrono::steady_clock::time_point blocked_since{};
   while (!m.stop.load()) {
     Status st = m.connect(std::nullopt);
     if (!st) {
@@ -350,6 +357,13 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
       if (!transient(a.error())) return tl::unexpected(a.error());
       detail::nap(m.opt.connect.reconnect_wait, m.stop);
       continue;
+    }
+    if (drained && m.assembler->blocked_at()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!blocked) blocked = true, blocked_since = now;
+      else if (now - blocked_since > m.opt.gap_timeout) return m.gap_error();
+    } else {
+      blocked = false;
     }
     if (report.entries != before && progress) {
       m.fill(report);

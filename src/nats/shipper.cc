@@ -9,6 +9,8 @@
 // the stream before the marker is sent. A follower therefore never sees a marker whose parts
 // come later (except parts purged by an erasure, which it must not see). A batch ends at its
 // first erasure, so the purge up to that erasure's marker takes no part of a later entry.
+#include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,12 +34,16 @@ struct AckState {
   std::uint64_t failed = 0;
   std::string first_error;
   std::map<feed::Seq, std::uint64_t> marker_stream_seq;  // entry seq -> its marker's stream seq
+  // Publishes the server dropped as duplicates: Nats-Msg-Id -> the stream seq of the message
+  // it kept under that id (checked after the round: it must be ours).
+  std::vector<std::pair<std::string, std::uint64_t>> duplicates;
 
   void reset() {
     std::lock_guard lock(mu);
     ok = failed = 0;
     first_error.clear();
     marker_stream_seq.clear();
+    duplicates.clear();
   }
 };
 
@@ -54,6 +60,10 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
           natsMsgHeader_Get(msg, std::string(wire::kSeq).c_str(), &seq) == NATS_OK && seq) {
         st->marker_stream_seq[std::strtoull(seq, nullptr, 10)] = pa->Sequence;
       }
+      const char* id = nullptr;
+      if (pa->Duplicate &&
+          natsMsgHeader_Get(msg, std::string(wire::kMsgId).c_str(), &id) == NATS_OK && id)
+        st->duplicates.emplace_back(id, pa->Sequence);
     } else {
       ++st->failed;
       if (st->first_error.empty() && pae != nullptr) {
@@ -138,11 +148,59 @@ struct Shipper::Impl {
       drop_pending();
       return detail::io_error(opt.connect, "waiting for publish acks", s);
     }
-    std::lock_guard lock(acks.mu);
-    if (acks.failed != 0)
-      return make_error(ErrorCode::kIOError, "NATS server " + opt.connect.url + ": " +
-                                                 std::to_string(acks.failed) +
-                                                 " publishes failed: " + acks.first_error);
+    std::vector<std::pair<std::string, std::uint64_t>> duplicates;
+    {
+      std::lock_guard lock(acks.mu);
+      if (acks.failed != 0)
+        return make_error(ErrorCode::kIOError, "NATS server " + opt.connect.url + ": " +
+                                                   std::to_string(acks.failed) +
+                                                   " publishes failed: " + acks.first_error);
+      duplicates = acks.duplicates;
+    }
+    return check_duplicates(messages, duplicates);
+  }
+
+  // A duplicate is normally our own earlier publish (a restart after a kill). But anyone who
+  // may publish on the feed's subjects can take a Nats-Msg-Id first, and then the server
+  // silently drops the real message forever: check that what the stream keeps under each
+  // dropped id is the message we sent (subject, payload, our headers). Messages gone since
+  // (purged, limits) are fine.
+  Status check_duplicates(const std::vector<wire::Message>& messages,
+                          const std::vector<std::pair<std::string, std::uint64_t>>& duplicates) {
+    if (duplicates.empty()) return {};
+    std::map<std::string_view, const wire::Message*> by_id;
+    for (const wire::Message& m : messages)
+      if (const std::string* id = m.header(wire::kMsgId)) by_id.emplace(*id, &m);
+    jsOptions jo = client->api_options();
+    for (const auto& [id, stream_seq] : duplicates) {
+      auto mine = by_id.find(id);
+      if (mine == by_id.end()) continue;
+      natsMsg* stored = nullptr;
+      jsErrCode ec = static_cast<jsErrCode>(0);
+      natsStatus s = js_GetMsg(&stored, client->js(), opt.connect.stream.c_str(), stream_seq, &jo, &ec);
+      if (s == NATS_NOT_FOUND) continue;
+      if (s != NATS_OK) return detail::io_error(opt.connect, "reading a duplicate back", s, ec);
+      const wire::Message& m = *mine->second;
+      bool same = m.subject == natsMsg_GetSubject(stored);
+      const char* data = natsMsg_GetData(stored);
+      const int len = natsMsg_GetDataLength(stored);
+      same = same && static_cast<std::size_t>(len) == m.payload.size() &&
+             (len == 0 || std::memcmp(data, m.payload.data(), m.payload.size()) == 0);
+      for (const wire::Header& h : m.headers) {
+        const char* v = nullptr;
+        if (!same) break;
+        same = natsMsgHeader_Get(stored, h.name.c_str(), &v) == NATS_OK && v && h.value == v;
+      }
+      natsMsg_Destroy(stored);
+      if (!same)
+        return make_error(ErrorCode::kCorruption,
+                          "stream '" + opt.connect.stream + "' message " +
+                              std::to_string(stream_seq) + " holds another message under " +
+                              "Nats-Msg-Id " + id + " (published by someone else on the " +
+                              "feed's subjects), so the server drops the real one: remove it " +
+                              "and wait out the stream's duplicate window, or re-create the " +
+                              "stream; followers may have applied it");
+    }
     return {};
   }
 
