@@ -41,7 +41,8 @@ tl::unexpected<Error> corrupt(Table table, Bytes key, std::string_view why) {
                                            "idx.segments (personal)",
                                            "meta (personal)",
                                            "holdings",
-                                           "holdings (personal)"};
+                                           "holdings (personal)",
+                                           "feed"};
   auto t = static_cast<unsigned>(table);
   std::string m = t < std::size(kNames) ? kNames[t] : "?";
   m += " key ";

@@ -55,6 +55,9 @@ enum class Table : std::uint8_t {
   // Format 6: holdings (custdb/types.h Holding) and a holding's personal blob (account_ref).
   kHoldings = 14,
   kPersonalHolding = 15,
+  // Format 7: a change feed part's payload (engine/feed_record.h; the key bound is the part's
+  // identity: feed name, seq, part number, table label, customer).
+  kFeed = 16,
 };
 
 inline constexpr std::uint8_t kFormatVersion = 1;

@@ -217,6 +217,7 @@ class FeedScope {
 
  private:
   TxnState* st_ = nullptr;
+  std::shared_ptr<FeedRecorder> rec_;  // the recorder the scope was opened on
   std::string prev_table_;
   CustomerId prev_customer_ = 0;
   bool active_ = false;
@@ -376,6 +377,19 @@ class DatabaseImpl {
   // allows only abort after a failed put, delete or commit.
   Error fail(TxnState& st, Error e);
 
+  // ---- the change feed (custdb/feed.h; feed_api.cc, feed_record.cc) ----
+  // The in-process condition feed::wait waits on: commit() notifies it after an entry of
+  // this handle's feed committed (feed_generation() then grows).
+  void notify_feed();
+  std::uint64_t feed_generation() const;
+  // Waits until feed_generation() differs from `generation` or `until` passes.
+  void wait_feed(std::uint64_t generation, std::chrono::steady_clock::time_point until) const;
+  // A replica's first feed::apply in encrypted mode (open.cc): raises meta nonce_epoch to a
+  // random value in [2^31, 2^32 - 2^24) (never lowering it), durably, so that the replica's
+  // seals never meet the primary's nonces. kFailedPrecondition "reopen the replica before its
+  // first apply" when this handle has made its sealer already. Takes the write lock.
+  Status raise_epoch_for_replica();
+
   // ---- storage primitives (a failed put/del poisons st) ----
   Result<std::optional<storage::Bytes>> get(TxnState& st, storage::Table table,
                                             storage::Bytes key) const;
@@ -431,11 +445,12 @@ class DatabaseImpl {
   // writes): see storage::PointWriter. Used within st's write transaction only.
   class OrderedWriter {
    public:
-    OrderedWriter(TxnState& st, storage::Table table) : writer_(st.txn, table) {}
+    OrderedWriter(TxnState& st, storage::Table table) : writer_(st.txn, table), table_(table) {}
 
    private:
     friend class DatabaseImpl;
     storage::PointWriter writer_;
+    storage::Table table_;  // the change feed records its puts (store.cc)
   };
   // As put() above, through `writer` (into its table).
   Status put(TxnState& st, OrderedWriter& writer, storage::Bytes key, storage::Bytes val,
@@ -641,6 +656,25 @@ class DatabaseImpl {
   // The thread holding writer_mutex_ (default id when none): how a nested write is told apart
   // from a wait for another thread.
   std::atomic<std::thread::id> writer_thread_{};
+  // feed::wait's condition (notify_feed).
+  mutable std::mutex feed_mu_;
+  mutable std::condition_variable feed_cv_;
+  std::uint64_t feed_generation_ = 0;  // guarded by feed_mu_
+};
+
+// While one lives on this thread, begin() lets a write transaction of a replica (feed.h Role
+// kReplica) begin: feed::apply, feed::disable and scrub, the only writes a replica allows;
+// any other write of a replica is kFailedPrecondition. Nests.
+class ReplicaWrites {
+ public:
+  ReplicaWrites();
+  ~ReplicaWrites();
+  ReplicaWrites(const ReplicaWrites&) = delete;
+  ReplicaWrites& operator=(const ReplicaWrites&) = delete;
+  static bool allowed();
+
+ private:
+  bool prev_;
 };
 
 // Meta keys of the engine (docs/format.md).

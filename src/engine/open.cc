@@ -98,6 +98,8 @@ std::vector<DbiName> all_dbis(DatabaseImpl::Tables& t) {
   v.push_back({&t.consent_history, "consent_history", kUnique});
   v.push_back({&t.rule_moves, "rule_moves", kUnique});
   v.push_back({&t.holdings, "holdings", kUnique});
+  v.push_back({&t.feed, "feed", kUnique});                      // format 7
+  v.push_back({&t.feed_consumers, "feed_consumers", kUnique});  // format 7
   for (std::size_t i = 0; i < index::kIndexCount; ++i) {
     const auto& s = index::spec(static_cast<index::IndexId>(i));
     v.push_back({&t.index[i], s.dbi_name,
@@ -114,8 +116,12 @@ bool is_format6_table(std::string_view name) {
          name == "idx.txn_by_holding";
 }
 
+// The format-7 tables (the change feed): a format-4..6 file opened read-only lacks them.
+bool is_format7_table(std::string_view name) { return name == "feed" || name == "feed_consumers"; }
+
 bool is_format4_table(std::string_view name) {
-  return name == "audit" || name == "erasures" || name == "consent_history" ||
+  return is_format7_table(name) || name == "audit" || name == "erasures" ||
+         name == "consent_history" ||
          name == "rule_moves" || name == "holdings" || name == "idx.holding_by_customer" ||
          name == "idx.account_ref" || name == "idx.txn_by_holding";
 }
@@ -437,6 +443,7 @@ read_header:  // again when another process created the database meanwhile (phas
   bool missing_dbis = false;
   bool missing_core_dbis = false;  // a table every format has
   bool missing_format6_dbis = false;   // holdings and its indexes (format 6)
+  bool missing_format7_dbis = false;   // feed, feed_consumers (format 7)
   bool missing_dbis_before_6 = false;  // another table
   std::optional<std::vector<std::uint8_t>> key_header, file_id, binding, stored_region,
       personal_wrap, analyst_keys;
@@ -476,7 +483,8 @@ read_header:  // again when another process created the database meanwhile (phas
         // The format-4 tables are missing from older files: a read-only open reads them as
         // empty (null slots); a read-write open creates them (and upgrades).
         if (!is_format4_table(name)) missing_core_dbis = true;
-        if (is_format6_table(name)) missing_format6_dbis = true;
+        if (is_format7_table(name)) missing_format7_dbis = true;
+        else if (is_format6_table(name)) missing_format6_dbis = true;
         else missing_dbis_before_6 = true;
         missing_dbis = true;
         continue;
@@ -610,7 +618,8 @@ read_header:  // again when another process created the database meanwhile (phas
     return make_error(ErrorCode::kCorruption, "not a custdb database (no header)");
   if (header &&
       (missing_core_dbis || (missing_dbis_before_6 && header->format >= 4) ||
-       (missing_format6_dbis && header->format >= 6)) &&
+       (missing_format6_dbis && header->format >= 6) ||
+       (missing_format7_dbis && header->format >= 7)) &&
       options.read_only)
     return make_error(ErrorCode::kCorruption, "not a custdb database (tables missing)");
   // A database from before key bindings is bound at its first read-write open.
@@ -743,6 +752,8 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   //   5 -> 6: holdings: the new tables are created by open; every customer gets the postings
   //           of its (zero) holdings aggregates (segment::build_holdings_postings). A format-1
   //           file got them from build_slices already.
+  //   6 -> 7: the change feed: its tables (feed, feed_consumers) are created by open; the
+  //           feed starts off (no meta feed.state), so nothing else is written.
   auto keys = std::make_unique<segment::SegmentKeys>(d.tokenizer_.get(), kFileFormat);
   // Format 3 -> 4 of an encrypted file: a new personal key, wrapped under the owner's secret
   // (still in options_ here), and split personal fields from now on; upgrade_v4_privacy
@@ -847,6 +858,46 @@ Status DatabaseImpl::ensure_sealer() {
   }
   sealer_ready_.store(true, std::memory_order_release);
   return {};
+}
+
+Status DatabaseImpl::raise_epoch_for_replica() {
+  auto lock = lock_writer();
+  if (!lock) return tl::unexpected(lock.error());
+  constexpr std::uint32_t kLow = 0x80000000u, kHigh = 0xFF000000u;
+  MutexLock l(&sealer_mutex_);
+  // A sealer made after an earlier raise (a first apply that failed, say) seals in the
+  // replica's range already.
+  if (sealer_ && sealer_->epoch() >= kLow) return {};
+  if (sealer_)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "reopen the replica before its first apply: this handle has sealed with "
+                      "the primary's nonce epochs already");
+  storage::Txn txn;
+  Error failure(ErrorCode::kInternal, "");
+  if (storage::Txn::begin(env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
+    return tl::unexpected(std::move(failure));
+  auto stored = storage::get(txn, tables().meta, as_bytes(kEpochKey), "read nonce epoch");
+  if (!stored) return tl::unexpected(stored.error());
+  std::uint32_t epoch = 0;
+  if (*stored && (*stored)->size() == 4) {
+    epoch = coding::get_u32((*stored)->data());
+  } else if (*stored) {
+    return make_error(ErrorCode::kCorruption,
+                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
+  }
+  // The primary's epochs count up from 1 (one per writing handle); the replica's start at a
+  // random point of the upper half, leaving 2^24 epochs of its own before the top.
+  crypto::ensure_sodium();
+  const std::uint32_t pick = kLow + randombytes_uniform(kHigh - kLow);
+  if (epoch >= pick) return {};  // raised already (an earlier first apply that failed later)
+  std::uint8_t e[4];
+  coding::put_u32(e, pick);
+  if (auto s = storage::put(txn, tables().meta, as_bytes(kEpochKey), Bytes(e, 4),
+                            storage::Put::kOverwrite, "write nonce epoch");
+      !s)
+    return s;
+  if (auto s = txn.commit("commit nonce epoch"); !s) return s;
+  return env_.sync(true);
 }
 
 void DatabaseImpl::install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk) {

@@ -31,6 +31,7 @@ std::vector<std::string> personal_key_tables() {
 }
 
 Result<ScrubReport> DatabaseImpl::scrub() {
+  ReplicaWrites replica_allows;  // a replica scrubs too (custdb/feed.h: after an erasure)
   auto begun = begin(true);  // the write lock (kept to the end) and a write transaction
   if (!begun) return tl::unexpected(begun.error());
   TxnState& st = **begun;

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "engine/db_impl.h"
+#include "engine/feed_record.h"
 
 namespace custdb::detail {
 namespace {
@@ -27,6 +28,7 @@ Status DatabaseImpl::put(TxnState& st, storage::Table table, Bytes key, Bytes va
   if (auto s = storage::put(st.txn, table, key, val, how, "write"); !s)
     return tl::unexpected(fail(st, std::move(s.error())));
   ++st.writes;
+  if (st.feed) feed_capture(*this, st, table, FeedOpKind::kPut, key, val);
   return {};
 }
 
@@ -36,6 +38,7 @@ Status DatabaseImpl::put(TxnState& st, OrderedWriter& writer, Bytes key, Bytes v
   if (auto s = writer.writer_.put(key, val, how, "write"); !s)
     return tl::unexpected(fail(st, std::move(s.error())));
   ++st.writes;
+  if (st.feed) feed_capture(*this, st, writer.table_, FeedOpKind::kPut, key, val);
   return {};
 }
 
@@ -45,6 +48,8 @@ Status DatabaseImpl::del(TxnState& st, storage::Table table, Bytes key,
   auto r = storage::del(st.txn, table, key, val, "delete");
   if (!r) return tl::unexpected(fail(st, std::move(r.error())));
   st.writes += *r;
+  // Only a delete that removed something is recorded: the replica holds the same state.
+  if (*r && st.feed) feed_capture(*this, st, table, FeedOpKind::kDel, key, val);
   return {};  // deleted, or nothing was there
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/db_impl.h"
+#include "engine/feed_record.h"
 
 namespace custdb::detail {
 
@@ -131,6 +132,20 @@ Result<std::unique_ptr<ReadView::State>> DatabaseImpl::begin(bool write, bool au
       if (auto s = ensure_sealer(); !s) return tl::unexpected(s.error());
   }
   if (auto s = begin_into(*st, write); !s) return tl::unexpected(s.error());
+  if (write && tables().feed) {
+    // The change feed (custdb/feed.h): a primary records this transaction; a replica changes
+    // only by feed::apply (and feed::disable, scrub).
+    auto fs = load_feed_state(*this, *st);
+    if (!fs) return tl::unexpected(fs.error());
+    if (fs->role == feed::Role::kPrimary) {
+      st->feed = std::make_shared<FeedRecorder>();
+    } else if (fs->role == feed::Role::kReplica && !ReplicaWrites::allowed()) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "this database is a replica of " + fs->name +
+                            " (custdb/feed.h): it changes only by feed::apply; feed::disable "
+                            "promotes it to a plain database");
+    }
+  }
   if (!write && personal_key_pending())
     if (auto s = adopt_personal_key(*st); !s) return tl::unexpected(s.error());
   return st;
@@ -197,8 +212,49 @@ Status DatabaseImpl::commit(TxnState& st) {
   // under the write lock it has held since begin.
   assert(st.write && st.txn && st.writer);
   if (auto s = flush_postings(st); !s) return s;
+  // The change feed's entry: after the last recorded write (flush reports its bits), in the
+  // same LMDB transaction as the data.
+  feed::Seq entry = 0;
+  if (st.feed && !st.feed->empty()) {
+    auto seq = store_feed_entry(*this, st);
+    if (!seq) {
+      if (!st.poisoned) fail(st, seq.error());
+      return tl::unexpected(seq.error());
+    }
+    entry = *seq;
+  }
   if (auto s = st.txn.commit("commit"); !s) return tl::unexpected(fail(st, std::move(s.error())));
+  if (entry) notify_feed();
   return {};
 }
+
+// ---- the change feed's condition and replica gate --------------------------------------------
+
+void DatabaseImpl::notify_feed() {
+  {
+    std::lock_guard<std::mutex> l(feed_mu_);
+    ++feed_generation_;
+  }
+  feed_cv_.notify_all();
+}
+
+std::uint64_t DatabaseImpl::feed_generation() const {
+  std::lock_guard<std::mutex> l(feed_mu_);
+  return feed_generation_;
+}
+
+void DatabaseImpl::wait_feed(std::uint64_t generation,
+                             std::chrono::steady_clock::time_point until) const {
+  std::unique_lock<std::mutex> l(feed_mu_);
+  feed_cv_.wait_until(l, until, [&] { return feed_generation_ != generation; });
+}
+
+namespace {
+thread_local bool t_replica_writes = false;
+}  // namespace
+
+ReplicaWrites::ReplicaWrites() : prev_(t_replica_writes) { t_replica_writes = true; }
+ReplicaWrites::~ReplicaWrites() { t_replica_writes = prev_; }
+bool ReplicaWrites::allowed() { return t_replica_writes; }
 
 }  // namespace custdb::detail
