@@ -96,6 +96,7 @@ struct Part {
   std::string table;
   CustomerId customer = 0;  // 0: the part belongs to no customer (subject token "_")
   std::string payload;
+  std::uint32_t number = 0;  // the part's number in its entry (0-based; kept when an erasure removes others)
   friend bool operator==(const Part&, const Part&) = default;
 };
 

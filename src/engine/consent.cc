@@ -322,6 +322,7 @@ Result<bool> set_consent(DatabaseImpl& d, TxnState& st, CustomerId id, ConsentPu
   }
   // update_customer validates the consent (state, date, source) with the customer, records
   // the change in the history and clears scores when profiling is denied.
+  FeedScope scope(st, "consents", id);  // custdb/feed.h parts
   auto done = d.update_customer(st, id, [&](Customer& c) { consent_of(c, purpose) = consent; });
   if (!done || !*done) return done;
   // The audit trail: ids and names only (the source is free text: not recorded).

@@ -374,8 +374,8 @@ Result<std::vector<Entry>> read(const Database& db, Seq after, std::size_t max_e
                      bad = tl::unexpected(row.error());
                      return storage::Next::stop();
                    }
-                   cur.parts.push_back(
-                       Part{std::string(row->label), row->customer, std::string(row->payload)});
+                   cur.parts.push_back(Part{std::string(row->label), row->customer,
+                                            std::string(row->payload), key->second});
                    cur_bytes += row->payload.size();
                    return storage::Next::go_on();
                  });

@@ -181,31 +181,22 @@ FeedPart& FeedRecorder::part_for(std::string_view label, CustomerId customer) {
 }
 
 void FeedRecorder::kv(FeedOpKind kind, std::uint8_t table, std::string_view key,
-                      std::string_view value, std::uint64_t default_customer) {
-  std::string_view label;
-  CustomerId customer = 0;
+                      std::string_view value, std::string_view default_label,
+                      std::uint64_t default_customer) {
+  std::string_view label = default_label;
+  CustomerId customer = default_customer;
   const bool customers = table == static_cast<std::uint8_t>(FeedTable::kCustomers);
   // A customer record always travels in its own customer's part (an erasure purges by it),
-  // whatever scope is open; other writes go to the scope's part.
-  if (!scope_label.empty() && (!customers || scope_customer == default_customer)) {
+  // whatever scope is open; other writes go to the scope's part, except the tables that are
+  // nobody's: meta (id counters, the audit head, settings), the audit trail and the erasure
+  // journal stay in their own parts, which an erasure never purges (a replica that applies
+  // later must still get them).
+  const bool nobodys = table == static_cast<std::uint8_t>(FeedTable::kMeta) ||
+                       table == static_cast<std::uint8_t>(FeedTable::kAudit) ||
+                       table == static_cast<std::uint8_t>(FeedTable::kErasures);
+  if (!scope_label.empty() && !nobodys && (!customers || scope_customer == default_customer)) {
     label = scope_label;
     customer = scope_customer;
-  } else if (customers) {
-    label = "customers";
-    customer = default_customer;
-  } else {
-    switch (static_cast<FeedTable>(table)) {
-      case FeedTable::kMeta: label = "meta"; break;
-      case FeedTable::kAudit: label = "audit"; break;
-      case FeedTable::kRelationships: label = "relationships"; break;
-      case FeedTable::kTransactions: label = "transactions"; break;
-      case FeedTable::kSegments: label = "segments"; break;
-      case FeedTable::kErasures: label = "erasures"; break;
-      case FeedTable::kConsentHistory: label = "consent_history"; break;
-      case FeedTable::kRuleMoves: label = "rule_moves"; break;
-      case FeedTable::kHoldings: label = "holdings"; break;
-      default: label = "index"; break;
-    }
   }
   FeedOp op;
   op.ordinal = ordinal_++;
@@ -222,10 +213,9 @@ void FeedRecorder::bit(std::string_view posting, CustomerId id, bool set) {
   op.kind = set ? FeedOpKind::kBitSet : FeedOpKind::kBitClear;
   op.key.assign(posting);
   op.id = id;
-  // A customer's bits travel in that customer's part (the scope's when it is the same one).
-  const bool scoped = !scope_label.empty() && scope_customer == id;
-  part_for(scoped ? std::string_view(scope_label) : std::string_view("customers"), id)
-      .ops.push_back(std::move(op));
+  // A customer's bits travel in that customer's customers part whatever the scope: plaintext
+  // posting keys hold its values, so they must be purged with it.
+  part_for("customers", id).ops.push_back(std::move(op));
 }
 
 void FeedRecorder::erase(CustomerId id, EraseMode mode, std::int64_t stamp) {
@@ -512,6 +502,10 @@ bool local_meta(std::string_view key) {
 
 }  // namespace
 
+namespace {
+std::uint64_t be64_at(storage::Bytes b, std::size_t at) { return coding::get_u64(b.data() + at); }
+}  // namespace
+
 void feed_capture(const DatabaseImpl& d, TxnState& st, storage::Table table, FeedOpKind kind,
                   storage::Bytes key, std::optional<storage::Bytes> value) {
   FeedRecorder* rec = st.feed.get();
@@ -520,11 +514,57 @@ void feed_capture(const DatabaseImpl& d, TxnState& st, storage::Table table, Fee
   if (id == 0) return;
   if (id == static_cast<std::uint8_t>(FeedTable::kSegments) && kind == FeedOpKind::kPut) return;
   if (id == static_cast<std::uint8_t>(FeedTable::kMeta) && local_meta(as_view(key))) return;
+  // The default part (no scope open): the customer a key or value names where the table's
+  // coding says so, so that batches without scopes still put a customer's data in its part.
+  std::string_view label = "index";
   std::uint64_t customer = 0;
-  if (id == static_cast<std::uint8_t>(FeedTable::kCustomers) && key.size() == 8)
-    customer = coding::get_u64(key.data());
+  switch (static_cast<FeedTable>(id)) {
+    case FeedTable::kMeta: label = "meta"; break;
+    case FeedTable::kAudit: label = "audit"; break;
+    case FeedTable::kCustomers:
+      label = "customers";
+      if (key.size() == 8) customer = be64_at(key, 0);
+      break;
+    case FeedTable::kRelationships: label = "relationships"; break;
+    case FeedTable::kTransactions: label = "transactions"; break;
+    case FeedTable::kHoldings: label = "holdings"; break;
+    case FeedTable::kSegments: label = "segments"; break;
+    case FeedTable::kErasures: label = "erasures"; break;
+    case FeedTable::kConsentHistory:  // key: customer id || seq
+      label = "consents";
+      if (key.size() >= 8) customer = be64_at(key, 0);
+      break;
+    case FeedTable::kRuleMoves:  // key: customer id || seq
+      label = "rule_moves";
+      if (key.size() >= 8) customer = be64_at(key, 0);
+      break;
+    default: {
+      const auto ix = static_cast<index::IndexId>(id - static_cast<unsigned>(FeedTable::kIndexBase));
+      switch (ix) {
+        case index::IndexId::kExternalRef:
+        case index::IndexId::kEmail:
+        case index::IndexId::kPhone:  // value: ... || customer id
+          label = "customers";
+          if (value && value->size() >= 8) customer = be64_at(*value, value->size() - 8);
+          break;
+        case index::IndexId::kRelByCustomer:  // key: customer id
+          label = "relationships";
+          if (key.size() == 8) customer = be64_at(key, 0);
+          break;
+        case index::IndexId::kTxnByCustomer:
+          label = "transactions";
+          if (key.size() == 8) customer = be64_at(key, 0);
+          break;
+        case index::IndexId::kHoldingByCustomer:
+          label = "holdings";
+          if (key.size() == 8) customer = be64_at(key, 0);
+          break;
+        default: break;
+      }
+    }
+  }
   if (kind == FeedOpKind::kDel && value) kind = FeedOpKind::kDelDup;
-  rec->kv(kind, id, as_view(key), value ? as_view(*value) : std::string_view(), customer);
+  rec->kv(kind, id, as_view(key), value ? as_view(*value) : std::string_view(), label, customer);
 }
 
 Result<FeedState> load_feed_state(const DatabaseImpl& d, TxnState& st) {

@@ -123,8 +123,11 @@ class FeedRecorder {
   bool empty() const { return ordinal_ == 0; }
   std::uint32_t op_count() const { return ordinal_; }
 
+  // A key/value op. Its part: the innermost scope's; a customers-table op always its own
+  // customer's (key_customer) unless the scope is that customer's; without a scope
+  // (default_label, default_customer).
   void kv(FeedOpKind kind, std::uint8_t table, std::string_view key, std::string_view value,
-          std::uint64_t default_customer);
+          std::string_view default_label, std::uint64_t default_customer);
   void bit(std::string_view posting, CustomerId id, bool set);
   void erase(CustomerId id, EraseMode mode, std::int64_t stamp);
 

@@ -284,6 +284,7 @@ Result<HoldingId> DatabaseImpl::insert_holding(TxnState& st, Holding h) {
                         std::to_string(held->size()) + " holdings, the most one customer may hold");
   h.personal_available = true;
 
+  FeedScope scope(st, "holdings", h.customer_id);  // custdb/feed.h parts
   if (auto s = store_holding(st, h); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
   keys().holding_entries(h, entries);
@@ -343,6 +344,7 @@ Result<bool> DatabaseImpl::update_holding(TxnState& st, HoldingId id,
   auto owned = load_owned(*this, st, was);
   if (!owned) return tl::unexpected(owned.error());
 
+  FeedScope scope(st, "holdings", h.customer_id);  // custdb/feed.h parts
   if (auto s = store_holding(st, h); !s) return tl::unexpected(s.error());
   if (!IndexKeys::same_holding_entries(was, h)) {
     std::vector<IndexEntry> before, after;
@@ -385,6 +387,7 @@ Result<bool> DatabaseImpl::remove_holding(TxnState& st, HoldingId id, DeleteMode
   }
   auto owned = load_owned(*this, st, h);
   if (!owned) return tl::unexpected(owned.error());
+  FeedScope scope(st, "holdings", h.customer_id);  // custdb/feed.h parts
   auto schema = schema_of(st);
   if (!schema) return tl::unexpected(schema.error());
 
@@ -442,6 +445,7 @@ Result<bool> DatabaseImpl::set_balance(TxnState& st, HoldingId id,
                                                   std::to_string(h.customer_id));
   Customer updated = **c;
   move_balance_aggregates(h, was.base_balance.value_or(was.balance), updated.holdings);
+  FeedScope scope(st, "holdings", h.customer_id);  // custdb/feed.h parts
   if (auto s = store_holding(st, h); !s) return tl::unexpected(s.error());
   if (updated.holdings != (*c)->holdings)
     if (auto s = write_customer(st, &**c, &updated); !s) return tl::unexpected(s.error());

@@ -11,6 +11,7 @@
 
 #include "engine/consent.h"
 #include "engine/db_impl.h"
+#include "engine/feed_record.h"
 #include "engine/holding_math.h"
 #include "engine/validate.h"
 #include "util/message.h"
@@ -293,6 +294,8 @@ Result<bool> DatabaseImpl::update_customer(TxnState& st, CustomerId id,
   std::vector<ConsentChange> consent_changes;
   diff_consents(&**old, c, consent_changes);
   c.updated_at = stamp_time(st);
+  std::optional<FeedScope> scope;  // the caller's when it is this customer's (set_consent)
+  if (st.feed && st.feed->scope_customer != id) scope.emplace(st, "customers", id);
   if (auto s = write_customer(st, &**old, &c); !s) return tl::unexpected(s.error());
   if (auto s = write_consent_changes(*this, st, consent_changes); !s) return tl::unexpected(s.error());
   return true;
@@ -363,6 +366,8 @@ Result<bool> DatabaseImpl::delete_customer(TxnState& st, CustomerId id, DeleteMo
     if (!t) return tl::unexpected(t.error());
     if (*t) txn_records.push_back(std::move(**t));
   }
+  // Everything below is the customer's: one part (custdb/feed.h).
+  FeedScope scope(st, "customers", id);
   std::vector<IndexEntry> entries;
   for (const auto& r : rel_records) {
     entries.clear();
@@ -438,6 +443,7 @@ Result<RelationshipId> DatabaseImpl::add_relationship(TxnState& st, Relationship
   if (*taken)
     return make_error(ErrorCode::kCorruption,
                       std::string(kNextRelationship) + " is behind existing ids");
+  FeedScope scope(st, "relationships", r.from);
   codec().encode(k.span(), r, st.buf);
   if (auto s = put(st, tables().relationships, k.span(), st.buf); !s) return tl::unexpected(s.error());
   std::vector<IndexEntry> entries;
@@ -452,6 +458,7 @@ Result<bool> DatabaseImpl::remove_relationship(TxnState& st, RelationshipId id) 
   auto r = load_relationship(st, id);
   if (!r) return tl::unexpected(r.error());
   if (!*r) return false;
+  FeedScope scope(st, "relationships", (*r)->from);
   std::vector<IndexEntry> entries;
   keys().relationship_entries(**r, entries);
   for (const auto& e : entries)
@@ -605,6 +612,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     OrderedWriter records(st, tables().transactions);
     for (std::size_t i : accepted) {
       const Transaction& t = rows[i];
+      FeedScope scope(st, "transactions", t.customer_id);
       coding::IdKey k(t.id);
       codec().encode(k.span(), t, **schema, st.buf);
       if (auto s = put(st, records, k.span(), st.buf); !s) return s;
@@ -618,6 +626,7 @@ Status DatabaseImpl::add_transactions(TxnState& st, std::span<Transaction> rows,
     OrderedWriter holdings(st, tables().holdings);
     for (const TouchedHolding& h : touched_holdings) {
       if (h.after == h.before) continue;
+      FeedScope scope(st, "holdings", h.after.customer_id);
       if (auto s = store_holding(st, h.after, &holdings); !s) return s;
     }
   }
@@ -752,17 +761,29 @@ Result<bool> DatabaseImpl::amend_transaction(TxnState& st, TransactionId id,
   }
 
   coding::IdKey k(id);
-  codec().encode(k.span(), t, **schema, st.buf);
-  if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
-  if (old_holding && old_holding != old_holding_stored)
+  {
+    // The record and its index entries travel with its (new) customer; each holding with its
+    // own customer (an amend that moves customers: each side in its own part).
+    FeedScope scope(st, "transactions", t.customer_id);
+    codec().encode(k.span(), t, **schema, st.buf);
+    if (auto s = put(st, tables().transactions, k.span(), st.buf); !s) return tl::unexpected(s.error());
+  }
+  if (old_holding && old_holding != old_holding_stored) {
+    FeedScope scope(st, "holdings", old_holding->customer_id);
     if (auto s = store_holding(st, *old_holding); !s) return tl::unexpected(s.error());
-  if (new_holding && new_holding != new_holding_stored)
+  }
+  if (new_holding && new_holding != new_holding_stored) {
+    FeedScope scope(st, "holdings", new_holding->customer_id);
     if (auto s = store_holding(st, *new_holding); !s) return tl::unexpected(s.error());
+  }
   std::vector<IndexEntry> before, after;
   keys().transaction_entries(**old, before);
   keys().transaction_entries(t, after);
-  if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
-    return tl::unexpected(s.error());
+  {
+    FeedScope scope(st, "transactions", t.customer_id);
+    if (auto s = update_entries(st, std::move(before), std::move(after)); !s)
+      return tl::unexpected(s.error());
+  }
   auto restore = [&](const Customer& was, const Customer& now) -> Status {
     return write_customer(st, &was, &now);
   };
@@ -788,6 +809,7 @@ Result<bool> DatabaseImpl::remove_transaction(TxnState& st, TransactionId id) {
   if (!reduced) return tl::unexpected(reduced.error());
   Customer updated = **c;
   updated.aggregates = *reduced;
+  FeedScope scope(st, "transactions", (*t)->customer_id);
   std::optional<Holding> holding;  // format 6: the posting moves back
   if ((*t)->holding_id) {
     auto h = load_holding(st, *(*t)->holding_id);
@@ -844,6 +866,11 @@ Status DatabaseImpl::restore_transaction(TxnState& st, const Transaction& t) {
 
 Status DatabaseImpl::write_customer(TxnState& st, const Customer* before,
                                     const Customer* after, OrderedWriter* customers) {
+  // The record and its index entries are the customer's (custdb/feed.h parts): in the open
+  // scope when it is this customer's, else in the customer's own part.
+  const CustomerId whose = after ? after->id : before->id;
+  std::optional<FeedScope> scope;
+  if (st.feed && st.feed->scope_customer != whose) scope.emplace(st, "customers", whose);
   std::vector<index::IndexEntry> old_e, new_e;
   // Unchanged entries need no tokens (the index layer says which fields they derive from).
   const bool same_entries =

@@ -709,6 +709,7 @@ Status run_batch(Database& db, DatabaseImpl& d, std::uint32_t id, Work work, std
           auto t = d.load_transaction(st, rid);
           if (!t) return tl::unexpected(t.error());
           if (!*t) continue;
+          detail::FeedScope scope(st, "transactions", (*t)->customer_id);  // custdb/feed.h parts
           if (auto w = store_transaction_record(d, st, **t); !w) return w;
         }
       } else {

@@ -413,5 +413,8 @@ Command add_audit(CLI::App& app, Globals& g);
 Command add_subject_export(CLI::App& app, Globals& g);
 // custdb/attributes.h: schema list | add | drop | rename | index
 Command add_schema(CLI::App& app, Globals& g);
+// custdb/feed.h, custdb/nats.h: feed enable | disable | status | ship | follow | consumers |
+// truncate | show
+Command add_feed(CLI::App& app, Globals& g);
 
 }  // namespace custdb::cli

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
       add_rules(app, g),   add_phone_region(app, g),
       add_consent(app, g), add_erase(app, g),   add_scrub(app, g),   add_restore(app, g),
       add_retention(app, g), add_audit(app, g), add_subject_export(app, g),
-      add_schema(app, g),  add_holdings(app, g),
+      add_schema(app, g),  add_holdings(app, g), add_feed(app, g),
   };
   for (const Command& c : commands) c.app->fallthrough();
 
