@@ -35,6 +35,7 @@
 namespace {
 
 using namespace custdb;
+using namespace custdb::test;
 
 [[noreturn]] void fail(const std::string& what, const Error& e) {
   std::fprintf(stderr, "custdb_feed_writer: %s: %s\n", what.c_str(), e.to_string().c_str());
