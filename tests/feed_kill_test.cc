@@ -271,7 +271,9 @@ BOOST_DATA_TEST_CASE(kill_writer_shipper_follower_and_server, kModes, mode) {
   BOOST_TEST(export_all(q) == export_all(p));
   BOOST_TEST(audit_text(q) == audit_text(p));
   BOOST_TEST(journal_text(q) == journal_text(p));
+  BOOST_TEST_MESSAGE("check: the primary");
   require_clean(p);
+  BOOST_TEST_MESSAGE("check: the replica");
   require_clean(q);
 }
 
