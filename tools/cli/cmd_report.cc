@@ -1,5 +1,6 @@
-// custdb report [--segment QUERY] [--by A[,B]] [--measure M,...] [--as-of DATE]: grouped
-// aggregates over every customer or over a segment. Group and measure names may be custom
+// custdb report [--segment QUERY] [--by A[,B]] [--measure M,...] [--as-of DATE]
+// [--shards A,B,C]: grouped aggregates over every customer or over a segment; with --shards
+// (instead of --db) over every shard's customers, the shards' rows merged (custdb/shards.h). Group and measure names may be custom
 // attributes of the customers table (custdb/attributes.h).
 //
 // Two layouts. Without --measure and with one wave-1 attribute (tier, region, stage, type),
@@ -12,9 +13,26 @@
 #include "common.h"
 #include "io/display.h"  // kMaskedDate
 #include "custdb/query.h"
+#include "shards_arg.h"
 
 namespace custdb::cli {
 namespace {
+
+// Every customer, as group_all and report_all select them: `not` of an empty categorical set
+// is the universe posting.
+const query::Node& everyone() {
+  static const query::Node all = [] {
+    query::Node none;
+    none.kind = query::Node::Kind::kIn;
+    none.field = query::Field::kRegion;
+    none.values = {std::string()};
+    query::Node n;
+    n.kind = query::Node::Kind::kNot;
+    n.children = {none};
+    return n;
+  }();
+  return all;
+}
 
 bool wave1_group(GroupBy g) {
   return g == GroupBy::kTier || g == GroupBy::kRegion || g == GroupBy::kStage ||
@@ -171,6 +189,7 @@ Command add_report(CLI::App& app, Globals& g) {
     std::string measures;
     std::string segment;
     std::string as_of;
+    std::string shards;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -191,6 +210,9 @@ Command add_report(CLI::App& app, Globals& g) {
   sub->add_option("--segment", o->segment, "Only the customers matching this segment query");
   sub->add_option("--as-of", o->as_of,
                   "Date `age` in the --segment query is computed on (default: today)");
+  sub->add_option("--shards", o->shards,
+                  "Instead of --db: the shards' directories A,B,C (in their placement order); "
+                  "the rows of every shard merged (--reveal is refused)");
   return {sub, [&g, o, measure] {
             // Built-in names are checked before the database opens (a misspelt one is a usage
             // error); other names are custom attributes, resolved against the schema below.
@@ -205,7 +227,13 @@ Command add_report(CLI::App& app, Globals& g) {
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
 
-            Database db = open_database(g, /*read_only=*/true);
+            std::optional<shards::ShardSet> set;
+            std::optional<Database> single;
+            if (!o->shards.empty()) set.emplace(open_shards(g, o->shards));
+            else single.emplace(open_database(g, /*read_only=*/true));
+            // Shards: shard 0's snapshot names the custom attributes (every shard declares the
+            // same schema).
+            Database& db = set ? set->shard(0) : *single;
             const std::string currency = db.info().base_currency;
             auto txn = must(db.begin_read());
             const query::ParseOptions po = must(txn.parse_options());  // the schema's names
@@ -228,11 +256,13 @@ Command add_report(CLI::App& app, Globals& g) {
                 wave1_group(*spec.by[0].builtin)) {
               const GroupBy by0 = *spec.by[0].builtin;
               const std::string by = to_string(by0);
-              auto rows = q ? must(txn.group(*q, by0, so)) : must(txn.group_all(by0));
+              auto rows = set ? must(set->group(q ? *q : everyone(), by0, so))
+                          : q ? must(txn.group(*q, by0, so)) : must(txn.group_all(by0));
               return print_wave1(g, by, rows, currency);
             }
             if (spec.measures.empty()) spec.measures = {Measure::kTotalAmount, Measure::kTxnCount};
-            auto rows = q ? must(txn.report(*q, spec, so)) : must(txn.report_all(spec));
+            auto rows = set ? must(set->report(q ? *q : everyone(), spec, so))
+                        : q ? must(txn.report(*q, spec, so)) : must(txn.report_all(spec));
             return print_report(g, spec, rows, currency, schema);
           }};
 }

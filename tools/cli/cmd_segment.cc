@@ -1,13 +1,30 @@
 // custdb segment QUERY [--count] [--ids] [--limit N] [--explain] [--top N [--by ATTR]]
-// [--as-of DATE]: the customers matching a segment query (custdb/query.h).
+// [--as-of DATE] [--shards A,B,C]: the customers matching a segment query (custdb/query.h).
+// With --shards (instead of --db) the query runs on every shard (custdb/shards.h) and the
+// answers are merged; the output is what one database holding every shard's customers prints.
+#include <functional>
 #include <limits>
+#include <optional>
 
 #include "common.h"
 #include "custdb/io.h"
 #include "custdb/query.h"
 #include "io/display.h"  // kMaskedDate
+#include "shards_arg.h"
 
 namespace custdb::cli {
+
+namespace {
+// The answers the output is printed from: one segment of one database, or the merged answers
+// of a ShardSet (each call a scatter-gather).
+struct Answers {
+  std::function<std::uint64_t()> count;
+  std::function<std::vector<CustomerId>()> ids;
+  std::function<SegmentPage(std::size_t limit)> page;
+  std::function<std::vector<Ranked>(const MeasureKey&, std::size_t)> rank;
+  std::function<std::optional<Customer>(CustomerId)> get;
+};
+}  // namespace
 
 Command add_segment(CLI::App& app, Globals& g) {
   struct Opts {
@@ -17,6 +34,7 @@ Command add_segment(CLI::App& app, Globals& g) {
     std::size_t top = 0;
     std::string by = "total_amount";
     std::string as_of;
+    std::string shards;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
@@ -40,6 +58,9 @@ Command add_segment(CLI::App& app, Globals& g) {
                              "decimal, amount, date or timestamp custom attribute")
                  ->capture_default_str();
   sub->add_option("--as-of", o->as_of, "Date `age` is computed on (default: today)");
+  sub->add_option("--shards", o->shards,
+                  "Instead of --db: the shards' directories A,B,C (in their placement order); "
+                  "the answers of every shard merged (--explain and --reveal are refused)");
   count->excludes(ids)->excludes(explain)->excludes(top);
   ids->excludes(explain)->excludes(top);
   explain->excludes(top);
@@ -48,10 +69,23 @@ Command add_segment(CLI::App& app, Globals& g) {
   return {sub, [&g, o, limit, top] {
             SegmentOptions so;
             if (!o->as_of.empty()) so.as_of = parse_date_arg("--as-of", o->as_of);
-            // With --reveal: recorded in the audit trail (the query, the ids shown) before
-            // anything is shown.
-            Database db = open_database_recorded(g, /*record=*/false, /*read_only=*/true);
+            const bool sharded = !o->shards.empty();
+            if (sharded && o->explain)
+              die_usage("--explain cannot be merged across --shards (each shard has its own "
+                        "plan): run it on one shard with --db");
+            std::optional<Database> single;
+            std::optional<shards::ShardSet> set;
+            if (sharded) {
+              set.emplace(open_shards(g, o->shards));
+            } else {
+              // With --reveal: recorded in the audit trail (the query, the ids shown) before
+              // anything is shown.
+              single.emplace(open_database_recorded(g, /*record=*/false, /*read_only=*/true));
+            }
+            Database& db = sharded ? set->shard(0) : *single;
             const std::string currency = db.info().base_currency;
+            // Shards: shard 0's snapshot names the custom attributes (every shard declares the
+            // same schema).
             auto txn = must(db.begin_read());
             // The snapshot's schema: the query and --by may name custom attributes.
             const query::ParseOptions po = must(txn.parse_options());
@@ -73,16 +107,36 @@ Command add_segment(CLI::App& app, Globals& g) {
               return kExitOk;
             }
 
-            // Evaluated once: the count, the ids and the page all come from this answer.
-            Segment seg = must(txn.select(*q, so));
+            // One database: evaluated once; the count, the ids and the page all come from this
+            // answer. Shards: each call asks every shard.
+            std::optional<Segment> seg;
+            Answers ans;
+            if (sharded) {
+              const shards::ShardSet& s = *set;
+              const query::Node& node = *q;
+              ans.count = [&] { return must(s.count(node, so)); };
+              ans.ids = [&] { return must(s.ids(node, so)); };
+              ans.page = [&](std::size_t limit) { return must(s.page(node, limit, 0, so)); };
+              ans.rank = [&](const MeasureKey& by, std::size_t n) { return must(s.rank(node, by, n, so)); };
+              ans.get = [&](CustomerId id) {
+                return must(must(s.shard(shards::shard_of(id, s.size())).begin_read()).get_customer(id));
+              };
+            } else {
+              seg.emplace(must(txn.select(*q, so)));
+              ans.count = [&] { return must(seg->count()); };
+              ans.ids = [&] { return must(seg->ids()); };
+              ans.page = [&](std::size_t limit) { return must(seg->page(limit, 0)); };
+              ans.rank = [&](const MeasureKey& by, std::size_t n) { return must(seg->rank(by, n)); };
+              ans.get = [&](CustomerId id) { return must(txn.get_customer(id)); };
+            }
 
             if (top->count()) {  // ids and values from the index; no record is read
-              std::vector<Ranked> ranked = must(seg.rank(rank_by, o->top));
+              std::vector<Ranked> ranked = ans.rank(rank_by, o->top);
               const std::string name = format.name;
               {
                 std::vector<CustomerId> shown;
                 for (const Ranked& r : ranked) shown.push_back(r.id);
-                record(std::move(shown), must(seg.count()), "--top " + std::to_string(o->top) + " --by " + name + ";");
+                record(std::move(shown), ans.count(), "--top " + std::to_string(o->top) + " --by " + name + ";");
               }
               // A birth date next to its customer's id is personal data: masked unless --reveal,
               // as get, segment's table and export mask it (docs/cli.md, Masking).
@@ -104,7 +158,7 @@ Command add_segment(CLI::App& app, Globals& g) {
                       name, masked ? Json(mask) : measure_json(format, r.value, currency)));
                 print_json(Json::object()
                                .set("by", name)
-                               .set("count", must(seg.count()))
+                               .set("count", ans.count())
                                .set("top", std::move(arr)));
                 return kExitOk;
               }
@@ -115,13 +169,13 @@ Command add_segment(CLI::App& app, Globals& g) {
                            text(r.value)});
               table.print();
               std::printf("top %zu of %llu matching customers by %s%s\n", ranked.size(),
-                          static_cast<unsigned long long>(must(seg.count())), name.c_str(),
+                          static_cast<unsigned long long>(ans.count()), name.c_str(),
                           measure_is_amount(format) ? (" (amounts in " + currency + ")").c_str() : "");
               return kExitOk;
             }
 
             if (o->count) {
-              std::uint64_t n = must(seg.count());
+              std::uint64_t n = ans.count();
               record({}, n, "--count;");
               if (g.json) print_json(Json::object().set("count", n));
               else std::printf("%llu\n", static_cast<unsigned long long>(n));
@@ -129,9 +183,9 @@ Command add_segment(CLI::App& app, Globals& g) {
             }
             if (o->ids) {
               std::vector<CustomerId> list;
-              if (limit->count()) list = must(seg.page(o->limit, 0)).ids;
-              else list = must(seg.ids());
-              record(list, must(seg.count()), "--ids;");
+              if (limit->count()) list = ans.page(o->limit).ids;
+              else list = ans.ids();
+              record(list, ans.count(), "--ids;");
               if (g.json) {
                 Json arr = Json::array();
                 for (CustomerId id : list) arr.push(id);
@@ -144,11 +198,11 @@ Command add_segment(CLI::App& app, Globals& g) {
               return kExitOk;
             }
 
-            const std::uint64_t total = must(seg.count());
-            SegmentPage page = must(seg.page(o->limit, 0));
+            const std::uint64_t total = ans.count();
+            SegmentPage page = ans.page(o->limit);
             std::vector<Customer> rows;
             for (CustomerId id : page.ids)
-              if (auto c = must(txn.get_customer(id))) rows.push_back(std::move(*c));
+              if (auto c = ans.get(id)) rows.push_back(std::move(*c));
             record(page.ids, total, "table;");
             if (g.json) {
               Json arr = Json::array();
