@@ -57,7 +57,7 @@ namespace {
 constexpr int kSingleLandings = 500;    // durable; relaxed lands 5x as many
 constexpr int kBatchLandings = 10'000;  // 1,000 a commit
 constexpr int kShipEntries = 5'000;
-constexpr int kLagRate = 200;           // landings a second
+constexpr int kLagRate = 50;            // landings a second (durable: this machine fsyncs ~85/s)
 constexpr int kLagSeconds = 10;
 
 // ---- a local nats-server ----
@@ -238,6 +238,7 @@ void travel(const Args& a, const std::string& url, Travel& tr, int run) {
   nats::ShipperOptions so;
   so.connect.url = url;
   so.connect.stream = "BENCH" + std::to_string(run);
+  so.connect.subject_prefix = "bench" + std::to_string(run);  // one stream per prefix
   auto shipper = nats::Shipper::create(p, so);
   if (!shipper) die("shipper", shipper.error());
   auto t0 = Clock::now();
@@ -251,8 +252,7 @@ void travel(const Args& a, const std::string& url, Travel& tr, int run) {
   auto q = Database::open(replica, ro);
   if (!q) die("open replica", q.error());
   nats::FollowerOptions fo;
-  fo.connect.url = url;
-  fo.connect.stream = so.connect.stream;
+  fo.connect = so.connect;
   fo.feed_name = "bench";
   auto follower = nats::Follower::create(*q, fo);
   if (!follower) die("follower", follower.error());
@@ -300,6 +300,7 @@ void lag(const Args& a, const std::string& url, Lag& out, int run) {
   nats::ShipperOptions so;
   so.connect.url = url;
   so.connect.stream = "LAG" + std::to_string(run);
+  so.connect.subject_prefix = "lag" + std::to_string(run);
   auto shipper = nats::Shipper::create(p, so);
   if (!shipper) die("shipper", shipper.error());
   nats::FollowerOptions fo;
