@@ -42,6 +42,11 @@ struct CheckReport {
   std::uint64_t holdings = 0;         // format 6
   std::uint64_t index_entries = 0;    // entries of the lookup indexes (idx.email, ...)
   std::uint64_t segment_bitmaps = 0;  // stored bitmap chunks of the segment index
+  // Format 7, the change feed (custdb/feed.h): entries kept, rows of table feed (entry headers
+  // and parts), registered consumers.
+  std::uint64_t feed_entries = 0;
+  std::uint64_t feed_rows = 0;
+  std::uint64_t feed_consumers = 0;
   std::vector<CheckProblem> problems;  // empty when clean
 
   bool clean() const { return problems.empty(); }

@@ -14,6 +14,7 @@
 #include "engine/audit.h"
 #include "engine/consent.h"
 #include "engine/db_impl.h"
+#include "engine/feed_record.h"
 #include "engine/erase.h"
 #include "engine/holding_math.h"
 #include "engine/validate.h"
@@ -561,6 +562,103 @@ struct Checker {
   }
 };
 
+// The change feed's tables (format 7, engine/feed_record.h): the state decodes; every row of
+// table feed decodes (entry headers, part rows, and each part's payload opens under the
+// file's key and decodes, its part number the key's); every kept entry has its header and
+// at most part_count parts; the kept seqs run without a gap from the first to the state's
+// last; every consumer's cursor decodes and is at most the last seq.
+Status check_feed(const DatabaseImpl& db, TxnState& st, CheckReport& report) {
+  using Kind = CheckProblem::Kind;
+  auto problem = [&](Kind k, std::string where, std::string what) {
+    if (report.problems.size() < 1000) report.problems.push_back({k, std::move(where), std::move(what)});
+  };
+  if (!db.tables().feed) return {};
+  auto state = load_feed_state(db, st);
+  if (!state) {
+    problem(Kind::kBadMetadata, "meta", "feed.state: " + state.error().message());
+    return {};
+  }
+  std::optional<feed::Seq> first, prev;
+  std::optional<EntryHeader> header;  // of `prev`, once its header row was read
+  std::uint64_t parts_of_prev = 0;
+  std::uint32_t max_part_of_prev = 0;
+  auto finish_entry = [&]() {
+    if (!prev) return;
+    const std::string at = "entry " + std::to_string(*prev);
+    if (!header) return problem(Kind::kUndecodable, "feed", at + ": no entry header");
+    if (parts_of_prev > header->part_count || (parts_of_prev && max_part_of_prev >= header->part_count))
+      problem(Kind::kUndecodable, "feed",
+              at + ": parts beyond its part_count " + std::to_string(header->part_count));
+  };
+  Status failed;
+  storage::Walker walk(st.txn, db.tables().feed, "check feed");
+  auto s = walk.all([&](storage::Bytes k, storage::Bytes v) {
+    auto key = decode_feed_key(coding::as_view(k));
+    if (!key) {
+      problem(Kind::kUndecodable, "feed", "key " + hex(coding::as_view(k)) + ": " + key.error().message());
+      return storage::Next::go_on();
+    }
+    const auto [seq, part] = *key;
+    if (!prev || seq != *prev) {
+      finish_entry();
+      if (prev && seq != *prev + 1)
+        problem(Kind::kBadMetadata, "feed",
+                "entries " + std::to_string(*prev + 1) + ".." + std::to_string(seq - 1) + " are missing");
+      if (!first) first = seq;
+      prev = seq;
+      header.reset();
+      parts_of_prev = 0;
+      max_part_of_prev = 0;
+    }
+    ++report.feed_rows;
+    const std::string at = "entry " + std::to_string(seq) + " part " + std::to_string(part);
+    if (part == kEntryHeaderPart) {
+      auto h = decode_entry_header(coding::as_view(v));
+      if (!h) problem(Kind::kUndecodable, "feed", at + ": " + h.error().message());
+      else header = *h, ++report.feed_entries;
+      return storage::Next::go_on();
+    }
+    ++parts_of_prev;
+    max_part_of_prev = std::max(max_part_of_prev, part);
+    auto row = decode_part_row(coding::as_view(v));
+    if (!row) {
+      problem(Kind::kUndecodable, "feed", at + ": " + row.error().message());
+      return storage::Next::go_on();
+    }
+    auto number = payload_part_number(row->payload);
+    if (!number || *number != part)
+      problem(Kind::kUndecodable, "feed", at + ": the payload names another part");
+    auto ops = decode_part_payload(db.codec(), state->name, seq, row->label, row->customer, row->payload);
+    if (!ops) problem(Kind::kUndecodable, "feed", at + ": " + ops.error().message());
+    return storage::Next::go_on();
+  });
+  if (!s) return s;
+  finish_entry();
+  if (prev) {
+    if (state->role != feed::Role::kPrimary)
+      problem(Kind::kBadMetadata, "feed", "entries kept while the feed is not on");
+    if (*prev != state->last)
+      problem(Kind::kBadMetadata, "feed",
+              "the newest entry is " + std::to_string(*prev) + ", feed.state says " + std::to_string(state->last));
+    if (*first <= state->floor)
+      problem(Kind::kBadMetadata, "feed",
+              "entry " + std::to_string(*first) + " is at or below the floor " + std::to_string(state->floor));
+  }
+  if (!db.tables().feed_consumers) return {};
+  storage::Walker consumers(st.txn, db.tables().feed_consumers, "check feed consumers");
+  return consumers.all([&](storage::Bytes k, storage::Bytes v) {
+    ++report.feed_consumers;
+    const std::string name(coding::as_view(k));
+    auto c = decode_consumer(coding::as_view(v));
+    if (!c) problem(Kind::kUndecodable, "feed_consumers", name + ": " + c.error().message());
+    else if (c->acked > state->last)
+      problem(Kind::kBadMetadata, "feed_consumers",
+              name + ": acknowledged " + std::to_string(c->acked) + ", past the last entry " +
+                  std::to_string(state->last));
+    return storage::Next::go_on();
+  });
+}
+
 }  // namespace
 
 Result<CheckReport> DatabaseImpl::check() {
@@ -596,6 +694,7 @@ Result<CheckReport> DatabaseImpl::check() {
   Checker checker{*this, **st, report, snapshot_keys ? *snapshot_keys : seg_keys(), canonical_links};
   if (auto schema = schema_of(**st)) checker.segments.set_schema(*schema);  // D (#17): attribute postings
   if (auto s = checker.run(); !s) return tl::unexpected(s.error());
+  if (auto s = check_feed(*this, **st, report); !s) return tl::unexpected(s.error());
   return report;
 }
 

@@ -198,19 +198,17 @@ void remove_personal_attributes(const Schema& schema, AttributeTable table, Attr
   }
 }
 
-Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode,
-                            ErasureCounts* counts) {
-  if (mode != EraseMode::kFull && mode != EraseMode::kKeepLedger)
-    return make_error(ErrorCode::kInvalidArgument, "mode: not an erase mode");
-  if (!db.tables().erasures)
-    return make_error(ErrorCode::kFailedPrecondition, "the file has no erasure journal (format " +
-                                                          std::to_string(db.file_format()) + ")");
-  auto c = db.load_customer(st, id);
-  if (!c) return tl::unexpected(c.error());
-  if (!*c) return false;
-  const Customer before = **c;
-  if (mode == EraseMode::kKeepLedger && before.anonymized) return false;  // done already
+namespace {
 
+// The data-destroying part of an erasure of `before` (stored, id == before.id): everything it
+// changes except the pruning of encrypted-mode meta and the audit entry. The change feed does
+// not record these changes (they would carry the customer's data into entries the erasure is
+// about to purge): it records the erasure as one op, and a replica runs this same function
+// (replay_erasure) at the primary's transaction time, on the same stored state, so it makes
+// the same changes: records, indexes, segment bits, the journal entry.
+Status destroy_customer(DatabaseImpl& db, TxnState& st, const Customer& before, EraseMode mode,
+                        ErasureCounts* counts) {
+  const CustomerId id = before.id;
   auto rels = db.relationships_of(st, id);
   if (!rels) return tl::unexpected(rels.error());
   if (mode == EraseMode::kFull) {
@@ -222,8 +220,7 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
       counts->transactions += txns->size();
       counts->relationships += rels->size();
     }
-    if (auto s = delete_prefixed(db, st, db.tables().rule_moves, id, "rule moves"); !s)
-      return tl::unexpected(s.error());
+    if (auto s = delete_prefixed(db, st, db.tables().rule_moves, id, "rule moves"); !s) return s;
   } else {
     for (const auto& r : *rels) {
       auto done = db.remove_relationship(st, r.id);
@@ -247,7 +244,7 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
       // (it would be "required"): the record is rewritten as is, its index entries and the
       // customer's aggregates being unchanged (neither the memo nor attributes are in them).
       if (!done && done.error().code() == ErrorCode::kInvalidArgument) {
-        if (auto s = db.restore_transaction(st, x); !s) return tl::unexpected(s.error());
+        if (auto s = db.restore_transaction(st, x); !s) return s;
         continue;
       }
       if (!done) return tl::unexpected(done.error());
@@ -281,12 +278,48 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
     remove_personal_attributes(**schema, AttributeTable::kCustomers, after.attributes);
     after.anonymized = true;
     after.updated_at = stamp_time(st);
-    if (auto s = db.write_customer(st, &stored, &after); !s) return tl::unexpected(s.error());
+    if (auto s = db.write_customer(st, &stored, &after); !s) return s;
   }
   if (auto s = delete_prefixed(db, st, db.tables().consent_history, id, "consent history"); !s)
-    return tl::unexpected(s.error());
+    return s;
+  // The segment bits the erasure clears are written here, while the feed is suspended: they
+  // would name the customer's values (plaintext posting keys) in the erasure's own entry.
+  if (auto s = db.flush_postings(st); !s) return s;
+  return append_journal(db, st, id, mode);
+}
+
+}  // namespace
+
+Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode,
+                            ErasureCounts* counts) {
+  if (mode != EraseMode::kFull && mode != EraseMode::kKeepLedger)
+    return make_error(ErrorCode::kInvalidArgument, "mode: not an erase mode");
+  if (!db.tables().erasures)
+    return make_error(ErrorCode::kFailedPrecondition, "the file has no erasure journal (format " +
+                                                          std::to_string(db.file_format()) + ")");
+  auto c = db.load_customer(st, id);
+  if (!c) return tl::unexpected(c.error());
+  if (!*c) return false;
+  const Customer before = **c;
+  if (mode == EraseMode::kKeepLedger && before.anonymized) return false;  // done already
+
+  if (st.feed) {
+    // The segment bits of this transaction's earlier writes are flushed (and recorded) now:
+    // the suspended part's flush below must write the erasure's bits alone.
+    if (auto s = db.flush_postings(st); !s) return tl::unexpected(s.error());
+    // The stamp the journal (and a keep-ledger record) carries is the entry's committed_at,
+    // which the replica replays with: take it now, before the suspended part.
+    (void)stamp_time(st);
+  }
+  {
+    FeedSuspend quiet(st);
+    if (auto s = destroy_customer(db, st, before, mode, counts); !s) return tl::unexpected(s.error());
+  }
+  if (auto s = feed_erasure(db, st, id, mode); !s) return tl::unexpected(s.error());
+  // Recorded raw (sealed meta): a replica takes the pruned dictionaries and extents as they
+  // are, even one that never held the customer (its earlier entries purged before it applied
+  // them).
   if (auto s = prune_encrypted_meta(db, st, before); !s) return tl::unexpected(s.error());
-  if (auto s = append_journal(db, st, id, mode); !s) return tl::unexpected(s.error());
   AuditEvent ev;
   ev.command = mode == EraseMode::kFull ? "erase" : "erase --keep-ledger";
   ev.subjects = {id};
@@ -294,6 +327,52 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
   if (auto a = db.append_audit(st, ev); !a) return tl::unexpected(a.error());
   if (counts) ++counts->erased;
   return true;
+}
+
+Status replay_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mode,
+                      Timestamp stamp) {
+  if (mode != EraseMode::kFull && mode != EraseMode::kKeepLedger)
+    return make_error(ErrorCode::kCorruption, "feed: an erasure with an unknown mode");
+  if (!d.tables().erasures)
+    return make_error(ErrorCode::kFailedPrecondition, "the replica has no erasure journal");
+  // The primary's transaction time for the journal entry and a keep-ledger record; the
+  // replica's own apply transaction keeps its stamp otherwise.
+  const std::optional<Timestamp> saved = std::exchange(st.stamp, stamp);
+  struct Restore {
+    TxnState& st;
+    std::optional<Timestamp> saved;
+    ~Restore() { st.stamp = saved; }
+  } restore{st, saved};
+  FeedSuspend quiet(st);  // a replica records nothing; and a primary would not record this
+  if (st.has_queued_postings())
+    if (auto s = d.flush_postings(st); !s) return s;
+  auto c = d.load_customer(st, id);
+  if (!c) return tl::unexpected(c.error());
+  if (*c && !(mode == EraseMode::kKeepLedger && (*c)->anonymized))
+    return destroy_customer(d, st, **c, mode, nullptr);
+  if (mode == EraseMode::kKeepLedger)
+    // The primary anonymized a customer this replica does not hold as it was (its earlier
+    // entries were purged by this erasure before the replica applied them): the replica
+    // cannot keep the ledger it never received. custdb/feed.h: re-seed from a backup.
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "feed: the replica lacks customer " + std::to_string(id) +
+                          " (its changes were purged by a keep-ledger erasure before this "
+                          "replica applied them): re-seed the replica from a backup");
+  // kFull of a customer the replica never received: nothing of it is here but what other
+  // customers' parts wrote about it (a relationship from another customer to it, recorded in
+  // that customer's part) and what is keyed by its id; the journal entry makes the journals
+  // equal.
+  auto rels = d.relationships_of(st, id);
+  if (!rels) return tl::unexpected(rels.error());
+  for (const auto& r : *rels) {
+    auto done = d.remove_relationship(st, r.id);
+    if (!done) return tl::unexpected(done.error());
+  }
+  if (auto s = delete_prefixed(d, st, d.tables().rule_moves, id, "rule moves"); !s) return s;
+  if (auto s = delete_prefixed(d, st, d.tables().consent_history, id, "consent history"); !s)
+    return s;
+  if (auto s = d.flush_postings(st); !s) return s;
+  return append_journal(d, st, id, mode);
 }
 
 }  // namespace custdb::detail

@@ -15,6 +15,7 @@
 #include "engine/consent.h"
 #include "engine/db_impl.h"
 #include "engine/erase.h"
+#include "engine/feed_record.h"
 #include "util/coding.h"
 
 namespace custdb {
@@ -56,6 +57,50 @@ Result<std::vector<std::uint8_t>> source_identity(DatabaseImpl& src) {
     coding::put_u64(id.data() + 8 + 8 * i, count);
   }
   return id;
+}
+
+// Copies the feed's state, consumers and entries from src (as of rs) into dst (in ws),
+// re-sealing each part's payload under dst's key.
+Status copy_feed(DatabaseImpl& src, TxnState& rs, DatabaseImpl& dst, TxnState& ws) {
+  if (!src.tables().feed || !dst.tables().feed) return {};
+  auto state = detail::load_feed_state(src, rs);
+  if (!state) return tl::unexpected(state.error());
+  if (state->role == feed::Role::kNone) return {};
+  Status failed;
+  storage::Walker walk(rs.txn, src.tables().feed, "rotation: feed");
+  auto s = walk.all([&](storage::Bytes k, storage::Bytes v) {
+    auto key = detail::decode_feed_key(coding::as_view(k));
+    if (!key) return failed = tl::unexpected(key.error()), storage::Next::stop();
+    const auto [seq, part] = *key;
+    if (part == detail::kEntryHeaderPart) {
+      if (auto p = dst.put(ws, dst.tables().feed, k, v); !p) return failed = p, storage::Next::stop();
+      return storage::Next::go_on();
+    }
+    auto row = detail::decode_part_row(coding::as_view(v));
+    if (!row) return failed = tl::unexpected(row.error()), storage::Next::stop();
+    auto ops = detail::decode_part_payload(src.codec(), state->name, seq, row->label, row->customer,
+                                           row->payload);
+    if (!ops) return failed = tl::unexpected(ops.error()), storage::Next::stop();
+    const std::string payload = detail::encode_part_payload(dst.codec(), state->name, seq, part,
+                                                            row->label, row->customer, *ops);
+    const std::string value = detail::encode_part_row(row->label, row->customer, payload);
+    if (auto p = dst.put(ws, dst.tables().feed, k, as_bytes(value)); !p)
+      return failed = p, storage::Next::stop();
+    return storage::Next::go_on();
+  });
+  if (!s) return s;
+  if (!failed) return failed;
+  if (src.tables().feed_consumers) {
+    storage::Walker consumers(rs.txn, src.tables().feed_consumers, "rotation: feed consumers");
+    auto c = consumers.all([&](storage::Bytes k, storage::Bytes v) {
+      if (auto p = dst.put(ws, dst.tables().feed_consumers, k, v); !p)
+        return failed = p, storage::Next::stop();
+      return storage::Next::go_on();
+    });
+    if (!c) return c;
+    if (!failed) return failed;
+  }
+  return detail::store_feed_state(dst, ws, *state);
 }
 
 }  // namespace
@@ -276,6 +321,11 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (auto st2 = detail::copy_audit_entries(d, ws, *entries); !st2) return st2;
     }
     if (auto st2 = detail::copy_consent_tables(s, rs, d, ws); !st2) return st2;
+    // The change feed (format 7): its state, consumers and every kept part, each part opened
+    // under the old key and sealed again under the new one (its AD is unchanged: same feed
+    // name, seq, part, table and customer). Replicas of the old key cannot open the new parts:
+    // they are re-seeded from a backup of the rotated file (docs/security.md).
+    if (auto st2 = copy_feed(s, rs, d, ws); !st2) return st2;
     // The rotation itself, the last entry of the copied trail.
     if (auto a = d.append_audit(ws, {"rotate_data_key", {}, 1, ""}); !a)
       return tl::unexpected(a.error());

@@ -618,6 +618,49 @@ Result<std::optional<Extent>> SegmentIndex::extent(SegField f) {
   return std::optional<Extent>(*e);
 }
 
+// One chunk: read it once, change it in memory, write it back (or delete it if empty). The
+// single place chunks are written (flush, and a replica's apply_bit_changes). With `report` and
+// a feed recorder in st, every bit the change actually flips goes to the feed (feed_bit): the
+// feed carries bits, never the chunk itself, so the chunk's own put or delete is not recorded
+// (a delete's key would name the posting outside the customer's part: FeedSuspend).
+static Status rewrite_chunk(detail::DatabaseImpl& db, detail::TxnState& st, SegmentIndex& index,
+                            const std::string& key, const std::function<void(Roaring&)>& change,
+                            bool report, std::vector<std::uint8_t>& out,
+                            std::vector<std::uint8_t>& serialized) {
+  auto stored = db.get(st, db.tables().segments, as_bytes(key));
+  if (!stored) return tl::unexpected(stored.error());
+  Roaring bits;
+  if (*stored) {
+    auto chunk = index.read_chunk(key, **stored);
+    if (!chunk) return tl::unexpected(chunk.error());
+    bits = std::move(*chunk);
+  }
+  if (report && st.feed) {
+    const Roaring before = bits;
+    change(bits);
+    const Roaring flipped = bits ^ before;
+    if (!flipped.isEmpty()) {
+      if (key.size() < kChunkSuffixBytes)
+        return make_error(ErrorCode::kCorruption, "idx.segments: malformed key " + hex(key));
+      const std::string_view posting(key.data(), key.size() - kChunkSuffixBytes);
+      const std::uint64_t chunk =
+          coding::get_u64(reinterpret_cast<const std::uint8_t*>(key.data() + posting.size()));
+      // id >> kChunkShift == chunk and the low 32 bits are stored: the high 32 bits are the
+      // chunk's own high bits.
+      const std::uint64_t high = (chunk >> (32 - kChunkShift)) << 32;
+      for (std::uint32_t low : flipped) detail::feed_bit(st, posting, high | low, bits.contains(low));
+    }
+  } else {
+    change(bits);
+  }
+  detail::FeedSuspend quiet(st);
+  if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
+  bits.runOptimize();
+  encode_bitmap(bits, db.codec().sealed(), serialized);
+  wrap_chunk(db, key, serialized, out);
+  return db.put(st, db.tables().segments, as_bytes(key), out);
+}
+
 Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   SegmentIndex index(db, st);
   for (const auto& [field, added] : st.extents_added) {
@@ -655,20 +698,7 @@ Status flush(detail::DatabaseImpl& db, detail::TxnState& st) {
   std::vector<std::uint8_t> out, serialized;
   // One chunk: read it once, change it in memory, write it back (or delete it if empty).
   auto rewrite = [&](const std::string& key, const std::function<void(Roaring&)>& change) -> Status {
-    auto stored = db.get(st, db.tables().segments, as_bytes(key));
-    if (!stored) return tl::unexpected(stored.error());
-    Roaring bits;
-    if (*stored) {
-      auto chunk = index.read_chunk(key, **stored);
-      if (!chunk) return tl::unexpected(chunk.error());
-      bits = std::move(*chunk);
-    }
-    change(bits);
-    if (bits.isEmpty()) return db.del(st, db.tables().segments, as_bytes(key));
-    bits.runOptimize();
-    encode_bitmap(bits, db.codec().sealed(), serialized);
-    wrap_chunk(db, key, serialized, out);
-    return db.put(st, db.tables().segments, as_bytes(key), out);
+    return rewrite_chunk(db, st, index, key, change, /*report=*/true, out, serialized);
   };
   // Bulk form for slices: the ids whose bit turns on, and off (each ascending, once); cleared.
   auto rewrite_bulk = [&](const std::string& key, std::vector<std::uint32_t>& on,
@@ -998,9 +1028,37 @@ Status SegmentCheck::verify(SegmentIndex& index, std::uint64_t& chunks, const Re
 
 namespace custdb::segment {
 
-// CONTRACT STUB: replaced by the segment index's owner (issue #19).
-Status apply_bit_changes(detail::DatabaseImpl&, detail::TxnState&, std::span<const BitChange>) {
-  return make_error(ErrorCode::kUnsupported, "apply_bit_changes is not built yet");
+Status apply_bit_changes(detail::DatabaseImpl& db, detail::TxnState& st,
+                         std::span<const BitChange> changes) {
+  // Queued postings of this transaction would be flushed over these bits later: flush first
+  // so the order of changes is the feed's.
+  if (st.has_queued_postings())
+    if (auto s = flush(db, st); !s) return s;
+  // Per chunk, in first-seen order, the changes in the order given.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::pair<std::uint32_t, bool>>> by_chunk;
+  for (const BitChange& c : changes) {
+    if (c.posting.empty() || c.posting.size() > 400)
+      return make_error(ErrorCode::kCorruption, "feed: a bit change with a posting key of " +
+                                                    std::to_string(c.posting.size()) + " bytes");
+    std::string key = chunk_key(c.posting, chunk_of(c.id));
+    auto [it, fresh] = by_chunk.try_emplace(key);
+    if (fresh) order.push_back(std::move(key));
+    it->second.emplace_back(low_bits(c.id), c.set);
+  }
+  SegmentIndex index(db, st);
+  std::vector<std::uint8_t> out, serialized;
+  for (const std::string& key : order) {
+    const auto& bits_of = by_chunk[key];
+    auto s = rewrite_chunk(db, st, index, key, [&](Roaring& bits) {
+      for (auto [low, set] : bits_of) {
+        if (set) bits.add(low);
+        else bits.remove(low);
+      }
+    }, /*report=*/false, out, serialized);
+    if (!s) return s;
+  }
+  return {};
 }
 
 }  // namespace custdb::segment
