@@ -385,6 +385,7 @@ int run_feed(const Args& a) {
   row("landing, relaxed, 1,000 transactions a commit", relaxed.batch_off, relaxed.batch_on, "txns/s");
   std::fflush(stdout);
 
+  fs::remove_all(a.dir / "jetstream");  // streams of an earlier, interrupted run
   NatsServer server(a.dir / "jetstream");
   Travel tr;
   Lag lg;
