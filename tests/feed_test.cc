@@ -14,6 +14,7 @@
 #include "engine/db_impl.h"
 #include "engine/feed_record.h"
 #include "codec/record_codec.h"
+#include "util/coding.h"
 #include "test_util.h"
 
 namespace custdb::test {
@@ -306,6 +307,44 @@ BOOST_DATA_TEST_CASE(replica_applies_entries, kModes, m) {
   must(replica.insert_customer(sample_customer(99)));
 }
 
+// Encrypted: the first apply raises the replica's nonce epoch into [2^31, 2^32 - 2^24), before
+// the handle seals anything; a handle that sealed already must be reopened first.
+BOOST_AUTO_TEST_CASE(encrypted_replica_moves_its_nonce_epochs) {
+  TempDir dir;
+  Database primary = open_db(Mode::kEncrypted, dir / "primary");
+  must(cf::enable(primary, {"main", 100}));
+  must(primary.insert_customer(sample_customer(1)));
+  must(primary.backup(dir / "r1"));
+  must(primary.backup(dir / "r2"));
+  must(primary.insert_customer(sample_customer(2)));
+  auto entries = read_all(primary, 2);
+  BOOST_TEST_REQUIRE(entries.size() == 1u);
+  auto epoch_of = [](Database& db) {
+    detail::DatabaseImpl& d = Database::Impl::of(db);
+    auto st = must(d.begin(false));
+    auto v = must(d.get(*st, d.tables().meta, coding::as_bytes(detail::kEpochKey)));
+    BOOST_TEST_REQUIRE(v.has_value());
+    BOOST_TEST_REQUIRE(v->size() == 4u);
+    return coding::get_u32(v->data());
+  };
+  {
+    Database r1 = open_db(Mode::kEncrypted, dir / "r1");
+    BOOST_TEST(epoch_of(r1) < 0x80000000u);
+    must(cf::apply(r1, "main", entries));
+    const auto e = epoch_of(r1);
+    BOOST_TEST(e >= 0x80000000u);
+    BOOST_TEST(e < 0xFF000000u + 2u);
+  }
+  {
+    Database r2 = open_db(Mode::kEncrypted, dir / "r2");
+    must(r2.insert_customer(sample_customer(3)));  // still a copy of a primary: it seals
+    auto refused = cf::apply(r2, "main", entries);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(refused.error().code() == ErrorCode::kFailedPrecondition);
+    BOOST_TEST(contains(refused.error().message(), "reopen the replica"));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(new_empty_replica_follows_a_feed_from_entry_one) {
   TempDir dir;
   Database primary = open_db(Mode::kPlain, dir / "primary");
@@ -368,6 +407,61 @@ BOOST_AUTO_TEST_CASE(encrypted_payloads_hold_no_plaintext) {
   auto moved = entries.back();
   moved.seq += 1;
   BOOST_TEST(!cf::describe(db, moved, moved.parts[0]).has_value());
+}
+
+// feed_erasure (the erasure's hook): the erased customer's parts of earlier entries leave the
+// feed, those of the erasure's own transaction too, and the entry carries one erasure part
+// (no customer) that describe and changed_records read.
+BOOST_DATA_TEST_CASE(erasure_purges_the_customers_parts, kModes, m) {
+  TempDir dir;
+  Database db = open_db(m, dir / "db");
+  must(cf::enable(db, {"main", 100}));
+  const auto a = must(db.insert_customer(sample_customer(1)));
+  const auto b = must(db.insert_customer(sample_customer(2)));
+  must(db.add_transaction(sample_txn(a, 900, "2024-02-02T00:00:00Z")));
+  must(db.add_transaction(sample_txn(b, 400, "2024-02-03T00:00:00Z")));
+  auto count_parts = [&](CustomerId id) {
+    int n = 0;
+    for (const auto& e : read_all(db))
+      for (const auto& p : e.parts) n += p.customer == id;
+    return n;
+  };
+  BOOST_TEST(count_parts(a) >= 2);
+  const int b_parts = count_parts(b);
+  BOOST_TEST(b_parts >= 2);
+  must(db.write([&](WriteTxn& txn) -> Status {
+    auto u = txn.update_customer(a, [](Customer& c) { c.name = "Last Words"; });
+    if (!u) return tl::unexpected(u.error());
+    auto& st = *ReadView::State::of(txn);
+    return detail::feed_erasure(Database::Impl::of(db), st, a, EraseMode::kFull);
+  }));
+  BOOST_TEST(count_parts(a) == 0);
+  BOOST_TEST(count_parts(b) == b_parts);
+  auto entries = read_all(db);
+  const auto& last = entries.back();
+  BOOST_TEST((last.erased == std::vector<CustomerId>{a}));
+  BOOST_TEST_REQUIRE(last.parts.size() == 1u);
+  BOOST_TEST(last.parts[0].table == "erasure");
+  BOOST_TEST(last.parts[0].customer == 0u);
+  auto lines = must(cf::describe(db, last, last.parts[0]));
+  BOOST_TEST_REQUIRE(lines.size() == 1u);
+  BOOST_TEST(lines[0] == "erase " + std::to_string(a) + " full");
+  auto changes = must(cf::changed_records(db, last));
+  BOOST_TEST_REQUIRE(changes.size() == 1u);
+  BOOST_TEST((changes[0] == cf::RecordChange{"customers", a, true}));
+  // Entries keep their seqs and part counts; only parts went.
+  for (std::size_t i = 0; i < entries.size(); ++i) BOOST_TEST(entries[i].seq == i + 1);
+  bool fewer = false;
+  for (const auto& e : entries) fewer = fewer || e.parts.size() < e.part_count;
+  BOOST_TEST(fewer);
+  if (m == Mode::kPlain) {
+    std::string all;
+    for (const auto& e : entries)
+      for (const auto& p : e.parts) all += p.payload;
+    BOOST_TEST(!contains(all, "user1@example.com"));
+    BOOST_TEST(!contains(all, "Last Words"));
+    BOOST_TEST(contains(all, "user2@example.com"));  // the other customer's stay
+  }
 }
 
 BOOST_AUTO_TEST_CASE(disable_drops_entries_and_consumers) {

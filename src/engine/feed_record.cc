@@ -638,23 +638,32 @@ Status feed_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mode
   if (!st.feed) return {};
   st.feed->erase(id, mode, stamp_time(st).time_since_epoch().count());
   // The parts of earlier entries that hold the customer's changes leave the feed now, in the
-  // erasure's transaction. Keys are collected first: a walk's cursor must not see deletes.
-  std::vector<std::string> doomed;
-  storage::Walker walk(st.txn, d.tables().feed, "change feed read");
-  Status bad;
-  auto s = walk.all([&](storage::Bytes key, storage::Bytes value) {
-    if (key.size() == 12 && coding::get_u32(key.data() + 8) == kEntryHeaderPart)
+  // erasure's transaction. The feed is walked once per transaction (keys collected first: a
+  // walk's cursor must not see deletes).
+  auto& stored = st.feed->stored_parts;
+  if (!stored) {
+    std::unordered_map<CustomerId, std::vector<std::string>> by_customer;
+    storage::Walker walk(st.txn, d.tables().feed, "change feed read");
+    Status bad;
+    auto s = walk.all([&](storage::Bytes key, storage::Bytes value) {
+      if (key.size() == 12 && coding::get_u32(key.data() + 8) == kEntryHeaderPart)
+        return storage::Next::go_on();
+      auto row = decode_part_row(as_view(value));
+      if (!row) {
+        bad = tl::unexpected(row.error());
+        return storage::Next::stop();
+      }
+      if (row->customer != 0) by_customer[row->customer].emplace_back(as_view(key));
       return storage::Next::go_on();
-    auto row = decode_part_row(as_view(value));
-    if (!row) {
-      bad = tl::unexpected(row.error());
-      return storage::Next::stop();
-    }
-    if (row->customer == id) doomed.emplace_back(as_view(key));
-    return storage::Next::go_on();
-  });
-  if (!s) return tl::unexpected(d.fail(st, s.error()));
-  if (!bad) return bad;
+    });
+    if (!s) return tl::unexpected(d.fail(st, s.error()));
+    if (!bad) return bad;
+    stored = std::move(by_customer);
+  }
+  auto it = stored->find(id);
+  if (it == stored->end()) return {};
+  const std::vector<std::string> doomed = std::move(it->second);
+  stored->erase(it);
   for (const auto& k : doomed)
     if (auto r = d.del(st, d.tables().feed, as_bytes(k)); !r) return r;
   return {};

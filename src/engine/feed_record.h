@@ -53,6 +53,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,10 @@ class FeedRecorder {
   // FeedScope's state: the innermost scope (label empty: none).
   std::string scope_label;
   CustomerId scope_customer = 0;
+
+  // feed_erasure: the keys of the stored part rows by customer, read once per transaction
+  // (an erasure of many customers walks the feed once).
+  std::optional<std::unordered_map<CustomerId, std::vector<std::string>>> stored_parts;
 
  private:
   FeedPart& part_for(std::string_view label, CustomerId customer);
