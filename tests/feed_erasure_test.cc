@@ -172,6 +172,45 @@ BOOST_DATA_TEST_CASE(keep_ledger_erasure_reaches_feed_and_replicas, kModes, mode
   erase_reaches_every_copy(mode, EraseMode::kKeepLedger);
 }
 
+// A replica that holds the customer but missed part of its ledger (a transaction whose part
+// the keep-ledger erasure purged before the replica applied it) would keep another ledger
+// than the primary: the replay compares the primary's fingerprint and refuses, nothing of the
+// batch applied, and a replica seeded again from a backup follows.
+BOOST_DATA_TEST_CASE(keep_ledger_detects_a_replica_missing_ledger, kModes, mode) {
+  TempDir dir;
+  Database primary = open_db(mode, dir / "primary");
+  must(feed::enable(primary, {"pri", 100000}));
+  const std::string name = must(feed::status(primary)).name;
+  Workload w(primary, 9, dir.path());
+  for (int i = 0; i < 4; ++i) w.step();
+  const CustomerId id = must(primary.insert_customer(victim()));
+  must(primary.backup(dir / "replica"));
+  Database replica = open_db(mode, dir / "replica");
+  feed::Seq last = must(feed::status(replica)).last;
+  Transaction x;
+  x.customer_id = id;
+  x.ts = parse_timestamp("2025-04-04T10:00:00Z").value();
+  x.amount = 4242;
+  x.currency = "USD";
+  must(primary.add_transaction(x));
+  w.step();
+  must(primary.erase_customer(id, EraseMode::kKeepLedger));
+  auto entries = must(feed::read(primary, last, 1000));
+  auto res = feed::apply(replica, name, entries);
+  BOOST_TEST_REQUIRE(!res.has_value());
+  BOOST_TEST(res.error().code() == ErrorCode::kFailedPrecondition);
+  BOOST_TEST(contains(res.error().message(), "re-seed"), res.error().message());
+  BOOST_TEST(must(feed::status(replica)).last == last);  // nothing of the batch applied
+  // Seeded again, the replica follows.
+  must(primary.backup(dir / "replica2"));
+  Database fresh = open_db(mode, dir / "replica2");
+  feed::Seq l2 = must(feed::status(fresh)).last;
+  w.step();
+  w.step();
+  must(apply_all(fresh, primary, name, l2));
+  BOOST_TEST(state(fresh) == state(primary), first_difference(state(primary), state(fresh)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace custdb::test

@@ -46,7 +46,7 @@ inline std::string hex(std::span<const std::uint8_t> b) {
 
 // Meta keys that belong to one file and never travel (custdb/feed.h, "What a change is").
 inline bool local_meta_key(std::string_view k) {
-  return k == "header" || k == "file_id" || k == "key_binding" || k == "nonce_epoch" ||
+  return k == "header" || k == "key_header" || k == "personal_key" || k == "file_id" || k == "key_binding" || k == "nonce_epoch" ||
          k == "shard" || k.starts_with("feed.") || k == "scrub.age";
 }
 
@@ -242,7 +242,7 @@ class Workload {
     c.name = "Person" + u + "x";
     if (r_() % 3) c.email = "person" + u + "@example.org";
     if (r_() % 3) c.external_ref = "REF" + u;
-    if (r_() % 4 == 0) c.phone = "+1 555 01" + std::to_string(10 + r_() % 80) + " " + std::to_string(1000 + uniq_ % 9000);
+    if (r_() % 4 == 0) c.phone = "+1 212 555 " + std::to_string(1000 + uniq_ % 9000);
     if (has_attrs_ && r_() % 2) {
       c.attributes["branch"] = std::string(r_() % 2 ? "b1" : "b2");
       c.attributes["points"] = static_cast<std::int64_t>(r_() % 40) - 5;

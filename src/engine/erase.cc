@@ -5,6 +5,20 @@
 // customer survives there, and record the erasure in the journal (table erasures) and the
 // audit trail, in the same transaction. The bytes the transaction frees are zeroed by
 // Database::scrub (scrub.cc) after the commit.
+//
+// The change feed (custdb/feed.h, "Erasure"). The data-destroying part (destroy_customer:
+// records, indexes, segment bits, journal entry) runs under FeedSuspend and travels as one
+// erasure op (feed_erasure, which also purges the customer's earlier parts); the pruned
+// encrypted-mode meta and the audit entry are recorded raw after it. A replica runs the same
+// destroy_customer at the primary's transaction time (replay_erasure) and so ends equal when it
+// had applied the customer's changes. One that had not (they were purged before it applied
+// them): a full erasure still ends equal (nothing of the customer reached it but relationships
+// other customers' parts named, which replay removes); a keep-ledger erasure cannot give it the
+// ledger it never received, so the primary records a fingerprint of the ledger (meta
+// erasure.check, never left stored) and replay refuses with kFailedPrecondition "re-seed the
+// replica from a backup" when the replica's ledger differs. Not detected: an amendment that
+// moved a transaction to the erased customer while the replica lagged (that transaction's
+// record travelled in the erased customer's purged part).
 #include <algorithm>
 
 #include "custdb/privacy.h"
@@ -288,6 +302,40 @@ Status destroy_customer(DatabaseImpl& db, TxnState& st, const Customer& before, 
   return append_journal(db, st, id, mode);
 }
 
+// A keep-ledger erasure keeps the customer's ledger on the primary, but the feed loses the
+// parts that built it (they hold the customer's data and are purged). A replica that had not
+// applied all of them would keep another ledger, silently. So the primary records, just before
+// the erasure op, a fingerprint of what the erasure starts from — the customer's transactions,
+// holdings and relationships (ids, amounts, balances: no personal value; sealed meta in
+// encrypted mode) — under this meta key, and deletes it after: a replica's replay compares it
+// with its own copy and refuses ("re-seed") when they differ. The key never stays stored.
+constexpr std::string_view kErasureCheckKey = "erasure.check";
+
+Result<std::string> ledger_fingerprint(DatabaseImpl& db, TxnState& st, const Customer& c) {
+  std::string s = coding::be64(c.id) + coding::be64(c.aggregates.txn_count);
+  auto txns = db.transactions_of(st, c.id, std::nullopt, std::nullopt);
+  if (!txns) return tl::unexpected(txns.error());
+  auto holdings = db.holdings_of(st, c.id);
+  if (!holdings) return tl::unexpected(holdings.error());
+  auto rels = db.relationships_of(st, c.id);
+  if (!rels) return tl::unexpected(rels.error());
+  s += coding::be64(txns->size()) + coding::be64(holdings->size()) + coding::be64(rels->size());
+  std::string body;
+  for (const Transaction& t : *txns)
+    body += coding::be64(t.id) + coding::be64(static_cast<std::uint64_t>(t.amount)) +
+            coding::be64(static_cast<std::uint64_t>(t.ts.time_since_epoch().count())) +
+            coding::be64(static_cast<std::uint64_t>(t.base_amount.value_or(0))) +
+            coding::be64(t.holding_id.value_or(0)) + t.currency;
+  for (const Holding& h : *holdings)
+    body += coding::be64(h.id) + coding::be64(static_cast<std::uint64_t>(h.balance)) +
+            coding::be64(static_cast<std::uint64_t>(h.base_balance.value_or(0))) +
+            static_cast<char>(h.status);
+  for (const Relationship& r : *rels) body += coding::be64(r.id) + coding::be64(r.from) + coding::be64(r.to);
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64: a check, not a secret
+  for (unsigned char ch : body) hash = (hash ^ ch) * 1099511628211ull;
+  return s + coding::be64(hash);
+}
+
 }  // namespace
 
 Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, EraseMode mode,
@@ -310,12 +358,20 @@ Result<bool> erase_customer(DatabaseImpl& db, TxnState& st, CustomerId id, Erase
     // The stamp the journal (and a keep-ledger record) carries is the entry's committed_at,
     // which the replica replays with: take it now, before the suspended part.
     (void)stamp_time(st);
+    if (mode == EraseMode::kKeepLedger) {
+      auto fp = ledger_fingerprint(db, st, before);
+      if (!fp) return tl::unexpected(fp.error());
+      if (auto s = db.put_sealed_meta(st, kErasureCheckKey, *fp); !s) return tl::unexpected(s.error());
+    }
   }
   {
     FeedSuspend quiet(st);
     if (auto s = destroy_customer(db, st, before, mode, counts); !s) return tl::unexpected(s.error());
   }
   if (auto s = feed_erasure(db, st, id, mode); !s) return tl::unexpected(s.error());
+  if (st.feed && mode == EraseMode::kKeepLedger)
+    if (auto s = db.del(st, db.tables().meta, as_bytes(kErasureCheckKey)); !s)
+      return tl::unexpected(s.error());
   // Recorded raw (sealed meta): a replica takes the pruned dictionaries and extents as they
   // are, even one that never held the customer (its earlier entries purged before it applied
   // them).
@@ -348,8 +404,24 @@ Status replay_erasure(DatabaseImpl& d, TxnState& st, CustomerId id, EraseMode mo
     if (auto s = d.flush_postings(st); !s) return s;
   auto c = d.load_customer(st, id);
   if (!c) return tl::unexpected(c.error());
-  if (*c && !(mode == EraseMode::kKeepLedger && (*c)->anonymized))
+  if (*c && !(mode == EraseMode::kKeepLedger && (*c)->anonymized)) {
+    if (mode == EraseMode::kKeepLedger) {
+      // The primary's fingerprint of the ledger it kept (applied raw just before this op).
+      auto want = d.get_sealed_meta(st, kErasureCheckKey);
+      if (!want) return tl::unexpected(want.error());
+      if (*want) {
+        auto have = ledger_fingerprint(d, st, **c);
+        if (!have) return tl::unexpected(have.error());
+        if (*have != **want)
+          return make_error(ErrorCode::kFailedPrecondition,
+                            "feed: the replica's ledger of customer " + std::to_string(id) +
+                                " differs from the one the primary kept at its keep-ledger "
+                                "erasure (changes purged before this replica applied them): "
+                                "re-seed the replica from a backup");
+      }
+    }
     return destroy_customer(d, st, **c, mode, nullptr);
+  }
   if (mode == EraseMode::kKeepLedger)
     // The primary anonymized a customer this replica does not hold as it was (its earlier
     // entries were purged by this erasure before the replica applied them): the replica
