@@ -607,6 +607,104 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_mid_ship,
   BOOST_TEST(export_all(replica) == export_all(pair.primary()));
 }
 
+BOOST_AUTO_TEST_CASE(shipper_and_follower_run_through_a_server_restart,
+                     *utf::precondition(nats_server_available)) {
+  // Both long-running forms at once, the way `custdb feed ship` and `custdb feed follow` run:
+  // writes go on, the server is SIGKILLed and restarted, and the replica catches up.
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  auto so = ship_options(server);
+  so.max_entries_per_batch = 4;
+  auto shipper = must(nats::Shipper::create(pair.primary(), so));
+  Database replica = pair.open_replica();
+  auto fo = follow_options(server);
+  fo.max_entries_per_txn = 3;
+  auto follower = must(nats::Follower::create(replica, fo));
+  Result<nats::ShipReport> shipped = nats::ShipReport{};
+  Result<nats::FollowReport> followed = nats::FollowReport{};
+  std::thread ship_thread([&] { shipped = shipper->run(); });
+  std::thread follow_thread([&] { followed = follower->run(); });
+  auto applied = [&] { return must(feed::status(replica)).last; };
+  auto wait_for = [&](feed::Seq seq) {
+    for (int i = 0; i < 1500 && applied() < seq; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return applied();
+  };
+  pair.write(6);
+  BOOST_TEST(wait_for(pair.last()) == pair.last());
+  server.kill();
+  pair.write(4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  server.start();
+  pair.write(3);
+  BOOST_TEST(wait_for(pair.last()) == pair.last());
+  shipper->stop();
+  follower->stop();
+  ship_thread.join();
+  follow_thread.join();
+  BOOST_TEST_REQUIRE(shipped.has_value(), (shipped ? "" : shipped.error().to_string()));
+  BOOST_TEST_REQUIRE(followed.has_value(), (followed ? "" : followed.error().to_string()));
+  BOOST_TEST(shipped->lag() == 0u);
+  BOOST_TEST(followed->applied == pair.last());
+  BOOST_TEST(followed->entries == pair.last() - pair.seed);  // none twice, none skipped
+  BOOST_TEST(export_all(replica) == export_all(pair.primary()));
+  require_clean(replica);
+}
+
+BOOST_AUTO_TEST_CASE(keep_ledger_erasure_keeps_later_changes,
+                     *utf::precondition(nats_server_available)) {
+  // A keep-ledger erasure keeps the customer: a transaction booked after it, shipped in the
+  // same ship_once, must survive the purge (which takes only what came before the erasure).
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  pair.write(4);
+  const CustomerId victim = pair.ids[4];
+  ship_once(pair.primary(), server);
+  {
+    Database replica = pair.open_replica();
+    follow_once(replica, server);
+  }
+  must(pair.primary().erase_customer(victim, EraseMode::kKeepLedger));
+  must(pair.primary().add_transaction(sample_txn(victim, 4242, "2024-05-01T09:00:00Z")));
+  pair.write(1);
+  auto sr = ship_once(pair.primary(), server);
+  BOOST_TEST(sr.purges == 1u);
+  RawNats raw(server.url());
+  std::size_t erasure_marker = 0, later = 0;
+  for (auto& [seq, m] : raw.all("FEED")) {
+    if (m.header("Custdb-Erased")) erasure_marker = seq;
+    if (m.subject == "custdb.prim.transactions." + std::to_string(victim)) later = seq;
+  }
+  BOOST_TEST(erasure_marker > 0u);
+  BOOST_TEST(later > erasure_marker);  // the later transaction's part is still there
+  Database replica = pair.open_replica();
+  auto r = follow_once(replica, server);
+  BOOST_TEST(r.applied == pair.last());
+  BOOST_TEST(export_all(replica) == export_all(pair.primary()));
+  require_clean(replica);
+}
+
+BOOST_AUTO_TEST_CASE(follower_reports_a_gap, *utf::precondition(nats_server_available)) {
+  // The replica's seed is older than what the stream holds (the primary truncated its feed
+  // before the first ship): follow_once must say so, not apply later entries.
+  NatsServer server;
+  Pair pair(Mode::kPlain);
+  pair.write(3);
+  feed::FeedOptions fo;
+  fo.keep_last = 1;
+  must(feed::enable(pair.primary(), fo));  // already on: updates keep_last
+  must(feed::register_consumer(pair.primary(), "everything-read"));
+  BOOST_TEST(must(feed::truncate(pair.primary())) > 0u);
+  ship_once(pair.primary(), server);
+  Database replica = pair.open_replica();
+  auto follower = must(nats::Follower::create(replica, follow_options(server)));
+  auto r = follower->follow_once();
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.error().code() == ErrorCode::kFailedPrecondition));
+  BOOST_TEST(contains(r.error().message(), "gap"), r.error().message());
+  BOOST_TEST(must(feed::status(replica)).last == pair.seed);  // nothing applied
+}
+
 BOOST_DATA_TEST_CASE(erasure_purges_stream_and_reaches_replicas, kModes, mode) {
   if (nats_server_path().empty()) {
     BOOST_TEST_MESSAGE("nats-server not found: skipped");

@@ -21,6 +21,12 @@
 // or entry it already has beyond it. The follower stores its stream position in the replica
 // in the transaction that applies (feed::apply's source), so it resumes exactly.
 //
+// Ordering: the shipper publishes a batch's parts, waits for the server's acks of all of them,
+// then publishes the batch's markers (and waits again): a marker is never stored before a
+// part of its entry. A batch ends at its first erasure entry. The follower's stored position
+// is `nats:<stream>:<stream seq>`: the stream seq before the first message of any entry it
+// has not applied yet.
+//
 // Erasure: after the server acknowledged an entry that erases customer X, the shipper purges
 // the stream's messages on `<prefix>.<feed name>.*.<X>` up to that entry's marker (JetStream
 // purge by subject): no message left in the stream holds X's changes.

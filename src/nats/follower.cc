@@ -23,7 +23,11 @@ namespace {
 
 constexpr int kFetchBatch = 512;
 
-bool transport_error(const Error& e) { return e.code() == ErrorCode::kIOError; }
+// Worth retrying: the transport failed (kIOError: resubscribe), or the replica's write lock
+// was busy past its timeout.
+bool transient(const Error& e) {
+  return e.code() == ErrorCode::kIOError || e.code() == ErrorCode::kBusy;
+}
 
 std::string source_text(std::string_view stream, std::uint64_t position) {
   return "nats:" + std::string(stream) + ":" + std::to_string(position);
@@ -270,6 +274,7 @@ Result<FollowReport> Follower::follow_once() {
       if (state) target = state->last_seq;
       else st = tl::unexpected(state.error());
     }
+    if (st && m.assembler->consumed() == *target) break;  // nothing newer in the stream
     if (st && !m.sub) st = m.subscribe();
     Result<int> got = st ? m.fetch(fetch_ms) : Result<int>(tl::unexpected(st.error()));
     if (got && *got == 0 && m.assembler->consumed() < *target) {
@@ -280,7 +285,7 @@ Result<FollowReport> Follower::follow_once() {
       else if (*pending > 0) got = make_error(ErrorCode::kIOError, "NATS server " + m.opt.connect.url + ": consumer stalled");
     }
     if (!got) {
-      if (!transport_error(got.error())) return tl::unexpected(got.error());
+      if (!transient(got.error())) return tl::unexpected(got.error());
       m.drop_subscription();
       if (!failing_since) failing_since = attempt;
       if (clock::now() >= *failing_since + m.opt.connect.connect_timeout)
@@ -317,7 +322,7 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
     }
     if (!m.sub) {
       if (auto s = m.subscribe(); !s) {
-        if (!transport_error(s.error()) && s.error().code() != ErrorCode::kFailedPrecondition)
+        if (!transient(s.error()) && s.error().code() != ErrorCode::kFailedPrecondition)
           return tl::unexpected(s.error());
         detail::nap(m.opt.connect.reconnect_wait, m.stop);  // the stream may not exist yet
         continue;
@@ -332,7 +337,7 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
       if (!pending || *pending > 0) got = make_error(ErrorCode::kIOError, "consumer lost");
     }
     if (!got) {
-      if (!transport_error(got.error())) return tl::unexpected(got.error());
+      if (!transient(got.error())) return tl::unexpected(got.error());
       m.drop_subscription();
       detail::nap(m.opt.connect.reconnect_wait, m.stop);
       continue;
@@ -340,7 +345,12 @@ Result<FollowReport> Follower::run(const std::function<void(const FollowReport&)
     if (*got > 0) idle_since = std::chrono::steady_clock::now();
     const std::uint64_t before = report.entries;
     const bool drained = *got < kFetchBatch || m.consumer_pending == 0;
-    if (auto a = m.apply_ready(drained, report); !a) return tl::unexpected(a.error());
+    if (auto a = m.apply_ready(drained, report); !a) {
+      // Nothing of the failed transaction stored; apply_ready reloaded the replica's state.
+      if (!transient(a.error())) return tl::unexpected(a.error());
+      detail::nap(m.opt.connect.reconnect_wait, m.stop);
+      continue;
+    }
     if (report.entries != before && progress) {
       m.fill(report);
       progress(report);

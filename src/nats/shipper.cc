@@ -7,7 +7,8 @@
 // entry. Within one round the client may lose a message in a dying socket and deliver the
 // next from its reconnect buffer, so only the server's ack of every part proves they are in
 // the stream before the marker is sent. A follower therefore never sees a marker whose parts
-// come later (except parts purged by an erasure, which it must not see).
+// come later (except parts purged by an erasure, which it must not see). A batch ends at its
+// first erasure, so the purge up to that erasure's marker takes no part of a later entry.
 #include <mutex>
 #include <string>
 #include <vector>
@@ -65,8 +66,11 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
   natsMsg_Destroy(msg);
 }
 
-// kIOError: the transport failed, retry after reconnecting. Anything else is the database's.
-bool transport_error(const Error& e) { return e.code() == ErrorCode::kIOError; }
+// Worth retrying: the transport failed (kIOError: reconnect and ship the batch again), or
+// the database's write lock was busy past its timeout (a writer holding it long).
+bool transient(const Error& e) {
+  return e.code() == ErrorCode::kIOError || e.code() == ErrorCode::kBusy;
+}
 
 }  // namespace
 
@@ -169,6 +173,14 @@ struct Shipper::Impl {
     auto entries = feed::read(db, shipped, std::max<std::size_t>(opt.max_entries_per_batch, 1));
     if (!entries) return tl::unexpected(entries.error());
     if (entries->empty()) return 0;
+    // A batch ends with its first erasure: the purge removes the erased customer's messages
+    // stored before the erasure's marker, and a later entry's part of that customer (a
+    // keep-ledger erasure keeps the customer) must not be among them.
+    for (std::size_t i = 0; i < entries->size(); ++i)
+      if (!(*entries)[i].erased.empty()) {
+        entries->resize(i + 1);
+        break;
+      }
     const std::string& prefix = opt.connect.subject_prefix;
     std::vector<wire::Message> parts, markers;
     for (const feed::Entry& e : *entries) {
@@ -272,7 +284,7 @@ Result<ShipReport> Shipper::ship_once() {
       failing_since.reset();
       continue;
     }
-    if (!transport_error(n.error())) return tl::unexpected(n.error());
+    if (!transient(n.error())) return tl::unexpected(n.error());
     m.stream_checked = false;
     if (!failing_since) failing_since = attempt;
     if (clock::now() >= *failing_since + m.opt.connect.connect_timeout)
@@ -303,7 +315,7 @@ Result<ShipReport> Shipper::run(const std::function<void(const ShipReport&)>& pr
     }
     auto n = m.ship_batch(report);
     if (!n) {
-      if (!transport_error(n.error())) return tl::unexpected(n.error());
+      if (!transient(n.error())) return tl::unexpected(n.error());
       m.stream_checked = false;
       detail::nap(m.opt.connect.reconnect_wait, m.stop);
       continue;
