@@ -3,10 +3,13 @@
 // shards, pages walked across shard boundaries, ids at the edges of the id space, batches
 // with duplicate ids, groups present in only some shards; each compared with one database
 // holding everything where that makes sense.
+#include <atomic>
 #include <limits>
+#include <thread>
 
 #include "custdb/query.h"
 #include "custdb/shards.h"
+#include "program.h"
 #include "test_util.h"
 
 using namespace custdb;
@@ -277,6 +280,169 @@ BOOST_AUTO_TEST_CASE(caller_holds_a_transaction) {
     auto w = must(set.shard(1).begin_write());
     BOOST_TEST(must(set.count(all_customers())) == 6u);
   }
+}
+
+// Shards that declare a measured attribute differently (an integer on one, an amount or a
+// decimal of another scale on the other): their stored values are in other units and must not
+// be added or ranked together. Refused naming the shard, as different base currencies are.
+BOOST_AUTO_TEST_CASE(measures_of_attributes_declared_differently_are_refused) {
+  TempDir dir;
+  auto set = open_set(Mode::kPlain, {dir / "s0", dir / "s1"});
+  AttributeDef as_int;
+  as_int.name = "points";
+  as_int.type = AttributeType::kInteger;
+  as_int.indexed = true;
+  AttributeDef as_decimal = as_int;
+  as_decimal.type = AttributeType::kDecimal;
+  as_decimal.scale = 3;
+  AttributeDef band;
+  band.name = "band";
+  band.type = AttributeType::kEnum;
+  band.values = {"low", "high"};
+  band.indexed = true;
+  AttributeDef band_reordered = band;
+  band_reordered.values = {"high", "low"};
+  must(set.shard(0).add_attribute(as_int));
+  must(set.shard(1).add_attribute(as_decimal));
+  must(set.shard(0).add_attribute(band));
+  must(set.shard(1).add_attribute(band_reordered));
+  for (CustomerId id : ids_on_every_shard(2, 3, 1)) {
+    Customer c = plain(id);
+    c.attributes["points"] = static_cast<std::int64_t>(id * 1000);
+    c.attributes["band"] = std::string(id % 2 ? "low" : "high");
+    must(set.insert_customer(c));
+  }
+  auto check = [](const auto& r, const char* what) {
+    BOOST_TEST_REQUIRE(!r.has_value(), what << ": answered as if the units were the same");
+    BOOST_TEST_MESSAGE(what << ": " << r.error().to_string());
+    BOOST_TEST(r.error().code() == ErrorCode::kFailedPrecondition, r.error().to_string());
+    BOOST_TEST(contains(r.error().message(), "shard 1"), r.error().message());
+    BOOST_TEST((contains(r.error().message(), "points") || contains(r.error().message(), "band")),
+               r.error().message());
+  };
+  check(set.rank(all_customers(), MeasureKey::attribute("points"), 3), "rank");
+  check(set.report(all_customers(), {{}, {MeasureKey::attribute("points")}}), "report measure");
+  // An enum declared in another order: the report's row order would be shard 0's only.
+  check(set.report(all_customers(), {{GroupKey::attribute("band")}, {}}), "report group");
+  // Built-in keys are unaffected.
+  BOOST_TEST(set.rank(all_customers(), RankBy::kTotalAmount, 3).has_value());
+  BOOST_TEST(set.report(all_customers(), {{GroupBy::kTier}, {RankBy::kTxnCount}}).has_value());
+}
+
+// A damaged record on one shard: `segment --shards` (the table reads each shown customer from
+// its shard) fails as `--db` does (exit 1), and the message names the shard, as every other
+// error of a shard does.
+BOOST_AUTO_TEST_CASE(cli_names_the_shard_of_a_damaged_record) {
+  TempDir dir;
+  const std::vector<fs::path> paths = {dir / "s0", dir / "s1"};
+  const auto ids = ids_on_every_shard(2, 3, 1);
+  CustomerId victim = 0;
+  {
+    auto set = open_set(Mode::kPlain, paths);
+    for (CustomerId id : ids) {
+      Customer c = plain(id);
+      c.tier = Tier::kGold;
+      must(set.insert_customer(c));
+      if (!victim && sh::shard_of(id, 2) == 1) victim = id;
+    }
+  }
+  corrupt_customer_value(paths[1], victim, 20);
+  const std::string shard_arg = paths[0].string() + "," + paths[1].string();
+  ProgramResult counted = run_cli({"segment", "tier = gold", "--count", "--shards", shard_arg});
+  BOOST_TEST(counted.code == 0, counted);  // from the index: no record read
+  ProgramResult one = run_cli({"segment", "tier = gold", "--db", paths[1].string()});
+  BOOST_TEST(one.code == 1, one);
+  ProgramResult o = run_cli({"segment", "tier = gold", "--shards", shard_arg});
+  BOOST_TEST(o.code == 1, o);
+  BOOST_TEST(contains(o.err, "shard 1 (" + paths[1].string() + ")"), o);
+}
+
+// A shard's placement is part of its file: rotating the data key of an encrypted shard (a
+// rewrite into a new file) keeps it, so the shards still open only in their order.
+BOOST_AUTO_TEST_CASE(placement_survives_data_key_rotation) {
+  TempDir dir;
+  const std::vector<fs::path> paths = {dir / "s0", dir / "s1"};
+  {
+    auto set = open_set(Mode::kEncrypted, paths);
+    for (CustomerId id : ids_on_every_shard(2, 2, 1)) must(set.insert_customer(plain(id)));
+  }
+  must(rotate_data_key(paths[1], fast(Mode::kEncrypted)));
+  // Read-only: nothing is recorded, so the answer is the rotated file's own placement.
+  Options ro = fast(Mode::kEncrypted);
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto swapped = sh::ShardSet::open(std::vector<fs::path>{paths[0], dir / "other", paths[1]}, ro);
+  BOOST_TEST_REQUIRE(!swapped.has_value());
+  BOOST_TEST(swapped.error().code() == ErrorCode::kIOError, swapped.error().to_string());  // "other"
+  auto alone = sh::ShardSet::open(std::vector<fs::path>{paths[1]}, ro);
+  BOOST_TEST_REQUIRE(!alone.has_value(), "the rotated shard forgot its place");
+  BOOST_TEST(alone.error().code() == ErrorCode::kFailedPrecondition);
+  BOOST_TEST(contains(alone.error().message(), "placed as shard 1 of 2"), alone.error().message());
+  auto set = open_set(Mode::kEncrypted, paths);
+  BOOST_TEST(must(set.count(all_customers())) == 4u);
+}
+
+// Scatter-gather reports, ranks and pages while a writer adds customers and transactions
+// through the set: every answer succeeds and is well formed (ranks ordered, pages ascending,
+// report customers never fewer than an earlier report's).
+BOOST_AUTO_TEST_CASE(reads_during_writes) {
+  TempDir dir;
+  auto set = open_set(Mode::kPlain, {dir / "s0", dir / "s1", dir / "s2"});
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&, t] {
+      std::uint64_t last = 0;
+      while (!done.load()) {
+        auto rep = set.report(all_customers(), {{GroupBy::kTier}, {RankBy::kTotalAmount}});
+        auto rk = set.rank(all_customers(), RankBy::kTotalAmount, 5);
+        auto pg = set.page(all_customers(), 7, static_cast<CustomerId>(t * 50));
+        if (!rep || !rk || !pg) {
+          ++failures;
+          continue;
+        }
+        std::uint64_t n = 0;
+        for (const auto& row : *rep) n += row.customers;
+        if (n < last) ++failures;
+        last = n;
+        for (std::size_t i = 1; i < rk->size(); ++i)
+          if ((*rk)[i - 1].value < (*rk)[i].value) ++failures;
+        if (!std::is_sorted(pg->ids.begin(), pg->ids.end()) || pg->ids.size() > 7) ++failures;
+      }
+    });
+  for (CustomerId id = 1; id <= 150; ++id) {
+    must(set.insert_customer(plain(id)));
+    must(set.add_transaction(sample_txn(id, static_cast<std::int64_t>(id % 13) * 100, "2025-02-01T00:00:00Z")));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(must(set.count(all_customers())) == 150u);
+}
+
+// Shards loaded without a ShardSet (each file on its own, e.g. by `custdb import --db`) have no
+// placement, and `segment --shards` opens read-only, where an unplaced file is accepted in any
+// order ("reads do not depend on the order"). The table reads each shown customer: it must
+// find it whatever the order, not skip it silently.
+BOOST_AUTO_TEST_CASE(cli_table_of_unplaced_shards_in_another_order) {
+  TempDir dir;
+  const std::vector<fs::path> paths = {dir / "a", dir / "b"};
+  const auto ids = ids_on_every_shard(2, 3, 1);
+  {
+    Database a = open_db(Mode::kPlain, paths[0], fast(Mode::kPlain));
+    Database b = open_db(Mode::kPlain, paths[1], fast(Mode::kPlain));
+    for (CustomerId id : ids) must((sh::shard_of(id, 2) == 0 ? a : b).insert_customer(plain(id)));
+  }
+  auto run = [&](const std::string& shard_arg) {
+    ProgramResult o = run_cli({"--json", "segment", "txn_count >= 0", "--shards", shard_arg});
+    BOOST_TEST_REQUIRE(o.code == 0, o);
+    return o.out;
+  };
+  const std::string in_order = run(paths[0].string() + "," + paths[1].string());
+  const std::string swapped = run(paths[1].string() + "," + paths[0].string());
+  BOOST_TEST(contains(in_order, "\"id\": " + std::to_string(ids[0])), in_order);
+  BOOST_TEST(in_order == swapped);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -298,6 +298,15 @@ Status rotate_data_key(const fs::path& path, const Options& options,
       if (*v)
         if (auto st2 = d.put_sealed_meta(ws, key, **v); !st2) return st2;
     }
+    // The file's place in a sharded set (custdb/shards.h, meta "shard", raw: nothing sealed),
+    // local to the file like the header: the rewritten file keeps it.
+    {
+      constexpr std::string_view kMetaShard = "shard";
+      auto v = s.get(rs, s.tables().meta, as_bytes(kMetaShard));
+      if (!v) return tl::unexpected(v.error());
+      if (*v)
+        if (auto st2 = d.put(ws, d.tables().meta, as_bytes(kMetaShard), **v); !st2) return st2;
+    }
     // The erasure journal (owner S), entries as they were, sealed under the new key.
     auto journal = detail::read_erasure_journal(s, rs);
     if (!journal) return tl::unexpected(journal.error());

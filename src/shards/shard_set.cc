@@ -224,6 +224,51 @@ void merge_stats(MeasureStats& into, const MeasureStats& m) {
   if (m.max) into.max = into.max ? std::max(*into.max, *m.max) : *m.max;
 }
 
+// The custom attributes a rank or report names, as shard 0 declares them (names shard 0 does
+// not declare are left to the engine, which refuses them on shard 0).
+Result<std::vector<AttributeDef>> declared_on_shard0(const Database& shard0,
+                                                     const std::vector<std::string>& names) {
+  std::vector<AttributeDef> out;
+  if (names.empty()) return out;
+  auto schema = shard0.schema();
+  if (!schema) return tl::unexpected(schema.error());
+  for (const std::string& n : names)
+    if (const AttributeDef* def = schema->find(n)) out.push_back(*def);
+  return out;
+}
+
+// Whether txn's schema declares `want` (shard 0's definitions) alike: the same type, decimal
+// scale and enum values in the same order. Otherwise the shards' stored values are in other
+// units (an integer beside an amount, decimals of another scale) and must not be added or
+// ranked together, nor groups ordered by one shard's declaration: kFailedPrecondition, as
+// different base currencies are.
+Status declared_alike(const ReadTxn& txn, const std::vector<AttributeDef>& want) {
+  if (want.empty()) return {};
+  auto schema = txn.schema();
+  if (!schema) return tl::unexpected(schema.error());
+  for (const AttributeDef& w : want) {
+    const AttributeDef* def = schema->find(w.name);
+    if (!def) continue;  // the engine's own error (unknown attribute)
+    const bool same = def->type == w.type && def->scale == w.scale &&
+                      (w.type != AttributeType::kEnum || def->values == w.values);
+    if (same) continue;
+    auto text = [](const AttributeDef& d) {
+      std::string t(to_string(d.type));
+      if (d.type == AttributeType::kDecimal) t += " scale " + std::to_string(d.scale);
+      if (d.type == AttributeType::kEnum) {
+        t += " (";
+        for (std::size_t i = 0; i < d.values.size(); ++i) t += (i ? "," : "") + d.values[i];
+        t += ")";
+      }
+      return t;
+    };
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "attribute " + w.name + " is declared as " + text(*def) + " here but as " +
+                          text(w) + " on shard 0: every shard must declare the same attributes");
+  }
+  return {};
+}
+
 bool rank_before(const Ranked& a, const Ranked& b) {
   return a.value != b.value ? a.value > b.value : a.id < b.id;
 }
@@ -374,7 +419,18 @@ Result<std::vector<T>> gather(const std::vector<Database>& shards,
 }
 }  // namespace
 
-Result<std::uint64_t> ShardSet::count(const query::Node& q, const SegmentOptions& o) const {
+namespace {
+// `age` without SegmentOptions::as_of is computed on today: one today for every shard of a
+// call, not each shard's own (a call running across midnight UTC would otherwise mix dates).
+SegmentOptions one_today(const SegmentOptions& o) {
+  SegmentOptions out = o;
+  if (!out.as_of) out.as_of = detail::today_utc();
+  return out;
+}
+}  // namespace
+
+Result<std::uint64_t> ShardSet::count(const query::Node& q, const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::uint64_t>(impl_->shards, impl_->paths,
                                      [&](const ReadTxn& txn) { return txn.count(q, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -396,7 +452,8 @@ std::vector<CustomerId> merge_ids(std::vector<std::vector<CustomerId>>& parts) {
 }
 }  // namespace
 
-Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& o) const {
+Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::vector<CustomerId>>(impl_->shards, impl_->paths,
                                                [&](const ReadTxn& txn) { return txn.ids(q, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -404,7 +461,8 @@ Result<std::vector<CustomerId>> ShardSet::ids(const query::Node& q, const Segmen
 }
 
 Result<SegmentPage> ShardSet::page(const query::Node& q, std::size_t limit, CustomerId after,
-                                   const SegmentOptions& o) const {
+                                   const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<SegmentPage>(impl_->shards, impl_->paths,
                                    [&](const ReadTxn& txn) { return txn.page(q, limit, after, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -427,9 +485,17 @@ Result<SegmentPage> ShardSet::page(const query::Node& q, std::size_t limit, Cust
 }
 
 Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKey& by, std::size_t n,
-                                           const SegmentOptions& o) const {
-  auto parts = gather<std::vector<Ranked>>(impl_->shards, impl_->paths,
-                                           [&](const ReadTxn& txn) { return txn.rank(q, by, n, o); });
+                                           const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
+  std::vector<std::string> custom;
+  if (!by.builtin) custom.push_back(by.custom);
+  auto want = declared_on_shard0(impl_->shards[0], custom);
+  if (!want) return with_context(want.error(), shard_name(0, impl_->paths[0]));
+  auto parts = gather<std::vector<Ranked>>(
+      impl_->shards, impl_->paths, [&](const ReadTxn& txn) -> Result<std::vector<Ranked>> {
+        if (auto s = declared_alike(txn, *want); !s) return tl::unexpected(s.error());
+        return txn.rank(q, by, n, o);
+      });
   if (!parts) return tl::unexpected(parts.error());
   std::vector<Ranked> all;
   for (const auto& part : *parts) all.insert(all.end(), part.begin(), part.end());
@@ -440,7 +506,8 @@ Result<std::vector<Ranked>> ShardSet::rank(const query::Node& q, const MeasureKe
 }
 
 Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
-                                              const SegmentOptions& o) const {
+                                              const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
   auto parts = gather<std::vector<GroupRow>>(impl_->shards, impl_->paths,
                                              [&](const ReadTxn& txn) { return txn.group(q, by, o); });
   if (!parts) return tl::unexpected(parts.error());
@@ -466,9 +533,20 @@ Result<std::vector<GroupRow>> ShardSet::group(const query::Node& q, GroupBy by,
 }
 
 Result<std::vector<ReportRow>> ShardSet::report(const query::Node& q, const ReportSpec& spec,
-                                                const SegmentOptions& o) const {
-  auto answers = gather<std::vector<ReportRow>>(impl_->shards, impl_->paths,
-                                                [&](const ReadTxn& txn) { return txn.report(q, spec, o); });
+                                                const SegmentOptions& given) const {
+  const SegmentOptions o = one_today(given);
+  std::vector<std::string> custom;
+  for (const GroupKey& g : spec.by)
+    if (!g.builtin) custom.push_back(g.custom);
+  for (const MeasureKey& m : spec.measures)
+    if (!m.builtin) custom.push_back(m.custom);
+  auto want = declared_on_shard0(impl_->shards[0], custom);
+  if (!want) return with_context(want.error(), shard_name(0, impl_->paths[0]));
+  auto answers = gather<std::vector<ReportRow>>(
+      impl_->shards, impl_->paths, [&](const ReadTxn& txn) -> Result<std::vector<ReportRow>> {
+        if (auto s = declared_alike(txn, *want); !s) return tl::unexpected(s.error());
+        return txn.report(q, spec, o);
+      });
   if (!answers) return tl::unexpected(answers.error());
   std::vector<std::vector<ReportRow>>& parts = *answers;
   // Every shard took the spec, so shard 0's schema names its custom keys (the shards declare

@@ -118,8 +118,26 @@ Command add_segment(CLI::App& app, Globals& g) {
               ans.ids = [&] { return must(s.ids(node, so)); };
               ans.page = [&](std::size_t limit) { return must(s.page(node, limit, 0, so)); };
               ans.rank = [&](const MeasureKey& by, std::size_t n) { return must(s.rank(node, by, n, so)); };
-              ans.get = [&](CustomerId id) {
-                return must(must(s.shard(shards::shard_of(id, s.size())).begin_read()).get_customer(id));
+              // Read from the customer's shard; an error names the shard, as the ShardSet's do.
+              // Shards opened read-only without a placement (loaded file by file, never opened
+              // read-write through a ShardSet) may be given in another order: a customer not on
+              // its routed shard is looked for on the others, never skipped.
+              const std::vector<std::filesystem::path> paths = shard_list(o->shards);
+              ans.get = [&s, paths](CustomerId id) -> std::optional<Customer> {
+                const std::size_t routed = shards::shard_of(id, s.size());
+                for (std::size_t k = 0; k < s.size(); ++k) {
+                  const std::size_t i = k == 0 ? routed : (k <= routed ? k - 1 : k);
+                  auto named = [&](const Error& e) {
+                    return Error(e.code(), "shard " + std::to_string(i) + " (" + paths[i].string() +
+                                               "): " + e.message());
+                  };
+                  auto read = s.shard(i).begin_read();
+                  if (!read) die(named(read.error()));
+                  auto c = read->get_customer(id);
+                  if (!c) die(named(c.error()));
+                  if (*c) return std::move(*c);
+                }
+                return std::nullopt;
               };
             } else {
               seg.emplace(must(txn.select(*q, so)));
