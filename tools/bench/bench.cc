@@ -1,6 +1,6 @@
 // custdb benchmarks, run on demand (not part of the test suite).
 //
-//   custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings] [--customers N] [--txns T] [--runs R] [--dir DIR]
+//   custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings|feed] [--customers N] [--txns T] [--runs R] [--dir DIR]
 //                [--engines custdb,custdb-enc,sqlite,sqlcipher,duckdb] [--query Q] [--duckdb PATH]
 //
 // Suite "profile" (full_bench.cc): loads one custdb database and repeats one operation (--query:
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     else if (arg == "--query") a.query = next();
     else if (arg == "--duckdb") a.duckdb_lib = next();
     else {
-      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings] [--customers N] "
+      std::fprintf(stderr, "usage: custdb_bench [--suite crypto|segments|paging|full|profile|attributes|holdings|feed] [--customers N] "
                            "[--txns T] [--runs R] [--dir DIR] [--engines LIST] [--query Q] [--duckdb LIBDUCKDB_SO]\n");
       return 2;
     }
@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
            : a.suite == "profile" ? run_profile(a)
            : a.suite == "attributes" ? run_attributes(a)
            : a.suite == "holdings" ? run_holdings(a)
+           : a.suite == "feed" ? run_feed(a)
                                  : 2;
   if (rc == 2) std::fprintf(stderr, "unknown suite %s\n", a.suite.c_str());
   // A profile run's database stays for the next run under CUSTDB_BENCH_REUSE=1 (full_bench.cc).

@@ -103,5 +103,6 @@ int run_full(const Args& a);
 int run_profile(const Args& a);
 int run_attributes(const Args& a);
 int run_holdings(const Args& a);
+int run_feed(const Args& a);
 
 }  // namespace custdb::bench
