@@ -49,6 +49,24 @@ run segment "products >= 3" --top 3 --by aum
 printf 'stage = churned when recency_days > 180\nstage = at_risk when recency_days > 60\ntier = platinum when aum >= 1000000.00\ntier = platinum when clv >= 500.00 and txn_count >= 8\n' > "$CUSTDB_DB.rules"
 run rules set "$CUSTDB_DB.rules"
 run rules apply --as-of 2026-10-31
+# Change feed and a read replica (format 7): from here on every committed write is recorded
+# in the feed; the replica starts as a backup and follows through a local NATS JetStream
+# server (started here on a free port of 127.0.0.1, stopped at the end).
+run feed enable --name demo
+rm -rf "$CUSTDB_DB.replica" "$CUSTDB_DB.nats"
+run backup "$CUSTDB_DB.replica"
+nats_port=""
+if command -v nats-server > /dev/null; then
+  for p in $(seq 14222 14299); do
+    if ! (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then nats_port=$p; break; fi
+  done
+fi
+if [ -n "$nats_port" ]; then
+  nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$CUSTDB_DB.nats" > "$CUSTDB_DB.nats.log" 2>&1 &
+  nats_pid=$!
+  trap 'kill "$nats_pid" 2> /dev/null || true' EXIT
+  for _ in $(seq 50); do (exec 3<> "/dev/tcp/127.0.0.1/$nats_port") 2> /dev/null && break; sleep 0.1; done
+fi
 # Privacy operations: consent by purpose, a consent-filtered export, subject access, erasure
 # that cannot be undone, a retention policy tried dry first, and the audit trail of all of it.
 run consent 7 profiling denied --source "call centre" --date 2026-10-01
@@ -61,3 +79,17 @@ run retention apply --dry-run
 run retention apply
 run audit --subject 42
 run verify
+if [ -n "$nats_port" ]; then
+  # Ship what the feed holds, apply it to the replica, and compare: the replica answers as the
+  # primary does, and the erasure of customer 43 reached it (and purged the stream).
+  run feed ship --nats "nats://127.0.0.1:$nats_port" --stream DEMO --once
+  run feed follow --nats "nats://127.0.0.1:$nats_port" --stream DEMO --feed demo --once --db "$CUSTDB_DB.replica"
+  run feed status
+  run feed status --db "$CUSTDB_DB.replica"
+  run segment "tier in (gold, platinum) and aum >= 500000.00 and holds(mortgage)" --count
+  run segment "tier in (gold, platinum) and aum >= 500000.00 and holds(mortgage)" --count --db "$CUSTDB_DB.replica"
+  run get 43 --db "$CUSTDB_DB.replica" || true
+  run verify --db "$CUSTDB_DB.replica"
+else
+  printf '\n(nats-server not found: the replica part of the demo is skipped; scripts/setup.sh installs it)\n'
+fi
