@@ -818,6 +818,34 @@ Status DatabaseImpl::upgrade(DatabaseImpl& d) {
   return {};
 }
 
+namespace {
+
+// meta nonce_epoch as stored in txn (0 when absent); kCorruption for a malformed value.
+Result<std::uint32_t> read_epoch(const storage::Txn& txn, storage::Table meta) {
+  auto stored = storage::get(txn, meta, as_bytes(kEpochKey), "read nonce epoch");
+  if (!stored) return tl::unexpected(stored.error());
+  if (!*stored) return 0u;
+  if ((*stored)->size() != 4)
+    return make_error(ErrorCode::kCorruption,
+                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
+  return coding::get_u32((*stored)->data());
+}
+
+// Writes meta nonce_epoch = epoch, commits txn and syncs the file: an epoch is durable before
+// anything is sealed with it.
+Status commit_epoch(storage::Txn& txn, storage::Table meta, storage::Env& env, std::uint32_t epoch) {
+  std::uint8_t e[4];
+  coding::put_u32(e, epoch);
+  if (auto s = storage::put(txn, meta, as_bytes(kEpochKey), Bytes(e, 4), storage::Put::kOverwrite,
+                            "write nonce epoch");
+      !s)
+    return s;
+  if (auto s = txn.commit("commit nonce epoch"); !s) return s;
+  return env.sync(true);
+}
+
+}  // namespace
+
 Status DatabaseImpl::ensure_sealer() {
   MutexLock lock(&sealer_mutex_);
   if (sealer_) return {};
@@ -827,27 +855,14 @@ Status DatabaseImpl::ensure_sealer() {
   Error failure(ErrorCode::kInternal, "");
   if (storage::Txn::begin(env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
     return tl::unexpected(std::move(failure));
-  auto stored = storage::get(txn, tables().meta, as_bytes(kEpochKey), "read nonce epoch");
-  if (!stored) return tl::unexpected(stored.error());
-  std::uint32_t epoch = 0;
-  if (*stored && (*stored)->size() == 4) {
-    epoch = coding::get_u32((*stored)->data());
-  } else if (*stored) {
-    return make_error(ErrorCode::kCorruption,
-                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
-  }
+  auto stored_epoch = read_epoch(txn, tables().meta);
+  if (!stored_epoch) return tl::unexpected(stored_epoch.error());
+  std::uint32_t epoch = *stored_epoch;
   if (epoch == UINT32_MAX)
     return make_error(ErrorCode::kUnsupported,
                       "meta nonce_epoch is 4294967295: nonce epochs exhausted; rotate the data key");
   ++epoch;
-  std::uint8_t e[4];
-  coding::put_u32(e, epoch);
-  if (auto s = storage::put(txn, tables().meta, as_bytes(kEpochKey), Bytes(e, 4),
-                            storage::Put::kOverwrite, "write nonce epoch");
-      !s)
-    return s;
-  if (auto s = txn.commit("commit nonce epoch"); !s) return s;
-  if (auto s = env_.sync(true); !s) return s;
+  if (auto s = commit_epoch(txn, tables().meta, env_, epoch); !s) return s;
   sealer_ = std::make_unique<crypto::RecordCipher>(*data_key_, cipher_->cipher(), epoch);
   codec_->set_sealer(sealer_.get());
   if (personal_key_) {
@@ -876,28 +891,15 @@ Status DatabaseImpl::raise_epoch_for_replica() {
   Error failure(ErrorCode::kInternal, "");
   if (storage::Txn::begin(env_, true, txn, "begin write", &failure) != storage::Txn::Begin::kOk)
     return tl::unexpected(std::move(failure));
-  auto stored = storage::get(txn, tables().meta, as_bytes(kEpochKey), "read nonce epoch");
-  if (!stored) return tl::unexpected(stored.error());
-  std::uint32_t epoch = 0;
-  if (*stored && (*stored)->size() == 4) {
-    epoch = coding::get_u32((*stored)->data());
-  } else if (*stored) {
-    return make_error(ErrorCode::kCorruption,
-                      "meta nonce_epoch: " + std::to_string((*stored)->size()) + " bytes, expected 4");
-  }
+  auto stored_epoch = read_epoch(txn, tables().meta);
+  if (!stored_epoch) return tl::unexpected(stored_epoch.error());
+  std::uint32_t epoch = *stored_epoch;
   // The primary's epochs count up from 1 (one per writing handle); the replica's start at a
   // random point of the upper half, leaving 2^24 epochs of its own before the top.
   crypto::ensure_sodium();
   const std::uint32_t pick = kLow + randombytes_uniform(kHigh - kLow);
   if (epoch >= pick) return {};  // raised already (an earlier first apply that failed later)
-  std::uint8_t e[4];
-  coding::put_u32(e, pick);
-  if (auto s = storage::put(txn, tables().meta, as_bytes(kEpochKey), Bytes(e, 4),
-                            storage::Put::kOverwrite, "write nonce epoch");
-      !s)
-    return s;
-  if (auto s = txn.commit("commit nonce epoch"); !s) return s;
-  return env_.sync(true);
+  return commit_epoch(txn, tables().meta, env_, pick);
 }
 
 void DatabaseImpl::install_personal_key(std::unique_ptr<crypto::SecretBuffer> pk) {
