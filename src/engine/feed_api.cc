@@ -416,18 +416,39 @@ Result<Seq> wait(const Database& db, Seq after, std::chrono::milliseconds timeou
 
 // ---- consumers --------------------------------------------------------------------------------
 
+namespace {
+
+// A primary's feed state and its consumer `name` (nullopt: not registered); kFailedPrecondition
+// when the feed is not on, or when `required` and the consumer is not registered.
+struct ConsumerLookup {
+  detail::FeedState state;
+  std::optional<detail::ConsumerValue> consumer;
+};
+Result<ConsumerLookup> lookup_consumer(DatabaseImpl& d, TxnState& st, std::string_view name,
+                                       bool required) {
+  auto state = detail::load_feed_state(d, st);
+  if (!state) return tl::unexpected(state.error());
+  if (state->role != Role::kPrimary) return not_enabled();
+  auto c = load_consumer(d, st, name);
+  if (!c) return tl::unexpected(c.error());
+  if (required && !*c)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "no consumer " + std::string(name) + " is registered");
+  return ConsumerLookup{std::move(*state), std::move(*c)};
+}
+
+}  // namespace
+
 Status register_consumer(Database& db, std::string_view name, std::optional<Seq> acked) {
   if (!detail::valid_consumer_name(name))
     return make_error(ErrorCode::kInvalidArgument,
                       "consumer name: 1..128 bytes of [A-Za-z0-9_.:-]");
   auto& d = impl(db);
   return write(d, [&](TxnState& st) -> Status {
-    auto state = detail::load_feed_state(d, st);
-    if (!state) return tl::unexpected(state.error());
-    if (state->role != Role::kPrimary) return not_enabled();
-    auto c = load_consumer(d, st, name);
-    if (!c) return tl::unexpected(c.error());
-    if (*c) return {};
+    auto found = lookup_consumer(d, st, name, false);
+    if (!found) return tl::unexpected(found.error());
+    if (found->consumer) return {};
+    const auto* state = &found->state;
     const Seq at = acked.value_or(state->last);
     if (at > state->last)
       return make_error(ErrorCode::kInvalidArgument,
@@ -440,19 +461,15 @@ Status register_consumer(Database& db, std::string_view name, std::optional<Seq>
 Status acknowledge(Database& db, std::string_view name, Seq seq) {
   auto& d = impl(db);
   return write(d, [&](TxnState& st) -> Status {
-    auto state = detail::load_feed_state(d, st);
-    if (!state) return tl::unexpected(state.error());
-    if (state->role != Role::kPrimary) return not_enabled();
-    auto c = load_consumer(d, st, name);
-    if (!c) return tl::unexpected(c.error());
-    if (!*c)
-      return make_error(ErrorCode::kFailedPrecondition,
-                        "no consumer " + std::string(name) + " is registered");
+    auto found = lookup_consumer(d, st, name, true);
+    if (!found) return tl::unexpected(found.error());
+    const auto* state = &found->state;
+    const auto& c = found->consumer;
     if (seq > state->last)
       return make_error(ErrorCode::kInvalidArgument,
                         "acknowledge " + std::to_string(seq) + ": beyond the last entry " +
                             std::to_string(state->last));
-    if (seq <= (*c)->acked) return {};
+    if (seq <= c->acked) return {};
     return store_consumer(d, st, name, {seq, ms_now()});
   });
 }
@@ -460,14 +477,8 @@ Status acknowledge(Database& db, std::string_view name, Seq seq) {
 Status remove_consumer(Database& db, std::string_view name) {
   auto& d = impl(db);
   return write(d, [&](TxnState& st) -> Status {
-    auto state = detail::load_feed_state(d, st);
-    if (!state) return tl::unexpected(state.error());
-    if (state->role != Role::kPrimary) return not_enabled();
-    auto c = load_consumer(d, st, name);
-    if (!c) return tl::unexpected(c.error());
-    if (!*c)
-      return make_error(ErrorCode::kFailedPrecondition,
-                        "no consumer " + std::string(name) + " is registered");
+    auto found = lookup_consumer(d, st, name, true);
+    if (!found) return tl::unexpected(found.error());
     return d.del(st, d.tables().feed_consumers, as_bytes(name));
   });
 }
