@@ -17,7 +17,9 @@
 #include "codec/record_codec.h"
 #include "crypto/crypto.h"
 #include "custdb/types.h"
+#include "engine/feed_record.h"
 #include "fuzz_util.h"
+#include "nats/wire.h"
 
 using namespace custdb;
 namespace api = custdb::fuzz::api;
@@ -123,7 +125,7 @@ void record_decode() {
 
 // ---- query ----
 
-void query() {
+void query_seeds() {
   const char* queries[] = {
       "tier in (gold, platinum) and region = east and last_txn_at < 2026-08-01",
       "related(household, tier >= gold)",
@@ -312,6 +314,76 @@ void raw_file() {
   seed("raw_file", "keys", std::vector<std::uint8_t>{0, 0, 9, 0, 3, 1, 0, 11, 0, 7, 0x80});
 }
 
+// ---- feed_decode ----
+
+// A real entry as the shipper publishes it (two parts and the marker), real part payloads
+// (plaintext and sealed under the fuzz key), an op body, and the feed's stored values.
+void feed_decode() {
+  namespace wire = custdb::nats::wire;
+  using detail::FeedOp;
+  using detail::FeedOpKind;
+  std::vector<FeedOp> ops;
+  ops.push_back({0, FeedOpKind::kPut, 2, std::string("\0\0\0\0\0\0\0\x07", 8), "record", 0});
+  ops.push_back({1, FeedOpKind::kDelDup, 33, "c7@mail.example", std::string(8, '\0'), 0});
+  ops.push_back({2, FeedOpKind::kDel, 1, "next_id.customer", "", 0});
+  ops.push_back({3, FeedOpKind::kBitSet, 0, "tier=gold", "", 7});
+  ops.push_back({4, FeedOpKind::kBitClear, 0, "tier=silver", "", 7});
+  FeedOp erase{5, FeedOpKind::kErase, 0, "", "", 7};
+  erase.stamp = 1'700'000'000'000;
+  ops.push_back(erase);
+  codec::RecordCodec plain(nullptr);
+  crypto::DataKey key(crypto::kDataKeySize);
+  fuzz::fill_fixed_data_key(key.data(), key.size());
+  crypto::RecordCipher opener(key, crypto::preferred_cipher(), 0);
+  crypto::RecordCipher sealer(key, crypto::preferred_cipher(), 1);
+  codec::RecordCodec sealed(&opener);
+  sealed.set_sealer(&sealer);
+  const std::string p_plain = detail::encode_part_payload(plain, "f", 3, 0, "customers", 7, ops);
+  const std::string p_sealed = detail::encode_part_payload(sealed, "f", 3, 0, "customers", 7, ops);
+  auto bytes = [](std::uint8_t mode, std::string_view s) {
+    std::vector<std::uint8_t> v{mode};
+    v.insert(v.end(), s.begin(), s.end());
+    return v;
+  };
+  seed("feed_decode", "payload-plain", bytes(1, p_plain));
+  seed("feed_decode", "payload-sealed", bytes(1, p_sealed));
+  seed("feed_decode", "ops-body", bytes(2, p_plain.substr(5)));
+  // Messages: part 0 and 1 of entry 1, its marker, then entry 2's marker (no parts).
+  feed::Entry e;
+  e.seq = 1;
+  e.committed_at = Timestamp(std::chrono::milliseconds(1'700'000'000'000));
+  e.part_count = 2;
+  e.parts.push_back({"customers", 7, p_plain, 0});
+  e.parts.push_back({"meta", 0, p_plain, 1});
+  e.erased = {7};
+  std::string msgs;
+  auto add = [&](const wire::Message& m) {
+    if (!msgs.empty()) msgs.push_back('\xFF');
+    msgs += m.subject;
+    msgs.push_back('\xFF');
+    for (std::size_t i = 0; i < m.headers.size(); ++i) {
+      if (i) msgs.push_back('\n');
+      msgs += m.headers[i].name + ":" + m.headers[i].value;
+    }
+    msgs.push_back('\xFF');
+    msgs += m.payload;
+  };
+  for (const auto& part : e.parts) add(wire::encode_part("custdb", "f", e.seq, part).value());
+  add(wire::encode_marker("custdb", "f", e).value());
+  feed::Entry e2;
+  e2.seq = 2;
+  e2.committed_at = e.committed_at;
+  add(wire::encode_marker("custdb", "f", e2).value());
+  seed("feed_decode", "messages", bytes(0, msgs));
+  // Stored values: feed.state of a primary named f, a consumer, an entry header, a part row.
+  detail::FeedState st;
+  st.role = feed::Role::kPrimary;
+  st.last = 3;
+  st.name = "f";
+  seed("feed_decode", "state", bytes(3, detail::encode_feed_state(st)));
+  seed("feed_decode", "part-row", bytes(3, detail::encode_part_row("customers", 7, p_plain)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -321,10 +393,11 @@ int main(int argc, char** argv) {
   }
   g_root = argv[1];
   record_decode();
-  query();
+  query_seeds();
   import_rows();
   api_sequence();
   raw_file();
+  feed_decode();
   std::printf("wrote %d seeds under %s\n", g_written, g_root.c_str());
   return 0;
 }

@@ -19,7 +19,7 @@ fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build-fuzz
-TARGETS=(record_decode query import_rows api_sequence raw_file)
+TARGETS=(record_decode query import_rows api_sequence raw_file feed_decode)
 
 echo "== configuring and building $BUILD (clang-14, ASan + UBSan + libFuzzer)"
 CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCUSTDB_FUZZ=ON \

@@ -107,7 +107,11 @@ tl::unexpected<Error> corrupt(std::string what) {
   return make_error(ErrorCode::kCorruption, "change feed: " + std::move(what));
 }
 
-// The key an envelope of part (feed, seq, part, label, customer) is bound to.
+
+constexpr std::uint8_t kVersion = 1;
+
+}  // namespace
+
 std::string envelope_key(std::string_view feed_name, feed::Seq seq, std::uint32_t part,
                          std::string_view label, CustomerId customer) {
   std::string k = "cdbfeed";
@@ -121,10 +125,6 @@ std::string envelope_key(std::string_view feed_name, feed::Seq seq, std::uint32_
   put_be64(k, customer);
   return k;
 }
-
-constexpr std::uint8_t kVersion = 1;
-
-}  // namespace
 
 // ---- names ----
 

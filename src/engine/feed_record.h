@@ -199,6 +199,10 @@ Result<PartRow> decode_part_row(std::string_view bytes);
 std::string encode_part_payload(const codec::RecordCodec& codec, std::string_view feed_name,
                                 feed::Seq seq, std::uint32_t part, std::string_view label,
                                 CustomerId customer, const std::vector<FeedOp>& ops);
+// The key (the checksum's or AEAD's associated data) the envelope of part (feed, seq, part,
+// label, customer) is bound to (layout above).
+std::string envelope_key(std::string_view feed_name, feed::Seq seq, std::uint32_t part,
+                         std::string_view label, CustomerId customer);
 // The part number a payload names (without opening it); kCorruption when too short.
 Result<std::uint32_t> payload_part_number(std::string_view payload);
 // Opens and decodes a payload of part (label, customer) of entry `seq` of feed `feed_name`.
