@@ -78,6 +78,35 @@ BOOST_DATA_TEST_CASE(off_by_default_and_enable_is_idempotent, kModes, m) {
   BOOST_TEST((std::find(lines.begin(), lines.end(), "put audit 1") != lines.end()));
 }
 
+// A follower pointed at the primary by mistake (the primary's own stream applied to it): the
+// entries are all at or below its last seq, so apply skips them and the primary keeps its
+// role, its feed and its consumers.
+BOOST_DATA_TEST_CASE(apply_to_the_primary_itself_changes_nothing, kModes, m) {
+  TempDir dir;
+  Database db = open_db(m, dir / "db");
+  must(cf::enable(db, {"prim", 100}));
+  must(cf::register_consumer(db, "ship:S", 0));
+  must(db.insert_customer(sample_customer(1)));
+  must(db.insert_customer(sample_customer(2)));
+  const auto entries = read_all(db);
+  const cf::Seq last = last_seq(db);
+  BOOST_TEST_REQUIRE(entries.size() == last);
+  for (std::span<const cf::Entry> batch :
+       {std::span<const cf::Entry>(entries), std::span<const cf::Entry>()}) {
+    auto r = must(cf::apply(db, "prim", batch));
+    BOOST_TEST(r.applied == 0u);
+    BOOST_TEST(r.skipped == batch.size());
+    BOOST_TEST(r.last == last);
+  }
+  auto st = must(cf::status(db));
+  BOOST_TEST(static_cast<int>(st.role) == static_cast<int>(cf::Role::kPrimary));
+  BOOST_TEST(st.entries == last);
+  BOOST_TEST(st.consumers.size() == 1u);
+  must(db.insert_customer(sample_customer(3)));  // still a primary: writes are recorded
+  BOOST_TEST(last_seq(db) == last + 1);
+  BOOST_TEST(read_all(db).size() == last + 1);
+}
+
 BOOST_DATA_TEST_CASE(entries_are_contiguous_and_aborted_transactions_leave_none, kModes, m) {
   TempDir dir;
   Database db = open_db(m, dir / "db");

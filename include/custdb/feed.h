@@ -152,7 +152,9 @@ CUSTDB_EXPORT Result<std::uint64_t> truncate(Database& db);
 // last + 1, else kFailedPrecondition "gap: ..." and nothing is applied. The first apply to a
 // file makes it a replica of `primary_name` (it must be a copy of the primary: a backup, or a
 // new database only while the primary's feed starts at entry 1) and turns its own feed off; a
-// later apply with another primary name is kFailedPrecondition. `source` is stored with the
+// later apply with another primary name is kFailedPrecondition. A file becomes a replica only
+// when `entries` holds one beyond its own last seq: applied to the primary itself (its own
+// entries), apply skips them all and changes nothing. `source` is stored with the
 // last applied seq (the follower's stream position). After an entry that erases a customer,
 // the caller should run Database::scrub() so free pages lose the erased bytes (the follower
 // does). kCorruption when a payload fails authentication or decoding (a replica of another

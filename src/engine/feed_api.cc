@@ -587,6 +587,19 @@ Result<ApplyResult> apply(Database& replica, std::string_view primary_name,
       });
       !s)
     return tl::unexpected(s.error());
+  if (before->role != Role::kReplica) {
+    // A file turns into a replica only for an entry beyond its own last one. Its primary (a
+    // follower pointed at it by mistake) never sees such an entry in its own stream: it only
+    // skips, and keeps its feed and role.
+    const bool beyond = std::any_of(entries.begin(), entries.end(),
+                                    [&](const Entry& e) { return e.seq > before->last; });
+    if (!beyond) {
+      ApplyResult unchanged;
+      unchanged.skipped = entries.size();
+      unchanged.last = before->last;
+      return unchanged;
+    }
+  }
   if (before->role != Role::kReplica && d.encrypted())
     if (auto s = d.raise_epoch_for_replica(); !s) return tl::unexpected(s.error());
 
