@@ -9,6 +9,7 @@
 // the stream before the marker is sent. A follower therefore never sees a marker whose parts
 // come later (except parts purged by an erasure, which it must not see). A batch ends at its
 // first erasure, so the purge up to that erasure's marker takes no part of a later entry.
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -220,7 +221,40 @@ struct Shipper::Impl {
         !st)
       return st;
     if (auto st = feed::register_consumer(db, consumer, shipped); !st) return st;
+    if (auto st = rewind_to_stream(); !st) return st;
     stream_checked = true;
+    return {};
+  }
+
+  // A server killed with SIGKILL may come back without messages it had acknowledged (its
+  // file store writes them out after the ack), so the cursor may be ahead of the stream. On
+  // every (re)connect: the last commit marker of this feed the stream holds; when it is below
+  // the cursor, ship again from there (the republished parts and markers carry their
+  // Nats-Msg-Id, so whatever survived is dropped as a duplicate). The stored consumer cursor
+  // only moves forward: the rewind is this shipper's, and the entries are still in the feed
+  // unless truncated (then feed::read reports it). No marker at all: a new stream, left as is.
+  Status rewind_to_stream() {
+    const std::string subject = opt.connect.subject_prefix + "." + feed_name + "." +
+                                std::string(wire::kMarkerTable) + "._";
+    natsMsg* last = nullptr;
+    jsOptions jo = client->api_options();
+    jsErrCode ec = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetLastMsg(&last, client->js(), opt.connect.stream.c_str(), subject.c_str(),
+                                 &jo, &ec);
+    if (s == NATS_NOT_FOUND) return {};
+    if (s != NATS_OK) return detail::io_error(opt.connect, "reading the stream's last marker", s, ec);
+    const char* v = nullptr;
+    const bool has = natsMsgHeader_Get(last, std::string(wire::kSeq).c_str(), &v) == NATS_OK && v;
+    const std::string text = has ? v : "";
+    natsMsg_Destroy(last);
+    feed::Seq in_stream = 0;
+    const auto [end, ec2] = std::from_chars(text.data(), text.data() + text.size(), in_stream);
+    if (text.empty() || ec2 != std::errc() || end != text.data() + text.size())
+      return make_error(ErrorCode::kCorruption, "stream '" + opt.connect.stream +
+                                                    "': the last commit marker of feed " +
+                                                    feed_name + " has no valid " +
+                                                    std::string(wire::kSeq));
+    if (in_stream < shipped) shipped = in_stream;
     return {};
   }
 
