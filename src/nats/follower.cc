@@ -117,6 +117,12 @@ struct Follower::Impl {
       // The stream is younger than the stored position (deleted and created again): read it
       // from its start; entries already applied are skipped by seq.
       assembler = std::make_unique<wire::Assembler>(assembler->taken(), 0);
+    } else if (assembler->consumed() > 0 && position_rewritten()) {
+      // The server lost the tail of the stream (killed before it wrote what it had
+      // acknowledged) and the shipper published the lost entries again: the stored position
+      // now holds a message of an entry not applied yet, and later entries' first messages
+      // may lie before it. Read the stream from its start; applied entries are skipped by seq.
+      assembler = std::make_unique<wire::Assembler>(assembler->taken(), 0);
     }
     const std::string filter = wire::feed_filter(opt.connect.subject_prefix, opt.feed_name);
     jsSubOptions so;
@@ -140,6 +146,32 @@ struct Follower::Impl {
       return detail::io_error(opt.connect, "pull consumer on '" + opt.connect.stream + "'", s, ec);
     }
     return {};
+  }
+
+  // Whether the message stored at the follower's position belongs to an entry of this feed
+  // beyond what the replica applied (the position always holds an applied entry's message,
+  // unless the stream's tail was lost and published again). A message that is gone (purged by
+  // an erasure) or another feed's proves nothing: false.
+  bool position_rewritten() {
+    natsMsg* m = nullptr;
+    jsOptions jo = client->api_options();
+    jsErrCode ec = static_cast<jsErrCode>(0);
+    if (js_GetMsg(&m, client->js(), opt.connect.stream.c_str(), assembler->consumed(), &jo, &ec) !=
+        NATS_OK)
+      return false;
+    const std::string own = opt.connect.subject_prefix + "." + opt.feed_name + ".";
+    const char* subject = natsMsg_GetSubject(m);
+    const char* v = nullptr;
+    bool later = false;
+    if (subject && std::string_view(subject).starts_with(own) &&
+        natsMsgHeader_Get(m, std::string(wire::kSeq).c_str(), &v) == NATS_OK && v) {
+      feed::Seq seq = 0;
+      const std::string_view text(v);
+      const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), seq);
+      later = err == std::errc() && end == text.data() + text.size() && seq > assembler->taken();
+    }
+    natsMsg_Destroy(m);
+    return later;
   }
 
   // This feed's messages the consumer has not delivered yet, or an error when the consumer is
