@@ -43,6 +43,24 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
+// Runs `worker` (a Shipper or Follower) until SIGINT/SIGTERM stops it, printing its progress
+// at most twice a second, then its totals.
+template <class Worker, class Print>
+int run_until_stopped(Worker& worker, std::atomic<Worker*>& running, Print print) {
+  running.store(&worker);
+  install_stop_handlers();
+  auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto r = worker.run([&](const auto& report) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_print < std::chrono::milliseconds(500)) return;
+    last_print = now;
+    print(report);
+  });
+  running.store(nullptr);
+  print(must(std::move(r)));
+  return kExitOk;
+}
+
 nats::ConnectOptions connect_options(const std::string& url, const std::string& stream,
                                      const std::string& prefix, int timeout_ms) {
   nats::ConnectOptions c;
@@ -219,18 +237,8 @@ Command add_feed(CLI::App& app, Globals& g) {
                 print_ship(g, must(shipper->ship_once()));
                 return kExitOk;
               }
-              g_shipper.store(shipper.get());
-              install_stop_handlers();
-              auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-              auto r = shipper->run([&](const nats::ShipReport& r) {
-                const auto now = std::chrono::steady_clock::now();
-                if (now - last_print < std::chrono::milliseconds(500)) return;
-                last_print = now;
-                print_ship(g, r);
-              });
-              g_shipper.store(nullptr);
-              print_ship(g, must(std::move(r)));
-              return kExitOk;
+              return run_until_stopped(*shipper, g_shipper,
+                                       [&](const nats::ShipReport& r) { print_ship(g, r); });
             }
             if (follow->parsed()) {
               Database db = open_database(g, /*read_only=*/false);
@@ -242,18 +250,8 @@ Command add_feed(CLI::App& app, Globals& g) {
                 print_follow(g, must(follower->follow_once()));
                 return kExitOk;
               }
-              g_follower.store(follower.get());
-              install_stop_handlers();
-              auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-              auto r = follower->run([&](const nats::FollowReport& r) {
-                const auto now = std::chrono::steady_clock::now();
-                if (now - last_print < std::chrono::milliseconds(500)) return;
-                last_print = now;
-                print_follow(g, r);
-              });
-              g_follower.store(nullptr);
-              print_follow(g, must(std::move(r)));
-              return kExitOk;
+              return run_until_stopped(*follower, g_follower,
+                                       [&](const nats::FollowReport& r) { print_follow(g, r); });
             }
             if (consumers->parsed()) {
               Database db = open_database(g, /*read_only=*/o->remove.empty());
